@@ -1,0 +1,138 @@
+// churnlab-churn: runs the churn engine on this host against a target, printing one progress line
+// a second and a summary. The agent runs the same engine under a coordinator's orders.
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "agent/engine.h"
+#include "agent/run_summary.h"
+#include "common/flags.h"
+
+namespace churnlab {
+namespace {
+
+std::atomic<bool> interrupted{false};
+
+void OnSignal(int) { interrupted.store(true); }
+
+struct Options {
+  EngineParams params;
+  std::string bind = "auto";
+  std::string allow_targets{kLoopbackCidrs};
+  bool progress = true;
+};
+
+FlagSet MakeFlags(Options& o) {
+  FlagSet flags("churnlab-churn",
+                "Opens, uses and closes TCP connections against --target at a rate (open model) or\n"
+                "a concurrency (closed model) for a bounded time, from chosen source IPs, and\n"
+                "reports every outcome by source IP, phase and errno.\n"
+                "Example: churnlab-churn --target=127.0.0.1:9000 --rate=1000 --duration=10s");
+  EngineParams& p = o.params;
+  flags.Custom("target", "IP:PORT,...", "", "destinations (required)", [&p](absl::string_view v) {
+    absl::StatusOr<std::vector<SocketAddress>> list = ParseIpPortList(v);
+    if (list.ok()) p.targets = *list;
+    return list.status();
+  });
+  flags.Custom("source-ips", "IP,...", "", "source IPs to spread connections over",
+               [&p](absl::string_view v) {
+                 absl::StatusOr<std::vector<SocketAddress>> list = ParseIpList(v);
+                 if (list.ok()) p.source_ips = *list;
+                 return list.status();
+               });
+  flags.String("bind", &o.bind,
+               "none | no-port | bind; auto = no-port with --source-ips, else none");
+  flags.Custom("protocol", "counter|http", "counter", "request/response protocol",
+               [&p](absl::string_view v) {
+                 absl::StatusOr<Protocol> x = ParseProtocol(v);
+                 if (x.ok()) p.protocol = *x;
+                 return x.status();
+               });
+  flags.Custom("close", "POLICY", "client-fin", "client-fin | rst | server-fin",
+               [&p](absl::string_view v) {
+                 absl::StatusOr<ClosePolicy> x = ParseClosePolicy(v);
+                 if (x.ok()) p.close_policy = *x;
+                 return x.status();
+               });
+  flags.Double("rate", &p.rate, "open model: new connections per second");
+  flags.Int("concurrency", &p.concurrency, "closed model: connections kept in flight");
+  flags.Duration("duration", &p.duration, "how long new connections are started");
+  flags.Duration("ramp-up", &p.ramp_up, "open model: linear ramp of the rate from 0");
+  flags.Int("requests-per-connection", &p.requests_per_connection,
+            "request/response exchanges per connection (>1 = keep-alive)");
+  flags.Duration("connect-timeout", &p.connect_timeout, "longest wait for the handshake");
+  flags.Duration("io-timeout", &p.io_timeout, "longest wait for a response or the server's FIN");
+  flags.Int("max-in-flight", &p.max_in_flight, "open model: cap on open connections");
+  flags.Int("max-connections", &p.max_connections, "cap on connections started (0 = none)");
+  flags.Custom("threads", "N", "1", "engine threads", [&p](absl::string_view v) {
+    int64_t n = 0;
+    if (!absl::SimpleAtoi(v, &n) || n < 1 || n > kMaxThreads) {
+      return absl::InvalidArgumentError(absl::StrCat("not an integer in 1..", kMaxThreads));
+    }
+    p.threads = static_cast<int>(n);
+    return absl::OkStatus();
+  });
+  flags.String("allow-targets", &o.allow_targets, "CIDRs the targets must be inside");
+  flags.Bool("progress", &o.progress, "print a progress line every second");
+  return flags;
+}
+
+absl::Status Resolve(Options& o) {
+  EngineParams& p = o.params;
+  if (o.bind == "auto") {
+    p.bind_mode = p.source_ips.empty() ? BindMode::kNone : BindMode::kNoPort;
+  } else {
+    absl::StatusOr<BindMode> mode = ParseBindMode(o.bind);
+    if (!mode.ok()) return absl::InvalidArgumentError(absl::StrCat("--bind: ", mode.status().message()));
+    p.bind_mode = *mode;
+  }
+  absl::StatusOr<std::vector<Cidr>> allowed = ParseCidrList(o.allow_targets);
+  if (!allowed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--allow-targets: ", allowed.status().message()));
+  }
+  return CheckTargetsAllowed(p.targets, *allowed);
+}
+
+int Main(int argc, char** argv) {
+  Options o;
+  FlagSet flags = MakeFlags(o);
+  std::vector<std::string> positional = flags.ParseOrExit(argc, argv);
+  if (!positional.empty()) {
+    ExitIfBadInput("churnlab-churn",
+                   absl::InvalidArgumentError(absl::StrCat("unexpected argument '", positional[0], "'")));
+  }
+  ExitIfBadInput("churnlab-churn", Resolve(o));
+  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(o.params);
+  if (!engine.ok()) {
+    bool bad_input = absl::IsInvalidArgument(engine.status()) ||
+                     absl::IsFailedPrecondition(engine.status());
+    std::fprintf(stderr, "churnlab-churn: %s\n", std::string(engine.status().message()).c_str());
+    return bad_input ? kExitBadInput : kExitCannotRun;
+  }
+  signal(SIGINT, OnSignal);
+  signal(SIGTERM, OnSignal);
+  (*engine)->Start();
+  EngineSnapshot previous = (*engine)->Snapshot();
+  auto next = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (!(*engine)->Done()) {
+    if (interrupted.load()) (*engine)->Stop();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (std::chrono::steady_clock::now() < next) continue;
+    next += std::chrono::seconds(1);
+    EngineSnapshot now = (*engine)->Snapshot();
+    if (o.progress) std::printf("%s\n", FormatProgress(o.params, now, now.Since(previous)).c_str());
+    std::fflush(stdout);
+    previous = std::move(now);
+  }
+  EngineSnapshot final_snapshot = (*engine)->Wait();
+  std::printf("%s", FormatSummary(o.params, final_snapshot).c_str());
+  return interrupted.load() ? kExitFailed : kExitOk;
+}
+
+}  // namespace
+}  // namespace churnlab
+
+int main(int argc, char** argv) { return churnlab::Main(argc, argv); }

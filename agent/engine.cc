@@ -1,0 +1,69 @@
+#include "agent/engine.h"
+
+#include "agent/engine_worker.h"
+#include "common/status_macros.h"
+
+namespace churnlab {
+
+Engine::Engine(EngineParams params, Clock& clock) : params_(std::move(params)), clock_(clock) {}
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(EngineParams params, OsSysCalls& sys,
+                                                       Clock& clock) {
+  RETURN_IF_ERROR(ValidateEngineParams(params));
+  for (const SocketAddress& ip : params.source_ips) RETURN_IF_ERROR(CheckAddressIsLocal(ip));
+  std::unique_ptr<Engine> engine(new Engine(std::move(params), clock));
+  for (int i = 0; i < engine->params_.threads; ++i) {
+    engine->workers_.push_back(
+        std::make_unique<EngineWorker>(engine->params_, i, engine->params_.threads, sys, clock));
+    RETURN_IF_ERROR(engine->workers_.back()->Init());
+  }
+  return engine;
+}
+
+Engine::~Engine() {
+  Stop();
+  for (std::thread& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+void Engine::Start() {
+  int64_t start = clock_.NowNanos();
+  start_nanos_.store(start);
+  running_.store(static_cast<int>(workers_.size()));
+  started_.store(true);
+  for (auto& worker : workers_) {
+    threads_.emplace_back([this, w = worker.get(), start] {
+      w->Run(start, stop_);
+      // The run ends when its last worker does; record that before counting this one out.
+      int64_t now = clock_.NowNanos();
+      int64_t seen = end_nanos_.load();
+      while (seen < now && !end_nanos_.compare_exchange_weak(seen, now)) {
+      }
+      running_.fetch_sub(1);
+    });
+  }
+}
+
+EngineSnapshot Engine::Snapshot() const {
+  EngineSnapshot out;
+  for (const auto& worker : workers_) worker->AddTo(&out);
+  if (started_.load()) {
+    int64_t end = Done() ? end_nanos_.load() : clock_.NowNanos();
+    out.elapsed_nanos = end - start_nanos_.load();
+  }
+  return out;
+}
+
+void Engine::Stop() { stop_.store(true); }
+
+bool Engine::Done() const { return started_.load() && running_.load() == 0; }
+
+EngineSnapshot Engine::Wait() {
+  for (std::thread& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  return Snapshot();
+}
+
+}  // namespace churnlab

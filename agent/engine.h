@@ -1,0 +1,63 @@
+// The churn engine: opens, uses and closes TCP connections at a controlled rate (open model) or
+// concurrency (closed model) from chosen source IPs, counting every outcome per source IP.
+//
+//   ASSIGN_OR_RETURN(auto engine, Engine::Create(params));
+//   engine->Start();
+//   ... engine->Snapshot() every second, Since() the previous one ...
+//   EngineSnapshot final = engine->Wait();
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "agent/engine_params.h"
+#include "agent/engine_snapshot.h"
+#include "common/clock.h"
+#include "common/os_sys_calls.h"
+
+namespace churnlab {
+
+class EngineWorker;
+
+class Engine {
+ public:
+  // INVALID_ARGUMENT for bad params (ValidateEngineParams); FAILED_PRECONDITION when a source IP
+  // is not an address of this host; an errno status when epoll cannot be set up. `sys` and
+  // `clock` must outlive the engine.
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(EngineParams params,
+                                                        OsSysCalls& sys = RealSysCalls(),
+                                                        Clock& clock = SystemClock());
+  ~Engine();  // stops the run and joins its threads
+
+  // Starts the run now, one thread per worker. Call once.
+  void Start();
+  // Counters so far, without stopping the run. Safe from any thread.
+  EngineSnapshot Snapshot() const;
+  // Ends the run early: no new connections; in-flight ones end as Phase::kStopped.
+  void Stop();
+  // True once Start() was called and every worker has finished.
+  bool Done() const;
+  // Blocks until the run ends; returns the final snapshot, in which attempted equals succeeded
+  // plus failed for every source.
+  EngineSnapshot Wait();
+
+  const EngineParams& params() const { return params_; }
+
+ private:
+  Engine(EngineParams params, Clock& clock);
+
+  EngineParams params_;
+  Clock& clock_;
+  std::vector<std::unique_ptr<EngineWorker>> workers_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> started_{false};
+  std::atomic<bool> stop_{false};
+  std::atomic<int> running_{0};
+  std::atomic<int64_t> start_nanos_{0};
+  std::atomic<int64_t> end_nanos_{0};
+};
+
+}  // namespace churnlab

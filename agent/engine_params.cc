@@ -1,0 +1,137 @@
+#include "agent/engine_params.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace churnlab {
+
+absl::string_view BindModeName(BindMode mode) {
+  switch (mode) {
+    case BindMode::kNone:
+      return "none";
+    case BindMode::kNoPort:
+      return "no-port";
+    case BindMode::kBind:
+      return "bind";
+  }
+  return "unknown";
+}
+
+absl::string_view ClosePolicyName(ClosePolicy policy) {
+  switch (policy) {
+    case ClosePolicy::kClientFin:
+      return "client-fin";
+    case ClosePolicy::kRst:
+      return "rst";
+    case ClosePolicy::kServerFin:
+      return "server-fin";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<BindMode> ParseBindMode(absl::string_view name) {
+  for (BindMode mode : {BindMode::kNone, BindMode::kNoPort, BindMode::kBind}) {
+    if (name == BindModeName(mode)) return mode;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown bind mode '", name, "' (expected none, no-port or bind)"));
+}
+
+absl::StatusOr<ClosePolicy> ParseClosePolicy(absl::string_view name) {
+  for (ClosePolicy policy : {ClosePolicy::kClientFin, ClosePolicy::kRst, ClosePolicy::kServerFin}) {
+    if (name == ClosePolicyName(policy)) return policy;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown close policy '", name, "' (expected client-fin, rst or server-fin)"));
+}
+
+namespace {
+
+absl::Status Invalid(absl::string_view field, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
+}
+
+absl::Status ValidateAddresses(const EngineParams& p) {
+  if (p.targets.empty()) return Invalid("targets", "at least one ip:port is required");
+  for (const SocketAddress& target : p.targets) {
+    if (target.port() == 0) {
+      return Invalid("targets", absl::StrCat(target.ToString(), " has port 0"));
+    }
+    if (target.family() != p.targets.front().family()) {
+      return Invalid("targets", "IPv4 and IPv6 targets cannot be mixed in one run");
+    }
+  }
+  if (p.bind_mode == BindMode::kNone && !p.source_ips.empty()) {
+    return Invalid("source_ips", "bind mode none binds nothing; use no-port or bind with them");
+  }
+  if (p.bind_mode != BindMode::kNone && p.source_ips.empty()) {
+    return Invalid("source_ips", absl::StrCat("bind mode ", BindModeName(p.bind_mode),
+                                              " needs at least one source IP"));
+  }
+  for (const SocketAddress& ip : p.source_ips) {
+    if (ip.family() != p.targets.front().family()) {
+      return Invalid("source_ips", absl::StrCat(ip.IpString(), " is not of the targets' family"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateLoad(const EngineParams& p) {
+  bool open = p.rate != 0;
+  bool closed = p.concurrency != 0;
+  if (open == closed) return Invalid("rate", "set exactly one of rate and concurrency");
+  if (open && !(p.rate > 0 && p.rate <= kMaxRate)) {
+    return Invalid("rate", absl::StrCat(p.rate, " is not in (0, ", kMaxRate, "] connections/s"));
+  }
+  if (closed && (p.concurrency < 0 || p.concurrency > kMaxConcurrency)) {
+    return Invalid("concurrency", absl::StrCat(p.concurrency, " is not in 1..", kMaxConcurrency));
+  }
+  if (p.duration <= absl::ZeroDuration() || p.duration > kMaxDuration) {
+    return Invalid("duration",
+                   absl::StrCat(absl::FormatDuration(p.duration), " is not in (0, 24h]"));
+  }
+  if (p.ramp_up < absl::ZeroDuration() || p.ramp_up > p.duration) {
+    return Invalid("ramp_up", absl::StrCat(absl::FormatDuration(p.ramp_up),
+                                           " must be between 0 and the duration"));
+  }
+  if (closed && p.ramp_up != absl::ZeroDuration()) {
+    return Invalid("ramp_up", "applies to the open model (rate) only");
+  }
+  if (open && (p.max_in_flight < 1 || p.max_in_flight > kMaxConcurrency)) {
+    return Invalid("max_in_flight",
+                   absl::StrCat(p.max_in_flight, " is not in 1..", kMaxConcurrency));
+  }
+  if (p.max_connections < 0) {
+    return Invalid("max_connections", absl::StrCat(p.max_connections, " is negative"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateEngineParams(const EngineParams& p) {
+  if (absl::Status s = ValidateAddresses(p); !s.ok()) return s;
+  if (absl::Status s = ValidateLoad(p); !s.ok()) return s;
+  if (p.requests_per_connection < 1 || p.requests_per_connection > 1'000'000) {
+    return Invalid("requests_per_connection",
+                   absl::StrCat(p.requests_per_connection, " is not in 1..1000000"));
+  }
+  if (p.connect_timeout <= absl::ZeroDuration()) {
+    return Invalid("connect_timeout", absl::StrCat(absl::FormatDuration(p.connect_timeout),
+                                                   " must be positive"));
+  }
+  if (p.io_timeout <= absl::ZeroDuration()) {
+    return Invalid("io_timeout",
+                   absl::StrCat(absl::FormatDuration(p.io_timeout), " must be positive"));
+  }
+  if (p.threads < 1 || p.threads > kMaxThreads) {
+    return Invalid("threads", absl::StrCat(p.threads, " is not in 1..", kMaxThreads));
+  }
+  int64_t load = p.rate != 0 ? p.max_in_flight : p.concurrency;
+  if (load < p.threads) {
+    return Invalid("threads", absl::StrCat(p.threads, " threads cannot share ", load,
+                                           " connections in flight"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace churnlab

@@ -1,0 +1,70 @@
+// What one churn engine run does: where to connect, from which source IPs, at what rate or
+// concurrency, for how long, and how each connection is used and closed.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/net_address.h"
+#include "common/wire_protocol.h"
+
+namespace churnlab {
+
+enum class BindMode : uint8_t {
+  kNone,    // no bind(): the kernel picks the source address and port at connect()
+  kNoPort,  // IP_BIND_ADDRESS_NO_PORT + bind(ip, 0): port picked at connect(), four-tuple unique
+  kBind,    // bind(ip, 0): the port is reserved for all destinations (the classic mistake)
+};
+
+enum class ClosePolicy : uint8_t {
+  kClientFin,  // the client closes first and keeps the TIME_WAIT
+  kRst,        // SO_LINGER {1, 0}: close() sends RST, nobody keeps a TIME_WAIT
+  kServerFin,  // the client asks the server to close, waits for its FIN, then closes
+};
+
+absl::string_view BindModeName(BindMode mode);        // "none", "no-port", "bind"
+absl::string_view ClosePolicyName(ClosePolicy policy);  // "client-fin", "rst", "server-fin"
+absl::StatusOr<BindMode> ParseBindMode(absl::string_view name);
+absl::StatusOr<ClosePolicy> ParseClosePolicy(absl::string_view name);
+
+struct EngineParams {
+  // Destinations; connections go round-robin over every (source IP, target) pair.
+  std::vector<SocketAddress> targets;
+  // Source IPs to bind; must be empty with BindMode::kNone and non-empty otherwise.
+  std::vector<SocketAddress> source_ips;
+  BindMode bind_mode = BindMode::kNone;
+  Protocol protocol = Protocol::kCounter;
+  ClosePolicy close_policy = ClosePolicy::kClientFin;
+  // Open model: new connections per second over all threads. 0 selects the closed model.
+  double rate = 0;
+  // Closed model: connections kept in flight over all threads. 0 selects the open model.
+  int64_t concurrency = 0;
+  // How long new connections are started; in-flight ones then get their timeouts to finish.
+  absl::Duration duration = absl::Seconds(10);
+  // Open model only: the rate grows linearly from 0 over this long.
+  absl::Duration ramp_up = absl::ZeroDuration();
+  int64_t requests_per_connection = 1;
+  absl::Duration connect_timeout = absl::Seconds(1);
+  // Longest wait for each response, and for the server's FIN under server-fin.
+  absl::Duration io_timeout = absl::Seconds(2);
+  // Open model: connections in flight at most; a start due beyond it is skipped and counted.
+  int64_t max_in_flight = 10000;
+  // Upper bound on connections started in the whole run; 0 = bounded by duration only.
+  int64_t max_connections = 0;
+  int threads = 1;
+};
+
+// Hard limits that keep a mistyped flag from becoming a runaway load.
+inline constexpr double kMaxRate = 5'000'000;
+inline constexpr int64_t kMaxConcurrency = 1'000'000;
+inline constexpr absl::Duration kMaxDuration = absl::Hours(24);
+inline constexpr int kMaxThreads = 256;
+
+// OK, or INVALID_ARGUMENT naming the offending field and value.
+absl::Status ValidateEngineParams(const EngineParams& params);
+
+}  // namespace churnlab

@@ -1,0 +1,41 @@
+#include "agent/engine_snapshot.h"
+
+#include <algorithm>
+
+namespace churnlab {
+
+OutcomeCounts EngineSnapshot::Total() const {
+  OutcomeCounts total;
+  for (const SourceSnapshot& source : sources) total.Add(source.counts);
+  return total;
+}
+
+EngineSnapshot EngineSnapshot::Since(const EngineSnapshot& earlier) const {
+  EngineSnapshot delta = *this;
+  delta.elapsed_nanos -= earlier.elapsed_nanos;
+  delta.missed_starts -= earlier.missed_starts;
+  for (size_t i = 0; i < delta.sources.size() && i < earlier.sources.size(); ++i) {
+    delta.sources[i].counts.Subtract(earlier.sources[i].counts);
+  }
+  delta.connect_latency.Subtract(earlier.connect_latency);
+  delta.connection_latency.Subtract(earlier.connection_latency);
+  delta.start_lateness.Subtract(earlier.start_lateness);
+  return delta;
+}
+
+void EngineSnapshot::Merge(const EngineSnapshot& other) {
+  elapsed_nanos = std::max(elapsed_nanos, other.elapsed_nanos);
+  missed_starts += other.missed_starts;
+  in_flight += other.in_flight;
+  if (sources.empty()) sources = other.sources;
+  else {
+    for (size_t i = 0; i < sources.size() && i < other.sources.size(); ++i) {
+      sources[i].counts.Add(other.sources[i].counts);
+    }
+  }
+  connect_latency.Merge(other.connect_latency);
+  connection_latency.Merge(other.connection_latency);
+  start_lateness.Merge(other.start_lateness);
+}
+
+}  // namespace churnlab

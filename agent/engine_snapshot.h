@@ -1,0 +1,37 @@
+// A point-in-time copy of an engine's counters, taken without stopping it. Two snapshots diff
+// into the activity of the interval between them (the per-second telemetry).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "agent/histogram.h"
+#include "agent/outcome.h"
+
+namespace churnlab {
+
+struct SourceSnapshot {
+  std::string source;  // the source IP, or "auto" when the kernel picks it (bind mode none)
+  OutcomeCounts counts;
+};
+
+struct EngineSnapshot {
+  int64_t elapsed_nanos = 0;  // since the run's start
+  // Open model: starts that were due while max_in_flight connections were open, so skipped.
+  uint64_t missed_starts = 0;
+  uint64_t in_flight = 0;  // a gauge: connections open now (not diffed)
+  std::vector<SourceSnapshot> sources;
+  Histogram connect_latency;     // connect() to the handshake completing, ns
+  Histogram connection_latency;  // socket() to close(), successful connections, ns
+  Histogram start_lateness;      // actual start minus intended start (open model), ns
+
+  // Counts over all sources.
+  OutcomeCounts Total() const;
+  // What happened after `earlier`, a snapshot of the same run; in_flight stays this one's.
+  EngineSnapshot Since(const EngineSnapshot& earlier) const;
+  // Adds another engine's (or thread's) snapshot of the same sources: elapsed is the larger.
+  void Merge(const EngineSnapshot& other);
+};
+
+}  // namespace churnlab

@@ -1,0 +1,395 @@
+#include "agent/engine_worker.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace churnlab {
+namespace {
+
+constexpr int kMaxEvents = 1024;
+constexpr size_t kScratchBytes = 16 * 1024;
+// The loop looks at the stop flag at least this often.
+constexpr int64_t kMaxWaitNanos = 50'000'000;
+
+// This worker's share of `total`: shares differ by at most one and add up to `total`.
+uint64_t ShareOf(uint64_t total, int index, int count) {
+  return total / count + (static_cast<uint64_t>(index) < total % count ? 1 : 0);
+}
+
+int64_t ToNanos(absl::Duration d) { return absl::ToInt64Nanoseconds(d); }
+
+}  // namespace
+
+EngineWorker::EngineWorker(const EngineParams& params, int index, int count, OsSysCalls& sys,
+                           Clock& clock)
+    : params_(params),
+      index_(index),
+      count_(count),
+      sys_(sys),
+      clock_(clock),
+      pacer_(params.rate > 0 ? params.rate : 1, ToNanos(params.ramp_up)),
+      open_model_(params.rate > 0),
+      capacity_(ShareOf(open_model_ ? params.max_in_flight : params.concurrency, index, count)),
+      index_limit_(params.max_connections > 0 ? params.max_connections : UINT64_MAX),
+      source_slots_(std::max<uint32_t>(1, params.source_ips.size())),
+      connect_timeout_(ToNanos(params.connect_timeout)),
+      io_timeout_(ToNanos(params.io_timeout)),
+      outcomes_(new LiveOutcomeCounts[source_slots_]) {}
+
+EngineWorker::~EngineWorker() {
+  for (Connection& c : slots_) {
+    if (c.fd >= 0) sys_.Close(c.fd);
+  }
+  if (epoll_fd_ >= 0) sys_.Close(epoll_fd_);
+}
+
+absl::Status EngineWorker::Init() {
+  SysCallResult ep = sys_.EpollCreate();
+  if (!ep.ok()) return absl::ErrnoToStatus(ep.errno_, "epoll_create1");
+  epoll_fd_ = static_cast<int>(ep.rc);
+  slots_.resize(capacity_);
+  free_slots_.reserve(capacity_);
+  for (uint64_t i = capacity_; i > 0; --i) free_slots_.push_back(static_cast<uint32_t>(i - 1));
+  for (const SocketAddress& target : params_.targets) {
+    if (params_.protocol == Protocol::kCounter) {
+      char one[kCounterMessageSize];
+      EncodeCounter(1, one);
+      requests_.emplace_back(one, kCounterMessageSize);
+      last_requests_.push_back(requests_.back());
+    } else {
+      // Only server-fin asks the server to close; otherwise the client closes first as told.
+      requests_.push_back(HttpRequest(target.ToString(), /*close=*/false));
+      last_requests_.push_back(
+          HttpRequest(target.ToString(), params_.close_policy == ClosePolicy::kServerFin));
+    }
+  }
+  scratch_.resize(kScratchBytes);
+  events_.resize(kMaxEvents);
+  return absl::OkStatus();
+}
+
+void EngineWorker::Run(int64_t start_nanos, const std::atomic<bool>& stop) {
+  start_ = start_nanos;
+  end_ = start_nanos + ToNanos(params_.duration);
+  next_index_ = index_;
+  bool opening = true;
+  // In-flight connections get the time their own timeouts allow, then are cut off.
+  const int64_t drain_limit = connect_timeout_ + io_timeout_ * params_.requests_per_connection;
+  int64_t drain_deadline = 0;
+  while (true) {
+    int64_t now = clock_.NowNanos();
+    if (stop.load(std::memory_order_relaxed)) {
+      AbortAll();
+      return;
+    }
+    if (opening && (now >= end_ || next_index_ >= index_limit_)) {
+      opening = false;
+      drain_deadline = now + drain_limit;
+    }
+    if (opening) StartDue(now);
+    ExpireTimeouts(now);
+    if (!opening && open_ == 0) return;
+    if (!opening && now >= drain_deadline) {
+      AbortAll();
+      return;
+    }
+    int wait_ms = WaitMillis(now);
+    if (!opening) wait_ms = std::min<int64_t>(wait_ms, (drain_deadline - now + 999'999) / 1'000'000);
+    SysCallResult n = sys_.EpollWait(epoll_fd_, events_.data(), kMaxEvents, wait_ms);
+    for (int64_t i = 0; i < n.rc; ++i) {
+      uint64_t data = events_[i].data.u64;
+      uint32_t slot = static_cast<uint32_t>(data);
+      // An event queued for a connection that ended earlier in this batch, whose slot was reused.
+      if (slots_[slot].generation != static_cast<uint32_t>(data >> 32)) continue;
+      HandleEvent(slot, events_[i].events);
+    }
+  }
+}
+
+void EngineWorker::StartDue(int64_t now) {
+  if (!open_model_) {
+    // Closed model: refill to the concurrency, at most one round per loop pass so that a target
+    // refusing at once cannot keep the loop from looking at the clock.
+    for (uint64_t budget = capacity_; budget > 0 && open_ < capacity_ && next_index_ < index_limit_;
+         --budget) {
+      StartConnection(next_index_);
+      next_index_ += count_;
+    }
+    return;
+  }
+  while (next_index_ < index_limit_) {
+    int64_t intended = start_ + pacer_.IntendedStartNanos(next_index_);
+    if (intended > now || intended >= end_) break;
+    if (open_ >= capacity_) {
+      missed_starts_.Add();
+    } else {
+      start_lateness_.Record(now - intended);
+      StartConnection(next_index_);
+    }
+    next_index_ += count_;
+  }
+}
+
+void EngineWorker::StartConnection(uint64_t global_index) {
+  uint32_t slot = free_slots_.back();
+  free_slots_.pop_back();
+  Connection& c = slots_[slot];
+  uint64_t pair = global_index % (uint64_t{source_slots_} * params_.targets.size());
+  c.source = static_cast<uint32_t>(pair % source_slots_);
+  c.target = static_cast<uint32_t>(pair / source_slots_);
+  c.requests_done = 0;
+  c.send_offset = 0;
+  c.state = State::kConnecting;
+  c.started_at = clock_.NowNanos();
+  ++open_;
+  in_flight_.Set(open_);
+  outcomes_[c.source].Attempt();
+  if (!OpenSocket(c)) return;
+
+  const SocketAddress& target = params_.targets[c.target];
+  SysCallResult r = sys_.Connect(c.fd, target.sockaddr_ptr(), target.length());
+  if (!r.ok() && r.errno_ != EINPROGRESS) return Fail(c, Phase::kConnect, r.errno_);
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.u64 = (uint64_t{c.generation} << 32) | slot;
+  SysCallResult added = sys_.EpollCtl(epoll_fd_, EPOLL_CTL_ADD, c.fd, &ev);
+  if (!added.ok()) return Fail(c, Phase::kSocket, added.errno_);
+  Append(connect_list_, ListId::kConnect, slot, c.started_at + connect_timeout_);
+  if (r.ok()) OnConnected(c);
+}
+
+// socket(), then the source binding the bind mode asks for. False when it failed (counted).
+bool EngineWorker::OpenSocket(Connection& c) {
+  SysCallResult s = sys_.Socket(params_.targets[c.target].family(),
+                                SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (!s.ok()) {
+    Fail(c, Phase::kSocket, s.errno_);
+    return false;
+  }
+  c.fd = static_cast<int>(s.rc);
+  if (params_.bind_mode == BindMode::kNone) return true;
+  if (params_.bind_mode == BindMode::kNoPort) {
+    int one = 1;
+    SysCallResult opt = sys_.SetSockOpt(c.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+    if (!opt.ok()) {
+      Fail(c, Phase::kBind, opt.errno_);
+      return false;
+    }
+  }
+  const SocketAddress& source = params_.source_ips[c.source];
+  SysCallResult b = sys_.Bind(c.fd, source.sockaddr_ptr(), source.length());
+  if (!b.ok()) {
+    Fail(c, Phase::kBind, b.errno_);
+    return false;
+  }
+  return true;
+}
+
+void EngineWorker::HandleEvent(uint32_t slot, uint32_t events) {
+  Connection& c = slots_[slot];
+  switch (c.state) {
+    case State::kConnecting:
+      if (events & (EPOLLERR | EPOLLHUP)) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        sys_.GetSockOpt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        return Fail(c, Phase::kConnect, err != 0 ? err : ECONNREFUSED);
+      }
+      if (events & EPOLLOUT) OnConnected(c);
+      return;
+    case State::kSending:
+      if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) SendRequest(c);
+      return;
+    case State::kReceiving:
+    case State::kAwaitingFin:
+      if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) ReadResponse(c);
+      return;
+    case State::kFree:
+      return;
+  }
+}
+
+void EngineWorker::OnConnected(Connection& c) {
+  connect_latency_.Record(clock_.NowNanos() - c.started_at);
+  c.state = State::kSending;
+  SendRequest(c);
+}
+
+absl::string_view EngineWorker::RequestFor(const Connection& c) const {
+  bool last = c.requests_done + 1 >= params_.requests_per_connection;
+  return last ? last_requests_[c.target] : requests_[c.target];
+}
+
+void EngineWorker::SendRequest(Connection& c) {
+  if (c.send_offset == 0) {
+    // A new exchange: its response gets a full io_timeout.
+    Append(io_list_, ListId::kIo, SlotOf(c), clock_.NowNanos() + io_timeout_);
+  }
+  absl::string_view request = RequestFor(c);
+  SysCallResult r = sys_.Send(c.fd, request.data() + c.send_offset, request.size() - c.send_offset);
+  if (!r.ok()) {
+    if (r.errno_ == EAGAIN) return;  // EPOLLOUT will call again
+    return Fail(c, Phase::kWrite, r.errno_);
+  }
+  c.send_offset += static_cast<uint32_t>(r.rc);
+  if (c.send_offset < request.size()) return;
+  c.send_offset = 0;
+  c.state = State::kReceiving;
+  c.counter_received = 0;
+  c.http.Reset(HttpParser::Kind::kResponse);
+}
+
+void EngineWorker::ReadResponse(Connection& c) {
+  while (c.state == State::kReceiving || c.state == State::kAwaitingFin) {
+    SysCallResult r = sys_.Recv(c.fd, scratch_.data(), scratch_.size());
+    if (!r.ok()) {
+      if (r.errno_ == EAGAIN) return;
+      return Fail(c, Phase::kRead, r.errno_);
+    }
+    if (r.rc == 0) {
+      if (c.state == State::kAwaitingFin) return Finish(c);
+      if (params_.protocol == Protocol::kHttp && c.http.CompletesAtEof() &&
+          c.requests_done + 1 == params_.requests_per_connection) {
+        outcomes_[c.source].Request();
+        return Finish(c);
+      }
+      return Fail(c, Phase::kRead, 0);
+    }
+    if (c.state == State::kAwaitingFin) return Fail(c, Phase::kProtocol, 0);  // bytes after the end
+    size_t len = static_cast<size_t>(r.rc);
+    bool complete = false;
+    if (params_.protocol == Protocol::kCounter) {
+      if (c.counter_received + len > kCounterMessageSize) return Fail(c, Phase::kProtocol, 0);
+      c.counter_received += static_cast<uint8_t>(len);
+      complete = c.counter_received == kCounterMessageSize;
+    } else {
+      size_t used = 0;
+      HttpParser::Result result = c.http.Feed(scratch_.data(), len, &used);
+      if (result == HttpParser::Result::kError || used != len) return Fail(c, Phase::kProtocol, 0);
+      complete = result == HttpParser::Result::kComplete;
+    }
+    if (complete) OnResponse(c);
+  }
+}
+
+void EngineWorker::OnResponse(Connection& c) {
+  outcomes_[c.source].Request();
+  if (++c.requests_done < params_.requests_per_connection) {
+    c.state = State::kSending;
+    return SendRequest(c);
+  }
+  switch (params_.close_policy) {
+    case ClosePolicy::kClientFin:
+      return Finish(c);
+    case ClosePolicy::kRst: {
+      linger reset{1, 0};
+      sys_.SetSockOpt(c.fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+      return Finish(c);
+    }
+    case ClosePolicy::kServerFin:
+      c.state = State::kAwaitingFin;
+      Append(io_list_, ListId::kIo, SlotOf(c), clock_.NowNanos() + io_timeout_);
+      return;  // ReadResponse's loop goes on to look for the FIN
+  }
+}
+
+void EngineWorker::Finish(Connection& c) {
+  outcomes_[c.source].Succeed();
+  connection_latency_.Record(clock_.NowNanos() - c.started_at);
+  Release(c);
+}
+
+void EngineWorker::Fail(Connection& c, Phase phase, int err) {
+  outcomes_[c.source].Fail(phase, err);
+  Release(c);
+}
+
+void EngineWorker::Release(Connection& c) {
+  Unlink(c);
+  // close() also takes the fd out of the epoll set.
+  if (c.fd >= 0) sys_.Close(c.fd);
+  c.fd = -1;
+  c.state = State::kFree;
+  ++c.generation;
+  free_slots_.push_back(SlotOf(c));
+  --open_;
+  in_flight_.Set(open_);
+}
+
+void EngineWorker::AbortAll() {
+  for (Connection& c : slots_) {
+    if (c.state != State::kFree) Fail(c, Phase::kStopped, 0);
+  }
+}
+
+void EngineWorker::Append(List& list, ListId id, uint32_t slot, int64_t deadline) {
+  Connection& c = slots_[slot];
+  Unlink(c);
+  c.list = id;
+  c.deadline = deadline;
+  c.prev = list.tail;
+  c.next = kNil;
+  if (list.tail != kNil) slots_[list.tail].next = slot;
+  else list.head = slot;
+  list.tail = slot;
+}
+
+void EngineWorker::Unlink(Connection& c) {
+  if (c.list == ListId::kNone) return;
+  List& list = c.list == ListId::kConnect ? connect_list_ : io_list_;
+  if (c.prev != kNil) slots_[c.prev].next = c.next;
+  else list.head = c.next;
+  if (c.next != kNil) slots_[c.next].prev = c.prev;
+  else list.tail = c.prev;
+  c.prev = c.next = kNil;
+  c.list = ListId::kNone;
+}
+
+void EngineWorker::ExpireTimeouts(int64_t now) {
+  while (connect_list_.head != kNil && slots_[connect_list_.head].deadline <= now) {
+    Fail(slots_[connect_list_.head], Phase::kConnectTimeout, ETIMEDOUT);
+  }
+  while (io_list_.head != kNil && slots_[io_list_.head].deadline <= now) {
+    Fail(slots_[io_list_.head], Phase::kResponseTimeout, ETIMEDOUT);
+  }
+}
+
+// Milliseconds epoll may sleep: until the next start, deadline or the end, whichever is first.
+int EngineWorker::WaitMillis(int64_t now) const {
+  int64_t wake = now + kMaxWaitNanos;
+  if (now < end_ && next_index_ < index_limit_) {
+    if (!open_model_) {
+      if (open_ < capacity_) return 0;
+    } else {
+      wake = std::min(wake, start_ + pacer_.IntendedStartNanos(next_index_));
+    }
+    wake = std::min(wake, end_);
+  }
+  if (connect_list_.head != kNil) wake = std::min(wake, slots_[connect_list_.head].deadline);
+  if (io_list_.head != kNil) wake = std::min(wake, slots_[io_list_.head].deadline);
+  if (wake <= now) return 0;
+  return static_cast<int>((wake - now + 999'999) / 1'000'000);
+}
+
+void EngineWorker::AddTo(EngineSnapshot* out) const {
+  if (out->sources.size() < source_slots_) {
+    out->sources.resize(source_slots_);
+    for (uint32_t i = 0; i < source_slots_; ++i) {
+      out->sources[i].source =
+          params_.source_ips.empty() ? "auto" : params_.source_ips[i].IpString();
+    }
+  }
+  for (uint32_t i = 0; i < source_slots_; ++i) outcomes_[i].AddTo(&out->sources[i].counts);
+  out->connect_latency.Merge(connect_latency_.Snapshot());
+  out->connection_latency.Merge(connection_latency_.Snapshot());
+  out->start_lateness.Merge(start_lateness_.Snapshot());
+  out->missed_starts += missed_starts_.Load();
+  out->in_flight += in_flight_.Load();
+}
+
+}  // namespace churnlab

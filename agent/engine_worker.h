@@ -1,0 +1,130 @@
+// One engine thread: its own epoll loop, its own connections and its own counters. Internal to
+// the engine; use Engine (engine.h).
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "agent/engine_params.h"
+#include "agent/engine_snapshot.h"
+#include "agent/histogram.h"
+#include "agent/outcome.h"
+#include "agent/pacer.h"
+#include "common/clock.h"
+#include "common/os_sys_calls.h"
+#include "common/wire_protocol.h"
+
+namespace churnlab {
+
+class EngineWorker {
+ public:
+  // Worker `index` of `count` handles the run's connections index, index+count, index+2*count...
+  EngineWorker(const EngineParams& params, int index, int count, OsSysCalls& sys, Clock& clock);
+  ~EngineWorker();
+  EngineWorker(const EngineWorker&) = delete;
+  EngineWorker& operator=(const EngineWorker&) = delete;
+
+  // Creates the epoll instance and the connection slots; an error names the syscall.
+  absl::Status Init();
+  // Runs the load from `start_nanos` (on the clock) until the duration ends and the in-flight
+  // connections finish or time out, or until `stop` becomes true (in-flight ones then end as
+  // Phase::kStopped). Call once, from the worker's own thread.
+  void Run(int64_t start_nanos, const std::atomic<bool>& stop);
+  // Adds this worker's counters to `out`; safe from any thread while Run() is going.
+  void AddTo(EngineSnapshot* out) const;
+
+ private:
+  static constexpr uint32_t kNil = UINT32_MAX;
+  enum class State : uint8_t { kFree, kConnecting, kSending, kReceiving, kAwaitingFin };
+  enum class ListId : uint8_t { kNone, kConnect, kIo };
+
+  struct Connection {
+    int fd = -1;
+    uint32_t generation = 0;
+    uint32_t prev = kNil;
+    uint32_t next = kNil;
+    uint32_t source = 0;
+    uint32_t target = 0;
+    uint32_t requests_done = 0;
+    uint32_t send_offset = 0;
+    State state = State::kFree;
+    ListId list = ListId::kNone;
+    uint8_t counter_received = 0;
+    int64_t started_at = 0;
+    int64_t deadline = 0;
+    HttpParser http;
+  };
+  struct List {
+    uint32_t head = kNil;
+    uint32_t tail = kNil;
+  };
+
+  // Starting connections.
+  void StartDue(int64_t now);
+  void StartConnection(uint64_t global_index);
+  bool OpenSocket(Connection& c);
+
+  // The connection state machine, driven by epoll events.
+  void HandleEvent(uint32_t slot, uint32_t events);
+  void OnConnected(Connection& c);
+  void SendRequest(Connection& c);
+  void ReadResponse(Connection& c);
+  void OnResponse(Connection& c);
+  void Finish(Connection& c);
+  void Fail(Connection& c, Phase phase, int err);
+  void Release(Connection& c);
+  void AbortAll();
+
+  // Deadlines: FIFO lists stay sorted because every entry in a list has the same timeout.
+  void Append(List& list, ListId id, uint32_t slot, int64_t deadline);
+  void Unlink(Connection& c);
+  void ExpireTimeouts(int64_t now);
+  int WaitMillis(int64_t now) const;
+
+  uint32_t SlotOf(const Connection& c) const { return static_cast<uint32_t>(&c - slots_.data()); }
+  absl::string_view RequestFor(const Connection& c) const;
+
+  const EngineParams& params_;
+  const int index_;
+  const int count_;
+  OsSysCalls& sys_;
+  Clock& clock_;
+  const Pacer pacer_;
+  const bool open_model_;
+  const uint64_t capacity_;  // open: max in flight; closed: concurrency (this worker's share)
+  const uint64_t index_limit_;
+  const uint32_t source_slots_;
+  const int64_t connect_timeout_;
+  const int64_t io_timeout_;
+
+  int epoll_fd_ = -1;
+  std::vector<Connection> slots_;
+  std::vector<uint32_t> free_slots_;
+  List connect_list_;
+  List io_list_;
+  std::vector<std::string> requests_;       // per target: a keep-alive request
+  std::vector<std::string> last_requests_;  // per target: the last request of a connection
+  std::vector<char> scratch_;
+  std::vector<epoll_event> events_;
+
+  int64_t start_ = 0;
+  int64_t end_ = 0;
+  uint64_t next_index_ = 0;
+  uint64_t open_ = 0;  // connections in flight, the owner's copy of in_flight_
+
+  // Read by AddTo() from other threads.
+  std::unique_ptr<LiveOutcomeCounts[]> outcomes_;
+  LiveHistogram connect_latency_;
+  LiveHistogram connection_latency_;
+  LiveHistogram start_lateness_;
+  SingleWriterCounter missed_starts_;
+  SingleWriterCounter in_flight_;
+};
+
+}  // namespace churnlab

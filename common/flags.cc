@@ -1,0 +1,151 @@
+#include "common/flags.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace churnlab {
+
+FlagSet::FlagSet(std::string program, std::string summary)
+    : program_(std::move(program)), summary_(std::move(summary)) {}
+
+void FlagSet::String(std::string name, std::string* value, std::string help) {
+  Custom(std::move(name), "STRING", *value, std::move(help), [value](absl::string_view text) {
+    *value = std::string(text);
+    return absl::OkStatus();
+  });
+}
+
+void FlagSet::Int(std::string name, int64_t* value, std::string help) {
+  Custom(std::move(name), "N", absl::StrCat(*value), std::move(help),
+         [value](absl::string_view text) {
+           if (!absl::SimpleAtoi(text, value)) {
+             return absl::InvalidArgumentError("not an integer");
+           }
+           return absl::OkStatus();
+         });
+}
+
+void FlagSet::Double(std::string name, double* value, std::string help) {
+  Custom(std::move(name), "X", absl::StrCat(*value), std::move(help),
+         [value](absl::string_view text) {
+           if (!absl::SimpleAtod(text, value)) return absl::InvalidArgumentError("not a number");
+           return absl::OkStatus();
+         });
+}
+
+void FlagSet::Bool(std::string name, bool* value, std::string help) {
+  Custom(std::move(name), "", *value ? "true" : "false", std::move(help),
+         [value](absl::string_view text) {
+           if (!absl::SimpleAtob(text, value)) {
+             return absl::InvalidArgumentError("not true or false");
+           }
+           return absl::OkStatus();
+         });
+  flags_.back().is_bool = true;
+}
+
+void FlagSet::Duration(std::string name, absl::Duration* value, std::string help) {
+  Custom(std::move(name), "DURATION", absl::FormatDuration(*value), std::move(help),
+         [value](absl::string_view text) {
+           if (!absl::ParseDuration(text, value)) {
+             return absl::InvalidArgumentError("not a duration (like 250ms, 15s, 2m)");
+           }
+           return absl::OkStatus();
+         });
+}
+
+void FlagSet::Custom(std::string name, std::string value_name, std::string default_text,
+                     std::string help, Parser parse) {
+  flags_.push_back(Flag{std::move(name), std::move(value_name), std::move(default_text),
+                        std::move(help), false, std::move(parse)});
+}
+
+const FlagSet::Flag* FlagSet::Find(absl::string_view name) const {
+  for (const Flag& flag : flags_) {
+    if (flag.name == name) return &flag;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<std::vector<std::string>> FlagSet::Parse(int argc, char** argv) {
+  std::vector<std::string> positional;
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      help_requested_ = true;
+      return positional;
+    }
+    if (arg == "--") {
+      for (++i; i < argc; ++i) positional.emplace_back(argv[i]);
+      break;
+    }
+    if (!absl::StartsWith(arg, "--")) {
+      positional.emplace_back(arg);
+      continue;
+    }
+    arg.remove_prefix(2);
+    size_t eq = arg.find('=');
+    absl::string_view name = arg.substr(0, eq);
+    const Flag* flag = Find(name);
+    if (flag == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
+    }
+    std::string value;
+    if (eq != absl::string_view::npos) {
+      value = std::string(arg.substr(eq + 1));
+    } else if (flag->is_bool) {
+      value = "true";
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("flag --", name, " needs a value"));
+    }
+    absl::Status status = flag->parse(value);
+    if (!status.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", name, "=", value, ": ", status.message()));
+    }
+  }
+  return positional;
+}
+
+std::string FlagSet::Usage() const {
+  std::string out = absl::StrCat("Usage: ", program_, " [flags]\n\n", summary_, "\n\nFlags:\n");
+  for (const Flag& flag : flags_) {
+    std::string left = absl::StrCat("  --", flag.name);
+    if (!flag.value_name.empty()) absl::StrAppend(&left, "=", flag.value_name);
+    absl::StrAppendFormat(&out, "%-30s %s", left, flag.help);
+    if (!flag.default_text.empty()) absl::StrAppend(&out, " (default: ", flag.default_text, ")");
+    absl::StrAppend(&out, "\n");
+  }
+  absl::StrAppend(&out, "  --help                         print this help and exit\n");
+  return out;
+}
+
+std::vector<std::string> FlagSet::ParseOrExit(int argc, char** argv) {
+  absl::StatusOr<std::vector<std::string>> positional = Parse(argc, argv);
+  if (help_requested_) {
+    std::fputs(Usage().c_str(), stdout);
+    std::exit(kExitOk);
+  }
+  if (!positional.ok()) {
+    std::fprintf(stderr, "%s: %s\nRun '%s --help' for the flags.\n", program_.c_str(),
+                 std::string(positional.status().message()).c_str(), program_.c_str());
+    std::exit(kExitBadInput);
+  }
+  return *std::move(positional);
+}
+
+void ExitIfBadInput(const std::string& program, const absl::Status& status) {
+  if (status.ok()) return;
+  std::fprintf(stderr, "%s: %s\n", program.c_str(), std::string(status.message()).c_str());
+  std::exit(kExitBadInput);
+}
+
+}  // namespace churnlab
