@@ -1,6 +1,7 @@
 #include "agent/engine_params.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace churnlab {
 
@@ -80,7 +81,7 @@ absl::Status ValidateLoad(const EngineParams& p) {
   bool closed = p.concurrency != 0;
   if (open == closed) return Invalid("rate", "set exactly one of rate and concurrency");
   if (open && !(p.rate > 0 && p.rate <= kMaxRate)) {
-    return Invalid("rate", absl::StrCat(p.rate, " is not in (0, ", kMaxRate, "] connections/s"));
+    return Invalid("rate", absl::StrFormat("%g is not in (0, %.0f] connections/s", p.rate, kMaxRate));
   }
   if (closed && (p.concurrency < 0 || p.concurrency > kMaxConcurrency)) {
     return Invalid("concurrency", absl::StrCat(p.concurrency, " is not in 1..", kMaxConcurrency));

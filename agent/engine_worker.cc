@@ -87,20 +87,21 @@ void EngineWorker::Run(int64_t start_nanos, const std::atomic<bool>& stop) {
       AbortAll();
       return;
     }
+    // Starts due before the end are still made, even when the loop wakes up after it.
+    if (opening) StartDue(now);
     if (opening && (now >= end_ || next_index_ >= index_limit_)) {
       opening = false;
       drain_deadline = now + drain_limit;
     }
-    if (opening) StartDue(now);
     ExpireTimeouts(now);
     if (!opening && open_ == 0) return;
     if (!opening && now >= drain_deadline) {
       AbortAll();
       return;
     }
-    int wait_ms = WaitMillis(now);
-    if (!opening) wait_ms = std::min<int64_t>(wait_ms, (drain_deadline - now + 999'999) / 1'000'000);
-    SysCallResult n = sys_.EpollWait(epoll_fd_, events_.data(), kMaxEvents, wait_ms);
+    int64_t wait = WaitNanos(now);
+    if (!opening) wait = std::min(wait, drain_deadline - now);
+    SysCallResult n = sys_.EpollWait(epoll_fd_, events_.data(), kMaxEvents, wait);
     for (int64_t i = 0; i < n.rc; ++i) {
       uint64_t data = events_[i].data.u64;
       uint32_t slot = static_cast<uint32_t>(data);
@@ -359,8 +360,8 @@ void EngineWorker::ExpireTimeouts(int64_t now) {
   }
 }
 
-// Milliseconds epoll may sleep: until the next start, deadline or the end, whichever is first.
-int EngineWorker::WaitMillis(int64_t now) const {
+// How long epoll may sleep: until the next start, deadline or the end, whichever is first.
+int64_t EngineWorker::WaitNanos(int64_t now) const {
   int64_t wake = now + kMaxWaitNanos;
   if (now < end_ && next_index_ < index_limit_) {
     if (!open_model_) {
@@ -372,8 +373,7 @@ int EngineWorker::WaitMillis(int64_t now) const {
   }
   if (connect_list_.head != kNil) wake = std::min(wake, slots_[connect_list_.head].deadline);
   if (io_list_.head != kNil) wake = std::min(wake, slots_[io_list_.head].deadline);
-  if (wake <= now) return 0;
-  return static_cast<int>((wake - now + 999'999) / 1'000'000);
+  return std::max<int64_t>(0, wake - now);
 }
 
 void EngineWorker::AddTo(EngineSnapshot* out) const {

@@ -85,7 +85,7 @@ class EngineWorker {
   void Append(List& list, ListId id, uint32_t slot, int64_t deadline);
   void Unlink(Connection& c);
   void ExpireTimeouts(int64_t now);
-  int WaitMillis(int64_t now) const;
+  int64_t WaitNanos(int64_t now) const;
 
   uint32_t SlotOf(const Connection& c) const { return static_cast<uint32_t>(&c - slots_.data()); }
   absl::string_view RequestFor(const Connection& c) const;

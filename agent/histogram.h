@@ -6,7 +6,7 @@
 #include <array>
 #include <cstdint>
 
-#include "agent/single_writer_counter.h"
+#include "common/single_writer_counter.h"
 
 namespace churnlab {
 

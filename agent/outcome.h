@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#include "agent/single_writer_counter.h"
+#include "common/single_writer_counter.h"
 #include "common/errno_name.h"
 
 namespace churnlab {

@@ -51,7 +51,7 @@ std::string FormatFailures(const OutcomeCounts& counts, size_t max_items) {
 std::string FormatProgress(const EngineParams& params, const EngineSnapshot& total,
                            const EngineSnapshot& delta) {
   OutcomeCounts d = delta.Total();
-  std::string requested = params.rate > 0 ? absl::StrFormat("/%.0f", params.rate)
+  std::string requested = params.rate > 0 ? absl::StrFormat(" (of %.0f/s)", params.rate)
                                           : absl::StrCat(" (concurrency ", params.concurrency, ")");
   std::string line = absl::StrFormat(
       "%6.1fs  started %.0f/s%s  ok %.0f/s  failed %.0f/s  in-flight %d", total.elapsed_nanos / 1e9,

@@ -43,8 +43,10 @@ SysCallResult OsSysCallsImpl::EpollCtl(int epfd, int op, int fd, epoll_event* ev
   return Wrap(::epoll_ctl(epfd, op, fd, event));
 }
 SysCallResult OsSysCallsImpl::EpollWait(int epfd, epoll_event* events, int max_events,
-                                        int timeout_ms) {
-  return Wrap(::epoll_wait(epfd, events, max_events, timeout_ms));
+                                        int64_t timeout_nanos) {
+  if (timeout_nanos < 0) return Wrap(::epoll_pwait2(epfd, events, max_events, nullptr, nullptr));
+  timespec timeout{timeout_nanos / 1'000'000'000, timeout_nanos % 1'000'000'000};
+  return Wrap(::epoll_pwait2(epfd, events, max_events, &timeout, nullptr));
 }
 
 OsSysCalls& RealSysCalls() {

@@ -35,8 +35,9 @@ class OsSysCalls {
   virtual SysCallResult Close(int fd) = 0;
   virtual SysCallResult EpollCreate() = 0;
   virtual SysCallResult EpollCtl(int epfd, int op, int fd, epoll_event* event) = 0;
+  // epoll_pwait2(): waits at most `timeout_nanos` (nanosecond precision; < 0 waits forever).
   virtual SysCallResult EpollWait(int epfd, epoll_event* events, int max_events,
-                                  int timeout_ms) = 0;
+                                  int64_t timeout_nanos) = 0;
 };
 
 // The real syscalls.
@@ -55,7 +56,8 @@ class OsSysCallsImpl : public OsSysCalls {
   SysCallResult Close(int fd) override;
   SysCallResult EpollCreate() override;
   SysCallResult EpollCtl(int epfd, int op, int fd, epoll_event* event) override;
-  SysCallResult EpollWait(int epfd, epoll_event* events, int max_events, int timeout_ms) override;
+  SysCallResult EpollWait(int epfd, epoll_event* events, int max_events,
+                          int64_t timeout_nanos) override;
 };
 
 // The process-wide real implementation.
