@@ -87,13 +87,14 @@ void EngineWorker::Run(int64_t start_nanos, const std::atomic<bool>& stop) {
       AbortAll();
       return;
     }
+    // Expired connections free their slots before new ones are due to take them.
+    ExpireTimeouts(now);
     // Starts due before the end are still made, even when the loop wakes up after it.
     if (opening) StartDue(now);
     if (opening && (now >= end_ || next_index_ >= index_limit_)) {
       opening = false;
       drain_deadline = now + drain_limit;
     }
-    ExpireTimeouts(now);
     if (!opening && open_ == 0) return;
     if (!opening && now >= drain_deadline) {
       AbortAll();

@@ -10,7 +10,7 @@ absl::StatusOr<std::unique_ptr<TargetServer>> TargetServer::Create(TargetParams 
   std::unique_ptr<TargetServer> server(new TargetServer(std::move(params)));
   for (int i = 0; i < server->params_.threads; ++i) {
     server->workers_.push_back(
-        std::make_unique<TargetWorker>(server->params_, server->counter_, sys, clock));
+        std::make_unique<TargetWorker>(server->params_, server->shared_, sys, clock));
     // The first worker resolves port 0 in params_.listen; the others join those ports.
     RETURN_IF_ERROR(server->workers_.back()->Listen(server->params_.listen));
   }

@@ -36,7 +36,7 @@ class TargetServer {
   explicit TargetServer(TargetParams params) : params_(std::move(params)) {}
 
   TargetParams params_;
-  std::atomic<int32_t> counter_{0};
+  TargetWorker::Shared shared_;
   std::vector<std::unique_ptr<TargetWorker>> workers_;
   std::vector<std::thread> threads_;
   TargetCounters final_counters_;  // kept when Stop() releases the workers

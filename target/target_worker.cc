@@ -21,10 +21,10 @@ uint64_t ConnTag(int fd, uint32_t serial) { return (uint64_t{serial} << 32) | st
 
 }  // namespace
 
-TargetWorker::TargetWorker(const TargetParams& params, std::atomic<int32_t>& counter,
-                           OsSysCalls& sys, Clock& clock)
+TargetWorker::TargetWorker(const TargetParams& params, Shared& shared, OsSysCalls& sys,
+                           Clock& clock)
     : params_(params),
-      counter_(counter),
+      shared_(shared),
       sys_(sys),
       clock_(clock),
       rng_(std::random_device{}()),
@@ -226,7 +226,7 @@ void TargetWorker::Respond(int fd) {
   Conn& c = conns_[fd];
   if (params_.protocol == Protocol::kCounter) {
     char value[kCounterMessageSize];
-    EncodeCounter(counter_.fetch_add(1, std::memory_order_relaxed) + 1, value);
+    EncodeCounter(shared_.counter.fetch_add(1, std::memory_order_relaxed) + 1, value);
     c.out.append(value, kCounterMessageSize);
   } else {
     c.out.append(responses_[c.close_after ? 1 : 0]);
@@ -262,7 +262,8 @@ void TargetWorker::Flush(int fd) {
 void TargetWorker::OnPeerClosed(int fd) {
   closed_by_peer_.Add();
   if (params_.close_mode != CloseMode::kNever) return CloseConn(fd);
-  if (leaked_.Load() >= static_cast<uint64_t>(params_.max_leaked)) {
+  if (shared_.leaked.fetch_add(1) >= params_.max_leaked) {
+    shared_.leaked.fetch_sub(1);
     leak_cap_closes_.Add();
     return CloseConn(fd);
   }

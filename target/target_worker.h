@@ -33,9 +33,13 @@ struct TargetCounters {
 
 class TargetWorker {
  public:
-  // `counter` is the one counter of the counter protocol, shared by all workers.
-  TargetWorker(const TargetParams& params, std::atomic<int32_t>& counter, OsSysCalls& sys,
-               Clock& clock);
+  // State shared by all workers: the one counter of the counter protocol, and the number of
+  // connections leaked under CloseMode::kNever (max_leaked caps the total, not each worker).
+  struct Shared {
+    std::atomic<int32_t> counter{0};
+    std::atomic<int64_t> leaked{0};
+  };
+  TargetWorker(const TargetParams& params, Shared& shared, OsSysCalls& sys, Clock& clock);
   ~TargetWorker();
   TargetWorker(const TargetWorker&) = delete;
   TargetWorker& operator=(const TargetWorker&) = delete;
@@ -82,7 +86,7 @@ class TargetWorker {
   void SetInterest(int fd, uint32_t events);
 
   const TargetParams& params_;
-  std::atomic<int32_t>& counter_;
+  Shared& shared_;
   OsSysCalls& sys_;
   Clock& clock_;
   int epoll_fd_ = -1;

@@ -1,0 +1,90 @@
+#include "agent/tcp_socket_table.h"
+
+#include <errno.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace churnlab {
+namespace {
+
+SocketAddress FromDiag(int family, const __be32* addr, __be16 port) {
+  sockaddr_storage storage{};
+  if (family == AF_INET) {
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&storage);
+    v4->sin_family = AF_INET;
+    v4->sin_port = port;
+    memcpy(&v4->sin_addr, addr, 4);
+  } else {
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&storage);
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = port;
+    memcpy(&v6->sin6_addr, addr, 16);
+  }
+  return *SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&storage), sizeof(storage));
+}
+
+class FdCloser {
+ public:
+  explicit FdCloser(int fd) : fd_(fd) {}
+  ~FdCloser() { close(fd_); }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+const char* TcpStateName(TcpState state) {
+  static constexpr const char* kNames[] = {
+      "UNKNOWN",   "ESTABLISHED", "SYN_SENT",   "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
+      "TIME_WAIT", "CLOSE",       "CLOSE_WAIT", "LAST_ACK", "LISTEN",    "CLOSING"};
+  size_t i = static_cast<size_t>(state);
+  return i < sizeof(kNames) / sizeof(kNames[0]) ? kNames[i] : "UNKNOWN";
+}
+
+absl::StatusOr<std::vector<TcpSocketInfo>> DumpTcpSockets(int family) {
+  int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) return absl::ErrnoToStatus(errno, "socket(NETLINK_SOCK_DIAG)");
+  FdCloser closer(fd);
+
+  struct {
+    nlmsghdr header;
+    inet_diag_req_v2 request;
+  } message{};
+  message.header.nlmsg_len = sizeof(message);
+  message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  message.request.sdiag_family = static_cast<uint8_t>(family);
+  message.request.sdiag_protocol = IPPROTO_TCP;
+  message.request.idiag_states = ~0u;  // every state, TIME_WAIT included
+  if (send(fd, &message, sizeof(message), 0) < 0) return absl::ErrnoToStatus(errno, "sock_diag send");
+
+  std::vector<TcpSocketInfo> sockets;
+  alignas(nlmsghdr) char buffer[32 * 1024];
+  while (true) {
+    ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return absl::ErrnoToStatus(errno, "sock_diag recv");
+    }
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buffer); NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
+      if (h->nlmsg_type == NLMSG_DONE) return sockets;
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        auto* err = static_cast<nlmsgerr*>(NLMSG_DATA(h));
+        return absl::ErrnoToStatus(-err->error, "sock_diag dump");
+      }
+      auto* diag = static_cast<inet_diag_msg*>(NLMSG_DATA(h));
+      sockets.push_back(TcpSocketInfo{
+          static_cast<TcpState>(diag->idiag_state),
+          FromDiag(diag->idiag_family, diag->id.idiag_src, diag->id.idiag_sport),
+          FromDiag(diag->idiag_family, diag->id.idiag_dst, diag->id.idiag_dport)});
+    }
+  }
+}
+
+}  // namespace churnlab

@@ -1,0 +1,52 @@
+#include "agent/pacer.h"
+
+#include "gtest/gtest.h"
+
+namespace churnlab {
+namespace {
+
+TEST(PacerTest, ConstantRateSpacesStartsEvenly) {
+  Pacer pacer(1000, 0);
+  EXPECT_EQ(pacer.IntendedStartNanos(0), 0);
+  EXPECT_EQ(pacer.IntendedStartNanos(1), 1'000'000);
+  EXPECT_EQ(pacer.IntendedStartNanos(1000), 1'000'000'000);
+}
+
+TEST(PacerTest, DueByIsTheInverseOfIntendedStart) {
+  for (double rate : {1.0, 3.0, 470.0, 1000.0, 55555.0}) {
+    for (int64_t ramp : {int64_t{0}, int64_t{2'000'000'000}}) {
+      Pacer pacer(rate, ramp);
+      for (uint64_t i = 0; i < 2000; i += 7) {
+        int64_t t = pacer.IntendedStartNanos(i);
+        EXPECT_EQ(pacer.DueBy(t), i + 1) << "rate " << rate << " ramp " << ramp << " i " << i;
+        if (t > 0) {
+          EXPECT_LE(pacer.DueBy(t - 1), i) << "rate " << rate << " i " << i;
+        }
+      }
+    }
+  }
+}
+
+TEST(PacerTest, RampStartsHalfTheConnectionsOfAFullRate) {
+  // Over a 10 s linear ramp to 100/s the average rate is 50/s: 500 connections.
+  Pacer pacer(100, 10'000'000'000);
+  EXPECT_EQ(pacer.DueBy(10'000'000'000 - 1), 500u);
+  // After the ramp the full rate applies: one more every 10 ms.
+  EXPECT_EQ(pacer.IntendedStartNanos(501) - pacer.IntendedStartNanos(500), 10'000'000);
+  // Early in the ramp starts are sparse, late they are dense.
+  EXPECT_GT(pacer.IntendedStartNanos(1) - pacer.IntendedStartNanos(0),
+            pacer.IntendedStartNanos(400) - pacer.IntendedStartNanos(399));
+}
+
+TEST(PacerTest, StartTimesNeverGoBackwards) {
+  Pacer pacer(777, 3'000'000'000);
+  int64_t previous = -1;
+  for (uint64_t i = 0; i < 5000; ++i) {
+    int64_t t = pacer.IntendedStartNanos(i);
+    ASSERT_GE(t, previous) << i;
+    previous = t;
+  }
+}
+
+}  // namespace
+}  // namespace churnlab

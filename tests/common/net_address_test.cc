@@ -1,0 +1,61 @@
+#include "common/net_address.h"
+
+#include "gtest/gtest.h"
+
+namespace churnlab {
+namespace {
+
+TEST(SocketAddressTest, ParsesAndPrintsBothFamilies) {
+  absl::StatusOr<SocketAddress> v4 = SocketAddress::ParseIpPort("127.0.0.1:9000");
+  ASSERT_TRUE(v4.ok());
+  EXPECT_EQ(v4->family(), AF_INET);
+  EXPECT_EQ(v4->port(), 9000);
+  EXPECT_EQ(v4->ToString(), "127.0.0.1:9000");
+  EXPECT_TRUE(v4->is_loopback());
+  absl::StatusOr<SocketAddress> v6 = SocketAddress::ParseIpPort("[::1]:80");
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ(v6->family(), AF_INET6);
+  EXPECT_EQ(v6->ToString(), "[::1]:80");
+  EXPECT_TRUE(v6->is_loopback());
+}
+
+TEST(SocketAddressTest, MalformedAddressesAreNamedInTheError) {
+  for (const char* bad : {"127.0.0.1", "127.0.0.1:99999", "localhost:80", "1.2.3:4", "::1:80",
+                          "127.0.0.1:", "[::1]80"}) {
+    absl::StatusOr<SocketAddress> a = SocketAddress::ParseIpPort(bad);
+    ASSERT_FALSE(a.ok()) << bad;
+    EXPECT_NE(a.status().message().find(bad), absl::string_view::npos) << a.status();
+  }
+}
+
+TEST(SocketAddressTest, ListsRejectEmptyItems) {
+  EXPECT_EQ(ParseIpPortList("127.0.0.1:1,127.0.0.1:2")->size(), 2u);
+  EXPECT_FALSE(ParseIpPortList("127.0.0.1:1,,127.0.0.1:2").ok());
+  EXPECT_EQ(ParseIpList("127.0.0.2,127.0.0.3")->size(), 2u);
+}
+
+TEST(CidrTest, ContainsByPrefix) {
+  absl::StatusOr<std::vector<Cidr>> loopback = ParseCidrList(kLoopbackCidrs);
+  ASSERT_TRUE(loopback.ok());
+  EXPECT_TRUE(CheckTargetsAllowed({*SocketAddress::ParseIpPort("127.9.8.7:1")}, *loopback).ok());
+  EXPECT_TRUE(CheckTargetsAllowed({*SocketAddress::ParseIpPort("[::1]:1")}, *loopback).ok());
+  absl::Status refused =
+      CheckTargetsAllowed({*SocketAddress::ParseIpPort("192.0.2.1:80")}, *loopback);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(refused.message().find("192.0.2.1:80"), absl::string_view::npos);
+  absl::StatusOr<Cidr> odd = Cidr::Parse("10.1.2.0/23");
+  ASSERT_TRUE(odd.ok());
+  EXPECT_TRUE(odd->Contains(*SocketAddress::ParseIp("10.1.3.255")));
+  EXPECT_FALSE(odd->Contains(*SocketAddress::ParseIp("10.1.4.0")));
+  EXPECT_FALSE(Cidr::Parse("10.0.0.0/33").ok());
+}
+
+TEST(CheckAddressIsLocalTest, LoopbackAliasesAreLocalOthersAreNot) {
+  EXPECT_TRUE(CheckAddressIsLocal(*SocketAddress::ParseIp("127.0.0.5")).ok());
+  absl::Status s = CheckAddressIsLocal(*SocketAddress::ParseIp("192.0.2.9"));
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("192.0.2.9"), absl::string_view::npos);
+}
+
+}  // namespace
+}  // namespace churnlab

@@ -1,0 +1,50 @@
+// Test doubles for the syscall and clock seams: real syscalls except where a test forces an
+// errno, and simulated time that jumps forward whenever the engine would sleep, so a
+// "15-second" run takes milliseconds and gives the same counts every time.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/os_sys_calls.h"
+
+namespace churnlab::testing {
+
+class FakeClock final : public Clock {
+ public:
+  int64_t NowNanos() override { return now_.load(); }
+  void Advance(int64_t nanos) { now_.fetch_add(nanos); }
+
+ private:
+  std::atomic<int64_t> now_{1'000'000'000};
+};
+
+class FaultSysCalls final : public OsSysCallsImpl {
+ public:
+  explicit FaultSysCalls(FakeClock& clock) : clock_(clock) {}
+  ~FaultSysCalls() override;
+
+  int socket_errno = 0;   // socket() fails with this
+  int bind_errno = 0;     // bind() fails with this
+  int connect_errno = 0;  // connect() fails at once with this
+  // connect() says EINPROGRESS on a descriptor that never becomes ready (a pipe's read end),
+  // like a SYN into a black hole.
+  bool connect_hangs = false;
+
+  SysCallResult Socket(int domain, int type, int protocol) override;
+  SysCallResult Bind(int fd, const sockaddr* addr, socklen_t len) override;
+  SysCallResult Connect(int fd, const sockaddr* addr, socklen_t len) override;
+  SysCallResult SetSockOpt(int fd, int level, int name, const void* value,
+                           socklen_t len) override;
+  // Never sleeps: polls, and when nothing is ready advances the clock by the whole timeout.
+  SysCallResult EpollWait(int epfd, epoll_event* events, int max_events,
+                          int64_t timeout_nanos) override;
+
+ private:
+  FakeClock& clock_;
+  std::vector<int> pipe_writers_;
+};
+
+}  // namespace churnlab::testing

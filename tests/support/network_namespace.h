@@ -1,0 +1,35 @@
+// A network namespace the test creates and deletes itself (needs root): loopback up, sysctls set
+// inside it only, and a way to run code or commands in it.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace churnlab::testing {
+
+class NetworkNamespace {
+ public:
+  // Creates "churnlab-<tag>-<pid>" with lo up. UNAVAILABLE when not root or `ip` is missing.
+  static absl::StatusOr<NetworkNamespace> Create(const std::string& tag);
+  NetworkNamespace(NetworkNamespace&& other) noexcept : name_(std::move(other.name_)) {
+    other.name_.clear();
+  }
+  ~NetworkNamespace();  // deletes the namespace
+
+  const std::string& name() const { return name_; }
+  // `sysctl -w key=value` inside the namespace.
+  absl::Status SetSysctl(const std::string& key, const std::string& value);
+  // The prefix that runs a command inside: {"ip", "netns", "exec", name}.
+  std::vector<std::string> ExecPrefix() const;
+  // Runs `fn` on a new thread that has joined the namespace; threads it starts stay inside.
+  absl::Status RunInside(const std::function<void()>& fn) const;
+
+ private:
+  explicit NetworkNamespace(std::string name) : name_(std::move(name)) {}
+  std::string name_;
+};
+
+}  // namespace churnlab::testing
