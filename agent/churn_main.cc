@@ -26,11 +26,12 @@ struct Options {
 };
 
 FlagSet MakeFlags(Options& o) {
-  FlagSet flags("churnlab-churn",
-                "Opens, uses and closes TCP connections against --target at a rate (open model) or\n"
-                "a concurrency (closed model) for a bounded time, from chosen source IPs, and\n"
-                "reports every outcome by source IP, phase and errno.\n"
-                "Example: churnlab-churn --target=127.0.0.1:9000 --rate=1000 --duration=10s");
+  FlagSet flags(
+      "churnlab-churn",
+      "Opens, uses and closes TCP connections against --target at a rate (open model) or\n"
+      "a concurrency (closed model) for a bounded time, from chosen source IPs, and\n"
+      "reports every outcome by source IP, phase and errno.\n"
+      "Example: churnlab-churn --target=127.0.0.1:9000 --rate=1000 --duration=10s");
   EngineParams& p = o.params;
   flags.Custom("target", "IP:PORT,...", "", "destinations (required)", [&p](absl::string_view v) {
     absl::StatusOr<std::vector<SocketAddress>> list = ParseIpPortList(v);
@@ -86,12 +87,14 @@ absl::Status Resolve(Options& o) {
     p.bind_mode = p.source_ips.empty() ? BindMode::kNone : BindMode::kNoPort;
   } else {
     absl::StatusOr<BindMode> mode = ParseBindMode(o.bind);
-    if (!mode.ok()) return absl::InvalidArgumentError(absl::StrCat("--bind: ", mode.status().message()));
+    if (!mode.ok())
+      return absl::InvalidArgumentError(absl::StrCat("--bind: ", mode.status().message()));
     p.bind_mode = *mode;
   }
   absl::StatusOr<std::vector<Cidr>> allowed = ParseCidrList(o.allow_targets);
   if (!allowed.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("--allow-targets: ", allowed.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--allow-targets: ", allowed.status().message()));
   }
   return CheckTargetsAllowed(p.targets, *allowed);
 }
@@ -101,14 +104,14 @@ int Main(int argc, char** argv) {
   FlagSet flags = MakeFlags(o);
   std::vector<std::string> positional = flags.ParseOrExit(argc, argv);
   if (!positional.empty()) {
-    ExitIfBadInput("churnlab-churn",
-                   absl::InvalidArgumentError(absl::StrCat("unexpected argument '", positional[0], "'")));
+    ExitIfBadInput("churnlab-churn", absl::InvalidArgumentError(absl::StrCat(
+                                         "unexpected argument '", positional[0], "'")));
   }
   ExitIfBadInput("churnlab-churn", Resolve(o));
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(o.params);
   if (!engine.ok()) {
-    bool bad_input = absl::IsInvalidArgument(engine.status()) ||
-                     absl::IsFailedPrecondition(engine.status());
+    bool bad_input =
+        absl::IsInvalidArgument(engine.status()) || absl::IsFailedPrecondition(engine.status());
     std::fprintf(stderr, "churnlab-churn: %s\n", std::string(engine.status().message()).c_str());
     return bad_input ? kExitBadInput : kExitCannotRun;
   }

@@ -81,7 +81,8 @@ absl::Status ValidateLoad(const EngineParams& p) {
   bool closed = p.concurrency != 0;
   if (open == closed) return Invalid("rate", "set exactly one of rate and concurrency");
   if (open && !(p.rate > 0 && p.rate <= kMaxRate)) {
-    return Invalid("rate", absl::StrFormat("%g is not in (0, %.0f] connections/s", p.rate, kMaxRate));
+    return Invalid("rate",
+                   absl::StrFormat("%g is not in (0, %.0f] connections/s", p.rate, kMaxRate));
   }
   if (closed && (p.concurrency < 0 || p.concurrency > kMaxConcurrency)) {
     return Invalid("concurrency", absl::StrCat(p.concurrency, " is not in 1..", kMaxConcurrency));
@@ -117,8 +118,8 @@ absl::Status ValidateEngineParams(const EngineParams& p) {
                    absl::StrCat(p.requests_per_connection, " is not in 1..1000000"));
   }
   if (p.connect_timeout <= absl::ZeroDuration()) {
-    return Invalid("connect_timeout", absl::StrCat(absl::FormatDuration(p.connect_timeout),
-                                                   " must be positive"));
+    return Invalid("connect_timeout",
+                   absl::StrCat(absl::FormatDuration(p.connect_timeout), " must be positive"));
   }
   if (p.io_timeout <= absl::ZeroDuration()) {
     return Invalid("io_timeout",

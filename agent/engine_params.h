@@ -26,7 +26,7 @@ enum class ClosePolicy : uint8_t {
   kServerFin,  // the client asks the server to close, waits for its FIN, then closes
 };
 
-absl::string_view BindModeName(BindMode mode);        // "none", "no-port", "bind"
+absl::string_view BindModeName(BindMode mode);          // "none", "no-port", "bind"
 absl::string_view ClosePolicyName(ClosePolicy policy);  // "client-fin", "rst", "server-fin"
 absl::StatusOr<BindMode> ParseBindMode(absl::string_view name);
 absl::StatusOr<ClosePolicy> ParseClosePolicy(absl::string_view name);

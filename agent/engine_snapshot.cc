@@ -27,7 +27,8 @@ void EngineSnapshot::Merge(const EngineSnapshot& other) {
   elapsed_nanos = std::max(elapsed_nanos, other.elapsed_nanos);
   missed_starts += other.missed_starts;
   in_flight += other.in_flight;
-  if (sources.empty()) sources = other.sources;
+  if (sources.empty())
+    sources = other.sources;
   else {
     for (size_t i = 0; i < sources.size() && i < other.sources.size(); ++i) {
       sources[i].counts.Add(other.sources[i].counts);

@@ -177,7 +177,8 @@ bool EngineWorker::OpenSocket(Connection& c) {
   if (params_.bind_mode == BindMode::kNone) return true;
   if (params_.bind_mode == BindMode::kNoPort) {
     int one = 1;
-    SysCallResult opt = sys_.SetSockOpt(c.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+    SysCallResult opt =
+        sys_.SetSockOpt(c.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
     if (!opt.ok()) {
       Fail(c, Phase::kBind, opt.errno_);
       return false;
@@ -336,18 +337,24 @@ void EngineWorker::Append(List& list, ListId id, uint32_t slot, int64_t deadline
   c.deadline = deadline;
   c.prev = list.tail;
   c.next = kNil;
-  if (list.tail != kNil) slots_[list.tail].next = slot;
-  else list.head = slot;
+  if (list.tail != kNil)
+    slots_[list.tail].next = slot;
+  else
+    list.head = slot;
   list.tail = slot;
 }
 
 void EngineWorker::Unlink(Connection& c) {
   if (c.list == ListId::kNone) return;
   List& list = c.list == ListId::kConnect ? connect_list_ : io_list_;
-  if (c.prev != kNil) slots_[c.prev].next = c.next;
-  else list.head = c.next;
-  if (c.next != kNil) slots_[c.next].prev = c.prev;
-  else list.tail = c.prev;
+  if (c.prev != kNil)
+    slots_[c.prev].next = c.next;
+  else
+    list.head = c.next;
+  if (c.next != kNil)
+    slots_[c.next].prev = c.prev;
+  else
+    list.tail = c.prev;
   c.prev = c.next = kNil;
   c.list = ListId::kNone;
 }

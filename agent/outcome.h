@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <string>
 
-#include "common/single_writer_counter.h"
 #include "common/errno_name.h"
+#include "common/single_writer_counter.h"
 
 namespace churnlab {
 

@@ -19,7 +19,7 @@ class Pacer {
   uint64_t DueBy(int64_t elapsed_nanos) const;
 
  private:
-  double rate_;           // per nanosecond
+  double rate_;  // per nanosecond
   double ramp_nanos_;
   double ramp_connections_;  // connections started during the ramp: rate * ramp / 2
 };

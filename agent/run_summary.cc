@@ -34,17 +34,18 @@ std::string FormatNanos(int64_t nanos) {
 
 std::string FormatFailures(const OutcomeCounts& counts, size_t max_items) {
   std::vector<std::tuple<uint64_t, Phase, int>> cells;
-  counts.ForEachFailure([&](Phase phase, int code, uint64_t n) { cells.emplace_back(n, phase, code); });
+  counts.ForEachFailure(
+      [&](Phase phase, int code, uint64_t n) { cells.emplace_back(n, phase, code); });
   if (cells.empty()) return "none";
-  std::sort(cells.begin(), cells.end(), [](const auto& a, const auto& b) {
-    return std::get<0>(a) > std::get<0>(b);
-  });
+  std::sort(cells.begin(), cells.end(),
+            [](const auto& a, const auto& b) { return std::get<0>(a) > std::get<0>(b); });
   std::vector<std::string> parts;
   for (size_t i = 0; i < cells.size() && i < max_items; ++i) {
     auto [n, phase, code] = cells[i];
     parts.push_back(absl::StrCat(PhaseName(phase), " ", OutcomeCodeName(phase, code), " ", n));
   }
-  if (cells.size() > max_items) parts.push_back(absl::StrCat("+", cells.size() - max_items, " more"));
+  if (cells.size() > max_items)
+    parts.push_back(absl::StrCat("+", cells.size() - max_items, " more"));
   return absl::StrJoin(parts, ", ");
 }
 
@@ -53,11 +54,11 @@ std::string FormatProgress(const EngineParams& params, const EngineSnapshot& tot
   OutcomeCounts d = delta.Total();
   std::string requested = params.rate > 0 ? absl::StrFormat(" (of %.0f/s)", params.rate)
                                           : absl::StrCat(" (concurrency ", params.concurrency, ")");
-  std::string line = absl::StrFormat(
-      "%6.1fs  started %.0f/s%s  ok %.0f/s  failed %.0f/s  in-flight %d", total.elapsed_nanos / 1e9,
-      PerSecond(d.attempted, delta.elapsed_nanos), requested,
-      PerSecond(d.succeeded, delta.elapsed_nanos), PerSecond(d.failed(), delta.elapsed_nanos),
-      total.in_flight);
+  std::string line =
+      absl::StrFormat("%6.1fs  started %.0f/s%s  ok %.0f/s  failed %.0f/s  in-flight %d",
+                      total.elapsed_nanos / 1e9, PerSecond(d.attempted, delta.elapsed_nanos),
+                      requested, PerSecond(d.succeeded, delta.elapsed_nanos),
+                      PerSecond(d.failed(), delta.elapsed_nanos), total.in_flight);
   if (delta.missed_starts > 0) absl::StrAppend(&line, "  missed ", delta.missed_starts);
   if (delta.connect_latency.count() > 0) {
     absl::StrAppend(&line, "  connect p99 ", FormatNanos(delta.connect_latency.Percentile(99)));
@@ -74,9 +75,11 @@ std::string FormatSummary(const EngineParams& params, const EngineSnapshot& s) {
                       : absl::StrCat("closed model, concurrency ", params.concurrency),
       ProtocolName(params.protocol), ClosePolicyName(params.close_policy),
       BindModeName(params.bind_mode), params.requests_per_connection, s.elapsed_nanos / 1e9);
-  absl::StrAppendFormat(&out, "  attempted %d  succeeded %d  failed %d  requests %d  missed starts %d\n",
+  absl::StrAppendFormat(&out,
+                        "  attempted %d  succeeded %d  failed %d  requests %d  missed starts %d\n",
                         t.attempted, t.succeeded, t.failed(), t.requests, s.missed_starts);
-  absl::StrAppendFormat(&out, "  achieved %.0f conn/s ok\n", PerSecond(t.succeeded, s.elapsed_nanos));
+  absl::StrAppendFormat(&out, "  achieved %.0f conn/s ok\n",
+                        PerSecond(t.succeeded, s.elapsed_nanos));
   absl::StrAppendFormat(&out, "\n  %-40s %10s %10s %10s  %s\n", "source", "attempted", "succeeded",
                         "failed", "failures");
   for (const SourceSnapshot& source : s.sources) {

@@ -40,9 +40,9 @@ class FdCloser {
 }  // namespace
 
 const char* TcpStateName(TcpState state) {
-  static constexpr const char* kNames[] = {
-      "UNKNOWN",   "ESTABLISHED", "SYN_SENT",   "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
-      "TIME_WAIT", "CLOSE",       "CLOSE_WAIT", "LAST_ACK", "LISTEN",    "CLOSING"};
+  static constexpr const char* kNames[] = {"UNKNOWN",    "ESTABLISHED", "SYN_SENT",  "SYN_RECV",
+                                           "FIN_WAIT1",  "FIN_WAIT2",   "TIME_WAIT", "CLOSE",
+                                           "CLOSE_WAIT", "LAST_ACK",    "LISTEN",    "CLOSING"};
   size_t i = static_cast<size_t>(state);
   return i < sizeof(kNames) / sizeof(kNames[0]) ? kNames[i] : "UNKNOWN";
 }
@@ -62,7 +62,8 @@ absl::StatusOr<std::vector<TcpSocketInfo>> DumpTcpSockets(int family) {
   message.request.sdiag_family = static_cast<uint8_t>(family);
   message.request.sdiag_protocol = IPPROTO_TCP;
   message.request.idiag_states = ~0u;  // every state, TIME_WAIT included
-  if (send(fd, &message, sizeof(message), 0) < 0) return absl::ErrnoToStatus(errno, "sock_diag send");
+  if (send(fd, &message, sizeof(message), 0) < 0)
+    return absl::ErrnoToStatus(errno, "sock_diag send");
 
   std::vector<TcpSocketInfo> sockets;
   alignas(nlmsghdr) char buffer[32 * 1024];
@@ -79,10 +80,10 @@ absl::StatusOr<std::vector<TcpSocketInfo>> DumpTcpSockets(int family) {
         return absl::ErrnoToStatus(-err->error, "sock_diag dump");
       }
       auto* diag = static_cast<inet_diag_msg*>(NLMSG_DATA(h));
-      sockets.push_back(TcpSocketInfo{
-          static_cast<TcpState>(diag->idiag_state),
-          FromDiag(diag->idiag_family, diag->id.idiag_src, diag->id.idiag_sport),
-          FromDiag(diag->idiag_family, diag->id.idiag_dst, diag->id.idiag_dport)});
+      sockets.push_back(
+          TcpSocketInfo{static_cast<TcpState>(diag->idiag_state),
+                        FromDiag(diag->idiag_family, diag->id.idiag_src, diag->id.idiag_sport),
+                        FromDiag(diag->idiag_family, diag->id.idiag_dst, diag->id.idiag_dport)});
     }
   }
 }

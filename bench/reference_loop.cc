@@ -109,8 +109,10 @@ int main(int argc, char** argv) {
         if (r < 0 && errno == EAGAIN) continue;
         close(fd);
         --open;
-        if (r == 4) ++done;
-        else ++failed;
+        if (r == 4)
+          ++done;
+        else
+          ++failed;
       }
     }
   }

@@ -36,8 +36,8 @@ class FlagSet {
   // Durations as absl::ParseDuration reads them: "250ms", "15s", "2m".
   void Duration(std::string name, absl::Duration* value, std::string help);
   // Any other type: `parse` stores the value or returns why it is bad.
-  void Custom(std::string name, std::string value_name, std::string default_text,
-              std::string help, Parser parse);
+  void Custom(std::string name, std::string value_name, std::string default_text, std::string help,
+              Parser parse);
 
   // Parses argv[1..]. Returns the positional arguments; INVALID_ARGUMENT for an unknown flag, a
   // missing or malformed value (the message names both). Sets help_requested() on --help / -h.

@@ -55,8 +55,8 @@ absl::StatusOr<SocketAddress> SocketAddress::ParseIpPort(absl::string_view text)
   } else {
     size_t colon = text.rfind(':');
     if (colon == absl::string_view::npos || text.find(':') != colon) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "'", text, "' is not IP:PORT (expected like 127.0.0.1:9000 or [::1]:9000)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", text, "' is not IP:PORT (expected like 127.0.0.1:9000 or [::1]:9000)"));
     }
     host = text.substr(0, colon);
     port_text = text.substr(colon + 1);
@@ -222,9 +222,9 @@ absl::Status CheckAddressIsLocal(const SocketAddress& ip) {
   int err = errno;
   ::close(fd);
   if (rc != 0) {
-    return absl::FailedPreconditionError(absl::StrCat("source IP ", ip.IpString(),
-                                                      " is not an address of this host (bind: ",
-                                                      strerror(err), ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("source IP ", ip.IpString(),
+                     " is not an address of this host (bind: ", strerror(err), ")"));
   }
   return absl::OkStatus();
 }

@@ -27,8 +27,7 @@ SysCallResult OsSysCallsImpl::SetSockOpt(int fd, int level, int name, const void
                                          socklen_t len) {
   return Wrap(::setsockopt(fd, level, name, value, len));
 }
-SysCallResult OsSysCallsImpl::GetSockOpt(int fd, int level, int name, void* value,
-                                         socklen_t* len) {
+SysCallResult OsSysCallsImpl::GetSockOpt(int fd, int level, int name, void* value, socklen_t* len) {
   return Wrap(::getsockopt(fd, level, name, value, len));
 }
 SysCallResult OsSysCallsImpl::Send(int fd, const void* buf, size_t len) {

@@ -48,8 +48,7 @@ class OsSysCallsImpl : public OsSysCalls {
   SysCallResult Listen(int fd, int backlog) override;
   SysCallResult Accept4(int fd, sockaddr* addr, socklen_t* len, int flags) override;
   SysCallResult Connect(int fd, const sockaddr* addr, socklen_t len) override;
-  SysCallResult SetSockOpt(int fd, int level, int name, const void* value,
-                           socklen_t len) override;
+  SysCallResult SetSockOpt(int fd, int level, int name, const void* value, socklen_t len) override;
   SysCallResult GetSockOpt(int fd, int level, int name, void* value, socklen_t* len) override;
   SysCallResult Send(int fd, const void* buf, size_t len) override;
   SysCallResult Recv(int fd, void* buf, size_t len) override;

@@ -8,9 +8,9 @@
 #define CHURNLAB_CONCAT(a, b) CHURNLAB_CONCAT_INNER(a, b)
 
 // Returns the status from the enclosing function when `expr` is not OK.
-#define RETURN_IF_ERROR(expr)                  \
-  do {                                         \
-    ::absl::Status churnlab_status_ = (expr);  \
+#define RETURN_IF_ERROR(expr)                            \
+  do {                                                   \
+    ::absl::Status churnlab_status_ = (expr);            \
     if (!churnlab_status_.ok()) return churnlab_status_; \
   } while (0)
 

@@ -22,7 +22,8 @@ absl::StatusOr<Protocol> ParseProtocol(absl::string_view name) {
 
 void EncodeCounter(int32_t value, char out[kCounterMessageSize]) {
   uint32_t v = static_cast<uint32_t>(value);
-  for (size_t i = 0; i < kCounterMessageSize; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  for (size_t i = 0; i < kCounterMessageSize; ++i)
+    out[i] = static_cast<char>((v >> (8 * i)) & 0xff);
 }
 
 int32_t DecodeCounter(const char in[kCounterMessageSize]) {

@@ -19,10 +19,11 @@ struct Options {
 };
 
 FlagSet MakeFlags(Options& o) {
-  FlagSet flags("churnlab-target",
-                "The server a churn test aims at. Its close behaviour, delays, backlog and accept\n"
-                "rate reproduce TIME_WAIT on either side, CLOSE_WAIT leaks and listen overflows.\n"
-                "Example: churnlab-target --listen=127.0.0.1:9000 --close=server --delay=10ms..50ms");
+  FlagSet flags(
+      "churnlab-target",
+      "The server a churn test aims at. Its close behaviour, delays, backlog and accept\n"
+      "rate reproduce TIME_WAIT on either side, CLOSE_WAIT leaks and listen overflows.\n"
+      "Example: churnlab-target --listen=127.0.0.1:9000 --close=server --delay=10ms..50ms");
   TargetParams& p = o.params;
   p.listen = *ParseIpPortList("127.0.0.1:9000");
   flags.Custom("listen", "IP:PORT,...", "127.0.0.1:9000", "addresses to serve; port 0 picks one",
@@ -76,10 +77,10 @@ FlagSet MakeFlags(Options& o) {
 }
 
 std::string FormatCounters(const TargetCounters& c) {
-  return absl::StrCat("accepted=", c.accepted, " answered=", c.answered,
-                      " closed_by_peer=", c.closed_by_peer, " closed_by_server=", c.closed_by_server,
-                      " reset=", c.reset, " errors=", c.errors, " leaked=", c.leaked,
-                      " leak_cap_closes=", c.leak_cap_closes);
+  return absl::StrCat(
+      "accepted=", c.accepted, " answered=", c.answered, " closed_by_peer=", c.closed_by_peer,
+      " closed_by_server=", c.closed_by_server, " reset=", c.reset, " errors=", c.errors,
+      " leaked=", c.leaked, " leak_cap_closes=", c.leak_cap_closes);
 }
 
 // Written to a temporary name and renamed, so a reader never sees half a file.
@@ -103,8 +104,8 @@ int Main(int argc, char** argv) {
   FlagSet flags = MakeFlags(o);
   std::vector<std::string> positional = flags.ParseOrExit(argc, argv);
   if (!positional.empty()) {
-    ExitIfBadInput("churnlab-target", absl::InvalidArgumentError(
-                                          absl::StrCat("unexpected argument '", positional[0], "'")));
+    ExitIfBadInput("churnlab-target", absl::InvalidArgumentError(absl::StrCat(
+                                          "unexpected argument '", positional[0], "'")));
   }
   // Signals are taken by sigwait below, never by a worker thread.
   sigset_t signals;

@@ -35,14 +35,14 @@ absl::StatusOr<DelayRange> ParseDelayRange(absl::string_view text) {
         absl::StrCat("'", text, "' is not a delay range like 10ms..1000ms or 50ms"));
   }
   if (range.min < absl::ZeroDuration() || range.min > range.max) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", text, "': need 0 <= MIN <= MAX"));
+    return absl::InvalidArgumentError(absl::StrCat("'", text, "': need 0 <= MIN <= MAX"));
   }
   return range;
 }
 
 absl::Status ValidateTargetParams(const TargetParams& p) {
-  if (p.listen.empty()) return absl::InvalidArgumentError("listen: at least one ip:port is required");
+  if (p.listen.empty())
+    return absl::InvalidArgumentError("listen: at least one ip:port is required");
   if (p.backlog < 1) {
     return absl::InvalidArgumentError(absl::StrCat("backlog: ", p.backlog, " must be at least 1"));
   }
@@ -57,8 +57,8 @@ absl::Status ValidateTargetParams(const TargetParams& p) {
     return absl::InvalidArgumentError(absl::StrCat("max_leaked: ", p.max_leaked, " is negative"));
   }
   if (p.delay.max > absl::Minutes(10)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "delay: ", absl::FormatDuration(p.delay.max), " is longer than the 10m maximum"));
+    return absl::InvalidArgumentError(absl::StrCat("delay: ", absl::FormatDuration(p.delay.max),
+                                                   " is longer than the 10m maximum"));
   }
   return absl::OkStatus();
 }

@@ -36,7 +36,7 @@ struct TargetParams {
   Protocol protocol = Protocol::kCounter;
   CloseMode close_mode = CloseMode::kClient;
   DelayRange delay;
-  int backlog = 4096;      // listen() backlog of each worker's socket (the kernel caps it at somaxconn)
+  int backlog = 4096;  // listen() backlog of each worker's socket (the kernel caps it at somaxconn)
   double accept_rate = 0;  // accepts per second over all workers; 0 = as fast as possible
   int threads = 2;
   int64_t max_leaked = 10000;  // kNever: connections kept open after the client's FIN, at most

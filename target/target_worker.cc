@@ -17,7 +17,9 @@ constexpr int kMaxEvents = 512;
 // A client that sends more than this without waiting for answers is cut off.
 constexpr size_t kMaxBufferedInput = 64 * 1024;
 
-uint64_t ConnTag(int fd, uint32_t serial) { return (uint64_t{serial} << 32) | static_cast<uint32_t>(fd); }
+uint64_t ConnTag(int fd, uint32_t serial) {
+  return (uint64_t{serial} << 32) | static_cast<uint32_t>(fd);
+}
 
 }  // namespace
 
@@ -75,12 +77,14 @@ absl::Status TargetWorker::Listen(std::vector<SocketAddress>& addresses) {
     if (SysCallResult r = sys_.Bind(fd, address.sockaddr_ptr(), address.length()); !r.ok()) {
       return fail("bind", r.errno_);
     }
-    if (SysCallResult r = sys_.Listen(fd, params_.backlog); !r.ok()) return fail("listen", r.errno_);
+    if (SysCallResult r = sys_.Listen(fd, params_.backlog); !r.ok())
+      return fail("listen", r.errno_);
     if (address.port() == 0) {
       sockaddr_storage bound{};
       socklen_t len = sizeof(bound);
       getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
-      address.set_port(SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&bound), len)->port());
+      address.set_port(
+          SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&bound), len)->port());
     }
     epoll_event ev{};
     ev.events = EPOLLIN;

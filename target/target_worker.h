@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "common/single_writer_counter.h"
 #include "common/clock.h"
 #include "common/os_sys_calls.h"
+#include "common/single_writer_counter.h"
 #include "common/wire_protocol.h"
 #include "target/target_params.h"
 
@@ -55,7 +55,7 @@ class TargetWorker {
 
  private:
   struct Conn {
-    uint32_t serial = 0;  // 0 = no connection on this fd
+    uint32_t serial = 0;       // 0 = no connection on this fd
     bool pending = false;      // a response is being delayed or written
     bool close_after = false;  // close once the pending response is written
     bool want_write = false;   // EPOLLOUT armed for the rest of `out`

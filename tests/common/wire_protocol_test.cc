@@ -36,8 +36,7 @@ TEST(HttpParserTest, ParsesOurResponseInAnyChunking) {
   for (size_t chunk : {1u, 3u, 7u, 1000u}) {
     HttpParser parser(HttpParser::Kind::kResponse);
     size_t used = 0;
-    EXPECT_EQ(FeedInChunks(parser, response + "NEXT", chunk, &used),
-              HttpParser::Result::kComplete);
+    EXPECT_EQ(FeedInChunks(parser, response + "NEXT", chunk, &used), HttpParser::Result::kComplete);
     EXPECT_EQ(used, response.size()) << chunk;
     EXPECT_EQ(parser.status_code(), 200);
     EXPECT_TRUE(parser.connection_close());
@@ -57,8 +56,8 @@ TEST(HttpParserTest, RequestsReportConnectionClose) {
 TEST(HttpParserTest, LongHeadersAndBodyWithoutLengthAndChunked) {
   HttpParser parser(HttpParser::Kind::kResponse);
   size_t used = 0;
-  std::string long_header = "HTTP/1.1 200 OK\r\nX-Long: " + std::string(500, 'a') +
-                            "\r\nContent-Length: 3\r\n\r\nabc";
+  std::string long_header =
+      "HTTP/1.1 200 OK\r\nX-Long: " + std::string(500, 'a') + "\r\nContent-Length: 3\r\n\r\nabc";
   EXPECT_EQ(FeedInChunks(parser, long_header, 64, &used), HttpParser::Result::kComplete);
   parser.Reset(HttpParser::Kind::kResponse);
   EXPECT_EQ(FeedInChunks(parser, "HTTP/1.0 200 OK\r\n\r\nbody", 64, &used),
@@ -66,8 +65,9 @@ TEST(HttpParserTest, LongHeadersAndBodyWithoutLengthAndChunked) {
   EXPECT_TRUE(parser.CompletesAtEof());
   EXPECT_TRUE(parser.connection_close());
   parser.Reset(HttpParser::Kind::kResponse);
-  EXPECT_EQ(FeedInChunks(parser, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 64, &used),
-            HttpParser::Result::kError);
+  EXPECT_EQ(
+      FeedInChunks(parser, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 64, &used),
+      HttpParser::Result::kError);
   parser.Reset(HttpParser::Kind::kResponse);
   EXPECT_EQ(FeedInChunks(parser, "SSH-2.0-OpenSSH\r\n", 64, &used), HttpParser::Result::kError);
 }

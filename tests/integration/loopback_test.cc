@@ -79,7 +79,7 @@ TEST_P(LoopbackChurnTest, CountsAgreeAndTimeWaitLandsOnTheSideThatClosedFirst) {
   const Case& c = GetParam();
   absl::StatusOr<TargetProcess> target =
       StartTargetOnFreshIp({absl::StrCat("--protocol=", ProtocolName(c.protocol)),
-                   absl::StrCat("--close=", c.target_close)});
+                            absl::StrCat("--close=", c.target_close)});
   ASSERT_TRUE(target.ok()) << target.status();
   EngineParams params = LoadAgainst(target->address, c.protocol, c.policy);
   EngineSnapshot s = RunEngine(params);
@@ -119,14 +119,15 @@ INSTANTIATE_TEST_SUITE_P(
         // The last request says "Connection: close" and the target honours it.
         Case{Protocol::kHttp, ClosePolicy::kServerFin, "client", false, true}),
     [](const ::testing::TestParamInfo<Case>& info) {
-      std::string name = absl::StrCat(ProtocolName(info.param.protocol), "_",
-                                      ClosePolicyName(info.param.policy));
+      std::string name =
+          absl::StrCat(ProtocolName(info.param.protocol), "_", ClosePolicyName(info.param.policy));
       std::replace(name.begin(), name.end(), '-', '_');
       return name;
     });
 
 TEST(LoopbackTargetTest, CounterServerFinWithATargetThatClosesFirst) {
-  absl::StatusOr<TargetProcess> target = StartTargetOnFreshIp({"--protocol=counter", "--close=server"});
+  absl::StatusOr<TargetProcess> target =
+      StartTargetOnFreshIp({"--protocol=counter", "--close=server"});
   ASSERT_TRUE(target.ok()) << target.status();
   EngineParams params = LoadAgainst(target->address, Protocol::kCounter, ClosePolicy::kServerFin);
   params.requests_per_connection = 1;
@@ -176,7 +177,8 @@ TEST(LoopbackTargetTest, DelaysWithinTheTimeoutShowInTheLatency) {
 }
 
 TEST(LoopbackTargetTest, ATargetThatNeverClosesPilesUpCloseWait) {
-  absl::StatusOr<TargetProcess> target = StartTargetOnFreshIp({"--close=never", "--max-leaked=150"});
+  absl::StatusOr<TargetProcess> target =
+      StartTargetOnFreshIp({"--close=never", "--max-leaked=150"});
   ASSERT_TRUE(target.ok()) << target.status();
   EngineParams params = LoadAgainst(target->address, Protocol::kCounter, ClosePolicy::kClientFin);
   params.rate = 200;

@@ -57,7 +57,9 @@ TEST(NetnsExhaustionTest, OneSourceRunsOutOfPortsFourSourcesDoNot) {
   Outcome spread;
   // Both namespaces run at once: each has its own port range and TIME_WAIT table.
   std::thread a([&] { single = RunInShrunkenNamespace("single", "127.0.0.1"); });
-  std::thread b([&] { spread = RunInShrunkenNamespace("spread", "127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5"); });
+  std::thread b([&] {
+    spread = RunInShrunkenNamespace("spread", "127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5");
+  });
   a.join();
   b.join();
   ASSERT_TRUE(single.status.ok()) << single.status;

@@ -30,7 +30,8 @@ class ChildProcess {
   pid_t pid() const { return pid_; }
 
  private:
-  ChildProcess(pid_t pid, std::string output_path) : pid_(pid), output_path_(std::move(output_path)) {}
+  ChildProcess(pid_t pid, std::string output_path)
+      : pid_(pid), output_path_(std::move(output_path)) {}
   pid_t pid_ = -1;
   std::string output_path_;
 };

@@ -36,8 +36,7 @@ class FaultSysCalls final : public OsSysCallsImpl {
   SysCallResult Socket(int domain, int type, int protocol) override;
   SysCallResult Bind(int fd, const sockaddr* addr, socklen_t len) override;
   SysCallResult Connect(int fd, const sockaddr* addr, socklen_t len) override;
-  SysCallResult SetSockOpt(int fd, int level, int name, const void* value,
-                           socklen_t len) override;
+  SysCallResult SetSockOpt(int fd, int level, int name, const void* value, socklen_t len) override;
   // Never sleeps: polls, and when nothing is ready advances the clock by the whole timeout.
   SysCallResult EpollWait(int epfd, epoll_event* events, int max_events,
                           int64_t timeout_nanos) override;

@@ -36,8 +36,7 @@ absl::StatusOr<TargetProcess> StartTarget(const std::vector<std::string>& flags,
   if (!child.ok()) return child.status();
   absl::StatusOr<std::string> text = WaitForFile(address_file, absl::Seconds(10));
   if (!text.ok()) {
-    return absl::UnavailableError(
-        absl::StrCat("churnlab-target did not start: ", child->Output()));
+    return absl::UnavailableError(absl::StrCat("churnlab-target did not start: ", child->Output()));
   }
   absl::StatusOr<SocketAddress> address = SocketAddress::ParseIpPort(*text);
   if (!address.ok()) return address.status();

@@ -16,7 +16,8 @@ struct TargetProcess {
   ChildProcess process;
   SocketAddress address;
 
-  // SIGTERMs the target and returns its counters ("accepted" -> N, ...); empty when it printed none.
+  // SIGTERMs the target and returns its counters ("accepted" -> N, ...); empty when it printed
+  // none.
   std::map<std::string, uint64_t> StopAndReadCounters();
 };
 
