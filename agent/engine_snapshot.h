@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/histogram.h"
+#include "common/histogram.h"
 #include "agent/outcome.h"
 
 namespace churnlab {

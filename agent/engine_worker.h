@@ -13,7 +13,7 @@
 #include "absl/status/status.h"
 #include "agent/engine_params.h"
 #include "agent/engine_snapshot.h"
-#include "agent/histogram.h"
+#include "common/histogram.h"
 #include "agent/outcome.h"
 #include "agent/pacer.h"
 #include "common/clock.h"

@@ -2,11 +2,12 @@
 #include <signal.h>
 
 #include <cstdio>
-#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/address_file.h"
 #include "common/flags.h"
+#include "common/net_address.h"
 #include "target/target_server.h"
 
 namespace churnlab {
@@ -83,22 +84,6 @@ std::string FormatCounters(const TargetCounters& c) {
       " leaked=", c.leaked, " leak_cap_closes=", c.leak_cap_closes);
 }
 
-// Written to a temporary name and renamed, so a reader never sees half a file.
-absl::Status WriteAddressFile(const std::string& path, const std::vector<SocketAddress>& addrs) {
-  std::vector<std::string> parts;
-  for (const SocketAddress& a : addrs) parts.push_back(a.ToString());
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << absl::StrJoin(parts, ",") << "\n";
-    if (!out) return absl::UnavailableError(absl::StrCat("cannot write ", tmp));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("rename to ", path));
-  }
-  return absl::OkStatus();
-}
-
 int Main(int argc, char** argv) {
   Options o;
   FlagSet flags = MakeFlags(o);
@@ -128,7 +113,9 @@ int Main(int argc, char** argv) {
               std::string(CloseModeName(o.params.close_mode)).c_str(), o.params.threads);
   std::fflush(stdout);
   if (!o.address_file.empty()) {
-    if (absl::Status s = WriteAddressFile(o.address_file, (*server)->addresses()); !s.ok()) {
+    std::vector<std::string> parts;
+    for (const SocketAddress& a : (*server)->addresses()) parts.push_back(a.ToString());
+    if (absl::Status s = WriteAddressFile(o.address_file, absl::StrJoin(parts, ",")); !s.ok()) {
       std::fprintf(stderr, "churnlab-target: %s\n", std::string(s.message()).c_str());
       return kExitCannotRun;
     }

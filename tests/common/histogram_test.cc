@@ -1,4 +1,4 @@
-#include "agent/histogram.h"
+#include "common/histogram.h"
 
 #include <cmath>
 #include <random>

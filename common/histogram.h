@@ -5,6 +5,8 @@
 
 #include <array>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "common/single_writer_counter.h"
 
@@ -37,6 +39,12 @@ class Histogram {
   // its bucket (never above max()); 0 for an empty histogram.
   int64_t Percentile(double percent) const;
   uint64_t bucket_count(int index) const { return counts_[index]; }
+  int64_t sum() const { return sum_; }
+
+  // Rebuilds a histogram from its parts (as carried in telemetry): non-zero buckets as
+  // (index, count) pairs, and the exact sum, min and max. Out-of-range indexes are dropped.
+  static Histogram FromParts(const std::vector<std::pair<int, uint64_t>>& buckets, int64_t sum,
+                             int64_t min, int64_t max);
 
  private:
   friend class LiveHistogram;

@@ -1,4 +1,4 @@
-#include "agent/histogram.h"
+#include "common/histogram.h"
 
 #include <algorithm>
 #include <bit>
@@ -54,6 +54,22 @@ void Histogram::Subtract(const Histogram& earlier) {
     max_ = std::max(max_, BucketUpperBound(i));
   }
   sum_ -= earlier.sum_;
+}
+
+Histogram Histogram::FromParts(const std::vector<std::pair<int, uint64_t>>& buckets,
+                               int64_t sum, int64_t min, int64_t max) {
+  Histogram out;
+  for (const auto& [index, count] : buckets) {
+    if (index < 0 || index >= kBuckets) continue;
+    out.counts_[index] += count;
+    out.count_ += count;
+  }
+  out.sum_ = sum;
+  if (out.count_ > 0) {
+    out.min_ = min;
+    out.max_ = max;
+  }
+  return out;
 }
 
 int64_t Histogram::Percentile(double percent) const {

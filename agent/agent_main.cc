@@ -1,0 +1,124 @@
+// churnlab-agent: attaches to a coordinator and runs the churn engine on the shards it is given.
+#include <signal.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "agent/agent_session.h"
+#include "agent/host_facts.h"
+#include "common/flags.h"
+
+namespace churnlab {
+namespace {
+
+struct Options {
+  std::string coordinator = "127.0.0.1:7400";
+  std::string name = HostName();
+  std::string source_ips;
+  std::string allow_targets{kLoopbackCidrs};
+  double max_rate = 0;
+  int64_t threads = 1;
+};
+
+FlagSet MakeFlags(Options& o) {
+  FlagSet flags("churnlab-agent",
+                "Attaches to a churnlab coordinator and runs its share of each run from its own\n"
+                "source IPs. Sends traffic only inside --allow-targets and below --max-rate.\n"
+                "Example: churnlab-agent --coordinator=10.0.0.5:7400 --name=a1 "
+                "--source-ips=10.0.1.10,10.0.1.11");
+  flags.String("coordinator", &o.coordinator, "HOST:PORT of the coordinator's gRPC port");
+  flags.String("name", &o.name, "this agent's name, unique among the coordinator's agents");
+  flags.String("source-ips", &o.source_ips,
+               "IPs this agent may bind (default: this host's own addresses)");
+  flags.String("allow-targets", &o.allow_targets,
+               "CIDRs this agent will send traffic to; shards aimed elsewhere are refused");
+  flags.Double("max-rate", &o.max_rate, "refuse shards above this many new connections/s (0 = none)");
+  flags.Int("threads", &o.threads, "engine threads per shard");
+  return flags;
+}
+
+absl::StatusOr<AgentSession::Options> Resolve(const Options& o) {
+  AgentSession::Options out;
+  out.coordinator = o.coordinator;
+  if (o.name.empty() || o.name.size() > 128) {
+    return absl::InvalidArgumentError(absl::StrCat("--name='", o.name, "': 1..128 characters"));
+  }
+  absl::StatusOr<std::vector<Cidr>> allowed = ParseCidrList(o.allow_targets);
+  if (!allowed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--allow-targets: ", allowed.status().message()));
+  }
+  out.allow_targets = *allowed;
+  std::vector<SocketAddress> sources;
+  if (o.source_ips.empty()) {
+    sources = LocalAddresses();
+  } else {
+    absl::StatusOr<std::vector<SocketAddress>> parsed = ParseIpList(o.source_ips);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--source-ips: ", parsed.status().message()));
+    }
+    sources = *parsed;
+  }
+  for (const SocketAddress& ip : sources) {
+    if (absl::Status local = CheckAddressIsLocal(ip); !local.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--source-ips: ", local.message()));
+    }
+    out.hello.add_source_ips(ip.IpString());
+  }
+  if (o.max_rate < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--max-rate=", o.max_rate, ": must be >= 0"));
+  }
+  if (o.threads < 1 || o.threads > kMaxThreads) {
+    return absl::InvalidArgumentError(absl::StrCat("--threads=", o.threads, ": not in 1..", kMaxThreads));
+  }
+  out.max_rate = o.max_rate;
+  out.threads = static_cast<int>(o.threads);
+  out.hello.set_name(o.name);
+  out.hello.set_host(HostName());
+  for (const Cidr& cidr : *allowed) out.hello.add_allow_targets(cidr.ToString());
+  auto [low, high] = LocalPortRange();
+  out.hello.mutable_port_range()->set_low(low);
+  out.hello.mutable_port_range()->set_high(high);
+  for (const auto& [key, value] : ChurnSysctls()) (*out.hello.mutable_sysctls())[key] = value;
+  out.hello.set_fd_limit(FdLimit());
+  out.hello.set_version("0.1.0");
+  return out;
+}
+
+int Main(int argc, char** argv) {
+  Options o;
+  FlagSet flags = MakeFlags(o);
+  std::vector<std::string> positional = flags.ParseOrExit(argc, argv);
+  if (!positional.empty()) {
+    ExitIfBadInput("churnlab-agent",
+                   absl::InvalidArgumentError(absl::StrCat("unexpected argument '", positional[0], "'")));
+  }
+  absl::StatusOr<AgentSession::Options> options = Resolve(o);
+  if (!options.ok()) ExitIfBadInput("churnlab-agent", options.status());
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::fprintf(stderr, "churnlab-agent: %s, source IPs %s, allowed targets %s\n",
+               options->hello.name().c_str(),
+               absl::StrJoin(options->hello.source_ips(), ",").c_str(),
+               absl::StrJoin(options->hello.allow_targets(), ",").c_str());
+  AgentSession session(*std::move(options));
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    session.Shutdown();
+  });
+  session.Run();
+  // Run() only returns after Shutdown(), which the signal thread called.
+  waiter.join();
+  return kExitOk;
+}
+
+}  // namespace
+}  // namespace churnlab
+
+int main(int argc, char** argv) { return churnlab::Main(argc, argv); }

@@ -1,0 +1,70 @@
+// The agent's life: dial the coordinator, say hello, run the shards it is given with the churn
+// engine and stream their telemetry; redial with backoff when the coordinator goes away. The
+// agent enforces its own allow-list and rate cap whatever it is asked, and stops its load when
+// it loses the coordinator.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "agent/engine.h"
+#include "churnlab/v1/agent.grpc.pb.h"
+#include "common/net_address.h"
+
+namespace churnlab {
+
+class AgentSession {
+ public:
+  struct Options {
+    std::string coordinator;  // host:port
+    v1::Hello hello;          // name, host, source IPs, allow-list and host facts
+    std::vector<Cidr> allow_targets;
+    double max_rate = 0;  // refuse shards above this many new connections/s; 0 = no cap
+    int threads = 1;      // engine threads per shard
+    absl::Duration telemetry_interval = absl::Seconds(1);
+    absl::Duration max_backoff = absl::Seconds(5);
+  };
+
+  explicit AgentSession(Options options);
+  ~AgentSession();
+
+  // Serves until Shutdown(): attaches, runs shards, reattaches after a lost stream.
+  void Run();
+  // Ends Run() from any thread; a running shard is stopped.
+  void Shutdown();
+
+ private:
+  using Stream = grpc::ClientReaderWriter<v1::AgentMessage, v1::CoordinatorMessage>;
+
+  // One attachment; returns when the stream ends. OK when the coordinator ended it cleanly.
+  grpc::Status Serve(v1::AgentGateway::Stub& stub);
+  void OnAssign(const v1::Shard& shard);
+  // Why the agent will not run `shard`, or OK.
+  absl::Status CheckShard(const v1::Shard& shard, EngineParams* params) const;
+  void RunShard(std::string run_id, std::unique_ptr<Engine> engine, absl::Duration start_after);
+  void StopShard();
+  bool Write(const v1::AgentMessage& message);
+
+  Options options_;
+  std::atomic<bool> shutdown_{false};
+
+  std::mutex mu_;  // guards the members below
+  std::condition_variable cv_;
+  grpc::ClientContext* context_ = nullptr;
+  Stream* stream_ = nullptr;
+  std::string running_run_;
+  bool stop_requested_ = false;
+  std::thread shard_thread_;
+  std::mutex write_mu_;
+};
+
+}  // namespace churnlab

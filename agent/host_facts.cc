@@ -1,0 +1,79 @@
+#include "agent/host_facts.h"
+
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
+
+namespace churnlab {
+namespace {
+
+std::string ReadProcSys(const std::string& key) {
+  std::ifstream in("/proc/sys/" + absl::StrReplaceAll(key, {{".", "/"}}));
+  std::string value;
+  std::getline(in, value);
+  return std::string(absl::StripAsciiWhitespace(value));
+}
+
+}  // namespace
+
+std::string HostName() {
+  char name[256] = {};
+  gethostname(name, sizeof(name) - 1);
+  return name;
+}
+
+std::vector<SocketAddress> LocalAddresses() {
+  std::vector<SocketAddress> all;
+  std::vector<SocketAddress> loopback;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return all;
+  for (ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
+    if (a->ifa_addr == nullptr || !(a->ifa_flags & IFF_UP)) continue;
+    int family = a->ifa_addr->sa_family;
+    if (family != AF_INET && family != AF_INET6) continue;
+    absl::StatusOr<SocketAddress> address = SocketAddress::FromSockaddr(
+        a->ifa_addr, family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6));
+    if (!address.ok()) continue;
+    if (family == AF_INET6) {
+      const auto* v6 = reinterpret_cast<const sockaddr_in6*>(a->ifa_addr);
+      if (IN6_IS_ADDR_LINKLOCAL(&v6->sin6_addr)) continue;
+    }
+    (address->is_loopback() ? loopback : all).push_back(*address);
+  }
+  freeifaddrs(list);
+  return all.empty() ? loopback : all;
+}
+
+std::pair<int, int> LocalPortRange() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 0;
+  int high = 0;
+  in >> low >> high;
+  return {low, high};
+}
+
+std::map<std::string, std::string> ChurnSysctls() {
+  std::map<std::string, std::string> out;
+  for (const char* key :
+       {"net.ipv4.ip_local_port_range", "net.ipv4.tcp_tw_reuse", "net.ipv4.tcp_fin_timeout",
+        "net.ipv4.tcp_max_tw_buckets", "net.core.somaxconn", "net.ipv4.tcp_max_syn_backlog",
+        "net.ipv4.tcp_abort_on_overflow"}) {
+    std::string value = ReadProcSys(key);
+    if (!value.empty()) out[key] = absl::StrReplaceAll(value, {{"\t", " "}});
+  }
+  return out;
+}
+
+int64_t FdLimit() {
+  rlimit limit{};
+  getrlimit(RLIMIT_NOFILE, &limit);
+  return static_cast<int64_t>(limit.rlim_cur);
+}
+
+}  // namespace churnlab

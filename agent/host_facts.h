@@ -1,0 +1,24 @@
+// What an agent tells the coordinator about its host: name, addresses and the settings that
+// decide connection-churn limits.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/net_address.h"
+
+namespace churnlab {
+
+std::string HostName();
+// Addresses configured on this host's interfaces that are up: IPv4 and global IPv6, loopback
+// left out unless there is nothing else.
+std::vector<SocketAddress> LocalAddresses();
+// net.ipv4.ip_local_port_range as {low, high}; {0, 0} when unreadable.
+std::pair<int, int> LocalPortRange();
+// The sysctls that shape churn limits, "net.ipv4.tcp_tw_reuse" -> "2"; unreadable ones omitted.
+std::map<std::string, std::string> ChurnSysctls();
+// RLIMIT_NOFILE's soft limit.
+int64_t FdLimit();
+
+}  // namespace churnlab

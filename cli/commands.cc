@@ -1,0 +1,373 @@
+#include "cli/commands.h"
+
+#include <google/protobuf/util/time_util.h>
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "churnlab/v1/control.grpc.pb.h"
+#include "cli/report_format.h"
+#include "common/flags.h"
+#include "proto/run_spec.h"
+
+namespace churnlab {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+std::atomic<bool> interrupted{false};
+void OnSignal(int) { interrupted.store(true); }
+
+int Fail(const std::string& program, int code, const std::string& message) {
+  std::fprintf(stderr, "%s: %s\n", program.c_str(), message.c_str());
+  return code;
+}
+
+// Exit code for a failed RPC: the caller's fault is 2, everything else could-not-run (3).
+int ExitCodeFor(const grpc::Status& status) {
+  return status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ? kExitBadInput : kExitCannotRun;
+}
+
+struct Connection {
+  std::unique_ptr<v1::Control::Stub> stub;
+};
+
+// Dials the coordinator, waiting up to 5 s; nullopt with the message printed when unreachable.
+std::optional<Connection> Dial(const std::string& program, const std::string& address) {
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(5))) {
+    Fail(program, kExitCannotRun, absl::StrCat("cannot reach the coordinator at ", address));
+    return std::nullopt;
+  }
+  return Connection{v1::Control::NewStub(channel)};
+}
+
+void AddCoordinatorFlag(FlagSet& flags, std::string* address) {
+  flags.String("coordinator", address, "HOST:PORT of the coordinator");
+}
+
+// Flags that override the spec file, each applied only when given.
+struct SpecOverrides {
+  std::vector<std::function<absl::Status(v1::RunSpec*)>> edits;
+};
+
+void AddSpecFlag(FlagSet& flags, SpecOverrides& o, const std::string& name, const std::string& value_name,
+                 const std::string& help, std::function<absl::Status(absl::string_view, v1::RunSpec*)> apply) {
+  flags.Custom(name, value_name, "", help, [&o, apply, name](absl::string_view v) {
+    std::string value(v);
+    o.edits.push_back([apply, value](v1::RunSpec* spec) { return apply(value, spec); });
+    return absl::OkStatus();
+  });
+}
+
+absl::Status SetDuration(absl::string_view text, google::protobuf::Duration* out) {
+  absl::Duration d;
+  if (!absl::ParseDuration(text, &d)) {
+    return absl::InvalidArgumentError(absl::StrCat("'", text, "' is not a duration like 30s"));
+  }
+  *out = TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(d));
+  return absl::OkStatus();
+}
+
+template <typename T>
+absl::Status SetNumber(absl::string_view text, T* out) {
+  if (!absl::SimpleAtoi(text, out)) {
+    return absl::InvalidArgumentError(absl::StrCat("'", text, "' is not an integer"));
+  }
+  return absl::OkStatus();
+}
+
+void AddSpecFlags(FlagSet& flags, SpecOverrides& o) {
+  using S = v1::RunSpec;
+  AddSpecFlag(flags, o, "target", "IP:PORT,...", "targets", [](absl::string_view v, S* s) {
+    s->clear_targets();
+    for (absl::string_view t : absl::StrSplit(v, ',')) s->add_targets(std::string(t));
+    return absl::OkStatus();
+  });
+  AddSpecFlag(flags, o, "rate", "N", "open model: new connections/s in total", [](absl::string_view v, S* s) {
+    double rate;
+    if (!absl::SimpleAtod(v, &rate)) return absl::InvalidArgumentError(absl::StrCat("'", v, "' is not a number"));
+    s->set_rate(rate);
+    s->set_concurrency(0);
+    return absl::OkStatus();
+  });
+  AddSpecFlag(flags, o, "concurrency", "N", "closed model: connections in flight in total",
+              [](absl::string_view v, S* s) {
+                int64_t n;
+                if (absl::Status st = SetNumber(v, &n); !st.ok()) return st;
+                s->set_concurrency(n);
+                s->set_rate(0);
+                return absl::OkStatus();
+              });
+  AddSpecFlag(flags, o, "duration", "DURATION", "how long new connections start",
+              [](absl::string_view v, S* s) { return SetDuration(v, s->mutable_duration()); });
+  AddSpecFlag(flags, o, "ramp-up", "DURATION", "linear ramp of the rate",
+              [](absl::string_view v, S* s) { return SetDuration(v, s->mutable_ramp_up()); });
+  AddSpecFlag(flags, o, "connect-timeout", "DURATION", "handshake timeout",
+              [](absl::string_view v, S* s) { return SetDuration(v, s->mutable_connect_timeout()); });
+  AddSpecFlag(flags, o, "io-timeout", "DURATION", "response timeout",
+              [](absl::string_view v, S* s) { return SetDuration(v, s->mutable_io_timeout()); });
+  AddSpecFlag(flags, o, "close", "POLICY", "client-fin | rst | server-fin",
+              [](absl::string_view v, S* s) { s->set_close_policy(std::string(v)); return absl::OkStatus(); });
+  AddSpecFlag(flags, o, "protocol", "counter|http", "request/response protocol",
+              [](absl::string_view v, S* s) { s->set_protocol(std::string(v)); return absl::OkStatus(); });
+  AddSpecFlag(flags, o, "bind", "MODE", "none | no-port | bind",
+              [](absl::string_view v, S* s) { s->set_bind_mode(std::string(v)); return absl::OkStatus(); });
+  AddSpecFlag(flags, o, "name", "NAME", "a label for the run",
+              [](absl::string_view v, S* s) { s->set_name(std::string(v)); return absl::OkStatus(); });
+  AddSpecFlag(flags, o, "requests-per-connection", "N", "exchanges per connection",
+              [](absl::string_view v, S* s) {
+                int64_t n;
+                if (absl::Status st = SetNumber(v, &n); !st.ok()) return st;
+                s->set_requests_per_connection(n);
+                return absl::OkStatus();
+              });
+  AddSpecFlag(flags, o, "max-in-flight", "N", "open model: cap on open connections in total",
+              [](absl::string_view v, S* s) {
+                int64_t n;
+                if (absl::Status st = SetNumber(v, &n); !st.ok()) return st;
+                s->set_max_in_flight(n);
+                return absl::OkStatus();
+              });
+  AddSpecFlag(flags, o, "agents", "N|NAME,...", "how many agents, or which by name",
+              [](absl::string_view v, S* s) {
+                int n;
+                s->clear_agent_names();
+                if (absl::SimpleAtoi(v, &n)) {
+                  s->set_agents(n);
+                } else {
+                  for (absl::string_view name : absl::StrSplit(v, ',')) s->add_agent_names(std::string(name));
+                }
+                return absl::OkStatus();
+              });
+  AddSpecFlag(flags, o, "ips-per-agent", "N", "source IPs per agent (0 = all)",
+              [](absl::string_view v, S* s) {
+                int n;
+                if (absl::Status st = SetNumber(v, &n); !st.ok()) return st;
+                s->set_source_ips_per_agent(n);
+                return absl::OkStatus();
+              });
+  AddSpecFlag(flags, o, "source-ips", "IP,...", "exactly these source IPs",
+              [](absl::string_view v, S* s) {
+                s->clear_source_ips();
+                for (absl::string_view ip : absl::StrSplit(v, ',')) s->add_source_ips(std::string(ip));
+                return absl::OkStatus();
+              });
+  AddSpecFlag(flags, o, "threshold", "EXPR", "pass/fail condition, repeatable: 'error_rate < 0.01'",
+              [](absl::string_view v, S* s) { s->add_thresholds(std::string(v)); return absl::OkStatus(); });
+}
+
+absl::StatusOr<v1::RunSpec> BuildSpec(const std::string& spec_file, const SpecOverrides& overrides) {
+  v1::RunSpec spec;
+  if (!spec_file.empty()) {
+    std::ifstream in(spec_file);
+    if (!in) return absl::InvalidArgumentError(absl::StrCat("--spec: cannot read '", spec_file, "'"));
+    std::stringstream text;
+    text << in.rdbuf();
+    absl::StatusOr<v1::RunSpec> parsed = ParseRunSpecJson(text.str());
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(spec_file, ": ", parsed.status().message()));
+    }
+    spec = *parsed;
+  }
+  for (const auto& edit : overrides.edits) {
+    if (absl::Status s = edit(&spec); !s.ok()) return s;
+  }
+  ApplyRunSpecDefaults(&spec);
+  if (absl::Status s = ValidateRunSpec(spec); !s.ok()) return s;
+  return spec;
+}
+
+// Sends CancelRun once when the user presses Ctrl-C; the watch then ends with the final report.
+class CancelOnInterrupt {
+ public:
+  CancelOnInterrupt(v1::Control::Stub* stub, std::string run_id)
+      : thread_([this, stub, run_id] {
+          while (!done_.load()) {
+            if (interrupted.load()) {
+              grpc::ClientContext context;
+              v1::CancelRunRequest request;
+              request.set_run_id(run_id);
+              v1::CancelRunResponse response;
+              stub->CancelRun(&context, request, &response);
+              std::fprintf(stderr, "churnlab run: cancelling %s\n", run_id.c_str());
+              return;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          }
+        }) {}
+  ~CancelOnInterrupt() {
+    done_.store(true);
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+bool WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+  return static_cast<bool>(out);
+}
+
+}  // namespace
+
+int RunCommand(int argc, char** argv) {
+  const std::string program = "churnlab run";
+  std::string coordinator = "127.0.0.1:7400";
+  std::string spec_file;
+  std::string report_file;
+  SpecOverrides overrides;
+  FlagSet flags(program,
+                "Starts a run on the coordinator's agents, prints its progress every second, then\n"
+                "its summary; writes the JSON report with --report. Flags override --spec fields.\n"
+                "Example: churnlab run --target=127.0.0.1:9000 --rate=2000 --duration=30s");
+  AddCoordinatorFlag(flags, &coordinator);
+  flags.String("spec", &spec_file, "a RunSpec as JSON");
+  flags.String("report", &report_file, "write the final report here as JSON");
+  AddSpecFlags(flags, overrides);
+  std::vector<std::string> positional = flags.ParseOrExit(argc, argv);
+  if (!positional.empty()) return Fail(program, kExitBadInput, "unexpected argument '" + positional[0] + "'");
+  absl::StatusOr<v1::RunSpec> spec = BuildSpec(spec_file, overrides);
+  if (!spec.ok()) return Fail(program, kExitBadInput, std::string(spec.status().message()));
+
+  std::optional<Connection> conn = Dial(program, coordinator);
+  if (!conn) return kExitCannotRun;
+  v1::StartRunRequest start;
+  *start.mutable_spec() = *spec;
+  v1::StartRunResponse started;
+  {
+    grpc::ClientContext context;
+    grpc::Status status = conn->stub->StartRun(&context, start, &started);
+    if (!status.ok()) return Fail(program, ExitCodeFor(status), status.error_message());
+  }
+  std::printf("run %s on %d agent(s): %s\n", started.run_id().c_str(), started.agent_names_size(),
+              absl::StrJoin(started.agent_names(), ",").c_str());
+  std::fflush(stdout);
+  signal(SIGINT, OnSignal);
+  signal(SIGTERM, OnSignal);
+  v1::RunReport final_report;
+  {
+    CancelOnInterrupt canceller(conn->stub.get(), started.run_id());
+    grpc::ClientContext context;
+    v1::WatchRunRequest watch;
+    watch.set_run_id(started.run_id());
+    auto reader = conn->stub->WatchRun(&context, watch);
+    v1::RunUpdate update;
+    while (reader->Read(&update)) {
+      if (!update.report().verdict().empty()) {
+        final_report = update.report();
+      } else {
+        std::printf("%s\n", FormatProgressLine(update.report()).c_str());
+        std::fflush(stdout);
+      }
+    }
+    grpc::Status status = reader->Finish();
+    if (!status.ok()) return Fail(program, kExitCannotRun, "lost the run's progress: " + status.error_message());
+  }
+  std::printf("%s", FormatReportText(final_report).c_str());
+  if (!report_file.empty() && !WriteFile(report_file, ReportToJson(final_report))) {
+    return Fail(program, kExitCannotRun, "cannot write the report to " + report_file);
+  }
+  return final_report.verdict() == "pass" ? kExitOk : kExitFailed;
+}
+
+int AgentsCommand(int argc, char** argv) {
+  const std::string program = "churnlab agents";
+  std::string coordinator = "127.0.0.1:7400";
+  FlagSet flags(program, "Lists the agents attached to the coordinator.");
+  AddCoordinatorFlag(flags, &coordinator);
+  flags.ParseOrExit(argc, argv);
+  std::optional<Connection> conn = Dial(program, coordinator);
+  if (!conn) return kExitCannotRun;
+  grpc::ClientContext context;
+  v1::ListAgentsResponse response;
+  grpc::Status status = conn->stub->ListAgents(&context, v1::ListAgentsRequest(), &response);
+  if (!status.ok()) return Fail(program, ExitCodeFor(status), status.error_message());
+  std::printf("%s", FormatAgents({response.agents().begin(), response.agents().end()}).c_str());
+  return kExitOk;
+}
+
+int RunsCommand(int argc, char** argv) {
+  const std::string program = "churnlab runs";
+  std::string coordinator = "127.0.0.1:7400";
+  FlagSet flags(program, "Lists the coordinator's runs, newest first.");
+  AddCoordinatorFlag(flags, &coordinator);
+  flags.ParseOrExit(argc, argv);
+  std::optional<Connection> conn = Dial(program, coordinator);
+  if (!conn) return kExitCannotRun;
+  grpc::ClientContext context;
+  v1::ListRunsResponse response;
+  grpc::Status status = conn->stub->ListRuns(&context, v1::ListRunsRequest(), &response);
+  if (!status.ok()) return Fail(program, ExitCodeFor(status), status.error_message());
+  std::printf("%s", FormatRuns({response.runs().begin(), response.runs().end()}).c_str());
+  return kExitOk;
+}
+
+int ReportCommand(int argc, char** argv) {
+  const std::string program = "churnlab report";
+  std::string coordinator = "127.0.0.1:7400";
+  std::string format = "text";
+  FlagSet flags(program, "Prints one run's report.\nUsage: churnlab report RUN_ID [--format=text|json|csv]");
+  AddCoordinatorFlag(flags, &coordinator);
+  flags.String("format", &format, "text | json | csv (the per-second series)");
+  std::vector<std::string> positional = flags.ParseOrExit(argc, argv);
+  if (positional.size() != 1) return Fail(program, kExitBadInput, "give exactly one RUN_ID");
+  if (format != "text" && format != "json" && format != "csv") {
+    return Fail(program, kExitBadInput, "--format=" + format + ": expected text, json or csv");
+  }
+  std::optional<Connection> conn = Dial(program, coordinator);
+  if (!conn) return kExitCannotRun;
+  grpc::ClientContext context;
+  v1::GetRunRequest request;
+  request.set_run_id(positional[0]);
+  v1::GetRunResponse response;
+  grpc::Status status = conn->stub->GetRun(&context, request, &response);
+  if (!status.ok()) {
+    return Fail(program, status.error_code() == grpc::StatusCode::NOT_FOUND ? kExitBadInput
+                                                                            : ExitCodeFor(status),
+                status.error_message());
+  }
+  const v1::RunReport& r = response.report();
+  std::string text = format == "json" ? ReportToJson(r) : format == "csv" ? SeriesToCsv(r) : FormatReportText(r);
+  std::printf("%s", text.c_str());
+  return kExitOk;
+}
+
+int CancelCommand(int argc, char** argv) {
+  const std::string program = "churnlab cancel";
+  std::string coordinator = "127.0.0.1:7400";
+  FlagSet flags(program, "Stops a running run; its report keeps what was measured.\nUsage: churnlab cancel RUN_ID");
+  AddCoordinatorFlag(flags, &coordinator);
+  std::vector<std::string> positional = flags.ParseOrExit(argc, argv);
+  if (positional.size() != 1) return Fail(program, kExitBadInput, "give exactly one RUN_ID");
+  std::optional<Connection> conn = Dial(program, coordinator);
+  if (!conn) return kExitCannotRun;
+  grpc::ClientContext context;
+  v1::CancelRunRequest request;
+  request.set_run_id(positional[0]);
+  v1::CancelRunResponse response;
+  grpc::Status status = conn->stub->CancelRun(&context, request, &response);
+  if (!status.ok()) {
+    return Fail(program, status.error_code() == grpc::StatusCode::NOT_FOUND ? kExitBadInput
+                                                                            : ExitCodeFor(status),
+                status.error_message());
+  }
+  std::printf("cancelling %s\n", positional[0].c_str());
+  return kExitOk;
+}
+
+}  // namespace churnlab

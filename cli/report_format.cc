@@ -1,0 +1,135 @@
+#include "cli/report_format.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+
+namespace churnlab {
+namespace {
+
+// "EADDRNOTAVAIL 512, connect-timeout 3", biggest first.
+std::string FormatErrors(const google::protobuf::Map<std::string, uint64_t>& errors, size_t max) {
+  std::vector<std::pair<std::string, uint64_t>> sorted(errors.begin(), errors.end());
+  if (sorted.empty()) return "none";
+  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  std::vector<std::string> parts;
+  for (size_t i = 0; i < sorted.size() && i < max; ++i) {
+    parts.push_back(absl::StrCat(sorted[i].first, " ", sorted[i].second));
+  }
+  if (sorted.size() > max) parts.push_back(absl::StrCat("+", sorted.size() - max, " more"));
+  return absl::StrJoin(parts, ", ");
+}
+
+std::string Latency(const char* name, const v1::LatencySummary& s) {
+  if (s.count() == 0) return absl::StrFormat("  %-10s (none)\n", name);
+  return absl::StrFormat("  %-10s p50 %.2fms  p90 %.2fms  p99 %.2fms  max %.2fms\n", name,
+                         s.p50_ms(), s.p90_ms(), s.p99_ms(), s.max_ms());
+}
+
+}  // namespace
+
+std::string FormatProgressLine(const v1::RunReport& report) {
+  if (report.series_size() == 0) return "";
+  const v1::SeriesPoint& p = report.series(report.series_size() - 1);
+  std::string requested = report.requested_rate() > 0
+                              ? absl::StrFormat(" (of %.0f/s)", report.requested_rate())
+                              : absl::StrCat(" (concurrency ", report.spec().concurrency(), ")");
+  double interval = p.interval_s() > 0 ? p.interval_s() : 1;
+  std::string line = absl::StrFormat("%6.1fs  ok %.0f/s%s  failed %.0f/s  in-flight %d", p.t_s(),
+                                     p.succeeded() / interval, requested, p.failed() / interval,
+                                     p.in_flight());
+  if (p.connect_p99_ms() > 0) absl::StrAppendFormat(&line, "  connect p99 %.2fms", p.connect_p99_ms());
+  if (p.failed() > 0) absl::StrAppend(&line, "  [", FormatErrors(p.errors(), 3), "]");
+  return line;
+}
+
+std::string FormatReportText(const v1::RunReport& r) {
+  std::string out = absl::StrFormat("\nRun %s%s: %s, verdict %s\n", r.run_id(),
+                                    r.spec().name().empty() ? "" : " (" + r.spec().name() + ")",
+                                    r.state(), r.verdict().empty() ? "-" : r.verdict());
+  const v1::Totals& t = r.totals();
+  absl::StrAppendFormat(&out, "  %.1fs  attempted %d  succeeded %d  failed %d  missed starts %d\n",
+                        r.duration_s(), t.attempted(), t.succeeded(), t.failed(), t.missed_starts());
+  if (r.requested_rate() > 0) {
+    absl::StrAppendFormat(&out, "  achieved %.0f conn/s of %.0f requested\n", r.achieved_rate(),
+                          r.requested_rate());
+  } else {
+    absl::StrAppendFormat(&out, "  achieved %.0f conn/s at concurrency %d\n", r.achieved_rate(),
+                          r.spec().concurrency());
+  }
+  absl::StrAppendFormat(&out, "  errors: %s\n\n", FormatErrors(r.errors(), 8));
+  absl::StrAppendFormat(&out, "  %-16s %-40s %10s %10s %10s  %s\n", "agent", "source", "attempted",
+                        "succeeded", "failed", "errors");
+  for (const v1::AgentReport& agent : r.agents()) {
+    for (const v1::SourceReport& s : agent.sources()) {
+      absl::StrAppendFormat(&out, "  %-16s %-40s %10d %10d %10d  %s\n", agent.name(), s.ip(),
+                            s.attempted(), s.succeeded(), s.failed(), FormatErrors(s.errors(), 4));
+    }
+    if (agent.sources_size() == 0) absl::StrAppendFormat(&out, "  %-16s (no telemetry)\n", agent.name());
+    if (!agent.problem().empty()) absl::StrAppendFormat(&out, "  %-16s ! %s\n", agent.name(), agent.problem());
+  }
+  absl::StrAppend(&out, "\n", Latency("connect", r.latency().connect()),
+                  Latency("total", r.latency().total()));
+  for (const v1::ThresholdResult& th : r.thresholds()) {
+    absl::StrAppendFormat(&out, "  threshold %-28s observed %-12g %s\n", th.expression(),
+                          th.observed(), th.passed() ? "pass" : "FAIL");
+  }
+  return out;
+}
+
+std::string ReportToJson(const v1::RunReport& report) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.add_whitespace = true;
+  options.always_print_primitive_fields = true;
+  std::string out;
+  (void)google::protobuf::util::MessageToJsonString(report, &out, options);
+  return out;
+}
+
+std::string SeriesToCsv(const v1::RunReport& report) {
+  std::string out = "t_s,interval_s,attempted,succeeded,failed,in_flight,connect_p99_ms,errors\n";
+  for (const v1::SeriesPoint& p : report.series()) {
+    std::map<std::string, uint64_t> sorted(p.errors().begin(), p.errors().end());
+    std::vector<std::string> errors;
+    for (const auto& [key, count] : sorted) errors.push_back(absl::StrCat(key, "=", count));
+    absl::StrAppendFormat(&out, "%.3f,%.3f,%d,%d,%d,%d,%.3f,%s\n", p.t_s(), p.interval_s(),
+                          p.attempted(), p.succeeded(),
+                          p.failed(), p.in_flight(), p.connect_p99_ms(), absl::StrJoin(errors, ";"));
+  }
+  return out;
+}
+
+std::string FormatAgents(const std::vector<v1::AgentInfo>& agents) {
+  if (agents.empty()) return "no agents attached\n";
+  std::string out = absl::StrFormat("%-16s %-20s %-24s %-13s %-8s %s\n", "name", "host", "busy with",
+                                    "port range", "fd limit", "source IPs");
+  for (const v1::AgentInfo& a : agents) {
+    const v1::Hello& h = a.hello();
+    absl::StrAppendFormat(&out, "%-16s %-20s %-24s %-13s %-8d %s\n", h.name(), h.host(), a.busy_with(),
+                          absl::StrCat(h.port_range().low(), "-", h.port_range().high()),
+                          h.fd_limit(), absl::StrJoin(h.source_ips(), ","));
+  }
+  return out;
+}
+
+std::string FormatRuns(const std::vector<v1::RunSummary>& runs) {
+  if (runs.empty()) return "no runs yet\n";
+  std::string out = absl::StrFormat("%-26s %-25s %-12s %-8s %12s %12s  %s\n", "run", "started",
+                                    "state", "verdict", "achieved/s", "requested/s", "name");
+  for (const v1::RunSummary& r : runs) {
+    absl::StrAppendFormat(&out, "%-26s %-25s %-12s %-8s %12.0f %12.0f  %s\n", r.run_id(),
+                          r.started_at(), r.state(), r.verdict().empty() ? "-" : r.verdict(),
+                          r.achieved_rate(), r.requested_rate(), r.name());
+  }
+  return out;
+}
+
+}  // namespace churnlab

@@ -1,0 +1,24 @@
+// How the CLI shows runs: the progress line, the summary table, JSON and CSV.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "churnlab/v1/control.pb.h"
+#include "churnlab/v1/report.pb.h"
+
+namespace churnlab {
+
+// One line for the newest point of a running run's update.
+std::string FormatProgressLine(const v1::RunReport& report);
+// The end-of-run summary: totals, per agent and source, errors, latency, thresholds, verdict.
+std::string FormatReportText(const v1::RunReport& report);
+// The report as JSON with snake_case keys (protobuf's JSON mapping).
+std::string ReportToJson(const v1::RunReport& report);
+// The per-second series as CSV:
+// t_s,interval_s,attempted,succeeded,failed,in_flight,connect_p99_ms,errors.
+std::string SeriesToCsv(const v1::RunReport& report);
+std::string FormatAgents(const std::vector<v1::AgentInfo>& agents);
+std::string FormatRuns(const std::vector<v1::RunSummary>& runs);
+
+}  // namespace churnlab

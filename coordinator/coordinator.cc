@@ -1,0 +1,276 @@
+#include "coordinator/coordinator.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include <cstdio>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "proto/run_spec.h"
+
+namespace churnlab {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+constexpr size_t kMaxNameLength = 128;
+constexpr int kMaxSourceIps = 4096;
+
+std::string NewRunId(absl::Time now) {
+  static std::mt19937 rng(std::random_device{}());
+  return absl::StrCat("r-", absl::FormatTime("%Y%m%d-%H%M%S", now, absl::UTCTimeZone()), "-",
+                      absl::StrFormat("%04x", rng() & 0xffff));
+}
+
+absl::Duration DrainTime(const v1::RunSpec& spec) {
+  auto d = [](const google::protobuf::Duration& x) {
+    return absl::Nanoseconds(TimeUtil::DurationToNanoseconds(x));
+  };
+  return d(spec.connect_timeout()) + d(spec.io_timeout()) * spec.requests_per_connection();
+}
+
+}  // namespace
+
+Coordinator::Coordinator(RunStore* store, Options options) : store_(store), options_(options) {}
+
+absl::Status Coordinator::AttachAgent(const v1::Hello& hello, AgentLink* link) {
+  if (hello.name().empty() || hello.name().size() > kMaxNameLength) {
+    return absl::InvalidArgumentError("hello: the agent name must be 1..128 characters");
+  }
+  if (hello.source_ips_size() > kMaxSourceIps) {
+    return absl::InvalidArgumentError(absl::StrCat("hello: more than ", kMaxSourceIps, " source IPs"));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (agents_.count(hello.name()) > 0) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("agent name '", hello.name(), "' is taken by a live agent"));
+  }
+  agents_[hello.name()] = AgentEntry{hello, link, ""};
+  v1::CoordinatorMessage welcome;
+  *welcome.mutable_welcome()->mutable_telemetry_interval() = TimeUtil::SecondsToDuration(1);
+  link->Send(welcome);
+  return absl::OkStatus();
+}
+
+void Coordinator::DetachAgent(const std::string& name, AgentLink* link) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = agents_.find(name);
+  if (it == agents_.end() || it->second.link != link) return;
+  if (!it->second.busy_with.empty()) {
+    ShardRecord* shard = FindShard(it->second.busy_with, name);
+    if (shard != nullptr && !shard->final) {
+      auto run = running_.find(it->second.busy_with);
+      double at = absl::ToDoubleSeconds(absl::Now() - run->second.started_at);
+      shard->problem = absl::StrFormat("lost %.1fs into the run: its stream closed; counts are "
+                                       "those of its last telemetry", at);
+      shard->final = true;
+    }
+  }
+  agents_.erase(it);
+}
+
+ShardRecord* Coordinator::FindShard(const std::string& run_id, const std::string& agent) {
+  auto run = running_.find(run_id);
+  if (run == running_.end()) return nullptr;
+  for (ShardRecord& shard : run->second.shards) {
+    if (shard.assignment.agent == agent) return &shard;
+  }
+  return nullptr;
+}
+
+void Coordinator::OnTelemetry(const std::string& agent, const v1::ShardTelemetry& telemetry) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ShardRecord* shard = FindShard(telemetry.run_id(), agent);
+  if (shard == nullptr || shard->final) return;  // late, or for a run that has ended
+  shard->latest = telemetry;
+  if (telemetry.final()) {
+    shard->final = true;
+    auto it = agents_.find(agent);
+    if (it != agents_.end()) it->second.busy_with.clear();
+  }
+}
+
+void Coordinator::OnRefusal(const std::string& agent, const v1::Refusal& refusal) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ShardRecord* shard = FindShard(refusal.run_id(), agent);
+  if (shard == nullptr) return;
+  shard->problem = absl::StrCat("refused: ", refusal.reason());
+  shard->final = true;
+  auto it = agents_.find(agent);
+  if (it != agents_.end()) it->second.busy_with.clear();
+}
+
+absl::StatusOr<v1::StartRunResponse> Coordinator::StartRun(v1::RunSpec spec) {
+  ApplyRunSpecDefaults(&spec);
+  if (absl::Status s = ValidateRunSpec(spec); !s.ok()) return s;
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<AgentCandidate> candidates;
+  for (const auto& [name, entry] : agents_) {
+    candidates.push_back(AgentCandidate{entry.hello, !entry.busy_with.empty()});
+  }
+  absl::StatusOr<std::vector<Assignment>> plan = PlanRun(spec, candidates);
+  if (!plan.ok()) return plan.status();
+
+  absl::Time now = absl::Now();
+  RunRecord run;
+  run.id = NewRunId(now);
+  while (running_.count(run.id) > 0) run.id = NewRunId(now);
+  run.spec = spec;
+  run.started_at = now + options_.start_after;
+  run.deadline = run.started_at +
+                 absl::Nanoseconds(TimeUtil::DurationToNanoseconds(spec.duration())) +
+                 DrainTime(spec) + options_.finish_grace;
+  v1::StartRunResponse response;
+  response.set_run_id(run.id);
+  for (const Assignment& a : *plan) {
+    AgentEntry& agent = agents_.at(a.agent);
+    agent.busy_with = run.id;
+    ShardRecord shard_record;
+    shard_record.assignment = a;
+    shard_record.host = agent.hello.host();
+    run.shards.push_back(std::move(shard_record));
+    v1::CoordinatorMessage message;
+    v1::Shard* shard = message.mutable_assign();
+    shard->set_run_id(run.id);
+    *shard->mutable_spec() = spec;
+    shard->set_rate(a.rate);
+    shard->set_concurrency(a.concurrency);
+    shard->set_max_in_flight(a.max_in_flight);
+    for (const std::string& ip : a.source_ips) shard->add_source_ips(ip);
+    *shard->mutable_start_after() =
+        TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(options_.start_after));
+    agent.link->Send(message);
+    response.add_agent_names(a.agent);
+  }
+  if (absl::Status s = store_->Save(BuildReport(run, false)); !s.ok()) return s;
+  running_[run.id] = std::move(run);
+  return response;
+}
+
+absl::StatusOr<v1::RunReport> Coordinator::GetRun(const std::string& run_id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = running_.find(run_id);
+    if (it != running_.end()) return BuildReport(it->second, false);
+  }
+  return store_->Load(run_id);
+}
+
+absl::StatusOr<std::vector<v1::RunSummary>> Coordinator::ListRuns() { return store_->List(); }
+
+absl::Status Coordinator::CancelRun(const std::string& run_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = running_.find(run_id);
+  if (it == running_.end()) {
+    absl::StatusOr<v1::RunReport> stored = store_->Load(run_id);
+    if (!stored.ok()) return stored.status();
+    return absl::FailedPreconditionError(
+        absl::StrCat("run ", run_id, " has already ended (", stored->state(), ")"));
+  }
+  RunRecord& run = it->second;
+  run.cancel_requested = true;
+  v1::CoordinatorMessage stop;
+  stop.mutable_stop()->set_run_id(run_id);
+  for (const ShardRecord& shard : run.shards) {
+    auto agent = agents_.find(shard.assignment.agent);
+    if (!shard.final && agent != agents_.end()) agent->second.link->Send(stop);
+  }
+  return absl::OkStatus();
+}
+
+std::vector<v1::AgentInfo> Coordinator::ListAgents() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<v1::AgentInfo> out;
+  for (const auto& [name, entry] : agents_) {
+    v1::AgentInfo info;
+    *info.mutable_hello() = entry.hello;
+    info.set_busy_with(entry.busy_with.empty() ? "idle" : entry.busy_with);
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+absl::StatusOr<int> Coordinator::Watch(const std::string& run_id, Watcher watcher) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (running_.count(run_id) == 0) {
+    lock.unlock();
+    absl::StatusOr<v1::RunReport> stored = store_->Load(run_id);
+    if (!stored.ok()) return stored.status();
+    watcher(*stored, true);
+    return 0;
+  }
+  int id = next_watch_id_++;
+  watchers_[id] = WatchEntry{run_id, std::move(watcher)};
+  return id;
+}
+
+void Coordinator::Unwatch(int watch_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  watchers_.erase(watch_id);
+}
+
+void Coordinator::Notify(const std::string& run_id, const v1::RunReport& report, bool final) {
+  for (auto it = watchers_.begin(); it != watchers_.end();) {
+    if (it->second.run_id != run_id) {
+      ++it;
+      continue;
+    }
+    it->second.watcher(report, final);
+    it = final ? watchers_.erase(it) : std::next(it);
+  }
+}
+
+void Coordinator::Tick(absl::Time now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = running_.begin(); it != running_.end();) {
+    RunRecord& run = it->second;
+    if (now < run.started_at) {
+      ++it;
+      continue;
+    }
+    bool all_final = std::all_of(run.shards.begin(), run.shards.end(),
+                                 [](const ShardRecord& s) { return s.final; });
+    if (!all_final && now >= run.deadline) {
+      for (ShardRecord& shard : run.shards) {
+        if (shard.final) continue;
+        shard.final = true;
+        shard.problem = "sent no final telemetry by the run's deadline";
+      }
+      all_final = true;
+    }
+    v1::RunReport report = BuildReport(run, false);
+    AppendSeriesPoint(&run, report, absl::ToDoubleSeconds(now - run.started_at));
+    if (all_final) {
+      FinishRun(run);
+      it = running_.erase(it);
+      continue;
+    }
+    *report.add_series() = run.series.back();
+    Notify(run.id, report, false);
+    if (++ticks_[run.id] % options_.save_every_ticks == 0) {
+      store_->Save(BuildReport(run, false)).IgnoreError();  // the final save reports errors
+    }
+    ++it;
+  }
+}
+
+void Coordinator::FinishRun(RunRecord& run) {
+  bool any_ran = std::any_of(run.shards.begin(), run.shards.end(), [](const ShardRecord& s) {
+    return s.latest.sources_size() > 0;
+  });
+  run.state = run.cancel_requested ? "cancelled" : any_ran ? "completed" : "failed";
+  for (const ShardRecord& shard : run.shards) {
+    auto agent = agents_.find(shard.assignment.agent);
+    if (agent != agents_.end() && agent->second.busy_with == run.id) agent->second.busy_with.clear();
+  }
+  ticks_.erase(run.id);
+  v1::RunReport report = BuildReport(run, true);
+  if (absl::Status s = store_->Save(report); !s.ok()) {
+    std::fprintf(stderr, "churnlab-coordinator: run %s: %s\n", run.id.c_str(),
+                 std::string(s.message()).c_str());
+  }
+  Notify(run.id, report, true);
+}
+
+}  // namespace churnlab

@@ -1,0 +1,91 @@
+// The coordinator's state and rules, free of gRPC: the registry of attached agents, the runs in
+// flight, scheduling, aggregation, the store. The gRPC services translate to and from it.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "churnlab/v1/agent.pb.h"
+#include "churnlab/v1/control.pb.h"
+#include "coordinator/run_report_builder.h"
+#include "coordinator/run_store.h"
+
+namespace churnlab {
+
+// The way down to one attached agent. Send() must not block: it queues.
+class AgentLink {
+ public:
+  virtual ~AgentLink() = default;
+  virtual void Send(const v1::CoordinatorMessage& message) = 0;
+};
+
+class Coordinator {
+ public:
+  struct Options {
+    // Shards start this long after they are sent, so that agents begin together.
+    absl::Duration start_after = absl::Milliseconds(500);
+    // Extra wait for final telemetry after a run's own drain time.
+    absl::Duration finish_grace = absl::Seconds(5);
+    // Save a running run's report this often (and always when it ends).
+    int save_every_ticks = 5;
+  };
+  // Update callbacks get the report so far; `final` on the last one.
+  using Watcher = std::function<void(const v1::RunReport& report, bool final)>;
+
+  Coordinator(RunStore* store, Options options);
+
+  // ALREADY_EXISTS when a live agent has the name; INVALID_ARGUMENT for a bad hello. On success
+  // the agent is sent a Welcome through `link`, which must stay valid until DetachAgent().
+  absl::Status AttachAgent(const v1::Hello& hello, AgentLink* link);
+  // The agent's stream ended; a shard it was running is marked lost (its data so far kept).
+  void DetachAgent(const std::string& name, AgentLink* link);
+  void OnTelemetry(const std::string& agent, const v1::ShardTelemetry& telemetry);
+  void OnRefusal(const std::string& agent, const v1::Refusal& refusal);
+
+  absl::StatusOr<v1::StartRunResponse> StartRun(v1::RunSpec spec);
+  absl::StatusOr<v1::RunReport> GetRun(const std::string& run_id);
+  absl::StatusOr<std::vector<v1::RunSummary>> ListRuns();
+  absl::Status CancelRun(const std::string& run_id);
+  std::vector<v1::AgentInfo> ListAgents();
+
+  // Calls `watcher` on every tick of the run until it ends (at once with the final report when
+  // it already has). Returns an id for Unwatch; NOT_FOUND for an unknown run.
+  absl::StatusOr<int> Watch(const std::string& run_id, Watcher watcher);
+  // After it returns, the watcher is never called again.
+  void Unwatch(int watch_id);
+
+  // Once a second: series points, progress to watchers, ends runs that are done.
+  void Tick(absl::Time now);
+
+ private:
+  struct AgentEntry {
+    v1::Hello hello;
+    AgentLink* link;
+    std::string busy_with;  // run id, "" when idle
+  };
+  struct WatchEntry {
+    std::string run_id;
+    Watcher watcher;
+  };
+
+  void FinishRun(RunRecord& run);
+  ShardRecord* FindShard(const std::string& run_id, const std::string& agent);
+  void Notify(const std::string& run_id, const v1::RunReport& report, bool final);
+
+  RunStore* store_;
+  Options options_;
+  std::mutex mu_;
+  std::map<std::string, AgentEntry> agents_;
+  std::map<std::string, RunRecord> running_;
+  std::map<int, WatchEntry> watchers_;
+  int next_watch_id_ = 1;
+  std::map<std::string, int> ticks_;
+};
+
+}  // namespace churnlab

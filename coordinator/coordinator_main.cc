@@ -1,0 +1,113 @@
+// churnlab-coordinator: agents dial in, users start runs; results go to a SQLite run store.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/address_file.h"
+#include "common/flags.h"
+#include "common/net_address.h"
+#include "coordinator/coordinator.h"
+#include "coordinator/run_store.h"
+#include "coordinator/services.h"
+
+namespace churnlab {
+namespace {
+
+struct Options {
+  std::string grpc_listen = "127.0.0.1:7400";
+  std::string db = "churnlab.db";
+  std::string address_file;
+};
+
+FlagSet MakeFlags(Options& o) {
+  FlagSet flags("churnlab-coordinator",
+                "Agents dial in here; `churnlab run` starts runs here. Splits each run over the\n"
+                "agents, merges their telemetry and keeps every run in a SQLite store.\n"
+                "Example: churnlab-coordinator --grpc-listen=127.0.0.1:7400 --db=runs.db");
+  flags.String("grpc-listen", &o.grpc_listen, "IP:PORT for agents and the CLI; port 0 picks one");
+  flags.String("db", &o.db, "SQLite file of the run store");
+  flags.String("address-file", &o.address_file,
+               "write the bound gRPC address here once listening (for port 0)");
+  return flags;
+}
+
+int Main(int argc, char** argv) {
+  Options o;
+  FlagSet flags = MakeFlags(o);
+  std::vector<std::string> positional = flags.ParseOrExit(argc, argv);
+  if (!positional.empty()) {
+    ExitIfBadInput("churnlab-coordinator",
+                   absl::InvalidArgumentError(absl::StrCat("unexpected argument '", positional[0], "'")));
+  }
+  absl::StatusOr<SocketAddress> listen = SocketAddress::ParseIpPort(o.grpc_listen);
+  if (!listen.ok()) {
+    ExitIfBadInput("churnlab-coordinator",
+                   absl::InvalidArgumentError(absl::StrCat("--grpc-listen: ", listen.status().message())));
+  }
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(o.db);
+  if (!store.ok()) {
+    std::fprintf(stderr, "churnlab-coordinator: %s\n", std::string(store.status().message()).c_str());
+    return kExitCannotRun;
+  }
+  Coordinator coordinator(store->get(), Coordinator::Options{});
+  AgentGatewayService gateway(&coordinator);
+  ControlService control(&coordinator);
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(o.grpc_listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&gateway);
+  builder.RegisterService(&control);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    std::fprintf(stderr, "churnlab-coordinator: cannot listen on %s\n", o.grpc_listen.c_str());
+    return kExitCannotRun;
+  }
+  listen->set_port(port);
+  std::printf("churnlab-coordinator: gRPC on %s, run store %s\n", listen->ToString().c_str(),
+              o.db.c_str());
+  std::fflush(stdout);
+  if (!o.address_file.empty()) {
+    if (absl::Status s = WriteAddressFile(o.address_file, listen->ToString()); !s.ok()) {
+      std::fprintf(stderr, "churnlab-coordinator: %s\n", std::string(s.message()).c_str());
+      return kExitCannotRun;
+    }
+  }
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  std::thread ticker([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    while (!cv.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; })) {
+      lock.unlock();
+      coordinator.Tick(absl::Now());
+      lock.lock();
+    }
+  });
+  int sig = 0;
+  sigwait(&signals, &sig);
+  std::printf("churnlab-coordinator: signal %d, shutting down\n", sig);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    stopping = true;
+  }
+  cv.notify_all();
+  ticker.join();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  return kExitOk;
+}
+
+}  // namespace
+}  // namespace churnlab
+
+int main(int argc, char** argv) { return churnlab::Main(argc, argv); }

@@ -1,0 +1,46 @@
+// A run's report from what its agents reported: totals, errors, merged latency histograms,
+// per-agent and per-source breakdowns, thresholds and the verdict.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "churnlab/v1/report.pb.h"
+#include "churnlab/v1/spec.pb.h"
+#include "churnlab/v1/telemetry.pb.h"
+#include "common/histogram.h"
+#include "coordinator/scheduler.h"
+
+namespace churnlab {
+
+struct ShardRecord {
+  Assignment assignment;
+  std::string host;
+  v1::ShardTelemetry latest;  // cumulative; empty until the first telemetry
+  bool final = false;         // no more telemetry will come
+  std::string problem;        // why the shard did not run to the end ("" if it did)
+};
+
+struct RunRecord {
+  std::string id;
+  v1::RunSpec spec;
+  std::vector<ShardRecord> shards;
+  absl::Time started_at;
+  absl::Time deadline;  // finalized then even if some shard never sent its final telemetry
+  bool cancel_requested = false;
+  std::string state = "running";
+  std::vector<v1::SeriesPoint> series;
+  // The merged cumulative counts at the last series point, to diff the next one against.
+  v1::Totals series_totals;
+  std::map<std::string, uint64_t> series_errors;
+  Histogram series_connect;
+};
+
+// The report of `run` as it stands; with `final`, thresholds are evaluated and a verdict given.
+v1::RunReport BuildReport(const RunRecord& run, bool final);
+
+// Appends the point for the interval since the previous one (t_s seconds after the start).
+void AppendSeriesPoint(RunRecord* run, const v1::RunReport& now, double t_s);
+
+}  // namespace churnlab

@@ -1,0 +1,128 @@
+#include "coordinator/run_store.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace churnlab {
+namespace {
+
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  bool ok() const { return rc_ == SQLITE_OK; }
+  sqlite3_stmt* get() { return stmt_; }
+  void Bind(int index, const std::string& text) {
+    sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+  }
+  std::string Column(int index) {
+    const unsigned char* text = sqlite3_column_text(stmt_, index);
+    return text == nullptr ? "" : reinterpret_cast<const char*>(text);
+  }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_;
+};
+
+absl::Status SqliteError(sqlite3* db, absl::string_view what) {
+  return absl::InternalError(absl::StrCat("run store: ", what, ": ", sqlite3_errmsg(db)));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RunStore>> RunStore::Open(const std::string& path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) {
+    absl::Status error = absl::UnavailableError(
+        absl::StrCat("cannot open the run store ", path, ": ", sqlite3_errmsg(db)));
+    sqlite3_close(db);
+    return error;
+  }
+  std::unique_ptr<RunStore> store(new RunStore(db));
+  sqlite3_busy_timeout(db, 5000);
+  for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
+                          "CREATE TABLE IF NOT EXISTS runs ("
+                          "  run_id TEXT PRIMARY KEY, name TEXT, state TEXT, started_at TEXT,"
+                          "  verdict TEXT, report_json TEXT NOT NULL)",
+                          "UPDATE runs SET state = 'interrupted' WHERE state = 'running'"}) {
+    if (absl::Status s = store->Exec(sql); !s.ok()) return s;
+  }
+  return store;
+}
+
+RunStore::~RunStore() { sqlite3_close(db_); }
+
+absl::Status RunStore::Exec(const char* sql) {
+  char* message = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
+    absl::Status error = absl::InternalError(absl::StrCat("run store: ", sql, ": ", message));
+    sqlite3_free(message);
+    return error;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunStore::Save(const v1::RunReport& report) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  if (!google::protobuf::util::MessageToJsonString(report, &json, options).ok()) {
+    return absl::InternalError("run store: report does not serialize");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement stmt(db_,
+                 "INSERT OR REPLACE INTO runs (run_id, name, state, started_at, verdict, "
+                 "report_json) VALUES (?, ?, ?, ?, ?, ?)");
+  if (!stmt.ok()) return SqliteError(db_, "prepare save");
+  stmt.Bind(1, report.run_id());
+  stmt.Bind(2, report.spec().name());
+  stmt.Bind(3, report.state());
+  stmt.Bind(4, report.started_at());
+  stmt.Bind(5, report.verdict());
+  stmt.Bind(6, json);
+  if (sqlite3_step(stmt.get()) != SQLITE_DONE) return SqliteError(db_, "save");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::RunReport> RunStore::Load(const std::string& run_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement stmt(db_, "SELECT state, report_json FROM runs WHERE run_id = ?");
+  if (!stmt.ok()) return SqliteError(db_, "prepare load");
+  stmt.Bind(1, run_id);
+  if (sqlite3_step(stmt.get()) != SQLITE_ROW) {
+    return absl::NotFoundError(absl::StrCat("no run '", run_id, "'"));
+  }
+  v1::RunReport report;
+  if (!google::protobuf::util::JsonStringToMessage(stmt.Column(1), &report).ok()) {
+    return absl::DataLossError(absl::StrCat("run ", run_id, ": stored report does not parse"));
+  }
+  report.set_state(stmt.Column(0));  // "interrupted" is only in the column
+  return report;
+}
+
+absl::StatusOr<std::vector<v1::RunSummary>> RunStore::List() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement stmt(db_,
+                 "SELECT run_id, name, state, started_at, verdict, "
+                 "json_extract(report_json, '$.achieved_rate'), "
+                 "json_extract(report_json, '$.requested_rate') FROM runs "
+                 "ORDER BY started_at DESC, run_id DESC");
+  if (!stmt.ok()) return SqliteError(db_, "prepare list");
+  std::vector<v1::RunSummary> out;
+  while (sqlite3_step(stmt.get()) == SQLITE_ROW) {
+    v1::RunSummary summary;
+    summary.set_run_id(stmt.Column(0));
+    summary.set_name(stmt.Column(1));
+    summary.set_state(stmt.Column(2));
+    summary.set_started_at(stmt.Column(3));
+    summary.set_verdict(stmt.Column(4));
+    summary.set_achieved_rate(sqlite3_column_double(stmt.get(), 5));
+    summary.set_requested_rate(sqlite3_column_double(stmt.get(), 6));
+    out.push_back(std::move(summary));
+  }
+  return out;
+}
+
+}  // namespace churnlab

@@ -1,0 +1,40 @@
+// Which agents and source IPs run a spec, and each one's exact share of the load.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "churnlab/v1/agent.pb.h"
+#include "churnlab/v1/spec.pb.h"
+
+namespace churnlab {
+
+struct AgentCandidate {
+  v1::Hello hello;
+  bool busy = false;
+};
+
+struct Assignment {
+  std::string agent;
+  std::vector<std::string> source_ips;  // empty under bind mode none
+  double rate = 0;
+  int64_t concurrency = 0;
+  int64_t max_in_flight = 0;
+};
+
+// `total` in `parts` integers that differ by at most one and add up to `total` exactly.
+std::vector<int64_t> SplitEvenly(int64_t total, int parts);
+// A rate in `parts` shares: whole connections/s split as SplitEvenly, the fraction to the first,
+// so the shares add up to `rate` exactly.
+std::vector<double> SplitRate(double rate, int parts);
+
+// Picks agents (spec.agent_names, else the first spec.agents idle agents that allow every target,
+// by name; 0 = all of them) and their source IPs (spec.source_ips, else the first
+// spec.source_ips_per_agent of each; 0 = all), then splits rate or concurrency and max_in_flight.
+// FAILED_PRECONDITION naming the agent or address when the spec cannot be met.
+absl::StatusOr<std::vector<Assignment>> PlanRun(const v1::RunSpec& spec,
+                                                const std::vector<AgentCandidate>& candidates);
+
+}  // namespace churnlab

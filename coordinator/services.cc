@@ -1,0 +1,230 @@
+#include "coordinator/services.h"
+
+#include <deque>
+#include <mutex>
+
+namespace churnlab {
+namespace {
+
+// One attached agent: reads its messages into the Coordinator, writes the Coordinator's messages
+// to it one at a time from a queue. Deletes itself when the RPC is done.
+class AttachReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::CoordinatorMessage>,
+                            public AgentLink {
+ public:
+  explicit AttachReactor(Coordinator* coordinator) : coordinator_(coordinator) { StartRead(&in_); }
+
+  void Send(const v1::CoordinatorMessage& message) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (finishing_) return;
+    out_.push_back(message);
+    if (!writing_) WriteNext();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return End(grpc::Status::OK);  // the agent closed its side, or the stream broke
+    if (name_.empty()) {
+      if (!in_.has_hello()) {
+        return End(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "send hello first"));
+      }
+      absl::Status attached = coordinator_->AttachAgent(in_.hello(), this);
+      if (!attached.ok()) return End(ToGrpcStatus(attached));
+      name_ = in_.hello().name();
+    } else if (in_.has_telemetry()) {
+      coordinator_->OnTelemetry(name_, in_.telemetry());
+    } else if (in_.has_refusal()) {
+      coordinator_->OnRefusal(name_, in_.refusal());
+    }
+    StartRead(&in_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    writing_ = false;
+    if (!out_.empty()) out_.pop_front();
+    if (!ok) out_.clear();
+    if (!out_.empty() && !finishing_) return WriteNext();
+    if (finishing_ && !finished_) {
+      finished_ = true;
+      Finish(final_status_);
+    }
+  }
+
+  void OnDone() override {
+    if (!name_.empty()) coordinator_->DetachAgent(name_, this);
+    delete this;
+  }
+
+ private:
+  // Requires mu_.
+  void WriteNext() {
+    writing_ = true;
+    StartWrite(&out_.front());
+  }
+
+  // Detaches first, so the Coordinator sends nothing more, then finishes once no write is pending.
+  void End(grpc::Status status) {
+    if (!name_.empty()) coordinator_->DetachAgent(name_, this);
+    std::lock_guard<std::mutex> lock(mu_);
+    finishing_ = true;
+    final_status_ = std::move(status);
+    if (!writing_ && !finished_) {
+      finished_ = true;
+      Finish(final_status_);
+    }
+  }
+
+  Coordinator* coordinator_;
+  v1::AgentMessage in_;
+  std::string name_;
+  std::mutex mu_;
+  std::deque<v1::CoordinatorMessage> out_;
+  bool writing_ = false;
+  bool finishing_ = false;
+  bool finished_ = false;
+  grpc::Status final_status_;
+};
+
+// Streams a run's updates as the Coordinator produces them, finishing after the final one.
+class WatchReactor final : public grpc::ServerWriteReactor<v1::RunUpdate> {
+ public:
+  WatchReactor(Coordinator* coordinator, const std::string& run_id) : coordinator_(coordinator) {
+    absl::StatusOr<int> id = coordinator_->Watch(
+        run_id, [this](const v1::RunReport& report, bool final) { Push(report, final); });
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!id.ok()) {
+      finished_ = true;
+      Finish(ToGrpcStatus(id.status()));
+      return;
+    }
+    watch_id_ = *id;
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    writing_ = false;
+    queue_.pop_front();
+    if (!ok) {
+      queue_.clear();
+      last_queued_ = true;
+    }
+    Pump();
+  }
+
+  void OnCancel() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_queued_ = true;
+    queue_.clear();
+    if (!writing_) Pump();
+  }
+
+  void OnDone() override {
+    coordinator_->Unwatch(watch_id_);
+    delete this;
+  }
+
+ private:
+  void Push(const v1::RunReport& report, bool final) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (last_queued_) return;
+    v1::RunUpdate update;
+    *update.mutable_report() = report;
+    // A slow reader gets the newest progress, not a backlog: keep at most one pending update.
+    if (queue_.size() > 1) queue_.pop_back();
+    queue_.push_back(std::move(update));
+    last_queued_ = final;
+    Pump();
+  }
+
+  // Requires mu_.
+  void Pump() {
+    if (writing_ || finished_) return;
+    if (!queue_.empty()) {
+      writing_ = true;
+      StartWrite(&queue_.front());
+    } else if (last_queued_) {
+      finished_ = true;
+      Finish(grpc::Status::OK);
+    }
+  }
+
+  Coordinator* coordinator_;
+  int watch_id_ = 0;
+  std::mutex mu_;
+  std::deque<v1::RunUpdate> queue_;
+  bool writing_ = false;
+  bool last_queued_ = false;
+  bool finished_ = false;
+};
+
+template <typename Fn>
+grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, Fn fn) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(fn()));
+  return reactor;
+}
+
+}  // namespace
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+grpc::ServerBidiReactor<v1::AgentMessage, v1::CoordinatorMessage>* AgentGatewayService::Attach(
+    grpc::CallbackServerContext*) {
+  return new AttachReactor(coordinator_);
+}
+
+grpc::ServerUnaryReactor* ControlService::StartRun(grpc::CallbackServerContext* context,
+                                                   const v1::StartRunRequest* request,
+                                                   v1::StartRunResponse* response) {
+  return Unary(context, [&] {
+    absl::StatusOr<v1::StartRunResponse> r = coordinator_->StartRun(request->spec());
+    if (r.ok()) *response = *r;
+    return r.status();
+  });
+}
+
+grpc::ServerUnaryReactor* ControlService::GetRun(grpc::CallbackServerContext* context,
+                                                 const v1::GetRunRequest* request,
+                                                 v1::GetRunResponse* response) {
+  return Unary(context, [&] {
+    absl::StatusOr<v1::RunReport> r = coordinator_->GetRun(request->run_id());
+    if (r.ok()) *response->mutable_report() = *r;
+    return r.status();
+  });
+}
+
+grpc::ServerUnaryReactor* ControlService::ListRuns(grpc::CallbackServerContext* context,
+                                                   const v1::ListRunsRequest*,
+                                                   v1::ListRunsResponse* response) {
+  return Unary(context, [&] {
+    absl::StatusOr<std::vector<v1::RunSummary>> r = coordinator_->ListRuns();
+    if (r.ok()) {
+      for (v1::RunSummary& run : *r) *response->add_runs() = std::move(run);
+    }
+    return r.status();
+  });
+}
+
+grpc::ServerUnaryReactor* ControlService::CancelRun(grpc::CallbackServerContext* context,
+                                                    const v1::CancelRunRequest* request,
+                                                    v1::CancelRunResponse*) {
+  return Unary(context, [&] { return coordinator_->CancelRun(request->run_id()); });
+}
+
+grpc::ServerWriteReactor<v1::RunUpdate>* ControlService::WatchRun(
+    grpc::CallbackServerContext*, const v1::WatchRunRequest* request) {
+  return new WatchReactor(coordinator_, request->run_id());
+}
+
+grpc::ServerUnaryReactor* ControlService::ListAgents(grpc::CallbackServerContext* context,
+                                                     const v1::ListAgentsRequest*,
+                                                     v1::ListAgentsResponse* response) {
+  return Unary(context, [&] {
+    for (v1::AgentInfo& agent : coordinator_->ListAgents()) *response->add_agents() = std::move(agent);
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace churnlab

@@ -1,0 +1,148 @@
+#include "proto/run_spec.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "proto/threshold.h"
+
+namespace churnlab {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+constexpr int kMaxTargets = 1000;
+constexpr int kMaxListItems = 10000;
+
+absl::Duration ToAbsl(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+void SetDuration(google::protobuf::Duration* d, absl::Duration value) {
+  *d = TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(value));
+}
+
+absl::Status Invalid(absl::string_view field, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
+}
+
+absl::Status ValidateSelection(const v1::RunSpec& spec) {
+  if (spec.agents() < 0) return Invalid("agents", absl::StrCat(spec.agents(), " is negative"));
+  if (spec.source_ips_per_agent() < 0) {
+    return Invalid("source_ips_per_agent", absl::StrCat(spec.source_ips_per_agent(), " is negative"));
+  }
+  if (spec.agent_names_size() > kMaxListItems) return Invalid("agent_names", "too many names");
+  for (const std::string& name : spec.agent_names()) {
+    if (name.empty()) return Invalid("agent_names", "an empty name");
+  }
+  if (spec.source_ips_size() > kMaxListItems) return Invalid("source_ips", "too many addresses");
+  for (const std::string& ip : spec.source_ips()) {
+    absl::StatusOr<SocketAddress> parsed = SocketAddress::ParseIp(ip);
+    if (!parsed.ok()) return Invalid("source_ips", parsed.status().message());
+  }
+  if (spec.bind_mode() == "none" && (spec.source_ips_size() > 0 || spec.source_ips_per_agent() > 0)) {
+    return Invalid("bind_mode", "none binds no source IP; drop source_ips or use no-port/bind");
+  }
+  for (const std::string& expression : spec.thresholds()) {
+    RETURN_IF_ERROR(ParseThreshold(expression).status());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<v1::RunSpec> ParseRunSpecJson(absl::string_view json) {
+  v1::RunSpec spec;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  google::protobuf::util::Status status =
+      google::protobuf::util::JsonStringToMessage(std::string(json), &spec, options);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("spec: ", status.message().as_string()));
+  }
+  return spec;
+}
+
+std::string RunSpecToJson(const v1::RunSpec& spec) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.add_whitespace = true;
+  std::string out;
+  (void)google::protobuf::util::MessageToJsonString(spec, &out, options);
+  return out;
+}
+
+void ApplyRunSpecDefaults(v1::RunSpec* spec) {
+  EngineParams defaults;
+  if (spec->protocol().empty()) spec->set_protocol("counter");
+  if (spec->close_policy().empty()) spec->set_close_policy("client-fin");
+  if (spec->bind_mode().empty()) spec->set_bind_mode("no-port");
+  if (spec->requests_per_connection() == 0) spec->set_requests_per_connection(1);
+  if (!spec->has_connect_timeout()) SetDuration(spec->mutable_connect_timeout(), defaults.connect_timeout);
+  if (!spec->has_io_timeout()) SetDuration(spec->mutable_io_timeout(), defaults.io_timeout);
+  if (spec->max_in_flight() == 0) spec->set_max_in_flight(defaults.max_in_flight);
+}
+
+absl::StatusOr<EngineParams> EngineParamsFromSpec(const v1::RunSpec& spec) {
+  EngineParams p;
+  if (spec.targets_size() == 0) return Invalid("targets", "at least one ip:port is required");
+  if (spec.targets_size() > kMaxTargets) {
+    return Invalid("targets", absl::StrCat(spec.targets_size(), " targets; at most ", kMaxTargets));
+  }
+  for (const std::string& target : spec.targets()) {
+    absl::StatusOr<SocketAddress> parsed = SocketAddress::ParseIpPort(target);
+    if (!parsed.ok()) return Invalid("targets", parsed.status().message());
+    p.targets.push_back(*parsed);
+  }
+  absl::StatusOr<Protocol> protocol = ParseProtocol(spec.protocol());
+  if (!protocol.ok()) return Invalid("protocol", protocol.status().message());
+  p.protocol = *protocol;
+  absl::StatusOr<ClosePolicy> close = ParseClosePolicy(spec.close_policy());
+  if (!close.ok()) return Invalid("close_policy", close.status().message());
+  p.close_policy = *close;
+  absl::StatusOr<BindMode> bind = ParseBindMode(spec.bind_mode());
+  if (!bind.ok()) return Invalid("bind_mode", bind.status().message());
+  p.bind_mode = *bind;
+  if (!spec.has_duration()) return Invalid("duration", "required (like \"30s\")");
+  p.rate = spec.rate();
+  p.concurrency = spec.concurrency();
+  p.duration = ToAbsl(spec.duration());
+  p.ramp_up = ToAbsl(spec.ramp_up());
+  p.requests_per_connection = spec.requests_per_connection();
+  p.connect_timeout = ToAbsl(spec.connect_timeout());
+  p.io_timeout = ToAbsl(spec.io_timeout());
+  p.max_in_flight = spec.max_in_flight();
+  // Source IPs come with the shard; validate the rest as if the kernel picked them.
+  BindMode chosen = p.bind_mode;
+  p.bind_mode = BindMode::kNone;
+  RETURN_IF_ERROR(ValidateEngineParams(p));
+  p.bind_mode = chosen;
+  return p;
+}
+
+absl::Status ValidateRunSpec(const v1::RunSpec& spec) {
+  RETURN_IF_ERROR(EngineParamsFromSpec(spec).status());
+  return ValidateSelection(spec);
+}
+
+}  // namespace churnlab
+
+namespace churnlab {
+
+absl::StatusOr<EngineParams> EngineParamsFromShard(const v1::Shard& shard) {
+  v1::RunSpec spec = shard.spec();
+  spec.set_rate(shard.rate());
+  spec.set_concurrency(shard.concurrency());
+  if (shard.max_in_flight() > 0) spec.set_max_in_flight(shard.max_in_flight());
+  ASSIGN_OR_RETURN(EngineParams params, EngineParamsFromSpec(spec));
+  for (const std::string& ip : shard.source_ips()) {
+    absl::StatusOr<SocketAddress> parsed = SocketAddress::ParseIp(ip);
+    if (!parsed.ok()) return Invalid("source_ips", parsed.status().message());
+    params.source_ips.push_back(*parsed);
+  }
+  if (absl::Status s = ValidateEngineParams(params); !s.ok()) return s;
+  return params;
+}
+
+}  // namespace churnlab

@@ -1,0 +1,36 @@
+// The run spec as users write it: JSON (protobuf's mapping) in, a validated RunSpec out.
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "agent/engine_params.h"
+#include "churnlab/v1/agent.pb.h"
+#include "churnlab/v1/spec.pb.h"
+
+namespace churnlab {
+
+// Parses a JSON spec; unknown fields and wrong types are INVALID_ARGUMENT with protobuf's
+// description of the problem (it names the field).
+absl::StatusOr<v1::RunSpec> ParseRunSpecJson(absl::string_view json);
+// snake_case field names, defaults included.
+std::string RunSpecToJson(const v1::RunSpec& spec);
+
+// Fills every unset field that has a default (protocol, close_policy, bind_mode,
+// requests_per_connection, connect_timeout, io_timeout, max_in_flight).
+void ApplyRunSpecDefaults(v1::RunSpec* spec);
+
+// OK, or INVALID_ARGUMENT naming the first offending field and its value. Call after
+// ApplyRunSpecDefaults.
+absl::Status ValidateRunSpec(const v1::RunSpec& spec);
+
+// The engine parameters for the whole spec (the load not yet split, no source IPs); a bad value
+// is INVALID_ARGUMENT naming the spec field. Agents apply their shard's share on top.
+absl::StatusOr<EngineParams> EngineParamsFromSpec(const v1::RunSpec& spec);
+
+// The engine parameters of one agent's shard: the spec with the shard's share of the load and
+// its source IPs. INVALID_ARGUMENT naming the field when something does not hold.
+absl::StatusOr<EngineParams> EngineParamsFromShard(const v1::Shard& shard);
+
+}  // namespace churnlab

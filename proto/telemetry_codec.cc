@@ -1,0 +1,73 @@
+#include "proto/telemetry_codec.h"
+
+#include <google/protobuf/util/time_util.h>
+
+namespace churnlab {
+
+void HistogramToProto(const Histogram& h, v1::HistogramData* out) {
+  out->Clear();
+  for (int i = 0; i < Histogram::kBuckets; ++i) {
+    if (h.bucket_count(i) == 0) continue;
+    out->add_bucket_indexes(i);
+    out->add_bucket_counts(h.bucket_count(i));
+  }
+  out->set_count(h.count());
+  out->set_sum_nanos(h.sum());
+  out->set_min_nanos(h.min());
+  out->set_max_nanos(h.max());
+}
+
+Histogram HistogramFromProto(const v1::HistogramData& data) {
+  std::vector<std::pair<int, uint64_t>> buckets;
+  int n = std::min(data.bucket_indexes_size(), data.bucket_counts_size());
+  for (int i = 0; i < n; ++i) {
+    buckets.emplace_back(static_cast<int>(data.bucket_indexes(i)), data.bucket_counts(i));
+  }
+  return Histogram::FromParts(buckets, data.sum_nanos(), data.min_nanos(), data.max_nanos());
+}
+
+v1::ShardTelemetry SnapshotToTelemetry(const EngineSnapshot& snapshot, const std::string& run_id,
+                                       bool final) {
+  v1::ShardTelemetry t;
+  t.set_run_id(run_id);
+  *t.mutable_elapsed() =
+      google::protobuf::util::TimeUtil::NanosecondsToDuration(snapshot.elapsed_nanos);
+  for (const SourceSnapshot& source : snapshot.sources) {
+    v1::SourceCounts* s = t.add_sources();
+    s->set_ip(source.source);
+    s->set_attempted(source.counts.attempted);
+    s->set_succeeded(source.counts.succeeded);
+    s->set_requests(source.counts.requests);
+    source.counts.ForEachFailure([s](Phase phase, int code, uint64_t count) {
+      v1::FailureCount* f = s->add_failures();
+      f->set_phase(PhaseName(phase));
+      f->set_code(OutcomeCodeName(phase, code));
+      f->set_count(count);
+    });
+  }
+  t.set_missed_starts(snapshot.missed_starts);
+  t.set_in_flight(snapshot.in_flight);
+  HistogramToProto(snapshot.connect_latency, t.mutable_connect_latency());
+  HistogramToProto(snapshot.connection_latency, t.mutable_connection_latency());
+  t.set_final(final);
+  return t;
+}
+
+std::string ErrorKey(const v1::FailureCount& failure) {
+  const std::string& phase = failure.phase();
+  if (phase == "connect-timeout" || phase == "response-timeout" || phase == "protocol" ||
+      phase == "stopped") {
+    return phase;
+  }
+  return failure.code();
+}
+
+void SummarizeLatency(const Histogram& h, v1::LatencySummary* out) {
+  out->set_count(h.count());
+  out->set_p50_ms(h.Percentile(50) / 1e6);
+  out->set_p90_ms(h.Percentile(90) / 1e6);
+  out->set_p99_ms(h.Percentile(99) / 1e6);
+  out->set_max_ms(h.max() / 1e6);
+}
+
+}  // namespace churnlab

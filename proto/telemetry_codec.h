@@ -1,0 +1,28 @@
+// Engine snapshots and histograms to and from their telemetry messages.
+#pragma once
+
+#include <string>
+
+#include "agent/engine_snapshot.h"
+#include "churnlab/v1/report.pb.h"
+#include "churnlab/v1/telemetry.pb.h"
+#include "common/histogram.h"
+
+namespace churnlab {
+
+void HistogramToProto(const Histogram& h, v1::HistogramData* out);
+Histogram HistogramFromProto(const v1::HistogramData& data);
+
+// The cumulative telemetry of a shard from its engine's snapshot.
+v1::ShardTelemetry SnapshotToTelemetry(const EngineSnapshot& snapshot, const std::string& run_id,
+                                       bool final);
+
+// The `errors` key of a failure: the errno name for failures the kernel reported ("EADDRNOTAVAIL"),
+// the phase for outcomes the engine decided ("connect-timeout", "response-timeout", "protocol",
+// "stopped"), and "EOF" for a peer that closed too early.
+std::string ErrorKey(const v1::FailureCount& failure);
+
+// p50/p90/p99/max in milliseconds.
+void SummarizeLatency(const Histogram& h, v1::LatencySummary* out);
+
+}  // namespace churnlab
