@@ -69,6 +69,10 @@ absl::StatusOr<std::vector<const AgentCandidate*>> ChooseAgents(
       return std::none_of(c->hello.source_ips().begin(), c->hello.source_ips().end(),
                           [&](const std::string& ip) { return wanted.count(ip) > 0; });
     });
+    if (chosen.empty() && reasons.size() < candidates.size()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "source_ips: no eligible agent offers any of ", absl::StrJoin(spec.source_ips(), ",")));
+    }
   }
   if (chosen.empty()) {
     return absl::FailedPreconditionError(

@@ -1,0 +1,132 @@
+#include "coordinator/scheduler.h"
+
+#include <numeric>
+
+#include "gtest/gtest.h"
+
+namespace churnlab {
+namespace {
+
+TEST(SplitTest, SharesAddUpExactlyAndDifferByAtMostOne) {
+  for (int64_t total : {1, 7, 100, 1001, 999'999}) {
+    for (int parts : {1, 2, 3, 7, 64}) {
+      if (total < parts) continue;
+      std::vector<int64_t> shares = SplitEvenly(total, parts);
+      EXPECT_EQ(std::accumulate(shares.begin(), shares.end(), int64_t{0}), total);
+      auto [lo, hi] = std::minmax_element(shares.begin(), shares.end());
+      EXPECT_LE(*hi - *lo, 1) << total << "/" << parts;
+    }
+  }
+}
+
+TEST(SplitTest, RatesKeepTheirFraction) {
+  std::vector<double> shares = SplitRate(1000.5, 3);
+  EXPECT_DOUBLE_EQ(shares[0] + shares[1] + shares[2], 1000.5);
+  EXPECT_DOUBLE_EQ(shares[0], 334.5);
+  EXPECT_DOUBLE_EQ(shares[2], 333);
+}
+
+AgentCandidate Agent(const std::string& name, std::vector<std::string> ips, bool busy = false,
+                     std::vector<std::string> allow = {"127.0.0.0/8"}) {
+  AgentCandidate c;
+  c.hello.set_name(name);
+  for (const std::string& ip : ips) c.hello.add_source_ips(ip);
+  for (const std::string& cidr : allow) c.hello.add_allow_targets(cidr);
+  c.busy = busy;
+  return c;
+}
+
+v1::RunSpec Spec(double rate) {
+  v1::RunSpec spec;
+  spec.add_targets("127.0.0.1:9000");
+  spec.set_rate(rate);
+  spec.set_max_in_flight(10000);
+  spec.set_bind_mode("no-port");
+  return spec;
+}
+
+TEST(PlanRunTest, UsesEveryIdleAgentThatAllowsTheTargets) {
+  std::vector<AgentCandidate> agents = {
+      Agent("c", {"127.0.0.4"}), Agent("a", {"127.0.0.2", "127.0.0.3"}),
+      Agent("busy", {"127.0.0.5"}, true), Agent("far", {"127.0.0.6"}, false, {"10.0.0.0/8"})};
+  absl::StatusOr<std::vector<Assignment>> plan = PlanRun(Spec(1001), agents);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->size(), 2u);
+  EXPECT_EQ((*plan)[0].agent, "a");
+  EXPECT_EQ((*plan)[0].source_ips, (std::vector<std::string>{"127.0.0.2", "127.0.0.3"}));
+  EXPECT_EQ((*plan)[1].agent, "c");
+  EXPECT_DOUBLE_EQ((*plan)[0].rate + (*plan)[1].rate, 1001);
+  EXPECT_EQ((*plan)[0].max_in_flight + (*plan)[1].max_in_flight, 10000);
+}
+
+TEST(PlanRunTest, CountsNamesAndSourceIps) {
+  std::vector<AgentCandidate> agents = {Agent("a", {"127.0.0.2", "127.0.0.3"}),
+                                        Agent("b", {"127.0.0.4", "127.0.0.5"}),
+                                        Agent("c", {"127.0.0.6"})};
+  v1::RunSpec spec = Spec(100);
+  spec.set_agents(2);
+  spec.set_source_ips_per_agent(1);
+  absl::StatusOr<std::vector<Assignment>> plan = PlanRun(spec, agents);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->size(), 2u);
+  EXPECT_EQ((*plan)[1].source_ips, std::vector<std::string>{"127.0.0.4"});
+
+  v1::RunSpec named = Spec(100);
+  named.add_agent_names("c");
+  plan = PlanRun(named, agents);
+  ASSERT_TRUE(plan.ok());
+  ASSERT_EQ(plan->size(), 1u);
+  EXPECT_EQ((*plan)[0].agent, "c");
+
+  v1::RunSpec exact = Spec(100);
+  exact.add_source_ips("127.0.0.3");
+  exact.add_source_ips("127.0.0.6");
+  plan = PlanRun(exact, agents);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->size(), 2u);
+  EXPECT_EQ((*plan)[0].source_ips, std::vector<std::string>{"127.0.0.3"});
+  EXPECT_EQ((*plan)[1].agent, "c");
+}
+
+TEST(PlanRunTest, ClosedModelSplitsConcurrency) {
+  v1::RunSpec spec = Spec(0);
+  spec.set_concurrency(10);
+  absl::StatusOr<std::vector<Assignment>> plan =
+      PlanRun(spec, {Agent("a", {"127.0.0.2"}), Agent("b", {"127.0.0.3"}), Agent("c", {"127.0.0.4"})});
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ((*plan)[0].concurrency, 4);
+  EXPECT_EQ((*plan)[1].concurrency, 3);
+  EXPECT_EQ((*plan)[2].concurrency, 3);
+}
+
+TEST(PlanRunTest, ImpossibleSpecsNameWhatIsMissing) {
+  std::vector<AgentCandidate> agents = {Agent("a", {"127.0.0.2"}), Agent("b", {"127.0.0.3"}, true)};
+  auto error = [&](const v1::RunSpec& spec) {
+    absl::StatusOr<std::vector<Assignment>> plan = PlanRun(spec, agents);
+    EXPECT_FALSE(plan.ok());
+    EXPECT_EQ(plan.status().code(), absl::StatusCode::kFailedPrecondition);
+    return std::string(plan.status().message());
+  };
+  v1::RunSpec too_many = Spec(100);
+  too_many.set_agents(2);
+  EXPECT_NE(error(too_many).find("asks for 2, only 1"), std::string::npos);
+  v1::RunSpec busy = Spec(100);
+  busy.add_agent_names("b");
+  EXPECT_NE(error(busy).find("agent b: busy"), std::string::npos);
+  v1::RunSpec ghost = Spec(100);
+  ghost.add_agent_names("zz");
+  EXPECT_NE(error(ghost).find("'zz'"), std::string::npos);
+  v1::RunSpec outside = Spec(100);
+  outside.set_targets(0, "192.0.2.1:80");
+  EXPECT_NE(error(outside).find("192.0.2.1:80"), std::string::npos);
+  v1::RunSpec ips = Spec(100);
+  ips.set_source_ips_per_agent(2);
+  EXPECT_NE(error(ips).find("source_ips_per_agent"), std::string::npos);
+  v1::RunSpec unknown_ip = Spec(100);
+  unknown_ip.add_source_ips("127.0.0.9");
+  EXPECT_NE(error(unknown_ip).find("127.0.0.9"), std::string::npos);
+  EXPECT_NE(std::string(PlanRun(Spec(100), {}).status().message()).find("no agent"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace churnlab

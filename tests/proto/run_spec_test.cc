@@ -1,0 +1,137 @@
+#include "proto/run_spec.h"
+
+#include "absl/strings/match.h"
+#include "gtest/gtest.h"
+#include "proto/threshold.h"
+
+namespace churnlab {
+namespace {
+
+constexpr char kGood[] = R"({
+  "name": "tw",
+  "targets": ["127.0.0.1:9000", "[::1]:9001"],
+  "rate": 1500,
+  "duration": "30s",
+  "rampUp": "5s",
+  "close_policy": "client-fin",
+  "max_in_flight": 500,
+  "maxInFlight": 600,
+  "bind_mode": "bind",
+  "thresholds": ["error_rate < 0.01", "connect_p99 <= 50ms"]
+})";
+
+TEST(RunSpecTest, ParsesBothFieldSpellingsAndShortChoices) {
+  absl::StatusOr<v1::RunSpec> spec = ParseRunSpecJson(kGood);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->max_in_flight(), 600);  // the later spelling wins
+  EXPECT_EQ(spec->ramp_up().seconds(), 5);
+  EXPECT_EQ(spec->close_policy(), "client-fin");
+  ApplyRunSpecDefaults(&*spec);
+  EXPECT_EQ(spec->protocol(), "counter");
+  EXPECT_EQ(spec->requests_per_connection(), 1);
+  EXPECT_EQ(spec->io_timeout().seconds(), 2);
+  // Mixed families are refused by the engine's own check.
+  EXPECT_NE(ValidateRunSpec(*spec).message().find("targets"), absl::string_view::npos);
+  spec->mutable_targets()->RemoveLast();
+  EXPECT_TRUE(ValidateRunSpec(*spec).ok()) << ValidateRunSpec(*spec);
+}
+
+TEST(RunSpecTest, UnknownFieldsAndWrongTypesAreNamed) {
+  absl::StatusOr<v1::RunSpec> unknown = ParseRunSpecJson(R"({"targets": [], "ratee": 5})");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("ratee"), absl::string_view::npos);
+  absl::StatusOr<v1::RunSpec> wrong = ParseRunSpecJson(R"({"rate": "fast"})");
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.status().message().find("rate"), absl::string_view::npos);
+  EXPECT_FALSE(ParseRunSpecJson("{not json").ok());
+}
+
+struct BadField {
+  std::string json_fragment;  // merged into a good spec
+  std::string field;          // must appear in the error
+};
+
+void PrintTo(const BadField& b, std::ostream* os) { *os << b.json_fragment; }
+
+class RunSpecBadFieldTest : public ::testing::TestWithParam<BadField> {};
+
+TEST_P(RunSpecBadFieldTest, ValidationNamesTheField) {
+  std::string json = std::string(R"({"targets": ["127.0.0.1:9000"], "duration": "10s", )") +
+                     GetParam().json_fragment + "}";
+  absl::StatusOr<v1::RunSpec> spec = ParseRunSpecJson(json);
+  ASSERT_TRUE(spec.ok()) << json << " " << spec.status();
+  ApplyRunSpecDefaults(&*spec);
+  absl::Status status = ValidateRunSpec(*spec);
+  ASSERT_FALSE(status.ok()) << json;
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StartsWith(status.message(), GetParam().field)) << status;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryField, RunSpecBadFieldTest,
+    ::testing::Values(BadField{R"("rate": 0)", "rate"}, BadField{R"("rate": -5)", "rate"},
+                      BadField{R"("rate": 1e12)", "rate"},
+                      BadField{R"("rate": 5, "concurrency": 5)", "rate"},
+                      BadField{R"("concurrency": -1)", "concurrency"},
+                      BadField{R"("concurrency": 99999999)", "concurrency"},
+                      BadField{R"("rate": 5, "duration": "0s")", "duration"},
+                      BadField{R"("rate": 5, "duration": "100000s")", "duration"},
+                      BadField{R"("rate": 5, "ramp_up": "20s")", "ramp_up"},
+                      BadField{R"("concurrency": 5, "ramp_up": "2s")", "ramp_up"},
+                      BadField{R"("rate": 5, "protocol": "ftp")", "protocol"},
+                      BadField{R"("rate": 5, "close_policy": "later")", "close_policy"},
+                      BadField{R"("rate": 5, "bind_mode": "sometimes")", "bind_mode"},
+                      BadField{R"("rate": 5, "requests_per_connection": -2)", "requests_per_connection"},
+                      BadField{R"("rate": 5, "connect_timeout": "-1s")", "connect_timeout"},
+                      BadField{R"("rate": 5, "io_timeout": "-1s")", "io_timeout"},
+                      BadField{R"("rate": 5, "max_in_flight": -3)", "max_in_flight"},
+                      BadField{R"("rate": 5, "agents": -1)", "agents"},
+                      BadField{R"("rate": 5, "source_ips_per_agent": -1)", "source_ips_per_agent"},
+                      BadField{R"("rate": 5, "source_ips": ["127.0.0.300"])", "source_ips"},
+                      BadField{R"("rate": 5, "agent_names": [""])", "agent_names"},
+                      BadField{R"("rate": 5, "bind_mode": "none", "source_ips": ["127.0.0.2"])", "bind_mode"},
+                      BadField{R"("rate": 5, "thresholds": ["latency < 5"])", "thresholds"},
+                      BadField{R"("rate": 5, "thresholds": ["error_rate ~ 5"])", "thresholds"},
+                      BadField{R"("rate": 5, "targets": ["127.0.0.1"])", "targets"},
+                      BadField{R"("rate": 5, "targets": ["127.0.0.1:0"])", "targets"}));
+
+TEST(RunSpecTest, TargetsAreRequired) {
+  v1::RunSpec spec = *ParseRunSpecJson(R"({"rate": 5, "duration": "1s"})");
+  ApplyRunSpecDefaults(&spec);
+  EXPECT_TRUE(absl::StartsWith(ValidateRunSpec(spec).message(), "targets"));
+}
+
+TEST(RunSpecTest, DurationIsRequired) {
+  v1::RunSpec spec;
+  spec.add_targets("127.0.0.1:1");
+  spec.set_rate(5);
+  ApplyRunSpecDefaults(&spec);
+  EXPECT_TRUE(absl::StartsWith(ValidateRunSpec(spec).message(), "duration"));
+}
+
+TEST(ThresholdTest, ParsesAndEvaluates) {
+  v1::RunReport report;
+  report.mutable_totals()->set_attempted(1000);
+  report.mutable_totals()->set_failed(20);
+  report.set_achieved_rate(480);
+  report.mutable_latency()->mutable_connect()->set_p99_ms(12.5);
+  absl::StatusOr<Threshold> errors = ParseThreshold("error_rate < 0.01");
+  ASSERT_TRUE(errors.ok());
+  EXPECT_DOUBLE_EQ(ObservedMetric(*errors, report), 0.02);
+  EXPECT_FALSE(ThresholdPasses(*errors, 0.02));
+  absl::StatusOr<Threshold> p99 = ParseThreshold("connect_p99 < 50ms");
+  ASSERT_TRUE(p99.ok());
+  EXPECT_DOUBLE_EQ(p99->value, 50);
+  EXPECT_TRUE(ThresholdPasses(*p99, ObservedMetric(*p99, report)));
+  absl::StatusOr<Threshold> seconds = ParseThreshold("total_max <= 1s");
+  ASSERT_TRUE(seconds.ok());
+  EXPECT_DOUBLE_EQ(seconds->value, 1000);
+  absl::StatusOr<Threshold> rate = ParseThreshold("achieved_rate >= 450");
+  ASSERT_TRUE(rate.ok());
+  EXPECT_TRUE(ThresholdPasses(*rate, ObservedMetric(*rate, report)));
+  EXPECT_FALSE(ParseThreshold("connect_p99 < fast").ok());
+  EXPECT_FALSE(ParseThreshold("error_rate <").ok());
+}
+
+}  // namespace
+}  // namespace churnlab
