@@ -46,10 +46,18 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"churnlab-target", {"--close=sometimes"}, "sometimes"},
         BadInput{"churnlab-target", {"--backlog=0"}, "--backlog=0"},
         BadInput{"churnlab-target", {"--accept-rate=-1"}, "-1"},
-        BadInput{"churnlab-target", {"stray"}, "stray"}));
+        BadInput{"churnlab-target", {"stray"}, "stray"},
+        BadInput{"churnlab-coordinator", {"--grpc-listen=nowhere"}, "nowhere"},
+        BadInput{"churnlab-agent", {"--source-ips=192.0.2.44"}, "192.0.2.44"},
+        BadInput{"churnlab-agent", {"--allow-targets=10.0.0.0/99"}, "10.0.0.0/99"},
+        BadInput{"churnlab-agent", {"--max-rate=-2"}, "-2"},
+        BadInput{"churnlab", {"launch"}, "launch"},
+        BadInput{"churnlab", {"run", "--rate=abc"}, "abc"},
+        BadInput{"churnlab", {"report", "--format=xml", "r-1"}, "xml"}));
 
 TEST(CliHelpTest, EveryBinaryHasHelpAndExitsZero) {
-  for (const char* binary : {"churnlab-churn", "churnlab-target"}) {
+  for (const char* binary :
+       {"churnlab-churn", "churnlab-target", "churnlab-coordinator", "churnlab-agent", "churnlab"}) {
     absl::StatusOr<testing::CommandResult> r = RunCommand({BinaryPath(binary), "--help"});
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(r->exit_code, 0) << binary;

@@ -1,0 +1,260 @@
+// The control plane end to end with the real binaries on loopback: a coordinator, three agents
+// with their own 127.x source IPs, a target, and the churnlab CLI.
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "churnlab/v1/control.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "tests/support/target_process.h"
+
+namespace churnlab {
+namespace {
+
+using testing::BinaryPath;
+using testing::ChildProcess;
+using testing::RunCommand;
+
+class ControlPlaneTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::MakeTempDir();
+    StartCoordinator("127.0.0.1:0");
+    absl::StatusOr<testing::TargetProcess> target = testing::StartTarget({});
+    ASSERT_TRUE(target.ok()) << target.status();
+    target_.emplace(std::move(*target));
+    for (int i = 2; i <= 4; ++i) StartAgent(absl::StrCat("a", i), {absl::StrCat("--source-ips=127.0.0.", i)});
+    ASSERT_TRUE(WaitForAgents(3));
+  }
+
+  void StartCoordinator(const std::string& listen) {
+    std::string address_file = dir_ + "/coordinator.addr";
+    unlink(address_file.c_str());
+    absl::StatusOr<ChildProcess> c = ChildProcess::Start(
+        {BinaryPath("churnlab-coordinator"), "--grpc-listen=" + listen, "--db=" + dir_ + "/runs.db",
+         "--address-file=" + address_file});
+    ASSERT_TRUE(c.ok());
+    coordinator_.emplace(std::move(*c));
+    absl::StatusOr<std::string> address = testing::WaitForFile(address_file, absl::Seconds(10));
+    ASSERT_TRUE(address.ok()) << coordinator_->Output();
+    address_ = *address;
+    stub_ = v1::Control::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  }
+
+  void StartAgent(const std::string& name, std::vector<std::string> flags) {
+    std::vector<std::string> argv = {BinaryPath("churnlab-agent"), "--coordinator=" + address_,
+                                     "--name=" + name};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    absl::StatusOr<ChildProcess> agent = ChildProcess::Start(argv);
+    ASSERT_TRUE(agent.ok());
+    agents_.push_back(std::move(*agent));
+  }
+
+  std::vector<v1::AgentInfo> Agents() {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    v1::ListAgentsResponse response;
+    stub_->ListAgents(&context, v1::ListAgentsRequest(), &response);
+    return {response.agents().begin(), response.agents().end()};
+  }
+
+  bool WaitForAgents(size_t n) {
+    for (int i = 0; i < 300; ++i) {
+      if (Agents().size() >= n) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+
+  std::vector<v1::RunSummary> Runs() {
+    grpc::ClientContext context;
+    v1::ListRunsResponse response;
+    stub_->ListRuns(&context, v1::ListRunsRequest(), &response);
+    return {response.runs().begin(), response.runs().end()};
+  }
+
+  testing::CommandResult Churnlab(std::vector<std::string> args) {
+    std::vector<std::string> argv = {BinaryPath("churnlab"), args[0], "--coordinator=" + address_};
+    argv.insert(argv.end(), args.begin() + 1, args.end());
+    absl::StatusOr<testing::CommandResult> r = RunCommand(argv, absl::Seconds(60));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : testing::CommandResult{-1, ""};
+  }
+
+  v1::RunReport ReadReport(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    v1::RunReport report;
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(text.str(), &report).ok()) << text.str();
+    return report;
+  }
+
+  std::string dir_;
+  std::string address_;
+  std::optional<ChildProcess> coordinator_;
+  std::optional<testing::TargetProcess> target_;
+  std::vector<ChildProcess> agents_;
+  std::unique_ptr<v1::Control::Stub> stub_;
+};
+
+void ExpectNumbersAddUp(const v1::RunReport& r) {
+  uint64_t attempted = 0;
+  for (const v1::AgentReport& agent : r.agents()) {
+    for (const v1::SourceReport& s : agent.sources()) {
+      EXPECT_EQ(s.attempted(), s.succeeded() + s.failed()) << agent.name() << " " << s.ip();
+      uint64_t errors = 0;
+      for (const auto& [key, count] : s.errors()) errors += count;
+      EXPECT_EQ(errors, s.failed());
+      attempted += s.attempted();
+    }
+  }
+  EXPECT_EQ(attempted, r.totals().attempted());
+  EXPECT_EQ(r.totals().attempted(), r.totals().succeeded() + r.totals().failed());
+}
+
+TEST_F(ControlPlaneTest, ARunSplitsAcrossAgentsAndItsTotalsMatchTheTarget) {
+  std::string report_path = dir_ + "/report.json";
+  testing::CommandResult run =
+      Churnlab({"run", "--target=" + target_->address.ToString(), "--rate=600", "--duration=2s",
+                "--threshold=error_rate < 0.01", "--report=" + report_path});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("verdict pass"), std::string::npos) << run.output;
+  v1::RunReport report = ReadReport(report_path);
+  std::map<std::string, uint64_t> served = target_->StopAndReadCounters();
+  EXPECT_EQ(report.state(), "completed");
+  EXPECT_EQ(report.totals().attempted(), 1200u);
+  EXPECT_EQ(report.totals().succeeded(), served["answered"]);
+  ExpectNumbersAddUp(report);
+  ASSERT_EQ(report.agents_size(), 3);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(report.agents(i).name(), absl::StrCat("a", i + 2));
+    ASSERT_EQ(report.agents(i).sources_size(), 1);
+    EXPECT_EQ(report.agents(i).sources(0).ip(), absl::StrCat("127.0.0.", i + 2));
+    EXPECT_EQ(report.agents(i).sources(0).attempted(), 400u);
+  }
+  EXPECT_GE(report.series_size(), 2);
+
+  // The stored run reads back through `churnlab report`, in every format.
+  testing::CommandResult csv = Churnlab({"report", report.run_id(), "--format=csv"});
+  EXPECT_EQ(csv.exit_code, 0);
+  EXPECT_EQ(csv.output.rfind("t_s,interval_s,attempted", 0), 0u) << csv.output;
+  testing::CommandResult json = Churnlab({"report", report.run_id(), "--format=json"});
+  EXPECT_NE(json.output.find("\"verdict\": \"pass\""), std::string::npos);
+  EXPECT_EQ(Churnlab({"report", "r-nope"}).exit_code, 2);
+}
+
+TEST_F(ControlPlaneTest, CancelStopsTheRunMidWayAndKeepsItsData) {
+  absl::StatusOr<ChildProcess> run = ChildProcess::Start(
+      {BinaryPath("churnlab"), "run", "--coordinator=" + address_,
+       "--target=" + target_->address.ToString(), "--rate=300", "--duration=60s",
+       "--report=" + dir_ + "/cancelled.json"});
+  ASSERT_TRUE(run.ok());
+  std::string run_id;
+  for (int i = 0; i < 100 && run_id.empty(); ++i) {
+    for (const v1::RunSummary& r : Runs()) {
+      if (r.state() == "running") run_id = r.run_id();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_FALSE(run_id.empty());
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  testing::CommandResult cancel = Churnlab({"cancel", run_id});
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.output;
+  absl::StatusOr<int> code = run->Wait(absl::Seconds(20));
+  ASSERT_TRUE(code.ok()) << run->Output();
+  EXPECT_EQ(*code, 1) << run->Output();
+  v1::RunReport report = ReadReport(dir_ + "/cancelled.json");
+  EXPECT_EQ(report.state(), "cancelled");
+  EXPECT_GT(report.totals().succeeded(), 300u);
+  EXPECT_LT(report.duration_s(), 10);
+  ExpectNumbersAddUp(report);
+  EXPECT_EQ(Churnlab({"cancel", run_id}).exit_code, 3);  // already ended
+}
+
+TEST_F(ControlPlaneTest, ARestartedCoordinatorKeepsFinishedRunsAndAgentsComeBack) {
+  testing::CommandResult run =
+      Churnlab({"run", "--target=" + target_->address.ToString(), "--rate=100", "--duration=1s"});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  std::vector<v1::RunSummary> before = Runs();
+  ASSERT_EQ(before.size(), 1u);
+  std::string address = address_;
+  EXPECT_EQ(coordinator_->Stop(SIGTERM), 0);
+  StartCoordinator(address);  // same port: the agents redial it
+  std::vector<v1::RunSummary> after = Runs();
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0].run_id(), before[0].run_id());
+  EXPECT_EQ(after[0].state(), "completed");
+  EXPECT_TRUE(WaitForAgents(3)) << "agents did not reattach";
+}
+
+TEST_F(ControlPlaneTest, AgentsEnforceTheirOwnLimitsAndSaySo) {
+  StartAgent("capped", {"--source-ips=127.0.0.5", "--max-rate=10"});
+  StartAgent("fenced", {"--source-ips=127.0.0.6", "--allow-targets=127.0.0.99/32"});
+  ASSERT_TRUE(WaitForAgents(5));
+  // The coordinator sees the allow-list in the hello and refuses before any traffic.
+  testing::CommandResult fenced = Churnlab(
+      {"run", "--target=" + target_->address.ToString(), "--rate=5", "--duration=1s", "--agents=fenced"});
+  EXPECT_EQ(fenced.exit_code, 3);
+  EXPECT_NE(fenced.output.find("outside the allowed targets 127.0.0.99/32"), std::string::npos)
+      << fenced.output;
+  // The rate cap is the agent's own: it refuses, and the refusal reaches the report.
+  testing::CommandResult capped = Churnlab(
+      {"run", "--target=" + target_->address.ToString(), "--rate=100", "--duration=1s", "--agents=capped"});
+  EXPECT_EQ(capped.exit_code, 1) << capped.output;
+  EXPECT_NE(capped.output.find("above this agent's --max-rate"), std::string::npos) << capped.output;
+  EXPECT_EQ(target_->StopAndReadCounters()["accepted"], 0u);
+}
+
+TEST_F(ControlPlaneTest, BadInputIsRefusedBeforeAnyTraffic) {
+  std::string spec = dir_ + "/bad.json";
+  std::ofstream(spec) << R"({"targets": [")" << target_->address.ToString()
+                      << R"("], "rate": 10, "duration": "1s", "colse_policy": "rst"})";
+  testing::CommandResult unknown = Churnlab({"run", "--spec=" + spec});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.output.find("colse_policy"), std::string::npos) << unknown.output;
+  testing::CommandResult negative = Churnlab(
+      {"run", "--target=" + target_->address.ToString(), "--rate=-4", "--duration=1s"});
+  EXPECT_EQ(negative.exit_code, 2);
+  EXPECT_NE(negative.output.find("rate"), std::string::npos);
+  testing::CommandResult absurd = Churnlab(
+      {"run", "--target=" + target_->address.ToString(), "--rate=1e15", "--duration=1s"});
+  EXPECT_EQ(absurd.exit_code, 2);
+  EXPECT_EQ(Churnlab({"run", "--duration=1s", "--rate=5"}).exit_code, 2);  // no target
+  EXPECT_EQ(target_->StopAndReadCounters()["accepted"], 0u);
+}
+
+TEST_F(ControlPlaneTest, GarbageOnTheGrpcPortDoesNotHurtTheCoordinator) {
+  absl::StatusOr<SocketAddress> address = SocketAddress::ParseIpPort(address_);
+  ASSERT_TRUE(address.ok());
+  for (int i = 0; i < 20; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_EQ(connect(fd, address->sockaddr_ptr(), address->length()), 0);
+    std::string junk(4096, static_cast<char>(i * 37));
+    [[maybe_unused]] ssize_t n = write(fd, junk.data(), junk.size());
+    close(fd);
+  }
+  EXPECT_EQ(Agents().size(), 3u);
+  testing::CommandResult agents = Churnlab({"agents"});
+  EXPECT_EQ(agents.exit_code, 0);
+  EXPECT_NE(agents.output.find("127.0.0.3"), std::string::npos);
+}
+
+TEST(ControlPlaneCliTest, AnUnreachableCoordinatorExitsThree) {
+  absl::StatusOr<testing::CommandResult> r = RunCommand(
+      {BinaryPath("churnlab"), "run", "--coordinator=127.0.0.1:1", "--target=127.0.0.1:9", "--rate=1",
+       "--duration=1s"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 3);
+  EXPECT_NE(r->output.find("127.0.0.1:1"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace churnlab
