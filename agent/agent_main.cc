@@ -35,7 +35,8 @@ FlagSet MakeFlags(Options& o) {
                "IPs this agent may bind (default: this host's own addresses)");
   flags.String("allow-targets", &o.allow_targets,
                "CIDRs this agent will send traffic to; shards aimed elsewhere are refused");
-  flags.Double("max-rate", &o.max_rate, "refuse shards above this many new connections/s (0 = none)");
+  flags.Double("max-rate", &o.max_rate,
+               "refuse shards above this many new connections/s (0 = none)");
   flags.Int("threads", &o.threads, "engine threads per shard");
   return flags;
 }
@@ -48,7 +49,8 @@ absl::StatusOr<AgentSession::Options> Resolve(const Options& o) {
   }
   absl::StatusOr<std::vector<Cidr>> allowed = ParseCidrList(o.allow_targets);
   if (!allowed.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("--allow-targets: ", allowed.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--allow-targets: ", allowed.status().message()));
   }
   out.allow_targets = *allowed;
   std::vector<SocketAddress> sources;
@@ -71,7 +73,8 @@ absl::StatusOr<AgentSession::Options> Resolve(const Options& o) {
     return absl::InvalidArgumentError(absl::StrCat("--max-rate=", o.max_rate, ": must be >= 0"));
   }
   if (o.threads < 1 || o.threads > kMaxThreads) {
-    return absl::InvalidArgumentError(absl::StrCat("--threads=", o.threads, ": not in 1..", kMaxThreads));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--threads=", o.threads, ": not in 1..", kMaxThreads));
   }
   out.max_rate = o.max_rate;
   out.threads = static_cast<int>(o.threads);
@@ -92,8 +95,8 @@ int Main(int argc, char** argv) {
   FlagSet flags = MakeFlags(o);
   std::vector<std::string> positional = flags.ParseOrExit(argc, argv);
   if (!positional.empty()) {
-    ExitIfBadInput("churnlab-agent",
-                   absl::InvalidArgumentError(absl::StrCat("unexpected argument '", positional[0], "'")));
+    ExitIfBadInput("churnlab-agent", absl::InvalidArgumentError(absl::StrCat(
+                                         "unexpected argument '", positional[0], "'")));
   }
   absl::StatusOr<AgentSession::Options> options = Resolve(o);
   if (!options.ok()) ExitIfBadInput("churnlab-agent", options.status());

@@ -101,7 +101,8 @@ grpc::Status AgentSession::Serve(v1::AgentGateway::Stub& stub) {
 absl::Status AgentSession::CheckShard(const v1::Shard& shard, EngineParams* params) const {
   absl::StatusOr<EngineParams> p = EngineParamsFromShard(shard);
   if (!p.ok()) return p.status();
-  if (absl::Status allowed = CheckTargetsAllowed(p->targets, options_.allow_targets); !allowed.ok()) {
+  if (absl::Status allowed = CheckTargetsAllowed(p->targets, options_.allow_targets);
+      !allowed.ok()) {
     return allowed;
   }
   if (options_.max_rate > 0 && shard.rate() > options_.max_rate) {
@@ -110,7 +111,8 @@ absl::Status AgentSession::CheckShard(const v1::Shard& shard, EngineParams* para
   }
   for (const SocketAddress& ip : p->source_ips) {
     bool offered = false;
-    for (const std::string& own : options_.hello.source_ips()) offered = offered || own == ip.IpString();
+    for (const std::string& own : options_.hello.source_ips())
+      offered = offered || own == ip.IpString();
     if (!offered) {
       return absl::PermissionDeniedError(
           absl::StrCat("source IP ", ip.IpString(), " is not one this agent offers"));
@@ -143,8 +145,8 @@ void AgentSession::OnAssign(const v1::Shard& shard) {
   stop_requested_ = false;
   absl::Duration start_after =
       absl::Nanoseconds(TimeUtil::DurationToNanoseconds(shard.start_after()));
-  shard_thread_ = std::thread(&AgentSession::RunShard, this, shard.run_id(), *std::move(engine),
-                              start_after);
+  shard_thread_ =
+      std::thread(&AgentSession::RunShard, this, shard.run_id(), *std::move(engine), start_after);
 }
 
 void AgentSession::RunShard(std::string run_id, std::unique_ptr<Engine> engine,
@@ -153,8 +155,8 @@ void AgentSession::RunShard(std::string run_id, std::unique_ptr<Engine> engine,
   bool stopped_before_start;
   {
     std::unique_lock<std::mutex> lock(mu_);
-    stopped_before_start = cv_.wait_for(lock, absl::ToChronoNanoseconds(start_after),
-                                        [&] { return stop_requested_; });
+    stopped_before_start =
+        cv_.wait_for(lock, absl::ToChronoNanoseconds(start_after), [&] { return stop_requested_; });
   }
   if (!stopped_before_start) engine->Start();
   while (!stopped_before_start && !engine->Done()) {

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "common/histogram.h"
 #include "agent/outcome.h"
+#include "common/histogram.h"
 
 namespace churnlab {
 

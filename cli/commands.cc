@@ -12,8 +12,8 @@
 #include <sstream>
 #include <thread>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "churnlab/v1/control.grpc.pb.h"
@@ -62,8 +62,9 @@ struct SpecOverrides {
   std::vector<std::function<absl::Status(v1::RunSpec*)>> edits;
 };
 
-void AddSpecFlag(FlagSet& flags, SpecOverrides& o, const std::string& name, const std::string& value_name,
-                 const std::string& help, std::function<absl::Status(absl::string_view, v1::RunSpec*)> apply) {
+void AddSpecFlag(FlagSet& flags, SpecOverrides& o, const std::string& name,
+                 const std::string& value_name, const std::string& help,
+                 std::function<absl::Status(absl::string_view, v1::RunSpec*)> apply) {
   flags.Custom(name, value_name, "", help, [&o, apply, name](absl::string_view v) {
     std::string value(v);
     o.edits.push_back([apply, value](v1::RunSpec* spec) { return apply(value, spec); });
@@ -95,13 +96,15 @@ void AddSpecFlags(FlagSet& flags, SpecOverrides& o) {
     for (absl::string_view t : absl::StrSplit(v, ',')) s->add_targets(std::string(t));
     return absl::OkStatus();
   });
-  AddSpecFlag(flags, o, "rate", "N", "open model: new connections/s in total", [](absl::string_view v, S* s) {
-    double rate;
-    if (!absl::SimpleAtod(v, &rate)) return absl::InvalidArgumentError(absl::StrCat("'", v, "' is not a number"));
-    s->set_rate(rate);
-    s->set_concurrency(0);
-    return absl::OkStatus();
-  });
+  AddSpecFlag(flags, o, "rate", "N", "open model: new connections/s in total",
+              [](absl::string_view v, S* s) {
+                double rate;
+                if (!absl::SimpleAtod(v, &rate))
+                  return absl::InvalidArgumentError(absl::StrCat("'", v, "' is not a number"));
+                s->set_rate(rate);
+                s->set_concurrency(0);
+                return absl::OkStatus();
+              });
   AddSpecFlag(flags, o, "concurrency", "N", "closed model: connections in flight in total",
               [](absl::string_view v, S* s) {
                 int64_t n;
@@ -114,18 +117,29 @@ void AddSpecFlags(FlagSet& flags, SpecOverrides& o) {
               [](absl::string_view v, S* s) { return SetDuration(v, s->mutable_duration()); });
   AddSpecFlag(flags, o, "ramp-up", "DURATION", "linear ramp of the rate",
               [](absl::string_view v, S* s) { return SetDuration(v, s->mutable_ramp_up()); });
-  AddSpecFlag(flags, o, "connect-timeout", "DURATION", "handshake timeout",
-              [](absl::string_view v, S* s) { return SetDuration(v, s->mutable_connect_timeout()); });
+  AddSpecFlag(
+      flags, o, "connect-timeout", "DURATION", "handshake timeout",
+      [](absl::string_view v, S* s) { return SetDuration(v, s->mutable_connect_timeout()); });
   AddSpecFlag(flags, o, "io-timeout", "DURATION", "response timeout",
               [](absl::string_view v, S* s) { return SetDuration(v, s->mutable_io_timeout()); });
   AddSpecFlag(flags, o, "close", "POLICY", "client-fin | rst | server-fin",
-              [](absl::string_view v, S* s) { s->set_close_policy(std::string(v)); return absl::OkStatus(); });
+              [](absl::string_view v, S* s) {
+                s->set_close_policy(std::string(v));
+                return absl::OkStatus();
+              });
   AddSpecFlag(flags, o, "protocol", "counter|http", "request/response protocol",
-              [](absl::string_view v, S* s) { s->set_protocol(std::string(v)); return absl::OkStatus(); });
-  AddSpecFlag(flags, o, "bind", "MODE", "none | no-port | bind",
-              [](absl::string_view v, S* s) { s->set_bind_mode(std::string(v)); return absl::OkStatus(); });
-  AddSpecFlag(flags, o, "name", "NAME", "a label for the run",
-              [](absl::string_view v, S* s) { s->set_name(std::string(v)); return absl::OkStatus(); });
+              [](absl::string_view v, S* s) {
+                s->set_protocol(std::string(v));
+                return absl::OkStatus();
+              });
+  AddSpecFlag(flags, o, "bind", "MODE", "none | no-port | bind", [](absl::string_view v, S* s) {
+    s->set_bind_mode(std::string(v));
+    return absl::OkStatus();
+  });
+  AddSpecFlag(flags, o, "name", "NAME", "a label for the run", [](absl::string_view v, S* s) {
+    s->set_name(std::string(v));
+    return absl::OkStatus();
+  });
   AddSpecFlag(flags, o, "requests-per-connection", "N", "exchanges per connection",
               [](absl::string_view v, S* s) {
                 int64_t n;
@@ -147,7 +161,8 @@ void AddSpecFlags(FlagSet& flags, SpecOverrides& o) {
                 if (absl::SimpleAtoi(v, &n)) {
                   s->set_agents(n);
                 } else {
-                  for (absl::string_view name : absl::StrSplit(v, ',')) s->add_agent_names(std::string(name));
+                  for (absl::string_view name : absl::StrSplit(v, ','))
+                    s->add_agent_names(std::string(name));
                 }
                 return absl::OkStatus();
               });
@@ -161,18 +176,24 @@ void AddSpecFlags(FlagSet& flags, SpecOverrides& o) {
   AddSpecFlag(flags, o, "source-ips", "IP,...", "exactly these source IPs",
               [](absl::string_view v, S* s) {
                 s->clear_source_ips();
-                for (absl::string_view ip : absl::StrSplit(v, ',')) s->add_source_ips(std::string(ip));
+                for (absl::string_view ip : absl::StrSplit(v, ','))
+                  s->add_source_ips(std::string(ip));
                 return absl::OkStatus();
               });
   AddSpecFlag(flags, o, "threshold", "EXPR", "pass/fail condition, repeatable: 'error_rate < 0.01'",
-              [](absl::string_view v, S* s) { s->add_thresholds(std::string(v)); return absl::OkStatus(); });
+              [](absl::string_view v, S* s) {
+                s->add_thresholds(std::string(v));
+                return absl::OkStatus();
+              });
 }
 
-absl::StatusOr<v1::RunSpec> BuildSpec(const std::string& spec_file, const SpecOverrides& overrides) {
+absl::StatusOr<v1::RunSpec> BuildSpec(const std::string& spec_file,
+                                      const SpecOverrides& overrides) {
   v1::RunSpec spec;
   if (!spec_file.empty()) {
     std::ifstream in(spec_file);
-    if (!in) return absl::InvalidArgumentError(absl::StrCat("--spec: cannot read '", spec_file, "'"));
+    if (!in)
+      return absl::InvalidArgumentError(absl::StrCat("--spec: cannot read '", spec_file, "'"));
     std::stringstream text;
     text << in.rdbuf();
     absl::StatusOr<v1::RunSpec> parsed = ParseRunSpecJson(text.str());
@@ -240,7 +261,8 @@ int RunCommand(int argc, char** argv) {
   flags.String("report", &report_file, "write the final report here as JSON");
   AddSpecFlags(flags, overrides);
   std::vector<std::string> positional = flags.ParseOrExit(argc, argv);
-  if (!positional.empty()) return Fail(program, kExitBadInput, "unexpected argument '" + positional[0] + "'");
+  if (!positional.empty())
+    return Fail(program, kExitBadInput, "unexpected argument '" + positional[0] + "'");
   absl::StatusOr<v1::RunSpec> spec = BuildSpec(spec_file, overrides);
   if (!spec.ok()) return Fail(program, kExitBadInput, std::string(spec.status().message()));
 
@@ -276,7 +298,8 @@ int RunCommand(int argc, char** argv) {
       }
     }
     grpc::Status status = reader->Finish();
-    if (!status.ok()) return Fail(program, kExitCannotRun, "lost the run's progress: " + status.error_message());
+    if (!status.ok())
+      return Fail(program, kExitCannotRun, "lost the run's progress: " + status.error_message());
   }
   std::printf("%s", FormatReportText(final_report).c_str());
   if (!report_file.empty() && !WriteFile(report_file, ReportToJson(final_report))) {
@@ -321,7 +344,8 @@ int ReportCommand(int argc, char** argv) {
   const std::string program = "churnlab report";
   std::string coordinator = "127.0.0.1:7400";
   std::string format = "text";
-  FlagSet flags(program, "Prints one run's report.\nUsage: churnlab report RUN_ID [--format=text|json|csv]");
+  FlagSet flags(program,
+                "Prints one run's report.\nUsage: churnlab report RUN_ID [--format=text|json|csv]");
   AddCoordinatorFlag(flags, &coordinator);
   flags.String("format", &format, "text | json | csv (the per-second series)");
   std::vector<std::string> positional = flags.ParseOrExit(argc, argv);
@@ -337,12 +361,15 @@ int ReportCommand(int argc, char** argv) {
   v1::GetRunResponse response;
   grpc::Status status = conn->stub->GetRun(&context, request, &response);
   if (!status.ok()) {
-    return Fail(program, status.error_code() == grpc::StatusCode::NOT_FOUND ? kExitBadInput
-                                                                            : ExitCodeFor(status),
-                status.error_message());
+    return Fail(
+        program,
+        status.error_code() == grpc::StatusCode::NOT_FOUND ? kExitBadInput : ExitCodeFor(status),
+        status.error_message());
   }
   const v1::RunReport& r = response.report();
-  std::string text = format == "json" ? ReportToJson(r) : format == "csv" ? SeriesToCsv(r) : FormatReportText(r);
+  std::string text = format == "json"  ? ReportToJson(r)
+                     : format == "csv" ? SeriesToCsv(r)
+                                       : FormatReportText(r);
   std::printf("%s", text.c_str());
   return kExitOk;
 }
@@ -350,7 +377,9 @@ int ReportCommand(int argc, char** argv) {
 int CancelCommand(int argc, char** argv) {
   const std::string program = "churnlab cancel";
   std::string coordinator = "127.0.0.1:7400";
-  FlagSet flags(program, "Stops a running run; its report keeps what was measured.\nUsage: churnlab cancel RUN_ID");
+  FlagSet flags(
+      program,
+      "Stops a running run; its report keeps what was measured.\nUsage: churnlab cancel RUN_ID");
   AddCoordinatorFlag(flags, &coordinator);
   std::vector<std::string> positional = flags.ParseOrExit(argc, argv);
   if (positional.size() != 1) return Fail(program, kExitBadInput, "give exactly one RUN_ID");
@@ -362,9 +391,10 @@ int CancelCommand(int argc, char** argv) {
   v1::CancelRunResponse response;
   grpc::Status status = conn->stub->CancelRun(&context, request, &response);
   if (!status.ok()) {
-    return Fail(program, status.error_code() == grpc::StatusCode::NOT_FOUND ? kExitBadInput
-                                                                            : ExitCodeFor(status),
-                status.error_message());
+    return Fail(
+        program,
+        status.error_code() == grpc::StatusCode::NOT_FOUND ? kExitBadInput : ExitCodeFor(status),
+        status.error_message());
   }
   std::printf("cancelling %s\n", positional[0].c_str());
   return kExitOk;

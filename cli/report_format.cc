@@ -42,10 +42,11 @@ std::string FormatProgressLine(const v1::RunReport& report) {
                               ? absl::StrFormat(" (of %.0f/s)", report.requested_rate())
                               : absl::StrCat(" (concurrency ", report.spec().concurrency(), ")");
   double interval = p.interval_s() > 0 ? p.interval_s() : 1;
-  std::string line = absl::StrFormat("%6.1fs  ok %.0f/s%s  failed %.0f/s  in-flight %d", p.t_s(),
-                                     p.succeeded() / interval, requested, p.failed() / interval,
-                                     p.in_flight());
-  if (p.connect_p99_ms() > 0) absl::StrAppendFormat(&line, "  connect p99 %.2fms", p.connect_p99_ms());
+  std::string line =
+      absl::StrFormat("%6.1fs  ok %.0f/s%s  failed %.0f/s  in-flight %d", p.t_s(),
+                      p.succeeded() / interval, requested, p.failed() / interval, p.in_flight());
+  if (p.connect_p99_ms() > 0)
+    absl::StrAppendFormat(&line, "  connect p99 %.2fms", p.connect_p99_ms());
   if (p.failed() > 0) absl::StrAppend(&line, "  [", FormatErrors(p.errors(), 3), "]");
   return line;
 }
@@ -56,7 +57,8 @@ std::string FormatReportText(const v1::RunReport& r) {
                                     r.state(), r.verdict().empty() ? "-" : r.verdict());
   const v1::Totals& t = r.totals();
   absl::StrAppendFormat(&out, "  %.1fs  attempted %d  succeeded %d  failed %d  missed starts %d\n",
-                        r.duration_s(), t.attempted(), t.succeeded(), t.failed(), t.missed_starts());
+                        r.duration_s(), t.attempted(), t.succeeded(), t.failed(),
+                        t.missed_starts());
   if (r.requested_rate() > 0) {
     absl::StrAppendFormat(&out, "  achieved %.0f conn/s of %.0f requested\n", r.achieved_rate(),
                           r.requested_rate());
@@ -72,8 +74,10 @@ std::string FormatReportText(const v1::RunReport& r) {
       absl::StrAppendFormat(&out, "  %-16s %-40s %10d %10d %10d  %s\n", agent.name(), s.ip(),
                             s.attempted(), s.succeeded(), s.failed(), FormatErrors(s.errors(), 4));
     }
-    if (agent.sources_size() == 0) absl::StrAppendFormat(&out, "  %-16s (no telemetry)\n", agent.name());
-    if (!agent.problem().empty()) absl::StrAppendFormat(&out, "  %-16s ! %s\n", agent.name(), agent.problem());
+    if (agent.sources_size() == 0)
+      absl::StrAppendFormat(&out, "  %-16s (no telemetry)\n", agent.name());
+    if (!agent.problem().empty())
+      absl::StrAppendFormat(&out, "  %-16s ! %s\n", agent.name(), agent.problem());
   }
   absl::StrAppend(&out, "\n", Latency("connect", r.latency().connect()),
                   Latency("total", r.latency().total()));
@@ -101,19 +105,20 @@ std::string SeriesToCsv(const v1::RunReport& report) {
     std::vector<std::string> errors;
     for (const auto& [key, count] : sorted) errors.push_back(absl::StrCat(key, "=", count));
     absl::StrAppendFormat(&out, "%.3f,%.3f,%d,%d,%d,%d,%.3f,%s\n", p.t_s(), p.interval_s(),
-                          p.attempted(), p.succeeded(),
-                          p.failed(), p.in_flight(), p.connect_p99_ms(), absl::StrJoin(errors, ";"));
+                          p.attempted(), p.succeeded(), p.failed(), p.in_flight(),
+                          p.connect_p99_ms(), absl::StrJoin(errors, ";"));
   }
   return out;
 }
 
 std::string FormatAgents(const std::vector<v1::AgentInfo>& agents) {
   if (agents.empty()) return "no agents attached\n";
-  std::string out = absl::StrFormat("%-16s %-20s %-24s %-13s %-8s %s\n", "name", "host", "busy with",
-                                    "port range", "fd limit", "source IPs");
+  std::string out = absl::StrFormat("%-16s %-20s %-24s %-13s %-8s %s\n", "name", "host",
+                                    "busy with", "port range", "fd limit", "source IPs");
   for (const v1::AgentInfo& a : agents) {
     const v1::Hello& h = a.hello();
-    absl::StrAppendFormat(&out, "%-16s %-20s %-24s %-13s %-8d %s\n", h.name(), h.host(), a.busy_with(),
+    absl::StrAppendFormat(&out, "%-16s %-20s %-24s %-13s %-8d %s\n", h.name(), h.host(),
+                          a.busy_with(),
                           absl::StrCat(h.port_range().low(), "-", h.port_range().high()),
                           h.fd_limit(), absl::StrJoin(h.source_ips(), ","));
   }

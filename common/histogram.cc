@@ -56,8 +56,8 @@ void Histogram::Subtract(const Histogram& earlier) {
   sum_ -= earlier.sum_;
 }
 
-Histogram Histogram::FromParts(const std::vector<std::pair<int, uint64_t>>& buckets,
-                               int64_t sum, int64_t min, int64_t max) {
+Histogram Histogram::FromParts(const std::vector<std::pair<int, uint64_t>>& buckets, int64_t sum,
+                               int64_t min, int64_t max) {
   Histogram out;
   for (const auto& [index, count] : buckets) {
     if (index < 0 || index >= kBuckets) continue;

@@ -39,7 +39,8 @@ absl::Status Coordinator::AttachAgent(const v1::Hello& hello, AgentLink* link) {
     return absl::InvalidArgumentError("hello: the agent name must be 1..128 characters");
   }
   if (hello.source_ips_size() > kMaxSourceIps) {
-    return absl::InvalidArgumentError(absl::StrCat("hello: more than ", kMaxSourceIps, " source IPs"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("hello: more than ", kMaxSourceIps, " source IPs"));
   }
   std::lock_guard<std::mutex> lock(mu_);
   if (agents_.count(hello.name()) > 0) {
@@ -62,8 +63,10 @@ void Coordinator::DetachAgent(const std::string& name, AgentLink* link) {
     if (shard != nullptr && !shard->final) {
       auto run = running_.find(it->second.busy_with);
       double at = absl::ToDoubleSeconds(absl::Now() - run->second.started_at);
-      shard->problem = absl::StrFormat("lost %.1fs into the run: its stream closed; counts are "
-                                       "those of its last telemetry", at);
+      shard->problem = absl::StrFormat(
+          "lost %.1fs into the run: its stream closed; counts are "
+          "those of its last telemetry",
+          at);
       shard->final = true;
     }
   }
@@ -256,13 +259,13 @@ void Coordinator::Tick(absl::Time now) {
 }
 
 void Coordinator::FinishRun(RunRecord& run) {
-  bool any_ran = std::any_of(run.shards.begin(), run.shards.end(), [](const ShardRecord& s) {
-    return s.latest.sources_size() > 0;
-  });
+  bool any_ran = std::any_of(run.shards.begin(), run.shards.end(),
+                             [](const ShardRecord& s) { return s.latest.sources_size() > 0; });
   run.state = run.cancel_requested ? "cancelled" : any_ran ? "completed" : "failed";
   for (const ShardRecord& shard : run.shards) {
     auto agent = agents_.find(shard.assignment.agent);
-    if (agent != agents_.end() && agent->second.busy_with == run.id) agent->second.busy_with.clear();
+    if (agent != agents_.end() && agent->second.busy_with == run.id)
+      agent->second.busy_with.clear();
   }
   ticks_.erase(run.id);
   v1::RunReport report = BuildReport(run, true);

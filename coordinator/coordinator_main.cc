@@ -40,13 +40,13 @@ int Main(int argc, char** argv) {
   FlagSet flags = MakeFlags(o);
   std::vector<std::string> positional = flags.ParseOrExit(argc, argv);
   if (!positional.empty()) {
-    ExitIfBadInput("churnlab-coordinator",
-                   absl::InvalidArgumentError(absl::StrCat("unexpected argument '", positional[0], "'")));
+    ExitIfBadInput("churnlab-coordinator", absl::InvalidArgumentError(absl::StrCat(
+                                               "unexpected argument '", positional[0], "'")));
   }
   absl::StatusOr<SocketAddress> listen = SocketAddress::ParseIpPort(o.grpc_listen);
   if (!listen.ok()) {
-    ExitIfBadInput("churnlab-coordinator",
-                   absl::InvalidArgumentError(absl::StrCat("--grpc-listen: ", listen.status().message())));
+    ExitIfBadInput("churnlab-coordinator", absl::InvalidArgumentError(absl::StrCat(
+                                               "--grpc-listen: ", listen.status().message())));
   }
   sigset_t signals;
   sigemptyset(&signals);
@@ -56,7 +56,8 @@ int Main(int argc, char** argv) {
 
   absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(o.db);
   if (!store.ok()) {
-    std::fprintf(stderr, "churnlab-coordinator: %s\n", std::string(store.status().message()).c_str());
+    std::fprintf(stderr, "churnlab-coordinator: %s\n",
+                 std::string(store.status().message()).c_str());
     return kExitCannotRun;
   }
   Coordinator coordinator(store->get(), Coordinator::Options{});

@@ -73,8 +73,8 @@ v1::RunReport BuildReport(const RunRecord& run, bool final) {
     t->set_missed_starts(t->missed_starts() + shard.latest.missed_starts());
     connect.Merge(HistogramFromProto(shard.latest.connect_latency()));
     total.Merge(HistogramFromProto(shard.latest.connection_latency()));
-    elapsed_nanos = std::max(elapsed_nanos,
-                             TimeUtil::DurationToNanoseconds(shard.latest.elapsed()));
+    elapsed_nanos =
+        std::max(elapsed_nanos, TimeUtil::DurationToNanoseconds(shard.latest.elapsed()));
   }
   SummarizeLatency(connect, report.mutable_latency()->mutable_connect());
   SummarizeLatency(total, report.mutable_latency()->mutable_total());

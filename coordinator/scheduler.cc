@@ -40,7 +40,8 @@ absl::StatusOr<std::vector<const AgentCandidate*>> ChooseAgents(
       auto it = std::find_if(candidates.begin(), candidates.end(),
                              [&](const AgentCandidate& c) { return c.hello.name() == name; });
       if (it == candidates.end()) {
-        return absl::FailedPreconditionError(absl::StrCat("agent_names: no agent '", name, "' is connected"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("agent_names: no agent '", name, "' is connected"));
       }
       std::string why = Ineligibility(spec, *it);
       if (!why.empty()) {
@@ -76,8 +77,9 @@ absl::StatusOr<std::vector<const AgentCandidate*>> ChooseAgents(
   }
   if (chosen.empty()) {
     return absl::FailedPreconditionError(
-        candidates.empty() ? "no agent is connected"
-                           : absl::StrCat("no eligible agent (", absl::StrJoin(reasons, "; "), ")"));
+        candidates.empty()
+            ? "no agent is connected"
+            : absl::StrCat("no eligible agent (", absl::StrJoin(reasons, "; "), ")"));
   }
   if (spec.agents() > 0) {
     if (static_cast<size_t>(spec.agents()) > chosen.size()) {
@@ -105,9 +107,9 @@ absl::StatusOr<std::vector<std::string>> ChooseSources(const v1::RunSpec& spec,
   sources.assign(hello.source_ips().begin(), hello.source_ips().end());
   if (spec.source_ips_per_agent() > 0) {
     if (static_cast<size_t>(spec.source_ips_per_agent()) > sources.size()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "source_ips_per_agent: agent ", hello.name(), " offers ", sources.size(),
-          " source IP(s), the spec asks for ", spec.source_ips_per_agent()));
+      return absl::FailedPreconditionError(
+          absl::StrCat("source_ips_per_agent: agent ", hello.name(), " offers ", sources.size(),
+                       " source IP(s), the spec asks for ", spec.source_ips_per_agent()));
     }
     sources.resize(spec.source_ips_per_agent());
   }
@@ -144,20 +146,19 @@ absl::StatusOr<std::vector<Assignment>> PlanRun(const v1::RunSpec& spec,
   }
   for (const std::string& ip : spec.source_ips()) {
     if (covered.count(ip) == 0) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("source_ips: no chosen agent offers ", ip));
+      return absl::FailedPreconditionError(absl::StrCat("source_ips: no chosen agent offers ", ip));
     }
   }
   int n = static_cast<int>(plan.size());
   if (spec.rate() > 0) {
     if (spec.max_in_flight() < n) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "max_in_flight: ", spec.max_in_flight(), " cannot be shared by ", n, " agents"));
+      return absl::FailedPreconditionError(absl::StrCat("max_in_flight: ", spec.max_in_flight(),
+                                                        " cannot be shared by ", n, " agents"));
     }
     if (spec.rate() < n) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "rate: ", spec.rate(), " conn/s is less than one per agent for ", n,
-          " agents; ask for fewer agents"));
+      return absl::FailedPreconditionError(absl::StrCat("rate: ", spec.rate(),
+                                                        " conn/s is less than one per agent for ",
+                                                        n, " agents; ask for fewer agents"));
     }
     std::vector<double> rates = SplitRate(spec.rate(), n);
     std::vector<int64_t> in_flight = SplitEvenly(spec.max_in_flight(), n);
@@ -167,8 +168,8 @@ absl::StatusOr<std::vector<Assignment>> PlanRun(const v1::RunSpec& spec,
     }
   } else {
     if (spec.concurrency() < n) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "concurrency: ", spec.concurrency(), " cannot be shared by ", n, " agents"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("concurrency: ", spec.concurrency(), " cannot be shared by ", n, " agents"));
     }
     std::vector<int64_t> shares = SplitEvenly(spec.concurrency(), n);
     for (int i = 0; i < n; ++i) plan[i].concurrency = shares[i];

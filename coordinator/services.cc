@@ -8,8 +8,9 @@ namespace {
 
 // One attached agent: reads its messages into the Coordinator, writes the Coordinator's messages
 // to it one at a time from a queue. Deletes itself when the RPC is done.
-class AttachReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::CoordinatorMessage>,
-                            public AgentLink {
+class AttachReactor final
+    : public grpc::ServerBidiReactor<v1::AgentMessage, v1::CoordinatorMessage>,
+      public AgentLink {
  public:
   explicit AttachReactor(Coordinator* coordinator) : coordinator_(coordinator) { StartRead(&in_); }
 
@@ -222,7 +223,8 @@ grpc::ServerUnaryReactor* ControlService::ListAgents(grpc::CallbackServerContext
                                                      const v1::ListAgentsRequest*,
                                                      v1::ListAgentsResponse* response) {
   return Unary(context, [&] {
-    for (v1::AgentInfo& agent : coordinator_->ListAgents()) *response->add_agents() = std::move(agent);
+    for (v1::AgentInfo& agent : coordinator_->ListAgents())
+      *response->add_agents() = std::move(agent);
     return absl::OkStatus();
   });
 }

@@ -30,7 +30,8 @@ absl::Status Invalid(absl::string_view field, absl::string_view why) {
 absl::Status ValidateSelection(const v1::RunSpec& spec) {
   if (spec.agents() < 0) return Invalid("agents", absl::StrCat(spec.agents(), " is negative"));
   if (spec.source_ips_per_agent() < 0) {
-    return Invalid("source_ips_per_agent", absl::StrCat(spec.source_ips_per_agent(), " is negative"));
+    return Invalid("source_ips_per_agent",
+                   absl::StrCat(spec.source_ips_per_agent(), " is negative"));
   }
   if (spec.agent_names_size() > kMaxListItems) return Invalid("agent_names", "too many names");
   for (const std::string& name : spec.agent_names()) {
@@ -41,7 +42,8 @@ absl::Status ValidateSelection(const v1::RunSpec& spec) {
     absl::StatusOr<SocketAddress> parsed = SocketAddress::ParseIp(ip);
     if (!parsed.ok()) return Invalid("source_ips", parsed.status().message());
   }
-  if (spec.bind_mode() == "none" && (spec.source_ips_size() > 0 || spec.source_ips_per_agent() > 0)) {
+  if (spec.bind_mode() == "none" &&
+      (spec.source_ips_size() > 0 || spec.source_ips_per_agent() > 0)) {
     return Invalid("bind_mode", "none binds no source IP; drop source_ips or use no-port/bind");
   }
   for (const std::string& expression : spec.thresholds()) {
@@ -79,7 +81,8 @@ void ApplyRunSpecDefaults(v1::RunSpec* spec) {
   if (spec->close_policy().empty()) spec->set_close_policy("client-fin");
   if (spec->bind_mode().empty()) spec->set_bind_mode("no-port");
   if (spec->requests_per_connection() == 0) spec->set_requests_per_connection(1);
-  if (!spec->has_connect_timeout()) SetDuration(spec->mutable_connect_timeout(), defaults.connect_timeout);
+  if (!spec->has_connect_timeout())
+    SetDuration(spec->mutable_connect_timeout(), defaults.connect_timeout);
   if (!spec->has_io_timeout()) SetDuration(spec->mutable_io_timeout(), defaults.io_timeout);
   if (spec->max_in_flight() == 0) spec->set_max_in_flight(defaults.max_in_flight);
 }

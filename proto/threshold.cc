@@ -12,9 +12,9 @@ namespace churnlab {
 namespace {
 
 const std::vector<std::string>& LatencyMetrics() {
-  static const auto* metrics = new std::vector<std::string>{
-      "connect_p50", "connect_p90", "connect_p99", "connect_max",
-      "total_p50",   "total_p90",   "total_p99",   "total_max"};
+  static const auto* metrics =
+      new std::vector<std::string>{"connect_p50", "connect_p90", "connect_p99", "connect_max",
+                                   "total_p50",   "total_p90",   "total_p99",   "total_max"};
   return *metrics;
 }
 
@@ -44,11 +44,16 @@ absl::StatusOr<Threshold> ParseThreshold(absl::string_view expression) {
       absl::StrSplit(t.expression, absl::ByAnyChar(" \t"), absl::SkipEmpty());
   if (parts.size() != 3) return bad("expected METRIC OP VALUE, like error_rate < 0.01");
   t.metric = std::string(parts[0]);
-  if (parts[1] == "<") t.op = Threshold::Op::kLess;
-  else if (parts[1] == "<=") t.op = Threshold::Op::kLessEqual;
-  else if (parts[1] == ">") t.op = Threshold::Op::kGreater;
-  else if (parts[1] == ">=") t.op = Threshold::Op::kGreaterEqual;
-  else return bad(absl::StrCat("unknown operator '", parts[1], "' (use <, <=, >, >=)"));
+  if (parts[1] == "<")
+    t.op = Threshold::Op::kLess;
+  else if (parts[1] == "<=")
+    t.op = Threshold::Op::kLessEqual;
+  else if (parts[1] == ">")
+    t.op = Threshold::Op::kGreater;
+  else if (parts[1] == ">=")
+    t.op = Threshold::Op::kGreaterEqual;
+  else
+    return bad(absl::StrCat("unknown operator '", parts[1], "' (use <, <=, >, >=)"));
   if (IsLatency(t.metric)) {
     absl::Duration d;
     if (absl::SimpleAtod(parts[2], &t.value)) return t;
@@ -57,8 +62,9 @@ absl::StatusOr<Threshold> ParseThreshold(absl::string_view expression) {
     return t;
   }
   if (t.metric != "error_rate" && t.metric != "achieved_rate" && t.metric != "missed_starts") {
-    return bad("unknown metric (use error_rate, achieved_rate, missed_starts, connect_p50/p90/"
-               "p99/max or total_p50/p90/p99/max)");
+    return bad(
+        "unknown metric (use error_rate, achieved_rate, missed_starts, connect_p50/p90/"
+        "p99/max or total_p50/p90/p99/max)");
   }
   if (!absl::SimpleAtod(parts[2], &t.value)) return bad("the limit is not a number");
   return t;

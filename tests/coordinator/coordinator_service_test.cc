@@ -47,8 +47,8 @@ class FakeAgent {
     closed_ = true;
     return stream_->Finish();
   }
-  void SendTelemetry(const std::string& run_id, const std::string& ip, uint64_t ok, uint64_t refused,
-                     bool final) {
+  void SendTelemetry(const std::string& run_id, const std::string& ip, uint64_t ok,
+                     uint64_t refused, bool final) {
     v1::AgentMessage m;
     v1::ShardTelemetry* t = m.mutable_telemetry();
     t->set_run_id(run_id);
@@ -93,7 +93,8 @@ class CoordinatorServiceTest : public ::testing::Test {
     builder.RegisterService(control_.get());
     server_ = builder.BuildAndStart();
     ASSERT_NE(port, 0);
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
+    channel_ =
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
     stub_ = v1::Control::NewStub(channel_);
   }
   void TearDown() override { server_->Shutdown(std::chrono::system_clock::now()); }
@@ -106,7 +107,8 @@ class CoordinatorServiceTest : public ::testing::Test {
     return agent;
   }
 
-  absl::StatusOr<v1::StartRunResponse> Start(double rate, std::vector<std::string> thresholds = {}) {
+  absl::StatusOr<v1::StartRunResponse> Start(double rate,
+                                             std::vector<std::string> thresholds = {}) {
     grpc::ClientContext context;
     v1::StartRunRequest request;
     request.mutable_spec()->add_targets("127.0.0.1:9000");
@@ -116,7 +118,8 @@ class CoordinatorServiceTest : public ::testing::Test {
     v1::StartRunResponse response;
     grpc::Status status = stub_->StartRun(&context, request, &response);
     if (!status.ok()) {
-      return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+      return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                          status.error_message());
     }
     return response;
   }
@@ -236,7 +239,8 @@ TEST_F(CoordinatorServiceTest, ALostAgentIsNamedInTheReportWithItsDataKept) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ASSERT_EQ(report.agents_size(), 2);
-  EXPECT_NE(report.agents(1).problem().find("lost"), std::string::npos) << report.agents(1).problem();
+  EXPECT_NE(report.agents(1).problem().find("lost"), std::string::npos)
+      << report.agents(1).problem();
   EXPECT_EQ(report.agents(1).sources(0).succeeded(), 40u);
   EXPECT_EQ(report.totals().succeeded(), 140u);
   EXPECT_EQ(report.verdict(), "fail");
@@ -272,7 +276,8 @@ TEST_F(CoordinatorServiceTest, RefusalsAndCancelReachTheReport) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_EQ(report.state(), "cancelled");
-  EXPECT_NE(report.agents(1).problem().find("refused: target outside allow-list"), std::string::npos);
+  EXPECT_NE(report.agents(1).problem().find("refused: target outside allow-list"),
+            std::string::npos);
   // A run that ended cannot be cancelled again.
   grpc::ClientContext context;
   v1::CancelRunRequest cancel;

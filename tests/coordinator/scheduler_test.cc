@@ -91,8 +91,8 @@ TEST(PlanRunTest, CountsNamesAndSourceIps) {
 TEST(PlanRunTest, ClosedModelSplitsConcurrency) {
   v1::RunSpec spec = Spec(0);
   spec.set_concurrency(10);
-  absl::StatusOr<std::vector<Assignment>> plan =
-      PlanRun(spec, {Agent("a", {"127.0.0.2"}), Agent("b", {"127.0.0.3"}), Agent("c", {"127.0.0.4"})});
+  absl::StatusOr<std::vector<Assignment>> plan = PlanRun(
+      spec, {Agent("a", {"127.0.0.2"}), Agent("b", {"127.0.0.3"}), Agent("c", {"127.0.0.4"})});
   ASSERT_TRUE(plan.ok());
   EXPECT_EQ((*plan)[0].concurrency, 4);
   EXPECT_EQ((*plan)[1].concurrency, 3);
@@ -125,7 +125,8 @@ TEST(PlanRunTest, ImpossibleSpecsNameWhatIsMissing) {
   v1::RunSpec unknown_ip = Spec(100);
   unknown_ip.add_source_ips("127.0.0.9");
   EXPECT_NE(error(unknown_ip).find("127.0.0.9"), std::string::npos);
-  EXPECT_NE(std::string(PlanRun(Spec(100), {}).status().message()).find("no agent"), std::string::npos);
+  EXPECT_NE(std::string(PlanRun(Spec(100), {}).status().message()).find("no agent"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -56,8 +56,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"churnlab", {"report", "--format=xml", "r-1"}, "xml"}));
 
 TEST(CliHelpTest, EveryBinaryHasHelpAndExitsZero) {
-  for (const char* binary :
-       {"churnlab-churn", "churnlab-target", "churnlab-coordinator", "churnlab-agent", "churnlab"}) {
+  for (const char* binary : {"churnlab-churn", "churnlab-target", "churnlab-coordinator",
+                             "churnlab-agent", "churnlab"}) {
     absl::StatusOr<testing::CommandResult> r = RunCommand({BinaryPath(binary), "--help"});
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(r->exit_code, 0) << binary;

@@ -30,16 +30,17 @@ class ControlPlaneTest : public ::testing::Test {
     absl::StatusOr<testing::TargetProcess> target = testing::StartTarget({});
     ASSERT_TRUE(target.ok()) << target.status();
     target_.emplace(std::move(*target));
-    for (int i = 2; i <= 4; ++i) StartAgent(absl::StrCat("a", i), {absl::StrCat("--source-ips=127.0.0.", i)});
+    for (int i = 2; i <= 4; ++i)
+      StartAgent(absl::StrCat("a", i), {absl::StrCat("--source-ips=127.0.0.", i)});
     ASSERT_TRUE(WaitForAgents(3));
   }
 
   void StartCoordinator(const std::string& listen) {
     std::string address_file = dir_ + "/coordinator.addr";
     unlink(address_file.c_str());
-    absl::StatusOr<ChildProcess> c = ChildProcess::Start(
-        {BinaryPath("churnlab-coordinator"), "--grpc-listen=" + listen, "--db=" + dir_ + "/runs.db",
-         "--address-file=" + address_file});
+    absl::StatusOr<ChildProcess> c =
+        ChildProcess::Start({BinaryPath("churnlab-coordinator"), "--grpc-listen=" + listen,
+                             "--db=" + dir_ + "/runs.db", "--address-file=" + address_file});
     ASSERT_TRUE(c.ok());
     coordinator_.emplace(std::move(*c));
     absl::StatusOr<std::string> address = testing::WaitForFile(address_file, absl::Seconds(10));
@@ -93,7 +94,8 @@ class ControlPlaneTest : public ::testing::Test {
     std::stringstream text;
     text << in.rdbuf();
     v1::RunReport report;
-    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(text.str(), &report).ok()) << text.str();
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(text.str(), &report).ok())
+        << text.str();
     return report;
   }
 
@@ -152,10 +154,10 @@ TEST_F(ControlPlaneTest, ARunSplitsAcrossAgentsAndItsTotalsMatchTheTarget) {
 }
 
 TEST_F(ControlPlaneTest, CancelStopsTheRunMidWayAndKeepsItsData) {
-  absl::StatusOr<ChildProcess> run = ChildProcess::Start(
-      {BinaryPath("churnlab"), "run", "--coordinator=" + address_,
-       "--target=" + target_->address.ToString(), "--rate=300", "--duration=60s",
-       "--report=" + dir_ + "/cancelled.json"});
+  absl::StatusOr<ChildProcess> run =
+      ChildProcess::Start({BinaryPath("churnlab"), "run", "--coordinator=" + address_,
+                           "--target=" + target_->address.ToString(), "--rate=300",
+                           "--duration=60s", "--report=" + dir_ + "/cancelled.json"});
   ASSERT_TRUE(run.ok());
   std::string run_id;
   for (int i = 0; i < 100 && run_id.empty(); ++i) {
@@ -200,16 +202,17 @@ TEST_F(ControlPlaneTest, AgentsEnforceTheirOwnLimitsAndSaySo) {
   StartAgent("fenced", {"--source-ips=127.0.0.6", "--allow-targets=127.0.0.99/32"});
   ASSERT_TRUE(WaitForAgents(5));
   // The coordinator sees the allow-list in the hello and refuses before any traffic.
-  testing::CommandResult fenced = Churnlab(
-      {"run", "--target=" + target_->address.ToString(), "--rate=5", "--duration=1s", "--agents=fenced"});
+  testing::CommandResult fenced = Churnlab({"run", "--target=" + target_->address.ToString(),
+                                            "--rate=5", "--duration=1s", "--agents=fenced"});
   EXPECT_EQ(fenced.exit_code, 3);
   EXPECT_NE(fenced.output.find("outside the allowed targets 127.0.0.99/32"), std::string::npos)
       << fenced.output;
   // The rate cap is the agent's own: it refuses, and the refusal reaches the report.
-  testing::CommandResult capped = Churnlab(
-      {"run", "--target=" + target_->address.ToString(), "--rate=100", "--duration=1s", "--agents=capped"});
+  testing::CommandResult capped = Churnlab({"run", "--target=" + target_->address.ToString(),
+                                            "--rate=100", "--duration=1s", "--agents=capped"});
   EXPECT_EQ(capped.exit_code, 1) << capped.output;
-  EXPECT_NE(capped.output.find("above this agent's --max-rate"), std::string::npos) << capped.output;
+  EXPECT_NE(capped.output.find("above this agent's --max-rate"), std::string::npos)
+      << capped.output;
   EXPECT_EQ(target_->StopAndReadCounters()["accepted"], 0u);
 }
 
@@ -220,12 +223,12 @@ TEST_F(ControlPlaneTest, BadInputIsRefusedBeforeAnyTraffic) {
   testing::CommandResult unknown = Churnlab({"run", "--spec=" + spec});
   EXPECT_EQ(unknown.exit_code, 2);
   EXPECT_NE(unknown.output.find("colse_policy"), std::string::npos) << unknown.output;
-  testing::CommandResult negative = Churnlab(
-      {"run", "--target=" + target_->address.ToString(), "--rate=-4", "--duration=1s"});
+  testing::CommandResult negative =
+      Churnlab({"run", "--target=" + target_->address.ToString(), "--rate=-4", "--duration=1s"});
   EXPECT_EQ(negative.exit_code, 2);
   EXPECT_NE(negative.output.find("rate"), std::string::npos);
-  testing::CommandResult absurd = Churnlab(
-      {"run", "--target=" + target_->address.ToString(), "--rate=1e15", "--duration=1s"});
+  testing::CommandResult absurd =
+      Churnlab({"run", "--target=" + target_->address.ToString(), "--rate=1e15", "--duration=1s"});
   EXPECT_EQ(absurd.exit_code, 2);
   EXPECT_EQ(Churnlab({"run", "--duration=1s", "--rate=5"}).exit_code, 2);  // no target
   EXPECT_EQ(target_->StopAndReadCounters()["accepted"], 0u);
@@ -248,9 +251,9 @@ TEST_F(ControlPlaneTest, GarbageOnTheGrpcPortDoesNotHurtTheCoordinator) {
 }
 
 TEST(ControlPlaneCliTest, AnUnreachableCoordinatorExitsThree) {
-  absl::StatusOr<testing::CommandResult> r = RunCommand(
-      {BinaryPath("churnlab"), "run", "--coordinator=127.0.0.1:1", "--target=127.0.0.1:9", "--rate=1",
-       "--duration=1s"});
+  absl::StatusOr<testing::CommandResult> r =
+      RunCommand({BinaryPath("churnlab"), "run", "--coordinator=127.0.0.1:1",
+                  "--target=127.0.0.1:9", "--rate=1", "--duration=1s"});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 3);
   EXPECT_NE(r->output.find("127.0.0.1:1"), std::string::npos);

@@ -1,5 +1,9 @@
 #include "proto/run_spec.h"
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "proto/threshold.h"
@@ -69,31 +73,31 @@ TEST_P(RunSpecBadFieldTest, ValidationNamesTheField) {
 
 INSTANTIATE_TEST_SUITE_P(
     EveryField, RunSpecBadFieldTest,
-    ::testing::Values(BadField{R"("rate": 0)", "rate"}, BadField{R"("rate": -5)", "rate"},
-                      BadField{R"("rate": 1e12)", "rate"},
-                      BadField{R"("rate": 5, "concurrency": 5)", "rate"},
-                      BadField{R"("concurrency": -1)", "concurrency"},
-                      BadField{R"("concurrency": 99999999)", "concurrency"},
-                      BadField{R"("rate": 5, "duration": "0s")", "duration"},
-                      BadField{R"("rate": 5, "duration": "100000s")", "duration"},
-                      BadField{R"("rate": 5, "ramp_up": "20s")", "ramp_up"},
-                      BadField{R"("concurrency": 5, "ramp_up": "2s")", "ramp_up"},
-                      BadField{R"("rate": 5, "protocol": "ftp")", "protocol"},
-                      BadField{R"("rate": 5, "close_policy": "later")", "close_policy"},
-                      BadField{R"("rate": 5, "bind_mode": "sometimes")", "bind_mode"},
-                      BadField{R"("rate": 5, "requests_per_connection": -2)", "requests_per_connection"},
-                      BadField{R"("rate": 5, "connect_timeout": "-1s")", "connect_timeout"},
-                      BadField{R"("rate": 5, "io_timeout": "-1s")", "io_timeout"},
-                      BadField{R"("rate": 5, "max_in_flight": -3)", "max_in_flight"},
-                      BadField{R"("rate": 5, "agents": -1)", "agents"},
-                      BadField{R"("rate": 5, "source_ips_per_agent": -1)", "source_ips_per_agent"},
-                      BadField{R"("rate": 5, "source_ips": ["127.0.0.300"])", "source_ips"},
-                      BadField{R"("rate": 5, "agent_names": [""])", "agent_names"},
-                      BadField{R"("rate": 5, "bind_mode": "none", "source_ips": ["127.0.0.2"])", "bind_mode"},
-                      BadField{R"("rate": 5, "thresholds": ["latency < 5"])", "thresholds"},
-                      BadField{R"("rate": 5, "thresholds": ["error_rate ~ 5"])", "thresholds"},
-                      BadField{R"("rate": 5, "targets": ["127.0.0.1"])", "targets"},
-                      BadField{R"("rate": 5, "targets": ["127.0.0.1:0"])", "targets"}));
+    ::testing::Values(
+        BadField{R"("rate": 0)", "rate"}, BadField{R"("rate": -5)", "rate"},
+        BadField{R"("rate": 1e12)", "rate"}, BadField{R"("rate": 5, "concurrency": 5)", "rate"},
+        BadField{R"("concurrency": -1)", "concurrency"},
+        BadField{R"("concurrency": 99999999)", "concurrency"},
+        BadField{R"("rate": 5, "duration": "0s")", "duration"},
+        BadField{R"("rate": 5, "duration": "100000s")", "duration"},
+        BadField{R"("rate": 5, "ramp_up": "20s")", "ramp_up"},
+        BadField{R"("concurrency": 5, "ramp_up": "2s")", "ramp_up"},
+        BadField{R"("rate": 5, "protocol": "ftp")", "protocol"},
+        BadField{R"("rate": 5, "close_policy": "later")", "close_policy"},
+        BadField{R"("rate": 5, "bind_mode": "sometimes")", "bind_mode"},
+        BadField{R"("rate": 5, "requests_per_connection": -2)", "requests_per_connection"},
+        BadField{R"("rate": 5, "connect_timeout": "-1s")", "connect_timeout"},
+        BadField{R"("rate": 5, "io_timeout": "-1s")", "io_timeout"},
+        BadField{R"("rate": 5, "max_in_flight": -3)", "max_in_flight"},
+        BadField{R"("rate": 5, "agents": -1)", "agents"},
+        BadField{R"("rate": 5, "source_ips_per_agent": -1)", "source_ips_per_agent"},
+        BadField{R"("rate": 5, "source_ips": ["127.0.0.300"])", "source_ips"},
+        BadField{R"("rate": 5, "agent_names": [""])", "agent_names"},
+        BadField{R"("rate": 5, "bind_mode": "none", "source_ips": ["127.0.0.2"])", "bind_mode"},
+        BadField{R"("rate": 5, "thresholds": ["latency < 5"])", "thresholds"},
+        BadField{R"("rate": 5, "thresholds": ["error_rate ~ 5"])", "thresholds"},
+        BadField{R"("rate": 5, "targets": ["127.0.0.1"])", "targets"},
+        BadField{R"("rate": 5, "targets": ["127.0.0.1:0"])", "targets"}));
 
 TEST(RunSpecTest, TargetsAreRequired) {
   v1::RunSpec spec = *ParseRunSpecJson(R"({"rate": 5, "duration": "1s"})");
@@ -131,6 +135,28 @@ TEST(ThresholdTest, ParsesAndEvaluates) {
   EXPECT_TRUE(ThresholdPasses(*rate, ObservedMetric(*rate, report)));
   EXPECT_FALSE(ParseThreshold("connect_p99 < fast").ok());
   EXPECT_FALSE(ParseThreshold("error_rate <").ok());
+}
+
+}  // namespace
+}  // namespace churnlab
+
+namespace churnlab {
+namespace {
+
+TEST(ScenariosTest, EveryShippedScenarioIsAValidSpec) {
+  int seen = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(CHURNLAB_SOURCE_DIR "/scenarios")) {
+    if (entry.path().extension() != ".json") continue;
+    std::ifstream in(entry.path());
+    std::stringstream text;
+    text << in.rdbuf();
+    absl::StatusOr<v1::RunSpec> spec = ParseRunSpecJson(text.str());
+    ASSERT_TRUE(spec.ok()) << entry.path() << ": " << spec.status();
+    ApplyRunSpecDefaults(&*spec);
+    EXPECT_TRUE(ValidateRunSpec(*spec).ok()) << entry.path() << ": " << ValidateRunSpec(*spec);
+    ++seen;
+  }
+  EXPECT_GE(seen, 1);
 }
 
 }  // namespace
