@@ -10,6 +10,7 @@
 #include "agent/agent_session.h"
 #include "agent/host_facts.h"
 #include "common/flags.h"
+#include "common/signals.h"
 
 namespace churnlab {
 namespace {
@@ -93,18 +94,10 @@ absl::StatusOr<AgentSession::Options> Resolve(const Options& o) {
 int Main(int argc, char** argv) {
   Options o;
   FlagSet flags = MakeFlags(o);
-  std::vector<std::string> positional = flags.ParseOrExit(argc, argv);
-  if (!positional.empty()) {
-    ExitIfBadInput("churnlab-agent", absl::InvalidArgumentError(absl::StrCat(
-                                         "unexpected argument '", positional[0], "'")));
-  }
+  flags.ParseFlagsOnlyOrExit(argc, argv);
   absl::StatusOr<AgentSession::Options> options = Resolve(o);
   if (!options.ok()) ExitIfBadInput("churnlab-agent", options.status());
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  sigset_t signals = BlockTerminationSignals();
   std::fprintf(stderr, "churnlab-agent: %s, source IPs %s, allowed targets %s\n",
                options->hello.name().c_str(),
                absl::StrJoin(options->hello.source_ips(), ",").c_str(),

@@ -102,11 +102,7 @@ absl::Status Resolve(Options& o) {
 int Main(int argc, char** argv) {
   Options o;
   FlagSet flags = MakeFlags(o);
-  std::vector<std::string> positional = flags.ParseOrExit(argc, argv);
-  if (!positional.empty()) {
-    ExitIfBadInput("churnlab-churn", absl::InvalidArgumentError(absl::StrCat(
-                                         "unexpected argument '", positional[0], "'")));
-  }
+  flags.ParseFlagsOnlyOrExit(argc, argv);
   ExitIfBadInput("churnlab-churn", Resolve(o));
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(o.params);
   if (!engine.ok()) {

@@ -15,21 +15,13 @@ HELD=$(( $(ulimit -n) - 1000 < 20000 ? $(ulimit -n) - 1000 : 20000 ))
 BIN=build/bin
 SECS=${BENCH_SECONDS:-5}
 CONC=64
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source scripts/lib.sh
 
 start_target() {  # start_target NAME FLAGS... ; sets $addr to the bound addresses
   local name=$1
   shift
-  $BIN/churnlab-target --address-file="$work/$name.addr" "$@" >"$work/$name.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 200); do [[ -s "$work/$name.addr" ]] && break; sleep 0.05; done
+  bg $BIN/churnlab-target --address-file="$work/$name.addr" "$@" >"$work/$name.log" 2>&1
+  wait_file "$work/$name.addr"
   addr=$(cat "$work/$name.addr")
 }
 engine() {  # engine FLAGS... -> achieved conn/s
@@ -88,8 +80,7 @@ http {
   server { listen 127.0.0.1:$port backlog=4096; location / { return 200 "churnlab bench\n"; } }
 }
 NGINX
-nginx -c "$work/nginx.conf" -p "$work" -e "$work/nginx-error.log" &
-pids+=($!)
+bg nginx -c "$work/nginx.conf" -p "$work" -e "$work/nginx-error.log"
 for _ in $(seq 100); do ss -Htln "( sport = :$port )" | grep -q . && break; sleep 0.05; done
 wrk_rate=$(wrk -t1 -c$CONC -d${SECS}s -H 'Connection: close' "http://127.0.0.1:$port/" |
   awk '/Requests\/sec/ {printf "%.0f", $2}')

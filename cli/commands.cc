@@ -34,9 +34,13 @@ int Fail(const std::string& program, int code, const std::string& message) {
   return code;
 }
 
-// Exit code for a failed RPC: the caller's fault is 2, everything else could-not-run (3).
+// Exit code for a failed RPC: the caller's fault (a bad value, an unknown run id) is 2,
+// everything else could-not-run (3).
 int ExitCodeFor(const grpc::Status& status) {
-  return status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ? kExitBadInput : kExitCannotRun;
+  return status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
+                 status.error_code() == grpc::StatusCode::NOT_FOUND
+             ? kExitBadInput
+             : kExitCannotRun;
 }
 
 struct Connection {
@@ -361,10 +365,7 @@ int ReportCommand(int argc, char** argv) {
   v1::GetRunResponse response;
   grpc::Status status = conn->stub->GetRun(&context, request, &response);
   if (!status.ok()) {
-    return Fail(
-        program,
-        status.error_code() == grpc::StatusCode::NOT_FOUND ? kExitBadInput : ExitCodeFor(status),
-        status.error_message());
+    return Fail(program, ExitCodeFor(status), status.error_message());
   }
   const v1::RunReport& r = response.report();
   std::string text = format == "json"  ? ReportToJson(r)
@@ -391,10 +392,7 @@ int CancelCommand(int argc, char** argv) {
   v1::CancelRunResponse response;
   grpc::Status status = conn->stub->CancelRun(&context, request, &response);
   if (!status.ok()) {
-    return Fail(
-        program,
-        status.error_code() == grpc::StatusCode::NOT_FOUND ? kExitBadInput : ExitCodeFor(status),
-        status.error_message());
+    return Fail(program, ExitCodeFor(status), status.error_message());
   }
   std::printf("cancelling %s\n", positional[0].c_str());
   return kExitOk;

@@ -142,6 +142,14 @@ std::vector<std::string> FlagSet::ParseOrExit(int argc, char** argv) {
   return *std::move(positional);
 }
 
+void FlagSet::ParseFlagsOnlyOrExit(int argc, char** argv) {
+  std::vector<std::string> positional = ParseOrExit(argc, argv);
+  if (!positional.empty()) {
+    ExitIfBadInput(program_, absl::InvalidArgumentError(
+                                 absl::StrCat("unexpected argument '", positional[0], "'")));
+  }
+}
+
 void ExitIfBadInput(const std::string& program, const absl::Status& status) {
   if (status.ok()) return;
   std::fprintf(stderr, "%s: %s\n", program.c_str(), std::string(status.message()).c_str());

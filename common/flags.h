@@ -47,6 +47,8 @@ class FlagSet {
 
   // Parse, then: print usage and exit 0 on --help; print the error and exit 2 on bad input.
   std::vector<std::string> ParseOrExit(int argc, char** argv);
+  // ParseOrExit for programs that take no positional arguments: one is bad input too.
+  void ParseFlagsOnlyOrExit(int argc, char** argv);
 
  private:
   struct Flag {

@@ -10,6 +10,7 @@
 #include "common/address_file.h"
 #include "common/flags.h"
 #include "common/net_address.h"
+#include "common/signals.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/run_store.h"
 #include "coordinator/services.h"
@@ -38,21 +39,13 @@ FlagSet MakeFlags(Options& o) {
 int Main(int argc, char** argv) {
   Options o;
   FlagSet flags = MakeFlags(o);
-  std::vector<std::string> positional = flags.ParseOrExit(argc, argv);
-  if (!positional.empty()) {
-    ExitIfBadInput("churnlab-coordinator", absl::InvalidArgumentError(absl::StrCat(
-                                               "unexpected argument '", positional[0], "'")));
-  }
+  flags.ParseFlagsOnlyOrExit(argc, argv);
   absl::StatusOr<SocketAddress> listen = SocketAddress::ParseIpPort(o.grpc_listen);
   if (!listen.ok()) {
     ExitIfBadInput("churnlab-coordinator", absl::InvalidArgumentError(absl::StrCat(
                                                "--grpc-listen: ", listen.status().message())));
   }
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  sigset_t signals = BlockTerminationSignals();
 
   absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(o.db);
   if (!store.ok()) {

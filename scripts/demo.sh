@@ -11,30 +11,18 @@ bash scripts/build.sh
 BIN=build/bin
 RATE=${DEMO_RATE:-4000}
 SECS=${DEMO_SECONDS:-5}
+source scripts/lib.sh
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-wait_file() { for _ in $(seq 200); do [[ -s "$1" ]] && return 0; sleep 0.05; done; return 1; }
-
-$BIN/churnlab-coordinator --grpc-listen=127.0.0.1:0 --address-file="$work/coordinator" \
-  --db="$work/runs.db" >"$work/coordinator.log" 2>&1 &
-pids+=($!)
-$BIN/churnlab-target --listen=127.0.0.1:0 --address-file="$work/target" --close=client \
-  >"$work/target.log" 2>&1 &
-pids+=($!)
+bg $BIN/churnlab-coordinator --grpc-listen=127.0.0.1:0 --address-file="$work/coordinator" \
+  --db="$work/runs.db" >"$work/coordinator.log" 2>&1
+bg $BIN/churnlab-target --listen=127.0.0.1:0 --address-file="$work/target" --close=client \
+  >"$work/target.log" 2>&1
 wait_file "$work/coordinator" && wait_file "$work/target"
 coordinator=$(cat "$work/coordinator")
 target=$(cat "$work/target")
 for i in 1 2 3 4; do
-  $BIN/churnlab-agent --coordinator="$coordinator" --name="a$i" --source-ips="127.0.0.$((i + 1))" \
-    >"$work/agent$i.log" 2>&1 &
-  pids+=($!)
+  bg $BIN/churnlab-agent --coordinator="$coordinator" --name="a$i" --source-ips="127.0.0.$((i + 1))" \
+    >"$work/agent$i.log" 2>&1
 done
 for _ in $(seq 100); do
   [[ $($BIN/churnlab agents --coordinator="$coordinator" | grep -c '^a[1-4] ') -eq 4 ]] && break

@@ -8,6 +8,7 @@
 #include "common/address_file.h"
 #include "common/flags.h"
 #include "common/net_address.h"
+#include "common/signals.h"
 #include "target/target_server.h"
 
 namespace churnlab {
@@ -87,17 +88,9 @@ std::string FormatCounters(const TargetCounters& c) {
 int Main(int argc, char** argv) {
   Options o;
   FlagSet flags = MakeFlags(o);
-  std::vector<std::string> positional = flags.ParseOrExit(argc, argv);
-  if (!positional.empty()) {
-    ExitIfBadInput("churnlab-target", absl::InvalidArgumentError(absl::StrCat(
-                                          "unexpected argument '", positional[0], "'")));
-  }
+  flags.ParseFlagsOnlyOrExit(argc, argv);
   // Signals are taken by sigwait below, never by a worker thread.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  sigset_t signals = BlockTerminationSignals();
 
   absl::StatusOr<std::unique_ptr<TargetServer>> server = TargetServer::Create(o.params);
   if (!server.ok()) {

@@ -133,6 +133,17 @@ class CoordinatorServiceTest : public ::testing::Test {
     return response.report();
   }
 
+  // Ticks the coordinator until the run has a verdict (telemetry is handled asynchronously).
+  v1::RunReport WaitForVerdict(const std::string& run_id) {
+    v1::RunReport report;
+    for (int i = 0; i < 200 && report.verdict().empty(); ++i) {
+      coordinator_->Tick(absl::Now());
+      report = Get(run_id);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return report;
+  }
+
   std::string db_path_;
   std::unique_ptr<RunStore> store_;
   std::unique_ptr<Coordinator> coordinator_;
@@ -167,13 +178,7 @@ TEST_F(CoordinatorServiceTest, ARunIsSplitAcrossAgentsAndMergedIntoOneReport) {
   a->SendTelemetry(started->run_id(), "127.0.0.2", 100, 0, false);
   a->SendTelemetry(started->run_id(), "127.0.0.2", 200, 0, true);
   b->SendTelemetry(started->run_id(), "127.0.0.3", 150, 50, true);
-  // Telemetry is handled asynchronously; tick until the run has ended.
-  v1::RunReport report;
-  for (int i = 0; i < 200 && report.state() != "completed"; ++i) {
-    coordinator_->Tick(absl::Now());
-    report = Get(started->run_id());
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  v1::RunReport report = WaitForVerdict(started->run_id());
   ASSERT_EQ(report.state(), "completed");
   EXPECT_EQ(report.totals().attempted(), 400u);
   EXPECT_EQ(report.totals().succeeded(), 350u);
@@ -198,12 +203,7 @@ TEST_F(CoordinatorServiceTest, AFailedThresholdFailsTheVerdict) {
   absl::StatusOr<v1::StartRunResponse> started = Start(10, {"error_rate < 0.01"});
   ASSERT_TRUE(started.ok());
   a->SendTelemetry(started->run_id(), "127.0.0.2", 90, 10, true);
-  v1::RunReport report;
-  for (int i = 0; i < 200 && report.verdict().empty(); ++i) {
-    coordinator_->Tick(absl::Now());
-    report = Get(started->run_id());
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  v1::RunReport report = WaitForVerdict(started->run_id());
   EXPECT_EQ(report.verdict(), "fail");
   EXPECT_FALSE(report.thresholds(0).passed());
 }
@@ -232,12 +232,7 @@ TEST_F(CoordinatorServiceTest, ALostAgentIsNamedInTheReportWithItsDataKept) {
   a->SendTelemetry(started->run_id(), "127.0.0.2", 100, 0, true);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   b.reset();  // the stream breaks
-  v1::RunReport report;
-  for (int i = 0; i < 200 && report.verdict().empty(); ++i) {
-    coordinator_->Tick(absl::Now());
-    report = Get(started->run_id());
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  v1::RunReport report = WaitForVerdict(started->run_id());
   ASSERT_EQ(report.agents_size(), 2);
   EXPECT_NE(report.agents(1).problem().find("lost"), std::string::npos)
       << report.agents(1).problem();
@@ -269,12 +264,7 @@ TEST_F(CoordinatorServiceTest, RefusalsAndCancelReachTheReport) {
   ASSERT_TRUE(a->Read(&stop));
   EXPECT_TRUE(stop.has_stop());
   a->SendTelemetry(started->run_id(), "127.0.0.2", 10, 0, true);
-  v1::RunReport report;
-  for (int i = 0; i < 200 && report.verdict().empty(); ++i) {
-    coordinator_->Tick(absl::Now());
-    report = Get(started->run_id());
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  v1::RunReport report = WaitForVerdict(started->run_id());
   EXPECT_EQ(report.state(), "cancelled");
   EXPECT_NE(report.agents(1).problem().find("refused: target outside allow-list"),
             std::string::npos);
@@ -292,10 +282,7 @@ TEST_F(CoordinatorServiceTest, TheStoreKeepsFinishedRunsAndMarksUnfinishedOnesIn
   absl::StatusOr<v1::StartRunResponse> done = Start(10);
   ASSERT_TRUE(done.ok());
   a->SendTelemetry(done->run_id(), "127.0.0.2", 20, 0, true);
-  for (int i = 0; i < 200 && Get(done->run_id()).verdict().empty(); ++i) {
-    coordinator_->Tick(absl::Now());
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  ASSERT_EQ(WaitForVerdict(done->run_id()).state(), "completed");
   absl::StatusOr<v1::StartRunResponse> unfinished = Start(10);
   ASSERT_TRUE(unfinished.ok()) << unfinished.status();
 
