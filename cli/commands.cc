@@ -19,6 +19,7 @@
 #include "churnlab/v1/control.grpc.pb.h"
 #include "cli/report_format.h"
 #include "common/flags.h"
+#include "proto/report_export.h"
 #include "proto/run_spec.h"
 
 namespace churnlab {

@@ -1,7 +1,5 @@
 #include "cli/report_format.h"
 
-#include <google/protobuf/util/json_util.h>
-
 #include <algorithm>
 #include <map>
 
@@ -84,29 +82,6 @@ std::string FormatReportText(const v1::RunReport& r) {
   for (const v1::ThresholdResult& th : r.thresholds()) {
     absl::StrAppendFormat(&out, "  threshold %-28s observed %-12g %s\n", th.expression(),
                           th.observed(), th.passed() ? "pass" : "FAIL");
-  }
-  return out;
-}
-
-std::string ReportToJson(const v1::RunReport& report) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.add_whitespace = true;
-  options.always_print_primitive_fields = true;
-  std::string out;
-  (void)google::protobuf::util::MessageToJsonString(report, &out, options);
-  return out;
-}
-
-std::string SeriesToCsv(const v1::RunReport& report) {
-  std::string out = "t_s,interval_s,attempted,succeeded,failed,in_flight,connect_p99_ms,errors\n";
-  for (const v1::SeriesPoint& p : report.series()) {
-    std::map<std::string, uint64_t> sorted(p.errors().begin(), p.errors().end());
-    std::vector<std::string> errors;
-    for (const auto& [key, count] : sorted) errors.push_back(absl::StrCat(key, "=", count));
-    absl::StrAppendFormat(&out, "%.3f,%.3f,%d,%d,%d,%d,%.3f,%s\n", p.t_s(), p.interval_s(),
-                          p.attempted(), p.succeeded(), p.failed(), p.in_flight(),
-                          p.connect_p99_ms(), absl::StrJoin(errors, ";"));
   }
   return out;
 }

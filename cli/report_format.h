@@ -13,11 +13,6 @@ namespace churnlab {
 std::string FormatProgressLine(const v1::RunReport& report);
 // The end-of-run summary: totals, per agent and source, errors, latency, thresholds, verdict.
 std::string FormatReportText(const v1::RunReport& report);
-// The report as JSON with snake_case keys (protobuf's JSON mapping).
-std::string ReportToJson(const v1::RunReport& report);
-// The per-second series as CSV:
-// t_s,interval_s,attempted,succeeded,failed,in_flight,connect_p99_ms,errors.
-std::string SeriesToCsv(const v1::RunReport& report);
 std::string FormatAgents(const std::vector<v1::AgentInfo>& agents);
 std::string FormatRuns(const std::vector<v1::RunSummary>& runs);
 

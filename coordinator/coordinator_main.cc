@@ -4,6 +4,7 @@
 
 #include <condition_variable>
 #include <cstdio>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -12,6 +13,7 @@
 #include "common/net_address.h"
 #include "common/signals.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/http_api.h"
 #include "coordinator/run_store.h"
 #include "coordinator/services.h"
 
@@ -20,8 +22,10 @@ namespace {
 
 struct Options {
   std::string grpc_listen = "127.0.0.1:7400";
+  std::string http_listen = "127.0.0.1:7401";
   std::string db = "churnlab.db";
   std::string address_file;
+  std::string http_address_file;
 };
 
 FlagSet MakeFlags(Options& o) {
@@ -30,9 +34,12 @@ FlagSet MakeFlags(Options& o) {
                 "agents, merges their telemetry and keeps every run in a SQLite store.\n"
                 "Example: churnlab-coordinator --grpc-listen=127.0.0.1:7400 --db=runs.db");
   flags.String("grpc-listen", &o.grpc_listen, "IP:PORT for agents and the CLI; port 0 picks one");
+  flags.String("http-listen", &o.http_listen,
+               "IP:PORT of the HTTP JSON API (/api/agents, /api/runs, ...); empty = off");
   flags.String("db", &o.db, "SQLite file of the run store");
   flags.String("address-file", &o.address_file,
                "write the bound gRPC address here once listening (for port 0)");
+  flags.String("http-address-file", &o.http_address_file, "the same for the HTTP address");
   return flags;
 }
 
@@ -44,6 +51,15 @@ int Main(int argc, char** argv) {
   if (!listen.ok()) {
     ExitIfBadInput("churnlab-coordinator", absl::InvalidArgumentError(absl::StrCat(
                                                "--grpc-listen: ", listen.status().message())));
+  }
+  std::optional<SocketAddress> http_listen;
+  if (!o.http_listen.empty()) {
+    absl::StatusOr<SocketAddress> parsed = SocketAddress::ParseIpPort(o.http_listen);
+    if (!parsed.ok()) {
+      ExitIfBadInput("churnlab-coordinator", absl::InvalidArgumentError(absl::StrCat(
+                                                 "--http-listen: ", parsed.status().message())));
+    }
+    http_listen = *parsed;
   }
   sigset_t signals = BlockTerminationSignals();
 
@@ -67,8 +83,26 @@ int Main(int argc, char** argv) {
     return kExitCannotRun;
   }
   listen->set_port(port);
-  std::printf("churnlab-coordinator: gRPC on %s, run store %s\n", listen->ToString().c_str(),
-              o.db.c_str());
+  HttpApi http(&coordinator);
+  std::string http_address = "off";
+  if (http_listen.has_value()) {
+    absl::StatusOr<int> http_port = http.Start(*http_listen);
+    if (!http_port.ok()) {
+      std::fprintf(stderr, "churnlab-coordinator: %s\n",
+                   std::string(http_port.status().message()).c_str());
+      return kExitCannotRun;
+    }
+    http_listen->set_port(*http_port);
+    http_address = http_listen->ToString();
+    if (!o.http_address_file.empty()) {
+      if (absl::Status s = WriteAddressFile(o.http_address_file, http_address); !s.ok()) {
+        std::fprintf(stderr, "churnlab-coordinator: %s\n", std::string(s.message()).c_str());
+        return kExitCannotRun;
+      }
+    }
+  }
+  std::printf("churnlab-coordinator: gRPC on %s, HTTP on %s, run store %s\n",
+              listen->ToString().c_str(), http_address.c_str(), o.db.c_str());
   std::fflush(stdout);
   if (!o.address_file.empty()) {
     if (absl::Status s = WriteAddressFile(o.address_file, listen->ToString()); !s.ok()) {
@@ -97,6 +131,7 @@ int Main(int argc, char** argv) {
   }
   cv.notify_all();
   ticker.join();
+  http.Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   return kExitOk;
 }

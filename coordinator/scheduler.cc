@@ -25,7 +25,7 @@ std::string Ineligibility(const v1::RunSpec& spec, const AgentCandidate& agent) 
     if (t.ok()) targets.push_back(*t);
   }
   absl::Status allowed_status = CheckTargetsAllowed(targets, allowed);
-  if (!allowed_status.ok()) return std::string(allowed_status.message());
+  if (!allowed_status.ok()) return absl::StrCat("targets: ", allowed_status.message());
   if (spec.bind_mode() != "none" && agent.hello.source_ips_size() == 0) {
     return "offers no source IP";
   }

@@ -14,6 +14,7 @@ SECS=${DEMO_SECONDS:-5}
 source scripts/lib.sh
 
 bg $BIN/churnlab-coordinator --grpc-listen=127.0.0.1:0 --address-file="$work/coordinator" \
+  --http-listen=127.0.0.1:0 \
   --db="$work/runs.db" >"$work/coordinator.log" 2>&1
 bg $BIN/churnlab-target --listen=127.0.0.1:0 --address-file="$work/target" --close=client \
   >"$work/target.log" 2>&1

@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang-format
   libabsl-dev libgtest-dev libgmock-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-  libsqlite3-dev
+  libsqlite3-dev libcpp-httplib-dev
   iproute2 procps
 )
 if [[ "${1:-}" == "--bench" ]]; then

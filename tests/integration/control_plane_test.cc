@@ -2,6 +2,7 @@
 // with their own 127.x source IPs, a target, and the churnlab CLI.
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
+#include <httplib.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -37,15 +38,19 @@ class ControlPlaneTest : public ::testing::Test {
 
   void StartCoordinator(const std::string& listen) {
     std::string address_file = dir_ + "/coordinator.addr";
+    std::string http_file = dir_ + "/http.addr";
     unlink(address_file.c_str());
+    unlink(http_file.c_str());
     absl::StatusOr<ChildProcess> c =
         ChildProcess::Start({BinaryPath("churnlab-coordinator"), "--grpc-listen=" + listen,
-                             "--db=" + dir_ + "/runs.db", "--address-file=" + address_file});
+                             "--db=" + dir_ + "/runs.db", "--address-file=" + address_file,
+                             "--http-listen=127.0.0.1:0", "--http-address-file=" + http_file});
     ASSERT_TRUE(c.ok());
     coordinator_.emplace(std::move(*c));
     absl::StatusOr<std::string> address = testing::WaitForFile(address_file, absl::Seconds(10));
     ASSERT_TRUE(address.ok()) << coordinator_->Output();
     address_ = *address;
+    http_address_ = *testing::WaitForFile(http_file, absl::Seconds(10));
     stub_ = v1::Control::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
   }
 
@@ -101,6 +106,7 @@ class ControlPlaneTest : public ::testing::Test {
 
   std::string dir_;
   std::string address_;
+  std::string http_address_;
   std::optional<ChildProcess> coordinator_;
   std::optional<testing::TargetProcess> target_;
   std::vector<ChildProcess> agents_;
@@ -248,6 +254,44 @@ TEST_F(ControlPlaneTest, GarbageOnTheGrpcPortDoesNotHurtTheCoordinator) {
   testing::CommandResult agents = Churnlab({"agents"});
   EXPECT_EQ(agents.exit_code, 0);
   EXPECT_NE(agents.output.find("127.0.0.3"), std::string::npos);
+}
+
+TEST_F(ControlPlaneTest, TheHttpApiServesTheSameRunsAndShrugsOffGarbage) {
+  std::string report_path = dir_ + "/report.json";
+  ASSERT_EQ(Churnlab({"run", "--target=" + target_->address.ToString(), "--rate=100",
+                      "--duration=1s", "--report=" + report_path})
+                .exit_code,
+            0);
+  v1::RunReport report = ReadReport(report_path);
+  absl::StatusOr<SocketAddress> http = SocketAddress::ParseIpPort(http_address_);
+  ASSERT_TRUE(http.ok()) << http_address_;
+  // Garbage first: the API must keep serving.
+  for (int i = 0; i < 10; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_EQ(connect(fd, http->sockaddr_ptr(), http->length()), 0);
+    std::string junk = i % 2 ? std::string(70000, 'x') : "GET /\x01\x02 HTTP/9.9\r\n\r\n";
+    [[maybe_unused]] ssize_t n = write(fd, junk.data(), junk.size());
+    close(fd);
+  }
+  httplib::Client client(http->IpString(), http->port());
+  auto runs = client.Get("/api/runs");
+  ASSERT_TRUE(runs);
+  EXPECT_EQ(runs->status, 200);
+  EXPECT_NE(runs->body.find(report.run_id()), std::string::npos);
+  auto one = client.Get("/api/runs/" + report.run_id());
+  ASSERT_TRUE(one);
+  v1::RunReport via_http;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(one->body, &via_http).ok());
+  EXPECT_EQ(via_http.totals().succeeded(), report.totals().succeeded());
+  auto csv = client.Get("/api/runs/" + report.run_id() + "/series.csv");
+  ASSERT_TRUE(csv);
+  EXPECT_EQ(csv->body.rfind("t_s,", 0), 0u);
+  auto missing = client.Get("/api/runs/r-none");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  auto agents = client.Get("/api/agents");
+  ASSERT_TRUE(agents);
+  EXPECT_NE(agents->body.find("127.0.0.4"), std::string::npos);
 }
 
 TEST(ControlPlaneCliTest, AnUnreachableCoordinatorExitsThree) {

@@ -1,0 +1,39 @@
+#include "proto/report_export.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <map>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+
+namespace churnlab {
+
+std::string MessageToJson(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.add_whitespace = true;
+  options.always_print_primitive_fields = true;
+  std::string out;
+  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
+  return out;
+}
+
+std::string ReportToJson(const v1::RunReport& report) { return MessageToJson(report); }
+
+std::string SeriesToCsv(const v1::RunReport& report) {
+  std::string out = "t_s,interval_s,attempted,succeeded,failed,in_flight,connect_p99_ms,errors\n";
+  for (const v1::SeriesPoint& p : report.series()) {
+    std::map<std::string, uint64_t> sorted(p.errors().begin(), p.errors().end());
+    std::vector<std::string> errors;
+    for (const auto& [key, count] : sorted) errors.push_back(absl::StrCat(key, "=", count));
+    absl::StrAppendFormat(&out, "%.3f,%.3f,%d,%d,%d,%d,%.3f,%s\n", p.t_s(), p.interval_s(),
+                          p.attempted(), p.succeeded(), p.failed(), p.in_flight(),
+                          p.connect_p99_ms(), absl::StrJoin(errors, ";"));
+  }
+  return out;
+}
+
+}  // namespace churnlab

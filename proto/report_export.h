@@ -1,0 +1,19 @@
+// Reports and other API messages as users read them outside gRPC: JSON and CSV.
+#pragma once
+
+#include <google/protobuf/message.h>
+
+#include <string>
+
+#include "churnlab/v1/report.pb.h"
+
+namespace churnlab {
+
+// Any API message as JSON: snake_case keys (protobuf's JSON mapping), zero values included.
+std::string MessageToJson(const google::protobuf::Message& message);
+std::string ReportToJson(const v1::RunReport& report);
+// The per-second series as CSV:
+// t_s,interval_s,attempted,succeeded,failed,in_flight,connect_p99_ms,errors.
+std::string SeriesToCsv(const v1::RunReport& report);
+
+}  // namespace churnlab
