@@ -7,7 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "proto/run_spec.h"
-#include "proto/telemetry_codec.h"
+#include "agent/host_facts.h"
+#include "agent/shard_telemetry.h"
 
 namespace churnlab {
 namespace {
@@ -158,6 +159,9 @@ void AgentSession::RunShard(std::string run_id, std::unique_ptr<Engine> engine,
     stopped_before_start =
         cv_.wait_for(lock, absl::ToChronoNanoseconds(start_after), [&] { return stop_requested_; });
   }
+  auto [low, high] = LocalPortRange();
+  ShardTelemetryCollector telemetry(run_id, engine->params().targets,
+                                    high >= low && low > 0 ? high - low + 1 : 0);
   if (!stopped_before_start) engine->Start();
   while (!stopped_before_start && !engine->Done()) {
     {
@@ -167,12 +171,12 @@ void AgentSession::RunShard(std::string run_id, std::unique_ptr<Engine> engine,
       if (stop_requested_) engine->Stop();
     }
     v1::AgentMessage message;
-    *message.mutable_telemetry() = SnapshotToTelemetry(engine->Snapshot(), run_id, false);
+    *message.mutable_telemetry() = telemetry.Collect(engine->Snapshot(), false);
     Write(message);
   }
   EngineSnapshot final_snapshot = stopped_before_start ? engine->Snapshot() : engine->Wait();
   v1::AgentMessage last;
-  *last.mutable_telemetry() = SnapshotToTelemetry(final_snapshot, run_id, true);
+  *last.mutable_telemetry() = telemetry.Collect(final_snapshot, true);
   Write(last);
   Log(absl::StrCat("run ", run_id, ": done"));
   std::lock_guard<std::mutex> lock(mu_);

@@ -3,11 +3,14 @@
 #include <errno.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <cstddef>
 
 namespace churnlab {
 namespace {
@@ -47,23 +50,44 @@ const char* TcpStateName(TcpState state) {
   return i < sizeof(kNames) / sizeof(kNames[0]) ? kNames[i] : "UNKNOWN";
 }
 
-absl::StatusOr<std::vector<TcpSocketInfo>> DumpTcpSockets(int family) {
+namespace {
+
+// Sends the dump request: `states` is a bit mask of TcpState values; a port range of {0, 0}
+// means no filter.
+absl::StatusOr<std::vector<TcpSocketInfo>> Dump(int family, uint32_t states, int min_port,
+                                                int max_port) {
   int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (fd < 0) return absl::ErrnoToStatus(errno, "socket(NETLINK_SOCK_DIAG)");
   FdCloser closer(fd);
 
+  // remote port >= min and <= max. Each comparison is followed by an op that carries the port
+  // in its `no` field; a failed comparison jumps past the end (len + 4), which rejects.
+  constexpr int kOps = 4;
   struct {
     nlmsghdr header;
     inet_diag_req_v2 request;
+    rtattr attribute;
+    inet_diag_bc_op ops[kOps];
   } message{};
-  message.header.nlmsg_len = sizeof(message);
+  bool filtered = max_port > 0;
+  size_t length = filtered ? sizeof(message) : offsetof(decltype(message), attribute);
+  message.header.nlmsg_len = static_cast<uint32_t>(length);
   message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
   message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   message.request.sdiag_family = static_cast<uint8_t>(family);
   message.request.sdiag_protocol = IPPROTO_TCP;
-  message.request.idiag_states = ~0u;  // every state, TIME_WAIT included
-  if (send(fd, &message, sizeof(message), 0) < 0)
-    return absl::ErrnoToStatus(errno, "sock_diag send");
+  message.request.idiag_states = states;
+  if (filtered) {
+    constexpr uint16_t kBytes = sizeof(message.ops);
+    constexpr uint16_t kOp = sizeof(inet_diag_bc_op);
+    message.attribute.rta_type = INET_DIAG_REQ_BYTECODE;
+    message.attribute.rta_len = RTA_LENGTH(kBytes);
+    message.ops[0] = {INET_DIAG_BC_D_GE, 2 * kOp, static_cast<uint16_t>(kBytes + 4)};
+    message.ops[1] = {INET_DIAG_BC_NOP, 0, static_cast<uint16_t>(min_port)};
+    message.ops[2] = {INET_DIAG_BC_D_LE, 2 * kOp, static_cast<uint16_t>(kBytes - 2 * kOp + 4)};
+    message.ops[3] = {INET_DIAG_BC_NOP, 0, static_cast<uint16_t>(max_port)};
+  }
+  if (send(fd, &message, length, 0) < 0) return absl::ErrnoToStatus(errno, "sock_diag send");
 
   std::vector<TcpSocketInfo> sockets;
   alignas(nlmsghdr) char buffer[32 * 1024];
@@ -86,6 +110,18 @@ absl::StatusOr<std::vector<TcpSocketInfo>> DumpTcpSockets(int family) {
                         FromDiag(diag->idiag_family, diag->id.idiag_dst, diag->id.idiag_dport)});
     }
   }
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<TcpSocketInfo>> DumpTcpSockets(int family) {
+  return Dump(family, ~0u, 0, 0);
+}
+
+absl::StatusOr<std::vector<TcpSocketInfo>> DumpTcpSocketsToPorts(int family, int min_remote_port,
+                                                                 int max_remote_port) {
+  uint32_t all_but_listen = ~0u & ~(1u << static_cast<int>(TcpState::kListen));
+  return Dump(family, all_but_listen, min_remote_port, max_remote_port);
 }
 
 }  // namespace churnlab

@@ -33,6 +33,26 @@ std::string Latency(const char* name, const v1::LatencySummary& s) {
 
 }  // namespace
 
+std::string FormatTupleBudget(const v1::RunReport& r) {
+  const v1::TupleBudget& b = r.tuple_budget();
+  if (b.sources_size() == 0) return "";
+  std::string out = absl::StrFormat(
+      "\n  tuple budget (client-first close, TIME_WAIT %.0fs): %.0f new conn/s sustainable, "
+      "%.0f requested, %.0f achieved\n",
+      b.time_wait_s(), b.total_rate(), r.requested_rate(), r.achieved_rate());
+  for (const v1::SourceBudget& s : b.sources()) {
+    absl::StrAppendFormat(&out, "    %-12s %-16s %6d ports x %d dest / %.0fs = %7.0f/s, asked %7.0f/s", s.agent(),
+                          s.ip(), s.ports(), s.destinations(), b.time_wait_s(), s.budget_rate(),
+                          s.requested_rate());
+    if (s.exhaustion_after_s() > 0) {
+      absl::StrAppendFormat(&out, "  -> ports run out after ~%.0fs", s.exhaustion_after_s());
+    }
+    absl::StrAppend(&out, "\n");
+  }
+  for (const std::string& note : b.notes()) absl::StrAppend(&out, "    note: ", note, "\n");
+  return out;
+}
+
 std::string FormatProgressLine(const v1::RunReport& report) {
   if (report.series_size() == 0) return "";
   const v1::SeriesPoint& p = report.series(report.series_size() - 1);
@@ -43,8 +63,13 @@ std::string FormatProgressLine(const v1::RunReport& report) {
   std::string line =
       absl::StrFormat("%6.1fs  ok %.0f/s%s  failed %.0f/s  in-flight %d", p.t_s(),
                       p.succeeded() / interval, requested, p.failed() / interval, p.in_flight());
-  if (p.connect_p99_ms() > 0)
+  if (p.connect_p99_ms() > 0) {
     absl::StrAppendFormat(&line, "  connect p99 %.2fms", p.connect_p99_ms());
+  }
+  absl::StrAppendFormat(&line, "  TIME_WAIT %d", p.time_wait());
+  if (p.max_port_fill() >= 0.05) {
+    absl::StrAppendFormat(&line, "  ports %.0f%%", 100 * p.max_port_fill());
+  }
   if (p.failed() > 0) absl::StrAppend(&line, "  [", FormatErrors(p.errors(), 3), "]");
   return line;
 }
@@ -65,12 +90,14 @@ std::string FormatReportText(const v1::RunReport& r) {
                           r.spec().concurrency());
   }
   absl::StrAppendFormat(&out, "  errors: %s\n\n", FormatErrors(r.errors(), 8));
-  absl::StrAppendFormat(&out, "  %-16s %-40s %10s %10s %10s  %s\n", "agent", "source", "attempted",
-                        "succeeded", "failed", "errors");
+  absl::StrAppendFormat(&out, "  %-12s %-16s %10s %10s %10s %15s %10s  %s\n", "agent", "source",
+                        "attempted", "succeeded", "failed", "peak ports", "peak TW", "errors");
   for (const v1::AgentReport& agent : r.agents()) {
     for (const v1::SourceReport& s : agent.sources()) {
-      absl::StrAppendFormat(&out, "  %-16s %-40s %10d %10d %10d  %s\n", agent.name(), s.ip(),
-                            s.attempted(), s.succeeded(), s.failed(), FormatErrors(s.errors(), 4));
+      absl::StrAppendFormat(&out, "  %-12s %-16s %10d %10d %10d %15s %10d  %s\n", agent.name(), s.ip(),
+                            s.attempted(), s.succeeded(), s.failed(),
+                            absl::StrCat(s.peak_ports_in_use(), "/", s.port_range_size()),
+                            s.peak_time_wait(), FormatErrors(s.errors(), 4));
     }
     if (agent.sources_size() == 0)
       absl::StrAppendFormat(&out, "  %-16s (no telemetry)\n", agent.name());
@@ -79,6 +106,14 @@ std::string FormatReportText(const v1::RunReport& r) {
   }
   absl::StrAppend(&out, "\n", Latency("connect", r.latency().connect()),
                   Latency("total", r.latency().total()));
+  absl::StrAppend(&out, FormatTupleBudget(r));
+  std::vector<std::string> counters;
+  for (const auto& [name, delta] : std::map<std::string, int64_t>(r.kernel_counters().begin(),
+                                                                  r.kernel_counters().end())) {
+    if (delta != 0) counters.push_back(absl::StrCat(name, " +", delta));
+  }
+  if (!counters.empty()) absl::StrAppend(&out, "  kernel: ", absl::StrJoin(counters, ", "), "\n");
+  for (const std::string& o : r.observations()) absl::StrAppend(&out, "  * ", o, "\n");
   for (const v1::ThresholdResult& th : r.thresholds()) {
     absl::StrAppendFormat(&out, "  threshold %-28s observed %-12g %s\n", th.expression(),
                           th.observed(), th.passed() ? "pass" : "FAIL");

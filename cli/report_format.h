@@ -13,6 +13,8 @@ namespace churnlab {
 std::string FormatProgressLine(const v1::RunReport& report);
 // The end-of-run summary: totals, per agent and source, errors, latency, thresholds, verdict.
 std::string FormatReportText(const v1::RunReport& report);
+// The tuple budget beside the requested and achieved rates, per source IP.
+std::string FormatTupleBudget(const v1::RunReport& report);
 std::string FormatAgents(const std::vector<v1::AgentInfo>& agents);
 std::string FormatRuns(const std::vector<v1::RunSummary>& runs);
 

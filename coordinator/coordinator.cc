@@ -132,6 +132,7 @@ absl::StatusOr<v1::StartRunResponse> Coordinator::StartRun(v1::RunSpec spec) {
     ShardRecord shard_record;
     shard_record.assignment = a;
     shard_record.host = agent.hello.host();
+    shard_record.hello = agent.hello;
     run.shards.push_back(std::move(shard_record));
     v1::CoordinatorMessage message;
     v1::Shard* shard = message.mutable_assign();

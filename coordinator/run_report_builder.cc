@@ -3,8 +3,11 @@
 #include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/net_address.h"
 #include "proto/telemetry_codec.h"
 #include "proto/threshold.h"
 
@@ -13,10 +16,14 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 
-void AddSource(const v1::SourceCounts& in, v1::SourceReport* out, v1::RunReport* report) {
+void AddSource(const v1::SourceCounts& in, uint64_t port_range_size, v1::SourceReport* out,
+               v1::RunReport* report) {
   out->set_ip(in.ip());
   out->set_attempted(in.attempted());
   out->set_succeeded(in.succeeded());
+  out->set_peak_ports_in_use(in.peak_ports_in_use());
+  out->set_port_range_size(port_range_size);
+  out->set_peak_time_wait(in.peak_time_wait());
   uint64_t failed = 0;
   for (const v1::FailureCount& f : in.failures()) {
     std::string key = ErrorKey(f);
@@ -61,13 +68,20 @@ v1::RunReport BuildReport(const RunRecord& run, bool final) {
   Histogram connect;
   Histogram total;
   int64_t elapsed_nanos = 0;
+  std::set<std::string> counted_hosts;
   for (const ShardRecord& shard : run.shards) {
     v1::AgentReport* agent = report.add_agents();
     agent->set_name(shard.assignment.agent);
     agent->set_host(shard.host);
     agent->set_problem(shard.problem);
     for (const v1::SourceCounts& source : shard.latest.sources()) {
-      AddSource(source, agent->add_sources(), &report);
+      AddSource(source, shard.latest.port_range_size(), agent->add_sources(), &report);
+    }
+    // Agents sharing a host see the same counters: count each host once.
+    bool first_on_host = counted_hosts.insert(shard.host).second || shard.host.empty();
+    for (const auto& [name, delta] : shard.latest.host().counter_deltas()) {
+      (*agent->mutable_kernel_counters())[name] = delta;
+      if (first_on_host) (*report.mutable_kernel_counters())[name] += delta;
     }
     v1::Totals* t = report.mutable_totals();
     t->set_missed_starts(t->missed_starts() + shard.latest.missed_starts());
@@ -82,7 +96,11 @@ v1::RunReport BuildReport(const RunRecord& run, bool final) {
   report.set_duration_s(seconds);
   report.set_achieved_rate(seconds > 0 ? report.totals().succeeded() / seconds : 0);
   for (const v1::SeriesPoint& point : run.series) *report.add_series() = point;
-  if (final) EvaluateThresholds(run, &report);
+  *report.mutable_tuple_budget() = ComputeTupleBudget(run);
+  if (final) {
+    EvaluateThresholds(run, &report);
+    for (std::string& sentence : Observe(report)) report.add_observations(std::move(sentence));
+  }
   return report;
 }
 
@@ -100,18 +118,182 @@ void AppendSeriesPoint(RunRecord* run, const v1::RunReport& now, double t_s) {
     run->series_errors[key] = count;
   }
   uint64_t in_flight = 0;
+  uint64_t time_wait = 0;
+  double max_fill = 0;
   Histogram connect;
   for (const ShardRecord& shard : run->shards) {
     in_flight += shard.latest.in_flight();
     connect.Merge(HistogramFromProto(shard.latest.connect_latency()));
+    for (const v1::SourceCounts& source : shard.latest.sources()) {
+      auto tw = source.tcp_states().find("TIME_WAIT");
+      if (tw != source.tcp_states().end()) time_wait += tw->second;
+      if (shard.latest.port_range_size() > 0) {
+        max_fill = std::max(max_fill, static_cast<double>(source.ports_in_use()) /
+                                          shard.latest.port_range_size());
+      }
+    }
   }
   point.set_in_flight(in_flight);
+  point.set_time_wait(time_wait);
+  point.set_max_port_fill(max_fill);
   Histogram interval = connect;
   interval.Subtract(run->series_connect);
   point.set_connect_p99_ms(interval.Percentile(99) / 1e6);
   run->series_connect = connect;
   run->series_totals = now.totals();
   run->series.push_back(std::move(point));
+}
+
+}  // namespace churnlab
+
+namespace churnlab {
+namespace {
+
+constexpr double kTimeWaitSeconds = 60;  // Linux: fixed at compile time (TCP_TIMEWAIT_LEN)
+
+bool AllLoopback(const v1::RunSpec& spec) {
+  for (const std::string& target : spec.targets()) {
+    absl::StatusOr<SocketAddress> t = SocketAddress::ParseIpPort(target);
+    if (!t.ok() || !t->is_loopback()) return false;
+  }
+  return true;
+}
+
+uint64_t CountOf(const google::protobuf::Map<std::string, uint64_t>& errors, const char* key) {
+  auto it = errors.find(key);
+  return it == errors.end() ? 0 : it->second;
+}
+
+int64_t CounterOf(const v1::RunReport& report, const char* key) {
+  auto it = report.kernel_counters().find(key);
+  return it == report.kernel_counters().end() ? 0 : it->second;
+}
+
+// Connect p99 while the fullest source's port range was over 80% full, against under 50%.
+void ObserveConnectSlowdown(const v1::RunReport& report, std::vector<std::string>* out) {
+  double low_sum = 0;
+  int low_n = 0;
+  double high_max = 0;
+  double fill_at_max = 0;
+  for (const v1::SeriesPoint& p : report.series()) {
+    if (p.connect_p99_ms() <= 0) continue;
+    if (p.max_port_fill() < 0.5) {
+      low_sum += p.connect_p99_ms();
+      ++low_n;
+    } else if (p.max_port_fill() >= 0.8 && p.connect_p99_ms() > high_max) {
+      high_max = p.connect_p99_ms();
+      fill_at_max = p.max_port_fill();
+    }
+  }
+  if (low_n == 0 || high_max == 0) return;
+  double low = low_sum / low_n;
+  if (high_max < 5 * low) return;
+  out->push_back(absl::StrFormat(
+      "connect() slowed from a p99 of %.2f ms to %.2f ms as a source's port range filled to "
+      "%.0f%%: the kernel searches longer for a free port. Exhaustion shows first as slow "
+      "connects and a falling rate, then as EADDRNOTAVAIL.",
+      low, high_max, 100 * fill_at_max));
+}
+
+}  // namespace
+
+v1::TupleBudget ComputeTupleBudget(const RunRecord& run) {
+  v1::TupleBudget budget;
+  budget.set_time_wait_s(kTimeWaitSeconds);
+  const v1::RunSpec& spec = run.spec;
+  bool bind_reserves = spec.bind_mode() == "bind";
+  uint32_t destinations = bind_reserves ? 1 : static_cast<uint32_t>(spec.targets_size());
+  std::set<std::string> reuse_notes;
+  for (const ShardRecord& shard : run.shards) {
+    const v1::PortRange& range = shard.hello.port_range();
+    uint64_t ports = range.high() >= range.low() && range.low() > 0 ? range.high() - range.low() + 1 : 0;
+    std::vector<std::string> sources = shard.assignment.source_ips;
+    if (sources.empty()) sources.push_back("auto");
+    for (const std::string& ip : sources) {
+      v1::SourceBudget* s = budget.add_sources();
+      s->set_agent(shard.assignment.agent);
+      s->set_ip(ip);
+      s->set_ports(ports);
+      s->set_destinations(destinations);
+      s->set_budget_rate(ports * destinations / kTimeWaitSeconds);
+      s->set_requested_rate(shard.assignment.rate / sources.size());
+      double capacity = static_cast<double>(ports) * destinations;
+      if (s->requested_rate() > s->budget_rate() && s->requested_rate() > 0) {
+        s->set_exhaustion_after_s(capacity / s->requested_rate());
+      }
+      budget.set_total_rate(budget.total_rate() + s->budget_rate());
+    }
+    auto reuse = shard.hello.sysctls().find("net.ipv4.tcp_tw_reuse");
+    if (reuse != shard.hello.sysctls().end() &&
+        (reuse->second == "1" || (reuse->second == "2" && AllLoopback(spec)))) {
+      reuse_notes.insert(absl::StrCat(
+          "tcp_tw_reuse=", reuse->second, " on ", shard.hello.host(),
+          ": new connections may take over a TIME_WAIT tuple older than 1 s (with TCP "
+          "timestamps), which lifts this budget"));
+    }
+  }
+  for (const std::string& note : reuse_notes) budget.add_notes(note);
+  if (spec.close_policy() == "rst") {
+    budget.add_notes("close_policy rst: close() sends RST and nobody keeps a TIME_WAIT, so this "
+                     "budget does not bind (in-flight data may be lost)");
+  } else if (spec.close_policy() == "server-fin") {
+    budget.add_notes("close_policy server-fin: the server closes first and keeps the TIME_WAIT; "
+                     "the clients' ports are free at once, the server's side carries the state");
+  }
+  if (bind_reserves) {
+    budget.add_notes("bind mode bind: bind(ip, 0) reserves a port for every destination, so more "
+                     "destinations do not raise the budget; no-port lets each destination reuse it");
+  }
+  return budget;
+}
+
+std::vector<std::string> Observe(const v1::RunReport& report) {
+  std::vector<std::string> out;
+  uint64_t no_port = CountOf(report.errors(), "EADDRNOTAVAIL");
+  if (no_port > 0) {
+    std::string worst;
+    double worst_fill = 0;
+    for (const v1::AgentReport& agent : report.agents()) {
+      for (const v1::SourceReport& s : agent.sources()) {
+        if (s.port_range_size() == 0) continue;
+        double fill = static_cast<double>(s.peak_ports_in_use()) / s.port_range_size();
+        if (fill >= worst_fill) {
+          worst_fill = fill;
+          worst = absl::StrFormat("%s (%s) peaked at %d of %d ports in use, %d in TIME_WAIT",
+                                  s.ip(), agent.name(), s.peak_ports_in_use(), s.port_range_size(),
+                                  s.peak_time_wait());
+        }
+      }
+    }
+    out.push_back(absl::StrCat(
+        no_port, " connects failed with EADDRNOTAVAIL: no local port was left for the four-tuple",
+        worst.empty() ? "" : absl::StrCat("; ", worst),
+        ". More source IPs, destination IPs or ports raise the limit; so do RST close or pooling."));
+  }
+  if (CountOf(report.errors(), "EADDRINUSE") > 0) {
+    out.push_back("bind() found no free port (EADDRINUSE): bind(ip, 0) reserves a port for every "
+                  "destination; bind mode no-port defers the choice to connect()");
+  }
+  int64_t overflows = CounterOf(report, "ListenOverflows") + CounterOf(report, "ListenDrops");
+  uint64_t timeouts = CountOf(report.errors(), "connect-timeout") + CountOf(report.errors(), "ETIMEDOUT");
+  if (overflows > 0) {
+    out.push_back(absl::StrCat(
+        "the listen queue overflowed (ListenOverflows/ListenDrops +", overflows,
+        "): on Linux a full backlog drops SYNs and handshake ACKs silently, so clients see SYN "
+        "retransmits, slow connects and timeouts (", timeouts,
+        " here), not \"connection refused\" (unless tcp_abort_on_overflow=1, which answers RST)"));
+  }
+  if (CountOf(report.errors(), "ECONNREFUSED") > 0) {
+    out.push_back("ECONNREFUSED: nothing listened on the target port, or it answered RST "
+                  "(tcp_abort_on_overflow=1 with a full backlog)");
+  }
+  if (report.totals().missed_starts() > 0) {
+    out.push_back(absl::StrCat(report.totals().missed_starts(),
+                               " scheduled starts were skipped because max_in_flight connections "
+                               "were open: the target answered slower than the offered load"));
+  }
+  ObserveConnectSlowdown(report, &out);
+  return out;
 }
 
 }  // namespace churnlab

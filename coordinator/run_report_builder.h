@@ -17,6 +17,7 @@ namespace churnlab {
 struct ShardRecord {
   Assignment assignment;
   std::string host;
+  v1::Hello hello;  // the agent's hello when the shard was sent: port range, sysctls
   v1::ShardTelemetry latest;  // cumulative; empty until the first telemetry
   bool final = false;         // no more telemetry will come
   std::string problem;        // why the shard did not run to the end ("" if it did)
@@ -39,6 +40,13 @@ struct RunRecord {
 
 // The report of `run` as it stands; with `final`, thresholds are evaluated and a verdict given.
 v1::RunReport BuildReport(const RunRecord& run, bool final);
+
+// What limits the run under client-first close: per source IP, ports / TIME_WAIT seconds times
+// the destinations it can reuse a port toward, with notes on what changes the picture.
+v1::TupleBudget ComputeTupleBudget(const RunRecord& run);
+
+// Plain sentences on what the finished run's numbers mean.
+std::vector<std::string> Observe(const v1::RunReport& report);
 
 // Appends the point for the interval since the previous one (t_s seconds after the start).
 void AppendSeriesPoint(RunRecord* run, const v1::RunReport& now, double t_s);

@@ -1,0 +1,64 @@
+#include "agent/shard_telemetry.h"
+
+#include <algorithm>
+
+#include "agent/kernel_counters.h"
+#include "proto/telemetry_codec.h"
+
+namespace churnlab {
+
+ShardTelemetryCollector::ShardTelemetryCollector(std::string run_id,
+                                                 std::vector<SocketAddress> targets,
+                                                 uint64_t port_range_size)
+    : run_id_(std::move(run_id)),
+      targets_(std::move(targets)),
+      port_range_size_(port_range_size),
+      baseline_(ReadKernelCounters().value_or(std::map<std::string, int64_t>{})) {}
+
+void ShardTelemetryCollector::AddSockets(const SourceSockets& sockets, v1::SourceCounts* out) {
+  out->set_ports_in_use(out->ports_in_use() + sockets.ports_in_use);
+  for (size_t state = 1; state < sockets.by_state.size(); ++state) {
+    if (sockets.by_state[state] == 0) continue;
+    (*out->mutable_tcp_states())[TcpStateName(static_cast<TcpState>(state))] +=
+        sockets.by_state[state];
+  }
+}
+
+v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapshot, bool final) {
+  v1::ShardTelemetry t = SnapshotToTelemetry(snapshot, run_id_, final);
+  t.set_port_range_size(port_range_size_);
+  absl::StatusOr<SocketCensus> census = TakeSocketCensus(targets_);
+  for (v1::SourceCounts& source : *t.mutable_sources()) {
+    if (census.ok()) {
+      if (source.ip() == "auto") {
+        // The kernel picked the sources: count every local address toward the targets.
+        for (const auto& [ip, sockets] : *census) AddSockets(sockets, &source);
+      } else if (auto it = census->find(source.ip()); it != census->end()) {
+        AddSockets(it->second, &source);
+      }
+    }
+    Peaks& peaks = peaks_[source.ip()];
+    peaks.ports_in_use = std::max(peaks.ports_in_use, source.ports_in_use());
+    auto tw = source.tcp_states().find("TIME_WAIT");
+    peaks.time_wait =
+        std::max<uint64_t>(peaks.time_wait, tw == source.tcp_states().end() ? 0 : tw->second);
+    source.set_peak_ports_in_use(peaks.ports_in_use);
+    source.set_peak_time_wait(peaks.time_wait);
+  }
+  v1::HostTelemetry* host = t.mutable_host();
+  absl::StatusOr<std::map<std::string, int64_t>> counters = ReadKernelCounters();
+  if (counters.ok()) {
+    for (const auto& [name, value] : *counters) {
+      auto base = baseline_.find(name);
+      (*host->mutable_counter_deltas())[name] = value - (base == baseline_.end() ? 0 : base->second);
+    }
+  }
+  SocketTotals totals = ReadSocketTotals();
+  host->set_tcp_in_use(totals.tcp_in_use);
+  host->set_tcp_time_wait(totals.tcp_time_wait);
+  host->set_tcp_orphans(totals.tcp_orphans);
+  host->set_tcp_established(totals.tcp_established);
+  return t;
+}
+
+}  // namespace churnlab

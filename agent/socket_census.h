@@ -1,0 +1,35 @@
+// Per source IP, the sockets toward a run's targets as the kernel sees them (sock_diag): local
+// ports in use in any state, TIME_WAIT included, and counts by TCP state. This is what shows
+// *why* connects start failing: the four-tuples left for a source IP run out.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "agent/tcp_socket_table.h"
+#include "common/net_address.h"
+
+namespace churnlab {
+
+struct SourceSockets {
+  uint64_t ports_in_use = 0;              // distinct local ports
+  std::array<uint64_t, 12> by_state{};    // indexed by TcpState
+  uint64_t count(TcpState state) const { return by_state[static_cast<int>(state)]; }
+};
+
+// Source IP ("127.0.0.2") -> its sockets toward `targets`.
+using SocketCensus = std::map<std::string, SourceSockets>;
+
+// One kernel-filtered dump per address family in use (remote port between the targets' lowest
+// and highest), then an exact match on the targets' addresses.
+absl::StatusOr<SocketCensus> TakeSocketCensus(const std::vector<SocketAddress>& targets);
+
+// Counts `sockets` toward `targets` by source; separated from the dump for tests.
+SocketCensus CountSockets(const std::vector<TcpSocketInfo>& sockets,
+                          const std::vector<SocketAddress>& targets);
+
+}  // namespace churnlab
