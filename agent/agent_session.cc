@@ -6,9 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "proto/run_spec.h"
 #include "agent/host_facts.h"
 #include "agent/shard_telemetry.h"
+#include "proto/run_spec.h"
 
 namespace churnlab {
 namespace {

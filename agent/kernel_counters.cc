@@ -21,10 +21,10 @@ std::string ReadFile(const char* path) {
 
 const std::vector<std::string>& ReportedKernelCounters() {
   static const auto* names = new std::vector<std::string>{
-      "ListenOverflows", "ListenDrops",     "TCPTimeWaitOverflow", "TW",
-      "TWRecycled",      "TWKilled",        "ActiveOpens",         "PassiveOpens",
-      "AttemptFails",    "EstabResets",     "TCPAbortOnClose",     "TCPAbortOnData",
-      "TCPSynRetrans",   "RetransSegs",     "OutRsts",             "TCPAbortOnTimeout"};
+      "ListenOverflows",  "ListenDrops",    "TCPTimeWaitOverflow", "TW",           "TWRecycled",
+      "TWKilled",         "ActiveOpens",    "PassiveOpens",        "AttemptFails", "EstabResets",
+      "TCPAbortOnClose",  "TCPAbortOnData", "TCPSynRetrans",       "RetransSegs",  "OutRsts",
+      "TCPAbortOnTimeout"};
   return *names;
 }
 
@@ -72,7 +72,8 @@ SocketTotals ReadSocketTotals() {
   }
   std::map<std::string, int64_t> snmp = ParseProcNetCounters(ReadFile("/proc/net/snmp"));
   auto established = snmp.find("CurrEstab");
-  if (established != snmp.end()) totals.tcp_established = static_cast<uint64_t>(established->second);
+  if (established != snmp.end())
+    totals.tcp_established = static_cast<uint64_t>(established->second);
   return totals;
 }
 

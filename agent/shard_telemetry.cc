@@ -50,7 +50,8 @@ v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapsh
   if (counters.ok()) {
     for (const auto& [name, value] : *counters) {
       auto base = baseline_.find(name);
-      (*host->mutable_counter_deltas())[name] = value - (base == baseline_.end() ? 0 : base->second);
+      (*host->mutable_counter_deltas())[name] =
+          value - (base == baseline_.end() ? 0 : base->second);
     }
   }
   SocketTotals totals = ReadSocketTotals();

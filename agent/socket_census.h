@@ -16,8 +16,8 @@
 namespace churnlab {
 
 struct SourceSockets {
-  uint64_t ports_in_use = 0;              // distinct local ports
-  std::array<uint64_t, 12> by_state{};    // indexed by TcpState
+  uint64_t ports_in_use = 0;            // distinct local ports
+  std::array<uint64_t, 12> by_state{};  // indexed by TcpState
   uint64_t count(TcpState state) const { return by_state[static_cast<int>(state)]; }
 };
 

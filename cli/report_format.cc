@@ -41,9 +41,9 @@ std::string FormatTupleBudget(const v1::RunReport& r) {
       "%.0f requested, %.0f achieved\n",
       b.time_wait_s(), b.total_rate(), r.requested_rate(), r.achieved_rate());
   for (const v1::SourceBudget& s : b.sources()) {
-    absl::StrAppendFormat(&out, "    %-12s %-16s %6d ports x %d dest / %.0fs = %7.0f/s, asked %7.0f/s", s.agent(),
-                          s.ip(), s.ports(), s.destinations(), b.time_wait_s(), s.budget_rate(),
-                          s.requested_rate());
+    absl::StrAppendFormat(
+        &out, "    %-12s %-16s %6d ports x %d dest / %.0fs = %7.0f/s, asked %7.0f/s", s.agent(),
+        s.ip(), s.ports(), s.destinations(), b.time_wait_s(), s.budget_rate(), s.requested_rate());
     if (s.exhaustion_after_s() > 0) {
       absl::StrAppendFormat(&out, "  -> ports run out after ~%.0fs", s.exhaustion_after_s());
     }
@@ -94,8 +94,8 @@ std::string FormatReportText(const v1::RunReport& r) {
                         "attempted", "succeeded", "failed", "peak ports", "peak TW", "errors");
   for (const v1::AgentReport& agent : r.agents()) {
     for (const v1::SourceReport& s : agent.sources()) {
-      absl::StrAppendFormat(&out, "  %-12s %-16s %10d %10d %10d %15s %10d  %s\n", agent.name(), s.ip(),
-                            s.attempted(), s.succeeded(), s.failed(),
+      absl::StrAppendFormat(&out, "  %-12s %-16s %10d %10d %10d %15s %10d  %s\n", agent.name(),
+                            s.ip(), s.attempted(), s.succeeded(), s.failed(),
                             absl::StrCat(s.peak_ports_in_use(), "/", s.port_range_size()),
                             s.peak_time_wait(), FormatErrors(s.errors(), 4));
     }
@@ -108,8 +108,8 @@ std::string FormatReportText(const v1::RunReport& r) {
                   Latency("total", r.latency().total()));
   absl::StrAppend(&out, FormatTupleBudget(r));
   std::vector<std::string> counters;
-  for (const auto& [name, delta] : std::map<std::string, int64_t>(r.kernel_counters().begin(),
-                                                                  r.kernel_counters().end())) {
+  for (const auto& [name, delta] :
+       std::map<std::string, int64_t>(r.kernel_counters().begin(), r.kernel_counters().end())) {
     if (delta != 0) counters.push_back(absl::StrCat(name, " +", delta));
   }
   if (!counters.empty()) absl::StrAppend(&out, "  kernel: ", absl::StrJoin(counters, ", "), "\n");

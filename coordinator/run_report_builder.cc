@@ -128,8 +128,8 @@ void AppendSeriesPoint(RunRecord* run, const v1::RunReport& now, double t_s) {
       auto tw = source.tcp_states().find("TIME_WAIT");
       if (tw != source.tcp_states().end()) time_wait += tw->second;
       if (shard.latest.port_range_size() > 0) {
-        max_fill = std::max(max_fill, static_cast<double>(source.ports_in_use()) /
-                                          shard.latest.port_range_size());
+        max_fill = std::max(
+            max_fill, static_cast<double>(source.ports_in_use()) / shard.latest.port_range_size());
       }
     }
   }
@@ -206,7 +206,8 @@ v1::TupleBudget ComputeTupleBudget(const RunRecord& run) {
   std::set<std::string> reuse_notes;
   for (const ShardRecord& shard : run.shards) {
     const v1::PortRange& range = shard.hello.port_range();
-    uint64_t ports = range.high() >= range.low() && range.low() > 0 ? range.high() - range.low() + 1 : 0;
+    uint64_t ports =
+        range.high() >= range.low() && range.low() > 0 ? range.high() - range.low() + 1 : 0;
     std::vector<std::string> sources = shard.assignment.source_ips;
     if (sources.empty()) sources.push_back("auto");
     for (const std::string& ip : sources) {
@@ -226,23 +227,26 @@ v1::TupleBudget ComputeTupleBudget(const RunRecord& run) {
     auto reuse = shard.hello.sysctls().find("net.ipv4.tcp_tw_reuse");
     if (reuse != shard.hello.sysctls().end() &&
         (reuse->second == "1" || (reuse->second == "2" && AllLoopback(spec)))) {
-      reuse_notes.insert(absl::StrCat(
-          "tcp_tw_reuse=", reuse->second, " on ", shard.hello.host(),
-          ": new connections may take over a TIME_WAIT tuple older than 1 s (with TCP "
-          "timestamps), which lifts this budget"));
+      reuse_notes.insert(
+          absl::StrCat("tcp_tw_reuse=", reuse->second, " on ", shard.hello.host(),
+                       ": new connections may take over a TIME_WAIT tuple older than 1 s (with TCP "
+                       "timestamps), which lifts this budget"));
     }
   }
   for (const std::string& note : reuse_notes) budget.add_notes(note);
   if (spec.close_policy() == "rst") {
-    budget.add_notes("close_policy rst: close() sends RST and nobody keeps a TIME_WAIT, so this "
-                     "budget does not bind (in-flight data may be lost)");
+    budget.add_notes(
+        "close_policy rst: close() sends RST and nobody keeps a TIME_WAIT, so this "
+        "budget does not bind (in-flight data may be lost)");
   } else if (spec.close_policy() == "server-fin") {
-    budget.add_notes("close_policy server-fin: the server closes first and keeps the TIME_WAIT; "
-                     "the clients' ports are free at once, the server's side carries the state");
+    budget.add_notes(
+        "close_policy server-fin: the server closes first and keeps the TIME_WAIT; "
+        "the clients' ports are free at once, the server's side carries the state");
   }
   if (bind_reserves) {
-    budget.add_notes("bind mode bind: bind(ip, 0) reserves a port for every destination, so more "
-                     "destinations do not raise the budget; no-port lets each destination reuse it");
+    budget.add_notes(
+        "bind mode bind: bind(ip, 0) reserves a port for every destination, so more "
+        "destinations do not raise the budget; no-port lets each destination reuse it");
   }
   return budget;
 }
@@ -268,24 +272,29 @@ std::vector<std::string> Observe(const v1::RunReport& report) {
     out.push_back(absl::StrCat(
         no_port, " connects failed with EADDRNOTAVAIL: no local port was left for the four-tuple",
         worst.empty() ? "" : absl::StrCat("; ", worst),
-        ". More source IPs, destination IPs or ports raise the limit; so do RST close or pooling."));
+        ". More source IPs, destination IPs or ports raise the limit; so do RST close or "
+        "pooling."));
   }
   if (CountOf(report.errors(), "EADDRINUSE") > 0) {
-    out.push_back("bind() found no free port (EADDRINUSE): bind(ip, 0) reserves a port for every "
-                  "destination; bind mode no-port defers the choice to connect()");
+    out.push_back(
+        "bind() found no free port (EADDRINUSE): bind(ip, 0) reserves a port for every "
+        "destination; bind mode no-port defers the choice to connect()");
   }
   int64_t overflows = CounterOf(report, "ListenOverflows") + CounterOf(report, "ListenDrops");
-  uint64_t timeouts = CountOf(report.errors(), "connect-timeout") + CountOf(report.errors(), "ETIMEDOUT");
+  uint64_t timeouts =
+      CountOf(report.errors(), "connect-timeout") + CountOf(report.errors(), "ETIMEDOUT");
   if (overflows > 0) {
     out.push_back(absl::StrCat(
         "the listen queue overflowed (ListenOverflows/ListenDrops +", overflows,
         "): on Linux a full backlog drops SYNs and handshake ACKs silently, so clients see SYN "
-        "retransmits, slow connects and timeouts (", timeouts,
+        "retransmits, slow connects and timeouts (",
+        timeouts,
         " here), not \"connection refused\" (unless tcp_abort_on_overflow=1, which answers RST)"));
   }
   if (CountOf(report.errors(), "ECONNREFUSED") > 0) {
-    out.push_back("ECONNREFUSED: nothing listened on the target port, or it answered RST "
-                  "(tcp_abort_on_overflow=1 with a full backlog)");
+    out.push_back(
+        "ECONNREFUSED: nothing listened on the target port, or it answered RST "
+        "(tcp_abort_on_overflow=1 with a full backlog)");
   }
   if (report.totals().missed_starts() > 0) {
     out.push_back(absl::StrCat(report.totals().missed_starts(),

@@ -17,7 +17,7 @@ namespace churnlab {
 struct ShardRecord {
   Assignment assignment;
   std::string host;
-  v1::Hello hello;  // the agent's hello when the shard was sent: port range, sysctls
+  v1::Hello hello;            // the agent's hello when the shard was sent: port range, sysctls
   v1::ShardTelemetry latest;  // cumulative; empty until the first telemetry
   bool final = false;         // no more telemetry will come
   std::string problem;        // why the shard did not run to the end ("" if it did)
