@@ -1,0 +1,103 @@
+// The agent's view of the kernel: its socket census agrees with `ss`, and /proc/net counters
+// parse as the kernel writes them.
+#include <algorithm>
+#include <cstdlib>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "agent/engine.h"
+#include "agent/kernel_counters.h"
+#include "agent/socket_census.h"
+#include "gtest/gtest.h"
+#include "tests/support/target_process.h"
+
+namespace churnlab {
+namespace {
+
+// `ss` counts for sockets from `source` to `target` in `state`.
+int SsCount(const std::string& state, const std::string& source, const SocketAddress& target) {
+  absl::StatusOr<testing::CommandResult> r =
+      testing::RunCommand({"ss", "-Htan", "state", state, "src", source, "dst", target.ToString()});
+  EXPECT_TRUE(r.ok());
+  std::vector<std::string> lines = absl::StrSplit(r->output, '\n', absl::SkipEmpty());
+  return static_cast<int>(lines.size());
+}
+
+TEST(SocketCensusTest, AgreesWithSsTakenAtTheSameMoment) {
+  // Connections held open 3 s by the target give ESTABLISHED sockets; finished ones TIME_WAIT.
+  absl::StatusOr<testing::TargetProcess> target = testing::StartTarget({"--delay=3s"});
+  ASSERT_TRUE(target.ok()) << target.status();
+  absl::StatusOr<testing::TargetProcess> quick = testing::StartTarget({});
+  ASSERT_TRUE(quick.ok()) << quick.status();
+  EngineParams params;
+  params.targets = {target->address};
+  params.source_ips = {*SocketAddress::ParseIp("127.0.0.61")};
+  params.bind_mode = BindMode::kNoPort;
+  params.rate = 500;
+  params.duration = absl::Seconds(2);
+  params.io_timeout = absl::Seconds(10);
+  absl::StatusOr<std::unique_ptr<Engine>> held = Engine::Create(params);
+  ASSERT_TRUE(held.ok()) << held.status();
+  params.targets = {quick->address};
+  absl::StatusOr<std::unique_ptr<Engine>> churned = Engine::Create(params);
+  ASSERT_TRUE(churned.ok());
+  (*held)->Start();
+  (*churned)->Start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2200));
+
+  absl::StatusOr<SocketCensus> census = TakeSocketCensus({target->address, quick->address});
+  int ss_established = SsCount("established", "127.0.0.61", target->address);
+  int ss_time_wait = SsCount("time-wait", "127.0.0.61", quick->address);
+  ASSERT_TRUE(census.ok()) << census.status();
+  const SourceSockets& sockets = (*census)["127.0.0.61"];
+  uint64_t established = sockets.count(TcpState::kEstablished);
+  uint64_t time_wait = sockets.count(TcpState::kTimeWait);
+  EXPECT_GT(ss_established, 900);
+  EXPECT_GT(ss_time_wait, 900);
+  EXPECT_NEAR(static_cast<double>(established), ss_established, 0.02 * ss_established);
+  EXPECT_NEAR(static_cast<double>(time_wait), ss_time_wait, 0.02 * ss_time_wait);
+  EXPECT_GE(sockets.ports_in_use, established);
+  (*held)->Stop();
+  (*churned)->Wait();
+  (*held)->Wait();
+}
+
+TEST(SocketCensusTest, CountsOnlySocketsTowardTheTargetsByLocalAddress) {
+  SocketAddress target = *SocketAddress::ParseIpPort("127.0.0.1:9000");
+  SocketAddress other = *SocketAddress::ParseIpPort("127.0.0.1:9001");
+  auto sock = [](TcpState state, const char* local, const SocketAddress& remote) {
+    return TcpSocketInfo{state, *SocketAddress::ParseIpPort(local), remote};
+  };
+  SocketCensus census = CountSockets(
+      {sock(TcpState::kTimeWait, "127.0.0.2:40000", target),
+       sock(TcpState::kEstablished, "127.0.0.2:40001", target),
+       sock(TcpState::kTimeWait, "127.0.0.2:40000", other),  // other target: not counted
+       sock(TcpState::kSynSent, "127.0.0.3:40000", target),
+       sock(TcpState::kListen, "127.0.0.1:9000", target)},
+      {target});
+  EXPECT_EQ(census["127.0.0.2"].ports_in_use, 2u);
+  EXPECT_EQ(census["127.0.0.2"].count(TcpState::kTimeWait), 1u);
+  EXPECT_EQ(census["127.0.0.3"].count(TcpState::kSynSent), 1u);
+  EXPECT_EQ(census.count("127.0.0.1"), 0u);
+}
+
+TEST(KernelCountersTest, ParsesHeaderAndValueLinePairs) {
+  std::map<std::string, int64_t> c = ParseProcNetCounters(
+      "TcpExt: SyncookiesSent ListenOverflows ListenDrops\n"
+      "TcpExt: 0 17 19\n"
+      "IpExt: InNoRoutes\n"
+      "IpExt: 3\n");
+  EXPECT_EQ(c["ListenOverflows"], 17);
+  EXPECT_EQ(c["ListenDrops"], 19);
+  EXPECT_EQ(c["InNoRoutes"], 3);
+  absl::StatusOr<std::map<std::string, int64_t>> real = ReadKernelCounters();
+  ASSERT_TRUE(real.ok());
+  for (const char* name :
+       {"ListenOverflows", "ActiveOpens", "TW", "TCPSynRetrans", "RetransSegs"}) {
+    EXPECT_EQ(real->count(name), 1u) << name;
+  }
+}
+
+}  // namespace
+}  // namespace churnlab
