@@ -283,6 +283,7 @@ int RunCommand(int argc, char** argv) {
   }
   std::printf("run %s on %d agent(s): %s\n", started.run_id().c_str(), started.agent_names_size(),
               absl::StrJoin(started.agent_names(), ",").c_str());
+  for (const std::string& warning : started.warnings()) std::printf("warning: %s\n", warning.c_str());
   std::fflush(stdout);
   signal(SIGINT, OnSignal);
   signal(SIGTERM, OnSignal);

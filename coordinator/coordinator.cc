@@ -147,6 +147,9 @@ absl::StatusOr<v1::StartRunResponse> Coordinator::StartRun(v1::RunSpec spec) {
     agent.link->Send(message);
     response.add_agent_names(a.agent);
   }
+  for (std::string& warning : PreflightWarnings(spec, *plan, candidates)) {
+    response.add_warnings(std::move(warning));
+  }
   if (absl::Status s = store_->Save(BuildReport(run, false)); !s.ok()) return s;
   running_[run.id] = std::move(run);
   return response;
