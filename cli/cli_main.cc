@@ -11,6 +11,7 @@ constexpr char kUsage[] =
     "Usage: churnlab COMMAND [flags]   (churnlab COMMAND --help for its flags)\n\n"
     "Commands:\n"
     "  run      start a run on the coordinator's agents, watch it, print and save the report\n"
+    "  compare  run a workload from one source IP, then spread out, and show both side by side\n"
     "  agents   list the attached agents\n"
     "  runs     list the runs, newest first\n"
     "  report   print one run's report (text, json or csv)\n"
@@ -29,6 +30,7 @@ int main(int argc, char** argv) {
   const char* command = argv[1];
   // The subcommand sees itself as argv[0].
   if (std::strcmp(command, "run") == 0) return churnlab::RunCommand(argc - 1, argv + 1);
+  if (std::strcmp(command, "compare") == 0) return churnlab::CompareCommand(argc - 1, argv + 1);
   if (std::strcmp(command, "agents") == 0) return churnlab::AgentsCommand(argc - 1, argv + 1);
   if (std::strcmp(command, "runs") == 0) return churnlab::RunsCommand(argc - 1, argv + 1);
   if (std::strcmp(command, "report") == 0) return churnlab::ReportCommand(argc - 1, argv + 1);

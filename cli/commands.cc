@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "churnlab/v1/control.grpc.pb.h"
+#include "cli/compare.h"
 #include "cli/report_format.h"
 #include "common/flags.h"
 #include "proto/report_export.h"
@@ -251,67 +253,176 @@ bool WriteFile(const std::string& path, const std::string& text) {
 
 }  // namespace
 
-int RunCommand(int argc, char** argv) {
-  const std::string program = "churnlab run";
+namespace {
+
+// Starts `spec`, prints its progress each second until it ends, and returns the final report.
+// A failed StartRun comes back as its status (the caller decides what it means); a watch that
+// breaks is UNAVAILABLE.
+absl::StatusOr<v1::RunReport> ExecuteRun(v1::Control::Stub* stub, const v1::RunSpec& spec) {
+  v1::StartRunRequest start;
+  *start.mutable_spec() = spec;
+  v1::StartRunResponse started;
+  {
+    grpc::ClientContext context;
+    grpc::Status status = stub->StartRun(&context, start, &started);
+    if (!status.ok()) {
+      return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                          status.error_message());
+    }
+  }
+  std::printf("run %s on %d agent(s): %s\n", started.run_id().c_str(), started.agent_names_size(),
+              absl::StrJoin(started.agent_names(), ",").c_str());
+  for (const std::string& warning : started.warnings()) {
+    std::printf("warning: %s\n", warning.c_str());
+  }
+  std::fflush(stdout);
+  v1::RunReport final_report;
+  CancelOnInterrupt canceller(stub, started.run_id());
+  grpc::ClientContext context;
+  v1::WatchRunRequest watch;
+  watch.set_run_id(started.run_id());
+  auto reader = stub->WatchRun(&context, watch);
+  v1::RunUpdate update;
+  while (reader->Read(&update)) {
+    if (!update.report().verdict().empty()) {
+      final_report = update.report();
+    } else {
+      std::printf("%s\n", FormatProgressLine(update.report()).c_str());
+      std::fflush(stdout);
+    }
+  }
+  grpc::Status status = reader->Finish();
+  if (!status.ok()) {
+    return absl::UnavailableError("lost the run's progress: " + status.error_message());
+  }
+  return final_report;
+}
+
+// Named agents whose every source IP the spec excludes would make the run fail; leave them out
+// (the spec's other names stay).
+void DropAgentsLeftWithoutSources(v1::Control::Stub* stub, v1::RunSpec* spec) {
+  if (spec->agent_names_size() == 0) return;
+  grpc::ClientContext context;
+  v1::ListAgentsResponse agents;
+  if (!stub->ListAgents(&context, v1::ListAgentsRequest(), &agents).ok()) return;
+  std::vector<std::string> keep;
+  for (const std::string& name : spec->agent_names()) {
+    bool has_source = true;
+    for (const v1::AgentInfo& agent : agents.agents()) {
+      if (agent.hello().name() != name) continue;
+      has_source = std::any_of(agent.hello().source_ips().begin(), agent.hello().source_ips().end(),
+                               [&](const std::string& ip) {
+                                 return std::find(spec->exclude_source_ips().begin(),
+                                                  spec->exclude_source_ips().end(),
+                                                  ip) == spec->exclude_source_ips().end();
+                               });
+    }
+    if (has_source) keep.push_back(name);
+  }
+  if (keep.empty()) return;  // nothing would be left: the caller falls back to no exclusion
+  spec->clear_agent_names();
+  for (const std::string& name : keep) spec->add_agent_names(name);
+}
+
+int ExitCodeFor(const absl::Status& status) {
+  return ExitCodeFor(grpc::Status(static_cast<grpc::StatusCode>(status.code()), ""));
+}
+
+// The flags `run` and `compare` share; returns the spec or exits 2.
+struct RunFlags {
   std::string coordinator = "127.0.0.1:7400";
   std::string spec_file;
   std::string report_file;
   SpecOverrides overrides;
+};
+
+void AddRunFlags(FlagSet& flags, RunFlags& f) {
+  AddCoordinatorFlag(flags, &f.coordinator);
+  flags.String("spec", &f.spec_file, "a RunSpec as JSON");
+  flags.String("report", &f.report_file, "write the final report here as JSON");
+  AddSpecFlags(flags, f.overrides);
+}
+
+}  // namespace
+
+int RunCommand(int argc, char** argv) {
+  const std::string program = "churnlab run";
+  RunFlags f;
   FlagSet flags(program,
                 "Starts a run on the coordinator's agents, prints its progress every second, then\n"
                 "its summary; writes the JSON report with --report. Flags override --spec fields.\n"
                 "Example: churnlab run --target=127.0.0.1:9000 --rate=2000 --duration=30s");
-  AddCoordinatorFlag(flags, &coordinator);
-  flags.String("spec", &spec_file, "a RunSpec as JSON");
-  flags.String("report", &report_file, "write the final report here as JSON");
-  AddSpecFlags(flags, overrides);
-  std::vector<std::string> positional = flags.ParseOrExit(argc, argv);
-  if (!positional.empty())
-    return Fail(program, kExitBadInput, "unexpected argument '" + positional[0] + "'");
-  absl::StatusOr<v1::RunSpec> spec = BuildSpec(spec_file, overrides);
+  AddRunFlags(flags, f);
+  flags.ParseFlagsOnlyOrExit(argc, argv);
+  absl::StatusOr<v1::RunSpec> spec = BuildSpec(f.spec_file, f.overrides);
   if (!spec.ok()) return Fail(program, kExitBadInput, std::string(spec.status().message()));
-
-  std::optional<Connection> conn = Dial(program, coordinator);
+  std::optional<Connection> conn = Dial(program, f.coordinator);
   if (!conn) return kExitCannotRun;
-  v1::StartRunRequest start;
-  *start.mutable_spec() = *spec;
-  v1::StartRunResponse started;
-  {
-    grpc::ClientContext context;
-    grpc::Status status = conn->stub->StartRun(&context, start, &started);
-    if (!status.ok()) return Fail(program, ExitCodeFor(status), status.error_message());
-  }
-  std::printf("run %s on %d agent(s): %s\n", started.run_id().c_str(), started.agent_names_size(),
-              absl::StrJoin(started.agent_names(), ",").c_str());
-  for (const std::string& warning : started.warnings()) std::printf("warning: %s\n", warning.c_str());
-  std::fflush(stdout);
   signal(SIGINT, OnSignal);
   signal(SIGTERM, OnSignal);
-  v1::RunReport final_report;
-  {
-    CancelOnInterrupt canceller(conn->stub.get(), started.run_id());
-    grpc::ClientContext context;
-    v1::WatchRunRequest watch;
-    watch.set_run_id(started.run_id());
-    auto reader = conn->stub->WatchRun(&context, watch);
-    v1::RunUpdate update;
-    while (reader->Read(&update)) {
-      if (!update.report().verdict().empty()) {
-        final_report = update.report();
-      } else {
-        std::printf("%s\n", FormatProgressLine(update.report()).c_str());
-        std::fflush(stdout);
-      }
-    }
-    grpc::Status status = reader->Finish();
-    if (!status.ok())
-      return Fail(program, kExitCannotRun, "lost the run's progress: " + status.error_message());
+  absl::StatusOr<v1::RunReport> report = ExecuteRun(conn->stub.get(), *spec);
+  if (!report.ok())
+    return Fail(program, ExitCodeFor(report.status()), std::string(report.status().message()));
+  std::printf("%s", FormatReportText(*report).c_str());
+  if (!f.report_file.empty() && !WriteFile(f.report_file, ReportToJson(*report))) {
+    return Fail(program, kExitCannotRun, "cannot write the report to " + f.report_file);
   }
-  std::printf("%s", FormatReportText(final_report).c_str());
-  if (!report_file.empty() && !WriteFile(report_file, ReportToJson(final_report))) {
-    return Fail(program, kExitCannotRun, "cannot write the report to " + report_file);
+  return report->verdict() == "pass" ? kExitOk : kExitFailed;
+}
+
+int CompareCommand(int argc, char** argv) {
+  const std::string program = "churnlab compare";
+  RunFlags f;
+  FlagSet flags(program,
+                "Runs one workload twice: from a single source IP (one agent), then spread over\n"
+                "the agents and source IPs the spec allows, and prints them side by side with the\n"
+                "tuple budget that explains the difference. The spread run leaves out the single\n"
+                "run's source IP, whose ports that run left in TIME_WAIT, when others remain.\n"
+                "Exit code: that of the spread run (0 pass, 1 a threshold failed, 2, 3 as run).");
+  AddRunFlags(flags, f);
+  flags.ParseFlagsOnlyOrExit(argc, argv);
+  absl::StatusOr<v1::RunSpec> spec = BuildSpec(f.spec_file, f.overrides);
+  if (!spec.ok()) return Fail(program, kExitBadInput, std::string(spec.status().message()));
+  std::optional<Connection> conn = Dial(program, f.coordinator);
+  if (!conn) return kExitCannotRun;
+  signal(SIGINT, OnSignal);
+  signal(SIGTERM, OnSignal);
+
+  v1::CompareReport compare;
+  std::printf("== single source\n");
+  absl::StatusOr<v1::RunReport> single = ExecuteRun(conn->stub.get(), SingleSourceSpec(*spec));
+  if (!single.ok())
+    return Fail(program, ExitCodeFor(single.status()), std::string(single.status().message()));
+  *compare.mutable_single() = *single;
+  if (interrupted.load()) return Fail(program, kExitFailed, "interrupted");
+
+  std::printf("\n== distributed\n");
+  v1::RunSpec spread = *spec;
+  spread.set_name(spec->name().empty() ? "distributed" : spec->name() + " (distributed)");
+  std::string used = FirstSourceIp(*single);
+  const v1::RunSpec unexcluded = spread;
+  if (!used.empty() && spec->bind_mode() != "none") {
+    spread.add_exclude_source_ips(used);
+    DropAgentsLeftWithoutSources(conn->stub.get(), &spread);
   }
-  return final_report.verdict() == "pass" ? kExitOk : kExitFailed;
+  absl::StatusOr<v1::RunReport> distributed = ExecuteRun(conn->stub.get(), spread);
+  if (!distributed.ok() && absl::IsFailedPrecondition(distributed.status()) &&
+      spread.exclude_source_ips_size() > 0) {
+    std::printf("(no other source IP is available: the spread run uses %s too)\n", used.c_str());
+    distributed = ExecuteRun(conn->stub.get(), unexcluded);
+  }
+  if (!distributed.ok()) {
+    return Fail(program, ExitCodeFor(distributed.status()),
+                std::string(distributed.status().message()));
+  }
+  *compare.mutable_distributed() = *distributed;
+  for (std::string& line : CompareSummary(*single, *distributed))
+    compare.add_summary(std::move(line));
+  std::printf("%s", FormatCompare(compare).c_str());
+  if (!f.report_file.empty() && !WriteFile(f.report_file, MessageToJson(compare))) {
+    return Fail(program, kExitCannotRun, "cannot write the report to " + f.report_file);
+  }
+  return distributed->verdict() == "pass" ? kExitOk : kExitFailed;
 }
 
 int AgentsCommand(int argc, char** argv) {

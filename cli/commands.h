@@ -6,6 +6,7 @@
 namespace churnlab {
 
 int RunCommand(int argc, char** argv);
+int CompareCommand(int argc, char** argv);
 int AgentsCommand(int argc, char** argv);
 int RunsCommand(int argc, char** argv);
 int ReportCommand(int argc, char** argv);

@@ -121,6 +121,55 @@ std::string FormatReportText(const v1::RunReport& r) {
   return out;
 }
 
+std::string FormatCompare(const v1::CompareReport& c) {
+  const v1::RunReport& a = c.single();
+  const v1::RunReport& b = c.distributed();
+  auto sources = [](const v1::RunReport& r) {
+    int n = 0;
+    for (const v1::AgentReport& agent : r.agents()) n += agent.sources_size();
+    return n;
+  };
+  auto peak = [](const v1::RunReport& r, bool time_wait) {
+    uint64_t best = 0;
+    uint64_t range = 0;
+    for (const v1::AgentReport& agent : r.agents()) {
+      for (const v1::SourceReport& s : agent.sources()) {
+        uint64_t v = time_wait ? s.peak_time_wait() : s.peak_ports_in_use();
+        if (v >= best) {
+          best = v;
+          range = s.port_range_size();
+        }
+      }
+    }
+    return time_wait ? absl::StrCat(best) : absl::StrCat(best, "/", range);
+  };
+  std::string out = absl::StrFormat("\n%-28s %-28s %-28s\n", "", "single source", "distributed");
+  auto row = [&](const char* name, const std::string& x, const std::string& y) {
+    absl::StrAppendFormat(&out, "%-28s %-28s %-28s\n", name, x, y);
+  };
+  row("run", a.run_id(), b.run_id());
+  row("agents / source IPs", absl::StrCat(a.agents_size(), " / ", sources(a)),
+      absl::StrCat(b.agents_size(), " / ", sources(b)));
+  row("requested rate", absl::StrFormat("%.0f/s", a.requested_rate()),
+      absl::StrFormat("%.0f/s", b.requested_rate()));
+  row("achieved rate", absl::StrFormat("%.0f/s", a.achieved_rate()),
+      absl::StrFormat("%.0f/s", b.achieved_rate()));
+  row("attempted", absl::StrCat(a.totals().attempted()), absl::StrCat(b.totals().attempted()));
+  row("succeeded", absl::StrCat(a.totals().succeeded()), absl::StrCat(b.totals().succeeded()));
+  row("failed", absl::StrCat(a.totals().failed()), absl::StrCat(b.totals().failed()));
+  row("failures", FormatErrors(a.errors(), 2), FormatErrors(b.errors(), 2));
+  row("peak ports (busiest source)", peak(a, false), peak(b, false));
+  row("peak TIME_WAIT (one source)", peak(a, true), peak(b, true));
+  row("connect p99", absl::StrFormat("%.2fms", a.latency().connect().p99_ms()),
+      absl::StrFormat("%.2fms", b.latency().connect().p99_ms()));
+  row("tuple budget", absl::StrFormat("%.0f/s", a.tuple_budget().total_rate()),
+      absl::StrFormat("%.0f/s", b.tuple_budget().total_rate()));
+  row("verdict", a.verdict(), b.verdict());
+  absl::StrAppend(&out, "\n");
+  for (const std::string& line : c.summary()) absl::StrAppend(&out, line, "\n");
+  return out;
+}
+
 std::string FormatAgents(const std::vector<v1::AgentInfo>& agents) {
   if (agents.empty()) return "no agents attached\n";
   std::string out = absl::StrFormat("%-16s %-20s %-24s %-13s %-8s %s\n", "name", "host",

@@ -15,6 +15,8 @@ std::string FormatProgressLine(const v1::RunReport& report);
 std::string FormatReportText(const v1::RunReport& report);
 // The tuple budget beside the requested and achieved rates, per source IP.
 std::string FormatTupleBudget(const v1::RunReport& report);
+// `churnlab compare`'s side-by-side table and summary.
+std::string FormatCompare(const v1::CompareReport& compare);
 std::string FormatAgents(const std::vector<v1::AgentInfo>& agents);
 std::string FormatRuns(const std::vector<v1::RunSummary>& runs);
 

@@ -12,6 +12,18 @@
 namespace churnlab {
 namespace {
 
+// The agent's source IPs less those the spec excludes.
+std::vector<std::string> Offered(const v1::RunSpec& spec, const v1::Hello& hello) {
+  std::vector<std::string> out;
+  for (const std::string& ip : hello.source_ips()) {
+    if (std::find(spec.exclude_source_ips().begin(), spec.exclude_source_ips().end(), ip) ==
+        spec.exclude_source_ips().end()) {
+      out.push_back(ip);
+    }
+  }
+  return out;
+}
+
 // Empty when `agent` may be given the spec; otherwise why not.
 std::string Ineligibility(const v1::RunSpec& spec, const AgentCandidate& agent) {
   if (agent.busy) return "busy with another run";
@@ -27,8 +39,8 @@ std::string Ineligibility(const v1::RunSpec& spec, const AgentCandidate& agent) 
   }
   absl::Status allowed_status = CheckTargetsAllowed(targets, allowed);
   if (!allowed_status.ok()) return absl::StrCat("targets: ", allowed_status.message());
-  if (spec.bind_mode() != "none" && agent.hello.source_ips_size() == 0) {
-    return "offers no source IP";
+  if (spec.bind_mode() != "none" && Offered(spec, agent.hello).empty()) {
+    return "offers no source IP (that the spec does not exclude)";
   }
   return "";
 }
@@ -96,8 +108,9 @@ absl::StatusOr<std::vector<std::string>> ChooseSources(const v1::RunSpec& spec,
                                                        const v1::Hello& hello) {
   std::vector<std::string> sources;
   if (spec.bind_mode() == "none") return sources;
+  std::vector<std::string> offered = Offered(spec, hello);
   if (spec.source_ips_size() > 0) {
-    for (const std::string& ip : hello.source_ips()) {
+    for (const std::string& ip : offered) {
       if (std::find(spec.source_ips().begin(), spec.source_ips().end(), ip) !=
           spec.source_ips().end()) {
         sources.push_back(ip);
@@ -105,7 +118,7 @@ absl::StatusOr<std::vector<std::string>> ChooseSources(const v1::RunSpec& spec,
     }
     return sources;
   }
-  sources.assign(hello.source_ips().begin(), hello.source_ips().end());
+  sources = offered;
   if (spec.source_ips_per_agent() > 0) {
     if (static_cast<size_t>(spec.source_ips_per_agent()) > sources.size()) {
       return absl::FailedPreconditionError(

@@ -42,6 +42,10 @@ absl::Status ValidateSelection(const v1::RunSpec& spec) {
     absl::StatusOr<SocketAddress> parsed = SocketAddress::ParseIp(ip);
     if (!parsed.ok()) return Invalid("source_ips", parsed.status().message());
   }
+  for (const std::string& ip : spec.exclude_source_ips()) {
+    absl::StatusOr<SocketAddress> parsed = SocketAddress::ParseIp(ip);
+    if (!parsed.ok()) return Invalid("exclude_source_ips", parsed.status().message());
+  }
   if (spec.bind_mode() == "none" &&
       (spec.source_ips_size() > 0 || spec.source_ips_per_agent() > 0)) {
     return Invalid("bind_mode", "none binds no source IP; drop source_ips or use no-port/bind");

@@ -51,7 +51,8 @@ TEST(TupleBudgetTest, NotesWhatChangesThePicture) {
   EXPECT_NE(ComputeTupleBudget(MakeRun("rst", "no-port")).notes(0).find("RST"), std::string::npos);
   RunRecord reuse = MakeRun("client-fin", "no-port");
   reuse.shards[1] = Shard("a2", {"10.0.2.1"}, 100, "1");
-  EXPECT_NE(ComputeTupleBudget(reuse).notes(0).find("tcp_tw_reuse=1 on a2-host"), std::string::npos);
+  EXPECT_NE(ComputeTupleBudget(reuse).notes(0).find("tcp_tw_reuse=1 on a2-host"),
+            std::string::npos);
 }
 
 TEST(ObserveTest, NamesPortExhaustionListenOverflowAndSlowConnects) {

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "churnlab/v1/report.pb.h"
+#include "google/protobuf/message.h"
 #include "gtest/gtest.h"
 #include "tests/support/network_namespace.h"
 #include "tests/support/target_process.h"
@@ -53,11 +54,13 @@ class NetnsControlPlaneTest : public ::testing::Test {
     return full;
   }
 
-  // Runs `churnlab run` inside the namespace; returns the exit code and fills `report`.
-  int Run(const std::string& agents, v1::RunReport* report) {
-    std::string path = dir_ + "/" + agents + ".json";
+  // Runs `churnlab COMMAND` inside the namespace at 200 conn/s for 8 s with an error-rate
+  // threshold; returns the exit code and fills `report` from --report.
+  int Churnlab(const std::string& command, const std::string& agents,
+               google::protobuf::Message* report) {
+    std::string path = dir_ + "/" + command + agents + ".json";
     std::vector<std::string> argv =
-        Inside({BinaryPath("churnlab"), "run", "--coordinator=" + coordinator_,
+        Inside({BinaryPath("churnlab"), command, "--coordinator=" + coordinator_,
                 "--target=" + target_->address.ToString(), "--rate=200", "--duration=8s",
                 "--agents=" + agents, "--threshold=error_rate < 0.01", "--report=" + path});
     // The agents attach within a few seconds of starting; retry until they have.
@@ -89,7 +92,7 @@ class NetnsControlPlaneTest : public ::testing::Test {
 
 TEST_F(NetnsControlPlaneTest, OneSourceHitsThePortLimitFourSourcesDoNot) {
   v1::RunReport single;
-  ASSERT_EQ(Run("a1", &single), 1) << output_;  // the error-rate threshold fails
+  ASSERT_EQ(Churnlab("run", "a1", &single), 1) << output_;  // the error-rate threshold fails
   const v1::SourceReport& source = single.agents(0).sources(0);
   EXPECT_EQ(source.ip(), "127.0.0.2");
   EXPECT_EQ(source.attempted(), 1600u);
@@ -107,7 +110,7 @@ TEST_F(NetnsControlPlaneTest, OneSourceHitsThePortLimitFourSourcesDoNot) {
   EXPECT_GE(single.kernel_counters().at("ActiveOpens"), 990);
 
   v1::RunReport spread;
-  ASSERT_EQ(Run("a2,a3,a4,a5", &spread), 0) << output_;
+  ASSERT_EQ(Churnlab("run", "a2,a3,a4,a5", &spread), 0) << output_;
   EXPECT_EQ(spread.totals().attempted(), 1600u);
   EXPECT_EQ(spread.totals().failed(), 0u);
   ASSERT_EQ(spread.agents_size(), 4);
@@ -116,6 +119,27 @@ TEST_F(NetnsControlPlaneTest, OneSourceHitsThePortLimitFourSourcesDoNot) {
     EXPECT_LT(agent.sources(0).peak_ports_in_use(), 500u) << agent.name();
   }
   EXPECT_NEAR(spread.tuple_budget().total_rate(), 4 * 1000.0 / 60, 0.1);
+}
+
+TEST_F(NetnsControlPlaneTest, CompareShowsBothRunsSideBySideAndSaysWhy) {
+  v1::CompareReport compare;
+  // The spread run is the one that decides the exit code: it passes.
+  ASSERT_EQ(Churnlab("compare", "a1,a2,a3,a4,a5", &compare), 0) << output_;
+  const v1::RunReport& single = compare.single();
+  const v1::RunReport& spread = compare.distributed();
+  ASSERT_EQ(single.agents_size(), 1);
+  EXPECT_EQ(single.agents(0).name(), "a1");
+  EXPECT_GE(single.errors().at("EADDRNOTAVAIL"), 500u);
+  EXPECT_EQ(single.verdict(), "fail");
+  // The single run's source is left out of the spread run: its ports are in TIME_WAIT.
+  ASSERT_EQ(spread.agents_size(), 4);
+  for (const v1::AgentReport& agent : spread.agents()) EXPECT_NE(agent.name(), "a1");
+  EXPECT_EQ(spread.totals().failed(), 0u);
+  EXPECT_EQ(spread.verdict(), "pass");
+  ASSERT_GE(compare.summary_size(), 3);
+  EXPECT_NE(compare.summary(0).find("ports ran out"), std::string::npos) << compare.summary(0);
+  EXPECT_NE(output_.find("single source"), std::string::npos);
+  EXPECT_NE(output_.find("tuple budget"), std::string::npos);
 }
 
 }  // namespace
