@@ -27,7 +27,13 @@ void ShardTelemetryCollector::AddSockets(const SourceSockets& sockets, v1::Sourc
 v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapshot, bool final) {
   v1::ShardTelemetry t = SnapshotToTelemetry(snapshot, run_id_, final);
   t.set_port_range_size(port_range_size_);
-  absl::StatusOr<SocketCensus> census = TakeSocketCensus(targets_);
+  absl::Time now = absl::Now();
+  if (final || now >= next_census_) {
+    census_ = TakeSocketCensus(targets_);
+    absl::Duration took = absl::Now() - now;
+    next_census_ = now + std::max(absl::Seconds(1) - absl::Milliseconds(50), took * 100);
+  }
+  const absl::StatusOr<SocketCensus>& census = census_;
   for (v1::SourceCounts& source : *t.mutable_sources()) {
     if (census.ok()) {
       if (source.ip() == "auto") {

@@ -1,36 +1,113 @@
 #include "agent/socket_census.h"
 
+#include <arpa/inet.h>
+#include <string.h>
+
 #include <algorithm>
 #include <bitset>
 #include <memory>
-#include <set>
 
 namespace churnlab {
+namespace {
+
+// An address as raw bytes, for comparisons that cost nothing per socket.
+struct RawAddress {
+  int family = 0;
+  uint8_t bytes[16] = {};
+  uint16_t port = 0;
+
+  static RawAddress Of(const SocketAddress& a) {
+    RawAddress out;
+    out.family = a.family();
+    if (a.family() == AF_INET) {
+      memcpy(out.bytes, &reinterpret_cast<const sockaddr_in*>(a.sockaddr_ptr())->sin_addr, 4);
+    } else {
+      memcpy(out.bytes, &reinterpret_cast<const sockaddr_in6*>(a.sockaddr_ptr())->sin6_addr, 16);
+    }
+    out.port = static_cast<uint16_t>(a.port());
+    return out;
+  }
+  bool SameIp(int f, const uint8_t* other) const {
+    return family == f && memcmp(bytes, other, f == AF_INET ? 4 : 16) == 0;
+  }
+  std::string IpString() const {
+    char text[INET6_ADDRSTRLEN] = {};
+    inet_ntop(family, bytes, text, sizeof(text));
+    return text;
+  }
+};
+
+struct Tally {
+  RawAddress source;
+  SourceSockets sockets;
+  std::unique_ptr<std::bitset<65536>> ports = std::make_unique<std::bitset<65536>>();
+};
+
+class Counter {
+ public:
+  explicit Counter(const std::vector<SocketAddress>& targets) {
+    for (const SocketAddress& t : targets) targets_.push_back(RawAddress::Of(t));
+  }
+
+  void Add(int family, TcpState state, const uint8_t* local, uint16_t local_port,
+           const uint8_t* remote, uint16_t remote_port) {
+    if (state == TcpState::kListen) return;
+    bool toward_target = std::any_of(targets_.begin(), targets_.end(), [&](const RawAddress& t) {
+      return t.port == remote_port && t.SameIp(family, remote);
+    });
+    if (!toward_target) return;
+    Tally& tally = TallyFor(family, local);
+    size_t index = static_cast<size_t>(state);
+    if (index < tally.sockets.by_state.size()) ++tally.sockets.by_state[index];
+    if (!tally.ports->test(local_port)) {
+      tally.ports->set(local_port);
+      ++tally.sockets.ports_in_use;
+    }
+  }
+
+  SocketCensus Result() const {
+    SocketCensus out;
+    for (const Tally& t : tallies_) out[t.source.IpString()] = t.sockets;
+    return out;
+  }
+
+ private:
+  // Few sources per agent: a linear scan that starts from the last hit.
+  Tally& TallyFor(int family, const uint8_t* local) {
+    if (last_ < tallies_.size() && tallies_[last_].source.SameIp(family, local)) {
+      return tallies_[last_];
+    }
+    for (last_ = 0; last_ < tallies_.size(); ++last_) {
+      if (tallies_[last_].source.SameIp(family, local)) return tallies_[last_];
+    }
+    Tally tally;
+    tally.source.family = family;
+    memcpy(tally.source.bytes, local, family == AF_INET ? 4 : 16);
+    tallies_.push_back(std::move(tally));
+    last_ = tallies_.size() - 1;
+    return tallies_.back();
+  }
+
+  std::vector<RawAddress> targets_;
+  std::vector<Tally> tallies_;
+  size_t last_ = 0;
+};
+
+}  // namespace
 
 SocketCensus CountSockets(const std::vector<TcpSocketInfo>& sockets,
                           const std::vector<SocketAddress>& targets) {
-  std::set<std::string> wanted;
-  for (const SocketAddress& t : targets) wanted.insert(t.ToString());
-  SocketCensus census;
-  std::map<std::string, std::unique_ptr<std::bitset<65536>>> ports;
+  Counter counter(targets);
   for (const TcpSocketInfo& s : sockets) {
-    if (s.state == TcpState::kListen || wanted.count(s.remote.ToString()) == 0) continue;
-    std::string source = s.local.IpString();
-    SourceSockets& entry = census[source];
-    size_t state = static_cast<size_t>(s.state);
-    if (state < entry.by_state.size()) ++entry.by_state[state];
-    auto& used = ports[source];
-    if (used == nullptr) used = std::make_unique<std::bitset<65536>>();
-    if (!used->test(s.local.port())) {
-      used->set(s.local.port());
-      ++entry.ports_in_use;
-    }
+    RawAddress local = RawAddress::Of(s.local);
+    RawAddress remote = RawAddress::Of(s.remote);
+    counter.Add(local.family, s.state, local.bytes, local.port, remote.bytes, remote.port);
   }
-  return census;
+  return counter.Result();
 }
 
 absl::StatusOr<SocketCensus> TakeSocketCensus(const std::vector<SocketAddress>& targets) {
-  std::vector<TcpSocketInfo> sockets;
+  Counter counter(targets);
   for (int family : {AF_INET, AF_INET6}) {
     int low = 65536;
     int high = 0;
@@ -40,11 +117,15 @@ absl::StatusOr<SocketCensus> TakeSocketCensus(const std::vector<SocketAddress>& 
       high = std::max(high, t.port());
     }
     if (high == 0) continue;
-    absl::StatusOr<std::vector<TcpSocketInfo>> dump = DumpTcpSocketsToPorts(family, low, high);
-    if (!dump.ok()) return dump.status();
-    sockets.insert(sockets.end(), dump->begin(), dump->end());
+    uint32_t all_but_listen = ~0u & ~(1u << static_cast<int>(TcpState::kListen));
+    absl::Status status =
+        VisitTcpSockets(family, all_but_listen, low, high, [&](const RawTcpSocket& s) {
+          counter.Add(s.family, s.state, s.local_address, s.local_port, s.remote_address,
+                      s.remote_port);
+        });
+    if (!status.ok()) return status;
   }
-  return CountSockets(sockets, targets);
+  return counter.Result();
 }
 
 }  // namespace churnlab

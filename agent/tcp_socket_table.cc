@@ -50,12 +50,8 @@ const char* TcpStateName(TcpState state) {
   return i < sizeof(kNames) / sizeof(kNames[0]) ? kNames[i] : "UNKNOWN";
 }
 
-namespace {
-
-// Sends the dump request: `states` is a bit mask of TcpState values; a port range of {0, 0}
-// means no filter.
-absl::StatusOr<std::vector<TcpSocketInfo>> Dump(int family, uint32_t states, int min_port,
-                                                int max_port) {
+absl::Status VisitTcpSockets(int family, uint32_t states, int min_port, int max_port,
+                             const std::function<void(const RawTcpSocket&)>& visit) {
   int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (fd < 0) return absl::ErrnoToStatus(errno, "socket(NETLINK_SOCK_DIAG)");
   FdCloser closer(fd);
@@ -89,27 +85,46 @@ absl::StatusOr<std::vector<TcpSocketInfo>> Dump(int family, uint32_t states, int
   }
   if (send(fd, &message, length, 0) < 0) return absl::ErrnoToStatus(errno, "sock_diag send");
 
-  std::vector<TcpSocketInfo> sockets;
-  alignas(nlmsghdr) char buffer[32 * 1024];
+  // The kernel fills up to this much per recv(); larger means fewer syscalls for big tables.
+  static thread_local std::vector<char> buffer(256 * 1024);
   while (true) {
-    ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+    ssize_t n = recv(fd, buffer.data(), buffer.size(), 0);
     if (n < 0) {
       if (errno == EINTR) continue;
       return absl::ErrnoToStatus(errno, "sock_diag recv");
     }
-    for (auto* h = reinterpret_cast<nlmsghdr*>(buffer); NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
-      if (h->nlmsg_type == NLMSG_DONE) return sockets;
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buffer.data()); NLMSG_OK(h, n);
+         h = NLMSG_NEXT(h, n)) {
+      if (h->nlmsg_type == NLMSG_DONE) return absl::OkStatus();
       if (h->nlmsg_type == NLMSG_ERROR) {
         auto* err = static_cast<nlmsgerr*>(NLMSG_DATA(h));
         return absl::ErrnoToStatus(-err->error, "sock_diag dump");
       }
       auto* diag = static_cast<inet_diag_msg*>(NLMSG_DATA(h));
-      sockets.push_back(
-          TcpSocketInfo{static_cast<TcpState>(diag->idiag_state),
-                        FromDiag(diag->idiag_family, diag->id.idiag_src, diag->id.idiag_sport),
-                        FromDiag(diag->idiag_family, diag->id.idiag_dst, diag->id.idiag_dport)});
+      visit(RawTcpSocket{diag->idiag_family, static_cast<TcpState>(diag->idiag_state),
+                         reinterpret_cast<const uint8_t*>(diag->id.idiag_src),
+                         reinterpret_cast<const uint8_t*>(diag->id.idiag_dst),
+                         ntohs(diag->id.idiag_sport), ntohs(diag->id.idiag_dport)});
     }
   }
+}
+
+namespace {
+
+absl::StatusOr<std::vector<TcpSocketInfo>> Dump(int family, uint32_t states, int min_port,
+                                                int max_port) {
+  std::vector<TcpSocketInfo> sockets;
+  absl::Status status =
+      VisitTcpSockets(family, states, min_port, max_port, [&](const RawTcpSocket& s) {
+        sockets.push_back(
+            TcpSocketInfo{s.state,
+                          FromDiag(s.family, reinterpret_cast<const __be32*>(s.local_address),
+                                   htons(s.local_port)),
+                          FromDiag(s.family, reinterpret_cast<const __be32*>(s.remote_address),
+                                   htons(s.remote_port))});
+      });
+  if (!status.ok()) return status;
+  return sockets;
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -32,8 +33,27 @@ struct TcpSocketInfo {
   SocketAddress remote;
 };
 
+// One socket as the kernel reports it, without copies: addresses in network byte order (4 bytes
+// used for IPv4, 16 for IPv6), ports in host order.
+struct RawTcpSocket {
+  int family;
+  TcpState state;
+  const uint8_t* local_address;
+  const uint8_t* remote_address;
+  uint16_t local_port;
+  uint16_t remote_port;
+};
+
+// Calls `visit` for every TCP socket of `family` whose state is in `state_mask` (bits of
+// TcpState) and whose remote port lies in [min_remote_port, max_remote_port] (no filter when
+// max_remote_port is 0; the kernel applies it, an inet_diag bytecode filter). An errno status
+// when the netlink socket cannot be opened or read.
+absl::Status VisitTcpSockets(int family, uint32_t state_mask, int min_remote_port,
+                             int max_remote_port,
+                             const std::function<void(const RawTcpSocket&)>& visit);
+
 // Every TCP socket of `family` (AF_INET or AF_INET6) in this network namespace, TIME_WAIT ones
-// included. An errno status when the netlink socket cannot be opened or read.
+// included, as copies.
 absl::StatusOr<std::vector<TcpSocketInfo>> DumpTcpSockets(int family);
 
 // The same, but the kernel only returns non-listening sockets whose remote port lies in

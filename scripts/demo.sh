@@ -1,55 +1,53 @@
 #!/usr/bin/env bash
-# The demo: installs what is missing, builds, then on this machine's loopback starts a
-# coordinator, a target and four agents (source IPs 127.0.0.2-5), and runs the same workload
-# twice through the control plane: from one agent, then spread over all four. Prints each run's
-# progress and report, the run list, and the TIME_WAIT the runs left behind.
-# Traffic goes to 127.0.0.1 only. Everything it starts is stopped before it exits.
+# The demo: installs what is missing, builds, then starts a coordinator, a target and four agents
+# (source IPs 127.0.0.2-5) and runs the TIME_WAIT scenario as a `churnlab compare`: one source IP
+# first, then the same load spread over the others, side by side with the tuple budget.
+# As root it all runs inside a network namespace of its own with a 1,000-port range and
+# tcp_tw_reuse=0, so the port limit shows in seconds; otherwise on this host's loopback, where
+# the default range makes the limit take minutes (the budget table still shows it).
+# Traffic stays on loopback. Everything it starts is stopped, and the namespace deleted, on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh
-BIN=build/bin
-RATE=${DEMO_RATE:-4000}
-SECS=${DEMO_SECONDS:-5}
+BIN=$PWD/build/bin
 source scripts/lib.sh
 
-bg $BIN/churnlab-coordinator --grpc-listen=127.0.0.1:0 --address-file="$work/coordinator" \
-  --http-listen=127.0.0.1:0 \
-  --db="$work/runs.db" >"$work/coordinator.log" 2>&1
-bg $BIN/churnlab-target --listen=127.0.0.1:0 --address-file="$work/target" --close=client \
+inside=()
+if [[ $(id -u) -eq 0 ]] && command -v ip >/dev/null; then
+  ns="churnlab-demo-$$"
+  ip netns add "$ns"
+  trap 'cleanup; ip netns del "$ns" 2>/dev/null || true' EXIT
+  ip -n "$ns" link set lo up
+  ip netns exec "$ns" sysctl -q -w net.ipv4.ip_local_port_range="40000 40999" net.ipv4.tcp_tw_reuse=0
+  inside=(ip netns exec "$ns")
+  echo "== network namespace $ns: ip_local_port_range 40000-40999 (1,000 ports), tcp_tw_reuse=0"
+else
+  echo "== not root: running on this host's loopback aliases 127.0.0.2-5 with its own port range"
+  echo "   ($(tr '\t' '-' </proc/sys/net/ipv4/ip_local_port_range)); the single source will not run out within the run."
+fi
+run_in() { "${inside[@]}" "$@"; }
+
+bg "${inside[@]}" $BIN/churnlab-coordinator --grpc-listen=127.0.0.1:0 --address-file="$work/coordinator" \
+  --http-listen=127.0.0.1:0 --db="$work/runs.db" >"$work/coordinator.log" 2>&1
+bg "${inside[@]}" $BIN/churnlab-target --listen=127.0.0.1:0 --address-file="$work/target" --close=client \
   >"$work/target.log" 2>&1
 wait_file "$work/coordinator" && wait_file "$work/target"
 coordinator=$(cat "$work/coordinator")
 target=$(cat "$work/target")
 for i in 1 2 3 4; do
-  bg $BIN/churnlab-agent --coordinator="$coordinator" --name="a$i" --source-ips="127.0.0.$((i + 1))" \
-    >"$work/agent$i.log" 2>&1
+  bg "${inside[@]}" $BIN/churnlab-agent --coordinator="$coordinator" --name="a$i" \
+    --source-ips="127.0.0.$((i + 1))" >"$work/agent$i.log" 2>&1
 done
 for _ in $(seq 100); do
-  [[ $($BIN/churnlab agents --coordinator="$coordinator" | grep -c '^a[1-4] ') -eq 4 ]] && break
+  [[ $(run_in $BIN/churnlab agents --coordinator="$coordinator" | grep -c '^a[1-4] ') -eq 4 ]] && break
   sleep 0.1
 done
-echo "== coordinator $coordinator, target $target (churnlab-target), agents:"
-$BIN/churnlab agents --coordinator="$coordinator"
-
-run() {
-  echo
-  echo "== $1"
-  shift
-  $BIN/churnlab run --coordinator="$coordinator" --target="$target" --rate="$RATE" \
-    --duration="${SECS}s" --close=client-fin --threshold='error_rate < 0.01' "$@" || true
-}
-run "one agent, one source IP (127.0.0.2), $RATE conn/s for ${SECS}s" --agents=a1 --name=single
-run "four agents, four source IPs, the same load" --name=spread
-
+echo "== coordinator $coordinator, target $target, agents:"
+run_in $BIN/churnlab agents --coordinator="$coordinator"
+echo
+run_in $BIN/churnlab compare --coordinator="$coordinator" --spec=scenarios/time-wait.json \
+  --target="$target" --report="$work/compare.json" || true
 echo
 echo "== runs kept in the coordinator's SQLite store"
-$BIN/churnlab runs --coordinator="$coordinator"
-port=${target##*:}
-echo
-echo "== TIME_WAIT toward the target's port, by source IP (the client closed first, so it keeps them):"
-ss -Htan state time-wait "( dport = :$port )" | awk '{split($3, a, ":"); n[a[1]]++} END {for (ip in n) printf "   %-12s %d\n", ip, n[ip]}' | sort
-read -r low high </proc/sys/net/ipv4/ip_local_port_range
-echo "   Each source IP toward one ip:port has $((high - low + 1)) ports (ip_local_port_range $low-$high),"
-echo "   each held 60 s in TIME_WAIT: about $(((high - low + 1) / 60)) new connections/s per source IP without"
-echo "   reuse (tcp_tw_reuse=$(cat /proc/sys/net/ipv4/tcp_tw_reuse) here; 2 lets loopback reuse them). Four sources, four times the budget."
+run_in $BIN/churnlab runs --coordinator="$coordinator"
