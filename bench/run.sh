@@ -110,3 +110,8 @@ kill -INT $mp
 wait $mp || true
 echo "  RSS with ~0 in flight: ${base} KiB; with $HELD in flight: ${peak} KiB (client sockets ESTABLISHED to the target: $inflight)"
 echo "  user-space bytes per in-flight connection: $(awk -v p="$peak" -v b="$base" -v n="$HELD" 'BEGIN { printf "%.0f", (p - b) * 1024 / n }')"
+echo
+
+echo "(e) telemetry cost: a sock_diag census with ~30,000 sockets on the host, and the engine's rate"
+echo "    with and without a telemetry sample every second"
+$BIN/churnlab-telemetry-bench | sed 's/^/  /'
