@@ -29,7 +29,9 @@ absl::StatusOr<TargetProcess> StartTarget(const std::vector<std::string>& flags,
   std::string address_file = MakeTempDir() + "/address";
   std::vector<std::string> argv = command_prefix;
   argv.push_back(BinaryPath("churnlab-target"));
-  argv.push_back("--listen=" + listen_ip + ":0");
+  bool has_listen = false;
+  for (const std::string& flag : flags) has_listen = has_listen || flag.rfind("--listen=", 0) == 0;
+  if (!has_listen) argv.push_back("--listen=" + listen_ip + ":0");
   argv.push_back("--address-file=" + address_file);
   argv.insert(argv.end(), flags.begin(), flags.end());
   absl::StatusOr<ChildProcess> child = ChildProcess::Start(argv);
@@ -38,9 +40,9 @@ absl::StatusOr<TargetProcess> StartTarget(const std::vector<std::string>& flags,
   if (!text.ok()) {
     return absl::UnavailableError(absl::StrCat("churnlab-target did not start: ", child->Output()));
   }
-  absl::StatusOr<SocketAddress> address = SocketAddress::ParseIpPort(*text);
-  if (!address.ok()) return address.status();
-  return TargetProcess{std::move(*child), *address};
+  absl::StatusOr<std::vector<SocketAddress>> addresses = ParseIpPortList(*text);
+  if (!addresses.ok()) return addresses.status();
+  return TargetProcess{std::move(*child), addresses->front(), *text};
 }
 
 }  // namespace churnlab::testing

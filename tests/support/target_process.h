@@ -14,7 +14,8 @@ namespace churnlab::testing {
 
 struct TargetProcess {
   ChildProcess process;
-  SocketAddress address;
+  SocketAddress address;     // the first listening address
+  std::string address_list;  // all of them, comma-separated
 
   // SIGTERMs the target and returns its counters ("accepted" -> N, ...); empty when it printed
   // none.

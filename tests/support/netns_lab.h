@@ -1,0 +1,46 @@
+// A one-namespace lab for end-to-end tests: a network namespace of the test's own (optionally
+// with a 1,000-port range and no TIME_WAIT reuse, so port limits show in seconds), with a
+// coordinator, targets and agents started inside it and `churnlab` commands run there.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "google/protobuf/message.h"
+#include "tests/support/network_namespace.h"
+#include "tests/support/target_process.h"
+
+namespace churnlab::testing {
+
+class NetnsLab {
+ public:
+  // UNAVAILABLE when not root. `small_port_range`: 40000-40999 and tcp_tw_reuse=0.
+  static absl::StatusOr<std::unique_ptr<NetnsLab>> Create(const std::string& tag,
+                                                          bool small_port_range);
+
+  absl::Status StartCoordinator();
+  absl::StatusOr<TargetProcess> StartTarget(const std::vector<std::string>& flags);
+  absl::Status StartAgent(const std::string& name, const std::string& source_ips);
+
+  // Runs `churnlab COMMAND --coordinator=... args... --report=FILE` inside, retrying while the
+  // agents are still attaching; fills `report` from FILE. Returns the exit code, or -1.
+  int Churnlab(const std::string& command, std::vector<std::string> args,
+               google::protobuf::Message* report);
+  // The output of the last Churnlab() call.
+  const std::string& output() const { return output_; }
+
+ private:
+  explicit NetnsLab(NetworkNamespace ns) : ns_(std::move(ns)) {}
+  std::vector<std::string> Inside(std::vector<std::string> argv) const;
+
+  NetworkNamespace ns_;
+  std::string dir_ = MakeTempDir();
+  std::string coordinator_;
+  std::string output_;
+  int reports_ = 0;
+  std::vector<ChildProcess> processes_;  // stopped before the namespace goes
+};
+
+}  // namespace churnlab::testing
