@@ -73,7 +73,10 @@ grpc::Status AgentSession::Serve(v1::AgentGateway::Stub& stub) {
   }
   v1::AgentMessage hello;
   *hello.mutable_hello() = options_.hello;
+  std::atomic<bool> attached{true};
+  std::thread observer;
   if (Write(hello)) {
+    if (options_.observer_telemetry) observer = std::thread([&] { ObserveWhile(attached); });
     v1::CoordinatorMessage message;
     bool welcomed = false;
     while (stream->Read(&message)) {
@@ -90,6 +93,9 @@ grpc::Status AgentSession::Serve(v1::AgentGateway::Stub& stub) {
     }
   }
   StopShard();
+  attached.store(false);
+  cv_.notify_all();
+  if (observer.joinable()) observer.join();
   {
     std::lock_guard<std::mutex> lock(mu_);
     context_ = nullptr;
@@ -132,6 +138,7 @@ void AgentSession::OnAssign(const v1::Shard& shard) {
     message.mutable_refusal()->set_reason(reason);
     Write(message);
   };
+  if (options_.observer_telemetry) return refuse("an observer (churnlab-target) runs no load");
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!running_run_.empty()) return refuse(absl::StrCat("busy with run ", running_run_));
@@ -192,6 +199,18 @@ void AgentSession::StopShard() {
     finished = std::move(shard_thread_);
   }
   if (finished.joinable()) finished.join();
+}
+
+void AgentSession::ObserveWhile(const std::atomic<bool>& attached) {
+  // The first sample goes out at once, so a run started right after attaching includes it.
+  while (attached.load() && !shutdown_.load()) {
+    v1::AgentMessage message;
+    *message.mutable_telemetry() = options_.observer_telemetry();
+    Write(message);
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.telemetry_interval),
+                 [&] { return !attached.load() || shutdown_.load(); });
+  }
 }
 
 bool AgentSession::Write(const v1::AgentMessage& message) {

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -32,6 +33,9 @@ class AgentSession {
     int threads = 1;      // engine threads per shard
     absl::Duration telemetry_interval = absl::Seconds(1);
     absl::Duration max_backoff = absl::Seconds(5);
+    // Set for an observer (a target reporting its host): sent every telemetry_interval while
+    // attached; an observer refuses every shard.
+    std::function<v1::ShardTelemetry()> observer_telemetry;
   };
 
   explicit AgentSession(Options options);
@@ -53,6 +57,8 @@ class AgentSession {
   void RunShard(std::string run_id, std::unique_ptr<Engine> engine, absl::Duration start_after);
   void StopShard();
   bool Write(const v1::AgentMessage& message);
+  // An observer's telemetry loop, until `attached` turns false.
+  void ObserveWhile(const std::atomic<bool>& attached);
 
   Options options_;
   std::atomic<bool> shutdown_{false};

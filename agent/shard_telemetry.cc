@@ -7,21 +7,45 @@
 
 namespace churnlab {
 
+namespace {
+
+std::map<std::string, int64_t> CountersNow() {
+  return ReadKernelCounters().value_or(std::map<std::string, int64_t>{});
+}
+
+// Counter deltas since `baseline`, and socket totals now.
+void FillHost(const std::map<std::string, int64_t>& baseline, v1::HostTelemetry* host) {
+  for (const auto& [name, value] : CountersNow()) {
+    auto base = baseline.find(name);
+    (*host->mutable_counter_deltas())[name] = value - (base == baseline.end() ? 0 : base->second);
+  }
+  SocketTotals totals = ReadSocketTotals();
+  host->set_tcp_in_use(totals.tcp_in_use);
+  host->set_tcp_time_wait(totals.tcp_time_wait);
+  host->set_tcp_orphans(totals.tcp_orphans);
+  host->set_tcp_established(totals.tcp_established);
+}
+
+void AddStates(const SourceSockets& sockets, google::protobuf::Map<std::string, uint64_t>* out) {
+  for (size_t state = 1; state < sockets.by_state.size(); ++state) {
+    if (sockets.by_state[state] == 0) continue;
+    (*out)[TcpStateName(static_cast<TcpState>(state))] += sockets.by_state[state];
+  }
+}
+
+}  // namespace
+
 ShardTelemetryCollector::ShardTelemetryCollector(std::string run_id,
                                                  std::vector<SocketAddress> targets,
                                                  uint64_t port_range_size)
     : run_id_(std::move(run_id)),
       targets_(std::move(targets)),
       port_range_size_(port_range_size),
-      baseline_(ReadKernelCounters().value_or(std::map<std::string, int64_t>{})) {}
+      baseline_(CountersNow()) {}
 
 void ShardTelemetryCollector::AddSockets(const SourceSockets& sockets, v1::SourceCounts* out) {
   out->set_ports_in_use(out->ports_in_use() + sockets.ports_in_use);
-  for (size_t state = 1; state < sockets.by_state.size(); ++state) {
-    if (sockets.by_state[state] == 0) continue;
-    (*out->mutable_tcp_states())[TcpStateName(static_cast<TcpState>(state))] +=
-        sockets.by_state[state];
-  }
+  AddStates(sockets, out->mutable_tcp_states());
 }
 
 v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapshot, bool final) {
@@ -51,20 +75,24 @@ v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapsh
     source.set_peak_ports_in_use(peaks.ports_in_use);
     source.set_peak_time_wait(peaks.time_wait);
   }
-  v1::HostTelemetry* host = t.mutable_host();
-  absl::StatusOr<std::map<std::string, int64_t>> counters = ReadKernelCounters();
-  if (counters.ok()) {
-    for (const auto& [name, value] : *counters) {
-      auto base = baseline_.find(name);
-      (*host->mutable_counter_deltas())[name] =
-          value - (base == baseline_.end() ? 0 : base->second);
+  FillHost(baseline_, t.mutable_host());
+  return t;
+}
+
+ObserverTelemetryCollector::ObserverTelemetryCollector(std::vector<SocketAddress> listen)
+    : listen_(std::move(listen)), baseline_(CountersNow()) {}
+
+v1::ShardTelemetry ObserverTelemetryCollector::Collect() {
+  v1::ShardTelemetry t;
+  FillHost(baseline_, t.mutable_host());
+  absl::StatusOr<std::map<std::string, SourceSockets>> census = TakeListenCensus(listen_);
+  if (census.ok()) {
+    for (const auto& [address, sockets] : *census) {
+      v1::ListenSockets* listen = t.add_listen();
+      listen->set_address(address);
+      AddStates(sockets, listen->mutable_tcp_states());
     }
   }
-  SocketTotals totals = ReadSocketTotals();
-  host->set_tcp_in_use(totals.tcp_in_use);
-  host->set_tcp_time_wait(totals.tcp_time_wait);
-  host->set_tcp_orphans(totals.tcp_orphans);
-  host->set_tcp_established(totals.tcp_established);
   return t;
 }
 

@@ -42,4 +42,16 @@ class ShardTelemetryCollector {
   absl::Time next_census_ = absl::InfinitePast();
 };
 
+// A target's view, for a target attached as an observer: host counter deltas since it started,
+// socket totals, and its listening addresses' sockets by state.
+class ObserverTelemetryCollector {
+ public:
+  explicit ObserverTelemetryCollector(std::vector<SocketAddress> listen);
+  v1::ShardTelemetry Collect();
+
+ private:
+  std::vector<SocketAddress> listen_;
+  std::map<std::string, int64_t> baseline_;
+};
+
 }  // namespace churnlab

@@ -117,15 +117,48 @@ absl::StatusOr<SocketCensus> TakeSocketCensus(const std::vector<SocketAddress>& 
       high = std::max(high, t.port());
     }
     if (high == 0) continue;
-    uint32_t all_but_listen = ~0u & ~(1u << static_cast<int>(TcpState::kListen));
     absl::Status status =
-        VisitTcpSockets(family, all_but_listen, low, high, [&](const RawTcpSocket& s) {
-          counter.Add(s.family, s.state, s.local_address, s.local_port, s.remote_address,
-                      s.remote_port);
-        });
+        VisitTcpSockets(family, AllButListen(), PortFilter{PortFilter::Side::kRemote, low, high},
+                        [&](const RawTcpSocket& s) {
+                          counter.Add(s.family, s.state, s.local_address, s.local_port,
+                                      s.remote_address, s.remote_port);
+                        });
     if (!status.ok()) return status;
   }
   return counter.Result();
+}
+
+absl::StatusOr<std::map<std::string, SourceSockets>> TakeListenCensus(
+    const std::vector<SocketAddress>& listen) {
+  std::vector<RawAddress> wanted;
+  for (const SocketAddress& a : listen) wanted.push_back(RawAddress::Of(a));
+  std::vector<SourceSockets> counts(listen.size());
+  for (int family : {AF_INET, AF_INET6}) {
+    int low = 65536;
+    int high = 0;
+    for (const SocketAddress& a : listen) {
+      if (a.family() != family) continue;
+      low = std::min(low, a.port());
+      high = std::max(high, a.port());
+    }
+    if (high == 0) continue;
+    absl::Status status = VisitTcpSockets(
+        family, AllButListen(), PortFilter{PortFilter::Side::kLocal, low, high},
+        [&](const RawTcpSocket& s) {
+          for (size_t i = 0; i < wanted.size(); ++i) {
+            if (wanted[i].port != s.local_port || !wanted[i].SameIp(s.family, s.local_address)) {
+              continue;
+            }
+            size_t state = static_cast<size_t>(s.state);
+            if (state < counts[i].by_state.size()) ++counts[i].by_state[state];
+            ++counts[i].ports_in_use;  // here: sockets on the address
+          }
+        });
+    if (!status.ok()) return status;
+  }
+  std::map<std::string, SourceSockets> out;
+  for (size_t i = 0; i < listen.size(); ++i) out[listen[i].ToString()] = counts[i];
+  return out;
 }
 
 }  // namespace churnlab

@@ -28,6 +28,11 @@ using SocketCensus = std::map<std::string, SourceSockets>;
 // and highest), then an exact match on the targets' addresses.
 absl::StatusOr<SocketCensus> TakeSocketCensus(const std::vector<SocketAddress>& targets);
 
+// The server's side: for each listening address ("ip:port"), the accepted sockets on it by TCP
+// state (ports_in_use then counts sockets).
+absl::StatusOr<std::map<std::string, SourceSockets>> TakeListenCensus(
+    const std::vector<SocketAddress>& listen);
+
 // Counts `sockets` toward `targets` by source; separated from the dump for tests.
 SocketCensus CountSockets(const std::vector<TcpSocketInfo>& sockets,
                           const std::vector<SocketAddress>& targets);

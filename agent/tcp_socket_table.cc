@@ -50,14 +50,16 @@ const char* TcpStateName(TcpState state) {
   return i < sizeof(kNames) / sizeof(kNames[0]) ? kNames[i] : "UNKNOWN";
 }
 
-absl::Status VisitTcpSockets(int family, uint32_t states, int min_port, int max_port,
+uint32_t AllButListen() { return ~0u & ~(1u << static_cast<int>(TcpState::kListen)); }
+
+absl::Status VisitTcpSockets(int family, uint32_t states, PortFilter filter,
                              const std::function<void(const RawTcpSocket&)>& visit) {
   int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (fd < 0) return absl::ErrnoToStatus(errno, "socket(NETLINK_SOCK_DIAG)");
   FdCloser closer(fd);
 
-  // remote port >= min and <= max. Each comparison is followed by an op that carries the port
-  // in its `no` field; a failed comparison jumps past the end (len + 4), which rejects.
+  // port >= min and <= max. Each comparison is followed by an op that carries the port in its
+  // `no` field; a failed comparison jumps past the end (len + 4), which rejects.
   constexpr int kOps = 4;
   struct {
     nlmsghdr header;
@@ -65,7 +67,8 @@ absl::Status VisitTcpSockets(int family, uint32_t states, int min_port, int max_
     rtattr attribute;
     inet_diag_bc_op ops[kOps];
   } message{};
-  bool filtered = max_port > 0;
+  bool filtered = filter.side != PortFilter::Side::kAny;
+  bool local = filter.side == PortFilter::Side::kLocal;
   size_t length = filtered ? sizeof(message) : offsetof(decltype(message), attribute);
   message.header.nlmsg_len = static_cast<uint32_t>(length);
   message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
@@ -78,10 +81,12 @@ absl::Status VisitTcpSockets(int family, uint32_t states, int min_port, int max_
     constexpr uint16_t kOp = sizeof(inet_diag_bc_op);
     message.attribute.rta_type = INET_DIAG_REQ_BYTECODE;
     message.attribute.rta_len = RTA_LENGTH(kBytes);
-    message.ops[0] = {INET_DIAG_BC_D_GE, 2 * kOp, static_cast<uint16_t>(kBytes + 4)};
-    message.ops[1] = {INET_DIAG_BC_NOP, 0, static_cast<uint16_t>(min_port)};
-    message.ops[2] = {INET_DIAG_BC_D_LE, 2 * kOp, static_cast<uint16_t>(kBytes - 2 * kOp + 4)};
-    message.ops[3] = {INET_DIAG_BC_NOP, 0, static_cast<uint16_t>(max_port)};
+    uint8_t ge = local ? INET_DIAG_BC_S_GE : INET_DIAG_BC_D_GE;
+    uint8_t le = local ? INET_DIAG_BC_S_LE : INET_DIAG_BC_D_LE;
+    message.ops[0] = {ge, 2 * kOp, static_cast<uint16_t>(kBytes + 4)};
+    message.ops[1] = {INET_DIAG_BC_NOP, 0, static_cast<uint16_t>(filter.min_port)};
+    message.ops[2] = {le, 2 * kOp, static_cast<uint16_t>(kBytes - 2 * kOp + 4)};
+    message.ops[3] = {INET_DIAG_BC_NOP, 0, static_cast<uint16_t>(filter.max_port)};
   }
   if (send(fd, &message, length, 0) < 0) return absl::ErrnoToStatus(errno, "sock_diag send");
 
@@ -111,18 +116,15 @@ absl::Status VisitTcpSockets(int family, uint32_t states, int min_port, int max_
 
 namespace {
 
-absl::StatusOr<std::vector<TcpSocketInfo>> Dump(int family, uint32_t states, int min_port,
-                                                int max_port) {
+absl::StatusOr<std::vector<TcpSocketInfo>> Dump(int family, uint32_t states, PortFilter filter) {
   std::vector<TcpSocketInfo> sockets;
-  absl::Status status =
-      VisitTcpSockets(family, states, min_port, max_port, [&](const RawTcpSocket& s) {
-        sockets.push_back(
-            TcpSocketInfo{s.state,
-                          FromDiag(s.family, reinterpret_cast<const __be32*>(s.local_address),
-                                   htons(s.local_port)),
-                          FromDiag(s.family, reinterpret_cast<const __be32*>(s.remote_address),
-                                   htons(s.remote_port))});
-      });
+  absl::Status status = VisitTcpSockets(family, states, filter, [&](const RawTcpSocket& s) {
+    sockets.push_back(TcpSocketInfo{
+        s.state,
+        FromDiag(s.family, reinterpret_cast<const __be32*>(s.local_address), htons(s.local_port)),
+        FromDiag(s.family, reinterpret_cast<const __be32*>(s.remote_address),
+                 htons(s.remote_port))});
+  });
   if (!status.ok()) return status;
   return sockets;
 }
@@ -130,13 +132,13 @@ absl::StatusOr<std::vector<TcpSocketInfo>> Dump(int family, uint32_t states, int
 }  // namespace
 
 absl::StatusOr<std::vector<TcpSocketInfo>> DumpTcpSockets(int family) {
-  return Dump(family, ~0u, 0, 0);
+  return Dump(family, ~0u, PortFilter{});
 }
 
 absl::StatusOr<std::vector<TcpSocketInfo>> DumpTcpSocketsToPorts(int family, int min_remote_port,
                                                                  int max_remote_port) {
-  uint32_t all_but_listen = ~0u & ~(1u << static_cast<int>(TcpState::kListen));
-  return Dump(family, all_but_listen, min_remote_port, max_remote_port);
+  return Dump(family, AllButListen(),
+              PortFilter{PortFilter::Side::kRemote, min_remote_port, max_remote_port});
 }
 
 }  // namespace churnlab

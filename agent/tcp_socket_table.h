@@ -44,13 +44,22 @@ struct RawTcpSocket {
   uint16_t remote_port;
 };
 
+// A port range the kernel filters sockets by (an inet_diag bytecode filter), on the local or the
+// remote side; kAny filters nothing.
+struct PortFilter {
+  enum class Side { kAny, kLocal, kRemote };
+  Side side = Side::kAny;
+  int min_port = 0;
+  int max_port = 0;
+};
+
 // Calls `visit` for every TCP socket of `family` whose state is in `state_mask` (bits of
-// TcpState) and whose remote port lies in [min_remote_port, max_remote_port] (no filter when
-// max_remote_port is 0; the kernel applies it, an inet_diag bytecode filter). An errno status
-// when the netlink socket cannot be opened or read.
-absl::Status VisitTcpSockets(int family, uint32_t state_mask, int min_remote_port,
-                             int max_remote_port,
+// TcpState) and that passes `filter`. An errno status when the netlink socket cannot be opened
+// or read.
+absl::Status VisitTcpSockets(int family, uint32_t state_mask, PortFilter filter,
                              const std::function<void(const RawTcpSocket&)>& visit);
+// Bits of every state but LISTEN.
+uint32_t AllButListen();
 
 // Every TCP socket of `family` (AF_INET or AF_INET6) in this network namespace, TIME_WAIT ones
 // included, as copies.

@@ -80,12 +80,13 @@ int Main() {
 
   auto visit_all = [] {
     size_t n = 0;
-    (void)VisitTcpSockets(AF_INET, ~0u, 0, 0, [&](const RawTcpSocket&) { ++n; });
+    (void)VisitTcpSockets(AF_INET, ~0u, PortFilter{}, [&](const RawTcpSocket&) { ++n; });
   };
   // A port no socket goes to: the kernel filters every socket out.
   auto visit_none = [] {
     size_t n = 0;
-    (void)VisitTcpSockets(AF_INET, ~0u, 1, 1, [&](const RawTcpSocket&) { ++n; });
+    (void)VisitTcpSockets(AF_INET, ~0u, PortFilter{PortFilter::Side::kRemote, 1, 1},
+                          [&](const RawTcpSocket&) { ++n; });
   };
   double raw = MedianMillis(21, visit_all);
   double filtered_out = MedianMillis(21, visit_none);

@@ -106,6 +106,22 @@ std::string FormatReportText(const v1::RunReport& r) {
   }
   absl::StrAppend(&out, "\n", Latency("connect", r.latency().connect()),
                   Latency("total", r.latency().total()));
+  for (const v1::ObserverReport& o : r.observers()) {
+    for (const v1::ListenReport& l : o.listen()) {
+      absl::StrAppendFormat(
+          &out, "  server %s %s: peak TIME_WAIT %d, CLOSE_WAIT %d, ESTABLISHED %d\n", o.name(),
+          l.address(), l.peak_time_wait(), l.peak_close_wait(), l.peak_established());
+    }
+    std::vector<std::string> counters;
+    for (const auto& [name, delta] :
+         std::map<std::string, int64_t>(o.kernel_counters().begin(), o.kernel_counters().end())) {
+      if (delta != 0) counters.push_back(absl::StrCat(name, " +", delta));
+    }
+    if (!counters.empty()) {
+      absl::StrAppend(&out, "  server ", o.name(), " kernel: ", absl::StrJoin(counters, ", "),
+                      "\n");
+    }
+  }
   absl::StrAppend(&out, FormatTupleBudget(r));
   std::vector<std::string> counters;
   for (const auto& [name, delta] :

@@ -71,6 +71,7 @@ void Coordinator::DetachAgent(const std::string& name, AgentLink* link) {
     }
   }
   agents_.erase(it);
+  observed_.erase(name);
 }
 
 ShardRecord* Coordinator::FindShard(const std::string& run_id, const std::string& agent) {
@@ -84,6 +85,16 @@ ShardRecord* Coordinator::FindShard(const std::string& run_id, const std::string
 
 void Coordinator::OnTelemetry(const std::string& agent, const v1::ShardTelemetry& telemetry) {
   std::lock_guard<std::mutex> lock(mu_);
+  auto sender = agents_.find(agent);
+  if (sender != agents_.end() && sender->second.hello.observer()) {
+    observed_[agent] = telemetry;
+    for (auto& [id, run] : running_) {
+      for (ObserverRecord& record : run.observers) {
+        if (record.name == agent) UpdateObserver(&record, telemetry);
+      }
+    }
+    return;
+  }
   ShardRecord* shard = FindShard(telemetry.run_id(), agent);
   if (shard == nullptr || shard->final) return;  // late, or for a run that has ended
   shard->latest = telemetry;
@@ -110,6 +121,7 @@ absl::StatusOr<v1::StartRunResponse> Coordinator::StartRun(v1::RunSpec spec) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<AgentCandidate> candidates;
   for (const auto& [name, entry] : agents_) {
+    if (entry.hello.observer()) continue;  // targets reporting their host take no load
     candidates.push_back(AgentCandidate{entry.hello, !entry.busy_with.empty()});
   }
   absl::StatusOr<std::vector<Assignment>> plan = PlanRun(spec, candidates);
@@ -146,6 +158,15 @@ absl::StatusOr<v1::StartRunResponse> Coordinator::StartRun(v1::RunSpec spec) {
         TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(options_.start_after));
     agent.link->Send(message);
     response.add_agent_names(a.agent);
+  }
+  for (const auto& [name, telemetry] : observed_) {
+    ObserverRecord record;
+    record.name = name;
+    record.host = agents_.at(name).hello.host();
+    record.baseline.insert(telemetry.host().counter_deltas().begin(),
+                           telemetry.host().counter_deltas().end());
+    record.latest = telemetry;
+    run.observers.push_back(std::move(record));
   }
   for (std::string& warning : PreflightWarnings(spec, *plan, candidates)) {
     response.add_warnings(std::move(warning));
@@ -192,7 +213,9 @@ std::vector<v1::AgentInfo> Coordinator::ListAgents() {
   for (const auto& [name, entry] : agents_) {
     v1::AgentInfo info;
     *info.mutable_hello() = entry.hello;
-    info.set_busy_with(entry.busy_with.empty() ? "idle" : entry.busy_with);
+    info.set_busy_with(entry.hello.observer()    ? "observer"
+                       : entry.busy_with.empty() ? "idle"
+                                                 : entry.busy_with);
     out.push_back(std::move(info));
   }
   return out;

@@ -83,6 +83,8 @@ class Coordinator {
   std::mutex mu_;
   std::map<std::string, AgentEntry> agents_;
   std::map<std::string, RunRecord> running_;
+  // Observers' latest telemetry (targets reporting their host), by name.
+  std::map<std::string, v1::ShardTelemetry> observed_;
   std::map<int, WatchEntry> watchers_;
   int next_watch_id_ = 1;
   std::map<std::string, int> ticks_;

@@ -90,6 +90,17 @@ v1::RunReport BuildReport(const RunRecord& run, bool final) {
     elapsed_nanos =
         std::max(elapsed_nanos, TimeUtil::DurationToNanoseconds(shard.latest.elapsed()));
   }
+  for (const ObserverRecord& observer : run.observers) {
+    v1::ObserverReport* o = report.add_observers();
+    o->set_name(observer.name);
+    o->set_host(observer.host);
+    for (const auto& [address, peaks] : observer.peaks) *o->add_listen() = peaks;
+    for (const auto& [name, value] : observer.latest.host().counter_deltas()) {
+      auto base = observer.baseline.find(name);
+      (*o->mutable_kernel_counters())[name] =
+          value - (base == observer.baseline.end() ? 0 : base->second);
+    }
+  }
   SummarizeLatency(connect, report.mutable_latency()->mutable_connect());
   SummarizeLatency(total, report.mutable_latency()->mutable_total());
   double seconds = elapsed_nanos / 1e9;
@@ -102,6 +113,21 @@ v1::RunReport BuildReport(const RunRecord& run, bool final) {
     for (std::string& sentence : Observe(report)) report.add_observations(std::move(sentence));
   }
   return report;
+}
+
+void UpdateObserver(ObserverRecord* record, const v1::ShardTelemetry& telemetry) {
+  record->latest = telemetry;
+  for (const v1::ListenSockets& listen : telemetry.listen()) {
+    v1::ListenReport& peaks = record->peaks[listen.address()];
+    peaks.set_address(listen.address());
+    auto state = [&](const char* name) {
+      auto it = listen.tcp_states().find(name);
+      return it == listen.tcp_states().end() ? uint64_t{0} : it->second;
+    };
+    peaks.set_peak_time_wait(std::max(peaks.peak_time_wait(), state("TIME_WAIT")));
+    peaks.set_peak_close_wait(std::max(peaks.peak_close_wait(), state("CLOSE_WAIT")));
+    peaks.set_peak_established(std::max(peaks.peak_established(), state("ESTABLISHED")));
+  }
 }
 
 void AppendSeriesPoint(RunRecord* run, const v1::RunReport& now, double t_s) {
@@ -164,9 +190,35 @@ uint64_t CountOf(const google::protobuf::Map<std::string, uint64_t>& errors, con
   return it == errors.end() ? 0 : it->second;
 }
 
+// The counter over the agents' hosts, or over the observers' when they saw more (the server's
+// host is where listen overflows happen).
 int64_t CounterOf(const v1::RunReport& report, const char* key) {
   auto it = report.kernel_counters().find(key);
-  return it == report.kernel_counters().end() ? 0 : it->second;
+  int64_t agents = it == report.kernel_counters().end() ? 0 : it->second;
+  int64_t observers = 0;
+  for (const v1::ObserverReport& o : report.observers()) {
+    auto c = o.kernel_counters().find(key);
+    if (c != o.kernel_counters().end()) observers += c->second;
+  }
+  return std::max(agents, observers);
+}
+
+void ObserveServerSide(const v1::RunReport& report, std::vector<std::string>* out) {
+  for (const v1::ObserverReport& o : report.observers()) {
+    for (const v1::ListenReport& l : o.listen()) {
+      if (l.peak_close_wait() > 0) {
+        out->push_back(absl::StrFormat(
+            "the server %s (%s) held up to %d sockets in CLOSE_WAIT: it does not close after the "
+            "client's FIN, so its sockets (and the clients' in FIN_WAIT2) pile up",
+            o.name(), l.address(), l.peak_close_wait()));
+      }
+      if (l.peak_time_wait() > 0) {
+        out->push_back(absl::StrFormat(
+            "TIME_WAIT landed on the server %s (%s, up to %d at once): the server closed first",
+            o.name(), l.address(), l.peak_time_wait()));
+      }
+    }
+  }
 }
 
 // Connect p99 while the fullest source's port range was over 80% full, against under 50%.
@@ -302,6 +354,7 @@ std::vector<std::string> Observe(const v1::RunReport& report) {
                                "were open: the target answered slower than the offered load"));
   }
   ObserveConnectSlowdown(report, &out);
+  ObserveServerSide(report, &out);
   return out;
 }
 

@@ -2,6 +2,7 @@
 // per-agent and per-source breakdowns, thresholds and the verdict.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -23,10 +24,23 @@ struct ShardRecord {
   std::string problem;        // why the shard did not run to the end ("" if it did)
 };
 
+// A target attached as an observer, followed over one run.
+struct ObserverRecord {
+  std::string name;
+  std::string host;
+  std::map<std::string, int64_t> baseline;  // its counter deltas when the run started
+  v1::ShardTelemetry latest;
+  std::map<std::string, v1::ListenReport> peaks;  // by address
+};
+
+// Folds an observer's new telemetry into `record`: latest value and per-address peaks.
+void UpdateObserver(ObserverRecord* record, const v1::ShardTelemetry& telemetry);
+
 struct RunRecord {
   std::string id;
   v1::RunSpec spec;
   std::vector<ShardRecord> shards;
+  std::vector<ObserverRecord> observers;
   absl::Time started_at;
   absl::Time deadline;  // finalized then even if some shard never sent its final telemetry
   bool cancel_requested = false;

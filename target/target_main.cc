@@ -2,9 +2,14 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <memory>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/agent_session.h"
+#include "agent/host_facts.h"
+#include "agent/shard_telemetry.h"
 #include "common/address_file.h"
 #include "common/flags.h"
 #include "common/net_address.h"
@@ -17,6 +22,8 @@ namespace {
 struct Options {
   TargetParams params;
   std::string address_file;
+  std::string coordinator;
+  std::string name = "target-" + HostName();
   absl::Duration stats_interval = absl::ZeroDuration();
 };
 
@@ -75,6 +82,10 @@ FlagSet MakeFlags(Options& o) {
   flags.String("address-file", &o.address_file,
                "write the bound addresses (comma-separated) here once listening");
   flags.Duration("stats-interval", &o.stats_interval, "print the counters this often (0 = off)");
+  flags.String("coordinator", &o.coordinator,
+               "HOST:PORT of a coordinator to attach to as an observer: it reports this host's "
+               "server side (TIME_WAIT, CLOSE_WAIT, listen overflows) and is never given load");
+  flags.String("name", &o.name, "the observer's name at the coordinator");
   return flags;
 }
 
@@ -113,6 +124,24 @@ int Main(int argc, char** argv) {
       return kExitCannotRun;
     }
   }
+  std::unique_ptr<AgentSession> observer;
+  std::thread observer_thread;
+  if (!o.coordinator.empty()) {
+    AgentSession::Options session;
+    session.coordinator = o.coordinator;
+    session.hello.set_name(o.name);
+    session.hello.set_host(HostName());
+    session.hello.set_observer(true);
+    for (const SocketAddress& a : (*server)->addresses()) {
+      session.hello.add_listen_addresses(a.ToString());
+    }
+    for (const auto& [key, value] : ChurnSysctls()) (*session.hello.mutable_sysctls())[key] = value;
+    session.hello.set_fd_limit(FdLimit());
+    auto collector = std::make_shared<ObserverTelemetryCollector>((*server)->addresses());
+    session.observer_telemetry = [collector] { return collector->Collect(); };
+    observer = std::make_unique<AgentSession>(std::move(session));
+    observer_thread = std::thread([&] { observer->Run(); });
+  }
   while (true) {
     int sig;
     if (o.stats_interval > absl::ZeroDuration()) {
@@ -127,6 +156,10 @@ int Main(int argc, char** argv) {
       continue;
     }
     break;
+  }
+  if (observer != nullptr) {
+    observer->Shutdown();
+    observer_thread.join();
   }
   (*server)->Stop();
   std::printf("churnlab-target: %s\n", FormatCounters((*server)->Counters()).c_str());

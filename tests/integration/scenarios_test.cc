@@ -45,7 +45,9 @@ TEST_P(ScenarioTest, ShowsItsPhenomenonOrItsFix) {
       testing::NetnsLab::Create("sc", s.small_port_range);
   ASSERT_TRUE(lab.ok()) << lab.status();
   ASSERT_TRUE((*lab)->StartCoordinator().ok());
+  // The target also attaches as an observer, reporting the server side.
   std::vector<std::string> target_flags = s.target_flags;
+  target_flags.push_back("--coordinator=" + (*lab)->coordinator());
   std::vector<std::string> listen(s.target_ports, "127.0.0.1:0");
   target_flags.push_back("--listen=" + absl::StrJoin(listen, ","));
   absl::StatusOr<testing::TargetProcess> target = (*lab)->StartTarget(target_flags);
@@ -167,6 +169,8 @@ INSTANTIATE_TEST_SUITE_P(
                    EXPECT_GE(Errors(r, "connect-timeout") + Errors(r, "response-timeout"), 100u);
                    EXPECT_EQ(Errors(r, "ECONNREFUSED"), 0u);  // not what users expect
                    EXPECT_GT(Kernel(r, "ListenOverflows") + Kernel(r, "ListenDrops"), 0);
+                   ASSERT_EQ(r.observers_size(), 1);
+                   EXPECT_GT(r.observers(0).kernel_counters().at("ListenOverflows"), 0);
                    bool said = false;
                    for (const std::string& o : r.observations()) {
                      said = said || o.find("listen queue overflowed") != std::string::npos;
@@ -196,6 +200,15 @@ INSTANTIATE_TEST_SUITE_P(
                      held += s.peak_ports_in_use();
                    }
                    EXPECT_GE(held, 450u);
+                   // The server's sockets wait in CLOSE_WAIT, and the report says why. (The
+                   // observer samples once a second: the run's last second may be missing.)
+                   ASSERT_EQ(r.observers_size(), 1);
+                   EXPECT_GE(r.observers(0).listen(0).peak_close_wait(), 350u);
+                   bool said = false;
+                   for (const std::string& o : r.observations()) {
+                     said = said || o.find("CLOSE_WAIT") != std::string::npos;
+                   }
+                   EXPECT_TRUE(said);
                  }},
         Scenario{"close_wait_fix",
                  "close-wait-leak",

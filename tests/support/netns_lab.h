@@ -30,6 +30,8 @@ class NetnsLab {
                google::protobuf::Message* report);
   // The output of the last Churnlab() call.
   const std::string& output() const { return output_; }
+  // The coordinator's gRPC address inside the namespace.
+  const std::string& coordinator() const { return coordinator_; }
 
  private:
   explicit NetnsLab(NetworkNamespace ns) : ns_(std::move(ns)) {}
