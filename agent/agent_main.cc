@@ -82,12 +82,9 @@ absl::StatusOr<AgentSession::Options> Resolve(const Options& o) {
   out.hello.set_name(o.name);
   out.hello.set_host(HostName());
   for (const Cidr& cidr : *allowed) out.hello.add_allow_targets(cidr.ToString());
-  auto [low, high] = LocalPortRange();
-  out.hello.mutable_port_range()->set_low(low);
-  out.hello.mutable_port_range()->set_high(high);
-  for (const auto& [key, value] : ChurnSysctls()) (*out.hello.mutable_sysctls())[key] = value;
-  out.hello.set_fd_limit(FdLimit());
+  FillHostSettings(&out.hello);
   out.hello.set_version("0.1.0");
+  out.refresh_settings = FillHostSettings;
   return out;
 }
 

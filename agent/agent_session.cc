@@ -22,7 +22,8 @@ void Log(const std::string& line) {
 
 }  // namespace
 
-AgentSession::AgentSession(Options options) : options_(std::move(options)) {}
+AgentSession::AgentSession(Options options)
+    : options_(std::move(options)), last_hello_(options_.hello) {}
 
 AgentSession::~AgentSession() {
   Shutdown();
@@ -72,11 +73,14 @@ grpc::Status AgentSession::Serve(v1::AgentGateway::Stub& stub) {
     stream_ = stream.get();
   }
   v1::AgentMessage hello;
-  *hello.mutable_hello() = options_.hello;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    *hello.mutable_hello() = last_hello_;
+  }
   std::atomic<bool> attached{true};
-  std::thread observer;
+  std::thread ticker;
   if (Write(hello)) {
-    if (options_.observer_telemetry) observer = std::thread([&] { ObserveWhile(attached); });
+    ticker = std::thread([&] { TickWhile(attached); });
     v1::CoordinatorMessage message;
     bool welcomed = false;
     while (stream->Read(&message)) {
@@ -95,7 +99,7 @@ grpc::Status AgentSession::Serve(v1::AgentGateway::Stub& stub) {
   StopShard();
   attached.store(false);
   cv_.notify_all();
-  if (observer.joinable()) observer.join();
+  if (ticker.joinable()) ticker.join();
   {
     std::lock_guard<std::mutex> lock(mu_);
     context_ = nullptr;
@@ -201,12 +205,30 @@ void AgentSession::StopShard() {
   if (finished.joinable()) finished.join();
 }
 
-void AgentSession::ObserveWhile(const std::atomic<bool>& attached) {
+void AgentSession::TickWhile(const std::atomic<bool>& attached) {
   // The first sample goes out at once, so a run started right after attaching includes it.
   while (attached.load() && !shutdown_.load()) {
-    v1::AgentMessage message;
-    *message.mutable_telemetry() = options_.observer_telemetry();
-    Write(message);
+    if (options_.observer_telemetry) {
+      v1::AgentMessage message;
+      *message.mutable_telemetry() = options_.observer_telemetry();
+      Write(message);
+    }
+    if (options_.refresh_settings) {
+      v1::Hello now = options_.hello;
+      options_.refresh_settings(&now);
+      bool changed;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        changed = now.SerializeAsString() != last_hello_.SerializeAsString();
+        if (changed) last_hello_ = now;  // also what the next attachment says
+      }
+      if (changed) {
+        v1::AgentMessage message;
+        *message.mutable_hello() = now;
+        Write(message);
+        Log("settings changed; told the coordinator");
+      }
+    }
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.telemetry_interval),
                  [&] { return !attached.load() || shutdown_.load(); });

@@ -33,6 +33,9 @@ class AgentSession {
     int threads = 1;      // engine threads per shard
     absl::Duration telemetry_interval = absl::Seconds(1);
     absl::Duration max_backoff = absl::Seconds(5);
+    // Re-reads the host's settings (port range, sysctls, fd limit) into a hello; when they
+    // differ from the last one sent, the new hello goes to the coordinator. Unset: never.
+    std::function<void(v1::Hello*)> refresh_settings;
     // Set for an observer (a target reporting its host): sent every telemetry_interval while
     // attached; an observer refuses every shard.
     std::function<v1::ShardTelemetry()> observer_telemetry;
@@ -57,8 +60,9 @@ class AgentSession {
   void RunShard(std::string run_id, std::unique_ptr<Engine> engine, absl::Duration start_after);
   void StopShard();
   bool Write(const v1::AgentMessage& message);
-  // An observer's telemetry loop, until `attached` turns false.
-  void ObserveWhile(const std::atomic<bool>& attached);
+  // While attached, once per telemetry_interval: an observer's telemetry, and a new hello when
+  // the host's settings changed.
+  void TickWhile(const std::atomic<bool>& attached);
 
   Options options_;
   std::atomic<bool> shutdown_{false};
@@ -68,6 +72,7 @@ class AgentSession {
   grpc::ClientContext* context_ = nullptr;
   Stream* stream_ = nullptr;
   std::string running_run_;
+  v1::Hello last_hello_;  // what the coordinator was last told (options_.hello, refreshed)
   bool stop_requested_ = false;
   std::thread shard_thread_;
   std::mutex write_mu_;

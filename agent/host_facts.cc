@@ -76,4 +76,13 @@ int64_t FdLimit() {
   return static_cast<int64_t>(limit.rlim_cur);
 }
 
+void FillHostSettings(v1::Hello* hello) {
+  auto [low, high] = LocalPortRange();
+  hello->mutable_port_range()->set_low(low);
+  hello->mutable_port_range()->set_high(high);
+  hello->clear_sysctls();
+  for (const auto& [key, value] : ChurnSysctls()) (*hello->mutable_sysctls())[key] = value;
+  hello->set_fd_limit(FdLimit());
+}
+
 }  // namespace churnlab

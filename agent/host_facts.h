@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "churnlab/v1/agent.pb.h"
 #include "common/net_address.h"
 
 namespace churnlab {
@@ -20,5 +21,8 @@ std::pair<int, int> LocalPortRange();
 std::map<std::string, std::string> ChurnSysctls();
 // RLIMIT_NOFILE's soft limit.
 int64_t FdLimit();
+
+// Sets the hello's port range, churn sysctls and fd limit to their values now.
+void FillHostSettings(v1::Hello* hello);
 
 }  // namespace churnlab

@@ -54,6 +54,17 @@ absl::Status Coordinator::AttachAgent(const v1::Hello& hello, AgentLink* link) {
   return absl::OkStatus();
 }
 
+absl::Status Coordinator::UpdateAgent(const std::string& name, const v1::Hello& hello) {
+  if (hello.name() != name) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("hello: agent '", name, "' cannot rename itself to '", hello.name(), "'"));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = agents_.find(name);
+  if (it != agents_.end()) it->second.hello = hello;
+  return absl::OkStatus();
+}
+
 void Coordinator::DetachAgent(const std::string& name, AgentLink* link) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = agents_.find(name);

@@ -43,6 +43,9 @@ class Coordinator {
   // ALREADY_EXISTS when a live agent has the name; INVALID_ARGUMENT for a bad hello. On success
   // the agent is sent a Welcome through `link`, which must stay valid until DetachAgent().
   absl::Status AttachAgent(const v1::Hello& hello, AgentLink* link);
+  // A later hello from an attached agent: its settings changed (port range, sysctls, fd limit).
+  // INVALID_ARGUMENT when it tries to change its name.
+  absl::Status UpdateAgent(const std::string& name, const v1::Hello& hello);
   // The agent's stream ended; a shard it was running is marked lost (its data so far kept).
   void DetachAgent(const std::string& name, AgentLink* link);
   void OnTelemetry(const std::string& agent, const v1::ShardTelemetry& telemetry);

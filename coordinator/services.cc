@@ -30,6 +30,9 @@ class AttachReactor final
       absl::Status attached = coordinator_->AttachAgent(in_.hello(), this);
       if (!attached.ok()) return End(ToGrpcStatus(attached));
       name_ = in_.hello().name();
+    } else if (in_.has_hello()) {
+      absl::Status updated = coordinator_->UpdateAgent(name_, in_.hello());
+      if (!updated.ok()) return End(ToGrpcStatus(updated));
     } else if (in_.has_telemetry()) {
       coordinator_->OnTelemetry(name_, in_.telemetry());
     } else if (in_.has_refusal()) {

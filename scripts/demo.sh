@@ -30,17 +30,19 @@ run_in() { "${inside[@]}" "$@"; }
 
 bg "${inside[@]}" $BIN/churnlab-coordinator --grpc-listen=127.0.0.1:0 --address-file="$work/coordinator" \
   --http-listen=127.0.0.1:0 --db="$work/runs.db" >"$work/coordinator.log" 2>&1
-bg "${inside[@]}" $BIN/churnlab-target --listen=127.0.0.1:0 --address-file="$work/target" --close=client \
-  >"$work/target.log" 2>&1
-wait_file "$work/coordinator" && wait_file "$work/target"
+wait_file "$work/coordinator"
 coordinator=$(cat "$work/coordinator")
+# The target attaches as an observer, so the report shows the server side too.
+bg "${inside[@]}" $BIN/churnlab-target --listen=127.0.0.1:0 --address-file="$work/target" \
+  --close=client --coordinator="$coordinator" --name=target >"$work/target.log" 2>&1
+wait_file "$work/target"
 target=$(cat "$work/target")
 for i in 1 2 3 4; do
   bg "${inside[@]}" $BIN/churnlab-agent --coordinator="$coordinator" --name="a$i" \
     --source-ips="127.0.0.$((i + 1))" >"$work/agent$i.log" 2>&1
 done
 for _ in $(seq 100); do
-  [[ $(run_in $BIN/churnlab agents --coordinator="$coordinator" | grep -c '^a[1-4] ') -eq 4 ]] && break
+  [[ $(run_in $BIN/churnlab agents --coordinator="$coordinator" | grep -c '^\(a[1-4]\|target\) ') -eq 5 ]] && break
   sleep 0.1
 done
 echo "== coordinator $coordinator, target $target, agents:"

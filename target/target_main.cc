@@ -135,8 +135,8 @@ int Main(int argc, char** argv) {
     for (const SocketAddress& a : (*server)->addresses()) {
       session.hello.add_listen_addresses(a.ToString());
     }
-    for (const auto& [key, value] : ChurnSysctls()) (*session.hello.mutable_sysctls())[key] = value;
-    session.hello.set_fd_limit(FdLimit());
+    FillHostSettings(&session.hello);
+    session.refresh_settings = FillHostSettings;
     auto collector = std::make_shared<ObserverTelemetryCollector>((*server)->addresses());
     session.observer_telemetry = [collector] { return collector->Collect(); };
     observer = std::make_unique<AgentSession>(std::move(session));

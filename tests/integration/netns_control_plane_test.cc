@@ -3,6 +3,8 @@
 // IP runs out of ports in about five seconds, four carry the same load, and the report says why.
 #include <unistd.h>
 
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "churnlab/v1/report.pb.h"
 #include "gtest/gtest.h"
@@ -91,6 +93,26 @@ TEST_F(NetnsControlPlaneTest, CompareShowsBothRunsSideBySideAndSaysWhy) {
   EXPECT_NE(compare.summary(0).find("ports ran out"), std::string::npos) << compare.summary(0);
   EXPECT_NE(lab_->output().find("single source"), std::string::npos);
   EXPECT_NE(lab_->output().find("tuple budget"), std::string::npos);
+}
+
+TEST_F(NetnsControlPlaneTest, AgentsTellTheCoordinatorWhenTheirSettingsChange) {
+  auto agents = [&] {
+    absl::StatusOr<testing::CommandResult> r = lab_->Command({"agents"});
+    return r.ok() ? r->output : "";
+  };
+  for (int i = 0; i < 100 && agents().find("40000-40999") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_NE(agents().find("40000-40999"), std::string::npos) << agents();
+  ASSERT_TRUE(lab_->SetSysctl("net.ipv4.ip_local_port_range", "41000 44999").ok());
+  // Every agent re-reads its settings once a second and sends a new hello when they changed.
+  std::string seen = agents();
+  for (int i = 0; i < 50 && seen.find("40000-40999") != std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    seen = agents();
+  }
+  EXPECT_EQ(seen.find("40000-40999"), std::string::npos) << seen;
+  EXPECT_NE(seen.find("41000-44999"), std::string::npos) << seen;
 }
 
 }  // namespace

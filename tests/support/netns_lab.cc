@@ -57,6 +57,13 @@ absl::Status NetnsLab::StartAgent(const std::string& name, const std::string& so
   return absl::OkStatus();
 }
 
+absl::StatusOr<CommandResult> NetnsLab::Command(std::vector<std::string> args) {
+  std::vector<std::string> argv = {BinaryPath("churnlab")};
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.push_back("--coordinator=" + coordinator_);
+  return RunCommand(Inside(argv), absl::Seconds(30));
+}
+
 int NetnsLab::Churnlab(const std::string& command, std::vector<std::string> args,
                        google::protobuf::Message* report) {
   std::string path = absl::StrCat(dir_, "/report", ++reports_, ".json");

@@ -28,6 +28,11 @@ class NetnsLab {
   // agents are still attaching; fills `report` from FILE. Returns the exit code, or -1.
   int Churnlab(const std::string& command, std::vector<std::string> args,
                google::protobuf::Message* report);
+  // `churnlab ARGS... --coordinator=...` inside, once.
+  absl::StatusOr<CommandResult> Command(std::vector<std::string> args);
+  absl::Status SetSysctl(const std::string& key, const std::string& value) {
+    return ns_.SetSysctl(key, value);
+  }
   // The output of the last Churnlab() call.
   const std::string& output() const { return output_; }
   // The coordinator's gRPC address inside the namespace.
