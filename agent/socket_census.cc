@@ -93,6 +93,18 @@ class Counter {
   size_t last_ = 0;
 };
 
+// The lowest and highest port among `addresses` of `family`; {65536, 0} when there is none.
+std::pair<int, int> PortSpan(const std::vector<SocketAddress>& addresses, int family) {
+  int low = 65536;
+  int high = 0;
+  for (const SocketAddress& a : addresses) {
+    if (a.family() != family) continue;
+    low = std::min(low, a.port());
+    high = std::max(high, a.port());
+  }
+  return {low, high};
+}
+
 }  // namespace
 
 SocketCensus CountSockets(const std::vector<TcpSocketInfo>& sockets,
@@ -109,13 +121,7 @@ SocketCensus CountSockets(const std::vector<TcpSocketInfo>& sockets,
 absl::StatusOr<SocketCensus> TakeSocketCensus(const std::vector<SocketAddress>& targets) {
   Counter counter(targets);
   for (int family : {AF_INET, AF_INET6}) {
-    int low = 65536;
-    int high = 0;
-    for (const SocketAddress& t : targets) {
-      if (t.family() != family) continue;
-      low = std::min(low, t.port());
-      high = std::max(high, t.port());
-    }
+    auto [low, high] = PortSpan(targets, family);
     if (high == 0) continue;
     absl::Status status =
         VisitTcpSockets(family, AllButListen(), PortFilter{PortFilter::Side::kRemote, low, high},
@@ -134,13 +140,7 @@ absl::StatusOr<std::map<std::string, SourceSockets>> TakeListenCensus(
   for (const SocketAddress& a : listen) wanted.push_back(RawAddress::Of(a));
   std::vector<SourceSockets> counts(listen.size());
   for (int family : {AF_INET, AF_INET6}) {
-    int low = 65536;
-    int high = 0;
-    for (const SocketAddress& a : listen) {
-      if (a.family() != family) continue;
-      low = std::min(low, a.port());
-      high = std::max(high, a.port());
-    }
+    auto [low, high] = PortSpan(listen, family);
     if (high == 0) continue;
     absl::Status status = VisitTcpSockets(
         family, AllButListen(), PortFilter{PortFilter::Side::kLocal, low, high},

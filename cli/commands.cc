@@ -96,97 +96,87 @@ absl::Status SetNumber(absl::string_view text, T* out) {
   return absl::OkStatus();
 }
 
+using SpecEdit = std::function<absl::Status(absl::string_view, v1::RunSpec*)>;
+
+// Edits for one spec field, by its setter: a string, an integer, a duration.
+SpecEdit Text(void (v1::RunSpec::*set)(const std::string&)) {
+  return [set](absl::string_view v, v1::RunSpec* s) {
+    (s->*set)(std::string(v));
+    return absl::OkStatus();
+  };
+}
+template <typename Int>
+SpecEdit Integer(void (v1::RunSpec::*set)(Int)) {
+  return [set](absl::string_view v, v1::RunSpec* s) {
+    Int n;
+    if (absl::Status st = SetNumber(v, &n); !st.ok()) return st;
+    (s->*set)(n);
+    return absl::OkStatus();
+  };
+}
+SpecEdit Duration(google::protobuf::Duration* (v1::RunSpec::*field)()) {
+  return [field](absl::string_view v, v1::RunSpec* s) { return SetDuration(v, (s->*field)()); };
+}
+// A comma-separated list replacing a repeated field.
+SpecEdit List(google::protobuf::RepeatedPtrField<std::string>* (v1::RunSpec::*field)()) {
+  return [field](absl::string_view v, v1::RunSpec* s) {
+    auto* list = (s->*field)();
+    list->Clear();
+    for (absl::string_view item : absl::StrSplit(v, ',')) list->Add(std::string(item));
+    return absl::OkStatus();
+  };
+}
+
 void AddSpecFlags(FlagSet& flags, SpecOverrides& o) {
   using S = v1::RunSpec;
-  AddSpecFlag(flags, o, "target", "IP:PORT,...", "targets", [](absl::string_view v, S* s) {
-    s->clear_targets();
-    for (absl::string_view t : absl::StrSplit(v, ',')) s->add_targets(std::string(t));
-    return absl::OkStatus();
-  });
+  AddSpecFlag(flags, o, "target", "IP:PORT,...", "targets", List(&S::mutable_targets));
   AddSpecFlag(flags, o, "rate", "N", "open model: new connections/s in total",
               [](absl::string_view v, S* s) {
                 double rate;
-                if (!absl::SimpleAtod(v, &rate))
+                if (!absl::SimpleAtod(v, &rate)) {
                   return absl::InvalidArgumentError(absl::StrCat("'", v, "' is not a number"));
+                }
                 s->set_rate(rate);
                 s->set_concurrency(0);
                 return absl::OkStatus();
               });
   AddSpecFlag(flags, o, "concurrency", "N", "closed model: connections in flight in total",
               [](absl::string_view v, S* s) {
-                int64_t n;
-                if (absl::Status st = SetNumber(v, &n); !st.ok()) return st;
-                s->set_concurrency(n);
                 s->set_rate(0);
-                return absl::OkStatus();
+                return Integer(&S::set_concurrency)(v, s);
               });
   AddSpecFlag(flags, o, "duration", "DURATION", "how long new connections start",
-              [](absl::string_view v, S* s) { return SetDuration(v, s->mutable_duration()); });
+              Duration(&S::mutable_duration));
   AddSpecFlag(flags, o, "ramp-up", "DURATION", "linear ramp of the rate",
-              [](absl::string_view v, S* s) { return SetDuration(v, s->mutable_ramp_up()); });
-  AddSpecFlag(
-      flags, o, "connect-timeout", "DURATION", "handshake timeout",
-      [](absl::string_view v, S* s) { return SetDuration(v, s->mutable_connect_timeout()); });
+              Duration(&S::mutable_ramp_up));
+  AddSpecFlag(flags, o, "connect-timeout", "DURATION", "handshake timeout",
+              Duration(&S::mutable_connect_timeout));
   AddSpecFlag(flags, o, "io-timeout", "DURATION", "response timeout",
-              [](absl::string_view v, S* s) { return SetDuration(v, s->mutable_io_timeout()); });
+              Duration(&S::mutable_io_timeout));
   AddSpecFlag(flags, o, "close", "POLICY", "client-fin | rst | server-fin",
-              [](absl::string_view v, S* s) {
-                s->set_close_policy(std::string(v));
-                return absl::OkStatus();
-              });
+              Text(&S::set_close_policy));
   AddSpecFlag(flags, o, "protocol", "counter|http", "request/response protocol",
-              [](absl::string_view v, S* s) {
-                s->set_protocol(std::string(v));
-                return absl::OkStatus();
-              });
-  AddSpecFlag(flags, o, "bind", "MODE", "none | no-port | bind", [](absl::string_view v, S* s) {
-    s->set_bind_mode(std::string(v));
-    return absl::OkStatus();
-  });
-  AddSpecFlag(flags, o, "name", "NAME", "a label for the run", [](absl::string_view v, S* s) {
-    s->set_name(std::string(v));
-    return absl::OkStatus();
-  });
+              Text(&S::set_protocol));
+  AddSpecFlag(flags, o, "bind", "MODE", "none | no-port | bind", Text(&S::set_bind_mode));
+  AddSpecFlag(flags, o, "name", "NAME", "a label for the run", Text(&S::set_name));
   AddSpecFlag(flags, o, "requests-per-connection", "N", "exchanges per connection",
-              [](absl::string_view v, S* s) {
-                int64_t n;
-                if (absl::Status st = SetNumber(v, &n); !st.ok()) return st;
-                s->set_requests_per_connection(n);
-                return absl::OkStatus();
-              });
+              Integer(&S::set_requests_per_connection));
   AddSpecFlag(flags, o, "max-in-flight", "N", "open model: cap on open connections in total",
-              [](absl::string_view v, S* s) {
-                int64_t n;
-                if (absl::Status st = SetNumber(v, &n); !st.ok()) return st;
-                s->set_max_in_flight(n);
-                return absl::OkStatus();
-              });
+              Integer(&S::set_max_in_flight));
   AddSpecFlag(flags, o, "agents", "N|NAME,...", "how many agents, or which by name",
               [](absl::string_view v, S* s) {
                 int n;
-                s->clear_agent_names();
                 if (absl::SimpleAtoi(v, &n)) {
+                  s->clear_agent_names();
                   s->set_agents(n);
-                } else {
-                  for (absl::string_view name : absl::StrSplit(v, ','))
-                    s->add_agent_names(std::string(name));
+                  return absl::OkStatus();
                 }
-                return absl::OkStatus();
+                return List(&S::mutable_agent_names)(v, s);
               });
   AddSpecFlag(flags, o, "ips-per-agent", "N", "source IPs per agent (0 = all)",
-              [](absl::string_view v, S* s) {
-                int n;
-                if (absl::Status st = SetNumber(v, &n); !st.ok()) return st;
-                s->set_source_ips_per_agent(n);
-                return absl::OkStatus();
-              });
+              Integer(&S::set_source_ips_per_agent));
   AddSpecFlag(flags, o, "source-ips", "IP,...", "exactly these source IPs",
-              [](absl::string_view v, S* s) {
-                s->clear_source_ips();
-                for (absl::string_view ip : absl::StrSplit(v, ','))
-                  s->add_source_ips(std::string(ip));
-                return absl::OkStatus();
-              });
+              List(&S::mutable_source_ips));
   AddSpecFlag(flags, o, "threshold", "EXPR", "pass/fail condition, repeatable: 'error_rate < 0.01'",
               [](absl::string_view v, S* s) {
                 s->add_thresholds(std::string(v));
