@@ -287,6 +287,8 @@ void Coordinator::Tick(absl::Time now) {
       it = running_.erase(it);
       continue;
     }
+    // Watchers get the newest point only; they have seen the others.
+    report.clear_series();
     *report.add_series() = run.series.back();
     Notify(run.id, report, false);
     if (++ticks_[run.id] % options_.save_every_ticks == 0) {
