@@ -1,6 +1,5 @@
 #include "cli/commands.h"
 
-#include <google/protobuf/util/time_util.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 
@@ -10,24 +9,21 @@
 #include <fstream>
 #include <functional>
 #include <optional>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "churnlab/v1/control.grpc.pb.h"
 #include "cli/compare.h"
 #include "cli/report_format.h"
+#include "cli/spec_flags.h"
 #include "common/flags.h"
 #include "proto/report_export.h"
 #include "proto/run_spec.h"
 
 namespace churnlab {
 namespace {
-
-using google::protobuf::util::TimeUtil;
 
 std::atomic<bool> interrupted{false};
 void OnSignal(int) { interrupted.store(true); }
@@ -62,149 +58,6 @@ std::optional<Connection> Dial(const std::string& program, const std::string& ad
 
 void AddCoordinatorFlag(FlagSet& flags, std::string* address) {
   flags.String("coordinator", address, "HOST:PORT of the coordinator");
-}
-
-// Flags that override the spec file, each applied only when given.
-struct SpecOverrides {
-  std::vector<std::function<absl::Status(v1::RunSpec*)>> edits;
-};
-
-void AddSpecFlag(FlagSet& flags, SpecOverrides& o, const std::string& name,
-                 const std::string& value_name, const std::string& help,
-                 std::function<absl::Status(absl::string_view, v1::RunSpec*)> apply) {
-  flags.Custom(name, value_name, "", help, [&o, apply, name](absl::string_view v) {
-    std::string value(v);
-    o.edits.push_back([apply, value](v1::RunSpec* spec) { return apply(value, spec); });
-    return absl::OkStatus();
-  });
-}
-
-absl::Status SetDuration(absl::string_view text, google::protobuf::Duration* out) {
-  absl::Duration d;
-  if (!absl::ParseDuration(text, &d)) {
-    return absl::InvalidArgumentError(absl::StrCat("'", text, "' is not a duration like 30s"));
-  }
-  *out = TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(d));
-  return absl::OkStatus();
-}
-
-template <typename T>
-absl::Status SetNumber(absl::string_view text, T* out) {
-  if (!absl::SimpleAtoi(text, out)) {
-    return absl::InvalidArgumentError(absl::StrCat("'", text, "' is not an integer"));
-  }
-  return absl::OkStatus();
-}
-
-using SpecEdit = std::function<absl::Status(absl::string_view, v1::RunSpec*)>;
-
-// Edits for one spec field, by its setter: a string, an integer, a duration.
-SpecEdit Text(void (v1::RunSpec::*set)(const std::string&)) {
-  return [set](absl::string_view v, v1::RunSpec* s) {
-    (s->*set)(std::string(v));
-    return absl::OkStatus();
-  };
-}
-template <typename Int>
-SpecEdit Integer(void (v1::RunSpec::*set)(Int)) {
-  return [set](absl::string_view v, v1::RunSpec* s) {
-    Int n;
-    if (absl::Status st = SetNumber(v, &n); !st.ok()) return st;
-    (s->*set)(n);
-    return absl::OkStatus();
-  };
-}
-SpecEdit Duration(google::protobuf::Duration* (v1::RunSpec::*field)()) {
-  return [field](absl::string_view v, v1::RunSpec* s) { return SetDuration(v, (s->*field)()); };
-}
-// A comma-separated list replacing a repeated field.
-SpecEdit List(google::protobuf::RepeatedPtrField<std::string>* (v1::RunSpec::*field)()) {
-  return [field](absl::string_view v, v1::RunSpec* s) {
-    auto* list = (s->*field)();
-    list->Clear();
-    for (absl::string_view item : absl::StrSplit(v, ',')) list->Add(std::string(item));
-    return absl::OkStatus();
-  };
-}
-
-void AddSpecFlags(FlagSet& flags, SpecOverrides& o) {
-  using S = v1::RunSpec;
-  AddSpecFlag(flags, o, "target", "IP:PORT,...", "targets", List(&S::mutable_targets));
-  AddSpecFlag(flags, o, "rate", "N", "open model: new connections/s in total",
-              [](absl::string_view v, S* s) {
-                double rate;
-                if (!absl::SimpleAtod(v, &rate)) {
-                  return absl::InvalidArgumentError(absl::StrCat("'", v, "' is not a number"));
-                }
-                s->set_rate(rate);
-                s->set_concurrency(0);
-                return absl::OkStatus();
-              });
-  AddSpecFlag(flags, o, "concurrency", "N", "closed model: connections in flight in total",
-              [](absl::string_view v, S* s) {
-                s->set_rate(0);
-                return Integer(&S::set_concurrency)(v, s);
-              });
-  AddSpecFlag(flags, o, "duration", "DURATION", "how long new connections start",
-              Duration(&S::mutable_duration));
-  AddSpecFlag(flags, o, "ramp-up", "DURATION", "linear ramp of the rate",
-              Duration(&S::mutable_ramp_up));
-  AddSpecFlag(flags, o, "connect-timeout", "DURATION", "handshake timeout",
-              Duration(&S::mutable_connect_timeout));
-  AddSpecFlag(flags, o, "io-timeout", "DURATION", "response timeout",
-              Duration(&S::mutable_io_timeout));
-  AddSpecFlag(flags, o, "close", "POLICY", "client-fin | rst | server-fin",
-              Text(&S::set_close_policy));
-  AddSpecFlag(flags, o, "protocol", "counter|http", "request/response protocol",
-              Text(&S::set_protocol));
-  AddSpecFlag(flags, o, "bind", "MODE", "none | no-port | bind", Text(&S::set_bind_mode));
-  AddSpecFlag(flags, o, "name", "NAME", "a label for the run", Text(&S::set_name));
-  AddSpecFlag(flags, o, "requests-per-connection", "N", "exchanges per connection",
-              Integer(&S::set_requests_per_connection));
-  AddSpecFlag(flags, o, "max-in-flight", "N", "open model: cap on open connections in total",
-              Integer(&S::set_max_in_flight));
-  AddSpecFlag(flags, o, "agents", "N|NAME,...", "how many agents, or which by name",
-              [](absl::string_view v, S* s) {
-                int n;
-                if (absl::SimpleAtoi(v, &n)) {
-                  s->clear_agent_names();
-                  s->set_agents(n);
-                  return absl::OkStatus();
-                }
-                return List(&S::mutable_agent_names)(v, s);
-              });
-  AddSpecFlag(flags, o, "ips-per-agent", "N", "source IPs per agent (0 = all)",
-              Integer(&S::set_source_ips_per_agent));
-  AddSpecFlag(flags, o, "source-ips", "IP,...", "exactly these source IPs",
-              List(&S::mutable_source_ips));
-  AddSpecFlag(flags, o, "threshold", "EXPR", "pass/fail condition, repeatable: 'error_rate < 0.01'",
-              [](absl::string_view v, S* s) {
-                s->add_thresholds(std::string(v));
-                return absl::OkStatus();
-              });
-}
-
-absl::StatusOr<v1::RunSpec> BuildSpec(const std::string& spec_file,
-                                      const SpecOverrides& overrides) {
-  v1::RunSpec spec;
-  if (!spec_file.empty()) {
-    std::ifstream in(spec_file);
-    if (!in)
-      return absl::InvalidArgumentError(absl::StrCat("--spec: cannot read '", spec_file, "'"));
-    std::stringstream text;
-    text << in.rdbuf();
-    absl::StatusOr<v1::RunSpec> parsed = ParseRunSpecJson(text.str());
-    if (!parsed.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(spec_file, ": ", parsed.status().message()));
-    }
-    spec = *parsed;
-  }
-  for (const auto& edit : overrides.edits) {
-    if (absl::Status s = edit(&spec); !s.ok()) return s;
-  }
-  ApplyRunSpecDefaults(&spec);
-  if (absl::Status s = ValidateRunSpec(spec); !s.ok()) return s;
-  return spec;
 }
 
 // Sends CancelRun once when the user presses Ctrl-C; the watch then ends with the final report.

@@ -1,0 +1,28 @@
+// The run spec from the command line: a JSON file (--spec) and one flag per spec field that
+// overrides it, shared by `churnlab run` and `churnlab compare`.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "churnlab/v1/spec.pb.h"
+#include "common/flags.h"
+
+namespace churnlab {
+
+// Flags that override the spec file, each applied only when given.
+struct SpecOverrides {
+  std::vector<std::function<absl::Status(v1::RunSpec*)>> edits;
+};
+
+// Registers --target, --rate, --concurrency, --duration, ... on `flags`; each given flag adds an
+// edit to `overrides`.
+void AddSpecFlags(FlagSet& flags, SpecOverrides& overrides);
+
+// The spec from `spec_file` (if any) with `overrides` applied, defaults filled and validated;
+// INVALID_ARGUMENT naming the file or field otherwise.
+absl::StatusOr<v1::RunSpec> BuildSpec(const std::string& spec_file, const SpecOverrides& overrides);
+
+}  // namespace churnlab
