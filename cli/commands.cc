@@ -56,6 +56,8 @@ std::optional<Connection> Dial(const std::string& program, const std::string& ad
   return Connection{v1::Control::NewStub(channel)};
 }
 
+constexpr absl::string_view kDefaultCoordinator = "127.0.0.1:7400";
+
 void AddCoordinatorFlag(FlagSet& flags, std::string* address) {
   flags.String("coordinator", address, "HOST:PORT of the coordinator");
 }
@@ -173,7 +175,7 @@ int ExitCodeFor(const absl::Status& status) {
 
 // The flags `run` and `compare` share; returns the spec or exits 2.
 struct RunFlags {
-  std::string coordinator = "127.0.0.1:7400";
+  std::string coordinator{kDefaultCoordinator};
   std::string spec_file;
   std::string report_file;
   SpecOverrides overrides;
@@ -268,41 +270,53 @@ int CompareCommand(int argc, char** argv) {
   return distributed->verdict() == "pass" ? kExitOk : kExitFailed;
 }
 
-int AgentsCommand(int argc, char** argv) {
-  const std::string program = "churnlab agents";
-  std::string coordinator = "127.0.0.1:7400";
-  FlagSet flags(program, "Lists the agents attached to the coordinator.");
+namespace {
+
+// A command that takes only --coordinator, makes one Control call and prints its response.
+template <typename Response, typename Call, typename Print>
+int ListCommand(int argc, char** argv, const std::string& program, const std::string& summary,
+                Call call, Print print) {
+  std::string coordinator{kDefaultCoordinator};
+  FlagSet flags(program, summary);
   AddCoordinatorFlag(flags, &coordinator);
-  flags.ParseOrExit(argc, argv);
+  flags.ParseFlagsOnlyOrExit(argc, argv);
   std::optional<Connection> conn = Dial(program, coordinator);
   if (!conn) return kExitCannotRun;
   grpc::ClientContext context;
-  v1::ListAgentsResponse response;
-  grpc::Status status = conn->stub->ListAgents(&context, v1::ListAgentsRequest(), &response);
+  Response response;
+  grpc::Status status = call(*conn->stub, &context, &response);
   if (!status.ok()) return Fail(program, ExitCodeFor(status), status.error_message());
-  std::printf("%s", FormatAgents({response.agents().begin(), response.agents().end()}).c_str());
+  std::printf("%s", print(response).c_str());
   return kExitOk;
 }
 
+}  // namespace
+
+int AgentsCommand(int argc, char** argv) {
+  return ListCommand<v1::ListAgentsResponse>(
+      argc, argv, "churnlab agents", "Lists the agents attached to the coordinator.",
+      [](v1::Control::Stub& stub, grpc::ClientContext* context, v1::ListAgentsResponse* out) {
+        return stub.ListAgents(context, v1::ListAgentsRequest(), out);
+      },
+      [](const v1::ListAgentsResponse& r) {
+        return FormatAgents({r.agents().begin(), r.agents().end()});
+      });
+}
+
 int RunsCommand(int argc, char** argv) {
-  const std::string program = "churnlab runs";
-  std::string coordinator = "127.0.0.1:7400";
-  FlagSet flags(program, "Lists the coordinator's runs, newest first.");
-  AddCoordinatorFlag(flags, &coordinator);
-  flags.ParseOrExit(argc, argv);
-  std::optional<Connection> conn = Dial(program, coordinator);
-  if (!conn) return kExitCannotRun;
-  grpc::ClientContext context;
-  v1::ListRunsResponse response;
-  grpc::Status status = conn->stub->ListRuns(&context, v1::ListRunsRequest(), &response);
-  if (!status.ok()) return Fail(program, ExitCodeFor(status), status.error_message());
-  std::printf("%s", FormatRuns({response.runs().begin(), response.runs().end()}).c_str());
-  return kExitOk;
+  return ListCommand<v1::ListRunsResponse>(
+      argc, argv, "churnlab runs", "Lists the coordinator's runs, newest first.",
+      [](v1::Control::Stub& stub, grpc::ClientContext* context, v1::ListRunsResponse* out) {
+        return stub.ListRuns(context, v1::ListRunsRequest(), out);
+      },
+      [](const v1::ListRunsResponse& r) {
+        return FormatRuns({r.runs().begin(), r.runs().end()});
+      });
 }
 
 int ReportCommand(int argc, char** argv) {
   const std::string program = "churnlab report";
-  std::string coordinator = "127.0.0.1:7400";
+  std::string coordinator{kDefaultCoordinator};
   std::string format = "text";
   FlagSet flags(program,
                 "Prints one run's report.\nUsage: churnlab report RUN_ID [--format=text|json|csv]");
@@ -333,7 +347,7 @@ int ReportCommand(int argc, char** argv) {
 
 int CancelCommand(int argc, char** argv) {
   const std::string program = "churnlab cancel";
-  std::string coordinator = "127.0.0.1:7400";
+  std::string coordinator{kDefaultCoordinator};
   FlagSet flags(
       program,
       "Stops a running run; its report keeps what was measured.\nUsage: churnlab cancel RUN_ID");
