@@ -53,7 +53,7 @@ v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapsh
   t.set_port_range_size(port_range_size_);
   absl::Time now = absl::Now();
   if (final || now >= next_census_) {
-    census_ = TakeSocketCensus(targets_);
+    census_ = TakeSocketCensus(targets_, &host_states_);
     absl::Duration took = absl::Now() - now;
     next_census_ = now + std::max(absl::Seconds(1) - absl::Milliseconds(50), took * 100);
   }
@@ -76,6 +76,11 @@ v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapsh
     source.set_peak_time_wait(peaks.time_wait);
   }
   FillHost(baseline_, t.mutable_host());
+  for (size_t state = 1; state < host_states_.size(); ++state) {
+    if (host_states_[state] == 0) continue;
+    (*t.mutable_host()->mutable_tcp_states())[TcpStateName(static_cast<TcpState>(state))] =
+        host_states_[state];
+  }
   return t;
 }
 

@@ -39,6 +39,7 @@ class ShardTelemetryCollector {
   std::map<std::string, int64_t> baseline_;
   std::map<std::string, Peaks> peaks_;
   absl::StatusOr<SocketCensus> census_ = absl::UnavailableError("no census yet");
+  HostTcpStates host_states_{};
   absl::Time next_census_ = absl::InfinitePast();
 };
 

@@ -118,17 +118,23 @@ SocketCensus CountSockets(const std::vector<TcpSocketInfo>& sockets,
   return counter.Result();
 }
 
-absl::StatusOr<SocketCensus> TakeSocketCensus(const std::vector<SocketAddress>& targets) {
+absl::StatusOr<SocketCensus> TakeSocketCensus(const std::vector<SocketAddress>& targets,
+                                              HostTcpStates* host_states) {
   Counter counter(targets);
+  if (host_states != nullptr) host_states->fill(0);
   for (int family : {AF_INET, AF_INET6}) {
     auto [low, high] = PortSpan(targets, family);
-    if (high == 0) continue;
-    absl::Status status =
-        VisitTcpSockets(family, AllButListen(), PortFilter{PortFilter::Side::kRemote, low, high},
-                        [&](const RawTcpSocket& s) {
-                          counter.Add(s.family, s.state, s.local_address, s.local_port,
-                                      s.remote_address, s.remote_port);
-                        });
+    if (high == 0 && host_states == nullptr) continue;
+    PortFilter filter =
+        host_states != nullptr ? PortFilter{} : PortFilter{PortFilter::Side::kRemote, low, high};
+    absl::Status status = VisitTcpSockets(
+        family, host_states != nullptr ? ~0u : AllButListen(), filter, [&](const RawTcpSocket& s) {
+          if (host_states != nullptr && static_cast<size_t>(s.state) < host_states->size()) {
+            ++(*host_states)[static_cast<size_t>(s.state)];
+          }
+          counter.Add(s.family, s.state, s.local_address, s.local_port, s.remote_address,
+                      s.remote_port);
+        });
     if (!status.ok()) return status;
   }
   return counter.Result();

@@ -24,9 +24,15 @@ struct SourceSockets {
 // Source IP ("127.0.0.2") -> its sockets toward `targets`.
 using SocketCensus = std::map<std::string, SourceSockets>;
 
-// One kernel-filtered dump per address family in use (remote port between the targets' lowest
-// and highest), then an exact match on the targets' addresses.
-absl::StatusOr<SocketCensus> TakeSocketCensus(const std::vector<SocketAddress>& targets);
+// Every TCP socket on the host by state (indexed by TcpState).
+using HostTcpStates = std::array<uint64_t, 12>;
+
+// The sources' sockets toward `targets`. Without `host_states`: one kernel-filtered dump per
+// address family in use (remote port between the targets' lowest and highest), then an exact
+// match on the targets' addresses. With it: one unfiltered dump that also counts every socket
+// on the host by state (the kernel walks every socket either way; the filter only saves copies).
+absl::StatusOr<SocketCensus> TakeSocketCensus(const std::vector<SocketAddress>& targets,
+                                              HostTcpStates* host_states = nullptr);
 
 // The server's side: for each listening address ("ip:port"), the accepted sockets on it by TCP
 // state (ports_in_use then counts sockets).

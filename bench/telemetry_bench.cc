@@ -91,10 +91,13 @@ int Main() {
   double raw = MedianMillis(21, visit_all);
   double filtered_out = MedianMillis(21, visit_none);
   double census = MedianMillis(21, [&] { (void)TakeSocketCensus({address}); });
+  HostTcpStates host{};
+  double with_host = MedianMillis(21, [&] { (void)TakeSocketCensus({address}, &host); });
   double copies = MedianMillis(21, [] { (void)DumpTcpSockets(AF_INET); });
   std::printf("raw sock_diag dump, all sockets visited:           %.2f ms\n", raw);
   std::printf("kernel-filtered dump, every socket filtered out:   %.2f ms\n", filtered_out);
   std::printf("census of the target (all sockets match):          %.2f ms\n", census);
+  std::printf("census + every host socket by state (unfiltered):  %.2f ms\n", with_host);
   std::printf("dump into copies (DumpTcpSockets, used by tests):  %.2f ms\n", copies);
 
   // The engine on a second target, so the TIME_WAIT above stays the census' load.

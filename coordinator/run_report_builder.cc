@@ -77,6 +77,8 @@ v1::RunReport BuildReport(const RunRecord& run, bool final) {
     for (const v1::SourceCounts& source : shard.latest.sources()) {
       AddSource(source, shard.latest.port_range_size(), agent->add_sources(), &report);
     }
+    agent->mutable_host_tcp_states()->insert(shard.latest.host().tcp_states().begin(),
+                                             shard.latest.host().tcp_states().end());
     // Agents sharing a host see the same counters: count each host once.
     bool first_on_host = counted_hosts.insert(shard.host).second || shard.host.empty();
     for (const auto& [name, delta] : shard.latest.host().counter_deltas()) {

@@ -58,6 +58,16 @@ TEST(SocketCensusTest, AgreesWithSsTakenAtTheSameMoment) {
   EXPECT_NEAR(static_cast<double>(established), ss_established, 0.02 * ss_established);
   EXPECT_NEAR(static_cast<double>(time_wait), ss_time_wait, 0.02 * ss_time_wait);
   EXPECT_GE(sockets.ports_in_use, established);
+  // The unfiltered census counts the same sources, and every socket on the host by state.
+  HostTcpStates host{};
+  absl::StatusOr<SocketCensus> with_host =
+      TakeSocketCensus({target->address, quick->address}, &host);
+  ASSERT_TRUE(with_host.ok());
+  EXPECT_NEAR(static_cast<double>((*with_host)["127.0.0.61"].count(TcpState::kTimeWait)), time_wait,
+              0.02 * time_wait);
+  EXPECT_GE(host[static_cast<int>(TcpState::kTimeWait)],
+            (*with_host)["127.0.0.61"].count(TcpState::kTimeWait));
+  EXPECT_GE(host[static_cast<int>(TcpState::kListen)], 2u);  // the two targets, at least
   (*held)->Stop();
   (*churned)->Wait();
   (*held)->Wait();
