@@ -39,7 +39,8 @@ class ShardTelemetryCollector {
   std::map<std::string, int64_t> baseline_;
   std::map<std::string, Peaks> peaks_;
   absl::StatusOr<SocketCensus> census_ = absl::UnavailableError("no census yet");
-  HostTcpStates host_states_{};
+  HostTcpStates host_states_{};  // as of the last whole-host census
+  int census_count_ = 0;
   absl::Time next_census_ = absl::InfinitePast();
 };
 

@@ -108,7 +108,7 @@ int Main() {
   // ABBA pairs: drift in the machine's state cancels out.
   double without = 0;
   double with = 0;
-  constexpr int kPairs = 3;
+  constexpr int kPairs = 6;
   for (int i = 0; i < kPairs; ++i) {
     double a1 = Rate(run, false);
     double b1 = Rate(run, true);
