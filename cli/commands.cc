@@ -10,6 +10,7 @@
 #include <functional>
 #include <optional>
 #include <thread>
+#include <variant>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -188,15 +189,19 @@ void AddRunFlags(FlagSet& flags, RunFlags& f) {
   AddSpecFlags(flags, f.overrides);
 }
 
-}  // namespace
+// What `run` and `compare` have once their flags are parsed: the spec and a live connection.
+struct PreparedRun {
+  RunFlags flags;
+  v1::RunSpec spec;
+  Connection conn;
+};
 
-int RunCommand(int argc, char** argv) {
-  const std::string program = "churnlab run";
+// Parses the shared flags, builds the spec and dials the coordinator, with Ctrl-C set to cancel.
+// On failure returns the exit code (the message printed).
+std::variant<PreparedRun, int> PrepareRun(const std::string& program, const std::string& summary,
+                                          int argc, char** argv) {
   RunFlags f;
-  FlagSet flags(program,
-                "Starts a run on the coordinator's agents, prints its progress every second, then\n"
-                "its summary; writes the JSON report with --report. Flags override --spec fields.\n"
-                "Example: churnlab run --target=127.0.0.1:9000 --rate=2000 --duration=30s");
+  FlagSet flags(program, summary);
   AddRunFlags(flags, f);
   flags.ParseFlagsOnlyOrExit(argc, argv);
   absl::StatusOr<v1::RunSpec> spec = BuildSpec(f.spec_file, f.overrides);
@@ -205,7 +210,22 @@ int RunCommand(int argc, char** argv) {
   if (!conn) return kExitCannotRun;
   signal(SIGINT, OnSignal);
   signal(SIGTERM, OnSignal);
-  absl::StatusOr<v1::RunReport> report = ExecuteRun(conn->stub.get(), *spec);
+  return PreparedRun{std::move(f), *std::move(spec), std::move(*conn)};
+}
+
+}  // namespace
+
+int RunCommand(int argc, char** argv) {
+  const std::string program = "churnlab run";
+  auto prepared = PrepareRun(
+      program,
+      "Starts a run on the coordinator's agents, prints its progress every second, then\n"
+      "its summary; writes the JSON report with --report. Flags override --spec fields.\n"
+      "Example: churnlab run --target=127.0.0.1:9000 --rate=2000 --duration=30s",
+      argc, argv);
+  if (int* code = std::get_if<int>(&prepared)) return *code;
+  auto& [f, spec, conn] = std::get<PreparedRun>(prepared);
+  absl::StatusOr<v1::RunReport> report = ExecuteRun(conn.stub.get(), spec);
   if (!report.ok())
     return Fail(program, ExitCodeFor(report.status()), std::string(report.status().message()));
   std::printf("%s", FormatReportText(*report).c_str());
@@ -217,44 +237,39 @@ int RunCommand(int argc, char** argv) {
 
 int CompareCommand(int argc, char** argv) {
   const std::string program = "churnlab compare";
-  RunFlags f;
-  FlagSet flags(program,
-                "Runs one workload twice: from a single source IP (one agent), then spread over\n"
-                "the agents and source IPs the spec allows, and prints them side by side with the\n"
-                "tuple budget that explains the difference. The spread run leaves out the single\n"
-                "run's source IP, whose ports that run left in TIME_WAIT, when others remain.\n"
-                "Exit code: that of the spread run (0 pass, 1 a threshold failed, 2, 3 as run).");
-  AddRunFlags(flags, f);
-  flags.ParseFlagsOnlyOrExit(argc, argv);
-  absl::StatusOr<v1::RunSpec> spec = BuildSpec(f.spec_file, f.overrides);
-  if (!spec.ok()) return Fail(program, kExitBadInput, std::string(spec.status().message()));
-  std::optional<Connection> conn = Dial(program, f.coordinator);
-  if (!conn) return kExitCannotRun;
-  signal(SIGINT, OnSignal);
-  signal(SIGTERM, OnSignal);
+  auto prepared = PrepareRun(
+      program,
+      "Runs one workload twice: from a single source IP (one agent), then spread over\n"
+      "the agents and source IPs the spec allows, and prints them side by side with the\n"
+      "tuple budget that explains the difference. The spread run leaves out the single\n"
+      "run's source IP, whose ports that run left in TIME_WAIT, when others remain.\n"
+      "Exit code: that of the spread run (0 pass, 1 a threshold failed, 2, 3 as run).",
+      argc, argv);
+  if (int* code = std::get_if<int>(&prepared)) return *code;
+  auto& [f, spec, conn] = std::get<PreparedRun>(prepared);
 
   v1::CompareReport compare;
   std::printf("== single source\n");
-  absl::StatusOr<v1::RunReport> single = ExecuteRun(conn->stub.get(), SingleSourceSpec(*spec));
+  absl::StatusOr<v1::RunReport> single = ExecuteRun(conn.stub.get(), SingleSourceSpec(spec));
   if (!single.ok())
     return Fail(program, ExitCodeFor(single.status()), std::string(single.status().message()));
   *compare.mutable_single() = *single;
   if (interrupted.load()) return Fail(program, kExitFailed, "interrupted");
 
   std::printf("\n== distributed\n");
-  v1::RunSpec spread = *spec;
-  spread.set_name(spec->name().empty() ? "distributed" : spec->name() + " (distributed)");
+  v1::RunSpec spread = spec;
+  spread.set_name(spec.name().empty() ? "distributed" : spec.name() + " (distributed)");
   std::string used = FirstSourceIp(*single);
   const v1::RunSpec unexcluded = spread;
-  if (!used.empty() && spec->bind_mode() != "none") {
+  if (!used.empty() && spec.bind_mode() != "none") {
     spread.add_exclude_source_ips(used);
-    DropAgentsLeftWithoutSources(conn->stub.get(), &spread);
+    DropAgentsLeftWithoutSources(conn.stub.get(), &spread);
   }
-  absl::StatusOr<v1::RunReport> distributed = ExecuteRun(conn->stub.get(), spread);
+  absl::StatusOr<v1::RunReport> distributed = ExecuteRun(conn.stub.get(), spread);
   if (!distributed.ok() && absl::IsFailedPrecondition(distributed.status()) &&
       spread.exclude_source_ips_size() > 0) {
     std::printf("(no other source IP is available: the spread run uses %s too)\n", used.c_str());
-    distributed = ExecuteRun(conn->stub.get(), unexcluded);
+    distributed = ExecuteRun(conn.stub.get(), unexcluded);
   }
   if (!distributed.ok()) {
     return Fail(program, ExitCodeFor(distributed.status()),

@@ -287,13 +287,13 @@ void Coordinator::Tick(absl::Time now) {
       it = running_.erase(it);
       continue;
     }
-    // Watchers get the newest point only; they have seen the others.
-    report.clear_series();
     *report.add_series() = run.series.back();
-    Notify(run.id, report, false);
-    if (++ticks_[run.id] % options_.save_every_ticks == 0) {
-      store_->Save(BuildReport(run, false)).IgnoreError();  // the final save reports errors
+    if (++run.ticks % options_.save_every_ticks == 0) {
+      store_->Save(report).IgnoreError();  // the final save reports errors
     }
+    // Watchers get the newest point only; they have seen the others.
+    report.mutable_series()->DeleteSubrange(0, report.series_size() - 1);
+    Notify(run.id, report, false);
     ++it;
   }
 }
@@ -307,7 +307,6 @@ void Coordinator::FinishRun(RunRecord& run) {
     if (agent != agents_.end() && agent->second.busy_with == run.id)
       agent->second.busy_with.clear();
   }
-  ticks_.erase(run.id);
   v1::RunReport report = BuildReport(run, true);
   if (absl::Status s = store_->Save(report); !s.ok()) {
     std::fprintf(stderr, "churnlab-coordinator: run %s: %s\n", run.id.c_str(),

@@ -90,7 +90,6 @@ class Coordinator {
   std::map<std::string, v1::ShardTelemetry> observed_;
   std::map<int, WatchEntry> watchers_;
   int next_watch_id_ = 1;
-  std::map<std::string, int> ticks_;
 };
 
 }  // namespace churnlab

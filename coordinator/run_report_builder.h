@@ -46,6 +46,7 @@ struct RunRecord {
   bool cancel_requested = false;
   std::string state = "running";
   std::vector<v1::SeriesPoint> series;
+  int ticks = 0;  // Tick() calls since the run started, for periodic saves
   // The merged cumulative counts at the last series point, to diff the next one against.
   v1::Totals series_totals;
   std::map<std::string, uint64_t> series_errors;
