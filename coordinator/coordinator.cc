@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <random>
 
@@ -47,7 +48,8 @@ absl::Status Coordinator::AttachAgent(const v1::Hello& hello, AgentLink* link) {
     return absl::AlreadyExistsError(
         absl::StrCat("agent name '", hello.name(), "' is taken by a live agent"));
   }
-  agents_[hello.name()] = AgentEntry{hello, link, ""};
+  agents_[hello.name()] = AgentEntry{hello, link, "", absl::Now()};
+  lost_.erase(hello.name());
   v1::CoordinatorMessage welcome;
   *welcome.mutable_welcome()->mutable_telemetry_interval() = TimeUtil::SecondsToDuration(1);
   link->Send(welcome);
@@ -61,7 +63,10 @@ absl::Status Coordinator::UpdateAgent(const std::string& name, const v1::Hello& 
   }
   std::lock_guard<std::mutex> lock(mu_);
   auto it = agents_.find(name);
-  if (it != agents_.end()) it->second.hello = hello;
+  if (it != agents_.end()) {
+    it->second.hello = hello;
+    it->second.last_seen = absl::Now();
+  }
   return absl::OkStatus();
 }
 
@@ -79,6 +84,14 @@ void Coordinator::DetachAgent(const std::string& name, AgentLink* link) {
           "those of its last telemetry",
           at);
       shard->final = true;
+      shard->fresh = true;
+      if (lost_.size() >= options_.max_lost_agents) {
+        auto oldest = std::min_element(
+            lost_.begin(), lost_.end(),
+            [](const auto& a, const auto& b) { return a.second.at < b.second.at; });
+        lost_.erase(oldest);
+      }
+      lost_[name] = LostAgent{it->second.hello, absl::Now()};
     }
   }
   agents_.erase(it);
@@ -95,8 +108,10 @@ ShardRecord* Coordinator::FindShard(const std::string& run_id, const std::string
 }
 
 void Coordinator::OnTelemetry(const std::string& agent, const v1::ShardTelemetry& telemetry) {
+  telemetry_messages_.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(mu_);
   auto sender = agents_.find(agent);
+  if (sender != agents_.end()) sender->second.last_seen = absl::Now();
   if (sender != agents_.end() && sender->second.hello.observer()) {
     observed_[agent] = telemetry;
     for (auto& [id, run] : running_) {
@@ -109,6 +124,7 @@ void Coordinator::OnTelemetry(const std::string& agent, const v1::ShardTelemetry
   ShardRecord* shard = FindShard(telemetry.run_id(), agent);
   if (shard == nullptr || shard->final) return;  // late, or for a run that has ended
   shard->latest = telemetry;
+  shard->fresh = true;
   if (telemetry.final()) {
     shard->final = true;
     auto it = agents_.find(agent);
@@ -144,6 +160,8 @@ absl::StatusOr<v1::StartRunResponse> Coordinator::StartRun(v1::RunSpec spec) {
   while (running_.count(run.id) > 0) run.id = NewRunId(now);
   run.spec = spec;
   run.started_at = now + options_.start_after;
+  run.last_point = run.started_at;
+  run.last_save = now;
   run.deadline = run.started_at +
                  absl::Nanoseconds(TimeUtil::DurationToNanoseconds(spec.duration())) +
                  DrainTime(spec) + options_.finish_grace;
@@ -221,13 +239,37 @@ absl::Status Coordinator::CancelRun(const std::string& run_id) {
 std::vector<v1::AgentInfo> Coordinator::ListAgents() {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<v1::AgentInfo> out;
+  auto rfc3339 = [](absl::Time t) {
+    return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
+  };
   for (const auto& [name, entry] : agents_) {
     v1::AgentInfo info;
     *info.mutable_hello() = entry.hello;
-    info.set_busy_with(entry.hello.observer()    ? "observer"
-                       : entry.busy_with.empty() ? "idle"
-                                                 : entry.busy_with);
+    info.set_state(entry.hello.observer()    ? "observer"
+                   : entry.busy_with.empty() ? "idle"
+                                             : "running");
+    info.set_busy_with(entry.busy_with.empty() ? info.state() : entry.busy_with);
+    info.set_last_seen(rfc3339(entry.last_seen));
     out.push_back(std::move(info));
+  }
+  for (const auto& [name, lost] : lost_) {
+    v1::AgentInfo info;
+    *info.mutable_hello() = lost.hello;
+    info.set_state("lost");
+    info.set_busy_with("lost");
+    info.set_last_seen(rfc3339(lost.at));
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+std::vector<v1::RunReport> Coordinator::RunningReports() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<v1::RunReport> out;
+  for (const auto& [id, run] : running_) {
+    v1::RunReport report = BuildReport(run, false, /*with_series=*/false);
+    if (!run.series.empty()) *report.add_series() = run.series.back();
+    out.push_back(std::move(report));
   }
   return out;
 }
@@ -246,6 +288,13 @@ absl::StatusOr<int> Coordinator::Watch(const std::string& run_id, Watcher watche
   return id;
 }
 
+int Coordinator::WatchAll(Watcher watcher) {
+  std::lock_guard<std::mutex> lock(mu_);
+  int id = next_watch_id_++;
+  watchers_[id] = WatchEntry{"", std::move(watcher)};
+  return id;
+}
+
 void Coordinator::Unwatch(int watch_id) {
   std::lock_guard<std::mutex> lock(mu_);
   watchers_.erase(watch_id);
@@ -253,13 +302,22 @@ void Coordinator::Unwatch(int watch_id) {
 
 void Coordinator::Notify(const std::string& run_id, const v1::RunReport& report, bool final) {
   for (auto it = watchers_.begin(); it != watchers_.end();) {
-    if (it->second.run_id != run_id) {
+    bool every_run = it->second.run_id.empty();
+    if (!every_run && it->second.run_id != run_id) {
       ++it;
       continue;
     }
     it->second.watcher(report, final);
-    it = final ? watchers_.erase(it) : std::next(it);
+    it = final && !every_run ? watchers_.erase(it) : std::next(it);
   }
+}
+
+bool Coordinator::PointDue(const RunRecord& run, absl::Time now) const {
+  absl::Duration since = now - run.last_point;
+  if (since >= options_.max_point_interval) return true;
+  if (since < options_.min_point_interval) return false;
+  return std::all_of(run.shards.begin(), run.shards.end(),
+                     [](const ShardRecord& s) { return s.fresh || s.final; });
 }
 
 void Coordinator::Tick(absl::Time now) {
@@ -280,19 +338,26 @@ void Coordinator::Tick(absl::Time now) {
       }
       all_final = true;
     }
-    v1::RunReport report = BuildReport(run, false);
+    if (!all_final && !PointDue(run, now)) {
+      ++it;
+      continue;
+    }
+    v1::RunReport report = BuildReport(run, false, /*with_series=*/false);
     AppendSeriesPoint(&run, report, absl::ToDoubleSeconds(now - run.started_at));
+    run.last_point = now;
     if (all_final) {
       FinishRun(run);
       it = running_.erase(it);
       continue;
     }
-    *report.add_series() = run.series.back();
-    if (++run.ticks % options_.save_every_ticks == 0) {
+    if (now - run.last_save >= options_.save_every) {
+      for (const v1::SeriesPoint& point : run.series) *report.add_series() = point;
       store_->Save(report).IgnoreError();  // the final save reports errors
+      report.clear_series();
+      run.last_save = now;
     }
     // Watchers get the newest point only; they have seen the others.
-    report.mutable_series()->DeleteSubrange(0, report.series_size() - 1);
+    *report.add_series() = run.series.back();
     Notify(run.id, report, false);
     ++it;
   }

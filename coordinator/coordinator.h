@@ -2,6 +2,7 @@
 // flight, scheduling, aggregation, the store. The gRPC services translate to and from it.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -33,7 +34,14 @@ class Coordinator {
     // Extra wait for final telemetry after a run's own drain time.
     absl::Duration finish_grace = absl::Seconds(5);
     // Save a running run's report this often (and always when it ends).
-    int save_every_ticks = 5;
+    absl::Duration save_every = absl::Seconds(5);
+    // A series point is added once every shard has sent telemetry since the last one (agents
+    // report about once a second, roughly in step), but no sooner than `min_point_interval`
+    // after it and no later than `max_point_interval`. Tick() more often than that.
+    absl::Duration min_point_interval = absl::Milliseconds(500);
+    absl::Duration max_point_interval = absl::Milliseconds(1200);
+    // Agents lost during a run stay listed (state "lost") up to this many.
+    size_t max_lost_agents = 256;
   };
   // Update callbacks get the report so far; `final` on the last one.
   using Watcher = std::function<void(const v1::RunReport& report, bool final)>;
@@ -56,14 +64,20 @@ class Coordinator {
   absl::StatusOr<std::vector<v1::RunSummary>> ListRuns();
   absl::Status CancelRun(const std::string& run_id);
   std::vector<v1::AgentInfo> ListAgents();
+  // The runs in flight as they stand, each with its newest series point only.
+  std::vector<v1::RunReport> RunningReports();
+  // Telemetry messages received since start (a health figure for /metrics).
+  uint64_t telemetry_messages() const { return telemetry_messages_.load(); }
 
   // Calls `watcher` on every tick of the run until it ends (at once with the final report when
   // it already has). Returns an id for Unwatch; NOT_FOUND for an unknown run.
   absl::StatusOr<int> Watch(const std::string& run_id, Watcher watcher);
+  // Calls `watcher` on every update of every run, running or ending, until Unwatch().
+  int WatchAll(Watcher watcher);
   // After it returns, the watcher is never called again.
   void Unwatch(int watch_id);
 
-  // Once a second: series points, progress to watchers, ends runs that are done.
+  // Every ~100 ms: series points, progress to watchers, periodic saves, ends runs that are done.
   void Tick(absl::Time now);
 
  private:
@@ -71,11 +85,18 @@ class Coordinator {
     v1::Hello hello;
     AgentLink* link;
     std::string busy_with;  // run id, "" when idle
+    absl::Time last_seen;
+  };
+  struct LostAgent {
+    v1::Hello hello;
+    absl::Time at;
   };
   struct WatchEntry {
-    std::string run_id;
+    std::string run_id;  // "" for every run
     Watcher watcher;
   };
+  // Whether `run` is due a series point at `now`.
+  bool PointDue(const RunRecord& run, absl::Time now) const;
 
   void FinishRun(RunRecord& run);
   ShardRecord* FindShard(const std::string& run_id, const std::string& agent);
@@ -85,11 +106,13 @@ class Coordinator {
   Options options_;
   std::mutex mu_;
   std::map<std::string, AgentEntry> agents_;
+  std::map<std::string, LostAgent> lost_;
   std::map<std::string, RunRecord> running_;
   // Observers' latest telemetry (targets reporting their host), by name.
   std::map<std::string, v1::ShardTelemetry> observed_;
   std::map<int, WatchEntry> watchers_;
   int next_watch_id_ = 1;
+  std::atomic<uint64_t> telemetry_messages_{0};
 };
 
 }  // namespace churnlab

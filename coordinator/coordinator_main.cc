@@ -26,6 +26,7 @@ struct Options {
   std::string db = "churnlab.db";
   std::string address_file;
   std::string http_address_file;
+  std::string dashboard_dir;
 };
 
 FlagSet MakeFlags(Options& o) {
@@ -35,7 +36,10 @@ FlagSet MakeFlags(Options& o) {
                 "Example: churnlab-coordinator --grpc-listen=127.0.0.1:7400 --db=runs.db");
   flags.String("grpc-listen", &o.grpc_listen, "IP:PORT for agents and the CLI; port 0 picks one");
   flags.String("http-listen", &o.http_listen,
-               "IP:PORT of the HTTP JSON API (/api/agents, /api/runs, ...); empty = off");
+               "IP:PORT of the dashboard, the JSON API (/api/...) and /metrics; empty = off");
+  flags.String("dashboard-dir", &o.dashboard_dir,
+               "the dashboard's files (static/ and node_modules/uplot); default: found next to "
+               "this binary");
   flags.String("db", &o.db, "SQLite file of the run store");
   flags.String("address-file", &o.address_file,
                "write the bound gRPC address here once listening (for port 0)");
@@ -83,7 +87,8 @@ int Main(int argc, char** argv) {
     return kExitCannotRun;
   }
   listen->set_port(port);
-  HttpApi http(&coordinator);
+  if (o.dashboard_dir.empty()) o.dashboard_dir = FindDashboardDir();
+  HttpApi http(&coordinator, HttpApi::Options{o.dashboard_dir, ""});
   std::string http_address = "off";
   if (http_listen.has_value()) {
     absl::StatusOr<int> http_port = http.Start(*http_listen);
@@ -116,7 +121,7 @@ int Main(int argc, char** argv) {
   bool stopping = false;
   std::thread ticker([&] {
     std::unique_lock<std::mutex> lock(mu);
-    while (!cv.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; })) {
+    while (!cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping; })) {
       lock.unlock();
       coordinator.Tick(absl::Now());
       lock.lock();

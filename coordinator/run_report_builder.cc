@@ -57,7 +57,7 @@ void EvaluateThresholds(const RunRecord& run, v1::RunReport* report) {
 
 }  // namespace
 
-v1::RunReport BuildReport(const RunRecord& run, bool final) {
+v1::RunReport BuildReport(const RunRecord& run, bool final, bool with_series) {
   v1::RunReport report;
   report.set_run_id(run.id);
   *report.mutable_spec() = run.spec;
@@ -108,7 +108,9 @@ v1::RunReport BuildReport(const RunRecord& run, bool final) {
   double seconds = elapsed_nanos / 1e9;
   report.set_duration_s(seconds);
   report.set_achieved_rate(seconds > 0 ? report.totals().succeeded() / seconds : 0);
-  for (const v1::SeriesPoint& point : run.series) *report.add_series() = point;
+  if (with_series) {
+    for (const v1::SeriesPoint& point : run.series) *report.add_series() = point;
+  }
   *report.mutable_tuple_budget() = ComputeTupleBudget(run);
   if (final) {
     EvaluateThresholds(run, &report);
@@ -132,6 +134,41 @@ void UpdateObserver(ObserverRecord* record, const v1::ShardTelemetry& telemetry)
   }
 }
 
+namespace {
+
+// The count under `key` in a map of counts (errors, TCP states); 0 when absent.
+uint64_t CountOf(const google::protobuf::Map<std::string, uint64_t>& counts, const char* key) {
+  auto it = counts.find(key);
+  return it == counts.end() ? 0 : it->second;
+}
+
+// The agent's part of the interval: its counts since its previous point, its sources now.
+v1::AgentPoint MakeAgentPoint(ShardRecord* shard, const v1::AgentReport& now) {
+  v1::AgentPoint point;
+  point.set_name(now.name());
+  v1::Totals totals;
+  for (const v1::SourceReport& source : now.sources()) {
+    totals.set_attempted(totals.attempted() + source.attempted());
+    totals.set_succeeded(totals.succeeded() + source.succeeded());
+    totals.set_failed(totals.failed() + source.failed());
+  }
+  point.set_attempted(totals.attempted() - shard->series_totals.attempted());
+  point.set_succeeded(totals.succeeded() - shard->series_totals.succeeded());
+  point.set_failed(totals.failed() - shard->series_totals.failed());
+  shard->series_totals = totals;
+  point.set_port_range_size(shard->latest.port_range_size());
+  for (const v1::SourceCounts& source : shard->latest.sources()) {
+    v1::SourcePoint* s = point.add_sources();
+    s->set_ip(source.ip());
+    s->set_ports_in_use(source.ports_in_use());
+    s->mutable_tcp_states()->insert(source.tcp_states().begin(), source.tcp_states().end());
+  }
+  shard->fresh = false;
+  return point;
+}
+
+}  // namespace
+
 void AppendSeriesPoint(RunRecord* run, const v1::RunReport& now, double t_s) {
   v1::SeriesPoint point;
   point.set_t_s(t_s);
@@ -149,15 +186,26 @@ void AppendSeriesPoint(RunRecord* run, const v1::RunReport& now, double t_s) {
   uint64_t time_wait = 0;
   double max_fill = 0;
   Histogram connect;
-  for (const ShardRecord& shard : run->shards) {
+  for (size_t i = 0; i < run->shards.size(); ++i) {
+    ShardRecord& shard = run->shards[i];
     in_flight += shard.latest.in_flight();
     connect.Merge(HistogramFromProto(shard.latest.connect_latency()));
-    for (const v1::SourceCounts& source : shard.latest.sources()) {
-      auto tw = source.tcp_states().find("TIME_WAIT");
-      if (tw != source.tcp_states().end()) time_wait += tw->second;
-      if (shard.latest.port_range_size() > 0) {
-        max_fill = std::max(
-            max_fill, static_cast<double>(source.ports_in_use()) / shard.latest.port_range_size());
+    v1::AgentPoint* agent = point.add_agents();
+    *agent = MakeAgentPoint(&shard, now.agents(i));
+    for (const v1::SourcePoint& source : agent->sources()) {
+      time_wait += CountOf(source.tcp_states(), "TIME_WAIT");
+      if (agent->port_range_size() > 0) {
+        max_fill = std::max(max_fill,
+                            static_cast<double>(source.ports_in_use()) / agent->port_range_size());
+      }
+    }
+  }
+  for (const ObserverRecord& observer : run->observers) {
+    v1::ObserverPoint* o = point.add_observers();
+    o->set_name(observer.name);
+    for (const v1::ListenSockets& listen : observer.latest.listen()) {
+      for (const auto& [state, count] : listen.tcp_states()) {
+        (*o->mutable_tcp_states())[state] += count;
       }
     }
   }
@@ -166,6 +214,8 @@ void AppendSeriesPoint(RunRecord* run, const v1::RunReport& now, double t_s) {
   point.set_max_port_fill(max_fill);
   Histogram interval = connect;
   interval.Subtract(run->series_connect);
+  point.set_connect_p50_ms(interval.Percentile(50) / 1e6);
+  point.set_connect_p90_ms(interval.Percentile(90) / 1e6);
   point.set_connect_p99_ms(interval.Percentile(99) / 1e6);
   run->series_connect = connect;
   run->series_totals = now.totals();
@@ -185,11 +235,6 @@ bool AllLoopback(const v1::RunSpec& spec) {
     if (!t.ok() || !t->is_loopback()) return false;
   }
   return true;
-}
-
-uint64_t CountOf(const google::protobuf::Map<std::string, uint64_t>& errors, const char* key) {
-  auto it = errors.find(key);
-  return it == errors.end() ? 0 : it->second;
 }
 
 // The counter over the agents' hosts, or over the observers' when they saw more (the server's

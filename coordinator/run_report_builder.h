@@ -22,6 +22,8 @@ struct ShardRecord {
   v1::ShardTelemetry latest;  // cumulative; empty until the first telemetry
   bool final = false;         // no more telemetry will come
   std::string problem;        // why the shard did not run to the end ("" if it did)
+  bool fresh = false;         // telemetry arrived since the last series point
+  v1::Totals series_totals;   // its cumulative counts at the last series point
 };
 
 // A target attached as an observer, followed over one run.
@@ -46,7 +48,8 @@ struct RunRecord {
   bool cancel_requested = false;
   std::string state = "running";
   std::vector<v1::SeriesPoint> series;
-  int ticks = 0;  // Tick() calls since the run started, for periodic saves
+  absl::Time last_point;  // of the last series point (started_at before the first)
+  absl::Time last_save;
   // The merged cumulative counts at the last series point, to diff the next one against.
   v1::Totals series_totals;
   std::map<std::string, uint64_t> series_errors;
@@ -54,7 +57,8 @@ struct RunRecord {
 };
 
 // The report of `run` as it stands; with `final`, thresholds are evaluated and a verdict given.
-v1::RunReport BuildReport(const RunRecord& run, bool final);
+// Without `with_series` the per-second series is left out (it grows with the run's length).
+v1::RunReport BuildReport(const RunRecord& run, bool final, bool with_series = true);
 
 // What limits the run under client-first close: per source IP, ports / TIME_WAIT seconds times
 // the destinations it can reuse a port toward, with notes on what changes the picture.

@@ -11,10 +11,10 @@
 
 namespace churnlab {
 
-std::string MessageToJson(const google::protobuf::Message& message) {
+std::string MessageToJson(const google::protobuf::Message& message, bool one_line) {
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
-  options.add_whitespace = true;
+  options.add_whitespace = !one_line;
   options.always_print_primitive_fields = true;
   std::string out;
   (void)google::protobuf::util::MessageToJsonString(message, &out, options);

@@ -9,8 +9,9 @@
 
 namespace churnlab {
 
-// Any API message as JSON: snake_case keys (protobuf's JSON mapping), zero values included.
-std::string MessageToJson(const google::protobuf::Message& message);
+// Any API message as JSON: snake_case keys (protobuf's JSON mapping), zero values included;
+// indented, or on one line with `one_line`.
+std::string MessageToJson(const google::protobuf::Message& message, bool one_line = false);
 std::string ReportToJson(const v1::RunReport& report);
 // The per-second series as CSV:
 // t_s,interval_s,attempted,succeeded,failed,in_flight,connect_p99_ms,errors.

@@ -1,19 +1,38 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages churnlab needs to build, test and benchmark.
+# Installs the Debian 12 packages churnlab needs to build, run, test and benchmark, and the
+# dashboard's npm packages (dashboard/package-lock.json).
 # Idempotent: packages already present are skipped, and nothing runs apt-get when all are there.
-# Usage: scripts/install-deps.sh [--bench]   (--bench adds nginx and wrk for bench/)
+# Usage: scripts/install-deps.sh [--test] [--bench]
+#   --test   adds Debian's chromium and the Prometheus parser for the browser and /metrics tests
+#   --bench  adds nginx and wrk for bench/
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake ninja-build pkg-config clang-format
   libabsl-dev libgtest-dev libgmock-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libsqlite3-dev libcpp-httplib-dev
-  iproute2 procps
+  iproute2 procps socat
 )
-if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(libbenchmark-dev nginx-light wrk)
-fi
+for arg in "$@"; do
+  case "$arg" in
+    --test) packages+=(chromium python3-prometheus-client) ;;
+    --bench) packages+=(libbenchmark-dev nginx-light wrk) ;;
+    *) echo "install-deps: unknown option '$arg' (use --test, --bench)" >&2; exit 2 ;;
+  esac
+done
+# Node.js for the dashboard's packages: the machine's own when it has one, else Debian's.
+command -v npm >/dev/null || packages+=(nodejs npm)
+
+# The dashboard's chart library (and playwright-core for its test), exactly as locked.
+install_npm() {
+  if [[ ! -f dashboard/node_modules/.package-lock.json ||
+        dashboard/package-lock.json -nt dashboard/node_modules/.package-lock.json ]]; then
+    echo "install-deps: npm ci in dashboard/"
+    (cd dashboard && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
 
 missing=()
 for p in "${packages[@]}"; do
@@ -24,6 +43,7 @@ done
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   echo "install-deps: all ${#packages[@]} packages present"
+  install_npm
   exit 0
 fi
 
@@ -35,3 +55,4 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
+install_npm

@@ -1,0 +1,37 @@
+"""Parses the coordinator's /metrics (on stdin) with prometheus_client's own parser, the one
+Prometheus' Python client uses, and checks that the run's per-agent, per-source series are there.
+
+/usr/bin/python3 check_metrics.py RUN_ID < metrics.txt
+"""
+import sys
+
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def main():
+    run_id = sys.argv[1]
+    families = {f.name: f for f in text_string_to_metric_families(sys.stdin.read())}
+    # The parser names counter families without their _total suffix.
+    for name in ("churnlab_connections_attempted", "churnlab_connections_succeeded",
+                 "churnlab_connections_failed", "churnlab_coordinator_telemetry_messages"):
+        assert families[name].type == "counter", f"{name}: {families[name].type}"
+    for name in ("churnlab_source_ports_in_use", "churnlab_source_tcp_sockets",
+                 "churnlab_run_elapsed_seconds", "churnlab_agents"):
+        assert families[name].type == "gauge", f"{name}: {families[name].type}"
+    attempted = [s for s in families["churnlab_connections_attempted"].samples
+                 if s.labels.get("run_id") == run_id]
+    agents = {s.labels["agent"] for s in attempted}
+    assert agents == {"a1", "a2"}, f"attempted counters for agents {agents}"
+    assert all(s.value > 0 for s in attempted), attempted
+    refused = [s for s in families["churnlab_connections_failed"].samples
+               if s.labels.get("error") == "ECONNREFUSED"]
+    assert refused and sum(s.value for s in refused) > 0, "no ECONNREFUSED failures"
+    ports = [s for s in families["churnlab_source_ports_in_use"].samples
+             if s.labels.get("run_id") == run_id]
+    assert {s.labels["source_ip"] for s in ports} == {"127.0.0.2", "127.0.0.3"}, ports
+    print(f"metrics: {len(families)} families parsed, run {run_id} present for agents "
+          f"{sorted(agents)}")
+
+
+if __name__ == "__main__":
+    main()

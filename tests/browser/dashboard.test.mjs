@@ -1,0 +1,147 @@
+// The dashboard in a real browser: Debian's chromium, driven by playwright-core.
+// Starts a coordinator, a target (attached as an observer) and two agents on loopback, opens the
+// page, sees both agents, starts a run from the page (one of its targets is a closed port, so
+// ECONNREFUSED shows in the errno chart), sees the rate and errno charts receive points, checks
+// /metrics with a real Prometheus parser, cancels the run from the page and finds it cancelled in
+// the runs list. Any console error fails the test. Leaves a screenshot in the artifacts dir.
+//
+// node tests/browser/dashboard.test.mjs BIN_DIR DASHBOARD_DIR ARTIFACTS_DIR
+import { spawn, execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import assert from 'node:assert/strict';
+
+const [bin, dashboardDir, artifacts] = process.argv.slice(2);
+if (!bin || !dashboardDir || !artifacts) {
+  console.error('usage: dashboard.test.mjs BIN_DIR DASHBOARD_DIR ARTIFACTS_DIR');
+  process.exit(2);
+}
+const CHROMIUM = '/usr/bin/chromium';
+if (!fs.existsSync(CHROMIUM)) {
+  console.error(`${CHROMIUM} is missing: scripts/install-deps.sh installs Debian's chromium`);
+  process.exit(1);
+}
+const { chromium } = createRequire(path.join(path.resolve(dashboardDir), 'package.json'))(
+  'playwright-core');
+const here = path.dirname(new URL(import.meta.url).pathname);
+fs.mkdirSync(artifacts, { recursive: true });
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'churnlab-browser-'));
+const children = [];
+let browser;
+
+function start(name, args) {
+  const log = fs.openSync(path.join(work, `${name}.log`), 'w');
+  const child = spawn(path.join(bin, name.replace(/-\d$/, '')), args, { stdio: ['ignore', log, log] });
+  children.push(child);
+  return child;
+}
+
+async function until(what, f, timeoutMs = 15000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await f();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const readAddress = (file) => until(`${file}`, () => {
+  try { return fs.readFileSync(path.join(work, file), 'utf8').trim() || null; } catch { return null; }
+});
+
+// A loopback port nobody listens on: bind one, then let it go.
+function closedPort() {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function main() {
+  start('churnlab-coordinator', ['--grpc-listen=127.0.0.1:0', '--http-listen=127.0.0.1:0',
+    `--address-file=${work}/grpc`, `--http-address-file=${work}/http`, `--db=${work}/runs.db`,
+    `--dashboard-dir=${dashboardDir}`]);
+  const grpc = await readAddress('grpc');
+  const http = `http://${await readAddress('http')}`;
+  start('churnlab-target', ['--listen=127.0.0.1:0', `--address-file=${work}/target`,
+    `--coordinator=${grpc}`, '--name=target']);
+  const target = await readAddress('target');
+  start('churnlab-agent-1', [`--coordinator=${grpc}`, '--name=a1', '--source-ips=127.0.0.2']);
+  start('churnlab-agent-2', [`--coordinator=${grpc}`, '--name=a2', '--source-ips=127.0.0.3']);
+
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1500 } });
+  const consoleErrors = [];
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  await page.goto(http);
+
+  // Both agents listed, with the target as an observer.
+  await page.waitForSelector('#agents tr[data-agent="a1"]');
+  await page.waitForSelector('#agents tr[data-agent="a2"]');
+  await page.waitForSelector('#agents tr[data-agent="target"]');
+  assert.match(await page.textContent('#agents tr[data-agent="a1"]'), /127\.0\.0\.2.*idle/);
+
+  // Start a run from the page.
+  const refused = await closedPort();
+  await page.click('#start summary');
+  await page.fill('#spec', JSON.stringify({
+    name: 'browser test', targets: [target, `127.0.0.1:${refused}`], rate: 300, duration: '30s',
+  }));
+  await page.click('#start-run');
+  await until('the run to start', async () => /started r-/.test(await page.textContent('#start-result')));
+  const runId = (await page.textContent('#start-result')).match(/started (r-[\w-]+)/)[1];
+
+  // The rate and errno charts receive points; the errno chart names ECONNREFUSED.
+  const points = async (id) => Number(await page.getAttribute(`#${id}`, 'data-points'));
+  await until('rate points', async () => (await points('chart-rate')) >= 3);
+  await until('errno points', async () => (await points('chart-errors')) >= 3);
+  assert.match(await page.textContent('#chart-errors'), /ECONNREFUSED/);
+  assert.match(await page.textContent('#chart-rate'), /a1.*a2.*requested.*tuple budget/s);
+  assert.notEqual(await page.textContent('#budget-sentence'), '');
+
+  // /metrics mid-run, through a real Prometheus parser.
+  const metrics = await (await fetch(`${http}/metrics`)).text();
+  fs.writeFileSync(path.join(artifacts, 'metrics.txt'), metrics);
+  execFileSync('/usr/bin/python3', [path.join(here, 'check_metrics.py'), runId],
+    { input: metrics, stdio: ['pipe', 'inherit', 'inherit'] });
+
+  await page.screenshot({ path: path.join(artifacts, 'dashboard.png'), fullPage: true });
+
+  // Cancel from the page; the run shows as cancelled, here and in the runs list.
+  await page.click('#cancel-run');
+  await until('the run to end', async () => /cancelled/.test(await page.textContent('#run-state')));
+  await page.waitForSelector(`#runs tr[data-run="${runId}"]`);
+  assert.match(await page.textContent(`#runs tr[data-run="${runId}"]`), /browser test.*cancelled/);
+
+  assert.deepEqual(consoleErrors, [], 'the page logged errors');
+  console.log(`dashboard test passed: run ${runId}, screenshot in ${artifacts}/dashboard.png`);
+}
+
+let failed = false;
+try {
+  await main();
+} catch (e) {
+  failed = true;
+  console.error(e);
+  for (const f of fs.readdirSync(work).filter((f) => f.endsWith('.log'))) {
+    console.error(`--- ${f}\n${fs.readFileSync(path.join(work, f), 'utf8').slice(-2000)}`);
+  }
+} finally {
+  if (browser) await browser.close();
+  for (const c of children) c.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 300));
+  fs.rmSync(work, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);
