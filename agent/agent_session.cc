@@ -1,5 +1,6 @@
 #include "agent/agent_session.h"
 
+#include <google/protobuf/util/message_differencer.h>
 #include <google/protobuf/util/time_util.h>
 
 #include <cstdio>
@@ -8,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "agent/host_facts.h"
 #include "agent/shard_telemetry.h"
+#include "proto/grpc_link.h"
 #include "proto/run_spec.h"
 
 namespace churnlab {
@@ -31,8 +33,7 @@ AgentSession::~AgentSession() {
 }
 
 void AgentSession::Run() {
-  std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateChannel(options_.coordinator, grpc::InsecureChannelCredentials());
+  std::shared_ptr<grpc::Channel> channel = DialCoordinator(options_.coordinator);
   auto stub = v1::AgentGateway::NewStub(channel);
   absl::Duration backoff = absl::Milliseconds(250);
   while (!shutdown_.load()) {
@@ -96,7 +97,16 @@ grpc::Status AgentSession::Serve(v1::AgentGateway::Stub& stub) {
       }
     }
   }
+  // The dead-man switch: never keep loading a target without a coordinator.
+  std::string interrupted;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    interrupted = running_run_;
+  }
   StopShard();
+  if (!interrupted.empty() && !shutdown_.load()) {
+    Log(absl::StrCat("run ", interrupted, ": lost the coordinator; stopped all load"));
+  }
   attached.store(false);
   cv_.notify_all();
   if (ticker.joinable()) ticker.join();
@@ -219,7 +229,7 @@ void AgentSession::TickWhile(const std::atomic<bool>& attached) {
       bool changed;
       {
         std::lock_guard<std::mutex> lock(mu_);
-        changed = now.SerializeAsString() != last_hello_.SerializeAsString();
+        changed = !google::protobuf::util::MessageDifferencer::Equals(now, last_hello_);
         if (changed) last_hello_ = now;  // also what the next attachment says
       }
       if (changed) {

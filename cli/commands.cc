@@ -14,6 +14,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "proto/grpc_link.h"
 #include "absl/strings/str_join.h"
 #include "churnlab/v1/control.grpc.pb.h"
 #include "cli/compare.h"
@@ -49,7 +50,7 @@ struct Connection {
 
 // Dials the coordinator, waiting up to 5 s; nullopt with the message printed when unreachable.
 std::optional<Connection> Dial(const std::string& program, const std::string& address) {
-  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  std::shared_ptr<grpc::Channel> channel = DialCoordinator(address);
   if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(5))) {
     Fail(program, kExitCannotRun, absl::StrCat("cannot reach the coordinator at ", address));
     return std::nullopt;

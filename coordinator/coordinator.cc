@@ -31,6 +31,16 @@ absl::Duration DrainTime(const v1::RunSpec& spec) {
   return d(spec.connect_timeout()) + d(spec.io_timeout()) * spec.requests_per_connection();
 }
 
+// Marks the shard finished, with `why` and the time in its problem; its data so far is kept.
+void MarkLost(const RunRecord& run, ShardRecord& shard, const std::string& why, absl::Time now) {
+  shard.problem = absl::StrFormat(
+      "lost %.1fs into the run: %s; its counts are those of its last telemetry, %.1fs in",
+      absl::ToDoubleSeconds(now - run.started_at), why,
+      absl::ToDoubleSeconds(shard.last_telemetry - run.started_at));
+  shard.final = true;
+  shard.fresh = true;
+}
+
 }  // namespace
 
 Coordinator::Coordinator(RunStore* store, Options options) : store_(store), options_(options) {}
@@ -75,16 +85,10 @@ void Coordinator::DetachAgent(const std::string& name, AgentLink* link) {
   auto it = agents_.find(name);
   if (it == agents_.end() || it->second.link != link) return;
   if (!it->second.busy_with.empty()) {
+    auto run = running_.find(it->second.busy_with);
     ShardRecord* shard = FindShard(it->second.busy_with, name);
     if (shard != nullptr && !shard->final) {
-      auto run = running_.find(it->second.busy_with);
-      double at = absl::ToDoubleSeconds(absl::Now() - run->second.started_at);
-      shard->problem = absl::StrFormat(
-          "lost %.1fs into the run: its stream closed; counts are "
-          "those of its last telemetry",
-          at);
-      shard->final = true;
-      shard->fresh = true;
+      MarkLost(run->second, *shard, "its stream closed", absl::Now());
       if (lost_.size() >= options_.max_lost_agents) {
         auto oldest = std::min_element(
             lost_.begin(), lost_.end(),
@@ -125,6 +129,7 @@ void Coordinator::OnTelemetry(const std::string& agent, const v1::ShardTelemetry
   if (shard == nullptr || shard->final) return;  // late, or for a run that has ended
   shard->latest = telemetry;
   shard->fresh = true;
+  shard->last_telemetry = absl::Now();
   if (telemetry.final()) {
     shard->final = true;
     auto it = agents_.find(agent);
@@ -171,6 +176,7 @@ absl::StatusOr<v1::StartRunResponse> Coordinator::StartRun(v1::RunSpec spec) {
     AgentEntry& agent = agents_.at(a.agent);
     agent.busy_with = run.id;
     ShardRecord shard_record;
+    shard_record.last_telemetry = run.started_at;
     shard_record.assignment = a;
     shard_record.host = agent.hello.host();
     shard_record.hello = agent.hello;
@@ -330,6 +336,24 @@ void Coordinator::Tick(absl::Time now) {
     }
     bool all_final = std::all_of(run.shards.begin(), run.shards.end(),
                                  [](const ShardRecord& s) { return s.final; });
+    for (ShardRecord& shard : run.shards) {
+      if (shard.final ||
+          now - std::max(shard.last_telemetry, run.started_at) <= options_.telemetry_silence) {
+        continue;
+      }
+      MarkLost(run, shard,
+               absl::StrCat("no telemetry for ", absl::FormatDuration(options_.telemetry_silence)),
+               now);
+      auto agent = agents_.find(shard.assignment.agent);
+      if (agent != agents_.end() && agent->second.busy_with == run.id) {
+        v1::CoordinatorMessage stop;
+        stop.mutable_stop()->set_run_id(run.id);
+        agent->second.link->Send(stop);
+        agent->second.busy_with.clear();
+      }
+    }
+    all_final = std::all_of(run.shards.begin(), run.shards.end(),
+                            [](const ShardRecord& s) { return s.final; });
     if (!all_final && now >= run.deadline) {
       for (ShardRecord& shard : run.shards) {
         if (shard.final) continue;

@@ -40,6 +40,9 @@ class Coordinator {
     // after it and no later than `max_point_interval`. Tick() more often than that.
     absl::Duration min_point_interval = absl::Milliseconds(500);
     absl::Duration max_point_interval = absl::Milliseconds(1200);
+    // A running shard that sends no telemetry for this long is marked lost (a cut network is
+    // usually noticed sooner, by gRPC keepalive closing its stream).
+    absl::Duration telemetry_silence = absl::Seconds(3);
     // Agents lost during a run stay listed (state "lost") up to this many.
     size_t max_lost_agents = 256;
   };

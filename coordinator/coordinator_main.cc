@@ -16,6 +16,7 @@
 #include "coordinator/http_api.h"
 #include "coordinator/run_store.h"
 #include "coordinator/services.h"
+#include "proto/grpc_link.h"
 
 namespace churnlab {
 namespace {
@@ -79,6 +80,7 @@ int Main(int argc, char** argv) {
   int port = 0;
   grpc::ServerBuilder builder;
   builder.AddListeningPort(o.grpc_listen, grpc::InsecureServerCredentials(), &port);
+  ConfigureCoordinatorServer(&builder);
   builder.RegisterService(&gateway);
   builder.RegisterService(&control);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();

@@ -23,6 +23,7 @@ struct ShardRecord {
   bool final = false;         // no more telemetry will come
   std::string problem;        // why the shard did not run to the end ("" if it did)
   bool fresh = false;         // telemetry arrived since the last series point
+  absl::Time last_telemetry;  // when the latest arrived (the run's start before the first)
   v1::Totals series_totals;   // its cumulative counts at the last series point
 };
 

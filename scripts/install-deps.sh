@@ -13,7 +13,7 @@ packages=(
   libabsl-dev libgtest-dev libgmock-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libsqlite3-dev libcpp-httplib-dev
-  iproute2 procps socat
+  iproute2 procps socat curl
 )
 for arg in "$@"; do
   case "$arg" in

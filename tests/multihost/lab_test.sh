@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# End-to-end on the network-namespace lab (deploy/netns/lab.sh): a coordinator, a target and four
+# agents, each in a namespace of its own with its own address on 10.77.0.0/16.
+#  1. `churnlab compare` of the TIME_WAIT scenario: the single source runs out of ports
+#     (EADDRNOTAVAIL), the run spread over the four agents does not, and the report credits
+#     each agent's traffic to that agent's own addresses.
+#  2. A network cut: one agent's link goes down mid-run. The coordinator marks it lost within
+#     3 s (gRPC keepalive), the report says so, the agent stops its load by itself, and the
+#     others finish the run.
+# Needs root; exits 77 (skipped) without it.
+# Usage: tests/multihost/lab_test.sh BIN_DIR
+set -euo pipefail
+bin=$(realpath "${1:?usage: lab_test.sh BIN_DIR}")
+cd "$(dirname "$0")/../.."
+if [[ $(id -u) -ne 0 ]]; then
+  echo "lab_test: skipped: needs root for network namespaces"
+  exit 77
+fi
+lab=deploy/netns/lab.sh
+prefix=lt$$
+prefix=${prefix:0:6}
+work=$(mktemp -d)
+pids=()
+finish() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  bash $lab down --prefix="$prefix"
+  rm -rf "$work"
+}
+trap finish EXIT
+fail() {
+  echo "lab_test: FAILED: $*" >&2
+  for f in "$work"/*.log; do echo "--- $f" >&2; tail -5 "$f" >&2; done
+  exit 1
+}
+on() { local host=$1; shift; bash $lab exec --prefix="$prefix" "$host" "$@"; }
+json() { /usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print($2)" "$1"; }
+
+bash $lab up --prefix="$prefix" --agents=4 --extra-ips=1 --port-range="40000 40999" --tw-reuse=0
+coordinator=10.77.0.1:7400
+on coordinator "$bin/churnlab-coordinator" --grpc-listen=$coordinator \
+  --http-listen=10.77.0.1:7401 --db="$work/runs.db" >"$work/coordinator.log" 2>&1 &
+pids+=($!)
+on target "$bin/churnlab-target" --listen=10.77.0.2:9000 --coordinator=$coordinator \
+  --name=target >"$work/target.log" 2>&1 &
+pids+=($!)
+for i in 1 2 3 4; do
+  on "agent$i" "$bin/churnlab-agent" --coordinator=$coordinator --name="agent$i" \
+    --source-ips="10.77.1.$i,10.77.2.$i" --allow-targets=10.77.0.0/16 >"$work/agent$i.log" 2>&1 &
+  pids+=($!)
+done
+for _ in $(seq 100); do
+  n=$(on coordinator "$bin/churnlab" agents --coordinator=$coordinator 2>/dev/null |
+      grep -c '^agent[1-4] ' || true)
+  [[ $n -eq 4 ]] && break
+  sleep 0.1
+done
+[[ $n -eq 4 ]] || fail "only $n of 4 agents attached"
+
+echo "== 1. compare: one source versus four agents"
+on coordinator "$bin/churnlab" compare --coordinator=$coordinator --spec=scenarios/time-wait.json \
+  --target=10.77.0.2:9000 --report="$work/compare.json" >"$work/compare.out" || true
+cat "$work/compare.out"
+single_noport=$(json "$work/compare.json" "r['single']['errors'].get('EADDRNOTAVAIL', 0)")
+spread_noport=$(json "$work/compare.json" "r['distributed']['errors'].get('EADDRNOTAVAIL', 0)")
+spread_agents=$(json "$work/compare.json" "len(r['distributed']['agents'])")
+[[ $single_noport -gt 0 ]] || fail "the single source never ran out of ports"
+[[ $spread_noport -eq 0 ]] || fail "the spread run hit EADDRNOTAVAIL $spread_noport times"
+[[ $spread_agents -eq 4 ]] || fail "the spread run used $spread_agents agents, not 4"
+# Every agent's traffic comes from its own addresses, and each carried some.
+json "$work/compare.json" "all(s['ip'].endswith('.' + a['name'][-1]) and int(s['succeeded']) > 0
+  for a in r['distributed']['agents'] for s in a['sources'])" | grep -qx True ||
+  fail "a source in the spread run is not its agent's own address, or carried nothing"
+echo "ok: single source EADDRNOTAVAIL=$single_noport, spread over 4 agents: none"
+
+echo "== 2. network cut: agent3's link goes down mid-run"
+on coordinator "$bin/churnlab" run --coordinator=$coordinator --target=10.77.0.2:9000 --rate=100 \
+  --duration=10s --name=cut --report="$work/cut.json" >"$work/cut.out" 2>&1 &
+run_pid=$!
+sleep 4
+on agent3 ip link set eth0 down
+cut_ms=$(($(date +%s%N) / 1000000))
+lost_after=""
+for _ in $(seq 100); do
+  if on coordinator curl -s http://10.77.0.1:7401/api/agents | /usr/bin/python3 -c '
+import json, sys
+agents = json.load(sys.stdin)["agents"]
+sys.exit(0 if any(a["hello"]["name"] == "agent3" and a["state"] == "lost" for a in agents) else 1)'
+  then
+    lost_after=$(($(date +%s%N) / 1000000 - cut_ms))
+    break
+  fi
+  sleep 0.1
+done
+[[ -n "$lost_after" ]] || fail "the coordinator did not mark agent3 lost within 10 s"
+echo "coordinator marked agent3 lost ${lost_after} ms after the cut"
+[[ $lost_after -le 3000 ]] || fail "noticed after ${lost_after} ms, more than 3 s"
+wait $run_pid || true
+cat "$work/cut.out"
+problem=$(json "$work/cut.json" "[a['problem'] for a in r['agents'] if a['name'] == 'agent3'][0]")
+[[ "$problem" == lost* ]] || fail "agent3's problem in the report: '$problem'"
+others=$(json "$work/cut.json" "sum(1 for a in r['agents'] if a['name'] != 'agent3' and not a['problem'])")
+[[ $others -eq 3 ]] || fail "$others of the other 3 agents finished cleanly"
+grep -q "lost the coordinator.*stopped all load" "$work/agent3.log" ||
+  fail "agent3 did not stop its load on its own"
+echo "ok: agent3 reported lost ('$problem'); it stopped its own load; the other 3 finished"
