@@ -88,7 +88,6 @@ class Coordinator {
     v1::Hello hello;
     AgentLink* link;
     std::string busy_with;  // run id, "" when idle
-    absl::Time last_seen;
   };
   struct LostAgent {
     v1::Hello hello;

@@ -1,55 +1,109 @@
 #!/usr/bin/env bash
-# The demo: installs what is missing, builds, then starts a coordinator, a target and four agents
-# (source IPs 127.0.0.2-5) and runs the TIME_WAIT scenario as a `churnlab compare`: one source IP
-# first, then the same load spread over the others, side by side with the tuple budget.
-# As root it all runs inside a network namespace of its own with a 1,000-port range and
-# tcp_tw_reuse=0, so the port limit shows in seconds; otherwise on this host's loopback, where
-# the default range makes the limit take minutes (the budget table still shows it).
-# Traffic stays on loopback. Everything it starts is stopped, and the namespace deleted, on exit.
+# The demo, the README's first command: installs what is missing, builds, then starts a
+# coordinator, a target and four agents and runs the TIME_WAIT scenario as a `churnlab compare`:
+# one source IP first, then the same load spread over the four agents, side by side with the
+# tuple budget. Then it keeps the dashboard up until Ctrl-C.
+#
+# As root it runs on the network-namespace lab (deploy/netns/lab.sh): every process on a host
+# of its own, agents with a 1,000-port range and tcp_tw_reuse=0, so the port limit shows in
+# seconds; the dashboard is forwarded to this machine's 127.0.0.1. Otherwise it runs on this
+# host's loopback aliases 127.0.0.2-5 with the host's own port range, and says so.
+# Traffic stays inside the lab or on loopback. Everything it starts is stopped, and the lab
+# removed, on exit.
+#
+# Usage: scripts/demo.sh [--exit] [--dashboard-port=7401]
+#   --exit  stop after the compare instead of keeping the dashboard up
 set -euo pipefail
 cd "$(dirname "$0")/.."
+keep_up=1
+dashboard_port=7401
+for arg in "$@"; do
+  case "$arg" in
+    --exit) keep_up=0 ;;
+    --dashboard-port=*) dashboard_port=${arg#*=} ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "demo.sh: unknown option '$arg' (--exit, --dashboard-port=N)" >&2; exit 2 ;;
+  esac
+done
+[[ "$dashboard_port" =~ ^[0-9]+$ && "$dashboard_port" -ge 1 && "$dashboard_port" -le 65535 ]] || {
+  echo "demo.sh: --dashboard-port=$dashboard_port: want 1..65535" >&2
+  exit 2
+}
 bash scripts/install-deps.sh
 bash scripts/build.sh
 BIN=$PWD/build/bin
 source scripts/lib.sh
+trap 'exit 130' INT TERM  # so that the EXIT trap cleans up
 
-inside=()
-if [[ $(id -u) -eq 0 ]] && command -v ip >/dev/null; then
-  ns="churnlab-demo-$$"
-  ip netns add "$ns"
-  trap 'cleanup; ip netns del "$ns" 2>/dev/null || true' EXIT
-  ip -n "$ns" link set lo up
-  ip netns exec "$ns" sysctl -q -w net.ipv4.ip_local_port_range="40000 40999" net.ipv4.tcp_tw_reuse=0
-  inside=(ip netns exec "$ns")
-  echo "== network namespace $ns: ip_local_port_range 40000-40999 (1,000 ports), tcp_tw_reuse=0"
+lab=deploy/netns/lab.sh
+if [[ $(id -u) -eq 0 ]]; then
+  mode=lab
+  trap 'cleanup; bash $lab down --prefix=demo' EXIT
+  bash $lab up --prefix=demo --agents=4 --extra-ips=1 --port-range="40000 40999" --tw-reuse=0
+  on() { local host=$1; shift; bash $lab exec --prefix=demo "$host" "$@"; }
+  coordinator=10.77.0.1:7400
+  http=10.77.0.1:7401
+  target=10.77.0.2:9000
+  agent_ips() { echo "10.77.1.$1,10.77.2.$1"; }
+  allow=10.77.0.0/16
+  echo "== network-namespace lab: coordinator, target and 4 agents on hosts of their own;"
+  echo "   agents have a 1,000-port range and tcp_tw_reuse=0"
 else
-  echo "== not root: running on this host's loopback aliases 127.0.0.2-5 with its own port range"
-  echo "   ($(tr '\t' '-' </proc/sys/net/ipv4/ip_local_port_range)); the single source will not run out within the run."
+  mode=loopback
+  on() { shift; "$@"; }
+  coordinator=127.0.0.1:0
+  http=127.0.0.1:$dashboard_port
+  target=127.0.0.1:0
+  agent_ips() { echo "127.0.0.$(($1 + 1))"; }
+  allow=127.0.0.0/8
+  echo "== not root, so no network-namespace lab: running on this host's loopback aliases"
+  echo "   127.0.0.2-5 with its own port range ($(tr '\t' '-' </proc/sys/net/ipv4/ip_local_port_range));"
+  echo "   the single source will not run out within the run (the budget table shows when it would)."
 fi
-run_in() { "${inside[@]}" "$@"; }
 
-bg "${inside[@]}" $BIN/churnlab-coordinator --grpc-listen=127.0.0.1:0 --address-file="$work/coordinator" \
-  --http-listen=127.0.0.1:0 --db="$work/runs.db" >"$work/coordinator.log" 2>&1
-wait_file "$work/coordinator"
+bg on coordinator $BIN/churnlab-coordinator --grpc-listen=$coordinator --http-listen=$http \
+  --address-file="$work/coordinator" --db="$work/runs.db" >"$work/coordinator.log" 2>&1
+wait_file "$work/coordinator" || { cat "$work/coordinator.log"; exit 1; }
 coordinator=$(cat "$work/coordinator")
 # The target attaches as an observer, so the report shows the server side too.
-bg "${inside[@]}" $BIN/churnlab-target --listen=127.0.0.1:0 --address-file="$work/target" \
+bg on target $BIN/churnlab-target --listen=$target --address-file="$work/target" \
   --close=client --coordinator="$coordinator" --name=target >"$work/target.log" 2>&1
-wait_file "$work/target"
+wait_file "$work/target" || { cat "$work/target.log"; exit 1; }
 target=$(cat "$work/target")
 for i in 1 2 3 4; do
-  bg "${inside[@]}" $BIN/churnlab-agent --coordinator="$coordinator" --name="a$i" \
-    --source-ips="127.0.0.$((i + 1))" >"$work/agent$i.log" 2>&1
+  bg on "agent$i" $BIN/churnlab-agent --coordinator="$coordinator" --name="agent$i" \
+    --source-ips="$(agent_ips $i)" --allow-targets=$allow >"$work/agent$i.log" 2>&1
 done
 for _ in $(seq 100); do
-  [[ $(run_in $BIN/churnlab agents --coordinator="$coordinator" | grep -c '^\(a[1-4]\|target\) ') -eq 5 ]] && break
+  [[ $(on coordinator $BIN/churnlab agents --coordinator="$coordinator" |
+       grep -c '^\(agent[1-4]\|target\) ') -eq 5 ]] && break
   sleep 0.1
 done
-echo "== coordinator $coordinator, target $target, agents:"
-run_in $BIN/churnlab agents --coordinator="$coordinator"
+
+# The dashboard, on this machine's loopback: in the lab, forwarded into the coordinator's host.
+if [[ $mode == lab ]]; then
+  bg socat "TCP-LISTEN:$dashboard_port,bind=127.0.0.1,reuseaddr,fork" \
+    "EXEC:bash $lab exec --prefix=demo coordinator socat STDIO TCP\:${http/:/\\:}"
+  sleep 0.3
+  kill -0 "${pids[-1]}" 2>/dev/null || {
+    echo "demo.sh: cannot forward the dashboard to 127.0.0.1:$dashboard_port (port taken?);" \
+      "try --dashboard-port=N" >&2
+    exit 1
+  }
+fi
+dashboard="http://127.0.0.1:$dashboard_port/"
+echo "== coordinator $coordinator, target $target, dashboard $dashboard"
+on coordinator $BIN/churnlab agents --coordinator="$coordinator"
 echo
-run_in $BIN/churnlab compare --coordinator="$coordinator" --spec=scenarios/time-wait.json \
+on coordinator $BIN/churnlab compare --coordinator="$coordinator" --spec=scenarios/time-wait.json \
   --target="$target" --report="$work/compare.json" || true
 echo
 echo "== runs kept in the coordinator's SQLite store"
-run_in $BIN/churnlab runs --coordinator="$coordinator"
+on coordinator $BIN/churnlab runs --coordinator="$coordinator"
+if [[ $keep_up -eq 1 ]]; then
+  echo
+  echo "== the dashboard is up at $dashboard (open the runs there, tick both to see them side"
+  echo "   by side, or start another run). Ctrl-C stops everything and removes the lab."
+  trap 'exit 0' INT TERM
+  while true; do sleep 1; done
+fi

@@ -2,8 +2,15 @@
 # Source it; then `bg CMD...` starts CMD in the background and records it for the cleanup.
 work=$(mktemp -d)
 pids=()
+# kill_tree PID: PID and everything it started (a background function's subshell leaves its
+# children behind otherwise).
+kill_tree() {
+  local child
+  for child in $(pgrep -P "$1"); do kill_tree "$child"; done
+  kill "$1" 2>/dev/null || true
+}
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do kill_tree "$p"; done
   wait 2>/dev/null || true
   rm -rf "$work"
 }

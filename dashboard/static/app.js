@@ -230,10 +230,16 @@ function budgetSentence(report) {
   }
   if (requested > total) {
     const soonest = Math.min(...sources.map((s) => num(s.exhaustion_after_s)).filter((x) => x > 0));
+    const duration = parseFloat((report.spec || {}).duration) || 0;
+    const head = `${sources.length} source IP(s) can sustain ${fmtRate(total)} new ` +
+      `connections/s with TIME_WAIT at ${num(budget.time_wait_s)} s, below the requested ` +
+      `${fmtRate(requested)}/s`;
+    if (isFinite(soonest) && duration && soonest > duration) {
+      return `${head}; ports would run out after about ${Math.round(soonest)} s, but this ` +
+        `${duration} s run ends first. A longer run would hit the four-tuple limit.`;
+    }
     const when = isFinite(soonest) ? ` after about ${Math.round(soonest)} s` : '';
-    return `The four-tuple limit binds: ${sources.length} source IP(s) can sustain ` +
-      `${fmtRate(total)} new connections/s with TIME_WAIT at ${num(budget.time_wait_s)} s, ` +
-      `below the requested ${fmtRate(requested)}/s, so ports run out${when}. ` +
+    return `The four-tuple limit binds: ${head}, so ports run out${when}. ` +
       'More source IPs or destination ports lift it.';
   }
   return `The tuple budget (${fmtRate(total)}/s over ${sources.length} source IP(s)) is above ` +
