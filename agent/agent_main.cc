@@ -1,5 +1,6 @@
 // churnlab-agent: attaches to a coordinator and runs the churn engine on the shards it is given.
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <thread>
@@ -22,6 +23,8 @@ struct Options {
   std::string allow_targets{kLoopbackCidrs};
   double max_rate = 0;
   int64_t threads = 1;
+  int64_t exit_after_runs = 0;
+  SecurityFlags security;
 };
 
 FlagSet MakeFlags(Options& o) {
@@ -39,12 +42,23 @@ FlagSet MakeFlags(Options& o) {
   flags.Double("max-rate", &o.max_rate,
                "refuse shards above this many new connections/s (0 = none)");
   flags.Int("threads", &o.threads, "engine threads per shard");
+  flags.Int("exit-after-runs", &o.exit_after_runs,
+            "exit 0 after running this many shards (0 = serve until a signal)");
+  AddSecurityFlags(flags, &o.security, /*server=*/false);
   return flags;
 }
 
 absl::StatusOr<AgentSession::Options> Resolve(const Options& o) {
   AgentSession::Options out;
   out.coordinator = o.coordinator;
+  absl::StatusOr<LinkSecurity> security = LoadLinkSecurity(o.security);
+  if (!security.ok()) return security.status();
+  out.security = *std::move(security);
+  if (o.exit_after_runs < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--exit-after-runs=", o.exit_after_runs, ": must be >= 0"));
+  }
+  out.exit_after_runs = static_cast<int>(o.exit_after_runs);
   if (o.name.empty() || o.name.size() > 128) {
     return absl::InvalidArgumentError(absl::StrCat("--name='", o.name, "': 1..128 characters"));
   }
@@ -106,7 +120,9 @@ int Main(int argc, char** argv) {
     session.Shutdown();
   });
   session.Run();
-  // Run() only returns after Shutdown(), which the signal thread called.
+  // Run() returns after Shutdown(): from the signal thread, or after --exit-after-runs, when
+  // the signal thread still waits and is woken the same way.
+  kill(getpid(), SIGTERM);
   waiter.join();
   return kExitOk;
 }

@@ -33,7 +33,7 @@ AgentSession::~AgentSession() {
 }
 
 void AgentSession::Run() {
-  std::shared_ptr<grpc::Channel> channel = DialCoordinator(options_.coordinator);
+  std::shared_ptr<grpc::Channel> channel = DialCoordinator(options_.coordinator, options_.security);
   auto stub = v1::AgentGateway::NewStub(channel);
   absl::Duration backoff = absl::Milliseconds(250);
   while (!shutdown_.load()) {
@@ -200,8 +200,16 @@ void AgentSession::RunShard(std::string run_id, std::unique_ptr<Engine> engine,
   *last.mutable_telemetry() = telemetry.Collect(final_snapshot, true);
   Write(last);
   Log(absl::StrCat("run ", run_id, ": done"));
-  std::lock_guard<std::mutex> lock(mu_);
-  running_run_.clear();
+  bool enough;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    running_run_.clear();
+    enough = options_.exit_after_runs > 0 && ++runs_done_ >= options_.exit_after_runs;
+  }
+  if (enough) {
+    Log(absl::StrCat("ran ", runs_done_, " run(s), as --exit-after-runs asked; leaving"));
+    Shutdown();
+  }
 }
 
 void AgentSession::StopShard() {

@@ -20,6 +20,7 @@
 #include "agent/engine.h"
 #include "churnlab/v1/agent.grpc.pb.h"
 #include "common/net_address.h"
+#include "proto/grpc_link.h"
 
 namespace churnlab {
 
@@ -27,7 +28,10 @@ class AgentSession {
  public:
   struct Options {
     std::string coordinator;  // host:port
-    v1::Hello hello;          // name, host, source IPs, allow-list and host facts
+    LinkSecurity security;    // token and TLS toward the coordinator
+    // Shutdown() once this many shards have run (a Kubernetes Job's agents exit 0); 0 = never.
+    int exit_after_runs = 0;
+    v1::Hello hello;  // name, host, source IPs, allow-list and host facts
     std::vector<Cidr> allow_targets;
     double max_rate = 0;  // refuse shards above this many new connections/s; 0 = no cap
     int threads = 1;      // engine threads per shard
@@ -72,6 +76,7 @@ class AgentSession {
   grpc::ClientContext* context_ = nullptr;
   Stream* stream_ = nullptr;
   std::string running_run_;
+  int runs_done_ = 0;
   v1::Hello last_hello_;  // what the coordinator was last told (options_.hello, refreshed)
   bool stop_requested_ = false;
   std::thread shard_thread_;

@@ -14,13 +14,13 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "proto/grpc_link.h"
 #include "absl/strings/str_join.h"
 #include "churnlab/v1/control.grpc.pb.h"
 #include "cli/compare.h"
 #include "cli/report_format.h"
 #include "cli/spec_flags.h"
 #include "common/flags.h"
+#include "proto/grpc_link.h"
 #include "proto/report_export.h"
 #include "proto/run_spec.h"
 
@@ -48,20 +48,30 @@ struct Connection {
   std::unique_ptr<v1::Control::Stub> stub;
 };
 
-// Dials the coordinator, waiting up to 5 s; nullopt with the message printed when unreachable.
-std::optional<Connection> Dial(const std::string& program, const std::string& address) {
-  std::shared_ptr<grpc::Channel> channel = DialCoordinator(address);
-  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(5))) {
-    Fail(program, kExitCannotRun, absl::StrCat("cannot reach the coordinator at ", address));
-    return std::nullopt;
-  }
-  return Connection{v1::Control::NewStub(channel)};
-}
-
 constexpr absl::string_view kDefaultCoordinator = "127.0.0.1:7400";
 
-void AddCoordinatorFlag(FlagSet& flags, std::string* address) {
-  flags.String("coordinator", address, "HOST:PORT of the coordinator");
+// Where the coordinator is and how to prove who we are to it.
+struct CoordinatorFlags {
+  std::string address{kDefaultCoordinator};
+  SecurityFlags security;
+};
+
+void AddCoordinatorFlags(FlagSet& flags, CoordinatorFlags* f) {
+  flags.String("coordinator", &f->address, "HOST:PORT of the coordinator");
+  AddSecurityFlags(flags, &f->security, /*server=*/false);
+}
+
+// Dials the coordinator, waiting up to 5 s. On failure returns the exit code (the message
+// printed): 2 when a token or certificate file cannot be read, 3 when it is unreachable.
+std::variant<Connection, int> Dial(const std::string& program, const CoordinatorFlags& f) {
+  absl::StatusOr<LinkSecurity> security = LoadLinkSecurity(f.security);
+  if (!security.ok()) return Fail(program, kExitBadInput, std::string(security.status().message()));
+  std::shared_ptr<grpc::Channel> channel = DialCoordinator(f.address, *security);
+  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(5))) {
+    return Fail(program, kExitCannotRun,
+                absl::StrCat("cannot reach the coordinator at ", f.address));
+  }
+  return Connection{v1::Control::NewStub(channel)};
 }
 
 // Sends CancelRun once when the user presses Ctrl-C; the watch then ends with the final report.
@@ -177,14 +187,14 @@ int ExitCodeFor(const absl::Status& status) {
 
 // The flags `run` and `compare` share; returns the spec or exits 2.
 struct RunFlags {
-  std::string coordinator{kDefaultCoordinator};
+  CoordinatorFlags coordinator;
   std::string spec_file;
   std::string report_file;
   SpecOverrides overrides;
 };
 
 void AddRunFlags(FlagSet& flags, RunFlags& f) {
-  AddCoordinatorFlag(flags, &f.coordinator);
+  AddCoordinatorFlags(flags, &f.coordinator);
   flags.String("spec", &f.spec_file, "a RunSpec as JSON");
   flags.String("report", &f.report_file, "write the final report here as JSON");
   AddSpecFlags(flags, f.overrides);
@@ -207,11 +217,11 @@ std::variant<PreparedRun, int> PrepareRun(const std::string& program, const std:
   flags.ParseFlagsOnlyOrExit(argc, argv);
   absl::StatusOr<v1::RunSpec> spec = BuildSpec(f.spec_file, f.overrides);
   if (!spec.ok()) return Fail(program, kExitBadInput, std::string(spec.status().message()));
-  std::optional<Connection> conn = Dial(program, f.coordinator);
-  if (!conn) return kExitCannotRun;
+  std::variant<Connection, int> conn = Dial(program, f.coordinator);
+  if (const int* code = std::get_if<int>(&conn)) return *code;
   signal(SIGINT, OnSignal);
   signal(SIGTERM, OnSignal);
-  return PreparedRun{std::move(f), *std::move(spec), std::move(*conn)};
+  return PreparedRun{std::move(f), *std::move(spec), std::get<Connection>(std::move(conn))};
 }
 
 }  // namespace
@@ -292,12 +302,13 @@ namespace {
 template <typename Response, typename Call, typename Print>
 int ListCommand(int argc, char** argv, const std::string& program, const std::string& summary,
                 Call call, Print print) {
-  std::string coordinator{kDefaultCoordinator};
+  CoordinatorFlags coordinator;
   FlagSet flags(program, summary);
-  AddCoordinatorFlag(flags, &coordinator);
+  AddCoordinatorFlags(flags, &coordinator);
   flags.ParseFlagsOnlyOrExit(argc, argv);
-  std::optional<Connection> conn = Dial(program, coordinator);
-  if (!conn) return kExitCannotRun;
+  std::variant<Connection, int> dialed = Dial(program, coordinator);
+  if (const int* code = std::get_if<int>(&dialed)) return *code;
+  Connection* conn = &std::get<Connection>(dialed);
   grpc::ClientContext context;
   Response response;
   grpc::Status status = call(*conn->stub, &context, &response);
@@ -332,19 +343,20 @@ int RunsCommand(int argc, char** argv) {
 
 int ReportCommand(int argc, char** argv) {
   const std::string program = "churnlab report";
-  std::string coordinator{kDefaultCoordinator};
+  CoordinatorFlags coordinator;
   std::string format = "text";
   FlagSet flags(program,
                 "Prints one run's report.\nUsage: churnlab report RUN_ID [--format=text|json|csv]");
-  AddCoordinatorFlag(flags, &coordinator);
+  AddCoordinatorFlags(flags, &coordinator);
   flags.String("format", &format, "text | json | csv (the per-second series)");
   std::vector<std::string> positional = flags.ParseOrExit(argc, argv);
   if (positional.size() != 1) return Fail(program, kExitBadInput, "give exactly one RUN_ID");
   if (format != "text" && format != "json" && format != "csv") {
     return Fail(program, kExitBadInput, "--format=" + format + ": expected text, json or csv");
   }
-  std::optional<Connection> conn = Dial(program, coordinator);
-  if (!conn) return kExitCannotRun;
+  std::variant<Connection, int> dialed = Dial(program, coordinator);
+  if (const int* code = std::get_if<int>(&dialed)) return *code;
+  Connection* conn = &std::get<Connection>(dialed);
   grpc::ClientContext context;
   v1::GetRunRequest request;
   request.set_run_id(positional[0]);
@@ -363,15 +375,16 @@ int ReportCommand(int argc, char** argv) {
 
 int CancelCommand(int argc, char** argv) {
   const std::string program = "churnlab cancel";
-  std::string coordinator{kDefaultCoordinator};
+  CoordinatorFlags coordinator;
   FlagSet flags(
       program,
       "Stops a running run; its report keeps what was measured.\nUsage: churnlab cancel RUN_ID");
-  AddCoordinatorFlag(flags, &coordinator);
+  AddCoordinatorFlags(flags, &coordinator);
   std::vector<std::string> positional = flags.ParseOrExit(argc, argv);
   if (positional.size() != 1) return Fail(program, kExitBadInput, "give exactly one RUN_ID");
-  std::optional<Connection> conn = Dial(program, coordinator);
-  if (!conn) return kExitCannotRun;
+  std::variant<Connection, int> dialed = Dial(program, coordinator);
+  if (const int* code = std::get_if<int>(&dialed)) return *code;
+  Connection* conn = &std::get<Connection>(dialed);
   grpc::ClientContext context;
   v1::CancelRunRequest request;
   request.set_run_id(positional[0]);

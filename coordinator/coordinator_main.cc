@@ -28,6 +28,8 @@ struct Options {
   std::string address_file;
   std::string http_address_file;
   std::string dashboard_dir;
+  SecurityFlags security;
+  bool insecure = false;
 };
 
 FlagSet MakeFlags(Options& o) {
@@ -45,6 +47,10 @@ FlagSet MakeFlags(Options& o) {
   flags.String("address-file", &o.address_file,
                "write the bound gRPC address here once listening (for port 0)");
   flags.String("http-address-file", &o.http_address_file, "the same for the HTTP address");
+  AddSecurityFlags(flags, &o.security, /*server=*/true);
+  flags.Bool("insecure", &o.insecure,
+             "allow listening on a non-loopback address without a token (anyone who can reach "
+             "it can then make the agents send traffic)");
   return flags;
 }
 
@@ -66,6 +72,21 @@ int Main(int argc, char** argv) {
     }
     http_listen = *parsed;
   }
+  absl::StatusOr<LinkSecurity> security = LoadLinkSecurity(o.security);
+  if (!security.ok()) ExitIfBadInput("churnlab-coordinator", security.status());
+  if (security->token.empty() && !o.insecure) {
+    for (const auto& [flag, address] :
+         {std::pair{"--grpc-listen", std::optional<SocketAddress>(*listen)},
+          std::pair{"--http-listen", http_listen}}) {
+      if (address.has_value() && !address->is_loopback()) {
+        ExitIfBadInput("churnlab-coordinator",
+                       absl::InvalidArgumentError(absl::StrCat(
+                           flag, "=", address->ToString(),
+                           " is not loopback: give a --token-file (and TLS), or --insecure to "
+                           "let anyone who reaches it start runs")));
+      }
+    }
+  }
   sigset_t signals = BlockTerminationSignals();
 
   absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(o.db);
@@ -75,11 +96,11 @@ int Main(int argc, char** argv) {
     return kExitCannotRun;
   }
   Coordinator coordinator(store->get(), Coordinator::Options{});
-  AgentGatewayService gateway(&coordinator);
-  ControlService control(&coordinator);
+  AgentGatewayService gateway(&coordinator, security->token);
+  ControlService control(&coordinator, security->token);
   int port = 0;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(o.grpc_listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(o.grpc_listen, CoordinatorCredentials(*security), &port);
   ConfigureCoordinatorServer(&builder);
   builder.RegisterService(&gateway);
   builder.RegisterService(&control);
@@ -90,7 +111,7 @@ int Main(int argc, char** argv) {
   }
   listen->set_port(port);
   if (o.dashboard_dir.empty()) o.dashboard_dir = FindDashboardDir();
-  HttpApi http(&coordinator, HttpApi::Options{o.dashboard_dir, ""});
+  HttpApi http(&coordinator, HttpApi::Options{o.dashboard_dir, security->token});
   std::string http_address = "off";
   if (http_listen.has_value()) {
     absl::StatusOr<int> http_port = http.Start(*http_listen);
@@ -108,8 +129,13 @@ int Main(int argc, char** argv) {
       }
     }
   }
-  std::printf("churnlab-coordinator: gRPC on %s, HTTP on %s, run store %s\n",
-              listen->ToString().c_str(), http_address.c_str(), o.db.c_str());
+  std::printf("churnlab-coordinator: gRPC on %s (%s, %s), HTTP on %s, run store %s\n",
+              listen->ToString().c_str(),
+              security->tls_cert.empty() ? "plaintext"
+              : security->tls_ca.empty() ? "TLS"
+                                         : "mutual TLS",
+              security->token.empty() ? "no token" : "token required", http_address.c_str(),
+              o.db.c_str());
   std::fflush(stdout);
   if (!o.address_file.empty()) {
     if (absl::Status s = WriteAddressFile(o.address_file, listen->ToString()); !s.ok()) {

@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "coordinator/metrics.h"
+#include "proto/grpc_link.h"
 #include "proto/report_export.h"
 #include "proto/run_spec.h"
 
@@ -102,8 +103,7 @@ HttpApi::HttpApi(Coordinator* coordinator, Options options)
 HttpApi::~HttpApi() { Stop(); }
 
 bool HttpApi::Authorized(const httplib::Request& req, httplib::Response& res) const {
-  if (options_.token.empty()) return true;
-  if (req.get_header_value("Authorization") == absl::StrCat("Bearer ", options_.token)) return true;
+  if (BearerTokenMatches(req.get_header_value("Authorization"), options_.token)) return true;
   SendError(res, absl::UnauthenticatedError("this action needs the coordinator's token"));
   res.status = 401;
   return false;

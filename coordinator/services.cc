@@ -3,6 +3,8 @@
 #include <deque>
 #include <mutex>
 
+#include "proto/grpc_link.h"
+
 namespace churnlab {
 namespace {
 
@@ -160,10 +162,24 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunUpdate> {
   bool finished_ = false;
 };
 
+// A streaming call refused before it starts (no token, or the wrong one).
+template <typename Reactor>
+class Refused final : public Reactor {
+ public:
+  explicit Refused(const absl::Status& status) { this->Finish(ToGrpcStatus(status)); }
+  void OnDone() override { delete this; }
+};
+
+absl::Status Authenticate(const grpc::CallbackServerContext* context, const std::string& token) {
+  return CheckBearerToken(context->client_metadata(), token);
+}
+
 template <typename Fn>
-grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, Fn fn) {
+grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, const std::string& token,
+                                Fn fn) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(fn()));
+  absl::Status authenticated = Authenticate(context, token);
+  reactor->Finish(ToGrpcStatus(authenticated.ok() ? fn() : authenticated));
   return reactor;
 }
 
@@ -175,14 +191,17 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 }
 
 grpc::ServerBidiReactor<v1::AgentMessage, v1::CoordinatorMessage>* AgentGatewayService::Attach(
-    grpc::CallbackServerContext*) {
+    grpc::CallbackServerContext* context) {
+  if (absl::Status s = Authenticate(context, token_); !s.ok()) {
+    return new Refused<grpc::ServerBidiReactor<v1::AgentMessage, v1::CoordinatorMessage>>(s);
+  }
   return new AttachReactor(coordinator_);
 }
 
 grpc::ServerUnaryReactor* ControlService::StartRun(grpc::CallbackServerContext* context,
                                                    const v1::StartRunRequest* request,
                                                    v1::StartRunResponse* response) {
-  return Unary(context, [&] {
+  return Unary(context, token_, [&] {
     absl::StatusOr<v1::StartRunResponse> r = coordinator_->StartRun(request->spec());
     if (r.ok()) *response = *r;
     return r.status();
@@ -192,7 +211,7 @@ grpc::ServerUnaryReactor* ControlService::StartRun(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* ControlService::GetRun(grpc::CallbackServerContext* context,
                                                  const v1::GetRunRequest* request,
                                                  v1::GetRunResponse* response) {
-  return Unary(context, [&] {
+  return Unary(context, token_, [&] {
     absl::StatusOr<v1::RunReport> r = coordinator_->GetRun(request->run_id());
     if (r.ok()) *response->mutable_report() = *r;
     return r.status();
@@ -202,7 +221,7 @@ grpc::ServerUnaryReactor* ControlService::GetRun(grpc::CallbackServerContext* co
 grpc::ServerUnaryReactor* ControlService::ListRuns(grpc::CallbackServerContext* context,
                                                    const v1::ListRunsRequest*,
                                                    v1::ListRunsResponse* response) {
-  return Unary(context, [&] {
+  return Unary(context, token_, [&] {
     absl::StatusOr<std::vector<v1::RunSummary>> r = coordinator_->ListRuns();
     if (r.ok()) {
       for (v1::RunSummary& run : *r) *response->add_runs() = std::move(run);
@@ -214,18 +233,21 @@ grpc::ServerUnaryReactor* ControlService::ListRuns(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* ControlService::CancelRun(grpc::CallbackServerContext* context,
                                                     const v1::CancelRunRequest* request,
                                                     v1::CancelRunResponse*) {
-  return Unary(context, [&] { return coordinator_->CancelRun(request->run_id()); });
+  return Unary(context, token_, [&] { return coordinator_->CancelRun(request->run_id()); });
 }
 
 grpc::ServerWriteReactor<v1::RunUpdate>* ControlService::WatchRun(
-    grpc::CallbackServerContext*, const v1::WatchRunRequest* request) {
+    grpc::CallbackServerContext* context, const v1::WatchRunRequest* request) {
+  if (absl::Status s = Authenticate(context, token_); !s.ok()) {
+    return new Refused<grpc::ServerWriteReactor<v1::RunUpdate>>(s);
+  }
   return new WatchReactor(coordinator_, request->run_id());
 }
 
 grpc::ServerUnaryReactor* ControlService::ListAgents(grpc::CallbackServerContext* context,
                                                      const v1::ListAgentsRequest*,
                                                      v1::ListAgentsResponse* response) {
-  return Unary(context, [&] {
+  return Unary(context, token_, [&] {
     for (v1::AgentInfo& agent : coordinator_->ListAgents())
       *response->add_agents() = std::move(agent);
     return absl::OkStatus();

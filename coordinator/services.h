@@ -13,17 +13,20 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 
 class AgentGatewayService final : public v1::AgentGateway::CallbackService {
  public:
-  explicit AgentGatewayService(Coordinator* coordinator) : coordinator_(coordinator) {}
+  explicit AgentGatewayService(Coordinator* coordinator, std::string token = "")
+      : coordinator_(coordinator), token_(std::move(token)) {}
   grpc::ServerBidiReactor<v1::AgentMessage, v1::CoordinatorMessage>* Attach(
       grpc::CallbackServerContext* context) override;
 
  private:
   Coordinator* coordinator_;
+  std::string token_;
 };
 
 class ControlService final : public v1::Control::CallbackService {
  public:
-  explicit ControlService(Coordinator* coordinator) : coordinator_(coordinator) {}
+  explicit ControlService(Coordinator* coordinator, std::string token = "")
+      : coordinator_(coordinator), token_(std::move(token)) {}
   grpc::ServerUnaryReactor* StartRun(grpc::CallbackServerContext* context,
                                      const v1::StartRunRequest* request,
                                      v1::StartRunResponse* response) override;
@@ -44,6 +47,7 @@ class ControlService final : public v1::Control::CallbackService {
 
  private:
   Coordinator* coordinator_;
+  std::string token_;
 };
 
 }  // namespace churnlab

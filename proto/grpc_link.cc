@@ -1,14 +1,116 @@
 #include "proto/grpc_link.h"
 
-namespace churnlab {
+#include <grpcpp/support/client_interceptor.h>
 
-std::shared_ptr<grpc::Channel> DialCoordinator(const std::string& address) {
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+
+namespace churnlab {
+namespace {
+
+constexpr char kAuthorization[] = "authorization";
+
+// Adds the token to every call's initial metadata.
+class TokenInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  explicit TokenInterceptor(const std::string& header) : header_(header) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      methods->GetSendInitialMetadata()->insert({kAuthorization, header_});
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const std::string& header_;
+};
+
+class TokenInterceptorFactory final : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit TokenInterceptorFactory(std::string token) : header_(absl::StrCat("Bearer ", token)) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo*) override {
+    return new TokenInterceptor(header_);
+  }
+
+ private:
+  std::string header_;
+};
+
+absl::StatusOr<std::string> ReadSecret(const char* flag, const std::string& path) {
+  if (path.empty()) return std::string();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string content = text.str();
+  if (absl::StripAsciiWhitespace(content).empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", path, " is empty"));
+  }
+  return content;
+}
+
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+}  // namespace
+
+void AddSecurityFlags(FlagSet& flags, SecurityFlags* f, bool server) {
+  flags.String("token-file", &f->token_file,
+               server ? "file holding the bearer token every client must present"
+                      : "file holding the coordinator's bearer token");
+  flags.String("tls-cert", &f->tls_cert,
+               server ? "PEM certificate to serve TLS with (with --tls-key)"
+                      : "PEM client certificate for mutual TLS (with --tls-key)");
+  flags.String("tls-key", &f->tls_key, "PEM private key of --tls-cert");
+  flags.String("tls-ca", &f->tls_ca,
+               server ? "PEM CA: require client certificates it signed (mutual TLS)"
+                      : "PEM CA that signed the coordinator's certificate; turns TLS on");
+}
+
+absl::StatusOr<LinkSecurity> LoadLinkSecurity(const SecurityFlags& flags) {
+  LinkSecurity out;
+  absl::StatusOr<std::string> token = ReadSecret("token-file", flags.token_file);
+  if (!token.ok()) return token.status();
+  out.token = std::string(absl::StripAsciiWhitespace(*token));
+  for (auto [flag, path, field] : {std::tuple{"tls-cert", &flags.tls_cert, &out.tls_cert},
+                                   std::tuple{"tls-key", &flags.tls_key, &out.tls_key},
+                                   std::tuple{"tls-ca", &flags.tls_ca, &out.tls_ca}}) {
+    absl::StatusOr<std::string> pem = ReadSecret(flag, *path);
+    if (!pem.ok()) return pem.status();
+    *field = *std::move(pem);
+  }
+  if (out.tls_cert.empty() != out.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  }
+  return out;
+}
+
+std::shared_ptr<grpc::Channel> DialCoordinator(const std::string& address,
+                                               const LinkSecurity& security) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveTimeMs);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);  // pings even while nothing is sent
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> credentials =
+      security.tls() ? grpc::SslCredentials(grpc::SslCredentialsOptions{
+                           security.tls_ca, security.tls_key, security.tls_cert})
+                     : grpc::InsecureChannelCredentials();
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
+  if (!security.token.empty()) {
+    interceptors.push_back(std::make_unique<TokenInterceptorFactory>(security.token));
+  }
+  return grpc::experimental::CreateCustomChannelWithInterceptors(address, credentials, args,
+                                                                 std::move(interceptors));
 }
 
 void ConfigureCoordinatorServer(grpc::ServerBuilder* builder) {
@@ -20,6 +122,34 @@ void ConfigureCoordinatorServer(grpc::ServerBuilder* builder) {
   builder->AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                               kKeepaliveTimeMs / 2);
   builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+}
+
+std::shared_ptr<grpc::ServerCredentials> CoordinatorCredentials(const LinkSecurity& security) {
+  if (security.tls_cert.empty()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions options(
+      security.tls_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                              : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  options.pem_root_certs = security.tls_ca;
+  options.pem_key_cert_pairs.push_back({security.tls_key, security.tls_cert});
+  return grpc::SslServerCredentials(options);
+}
+
+bool BearerTokenMatches(std::string_view authorization, const std::string& token) {
+  if (token.empty()) return true;
+  return ConstantTimeEquals(authorization, absl::StrCat("Bearer ", token));
+}
+
+absl::Status CheckBearerToken(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata,
+                              const std::string& token) {
+  if (token.empty()) return absl::OkStatus();
+  auto it = metadata.find(kAuthorization);
+  if (it == metadata.end()) {
+    return absl::UnauthenticatedError("this coordinator needs a token (--token-file)");
+  }
+  if (!BearerTokenMatches(std::string_view(it->second.data(), it->second.size()), token)) {
+    return absl::UnauthenticatedError("wrong token");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace churnlab

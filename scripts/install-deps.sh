@@ -13,7 +13,7 @@ packages=(
   libabsl-dev libgtest-dev libgmock-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libsqlite3-dev libcpp-httplib-dev
-  iproute2 procps socat curl
+  iproute2 procps socat curl openssl
 )
 for arg in "$@"; do
   case "$arg" in

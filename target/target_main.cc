@@ -23,6 +23,7 @@ struct Options {
   TargetParams params;
   std::string address_file;
   std::string coordinator;
+  SecurityFlags security;
   std::string name = "target-" + HostName();
   absl::Duration stats_interval = absl::ZeroDuration();
 };
@@ -86,6 +87,7 @@ FlagSet MakeFlags(Options& o) {
                "HOST:PORT of a coordinator to attach to as an observer: it reports this host's "
                "server side (TIME_WAIT, CLOSE_WAIT, listen overflows) and is never given load");
   flags.String("name", &o.name, "the observer's name at the coordinator");
+  AddSecurityFlags(flags, &o.security, /*server=*/false);
   return flags;
 }
 
@@ -129,6 +131,9 @@ int Main(int argc, char** argv) {
   if (!o.coordinator.empty()) {
     AgentSession::Options session;
     session.coordinator = o.coordinator;
+    absl::StatusOr<LinkSecurity> security = LoadLinkSecurity(o.security);
+    if (!security.ok()) ExitIfBadInput("churnlab-target", security.status());
+    session.security = *std::move(security);
     session.hello.set_name(o.name);
     session.hello.set_host(HostName());
     session.hello.set_observer(true);
