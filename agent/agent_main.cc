@@ -23,7 +23,7 @@ struct Options {
   std::string allow_targets{kLoopbackCidrs};
   double max_rate = 0;
   int64_t threads = 1;
-  int64_t exit_after_runs = 0;
+  absl::Duration exit_when_idle = absl::ZeroDuration();
   SecurityFlags security;
 };
 
@@ -42,8 +42,9 @@ FlagSet MakeFlags(Options& o) {
   flags.Double("max-rate", &o.max_rate,
                "refuse shards above this many new connections/s (0 = none)");
   flags.Int("threads", &o.threads, "engine threads per shard");
-  flags.Int("exit-after-runs", &o.exit_after_runs,
-            "exit 0 after running this many shards (0 = serve until a signal)");
+  flags.Duration("exit-when-idle", &o.exit_when_idle,
+                 "exit 0 once idle this long after running at least one shard (a Kubernetes "
+                 "Job's agents); 0 = serve until a signal");
   AddSecurityFlags(flags, &o.security, /*server=*/false);
   return flags;
 }
@@ -54,11 +55,11 @@ absl::StatusOr<AgentSession::Options> Resolve(const Options& o) {
   absl::StatusOr<LinkSecurity> security = LoadLinkSecurity(o.security);
   if (!security.ok()) return security.status();
   out.security = *std::move(security);
-  if (o.exit_after_runs < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--exit-after-runs=", o.exit_after_runs, ": must be >= 0"));
+  if (o.exit_when_idle < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--exit-when-idle=", absl::FormatDuration(o.exit_when_idle), ": must be >= 0"));
   }
-  out.exit_after_runs = static_cast<int>(o.exit_after_runs);
+  out.exit_when_idle = o.exit_when_idle;
   if (o.name.empty() || o.name.size() > 128) {
     return absl::InvalidArgumentError(absl::StrCat("--name='", o.name, "': 1..128 characters"));
   }
@@ -120,7 +121,7 @@ int Main(int argc, char** argv) {
     session.Shutdown();
   });
   session.Run();
-  // Run() returns after Shutdown(): from the signal thread, or after --exit-after-runs, when
+  // Run() returns after Shutdown(): from the signal thread, or after --exit-when-idle, when
   // the signal thread still waits and is woken the same way.
   kill(getpid(), SIGTERM);
   waiter.join();

@@ -200,16 +200,10 @@ void AgentSession::RunShard(std::string run_id, std::unique_ptr<Engine> engine,
   *last.mutable_telemetry() = telemetry.Collect(final_snapshot, true);
   Write(last);
   Log(absl::StrCat("run ", run_id, ": done"));
-  bool enough;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    running_run_.clear();
-    enough = options_.exit_after_runs > 0 && ++runs_done_ >= options_.exit_after_runs;
-  }
-  if (enough) {
-    Log(absl::StrCat("ran ", runs_done_, " run(s), as --exit-after-runs asked; leaving"));
-    Shutdown();
-  }
+  std::lock_guard<std::mutex> lock(mu_);
+  running_run_.clear();
+  ++runs_done_;
+  last_run_end_ = absl::Now();
 }
 
 void AgentSession::StopShard() {
@@ -248,6 +242,14 @@ void AgentSession::TickWhile(const std::atomic<bool>& attached) {
       }
     }
     std::unique_lock<std::mutex> lock(mu_);
+    if (options_.exit_when_idle > absl::ZeroDuration() && runs_done_ > 0 && running_run_.empty() &&
+        absl::Now() - last_run_end_ >= options_.exit_when_idle) {
+      lock.unlock();
+      Log(absl::StrCat("idle for ", absl::FormatDuration(options_.exit_when_idle), " after ",
+                       runs_done_, " run(s), as --exit-when-idle asked; leaving"));
+      Shutdown();
+      return;
+    }
     cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.telemetry_interval),
                  [&] { return !attached.load() || shutdown_.load(); });
   }

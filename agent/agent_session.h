@@ -29,8 +29,9 @@ class AgentSession {
   struct Options {
     std::string coordinator;  // host:port
     LinkSecurity security;    // token and TLS toward the coordinator
-    // Shutdown() once this many shards have run (a Kubernetes Job's agents exit 0); 0 = never.
-    int exit_after_runs = 0;
+    // Shutdown() once idle this long after running at least one shard (so a Kubernetes Job's
+    // agents exit 0 when the work is done); zero = never.
+    absl::Duration exit_when_idle = absl::ZeroDuration();
     v1::Hello hello;  // name, host, source IPs, allow-list and host facts
     std::vector<Cidr> allow_targets;
     double max_rate = 0;  // refuse shards above this many new connections/s; 0 = no cap
@@ -77,6 +78,7 @@ class AgentSession {
   Stream* stream_ = nullptr;
   std::string running_run_;
   int runs_done_ = 0;
+  absl::Time last_run_end_;
   v1::Hello last_hello_;  // what the coordinator was last told (options_.hello, refreshed)
   bool stop_requested_ = false;
   std::thread shard_thread_;

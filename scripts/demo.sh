@@ -61,21 +61,25 @@ else
   echo "   the single source will not run out within the run (the budget table shows when it would)."
 fi
 
-bg on coordinator $BIN/churnlab-coordinator --grpc-listen=$coordinator --http-listen=$http \
+# Everyone proves itself with a token of the demo's own (the lab's addresses are not loopback,
+# and the coordinator will not serve them without one).
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/token"
+auth=--token-file="$work/token"
+bg on coordinator $BIN/churnlab-coordinator --grpc-listen=$coordinator --http-listen=$http "$auth" \
   --address-file="$work/coordinator" --db="$work/runs.db" >"$work/coordinator.log" 2>&1
 wait_file "$work/coordinator" || { cat "$work/coordinator.log"; exit 1; }
 coordinator=$(cat "$work/coordinator")
 # The target attaches as an observer, so the report shows the server side too.
 bg on target $BIN/churnlab-target --listen=$target --address-file="$work/target" \
-  --close=client --coordinator="$coordinator" --name=target >"$work/target.log" 2>&1
+  --close=client --coordinator="$coordinator" "$auth" --name=target >"$work/target.log" 2>&1
 wait_file "$work/target" || { cat "$work/target.log"; exit 1; }
 target=$(cat "$work/target")
 for i in 1 2 3 4; do
-  bg on "agent$i" $BIN/churnlab-agent --coordinator="$coordinator" --name="agent$i" \
+  bg on "agent$i" $BIN/churnlab-agent --coordinator="$coordinator" "$auth" --name="agent$i" \
     --source-ips="$(agent_ips $i)" --allow-targets=$allow >"$work/agent$i.log" 2>&1
 done
 for _ in $(seq 100); do
-  [[ $(on coordinator $BIN/churnlab agents --coordinator="$coordinator" |
+  [[ $(on coordinator $BIN/churnlab agents --coordinator="$coordinator" "$auth" |
        grep -c '^\(agent[1-4]\|target\) ') -eq 5 ]] && break
   sleep 0.1
 done
@@ -93,17 +97,18 @@ if [[ $mode == lab ]]; then
 fi
 dashboard="http://127.0.0.1:$dashboard_port/"
 echo "== coordinator $coordinator, target $target, dashboard $dashboard"
-on coordinator $BIN/churnlab agents --coordinator="$coordinator"
+on coordinator $BIN/churnlab agents --coordinator="$coordinator" "$auth"
 echo
-on coordinator $BIN/churnlab compare --coordinator="$coordinator" --spec=scenarios/time-wait.json \
+on coordinator $BIN/churnlab compare --coordinator="$coordinator" "$auth" --spec=scenarios/time-wait.json \
   --target="$target" --report="$work/compare.json" || true
 echo
 echo "== runs kept in the coordinator's SQLite store"
-on coordinator $BIN/churnlab runs --coordinator="$coordinator"
+on coordinator $BIN/churnlab runs --coordinator="$coordinator" "$auth"
 if [[ $keep_up -eq 1 ]]; then
   echo
   echo "== the dashboard is up at $dashboard (open the runs there, tick both to see them side"
-  echo "   by side, or start another run). Ctrl-C stops everything and removes the lab."
+  echo "   by side, or start another run with the token $(cat "$work/token"))."
+  echo "   Ctrl-C stops everything and removes the lab."
   trap 'exit 0' INT TERM
   while true; do sleep 1; done
 fi

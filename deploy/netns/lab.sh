@@ -9,7 +9,8 @@
 #
 # Usage (as root):
 #   lab.sh up [--agents=N] [--extra-ips=K] [--port-range="LOW HIGH"] [--tw-reuse=0|1|2] [--prefix=P]
-#   lab.sh down [--prefix=P]            removes every namespace of the lab (safe to repeat)
+#   lab.sh down [--prefix=P]            stops what runs in the lab and removes its namespaces
+#                                       (safe to repeat)
 #   lab.sh exec HOST CMD...             runs CMD on HOST: coordinator, target or agentI
 #   lab.sh addr HOST                    HOST's addresses, one per line
 #   lab.sh hosts                        the lab's hosts
@@ -49,7 +50,19 @@ done
 
 namespaces() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${prefix}-" || true; }
 
+# Stops whatever still runs inside the lab, then removes its namespaces.
 down() {
+  local ns pids
+  for ns in $(namespaces); do
+    pids=$(ip netns pids "$ns" 2>/dev/null || true)
+    [[ -z "$pids" ]] || kill $pids 2>/dev/null || true
+  done
+  for _ in $(seq 20); do
+    pids=$(for ns in $(namespaces); do ip netns pids "$ns" 2>/dev/null; done)
+    [[ -z "$pids" ]] && break
+    sleep 0.1
+  done
+  [[ -z "$pids" ]] || kill -9 $pids 2>/dev/null || true
   for ns in $(namespaces); do ip netns del "$ns" 2>/dev/null || true; done
 }
 

@@ -22,9 +22,9 @@ prefix=${prefix:0:6}
 work=$(mktemp -d)
 pids=()
 finish() {
+  bash $lab down --prefix="$prefix"  # stops everything inside the lab first
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  bash $lab down --prefix="$prefix"
   rm -rf "$work"
 }
 trap finish EXIT
@@ -38,19 +38,24 @@ json() { /usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); p
 
 bash $lab up --prefix="$prefix" --agents=4 --extra-ips=1 --port-range="40000 40999" --tw-reuse=0
 coordinator=10.77.0.1:7400
-on coordinator "$bin/churnlab-coordinator" --grpc-listen=$coordinator \
+# Not loopback, so the coordinator wants a token; everyone in the lab gets it.
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/token"
+auth=--token-file="$work/token"
+on coordinator "$bin/churnlab-coordinator" --grpc-listen=$coordinator "$auth" \
   --http-listen=10.77.0.1:7401 --db="$work/runs.db" >"$work/coordinator.log" 2>&1 &
+coordinator_pid=$!
 pids+=($!)
-on target "$bin/churnlab-target" --listen=10.77.0.2:9000 --coordinator=$coordinator \
+on target "$bin/churnlab-target" --listen=10.77.0.2:9000 --coordinator=$coordinator "$auth" \
   --name=target >"$work/target.log" 2>&1 &
 pids+=($!)
 for i in 1 2 3 4; do
-  on "agent$i" "$bin/churnlab-agent" --coordinator=$coordinator --name="agent$i" \
+  on "agent$i" "$bin/churnlab-agent" --coordinator=$coordinator --name="agent$i" "$auth" \
     --source-ips="10.77.1.$i,10.77.2.$i" --allow-targets=10.77.0.0/16 >"$work/agent$i.log" 2>&1 &
   pids+=($!)
 done
 for _ in $(seq 100); do
-  n=$(on coordinator "$bin/churnlab" agents --coordinator=$coordinator 2>/dev/null |
+  kill -0 $coordinator_pid 2>/dev/null || fail "the coordinator exited"
+  n=$(on coordinator "$bin/churnlab" agents --coordinator=$coordinator "$auth" 2>/dev/null |
       grep -c '^agent[1-4] ' || true)
   [[ $n -eq 4 ]] && break
   sleep 0.1
@@ -58,7 +63,7 @@ done
 [[ $n -eq 4 ]] || fail "only $n of 4 agents attached"
 
 echo "== 1. compare: one source versus four agents"
-on coordinator "$bin/churnlab" compare --coordinator=$coordinator --spec=scenarios/time-wait.json \
+on coordinator "$bin/churnlab" compare --coordinator=$coordinator "$auth" --spec=scenarios/time-wait.json \
   --target=10.77.0.2:9000 --report="$work/compare.json" >"$work/compare.out" || true
 cat "$work/compare.out"
 single_noport=$(json "$work/compare.json" "r['single']['errors'].get('EADDRNOTAVAIL', 0)")
@@ -74,7 +79,7 @@ json "$work/compare.json" "all(s['ip'].endswith('.' + a['name'][-1]) and int(s['
 echo "ok: single source EADDRNOTAVAIL=$single_noport, spread over 4 agents: none"
 
 echo "== 2. network cut: agent3's link goes down mid-run"
-on coordinator "$bin/churnlab" run --coordinator=$coordinator --target=10.77.0.2:9000 --rate=100 \
+on coordinator "$bin/churnlab" run --coordinator=$coordinator "$auth" --target=10.77.0.2:9000 --rate=100 \
   --duration=10s --name=cut --report="$work/cut.json" >"$work/cut.out" 2>&1 &
 run_pid=$!
 sleep 4
