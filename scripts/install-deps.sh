@@ -17,21 +17,31 @@ packages=(
 )
 for arg in "$@"; do
   case "$arg" in
-    --test) packages+=(chromium python3-prometheus-client) ;;
+    --test) packages+=(chromium python3-prometheus-client); test_tools=1 ;;
     --bench) packages+=(libbenchmark-dev nginx-light wrk) ;;
     *) echo "install-deps: unknown option '$arg' (use --test, --bench)" >&2; exit 2 ;;
   esac
 done
+test_tools=0
 # Node.js for the dashboard's packages: the machine's own when it has one, else Debian's.
 command -v npm >/dev/null || packages+=(nodejs npm)
+# kubectl (its built-in kustomize) for the Kubernetes check: the machine's own, else Debian's.
+if [[ " $* " == *" --test "* ]] && ! command -v kubectl >/dev/null; then
+  packages+=(kubernetes-client)
+fi
 
 # The dashboard's chart library (and playwright-core for its test), exactly as locked.
+# (and, for the tests, the Kubernetes schema validator in deploy/k8s).
 install_npm() {
-  if [[ ! -f dashboard/node_modules/.package-lock.json ||
-        dashboard/package-lock.json -nt dashboard/node_modules/.package-lock.json ]]; then
-    echo "install-deps: npm ci in dashboard/"
-    (cd dashboard && npm ci --no-audit --no-fund --loglevel=error)
-  fi
+  local dirs=(dashboard)
+  [[ $test_tools -eq 1 ]] && dirs+=(deploy/k8s)
+  for dir in "${dirs[@]}"; do
+    if [[ ! -f $dir/node_modules/.package-lock.json ||
+          $dir/package-lock.json -nt $dir/node_modules/.package-lock.json ]]; then
+      echo "install-deps: npm ci in $dir/"
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+  done
 }
 
 missing=()
