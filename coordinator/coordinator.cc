@@ -372,10 +372,12 @@ void Coordinator::Tick(absl::Time now) {
       it = running_.erase(it);
       continue;
     }
+    // The point now, the rest of the report every save_every: a coordinator killed mid-run
+    // leaves the run's data up to here. (The final save reports errors.)
+    store_->AppendPoint(run.id, static_cast<int>(run.series.size()) - 1, run.series.back())
+        .IgnoreError();
     if (now - run.last_save >= options_.save_every) {
-      for (const v1::SeriesPoint& point : run.series) *report.add_series() = point;
-      store_->Save(report).IgnoreError();  // the final save reports errors
-      report.clear_series();
+      store_->Save(report).IgnoreError();
       run.last_save = now;
     }
     // Watchers get the newest point only; they have seen the others.

@@ -33,8 +33,9 @@ class Coordinator {
     absl::Duration start_after = absl::Milliseconds(500);
     // Extra wait for final telemetry after a run's own drain time.
     absl::Duration finish_grace = absl::Seconds(5);
-    // Save a running run's report this often (and always when it ends).
-    absl::Duration save_every = absl::Seconds(5);
+    // Save a running run's report this often (and always when it ends); its series points are
+    // stored as they are made.
+    absl::Duration save_every = absl::Seconds(1);
     // A series point is added once every shard has sent telemetry since the last one (agents
     // report about once a second, roughly in step), but no sooner than `min_point_interval`
     // after it and no later than `max_point_interval`. Tick() more often than that.

@@ -28,6 +28,14 @@ class Statement {
   int rc_;
 };
 
+std::string ToJson(const google::protobuf::Message& message) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
+  return json;
+}
+
 absl::Status SqliteError(sqlite3* db, absl::string_view what) {
   return absl::InternalError(absl::StrCat("run store: ", what, ": ", sqlite3_errmsg(db)));
 }
@@ -48,6 +56,9 @@ absl::StatusOr<std::unique_ptr<RunStore>> RunStore::Open(const std::string& path
                           "CREATE TABLE IF NOT EXISTS runs ("
                           "  run_id TEXT PRIMARY KEY, name TEXT, state TEXT, started_at TEXT,"
                           "  verdict TEXT, report_json TEXT NOT NULL)",
+                          "CREATE TABLE IF NOT EXISTS points ("
+                          "  run_id TEXT NOT NULL, seq INTEGER NOT NULL, point_json TEXT NOT NULL,"
+                          "  PRIMARY KEY (run_id, seq))",
                           "UPDATE runs SET state = 'interrupted' WHERE state = 'running'"}) {
     if (absl::Status s = store->Exec(sql); !s.ok()) return s;
   }
@@ -66,26 +77,56 @@ absl::Status RunStore::Exec(const char* sql) {
   return absl::OkStatus();
 }
 
-absl::Status RunStore::Save(const v1::RunReport& report) {
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  if (!google::protobuf::util::MessageToJsonString(report, &json, options).ok()) {
-    return absl::InternalError("run store: report does not serialize");
-  }
-  std::lock_guard<std::mutex> lock(mu_);
-  Statement stmt(db_,
-                 "INSERT OR REPLACE INTO runs (run_id, name, state, started_at, verdict, "
-                 "report_json) VALUES (?, ?, ?, ?, ?, ?)");
-  if (!stmt.ok()) return SqliteError(db_, "prepare save");
-  stmt.Bind(1, report.run_id());
-  stmt.Bind(2, report.spec().name());
-  stmt.Bind(3, report.state());
-  stmt.Bind(4, report.started_at());
-  stmt.Bind(5, report.verdict());
-  stmt.Bind(6, json);
-  if (sqlite3_step(stmt.get()) != SQLITE_DONE) return SqliteError(db_, "save");
+absl::Status RunStore::InsertPoint(const std::string& run_id, int seq,
+                                   const v1::SeriesPoint& point) {
+  Statement stmt(db_, "INSERT OR REPLACE INTO points (run_id, seq, point_json) VALUES (?, ?, ?)");
+  if (!stmt.ok()) return SqliteError(db_, "prepare point");
+  stmt.Bind(1, run_id);
+  sqlite3_bind_int(stmt.get(), 2, seq);
+  stmt.Bind(3, ToJson(point));
+  if (sqlite3_step(stmt.get()) != SQLITE_DONE) return SqliteError(db_, "point");
   return absl::OkStatus();
+}
+
+absl::Status RunStore::AppendPoint(const std::string& run_id, int seq,
+                                   const v1::SeriesPoint& point) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return InsertPoint(run_id, seq, point);
+}
+
+absl::Status RunStore::Save(const v1::RunReport& report) {
+  v1::RunReport head = report;
+  head.clear_series();
+  std::string json = ToJson(head);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  absl::Status status = [&]() -> absl::Status {
+    Statement stmt(db_,
+                   "INSERT OR REPLACE INTO runs (run_id, name, state, started_at, verdict, "
+                   "report_json) VALUES (?, ?, ?, ?, ?, ?)");
+    if (!stmt.ok()) return SqliteError(db_, "prepare save");
+    stmt.Bind(1, report.run_id());
+    stmt.Bind(2, report.spec().name());
+    stmt.Bind(3, report.state());
+    stmt.Bind(4, report.started_at());
+    stmt.Bind(5, report.verdict());
+    stmt.Bind(6, json);
+    if (sqlite3_step(stmt.get()) != SQLITE_DONE) return SqliteError(db_, "save");
+    if (report.series_size() == 0) return absl::OkStatus();
+    Statement clear(db_, "DELETE FROM points WHERE run_id = ?");
+    if (!clear.ok()) return SqliteError(db_, "prepare clear points");
+    clear.Bind(1, report.run_id());
+    if (sqlite3_step(clear.get()) != SQLITE_DONE) return SqliteError(db_, "clear points");
+    for (int i = 0; i < report.series_size(); ++i) {
+      if (absl::Status s = InsertPoint(report.run_id(), i, report.series(i)); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }();
+  if (!status.ok()) {
+    Exec("ROLLBACK").IgnoreError();
+    return status;
+  }
+  return Exec("COMMIT");
 }
 
 absl::StatusOr<v1::RunReport> RunStore::Load(const std::string& run_id) {
@@ -101,6 +142,17 @@ absl::StatusOr<v1::RunReport> RunStore::Load(const std::string& run_id) {
     return absl::DataLossError(absl::StrCat("run ", run_id, ": stored report does not parse"));
   }
   report.set_state(stmt.Column(0));  // "interrupted" is only in the column
+  Statement points(db_, "SELECT point_json FROM points WHERE run_id = ? ORDER BY seq");
+  if (!points.ok()) return SqliteError(db_, "prepare load points");
+  points.Bind(1, run_id);
+  bool first = true;
+  while (sqlite3_step(points.get()) == SQLITE_ROW) {
+    if (first) report.clear_series();  // a store from before points had a table of their own
+    first = false;
+    if (!google::protobuf::util::JsonStringToMessage(points.Column(0), report.add_series()).ok()) {
+      return absl::DataLossError(absl::StrCat("run ", run_id, ": a stored point does not parse"));
+    }
+  }
   return report;
 }
 

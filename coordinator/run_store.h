@@ -1,5 +1,7 @@
-// The run store: every run's report (spec, totals, agents, per-second series) in one SQLite file.
-// Each write is one transaction in WAL mode, so a crash at any moment leaves a readable store.
+// The run store: every run's report (spec, totals, agents) and its per-second series points in
+// one SQLite file. Points are appended one at a time as they are made, so a running run's
+// series costs one small insert a second however long it gets. Each write is one transaction in
+// WAL mode, so a crash at any moment leaves a readable store.
 #pragma once
 
 #include <sqlite3.h>
@@ -22,8 +24,11 @@ class RunStore {
   static absl::StatusOr<std::unique_ptr<RunStore>> Open(const std::string& path);
   ~RunStore();
 
-  // Inserts or replaces the run's report (its series included).
+  // Inserts or replaces the run's report. When it carries a series, the stored points are
+  // replaced by it; without one, the stored points stay.
   absl::Status Save(const v1::RunReport& report);
+  // Adds the run's point number `seq` (0, 1, ...).
+  absl::Status AppendPoint(const std::string& run_id, int seq, const v1::SeriesPoint& point);
   // NOT_FOUND for an unknown id.
   absl::StatusOr<v1::RunReport> Load(const std::string& run_id);
   // Newest first.
@@ -32,6 +37,8 @@ class RunStore {
  private:
   explicit RunStore(sqlite3* db) : db_(db) {}
   absl::Status Exec(const char* sql);
+  // Requires mu_.
+  absl::Status InsertPoint(const std::string& run_id, int seq, const v1::SeriesPoint& point);
 
   std::mutex mu_;
   sqlite3* db_;

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Faults on real binaries over loopback:
+#  1. kill -9 of an agent mid-run: the coordinator marks it lost within 3 s, keeps its data,
+#     finishes the run with the others, and the report says who was lost and when.
+#  2. kill -9 of the coordinator mid-run: every agent stops all load within 5 s on its own
+#     (and no new connections reach the target after that).
+#  3. The coordinator restarts on the same port and store: the store (killed mid-write) opens,
+#     the finished run is there with its verdict, the run that was in flight is `interrupted`
+#     with the data received so far, and the agents re-register by themselves.
+# Usage: faults_test.sh BIN_DIR
+set -euo pipefail
+bin=$(realpath "${1:?usage: faults_test.sh BIN_DIR}")
+work=$(mktemp -d)
+pids=()
+trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"' EXIT
+cd "$work"
+fail() { echo "faults_test: FAILED: $*" >&2; tail -n 5 ./*.log >&2 || true; exit 1; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+wait_file() { for _ in $(seq 100); do [[ -s "$1" ]] && return 0; sleep 0.05; done; fail "no $1"; }
+json() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print($2)" "$1"; }
+start_coordinator() {  # start_coordinator GRPC_ADDRESS
+  rm -f grpc http
+  "$bin/churnlab-coordinator" --grpc-listen="$1" --http-listen=127.0.0.1:0 --address-file=grpc \
+    --http-address-file=http --db=runs.db >>coordinator.log 2>&1 &
+  coordinator_pid=$!
+  pids+=($!)
+  wait_file grpc
+  wait_file http
+  c=$(cat grpc)
+  h=$(cat http)
+}
+attached() { "$bin/churnlab" agents --coordinator="$c" 2>/dev/null | grep -c '^a[1-3] ' || true; }
+state_of() {  # state_of AGENT: its state in /api/agents
+  curl -s "http://$h/api/agents" | python3 -c '
+import json, sys
+print(next((a["state"] for a in json.load(sys.stdin)["agents"] if a["hello"]["name"] == sys.argv[1]), "gone"))' "$1"
+}
+
+start_coordinator 127.0.0.1:0
+"$bin/churnlab-target" --listen=127.0.0.1:0 --address-file=target >target.log 2>&1 &
+pids+=($!)
+wait_file target
+target=$(cat target)
+target_port=${target##*:}
+declare -A agent_pid
+for i in 1 2 3; do
+  "$bin/churnlab-agent" --coordinator="$c" --name="a$i" --source-ips="127.0.0.$((i + 1))" \
+    >"a$i.log" 2>&1 &
+  agent_pid[$i]=$!
+  pids+=($!)
+done
+for _ in $(seq 100); do [[ $(attached) -eq 3 ]] && break; sleep 0.1; done
+[[ $(attached) -eq 3 ]] || fail "agents did not attach"
+
+echo "== 1. kill -9 of agent a2 mid-run"
+"$bin/churnlab" run --coordinator="$c" --target="$target" --rate=300 --duration=8s --name=kill-agent \
+  --report=r1.json >run1.log 2>&1 &
+run1=$!
+sleep 3
+kill -9 "${agent_pid[2]}"
+killed=$(now_ms)
+until [[ $(state_of a2) == lost ]]; do
+  (($(now_ms) - killed < 10000)) || fail "a2 not marked lost within 10 s"
+  sleep 0.05
+done
+noticed=$(($(now_ms) - killed))
+echo "coordinator marked a2 lost ${noticed} ms after kill -9"
+((noticed <= 3000)) || fail "noticed after $noticed ms, more than 3 s"
+code=0
+wait $run1 || code=$?
+[[ $code -eq 1 ]] || fail "run exit code $code, wanted 1 (an agent was lost)"
+problem=$(json r1.json "[a['problem'] for a in r['agents'] if a['name'] == 'a2'][0]")
+[[ $problem == lost* ]] || fail "a2's problem: '$problem'"
+[[ $(json r1.json "int([a for a in r['agents'] if a['name'] == 'a2'][0]['sources'][0]['succeeded']) > 0") == True ]] ||
+  fail "a2's data up to its last telemetry is gone"
+[[ $(json r1.json "r['state']") == completed ]] || fail "the run did not complete with the others"
+echo "ok: report says '$problem'; a2's counts kept; a1 and a3 finished the run"
+
+echo "== 2. kill -9 of the coordinator mid-run"
+"$bin/churnlab" run --coordinator="$c" --target="$target" --rate=300 --duration=20s --name=kill-coordinator \
+  >run2.log 2>&1 &
+run2=$!
+sleep 3
+kill -9 "$coordinator_pid"
+killed=$(now_ms)
+for i in 1 3; do
+  until grep -q "lost the coordinator; stopped all load" "a$i.log"; do
+    (($(now_ms) - killed < 10000)) || fail "a$i did not stop its load within 10 s"
+    sleep 0.05
+  done
+  echo "a$i stopped all load $(($(now_ms) - killed)) ms after the coordinator died"
+done
+stopped=$(($(now_ms) - killed))
+((stopped <= 5000)) || fail "agents took $stopped ms to stop, more than 5 s"
+# No new connections after that: TIME_WAIT toward the target only drains.
+tw() { ss -Htan state time-wait "( dport = :$target_port )" | wc -l; }
+before=$(tw)
+sleep 2
+after=$(tw)
+((after <= before)) || fail "connections to the target went on: TIME_WAIT $before -> $after"
+wait $run2 || true
+echo "ok: both agents stopped on their own; TIME_WAIT toward the target $before -> $after"
+
+echo "== 3. the coordinator restarts on the same port and store"
+start_coordinator "$c"
+for _ in $(seq 150); do [[ $(attached) -eq 2 ]] && break; sleep 0.1; done
+[[ $(attached) -eq 2 ]] || fail "a1 and a3 did not re-register"
+"$bin/churnlab" runs --coordinator="$c" >runs.txt
+grep -q "completed .*kill-agent" runs.txt || fail "the finished run is not in the store: $(cat runs.txt)"
+interrupted=$(awk '/kill-coordinator/ {print $1}' runs.txt)
+grep -q "interrupted .*kill-coordinator" runs.txt || fail "the in-flight run is not interrupted: $(cat runs.txt)"
+"$bin/churnlab" report "$interrupted" --coordinator="$c" --format=json >r2.json
+attempted=$(json r2.json "int(r['totals']['attempted'])")
+((attempted > 0)) || fail "the interrupted run kept no data"
+echo "ok: store readable after kill -9; finished run kept; $interrupted interrupted with $attempted attempts; agents re-registered"
