@@ -3,7 +3,8 @@
 # dashboard's npm packages (dashboard/package-lock.json).
 # Idempotent: packages already present are skipped, and nothing runs apt-get when all are there.
 # Usage: scripts/install-deps.sh [--test] [--bench]
-#   --test   adds Debian's chromium and the Prometheus parser for the browser and /metrics tests
+#   --test   adds Debian's chromium, the Prometheus parser, kubectl and clang's libFuzzer for
+#            the browser, /metrics, Kubernetes and fuzz tests
 #   --bench  adds nginx and wrk for bench/
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ packages=(
 )
 for arg in "$@"; do
   case "$arg" in
-    --test) packages+=(chromium python3-prometheus-client); test_tools=1 ;;
+    --test) packages+=(chromium python3-prometheus-client clang libclang-rt-14-dev); test_tools=1 ;;
     --bench) packages+=(libbenchmark-dev nginx-light wrk) ;;
     *) echo "install-deps: unknown option '$arg' (use --test, --bench)" >&2; exit 2 ;;
   esac

@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "proto/threshold.h"
+#include "tests/fuzz/spec_invariants.h"
 
 namespace churnlab {
 namespace {
@@ -161,3 +162,22 @@ TEST(ScenariosTest, EveryShippedScenarioIsAValidSpec) {
 
 }  // namespace
 }  // namespace churnlab
+
+// The fuzz target's findings (tests/fuzz/regressions) and the scenarios, through the same
+// invariants the fuzzer checks: a crash found once stays fixed.
+TEST(RunSpecFuzzRegressions, EveryStoredInputKeepsTheInvariants) {
+  int inputs = 0;
+  for (const char* dir : {"/tests/fuzz/regressions", "/scenarios"}) {
+    for (const auto& entry :
+         std::filesystem::directory_iterator(std::string(CHURNLAB_SOURCE_DIR) + dir)) {
+      if (!entry.is_regular_file() || entry.path().extension() == ".md") continue;
+      std::ifstream in(entry.path(), std::ios::binary);
+      std::stringstream text;
+      text << in.rdbuf();
+      SCOPED_TRACE(entry.path().string());
+      churnlab::testing::CheckSpecInvariants(text.str());
+      ++inputs;
+    }
+  }
+  EXPECT_GE(inputs, 10);
+}

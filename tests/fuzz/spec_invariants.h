@@ -1,0 +1,35 @@
+// What must hold for any bytes a user can send as a run spec (the fuzz target's oracle, and the
+// replay of its findings in proto_test): parsing never crashes; a spec that validates also gives
+// engine parameters; and a valid spec survives a round trip through its JSON.
+#pragma once
+
+#include <google/protobuf/util/message_differencer.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/strings/string_view.h"
+#include "proto/run_spec.h"
+
+namespace churnlab::testing {
+
+// Aborts (so libFuzzer and the test report it) when an invariant breaks.
+inline void CheckSpecInvariants(absl::string_view input) {
+  absl::StatusOr<v1::RunSpec> spec = ParseRunSpecJson(input);
+  if (!spec.ok()) return;
+  ApplyRunSpecDefaults(&*spec);
+  if (!ValidateRunSpec(*spec).ok()) return;
+  absl::StatusOr<EngineParams> params = EngineParamsFromSpec(*spec);
+  if (!params.ok()) {
+    std::fprintf(stderr, "valid spec, but no engine parameters: %s\n",
+                 std::string(params.status().message()).c_str());
+    std::abort();
+  }
+  absl::StatusOr<v1::RunSpec> again = ParseRunSpecJson(RunSpecToJson(*spec));
+  if (!again.ok() || !google::protobuf::util::MessageDifferencer::Equals(*spec, *again)) {
+    std::fprintf(stderr, "valid spec does not survive its JSON round trip\n");
+    std::abort();
+  }
+}
+
+}  // namespace churnlab::testing
