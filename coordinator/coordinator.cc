@@ -161,7 +161,7 @@ absl::StatusOr<v1::StartRunResponse> Coordinator::StartRun(v1::RunSpec spec) {
   while (running_.count(run.id) > 0) run.id = NewRunId(now);
   run.spec = spec;
   run.started_at = now + options_.start_after;
-  run.last_point = run.started_at;
+  run.last_point_at = run.started_at;
   run.last_save = now;
   run.deadline = run.started_at +
                  absl::Nanoseconds(TimeUtil::DurationToNanoseconds(spec.duration())) +
@@ -211,7 +211,13 @@ absl::StatusOr<v1::RunReport> Coordinator::GetRun(const std::string& run_id) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = running_.find(run_id);
-    if (it != running_.end()) return BuildReport(it->second, false);
+    if (it != running_.end()) {
+      v1::RunReport report = BuildReport(it->second, false);
+      absl::StatusOr<std::vector<v1::SeriesPoint>> points = store_->LoadPoints(run_id);
+      if (!points.ok()) return points.status();
+      report.mutable_series()->Assign(points->begin(), points->end());
+      return report;
+    }
   }
   return store_->Load(run_id);
 }
@@ -271,8 +277,8 @@ std::vector<v1::RunReport> Coordinator::RunningReports() {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<v1::RunReport> out;
   for (const auto& [id, run] : running_) {
-    v1::RunReport report = BuildReport(run, false, /*with_series=*/false);
-    if (!run.series.empty()) *report.add_series() = run.series.back();
+    v1::RunReport report = BuildReport(run, false);
+    if (run.point_count > 0) *report.add_series() = run.last_point;
     out.push_back(std::move(report));
   }
   return out;
@@ -317,7 +323,7 @@ void Coordinator::Notify(const std::string& run_id, const v1::RunReport& report,
 }
 
 bool Coordinator::PointDue(const RunRecord& run, absl::Time now) const {
-  absl::Duration since = now - run.last_point;
+  absl::Duration since = now - run.last_point_at;
   if (since >= options_.max_point_interval) return true;
   if (since < options_.min_point_interval) return false;
   return std::all_of(run.shards.begin(), run.shards.end(),
@@ -364,24 +370,23 @@ void Coordinator::Tick(absl::Time now) {
       ++it;
       continue;
     }
-    v1::RunReport report = BuildReport(run, false, /*with_series=*/false);
+    v1::RunReport report = BuildReport(run, false);
     AppendSeriesPoint(&run, report, absl::ToDoubleSeconds(now - run.started_at));
-    run.last_point = now;
+    run.last_point_at = now;
+    // The point now, the rest of the report every save_every: a coordinator killed mid-run
+    // leaves the run's data up to here. (The final save reports errors.)
+    store_->AppendPoint(run.id, run.point_count - 1, run.last_point).IgnoreError();
     if (all_final) {
       FinishRun(run);
       it = running_.erase(it);
       continue;
     }
-    // The point now, the rest of the report every save_every: a coordinator killed mid-run
-    // leaves the run's data up to here. (The final save reports errors.)
-    store_->AppendPoint(run.id, static_cast<int>(run.series.size()) - 1, run.series.back())
-        .IgnoreError();
     if (now - run.last_save >= options_.save_every) {
       store_->Save(report).IgnoreError();
       run.last_save = now;
     }
     // Watchers get the newest point only; they have seen the others.
-    *report.add_series() = run.series.back();
+    *report.add_series() = run.last_point;
     Notify(run.id, report, false);
     ++it;
   }
@@ -397,9 +402,13 @@ void Coordinator::FinishRun(RunRecord& run) {
       agent->second.busy_with.clear();
   }
   v1::RunReport report = BuildReport(run, true);
-  if (absl::Status s = store_->Save(report); !s.ok()) {
+  absl::Status saved = store_->Save(report);  // the points are there already
+  absl::StatusOr<std::vector<v1::SeriesPoint>> points = store_->LoadPoints(run.id);
+  if (saved.ok() && !points.ok()) saved = points.status();
+  if (points.ok()) report.mutable_series()->Assign(points->begin(), points->end());
+  if (!saved.ok()) {
     std::fprintf(stderr, "churnlab-coordinator: run %s: %s\n", run.id.c_str(),
-                 std::string(s.message()).c_str());
+                 std::string(saved.message()).c_str());
   }
   Notify(run.id, report, true);
 }

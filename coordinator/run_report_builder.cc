@@ -57,7 +57,7 @@ void EvaluateThresholds(const RunRecord& run, v1::RunReport* report) {
 
 }  // namespace
 
-v1::RunReport BuildReport(const RunRecord& run, bool final, bool with_series) {
+v1::RunReport BuildReport(const RunRecord& run, bool final) {
   v1::RunReport report;
   report.set_run_id(run.id);
   *report.mutable_spec() = run.spec;
@@ -108,9 +108,6 @@ v1::RunReport BuildReport(const RunRecord& run, bool final, bool with_series) {
   double seconds = elapsed_nanos / 1e9;
   report.set_duration_s(seconds);
   report.set_achieved_rate(seconds > 0 ? report.totals().succeeded() / seconds : 0);
-  if (with_series) {
-    for (const v1::SeriesPoint& point : run.series) *report.add_series() = point;
-  }
   *report.mutable_tuple_budget() = ComputeTupleBudget(run);
   if (final) {
     EvaluateThresholds(run, &report);
@@ -172,7 +169,7 @@ v1::AgentPoint MakeAgentPoint(ShardRecord* shard, const v1::AgentReport& now) {
 void AppendSeriesPoint(RunRecord* run, const v1::RunReport& now, double t_s) {
   v1::SeriesPoint point;
   point.set_t_s(t_s);
-  point.set_interval_s(t_s - (run->series.empty() ? 0 : run->series.back().t_s()));
+  point.set_interval_s(t_s - (run->point_count == 0 ? 0 : run->last_point.t_s()));
   const v1::Totals& before = run->series_totals;
   point.set_attempted(now.totals().attempted() - before.attempted());
   point.set_succeeded(now.totals().succeeded() - before.succeeded());
@@ -219,7 +216,8 @@ void AppendSeriesPoint(RunRecord* run, const v1::RunReport& now, double t_s) {
   point.set_connect_p99_ms(interval.Percentile(99) / 1e6);
   run->series_connect = connect;
   run->series_totals = now.totals();
-  run->series.push_back(std::move(point));
+  run->last_point = std::move(point);
+  ++run->point_count;
 }
 
 }  // namespace churnlab

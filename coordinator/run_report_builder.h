@@ -48,8 +48,11 @@ struct RunRecord {
   absl::Time deadline;  // finalized then even if some shard never sent its final telemetry
   bool cancel_requested = false;
   std::string state = "running";
-  std::vector<v1::SeriesPoint> series;
-  absl::Time last_point;  // of the last series point (started_at before the first)
+  // The newest series point and how many there are; the series itself goes to the run store
+  // as it is made, so a long run costs the coordinator no memory for it.
+  v1::SeriesPoint last_point;
+  int point_count = 0;
+  absl::Time last_point_at;  // of the last series point (started_at before the first)
   absl::Time last_save;
   // The merged cumulative counts at the last series point, to diff the next one against.
   v1::Totals series_totals;
@@ -57,9 +60,9 @@ struct RunRecord {
   Histogram series_connect;
 };
 
-// The report of `run` as it stands; with `final`, thresholds are evaluated and a verdict given.
-// Without `with_series` the per-second series is left out (it grows with the run's length).
-v1::RunReport BuildReport(const RunRecord& run, bool final, bool with_series = true);
+// The report of `run` as it stands, without its series (that is in the run store); with
+// `final`, thresholds are evaluated and a verdict given.
+v1::RunReport BuildReport(const RunRecord& run, bool final);
 
 // What limits the run under client-first close: per source IP, ports / TIME_WAIT seconds times
 // the destinations it can reuse a port toward, with notes on what changes the picture.
@@ -68,7 +71,8 @@ v1::TupleBudget ComputeTupleBudget(const RunRecord& run);
 // Plain sentences on what the finished run's numbers mean.
 std::vector<std::string> Observe(const v1::RunReport& report);
 
-// Appends the point for the interval since the previous one (t_s seconds after the start).
+// Makes the point for the interval since the previous one (t_s seconds after the start) the
+// run's last_point.
 void AppendSeriesPoint(RunRecord* run, const v1::RunReport& now, double t_s);
 
 }  // namespace churnlab

@@ -142,18 +142,29 @@ absl::StatusOr<v1::RunReport> RunStore::Load(const std::string& run_id) {
     return absl::DataLossError(absl::StrCat("run ", run_id, ": stored report does not parse"));
   }
   report.set_state(stmt.Column(0));  // "interrupted" is only in the column
-  Statement points(db_, "SELECT point_json FROM points WHERE run_id = ? ORDER BY seq");
-  if (!points.ok()) return SqliteError(db_, "prepare load points");
-  points.Bind(1, run_id);
-  bool first = true;
-  while (sqlite3_step(points.get()) == SQLITE_ROW) {
-    if (first) report.clear_series();  // a store from before points had a table of their own
-    first = false;
-    if (!google::protobuf::util::JsonStringToMessage(points.Column(0), report.add_series()).ok()) {
+  absl::StatusOr<std::vector<v1::SeriesPoint>> points = LoadPointsLocked(run_id);
+  if (!points.ok()) return points.status();
+  // A store from before points had a table of their own keeps them in the report.
+  if (!points->empty()) report.mutable_series()->Assign(points->begin(), points->end());
+  return report;
+}
+
+absl::StatusOr<std::vector<v1::SeriesPoint>> RunStore::LoadPoints(const std::string& run_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return LoadPointsLocked(run_id);
+}
+
+absl::StatusOr<std::vector<v1::SeriesPoint>> RunStore::LoadPointsLocked(const std::string& run_id) {
+  Statement stmt(db_, "SELECT point_json FROM points WHERE run_id = ? ORDER BY seq");
+  if (!stmt.ok()) return SqliteError(db_, "prepare load points");
+  stmt.Bind(1, run_id);
+  std::vector<v1::SeriesPoint> out;
+  while (sqlite3_step(stmt.get()) == SQLITE_ROW) {
+    if (!google::protobuf::util::JsonStringToMessage(stmt.Column(0), &out.emplace_back()).ok()) {
       return absl::DataLossError(absl::StrCat("run ", run_id, ": a stored point does not parse"));
     }
   }
-  return report;
+  return out;
 }
 
 absl::StatusOr<std::vector<v1::RunSummary>> RunStore::List() {

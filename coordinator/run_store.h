@@ -31,6 +31,8 @@ class RunStore {
   absl::Status AppendPoint(const std::string& run_id, int seq, const v1::SeriesPoint& point);
   // NOT_FOUND for an unknown id.
   absl::StatusOr<v1::RunReport> Load(const std::string& run_id);
+  // The run's stored series points, in order (none for an unknown id).
+  absl::StatusOr<std::vector<v1::SeriesPoint>> LoadPoints(const std::string& run_id);
   // Newest first.
   absl::StatusOr<std::vector<v1::RunSummary>> List();
 
@@ -39,6 +41,7 @@ class RunStore {
   absl::Status Exec(const char* sql);
   // Requires mu_.
   absl::Status InsertPoint(const std::string& run_id, int seq, const v1::SeriesPoint& point);
+  absl::StatusOr<std::vector<v1::SeriesPoint>> LoadPointsLocked(const std::string& run_id);
 
   std::mutex mu_;
   sqlite3* db_;
