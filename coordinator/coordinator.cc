@@ -37,6 +37,7 @@ void MarkLost(const RunRecord& run, ShardRecord& shard, const std::string& why, 
       "lost %.1fs into the run: %s; its counts are those of its last telemetry, %.1fs in",
       absl::ToDoubleSeconds(now - run.started_at), why,
       absl::ToDoubleSeconds(shard.last_telemetry - run.started_at));
+  shard.lost_after_s = std::max(1e-3, absl::ToDoubleSeconds(now - run.started_at));
   shard.final = true;
   shard.fresh = true;
 }

@@ -22,6 +22,7 @@ struct ShardRecord {
   v1::ShardTelemetry latest;  // cumulative; empty until the first telemetry
   bool final = false;         // no more telemetry will come
   std::string problem;        // why the shard did not run to the end ("" if it did)
+  double lost_after_s = 0;    // seconds into the run when it was lost; 0 if it was not
   bool fresh = false;         // telemetry arrived since the last series point
   absl::Time last_telemetry;  // when the latest arrived (the run's start before the first)
   v1::Totals series_totals;   // its cumulative counts at the last series point

@@ -74,6 +74,8 @@ problem=$(json r1.json "[a['problem'] for a in r['agents'] if a['name'] == 'a2']
 [[ $(json r1.json "int([a for a in r['agents'] if a['name'] == 'a2'][0]['sources'][0]['succeeded']) > 0") == True ]] ||
   fail "a2's data up to its last telemetry is gone"
 [[ $(json r1.json "r['state']") == completed ]] || fail "the run did not complete with the others"
+json r1.json "any(o.startswith('a2 was lost') and 'went unrun' for o in r['observations'])" |
+  grep -qx True || fail "the observations do not say what losing a2 changed"
 echo "ok: report says '$problem'; a2's counts kept; a1 and a3 finished the run"
 
 echo "== 2. kill -9 of the coordinator mid-run"

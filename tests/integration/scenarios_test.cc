@@ -220,6 +220,9 @@ INSTANTIATE_TEST_SUITE_P(
                  [](const v1::RunReport& r, std::map<std::string, uint64_t>& target) {
                    EXPECT_EQ(target["leaked"], 0u);
                    EXPECT_EQ(target["closed_by_peer"], r.totals().attempted());
+                   for (const std::string& o : r.observations()) {
+                     EXPECT_EQ(o.find("CLOSE_WAIT"), std::string::npos) << o;
+                   }
                  }},
         Scenario{"classic_stress",
                  "classic-stress",
