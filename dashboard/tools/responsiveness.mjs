@@ -2,21 +2,14 @@
 // records every long task (main-thread work over 50 ms, the Long Tasks API) and how long each
 // redraw of the run section takes. Prints the figures; bench/RESULTS.md records them.
 // node dashboard/tools/responsiveness.mjs URL [SECONDS]
-import { createRequire } from 'node:module';
-import path from 'node:path';
+import { launchChromium } from './browser.mjs';
 
 const [url, seconds = '15'] = process.argv.slice(2);
 if (!url) {
   console.error('usage: responsiveness.mjs URL [SECONDS]');
   process.exit(2);
 }
-const here = path.dirname(new URL(import.meta.url).pathname);
-const { chromium } = createRequire(path.join(here, '..', 'package.json'))('playwright-core');
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
   await page.addInitScript(() => {

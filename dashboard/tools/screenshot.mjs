@@ -3,21 +3,14 @@
 // node dashboard/tools/screenshot.mjs URL OUT.png [POINTS [TEXT]]
 //   waits (up to 2 minutes, the page may not be up yet) for a running run with POINTS points
 //   (default 7) whose failures chart names TEXT (say EADDRNOTAVAIL), if given.
-import { createRequire } from 'node:module';
-import path from 'node:path';
+import { launchChromium } from './browser.mjs';
 
 const [url, out, points = '7', text = ''] = process.argv.slice(2);
 if (!url || !out) {
   console.error('usage: screenshot.mjs URL OUT.png [POINTS [TEXT]]');
   process.exit(2);
 }
-const here = path.dirname(new URL(import.meta.url).pathname);
-const { chromium } = createRequire(path.join(here, '..', 'package.json'))('playwright-core');
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
   for (let tries = 0; ; ++tries) {

@@ -7,7 +7,6 @@
 //
 // node tests/browser/dashboard.test.mjs BIN_DIR DASHBOARD_DIR ARTIFACTS_DIR
 import { spawn, execFileSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -19,13 +18,8 @@ if (!bin || !dashboardDir || !artifacts) {
   console.error('usage: dashboard.test.mjs BIN_DIR DASHBOARD_DIR ARTIFACTS_DIR');
   process.exit(2);
 }
-const CHROMIUM = '/usr/bin/chromium';
-if (!fs.existsSync(CHROMIUM)) {
-  console.error(`${CHROMIUM} is missing: scripts/install-deps.sh installs Debian's chromium`);
-  process.exit(1);
-}
-const { chromium } = createRequire(path.join(path.resolve(dashboardDir), 'package.json'))(
-  'playwright-core');
+const { launchChromium } = await import(
+  path.join(path.resolve(dashboardDir), 'tools', 'browser.mjs'));
 const here = path.dirname(new URL(import.meta.url).pathname);
 fs.mkdirSync(artifacts, { recursive: true });
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'churnlab-browser-'));
@@ -76,11 +70,7 @@ async function main() {
   start('churnlab-agent-1', [`--coordinator=${grpc}`, '--name=a1', '--source-ips=127.0.0.2']);
   start('churnlab-agent-2', [`--coordinator=${grpc}`, '--name=a2', '--source-ips=127.0.0.3']);
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
   const page = await browser.newPage({ viewport: { width: 1400, height: 1500 } });
   const consoleErrors = [];
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });

@@ -8,16 +8,7 @@
 #     the finished run is there with its verdict, the run that was in flight is `interrupted`
 #     with the data received so far, and the agents re-register by themselves.
 # Usage: faults_test.sh BIN_DIR
-set -euo pipefail
-bin=$(realpath "${1:?usage: faults_test.sh BIN_DIR}")
-work=$(mktemp -d)
-pids=()
-trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"' EXIT
-cd "$work"
-fail() { echo "faults_test: FAILED: $*" >&2; tail -n 5 ./*.log >&2 || true; exit 1; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-wait_file() { for _ in $(seq 100); do [[ -s "$1" ]] && return 0; sleep 0.05; done; fail "no $1"; }
-json() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print($2)" "$1"; }
+source "$(dirname "$0")/../support/shell_test.sh" faults_test "$@"
 start_coordinator() {  # start_coordinator GRPC_ADDRESS
   rm -f grpc http
   "$bin/churnlab-coordinator" --grpc-listen="$1" --http-listen=127.0.0.1:0 --address-file=grpc \

@@ -7,14 +7,7 @@
 #    without a client certificate, or speaking plaintext, is refused;
 #  - the coordinator refuses a non-loopback listen address without a token unless --insecure.
 # Usage: security_test.sh BIN_DIR
-set -euo pipefail
-bin=$(realpath "${1:?usage: security_test.sh BIN_DIR}")
-work=$(mktemp -d)
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"' EXIT
-cd "$work"
-fail() { echo "security_test: FAILED: $*" >&2; tail -n 5 ./*.log >&2 || true; exit 1; }
-wait_file() { for _ in $(seq 100); do [[ -s "$1" ]] && return 0; sleep 0.05; done; fail "no $1"; }
+source "$(dirname "$0")/../support/shell_test.sh" security_test "$@"
 expect() {  # expect CODE DESCRIPTION CMD...: runs CMD, checks its exit code
   local want=$1 what=$2 got=0
   shift 2

@@ -9,32 +9,20 @@
 #     others finish the run.
 # Needs root; exits 77 (skipped) without it.
 # Usage: tests/multihost/lab_test.sh BIN_DIR
-set -euo pipefail
-bin=$(realpath "${1:?usage: lab_test.sh BIN_DIR}")
+bin_dir=$(realpath "${1:?usage: lab_test.sh BIN_DIR}")
 cd "$(dirname "$0")/../.."
+repo=$PWD
 if [[ $(id -u) -ne 0 ]]; then
   echo "lab_test: skipped: needs root for network namespaces"
   exit 77
 fi
-lab=deploy/netns/lab.sh
+lab=$repo/deploy/netns/lab.sh
 prefix=lt$$
 prefix=${prefix:0:6}
-work=$(mktemp -d)
-pids=()
-finish() {
-  bash $lab down --prefix="$prefix"  # stops everything inside the lab first
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap finish EXIT
-fail() {
-  echo "lab_test: FAILED: $*" >&2
-  for f in "$work"/*.log; do echo "--- $f" >&2; tail -5 "$f" >&2; done
-  exit 1
-}
+lab_down() { bash "$lab" down --prefix="$prefix"; }  # stops everything inside the lab first
+before_cleanup=lab_down
+source "$repo/tests/support/shell_test.sh" lab_test "$bin_dir"
 on() { local host=$1; shift; bash $lab exec --prefix="$prefix" "$host" "$@"; }
-json() { /usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
 bash $lab up --prefix="$prefix" --agents=4 --extra-ips=1 --port-range="40000 40999" --tw-reuse=0
 coordinator=10.77.0.1:7400
@@ -63,7 +51,7 @@ done
 [[ $n -eq 4 ]] || fail "only $n of 4 agents attached"
 
 echo "== 1. compare: one source versus four agents"
-on coordinator "$bin/churnlab" compare --coordinator=$coordinator "$auth" --spec=scenarios/time-wait.json \
+on coordinator "$bin/churnlab" compare --coordinator=$coordinator "$auth" --spec="$repo/scenarios/time-wait.json" \
   --target=10.77.0.2:9000 --report="$work/compare.json" >"$work/compare.out" || true
 cat "$work/compare.out"
 single_noport=$(json "$work/compare.json" "r['single']['errors'].get('EADDRNOTAVAIL', 0)")
@@ -87,7 +75,7 @@ on agent3 ip link set eth0 down
 cut_ms=$(($(date +%s%N) / 1000000))
 lost_after=""
 for _ in $(seq 100); do
-  if on coordinator curl -s http://10.77.0.1:7401/api/agents | /usr/bin/python3 -c '
+  if on coordinator curl -s http://10.77.0.1:7401/api/agents | python3 -c '
 import json, sys
 agents = json.load(sys.stdin)["agents"]
 sys.exit(0 if any(a["hello"]["name"] == "agent3" and a["state"] == "lost" for a in agents) else 1)'
