@@ -331,6 +331,26 @@ bool Coordinator::PointDue(const RunRecord& run, absl::Time now) const {
                      [](const ShardRecord& s) { return s.fresh || s.final; });
 }
 
+void Coordinator::MarkSilentShardsLost(RunRecord& run, absl::Time now) {
+  for (ShardRecord& shard : run.shards) {
+    if (shard.final ||
+        now - std::max(shard.last_telemetry, run.started_at) <= options_.telemetry_silence) {
+      continue;
+    }
+    MarkLost(run, shard,
+             absl::StrCat("no telemetry for ", absl::FormatDuration(options_.telemetry_silence)),
+             now);
+    // Its stream is still open: tell it to stop, and it is free for the next run.
+    auto agent = agents_.find(shard.assignment.agent);
+    if (agent != agents_.end() && agent->second.busy_with == run.id) {
+      v1::CoordinatorMessage stop;
+      stop.mutable_stop()->set_run_id(run.id);
+      agent->second.link->Send(stop);
+      agent->second.busy_with.clear();
+    }
+  }
+}
+
 void Coordinator::Tick(absl::Time now) {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto it = running_.begin(); it != running_.end();) {
@@ -339,26 +359,9 @@ void Coordinator::Tick(absl::Time now) {
       ++it;
       continue;
     }
+    MarkSilentShardsLost(run, now);
     bool all_final = std::all_of(run.shards.begin(), run.shards.end(),
                                  [](const ShardRecord& s) { return s.final; });
-    for (ShardRecord& shard : run.shards) {
-      if (shard.final ||
-          now - std::max(shard.last_telemetry, run.started_at) <= options_.telemetry_silence) {
-        continue;
-      }
-      MarkLost(run, shard,
-               absl::StrCat("no telemetry for ", absl::FormatDuration(options_.telemetry_silence)),
-               now);
-      auto agent = agents_.find(shard.assignment.agent);
-      if (agent != agents_.end() && agent->second.busy_with == run.id) {
-        v1::CoordinatorMessage stop;
-        stop.mutable_stop()->set_run_id(run.id);
-        agent->second.link->Send(stop);
-        agent->second.busy_with.clear();
-      }
-    }
-    all_final = std::all_of(run.shards.begin(), run.shards.end(),
-                            [](const ShardRecord& s) { return s.final; });
     if (!all_final && now >= run.deadline) {
       for (ShardRecord& shard : run.shards) {
         if (shard.final) continue;

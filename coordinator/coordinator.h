@@ -98,6 +98,8 @@ class Coordinator {
     std::string run_id;  // "" for every run
     Watcher watcher;
   };
+  // Marks lost the shards of `run` that sent no telemetry for options_.telemetry_silence.
+  void MarkSilentShardsLost(RunRecord& run, absl::Time now);
   // Whether `run` is due a series point at `now`.
   bool PointDue(const RunRecord& run, absl::Time now) const;
 

@@ -241,6 +241,34 @@ TEST_F(CoordinatorServiceTest, ALostAgentIsNamedInTheReportWithItsDataKept) {
   EXPECT_EQ(report.verdict(), "fail");
 }
 
+// An agent whose stream stays open but which sends nothing (hung, or its network silently gone
+// before keepalive notices) is marked lost after three seconds of silence, told to stop, and
+// the run finishes with the others; the report says what went unrun.
+TEST_F(CoordinatorServiceTest, ASilentAgentIsMarkedLostAndStopped) {
+  auto a = Attach("a", {"127.0.0.2"});
+  auto b = Attach("b", {"127.0.0.3"});
+  absl::StatusOr<v1::StartRunResponse> started = Start(100);
+  ASSERT_TRUE(started.ok());
+  v1::CoordinatorMessage assign;
+  ASSERT_TRUE(b->Read(&assign));
+  a->SendTelemetry(started->run_id(), "127.0.0.2", 100, 0, true);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // Four seconds on the coordinator's clock, and not a word from b.
+  coordinator_->Tick(absl::Now() + absl::Seconds(4));
+  v1::CoordinatorMessage stop;
+  ASSERT_TRUE(b->Read(&stop));
+  EXPECT_TRUE(stop.has_stop()) << stop.DebugString();
+  v1::RunReport report = WaitForVerdict(started->run_id());
+  ASSERT_EQ(report.agents_size(), 2);
+  EXPECT_NE(report.agents(1).problem().find("no telemetry for 3s"), std::string::npos)
+      << report.agents(1).problem();
+  EXPECT_GT(report.agents(1).lost_after_s(), 3);
+  bool said = false;
+  for (const std::string& o : report.observations()) said = said || o.rfind("b was lost", 0) == 0;
+  EXPECT_TRUE(said);
+  EXPECT_EQ(report.verdict(), "fail");
+}
+
 TEST_F(CoordinatorServiceTest, RefusalsAndCancelReachTheReport) {
   auto a = Attach("a", {"127.0.0.2"});
   auto b = Attach("b", {"127.0.0.3"});
