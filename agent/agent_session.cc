@@ -90,6 +90,8 @@ grpc::Status AgentSession::Serve(v1::AgentGateway::Stub& stub) {
         Log(absl::StrCat("attached to ", options_.coordinator, " as ", options_.hello.name()));
       } else if (message.has_assign()) {
         OnAssign(message.assign());
+      } else if (message.has_adjust()) {
+        OnAdjust(message.adjust());
       } else if (message.has_stop()) {
         std::lock_guard<std::mutex> lock(mu_);
         if (running_run_ == message.stop().run_id()) stop_requested_ = true;
@@ -183,7 +185,11 @@ void AgentSession::RunShard(std::string run_id, std::unique_ptr<Engine> engine,
   auto [low, high] = LocalPortRange();
   ShardTelemetryCollector telemetry(run_id, engine->params().targets,
                                     high >= low && low > 0 ? high - low + 1 : 0);
-  if (!stopped_before_start) engine->Start();
+  if (!stopped_before_start) {
+    engine->Start();
+    std::lock_guard<std::mutex> lock(mu_);
+    engine_ = engine.get();
+  }
   while (!stopped_before_start && !engine->Done()) {
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -202,6 +208,7 @@ void AgentSession::RunShard(std::string run_id, std::unique_ptr<Engine> engine,
   Log(absl::StrCat("run ", run_id, ": done"));
   std::lock_guard<std::mutex> lock(mu_);
   running_run_.clear();
+  engine_ = nullptr;
   ++runs_done_;
   last_run_end_ = absl::Now();
 }
@@ -253,6 +260,20 @@ void AgentSession::TickWhile(const std::atomic<bool>& attached) {
     cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.telemetry_interval),
                  [&] { return !attached.load() || shutdown_.load(); });
   }
+}
+
+void AgentSession::OnAdjust(const v1::Adjust& adjust) {
+  double rate = adjust.rate();
+  if (options_.max_rate > 0 && rate > options_.max_rate) {
+    Log(absl::StrFormat("run %s: asked for %.1f conn/s; --max-rate holds it at %.1f",
+                        adjust.run_id(), rate, options_.max_rate));
+    rate = options_.max_rate;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (running_run_ != adjust.run_id() || engine_ == nullptr) return;
+  engine_->ChangeRate(rate);
+  Log(absl::StrFormat("run %s: rate now %.1f conn/s (a lost agent's share)", adjust.run_id(),
+                      rate));
 }
 
 bool AgentSession::Write(const v1::AgentMessage& message) {

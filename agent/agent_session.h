@@ -64,6 +64,8 @@ class AgentSession {
   absl::Status CheckShard(const v1::Shard& shard, EngineParams* params) const;
   void RunShard(std::string run_id, std::unique_ptr<Engine> engine, absl::Duration start_after);
   void StopShard();
+  // The coordinator handed this agent a new share of a running run (its `rebalance`).
+  void OnAdjust(const v1::Adjust& adjust);
   bool Write(const v1::AgentMessage& message);
   // While attached, once per telemetry_interval: an observer's telemetry, and a new hello when
   // the host's settings changed.
@@ -77,6 +79,7 @@ class AgentSession {
   grpc::ClientContext* context_ = nullptr;
   Stream* stream_ = nullptr;
   std::string running_run_;
+  Engine* engine_ = nullptr;  // the running shard's engine once started, for rate changes
   int runs_done_ = 0;
   absl::Time last_run_end_;
   v1::Hello last_hello_;  // what the coordinator was last told (options_.hello, refreshed)

@@ -5,7 +5,10 @@
 
 namespace churnlab {
 
-Engine::Engine(EngineParams params, Clock& clock) : params_(std::move(params)), clock_(clock) {}
+Engine::Engine(EngineParams params, Clock& clock)
+    : params_(std::move(params)),
+      clock_(clock),
+      schedule_(params_.rate > 0 ? params_.rate : 1, absl::ToInt64Nanoseconds(params_.ramp_up)) {}
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(EngineParams params, OsSysCalls& sys,
                                                        Clock& clock) {
@@ -56,6 +59,16 @@ EngineSnapshot Engine::Snapshot() const {
 }
 
 void Engine::Stop() { stop_.store(true); }
+
+void Engine::ChangeRate(double rate) {
+  if (params_.rate <= 0 || rate <= 0 || !started_.load() || Done()) return;
+  std::lock_guard<std::mutex> lock(schedule_mu_);
+  // Far enough ahead that no worker has started, or slept past, a connection due after it.
+  int64_t from_nanos = clock_.NowNanos() - start_nanos_.load() + kRateChangeLeadNanos;
+  uint64_t from_index = schedule_.DueBy(from_nanos);
+  schedule_.ChangeRate(from_index, from_nanos, rate);
+  for (auto& worker : workers_) worker->PostRateChange(from_index, from_nanos, rate);
+}
 
 bool Engine::Done() const { return started_.load() && running_.load() == 0; }
 

@@ -9,12 +9,14 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "agent/engine_params.h"
 #include "agent/engine_snapshot.h"
+#include "agent/pacer.h"
 #include "common/clock.h"
 #include "common/os_sys_calls.h"
 
@@ -38,6 +40,12 @@ class Engine {
   EngineSnapshot Snapshot() const;
   // Ends the run early: no new connections; in-flight ones end as Phase::kStopped.
   void Stop();
+  // Open model: the run's total rate becomes `rate` (> 0) from kRateChangeLead from now on (the
+  // coordinator handing out a lost agent's share). Every worker switches at the same connection
+  // index, so the schedule stays one schedule. No effect on the closed model, or before Start().
+  // Safe from any thread.
+  void ChangeRate(double rate);
+  static constexpr int64_t kRateChangeLeadNanos = 200'000'000;
   // True once Start() was called and every worker has finished.
   bool Done() const;
   // Blocks until the run ends; returns the final snapshot, in which attempted equals succeeded
@@ -58,6 +66,8 @@ class Engine {
   std::atomic<int> running_{0};
   std::atomic<int64_t> start_nanos_{0};
   std::atomic<int64_t> end_nanos_{0};
+  std::mutex schedule_mu_;
+  Pacer schedule_;  // the workers' common schedule, with every rate change so far
 };
 
 }  // namespace churnlab

@@ -87,6 +87,7 @@ void EngineWorker::Run(int64_t start_nanos, const std::atomic<bool>& stop) {
       AbortAll();
       return;
     }
+    if (has_changes_.load(std::memory_order_acquire)) TakeRateChanges();
     // Expired connections free their slots before new ones are due to take them.
     ExpireTimeouts(now);
     // Starts due before the end are still made, even when the loop wakes up after it.
@@ -135,6 +136,19 @@ void EngineWorker::StartDue(int64_t now) {
     }
     next_index_ += count_;
   }
+}
+
+void EngineWorker::PostRateChange(uint64_t from_index, int64_t from_nanos, double rate) {
+  std::lock_guard<std::mutex> lock(changes_mu_);
+  changes_.push_back(RateChange{from_index, from_nanos, rate});
+  has_changes_.store(true, std::memory_order_release);
+}
+
+void EngineWorker::TakeRateChanges() {
+  std::lock_guard<std::mutex> lock(changes_mu_);
+  for (const RateChange& c : changes_) pacer_.ChangeRate(c.from_index, c.from_nanos, c.rate);
+  changes_.clear();
+  has_changes_.store(false, std::memory_order_release);
 }
 
 void EngineWorker::StartConnection(uint64_t global_index) {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,9 @@ class EngineWorker {
   void Run(int64_t start_nanos, const std::atomic<bool>& stop);
   // Adds this worker's counters to `out`; safe from any thread while Run() is going.
   void AddTo(EngineSnapshot* out) const;
+  // From connection `from_index` (at `from_nanos` after the start) on, the engine's total rate is
+  // `rate`; applied by the worker's own thread at its next loop pass. Safe from any thread.
+  void PostRateChange(uint64_t from_index, int64_t from_nanos, double rate);
 
  private:
   static constexpr uint32_t kNil = UINT32_MAX;
@@ -95,7 +99,17 @@ class EngineWorker {
   const int count_;
   OsSysCalls& sys_;
   Clock& clock_;
-  const Pacer pacer_;
+  Pacer pacer_;
+  // Rate changes posted by other threads, taken into pacer_ by Run().
+  struct RateChange {
+    uint64_t from_index;
+    int64_t from_nanos;
+    double rate;
+  };
+  std::mutex changes_mu_;
+  std::vector<RateChange> changes_;
+  std::atomic<bool> has_changes_{false};
+  void TakeRateChanges();
   const bool open_model_;
   const uint64_t capacity_;  // open: max in flight; closed: concurrency (this worker's share)
   const uint64_t index_limit_;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace churnlab {
 
@@ -18,8 +19,19 @@ class Pacer {
   // IntendedStartNanos(i) > elapsed_nanos.
   uint64_t DueBy(int64_t elapsed_nanos) const;
 
+  // From connection `from_index` on, starts follow `rate` per second (> 0), the first at
+  // `from_nanos`. For a schedule that stays in order, `from_index` is DueBy(from_nanos) of the
+  // schedule so far; later changes come at higher indexes.
+  void ChangeRate(uint64_t from_index, int64_t from_nanos, double rate);
+
  private:
-  double rate_;  // per nanosecond
+  struct Segment {
+    uint64_t index;
+    double nanos;
+    double rate;  // per nanosecond
+  };
+  std::vector<Segment> segments_;  // rate changes, by increasing index
+  double rate_;                    // per nanosecond
   double ramp_nanos_;
   double ramp_connections_;  // connections started during the ramp: rate * ramp / 2
 };

@@ -26,6 +26,20 @@ void AddSpecFlag(FlagSet& flags, SpecOverrides& o, const std::string& name,
   });
 }
 
+// A switch: bare `--name` or `--name=true|false`.
+void AddSpecSwitch(FlagSet& flags, SpecOverrides& o, const std::string& name,
+                   const std::string& help, void (v1::RunSpec::*set)(bool)) {
+  flags.CustomBool(name, "", help, [&o, set](absl::string_view v) {
+    bool on;
+    if (!absl::SimpleAtob(v, &on)) return absl::InvalidArgumentError("not true or false");
+    o.edits.push_back([set, on](v1::RunSpec* spec) {
+      (spec->*set)(on);
+      return absl::OkStatus();
+    });
+    return absl::OkStatus();
+  });
+}
+
 absl::Status SetDuration(absl::string_view text, google::protobuf::Duration* out) {
   absl::Duration d;
   if (!absl::ParseDuration(text, &d)) {
@@ -126,6 +140,9 @@ void AddSpecFlags(FlagSet& flags, SpecOverrides& o) {
               Integer(&S::set_source_ips_per_agent));
   AddSpecFlag(flags, o, "source-ips", "IP,...", "exactly these source IPs",
               List(&S::mutable_source_ips));
+  AddSpecSwitch(flags, o, "rebalance",
+                "open model: hand a lost agent's share to the agents still running",
+                &S::set_rebalance);
   AddSpecFlag(flags, o, "threshold", "EXPR", "pass/fail condition, repeatable: 'error_rate < 0.01'",
               [](absl::string_view v, S* s) {
                 s->add_thresholds(std::string(v));

@@ -40,13 +40,18 @@ void FlagSet::Double(std::string name, double* value, std::string help) {
 }
 
 void FlagSet::Bool(std::string name, bool* value, std::string help) {
-  Custom(std::move(name), "", *value ? "true" : "false", std::move(help),
-         [value](absl::string_view text) {
-           if (!absl::SimpleAtob(text, value)) {
-             return absl::InvalidArgumentError("not true or false");
-           }
-           return absl::OkStatus();
-         });
+  CustomBool(std::move(name), *value ? "true" : "false", std::move(help),
+             [value](absl::string_view text) {
+               if (!absl::SimpleAtob(text, value)) {
+                 return absl::InvalidArgumentError("not true or false");
+               }
+               return absl::OkStatus();
+             });
+}
+
+void FlagSet::CustomBool(std::string name, std::string default_text, std::string help,
+                         Parser parse) {
+  Custom(std::move(name), "", std::move(default_text), std::move(help), std::move(parse));
   flags_.back().is_bool = true;
 }
 

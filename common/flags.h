@@ -38,6 +38,8 @@ class FlagSet {
   // Any other type: `parse` stores the value or returns why it is bad.
   void Custom(std::string name, std::string value_name, std::string default_text, std::string help,
               Parser parse);
+  // A switch handled by `parse` like Custom: a bare `--name` hands it "true".
+  void CustomBool(std::string name, std::string default_text, std::string help, Parser parse);
 
   // Parses argv[1..]. Returns the positional arguments; INVALID_ARGUMENT for an unknown flag, a
   // missing or malformed value (the message names both). Sets help_requested() on --help / -h.

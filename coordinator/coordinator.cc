@@ -87,6 +87,7 @@ void Coordinator::DetachAgent(const std::string& name, AgentLink* link) {
     ShardRecord* shard = FindShard(it->second.busy_with, name);
     if (shard != nullptr && !shard->final) {
       MarkLost(run->second, *shard, "its stream closed", absl::Now());
+      HandOnShare(run->second, *shard);
       if (lost_.size() >= options_.max_lost_agents) {
         auto oldest = std::min_element(
             lost_.begin(), lost_.end(),
@@ -331,6 +332,25 @@ bool Coordinator::PointDue(const RunRecord& run, absl::Time now) const {
                      [](const ShardRecord& s) { return s.fresh || s.final; });
 }
 
+void Coordinator::HandOnShare(RunRecord& run, ShardRecord& lost) {
+  if (!run.spec.rebalance() || run.spec.rate() <= 0) return;
+  std::vector<ShardRecord*> running;
+  for (ShardRecord& shard : run.shards) {
+    if (!shard.final && agents_.count(shard.assignment.agent) > 0) running.push_back(&shard);
+  }
+  if (running.empty()) return;
+  std::vector<double> parts = SplitRate(lost.assignment.rate, static_cast<int>(running.size()));
+  for (size_t i = 0; i < running.size(); ++i) {
+    ShardRecord& shard = *running[i];
+    shard.assignment.rate += parts[i];
+    v1::CoordinatorMessage adjust;
+    adjust.mutable_adjust()->set_run_id(run.id);
+    adjust.mutable_adjust()->set_rate(shard.assignment.rate);
+    agents_.at(shard.assignment.agent).link->Send(adjust);
+  }
+  lost.share_handed_on = true;
+}
+
 void Coordinator::MarkSilentShardsLost(RunRecord& run, absl::Time now) {
   for (ShardRecord& shard : run.shards) {
     if (shard.final ||
@@ -340,6 +360,7 @@ void Coordinator::MarkSilentShardsLost(RunRecord& run, absl::Time now) {
     MarkLost(run, shard,
              absl::StrCat("no telemetry for ", absl::FormatDuration(options_.telemetry_silence)),
              now);
+    HandOnShare(run, shard);
     // Its stream is still open: tell it to stop, and it is free for the next run.
     auto agent = agents_.find(shard.assignment.agent);
     if (agent != agents_.end() && agent->second.busy_with == run.id) {

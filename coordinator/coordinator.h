@@ -98,6 +98,9 @@ class Coordinator {
     std::string run_id;  // "" for every run
     Watcher watcher;
   };
+  // After `lost` was marked lost: with the spec's rebalance (open model), its rate goes to the
+  // shards still running, each told its new share.
+  void HandOnShare(RunRecord& run, ShardRecord& lost);
   // Marks lost the shards of `run` that sent no telemetry for options_.telemetry_silence.
   void MarkSilentShardsLost(RunRecord& run, absl::Time now);
   // Whether `run` is due a series point at `now`.

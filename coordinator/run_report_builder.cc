@@ -75,6 +75,7 @@ v1::RunReport BuildReport(const RunRecord& run, bool final) {
     agent->set_host(shard.host);
     agent->set_problem(shard.problem);
     agent->set_lost_after_s(shard.lost_after_s);
+    agent->set_share_handed_on(shard.share_handed_on);
     for (const v1::SourceCounts& source : shard.latest.sources()) {
       AddSource(source, shard.latest.port_range_size(), agent->add_sources(), &report);
     }
@@ -363,11 +364,21 @@ std::vector<std::string> Observe(const v1::RunReport& report) {
       if (s.agent() == agent.name()) share += s.requested_rate();
     }
     double missing_s = std::max(0.0, duration_s - agent.lost_after_s());
+    if (agent.share_handed_on()) {
+      out.push_back(absl::StrFormat(
+          "%s was lost %.1f s into the run; its counts are those it last reported. Its share "
+          "(%.0f connections/s) was handed to the agents still running for the remaining "
+          "%.1f s (rebalance), so the run kept its requested rate.",
+          agent.name(), agent.lost_after_s(), share, missing_s));
+      continue;
+    }
     out.push_back(absl::StrFormat(
         "%s was lost %.1f s into the run; its counts are those it last reported. Its share "
         "(%.0f connections/s) went unrun for the remaining %.1f s, about %.0f connections "
-        "fewer than asked; the other agents ran their own shares unchanged.",
-        agent.name(), agent.lost_after_s(), share, missing_s, share * missing_s));
+        "fewer than asked; the other agents ran their own shares unchanged%s.",
+        agent.name(), agent.lost_after_s(), share, missing_s, share * missing_s,
+        report.spec().rebalance() ? " (rebalance found no agent still running)"
+                                  : " (--rebalance hands such a share on)"));
   }
   uint64_t no_port = CountOf(report.errors(), "EADDRNOTAVAIL");
   if (no_port > 0) {

@@ -18,14 +18,15 @@ namespace churnlab {
 struct ShardRecord {
   Assignment assignment;
   std::string host;
-  v1::Hello hello;            // the agent's hello when the shard was sent: port range, sysctls
-  v1::ShardTelemetry latest;  // cumulative; empty until the first telemetry
-  bool final = false;         // no more telemetry will come
-  std::string problem;        // why the shard did not run to the end ("" if it did)
-  double lost_after_s = 0;    // seconds into the run when it was lost; 0 if it was not
-  bool fresh = false;         // telemetry arrived since the last series point
-  absl::Time last_telemetry;  // when the latest arrived (the run's start before the first)
-  v1::Totals series_totals;   // its cumulative counts at the last series point
+  v1::Hello hello;               // the agent's hello when the shard was sent: port range, sysctls
+  v1::ShardTelemetry latest;     // cumulative; empty until the first telemetry
+  bool final = false;            // no more telemetry will come
+  std::string problem;           // why the shard did not run to the end ("" if it did)
+  double lost_after_s = 0;       // seconds into the run when it was lost; 0 if it was not
+  bool share_handed_on = false;  // its rate went to the others (the spec's rebalance)
+  bool fresh = false;            // telemetry arrived since the last series point
+  absl::Time last_telemetry;     // when the latest arrived (the run's start before the first)
+  v1::Totals series_totals;      // its cumulative counts at the last series point
 };
 
 // A target attached as an observer, followed over one run.

@@ -38,6 +38,23 @@ TEST(PacerTest, RampStartsHalfTheConnectionsOfAFullRate) {
             pacer.IntendedStartNanos(400) - pacer.IntendedStartNanos(399));
 }
 
+// A rate change (the coordinator's rebalance) continues the schedule at the new rate from the
+// index due at the change, without a jump back or a burst.
+TEST(PacerTest, ARateChangeContinuesTheScheduleAtTheNewRate) {
+  Pacer pacer(100, 0);  // one start every 10 ms
+  const int64_t at = 1'005'000'000;
+  uint64_t from = pacer.DueBy(at);
+  EXPECT_EQ(from, 101u);  // starts 0..100 are due by 1.005 s
+  pacer.ChangeRate(from, at, 200);
+  EXPECT_EQ(pacer.IntendedStartNanos(100), 1'000'000'000);  // before the change: unchanged
+  EXPECT_EQ(pacer.IntendedStartNanos(from), at);
+  EXPECT_EQ(pacer.IntendedStartNanos(from + 200), at + 1'000'000'000);  // 200 in the next second
+  EXPECT_EQ(pacer.DueBy(at + 1'000'000'000), from + 201);
+  for (uint64_t i = 1; i < 1000; ++i) {
+    ASSERT_LE(pacer.IntendedStartNanos(i - 1), pacer.IntendedStartNanos(i)) << i;
+  }
+}
+
 TEST(PacerTest, StartTimesNeverGoBackwards) {
   Pacer pacer(777, 3'000'000'000);
   int64_t previous = -1;

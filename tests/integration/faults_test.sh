@@ -2,6 +2,8 @@
 # Faults on real binaries over loopback:
 #  1. kill -9 of an agent mid-run: the coordinator marks it lost within 3 s, keeps its data,
 #     finishes the run with the others, and the report says who was lost and when.
+#  1b. The same with --rebalance: the lost agent's share goes to the others, and the run keeps
+#     its requested rate.
 #  2. kill -9 of the coordinator mid-run: every agent stops all load within 5 s on its own
 #     (and no new connections reach the target after that).
 #  3. The coordinator restarts on the same port and store: the store (killed mid-write) opens,
@@ -68,6 +70,26 @@ problem=$(json r1.json "[a['problem'] for a in r['agents'] if a['name'] == 'a2']
 json r1.json "any(o.startswith('a2 was lost') and 'went unrun' for o in r['observations'])" |
   grep -qx True || fail "the observations do not say what losing a2 changed"
 echo "ok: report says '$problem'; a2's counts kept; a1 and a3 finished the run"
+
+echo "== 1b. kill -9 of agent a4 in a --rebalance run"
+"$bin/churnlab-agent" --coordinator="$c" --name=a4 --source-ips=127.0.0.5 >a4.log 2>&1 &
+a4_pid=$!
+pids+=($!)
+for _ in $(seq 100); do [[ $(attached) -eq 3 ]] && break; sleep 0.1; done
+"$bin/churnlab" run --coordinator="$c" --target="$target" --rate=300 --duration=8s --rebalance \
+  --name=rebalance --report=r1b.json >run1b.log 2>&1 &
+run1b=$!
+sleep 3
+kill -9 "$a4_pid"
+wait $run1b || true
+json r1b.json "[a['share_handed_on'] for a in r['agents'] if a['name'] == 'a4'][0]" | grep -qx True ||
+  fail "a4's share was not handed on"
+json r1b.json "any(o.startswith('a4 was lost') and 'was handed' in o for o in r['observations'])" |
+  grep -qx True || fail "the observations do not say a4's share was handed on"
+grep -q "rate now 150.0 conn/s" a1.log || fail "a1 was not given half of a4's share"
+succeeded=$(json r1b.json "int(r['totals']['succeeded'])")
+((succeeded >= 2160)) || fail "the run made $succeeded connections, under 90% of 300/s x 8 s"
+echo "ok: a4's 100/s went to a1 and a3 (150/s each); $succeeded of 2400 connections made"
 
 echo "== 2. kill -9 of the coordinator mid-run"
 "$bin/churnlab" run --coordinator="$c" --target="$target" --rate=300 --duration=20s --name=kill-coordinator \
