@@ -46,7 +46,7 @@ for ((t = 0; t <= SECS; t += EVERY)); do
   ((t + EVERY <= SECS)) && sleep $EVERY
 done
 wait $run_pid || true
-tail -n 4 "$work/run.log" | head -n 3
+grep -E "^ +(achieved|attempted|failed|requested)" "$work/run.log" || tail -n 20 "$work/run.log"
 # After the run: in-flight connections are gone, so fds must be back to where they started.
 printf '%6s %14d %10d %16d %12d  (after the run)\n' end "$(rss_kib $agent_pid)" \
   "$(fds $agent_pid)" "$(rss_kib $coordinator_pid)" "$(fds $coordinator_pid)"
