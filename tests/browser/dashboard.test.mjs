@@ -67,6 +67,9 @@ async function main() {
   start('churnlab-target', ['--listen=127.0.0.1:0', `--address-file=${work}/target`,
     `--coordinator=${grpc}`, '--name=target']);
   const target = await readAddress('target');
+  // An observer whose name is markup: the page must show it as text, never as HTML.
+  start('churnlab-target-2', ['--listen=127.0.0.1:0', `--coordinator=${grpc}`,
+    '--name=<img id="xss" src=x onerror="window.pwned=1">']);
   start('churnlab-agent-1', [`--coordinator=${grpc}`, '--name=a1', '--source-ips=127.0.0.2']);
   start('churnlab-agent-2', [`--coordinator=${grpc}`, '--name=a2', '--source-ips=127.0.0.3']);
 
@@ -82,6 +85,10 @@ async function main() {
   await page.waitForSelector('#agents tr[data-agent="a2"]');
   await page.waitForSelector('#agents tr[data-agent="target"]');
   assert.match(await page.textContent('#agents tr[data-agent="a1"]'), /127\.0\.0\.2.*idle/);
+  await until('the markup-named observer', async () =>
+    (await page.textContent('#agents')).includes('<img id="xss"'));
+  assert.equal(await page.$('#xss'), null, 'an agent name was rendered as HTML');
+  assert.equal(await page.evaluate(() => window.pwned), undefined);
 
   // Start a run from the page.
   const refused = await closedPort();
@@ -115,6 +122,9 @@ async function main() {
   await page.waitForSelector(`#runs tr[data-run="${runId}"]`);
   assert.match(await page.textContent(`#runs tr[data-run="${runId}"]`), /browser test.*cancelled/);
 
+  // Still no element made of the name, after a run's worth of redraws.
+  assert.equal(await page.$('#xss'), null, 'a name was rendered as HTML');
+  assert.equal(await page.evaluate(() => window.pwned), undefined);
   assert.deepEqual(consoleErrors, [], 'the page logged errors');
   console.log(`dashboard test passed: run ${runId}, screenshot in ${artifacts}/dashboard.png`);
 }
