@@ -173,8 +173,8 @@ class DelayLog {
     if (delays_ms_.empty()) return "no updates";
     std::vector<double> d = delays_ms_;
     std::sort(d.begin(), d.end());
-    return absl::StrFormat("p50 %.0f ms, p90 %.0f ms, max %.0f ms over %d updates",
-                           d[d.size() / 2], d[d.size() * 9 / 10], d.back(), d.size());
+    return absl::StrFormat("p50 %.0f ms, p90 %.0f ms, max %.0f ms over %d updates", d[d.size() / 2],
+                           d[d.size() * 9 / 10], d.back(), d.size());
   }
 
  private:
@@ -330,15 +330,16 @@ int Main(int argc, char** argv) {
   uint64_t skipped = 0;
   for (auto& agent : fleet) skipped += agent->skipped.load();
 
-  std::printf("agents %lld over %lld connections, run %llds, %llu telemetry messages sent "
-              "(%llu skipped: previous write still pending)\n",
-              static_cast<long long>(agents), static_cast<long long>(channels),
-              static_cast<long long>(seconds), static_cast<unsigned long long>(sent),
-              static_cast<unsigned long long>(skipped));
-  std::printf("coordinator CPU: %.2f cores over the steady %.0fs (idle with agents attached "
-              "before the run: %.1f CPU-s in all)\n",
-              (steady_to.cpu_seconds - steady_from.cpu_seconds) / steady_s, steady_s,
-              idle.cpu_seconds);
+  std::printf(
+      "agents %lld over %lld connections, run %llds, %llu telemetry messages sent "
+      "(%llu skipped: previous write still pending)\n",
+      static_cast<long long>(agents), static_cast<long long>(channels),
+      static_cast<long long>(seconds), static_cast<unsigned long long>(sent),
+      static_cast<unsigned long long>(skipped));
+  std::printf(
+      "coordinator CPU: %.2f cores over the steady %.0fs (idle with agents attached "
+      "before the run: %.1f CPU-s in all)\n",
+      (steady_to.cpu_seconds - steady_from.cpu_seconds) / steady_s, steady_s, idle.cpu_seconds);
   std::printf("coordinator memory: RSS %.0f MiB at the end, peak %.0f MiB\n",
               steady_to.rss_kib / 1024.0, steady_to.hwm_kib / 1024.0);
   std::printf("telemetry -> WatchRun update: %s\n", watch_delays.Summary().c_str());

@@ -16,6 +16,7 @@ packages=(
   libsqlite3-dev libcpp-httplib-dev
   iproute2 procps socat curl openssl
 )
+test_tools=0
 for arg in "$@"; do
   case "$arg" in
     --test) packages+=(chromium python3-prometheus-client clang libclang-rt-14-dev); test_tools=1 ;;
@@ -23,16 +24,15 @@ for arg in "$@"; do
     *) echo "install-deps: unknown option '$arg' (use --test, --bench)" >&2; exit 2 ;;
   esac
 done
-test_tools=0
 # Node.js for the dashboard's packages: the machine's own when it has one, else Debian's.
 command -v npm >/dev/null || packages+=(nodejs npm)
 # kubectl (its built-in kustomize) for the Kubernetes check: the machine's own, else Debian's.
-if [[ " $* " == *" --test "* ]] && ! command -v kubectl >/dev/null; then
+if [[ $test_tools -eq 1 ]] && ! command -v kubectl >/dev/null; then
   packages+=(kubernetes-client)
 fi
 
-# The dashboard's chart library (and playwright-core for its test), exactly as locked.
-# (and, for the tests, the Kubernetes schema validator in deploy/k8s).
+# The dashboard's chart library (and playwright-core for its test), exactly as locked, and for
+# the tests the Kubernetes schema validator in deploy/k8s.
 install_npm() {
   local dirs=(dashboard)
   [[ $test_tools -eq 1 ]] && dirs+=(deploy/k8s)
