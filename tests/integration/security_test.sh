@@ -5,7 +5,9 @@
 #    agent and the dashboard's write actions (HTTP 401 without it);
 #  - mutual TLS with a test CA made here: a client with a certificate signed by it works; one
 #    without a client certificate, or speaking plaintext, is refused;
-#  - the coordinator refuses a non-loopback listen address without a token unless --insecure.
+#  - the coordinator refuses a non-loopback listen address without a token unless --insecure;
+#  - hostile input (a huge target list, a message over gRPC's 4 MiB, an oversized HTTP body)
+#    gets a clear error and the coordinator keeps serving.
 # Usage: security_test.sh BIN_DIR
 source "$(dirname "$0")/../support/shell_test.sh" security_test "$@"
 expect() {  # expect CODE DESCRIPTION CMD...: runs CMD, checks its exit code
@@ -84,6 +86,27 @@ expect 3 "client without a certificate is refused" "$bin/churnlab" agents --coor
 expect 3 "plaintext client is refused" "$bin/churnlab" agents --coordinator="$c" --token-file=token
 expect 2 "a certificate without its key is bad input" "$bin/churnlab" agents --coordinator="$c" \
   --tls-ca=ca.pem --tls-cert=client.pem
+
+echo "== bad input"
+python3 -c "
+import json
+json.dump({'targets': ['127.0.0.1:%d' % (1000 + i) for i in range(5000)], 'rate': 10,
+           'duration': '1s'}, open('huge.json', 'w'))
+json.dump({'name': 'x' * 5000000, 'targets': ['127.0.0.1:9'], 'rate': 10, 'duration': '1s'},
+          open('big.json', 'w'))"
+c=$(cat tok.grpc)
+h=$(cat tok.http)
+expect 2 "a 5,000-target spec is bad input" "$bin/churnlab" run --coordinator="$c" \
+  --token-file=token --spec=huge.json
+grep -q "at most 1000" out.txt || fail "the refusal does not give the limit: $(cat out.txt)"
+expect 3 "a 5 MB StartRun is refused by gRPC's size limit" "$bin/churnlab" run \
+  --coordinator="$c" --token-file=token --spec=big.json
+grep -q "larger than max" out.txt || fail "no word of the size: $(cat out.txt)"
+head -c 1000000 /dev/zero | tr '\0' 'a' >body.txt
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Authorization: Bearer s3cret' \
+  --data-binary @body.txt "http://$h/api/runs")
+[[ $code == 413 ]] || fail "a 1 MB POST got HTTP $code, wanted 413"
+expect 0 "the coordinator still serves" "$bin/churnlab" agents --coordinator="$c" --token-file=token
 
 echo "== listen address"
 expect 2 "non-loopback listen without a token is refused" "$bin/churnlab-coordinator" \
