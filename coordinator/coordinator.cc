@@ -104,10 +104,8 @@ void Coordinator::DetachAgent(const std::string& name, AgentLink* link) {
 ShardRecord* Coordinator::FindShard(const std::string& run_id, const std::string& agent) {
   auto run = running_.find(run_id);
   if (run == running_.end()) return nullptr;
-  for (ShardRecord& shard : run->second.shards) {
-    if (shard.assignment.agent == agent) return &shard;
-  }
-  return nullptr;
+  auto index = run->second.shard_of.find(agent);
+  return index == run->second.shard_of.end() ? nullptr : &run->second.shards[index->second];
 }
 
 void Coordinator::OnTelemetry(const std::string& agent, const v1::ShardTelemetry& telemetry) {
@@ -178,6 +176,7 @@ absl::StatusOr<v1::StartRunResponse> Coordinator::StartRun(v1::RunSpec spec) {
     shard_record.assignment = a;
     shard_record.host = agent.hello.host();
     shard_record.hello = agent.hello;
+    run.shard_of[a.agent] = run.shards.size();
     run.shards.push_back(std::move(shard_record));
     v1::CoordinatorMessage message;
     v1::Shard* shard = message.mutable_assign();

@@ -45,6 +45,7 @@ struct RunRecord {
   std::string id;
   v1::RunSpec spec;
   std::vector<ShardRecord> shards;
+  std::map<std::string, size_t> shard_of;  // agent name -> index in shards
   std::vector<ObserverRecord> observers;
   absl::Time started_at;
   absl::Time deadline;  // finalized then even if some shard never sent its final telemetry
