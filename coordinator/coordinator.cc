@@ -332,7 +332,7 @@ bool Coordinator::PointDue(const RunRecord& run, absl::Time now) const {
 }
 
 void Coordinator::HandOnShare(RunRecord& run, ShardRecord& lost) {
-  if (!run.spec.rebalance() || run.spec.rate() <= 0) return;
+  if (!run.spec.rebalance()) return;  // validation: only with the open model
   std::vector<ShardRecord*> running;
   for (ShardRecord& shard : run.shards) {
     if (!shard.final && agents_.count(shard.assignment.agent) > 0) running.push_back(&shard);

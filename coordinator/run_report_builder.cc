@@ -377,7 +377,7 @@ std::vector<std::string> Observe(const v1::RunReport& report) {
         "(%.0f connections/s) went unrun for the remaining %.1f s, about %.0f connections "
         "fewer than asked; the other agents ran their own shares unchanged%s.",
         agent.name(), agent.lost_after_s(), share, missing_s, share * missing_s,
-        report.spec().rebalance() ? " (rebalance found no agent still running)"
+        report.spec().rebalance() ? " (no agent was still running to take it)"
                                   : " (--rebalance hands such a share on)"));
   }
   uint64_t no_port = CountOf(report.errors(), "EADDRNOTAVAIL");

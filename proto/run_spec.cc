@@ -28,6 +28,12 @@ absl::Status Invalid(absl::string_view field, absl::string_view why) {
 }
 
 absl::Status ValidateSelection(const v1::RunSpec& spec) {
+  // A lost agent's share is a rate; the closed model's concurrency is not handed on.
+  if (spec.rebalance() && spec.rate() <= 0) {
+    return Invalid("rebalance",
+                   "needs the open model (rate); a closed-model run cannot hand on "
+                   "a lost agent's concurrency");
+  }
   if (spec.agents() < 0) return Invalid("agents", absl::StrCat(spec.agents(), " is negative"));
   if (spec.source_ips_per_agent() < 0) {
     return Invalid("source_ips_per_agent",

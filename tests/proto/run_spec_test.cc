@@ -106,6 +106,18 @@ TEST(RunSpecTest, TargetsAreRequired) {
   EXPECT_TRUE(absl::StartsWith(ValidateRunSpec(spec).message(), "targets"));
 }
 
+TEST(RunSpecTest, RebalanceNeedsTheOpenModel) {
+  v1::RunSpec spec = *ParseRunSpecJson(
+      R"({"targets": ["127.0.0.1:1"], "rate": 5, "duration": "1s", "rebalance": true})");
+  ApplyRunSpecDefaults(&spec);
+  EXPECT_TRUE(ValidateRunSpec(spec).ok());
+  spec.set_rate(0);
+  spec.set_concurrency(10);
+  absl::Status s = ValidateRunSpec(spec);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("rebalance"), std::string::npos) << s.message();
+}
+
 TEST(RunSpecTest, DurationIsRequired) {
   v1::RunSpec spec;
   spec.add_targets("127.0.0.1:1");
