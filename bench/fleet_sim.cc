@@ -210,6 +210,7 @@ int Main(int argc, char** argv) {
   int64_t seconds = 30;
   int64_t channels = 50;
   int64_t ips = 1;
+  bool sse = true;
   FlagSet flags("churnlab-fleet-sim",
                 "Drives a real churnlab-coordinator with fake agents (the real protocol, no\n"
                 "traffic) and reports its CPU, memory and telemetry-to-update delay.");
@@ -217,6 +218,7 @@ int Main(int argc, char** argv) {
   flags.Int("seconds", &seconds, "length of the run");
   flags.Int("channels", &channels, "gRPC connections the agents share");
   flags.Int("ips-per-agent", &ips, "source IPs each fake agent reports");
+  flags.Bool("sse", &sse, "also follow the dashboard's event stream (as an open page does)");
   flags.ParseFlagsOnlyOrExit(argc, argv);
   if (agents < 1 || agents > 100000 || seconds < 5 || channels < 1 || ips < 1 || ips > 64) {
     ExitIfBadInput("churnlab-fleet-sim",
@@ -293,7 +295,8 @@ int Main(int argc, char** argv) {
   std::atomic<bool> stop_sse{false};
   httplib::Client http(absl::StrCat("http://", *http_address));
   http.set_read_timeout(5, 0);
-  std::thread sse([&] {
+  std::thread sse_reader([&] {
+    if (!sse) return;
     std::string pending;
     http.Get("/api/events", [&](const char* data, size_t n) {
       pending.append(data, n);
@@ -326,7 +329,7 @@ int Main(int argc, char** argv) {
   double steady_s = std::chrono::duration<double>(Clock::now() - steady_at).count();
   watcher.join();
   stop_sse.store(true);
-  sse.join();
+  sse_reader.join();
   uint64_t skipped = 0;
   for (auto& agent : fleet) skipped += agent->skipped.load();
 

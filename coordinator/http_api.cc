@@ -26,6 +26,8 @@ int HttpStatusFor(const absl::Status& status) {
       return 404;
     case absl::StatusCode::kInvalidArgument:
       return 400;
+    case absl::StatusCode::kUnauthenticated:
+      return 401;
     case absl::StatusCode::kFailedPrecondition:
     case absl::StatusCode::kAlreadyExists:
       return 409;
@@ -105,7 +107,6 @@ HttpApi::~HttpApi() { Stop(); }
 bool HttpApi::Authorized(const httplib::Request& req, httplib::Response& res) const {
   if (BearerTokenMatches(req.get_header_value("Authorization"), options_.token)) return true;
   SendError(res, absl::UnauthenticatedError("this action needs the coordinator's token"));
-  res.status = 401;
   return false;
 }
 
@@ -187,6 +188,7 @@ void HttpApi::ServeEvents(httplib::Response& res) {
   {
     std::lock_guard<std::mutex> lock(subscribers_mu_);
     subscribers_.insert(subscriber);
+    subscriber_count_.store(subscribers_.size());
   }
   // What a new page needs at once: the agents, and where each running run stands.
   subscriber->Push(AgentsFrame());
@@ -219,6 +221,7 @@ void HttpApi::ServeEvents(httplib::Response& res) {
       [this, subscriber](bool) {
         std::lock_guard<std::mutex> lock(subscribers_mu_);
         subscribers_.erase(subscriber);
+        subscriber_count_.store(subscribers_.size());
       });
 }
 
@@ -232,7 +235,10 @@ absl::StatusOr<int> HttpApi::Start(const SocketAddress& address) {
   if (port <= 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen for HTTP on ", address.ToString()));
   }
+  // Called under the coordinator's lock on every series point: with no page open, it costs no
+  // JSON (which at thousands of agents is most of a point's work).
   watch_id_ = coordinator_->WatchAll([this](const v1::RunReport& report, bool) {
+    if (subscriber_count_.load(std::memory_order_relaxed) == 0) return;
     Publish(SseFrame("run", MessageToJson(report, /*one_line=*/true)));
   });
   thread_ = std::thread([this] { server_->listen_after_bind(); });

@@ -13,6 +13,7 @@
 // Write actions need `Authorization: Bearer TOKEN` when the coordinator has a token.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -66,6 +67,7 @@ class HttpApi {
   int watch_id_ = -1;
   std::mutex subscribers_mu_;
   std::set<std::shared_ptr<Subscriber>> subscribers_;
+  std::atomic<size_t> subscriber_count_{0};  // subscribers_.size(), read without the lock
 };
 
 // The dashboard directory next to the running binary: <prefix>/dashboard for build/bin/X, or
