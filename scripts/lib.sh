@@ -1,5 +1,5 @@
-# Shared by demo.sh and bench/run.sh: background processes that are always stopped on exit.
-# Source it; then `bg CMD...` starts CMD in the background and records it for the cleanup.
+# Shared by demo.sh, the benchmarks and the shell tests: background processes that are always
+# stopped on exit. Source it; then `bg CMD...` starts CMD in the background and records it.
 work=$(mktemp -d)
 pids=()
 # kill_tree PID: PID and everything it started (a background function's subshell leaves its

@@ -17,8 +17,8 @@ start_coordinator() {  # start_coordinator GRPC_ADDRESS
     --http-address-file=http --db=runs.db >>coordinator.log 2>&1 &
   coordinator_pid=$!
   pids+=($!)
-  wait_file grpc
-  wait_file http
+  need_file grpc
+  need_file http
   c=$(cat grpc)
   h=$(cat http)
 }
@@ -32,7 +32,7 @@ print(next((a["state"] for a in json.load(sys.stdin)["agents"] if a["hello"]["na
 start_coordinator 127.0.0.1:0
 "$bin/churnlab-target" --listen=127.0.0.1:0 --address-file=target >target.log 2>&1 &
 pids+=($!)
-wait_file target
+need_file target
 target=$(cat target)
 target_port=${target##*:}
 declare -A agent_pid

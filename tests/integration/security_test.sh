@@ -25,8 +25,8 @@ start_coordinator() {  # start_coordinator NAME FLAGS...
     --address-file="$name.grpc" --http-address-file="$name.http" --db="$name.db" "$@" \
     >"$name.log" 2>&1 &
   pids+=($!)
-  wait_file "$name.grpc"
-  wait_file "$name.http"
+  need_file "$name.grpc"
+  need_file "$name.http"
 }
 
 echo "== bearer token"
@@ -115,6 +115,6 @@ grep -q -- "--insecure" out.txt || fail "the refusal does not name --insecure: $
 "$bin/churnlab-coordinator" --grpc-listen=0.0.0.0:0 --http-listen= --db=y.db --insecure \
   --address-file=insecure.grpc >insecure.log 2>&1 &
 pids+=($!)
-wait_file insecure.grpc
+need_file insecure.grpc
 echo "ok: --insecure lets it listen on 0.0.0.0"
 echo "security_test: all passed"

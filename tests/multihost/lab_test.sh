@@ -19,9 +19,9 @@ fi
 lab=$repo/deploy/netns/lab.sh
 prefix=lt$$
 prefix=${prefix:0:6}
-lab_down() { bash "$lab" down --prefix="$prefix"; }  # stops everything inside the lab first
-before_cleanup=lab_down
 source "$repo/tests/support/shell_test.sh" lab_test "$bin_dir"
+# The lab first: `down` stops everything inside it.
+trap 'bash "$lab" down --prefix="$prefix"; cleanup' EXIT
 on() { local host=$1; shift; bash $lab exec --prefix="$prefix" "$host" "$@"; }
 
 bash $lab up --prefix="$prefix" --agents=4 --extra-ips=1 --port-range="40000 40999" --tw-reuse=0
