@@ -77,56 +77,41 @@ absl::Status RunStore::Exec(const char* sql) {
   return absl::OkStatus();
 }
 
-absl::Status RunStore::InsertPoint(const std::string& run_id, int seq,
+absl::Status RunStore::AppendPoint(const std::string& run_id, int seq,
                                    const v1::SeriesPoint& point) {
+  std::string json = ToJson(point);
+  std::lock_guard<std::mutex> lock(mu_);
   Statement stmt(db_, "INSERT OR REPLACE INTO points (run_id, seq, point_json) VALUES (?, ?, ?)");
   if (!stmt.ok()) return SqliteError(db_, "prepare point");
   stmt.Bind(1, run_id);
   sqlite3_bind_int(stmt.get(), 2, seq);
-  stmt.Bind(3, ToJson(point));
+  stmt.Bind(3, json);
   if (sqlite3_step(stmt.get()) != SQLITE_DONE) return SqliteError(db_, "point");
   return absl::OkStatus();
 }
 
-absl::Status RunStore::AppendPoint(const std::string& run_id, int seq,
-                                   const v1::SeriesPoint& point) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return InsertPoint(run_id, seq, point);
-}
-
 absl::Status RunStore::Save(const v1::RunReport& report) {
-  v1::RunReport head = report;
-  head.clear_series();
-  std::string json = ToJson(head);
-  std::lock_guard<std::mutex> lock(mu_);
-  if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
-  absl::Status status = [&]() -> absl::Status {
-    Statement stmt(db_,
-                   "INSERT OR REPLACE INTO runs (run_id, name, state, started_at, verdict, "
-                   "report_json) VALUES (?, ?, ?, ?, ?, ?)");
-    if (!stmt.ok()) return SqliteError(db_, "prepare save");
-    stmt.Bind(1, report.run_id());
-    stmt.Bind(2, report.spec().name());
-    stmt.Bind(3, report.state());
-    stmt.Bind(4, report.started_at());
-    stmt.Bind(5, report.verdict());
-    stmt.Bind(6, json);
-    if (sqlite3_step(stmt.get()) != SQLITE_DONE) return SqliteError(db_, "save");
-    if (report.series_size() == 0) return absl::OkStatus();
-    Statement clear(db_, "DELETE FROM points WHERE run_id = ?");
-    if (!clear.ok()) return SqliteError(db_, "prepare clear points");
-    clear.Bind(1, report.run_id());
-    if (sqlite3_step(clear.get()) != SQLITE_DONE) return SqliteError(db_, "clear points");
-    for (int i = 0; i < report.series_size(); ++i) {
-      if (absl::Status s = InsertPoint(report.run_id(), i, report.series(i)); !s.ok()) return s;
-    }
-    return absl::OkStatus();
-  }();
-  if (!status.ok()) {
-    Exec("ROLLBACK").IgnoreError();
-    return status;
+  std::string json;
+  if (report.series_size() == 0) {
+    json = ToJson(report);
+  } else {
+    v1::RunReport head = report;
+    head.clear_series();  // the points are AppendPoint's
+    json = ToJson(head);
   }
-  return Exec("COMMIT");
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement stmt(db_,
+                 "INSERT OR REPLACE INTO runs (run_id, name, state, started_at, verdict, "
+                 "report_json) VALUES (?, ?, ?, ?, ?, ?)");
+  if (!stmt.ok()) return SqliteError(db_, "prepare save");
+  stmt.Bind(1, report.run_id());
+  stmt.Bind(2, report.spec().name());
+  stmt.Bind(3, report.state());
+  stmt.Bind(4, report.started_at());
+  stmt.Bind(5, report.verdict());
+  stmt.Bind(6, json);
+  if (sqlite3_step(stmt.get()) != SQLITE_DONE) return SqliteError(db_, "save");
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::RunReport> RunStore::Load(const std::string& run_id) {

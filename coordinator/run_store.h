@@ -24,8 +24,8 @@ class RunStore {
   static absl::StatusOr<std::unique_ptr<RunStore>> Open(const std::string& path);
   ~RunStore();
 
-  // Inserts or replaces the run's report. When it carries a series, the stored points are
-  // replaced by it; without one, the stored points stay.
+  // Inserts or replaces the run's report, but for its series: the points are stored one at a
+  // time by AppendPoint and stay.
   absl::Status Save(const v1::RunReport& report);
   // Adds the run's point number `seq` (0, 1, ...).
   absl::Status AppendPoint(const std::string& run_id, int seq, const v1::SeriesPoint& point);
@@ -40,7 +40,6 @@ class RunStore {
   explicit RunStore(sqlite3* db) : db_(db) {}
   absl::Status Exec(const char* sql);
   // Requires mu_.
-  absl::Status InsertPoint(const std::string& run_id, int seq, const v1::SeriesPoint& point);
   absl::StatusOr<std::vector<v1::SeriesPoint>> LoadPointsLocked(const std::string& run_id);
 
   std::mutex mu_;
