@@ -9,6 +9,7 @@
 #  3. The coordinator restarts on the same port and store: the store (killed mid-write) opens,
 #     the finished run is there with its verdict, the run that was in flight is `interrupted`
 #     with the data received so far, and the agents re-register by themselves.
+#  4. An agent with --exit-when-idle leaves with exit 0 once idle after its run, not before.
 # Usage: faults_test.sh BIN_DIR
 source "$(dirname "$0")/../support/shell_test.sh" faults_test "$@"
 start_coordinator() {  # start_coordinator GRPC_ADDRESS
@@ -128,3 +129,20 @@ grep -q "interrupted .*kill-coordinator" runs.txt || fail "the in-flight run is 
 attempted=$(json r2.json "int(r['totals']['attempted'])")
 ((attempted > 0)) || fail "the interrupted run kept no data"
 echo "ok: store readable after kill -9; finished run kept; $interrupted interrupted with $attempted attempts; agents re-registered"
+
+echo "== 4. --exit-when-idle: an agent leaves (exit 0) once idle after its work, as a Job's pods do"
+"$bin/churnlab-agent" --coordinator="$c" --name=a5 --source-ips=127.0.0.6 --exit-when-idle=1s \
+  >a5.log 2>&1 &
+a5_pid=$!
+pids+=($!)
+for _ in $(seq 100); do "$bin/churnlab" agents --coordinator="$c" | grep -q '^a5 ' && break; sleep 0.1; done
+sleep 3  # idle before any run: it stays
+kill -0 "$a5_pid" 2>/dev/null || fail "a5 left before running anything"
+"$bin/churnlab" run --coordinator="$c" --target="$target" --rate=50 --duration=1s --agents=a5 \
+  >run4.log 2>&1 || fail "the run on a5 failed: $(cat run4.log)"
+for _ in $(seq 100); do kill -0 "$a5_pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$a5_pid" 2>/dev/null && fail "a5 still there 10 s after its run"
+code=0
+wait "$a5_pid" || code=$?
+[[ $code -eq 0 ]] || fail "a5 exited $code, wanted 0"
+echo "ok: a5 stayed while idle before its run, ran it, and left with exit 0 a second after"
