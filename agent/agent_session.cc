@@ -17,12 +17,12 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 
-void Log(const std::string& line) {
-  std::fprintf(stderr, "churnlab-agent: %s\n", line.c_str());
+}  // namespace
+
+void AgentSession::Log(const std::string& line) const {
+  std::fprintf(stderr, "%s: %s\n", options_.program.c_str(), line.c_str());
   std::fflush(stderr);
 }
-
-}  // namespace
 
 AgentSession::AgentSession(Options options)
     : options_(std::move(options)), last_hello_(options_.hello) {}

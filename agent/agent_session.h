@@ -27,8 +27,9 @@ namespace churnlab {
 class AgentSession {
  public:
   struct Options {
-    std::string coordinator;  // host:port
-    LinkSecurity security;    // token and TLS toward the coordinator
+    std::string program = "churnlab-agent";  // names its log lines
+    std::string coordinator;                 // host:port
+    LinkSecurity security;                   // token and TLS toward the coordinator
     // Shutdown() once idle this long after running at least one shard (so a Kubernetes Job's
     // agents exit 0 when the work is done); zero = never.
     absl::Duration exit_when_idle = absl::ZeroDuration();
@@ -64,6 +65,7 @@ class AgentSession {
   absl::Status CheckShard(const v1::Shard& shard, EngineParams* params) const;
   void RunShard(std::string run_id, std::unique_ptr<Engine> engine, absl::Duration start_after);
   void StopShard();
+  void Log(const std::string& line) const;
   // The coordinator handed this agent a new share of a running run (its `rebalance`).
   void OnAdjust(const v1::Adjust& adjust);
   bool Write(const v1::AgentMessage& message);

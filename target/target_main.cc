@@ -130,6 +130,7 @@ int Main(int argc, char** argv) {
   std::thread observer_thread;
   if (!o.coordinator.empty()) {
     AgentSession::Options session;
+    session.program = "churnlab-target";
     session.coordinator = o.coordinator;
     absl::StatusOr<LinkSecurity> security = LoadLinkSecurity(o.security);
     if (!security.ok()) ExitIfBadInput("churnlab-target", security.status());
