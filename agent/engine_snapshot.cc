@@ -14,18 +14,22 @@ EngineSnapshot EngineSnapshot::Since(const EngineSnapshot& earlier) const {
   EngineSnapshot delta = *this;
   delta.elapsed_nanos -= earlier.elapsed_nanos;
   delta.missed_starts -= earlier.missed_starts;
+  delta.late_starts -= earlier.late_starts;
   for (size_t i = 0; i < delta.sources.size() && i < earlier.sources.size(); ++i) {
     delta.sources[i].counts.Subtract(earlier.sources[i].counts);
   }
   delta.connect_latency.Subtract(earlier.connect_latency);
   delta.connection_latency.Subtract(earlier.connection_latency);
   delta.start_lateness.Subtract(earlier.start_lateness);
+  delta.connect_call.Subtract(earlier.connect_call);
+  delta.loop_lag.Subtract(earlier.loop_lag);
   return delta;
 }
 
 void EngineSnapshot::Merge(const EngineSnapshot& other) {
   elapsed_nanos = std::max(elapsed_nanos, other.elapsed_nanos);
   missed_starts += other.missed_starts;
+  late_starts += other.late_starts;
   in_flight += other.in_flight;
   if (sources.empty())
     sources = other.sources;
@@ -37,6 +41,8 @@ void EngineSnapshot::Merge(const EngineSnapshot& other) {
   connect_latency.Merge(other.connect_latency);
   connection_latency.Merge(other.connection_latency);
   start_lateness.Merge(other.start_lateness);
+  connect_call.Merge(other.connect_call);
+  loop_lag.Merge(other.loop_lag);
 }
 
 }  // namespace churnlab

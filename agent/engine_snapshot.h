@@ -20,11 +20,20 @@ struct EngineSnapshot {
   int64_t elapsed_nanos = 0;  // since the run's start
   // Open model: starts that were due while max_in_flight connections were open, so skipped.
   uint64_t missed_starts = 0;
+  // Open model: starts due longer ago than the connect timeout when the loop came to them (slow
+  // connect() calls, a stopped or starved process), so skipped rather than made late.
+  uint64_t late_starts = 0;
   uint64_t in_flight = 0;  // a gauge: connections open now (not diffed)
   std::vector<SourceSnapshot> sources;
   Histogram connect_latency;     // connect() to the handshake completing, ns
   Histogram connection_latency;  // socket() to close(), successful connections, ns
   Histogram start_lateness;      // actual start minus intended start (open model), ns
+  // socket() through connect() returning, every attempt that got that far: the kernel's search
+  // for a free port, which grows as the port range fills, ns.
+  Histogram connect_call;
+  // Per loop pass, how long the loop did not look at the kernel (its own work, oversleeping, a
+  // stop): latencies can include up to this much of the engine's own delay, ns.
+  Histogram loop_lag;
 
   // Counts over all sources.
   OutcomeCounts Total() const;

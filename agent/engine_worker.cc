@@ -15,6 +15,14 @@ constexpr int kMaxEvents = 1024;
 constexpr size_t kScratchBytes = 16 * 1024;
 // The loop looks at the stop flag at least this often.
 constexpr int64_t kMaxWaitNanos = 50'000'000;
+// Starts made in one loop pass at most, and the time they may take, before the loop looks at
+// ready events and deadlines again.
+constexpr int kMaxStartsPerPass = 256;
+constexpr int64_t kMaxStartNanosPerPass = 2'000'000;
+// Closed model: the hold-back after a start that failed before its handshake, doubling while
+// failures go on (EMFILE, EADDRNOTAVAIL, a refusing target), reset by a completed handshake.
+constexpr int64_t kMinRetryDelayNanos = 1'000'000;
+constexpr int64_t kMaxRetryDelayNanos = 100'000'000;
 
 // This worker's share of `total`: shares differ by at most one and add up to `total`.
 uint64_t ShareOf(uint64_t total, int index, int count) {
@@ -39,6 +47,7 @@ EngineWorker::EngineWorker(const EngineParams& params, int index, int count, OsS
       source_slots_(std::max<uint32_t>(1, params.source_ips.size())),
       connect_timeout_(ToNanos(params.connect_timeout)),
       io_timeout_(ToNanos(params.io_timeout)),
+      late_limit_(ToNanos(params.connect_timeout)),
       outcomes_(new LiveOutcomeCounts[source_slots_]) {}
 
 EngineWorker::~EngineWorker() {
@@ -76,34 +85,42 @@ absl::Status EngineWorker::Init() {
 void EngineWorker::Run(int64_t start_nanos, const std::atomic<bool>& stop) {
   start_ = start_nanos;
   end_ = start_nanos + ToNanos(params_.duration);
+  stop_ = &stop;
   next_index_ = index_;
+  // In-flight connections get the time their own timeouts allow after the end, then are cut off.
+  const int64_t hard_end =
+      end_ + connect_timeout_ + io_timeout_ * (params_.requests_per_connection + 1);
+  int64_t last_look = start_nanos;  // when epoll_wait last returned
   bool opening = true;
-  // In-flight connections get the time their own timeouts allow, then are cut off.
-  const int64_t drain_limit = connect_timeout_ + io_timeout_ * params_.requests_per_connection;
-  int64_t drain_deadline = 0;
   while (true) {
     int64_t now = clock_.NowNanos();
-    if (stop.load(std::memory_order_relaxed)) {
+    if (stop.load(std::memory_order_relaxed) || now >= hard_end) {
       AbortAll();
       return;
     }
     if (has_changes_.load(std::memory_order_acquire)) TakeRateChanges();
-    // Expired connections free their slots before new ones are due to take them.
-    ExpireTimeouts(now);
-    // Starts due before the end are still made, even when the loop wakes up after it.
-    if (opening) StartDue(now);
     if (opening && (now >= end_ || next_index_ >= index_limit_)) {
       opening = false;
-      drain_deadline = now + drain_limit;
+      if (open_model_) SkipUnmadeStarts();
     }
-    if (!opening && open_ == 0) return;
-    if (!opening && now >= drain_deadline) {
-      AbortAll();
+    if (opening) {
+      StartDue(now);
+    } else if (open_ == 0) {
       return;
     }
-    int64_t wait = WaitNanos(now);
-    if (!opening) wait = std::min(wait, drain_deadline - now);
+    int64_t before_wait = clock_.NowNanos();
+    // Past the end with starts still open, the next pass must close them: no sleep.
+    int64_t wait =
+        opening && before_wait >= end_
+            ? 0
+            : std::min(WaitNanos(before_wait), std::max<int64_t>(0, hard_end - before_wait));
     SysCallResult n = sys_.EpollWait(epoll_fd_, events_.data(), kMaxEvents, wait);
+    int64_t looked = clock_.NowNanos();
+    // The loop was not looking while it worked (before_wait - last_look) and while it overslept
+    // its planned wake-up (scheduling delay, SIGSTOP).
+    int64_t overslept = n.rc == 0 ? std::max<int64_t>(0, looked - before_wait - wait) : 0;
+    loop_lag_.Record(before_wait - last_look + overslept);
+    last_look = looked;
     for (int64_t i = 0; i < n.rc; ++i) {
       uint64_t data = events_[i].data.u64;
       uint32_t slot = static_cast<uint32_t>(data);
@@ -111,23 +128,40 @@ void EngineWorker::Run(int64_t start_nanos, const std::atomic<bool>& stop) {
       if (slots_[slot].generation != static_cast<uint32_t>(data >> 32)) continue;
       HandleEvent(slot, events_[i].events);
     }
+    // A full batch may have left ready events in the kernel: look again before judging deadlines.
+    if (n.rc < kMaxEvents) ExpireTimeouts(looked);
   }
 }
 
-void EngineWorker::StartDue(int64_t now) {
-  if (!open_model_) {
-    // Closed model: refill to the concurrency, at most one round per loop pass so that a target
-    // refusing at once cannot keep the loop from looking at the clock.
-    for (uint64_t budget = capacity_; budget > 0 && open_ < capacity_ && next_index_ < index_limit_;
-         --budget) {
-      StartConnection(next_index_);
-      next_index_ += count_;
-    }
-    return;
+bool EngineWorker::MayStart(int64_t now, int64_t pass_start) const {
+  return now < end_ && now - pass_start < kMaxStartNanosPerPass &&
+         !stop_->load(std::memory_order_relaxed);
+}
+
+void EngineWorker::StartDue(int64_t pass_start) {
+  if (open_model_) {
+    StartOpenModel(pass_start);
+  } else {
+    StartClosedModel(pass_start);
   }
-  while (next_index_ < index_limit_) {
+}
+
+void EngineWorker::StartOpenModel(int64_t pass_start) {
+  for (int made = 0; made < kMaxStartsPerPass && next_index_ < index_limit_; ++made) {
     int64_t intended = start_ + pacer_.IntendedStartNanos(next_index_);
-    if (intended > now || intended >= end_) break;
+    if (intended >= end_) return;
+    // Read before every start: a connect() that searches a full port range takes milliseconds.
+    int64_t now = clock_.NowNanos();
+    if (intended > now || !MayStart(now, pass_start)) return;
+    if (now - intended > late_limit_) {
+      // The loop fell behind (slow connect() calls, a stopped process): every start due longer
+      // ago than the limit is skipped and counted, in one step.
+      uint64_t due = std::min(pacer_.DueBy(now - late_limit_ - start_), index_limit_);
+      uint64_t skipped = due > next_index_ ? (due - next_index_ + count_ - 1) / count_ : 1;
+      late_starts_.Add(skipped);
+      next_index_ += skipped * count_;
+      continue;
+    }
     if (open_ >= capacity_) {
       missed_starts_.Add();
     } else {
@@ -136,6 +170,32 @@ void EngineWorker::StartDue(int64_t now) {
     }
     next_index_ += count_;
   }
+}
+
+void EngineWorker::SkipUnmadeStarts() {
+  uint64_t due = std::min(pacer_.DueBy(end_ - start_ - 1), index_limit_);
+  if (due <= next_index_) return;
+  uint64_t skipped = (due - next_index_ + count_ - 1) / count_;
+  late_starts_.Add(skipped);
+  next_index_ += skipped * count_;
+}
+
+void EngineWorker::StartClosedModel(int64_t pass_start) {
+  if (pass_start < retry_at_) return;
+  for (int made = 0; made < kMaxStartsPerPass && open_ < capacity_ && next_index_ < index_limit_;
+       ++made) {
+    int64_t now = clock_.NowNanos();
+    if (!MayStart(now, pass_start)) return;
+    bool started = StartConnection(next_index_);
+    next_index_ += count_;
+    if (!started) return;  // held back (HoldBackClosedModel)
+  }
+}
+
+void EngineWorker::HoldBackClosedModel(int64_t now) {
+  if (open_model_) return;
+  retry_delay_ = std::clamp(retry_delay_ * 2, kMinRetryDelayNanos, kMaxRetryDelayNanos);
+  retry_at_ = now + retry_delay_;
 }
 
 void EngineWorker::PostRateChange(uint64_t from_index, int64_t from_nanos, double rate) {
@@ -151,7 +211,7 @@ void EngineWorker::TakeRateChanges() {
   has_changes_.store(false, std::memory_order_release);
 }
 
-void EngineWorker::StartConnection(uint64_t global_index) {
+bool EngineWorker::StartConnection(uint64_t global_index) {
   uint32_t slot = free_slots_.back();
   free_slots_.pop_back();
   Connection& c = slots_[slot];
@@ -165,18 +225,32 @@ void EngineWorker::StartConnection(uint64_t global_index) {
   ++open_;
   in_flight_.Set(open_);
   outcomes_[c.source].Attempt();
-  if (!OpenSocket(c)) return;
+  if (!OpenSocket(c)) {
+    HoldBackClosedModel(c.started_at);
+    return false;
+  }
 
   const SocketAddress& target = params_.targets[c.target];
   SysCallResult r = sys_.Connect(c.fd, target.sockaddr_ptr(), target.length());
-  if (!r.ok() && r.errno_ != EINPROGRESS) return Fail(c, Phase::kConnect, r.errno_);
+  int64_t returned = clock_.NowNanos();
+  connect_call_.Record(returned - c.started_at);
+  if (!r.ok() && r.errno_ != EINPROGRESS) {
+    Fail(c, Phase::kConnect, r.errno_);
+    HoldBackClosedModel(returned);
+    return false;
+  }
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.u64 = (uint64_t{c.generation} << 32) | slot;
   SysCallResult added = sys_.EpollCtl(epoll_fd_, EPOLL_CTL_ADD, c.fd, &ev);
-  if (!added.ok()) return Fail(c, Phase::kSocket, added.errno_);
+  if (!added.ok()) {
+    Fail(c, Phase::kSocket, added.errno_);
+    HoldBackClosedModel(returned);
+    return false;
+  }
   Append(connect_list_, ListId::kConnect, slot, c.started_at + connect_timeout_);
   if (r.ok()) OnConnected(c);
+  return true;
 }
 
 // socket(), then the source binding the bind mode asks for. False when it failed (counted).
@@ -215,7 +289,8 @@ void EngineWorker::HandleEvent(uint32_t slot, uint32_t events) {
         int err = 0;
         socklen_t len = sizeof(err);
         sys_.GetSockOpt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
-        return Fail(c, Phase::kConnect, err != 0 ? err : ECONNREFUSED);
+        Fail(c, Phase::kConnect, err != 0 ? err : ECONNREFUSED);
+        return HoldBackClosedModel(clock_.NowNanos());
       }
       if (events & EPOLLOUT) OnConnected(c);
       return;
@@ -233,6 +308,7 @@ void EngineWorker::HandleEvent(uint32_t slot, uint32_t events) {
 
 void EngineWorker::OnConnected(Connection& c) {
   connect_latency_.Record(clock_.NowNanos() - c.started_at);
+  retry_delay_ = 0;
   c.state = State::kSending;
   SendRequest(c);
 }
@@ -373,11 +449,11 @@ void EngineWorker::Unlink(Connection& c) {
   c.list = ListId::kNone;
 }
 
-void EngineWorker::ExpireTimeouts(int64_t now) {
-  while (connect_list_.head != kNil && slots_[connect_list_.head].deadline <= now) {
+void EngineWorker::ExpireTimeouts(int64_t looked) {
+  while (connect_list_.head != kNil && slots_[connect_list_.head].deadline <= looked) {
     Fail(slots_[connect_list_.head], Phase::kConnectTimeout, ETIMEDOUT);
   }
-  while (io_list_.head != kNil && slots_[io_list_.head].deadline <= now) {
+  while (io_list_.head != kNil && slots_[io_list_.head].deadline <= looked) {
     Fail(slots_[io_list_.head], Phase::kResponseTimeout, ETIMEDOUT);
   }
 }
@@ -387,7 +463,7 @@ int64_t EngineWorker::WaitNanos(int64_t now) const {
   int64_t wake = now + kMaxWaitNanos;
   if (now < end_ && next_index_ < index_limit_) {
     if (!open_model_) {
-      if (open_ < capacity_) return 0;
+      if (open_ < capacity_) wake = std::min(wake, std::max(now, retry_at_));
     } else {
       wake = std::min(wake, start_ + pacer_.IntendedStartNanos(next_index_));
     }
@@ -410,7 +486,10 @@ void EngineWorker::AddTo(EngineSnapshot* out) const {
   out->connect_latency.Merge(connect_latency_.Snapshot());
   out->connection_latency.Merge(connection_latency_.Snapshot());
   out->start_lateness.Merge(start_lateness_.Snapshot());
+  out->connect_call.Merge(connect_call_.Snapshot());
+  out->loop_lag.Merge(loop_lag_.Snapshot());
   out->missed_starts += missed_starts_.Load();
+  out->late_starts += late_starts_.Load();
   out->in_flight += in_flight_.Load();
 }
 

@@ -35,7 +35,9 @@ class EngineWorker {
   absl::Status Init();
   // Runs the load from `start_nanos` (on the clock) until the duration ends and the in-flight
   // connections finish or time out, or until `stop` becomes true (in-flight ones then end as
-  // Phase::kStopped). Call once, from the worker's own thread.
+  // Phase::kStopped). Hard bounds, whatever the kernel does: no connect() at or after the end
+  // (the clock is read before each one), and every fd closed by the end plus the connections'
+  // own timeouts. Call once, from the worker's own thread.
   void Run(int64_t start_nanos, const std::atomic<bool>& stop);
   // Adds this worker's counters to `out`; safe from any thread while Run() is going.
   void AddTo(EngineSnapshot* out) const;
@@ -69,10 +71,22 @@ class EngineWorker {
     uint32_t tail = kNil;
   };
 
-  // Starting connections.
-  void StartDue(int64_t now);
-  void StartConnection(uint64_t global_index);
+  // Starting connections: at most kMaxStartsPerPass, and only while the pass is under its time
+  // budget, so that starts cannot starve expiries and I/O (or the other way round).
+  void StartDue(int64_t pass_start);
+  void StartOpenModel(int64_t pass_start);
+  void StartClosedModel(int64_t pass_start);
+  // Open model, once the end has come: the starts due before it that the loop did not reach are
+  // counted as late-skipped, so every scheduled start is made, missed or skipped.
+  void SkipUnmadeStarts();
+  // True when a start may still be made at `now`: before the end, not stopped, pass not over.
+  bool MayStart(int64_t now, int64_t pass_start) const;
+  // False when the connection failed at once (counted).
+  bool StartConnection(uint64_t global_index);
   bool OpenSocket(Connection& c);
+  // Closed model: a connection that failed before its handshake holds the next start back, for a
+  // delay that doubles while failures go on, so a failure that returns at once cannot spin.
+  void HoldBackClosedModel(int64_t now);
 
   // The connection state machine, driven by epoll events.
   void HandleEvent(uint32_t slot, uint32_t events);
@@ -88,7 +102,10 @@ class EngineWorker {
   // Deadlines: FIFO lists stay sorted because every entry in a list has the same timeout.
   void Append(List& list, ListId id, uint32_t slot, int64_t deadline);
   void Unlink(Connection& c);
-  void ExpireTimeouts(int64_t now);
+  // Fails the connections whose deadline is at or before `looked`, the moment the loop last asked
+  // the kernel for ready events: only a connection the kernel had not answered by its deadline
+  // times out, however long the loop itself was busy.
+  void ExpireTimeouts(int64_t looked);
   int64_t WaitNanos(int64_t now) const;
 
   uint32_t SlotOf(const Connection& c) const { return static_cast<uint32_t>(&c - slots_.data()); }
@@ -116,6 +133,9 @@ class EngineWorker {
   const uint32_t source_slots_;
   const int64_t connect_timeout_;
   const int64_t io_timeout_;
+  // Open model: a start due longer ago than this is counted late-skipped, not made late.
+  const int64_t late_limit_;
+  const std::atomic<bool>* stop_ = nullptr;
 
   int epoll_fd_ = -1;
   std::vector<Connection> slots_;
@@ -130,14 +150,19 @@ class EngineWorker {
   int64_t start_ = 0;
   int64_t end_ = 0;
   uint64_t next_index_ = 0;
-  uint64_t open_ = 0;  // connections in flight, the owner's copy of in_flight_
+  uint64_t open_ = 0;        // connections in flight, the owner's copy of in_flight_
+  int64_t retry_at_ = 0;     // closed model: no start before this
+  int64_t retry_delay_ = 0;  // closed model: the current hold-back after a failed start
 
   // Read by AddTo() from other threads.
   std::unique_ptr<LiveOutcomeCounts[]> outcomes_;
   LiveHistogram connect_latency_;
   LiveHistogram connection_latency_;
   LiveHistogram start_lateness_;
+  LiveHistogram connect_call_;  // socket() through connect() returning: the kernel's port search
+  LiveHistogram loop_lag_;      // per loop pass: how long the loop was not looking at the kernel
   SingleWriterCounter missed_starts_;
+  SingleWriterCounter late_starts_;
   SingleWriterCounter in_flight_;
 };
 

@@ -60,8 +60,12 @@ std::string FormatProgress(const EngineParams& params, const EngineSnapshot& tot
                       requested, PerSecond(d.succeeded, delta.elapsed_nanos),
                       PerSecond(d.failed(), delta.elapsed_nanos), total.in_flight);
   if (delta.missed_starts > 0) absl::StrAppend(&line, "  missed ", delta.missed_starts);
+  if (delta.late_starts > 0) absl::StrAppend(&line, "  late-skipped ", delta.late_starts);
   if (delta.connect_latency.count() > 0) {
     absl::StrAppend(&line, "  connect p99 ", FormatNanos(delta.connect_latency.Percentile(99)));
+  }
+  if (delta.connect_call.count() > 0) {
+    absl::StrAppend(&line, "  in connect() p99 ", FormatNanos(delta.connect_call.Percentile(99)));
   }
   if (d.failed() > 0) absl::StrAppend(&line, "  [", FormatFailures(d, 3), "]");
   return line;
@@ -76,8 +80,10 @@ std::string FormatSummary(const EngineParams& params, const EngineSnapshot& s) {
       ProtocolName(params.protocol), ClosePolicyName(params.close_policy),
       BindModeName(params.bind_mode), params.requests_per_connection, s.elapsed_nanos / 1e9);
   absl::StrAppendFormat(&out,
-                        "  attempted %d  succeeded %d  failed %d  requests %d  missed starts %d\n",
-                        t.attempted, t.succeeded, t.failed(), t.requests, s.missed_starts);
+                        "  attempted %d  succeeded %d  failed %d  requests %d  missed starts %d"
+                        "  late-skipped starts %d\n",
+                        t.attempted, t.succeeded, t.failed(), t.requests, s.missed_starts,
+                        s.late_starts);
   absl::StrAppendFormat(&out, "  achieved %.0f conn/s ok\n",
                         PerSecond(t.succeeded, s.elapsed_nanos));
   absl::StrAppendFormat(&out, "\n  %-40s %10s %10s %10s  %s\n", "source", "attempted", "succeeded",
@@ -90,6 +96,8 @@ std::string FormatSummary(const EngineParams& params, const EngineSnapshot& s) {
   absl::StrAppend(&out, "\n", LatencyLine("connect", s.connect_latency),
                   LatencyLine("connection", s.connection_latency));
   if (params.rate > 0) absl::StrAppend(&out, LatencyLine("start lateness", s.start_lateness));
+  absl::StrAppend(&out, LatencyLine("in connect() call", s.connect_call),
+                  LatencyLine("engine loop lag", s.loop_lag));
   return out;
 }
 

@@ -26,6 +26,14 @@ void FillHost(const std::map<std::string, int64_t>& baseline, v1::HostTelemetry*
   host->set_tcp_established(totals.tcp_established);
 }
 
+// "auto" (no bind) or a wildcard bind (0.0.0.0, ::): the census sees the address the kernel
+// chose, never the wildcard itself.
+bool KernelPicksAddress(const std::string& source) {
+  if (source == "auto") return true;
+  absl::StatusOr<SocketAddress> ip = SocketAddress::ParseIp(source);
+  return ip.ok() && ip->is_unspecified();
+}
+
 void AddStates(const SourceSockets& sockets, google::protobuf::Map<std::string, uint64_t>* out) {
   for (size_t state = 1; state < sockets.by_state.size(); ++state) {
     if (sockets.by_state[state] == 0) continue;
@@ -63,7 +71,7 @@ v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapsh
   const absl::StatusOr<SocketCensus>& census = census_;
   for (v1::SourceCounts& source : *t.mutable_sources()) {
     if (census.ok()) {
-      if (source.ip() == "auto") {
+      if (KernelPicksAddress(source.ip())) {
         // The kernel picked the sources: count every local address toward the targets.
         for (const auto& [ip, sockets] : *census) AddSockets(sockets, &source);
       } else if (auto it = census->find(source.ip()); it != census->end()) {

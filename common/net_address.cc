@@ -97,6 +97,16 @@ bool SocketAddress::is_loopback() const {
   return false;
 }
 
+bool SocketAddress::is_unspecified() const {
+  if (family() == AF_INET) {
+    return reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr.s_addr == INADDR_ANY;
+  }
+  if (family() == AF_INET6) {
+    return IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr);
+  }
+  return false;
+}
+
 std::string SocketAddress::IpString() const {
   char buf[INET6_ADDRSTRLEN] = {};
   if (family() == AF_INET) {

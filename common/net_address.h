@@ -29,6 +29,8 @@ class SocketAddress {
   int port() const;
   void set_port(int port);
   bool is_loopback() const;
+  // 0.0.0.0 or ::, the wildcard: bound to it, a socket's source address is the kernel's choice.
+  bool is_unspecified() const;
 
   // "127.0.0.1:9000" / "[::1]:9000".
   std::string ToString() const;

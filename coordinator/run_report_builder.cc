@@ -67,6 +67,8 @@ v1::RunReport BuildReport(const RunRecord& run, bool final) {
   report.mutable_totals();
   Histogram connect;
   Histogram total;
+  Histogram connect_call;
+  Histogram loop_lag;
   int64_t elapsed_nanos = 0;
   std::set<std::string> counted_hosts;
   for (const ShardRecord& shard : run.shards) {
@@ -89,8 +91,11 @@ v1::RunReport BuildReport(const RunRecord& run, bool final) {
     }
     v1::Totals* t = report.mutable_totals();
     t->set_missed_starts(t->missed_starts() + shard.latest.missed_starts());
+    t->set_late_starts(t->late_starts() + shard.latest.late_starts());
     connect.Merge(HistogramFromProto(shard.latest.connect_latency()));
     total.Merge(HistogramFromProto(shard.latest.connection_latency()));
+    connect_call.Merge(HistogramFromProto(shard.latest.connect_call()));
+    loop_lag.Merge(HistogramFromProto(shard.latest.loop_lag()));
     elapsed_nanos =
         std::max(elapsed_nanos, TimeUtil::DurationToNanoseconds(shard.latest.elapsed()));
   }
@@ -107,6 +112,8 @@ v1::RunReport BuildReport(const RunRecord& run, bool final) {
   }
   SummarizeLatency(connect, report.mutable_latency()->mutable_connect());
   SummarizeLatency(total, report.mutable_latency()->mutable_total());
+  SummarizeLatency(connect_call, report.mutable_latency()->mutable_connect_call());
+  SummarizeLatency(loop_lag, report.mutable_latency()->mutable_loop_lag());
   double seconds = elapsed_nanos / 1e9;
   report.set_duration_s(seconds);
   report.set_achieved_rate(seconds > 0 ? report.totals().succeeded() / seconds : 0);

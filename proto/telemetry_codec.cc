@@ -46,9 +46,12 @@ v1::ShardTelemetry SnapshotToTelemetry(const EngineSnapshot& snapshot, const std
     });
   }
   t.set_missed_starts(snapshot.missed_starts);
+  t.set_late_starts(snapshot.late_starts);
   t.set_in_flight(snapshot.in_flight);
   HistogramToProto(snapshot.connect_latency, t.mutable_connect_latency());
   HistogramToProto(snapshot.connection_latency, t.mutable_connection_latency());
+  HistogramToProto(snapshot.connect_call, t.mutable_connect_call());
+  HistogramToProto(snapshot.loop_lag, t.mutable_loop_lag());
   t.set_final(final);
   return t;
 }

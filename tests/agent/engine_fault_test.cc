@@ -1,9 +1,14 @@
 // The engine's error paths, forced through the syscall seam: no network, simulated time, exact
 // counts.
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "agent/engine.h"
 #include "agent/outcome.h"
 #include "gtest/gtest.h"
@@ -26,7 +31,10 @@ EngineParams OneSecondAt100PerSecond() {
 
 EngineSnapshot RunToEnd(EngineParams params, FaultSysCalls& sys, FakeClock& clock) {
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(std::move(params), sys, clock);
-  EXPECT_TRUE(engine.ok()) << engine.status();
+  if (!engine.ok()) {
+    ADD_FAILURE() << engine.status();
+    return EngineSnapshot{};
+  }
   (*engine)->Start();
   return (*engine)->Wait();
 }
@@ -127,14 +135,111 @@ TEST_F(EngineFaultTest, StopEndsInFlightConnectionsAsStopped) {
 }
 
 TEST_F(EngineFaultTest, ClosedModelKeepsItsConcurrencyAndStopsAtMaxConnections) {
-  sys_.connect_errno = ECONNREFUSED;
+  sys_.connect_hangs = true;
   EngineParams p = OneSecondAt100PerSecond();
   p.rate = 0;
   p.concurrency = 8;
-  p.max_connections = 1000;
+  p.max_connections = 20;
   EngineSnapshot s = RunToEnd(p, sys_, clock_);
-  EXPECT_EQ(s.Total().attempted, 1000u);
-  EXPECT_EQ(s.Total().failures_of(Phase::kConnect, ECONNREFUSED), 1000u);
+  // 8 at once, 8 more when they time out at 200 ms, the last 4 at 400 ms.
+  EXPECT_EQ(s.Total().attempted, 20u);
+  EXPECT_EQ(s.Total().failures_of(Phase::kConnectTimeout, ETIMEDOUT), 20u);
+  EXPECT_EQ(s.elapsed_nanos, 600'000'000);
+}
+
+// The hard bound: a connect() that spends milliseconds searching an exhausted port range cannot
+// push load past the end. Every scheduled start is made, skipped as late or missed: none is lost.
+TEST_F(EngineFaultTest, SlowFailingConnectsNeverRunPastTheEnd) {
+  sys_.connect_errno = EADDRNOTAVAIL;
+  sys_.connect_nanos = 3'000'000;
+  EngineParams p = OneSecondAt100PerSecond();
+  p.rate = 2000;
+  int64_t start = clock_.NowNanos();
+  EngineSnapshot s = RunToEnd(p, sys_, clock_);
+  OutcomeCounts t = s.Total();
+  EXPECT_LT(sys_.last_connect_at, start + 1'000'000'000);
+  EXPECT_LE(s.elapsed_nanos, 1'000'000'000 + 3'000'000);
+  EXPECT_EQ(t.attempted, sys_.connects);
+  EXPECT_LE(t.attempted, 1000u / 3 + 1);  // one connect() per 3 ms is all the kernel allowed
+  EXPECT_EQ(t.attempted + s.missed_starts + s.late_starts, 2000u);
+  EXPECT_GT(s.late_starts, 1000u);
+  EXPECT_EQ(s.connect_call.count(), t.attempted);
+  EXPECT_GE(s.connect_call.Percentile(50), 3'000'000);
+  EXPECT_LE(s.start_lateness.max(), 200'000'000);  // never later than the connect timeout
+}
+
+// churnlab-churn --rate=1000000 --duration=1s --max-in-flight=5 against an exhausted source.
+TEST_F(EngineFaultTest, AMillionPerSecondIntoAnExhaustedSourceEndsOnTime) {
+  sys_.connect_errno = EADDRNOTAVAIL;
+  sys_.connect_nanos = 140'000;
+  EngineParams p = OneSecondAt100PerSecond();
+  p.rate = 1'000'000;
+  p.max_in_flight = 5;
+  int64_t start = clock_.NowNanos();
+  EngineSnapshot s = RunToEnd(p, sys_, clock_);
+  EXPECT_LT(sys_.last_connect_at, start + 1'000'000'000);
+  EXPECT_LE(s.elapsed_nanos, 1'001'000'000);
+  EXPECT_EQ(s.Total().attempted + s.missed_starts + s.late_starts, 1'000'000u);
+}
+
+// An agent stopped (SIGSTOP) for 10 s does not fire the starts it missed when it resumes: those
+// due more than the connect timeout ago are counted, the rest made, late, within the limit.
+TEST_F(EngineFaultTest, AStoppedProcessDoesNotCatchUpOnResume) {
+  sys_.connect_errno = ECONNREFUSED;
+  sys_.stall_at_connect = 50;
+  sys_.stall_nanos = 10'000'000'000;
+  EngineParams p = OneSecondAt100PerSecond();
+  p.duration = absl::Seconds(20);
+  p.connect_timeout = absl::Seconds(1);
+  EngineSnapshot s = RunToEnd(p, sys_, clock_);
+  OutcomeCounts t = s.Total();
+  EXPECT_EQ(t.attempted + s.missed_starts + s.late_starts, 2000u);
+  // Resumed at 10.49 s: the starts due from 0.5 s to 9.49 s are skipped; those of the last
+  // second before the resume are made late (at most 1 s), the rest on time.
+  EXPECT_NEAR(static_cast<double>(s.late_starts), 900, 2);
+  EXPECT_LE(s.start_lateness.max(), 1'000'000'000);
+  EXPECT_GE(s.loop_lag.max(), 10'000'000'000);
+}
+
+// A loop busy in connect() for longer than the connect timeout must not call handshakes that the
+// kernel completed meanwhile timeouts: it looks at ready events before it judges a deadline.
+TEST_F(EngineFaultTest, AStalledLoopDoesNotInventConnectTimeouts) {
+  int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(listener, 1024), 0);  // the kernel completes handshakes; nobody accepts
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  sys_.connect_nanos = 150'000'000;  // each connect() outlasts the 100 ms connect timeout
+  EngineParams p = OneSecondAt100PerSecond();
+  p.targets = {*SocketAddress::ParseIpPort(absl::StrCat("127.0.0.1:", ntohs(addr.sin_port)))};
+  p.connect_timeout = absl::Milliseconds(100);
+  p.io_timeout = absl::Milliseconds(100);
+  EngineSnapshot s = RunToEnd(p, sys_, clock_);
+  close(listener);
+  OutcomeCounts t = s.Total();
+  EXPECT_GT(t.attempted, 3u);
+  EXPECT_EQ(t.failures_of(Phase::kConnectTimeout, ETIMEDOUT), 0u);
+  EXPECT_EQ(s.connect_latency.count(), t.attempted);
+  EXPECT_GE(s.loop_lag.max(), 150'000'000);
+}
+
+// Closed model: a failure that returns at once (EMFILE past the fd limit) is retried at a
+// bounded pace, not in a spin; every try is an attempt.
+TEST_F(EngineFaultTest, ClosedModelDoesNotSpinOnImmediateFailures) {
+  sys_.socket_errno = EMFILE;
+  EngineParams p = OneSecondAt100PerSecond();
+  p.rate = 0;
+  p.concurrency = 100;
+  EngineSnapshot s = RunToEnd(p, sys_, clock_);
+  OutcomeCounts t = s.Total();
+  // Hold-backs of 1, 2, 4, ... 64 ms, then 100 ms each: about 16 tries in a second.
+  EXPECT_GE(t.attempted, 10u);
+  EXPECT_LE(t.attempted, 20u);
+  EXPECT_EQ(t.failures_of(Phase::kSocket, EMFILE), t.attempted);
 }
 
 TEST(EngineCreateTest, RejectsBadParamsNamingTheField) {

@@ -34,6 +34,13 @@ TEST(SocketAddressTest, ListsRejectEmptyItems) {
   EXPECT_EQ(ParseIpList("127.0.0.2,127.0.0.3")->size(), 2u);
 }
 
+TEST(SocketAddressTest, WildcardsAreUnspecified) {
+  EXPECT_TRUE(SocketAddress::ParseIp("0.0.0.0")->is_unspecified());
+  EXPECT_TRUE(SocketAddress::ParseIp("::")->is_unspecified());
+  EXPECT_FALSE(SocketAddress::ParseIp("127.0.0.1")->is_unspecified());
+  EXPECT_FALSE(SocketAddress::ParseIp("::1")->is_unspecified());
+}
+
 TEST(CidrTest, ContainsByPrefix) {
   absl::StatusOr<std::vector<Cidr>> loopback = ParseCidrList(kLoopbackCidrs);
   ASSERT_TRUE(loopback.ok());

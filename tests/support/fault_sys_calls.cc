@@ -29,6 +29,9 @@ SysCallResult FaultSysCalls::Bind(int fd, const sockaddr* addr, socklen_t len) {
 }
 
 SysCallResult FaultSysCalls::Connect(int fd, const sockaddr* addr, socklen_t len) {
+  if (++connects == stall_at_connect) clock_.Advance(stall_nanos);
+  last_connect_at = clock_.NowNanos();
+  clock_.Advance(connect_nanos);
   if (connect_errno != 0) return {-1, connect_errno};
   if (connect_hangs) return {-1, EINPROGRESS};
   return OsSysCallsImpl::Connect(fd, addr, len);

@@ -32,6 +32,15 @@ class FaultSysCalls final : public OsSysCallsImpl {
   // connect() says EINPROGRESS on a descriptor that never becomes ready (a pipe's read end),
   // like a SYN into a black hole.
   bool connect_hangs = false;
+  // Every connect() takes this long on the clock (the kernel searching a full port range).
+  int64_t connect_nanos = 0;
+  // The connect() with this 1-based number first advances the clock by stall_nanos (the process
+  // stopped by SIGSTOP, or starved of CPU, just before the call).
+  uint64_t stall_at_connect = 0;
+  int64_t stall_nanos = 0;
+  // Read after the run: connect() calls made, and the clock when the last one was entered.
+  uint64_t connects = 0;
+  int64_t last_connect_at = 0;
 
   SysCallResult Socket(int domain, int type, int protocol) override;
   SysCallResult Bind(int fd, const sockaddr* addr, socklen_t len) override;
