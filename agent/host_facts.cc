@@ -7,6 +7,7 @@
 
 #include <fstream>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 
@@ -76,6 +77,15 @@ int64_t FdLimit() {
   return static_cast<int64_t>(limit.rlim_cur);
 }
 
+std::string KernelId() {
+  std::string boot_id;
+  std::getline(std::ifstream("/proc/sys/kernel/random/boot_id"), boot_id);
+  char netns[64] = {};
+  ssize_t n = readlink("/proc/self/ns/net", netns, sizeof(netns) - 1);
+  if (boot_id.empty() || n <= 0) return "";
+  return absl::StrCat(boot_id, "/", absl::string_view(netns, n));
+}
+
 void FillHostSettings(v1::Hello* hello) {
   auto [low, high] = LocalPortRange();
   hello->mutable_port_range()->set_low(low);
@@ -83,6 +93,7 @@ void FillHostSettings(v1::Hello* hello) {
   hello->clear_sysctls();
   for (const auto& [key, value] : ChurnSysctls()) (*hello->mutable_sysctls())[key] = value;
   hello->set_fd_limit(FdLimit());
+  hello->set_kernel_id(KernelId());
 }
 
 }  // namespace churnlab

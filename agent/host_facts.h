@@ -22,7 +22,11 @@ std::map<std::string, std::string> ChurnSysctls();
 // RLIMIT_NOFILE's soft limit.
 int64_t FdLimit();
 
-// Sets the hello's port range, churn sysctls and fd limit to their values now.
+// "<boot_id>/net:[<inode>]": the kernel and network namespace whose /proc/net counters this
+// process reads; "" when unreadable.
+std::string KernelId();
+
+// Sets the hello's port range, churn sysctls, fd limit and kernel id to their values now.
 void FillHostSettings(v1::Hello* hello);
 
 }  // namespace churnlab

@@ -116,7 +116,9 @@ void Coordinator::OnTelemetry(const std::string& agent, const v1::ShardTelemetry
     observed_[agent] = telemetry;
     for (auto& [id, run] : running_) {
       for (ObserverRecord& record : run.observers) {
-        if (record.name == agent) UpdateObserver(&record, telemetry);
+        if (record.name != agent) continue;
+        UpdateObserver(&record, telemetry);
+        record.updated_at = absl::Now();
       }
     }
     return;
@@ -192,6 +194,7 @@ absl::StatusOr<v1::StartRunResponse> Coordinator::StartRun(v1::RunSpec spec) {
     response.add_agent_names(a.agent);
   }
   for (const auto& [name, telemetry] : observed_) {
+    if (!ObserverServesTargets(agents_.at(name).hello, spec)) continue;
     ObserverRecord record;
     record.name = name;
     record.host = agents_.at(name).hello.host();
@@ -394,6 +397,10 @@ void Coordinator::Tick(absl::Time now) {
       ++it;
       continue;
     }
+    if (all_final && AwaitingObserverCensus(run, now)) {
+      ++it;
+      continue;
+    }
     v1::RunReport report = BuildReport(run, false);
     AppendSeriesPoint(&run, report, absl::ToDoubleSeconds(now - run.started_at));
     run.last_point_at = now;
@@ -414,6 +421,13 @@ void Coordinator::Tick(absl::Time now) {
     Notify(run.id, report, false);
     ++it;
   }
+}
+
+bool Coordinator::AwaitingObserverCensus(RunRecord& run, absl::Time now) const {
+  if (run.drained_at == absl::InfiniteFuture()) run.drained_at = now;
+  if (now - run.drained_at >= options_.observer_census_wait) return false;
+  return std::any_of(run.observers.begin(), run.observers.end(),
+                     [&](const ObserverRecord& o) { return o.updated_at < run.drained_at; });
 }
 
 void Coordinator::FinishRun(RunRecord& run) {

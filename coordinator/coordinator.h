@@ -44,6 +44,9 @@ class Coordinator {
     // A running shard that sends no telemetry for this long is marked lost (a cut network is
     // usually noticed sooner, by gRPC keepalive closing its stream).
     absl::Duration telemetry_silence = absl::Seconds(3);
+    // Once every shard has drained, a run waits up to this long for each of its observers'
+    // next census (they report about once a second), so the server side's last state counts.
+    absl::Duration observer_census_wait = absl::Milliseconds(2500);
     // Agents lost during a run stay listed (state "lost") up to this many.
     size_t max_lost_agents = 256;
   };
@@ -101,6 +104,9 @@ class Coordinator {
   // After `lost` was marked lost: with the spec's rebalance (open model), its rate goes to the
   // shards still running, each told its new share.
   void HandOnShare(RunRecord& run, ShardRecord& lost);
+  // True while a drained run still waits for an observer census taken after the drain (sets
+  // run.drained_at the first time it is asked).
+  bool AwaitingObserverCensus(RunRecord& run, absl::Time now) const;
   // Marks lost the shards of `run` that sent no telemetry for options_.telemetry_silence.
   void MarkSilentShardsLost(RunRecord& run, absl::Time now);
   // Whether `run` is due a series point at `now`.

@@ -70,7 +70,7 @@ v1::RunReport BuildReport(const RunRecord& run, bool final) {
   Histogram connect_call;
   Histogram loop_lag;
   int64_t elapsed_nanos = 0;
-  std::set<std::string> counted_hosts;
+  std::set<std::string> counted_kernels;
   for (const ShardRecord& shard : run.shards) {
     v1::AgentReport* agent = report.add_agents();
     agent->set_name(shard.assignment.agent);
@@ -83,11 +83,13 @@ v1::RunReport BuildReport(const RunRecord& run, bool final) {
     }
     agent->mutable_host_tcp_states()->insert(shard.latest.host().tcp_states().begin(),
                                              shard.latest.host().tcp_states().end());
-    // Agents sharing a host see the same counters: count each host once.
-    bool first_on_host = counted_hosts.insert(shard.host).second || shard.host.empty();
+    // Agents in one network namespace of one kernel read the same counters: count them once.
+    // Never by host name: namespaces on one host share it, and each has counters of its own.
+    const std::string& kernel = shard.hello.kernel_id();
+    bool first_on_kernel = kernel.empty() || counted_kernels.insert(kernel).second;
     for (const auto& [name, delta] : shard.latest.host().counter_deltas()) {
       (*agent->mutable_kernel_counters())[name] = delta;
-      if (first_on_host) (*report.mutable_kernel_counters())[name] += delta;
+      if (first_on_kernel) (*report.mutable_kernel_counters())[name] += delta;
     }
     v1::Totals* t = report.mutable_totals();
     t->set_missed_starts(t->missed_starts() + shard.latest.missed_starts());

@@ -36,6 +36,7 @@ struct ObserverRecord {
   std::map<std::string, int64_t> baseline;  // its counter deltas when the run started
   v1::ShardTelemetry latest;
   std::map<std::string, v1::ListenReport> peaks;  // by address
+  absl::Time updated_at = absl::InfinitePast();   // when `latest` arrived
 };
 
 // Folds an observer's new telemetry into `record`: latest value and per-address peaks.
@@ -49,6 +50,9 @@ struct RunRecord {
   std::vector<ObserverRecord> observers;
   absl::Time started_at;
   absl::Time deadline;  // finalized then even if some shard never sent its final telemetry
+  // When every shard had sent its final telemetry: the observers' census taken after this
+  // moment holds the drain (the last CLOSE_WAIT and TIME_WAIT), so the run waits for it.
+  absl::Time drained_at = absl::InfiniteFuture();
   bool cancel_requested = false;
   std::string state = "running";
   // The newest series point and how many there are; the series itself goes to the run store

@@ -191,6 +191,20 @@ absl::StatusOr<std::vector<Assignment>> PlanRun(const v1::RunSpec& spec,
   return plan;
 }
 
+bool ObserverServesTargets(const v1::Hello& observer, const v1::RunSpec& spec) {
+  for (const std::string& text : observer.listen_addresses()) {
+    absl::StatusOr<SocketAddress> listen = SocketAddress::ParseIpPort(text);
+    if (!listen.ok()) continue;
+    for (const std::string& target_text : spec.targets()) {
+      absl::StatusOr<SocketAddress> target = SocketAddress::ParseIpPort(target_text);
+      if (!target.ok() || target->port() != listen->port()) continue;
+      if (*target == *listen) return true;
+      if (listen->is_unspecified() && target->family() == listen->family()) return true;
+    }
+  }
+  return false;
+}
+
 std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
                                            const std::vector<Assignment>& plan,
                                            const std::vector<AgentCandidate>& candidates) {

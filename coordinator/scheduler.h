@@ -37,6 +37,11 @@ std::vector<double> SplitRate(double rate, int parts);
 absl::StatusOr<std::vector<Assignment>> PlanRun(const v1::RunSpec& spec,
                                                 const std::vector<AgentCandidate>& candidates);
 
+// True when an observer (a churnlab-target reporting its host) serves one of the spec's
+// targets: it listens on that ip:port, or on the wildcard (0.0.0.0, ::) at that port. A report
+// names only such observers.
+bool ObserverServesTargets(const v1::Hello& observer, const v1::RunSpec& spec);
+
 // Plain-word warnings about limits `plan` will hit on the chosen agents, judged from their
 // hellos: an fd limit below the agent's share of connections in flight, a port range that runs
 // out at the requested rate under client-first close without TIME_WAIT reuse.

@@ -131,3 +131,26 @@ TEST(PlanRunTest, ImpossibleSpecsNameWhatIsMissing) {
 
 }  // namespace
 }  // namespace churnlab
+
+namespace churnlab {
+namespace {
+
+TEST(ObserverServesTargetsTest, ByAddressOrWildcardAtTheTargetPort) {
+  v1::RunSpec spec;
+  spec.add_targets("127.0.0.1:9000");
+  v1::Hello exact;
+  exact.add_listen_addresses("127.0.0.1:9000");
+  v1::Hello wildcard;
+  wildcard.add_listen_addresses("0.0.0.0:9000");
+  v1::Hello other_port;
+  other_port.add_listen_addresses("127.0.0.1:9001");
+  v1::Hello other_family;
+  other_family.add_listen_addresses("[::]:9000");
+  EXPECT_TRUE(ObserverServesTargets(exact, spec));
+  EXPECT_TRUE(ObserverServesTargets(wildcard, spec));
+  EXPECT_FALSE(ObserverServesTargets(other_port, spec));
+  EXPECT_FALSE(ObserverServesTargets(other_family, spec));
+}
+
+}  // namespace
+}  // namespace churnlab
