@@ -5,7 +5,6 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/net_address.h"
 
@@ -189,41 +188,6 @@ absl::StatusOr<std::vector<Assignment>> PlanRun(const v1::RunSpec& spec,
     for (int i = 0; i < n; ++i) plan[i].concurrency = shares[i];
   }
   return plan;
-}
-
-std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
-                                           const std::vector<Assignment>& plan,
-                                           const std::vector<AgentCandidate>& candidates) {
-  std::vector<std::string> warnings;
-  for (const Assignment& a : plan) {
-    auto it = std::find_if(candidates.begin(), candidates.end(),
-                           [&](const AgentCandidate& c) { return c.hello.name() == a.agent; });
-    if (it == candidates.end()) continue;
-    const v1::Hello& hello = it->hello;
-    int64_t in_flight = a.rate > 0 ? a.max_in_flight : a.concurrency;
-    // A few descriptors go to the agent itself (gRPC, epoll, logs).
-    if (hello.fd_limit() > 0 && in_flight > hello.fd_limit() - 64) {
-      warnings.push_back(absl::StrFormat(
-          "agent %s: fd limit %d caps it at ~%d concurrent connections; its share is %d (EMFILE "
-          "beyond; raise it with ulimit -n)",
-          a.agent, hello.fd_limit(), std::max<int64_t>(0, hello.fd_limit() - 64), in_flight));
-    }
-    auto reuse = hello.sysctls().find("net.ipv4.tcp_tw_reuse");
-    bool reuse_off = reuse != hello.sysctls().end() && reuse->second == "0";
-    if (!reuse_off || spec.close_policy() != "client-fin" || a.rate <= 0) continue;
-    int64_t ports = hello.port_range().high() - hello.port_range().low() + 1;
-    size_t sources = std::max<size_t>(1, a.source_ips.size());
-    int destinations = spec.bind_mode() == "bind" ? 1 : spec.targets_size();
-    double per_source = a.rate / sources;
-    double budget = static_cast<double>(ports) * destinations / 60;
-    if (ports > 0 && per_source > budget) {
-      warnings.push_back(absl::StrFormat(
-          "agent %s: at %.0f conn/s per source IP its %d ports x %d destination(s) run out after "
-          "~%.0fs (budget %.0f conn/s per source with 60s TIME_WAIT); expect EADDRNOTAVAIL",
-          a.agent, per_source, ports, destinations, ports * destinations / per_source, budget));
-    }
-  }
-  return warnings;
 }
 
 }  // namespace churnlab

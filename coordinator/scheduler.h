@@ -37,11 +37,4 @@ std::vector<double> SplitRate(double rate, int parts);
 absl::StatusOr<std::vector<Assignment>> PlanRun(const v1::RunSpec& spec,
                                                 const std::vector<AgentCandidate>& candidates);
 
-// Plain-word warnings about limits `plan` will hit on the chosen agents, judged from their
-// hellos: an fd limit below the agent's share of connections in flight, a port range that runs
-// out at the requested rate under client-first close without TIME_WAIT reuse.
-std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
-                                           const std::vector<Assignment>& plan,
-                                           const std::vector<AgentCandidate>& candidates);
-
 }  // namespace churnlab
