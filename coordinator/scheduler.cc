@@ -11,12 +11,31 @@
 namespace churnlab {
 namespace {
 
-// The agent's source IPs less those the spec excludes.
+// The address family of the spec's targets (validation keeps them to one); AF_UNSPEC when
+// none parses.
+int TargetFamily(const v1::RunSpec& spec) {
+  for (const std::string& text : spec.targets()) {
+    absl::StatusOr<SocketAddress> target = SocketAddress::ParseIpPort(text);
+    if (target.ok()) return target->family();
+  }
+  return AF_UNSPEC;
+}
+
+bool OfFamily(const std::string& ip, int family) {
+  if (family == AF_UNSPEC) return true;
+  absl::StatusOr<SocketAddress> address = SocketAddress::ParseIp(ip);
+  return address.ok() && address->family() == family;
+}
+
+// The agent's source IPs of the targets' family, less those the spec excludes: a dual-stack
+// agent offering 127.0.0.1 and ::1 takes part in IPv4 runs with the first only.
 std::vector<std::string> Offered(const v1::RunSpec& spec, const v1::Hello& hello) {
+  int family = TargetFamily(spec);
   std::vector<std::string> out;
   for (const std::string& ip : hello.source_ips()) {
-    if (std::find(spec.exclude_source_ips().begin(), spec.exclude_source_ips().end(), ip) ==
-        spec.exclude_source_ips().end()) {
+    if (OfFamily(ip, family) &&
+        std::find(spec.exclude_source_ips().begin(), spec.exclude_source_ips().end(), ip) ==
+            spec.exclude_source_ips().end()) {
       out.push_back(ip);
     }
   }
@@ -39,6 +58,14 @@ std::string Ineligibility(const v1::RunSpec& spec, const AgentCandidate& agent) 
   absl::Status allowed_status = CheckTargetsAllowed(targets, allowed);
   if (!allowed_status.ok()) return absl::StrCat("targets: ", allowed_status.message());
   if (spec.bind_mode() != "none" && Offered(spec, agent.hello).empty()) {
+    int family = TargetFamily(spec);
+    bool any_of_family =
+        std::any_of(agent.hello.source_ips().begin(), agent.hello.source_ips().end(),
+                    [&](const std::string& ip) { return OfFamily(ip, family); });
+    if (!any_of_family && agent.hello.source_ips_size() > 0) {
+      return absl::StrCat("offers no source IP of the targets' family (",
+                          family == AF_INET6 ? "IPv6" : "IPv4", ")");
+    }
     return "offers no source IP (that the spec does not exclude)";
   }
   return "";
