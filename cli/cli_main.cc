@@ -23,8 +23,9 @@ constexpr char kUsage[] =
     "  demo     the demo: a coordinator, a target and 4 agents on this machine, the TIME_WAIT\n"
     "           scenario as a compare, then the dashboard until Ctrl-C (--exit: stop at once);\n"
     "           runs scripts/demo.sh of the source tree this binary was built from\n\n"
-    "Exit codes: 0 completed and thresholds passed, 1 a threshold failed or the run was\n"
-    "cancelled, 2 invalid input, 3 could not run (coordinator unreachable, no eligible agent).\n";
+    "Exit codes: 0 completed and thresholds passed (without thresholds: error_rate < 0.01),\n"
+    "1 a threshold failed or the run was cancelled, 2 invalid input, 3 could not run\n"
+    "(coordinator unreachable, no eligible agent).\n";
 
 // Process orchestration (namespaces, background processes, cleanup) is the shell's job; the
 // demo lives in scripts/demo.sh and this hands over to it.

@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "analysis/compare_summary.h"
 #include "churnlab/v1/control.grpc.pb.h"
 #include "cli/compare.h"
 #include "cli/report_format.h"
@@ -287,7 +288,7 @@ int CompareCommand(int argc, char** argv) {
                 std::string(distributed.status().message()));
   }
   *compare.mutable_distributed() = *distributed;
-  for (std::string& line : CompareSummary(*single, *distributed))
+  for (std::string& line : analysis::CompareSummary(*single, *distributed))
     compare.add_summary(std::move(line));
   std::printf("%s", FormatCompare(compare).c_str());
   if (!f.report_file.empty() && !WriteFile(f.report_file, MessageToJson(compare))) {

@@ -1,4 +1,5 @@
-// `churnlab compare`: the single-source twin of a spec, and the plain-word reading of the pair.
+// `churnlab compare`: the single-source twin of a spec (the pair's reading is
+// analysis::CompareSummary).
 #pragma once
 
 #include <string>
@@ -13,8 +14,5 @@ namespace churnlab {
 v1::RunSpec SingleSourceSpec(const v1::RunSpec& spec);
 // The first source IP a run used ("" if none reported).
 std::string FirstSourceIp(const v1::RunReport& report);
-// A few sentences on what the two runs show and why.
-std::vector<std::string> CompareSummary(const v1::RunReport& single,
-                                        const v1::RunReport& distributed);
 
 }  // namespace churnlab

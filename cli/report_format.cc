@@ -49,6 +49,7 @@ std::string FormatTupleBudget(const v1::RunReport& r) {
     }
     absl::StrAppend(&out, "\n");
   }
+  if (!b.summary().empty()) absl::StrAppend(&out, "    ", b.summary(), "\n");
   for (const std::string& note : b.notes()) absl::StrAppend(&out, "    note: ", note, "\n");
   return out;
 }
@@ -131,8 +132,9 @@ std::string FormatReportText(const v1::RunReport& r) {
   if (!counters.empty()) absl::StrAppend(&out, "  kernel: ", absl::StrJoin(counters, ", "), "\n");
   for (const std::string& o : r.observations()) absl::StrAppend(&out, "  * ", o, "\n");
   for (const v1::ThresholdResult& th : r.thresholds()) {
-    absl::StrAppendFormat(&out, "  threshold %-28s observed %-12g %s\n", th.expression(),
-                          th.observed(), th.passed() ? "pass" : "FAIL");
+    absl::StrAppendFormat(&out, "  threshold %-28s observed %-12g %s%s\n", th.expression(),
+                          th.observed(), th.passed() ? "pass" : "FAIL",
+                          th.is_default() ? " (the default: the spec sets no thresholds)" : "");
   }
   return out;
 }

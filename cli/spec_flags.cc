@@ -18,8 +18,10 @@ using google::protobuf::util::TimeUtil;
 
 void AddSpecFlag(FlagSet& flags, SpecOverrides& o, const std::string& name,
                  const std::string& value_name, const std::string& help,
-                 std::function<absl::Status(absl::string_view, v1::RunSpec*)> apply) {
-  flags.Custom(name, value_name, "", help, [&o, apply, name](absl::string_view v) {
+                 std::function<absl::Status(absl::string_view, v1::RunSpec*)> apply,
+                 bool* given = nullptr) {
+  flags.Custom(name, value_name, "", help, [&o, apply, given](absl::string_view v) {
+    if (given != nullptr) *given = true;
     std::string value(v);
     o.edits.push_back([apply, value](v1::RunSpec* spec) { return apply(value, spec); });
     return absl::OkStatus();
@@ -93,21 +95,25 @@ SpecEdit List(google::protobuf::RepeatedPtrField<std::string>* (v1::RunSpec::*fi
 void AddSpecFlags(FlagSet& flags, SpecOverrides& o) {
   using S = v1::RunSpec;
   AddSpecFlag(flags, o, "target", "IP:PORT,...", "targets", List(&S::mutable_targets));
-  AddSpecFlag(flags, o, "rate", "N", "open model: new connections/s in total",
-              [](absl::string_view v, S* s) {
-                double rate;
-                if (!absl::SimpleAtod(v, &rate)) {
-                  return absl::InvalidArgumentError(absl::StrCat("'", v, "' is not a number"));
-                }
-                s->set_rate(rate);
-                s->set_concurrency(0);
-                return absl::OkStatus();
-              });
-  AddSpecFlag(flags, o, "concurrency", "N", "closed model: connections in flight in total",
-              [](absl::string_view v, S* s) {
-                s->set_rate(0);
-                return Integer(&S::set_concurrency)(v, s);
-              });
+  AddSpecFlag(
+      flags, o, "rate", "N", "open model: new connections/s in total",
+      [](absl::string_view v, S* s) {
+        double rate;
+        if (!absl::SimpleAtod(v, &rate)) {
+          return absl::InvalidArgumentError(absl::StrCat("'", v, "' is not a number"));
+        }
+        s->set_rate(rate);
+        s->set_concurrency(0);
+        return absl::OkStatus();
+      },
+      &o.rate_given);
+  AddSpecFlag(
+      flags, o, "concurrency", "N", "closed model: connections in flight in total",
+      [](absl::string_view v, S* s) {
+        s->set_rate(0);
+        return Integer(&S::set_concurrency)(v, s);
+      },
+      &o.concurrency_given);
   AddSpecFlag(flags, o, "duration", "DURATION", "how long new connections start",
               Duration(&S::mutable_duration));
   AddSpecFlag(flags, o, "ramp-up", "DURATION", "linear ramp of the rate",
@@ -152,6 +158,11 @@ void AddSpecFlags(FlagSet& flags, SpecOverrides& o) {
 
 absl::StatusOr<v1::RunSpec> BuildSpec(const std::string& spec_file,
                                       const SpecOverrides& overrides) {
+  if (overrides.rate_given && overrides.concurrency_given) {
+    return absl::InvalidArgumentError(
+        "--rate and --concurrency: give one (rate: new connections/s, the open model; "
+        "concurrency: connections in flight, the closed model), not both");
+  }
   v1::RunSpec spec;
   if (!spec_file.empty()) {
     std::ifstream in(spec_file);

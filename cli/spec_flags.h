@@ -15,6 +15,9 @@ namespace churnlab {
 // Flags that override the spec file, each applied only when given.
 struct SpecOverrides {
   std::vector<std::function<absl::Status(v1::RunSpec*)>> edits;
+  // Either flag replaces the file's model; both on one command line are refused.
+  bool rate_given = false;
+  bool concurrency_given = false;
 };
 
 // Registers --target, --rate, --concurrency, --duration, ... on `flags`; each given flag adds an
@@ -22,7 +25,8 @@ struct SpecOverrides {
 void AddSpecFlags(FlagSet& flags, SpecOverrides& overrides);
 
 // The spec from `spec_file` (if any) with `overrides` applied, defaults filled and validated;
-// INVALID_ARGUMENT naming the file or field otherwise.
+// INVALID_ARGUMENT naming the file or field otherwise (both --rate and --concurrency given
+// included).
 absl::StatusOr<v1::RunSpec> BuildSpec(const std::string& spec_file, const SpecOverrides& overrides);
 
 }  // namespace churnlab

@@ -8,6 +8,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "analysis/observations.h"
+#include "analysis/preflight.h"
+#include "analysis/verdict.h"
 #include "proto/run_spec.h"
 
 namespace churnlab {
@@ -197,16 +200,18 @@ absl::StatusOr<v1::StartRunResponse> Coordinator::StartRun(v1::RunSpec spec) {
     if (!ObserverServesTargets(agents_.at(name).hello, spec)) continue;
     ObserverRecord record;
     record.name = name;
-    record.host = agents_.at(name).hello.host();
+    const v1::Hello& hello = agents_.at(name).hello;
+    record.host = hello.host();
+    record.sysctls.insert(hello.sysctls().begin(), hello.sysctls().end());
     record.baseline.insert(telemetry.host().counter_deltas().begin(),
                            telemetry.host().counter_deltas().end());
     record.latest = telemetry;
     run.observers.push_back(std::move(record));
   }
-  for (std::string& warning : PreflightWarnings(spec, *plan, candidates)) {
+  for (std::string& warning : analysis::PreflightWarnings(run.spec, FactsOf(run))) {
     response.add_warnings(std::move(warning));
   }
-  if (absl::Status s = store_->Save(BuildReport(run, false)); !s.ok()) return s;
+  if (absl::Status s = store_->Save(BuildReport(run)); !s.ok()) return s;
   running_[run.id] = std::move(run);
   return response;
 }
@@ -216,7 +221,7 @@ absl::StatusOr<v1::RunReport> Coordinator::GetRun(const std::string& run_id) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = running_.find(run_id);
     if (it != running_.end()) {
-      v1::RunReport report = BuildReport(it->second, false);
+      v1::RunReport report = BuildReport(it->second);
       absl::StatusOr<std::vector<v1::SeriesPoint>> points = store_->LoadPoints(run_id);
       if (!points.ok()) return points.status();
       report.mutable_series()->Assign(points->begin(), points->end());
@@ -281,7 +286,7 @@ std::vector<v1::RunReport> Coordinator::RunningReports() {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<v1::RunReport> out;
   for (const auto& [id, run] : running_) {
-    v1::RunReport report = BuildReport(run, false);
+    v1::RunReport report = BuildReport(run);
     if (run.point_count > 0) *report.add_series() = run.last_point;
     out.push_back(std::move(report));
   }
@@ -401,7 +406,7 @@ void Coordinator::Tick(absl::Time now) {
       ++it;
       continue;
     }
-    v1::RunReport report = BuildReport(run, false);
+    v1::RunReport report = BuildReport(run);
     AppendSeriesPoint(&run, report, absl::ToDoubleSeconds(now - run.started_at));
     run.last_point_at = now;
     // The point now, the rest of the report every save_every: a coordinator killed mid-run
@@ -439,11 +444,16 @@ void Coordinator::FinishRun(RunRecord& run) {
     if (agent != agents_.end() && agent->second.busy_with == run.id)
       agent->second.busy_with.clear();
   }
-  v1::RunReport report = BuildReport(run, true);
-  absl::Status saved = store_->Save(report);  // the points are there already
+  // Observations read the series (connect() slowing as ports fill), so it is attached first.
+  v1::RunReport report = BuildReport(run);
   absl::StatusOr<std::vector<v1::SeriesPoint>> points = store_->LoadPoints(run.id);
-  if (saved.ok() && !points.ok()) saved = points.status();
   if (points.ok()) report.mutable_series()->Assign(points->begin(), points->end());
+  analysis::JudgeRun(&report);
+  for (std::string& sentence : analysis::Observe(report)) {
+    report.add_observations(std::move(sentence));
+  }
+  absl::Status saved = store_->Save(report);  // the points are there already
+  if (saved.ok() && !points.ok()) saved = points.status();
   if (!saved.ok()) {
     std::fprintf(stderr, "churnlab-coordinator: run %s: %s\n", run.id.c_str(),
                  std::string(saved.message()).c_str());

@@ -1,5 +1,6 @@
-// A run's report from what its agents reported: totals, errors, merged latency histograms,
-// per-agent and per-source breakdowns, thresholds and the verdict.
+// A run's report assembled from what its agents and observers reported: totals, errors, merged
+// latency histograms, per-agent and per-source breakdowns, series points. What the numbers mean
+// (tuple budget, observations, verdict) comes from analysis/.
 #pragma once
 
 #include <map>
@@ -7,6 +8,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "analysis/run_shape.h"
 #include "churnlab/v1/report.pb.h"
 #include "churnlab/v1/spec.pb.h"
 #include "churnlab/v1/telemetry.pb.h"
@@ -33,7 +35,8 @@ struct ShardRecord {
 struct ObserverRecord {
   std::string name;
   std::string host;
-  std::map<std::string, int64_t> baseline;  // its counter deltas when the run started
+  std::map<std::string, std::string> sysctls;  // from its hello: the server host's settings
+  std::map<std::string, int64_t> baseline;     // its counter deltas when the run started
   v1::ShardTelemetry latest;
   std::map<std::string, v1::ListenReport> peaks;  // by address
   absl::Time updated_at = absl::InfinitePast();   // when `latest` arrived
@@ -67,16 +70,13 @@ struct RunRecord {
   Histogram series_connect;
 };
 
-// The report of `run` as it stands, without its series (that is in the run store); with
-// `final`, thresholds are evaluated and a verdict given.
-v1::RunReport BuildReport(const RunRecord& run, bool final);
+// The report of `run` as it stands, with its tuple budget but without its series (that is in
+// the run store), thresholds, verdict or observations: a finished run's report gets those from
+// analysis::JudgeRun and analysis::Observe once its series is attached.
+v1::RunReport BuildReport(const RunRecord& run);
 
-// What limits the run under client-first close: per source IP, ports / TIME_WAIT seconds times
-// the destinations it can reuse a port toward, with notes on what changes the picture.
-v1::TupleBudget ComputeTupleBudget(const RunRecord& run);
-
-// Plain sentences on what the finished run's numbers mean.
-std::vector<std::string> Observe(const v1::RunReport& report);
+// What the analysis needs of the run's shards; views into `run`, valid while it is unchanged.
+std::vector<analysis::ShardFacts> FactsOf(const RunRecord& run);
 
 // Makes the point for the interval since the previous one (t_s seconds after the start) the
 // run's last_point.

@@ -5,19 +5,37 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/net_address.h"
 
 namespace churnlab {
 namespace {
 
-// The agent's source IPs less those the spec excludes.
+// The address family of the spec's targets (validation keeps them to one); AF_UNSPEC when
+// none parses.
+int TargetFamily(const v1::RunSpec& spec) {
+  for (const std::string& text : spec.targets()) {
+    absl::StatusOr<SocketAddress> target = SocketAddress::ParseIpPort(text);
+    if (target.ok()) return target->family();
+  }
+  return AF_UNSPEC;
+}
+
+bool OfFamily(const std::string& ip, int family) {
+  if (family == AF_UNSPEC) return true;
+  absl::StatusOr<SocketAddress> address = SocketAddress::ParseIp(ip);
+  return address.ok() && address->family() == family;
+}
+
+// The agent's source IPs of the targets' family, less those the spec excludes: a dual-stack
+// agent offering 127.0.0.1 and ::1 takes part in IPv4 runs with the first only.
 std::vector<std::string> Offered(const v1::RunSpec& spec, const v1::Hello& hello) {
+  int family = TargetFamily(spec);
   std::vector<std::string> out;
   for (const std::string& ip : hello.source_ips()) {
-    if (std::find(spec.exclude_source_ips().begin(), spec.exclude_source_ips().end(), ip) ==
-        spec.exclude_source_ips().end()) {
+    if (OfFamily(ip, family) &&
+        std::find(spec.exclude_source_ips().begin(), spec.exclude_source_ips().end(), ip) ==
+            spec.exclude_source_ips().end()) {
       out.push_back(ip);
     }
   }
@@ -40,6 +58,14 @@ std::string Ineligibility(const v1::RunSpec& spec, const AgentCandidate& agent) 
   absl::Status allowed_status = CheckTargetsAllowed(targets, allowed);
   if (!allowed_status.ok()) return absl::StrCat("targets: ", allowed_status.message());
   if (spec.bind_mode() != "none" && Offered(spec, agent.hello).empty()) {
+    int family = TargetFamily(spec);
+    bool any_of_family =
+        std::any_of(agent.hello.source_ips().begin(), agent.hello.source_ips().end(),
+                    [&](const std::string& ip) { return OfFamily(ip, family); });
+    if (!any_of_family && agent.hello.source_ips_size() > 0) {
+      return absl::StrCat("offers no source IP of the targets' family (",
+                          family == AF_INET6 ? "IPv6" : "IPv4", ")");
+    }
     return "offers no source IP (that the spec does not exclude)";
   }
   return "";
@@ -203,41 +229,6 @@ bool ObserverServesTargets(const v1::Hello& observer, const v1::RunSpec& spec) {
     }
   }
   return false;
-}
-
-std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
-                                           const std::vector<Assignment>& plan,
-                                           const std::vector<AgentCandidate>& candidates) {
-  std::vector<std::string> warnings;
-  for (const Assignment& a : plan) {
-    auto it = std::find_if(candidates.begin(), candidates.end(),
-                           [&](const AgentCandidate& c) { return c.hello.name() == a.agent; });
-    if (it == candidates.end()) continue;
-    const v1::Hello& hello = it->hello;
-    int64_t in_flight = a.rate > 0 ? a.max_in_flight : a.concurrency;
-    // A few descriptors go to the agent itself (gRPC, epoll, logs).
-    if (hello.fd_limit() > 0 && in_flight > hello.fd_limit() - 64) {
-      warnings.push_back(absl::StrFormat(
-          "agent %s: fd limit %d caps it at ~%d concurrent connections; its share is %d (EMFILE "
-          "beyond; raise it with ulimit -n)",
-          a.agent, hello.fd_limit(), std::max<int64_t>(0, hello.fd_limit() - 64), in_flight));
-    }
-    auto reuse = hello.sysctls().find("net.ipv4.tcp_tw_reuse");
-    bool reuse_off = reuse != hello.sysctls().end() && reuse->second == "0";
-    if (!reuse_off || spec.close_policy() != "client-fin" || a.rate <= 0) continue;
-    int64_t ports = hello.port_range().high() - hello.port_range().low() + 1;
-    size_t sources = std::max<size_t>(1, a.source_ips.size());
-    int destinations = spec.bind_mode() == "bind" ? 1 : spec.targets_size();
-    double per_source = a.rate / sources;
-    double budget = static_cast<double>(ports) * destinations / 60;
-    if (ports > 0 && per_source > budget) {
-      warnings.push_back(absl::StrFormat(
-          "agent %s: at %.0f conn/s per source IP its %d ports x %d destination(s) run out after "
-          "~%.0fs (budget %.0f conn/s per source with 60s TIME_WAIT); expect EADDRNOTAVAIL",
-          a.agent, per_source, ports, destinations, ports * destinations / per_source, budget));
-    }
-  }
-  return warnings;
 }
 
 }  // namespace churnlab

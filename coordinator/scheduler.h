@@ -42,11 +42,4 @@ absl::StatusOr<std::vector<Assignment>> PlanRun(const v1::RunSpec& spec,
 // names only such observers.
 bool ObserverServesTargets(const v1::Hello& observer, const v1::RunSpec& spec);
 
-// Plain-word warnings about limits `plan` will hit on the chosen agents, judged from their
-// hellos: an fd limit below the agent's share of connections in flight, a port range that runs
-// out at the requested rate under client-first close without TIME_WAIT reuse.
-std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
-                                           const std::vector<Assignment>& plan,
-                                           const std::vector<AgentCandidate>& candidates);
-
 }  // namespace churnlab

@@ -135,6 +135,12 @@ absl::StatusOr<EngineParams> EngineParamsFromSpec(const v1::RunSpec& spec) {
 }
 
 absl::Status ValidateRunSpec(const v1::RunSpec& spec) {
+  // Checked here, not left to the engine's own validation: the spec is the user's contract.
+  if (spec.rate() != 0 && spec.concurrency() != 0) {
+    return Invalid("rate, concurrency",
+                   "set exactly one: rate (new connections/s, the open model) or concurrency "
+                   "(connections in flight, the closed model), not both");
+  }
   RETURN_IF_ERROR(EngineParamsFromSpec(spec).status());
   return ValidateSelection(spec);
 }

@@ -217,35 +217,6 @@ function scheduleRender() {
   });
 }
 
-function budgetSentence(report) {
-  const budget = report.tuple_budget || {};
-  const total = num(budget.total_rate);
-  const requested = num(report.requested_rate);
-  if (!total) return '';
-  const sources = budget.sources || [];
-  const policy = (report.spec || {}).close_policy || 'client-fin';
-  if (policy !== 'client-fin') {
-    return `Close policy ${policy}: the client keeps no TIME_WAIT, so the tuple budget ` +
-      `(${fmtRate(total)}/s) does not bind here.`;
-  }
-  if (requested > total) {
-    const soonest = Math.min(...sources.map((s) => num(s.exhaustion_after_s)).filter((x) => x > 0));
-    const duration = parseFloat((report.spec || {}).duration) || 0;
-    const head = `${sources.length} source IP(s) can sustain ${fmtRate(total)} new ` +
-      `connections/s with TIME_WAIT at ${num(budget.time_wait_s)} s, below the requested ` +
-      `${fmtRate(requested)}/s`;
-    if (isFinite(soonest) && duration && soonest > duration) {
-      return `${head}; ports would run out after about ${Math.round(soonest)} s, but this ` +
-        `${duration} s run ends first. A longer run would hit the four-tuple limit.`;
-    }
-    const when = isFinite(soonest) ? ` after about ${Math.round(soonest)} s` : '';
-    return `The four-tuple limit binds: ${head}, so ports run out${when}. ` +
-      'More source IPs or destination ports lift it.';
-  }
-  return `The tuple budget (${fmtRate(total)}/s over ${sources.length} source IP(s)) is above ` +
-    `the requested ${fmtRate(requested)}/s: ports are not the limit for this run.`;
-}
-
 function renderRun() {
   const run = state.runs.get(state.selected);
   if (!run) return;
@@ -259,7 +230,8 @@ function renderRun() {
     `achieved ${fmtRate(r.achieved_rate)}/s of ${fmtRate(r.requested_rate)}/s requested, ` +
     `${num(r.totals && r.totals.failed)} failed`;
   $('cancel-run').hidden = r.state !== 'running';
-  $('budget-sentence').textContent = budgetSentence(r);
+  // The coordinator's analysis says whether the tuple budget binds; the page computes nothing.
+  $('budget-sentence').textContent = (r.tuple_budget || {}).summary || '';
   const notes = [...(r.observations || []), ...((r.tuple_budget || {}).notes || [])];
   $('observations').replaceChildren(...notes.map((n) => el('li', n)));
   renderScopeOptions(r);

@@ -88,6 +88,34 @@ TEST(PlanRunTest, CountsNamesAndSourceIps) {
   EXPECT_EQ((*plan)[1].agent, "c");
 }
 
+// A dual-stack agent used to be handed ::1 for an IPv4 run, which its engine refused ("::1 is
+// not of the targets' family") and the run failed.
+TEST(PlanRunTest, EachAgentGetsOnlySourceIpsOfTheTargetsFamily) {
+  std::vector<AgentCandidate> agents = {
+      Agent("dual", {"127.0.0.2", "::1"}, false, {"127.0.0.0/8", "::1/128"}),
+      Agent("v6", {"::1"}, false, {"127.0.0.0/8", "::1/128"})};
+  absl::StatusOr<std::vector<Assignment>> plan = PlanRun(Spec(100), agents);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->size(), 1u);
+  EXPECT_EQ((*plan)[0].agent, "dual");
+  EXPECT_EQ((*plan)[0].source_ips, std::vector<std::string>{"127.0.0.2"});
+
+  v1::RunSpec v6 = Spec(100);
+  v6.set_targets(0, "[::1]:9000");
+  plan = PlanRun(v6, agents);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->size(), 2u);
+  EXPECT_EQ((*plan)[0].source_ips, std::vector<std::string>{"::1"});
+
+  v1::RunSpec named = Spec(100);
+  named.add_agent_names("v6");
+  plan = PlanRun(named, agents);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.status().message().find("offers no source IP of the targets' family (IPv4)"),
+            std::string::npos)
+      << plan.status();
+}
+
 TEST(PlanRunTest, ClosedModelSplitsConcurrency) {
   v1::RunSpec spec = Spec(0);
   spec.set_concurrency(10);

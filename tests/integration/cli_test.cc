@@ -53,6 +53,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"churnlab-agent", {"--max-rate=-2"}, "-2"},
         BadInput{"churnlab", {"launch"}, "launch"},
         BadInput{"churnlab", {"run", "--rate=abc"}, "abc"},
+        BadInput{"churnlab",
+                 {"run", "--target=127.0.0.1:9", "--rate=5", "--concurrency=5"},
+                 "--rate and --concurrency"},
         BadInput{"churnlab", {"report", "--format=xml", "r-1"}, "xml"}));
 
 TEST(CliHelpTest, EveryBinaryHasHelpAndExitsZero) {

@@ -100,6 +100,16 @@ INSTANTIATE_TEST_SUITE_P(
         BadField{R"("rate": 5, "targets": ["127.0.0.1"])", "targets"},
         BadField{R"("rate": 5, "targets": ["127.0.0.1:0"])", "targets"}));
 
+TEST(RunSpecTest, RateWithConcurrencyIsRefusedNamingBoth) {
+  v1::RunSpec spec = *ParseRunSpecJson(
+      R"({"targets": ["127.0.0.1:9000"], "duration": "1s", "rate": 5, "concurrency": 5})");
+  ApplyRunSpecDefaults(&spec);
+  absl::Status status = ValidateRunSpec(spec);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StartsWith(status.message(), "rate, concurrency:")) << status;
+  EXPECT_NE(status.message().find("not both"), std::string::npos) << status;
+}
+
 TEST(RunSpecTest, TargetsAreRequired) {
   v1::RunSpec spec = *ParseRunSpecJson(R"({"rate": 5, "duration": "1s"})");
   ApplyRunSpecDefaults(&spec);

@@ -1,0 +1,69 @@
+#include "analysis/preflight.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_format.h"
+#include "analysis/tuple_budget.h"
+
+namespace churnlab::analysis {
+namespace {
+
+// Descriptors the agent needs for itself (gRPC, epoll, logs).
+constexpr int64_t kAgentOwnFds = 64;
+
+// The warning for the agent's sources of `limit` that are asked for more than their budget,
+// or "" when none are.
+std::string PortWarning(const std::string& agent, const v1::TupleBudget& budget,
+                        v1::PortLimit limit, double duration_s) {
+  const v1::SourceBudget* worst = nullptr;
+  for (const v1::SourceBudget& s : budget.sources()) {
+    if (s.agent() != agent || s.limit() != limit || s.requested_rate() <= s.budget_rate()) {
+      continue;
+    }
+    if (worst == nullptr || s.requested_rate() > worst->requested_rate()) worst = &s;
+  }
+  if (worst == nullptr) return "";
+  const v1::SourceBudget& s = *worst;
+  if (limit == v1::PORT_LIMIT_TIME_WAIT) {
+    bool ends_first = duration_s > 0 && s.exhaustion_after_s() > duration_s;
+    return absl::StrFormat(
+        "agent %s: at %.0f conn/s per source IP its %d ports x %d destination(s) run out after "
+        "~%.0fs (budget %.0f conn/s per source with %.0fs TIME_WAIT); %s",
+        agent, s.requested_rate(), s.ports(), s.destinations(), s.exhaustion_after_s(),
+        s.budget_rate(), budget.time_wait_s(),
+        ends_first ? absl::StrFormat("the %.0fs run ends first", duration_s)
+                   : "expect EADDRNOTAVAIL");
+  }
+  return absl::StrFormat(
+      "agent %s: at %.0f conn/s per source IP (budget %.0f conn/s) TIME_WAIT would fill its "
+      "%d ports x %d destination(s), but tcp_max_tw_buckets is lower: the kernel will destroy "
+      "TIME_WAIT sockets early (TCPTimeWaitOverflow) instead, so expect no EADDRNOTAVAIL, and "
+      "no TIME_WAIT protection against late segments either",
+      agent, s.requested_rate(), s.budget_rate(), s.ports(), s.destinations());
+}
+
+}  // namespace
+
+std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
+                                           std::span<const ShardFacts> shards) {
+  v1::TupleBudget budget = ComputeTupleBudget(spec, shards);
+  double duration_s = ShapeOf(spec).duration_s;
+  std::vector<std::string> warnings;
+  for (const ShardFacts& shard : shards) {
+    const v1::Hello& hello = *shard.hello;
+    int64_t fds = hello.fd_limit();
+    if (fds > 0 && shard.in_flight > fds - kAgentOwnFds) {
+      warnings.push_back(absl::StrFormat(
+          "agent %s: fd limit %d caps it at ~%d concurrent connections; its share is %d (EMFILE "
+          "beyond; raise it with ulimit -n)",
+          hello.name(), fds, std::max<int64_t>(0, fds - kAgentOwnFds), shard.in_flight));
+    }
+    for (v1::PortLimit limit : {v1::PORT_LIMIT_TIME_WAIT, v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS}) {
+      std::string warning = PortWarning(hello.name(), budget, limit, duration_s);
+      if (!warning.empty()) warnings.push_back(std::move(warning));
+    }
+  }
+  return warnings;
+}
+
+}  // namespace churnlab::analysis

@@ -1,0 +1,20 @@
+// Warnings given at StartRun about limits a run will hit, judged from the chosen agents' hellos
+// before any connection is made. Built on the same tuple budget as the report, so the two agree.
+#pragma once
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "analysis/run_shape.h"
+#include "churnlab/v1/spec.pb.h"
+
+namespace churnlab::analysis {
+
+// Plain-word warnings, one per agent and limit: an fd limit below its share of connections in
+// flight; source IPs whose ports run out at their share (expect EADDRNOTAVAIL, and when); a
+// tcp_max_tw_buckets that makes the kernel destroy TIME_WAIT sockets early instead.
+std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
+                                           std::span<const ShardFacts> shards);
+
+}  // namespace churnlab::analysis

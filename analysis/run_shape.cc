@@ -1,0 +1,49 @@
+#include "analysis/run_shape.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include "absl/strings/numbers.h"
+
+namespace churnlab::analysis {
+
+RunShape ShapeOf(const v1::RunSpec& spec) {
+  RunShape shape;
+  if (spec.close_policy() == "rst") {
+    shape.close = Close::kRst;
+  } else if (spec.close_policy() == "server-fin") {
+    shape.close = Close::kServerFin;
+  }
+  shape.bind_reserves_port = spec.bind_mode() == "bind";
+  shape.all_targets_loopback = spec.targets_size() > 0;
+  for (const std::string& text : spec.targets()) {
+    absl::StatusOr<SocketAddress> target = SocketAddress::ParseIpPort(text);
+    if (!target.ok()) {
+      shape.all_targets_loopback = false;
+      continue;
+    }
+    shape.all_targets_loopback = shape.all_targets_loopback && target->is_loopback();
+    shape.targets.push_back(*target);
+  }
+  shape.duration_s = google::protobuf::util::TimeUtil::DurationToNanoseconds(spec.duration()) / 1e9;
+  return shape;
+}
+
+std::optional<std::string> Sysctl(const v1::Hello& hello, const std::string& key) {
+  auto it = hello.sysctls().find(key);
+  if (it == hello.sysctls().end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<int64_t> SysctlInt(const v1::Hello& hello, const std::string& key) {
+  std::optional<std::string> text = Sysctl(hello, key);
+  int64_t value = 0;
+  if (!text.has_value() || !absl::SimpleAtoi(*text, &value)) return std::nullopt;
+  return value;
+}
+
+uint64_t PortCount(const v1::Hello& hello) {
+  const v1::PortRange& range = hello.port_range();
+  return range.low() > 0 && range.high() >= range.low() ? range.high() - range.low() + 1 : 0;
+}
+
+}  // namespace churnlab::analysis

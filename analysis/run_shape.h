@@ -1,0 +1,48 @@
+// The facts the analysis works from: what each agent reported about its host (its hello) and
+// what it was asked to do, and the spec's choices parsed once into enums.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "churnlab/v1/agent.pb.h"
+#include "churnlab/v1/spec.pb.h"
+#include "common/net_address.h"
+
+namespace churnlab::analysis {
+
+// One agent's part of a run.
+struct ShardFacts {
+  const v1::Hello* hello = nullptr;         // never null; its name is the agent's
+  std::span<const std::string> source_ips;  // empty under bind mode none (the kernel picks)
+  double rate = 0;                          // its share, new connections/s (open model)
+  int64_t in_flight = 0;                    // max_in_flight (open model) or concurrency
+};
+
+enum class Close { kClientFin, kRst, kServerFin };
+
+// The spec as the analysis needs it.
+struct RunShape {
+  Close close = Close::kClientFin;
+  // bind(ip, 0) reserves a port toward every destination (bind mode "bind").
+  bool bind_reserves_port = false;
+  std::vector<SocketAddress> targets;  // the parseable ones
+  bool all_targets_loopback = false;
+  double duration_s = 0;
+};
+
+// Unknown strings read as the defaults (the spec was validated before it got here).
+RunShape ShapeOf(const v1::RunSpec& spec);
+
+// A sysctl's value from a hello, if it reported one.
+std::optional<std::string> Sysctl(const v1::Hello& hello, const std::string& key);
+// The same as an integer; nullopt when absent or not a number.
+std::optional<int64_t> SysctlInt(const v1::Hello& hello, const std::string& key);
+
+// Ports in the hello's ip_local_port_range; 0 when it reported none.
+uint64_t PortCount(const v1::Hello& hello);
+
+}  // namespace churnlab::analysis

@@ -1,0 +1,81 @@
+#include "analysis/preflight.h"
+
+#include "analysis/tuple_budget.h"
+#include "gtest/gtest.h"
+#include "tests/analysis/facts.h"
+
+namespace churnlab::analysis {
+namespace {
+
+using testing::Fleet;
+using testing::Spec;
+
+TEST(PreflightTest, WarnsOfFdLimitsAndPortsThatWillRunOut) {
+  Fleet fleet;
+  fleet.Add("a1", {"10.0.1.1"}, 200, {{"net.ipv4.tcp_tw_reuse", "0"}}, 5000).set_fd_limit(1024);
+  std::vector<std::string> warnings = PreflightWarnings(Spec({"10.0.0.1:80"}, 200), fleet.facts());
+  ASSERT_EQ(warnings.size(), 2u);
+  EXPECT_NE(warnings[0].find("fd limit 1024 caps it at ~960"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[1].find("run out after ~5s"), std::string::npos) << warnings[1];
+  EXPECT_NE(warnings[1].find("expect EADDRNOTAVAIL"), std::string::npos) << warnings[1];
+
+  Fleet calm;
+  calm.Add("a1", {"10.0.1.1"}, 10, {{"net.ipv4.tcp_tw_reuse", "0"}}, 100).set_fd_limit(1024);
+  EXPECT_TRUE(PreflightWarnings(Spec({"10.0.0.1:80"}, 10), calm.facts()).empty());
+}
+
+TEST(PreflightTest, APortRangeThatOutlastsTheRunIsNoPromiseOfEaddrnotavail) {
+  Fleet fleet;
+  fleet.Add("a1", {"10.0.1.1"}, 100);
+  std::vector<std::string> warnings = PreflightWarnings(
+      Spec({"10.0.0.1:80"}, 100, "client-fin", "no-port", /*duration_s=*/5), fleet.facts());
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("the 5s run ends first"), std::string::npos) << warnings[0];
+  EXPECT_EQ(warnings[0].find("EADDRNOTAVAIL"), std::string::npos) << warnings[0];
+}
+
+// The finding: preflight used to read tcp_tw_reuse=2 as reuse on for any target, while
+// the report (correctly) applied it to loopback only. Both now come from one budget.
+TEST(PreflightTest, AgreesWithTheReportForTwReuseTwoAndNonLoopbackTargets) {
+  Fleet fleet;
+  fleet.Add("a1", {"10.0.1.1"}, 200, {{"net.ipv4.tcp_tw_reuse", "2"}});
+  v1::RunSpec spec = Spec({"10.0.0.1:80"}, 200);
+  std::vector<std::string> warnings = PreflightWarnings(spec, fleet.facts());
+  v1::TupleBudget budget = ComputeTupleBudget(spec, fleet.facts());
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("expect EADDRNOTAVAIL"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("after ~5s"), std::string::npos) << warnings[0];
+  EXPECT_EQ(budget.sources(0).limit(), v1::PORT_LIMIT_TIME_WAIT);
+  EXPECT_DOUBLE_EQ(budget.sources(0).exhaustion_after_s(), 5);
+  EXPECT_NE(budget.summary().find("ports run out after about 5 s"), std::string::npos)
+      << budget.summary();
+
+  // Toward loopback the same agent reuses tuples: neither warns nor predicts exhaustion.
+  v1::RunSpec loopback = Spec({"127.0.0.1:80"}, 200);
+  EXPECT_TRUE(PreflightWarnings(loopback, fleet.facts()).empty());
+  v1::TupleBudget lifted = ComputeTupleBudget(loopback, fleet.facts());
+  EXPECT_EQ(lifted.sources(0).exhaustion_after_s(), 0);
+  EXPECT_EQ(lifted.summary().find("run out"), std::string::npos) << lifted.summary();
+}
+
+TEST(PreflightTest, TwBucketsBelowThePortsWarnOfEarlyDestructionNotExhaustion) {
+  Fleet fleet;
+  fleet.Add("a1", {"10.0.1.1"}, 200,
+            {{"net.ipv4.tcp_tw_reuse", "0"}, {"net.ipv4.tcp_max_tw_buckets", "500"}});
+  std::vector<std::string> warnings = PreflightWarnings(Spec({"10.0.0.1:80"}, 200), fleet.facts());
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("TCPTimeWaitOverflow"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("expect no EADDRNOTAVAIL"), std::string::npos) << warnings[0];
+  EXPECT_EQ(warnings[0].find("run out after"), std::string::npos) << warnings[0];
+}
+
+TEST(PreflightTest, OneWarningPerAgentHowEverManySources) {
+  Fleet fleet;
+  fleet.Add("a1", {"10.0.1.1", "10.0.1.2", "10.0.1.3"}, 600);
+  std::vector<std::string> warnings = PreflightWarnings(Spec({"10.0.0.1:80"}, 600), fleet.facts());
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("at 200 conn/s per source IP"), std::string::npos) << warnings[0];
+}
+
+}  // namespace
+}  // namespace churnlab::analysis

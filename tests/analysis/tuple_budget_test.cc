@@ -1,0 +1,159 @@
+#include "analysis/tuple_budget.h"
+
+#include "gtest/gtest.h"
+#include "tests/analysis/facts.h"
+
+namespace churnlab::analysis {
+namespace {
+
+using testing::Fleet;
+using testing::Spec;
+
+bool Has(const v1::TupleBudget& b, const std::string& text) {
+  for (const std::string& note : b.notes()) {
+    if (note.find(text) != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST(TupleBudgetTest, PortsTimesDestinationsOverTimeWaitPerSource) {
+  Fleet fleet;
+  fleet.Add("a1", {"10.0.1.1", "10.0.1.2"}, 200);
+  fleet.Add("a2", {"10.0.2.1"}, 100);
+  v1::TupleBudget budget =
+      ComputeTupleBudget(Spec({"10.0.0.1:80", "10.0.0.1:81"}, 300), fleet.facts());
+  ASSERT_EQ(budget.sources_size(), 3);
+  EXPECT_DOUBLE_EQ(budget.sources(0).budget_rate(), 1000.0 * 2 / 60);
+  EXPECT_DOUBLE_EQ(budget.total_rate(), 3 * 1000.0 * 2 / 60);
+  EXPECT_DOUBLE_EQ(budget.sources(0).requested_rate(), 100);
+  EXPECT_EQ(budget.sources(0).limit(), v1::PORT_LIMIT_TIME_WAIT);
+  // 2,000 four-tuples at 100/s: gone after 20 s.
+  EXPECT_DOUBLE_EQ(budget.sources(0).exhaustion_after_s(), 20);
+  EXPECT_TRUE(budget.notes().empty());
+  EXPECT_NE(budget.summary().find("The four-tuple limit binds"), std::string::npos)
+      << budget.summary();
+  EXPECT_NE(budget.summary().find("after about 20 s"), std::string::npos) << budget.summary();
+}
+
+TEST(TupleBudgetTest, ARunThatEndsBeforeThePortsRunOutSaysSo) {
+  Fleet fleet;
+  fleet.Add("a1", {"10.0.1.1"}, 100);
+  v1::TupleBudget budget = ComputeTupleBudget(
+      Spec({"10.0.0.1:80"}, 100, "client-fin", "no-port", /*duration_s=*/5), fleet.facts());
+  EXPECT_DOUBLE_EQ(budget.sources(0).exhaustion_after_s(), 10);
+  EXPECT_NE(budget.summary().find("but this 5 s run ends first"), std::string::npos)
+      << budget.summary();
+}
+
+TEST(TupleBudgetTest, WithinBudgetPortsAreNotTheLimit) {
+  Fleet fleet;
+  fleet.Add("a1", {"10.0.1.1"}, 10);
+  v1::TupleBudget budget = ComputeTupleBudget(Spec({"10.0.0.1:80"}, 10), fleet.facts());
+  EXPECT_EQ(budget.sources(0).exhaustion_after_s(), 0);
+  EXPECT_NE(budget.summary().find("ports are not the limit"), std::string::npos);
+}
+
+TEST(TupleBudgetTest, BindModeBindReservesThePortForEveryDestination) {
+  Fleet fleet;
+  fleet.Add("a1", {"10.0.1.1"}, 200);
+  v1::TupleBudget bind = ComputeTupleBudget(
+      Spec({"10.0.0.1:80", "10.0.0.1:81"}, 200, "client-fin", "bind"), fleet.facts());
+  EXPECT_EQ(bind.sources(0).destinations(), 1u);
+  EXPECT_TRUE(Has(bind, "bind mode bind"));
+}
+
+TEST(TupleBudgetTest, RstAndServerCloseLeaveTheClientNoTimeWait) {
+  Fleet fleet;
+  fleet.Add("a1", {"10.0.1.1"}, 200);
+  for (const char* close : {"rst", "server-fin"}) {
+    v1::TupleBudget b = ComputeTupleBudget(Spec({"10.0.0.1:80"}, 200, close), fleet.facts());
+    EXPECT_EQ(b.sources(0).limit(), v1::PORT_LIMIT_NO_CLIENT_TIME_WAIT) << close;
+    EXPECT_EQ(b.sources(0).exhaustion_after_s(), 0) << close;
+    EXPECT_NE(b.summary().find("does not bind"), std::string::npos) << close;
+  }
+  EXPECT_TRUE(Has(ComputeTupleBudget(Spec({"10.0.0.1:80"}, 200, "rst"), fleet.facts()), "RST"));
+}
+
+TEST(TupleBudgetTest, TwReuseOneLiftsTheBudget) {
+  Fleet fleet;
+  fleet.Add("a1", {"10.0.1.1"}, 200, {{"net.ipv4.tcp_tw_reuse", "1"}});
+  v1::TupleBudget b = ComputeTupleBudget(Spec({"10.0.0.1:80"}, 200), fleet.facts());
+  EXPECT_EQ(b.sources(0).limit(), v1::PORT_LIMIT_LIFTED_BY_REUSE);
+  EXPECT_EQ(b.sources(0).exhaustion_after_s(), 0);
+  EXPECT_TRUE(Has(b, "tcp_tw_reuse=1 on a1-host"));
+  EXPECT_NE(b.summary().find("tcp_tw_reuse"), std::string::npos) << b.summary();
+}
+
+// 2 is the default of recent kernels: it reuses only loopback connections' tuples.
+TEST(TupleBudgetTest, TwReuseTwoAppliesToLoopbackOnly) {
+  Fleet fleet;
+  fleet.Add("a1", {"10.0.1.1"}, 200, {{"net.ipv4.tcp_tw_reuse", "2"}});
+  v1::TupleBudget remote = ComputeTupleBudget(Spec({"10.0.0.1:80"}, 200), fleet.facts());
+  EXPECT_EQ(remote.sources(0).limit(), v1::PORT_LIMIT_TIME_WAIT);
+  EXPECT_GT(remote.sources(0).exhaustion_after_s(), 0);
+  EXPECT_TRUE(Has(remote, "loopback connections only"));
+
+  v1::TupleBudget loopback = ComputeTupleBudget(Spec({"127.0.0.1:80"}, 200), fleet.facts());
+  EXPECT_EQ(loopback.sources(0).limit(), v1::PORT_LIMIT_LIFTED_BY_REUSE);
+
+  Fleet local;
+  local.Add("a1", {"127.0.0.2"}, 200, {{"net.ipv4.tcp_tw_reuse", "2"}});
+  EXPECT_EQ(ComputeTupleBudget(Spec({"10.0.0.1:80"}, 200), local.facts()).sources(0).limit(),
+            v1::PORT_LIMIT_LIFTED_BY_REUSE);
+}
+
+TEST(TupleBudgetTest, AnUnreportedTwReuseIsTakenAsOff) {
+  Fleet fleet;
+  fleet.Add("a1", {"127.0.0.2"}, 200, {});
+  v1::TupleBudget b = ComputeTupleBudget(Spec({"127.0.0.1:80"}, 200), fleet.facts());
+  EXPECT_EQ(b.sources(0).limit(), v1::PORT_LIMIT_TIME_WAIT);
+}
+
+// Fewer TIME_WAIT buckets than four-tuples: the kernel destroys TIME_WAIT sockets early
+// (TCPTimeWaitOverflow) and the ports never run out.
+TEST(TupleBudgetTest, TwBucketsBelowThePortsMeanNoExhaustion) {
+  Fleet fleet;
+  fleet.Add("a1", {"10.0.1.1"}, 200,
+            {{"net.ipv4.tcp_tw_reuse", "0"}, {"net.ipv4.tcp_max_tw_buckets", "500"}});
+  v1::TupleBudget b = ComputeTupleBudget(Spec({"10.0.0.1:80"}, 200), fleet.facts());
+  EXPECT_EQ(b.sources(0).limit(), v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS);
+  EXPECT_EQ(b.sources(0).exhaustion_after_s(), 0);
+  EXPECT_TRUE(Has(b, "tcp_max_tw_buckets=500 on a1-host"));
+  EXPECT_NE(b.summary().find("TCPTimeWaitOverflow"), std::string::npos) << b.summary();
+  EXPECT_EQ(b.summary().find("EADDRNOTAVAIL"), std::string::npos) << b.summary();
+
+  // Two destinations: 2,000 four-tuples, still above 1,500 buckets.
+  Fleet two;
+  two.Add("a1", {"10.0.1.1"}, 200,
+          {{"net.ipv4.tcp_tw_reuse", "0"}, {"net.ipv4.tcp_max_tw_buckets", "1500"}});
+  EXPECT_EQ(
+      ComputeTupleBudget(Spec({"10.0.0.1:80", "10.0.0.1:81"}, 200), two.facts()).sources(0).limit(),
+      v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS);
+  // The default (262,144 on most hosts) is far above 1,000 ports.
+  Fleet many;
+  many.Add("a1", {"10.0.1.1"}, 200,
+           {{"net.ipv4.tcp_tw_reuse", "0"}, {"net.ipv4.tcp_max_tw_buckets", "262144"}});
+  EXPECT_EQ(ComputeTupleBudget(Spec({"10.0.0.1:80"}, 200), many.facts()).sources(0).limit(),
+            v1::PORT_LIMIT_TIME_WAIT);
+}
+
+TEST(TupleBudgetTest, NoPortRangeReportedMeansNoSummary) {
+  Fleet fleet;
+  fleet.Add("a1", {"10.0.1.1"}, 200).clear_port_range();
+  v1::TupleBudget b = ComputeTupleBudget(Spec({"10.0.0.1:80"}, 200), fleet.facts());
+  EXPECT_EQ(b.sources(0).limit(), v1::PORT_LIMIT_UNSPECIFIED);
+  EXPECT_EQ(b.summary(), "");
+}
+
+TEST(TupleBudgetTest, BindModeNoneCountsTheKernelsChoiceAsOneSource) {
+  Fleet fleet;
+  fleet.Add("a1", {}, 200);
+  v1::TupleBudget b =
+      ComputeTupleBudget(Spec({"10.0.0.1:80"}, 200, "client-fin", "none"), fleet.facts());
+  ASSERT_EQ(b.sources_size(), 1);
+  EXPECT_EQ(b.sources(0).ip(), "auto");
+  EXPECT_DOUBLE_EQ(b.sources(0).requested_rate(), 200);
+}
+
+}  // namespace
+}  // namespace churnlab::analysis

@@ -1,0 +1,62 @@
+#include "analysis/verdict.h"
+
+#include "gtest/gtest.h"
+
+namespace churnlab::analysis {
+namespace {
+
+v1::RunReport Completed(uint64_t attempted, uint64_t failed) {
+  v1::RunReport report;
+  report.set_state("completed");
+  report.mutable_totals()->set_attempted(attempted);
+  report.mutable_totals()->set_succeeded(attempted - failed);
+  report.mutable_totals()->set_failed(failed);
+  report.add_agents()->set_name("a1");
+  return report;
+}
+
+TEST(VerdictTest, WithoutThresholdsFailuresAboveOnePercentFail) {
+  v1::RunReport report = Completed(1000, 200);
+  JudgeRun(&report);
+  EXPECT_EQ(report.verdict(), "fail");
+  ASSERT_EQ(report.thresholds_size(), 1);
+  EXPECT_EQ(report.thresholds(0).expression(), "error_rate < 0.01");
+  EXPECT_TRUE(report.thresholds(0).is_default());
+  EXPECT_DOUBLE_EQ(report.thresholds(0).observed(), 0.2);
+  EXPECT_FALSE(report.thresholds(0).passed());
+
+  v1::RunReport clean = Completed(1000, 5);
+  JudgeRun(&clean);
+  EXPECT_EQ(clean.verdict(), "pass");
+  EXPECT_TRUE(clean.thresholds(0).is_default());
+}
+
+TEST(VerdictTest, TheSpecsThresholdsReplaceTheDefault) {
+  v1::RunReport report = Completed(1000, 200);
+  report.mutable_spec()->add_thresholds("error_rate < 0.5");
+  JudgeRun(&report);
+  EXPECT_EQ(report.verdict(), "pass");
+  ASSERT_EQ(report.thresholds_size(), 1);
+  EXPECT_FALSE(report.thresholds(0).is_default());
+}
+
+TEST(VerdictTest, AnUnfinishedRunOrAnAgentsProblemFails) {
+  v1::RunReport cancelled = Completed(10, 0);
+  cancelled.set_state("cancelled");
+  JudgeRun(&cancelled);
+  EXPECT_EQ(cancelled.verdict(), "fail");
+  v1::RunReport lost = Completed(10, 0);
+  lost.mutable_agents(0)->set_problem("lost 1.0s into the run");
+  JudgeRun(&lost);
+  EXPECT_EQ(lost.verdict(), "fail");
+}
+
+TEST(VerdictTest, JudgingTwiceGivesTheSameThresholds) {
+  v1::RunReport report = Completed(10, 0);
+  JudgeRun(&report);
+  JudgeRun(&report);
+  EXPECT_EQ(report.thresholds_size(), 1);
+}
+
+}  // namespace
+}  // namespace churnlab::analysis

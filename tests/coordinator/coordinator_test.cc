@@ -1,0 +1,128 @@
+// The Coordinator class without gRPC: agents are fake links, telemetry is handed in directly and
+// the clock is driven through Tick(), so a whole run goes through the real report path.
+#include "coordinator/coordinator.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include "common/histogram.h"
+#include "gtest/gtest.h"
+#include "proto/telemetry_codec.h"
+
+namespace churnlab {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+class RecordingLink : public AgentLink {
+ public:
+  void Send(const v1::CoordinatorMessage& message) override { sent.push_back(message); }
+  std::vector<v1::CoordinatorMessage> sent;
+};
+
+v1::Hello AgentHello(const std::string& name, const std::string& ip) {
+  v1::Hello hello;
+  hello.set_name(name);
+  hello.set_host(name + "-host");
+  hello.add_source_ips(ip);
+  hello.add_allow_targets("127.0.0.0/8");
+  hello.mutable_port_range()->set_low(40000);
+  hello.mutable_port_range()->set_high(40999);
+  (*hello.mutable_sysctls())["net.ipv4.tcp_tw_reuse"] = "0";
+  return hello;
+}
+
+class CoordinatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = *RunStore::Open(":memory:");
+    Coordinator::Options options;
+    options.start_after = absl::ZeroDuration();
+    // The test drives the clock ahead of the wall clock the telemetry is stamped with.
+    options.telemetry_silence = absl::Hours(1);
+    coordinator_ = std::make_unique<Coordinator>(store_.get(), options);
+  }
+
+  std::unique_ptr<RunStore> store_;
+  std::unique_ptr<Coordinator> coordinator_;
+};
+
+// One second of an agent's shard: cumulative counts, the source's ports in use now, and the
+// connect latencies so far.
+v1::ShardTelemetry Second(const std::string& run_id, int second, uint64_t ports_in_use,
+                          const Histogram& connect, bool final) {
+  v1::ShardTelemetry t;
+  t.set_run_id(run_id);
+  *t.mutable_elapsed() = TimeUtil::SecondsToDuration(second);
+  t.set_port_range_size(1000);
+  v1::SourceCounts* s = t.add_sources();
+  s->set_ip("127.0.0.2");
+  s->set_attempted(100 * second);
+  s->set_succeeded(100 * second);
+  s->set_requests(100 * second);
+  s->set_ports_in_use(ports_in_use);
+  s->set_peak_ports_in_use(ports_in_use);
+  HistogramToProto(connect, t.mutable_connect_latency());
+  t.set_final(final);
+  return t;
+}
+
+// The slowdown observation reads the series; the series reaches the final report only through
+// the run store. This is the path a real run takes, end to end.
+TEST_F(CoordinatorTest, AFinishedRunsObservationsSeeItsSeries) {
+  RecordingLink link;
+  ASSERT_TRUE(coordinator_->AttachAgent(AgentHello("a1", "127.0.0.2"), &link).ok());
+  v1::RunSpec spec;
+  spec.add_targets("127.0.0.1:9000");
+  spec.set_rate(100);
+  *spec.mutable_duration() = TimeUtil::SecondsToDuration(8);
+  absl::StatusOr<v1::StartRunResponse> started = coordinator_->StartRun(spec);
+  ASSERT_TRUE(started.ok()) << started.status();
+  absl::Time t0 = absl::Now();
+
+  // Ports fill 100 a second; connect() takes 30 us until 40% full, 4 ms from 50%.
+  Histogram connect;
+  const int kSeconds = 8;
+  for (int i = 1; i <= kSeconds; ++i) {
+    uint64_t ports = 100 * i;
+    connect.RecordCount(ports < 400 ? 30'000 : ports >= 500 ? 4'000'000 : 500'000, 100);
+    coordinator_->OnTelemetry("a1", Second(started->run_id(), i, ports, connect, i == kSeconds));
+    coordinator_->Tick(t0 + absl::Milliseconds(1300) * i);
+  }
+  absl::StatusOr<v1::RunReport> report = coordinator_->GetRun(started->run_id());
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->state(), "completed");
+  EXPECT_EQ(report->series_size(), kSeconds);
+  std::string slowdown;
+  for (const std::string& o : report->observations()) {
+    if (o.find("connect() slowed") != std::string::npos) slowdown = o;
+  }
+  EXPECT_NE(slowdown.find("to 4.0"), std::string::npos) << slowdown;
+  // No failures and no thresholds: the default rule, shown as such, and a pass.
+  EXPECT_EQ(report->verdict(), "pass");
+  ASSERT_EQ(report->thresholds_size(), 1);
+  EXPECT_TRUE(report->thresholds(0).is_default());
+}
+
+TEST_F(CoordinatorTest, StartRunWarnsFromTheSameBudgetAsTheReport) {
+  RecordingLink link;
+  v1::Hello hello = AgentHello("a1", "10.0.1.1");
+  hello.clear_allow_targets();
+  hello.add_allow_targets("10.0.0.0/8");
+  (*hello.mutable_sysctls())["net.ipv4.tcp_tw_reuse"] = "2";  // loopback only
+  ASSERT_TRUE(coordinator_->AttachAgent(hello, &link).ok());
+  v1::RunSpec spec;
+  spec.add_targets("10.0.0.1:80");
+  spec.set_rate(200);
+  *spec.mutable_duration() = TimeUtil::SecondsToDuration(30);
+  absl::StatusOr<v1::StartRunResponse> started = coordinator_->StartRun(spec);
+  ASSERT_TRUE(started.ok()) << started.status();
+  ASSERT_EQ(started->warnings_size(), 1);
+  EXPECT_NE(started->warnings(0).find("run out after ~5s"), std::string::npos)
+      << started->warnings(0);
+  absl::StatusOr<v1::RunReport> report = coordinator_->GetRun(started->run_id());
+  ASSERT_TRUE(report.ok());
+  EXPECT_DOUBLE_EQ(report->tuple_budget().sources(0).exhaustion_after_s(), 5);
+}
+
+}  // namespace
+}  // namespace churnlab
