@@ -15,6 +15,8 @@ namespace {
 // at 42% full, 3.96 ms p50 at 54%).
 constexpr double kFastFill = 0.4;
 constexpr double kSlowFill = 0.5;
+// A loop lag below this is scheduling noise, not worth a sentence.
+constexpr double kLoopLagWorthSayingMs = 10;
 
 uint64_t CountOf(const google::protobuf::Map<std::string, uint64_t>& counts, const char* key) {
   auto it = counts.find(key);
@@ -75,10 +77,33 @@ void ObserveLostAgents(const v1::RunReport& report, std::vector<std::string>* ou
   }
 }
 
+// The TCP state that held most of `ip`'s ports when it had the most in use (from the series),
+// e.g. "TIME_WAIT", or "FIN_WAIT2" against a server that leaks CLOSE_WAIT; "" when unknown.
+std::string StateHoldingPorts(const v1::RunReport& report, const std::string& agent,
+                              const std::string& ip) {
+  uint64_t most_ports = 0;
+  std::string state;
+  for (const v1::SeriesPoint& p : report.series()) {
+    for (const v1::AgentPoint& a : p.agents()) {
+      if (a.name() != agent) continue;
+      for (const v1::SourcePoint& s : a.sources()) {
+        if (s.ip() != ip || s.ports_in_use() < most_ports || s.tcp_states().empty()) continue;
+        most_ports = s.ports_in_use();
+        auto top =
+            std::max_element(s.tcp_states().begin(), s.tcp_states().end(),
+                             [](const auto& x, const auto& y) { return x.second < y.second; });
+        state = top->first;
+      }
+    }
+  }
+  return state;
+}
+
 void ObservePortExhaustion(const v1::RunReport& report, std::vector<std::string>* out) {
   uint64_t no_port = CountOf(report.errors(), "EADDRNOTAVAIL");
   if (no_port > 0) {
     std::string worst;
+    std::string holder;
     double worst_fill = 0;
     for (const v1::AgentReport& agent : report.agents()) {
       for (const v1::SourceReport& s : agent.sources()) {
@@ -89,14 +114,22 @@ void ObservePortExhaustion(const v1::RunReport& report, std::vector<std::string>
           worst = absl::StrFormat("%s (%s) peaked at %d of %d ports in use, %d in TIME_WAIT",
                                   s.ip(), agent.name(), s.peak_ports_in_use(), s.port_range_size(),
                                   s.peak_time_wait());
+          holder = StateHoldingPorts(report, agent.name(), s.ip());
         }
       }
     }
+    std::string remedy =
+        ". More source IPs, destination IPs or ports raise the limit; so do RST close or pooling.";
+    if (!holder.empty() && holder != "TIME_WAIT") {
+      remedy = absl::StrCat(". Most of those ports were held in ", holder,
+                            holder == "FIN_WAIT2"
+                                ? ", not TIME_WAIT: the server never closed its side (CLOSE_WAIT "
+                                  "on the server), so fix the server; more sources only delay it."
+                                : ", not TIME_WAIT.");
+    }
     out->push_back(absl::StrCat(
         no_port, " connects failed with EADDRNOTAVAIL: no local port was left for the four-tuple",
-        worst.empty() ? "" : absl::StrCat("; ", worst),
-        ". More source IPs, destination IPs or ports raise the limit; so do RST close or "
-        "pooling."));
+        worst.empty() ? "" : absl::StrCat("; ", worst), remedy));
   }
   if (CountOf(report.errors(), "EADDRINUSE") > 0) {
     out->push_back(
@@ -138,6 +171,69 @@ void ObserveListenQueue(const v1::RunReport& report, std::vector<std::string>* o
         "that port; a full listen queue never does that (it drops the SYN, and "
         "tcp_abort_on_overflow=1 resets only after the handshake, seen as ECONNRESET)");
   }
+}
+
+// Figures about the engine itself: starts it could not make on time, and a loop that could not
+// look at the kernel, whose delay then sits inside the latencies.
+void ObserveEngine(const v1::RunReport& report, std::vector<std::string>* out) {
+  const v1::Latency& latency = report.latency();
+  const v1::LatencySummary& lag = latency.loop_lag();
+  const v1::LatencySummary& call = latency.connect_call();
+  std::string why =
+      call.p99_ms() >= 1
+          ? absl::StrFormat(
+                "connect() itself took up to %.1f ms (p99 %.2f ms), the kernel searching a "
+                "filling port range for a free port",
+                call.max_ms(), call.p99_ms())
+          : "the agent's process was stopped or starved of CPU";
+  if (report.totals().late_starts() > 0) {
+    out->push_back(absl::StrFormat(
+        "%d scheduled starts were skipped because the engine came to them more than the connect "
+        "timeout after they were due: its loop went up to %.0f ms without looking at the kernel, "
+        "and %s. That load was not sent; none of it was sent late.",
+        report.totals().late_starts(), lag.max_ms(), why));
+  }
+  // Latencies are measured by the loop: when it was away for a good part of them, say so.
+  double connect_p99 = latency.connect().p99_ms();
+  if (lag.max_ms() >= kLoopLagWorthSayingMs && lag.max_ms() >= 0.1 * connect_p99) {
+    out->push_back(absl::StrFormat(
+        "latencies include the engine's own delay: its loop went up to %.0f ms (p99 %.1f ms) "
+        "without looking at the kernel, so the connect p99 of %.1f ms is an upper bound for the "
+        "network's; %s. No connect timeout was counted for a handshake the kernel had "
+        "completed by the time the loop looked.",
+        lag.max_ms(), lag.p99_ms(), connect_p99, why));
+  }
+}
+
+// EMFILE: one fd per connection, and the agent's process ran out of them.
+void ObserveFdLimit(const v1::RunReport& report, std::vector<std::string>* out) {
+  for (const v1::AgentReport& agent : report.agents()) {
+    uint64_t emfile = 0;
+    for (const v1::SourceReport& s : agent.sources()) emfile += CountOf(s.errors(), "EMFILE");
+    if (emfile == 0) continue;
+    out->push_back(absl::StrFormat(
+        "%d connections on agent %s failed with EMFILE: each connection holds one file "
+        "descriptor and its fd limit (ulimit -n) is %d, so it cannot hold more at once. Raise the "
+        "soft limit toward the hard one, or spread the load over more agents.",
+        emfile, agent.name(), agent.fd_limit()));
+  }
+}
+
+// bind(ip, 0) took each port from the whole range, whatever the destination: while those sockets
+// sit in TIME_WAIT, no other connect() on the host can use the port either.
+void ObserveBoundPorts(const v1::RunReport& report, std::vector<std::string>* out) {
+  if (report.spec().bind_mode() != "bind") return;
+  uint64_t peak = 0;
+  for (const v1::AgentReport& agent : report.agents()) {
+    for (const v1::SourceReport& s : agent.sources()) peak = std::max(peak, s.peak_time_wait());
+  }
+  if (peak == 0) return;
+  out->push_back(absl::StrFormat(
+      "bind mode bind reserved each source port for every destination: up to %d of them sat in "
+      "TIME_WAIT, and for 60 s after each close no other connect() on the agent's host (other "
+      "programs included) can take that port, so they too may fail with EADDRNOTAVAIL. Bind "
+      "mode no-port leaves the choice to connect(), where only the four-tuple must be unique.",
+      peak));
 }
 
 void ObserveServerSide(const v1::RunReport& report, std::vector<std::string>* out) {
@@ -202,6 +298,9 @@ std::vector<std::string> Observe(const v1::RunReport& report) {
   if (std::string slowdown = ObserveConnectSlowdown(report); !slowdown.empty()) {
     out.push_back(std::move(slowdown));
   }
+  ObserveEngine(report, &out);
+  ObserveFdLimit(report, &out);
+  ObserveBoundPorts(report, &out);
   ObserveServerSide(report, &out);
   return out;
 }

@@ -42,6 +42,23 @@ std::string PortWarning(const std::string& agent, const v1::TupleBudget& budget,
       agent, s.requested_rate(), s.budget_rate(), s.ports(), s.destinations());
 }
 
+// Closed model: connections held at once need a four-tuple each. Over its ports x destinations
+// per source IP, the surplus fails with EADDRNOTAVAIL at once, whatever TIME_WAIT does.
+std::string TupleWarning(const v1::RunSpec& spec, const ShardFacts& shard) {
+  uint64_t ports = PortCount(*shard.hello);
+  if (shard.rate > 0 || ports == 0 || shard.in_flight <= 0) return "";
+  RunShape shape = ShapeOf(spec);
+  uint64_t destinations = shape.bind_reserves_port ? 1 : std::max<size_t>(1, shape.targets.size());
+  uint64_t sources = std::max<size_t>(1, shard.source_ips.size());
+  uint64_t tuples = ports * destinations * sources;
+  if (static_cast<uint64_t>(shard.in_flight) <= tuples) return "";
+  return absl::StrFormat(
+      "agent %s: concurrency %d needs a four-tuple per connection, but %d source IP(s) x %d "
+      "ports x %d destination(s) give only %d: the rest fail with EADDRNOTAVAIL at once (add "
+      "source IPs or destinations)",
+      shard.hello->name(), shard.in_flight, sources, ports, destinations, tuples);
+}
+
 }  // namespace
 
 std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
@@ -58,6 +75,8 @@ std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
           "beyond; raise it with ulimit -n)",
           hello.name(), fds, std::max<int64_t>(0, fds - kAgentOwnFds), shard.in_flight));
     }
+    std::string tuples = TupleWarning(spec, shard);
+    if (!tuples.empty()) warnings.push_back(std::move(tuples));
     for (v1::PortLimit limit : {v1::PORT_LIMIT_TIME_WAIT, v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS}) {
       std::string warning = PortWarning(hello.name(), budget, limit, duration_s);
       if (!warning.empty()) warnings.push_back(std::move(warning));

@@ -59,6 +59,7 @@ v1::RunReport BuildReport(const RunRecord& run) {
     agent->set_problem(shard.problem);
     agent->set_lost_after_s(shard.lost_after_s);
     agent->set_share_handed_on(shard.share_handed_on);
+    agent->set_fd_limit(shard.hello.fd_limit());
     for (const v1::SourceCounts& source : shard.latest.sources()) {
       AddSource(source, shard.latest.port_range_size(), agent->add_sources(), &report);
     }

@@ -125,5 +125,58 @@ TEST(ObserveTest, ALostAgentsUnrunShareIsNamed) {
       << said;
 }
 
+// Ports held in FIN_WAIT2 against a server that leaks CLOSE_WAIT are not TIME_WAIT's doing.
+TEST(ObserveTest, NamesTheStateThatHeldThePorts) {
+  v1::RunReport report = Exhausted();
+  v1::SourcePoint* source = report.add_series()->add_agents()->add_sources();
+  report.mutable_series(0)->mutable_agents(0)->set_name("a1");
+  source->set_ip("10.0.1.1");
+  source->set_ports_in_use(998);
+  (*source->mutable_tcp_states())["FIN_WAIT2"] = 900;
+  (*source->mutable_tcp_states())["TIME_WAIT"] = 98;
+  std::string s = Find(Observe(report), "EADDRNOTAVAIL");
+  EXPECT_NE(s.find("held in FIN_WAIT2, not TIME_WAIT"), std::string::npos) << s;
+  EXPECT_EQ(s.find("More source IPs"), std::string::npos) << s;
+}
+
+TEST(ObserveTest, LateStartsAndALaggingLoopAreSaid) {
+  v1::RunReport report;
+  report.mutable_totals()->set_late_starts(5940);
+  report.mutable_latency()->mutable_connect()->set_p99_ms(900);
+  report.mutable_latency()->mutable_loop_lag()->set_max_ms(850);
+  report.mutable_latency()->mutable_loop_lag()->set_p99_ms(400);
+  report.mutable_latency()->mutable_connect_call()->set_p99_ms(3.9);
+  report.mutable_latency()->mutable_connect_call()->set_max_ms(12);
+  std::vector<std::string> said = Observe(report);
+  std::string late = Find(said, "scheduled starts were skipped");
+  EXPECT_NE(late.find("5940 scheduled starts"), std::string::npos) << late;
+  EXPECT_NE(late.find("connect() itself took up to 12.0 ms"), std::string::npos) << late;
+  std::string lag = Find(said, "latencies include the engine's own delay");
+  EXPECT_NE(lag.find("up to 850 ms"), std::string::npos) << lag;
+  // A loop that kept up says nothing.
+  report.mutable_totals()->set_late_starts(0);
+  report.mutable_latency()->mutable_loop_lag()->set_max_ms(2);
+  EXPECT_TRUE(Observe(report).empty());
+}
+
+TEST(ObserveTest, EmfileIsExplainedAsTheFdLimit) {
+  v1::RunReport report;
+  v1::AgentReport* agent = report.add_agents();
+  agent->set_name("a1");
+  agent->set_fd_limit(20000);
+  (*agent->add_sources()->mutable_errors())["EMFILE"] = 1234;
+  std::string s = Find(Observe(report), "EMFILE");
+  EXPECT_NE(s.find("1234 connections on agent a1 failed with EMFILE"), std::string::npos) << s;
+  EXPECT_NE(s.find("fd limit (ulimit -n) is 20000"), std::string::npos) << s;
+}
+
+TEST(ObserveTest, BindModeBindWarnsOfPortsHeldForTheWholeHost) {
+  v1::RunReport report = Exhausted();
+  report.mutable_spec()->set_bind_mode("bind");
+  std::string s = Find(Observe(report), "bind mode bind reserved");
+  EXPECT_NE(s.find("up to 990 of them sat in TIME_WAIT"), std::string::npos) << s;
+  EXPECT_NE(s.find("other programs included"), std::string::npos) << s;
+}
+
 }  // namespace
 }  // namespace churnlab::analysis

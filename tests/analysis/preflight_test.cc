@@ -77,5 +77,21 @@ TEST(PreflightTest, OneWarningPerAgentHowEverManySources) {
   EXPECT_NE(warnings[0].find("at 200 conn/s per source IP"), std::string::npos) << warnings[0];
 }
 
+// 1,500 in flight over 1,000 ports toward one destination: 500 fail at once, whatever TIME_WAIT.
+TEST(PreflightTest, WarnsWhenConcurrencyExceedsTheFourTuples) {
+  Fleet fleet;
+  fleet.Add("a1", {"10.0.1.1"}, /*rate=*/0, {{"net.ipv4.tcp_tw_reuse", "0"}}, /*in_flight=*/1500);
+  v1::RunSpec spec = Spec({"10.0.0.1:80"}, 0);
+  spec.set_concurrency(1500);
+  std::vector<std::string> warnings = PreflightWarnings(spec, fleet.facts());
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("concurrency 1500 needs a four-tuple per connection"),
+            std::string::npos)
+      << warnings[0];
+  EXPECT_NE(warnings[0].find("give only 1000"), std::string::npos) << warnings[0];
+  spec.add_targets("10.0.0.1:81");  // two destinations: 2,000 tuples
+  EXPECT_TRUE(PreflightWarnings(spec, fleet.facts()).empty());
+}
+
 }  // namespace
 }  // namespace churnlab::analysis
