@@ -157,13 +157,29 @@ void ObserveListenQueue(const v1::RunReport& report, std::vector<std::string>* o
                   abort.has_value() ? absl::StrCat(" (it is ", *abort, " on the server)") : "",
                   " would not change that: it resets only connections whose final ACK "
                   "finds the accept queue full, and SYNs are dropped either way");
-    out->push_back(absl::StrCat(
-        "the listen queue overflowed: the server's host dropped ", drops,
-        " incoming SYNs or handshake ACKs at a listener (ListenDrops +", drops,
-        ", which includes ListenOverflows +", overflows,
-        "): on Linux a full accept queue drops SYNs and handshake ACKs silently, so clients see "
-        "SYN retransmits, slow connects and timeouts (",
-        timeouts, " here), not \"connection refused\"", abort_clause));
+    // A dropped SYN comes back only after the initial RTO (1 s, then 3 s, ...): say what the
+    // clients' kernel did, from its own counter, not what it might have done.
+    int64_t retransmits = 0;
+    if (auto it = report.kernel_counters().find("TCPSynRetrans");
+        it != report.kernel_counters().end()) {
+      retransmits = it->second;
+    }
+    double connect_timeout_s =
+        google::protobuf::util::TimeUtil::DurationToNanoseconds(report.spec().connect_timeout()) /
+        1e9;
+    std::string clients =
+        retransmits > 0
+            ? absl::StrCat("the clients' kernel retransmitted ", retransmits,
+                           " SYNs (TCPSynRetrans), so connects were slow or timed out (")
+            : absl::StrFormat(
+                  "a dropped SYN is sent again only after about 1 s (then 3 s, 7 s), and the "
+                  "connect timeout of %g s ran out first: connects timed out (",
+                  connect_timeout_s);
+    out->push_back(absl::StrCat("the listen queue overflowed: the server's host dropped ", drops,
+                                " incoming SYNs or handshake ACKs at a listener (ListenDrops +",
+                                drops, ", which includes ListenOverflows +", overflows,
+                                "): on Linux a full accept queue drops them silently; ", clients,
+                                timeouts, " here), not \"connection refused\"", abort_clause));
   }
   if (CountOf(report.errors(), "ECONNREFUSED") > 0) {
     out->push_back(
@@ -179,19 +195,31 @@ void ObserveEngine(const v1::RunReport& report, std::vector<std::string>* out) {
   const v1::Latency& latency = report.latency();
   const v1::LatencySummary& lag = latency.loop_lag();
   const v1::LatencySummary& call = latency.connect_call();
-  std::string why =
-      call.p99_ms() >= 1
-          ? absl::StrFormat(
-                "connect() itself took up to %.1f ms (p99 %.2f ms), the kernel searching a "
-                "filling port range for a free port",
-                call.max_ms(), call.p99_ms())
-          : "the agent's process was stopped or starved of CPU";
+  double connect_timeout_ms =
+      google::protobuf::util::TimeUtil::DurationToNanoseconds(report.spec().connect_timeout()) /
+      1e6;
+  std::string why;
+  if (call.p99_ms() >= 1) {
+    why = absl::StrFormat(
+        "connect() itself took up to %.1f ms (p99 %.2f ms), the kernel searching a filling port "
+        "range for a free port, so the engine could not start connections as fast as they fell "
+        "due",
+        call.max_ms(), call.p99_ms());
+  } else if (connect_timeout_ms > 0 && lag.max_ms() >= connect_timeout_ms / 2) {
+    why = absl::StrFormat(
+        "its loop went up to %.0f ms without looking at the kernel: the agent's process was "
+        "stopped or starved of CPU",
+        lag.max_ms());
+  } else {
+    why =
+        "the engine's threads could not keep up with the rate (give the agent more --threads, "
+        "or spread the run over more agents)";
+  }
   if (report.totals().late_starts() > 0) {
     out->push_back(absl::StrFormat(
         "%d scheduled starts were skipped because the engine came to them more than the connect "
-        "timeout after they were due: its loop went up to %.0f ms without looking at the kernel, "
-        "and %s. That load was not sent; none of it was sent late.",
-        report.totals().late_starts(), lag.max_ms(), why));
+        "timeout after they were due: %s. That load was not sent; none of it was sent late.",
+        report.totals().late_starts(), why));
   }
   // Latencies are measured by the loop: when it was away for a good part of them, say so.
   double connect_p99 = latency.connect().p99_ms();
@@ -199,9 +227,9 @@ void ObserveEngine(const v1::RunReport& report, std::vector<std::string>* out) {
     out->push_back(absl::StrFormat(
         "latencies include the engine's own delay: its loop went up to %.0f ms (p99 %.1f ms) "
         "without looking at the kernel, so the connect p99 of %.1f ms is an upper bound for the "
-        "network's; %s. No connect timeout was counted for a handshake the kernel had "
-        "completed by the time the loop looked.",
-        lag.max_ms(), lag.p99_ms(), connect_p99, why));
+        "network's. No connect timeout was counted for a handshake the kernel had completed by "
+        "the time the loop looked.",
+        lag.max_ms(), lag.p99_ms(), connect_p99));
   }
 }
 

@@ -7,10 +7,15 @@
 #     range fills, then fails with EADDRNOTAVAIL): once `churnlab run` returns, the agent's
 #     namespace makes no connect (ActiveOpens still for 3 s) and the agent holds no more fds than
 #     before the run; no connect-timeout is reported while the kernel retransmitted no SYN; the
-#     report's attempted equals the kernel's ActiveOpens plus the EADDRNOTAVAIL failures (2%).
+#     report's attempted equals the kernel's ActiveOpens plus the EADDRNOTAVAIL failures (2%),
+#     and it says that connect() slowed as the range filled.
 #  3. The agent stopped (SIGSTOP) for 1 s mid-run: on SIGCONT it does not fire the starts it
 #     missed (the kernel's ActiveOpens in the 0.3 s after the resume stay near the rate), the
 #     report counts them as late-skipped, and its attempted matches ActiveOpens within 2%.
+#  4. A closed-model run over the agent's fd limit (ulimit -n 300, concurrency 500): the agent
+#     never holds more fds than its limit (/proc/PID/fd), retries EMFILE at a bounded pace (it
+#     used to count 880,011 in 12.5 s), and the report names the limit the kernel enforced
+#     (/proc/PID/limits) and says EMFILE is that limit.
 # Usage: bounds_test.sh BIN_DIR
 source "$(dirname "$0")/../support/shell_test.sh" bounds_test "$@"
 if [[ $(id -u) -ne 0 ]]; then
@@ -58,7 +63,8 @@ echo "   ended after $took ms: $(grep -o 'attempted [0-9]*.*late-skipped starts 
 ((took < 2000)) || fail "a 1 s run took $took ms"
 grep -q EADDRNOTAVAIL exhausted.log || fail "the source was not exhausted"
 
-# start_lab TAG PORT_RANGE: coordinator, target and one agent (source 127.0.0.2) in a namespace.
+# start_lab TAG PORT_RANGE [FD_LIMIT]: coordinator, target and one agent (source 127.0.0.2) in a
+# namespace; the agent with that many fds at most when given.
 start_lab() {
   new_namespace "$1" "$2"
   rm -f grpc target
@@ -70,8 +76,10 @@ start_lab() {
   need_file grpc
   need_file target
   c=$(cat grpc)
-  in_ns "$bin/churnlab-agent" --coordinator="$c" --name=a1 --source-ips=127.0.0.2 \
-    >"$1-agent.log" 2>&1 &
+  local limit=()
+  [[ -n ${3:-} ]] && limit=(prlimit --nofile="$3")
+  in_ns "${limit[@]}" "$bin/churnlab-agent" --coordinator="$c" --name=a1 \
+    --source-ips=127.0.0.2 >"$1-agent.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do
     agent=$(pgrep -n -f "churnlab-agent --coordinator=$c" || true)
@@ -101,10 +109,13 @@ echo "   ActiveOpens +$((opens_end - opens_before)) in the run, +$((opens_later 
   "3 s after it; agent fds $fds_before before, $fds_after after; report: attempted $attempted," \
   "EADDRNOTAVAIL $no_port, connect-timeout $timeouts; kernel SYN retransmits $retrans;" \
   "in connect() p99 $(json fill.json 'r["latency"]["connect_call"]["p99_ms"]') ms"
+json fill.json '"\n".join("   - " + o for o in r.get("observations", []))'
 ((opens_later == opens_end)) || fail "$((opens_later - opens_end)) connects after the run's end"
 ((fds_after <= fds_before + 2)) || fail "the agent holds $fds_after fds after the run ($fds_before before)"
 ((retrans > 0 || timeouts == 0)) || fail "$timeouts connect timeouts reported, no SYN retransmitted"
 ((no_port > 0)) || fail "the 10,000 ports never ran out"
+json fill.json '"\n".join(r.get("observations", []))' | grep -q "connect() slowed from a p99" ||
+  fail "the report does not say that connect() slowed as the range filled"
 # Every attempt either sent a SYN (ActiveOpens; the CLI's own gRPC connection adds one) or found
 # no port; 2% for the few other control connections.
 kernel=$((opens_end - opens_before + no_port))
@@ -136,4 +147,28 @@ echo "   ActiveOpens +$burst in the 0.3 s after SIGCONT; report: attempted $atte
 ((late >= 700)) || fail "only $late starts counted as late-skipped after a 1 s stop"
 python3 -c "import sys; a, k = $attempted, $opens; sys.exit(abs(a - k) > 0.02 * k)" ||
   fail "report attempted $attempted, kernel ActiveOpens $opens"
+echo "== 4. EMFILE at the fd limit, at a bounded pace"
+start_lab fds "20000 59999" 300
+limit=$(awk '/Max open files/ {print $4}' "/proc/$agent/limits")
+in_ns "$bin/churnlab" run --coordinator="$c" --target="$(cat target)" --concurrency=500 \
+  --duration=3s --report=fds.json >fds-run.log 2>&1 &
+run=$!
+most=0
+while kill -0 "$run" 2>/dev/null; do
+  n=$(fds "$agent")
+  ((n > most)) && most=$n
+  sleep 0.1
+done
+wait "$run" || true
+emfile=$(json fds.json 'r.get("errors", {}).get("EMFILE", 0)')
+reported=$(json fds.json 'r["agents"][0].get("fd_limit", 0)')
+echo "   kernel: limit $limit, at most $most fds held; report: fd_limit $reported, EMFILE $emfile"
+((most <= limit)) || fail "the agent held $most fds over its limit $limit"
+((reported == limit)) || fail "the report says fd limit $reported, the kernel $limit"
+((emfile > 0)) || fail "no EMFILE over the fd limit"
+# Hold-backs of 1 ms at least after each immediate failure: at most ~1,000 a second.
+((emfile < 4000)) || fail "$emfile EMFILE in 3 s: the closed model spins"
+json fds.json '"\n".join(r.get("observations", []))' | grep -q "fd limit (ulimit -n) is $limit" ||
+  fail "the report does not explain EMFILE as the fd limit"
+grep -q "fd limit $limit caps it" fds-run.log || fail "no preflight warning of the fd limit"
 echo "bounds_test: passed"

@@ -2,11 +2,13 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "agent/kernel_counters.h"
 
 namespace churnlab::testing {
 
@@ -55,6 +57,27 @@ absl::Status NetnsLab::StartAgent(const std::string& name, const std::string& so
   if (!agent.ok()) return agent.status();
   processes_.push_back(std::move(*agent));
   return absl::OkStatus();
+}
+
+absl::StatusOr<CommandResult> NetnsLab::Exec(std::vector<std::string> argv) const {
+  return RunCommand(Inside(std::move(argv)), absl::Seconds(30));
+}
+
+absl::StatusOr<std::map<std::string, int64_t>> NetnsLab::KernelCounters() const {
+  absl::StatusOr<CommandResult> r = Exec({"cat", "/proc/net/snmp", "/proc/net/netstat"});
+  if (!r.ok()) return r.status();
+  if (r->exit_code != 0) return absl::InternalError("cannot read /proc/net/snmp: " + r->output);
+  return ParseProcNetCounters(r->output);
+}
+
+absl::StatusOr<uint64_t> NetnsLab::Sockets(const std::string& state,
+                                           const std::vector<std::string>& filter) const {
+  std::vector<std::string> argv = {"ss", "-Htan", "state", state};
+  argv.insert(argv.end(), filter.begin(), filter.end());
+  absl::StatusOr<CommandResult> r = Exec(argv);
+  if (!r.ok()) return r.status();
+  if (r->exit_code != 0) return absl::InternalError("ss failed: " + r->output);
+  return static_cast<uint64_t>(std::count(r->output.begin(), r->output.end(), '\n'));
 }
 
 absl::StatusOr<CommandResult> NetnsLab::Command(std::vector<std::string> args) {

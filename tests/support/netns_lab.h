@@ -3,6 +3,7 @@
 // coordinator, targets and agents started inside it and `churnlab` commands run there.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +31,14 @@ class NetnsLab {
                google::protobuf::Message* report);
   // `churnlab ARGS... --coordinator=...` inside, once.
   absl::StatusOr<CommandResult> Command(std::vector<std::string> args);
+  // Any command inside the namespace, once (30 s at most).
+  absl::StatusOr<CommandResult> Exec(std::vector<std::string> argv) const;
+  // The namespace's TCP counters now, from its /proc/net/snmp and /proc/net/netstat, by name
+  // ("ActiveOpens", "ListenDrops", ...): the kernel's word to hold a report against.
+  absl::StatusOr<std::map<std::string, int64_t>> KernelCounters() const;
+  // How many TCP sockets `ss -tan state STATE FILTER...` lists inside.
+  absl::StatusOr<uint64_t> Sockets(const std::string& state,
+                                   const std::vector<std::string>& filter = {}) const;
   absl::Status SetSysctl(const std::string& key, const std::string& value) {
     return ns_.SetSysctl(key, value);
   }
