@@ -67,6 +67,9 @@ std::string FormatProgressLine(const v1::RunReport& report) {
   if (p.connect_p99_ms() > 0) {
     absl::StrAppendFormat(&line, "  connect p99 %.2fms", p.connect_p99_ms());
   }
+  if (p.connect_call_p99_ms() >= 1) {
+    absl::StrAppendFormat(&line, " (in connect() %.2fms)", p.connect_call_p99_ms());
+  }
   absl::StrAppendFormat(&line, "  TIME_WAIT %d", p.time_wait());
   if (p.max_port_fill() >= 0.05) {
     absl::StrAppendFormat(&line, "  ports %.0f%%", 100 * p.max_port_fill());
@@ -106,7 +109,9 @@ std::string FormatReportText(const v1::RunReport& r) {
       absl::StrAppendFormat(&out, "  %-16s ! %s\n", agent.name(), agent.problem());
   }
   absl::StrAppend(&out, "\n", Latency("connect", r.latency().connect()),
-                  Latency("total", r.latency().total()));
+                  Latency("total", r.latency().total()),
+                  Latency("in connect", r.latency().connect_call()),
+                  Latency("loop lag", r.latency().loop_lag()));
   for (const v1::ObserverReport& o : r.observers()) {
     for (const v1::ListenReport& l : o.listen()) {
       absl::StrAppendFormat(

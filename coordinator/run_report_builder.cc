@@ -185,10 +185,14 @@ void AppendSeriesPoint(RunRecord* run, const v1::RunReport& now, double t_s) {
   uint64_t time_wait = 0;
   double max_fill = 0;
   Histogram connect;
+  Histogram connect_call;
+  Histogram loop_lag;
   for (size_t i = 0; i < run->shards.size(); ++i) {
     ShardRecord& shard = run->shards[i];
     in_flight += shard.latest.in_flight();
     connect.Merge(HistogramFromProto(shard.latest.connect_latency()));
+    connect_call.Merge(HistogramFromProto(shard.latest.connect_call()));
+    loop_lag.Merge(HistogramFromProto(shard.latest.loop_lag()));
     v1::AgentPoint* agent = point.add_agents();
     *agent = MakeAgentPoint(&shard, now.agents(i));
     for (const v1::SourcePoint& source : agent->sources()) {
@@ -217,6 +221,14 @@ void AppendSeriesPoint(RunRecord* run, const v1::RunReport& now, double t_s) {
   point.set_connect_p90_ms(interval.Percentile(90) / 1e6);
   point.set_connect_p99_ms(interval.Percentile(99) / 1e6);
   run->series_connect = connect;
+  Histogram call_interval = connect_call;
+  call_interval.Subtract(run->series_connect_call);
+  point.set_connect_call_p99_ms(call_interval.Percentile(99) / 1e6);
+  run->series_connect_call = std::move(connect_call);
+  Histogram lag_interval = loop_lag;
+  lag_interval.Subtract(run->series_loop_lag);
+  point.set_loop_lag_max_ms(lag_interval.Percentile(100) / 1e6);
+  run->series_loop_lag = std::move(loop_lag);
   run->series_totals = now.totals();
   run->last_point = std::move(point);
   ++run->point_count;

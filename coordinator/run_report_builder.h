@@ -68,6 +68,8 @@ struct RunRecord {
   v1::Totals series_totals;
   std::map<std::string, uint64_t> series_errors;
   Histogram series_connect;
+  Histogram series_connect_call;
+  Histogram series_loop_lag;
 };
 
 // The report of `run` as it stands, with its tuple budget but without its series (that is in

@@ -24,14 +24,17 @@ std::string MessageToJson(const google::protobuf::Message& message, bool one_lin
 std::string ReportToJson(const v1::RunReport& report) { return MessageToJson(report); }
 
 std::string SeriesToCsv(const v1::RunReport& report) {
-  std::string out = "t_s,interval_s,attempted,succeeded,failed,in_flight,connect_p99_ms,errors\n";
+  std::string out =
+      "t_s,interval_s,attempted,succeeded,failed,in_flight,connect_p99_ms,connect_call_p99_ms,"
+      "loop_lag_max_ms,errors\n";
   for (const v1::SeriesPoint& p : report.series()) {
     std::map<std::string, uint64_t> sorted(p.errors().begin(), p.errors().end());
     std::vector<std::string> errors;
     for (const auto& [key, count] : sorted) errors.push_back(absl::StrCat(key, "=", count));
-    absl::StrAppendFormat(&out, "%.3f,%.3f,%d,%d,%d,%d,%.3f,%s\n", p.t_s(), p.interval_s(),
-                          p.attempted(), p.succeeded(), p.failed(), p.in_flight(),
-                          p.connect_p99_ms(), absl::StrJoin(errors, ";"));
+    absl::StrAppendFormat(&out, "%.3f,%.3f,%d,%d,%d,%d,%.3f,%.3f,%.3f,%s\n", p.t_s(),
+                          p.interval_s(), p.attempted(), p.succeeded(), p.failed(), p.in_flight(),
+                          p.connect_p99_ms(), p.connect_call_p99_ms(), p.loop_lag_max_ms(),
+                          absl::StrJoin(errors, ";"));
   }
   return out;
 }

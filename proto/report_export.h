@@ -14,7 +14,8 @@ namespace churnlab {
 std::string MessageToJson(const google::protobuf::Message& message, bool one_line = false);
 std::string ReportToJson(const v1::RunReport& report);
 // The per-second series as CSV:
-// t_s,interval_s,attempted,succeeded,failed,in_flight,connect_p99_ms,errors.
+// t_s,interval_s,attempted,succeeded,failed,in_flight,connect_p99_ms,connect_call_p99_ms,
+// loop_lag_max_ms,errors.
 std::string SeriesToCsv(const v1::RunReport& report);
 
 }  // namespace churnlab
