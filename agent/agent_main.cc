@@ -22,6 +22,7 @@ struct Options {
   std::string source_ips;
   std::string allow_targets{kLoopbackCidrs};
   double max_rate = 0;
+  int64_t max_in_flight = 0;
   int64_t threads = 1;
   absl::Duration exit_when_idle = absl::ZeroDuration();
   SecurityFlags security;
@@ -40,7 +41,10 @@ FlagSet MakeFlags(Options& o) {
   flags.String("allow-targets", &o.allow_targets,
                "CIDRs this agent will send traffic to; shards aimed elsewhere are refused");
   flags.Double("max-rate", &o.max_rate,
-               "refuse shards above this many new connections/s (0 = none)");
+               "never more new connections/s than this, in any model: open-model shards above "
+               "it are refused, closed-model starts are paced under it (0 = none)");
+  flags.Int("max-in-flight", &o.max_in_flight,
+            "refuse shards that would hold more connections at once (0 = none)");
   flags.Int("threads", &o.threads, "engine threads per shard");
   flags.Duration("exit-when-idle", &o.exit_when_idle,
                  "exit 0 once idle this long after running at least one shard (a Kubernetes "
@@ -88,11 +92,16 @@ absl::StatusOr<AgentSession::Options> Resolve(const Options& o) {
   if (o.max_rate < 0) {
     return absl::InvalidArgumentError(absl::StrCat("--max-rate=", o.max_rate, ": must be >= 0"));
   }
+  if (o.max_in_flight < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-in-flight=", o.max_in_flight, ": must be >= 0"));
+  }
   if (o.threads < 1 || o.threads > kMaxThreads) {
     return absl::InvalidArgumentError(
         absl::StrCat("--threads=", o.threads, ": not in 1..", kMaxThreads));
   }
   out.max_rate = o.max_rate;
+  out.max_in_flight = o.max_in_flight;
   out.threads = static_cast<int>(o.threads);
   out.hello.set_name(o.name);
   out.hello.set_host(HostName());

@@ -132,6 +132,14 @@ absl::Status AgentSession::CheckShard(const v1::Shard& shard, EngineParams* para
     return absl::PermissionDeniedError(absl::StrFormat(
         "rate %.1f conn/s is above this agent's --max-rate %.1f", shard.rate(), options_.max_rate));
   }
+  int64_t in_flight = p->rate > 0 ? p->max_in_flight : p->concurrency;
+  if (options_.max_in_flight > 0 && in_flight > options_.max_in_flight) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(p->rate > 0 ? "max_in_flight " : "concurrency ", in_flight,
+                     " is above this agent's --max-in-flight ", options_.max_in_flight));
+  }
+  // The closed model has no rate to check: the engine paces its starts under the cap.
+  p->max_rate = options_.max_rate;
   for (const SocketAddress& ip : p->source_ips) {
     bool offered = false;
     for (const std::string& own : options_.hello.source_ips())

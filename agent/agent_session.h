@@ -35,8 +35,12 @@ class AgentSession {
     absl::Duration exit_when_idle = absl::ZeroDuration();
     v1::Hello hello;  // name, host, source IPs, allow-list and host facts
     std::vector<Cidr> allow_targets;
-    double max_rate = 0;  // refuse shards above this many new connections/s; 0 = no cap
-    int threads = 1;      // engine threads per shard
+    // Caps the agent keeps whatever the coordinator asks (0 = none): new connections/s in any
+    // model (open-model shards above it are refused, the closed model is paced under it), and
+    // connections in flight (shards that would hold more are refused).
+    double max_rate = 0;
+    int64_t max_in_flight = 0;
+    int threads = 1;  // engine threads per shard
     absl::Duration telemetry_interval = absl::Seconds(1);
     absl::Duration max_backoff = absl::Seconds(5);
     // Re-reads the host's settings (port range, sysctls, fd limit) into a hello; when they

@@ -1,5 +1,7 @@
 #include "agent/engine.h"
 
+#include <algorithm>
+
 #include "agent/engine_worker.h"
 #include "common/status_macros.h"
 
@@ -62,6 +64,7 @@ void Engine::Stop() { stop_.store(true); }
 
 void Engine::ChangeRate(double rate) {
   if (params_.rate <= 0 || rate <= 0 || !started_.load() || Done()) return;
+  if (params_.max_rate > 0) rate = std::min(rate, params_.max_rate);
   std::lock_guard<std::mutex> lock(schedule_mu_);
   // Far enough ahead that no worker has started, or slept past, a connection due after it.
   int64_t from_nanos = clock_.NowNanos() - start_nanos_.load() + kRateChangeLeadNanos;

@@ -56,6 +56,10 @@ struct EngineParams {
   // Upper bound on connections started in the whole run; 0 = bounded by duration only.
   int64_t max_connections = 0;
   int threads = 1;
+  // A ceiling on new connections per second in either model (0 = none): the agent's --max-rate.
+  // The open model may not ask for more; the closed model's starts are paced to stay under it,
+  // however fast the target answers or refuses.
+  double max_rate = 0;
 };
 
 // Hard limits that keep a mistyped flag from becoming a runaway load.

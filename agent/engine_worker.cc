@@ -186,6 +186,14 @@ void EngineWorker::StartClosedModel(int64_t pass_start) {
        ++made) {
     int64_t now = clock_.NowNanos();
     if (!MayStart(now, pass_start)) return;
+    if (params_.max_rate > 0) {
+      // The agent's rate cap: connection i of the run no sooner than i / max_rate after the start.
+      int64_t earliest = start_ + static_cast<int64_t>(next_index_ * 1e9 / params_.max_rate);
+      if (earliest > now) {
+        retry_at_ = earliest;
+        return;
+      }
+    }
     bool started = StartConnection(next_index_);
     next_index_ += count_;
     if (!started) return;  // held back (HoldBackClosedModel)

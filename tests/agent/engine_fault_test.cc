@@ -227,6 +227,28 @@ TEST_F(EngineFaultTest, AStalledLoopDoesNotInventConnectTimeouts) {
   EXPECT_GE(s.loop_lag.max(), 150'000'000);
 }
 
+// An agent's --max-rate holds for the closed model too: its starts are paced under the cap,
+// however fast connections end.
+TEST_F(EngineFaultTest, ClosedModelStaysUnderTheRateCap) {
+  sys_.connect_hangs = true;
+  EngineParams p = OneSecondAt100PerSecond();
+  p.rate = 0;
+  p.concurrency = 100;
+  p.connect_timeout = absl::Milliseconds(10);  // 10,000 a second without the cap
+  p.max_rate = 50;
+  EngineSnapshot s = RunToEnd(p, sys_, clock_);
+  EXPECT_GE(s.Total().attempted, 49u);
+  EXPECT_LE(s.Total().attempted, 50u);
+}
+
+TEST(EngineCreateTest, AnOpenModelRateAboveTheCapIsRefused) {
+  EngineParams p = OneSecondAt100PerSecond();
+  p.max_rate = 50;
+  absl::Status s = ValidateEngineParams(p);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("above the cap of 50"), absl::string_view::npos) << s;
+}
+
 // Closed model: a failure that returns at once (EMFILE past the fd limit) is retried at a
 // bounded pace, not in a spin; every try is an attempt.
 TEST_F(EngineFaultTest, ClosedModelDoesNotSpinOnImmediateFailures) {

@@ -204,7 +204,7 @@ TEST_F(ControlPlaneTest, ARestartedCoordinatorKeepsFinishedRunsAndAgentsComeBack
 }
 
 TEST_F(ControlPlaneTest, AgentsEnforceTheirOwnLimitsAndSaySo) {
-  StartAgent("capped", {"--source-ips=127.0.0.5", "--max-rate=10"});
+  StartAgent("capped", {"--source-ips=127.0.0.5", "--max-rate=10", "--max-in-flight=5"});
   StartAgent("fenced", {"--source-ips=127.0.0.6", "--allow-targets=127.0.0.99/32"});
   ASSERT_TRUE(WaitForAgents(5));
   // The coordinator sees the allow-list in the hello and refuses before any traffic.
@@ -219,7 +219,22 @@ TEST_F(ControlPlaneTest, AgentsEnforceTheirOwnLimitsAndSaySo) {
   EXPECT_EQ(capped.exit_code, 1) << capped.output;
   EXPECT_NE(capped.output.find("above this agent's --max-rate"), std::string::npos)
       << capped.output;
-  EXPECT_EQ(target_->StopAndReadCounters()["accepted"], 0u);
+  // So is its cap on connections in flight, in the closed model too.
+  testing::CommandResult crowded =
+      Churnlab({"run", "--target=" + target_->address.ToString(), "--concurrency=10",
+                "--duration=1s", "--agents=capped"});
+  EXPECT_EQ(crowded.exit_code, 1) << crowded.output;
+  EXPECT_NE(crowded.output.find("above this agent's --max-in-flight 5"), std::string::npos)
+      << crowded.output;
+  // The closed model has no rate to refuse: the agent paces it under its cap. Two connections
+  // at a time with RST close would otherwise make thousands a second.
+  testing::CommandResult paced =
+      Churnlab({"run", "--target=" + target_->address.ToString(), "--concurrency=2", "--close=rst",
+                "--duration=2s", "--agents=capped", "--threshold=error_rate < 1"});
+  EXPECT_EQ(paced.exit_code, 0) << paced.output;
+  uint64_t accepted = target_->StopAndReadCounters()["accepted"];
+  EXPECT_GE(accepted, 15u);
+  EXPECT_LE(accepted, 21u);  // 10/s for 2 s, the first at 0; none from the refused runs
 }
 
 TEST_F(ControlPlaneTest, BadInputIsRefusedBeforeAnyTraffic) {
