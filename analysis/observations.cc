@@ -315,6 +315,12 @@ std::string ObserveConnectSlowdown(const v1::RunReport& report) {
 
 std::vector<std::string> Observe(const v1::RunReport& report) {
   std::vector<std::string> out;
+  if (!report.store_error().empty()) {
+    out.push_back(absl::StrCat(
+        "the coordinator's run store could not save this run (", report.store_error(),
+        "): the coordinator keeps it and stores it once the store can write again; until then "
+        "it is lost if the coordinator stops"));
+  }
   ObserveLostAgents(report, &out);
   ObservePortExhaustion(report, &out);
   ObserveListenQueue(report, &out);

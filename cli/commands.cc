@@ -227,6 +227,12 @@ std::variant<PreparedRun, int> PrepareRun(const std::string& program, const std:
 
 }  // namespace
 
+// 0 when the run passed and is stored; 1 when it failed, or passed but the coordinator's run
+// store could not keep it (a script must not take an unrecorded run for a recorded one).
+int ExitCodeForReport(const v1::RunReport& report) {
+  return report.verdict() == "pass" && report.store_error().empty() ? kExitOk : kExitFailed;
+}
+
 int RunCommand(int argc, char** argv) {
   const std::string program = "churnlab run";
   auto prepared = PrepareRun(
@@ -244,7 +250,7 @@ int RunCommand(int argc, char** argv) {
   if (!f.report_file.empty() && !WriteFile(f.report_file, ReportToJson(*report))) {
     return Fail(program, kExitCannotRun, "cannot write the report to " + f.report_file);
   }
-  return report->verdict() == "pass" ? kExitOk : kExitFailed;
+  return ExitCodeForReport(*report);
 }
 
 int CompareCommand(int argc, char** argv) {
@@ -294,7 +300,7 @@ int CompareCommand(int argc, char** argv) {
   if (!f.report_file.empty() && !WriteFile(f.report_file, MessageToJson(compare))) {
     return Fail(program, kExitCannotRun, "cannot write the report to " + f.report_file);
   }
-  return distributed->verdict() == "pass" ? kExitOk : kExitFailed;
+  return ExitCodeForReport(*distributed);
 }
 
 namespace {

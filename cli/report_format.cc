@@ -108,6 +108,12 @@ std::string FormatReportText(const v1::RunReport& r) {
     if (!agent.problem().empty())
       absl::StrAppendFormat(&out, "  %-16s ! %s\n", agent.name(), agent.problem());
   }
+  if (!r.store_error().empty()) {
+    absl::StrAppendFormat(&out,
+                          "  ! run store: %s; the coordinator keeps this run and stores it once "
+                          "the store can write again\n",
+                          r.store_error());
+  }
   absl::StrAppend(&out, "\n", Latency("connect", r.latency().connect()),
                   Latency("total", r.latency().total()),
                   Latency("in connect", r.latency().connect_call()),

@@ -174,8 +174,7 @@ absl::StatusOr<v1::StartRunResponse> Coordinator::StartRun(v1::RunSpec spec) {
   v1::StartRunResponse response;
   response.set_run_id(run.id);
   for (const Assignment& a : *plan) {
-    AgentEntry& agent = agents_.at(a.agent);
-    agent.busy_with = run.id;
+    const AgentEntry& agent = agents_.at(a.agent);
     ShardRecord shard_record;
     shard_record.last_telemetry = run.started_at;
     shard_record.assignment = a;
@@ -183,17 +182,6 @@ absl::StatusOr<v1::StartRunResponse> Coordinator::StartRun(v1::RunSpec spec) {
     shard_record.hello = agent.hello;
     run.shard_of[a.agent] = run.shards.size();
     run.shards.push_back(std::move(shard_record));
-    v1::CoordinatorMessage message;
-    v1::Shard* shard = message.mutable_assign();
-    shard->set_run_id(run.id);
-    *shard->mutable_spec() = spec;
-    shard->set_rate(a.rate);
-    shard->set_concurrency(a.concurrency);
-    shard->set_max_in_flight(a.max_in_flight);
-    for (const std::string& ip : a.source_ips) shard->add_source_ips(ip);
-    *shard->mutable_start_after() =
-        TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(options_.start_after));
-    agent.link->Send(message);
     response.add_agent_names(a.agent);
   }
   for (const auto& [name, telemetry] : observed_) {
@@ -211,7 +199,27 @@ absl::StatusOr<v1::StartRunResponse> Coordinator::StartRun(v1::RunSpec spec) {
   for (std::string& warning : analysis::PreflightWarnings(run.spec, FactsOf(run))) {
     response.add_warnings(std::move(warning));
   }
-  if (absl::Status s = store_->Save(BuildReport(run)); !s.ok()) return s;
+  // A run is stored before any agent hears of it: one the store cannot take sends nothing and
+  // reserves no agent.
+  if (absl::Status s = store_->Save(BuildReport(run)); !s.ok()) {
+    store_errors_.fetch_add(1, std::memory_order_relaxed);
+    return absl::Status(s.code(), absl::StrCat(s.message(), "; the run was not started"));
+  }
+  for (const Assignment& a : *plan) {
+    AgentEntry& agent = agents_.at(a.agent);
+    agent.busy_with = run.id;
+    v1::CoordinatorMessage message;
+    v1::Shard* shard = message.mutable_assign();
+    shard->set_run_id(run.id);
+    *shard->mutable_spec() = spec;
+    shard->set_rate(a.rate);
+    shard->set_concurrency(a.concurrency);
+    shard->set_max_in_flight(a.max_in_flight);
+    for (const std::string& ip : a.source_ips) shard->add_source_ips(ip);
+    *shard->mutable_start_after() =
+        TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(options_.start_after));
+    agent.link->Send(message);
+  }
   running_[run.id] = std::move(run);
   return response;
 }
@@ -225,13 +233,47 @@ absl::StatusOr<v1::RunReport> Coordinator::GetRun(const std::string& run_id) {
       absl::StatusOr<std::vector<v1::SeriesPoint>> points = store_->LoadPoints(run_id);
       if (!points.ok()) return points.status();
       report.mutable_series()->Assign(points->begin(), points->end());
+      for (const auto& [seq, point] : it->second.unstored_points) *report.add_series() = point;
+      return report;
+    }
+    auto unsaved = unsaved_.find(run_id);
+    if (unsaved != unsaved_.end()) {
+      v1::RunReport report = unsaved->second.report;
+      absl::StatusOr<std::vector<v1::SeriesPoint>> points = store_->LoadPoints(run_id);
+      if (points.ok()) report.mutable_series()->Assign(points->begin(), points->end());
+      for (const auto& [seq, point] : unsaved->second.record.unstored_points) {
+        *report.add_series() = point;
+      }
       return report;
     }
   }
   return store_->Load(run_id);
 }
 
-absl::StatusOr<std::vector<v1::RunSummary>> Coordinator::ListRuns() { return store_->List(); }
+absl::StatusOr<std::vector<v1::RunSummary>> Coordinator::ListRuns() {
+  absl::StatusOr<std::vector<v1::RunSummary>> runs = store_->List();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (unsaved_.empty()) return runs;
+  std::vector<v1::RunSummary> out;
+  // Newest first, like the store's list: run ids sort by their start time.
+  for (auto it = unsaved_.rbegin(); it != unsaved_.rend(); ++it) {
+    const v1::RunReport& r = it->second.report;
+    v1::RunSummary& summary = out.emplace_back();
+    summary.set_run_id(r.run_id());
+    summary.set_name(r.spec().name());
+    summary.set_state(r.state());
+    summary.set_started_at(r.started_at());
+    summary.set_verdict(r.verdict());
+    summary.set_achieved_rate(r.achieved_rate());
+    summary.set_requested_rate(r.requested_rate());
+  }
+  if (runs.ok()) {
+    for (v1::RunSummary& summary : *runs) {
+      if (unsaved_.count(summary.run_id()) == 0) out.push_back(std::move(summary));
+    }
+  }
+  return out;
+}
 
 absl::Status Coordinator::CancelRun(const std::string& run_id) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -381,6 +423,7 @@ void Coordinator::MarkSilentShardsLost(RunRecord& run, absl::Time now) {
 
 void Coordinator::Tick(absl::Time now) {
   std::lock_guard<std::mutex> lock(mu_);
+  RetryUnsaved();
   for (auto it = running_.begin(); it != running_.end();) {
     RunRecord& run = it->second;
     if (now < run.started_at) {
@@ -410,15 +453,23 @@ void Coordinator::Tick(absl::Time now) {
     AppendSeriesPoint(&run, report, absl::ToDoubleSeconds(now - run.started_at));
     run.last_point_at = now;
     // The point now, the rest of the report every save_every: a coordinator killed mid-run
-    // leaves the run's data up to here. (The final save reports errors.)
-    store_->AppendPoint(run.id, run.point_count - 1, run.last_point).IgnoreError();
+    // leaves the run's data up to here. A failed write is kept and tried again each tick.
+    run.unstored_points.emplace_back(run.point_count - 1, run.last_point);
+    StorePoints(run);
     if (all_final) {
       FinishRun(run);
       it = running_.erase(it);
       continue;
     }
     if (now - run.last_save >= options_.save_every) {
-      store_->Save(report).IgnoreError();
+      absl::Status saved = store_->Save(report);
+      if (!saved.ok()) {
+        NoteStoreError(run, saved);
+      } else if (run.unstored_points.empty() && !run.store_error.empty()) {
+        std::fprintf(stderr, "churnlab-coordinator: run %s: the run store writes again\n",
+                     run.id.c_str());
+        run.store_error.clear();
+      }
       run.last_save = now;
     }
     // Watchers get the newest point only; they have seen the others.
@@ -435,6 +486,49 @@ bool Coordinator::AwaitingObserverCensus(RunRecord& run, absl::Time now) const {
                      [&](const ObserverRecord& o) { return o.updated_at < run.drained_at; });
 }
 
+void Coordinator::StorePoints(RunRecord& run) {
+  while (!run.unstored_points.empty()) {
+    const auto& [seq, point] = run.unstored_points.front();
+    absl::Status s = store_->AppendPoint(run.id, seq, point);
+    if (!s.ok()) {
+      NoteStoreError(run, s);
+      break;
+    }
+    run.unstored_points.erase(run.unstored_points.begin());
+  }
+  if (run.unstored_points.size() > kMaxUnstoredPoints) {
+    size_t drop = run.unstored_points.size() - kMaxUnstoredPoints;
+    run.unstored_points.erase(run.unstored_points.begin(), run.unstored_points.begin() + drop);
+    run.dropped_points += drop;
+  }
+}
+
+void Coordinator::NoteStoreError(RunRecord& run, const absl::Status& status) {
+  store_errors_.fetch_add(1, std::memory_order_relaxed);
+  std::string error = std::string(status.message());
+  if (run.dropped_points > 0) {
+    absl::StrAppend(&error, " (", run.dropped_points, " series points lost)");
+  }
+  if (run.store_error != error) {
+    std::fprintf(stderr, "churnlab-coordinator: run %s: %s\n", run.id.c_str(), error.c_str());
+  }
+  run.store_error = std::move(error);
+}
+
+void Coordinator::RetryUnsaved() {
+  for (auto it = unsaved_.begin(); it != unsaved_.end();) {
+    Unsaved& u = it->second;
+    StorePoints(u.record);
+    if (!u.record.unstored_points.empty()) return;  // still failing: try again next tick
+    u.report.clear_store_error();
+    absl::Status saved = store_->Save(u.report);
+    if (!saved.ok()) return;
+    std::fprintf(stderr, "churnlab-coordinator: run %s: stored at last, the store writes again\n",
+                 it->first.c_str());
+    it = unsaved_.erase(it);
+  }
+}
+
 void Coordinator::FinishRun(RunRecord& run) {
   bool any_ran = std::any_of(run.shards.begin(), run.shards.end(),
                              [](const ShardRecord& s) { return s.latest.sources_size() > 0; });
@@ -444,19 +538,31 @@ void Coordinator::FinishRun(RunRecord& run) {
     if (agent != agents_.end() && agent->second.busy_with == run.id)
       agent->second.busy_with.clear();
   }
-  // Observations read the series (connect() slowing as ports fill), so it is attached first.
+  // Observations read the series (connect() slowing as ports fill), so it is attached first:
+  // what the store holds, then what it could not take yet.
   v1::RunReport report = BuildReport(run);
   absl::StatusOr<std::vector<v1::SeriesPoint>> points = store_->LoadPoints(run.id);
   if (points.ok()) report.mutable_series()->Assign(points->begin(), points->end());
+  for (const auto& [seq, point] : run.unstored_points) *report.add_series() = point;
   analysis::JudgeRun(&report);
   for (std::string& sentence : analysis::Observe(report)) {
     report.add_observations(std::move(sentence));
   }
-  absl::Status saved = store_->Save(report);  // the points are there already
-  if (saved.ok() && !points.ok()) saved = points.status();
+  v1::RunReport stored = report;
+  stored.clear_series();  // the points are stored one by one
+  stored.clear_store_error();
+  absl::Status saved =
+      run.unstored_points.empty() ? store_->Save(stored) : absl::UnavailableError(run.store_error);
   if (!saved.ok()) {
-    std::fprintf(stderr, "churnlab-coordinator: run %s: %s\n", run.id.c_str(),
-                 std::string(saved.message()).c_str());
+    NoteStoreError(run, saved);
+    report.set_store_error(run.store_error);
+    report.clear_observations();
+    for (std::string& sentence : analysis::Observe(report)) {
+      report.add_observations(std::move(sentence));
+    }
+    unsaved_[run.id] = Unsaved{std::move(stored), run};
+  } else {
+    report.clear_store_error();
   }
   Notify(run.id, report, true);
 }

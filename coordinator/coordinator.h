@@ -75,6 +75,8 @@ class Coordinator {
   std::vector<v1::RunReport> RunningReports();
   // Telemetry messages received since start (a health figure for /metrics).
   uint64_t telemetry_messages() const { return telemetry_messages_.load(); }
+  // Run-store writes that failed since the coordinator started.
+  uint64_t store_errors() const { return store_errors_.load(); }
 
   // Calls `watcher` on every tick of the run until it ends (at once with the final report when
   // it already has). Returns an id for Unwatch; NOT_FOUND for an unknown run.
@@ -104,6 +106,13 @@ class Coordinator {
   // After `lost` was marked lost: with the spec's rebalance (open model), its rate goes to the
   // shards still running, each told its new share.
   void HandOnShare(RunRecord& run, ShardRecord& lost);
+  // Stores the run's series points still waiting, oldest first, and notes a failure in the run.
+  // Requires mu_.
+  void StorePoints(RunRecord& run);
+  // Notes a failed store write in `run` (its report's store_error) and the metric.
+  void NoteStoreError(RunRecord& run, const absl::Status& status);
+  // Saves what unsaved_ holds, now that the store may write again. Requires mu_.
+  void RetryUnsaved();
   // True while a drained run still waits for an observer census taken after the drain (sets
   // run.drained_at the first time it is asked).
   bool AwaitingObserverCensus(RunRecord& run, absl::Time now) const;
@@ -122,6 +131,14 @@ class Coordinator {
   std::map<std::string, AgentEntry> agents_;
   std::map<std::string, LostAgent> lost_;
   std::map<std::string, RunRecord> running_;
+  // Finished runs whose final report the store could not take: kept here, served from here, and
+  // saved (with their unstored points) as soon as the store can write again.
+  struct Unsaved {
+    v1::RunReport report;  // final, without its series
+    RunRecord record;      // for its unstored points
+  };
+  std::map<std::string, Unsaved> unsaved_;
+  std::atomic<uint64_t> store_errors_{0};
   // Observers' latest telemetry (targets reporting their host), by name.
   std::map<std::string, v1::ShardTelemetry> observed_;
   std::map<int, WatchEntry> watchers_;

@@ -155,7 +155,8 @@ void HttpApi::Route() {
                [this](const httplib::Request&, httplib::Response& res) { ServeEvents(res); });
   server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(RenderMetrics(coordinator_->ListAgents(), coordinator_->RunningReports(),
-                                  {started_at_, coordinator_->telemetry_messages()}),
+                                  {started_at_, coordinator_->telemetry_messages(),
+                                   coordinator_->store_errors()}),
                     "text/plain; version=0.0.4; charset=utf-8");
   });
   if (!options_.dashboard_dir.empty()) {

@@ -68,6 +68,9 @@ std::string RenderMetrics(const std::vector<v1::AgentInfo>& agents,
                     "When the coordinator started, seconds since the Unix epoch.");
   Family telemetry("churnlab_coordinator_telemetry_messages_total", "counter",
                    "Telemetry messages received from agents and observers.");
+  Family store_errors("churnlab_coordinator_run_store_errors_total", "counter",
+                      "Run-store writes that failed (a full disk, say); the runs are kept and "
+                      "stored once the store writes again.");
   Family agent_count("churnlab_agents", "gauge", "Agents known to the coordinator, by state.");
   Family runs_running("churnlab_runs_running", "gauge", "Runs in flight.");
   Family elapsed("churnlab_run_elapsed_seconds", "gauge", "How long the run has been going.");
@@ -94,6 +97,7 @@ std::string RenderMetrics(const std::vector<v1::AgentInfo>& agents,
 
   start_time.Add({}, absl::ToDoubleSeconds(health.started_at - absl::UnixEpoch()));
   telemetry.Add({}, static_cast<double>(health.telemetry_messages));
+  store_errors.Add({}, static_cast<double>(health.store_errors));
   std::map<std::string, int> by_state = {{"idle", 0}, {"running", 0}, {"observer", 0}, {"lost", 0}};
   for (const v1::AgentInfo& agent : agents) ++by_state[agent.state()];
   for (const auto& [state, count] : by_state) agent_count.Add({{"state", state}}, count);
@@ -139,8 +143,8 @@ std::string RenderMetrics(const std::vector<v1::AgentInfo>& agents,
   }
   std::string out;
   for (const Family* f :
-       {&start_time, &telemetry, &agent_count, &runs_running, &elapsed, &planned, &requested,
-        &budget, &attempted, &succeeded, &failed, &ports, &range, &states}) {
+       {&start_time, &telemetry, &store_errors, &agent_count, &runs_running, &elapsed, &planned,
+        &requested, &budget, &attempted, &succeeded, &failed, &ports, &range, &states}) {
     f->AppendTo(&out);
   }
   return out;

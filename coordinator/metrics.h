@@ -15,6 +15,7 @@ namespace churnlab {
 struct CoordinatorHealth {
   absl::Time started_at;
   uint64_t telemetry_messages = 0;
+  uint64_t store_errors = 0;  // run-store writes that failed
 };
 
 // `running`: each run's report with its newest series point (Coordinator::RunningReports()).

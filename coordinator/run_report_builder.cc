@@ -104,6 +104,7 @@ v1::RunReport BuildReport(const RunRecord& run) {
   report.set_achieved_rate(seconds > 0 ? report.totals().succeeded() / seconds : 0);
   std::vector<analysis::ShardFacts> facts = FactsOf(run);
   *report.mutable_tuple_budget() = analysis::ComputeTupleBudget(run.spec, facts);
+  report.set_store_error(run.store_error);
   return report;
 }
 

@@ -70,7 +70,14 @@ struct RunRecord {
   Histogram series_connect;
   Histogram series_connect_call;
   Histogram series_loop_lag;
+  // Run-store writes that failed: the error while it lasts ("" once every write is stored), and
+  // the series points still waiting to be stored, oldest first (a run keeps at most
+  // kMaxUnstoredPoints of them; older ones are dropped and the error says so).
+  std::string store_error;
+  std::vector<std::pair<int, v1::SeriesPoint>> unstored_points;
+  uint64_t dropped_points = 0;
 };
+inline constexpr size_t kMaxUnstoredPoints = 3600;
 
 // The report of `run` as it stands, with its tuple budget but without its series (that is in
 // the run store), thresholds, verdict or observations: a finished run's report gets those from
