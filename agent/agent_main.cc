@@ -9,9 +9,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "agent/agent_session.h"
-#include "agent/host_facts.h"
 #include "common/flags.h"
 #include "common/signals.h"
+#include "host/host_facts.h"
 
 namespace churnlab {
 namespace {
@@ -55,10 +55,10 @@ FlagSet MakeFlags(Options& o) {
 
 absl::StatusOr<AgentSession::Options> Resolve(const Options& o) {
   AgentSession::Options out;
-  out.coordinator = o.coordinator;
+  out.link.coordinator = o.coordinator;
   absl::StatusOr<LinkSecurity> security = LoadLinkSecurity(o.security);
   if (!security.ok()) return security.status();
-  out.security = *std::move(security);
+  out.link.security = *std::move(security);
   if (o.exit_when_idle < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--exit-when-idle=", absl::FormatDuration(o.exit_when_idle), ": must be >= 0"));
@@ -87,7 +87,7 @@ absl::StatusOr<AgentSession::Options> Resolve(const Options& o) {
     if (absl::Status local = CheckAddressIsLocal(ip); !local.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("--source-ips: ", local.message()));
     }
-    out.hello.add_source_ips(ip.IpString());
+    out.link.hello.add_source_ips(ip.IpString());
   }
   if (o.max_rate < 0) {
     return absl::InvalidArgumentError(absl::StrCat("--max-rate=", o.max_rate, ": must be >= 0"));
@@ -103,12 +103,12 @@ absl::StatusOr<AgentSession::Options> Resolve(const Options& o) {
   out.max_rate = o.max_rate;
   out.max_in_flight = o.max_in_flight;
   out.threads = static_cast<int>(o.threads);
-  out.hello.set_name(o.name);
-  out.hello.set_host(HostName());
-  for (const Cidr& cidr : *allowed) out.hello.add_allow_targets(cidr.ToString());
-  FillHostSettings(&out.hello);
-  out.hello.set_version("0.1.0");
-  out.refresh_settings = FillHostSettings;
+  out.link.hello.set_name(o.name);
+  out.link.hello.set_host(HostName());
+  for (const Cidr& cidr : *allowed) out.link.hello.add_allow_targets(cidr.ToString());
+  FillHostSettings(&out.link.hello);
+  out.link.hello.set_version("0.1.0");
+  out.link.refresh_settings = FillHostSettings;
   return out;
 }
 
@@ -120,9 +120,9 @@ int Main(int argc, char** argv) {
   if (!options.ok()) ExitIfBadInput("churnlab-agent", options.status());
   sigset_t signals = BlockTerminationSignals();
   std::fprintf(stderr, "churnlab-agent: %s, source IPs %s, allowed targets %s\n",
-               options->hello.name().c_str(),
-               absl::StrJoin(options->hello.source_ips(), ",").c_str(),
-               absl::StrJoin(options->hello.allow_targets(), ",").c_str());
+               options->link.hello.name().c_str(),
+               absl::StrJoin(options->link.hello.source_ips(), ",").c_str(),
+               absl::StrJoin(options->link.hello.allow_targets(), ",").c_str());
   AgentSession session(*std::move(options));
   std::thread waiter([&] {
     int sig = 0;

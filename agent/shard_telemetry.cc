@@ -2,29 +2,12 @@
 
 #include <algorithm>
 
-#include "agent/kernel_counters.h"
+#include "host/host_telemetry.h"
 #include "proto/telemetry_codec.h"
 
 namespace churnlab {
 
 namespace {
-
-std::map<std::string, int64_t> CountersNow() {
-  return ReadKernelCounters().value_or(std::map<std::string, int64_t>{});
-}
-
-// Counter deltas since `baseline`, and socket totals now.
-void FillHost(const std::map<std::string, int64_t>& baseline, v1::HostTelemetry* host) {
-  for (const auto& [name, value] : CountersNow()) {
-    auto base = baseline.find(name);
-    (*host->mutable_counter_deltas())[name] = value - (base == baseline.end() ? 0 : base->second);
-  }
-  SocketTotals totals = ReadSocketTotals();
-  host->set_tcp_in_use(totals.tcp_in_use);
-  host->set_tcp_time_wait(totals.tcp_time_wait);
-  host->set_tcp_orphans(totals.tcp_orphans);
-  host->set_tcp_established(totals.tcp_established);
-}
 
 // "auto" (no bind) or a wildcard bind (0.0.0.0, ::): the census sees the address the kernel
 // chose, never the wildcard itself.
@@ -32,13 +15,6 @@ bool KernelPicksAddress(const std::string& source) {
   if (source == "auto") return true;
   absl::StatusOr<SocketAddress> ip = SocketAddress::ParseIp(source);
   return ip.ok() && ip->is_unspecified();
-}
-
-void AddStates(const SourceSockets& sockets, google::protobuf::Map<std::string, uint64_t>* out) {
-  for (size_t state = 1; state < sockets.by_state.size(); ++state) {
-    if (sockets.by_state[state] == 0) continue;
-    (*out)[TcpStateName(static_cast<TcpState>(state))] += sockets.by_state[state];
-  }
 }
 
 }  // namespace
@@ -49,11 +25,11 @@ ShardTelemetryCollector::ShardTelemetryCollector(std::string run_id,
     : run_id_(std::move(run_id)),
       targets_(std::move(targets)),
       port_range_size_(port_range_size),
-      baseline_(CountersNow()) {}
+      baseline_(KernelCountersNow()) {}
 
 void ShardTelemetryCollector::AddSockets(const SourceSockets& sockets, v1::SourceCounts* out) {
   out->set_ports_in_use(out->ports_in_use() + sockets.ports_in_use);
-  AddStates(sockets, out->mutable_tcp_states());
+  AddTcpStates(sockets, out->mutable_tcp_states());
 }
 
 v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapshot, bool final) {
@@ -86,28 +62,11 @@ v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapsh
     source.set_peak_ports_in_use(peaks.ports_in_use);
     source.set_peak_time_wait(peaks.time_wait);
   }
-  FillHost(baseline_, t.mutable_host());
+  FillHostTelemetry(baseline_, t.mutable_host());
   for (size_t state = 1; state < host_states_.size(); ++state) {
     if (host_states_[state] == 0) continue;
     (*t.mutable_host()->mutable_tcp_states())[TcpStateName(static_cast<TcpState>(state))] =
         host_states_[state];
-  }
-  return t;
-}
-
-ObserverTelemetryCollector::ObserverTelemetryCollector(std::vector<SocketAddress> listen)
-    : listen_(std::move(listen)), baseline_(CountersNow()) {}
-
-v1::ShardTelemetry ObserverTelemetryCollector::Collect() {
-  v1::ShardTelemetry t;
-  FillHost(baseline_, t.mutable_host());
-  absl::StatusOr<std::map<std::string, SourceSockets>> census = TakeListenCensus(listen_);
-  if (census.ok()) {
-    for (const auto& [address, sockets] : *census) {
-      v1::ListenSockets* listen = t.add_listen();
-      listen->set_address(address);
-      AddStates(sockets, listen->mutable_tcp_states());
-    }
   }
   return t;
 }

@@ -9,8 +9,8 @@
 
 #include "absl/time/time.h"
 #include "agent/engine_snapshot.h"
-#include "agent/socket_census.h"
 #include "churnlab/v1/telemetry.pb.h"
+#include "host/socket_census.h"
 
 namespace churnlab {
 
@@ -42,18 +42,6 @@ class ShardTelemetryCollector {
   HostTcpStates host_states_{};  // as of the last whole-host census
   int census_count_ = 0;
   absl::Time next_census_ = absl::InfinitePast();
-};
-
-// A target's view, for a target attached as an observer: host counter deltas since it started,
-// socket totals, and its listening addresses' sockets by state.
-class ObserverTelemetryCollector {
- public:
-  explicit ObserverTelemetryCollector(std::vector<SocketAddress> listen);
-  v1::ShardTelemetry Collect();
-
- private:
-  std::vector<SocketAddress> listen_;
-  std::map<std::string, int64_t> baseline_;
 };
 
 }  // namespace churnlab

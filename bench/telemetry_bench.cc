@@ -11,7 +11,7 @@
 
 #include "agent/engine.h"
 #include "agent/shard_telemetry.h"
-#include "agent/socket_census.h"
+#include "host/socket_census.h"
 #include "target/target_server.h"
 
 namespace churnlab {

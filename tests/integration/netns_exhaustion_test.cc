@@ -66,7 +66,7 @@ TEST(NetnsExhaustionTest, OneSourceRunsOutOfPortsFourSourcesDoNot) {
   ASSERT_TRUE(spread.status.ok()) << spread.status;
 
   OutcomeCounts one = single.snapshot.Total();
-  EXPECT_EQ(one.attempted, 1500u);
+  EXPECT_EQ(one.attempted + single.snapshot.late_starts, 1500u);
   EXPECT_EQ(one.attempted, one.succeeded + one.failed());
   // ~1,000 ports, each held 60 s in TIME_WAIT: after ~10 s every connect fails.
   EXPECT_LE(one.succeeded, 1000u);
@@ -74,12 +74,13 @@ TEST(NetnsExhaustionTest, OneSourceRunsOutOfPortsFourSourcesDoNot) {
   EXPECT_EQ(one.failures_of(Phase::kConnect, EADDRNOTAVAIL), one.failed());
 
   OutcomeCounts four = spread.snapshot.Total();
-  EXPECT_EQ(four.attempted, 1500u);
-  EXPECT_EQ(four.succeeded, 1500u);
+  EXPECT_EQ(four.attempted + spread.snapshot.late_starts, 1500u);
+  EXPECT_GE(four.attempted, 1470u);
+  EXPECT_EQ(four.succeeded, four.attempted);
   EXPECT_EQ(four.failed(), 0u);
   ASSERT_EQ(spread.snapshot.sources.size(), 4u);
   for (const SourceSnapshot& source : spread.snapshot.sources) {
-    EXPECT_EQ(source.counts.succeeded, 375u) << source.source;
+    EXPECT_NEAR(source.counts.succeeded, 375, 8) << source.source;
   }
 }
 

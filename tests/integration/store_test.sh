@@ -86,7 +86,7 @@ echo "   exit $code; report: state $(json mid.json 'r["state"]'), store_error" \
 ((code == 1)) || fail "a run whose store failed exited $code"
 grep -q "run store:" mid.log || fail "the CLI does not say the store failed"
 [[ $(json mid.json 'r.get("store_error", "")') == *full* ]] || fail "the report has no store_error"
-json mid.json '"\n".join(r.get("observations", []))' | grep -q "could not save this run" ||
+json mid.json '"\n".join(r.get("observations", []))' | grep "could not save this run" >/dev/null ||
   fail "no observation says the store failed"
 errors=$(in_ns curl -s "http://$h/metrics" | awk '/^churnlab_coordinator_run_store_errors_total/ {print $2}')
 echo "   /metrics churnlab_coordinator_run_store_errors_total $errors"

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "agent/kernel_counters.h"
+#include "host/kernel_counters.h"
 
 namespace churnlab::testing {
 

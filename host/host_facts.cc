@@ -1,4 +1,4 @@
-#include "agent/host_facts.h"
+#include "host/host_facts.h"
 
 #include <ifaddrs.h>
 #include <net/if.h>

@@ -1,4 +1,4 @@
-#include "agent/kernel_counters.h"
+#include "host/kernel_counters.h"
 
 #include <fstream>
 #include <sstream>

@@ -1,4 +1,4 @@
-#include "agent/tcp_socket_table.h"
+#include "host/tcp_socket_table.h"
 
 #include <errno.h>
 #include <linux/inet_diag.h>

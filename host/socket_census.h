@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "agent/tcp_socket_table.h"
 #include "common/net_address.h"
+#include "host/tcp_socket_table.h"
 
 namespace churnlab {
 

@@ -1,4 +1,4 @@
-#include "agent/socket_census.h"
+#include "host/socket_census.h"
 
 #include <arpa/inet.h>
 #include <string.h>

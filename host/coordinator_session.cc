@@ -1,0 +1,144 @@
+#include "host/coordinator_session.h"
+
+#include <google/protobuf/util/message_differencer.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace churnlab {
+
+CoordinatorSession::CoordinatorSession(Options options, Handler* handler)
+    : options_(std::move(options)), handler_(handler), last_hello_(options_.hello) {}
+
+CoordinatorSession::~CoordinatorSession() { Shutdown(); }
+
+void CoordinatorSession::Log(const std::string& line) const {
+  std::fprintf(stderr, "%s: %s\n", options_.program.c_str(), line.c_str());
+  std::fflush(stderr);
+}
+
+void CoordinatorSession::Run() {
+  std::shared_ptr<grpc::Channel> channel = DialCoordinator(options_.coordinator, options_.security);
+  auto stub = v1::AgentGateway::NewStub(channel);
+  absl::Duration backoff = absl::Milliseconds(250);
+  while (!shutdown_.load()) {
+    absl::Time attempt = absl::Now();
+    grpc::Status status = Serve(*stub);
+    if (shutdown_.load()) break;
+    // An attachment that lasted a while earns a fresh, short backoff.
+    if (absl::Now() - attempt > absl::Seconds(10)) backoff = absl::Milliseconds(250);
+    if (status.error_code() == grpc::StatusCode::ALREADY_EXISTS ||
+        status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+      Log(absl::StrCat("the coordinator refused this ",
+                       options_.hello.observer() ? "observer" : "agent", ": ",
+                       status.error_message()));
+    } else {
+      Log(absl::StrFormat("no coordinator at %s (%s); retrying in %s", options_.coordinator,
+                          status.error_message(), absl::FormatDuration(backoff)));
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, absl::ToChronoNanoseconds(backoff), [&] { return shutdown_.load(); });
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
+void CoordinatorSession::Shutdown() {
+  shutdown_.store(true);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (context_ != nullptr) context_->TryCancel();
+  cv_.notify_all();
+}
+
+grpc::Status CoordinatorSession::Serve(v1::AgentGateway::Stub& stub) {
+  grpc::ClientContext context;
+  std::unique_ptr<Stream> stream = stub.Attach(&context);
+  v1::AgentMessage hello;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shutdown_.load()) return grpc::Status::CANCELLED;
+    context_ = &context;
+    stream_ = stream.get();
+    *hello.mutable_hello() = last_hello_;
+  }
+  std::atomic<bool> attached{true};
+  std::thread ticker;
+  if (Send(hello)) {
+    ticker = std::thread([&] { TickWhile(attached); });
+    v1::CoordinatorMessage message;
+    bool welcomed = false;
+    while (stream->Read(&message)) {
+      if (message.has_welcome() && !welcomed) {
+        welcomed = true;
+        Log(absl::StrCat("attached to ", options_.coordinator, " as ", options_.hello.name()));
+      } else if (message.has_assign()) {
+        handler_->OnAssign(message.assign());
+      } else if (message.has_adjust()) {
+        handler_->OnAdjust(message.adjust());
+      } else if (message.has_stop()) {
+        handler_->OnStop(message.stop());
+      }
+    }
+  }
+  handler_->OnDetached();
+  attached.store(false);
+  cv_.notify_all();
+  if (ticker.joinable()) ticker.join();
+  {
+    // No Send() may still be writing to the stream when it goes.
+    std::lock_guard<std::mutex> write_lock(write_mu_);
+    std::lock_guard<std::mutex> lock(mu_);
+    context_ = nullptr;
+    stream_ = nullptr;
+  }
+  stream->WritesDone();
+  return stream->Finish();
+}
+
+void CoordinatorSession::TickWhile(const std::atomic<bool>& attached) {
+  // The first sample goes out at once, so a run started right after attaching includes it.
+  while (attached.load() && !shutdown_.load()) {
+    if (std::optional<v1::ShardTelemetry> telemetry = handler_->OnTick()) {
+      v1::AgentMessage message;
+      *message.mutable_telemetry() = *std::move(telemetry);
+      Send(message);
+    }
+    SendHelloIfChanged();
+    if (handler_->ShouldLeave()) {
+      Shutdown();
+      return;
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.telemetry_interval),
+                 [&] { return !attached.load() || shutdown_.load(); });
+  }
+}
+
+void CoordinatorSession::SendHelloIfChanged() {
+  if (!options_.refresh_settings) return;
+  v1::Hello now = options_.hello;
+  options_.refresh_settings(&now);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (google::protobuf::util::MessageDifferencer::Equals(now, last_hello_)) return;
+    last_hello_ = now;  // also what the next attachment says
+  }
+  v1::AgentMessage message;
+  *message.mutable_hello() = std::move(now);
+  Send(message);
+  Log("settings changed; told the coordinator");
+}
+
+bool CoordinatorSession::Send(const v1::AgentMessage& message) {
+  std::lock_guard<std::mutex> write_lock(write_mu_);
+  Stream* stream;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stream = stream_;
+  }
+  return stream != nullptr && stream->Write(message);
+}
+
+}  // namespace churnlab

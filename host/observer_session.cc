@@ -1,0 +1,30 @@
+#include "host/observer_session.h"
+
+#include "absl/strings/str_cat.h"
+#include "host/host_facts.h"
+
+namespace churnlab {
+
+CoordinatorSession::Options ObserverSession::Complete(CoordinatorSession::Options options,
+                                                      const std::vector<SocketAddress>& listen) {
+  options.hello.set_observer(true);
+  for (const SocketAddress& a : listen) options.hello.add_listen_addresses(a.ToString());
+  FillHostSettings(&options.hello);
+  options.refresh_settings = FillHostSettings;
+  return options;
+}
+
+ObserverSession::ObserverSession(CoordinatorSession::Options options,
+                                 std::vector<SocketAddress> listen)
+    : collector_(listen), session_(Complete(std::move(options), listen), this) {}
+
+void ObserverSession::OnAssign(const v1::Shard& shard) {
+  const char* reason = "an observer (churnlab-target) runs no load";
+  session_.Log(absl::StrCat("refused run ", shard.run_id(), ": ", reason));
+  v1::AgentMessage message;
+  message.mutable_refusal()->set_run_id(shard.run_id());
+  message.mutable_refusal()->set_reason(reason);
+  session_.Send(message);
+}
+
+}  // namespace churnlab

@@ -1,0 +1,33 @@
+// A target attached to the coordinator as an observer: it reports its host's server side
+// (listening sockets by state, kernel counters) every telemetry interval and never takes load.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "common/net_address.h"
+#include "host/coordinator_session.h"
+#include "host/host_telemetry.h"
+
+namespace churnlab {
+
+class ObserverSession final : public CoordinatorSession::Handler {
+ public:
+  // `options.hello` is completed here: observer, listening addresses, host settings.
+  ObserverSession(CoordinatorSession::Options options, std::vector<SocketAddress> listen);
+
+  // Serves until Shutdown(), reattaching after a lost stream.
+  void Run() { session_.Run(); }
+  void Shutdown() { session_.Shutdown(); }
+
+  void OnAssign(const v1::Shard& shard) override;  // refused: an observer runs no load
+  std::optional<v1::ShardTelemetry> OnTick() override { return collector_.Collect(); }
+
+ private:
+  static CoordinatorSession::Options Complete(CoordinatorSession::Options options,
+                                              const std::vector<SocketAddress>& listen);
+  ObserverTelemetryCollector collector_;
+  CoordinatorSession session_;
+};
+
+}  // namespace churnlab
