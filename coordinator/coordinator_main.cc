@@ -7,7 +7,9 @@
 #include <optional>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/address_file.h"
 #include "common/flags.h"
 #include "common/net_address.h"
@@ -30,6 +32,14 @@ struct Options {
   std::string dashboard_dir;
   SecurityFlags security;
   bool insecure = false;
+  std::string http_plaintext_listen;
+  std::string http_plaintext_address_file;
+  bool public_read = false;
+  std::string metrics_token_file;
+  std::string http_allowed_hosts;
+  int64_t http_max_streams = 256;
+  int64_t http_max_connections = 4096;
+  absl::Duration http_request_timeout = absl::Seconds(10);
 };
 
 FlagSet MakeFlags(Options& o) {
@@ -48,10 +58,64 @@ FlagSet MakeFlags(Options& o) {
                "write the bound gRPC address here once listening (for port 0)");
   flags.String("http-address-file", &o.http_address_file, "the same for the HTTP address");
   AddSecurityFlags(flags, &o.security, /*server=*/true);
+  flags.String("http-plaintext-listen", &o.http_plaintext_listen,
+               "with TLS, also serve HTTP without TLS on this loopback IP:PORT (for a local "
+               "Prometheus or browser); the same token rules apply; default: none");
+  flags.String("http-plaintext-address-file", &o.http_plaintext_address_file,
+               "write the bound plaintext HTTP address here (for port 0)");
+  flags.Bool("public-read", &o.public_read,
+             "with --token-file, let anyone read over HTTP (/api/agents, /api/runs..., "
+             "/api/events, /metrics); writes still need the token");
+  flags.String("metrics-token-file", &o.metrics_token_file,
+               "a second token that opens only /metrics (Prometheus' `authorization` "
+               "credentials_file); the coordinator's token opens it too");
+  flags.String("http-allowed-hosts", &o.http_allowed_hosts,
+               "host names (comma-separated) a browser may use for this coordinator in write "
+               "requests' Host and Origin, besides the IP it connected to (and localhost on "
+               "loopback)");
+  flags.Int("http-max-streams", &o.http_max_streams,
+            "open /api/events streams; one more is refused with 503");
+  flags.Int("http-max-connections", &o.http_max_connections,
+            "open HTTP connections (streams included); more are closed at once");
+  flags.Duration("http-request-timeout", &o.http_request_timeout,
+                 "a request's headers and body must arrive within this of the connection's "
+                 "start or its previous response, else the connection is closed");
   flags.Bool("insecure", &o.insecure,
              "allow listening on a non-loopback address without a token (anyone who can reach "
              "it can then make the agents send traffic)");
   return flags;
+}
+
+absl::StatusOr<HttpApi::Options> MakeHttpOptions(Options& o, const LinkSecurity& security) {
+  HttpApi::Options out;
+  out.dashboard_dir = o.dashboard_dir.empty() ? FindDashboardDir() : o.dashboard_dir;
+  out.access.token = security.token;
+  out.access.public_read = o.public_read;
+  if (!o.metrics_token_file.empty()) {
+    SecurityFlags only_token;
+    only_token.token_file = o.metrics_token_file;
+    absl::StatusOr<LinkSecurity> metrics = LoadLinkSecurity(only_token);
+    if (!metrics.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--metrics-token-file: ", metrics.status().message()));
+    }
+    out.access.metrics_token = metrics->token;
+  }
+  for (absl::string_view host : absl::StrSplit(o.http_allowed_hosts, ',', absl::SkipEmpty())) {
+    out.access.allowed_hosts.push_back(absl::AsciiStrToLower(host));
+  }
+  if (o.http_max_streams < 1 || o.http_max_connections < 1 ||
+      o.http_request_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--http-max-streams, --http-max-connections and --http-request-timeout must be positive");
+  }
+  out.max_streams = static_cast<size_t>(o.http_max_streams);
+  out.server.max_connections = static_cast<size_t>(o.http_max_connections);
+  out.server.request_deadline = o.http_request_timeout;
+  out.server.tls_cert = security.tls_cert;
+  out.server.tls_key = security.tls_key;
+  out.server.tls_ca = security.tls_ca;
+  return out;
 }
 
 int Main(int argc, char** argv) {
@@ -74,6 +138,20 @@ int Main(int argc, char** argv) {
   }
   absl::StatusOr<LinkSecurity> security = LoadLinkSecurity(o.security);
   if (!security.ok()) ExitIfBadInput("churnlab-coordinator", security.status());
+  absl::StatusOr<HttpApi::Options> http_options = MakeHttpOptions(o, *security);
+  if (!http_options.ok()) ExitIfBadInput("churnlab-coordinator", http_options.status());
+  std::optional<SocketAddress> http_plaintext;
+  if (!o.http_plaintext_listen.empty()) {
+    absl::StatusOr<SocketAddress> parsed = SocketAddress::ParseIpPort(o.http_plaintext_listen);
+    if (!parsed.ok() || !parsed->is_loopback() || security->tls_cert.empty()) {
+      ExitIfBadInput("churnlab-coordinator",
+                     absl::InvalidArgumentError(absl::StrCat(
+                         "--http-plaintext-listen=", o.http_plaintext_listen,
+                         ": needs TLS (--tls-cert) and a loopback IP:PORT (the plaintext port "
+                         "must not leave this host)")));
+    }
+    http_plaintext = *parsed;
+  }
   if (security->token.empty() && !o.insecure) {
     for (const auto& [flag, address] :
          {std::pair{"--grpc-listen", std::optional<SocketAddress>(*listen)},
@@ -110,20 +188,27 @@ int Main(int argc, char** argv) {
     return kExitCannotRun;
   }
   listen->set_port(port);
-  if (o.dashboard_dir.empty()) o.dashboard_dir = FindDashboardDir();
-  HttpApi http(&coordinator, HttpApi::Options{o.dashboard_dir, security->token});
+  HttpApi http(&coordinator, *std::move(http_options));
   std::string http_address = "off";
   if (http_listen.has_value()) {
-    absl::StatusOr<int> http_port = http.Start(*http_listen);
-    if (!http_port.ok()) {
+    absl::StatusOr<HttpApi::Bound> bound = http.Start(*http_listen, http_plaintext);
+    if (!bound.ok()) {
       std::fprintf(stderr, "churnlab-coordinator: %s\n",
-                   std::string(http_port.status().message()).c_str());
+                   std::string(bound.status().message()).c_str());
       return kExitCannotRun;
     }
-    http_listen->set_port(*http_port);
-    http_address = http_listen->ToString();
-    if (!o.http_address_file.empty()) {
-      if (absl::Status s = WriteAddressFile(o.http_address_file, http_address); !s.ok()) {
+    http_address = bound->address.ToString();
+    std::vector<std::pair<std::string, std::string>> files = {{o.http_address_file, http_address}};
+    if (bound->plaintext.has_value()) {
+      http_address += absl::StrCat(" (", security->tls_cert.empty() ? "plaintext" : "TLS",
+                                   "; plaintext on ", bound->plaintext->ToString(), ")");
+      files.emplace_back(o.http_plaintext_address_file, bound->plaintext->ToString());
+    } else if (!security->tls_cert.empty()) {
+      http_address += " (TLS)";
+    }
+    for (const auto& [file, address] : files) {
+      if (file.empty()) continue;
+      if (absl::Status s = WriteAddressFile(file, address); !s.ok()) {
         std::fprintf(stderr, "churnlab-coordinator: %s\n", std::string(s.message()).c_str());
         return kExitCannotRun;
       }

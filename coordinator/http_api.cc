@@ -1,14 +1,14 @@
 #include "coordinator/http_api.h"
 
-#include <httplib.h>
 #include <unistd.h>
 
-#include <condition_variable>
-#include <deque>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "coordinator/metrics.h"
 #include "proto/grpc_link.h"
 #include "proto/report_export.h"
@@ -17,8 +17,8 @@
 namespace churnlab {
 namespace {
 
-constexpr size_t kMaxQueuedFrames = 64;  // a client further behind loses the oldest frames
-constexpr auto kAgentsEvery = std::chrono::seconds(1);
+constexpr size_t kMaxQueuedCalls = 512;  // JSON calls waiting for a worker; more get 503
+constexpr auto kAgentsEvery = absl::Seconds(1);
 
 int HttpStatusFor(const absl::Status& status) {
   switch (status.code()) {
@@ -28,55 +28,140 @@ int HttpStatusFor(const absl::Status& status) {
       return 400;
     case absl::StatusCode::kUnauthenticated:
       return 401;
+    case absl::StatusCode::kPermissionDenied:
+      return 403;
     case absl::StatusCode::kFailedPrecondition:
     case absl::StatusCode::kAlreadyExists:
       return 409;
     case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kResourceExhausted:
       return 503;
     default:
       return 500;
   }
 }
 
-void SendError(httplib::Response& res, const absl::Status& status) {
+HttpServerResponse ErrorResponse(const absl::Status& status) {
+  HttpServerResponse res;
   res.status = HttpStatusFor(status);
-  std::string message(status.message());
   std::string escaped;
-  for (char c : message) {
+  for (char c : status.message()) {
     if (c == '"' || c == '\\') escaped += '\\';
     if (static_cast<unsigned char>(c) >= 0x20) escaped += c;
   }
-  res.set_content(absl::StrCat("{\"error\": \"", escaped, "\"}\n"), "application/json");
+  res.body = absl::StrCat("{\"error\": \"", escaped, "\"}\n");
+  if (res.status == 401) res.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return res;
+}
+
+HttpServerResponse JsonResponse(std::string body) {
+  HttpServerResponse res;
+  res.body = std::move(body);
+  return res;
 }
 
 std::string SseFrame(const char* event, const std::string& one_line_json) {
   return absl::StrCat("event: ", event, "\ndata: ", one_line_json, "\n\n");
 }
 
+// "/api/runs/ID[/suffix]" -> ID when ID is [A-Za-z0-9-]+ and the rest is exactly `suffix`.
+std::optional<std::string> RunIdIn(absl::string_view path, absl::string_view suffix) {
+  constexpr absl::string_view kPrefix = "/api/runs/";
+  if (!absl::StartsWith(path, kPrefix) || !absl::EndsWith(path, suffix)) return std::nullopt;
+  absl::string_view id = path.substr(kPrefix.size(), path.size() - kPrefix.size() - suffix.size());
+  if (id.empty()) return std::nullopt;
+  for (char c : id) {
+    if (!absl::ascii_isalnum(c) && c != '-') return std::nullopt;
+  }
+  return std::string(id);
+}
+
+std::string ContentTypeFor(absl::string_view path) {
+  static const std::pair<const char*, const char*> kTypes[] = {
+      {".html", "text/html; charset=utf-8"},
+      {".js", "text/javascript; charset=utf-8"},
+      {".mjs", "text/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},
+      {".json", "application/json"},
+      {".svg", "image/svg+xml"},
+      {".png", "image/png"},
+      {".ico", "image/x-icon"},
+      {".map", "application/json"},
+      {".txt", "text/plain"}};
+  for (const auto& [ext, type] : kTypes) {
+    if (absl::EndsWith(path, ext)) return type;
+  }
+  return "application/octet-stream";
+}
+
+HttpRouteKind KindOf(const HttpServerRequest& request) {
+  if (request.method == "POST") return HttpRouteKind::kWrite;
+  if (request.path == "/api/events") return HttpRouteKind::kEvents;
+  if (request.path == "/metrics") return HttpRouteKind::kMetrics;
+  if (absl::StartsWith(request.path, "/api/")) return HttpRouteKind::kRead;
+  return HttpRouteKind::kPage;
+}
+
+HttpRequestFacts FactsOf(const HttpServerRequest& request) {
+  HttpRequestFacts facts;
+  facts.authorization = request.Header("authorization");
+  facts.query_token = request.QueryParam("token");
+  facts.host = request.Header("host");
+  facts.has_origin = request.HasHeader("origin");
+  facts.origin = request.Header("origin");
+  facts.local = request.local;
+  facts.tls = request.tls;
+  return facts;
+}
+
 }  // namespace
 
-struct HttpApi::Subscriber {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<std::string> frames;
-  bool closed = false;
-  std::chrono::steady_clock::time_point agents_sent;
+// A few threads for the JSON routes: they read the run store and take the coordinator's lock,
+// which must never stall the loop that serves every other connection.
+class HttpApi::Workers {
+ public:
+  explicit Workers(int n) {
+    for (int i = 0; i < n; ++i) threads_.emplace_back([this] { Run(); });
+  }
+  ~Workers() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (std::thread& t : threads_) t.join();
+  }
+  // False when kMaxQueuedCalls are already waiting.
+  bool Submit(std::function<void()> fn) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (queue_.size() >= kMaxQueuedCalls) return false;
+      queue_.push_back(std::move(fn));
+    }
+    cv_.notify_one();
+    return true;
+  }
 
-  void Push(const std::string& frame) {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      if (frames.size() >= kMaxQueuedFrames) frames.pop_front();
-      frames.push_back(frame);
+ private:
+  void Run() {
+    for (;;) {
+      std::function<void()> fn;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (stopping_) return;
+        fn = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      fn();
     }
-    cv.notify_one();
   }
-  void Close() {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      closed = true;
-    }
-    cv.notify_one();
-  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
 };
 
 std::string FindDashboardDir() {
@@ -91,86 +176,130 @@ std::string FindDashboardDir() {
   return "";
 }
 
-HttpApi::HttpApi(Coordinator* coordinator, Options options)
-    : coordinator_(coordinator),
-      options_(std::move(options)),
-      server_(std::make_unique<httplib::Server>()) {
-  Route();
-  server_->set_payload_max_length(256 * 1024);
-  server_->set_read_timeout(5, 0);
-  // Each event stream holds a worker thread for as long as its page is open.
-  server_->new_task_queue = [] { return new httplib::ThreadPool(64); };
+absl::StatusOr<StaticFile> ResolveStaticFile(const std::string& dashboard_dir,
+                                             absl::string_view url_path) {
+  const absl::Status not_found = absl::NotFoundError(absl::StrCat("no file ", url_path));
+  if (dashboard_dir.empty() || !absl::StartsWith(url_path, "/")) return not_found;
+  std::string root = dashboard_dir + "/static";
+  absl::string_view rest = url_path.substr(1);
+  if (absl::StartsWith(url_path, "/vendor/uplot/")) {
+    root = dashboard_dir + "/node_modules/uplot/dist";
+    rest = url_path.substr(absl::string_view("/vendor/uplot/").size());
+  }
+  if (rest.empty()) rest = "index.html";
+  for (absl::string_view segment : absl::StrSplit(rest, '/')) {
+    if (segment.empty() || segment[0] == '.' || absl::StrContains(segment, '%') ||
+        absl::StrContains(segment, '\\')) {
+      return not_found;
+    }
+  }
+  std::string path = absl::StrCat(root, "/", rest);
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(path, error)) return not_found;
+  return StaticFile{path, ContentTypeFor(path)};
 }
+
+HttpApi::HttpApi(Coordinator* coordinator, Options options)
+    : coordinator_(coordinator), options_(std::move(options)) {}
 
 HttpApi::~HttpApi() { Stop(); }
 
-bool HttpApi::Authorized(const httplib::Request& req, httplib::Response& res) const {
-  if (BearerTokenMatches(req.get_header_value("Authorization"), options_.token)) return true;
-  SendError(res, absl::UnauthenticatedError("this action needs the coordinator's token"));
-  return false;
+HttpServer::Counters HttpApi::server_counters() const {
+  return server_ != nullptr ? server_->counters() : HttpServer::Counters{};
 }
 
-void HttpApi::Route() {
-  server_->Get("/api/agents", [this](const httplib::Request&, httplib::Response& res) {
-    v1::ListAgentsResponse response;
-    for (v1::AgentInfo& agent : coordinator_->ListAgents())
-      *response.add_agents() = std::move(agent);
-    res.set_content(MessageToJson(response), "application/json");
+void HttpApi::Handle(uint64_t id, HttpServerRequest request) {
+  const HttpRouteKind kind = KindOf(request);
+  if (absl::Status s = CheckHttpAccess(options_.access, kind, FactsOf(request)); !s.ok()) {
+    return server_->Reply(id, ErrorResponse(s));
+  }
+  if (kind == HttpRouteKind::kPage) return ServeFile(id, request);
+  if (kind == HttpRouteKind::kEvents) return ServeEvents(id);
+  auto shared = std::make_shared<HttpServerRequest>(std::move(request));
+  bool queued = workers_->Submit([this, id, shared] {
+    HttpServerResponse response = Api(*shared);
+    server_->Post([this, id, response = std::move(response)] { server_->Reply(id, response); });
   });
-  server_->Get("/api/runs", [this](const httplib::Request&, httplib::Response& res) {
+  if (!queued) {
+    server_->Reply(id, ErrorResponse(absl::UnavailableError(
+                           "the coordinator is busy: too many API calls waiting; try again")));
+  }
+}
+
+HttpServerResponse HttpApi::Api(const HttpServerRequest& req) {
+  const std::string& path = req.path;
+  if (req.method == "POST") {
+    if (path == "/api/runs") {
+      absl::StatusOr<v1::RunSpec> spec = ParseRunSpecJson(req.body);
+      if (!spec.ok()) return ErrorResponse(spec.status());
+      absl::StatusOr<v1::StartRunResponse> started = coordinator_->StartRun(*std::move(spec));
+      if (!started.ok()) return ErrorResponse(started.status());
+      return JsonResponse(MessageToJson(*started));
+    }
+    if (std::optional<std::string> id = RunIdIn(path, "/cancel")) {
+      absl::Status s = coordinator_->CancelRun(*id);
+      if (!s.ok()) return ErrorResponse(s);
+      return JsonResponse("{}\n");
+    }
+    return ErrorResponse(absl::NotFoundError(absl::StrCat("no route POST ", path)));
+  }
+  if (path == "/api/agents") {
+    v1::ListAgentsResponse response;
+    for (v1::AgentInfo& agent : coordinator_->ListAgents()) {
+      *response.add_agents() = std::move(agent);
+    }
+    return JsonResponse(MessageToJson(response));
+  }
+  if (path == "/api/runs") {
     absl::StatusOr<std::vector<v1::RunSummary>> runs = coordinator_->ListRuns();
-    if (!runs.ok()) return SendError(res, runs.status());
+    if (!runs.ok()) return ErrorResponse(runs.status());
     v1::ListRunsResponse response;
     for (v1::RunSummary& run : *runs) *response.add_runs() = std::move(run);
-    res.set_content(MessageToJson(response), "application/json");
-  });
-  server_->Get(R"(/api/runs/([A-Za-z0-9-]+))",
-               [this](const httplib::Request& req, httplib::Response& res) {
-                 absl::StatusOr<v1::RunReport> report = coordinator_->GetRun(req.matches[1]);
-                 if (!report.ok()) return SendError(res, report.status());
-                 res.set_content(ReportToJson(*report), "application/json");
-               });
-  server_->Get(R"(/api/runs/([A-Za-z0-9-]+)/series\.csv)",
-               [this](const httplib::Request& req, httplib::Response& res) {
-                 absl::StatusOr<v1::RunReport> report = coordinator_->GetRun(req.matches[1]);
-                 if (!report.ok()) return SendError(res, report.status());
-                 res.set_content(SeriesToCsv(*report), "text/csv");
-               });
-  server_->Post("/api/runs", [this](const httplib::Request& req, httplib::Response& res) {
-    if (!Authorized(req, res)) return;
-    absl::StatusOr<v1::RunSpec> spec = ParseRunSpecJson(req.body);
-    if (!spec.ok()) return SendError(res, spec.status());
-    absl::StatusOr<v1::StartRunResponse> started = coordinator_->StartRun(*std::move(spec));
-    if (!started.ok()) return SendError(res, started.status());
-    res.set_content(MessageToJson(*started), "application/json");
-  });
-  server_->Post(R"(/api/runs/([A-Za-z0-9-]+)/cancel)",
-                [this](const httplib::Request& req, httplib::Response& res) {
-                  if (!Authorized(req, res)) return;
-                  absl::Status s = coordinator_->CancelRun(req.matches[1]);
-                  if (!s.ok()) return SendError(res, s);
-                  res.set_content("{}\n", "application/json");
-                });
-  server_->Get("/api/events",
-               [this](const httplib::Request&, httplib::Response& res) { ServeEvents(res); });
-  server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(RenderMetrics(coordinator_->ListAgents(), coordinator_->RunningReports(),
-                                  {started_at_, coordinator_->telemetry_messages(),
-                                   coordinator_->store_errors()}),
-                    "text/plain; version=0.0.4; charset=utf-8");
-  });
-  if (!options_.dashboard_dir.empty()) {
-    server_->set_mount_point("/vendor/uplot", options_.dashboard_dir + "/node_modules/uplot/dist");
-    server_->set_mount_point("/", options_.dashboard_dir + "/static");
-  } else {
-    server_->Get("/", [](const httplib::Request&, httplib::Response& res) {
-      res.status = 404;
-      res.set_content(
-          "churnlab-coordinator: no dashboard files here; pass --dashboard-dir=DIR (the "
-          "repository's dashboard/ after `npm ci`). The JSON API is under /api/.\n",
-          "text/plain");
-    });
+    return JsonResponse(MessageToJson(response));
   }
+  if (path == "/metrics") {
+    HttpServerResponse res;
+    res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    res.body = RenderMetrics(
+        coordinator_->ListAgents(), coordinator_->RunningReports(),
+        {started_at_, coordinator_->telemetry_messages(), coordinator_->store_errors()});
+    return res;
+  }
+  if (std::optional<std::string> id = RunIdIn(path, "/series.csv")) {
+    absl::StatusOr<v1::RunReport> report = coordinator_->GetRun(*id);
+    if (!report.ok()) return ErrorResponse(report.status());
+    HttpServerResponse res;
+    res.content_type = "text/csv";
+    res.body = SeriesToCsv(*report);
+    return res;
+  }
+  if (std::optional<std::string> id = RunIdIn(path, "")) {
+    absl::StatusOr<v1::RunReport> report = coordinator_->GetRun(*id);
+    if (!report.ok()) return ErrorResponse(report.status());
+    return JsonResponse(ReportToJson(*report));
+  }
+  return ErrorResponse(absl::NotFoundError(absl::StrCat("no route GET ", path)));
+}
+
+void HttpApi::ServeFile(uint64_t id, const HttpServerRequest& request) {
+  absl::StatusOr<StaticFile> file = ResolveStaticFile(options_.dashboard_dir, request.path);
+  if (!file.ok()) {
+    HttpServerResponse res;
+    res.status = 404;
+    res.content_type = "text/plain";
+    res.body = options_.dashboard_dir.empty()
+                   ? "churnlab-coordinator: no dashboard files here; pass --dashboard-dir=DIR (the "
+                     "repository's dashboard/ after `npm ci`). The JSON API is under /api/.\n"
+                   : "not found\n";
+    return server_->Reply(id, res);
+  }
+  std::ifstream in(file->path, std::ios::binary);
+  std::ostringstream body;
+  body << in.rdbuf();
+  HttpServerResponse res;
+  res.content_type = file->content_type;
+  res.body = body.str();
+  server_->Reply(id, res);
 }
 
 std::string HttpApi::AgentsFrame() {
@@ -179,82 +308,100 @@ std::string HttpApi::AgentsFrame() {
   return SseFrame("agents", MessageToJson(agents, /*one_line=*/true));
 }
 
-void HttpApi::Publish(const std::string& frame) {
-  std::lock_guard<std::mutex> lock(subscribers_mu_);
-  for (const std::shared_ptr<Subscriber>& s : subscribers_) s->Push(frame);
-}
-
-void HttpApi::ServeEvents(httplib::Response& res) {
-  auto subscriber = std::make_shared<Subscriber>();
-  {
-    std::lock_guard<std::mutex> lock(subscribers_mu_);
-    subscribers_.insert(subscriber);
-    subscriber_count_.store(subscribers_.size());
+void HttpApi::ServeEvents(uint64_t id) {
+  if (streams_.size() >= options_.max_streams) {
+    return server_->Reply(id, ErrorResponse(absl::UnavailableError(
+                                  absl::StrCat("too many event streams open (", streams_.size(),
+                                               "); close a page, or raise --http-max-streams"))));
   }
-  // What a new page needs at once: the agents, and where each running run stands.
-  subscriber->Push(AgentsFrame());
-  subscriber->agents_sent = std::chrono::steady_clock::now();
-  for (const v1::RunReport& report : coordinator_->RunningReports()) {
-    subscriber->Push(SseFrame("run", MessageToJson(report, /*one_line=*/true)));
+  HttpServerResponse head;
+  head.content_type = "text/event-stream";
+  head.headers.emplace_back("Cache-Control", "no-cache");
+  if (!server_->StartStream(id, head, [this, id] {
+        streams_.erase(id);
+        stream_count_.store(streams_.size());
+      })) {
+    return;
   }
-  res.set_header("Cache-Control", "no-cache");
-  res.set_chunked_content_provider(
-      "text/event-stream",
-      [this, subscriber](size_t, httplib::DataSink& sink) {
-        std::string frame;
-        {
-          std::unique_lock<std::mutex> lock(subscriber->mu);
-          subscriber->cv.wait_for(lock, kAgentsEvery, [&] {
-            return subscriber->closed || !subscriber->frames.empty();
-          });
-          if (subscriber->closed) return false;
-          for (; !subscriber->frames.empty(); subscriber->frames.pop_front()) {
-            frame += subscriber->frames.front();
-          }
-        }
-        auto now = std::chrono::steady_clock::now();
-        if (now - subscriber->agents_sent >= kAgentsEvery) {
-          frame += AgentsFrame();
-          subscriber->agents_sent = now;
-        }
-        return sink.write(frame.data(), frame.size());
-      },
-      [this, subscriber](bool) {
-        std::lock_guard<std::mutex> lock(subscribers_mu_);
-        subscribers_.erase(subscriber);
-        subscriber_count_.store(subscribers_.size());
-      });
-}
-
-absl::StatusOr<int> HttpApi::Start(const SocketAddress& address) {
-  int port = address.port();
-  if (port == 0) {
-    port = server_->bind_to_any_port(address.IpString());
-  } else if (!server_->bind_to_port(address.IpString(), port)) {
-    port = -1;
-  }
-  if (port <= 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen for HTTP on ", address.ToString()));
-  }
-  // Called under the coordinator's lock on every series point: with no page open, it costs no
-  // JSON (which at thousands of agents is most of a point's work).
-  watch_id_ = coordinator_->WatchAll([this](const v1::RunReport& report, bool) {
-    if (subscriber_count_.load(std::memory_order_relaxed) == 0) return;
-    Publish(SseFrame("run", MessageToJson(report, /*one_line=*/true)));
+  streams_.insert(id);
+  stream_count_.store(streams_.size());
+  // What a new page needs at once: the agents (the frame of the last second), and where each
+  // running run stands (from a worker: the loop never waits for the coordinator's lock). When
+  // the workers are all taken, the next run point brings the latter within a second.
+  if (agents_frame_ != nullptr) server_->SendOnStream(id, agents_frame_);
+  workers_->Submit([this, id] {
+    std::string runs;
+    for (const v1::RunReport& report : coordinator_->RunningReports()) {
+      runs += SseFrame("run", MessageToJson(report, /*one_line=*/true));
+    }
+    if (runs.empty()) return;
+    auto frame = std::make_shared<const std::string>(std::move(runs));
+    server_->Post([this, id, frame] { server_->SendOnStream(id, frame); });
   });
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
-  return port;
+}
+
+void HttpApi::TickAgents() {
+  // Every second on the loop: one worker makes the agents frame, the loop sends it to all.
+  if (streams_.empty() && agents_frame_ != nullptr) return;
+  if (agents_job_pending_.exchange(true)) return;
+  bool queued = workers_->Submit([this] {
+    auto frame = std::make_shared<const std::string>(AgentsFrame());
+    server_->Post([this, frame] {
+      agents_job_pending_ = false;
+      agents_frame_ = frame;
+      Broadcast(frame);
+    });
+  });
+  if (!queued) agents_job_pending_ = false;
+}
+
+void HttpApi::Broadcast(const std::shared_ptr<const std::string>& frame) {
+  // SendOnStream may close a stream that fell behind, which erases it from streams_.
+  std::vector<uint64_t> ids(streams_.begin(), streams_.end());
+  for (uint64_t id : ids) server_->SendOnStream(id, frame);
+}
+
+absl::StatusOr<HttpApi::Bound> HttpApi::Start(const SocketAddress& address,
+                                              const std::optional<SocketAddress>& plaintext) {
+  if (plaintext.has_value() && !plaintext->is_loopback()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--http-plaintext-listen=", plaintext->ToString(), " must be a loopback address"));
+  }
+  absl::StatusOr<std::unique_ptr<HttpServer>> server = HttpServer::Create(
+      options_.server,
+      [this](uint64_t id, HttpServerRequest request) { Handle(id, std::move(request)); });
+  if (!server.ok()) return server.status();
+  server_ = *std::move(server);
+  Bound bound;
+  const bool tls = !options_.server.tls_cert.empty();
+  absl::StatusOr<SocketAddress> main = server_->Listen(address, tls);
+  if (!main.ok()) return main.status();
+  bound.address = *main;
+  if (plaintext.has_value()) {
+    absl::StatusOr<SocketAddress> plain = server_->Listen(*plaintext, /*tls=*/false);
+    if (!plain.ok()) return plain.status();
+    bound.plaintext = *plain;
+  }
+  workers_ = std::make_unique<Workers>(options_.workers);
+  server_->Every(kAgentsEvery, [this] { TickAgents(); });
+  // Called under the coordinator's lock on every series point: with no page open it costs no
+  // JSON (which at thousands of agents is most of a point's work), and no socket is touched
+  // here: the frame goes to the loop thread.
+  watch_id_ = coordinator_->WatchAll([this](const v1::RunReport& report, bool) {
+    if (stream_count_.load(std::memory_order_relaxed) == 0) return;
+    auto frame = std::make_shared<const std::string>(
+        SseFrame("run", MessageToJson(report, /*one_line=*/true)));
+    server_->Post([this, frame] { Broadcast(frame); });
+  });
+  server_->Start();
+  return bound;
 }
 
 void HttpApi::Stop() {
   if (watch_id_ >= 0) coordinator_->Unwatch(watch_id_);
   watch_id_ = -1;
-  {
-    std::lock_guard<std::mutex> lock(subscribers_mu_);
-    for (const std::shared_ptr<Subscriber>& s : subscribers_) s->Close();
-  }
-  server_->stop();
-  if (thread_.joinable()) thread_.join();
+  if (server_ != nullptr) server_->Stop();  // no handler runs after this
+  workers_.reset();  // finishes the calls in hand; their answers are dropped with the loop
 }
 
 }  // namespace churnlab

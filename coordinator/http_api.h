@@ -10,25 +10,29 @@
 //   GET  /metrics                   Prometheus text exposition
 //   POST /api/runs                  start a run: the body is a RunSpec as JSON
 //   POST /api/runs/ID/cancel        cancel it
-// Write actions need `Authorization: Bearer TOKEN` when the coordinator has a token.
+// Who may call what is HttpAccessRules (http_access.h): with a token every route but the page's
+// files needs it (`Authorization: Bearer TOKEN`, or `?token=` for /api/events) unless
+// public_read; writes also pass the Origin/Host check. The server (http_server.h) is one event
+// loop; the JSON routes run on a few workers so that a slow store never stalls the loop.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/net_address.h"
 #include "coordinator/coordinator.h"
-
-namespace httplib {
-class Server;
-struct Request;
-struct Response;
-}  // namespace httplib
+#include "coordinator/http_access.h"
+#include "coordinator/http_server.h"
 
 namespace churnlab {
 
@@ -37,41 +41,65 @@ class HttpApi {
   struct Options {
     // Holds static/ (the page) and node_modules/uplot (the charts); "" serves no page.
     std::string dashboard_dir;
-    // Needed by write actions when not empty.
-    std::string token;
+    HttpAccessRules access;
+    HttpServer::Options server;  // TLS, deadlines, connection cap
+    size_t max_streams = 256;    // open /api/events streams; one more gets 503
+    int workers = 4;             // threads answering the JSON routes
+  };
+  struct Bound {
+    SocketAddress address;                   // TLS when the server options have a certificate
+    std::optional<SocketAddress> plaintext;  // the loopback plaintext port, when asked for
   };
 
   HttpApi(Coordinator* coordinator, Options options);
   ~HttpApi();  // Stop()s
 
-  // Binds `address` (port 0 picks one) and serves on a thread of its own; returns the bound port.
-  // UNAVAILABLE naming the address when it cannot bind.
-  absl::StatusOr<int> Start(const SocketAddress& address);
+  // Binds `address` (port 0 picks one), with TLS when the options hold a certificate, and
+  // `plaintext` (loopback only, never TLS) when given; serves on a thread of its own.
+  // UNAVAILABLE naming the address when it cannot bind; INVALID_ARGUMENT for a plaintext
+  // address that is not loopback or TLS material that does not load.
+  absl::StatusOr<Bound> Start(const SocketAddress& address,
+                              const std::optional<SocketAddress>& plaintext = std::nullopt);
   void Stop();
 
- private:
-  struct Subscriber;
+  HttpServer::Counters server_counters() const;
 
-  void Route();
-  // False (with 401 sent) when the request lacks the token.
-  bool Authorized(const httplib::Request& req, httplib::Response& res) const;
-  void ServeEvents(httplib::Response& res);
-  void Publish(const std::string& frame);
+ private:
+  class Workers;
+
+  void Handle(uint64_t id, HttpServerRequest request);
+  // Runs on a worker; the answer goes back to the loop thread.
+  HttpServerResponse Api(const HttpServerRequest& request);
+  void ServeEvents(uint64_t id);
+  void ServeFile(uint64_t id, const HttpServerRequest& request);
+  void Broadcast(const std::shared_ptr<const std::string>& frame);
+  void TickAgents();
   std::string AgentsFrame();
 
   Coordinator* coordinator_;
   Options options_;
   absl::Time started_at_ = absl::Now();
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
+  std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<Workers> workers_;
   int watch_id_ = -1;
-  std::mutex subscribers_mu_;
-  std::set<std::shared_ptr<Subscriber>> subscribers_;
-  std::atomic<size_t> subscriber_count_{0};  // subscribers_.size(), read without the lock
+  std::set<uint64_t> streams_;                       // loop thread only
+  std::shared_ptr<const std::string> agents_frame_;  // the last one sent; loop thread only
+  std::atomic<bool> agents_job_pending_{false};
+  std::atomic<size_t> stream_count_{0};  // streams_.size(), read without the loop
 };
 
 // The dashboard directory next to the running binary: <prefix>/dashboard for build/bin/X, or
 // <prefix>/share/churnlab/dashboard for an installed <prefix>/bin/X; "" when neither exists.
 std::string FindDashboardDir();
+
+// The file an URL path names under the dashboard directory: "/vendor/uplot/X" is
+// node_modules/uplot/dist/X, anything else static/X ("/" is static/index.html); with its
+// Content-Type. NOT_FOUND for a path with "..", a hidden or encoded segment, or no such file.
+struct StaticFile {
+  std::string path;
+  std::string content_type;
+};
+absl::StatusOr<StaticFile> ResolveStaticFile(const std::string& dashboard_dir,
+                                             absl::string_view url_path);
 
 }  // namespace churnlab

@@ -1,7 +1,9 @@
 // The churnlab dashboard: agents, the live run, stored runs side by side.
 // Data: /api/events (Server-Sent Events) pushes every running run's new series point and the
 // agents list; /api/runs and /api/runs/ID give the stored runs. Everything shown goes through
-// textContent, never innerHTML.
+// textContent, never innerHTML. With a coordinator token, every call sends the token from the
+// page's token field (`Authorization: Bearer`); EventSource cannot set headers, so the event
+// stream is opened as /api/events?token=... (the one route that takes it in the URL).
 'use strict';
 
 const $ = (id) => document.getElementById(id);
@@ -112,7 +114,7 @@ function onRun(report) {
 }
 
 async function loadRuns() {
-  const response = await fetch('/api/runs');
+  const response = await fetch('/api/runs', { headers: authHeaders() });
   if (!response.ok) return;
   const runs = (await response.json()).runs || [];
   $('runs').tBodies[0].replaceChildren(...runs.map((r) => {
@@ -130,7 +132,7 @@ async function loadRuns() {
 }
 
 async function fetchRun(id) {
-  const response = await fetch(`/api/runs/${encodeURIComponent(id)}`);
+  const response = await fetch(`/api/runs/${encodeURIComponent(id)}`, { headers: authHeaders() });
   if (!response.ok) throw new Error(`run ${id}: HTTP ${response.status}`);
   const report = await response.json();
   const run = state.runs.get(id);
@@ -397,25 +399,43 @@ function setLink(text) {
   $('link').dataset.state = text;
 }
 
-function main() {
-  $('token').value = localStorage.getItem('churnlab-token') || '';
-  $('spec').addEventListener('input', () => { $('spec').dataset.touched = '1'; });
-  $('start-run').addEventListener('click', startRun);
-  $('cancel-run').addEventListener('click', cancelRun);
-  $('states-scope').addEventListener('change', scheduleRender);
-  const events = new EventSource('/api/events');
+let events = null;
+
+// (Re)opens the event stream with the token in the field; EventSource gives up for good on an
+// HTTP error (401 without the token), so a new token needs a new stream.
+function connectEvents() {
+  if (events) events.close();
+  const token = $('token').value;
+  events = new EventSource(token ? `/api/events?token=${encodeURIComponent(token)}` : '/api/events');
   events.onopen = () => setLink('live');
-  events.onerror = () => setLink('disconnected');  // EventSource reconnects by itself
+  events.onerror = () => {
+    // EventSource reconnects by itself after a network error; after an HTTP error it is closed.
+    setLink(events.readyState === EventSource.CLOSED ? 'token needed' : 'disconnected');
+  };
   events.addEventListener('agents', (e) => {
     state.agents = JSON.parse(e.data).agents || [];
     renderAgents();
   });
   events.addEventListener('run', (e) => onRun(JSON.parse(e.data)));
+}
+
+function loadAll() {
+  connectEvents();
   loadRuns().then(async () => {
     // With nothing running, show the newest stored run.
     const first = $('runs').tBodies[0].rows[0];
     if (!state.selected && first) await openRun(first.dataset.run);
   });
+}
+
+function main() {
+  $('token').value = localStorage.getItem('churnlab-token') || '';
+  $('spec').addEventListener('input', () => { $('spec').dataset.touched = '1'; });
+  $('token').addEventListener('change', loadAll);
+  $('start-run').addEventListener('click', startRun);
+  $('cancel-run').addEventListener('click', cancelRun);
+  $('states-scope').addEventListener('change', scheduleRender);
+  loadAll();
 }
 
 main();

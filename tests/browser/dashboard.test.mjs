@@ -3,7 +3,10 @@
 // page, sees both agents, starts a run from the page (one of its targets is a closed port, so
 // ECONNREFUSED shows in the errno chart), sees the rate and errno charts receive points, checks
 // /metrics with a real Prometheus parser, cancels the run from the page and finds it cancelled in
-// the runs list. Any console error fails the test. Leaves a screenshot in the artifacts dir.
+// the runs list. The coordinator has a token: the page opens without it (the stream says
+// "token needed"), then the token is typed in and every read, the event stream (?token=) and the
+// writes use it. Any console error but those first 401s fails the test. Leaves a screenshot in
+// the artifacts dir.
 //
 // node tests/browser/dashboard.test.mjs BIN_DIR DASHBOARD_DIR ARTIFACTS_DIR
 import { spawn, execFileSync } from 'node:child_process';
@@ -58,20 +61,28 @@ function closedPort() {
   });
 }
 
+const TOKEN = 'browser-s3cret';
+const auth = { headers: { Authorization: `Bearer ${TOKEN}` } };
+
 async function main() {
+  const tokenFile = path.join(work, 'token');
+  fs.writeFileSync(tokenFile, `${TOKEN}\n`);
+  const withToken = `--token-file=${tokenFile}`;
   start('churnlab-coordinator', ['--grpc-listen=127.0.0.1:0', '--http-listen=127.0.0.1:0',
     `--address-file=${work}/grpc`, `--http-address-file=${work}/http`, `--db=${work}/runs.db`,
-    `--dashboard-dir=${dashboardDir}`]);
+    `--dashboard-dir=${dashboardDir}`, withToken]);
   const grpc = await readAddress('grpc');
   const http = `http://${await readAddress('http')}`;
   start('churnlab-target', ['--listen=127.0.0.1:0', `--address-file=${work}/target`,
-    `--coordinator=${grpc}`, '--name=target']);
+    `--coordinator=${grpc}`, '--name=target', withToken]);
   const target = await readAddress('target');
   // An observer whose name is markup: the page must show it as text, never as HTML.
   start('churnlab-target-2', ['--listen=127.0.0.1:0', `--coordinator=${grpc}`,
-    '--name=<img id="xss" src=x onerror="window.pwned=1">']);
-  start('churnlab-agent-1', [`--coordinator=${grpc}`, '--name=a1', '--source-ips=127.0.0.2']);
-  start('churnlab-agent-2', [`--coordinator=${grpc}`, '--name=a2', '--source-ips=127.0.0.3']);
+    '--name=<img id="xss" src=x onerror="window.pwned=1">', withToken]);
+  start('churnlab-agent-1', [`--coordinator=${grpc}`, '--name=a1', '--source-ips=127.0.0.2',
+    withToken]);
+  start('churnlab-agent-2', [`--coordinator=${grpc}`, '--name=a2', '--source-ips=127.0.0.3',
+    withToken]);
 
   browser = await launchChromium();
   const page = await browser.newPage({ viewport: { width: 1400, height: 1500 } });
@@ -79,6 +90,13 @@ async function main() {
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
   await page.goto(http);
+  // Without the token the page loads but shows no data, and says why.
+  await until('the token request', async () =>
+    (await page.textContent('#link')) === 'token needed');
+  await new Promise((r) => setTimeout(r, 500));  // the runs list's 401 lands too
+  consoleErrors.splice(0);  // the 401s of those first calls
+  await page.fill('#token', TOKEN);
+  await page.dispatchEvent('#token', 'change');
 
   // Both agents listed, with the target as an observer.
   await page.waitForSelector('#agents tr[data-agent="a1"]');
@@ -107,12 +125,13 @@ async function main() {
   assert.match(await page.textContent('#chart-errors'), /ECONNREFUSED/);
   assert.match(await page.textContent('#chart-rate'), /a1.*a2.*requested.*tuple budget/s);
   // The budget sentence is the report's own (the page computes none).
-  const live = await (await fetch(`${http}/api/runs/${runId}`)).json();
+  assert.equal((await fetch(`${http}/api/runs/${runId}`)).status, 401);
+  const live = await (await fetch(`${http}/api/runs/${runId}`, auth)).json();
   assert.notEqual(live.tuple_budget.summary || '', '');
   assert.equal(await page.textContent('#budget-sentence'), live.tuple_budget.summary);
 
   // /metrics mid-run, through a real Prometheus parser.
-  const metrics = await (await fetch(`${http}/metrics`)).text();
+  const metrics = await (await fetch(`${http}/metrics`, auth)).text();
   fs.writeFileSync(path.join(artifacts, 'metrics.txt'), metrics);
   execFileSync('/usr/bin/python3', [path.join(here, 'check_metrics.py'), runId],
     { input: metrics, stdio: ['pipe', 'inherit', 'inherit'] });

@@ -7,7 +7,13 @@
 #    without a client certificate, or speaking plaintext, is refused;
 #  - the coordinator refuses a non-loopback listen address without a token unless --insecure;
 #  - hostile input (a huge target list, a message over gRPC's 4 MiB, an oversized HTTP body)
-#    gets a clear error and the coordinator keeps serving.
+#    gets a clear error and the coordinator keeps serving;
+#  - the HTTP side: with a token every read (API, /api/events, series.csv, /metrics) needs it
+#    unless --public-read, /metrics takes its own --metrics-token-file too, a cross-site POST is
+#    refused (403) with and without a token; with TLS and a CA the HTTP port speaks only TLS and
+#    wants a client certificate (a loopback plaintext port only on request); 2,000 event streams
+#    and 100 slow-header connections leave /api/runs answering within a second, one stream over
+#    the cap gets 503 and the slow ones are closed at the request deadline.
 # Usage: security_test.sh BIN_DIR
 source "$(dirname "$0")/../support/shell_test.sh" security_test "$@"
 expect() {  # expect CODE DESCRIPTION CMD...: runs CMD, checks its exit code
@@ -107,6 +113,97 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Authorization: Bearer 
   --data-binary @body.txt "http://$h/api/runs")
 [[ $code == 413 ]] || fail "a 1 MB POST got HTTP $code, wanted 413"
 expect 0 "the coordinator still serves" "$bin/churnlab" agents --coordinator="$c" --token-file=token
+
+echo "== HTTP: reads need the token"
+http_code() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$@" || true; }
+h=$(cat tok.http)
+for path in /api/agents /api/runs /api/runs/r-none /api/runs/r-none/series.csv /api/events \
+  /metrics; do
+  code=$(http_code "http://$h$path")
+  [[ $code == 401 ]] || fail "GET $path without the token: HTTP $code, wanted 401"
+done
+code=$(http_code -H 'Authorization: Bearer guess' "http://$h/api/runs")
+[[ $code == 401 ]] || fail "GET /api/runs with a wrong token: HTTP $code"
+for path in /api/agents /api/runs /metrics; do
+  code=$(http_code -H 'Authorization: Bearer s3cret' "http://$h$path")
+  [[ $code == 200 ]] || fail "GET $path with the token: HTTP $code"
+done
+code=$(http_code -H 'Authorization: Bearer s3cret' "http://$h/api/runs/r-none")
+[[ $code == 404 ]] || fail "GET /api/runs/r-none with the token: HTTP $code, wanted 404"
+code=$(http_code "http://$h/api/events?token=s3cret")  # curl times out on the open stream
+[[ $code == 200 ]] || fail "GET /api/events?token=: HTTP $code"
+code=$(http_code "http://$h/api/runs?token=s3cret")
+[[ $code == 401 ]] || fail "?token= opened /api/runs (only the event stream takes it): HTTP $code"
+code=$(http_code "http://$h/")
+[[ $code == 200 || $code == 404 ]] || fail "the page's files: HTTP $code"
+echo "ok: reads, /api/events and /metrics answer 401 without the token, 200 with it"
+
+printf 'scrape\n' >metrics.token
+start_coordinator pub --token-file=token --public-read --metrics-token-file=metrics.token
+h=$(cat pub.http)
+for path in /api/agents /api/runs /metrics; do
+  code=$(http_code "http://$h$path")
+  [[ $code == 200 ]] || fail "--public-read: GET $path: HTTP $code"
+done
+code=$(http_code -X POST -d '{}' "http://$h/api/runs")
+[[ $code == 401 ]] || fail "--public-read let a POST through without the token: HTTP $code"
+start_coordinator met --token-file=token --metrics-token-file=metrics.token
+h=$(cat met.http)
+code=$(http_code -H 'Authorization: Bearer scrape' "http://$h/metrics")
+[[ $code == 200 ]] || fail "/metrics with the metrics token: HTTP $code"
+code=$(http_code -H 'Authorization: Bearer scrape' "http://$h/api/runs")
+[[ $code == 401 ]] || fail "the metrics token opened /api/runs: HTTP $code"
+code=$(http_code "http://$h/metrics")
+[[ $code == 401 ]] || fail "/metrics without a token: HTTP $code"
+echo "ok: --public-read opens reads only; the metrics token opens /metrics only"
+
+echo "== HTTP: cross-site writes"
+start_coordinator open
+for name in tok open; do
+  h=$(cat $name.http)
+  code=$(http_code -X POST -H 'Origin: http://evil.example' -H 'Content-Type: text/plain' \
+    -H 'Authorization: Bearer s3cret' -d '{"targets":["127.0.0.1:9"],"rate":1,"duration":"1s"}' \
+    "http://$h/api/runs")
+  [[ $code == 403 ]] || fail "$name: cross-site POST /api/runs: HTTP $code, wanted 403"
+  code=$(http_code -X POST -H "Host: evil.example:${h##*:}" -d '{}' "http://$h/api/runs/r-x/cancel")
+  [[ $code == 403 ]] || fail "$name: POST naming another Host (DNS rebinding): HTTP $code"
+done
+h=$(cat open.http)
+code=$(http_code -X POST -H "Origin: http://$h" -d '{}' "http://$h/api/runs")
+[[ $code == 400 ]] || fail "same-origin POST: HTTP $code, wanted 400 (the empty spec)"
+"$bin/churnlab" runs --coordinator="$(cat open.grpc)" >runs.txt
+! grep -q '^r-' runs.txt || fail "a refused cross-site POST started a run"
+echo "ok: a cross-site POST is refused (403) with and without a token; same-origin passes"
+
+echo "== HTTP over TLS"
+start_coordinator htls --token-file=token --tls-cert=server.pem --tls-key=server.key \
+  --tls-ca=ca.pem --http-plaintext-listen=127.0.0.1:0 --http-plaintext-address-file=htls.plain
+need_file htls.plain
+h=$(cat htls.http)
+code=$(http_code --cacert ca.pem --cert client.pem --key client.key \
+  -H 'Authorization: Bearer s3cret' "https://$h/api/runs")
+[[ $code == 200 ]] || fail "HTTPS with a client certificate and the token: HTTP $code"
+code=$(http_code --cacert ca.pem -H 'Authorization: Bearer s3cret' -X POST \
+  -d '{"targets":["127.0.0.1:9"],"rate":1,"duration":"1s"}' "https://$h/api/runs")
+[[ $code == 000 ]] || fail "HTTPS without a client certificate got HTTP $code"
+code=$(http_code -H 'Authorization: Bearer s3cret' "http://$h/api/runs")
+[[ $code == 000 ]] || fail "plaintext HTTP on the TLS port got HTTP $code"
+code=$(http_code -H 'Authorization: Bearer s3cret' "http://$(cat htls.plain)/api/runs")
+[[ $code == 200 ]] || fail "the loopback plaintext port with the token: HTTP $code"
+code=$(http_code "http://$(cat htls.plain)/api/runs")
+[[ $code == 401 ]] || fail "the loopback plaintext port without the token: HTTP $code"
+expect 2 "a non-loopback plaintext HTTP port is refused" "$bin/churnlab-coordinator" \
+  --grpc-listen=127.0.0.1:0 --http-listen=127.0.0.1:0 --db=z.db --token-file=token \
+  --tls-cert=server.pem --tls-key=server.key --http-plaintext-listen=0.0.0.0:0
+echo "ok: with TLS and a CA the HTTP port wants TLS and a client certificate"
+
+echo "== HTTP: streams and slow clients do not stall it"
+ulimit -n "$(ulimit -Hn)"
+start_coordinator flood --token-file=token --http-max-streams=2000 --http-request-timeout=3s
+python3 "$(dirname "$0")/http_flood.py" "$(cat flood.http)" 2000 100 3 s3cret >flood.txt 2>&1 ||
+  fail "$(cat flood.txt)"
+cat flood.txt
+echo "ok: 2,000 streams and 100 slow clients leave the API answering"
 
 echo "== listen address"
 expect 2 "non-loopback listen without a token is refused" "$bin/churnlab-coordinator" \
