@@ -21,6 +21,7 @@
 #include "cli/report_format.h"
 #include "cli/spec_flags.h"
 #include "common/flags.h"
+#include "common/terminal_text.h"
 #include "proto/grpc_link.h"
 #include "proto/report_export.h"
 #include "proto/run_spec.h"
@@ -31,8 +32,9 @@ namespace {
 std::atomic<bool> interrupted{false};
 void OnSignal(int) { interrupted.store(true); }
 
+// Messages often echo what the user or an agent sent (a target, a name): printed escaped.
 int Fail(const std::string& program, int code, const std::string& message) {
-  std::fprintf(stderr, "%s: %s\n", program.c_str(), message.c_str());
+  std::fprintf(stderr, "%s: %s\n", program.c_str(), TerminalSafe(message).c_str());
   return code;
 }
 
@@ -87,7 +89,7 @@ class CancelOnInterrupt {
               request.set_run_id(run_id);
               v1::CancelRunResponse response;
               stub->CancelRun(&context, request, &response);
-              std::fprintf(stderr, "churnlab run: cancelling %s\n", run_id.c_str());
+              std::fprintf(stderr, "churnlab run: cancelling %s\n", TerminalSafe(run_id).c_str());
               return;
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -128,10 +130,11 @@ absl::StatusOr<v1::RunReport> ExecuteRun(v1::Control::Stub* stub, const v1::RunS
                           status.error_message());
     }
   }
-  std::printf("run %s on %d agent(s): %s\n", started.run_id().c_str(), started.agent_names_size(),
-              absl::StrJoin(started.agent_names(), ",").c_str());
+  std::printf("run %s on %d agent(s): %s\n", TerminalSafe(started.run_id()).c_str(),
+              started.agent_names_size(),
+              TerminalSafe(absl::StrJoin(started.agent_names(), ",")).c_str());
   for (const std::string& warning : started.warnings()) {
-    std::printf("warning: %s\n", warning.c_str());
+    std::printf("warning: %s\n", TerminalSafe(warning).c_str());
   }
   std::fflush(stdout);
   v1::RunReport final_report;
@@ -286,7 +289,8 @@ int CompareCommand(int argc, char** argv) {
   absl::StatusOr<v1::RunReport> distributed = ExecuteRun(conn.stub.get(), spread);
   if (!distributed.ok() && absl::IsFailedPrecondition(distributed.status()) &&
       spread.exclude_source_ips_size() > 0) {
-    std::printf("(no other source IP is available: the spread run uses %s too)\n", used.c_str());
+    std::printf("(no other source IP is available: the spread run uses %s too)\n",
+                TerminalSafe(used).c_str());
     distributed = ExecuteRun(conn.stub.get(), unexcluded);
   }
   if (!distributed.ok()) {
@@ -400,7 +404,7 @@ int CancelCommand(int argc, char** argv) {
   if (!status.ok()) {
     return Fail(program, ExitCodeFor(status), status.error_message());
   }
-  std::printf("cancelling %s\n", positional[0].c_str());
+  std::printf("cancelling %s\n", TerminalSafe(positional[0]).c_str());
   return kExitOk;
 }
 

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/terminal_text.h"
 
 namespace churnlab {
 namespace {
@@ -19,7 +20,7 @@ std::string FormatErrors(const google::protobuf::Map<std::string, uint64_t>& err
   });
   std::vector<std::string> parts;
   for (size_t i = 0; i < sorted.size() && i < max; ++i) {
-    parts.push_back(absl::StrCat(sorted[i].first, " ", sorted[i].second));
+    parts.push_back(absl::StrCat(TerminalSafe(sorted[i].first), " ", sorted[i].second));
   }
   if (sorted.size() > max) parts.push_back(absl::StrCat("+", sorted.size() - max, " more"));
   return absl::StrJoin(parts, ", ");
@@ -41,16 +42,19 @@ std::string FormatTupleBudget(const v1::RunReport& r) {
       "%.0f requested, %.0f achieved\n",
       b.time_wait_s(), b.total_rate(), r.requested_rate(), r.achieved_rate());
   for (const v1::SourceBudget& s : b.sources()) {
-    absl::StrAppendFormat(
-        &out, "    %-12s %-16s %6d ports x %d dest / %.0fs = %7.0f/s, asked %7.0f/s", s.agent(),
-        s.ip(), s.ports(), s.destinations(), b.time_wait_s(), s.budget_rate(), s.requested_rate());
+    absl::StrAppendFormat(&out,
+                          "    %-12s %-16s %6d ports x %d dest / %.0fs = %7.0f/s, asked %7.0f/s",
+                          TerminalSafe(s.agent()), TerminalSafe(s.ip()), s.ports(),
+                          s.destinations(), b.time_wait_s(), s.budget_rate(), s.requested_rate());
     if (s.exhaustion_after_s() > 0) {
       absl::StrAppendFormat(&out, "  -> ports run out after ~%.0fs", s.exhaustion_after_s());
     }
     absl::StrAppend(&out, "\n");
   }
-  if (!b.summary().empty()) absl::StrAppend(&out, "    ", b.summary(), "\n");
-  for (const std::string& note : b.notes()) absl::StrAppend(&out, "    note: ", note, "\n");
+  if (!b.summary().empty()) absl::StrAppend(&out, "    ", TerminalSafe(b.summary()), "\n");
+  for (const std::string& note : b.notes()) {
+    absl::StrAppend(&out, "    note: ", TerminalSafe(note), "\n");
+  }
   return out;
 }
 
@@ -79,9 +83,10 @@ std::string FormatProgressLine(const v1::RunReport& report) {
 }
 
 std::string FormatReportText(const v1::RunReport& r) {
-  std::string out = absl::StrFormat("\nRun %s%s: %s, verdict %s\n", r.run_id(),
-                                    r.spec().name().empty() ? "" : " (" + r.spec().name() + ")",
-                                    r.state(), r.verdict().empty() ? "-" : r.verdict());
+  std::string out = absl::StrFormat(
+      "\nRun %s%s: %s, verdict %s\n", TerminalSafe(r.run_id()),
+      r.spec().name().empty() ? "" : " (" + TerminalSafe(r.spec().name()) + ")",
+      TerminalSafe(r.state()), r.verdict().empty() ? "-" : TerminalSafe(r.verdict()));
   const v1::Totals& t = r.totals();
   absl::StrAppendFormat(&out, "  %.1fs  attempted %d  succeeded %d  failed %d  missed starts %d\n",
                         r.duration_s(), t.attempted(), t.succeeded(), t.failed(),
@@ -97,16 +102,16 @@ std::string FormatReportText(const v1::RunReport& r) {
   absl::StrAppendFormat(&out, "  %-12s %-16s %10s %10s %10s %15s %10s  %s\n", "agent", "source",
                         "attempted", "succeeded", "failed", "peak ports", "peak TW", "errors");
   for (const v1::AgentReport& agent : r.agents()) {
+    const std::string name = TerminalSafe(agent.name());
     for (const v1::SourceReport& s : agent.sources()) {
-      absl::StrAppendFormat(&out, "  %-12s %-16s %10d %10d %10d %15s %10d  %s\n", agent.name(),
-                            s.ip(), s.attempted(), s.succeeded(), s.failed(),
+      absl::StrAppendFormat(&out, "  %-12s %-16s %10d %10d %10d %15s %10d  %s\n", name,
+                            TerminalSafe(s.ip()), s.attempted(), s.succeeded(), s.failed(),
                             absl::StrCat(s.peak_ports_in_use(), "/", s.port_range_size()),
                             s.peak_time_wait(), FormatErrors(s.errors(), 4));
     }
-    if (agent.sources_size() == 0)
-      absl::StrAppendFormat(&out, "  %-16s (no telemetry)\n", agent.name());
+    if (agent.sources_size() == 0) absl::StrAppendFormat(&out, "  %-16s (no telemetry)\n", name);
     if (!agent.problem().empty())
-      absl::StrAppendFormat(&out, "  %-16s ! %s\n", agent.name(), agent.problem());
+      absl::StrAppendFormat(&out, "  %-16s ! %s\n", name, TerminalSafe(agent.problem()));
   }
   if (!r.store_error().empty()) {
     absl::StrAppendFormat(&out,
@@ -120,31 +125,35 @@ std::string FormatReportText(const v1::RunReport& r) {
                   Latency("loop lag", r.latency().loop_lag()));
   for (const v1::ObserverReport& o : r.observers()) {
     for (const v1::ListenReport& l : o.listen()) {
-      absl::StrAppendFormat(
-          &out, "  server %s %s: peak TIME_WAIT %d, CLOSE_WAIT %d, ESTABLISHED %d\n", o.name(),
-          l.address(), l.peak_time_wait(), l.peak_close_wait(), l.peak_established());
+      absl::StrAppendFormat(&out,
+                            "  server %s %s: peak TIME_WAIT %d, CLOSE_WAIT %d, ESTABLISHED %d\n",
+                            TerminalSafe(o.name()), TerminalSafe(l.address()), l.peak_time_wait(),
+                            l.peak_close_wait(), l.peak_established());
     }
     std::vector<std::string> counters;
     for (const auto& [name, delta] :
          std::map<std::string, int64_t>(o.kernel_counters().begin(), o.kernel_counters().end())) {
-      if (delta != 0) counters.push_back(absl::StrCat(name, " +", delta));
+      if (delta != 0) counters.push_back(absl::StrCat(TerminalSafe(name), " +", delta));
     }
     if (!counters.empty()) {
-      absl::StrAppend(&out, "  server ", o.name(), " kernel: ", absl::StrJoin(counters, ", "),
-                      "\n");
+      absl::StrAppend(&out, "  server ", TerminalSafe(o.name()),
+                      " kernel: ", absl::StrJoin(counters, ", "), "\n");
     }
   }
   absl::StrAppend(&out, FormatTupleBudget(r));
   std::vector<std::string> counters;
   for (const auto& [name, delta] :
        std::map<std::string, int64_t>(r.kernel_counters().begin(), r.kernel_counters().end())) {
-    if (delta != 0) counters.push_back(absl::StrCat(name, " +", delta));
+    if (delta != 0) counters.push_back(absl::StrCat(TerminalSafe(name), " +", delta));
   }
   if (!counters.empty()) absl::StrAppend(&out, "  kernel: ", absl::StrJoin(counters, ", "), "\n");
-  for (const std::string& o : r.observations()) absl::StrAppend(&out, "  * ", o, "\n");
+  for (const std::string& o : r.observations()) {
+    absl::StrAppend(&out, "  * ", TerminalSafe(o), "\n");
+  }
   for (const v1::ThresholdResult& th : r.thresholds()) {
-    absl::StrAppendFormat(&out, "  threshold %-28s observed %-12g %s%s\n", th.expression(),
-                          th.observed(), th.passed() ? "pass" : "FAIL",
+    absl::StrAppendFormat(&out, "  threshold %-28s observed %-12g %s%s\n",
+                          TerminalSafe(th.expression()), th.observed(),
+                          th.passed() ? "pass" : "FAIL",
                           th.is_default() ? " (the default: the spec sets no thresholds)" : "");
   }
   return out;
@@ -176,7 +185,7 @@ std::string FormatCompare(const v1::CompareReport& c) {
   auto row = [&](const char* name, const std::string& x, const std::string& y) {
     absl::StrAppendFormat(&out, "%-28s %-28s %-28s\n", name, x, y);
   };
-  row("run", a.run_id(), b.run_id());
+  row("run", TerminalSafe(a.run_id()), TerminalSafe(b.run_id()));
   row("agents / source IPs", absl::StrCat(a.agents_size(), " / ", sources(a)),
       absl::StrCat(b.agents_size(), " / ", sources(b)));
   row("requested rate", absl::StrFormat("%.0f/s", a.requested_rate()),
@@ -193,9 +202,9 @@ std::string FormatCompare(const v1::CompareReport& c) {
       absl::StrFormat("%.2fms", b.latency().connect().p99_ms()));
   row("tuple budget", absl::StrFormat("%.0f/s", a.tuple_budget().total_rate()),
       absl::StrFormat("%.0f/s", b.tuple_budget().total_rate()));
-  row("verdict", a.verdict(), b.verdict());
+  row("verdict", TerminalSafe(a.verdict()), TerminalSafe(b.verdict()));
   absl::StrAppend(&out, "\n");
-  for (const std::string& line : c.summary()) absl::StrAppend(&out, line, "\n");
+  for (const std::string& line : c.summary()) absl::StrAppend(&out, TerminalSafe(line), "\n");
   return out;
 }
 
@@ -205,10 +214,10 @@ std::string FormatAgents(const std::vector<v1::AgentInfo>& agents) {
                                     "busy with", "port range", "fd limit", "source IPs");
   for (const v1::AgentInfo& a : agents) {
     const v1::Hello& h = a.hello();
-    absl::StrAppendFormat(&out, "%-16s %-20s %-24s %-13s %-8d %s\n", h.name(), h.host(),
-                          a.busy_with(),
+    absl::StrAppendFormat(&out, "%-16s %-20s %-24s %-13s %-8d %s\n", TerminalSafe(h.name()),
+                          TerminalSafe(h.host()), TerminalSafe(a.busy_with()),
                           absl::StrCat(h.port_range().low(), "-", h.port_range().high()),
-                          h.fd_limit(), absl::StrJoin(h.source_ips(), ","));
+                          h.fd_limit(), TerminalSafe(absl::StrJoin(h.source_ips(), ",")));
   }
   return out;
 }
@@ -218,9 +227,11 @@ std::string FormatRuns(const std::vector<v1::RunSummary>& runs) {
   std::string out = absl::StrFormat("%-26s %-25s %-12s %-8s %12s %12s  %s\n", "run", "started",
                                     "state", "verdict", "achieved/s", "requested/s", "name");
   for (const v1::RunSummary& r : runs) {
-    absl::StrAppendFormat(&out, "%-26s %-25s %-12s %-8s %12.0f %12.0f  %s\n", r.run_id(),
-                          r.started_at(), r.state(), r.verdict().empty() ? "-" : r.verdict(),
-                          r.achieved_rate(), r.requested_rate(), r.name());
+    absl::StrAppendFormat(&out, "%-26s %-25s %-12s %-8s %12.0f %12.0f  %s\n",
+                          TerminalSafe(r.run_id()), TerminalSafe(r.started_at()),
+                          TerminalSafe(r.state()),
+                          r.verdict().empty() ? "-" : TerminalSafe(r.verdict()), r.achieved_rate(),
+                          r.requested_rate(), TerminalSafe(r.name()));
   }
   return out;
 }

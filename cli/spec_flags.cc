@@ -3,7 +3,6 @@
 #include <google/protobuf/util/time_util.h>
 
 #include <fstream>
-#include <sstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -165,12 +164,20 @@ absl::StatusOr<v1::RunSpec> BuildSpec(const std::string& spec_file,
   }
   v1::RunSpec spec;
   if (!spec_file.empty()) {
-    std::ifstream in(spec_file);
+    std::ifstream in(spec_file, std::ios::binary);
     if (!in)
       return absl::InvalidArgumentError(absl::StrCat("--spec: cannot read '", spec_file, "'"));
-    std::stringstream text;
-    text << in.rdbuf();
-    absl::StatusOr<v1::RunSpec> parsed = ParseRunSpecJson(text.str());
+    // One byte past the limit is enough for the parser to refuse it, naming the limit; a huge
+    // file is never read whole.
+    std::string text(kMaxSpecJsonBytes + 1, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<size_t>(in.gcount()));
+    if (text.size() > kMaxSpecJsonBytes) {
+      return absl::InvalidArgumentError(absl::StrCat("--spec: '", spec_file,
+                                                     "' is over the spec size limit of ",
+                                                     kMaxSpecJsonBytes, " bytes (1 MiB)"));
+    }
+    absl::StatusOr<v1::RunSpec> parsed = ParseRunSpecJson(text);
     if (!parsed.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(spec_file, ": ", parsed.status().message()));
     }

@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/terminal_text.h"
 
 namespace churnlab {
 
@@ -140,8 +141,9 @@ std::vector<std::string> FlagSet::ParseOrExit(int argc, char** argv) {
     std::exit(kExitOk);
   }
   if (!positional.ok()) {
+    // The message echoes the flag's value: printed escaped.
     std::fprintf(stderr, "%s: %s\nRun '%s --help' for the flags.\n", program_.c_str(),
-                 std::string(positional.status().message()).c_str(), program_.c_str());
+                 TerminalSafe(positional.status().message()).c_str(), program_.c_str());
     std::exit(kExitBadInput);
   }
   return *std::move(positional);
@@ -157,7 +159,7 @@ void FlagSet::ParseFlagsOnlyOrExit(int argc, char** argv) {
 
 void ExitIfBadInput(const std::string& program, const absl::Status& status) {
   if (status.ok()) return;
-  std::fprintf(stderr, "%s: %s\n", program.c_str(), std::string(status.message()).c_str());
+  std::fprintf(stderr, "%s: %s\n", program.c_str(), TerminalSafe(status.message()).c_str());
   std::exit(kExitBadInput);
 }
 

@@ -36,7 +36,7 @@ absl::StatusOr<SocketAddress> SocketAddress::ParseIp(absl::string_view text) {
   if (inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
     v6->sin6_family = AF_INET6;
     out.length_ = sizeof(sockaddr_in6);
-    return out;
+    return out.Unmapped();
   }
   return absl::InvalidArgumentError(absl::StrCat("'", text, "' is not an IPv4 or IPv6 address"));
 }
@@ -71,6 +71,23 @@ absl::StatusOr<SocketAddress> SocketAddress::ParseIpPort(absl::string_view text)
     return absl::InvalidArgumentError(absl::StrCat("'", text, "': ", out.status().message()));
   }
   out->set_port(port);
+  return out;
+}
+
+bool SocketAddress::is_v4_mapped() const {
+  return family() == AF_INET6 &&
+         IN6_IS_ADDR_V4MAPPED(&reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr);
+}
+
+SocketAddress SocketAddress::Unmapped() const {
+  if (!is_v4_mapped()) return *this;
+  const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&storage_);
+  SocketAddress out;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&out.storage_);
+  v4->sin_family = AF_INET;
+  v4->sin_port = v6->sin6_port;
+  memcpy(&v4->sin_addr, &v6->sin6_addr.s6_addr[12], 4);
+  out.length_ = sizeof(sockaddr_in);
   return out;
 }
 
@@ -152,15 +169,21 @@ absl::StatusOr<std::vector<SocketAddress>> ParseIpList(absl::string_view text) {
 
 absl::StatusOr<Cidr> Cidr::Parse(absl::string_view text) {
   size_t slash = text.find('/');
-  absl::StatusOr<SocketAddress> base = SocketAddress::ParseIp(text.substr(0, slash));
+  absl::string_view base_text = text.substr(0, slash);
+  absl::StatusOr<SocketAddress> base = SocketAddress::ParseIp(base_text);
   if (!base.ok()) return base.status();
-  int max_bits = base->family() == AF_INET ? 32 : 128;
+  // ParseIp gives an IPv4-mapped base (::ffff:a.b.c.d) as IPv4; its prefix counts 96 bits more.
+  bool mapped = base->family() == AF_INET && absl::StrContains(base_text, ':');
+  int min_bits = mapped ? 96 : 0;
+  int max_bits = base->family() == AF_INET6 || mapped ? 128 : 32;
   int bits = max_bits;
   if (slash != absl::string_view::npos &&
-      (!absl::SimpleAtoi(text.substr(slash + 1), &bits) || bits < 0 || bits > max_bits)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", text, "' has a prefix length outside 0..", max_bits));
+      (!absl::SimpleAtoi(text.substr(slash + 1), &bits) || bits < min_bits || bits > max_bits)) {
+    return absl::InvalidArgumentError(absl::StrCat("'", text, "' has a prefix length outside ",
+                                                   min_bits, "..", max_bits,
+                                                   mapped ? " (an IPv4-mapped block)" : ""));
   }
+  if (mapped) bits -= 96;
   Cidr out;
   out.base_ = *base;
   out.prefix_bits_ = bits;
@@ -180,7 +203,10 @@ const uint8_t* AddressBytes(const SocketAddress& a) {
 
 }  // namespace
 
-bool Cidr::Contains(const SocketAddress& address) const {
+bool Cidr::Contains(const SocketAddress& given) const {
+  // An IPv4 destination written as ::ffff:a.b.c.d is that IPv4 address: `::/0` must not admit
+  // it, and 10.0.0.0/8 must.
+  SocketAddress address = given.Unmapped();
   if (address.family() != base_.family()) return false;
   const uint8_t* a = AddressBytes(address);
   const uint8_t* b = AddressBytes(base_);

@@ -18,9 +18,12 @@ class SocketAddress {
   // Copies a kernel-filled address (from getsockname/accept); AF_INET and AF_INET6 only.
   static absl::StatusOr<SocketAddress> FromSockaddr(const sockaddr* addr, socklen_t len);
 
-  // "127.0.0.1:9000", "[::1]:9000". INVALID_ARGUMENT naming `text` when malformed.
+  // "127.0.0.1:9000", "[::1]:9000". INVALID_ARGUMENT naming `text` when malformed. An
+  // IPv4-mapped IPv6 address ("[::ffff:10.0.0.1]:80") comes back as the IPv4 address it maps,
+  // so that allow-lists, families and tuple budgets see what the kernel will send to.
   static absl::StatusOr<SocketAddress> ParseIpPort(absl::string_view text);
-  // "127.0.0.2", "::1" (port 0). INVALID_ARGUMENT naming `text` when malformed.
+  // "127.0.0.2", "::1" (port 0). INVALID_ARGUMENT naming `text` when malformed. IPv4-mapped
+  // addresses come back as IPv4, as above.
   static absl::StatusOr<SocketAddress> ParseIp(absl::string_view text);
 
   const sockaddr* sockaddr_ptr() const { return reinterpret_cast<const sockaddr*>(&storage_); }
@@ -31,6 +34,10 @@ class SocketAddress {
   bool is_loopback() const;
   // 0.0.0.0 or ::, the wildcard: bound to it, a socket's source address is the kernel's choice.
   bool is_unspecified() const;
+  // ::ffff:a.b.c.d (a kernel-filled address from a dual-stack socket can be one).
+  bool is_v4_mapped() const;
+  // The IPv4 address (same port) an IPv4-mapped one stands for; any other address unchanged.
+  SocketAddress Unmapped() const;
 
   // "127.0.0.1:9000" / "[::1]:9000".
   std::string ToString() const;
@@ -50,11 +57,14 @@ class SocketAddress {
 absl::StatusOr<std::vector<SocketAddress>> ParseIpPortList(absl::string_view text);
 absl::StatusOr<std::vector<SocketAddress>> ParseIpList(absl::string_view text);
 
-// An address block, "127.0.0.0/8" or "::1/128"; a bare address means just that address.
+// An address block, "127.0.0.0/8" or "::1/128"; a bare address means just that address. An
+// IPv4-mapped block ("::ffff:10.0.0.0/104") is the IPv4 block it maps (10.0.0.0/8).
 class Cidr {
  public:
-  // INVALID_ARGUMENT naming `text` when malformed or the prefix is too long for the family.
+  // INVALID_ARGUMENT naming `text` when malformed or the prefix is too long for the family (or
+  // under 96 for an IPv4-mapped base).
   static absl::StatusOr<Cidr> Parse(absl::string_view text);
+  // An IPv4-mapped `address` is matched as the IPv4 address it maps.
   bool Contains(const SocketAddress& address) const;
   std::string ToString() const;
 

@@ -1,6 +1,7 @@
 #include "coordinator/coordinator.h"
 
 #include <google/protobuf/util/time_util.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -11,15 +12,13 @@
 #include "analysis/observations.h"
 #include "analysis/preflight.h"
 #include "analysis/verdict.h"
+#include "proto/hello.h"
 #include "proto/run_spec.h"
 
 namespace churnlab {
 namespace {
 
 using google::protobuf::util::TimeUtil;
-
-constexpr size_t kMaxNameLength = 128;
-constexpr int kMaxSourceIps = 4096;
 
 std::string NewRunId(absl::Time now) {
   static std::mt19937 rng(std::random_device{}());
@@ -45,18 +44,31 @@ void MarkLost(const RunRecord& run, ShardRecord& shard, const std::string& why, 
   shard.fresh = true;
 }
 
+// What stays of a lost agent for listings: who it was and its settings, not its lists. 256 lost
+// agents with full hellos (4,096 source IPs, sysctls) held ~80 MB for as long as they stayed
+// listed.
+v1::Hello LostSummary(const v1::Hello& hello) {
+  constexpr int kLostSourceIps = 16;
+  v1::Hello out;
+  out.set_name(hello.name());
+  out.set_host(hello.host());
+  out.set_version(hello.version());
+  *out.mutable_port_range() = hello.port_range();
+  out.set_fd_limit(hello.fd_limit());
+  out.set_kernel_id(hello.kernel_id());
+  out.set_observer(hello.observer());
+  for (int i = 0; i < hello.source_ips_size() && i < kLostSourceIps; ++i) {
+    out.add_source_ips(hello.source_ips(i));
+  }
+  return out;
+}
+
 }  // namespace
 
 Coordinator::Coordinator(RunStore* store, Options options) : store_(store), options_(options) {}
 
 absl::Status Coordinator::AttachAgent(const v1::Hello& hello, AgentLink* link) {
-  if (hello.name().empty() || hello.name().size() > kMaxNameLength) {
-    return absl::InvalidArgumentError("hello: the agent name must be 1..128 characters");
-  }
-  if (hello.source_ips_size() > kMaxSourceIps) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("hello: more than ", kMaxSourceIps, " source IPs"));
-  }
+  if (absl::Status s = ValidateHello(hello); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(mu_);
   if (agents_.count(hello.name()) > 0) {
     return absl::AlreadyExistsError(
@@ -75,6 +87,8 @@ absl::Status Coordinator::UpdateAgent(const std::string& name, const v1::Hello& 
     return absl::InvalidArgumentError(
         absl::StrCat("hello: agent '", name, "' cannot rename itself to '", hello.name(), "'"));
   }
+  // Agents re-send their hello when a setting changes: the same limits as at attach.
+  if (absl::Status s = ValidateHello(hello); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(mu_);
   auto it = agents_.find(name);
   if (it != agents_.end()) it->second.hello = hello;
@@ -97,11 +111,12 @@ void Coordinator::DetachAgent(const std::string& name, AgentLink* link) {
             [](const auto& a, const auto& b) { return a.second.at < b.second.at; });
         lost_.erase(oldest);
       }
-      lost_[name] = LostAgent{it->second.hello, absl::Now()};
+      lost_[name] = LostAgent{LostSummary(it->second.hello), absl::Now()};
     }
   }
   agents_.erase(it);
   observed_.erase(name);
+  released_since_trim_ = true;
 }
 
 ShardRecord* Coordinator::FindShard(const std::string& run_id, const std::string& agent) {
@@ -142,7 +157,10 @@ void Coordinator::OnRefusal(const std::string& agent, const v1::Refusal& refusal
   std::lock_guard<std::mutex> lock(mu_);
   ShardRecord* shard = FindShard(refusal.run_id(), agent);
   if (shard == nullptr) return;
-  shard->problem = absl::StrCat("refused: ", refusal.reason());
+  // The reason is the agent's words, kept in the report: a sentence, not a payload.
+  constexpr size_t kMaxReason = 1024;
+  shard->problem =
+      absl::StrCat("refused: ", absl::string_view(refusal.reason()).substr(0, kMaxReason));
   shard->final = true;
   auto it = agents_.find(agent);
   if (it != agents_.end()) it->second.busy_with.clear();
@@ -422,6 +440,26 @@ void Coordinator::MarkSilentShardsLost(RunRecord& run, absl::Time now) {
 }
 
 void Coordinator::Tick(absl::Time now) {
+  TickRuns(now);
+  ReleaseFreedMemory(now);
+}
+
+void Coordinator::ReleaseFreedMemory(absl::Time now) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!released_since_trim_ || now - last_trim_ < options_.trim_interval) return;
+    released_since_trim_ = false;
+    last_trim_ = now;
+  }
+#ifdef __GLIBC__
+  // glibc keeps freed heap (over several arenas: gRPC's threads each allocate in their own) for
+  // reuse and rarely returns it; after agents with large hellos leave, hand it back (measured in
+  // bench/RESULTS.md). Outside the lock: it walks the whole heap.
+  malloc_trim(0);
+#endif
+}
+
+void Coordinator::TickRuns(absl::Time now) {
   std::lock_guard<std::mutex> lock(mu_);
   RetryUnsaved();
   for (auto it = running_.begin(); it != running_.end();) {
@@ -459,6 +497,7 @@ void Coordinator::Tick(absl::Time now) {
     if (all_final) {
       FinishRun(run);
       it = running_.erase(it);
+      released_since_trim_ = true;
       continue;
     }
     if (now - run.last_save >= options_.save_every) {

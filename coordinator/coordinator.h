@@ -47,19 +47,24 @@ class Coordinator {
     // Once every shard has drained, a run waits up to this long for each of its observers'
     // next census (they report about once a second), so the server side's last state counts.
     absl::Duration observer_census_wait = absl::Milliseconds(2500);
-    // Agents lost during a run stay listed (state "lost") up to this many.
+    // Agents lost during a run stay listed (state "lost") up to this many, each with a summary
+    // of its hello (name, host, settings, at most 16 source IPs), not all of it.
     size_t max_lost_agents = 256;
+    // After agents leave or runs end, freed heap is handed back to the kernel at most this often.
+    absl::Duration trim_interval = absl::Seconds(1);
   };
   // Update callbacks get the report so far; `final` on the last one.
   using Watcher = std::function<void(const v1::RunReport& report, bool final)>;
 
   Coordinator(RunStore* store, Options options);
 
-  // ALREADY_EXISTS when a live agent has the name; INVALID_ARGUMENT for a bad hello. On success
+  // ALREADY_EXISTS when a live agent has the name; INVALID_ARGUMENT for a hello outside
+  // ValidateHello's limits (proto/hello.h), naming the field. On success
   // the agent is sent a Welcome through `link`, which must stay valid until DetachAgent().
   absl::Status AttachAgent(const v1::Hello& hello, AgentLink* link);
   // A later hello from an attached agent: its settings changed (port range, sysctls, fd limit).
-  // INVALID_ARGUMENT when it tries to change its name.
+  // INVALID_ARGUMENT when it tries to change its name or the hello is outside ValidateHello's
+  // limits; the agent's stream is then ended.
   absl::Status UpdateAgent(const std::string& name, const v1::Hello& hello);
   // The agent's stream ended; a shard it was running is marked lost (its data so far kept).
   void DetachAgent(const std::string& name, AgentLink* link);
@@ -86,7 +91,8 @@ class Coordinator {
   // After it returns, the watcher is never called again.
   void Unwatch(int watch_id);
 
-  // Every ~100 ms: series points, progress to watchers, periodic saves, ends runs that are done.
+  // Every ~100 ms: series points, progress to watchers, periodic saves, ends runs that are done;
+  // then, when agents left or runs ended, gives freed memory back to the kernel.
   void Tick(absl::Time now);
 
  private:
@@ -121,6 +127,8 @@ class Coordinator {
   // Whether `run` is due a series point at `now`.
   bool PointDue(const RunRecord& run, absl::Time now) const;
 
+  void TickRuns(absl::Time now);
+  void ReleaseFreedMemory(absl::Time now);
   void FinishRun(RunRecord& run);
   ShardRecord* FindShard(const std::string& run_id, const std::string& agent);
   void Notify(const std::string& run_id, const v1::RunReport& report, bool final);
@@ -143,6 +151,8 @@ class Coordinator {
   std::map<std::string, v1::ShardTelemetry> observed_;
   std::map<int, WatchEntry> watchers_;
   int next_watch_id_ = 1;
+  bool released_since_trim_ = false;  // an agent left or a run ended since the last trim
+  absl::Time last_trim_ = absl::InfinitePast();
   std::atomic<uint64_t> telemetry_messages_{0};
 };
 

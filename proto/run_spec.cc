@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "proto/strict_json.h"
 #include "proto/threshold.h"
 
 namespace churnlab {
@@ -14,6 +15,11 @@ using google::protobuf::util::TimeUtil;
 
 constexpr int kMaxTargets = 1000;
 constexpr int kMaxListItems = 10000;
+constexpr int kMaxThresholds = 64;
+constexpr size_t kMaxNameLength = 256;
+constexpr size_t kMaxAgentNameLength = 128;
+constexpr size_t kMaxAddressLength = 64;  // "[v6]:port" is at most 53
+constexpr size_t kMaxThresholdLength = 256;
 
 absl::Duration ToAbsl(const google::protobuf::Duration& d) {
   return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
@@ -25,6 +31,40 @@ void SetDuration(google::protobuf::Duration* d, absl::Duration value) {
 
 absl::Status Invalid(absl::string_view field, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
+}
+
+// Count first, then each item's length: an oversized list or item is refused before any of it
+// is parsed, and the error does not echo megabytes back.
+absl::Status CheckList(absl::string_view field,
+                       const google::protobuf::RepeatedPtrField<std::string>& items, int max_items,
+                       size_t max_length) {
+  if (items.size() > max_items) {
+    return Invalid(field, absl::StrCat(items.size(), " items; at most ", max_items));
+  }
+  for (const std::string& item : items) {
+    if (item.size() > max_length) {
+      return Invalid(field,
+                     absl::StrCat("an item of ", item.size(), " bytes; at most ", max_length));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The sizes of everything a client sends in a spec, before anything looks inside.
+absl::Status ValidateSizes(const v1::RunSpec& spec) {
+  if (spec.ByteSizeLong() > kMaxSpecBytes) {
+    return Invalid("spec", absl::StrCat(spec.ByteSizeLong(), " bytes encoded; at most ",
+                                        kMaxSpecBytes, " (1 MiB)"));
+  }
+  if (spec.name().size() > kMaxNameLength) {
+    return Invalid("name", absl::StrCat(spec.name().size(), " bytes; at most ", kMaxNameLength));
+  }
+  RETURN_IF_ERROR(CheckList("targets", spec.targets(), kMaxTargets, kMaxAddressLength));
+  RETURN_IF_ERROR(CheckList("agent_names", spec.agent_names(), kMaxListItems, kMaxAgentNameLength));
+  RETURN_IF_ERROR(CheckList("source_ips", spec.source_ips(), kMaxListItems, kMaxAddressLength));
+  RETURN_IF_ERROR(
+      CheckList("exclude_source_ips", spec.exclude_source_ips(), kMaxListItems, kMaxAddressLength));
+  return CheckList("thresholds", spec.thresholds(), kMaxThresholds, kMaxThresholdLength);
 }
 
 absl::Status ValidateSelection(const v1::RunSpec& spec) {
@@ -39,11 +79,9 @@ absl::Status ValidateSelection(const v1::RunSpec& spec) {
     return Invalid("source_ips_per_agent",
                    absl::StrCat(spec.source_ips_per_agent(), " is negative"));
   }
-  if (spec.agent_names_size() > kMaxListItems) return Invalid("agent_names", "too many names");
   for (const std::string& name : spec.agent_names()) {
     if (name.empty()) return Invalid("agent_names", "an empty name");
   }
-  if (spec.source_ips_size() > kMaxListItems) return Invalid("source_ips", "too many addresses");
   for (const std::string& ip : spec.source_ips()) {
     absl::StatusOr<SocketAddress> parsed = SocketAddress::ParseIp(ip);
     if (!parsed.ok()) return Invalid("source_ips", parsed.status().message());
@@ -65,6 +103,12 @@ absl::Status ValidateSelection(const v1::RunSpec& spec) {
 }  // namespace
 
 absl::StatusOr<v1::RunSpec> ParseRunSpecJson(absl::string_view json) {
+  if (json.size() > kMaxSpecJsonBytes) {
+    return Invalid("spec", absl::StrCat(json.size(), " bytes of JSON; at most ", kMaxSpecJsonBytes,
+                                        " (1 MiB)"));
+  }
+  // Protobuf's parser takes the last of duplicate keys and flattens nested lists.
+  RETURN_IF_ERROR(CheckJsonShape(json, *v1::RunSpec::descriptor()));
   v1::RunSpec spec;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
@@ -135,6 +179,7 @@ absl::StatusOr<EngineParams> EngineParamsFromSpec(const v1::RunSpec& spec) {
 }
 
 absl::Status ValidateRunSpec(const v1::RunSpec& spec) {
+  RETURN_IF_ERROR(ValidateSizes(spec));
   // Checked here, not left to the engine's own validation: the spec is the user's contract.
   if (spec.rate() != 0 && spec.concurrency() != 0) {
     return Invalid("rate, concurrency",

@@ -11,8 +11,16 @@
 
 namespace churnlab {
 
-// Parses a JSON spec; unknown fields and wrong types are INVALID_ARGUMENT with protobuf's
-// description of the problem (it names the field).
+// A spec is a page of JSON, not a data set: the most a spec file, an HTTP body or a StartRun's
+// spec (encoded) may hold. Far under gRPC's 4 MiB message limit, so the limit a user meets is
+// this one, named.
+inline constexpr size_t kMaxSpecJsonBytes = 1 << 20;
+inline constexpr size_t kMaxSpecBytes = 1 << 20;
+
+// Parses a JSON spec. INVALID_ARGUMENT naming the field or the limit: text over
+// kMaxSpecJsonBytes; a key given twice (also as both `max_in_flight` and `maxInFlight`), a list
+// inside a list, a list or object where one value belongs (CheckJsonShape); unknown fields and
+// wrong types (protobuf's description of the problem, which names the field).
 absl::StatusOr<v1::RunSpec> ParseRunSpecJson(absl::string_view json);
 // snake_case field names, defaults included.
 std::string RunSpecToJson(const v1::RunSpec& spec);
@@ -21,7 +29,8 @@ std::string RunSpecToJson(const v1::RunSpec& spec);
 // requests_per_connection, connect_timeout, io_timeout, max_in_flight).
 void ApplyRunSpecDefaults(v1::RunSpec* spec);
 
-// OK, or INVALID_ARGUMENT naming the first offending field and its value. Call after
+// OK, or INVALID_ARGUMENT naming the first offending field and its value, or the limit it
+// exceeds (the encoded spec over kMaxSpecBytes; name, list lengths and item sizes). Call after
 // ApplyRunSpecDefaults.
 absl::Status ValidateRunSpec(const v1::RunSpec& spec);
 

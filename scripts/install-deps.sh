@@ -13,7 +13,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang-format
   libabsl-dev libgtest-dev libgmock-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-  libsqlite3-dev libevent-dev libssl-dev libcpp-httplib-dev
+  libsqlite3-dev libevent-dev libssl-dev libcpp-httplib-dev nlohmann-json3-dev
   iproute2 procps socat curl openssl
 )
 test_tools=0

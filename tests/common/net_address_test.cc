@@ -1,5 +1,7 @@
 #include "common/net_address.h"
 
+#include <arpa/inet.h>
+
 #include "gtest/gtest.h"
 
 namespace churnlab {
@@ -55,6 +57,51 @@ TEST(CidrTest, ContainsByPrefix) {
   EXPECT_TRUE(odd->Contains(*SocketAddress::ParseIp("10.1.3.255")));
   EXPECT_FALSE(odd->Contains(*SocketAddress::ParseIp("10.1.4.0")));
   EXPECT_FALSE(Cidr::Parse("10.0.0.0/33").ok());
+}
+
+TEST(SocketAddressTest, Ipv4MappedAddressesAreTheirIpv4Address) {
+  absl::StatusOr<SocketAddress> mapped = SocketAddress::ParseIpPort("[::ffff:192.0.2.1]:80");
+  ASSERT_TRUE(mapped.ok()) << mapped.status();
+  EXPECT_EQ(mapped->family(), AF_INET);
+  EXPECT_EQ(mapped->ToString(), "192.0.2.1:80");
+  EXPECT_EQ(SocketAddress::ParseIp("::ffff:7f00:1")->ToString(), "127.0.0.1:0");
+  // IPv4-compatible (::a.b.c.d, deprecated) and other IPv6 addresses stay IPv6.
+  EXPECT_EQ(SocketAddress::ParseIp("::1.2.3.4")->family(), AF_INET6);
+  EXPECT_EQ(SocketAddress::ParseIp("::1")->family(), AF_INET6);
+}
+
+TEST(CidrTest, AnAllIpv6ListDoesNotAdmitMappedIpv4Targets) {
+  absl::StatusOr<std::vector<Cidr>> v6_only = ParseCidrList("::/0");
+  ASSERT_TRUE(v6_only.ok());
+  absl::Status refused =
+      CheckTargetsAllowed({*SocketAddress::ParseIpPort("[::ffff:192.0.2.1]:80")}, *v6_only);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kPermissionDenied) << refused;
+  EXPECT_NE(refused.message().find("192.0.2.1:80"), absl::string_view::npos) << refused;
+  // The IPv4 list admits them; a kernel-filled mapped address (not parsed) is matched the same.
+  absl::StatusOr<Cidr> v4 = Cidr::Parse("192.0.2.0/24");
+  ASSERT_TRUE(v4.ok());
+  EXPECT_TRUE(v4->Contains(*SocketAddress::ParseIp("::ffff:192.0.2.9")));
+  sockaddr_in6 raw{};
+  raw.sin6_family = AF_INET6;
+  ASSERT_EQ(inet_pton(AF_INET6, "::ffff:192.0.2.9", &raw.sin6_addr), 1);
+  absl::StatusOr<SocketAddress> from_kernel =
+      SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&raw), sizeof(raw));
+  ASSERT_TRUE(from_kernel.ok());
+  EXPECT_TRUE(from_kernel->is_v4_mapped());
+  EXPECT_TRUE(v4->Contains(*from_kernel));
+  EXPECT_FALSE(Cidr::Parse("::/0")->Contains(*from_kernel));
+}
+
+TEST(CidrTest, MappedBlocksAreTheIpv4BlockTheyMap) {
+  absl::StatusOr<Cidr> mapped = Cidr::Parse("::ffff:10.0.0.0/104");
+  ASSERT_TRUE(mapped.ok()) << mapped.status();
+  EXPECT_EQ(mapped->ToString(), "10.0.0.0/8");
+  EXPECT_TRUE(mapped->Contains(*SocketAddress::ParseIp("10.9.9.9")));
+  EXPECT_FALSE(mapped->Contains(*SocketAddress::ParseIp("11.0.0.1")));
+  EXPECT_EQ(Cidr::Parse("::ffff:10.0.0.1")->ToString(), "10.0.0.1/32");
+  absl::StatusOr<Cidr> too_wide = Cidr::Parse("::ffff:0.0.0.0/80");
+  ASSERT_FALSE(too_wide.ok());
+  EXPECT_NE(too_wide.status().message().find("96..128"), absl::string_view::npos);
 }
 
 TEST(CheckAddressIsLocalTest, LoopbackAliasesAreLocalOthersAreNot) {

@@ -6,6 +6,7 @@
 
 #include "common/histogram.h"
 #include "gtest/gtest.h"
+#include "proto/hello.h"
 #include "proto/telemetry_codec.h"
 
 namespace churnlab {
@@ -122,6 +123,59 @@ TEST_F(CoordinatorTest, StartRunWarnsFromTheSameBudgetAsTheReport) {
   absl::StatusOr<v1::RunReport> report = coordinator_->GetRun(started->run_id());
   ASSERT_TRUE(report.ok());
   EXPECT_DOUBLE_EQ(report->tuple_budget().sources(0).exhaustion_after_s(), 5);
+}
+
+// Agents re-send their hello when a setting changes; an update gets the limits of an attach, and
+// the agent stays as it was.
+TEST_F(CoordinatorTest, AHelloUpdateIsHeldToTheAttachLimits) {
+  RecordingLink link;
+  ASSERT_TRUE(coordinator_->AttachAgent(AgentHello("a1", "127.0.0.2"), &link).ok());
+  v1::Hello big = AgentHello("a1", "127.0.0.2");
+  for (int i = 0; i < 100'000; ++i) big.add_source_ips("127.0.0.3");
+  absl::Status update = coordinator_->UpdateAgent("a1", big);
+  EXPECT_EQ(update.code(), absl::StatusCode::kInvalidArgument) << update;
+  EXPECT_NE(update.message().find("hello.source_ips"), std::string::npos) << update;
+  v1::Hello huge_host = AgentHello("a1", "127.0.0.2");
+  huge_host.set_host(std::string(3'900'000, 'h'));
+  EXPECT_EQ(coordinator_->UpdateAgent("a1", huge_host).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(coordinator_->AttachAgent(huge_host, &link).code(), absl::StatusCode::kInvalidArgument);
+  std::vector<v1::AgentInfo> agents = coordinator_->ListAgents();
+  ASSERT_EQ(agents.size(), 1u);
+  EXPECT_EQ(agents[0].hello().source_ips_size(), 1);
+  EXPECT_EQ(agents[0].hello().host(), "a1-host");
+}
+
+}  // namespace
+}  // namespace churnlab
+
+namespace churnlab {
+namespace {
+
+// A lost agent stays listed by a summary of its hello, not all of it: 256 of them with full
+// hellos held ~80 MB.
+TEST_F(CoordinatorTest, ALostAgentIsListedWithoutItsLists) {
+  RecordingLink link;
+  v1::Hello big = AgentHello("a1", "127.0.0.2");
+  for (int i = 3; i < 250; ++i) big.add_source_ips(absl::StrCat("127.0.0.", i));
+  for (int i = 0; i < 60; ++i) (*big.mutable_sysctls())[absl::StrCat("k", i)] = "v";
+  ASSERT_TRUE(coordinator_->AttachAgent(big, &link).ok()) << ValidateHello(big);
+  v1::RunSpec spec;
+  spec.add_targets("127.0.0.1:9000");
+  spec.set_rate(100);
+  *spec.mutable_duration() = TimeUtil::SecondsToDuration(8);
+  ASSERT_TRUE(coordinator_->StartRun(spec).ok());
+  coordinator_->DetachAgent("a1", &link);
+  std::vector<v1::AgentInfo> agents = coordinator_->ListAgents();
+  ASSERT_EQ(agents.size(), 1u);
+  EXPECT_EQ(agents[0].state(), "lost");
+  const v1::Hello& kept = agents[0].hello();
+  EXPECT_EQ(kept.name(), "a1");
+  EXPECT_EQ(kept.host(), "a1-host");
+  EXPECT_EQ(kept.port_range().high(), 40999);
+  EXPECT_EQ(kept.source_ips_size(), 16);
+  EXPECT_EQ(kept.source_ips(0), "127.0.0.2");
+  EXPECT_EQ(kept.sysctls_size(), 0);
+  EXPECT_EQ(kept.allow_targets_size(), 0);
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // What must hold for any bytes a user can send as a run spec (the fuzz target's oracle, and the
-// replay of its findings in proto_test): parsing never crashes; a spec that validates also gives
-// engine parameters; and a valid spec survives a round trip through its JSON.
+// replay of its findings in proto_test): parsing never crashes; a parsed spec passed the strict
+// first pass (no key twice, no list in a list, no nesting past its limit); a spec that validates
+// is within the size limit, gives engine parameters whose targets are never IPv4-mapped IPv6,
+// and survives a round trip through its JSON.
 #pragma once
 
 #include <google/protobuf/util/message_differencer.h>
@@ -9,7 +11,9 @@
 #include <cstdlib>
 
 #include "absl/strings/string_view.h"
+#include "common/net_address.h"
 #include "proto/run_spec.h"
+#include "proto/strict_json.h"
 
 namespace churnlab::testing {
 
@@ -17,6 +21,10 @@ namespace churnlab::testing {
 inline void CheckSpecInvariants(absl::string_view input) {
   absl::StatusOr<v1::RunSpec> spec = ParseRunSpecJson(input);
   if (!spec.ok()) return;
+  if (!CheckJsonShape(input, *v1::RunSpec::descriptor()).ok()) {
+    std::fprintf(stderr, "a spec was parsed past the strict first pass\n");
+    std::abort();
+  }
   ApplyRunSpecDefaults(&*spec);
   if (!ValidateRunSpec(*spec).ok()) return;
   absl::StatusOr<EngineParams> params = EngineParamsFromSpec(*spec);
@@ -24,6 +32,12 @@ inline void CheckSpecInvariants(absl::string_view input) {
     std::fprintf(stderr, "valid spec, but no engine parameters: %s\n",
                  std::string(params.status().message()).c_str());
     std::abort();
+  }
+  for (const SocketAddress& target : params->targets) {
+    if (target.is_v4_mapped() || spec->ByteSizeLong() > kMaxSpecBytes) {
+      std::fprintf(stderr, "valid spec with a mapped target or over the size limit\n");
+      std::abort();
+    }
   }
   absl::StatusOr<v1::RunSpec> again = ParseRunSpecJson(RunSpecToJson(*spec));
   if (!again.ok() || !google::protobuf::util::MessageDifferencer::Equals(*spec, *again)) {

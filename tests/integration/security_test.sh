@@ -105,9 +105,9 @@ h=$(cat tok.http)
 expect 2 "a 5,000-target spec is bad input" "$bin/churnlab" run --coordinator="$c" \
   --token-file=token --spec=huge.json
 grep -q "at most 1000" out.txt || fail "the refusal does not give the limit: $(cat out.txt)"
-expect 3 "a 5 MB StartRun is refused by gRPC's size limit" "$bin/churnlab" run \
+expect 2 "a 5 MB spec is bad input, named by its size limit" "$bin/churnlab" run \
   --coordinator="$c" --token-file=token --spec=big.json
-grep -q "larger than max" out.txt || fail "no word of the size: $(cat out.txt)"
+grep -q "spec size limit of 1048576 bytes" out.txt || fail "no word of the size: $(cat out.txt)"
 head -c 1000000 /dev/zero | tr '\0' 'a' >body.txt
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Authorization: Bearer s3cret' \
   --data-binary @body.txt "http://$h/api/runs")
@@ -214,4 +214,70 @@ grep -q -- "--insecure" out.txt || fail "the refusal does not name --insecure: $
 pids+=($!)
 need_file insecure.grpc
 echo "ok: --insecure lets it listen on 0.0.0.0"
+# ---- issue 12, points 6 and 7: every hello bounded, a strict spec parser, IPv4-mapped targets
+# against the allow-list, user-supplied strings escaped on the terminal. (Kept as one block.)
+echo "== bounded hellos and strict specs"
+c=$(cat tok.grpc)
+h=$(cat tok.http)
+agents() { "$bin/churnlab" agents --coordinator="$c" --token-file=token; }
+ips=$(python3 -c "print(','.join('127.1.%d.%d' % (i // 256, i % 256) for i in range(5000)))")
+"$bin/churnlab-agent" --coordinator="$c" --token-file=token --name=wide --source-ips="$ips" \
+  >wide.log 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q "hello.source_ips" wide.log && break; sleep 0.1; done
+grep -q "hello.source_ips: 5000 items; at most 4096" wide.log ||
+  fail "a 5,000-address hello was not refused naming the field: $(tail -n 3 wide.log)"
+agents | grep -q '^wide ' && fail "the 5,000-address agent attached"
+echo "ok: a 5,000-address hello is refused, naming hello.source_ips and the limit"
+
+printf '{"targets":["127.0.0.1:9"],"duration":"1s","rate":1,"rate":1e6}' >dup.json
+expect 2 "a key given twice is bad input" "$bin/churnlab" run --coordinator="$c" \
+  --token-file=token --spec=dup.json
+grep -q "rate: given twice" out.txt || fail "the refusal does not name rate: $(cat out.txt)"
+code=$(curl -s -o dup.out -w '%{http_code}' -X POST -H 'Authorization: Bearer s3cret' \
+  --data-binary @dup.json "http://$h/api/runs")
+[[ $code == 400 ]] && grep -q "rate: given twice" dup.out ||
+  fail "POST /api/runs with a key twice: HTTP $code $(cat dup.out)"
+echo "ok: POST /api/runs with a key twice is HTTP 400 naming rate"
+python3 -c "
+open('deep.json', 'w').write('{\"targets\":' + '[' * 200000 + ']' * 200000 +
+                             ',\"rate\":1,\"duration\":\"1s\"}')
+open('huge10.json', 'w').write('{\"targets\":[\"127.0.0.1:9\"],\"rate\":1,\"duration\":\"1s\",'
+                               '\"name\":\"' + 'x' * 10000000 + '\"}')"
+expect 2 "a 200,000-deep nested list is bad input" "$bin/churnlab" run --coordinator="$c" \
+  --token-file=token --spec=deep.json
+grep -q "targets: an array inside the list" out.txt || fail "not named: $(cat out.txt)"
+expect 2 "a 10 MB spec is bad input" "$bin/churnlab" run --coordinator="$c" --token-file=token \
+  --spec=huge10.json
+grep -q "1048576 bytes (1 MiB)" out.txt || fail "the size limit is not named: $(cat out.txt)"
+
+echo "== IPv4-mapped targets"
+"$bin/churnlab-agent" --coordinator="$c" --token-file=token --name=six --source-ips=::1 \
+  --allow-targets=::/0 >six.log 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do agents | grep -q '^six ' && break; sleep 0.1; done
+agents | grep -q '^six ' || fail "the IPv6-only agent did not attach: $(tail -n 3 six.log)"
+expect 3 "an IPv4 target written ::ffff:a.b.c.d is outside an allow-list of ::/0" \
+  "$bin/churnlab" run --coordinator="$c" --token-file=token --agents=six \
+  --target='[::ffff:127.0.0.1]:9' --rate=1 --duration=1s
+grep -q "127.0.0.1:9 is outside the allowed targets ::/0" out.txt ||
+  fail "the refusal does not name the mapped target as IPv4: $(cat out.txt)"
+
+echo "== user-supplied strings on the terminal"
+esc=$'\e'
+expect 2 "an error echoing a target is printed escaped" "$bin/churnlab" run \
+  --coordinator="$c" --token-file=token --target=$'\e]0;pwned\a127.0.0.1:9' --rate=1 \
+  --duration=1s
+grep -q "$esc" out.txt && fail "a raw escape reached the terminal: $(cat -v out.txt)"
+grep -qF '\e]0;pwned\x07127.0.0.1:9' out.txt || fail "not escaped as expected: $(cat out.txt)"
+"$bin/churnlab" run --coordinator="$c" --token-file=token --agents=member \
+  --name=$'evil\e[2J\e]0;pwned\a' --target=127.0.0.1:9 --rate=5 --duration=1s >named.txt 2>&1 ||
+  true
+grep -q "$esc" named.txt && fail "run: a raw escape reached the terminal: $(cat -v named.txt)"
+grep -qF '(evil\e[2J\e]0;pwned\x07)' named.txt || fail "run: name not shown escaped: $(cat named.txt)"
+"$bin/churnlab" runs --coordinator="$c" --token-file=token >runs.txt
+grep -q "$esc" runs.txt && fail "runs: a raw escape reached the terminal: $(cat -v runs.txt)"
+grep -qF 'evil\e[2J\e]0;pwned\x07' runs.txt || fail "runs: name not shown escaped: $(cat runs.txt)"
+echo "ok: run names and echoed input are printed with control characters escaped"
+# ---- end of issue 12, points 6 and 7
 echo "security_test: all passed"

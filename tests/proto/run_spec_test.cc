@@ -19,7 +19,6 @@ constexpr char kGood[] = R"({
   "duration": "30s",
   "rampUp": "5s",
   "close_policy": "client-fin",
-  "max_in_flight": 500,
   "maxInFlight": 600,
   "bind_mode": "bind",
   "thresholds": ["error_rate < 0.01", "connect_p99 <= 50ms"]
@@ -28,7 +27,7 @@ constexpr char kGood[] = R"({
 TEST(RunSpecTest, ParsesBothFieldSpellingsAndShortChoices) {
   absl::StatusOr<v1::RunSpec> spec = ParseRunSpecJson(kGood);
   ASSERT_TRUE(spec.ok()) << spec.status();
-  EXPECT_EQ(spec->max_in_flight(), 600);  // the later spelling wins
+  EXPECT_EQ(spec->max_in_flight(), 600);
   EXPECT_EQ(spec->ramp_up().seconds(), 5);
   EXPECT_EQ(spec->close_policy(), "client-fin");
   ApplyRunSpecDefaults(&*spec);
@@ -61,8 +60,12 @@ void PrintTo(const BadField& b, std::ostream* os) { *os << b.json_fragment; }
 class RunSpecBadFieldTest : public ::testing::TestWithParam<BadField> {};
 
 TEST_P(RunSpecBadFieldTest, ValidationNamesTheField) {
-  std::string json = std::string(R"({"targets": ["127.0.0.1:9000"], "duration": "10s", )") +
-                     GetParam().json_fragment + "}";
+  // The fragment's own targets or duration replace the good ones (a key given twice is refused).
+  const std::string& fragment = GetParam().json_fragment;
+  std::string json = "{";
+  if (!absl::StrContains(fragment, "\"targets\"")) json += R"("targets": ["127.0.0.1:9000"], )";
+  if (!absl::StrContains(fragment, "\"duration\"")) json += R"("duration": "10s", )";
+  json += fragment + "}";
   absl::StatusOr<v1::RunSpec> spec = ParseRunSpecJson(json);
   ASSERT_TRUE(spec.ok()) << json << " " << spec.status();
   ApplyRunSpecDefaults(&*spec);
@@ -99,6 +102,93 @@ INSTANTIATE_TEST_SUITE_P(
         BadField{R"("rate": 5, "thresholds": ["error_rate ~ 5"])", "thresholds"},
         BadField{R"("rate": 5, "targets": ["127.0.0.1"])", "targets"},
         BadField{R"("rate": 5, "targets": ["127.0.0.1:0"])", "targets"}));
+
+// The parser's own status: INVALID_ARGUMENT, starting with `field`, mentioning `words`.
+void ExpectParseRefused(const std::string& json, const std::string& field,
+                        const std::string& words) {
+  absl::StatusOr<v1::RunSpec> spec = ParseRunSpecJson(json);
+  ASSERT_FALSE(spec.ok()) << json.substr(0, 200);
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StartsWith(spec.status().message(), field + ":")) << spec.status();
+  EXPECT_NE(spec.status().message().find(words), std::string::npos) << spec.status();
+}
+
+TEST(RunSpecTest, DuplicateKeysAreRefusedNamingTheField) {
+  ExpectParseRefused(R"({"rate":1,"rate":1e6})", "rate", "given twice");
+  // Both spellings of one field are the same ambiguity.
+  ExpectParseRefused(R"({"max_in_flight":1,"maxInFlight":2})", "max_in_flight",
+                     "\"max_in_flight\" and \"maxInFlight\"");
+  // An escaped key is the same key.
+  ExpectParseRefused(R"({"rate":1,"r\u0061te":2})", "rate", "given twice");
+  ExpectParseRefused(R"({"targets":["127.0.0.1:1"],"duration":"1s","targets":[]})", "targets",
+                     "given twice");
+  // Unknown keys are left to protobuf, which names them.
+  absl::StatusOr<v1::RunSpec> unknown = ParseRunSpecJson(R"({"ratee":1,"ratee":2})");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("ratee"), std::string::npos) << unknown.status();
+}
+
+TEST(RunSpecTest, NestedValuesWhereSingleOnesBelongAreRefused) {
+  ExpectParseRefused(R"({"targets":[["127.0.0.1:9000"]]})", "targets", "an array inside the list");
+  ExpectParseRefused(R"({"targets":[{"ip":"127.0.0.1"}]})", "targets", "an object inside the list");
+  ExpectParseRefused(R"({"targets":"127.0.0.1:9000"})", "targets", "where a list belongs");
+  ExpectParseRefused(R"({"rate":[1]})", "rate", "an array where a single value belongs");
+  ExpectParseRefused(R"({"name":{"a":1}})", "name", "an object where a single value belongs");
+  ExpectParseRefused(R"({"duration":{"seconds":1}})", "duration", "an object");
+  ExpectParseRefused(R"([{"rate":1}])", "spec", "where a JSON object belongs");
+  // 200,000 levels: refused at the ninth, without recursion.
+  std::string deep = R"({"targets":)" + std::string(200'000, '[') + std::string(200'000, ']') + "}";
+  ExpectParseRefused(deep, "targets", "an array inside the list");
+  std::string deep_unknown =
+      R"({"x":)" + std::string(200'000, '[') + std::string(200'000, ']') + "}";
+  ExpectParseRefused(deep_unknown, "spec", "deeper than 8");
+  // Null stays the field's default, as protobuf reads it.
+  absl::StatusOr<v1::RunSpec> nulls = ParseRunSpecJson(R"({"rate":null,"targets":null})");
+  ASSERT_TRUE(nulls.ok()) << nulls.status();
+  ExpectParseRefused(R"({"rate":1,)", "spec", "not JSON at byte");
+}
+
+TEST(RunSpecTest, SizesAreBoundedAndTheLimitNamed) {
+  std::string big = R"({"name":")" + std::string(10 << 20, 'x') + R"("})";
+  ExpectParseRefused(big, "spec", "at most 1048576 (1 MiB)");
+  v1::RunSpec spec =
+      *ParseRunSpecJson(R"({"targets":["127.0.0.1:9000"],"duration":"1s","rate":5})");
+  ApplyRunSpecDefaults(&spec);
+  ASSERT_TRUE(ValidateRunSpec(spec).ok());
+  auto refused = [](const v1::RunSpec& s, const std::string& field, const std::string& limit) {
+    absl::Status status = ValidateRunSpec(s);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_TRUE(absl::StartsWith(status.message(), field + ":")) << status;
+    EXPECT_NE(status.message().find(limit), std::string::npos) << status;
+  };
+  v1::RunSpec s = spec;
+  s.set_name(std::string(257, 'n'));
+  refused(s, "name", "at most 256");
+  s = spec;
+  s.set_name(std::string(2 << 20, 'n'));
+  refused(s, "spec", "at most 1048576");
+  s = spec;
+  for (int i = 0; i < 10'001; ++i) s.add_exclude_source_ips("127.0.0.9");
+  refused(s, "exclude_source_ips", "at most 10000");
+  s = spec;
+  s.add_exclude_source_ips(std::string(65, '1'));
+  refused(s, "exclude_source_ips", "at most 64");
+  s = spec;
+  for (int i = 0; i < 10'001; ++i) s.add_source_ips("127.0.0.9");
+  refused(s, "source_ips", "at most 10000");
+  s = spec;
+  for (int i = 0; i < 10'001; ++i) s.add_agent_names("a");
+  refused(s, "agent_names", "at most 10000");
+  s = spec;
+  s.add_agent_names(std::string(129, 'a'));
+  refused(s, "agent_names", "at most 128");
+  s = spec;
+  for (int i = 0; i < 65; ++i) s.add_thresholds("error_rate < 0.1");
+  refused(s, "thresholds", "at most 64");
+  s = spec;
+  for (int i = 0; i < 1001; ++i) s.add_targets("127.0.0.1:9000");
+  refused(s, "targets", "at most 1000");
+}
 
 TEST(RunSpecTest, RateWithConcurrencyIsRefusedNamingBoth) {
   v1::RunSpec spec = *ParseRunSpecJson(

@@ -1,0 +1,18 @@
+// Text from others (run names, agent and host names, addresses, error messages that echo input)
+// made safe to print on a terminal: a name holding "\x1b]0;..." or "\x1b[2J" must not retitle or
+// clear the user's terminal, nor a "\n" forge a line of output.
+#pragma once
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+
+namespace churnlab {
+
+// `text` with every control character written as an escape: C0 controls (newline and tab
+// included) and DEL as \n, \t, \r, \e or \xNN; C1 controls (U+0080..U+009F, which some
+// terminals obey) as \u0080..\u009f; bytes that are not UTF-8 as \xNN; a backslash as \\, so
+// an escape cannot be forged. Printable UTF-8 (names in any script) is kept as it is.
+std::string TerminalSafe(absl::string_view text);
+
+}  // namespace churnlab

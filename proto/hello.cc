@@ -1,0 +1,93 @@
+#include "proto/hello.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "common/net_address.h"
+
+namespace churnlab {
+namespace {
+
+absl::Status Invalid(absl::string_view field, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat("hello.", field, ": ", why));
+}
+
+absl::Status CheckLength(absl::string_view field, absl::string_view value, size_t max) {
+  if (value.size() <= max) return absl::OkStatus();
+  return Invalid(field, absl::StrCat(value.size(), " bytes; at most ", max));
+}
+
+bool HasControlCharacters(absl::string_view text) {
+  return std::any_of(text.begin(), text.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+}
+
+// Count first, then each item: a list over its limit costs nothing more to refuse.
+template <typename Parse>
+absl::Status CheckList(absl::string_view field,
+                       const google::protobuf::RepeatedPtrField<std::string>& items, int max,
+                       Parse parse) {
+  if (items.size() > max) {
+    return Invalid(field, absl::StrCat(items.size(), " items; at most ", max));
+  }
+  for (const std::string& item : items) {
+    // The longest valid item ("[v6]:port", a v6 CIDR) is under 64 bytes; say so, not more.
+    if (item.size() > 64)
+      return Invalid(field, absl::StrCat("an item of ", item.size(), " bytes; at most 64"));
+    if (absl::Status s = parse(item).status(); !s.ok()) return Invalid(field, s.message());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateStrings(const v1::Hello& hello) {
+  if (hello.name().empty()) return Invalid("name", "empty; every agent needs a name");
+  if (absl::Status s = CheckLength("name", hello.name(), kMaxAgentNameLength); !s.ok()) return s;
+  if (HasControlCharacters(hello.name())) return Invalid("name", "holds control characters");
+  if (absl::Status s = CheckLength("host", hello.host(), kMaxHostLength); !s.ok()) return s;
+  if (HasControlCharacters(hello.host())) return Invalid("host", "holds control characters");
+  if (absl::Status s = CheckLength("version", hello.version(), kMaxVersionLength); !s.ok()) {
+    return s;
+  }
+  return CheckLength("kernel_id", hello.kernel_id(), kMaxKernelIdLength);
+}
+
+}  // namespace
+
+absl::Status ValidateHello(const v1::Hello& hello) {
+  if (absl::Status s = ValidateStrings(hello); !s.ok()) return s;
+  if (absl::Status s =
+          CheckList("source_ips", hello.source_ips(), kMaxHelloSourceIps, SocketAddress::ParseIp);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s =
+          CheckList("allow_targets", hello.allow_targets(), kMaxAllowTargets, Cidr::Parse);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckList("listen_addresses", hello.listen_addresses(), kMaxListenAddresses,
+                                 SocketAddress::ParseIpPort);
+      !s.ok()) {
+    return s;
+  }
+  if (hello.sysctls_size() > kMaxSysctls) {
+    return Invalid("sysctls",
+                   absl::StrCat(hello.sysctls_size(), " entries; at most ", kMaxSysctls));
+  }
+  for (const auto& [key, value] : hello.sysctls()) {
+    if (key.size() > kMaxSysctlKeyLength || value.size() > kMaxSysctlValueLength) {
+      return Invalid("sysctls", absl::StrCat("an entry of ", key.size(), "+", value.size(),
+                                             " bytes; keys at most ", kMaxSysctlKeyLength,
+                                             ", values at most ", kMaxSysctlValueLength));
+    }
+  }
+  const v1::PortRange& ports = hello.port_range();
+  if (ports.low() < 0 || ports.high() > 65535 || ports.low() > ports.high()) {
+    return Invalid("port_range",
+                   absl::StrCat(ports.low(), "-", ports.high(), " is not a range within 0-65535"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace churnlab
