@@ -96,10 +96,13 @@ else
 fi
 
 # Everyone proves itself with a token of the demo's own (the lab's addresses are not loopback,
-# and the coordinator will not serve them without one).
+# and the coordinator will not serve them without one). The dashboard only reaches this
+# machine's loopback, so its reads are left open (--public-read): the page shows the runs at
+# once, and starting or cancelling one asks for the token.
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/token"
 auth=--token-file="$work/token"
 bg on coordinator $BIN/churnlab-coordinator --grpc-listen=$coordinator --http-listen=$http "$auth" \
+  --public-read \
   --address-file="$work/coordinator" --db="$work/runs.db" >"$work/coordinator.log" 2>&1
 wait_file "$work/coordinator" || { cat "$work/coordinator.log"; exit 1; }
 coordinator=$(cat "$work/coordinator")
@@ -141,7 +144,7 @@ on coordinator $BIN/churnlab runs --coordinator="$coordinator" "$auth"
 if [[ $keep_up -eq 1 ]]; then
   echo
   echo "== the dashboard is up at $dashboard (open the runs there, tick both to see them side"
-  echo "   by side, or start another run with the token $(cat "$work/token"))."
+  echo "   by side; to start or cancel a run, paste the token $(cat "$work/token") into the page)."
   echo "   Ctrl-C stops everything and removes the lab."
   trap 'exit 0' INT TERM
   while true; do sleep 1; done

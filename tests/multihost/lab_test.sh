@@ -127,7 +127,8 @@ on agent3 ip link set eth0 down
 cut_ms=$(($(date +%s%N) / 1000000))
 lost_after=""
 for _ in $(seq 100); do
-  if on coordinator curl -s http://10.77.0.1:7401/api/agents | python3 -c '
+  if on coordinator curl -s -H "Authorization: Bearer $(cat "$work/token")" \
+    http://10.77.0.1:7401/api/agents | python3 -c '
 import json, sys
 agents = json.load(sys.stdin)["agents"]
 sys.exit(0 if any(a["hello"]["name"] == "agent3" and a["state"] == "lost" for a in agents) else 1)'
