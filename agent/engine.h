@@ -14,10 +14,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "agent/engine_params.h"
 #include "agent/engine_snapshot.h"
 #include "agent/pacer.h"
 #include "common/clock.h"
+#include "common/engine_params.h"
 #include "common/os_sys_calls.h"
 
 namespace churnlab {

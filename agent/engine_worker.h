@@ -12,11 +12,11 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "agent/engine_params.h"
 #include "agent/engine_snapshot.h"
 #include "agent/outcome.h"
 #include "agent/pacer.h"
 #include "common/clock.h"
+#include "common/engine_params.h"
 #include "common/histogram.h"
 #include "common/os_sys_calls.h"
 #include "common/wire_protocol.h"

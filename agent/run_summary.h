@@ -3,8 +3,8 @@
 
 #include <string>
 
-#include "agent/engine_params.h"
 #include "agent/engine_snapshot.h"
+#include "common/engine_params.h"
 
 namespace churnlab {
 

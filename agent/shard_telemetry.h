@@ -14,6 +14,10 @@
 
 namespace churnlab {
 
+// The cumulative telemetry of a shard from its engine's snapshot alone (no kernel figures).
+v1::ShardTelemetry SnapshotToTelemetry(const EngineSnapshot& snapshot, const std::string& run_id,
+                                       bool final);
+
 class ShardTelemetryCollector {
  public:
   // Takes the kernel counters' baseline now.

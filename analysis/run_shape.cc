@@ -8,12 +8,10 @@ namespace churnlab::analysis {
 
 RunShape ShapeOf(const v1::RunSpec& spec) {
   RunShape shape;
-  if (spec.close_policy() == "rst") {
-    shape.close = Close::kRst;
-  } else if (spec.close_policy() == "server-fin") {
-    shape.close = Close::kServerFin;
-  }
-  shape.bind_reserves_port = spec.bind_mode() == "bind";
+  // Parsed once, with the engine's own names; unknown text reads as the default.
+  shape.close = ParseClosePolicy(spec.close_policy()).value_or(ClosePolicy::kClientFin);
+  shape.bind_reserves_port =
+      ParseBindMode(spec.bind_mode()).value_or(BindMode::kNoPort) == BindMode::kBind;
   shape.all_targets_loopback = spec.targets_size() > 0;
   for (const std::string& text : spec.targets()) {
     absl::StatusOr<SocketAddress> target = SocketAddress::ParseIpPort(text);

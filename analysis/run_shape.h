@@ -10,6 +10,7 @@
 
 #include "churnlab/v1/agent.pb.h"
 #include "churnlab/v1/spec.pb.h"
+#include "common/engine_params.h"
 #include "common/net_address.h"
 
 namespace churnlab::analysis {
@@ -22,11 +23,9 @@ struct ShardFacts {
   int64_t in_flight = 0;                    // max_in_flight (open model) or concurrency
 };
 
-enum class Close { kClientFin, kRst, kServerFin };
-
 // The spec as the analysis needs it.
 struct RunShape {
-  Close close = Close::kClientFin;
+  ClosePolicy close = ClosePolicy::kClientFin;
   // bind(ip, 0) reserves a port toward every destination (bind mode "bind").
   bool bind_reserves_port = false;
   std::vector<SocketAddress> targets;  // the parseable ones

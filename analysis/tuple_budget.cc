@@ -29,7 +29,7 @@ bool ReuseApplies(const v1::Hello& hello, const std::string& source_ip, const Ru
 v1::PortLimit LimitOf(const v1::Hello& hello, const std::string& ip, uint64_t tuples,
                       const RunShape& shape) {
   if (tuples == 0) return v1::PORT_LIMIT_UNSPECIFIED;
-  if (shape.close != Close::kClientFin) return v1::PORT_LIMIT_NO_CLIENT_TIME_WAIT;
+  if (shape.close != ClosePolicy::kClientFin) return v1::PORT_LIMIT_NO_CLIENT_TIME_WAIT;
   if (ReuseApplies(hello, ip, shape)) return v1::PORT_LIMIT_LIFTED_BY_REUSE;
   std::optional<int64_t> buckets = SysctlInt(hello, kMaxTwBuckets);
   if (buckets.has_value() && *buckets >= 0 && static_cast<uint64_t>(*buckets) < tuples) {
@@ -53,7 +53,7 @@ void AddHostNotes(const ShardFacts& shard, const RunShape& shape,
                        "timestamps), which lifts this budget",
                        reuse == "2" ? " (2 applies to loopback connections only; these are)" : ""));
     } else if (s->limit() == v1::PORT_LIMIT_TIME_WAIT && reuse == "2" &&
-               shape.close == Close::kClientFin) {
+               shape.close == ClosePolicy::kClientFin) {
       notes->insert(absl::StrCat("tcp_tw_reuse=2 on ", hello.host(),
                                  " reuses TIME_WAIT tuples of loopback connections only; these "
                                  "are not, so TIME_WAIT binds (1 would lift it)"));
@@ -70,11 +70,11 @@ void AddHostNotes(const ShardFacts& shard, const RunShape& shape,
 }
 
 void AddSpecNotes(const RunShape& shape, v1::TupleBudget* budget) {
-  if (shape.close == Close::kRst) {
+  if (shape.close == ClosePolicy::kRst) {
     budget->add_notes(
         "close_policy rst: close() sends RST and nobody keeps a TIME_WAIT, so this "
         "budget does not bind (in-flight data may be lost)");
-  } else if (shape.close == Close::kServerFin) {
+  } else if (shape.close == ClosePolicy::kServerFin) {
     budget->add_notes(
         "close_policy server-fin: the server closes first and keeps the TIME_WAIT; "
         "the clients' ports are free at once, the server's side carries the state");
@@ -107,7 +107,7 @@ std::string Summary(const v1::RunSpec& spec, const RunShape& shape, const v1::Tu
   }
   if (known == 0) return "";
   std::string total = Rate(budget.total_rate());
-  if (shape.close != Close::kClientFin) {
+  if (shape.close != ClosePolicy::kClientFin) {
     return absl::StrCat("Close policy ", spec.close_policy(),
                         ": the client keeps no TIME_WAIT, so the tuple budget (", total,
                         "/s) does not bind here.");

@@ -5,9 +5,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "agent/engine_params.h"
 #include "churnlab/v1/agent.pb.h"
 #include "churnlab/v1/spec.pb.h"
+#include "common/engine_params.h"
 
 namespace churnlab {
 

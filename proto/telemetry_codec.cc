@@ -26,36 +26,6 @@ Histogram HistogramFromProto(const v1::HistogramData& data) {
   return Histogram::FromParts(buckets, data.sum_nanos(), data.min_nanos(), data.max_nanos());
 }
 
-v1::ShardTelemetry SnapshotToTelemetry(const EngineSnapshot& snapshot, const std::string& run_id,
-                                       bool final) {
-  v1::ShardTelemetry t;
-  t.set_run_id(run_id);
-  *t.mutable_elapsed() =
-      google::protobuf::util::TimeUtil::NanosecondsToDuration(snapshot.elapsed_nanos);
-  for (const SourceSnapshot& source : snapshot.sources) {
-    v1::SourceCounts* s = t.add_sources();
-    s->set_ip(source.source);
-    s->set_attempted(source.counts.attempted);
-    s->set_succeeded(source.counts.succeeded);
-    s->set_requests(source.counts.requests);
-    source.counts.ForEachFailure([s](Phase phase, int code, uint64_t count) {
-      v1::FailureCount* f = s->add_failures();
-      f->set_phase(PhaseName(phase));
-      f->set_code(OutcomeCodeName(phase, code));
-      f->set_count(count);
-    });
-  }
-  t.set_missed_starts(snapshot.missed_starts);
-  t.set_late_starts(snapshot.late_starts);
-  t.set_in_flight(snapshot.in_flight);
-  HistogramToProto(snapshot.connect_latency, t.mutable_connect_latency());
-  HistogramToProto(snapshot.connection_latency, t.mutable_connection_latency());
-  HistogramToProto(snapshot.connect_call, t.mutable_connect_call());
-  HistogramToProto(snapshot.loop_lag, t.mutable_loop_lag());
-  t.set_final(final);
-  return t;
-}
-
 std::string ErrorKey(const v1::FailureCount& failure) {
   const std::string& phase = failure.phase();
   if (phase == "connect-timeout" || phase == "response-timeout" || phase == "protocol" ||

@@ -1,9 +1,9 @@
-// Engine snapshots and histograms to and from their telemetry messages.
+// Histograms to and from their telemetry messages, and what reports make of failures and
+// latencies. (An engine snapshot becomes telemetry in agent/shard_telemetry.)
 #pragma once
 
 #include <string>
 
-#include "agent/engine_snapshot.h"
 #include "churnlab/v1/report.pb.h"
 #include "churnlab/v1/telemetry.pb.h"
 #include "common/histogram.h"
@@ -12,10 +12,6 @@ namespace churnlab {
 
 void HistogramToProto(const Histogram& h, v1::HistogramData* out);
 Histogram HistogramFromProto(const v1::HistogramData& data);
-
-// The cumulative telemetry of a shard from its engine's snapshot.
-v1::ShardTelemetry SnapshotToTelemetry(const EngineSnapshot& snapshot, const std::string& run_id,
-                                       bool final);
 
 // The `errors` key of a failure: the errno name for failures the kernel reported ("EADDRNOTAVAIL"),
 // the phase for outcomes the engine decided ("connect-timeout", "response-timeout", "protocol",

@@ -1,4 +1,4 @@
-#include "agent/engine_params.h"
+#include "common/engine_params.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"

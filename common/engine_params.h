@@ -1,4 +1,5 @@
-// What one churn engine run does: where to connect, from which source IPs, at what rate or
+// What one churn engine run does (shared by the engine that runs it and the coordinator that
+// validates specs against it): where to connect, from which source IPs, at what rate or
 // concurrency, for how long, and how each connection is used and closed.
 #pragma once
 
