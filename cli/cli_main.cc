@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -22,24 +23,40 @@ constexpr char kUsage[] =
     "  cancel   stop a running run\n"
     "  demo     the demo: a coordinator, a target and 4 agents on this machine, the TIME_WAIT\n"
     "           scenario as a compare, then the dashboard until Ctrl-C (--exit: stop at once);\n"
-    "           runs scripts/demo.sh of the source tree this binary was built from\n\n"
+    "           runs the demo installed beside this binary (share/churnlab/scripts), or\n"
+    "           scripts/demo.sh of the source tree it was built from\n\n"
     "Exit codes: 0 completed and thresholds passed (without thresholds: error_rate < 0.01),\n"
     "1 a threshold failed or the run was cancelled, 2 invalid input, 3 could not run\n"
     "(coordinator unreachable, no eligible agent).\n";
 
 // Process orchestration (namespaces, background processes, cleanup) is the shell's job; the
-// demo lives in scripts/demo.sh and this hands over to it.
+// demo lives in scripts/demo.sh and this hands over to it. An installed churnlab finds the copy
+// installed beside it (<prefix>/share/churnlab/scripts) and runs it with its own binaries;
+// a churnlab in a build tree runs the source tree's, which builds first.
 int DemoCommand(int argc, char** argv) {
-  std::string script = std::string(CHURNLAB_SOURCE_DIR) + "/scripts/demo.sh";
+  std::error_code error;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", error);
+  std::filesystem::path installed =
+      self.parent_path().parent_path() / "share" / "churnlab" / "scripts" / "demo.sh";
+  std::string source = std::string(CHURNLAB_SOURCE_DIR) + "/scripts/demo.sh";
+  bool use_installed = !error && access(installed.c_str(), R_OK) == 0;
+  std::string script = use_installed ? installed.string() : source;
   if (access(script.c_str(), R_OK) != 0) {
     std::fprintf(stderr,
-                 "churnlab demo: %s is not there; the demo runs from a churnlab source tree "
-                 "(git clone, then bash scripts/demo.sh)\n",
-                 script.c_str());
+                 "churnlab demo: neither %s nor %s is there; install churnlab (cmake --install) or "
+                 "run scripts/demo.sh from a source tree\n",
+                 installed.c_str(), source.c_str());
     return churnlab::kExitCannotRun;
   }
-  std::vector<char*> args = {const_cast<char*>("bash"), script.data()};
-  for (int i = 1; i < argc; ++i) args.push_back(argv[i]);
+  std::vector<std::string> words = {"bash", script};
+  if (use_installed) {
+    // The binaries are this one's neighbours; there is nothing to build.
+    setenv("CHURNLAB_BIN", self.parent_path().c_str(), 1);
+    words.push_back("--no-build");
+  }
+  for (int i = 1; i < argc; ++i) words.push_back(argv[i]);
+  std::vector<char*> args;
+  for (std::string& w : words) args.push_back(w.data());
   args.push_back(nullptr);
   execvp("bash", args.data());
   std::perror("churnlab demo: bash");

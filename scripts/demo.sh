@@ -55,7 +55,8 @@ if [[ -z "$dashboard_port" ]]; then
     dashboard_port=$((dashboard_port + 1))
   done
 fi
-BIN=$PWD/build/bin
+# An installed churnlab (churnlab demo) names its own binaries' directory.
+BIN=${CHURNLAB_BIN:-$PWD/build/bin}
 source scripts/lib.sh
 trap 'exit 130' INT TERM  # so that the EXIT trap cleans up
 

@@ -56,7 +56,10 @@ EngineParams LoadAgainst(const SocketAddress& target, Protocol protocol, ClosePo
 
 EngineSnapshot RunEngine(const EngineParams& params) {
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(params);
-  EXPECT_TRUE(engine.ok()) << engine.status();
+  if (!engine.ok()) {
+    ADD_FAILURE() << engine.status();
+    return EngineSnapshot{};
+  }
   (*engine)->Start();
   return (*engine)->Wait();
 }
