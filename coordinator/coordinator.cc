@@ -103,7 +103,7 @@ void Coordinator::DetachAgent(const std::string& name, AgentLink* link) {
     auto run = running_.find(it->second.busy_with);
     ShardRecord* shard = FindShard(it->second.busy_with, name);
     if (shard != nullptr && !shard->final) {
-      MarkLost(run->second, *shard, "its stream closed", absl::Now());
+      MarkLost(run->second, *shard, "its stream closed", options_.now());
       HandOnShare(run->second, *shard);
       if (lost_.size() >= options_.max_lost_agents) {
         auto oldest = std::min_element(
@@ -111,7 +111,7 @@ void Coordinator::DetachAgent(const std::string& name, AgentLink* link) {
             [](const auto& a, const auto& b) { return a.second.at < b.second.at; });
         lost_.erase(oldest);
       }
-      lost_[name] = LostAgent{LostSummary(it->second.hello), absl::Now()};
+      lost_[name] = LostAgent{LostSummary(it->second.hello), options_.now()};
     }
   }
   agents_.erase(it);
@@ -136,7 +136,7 @@ void Coordinator::OnTelemetry(const std::string& agent, const v1::ShardTelemetry
       for (ObserverRecord& record : run.observers) {
         if (record.name != agent) continue;
         UpdateObserver(&record, telemetry);
-        record.updated_at = absl::Now();
+        record.updated_at = options_.now();
       }
     }
     return;
@@ -145,7 +145,7 @@ void Coordinator::OnTelemetry(const std::string& agent, const v1::ShardTelemetry
   if (shard == nullptr || shard->final) return;  // late, or for a run that has ended
   shard->latest = telemetry;
   shard->fresh = true;
-  shard->last_telemetry = absl::Now();
+  shard->last_telemetry = options_.now();
   if (telemetry.final()) {
     shard->final = true;
     auto it = agents_.find(agent);
@@ -178,7 +178,7 @@ absl::StatusOr<v1::StartRunResponse> Coordinator::StartRun(v1::RunSpec spec) {
   absl::StatusOr<std::vector<Assignment>> plan = PlanRun(spec, candidates);
   if (!plan.ok()) return plan.status();
 
-  absl::Time now = absl::Now();
+  absl::Time now = options_.now();
   RunRecord run;
   run.id = NewRunId(now);
   while (running_.count(run.id) > 0) run.id = NewRunId(now);
@@ -316,7 +316,7 @@ absl::Status Coordinator::CancelRun(const std::string& run_id) {
 std::vector<v1::AgentInfo> Coordinator::ListAgents() {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<v1::AgentInfo> out;
-  absl::Time now = absl::Now();
+  absl::Time now = options_.now();
   auto rfc3339 = [](absl::Time t) {
     return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
   };

@@ -47,6 +47,9 @@ class Coordinator {
     // Once every shard has drained, a run waits up to this long for each of its observers'
     // next census (they report about once a second), so the server side's last state counts.
     absl::Duration observer_census_wait = absl::Milliseconds(2500);
+    // The coordinator's clock: when telemetry arrived, when runs start, when agents were lost.
+    // Tests drive it by hand (with Tick()) instead of sleeping.
+    std::function<absl::Time()> now = [] { return absl::Now(); };
     // Agents lost during a run stay listed (state "lost") up to this many, each with a summary
     // of its hello (name, host, settings, at most 16 source IPs), not all of it.
     size_t max_lost_agents = 256;

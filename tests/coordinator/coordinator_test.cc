@@ -38,11 +38,16 @@ class CoordinatorTest : public ::testing::Test {
     store_ = *RunStore::Open(":memory:");
     Coordinator::Options options;
     options.start_after = absl::ZeroDuration();
-    // The test drives the clock ahead of the wall clock the telemetry is stamped with.
-    options.telemetry_silence = absl::Hours(1);
+    options.now = [this] { return now_; };  // the test's clock: no sleeps
     coordinator_ = std::make_unique<Coordinator>(store_.get(), options);
   }
+  // Moves the coordinator's clock on and lets it act on the new time.
+  void AdvanceTo(absl::Time t) {
+    now_ = t;
+    coordinator_->Tick(t);
+  }
 
+  absl::Time now_ = absl::FromUnixSeconds(1'800'000'000);
   std::unique_ptr<RunStore> store_;
   std::unique_ptr<Coordinator> coordinator_;
 };
@@ -78,7 +83,7 @@ TEST_F(CoordinatorTest, AFinishedRunsObservationsSeeItsSeries) {
   *spec.mutable_duration() = TimeUtil::SecondsToDuration(8);
   absl::StatusOr<v1::StartRunResponse> started = coordinator_->StartRun(spec);
   ASSERT_TRUE(started.ok()) << started.status();
-  absl::Time t0 = absl::Now();
+  absl::Time t0 = now_;
 
   // Ports fill 100 a second; connect() takes 30 us until 40% full, 4 ms from 50%.
   Histogram connect;
@@ -86,8 +91,9 @@ TEST_F(CoordinatorTest, AFinishedRunsObservationsSeeItsSeries) {
   for (int i = 1; i <= kSeconds; ++i) {
     uint64_t ports = 100 * i;
     connect.RecordCount(ports < 400 ? 30'000 : ports >= 500 ? 4'000'000 : 500'000, 100);
+    now_ = t0 + absl::Milliseconds(1300) * i;
     coordinator_->OnTelemetry("a1", Second(started->run_id(), i, ports, connect, i == kSeconds));
-    coordinator_->Tick(t0 + absl::Milliseconds(1300) * i);
+    AdvanceTo(now_);
   }
   absl::StatusOr<v1::RunReport> report = coordinator_->GetRun(started->run_id());
   ASSERT_TRUE(report.ok()) << report.status();
@@ -102,6 +108,34 @@ TEST_F(CoordinatorTest, AFinishedRunsObservationsSeeItsSeries) {
   EXPECT_EQ(report->verdict(), "pass");
   ASSERT_EQ(report->thresholds_size(), 1);
   EXPECT_TRUE(report->thresholds(0).is_default());
+}
+
+// The dead-man rule on the coordinator's side, on its own clock: a shard silent for
+// telemetry_silence (3 s) is lost, not a moment sooner, and its agent is told to stop.
+TEST_F(CoordinatorTest, AShardSilentForThreeSecondsIsLostOnTheCoordinatorsClock) {
+  RecordingLink link;
+  ASSERT_TRUE(coordinator_->AttachAgent(AgentHello("a1", "127.0.0.2"), &link).ok());
+  v1::RunSpec spec;
+  spec.add_targets("127.0.0.1:9000");
+  spec.set_rate(100);
+  *spec.mutable_duration() = TimeUtil::SecondsToDuration(30);
+  absl::StatusOr<v1::StartRunResponse> started = coordinator_->StartRun(spec);
+  ASSERT_TRUE(started.ok()) << started.status();
+  absl::Time t0 = now_;
+  now_ = t0 + absl::Seconds(1);
+  coordinator_->OnTelemetry("a1", Second(started->run_id(), 1, 100, Histogram(), false));
+  AdvanceTo(t0 + absl::Milliseconds(3900));  // 2.9 s of silence
+  absl::StatusOr<v1::RunReport> running = coordinator_->GetRun(started->run_id());
+  ASSERT_TRUE(running.ok()) << running.status();
+  EXPECT_TRUE(running->agents(0).problem().empty()) << running->agents(0).problem();
+  AdvanceTo(t0 + absl::Milliseconds(4100));  // 3.1 s
+  absl::StatusOr<v1::RunReport> lost = coordinator_->GetRun(started->run_id());
+  ASSERT_TRUE(lost.ok()) << lost.status();
+  EXPECT_NE(lost->agents(0).problem().find("no telemetry for 3s"), std::string::npos)
+      << lost->agents(0).problem();
+  EXPECT_NEAR(lost->agents(0).lost_after_s(), 4.1, 0.01);
+  ASSERT_FALSE(link.sent.empty());
+  EXPECT_TRUE(link.sent.back().has_stop());
 }
 
 TEST_F(CoordinatorTest, StartRunWarnsFromTheSameBudgetAsTheReport) {
