@@ -9,8 +9,9 @@
 
 namespace churnlab {
 
-// Any API message as JSON: snake_case keys (protobuf's JSON mapping), zero values included;
-// indented, or on one line with `one_line`.
+// Any API message as JSON: snake_case keys (protobuf's JSON mapping), zero values included,
+// 64-bit counts as JSON numbers (not protobuf's strings); indented, or on one line with
+// `one_line`. It parses back with ParseRunSpecJson / protobuf's JSON parser.
 std::string MessageToJson(const google::protobuf::Message& message, bool one_line = false);
 std::string ReportToJson(const v1::RunReport& report);
 // The per-second series as CSV:
