@@ -166,7 +166,7 @@ void EngineWorker::StartOpenModel(int64_t pass_start) {
       missed_starts_.Add();
     } else {
       start_lateness_.Record(now - intended);
-      StartConnection(next_index_);
+      StartConnection(next_index_, now);
     }
     next_index_ += count_;
   }
@@ -194,7 +194,7 @@ void EngineWorker::StartClosedModel(int64_t pass_start) {
         return;
       }
     }
-    bool started = StartConnection(next_index_);
+    bool started = StartConnection(next_index_, now);
     next_index_ += count_;
     if (!started) return;  // held back (HoldBackClosedModel)
   }
@@ -219,7 +219,7 @@ void EngineWorker::TakeRateChanges() {
   has_changes_.store(false, std::memory_order_release);
 }
 
-bool EngineWorker::StartConnection(uint64_t global_index) {
+bool EngineWorker::StartConnection(uint64_t global_index, int64_t now) {
   uint32_t slot = free_slots_.back();
   free_slots_.pop_back();
   Connection& c = slots_[slot];
@@ -229,7 +229,7 @@ bool EngineWorker::StartConnection(uint64_t global_index) {
   c.requests_done = 0;
   c.send_offset = 0;
   c.state = State::kConnecting;
-  c.started_at = clock_.NowNanos();
+  c.started_at = now;
   ++open_;
   in_flight_.Set(open_);
   outcomes_[c.source].Attempt();

@@ -81,8 +81,9 @@ class EngineWorker {
   void SkipUnmadeStarts();
   // True when a start may still be made at `now`: before the end, not stopped, pass not over.
   bool MayStart(int64_t now, int64_t pass_start) const;
-  // False when the connection failed at once (counted).
-  bool StartConnection(uint64_t global_index);
+  // Starts connection `global_index` at `now` (the clock read that allowed it). False when it
+  // failed at once (counted).
+  bool StartConnection(uint64_t global_index, int64_t now);
   bool OpenSocket(Connection& c);
   // Closed model: a connection that failed before its handshake holds the next start back, for a
   // delay that doubles while failures go on, so a failure that returns at once cannot spin.

@@ -533,7 +533,7 @@ void Coordinator::StorePoints(RunRecord& run) {
       NoteStoreError(run, s);
       break;
     }
-    run.unstored_points.erase(run.unstored_points.begin());
+    run.unstored_points.pop_front();
   }
   if (run.unstored_points.size() > kMaxUnstoredPoints) {
     size_t drop = run.unstored_points.size() - kMaxUnstoredPoints;

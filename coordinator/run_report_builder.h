@@ -3,6 +3,7 @@
 // (tuple budget, observations, verdict) comes from analysis/.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <string>
 #include <vector>
@@ -74,7 +75,7 @@ struct RunRecord {
   // the series points still waiting to be stored, oldest first (a run keeps at most
   // kMaxUnstoredPoints of them; older ones are dropped and the error says so).
   std::string store_error;
-  std::vector<std::pair<int, v1::SeriesPoint>> unstored_points;
+  std::deque<std::pair<int, v1::SeriesPoint>> unstored_points;
   uint64_t dropped_points = 0;
 };
 inline constexpr size_t kMaxUnstoredPoints = 3600;

@@ -72,16 +72,21 @@ v1::ShardTelemetry Second(const std::string& run_id, int second, uint64_t ports_
   return t;
 }
 
+// 100 new connections/s to 127.0.0.1:9000 for `seconds`.
+v1::RunSpec HundredPerSecond(int seconds) {
+  v1::RunSpec spec;
+  spec.add_targets("127.0.0.1:9000");
+  spec.set_rate(100);
+  *spec.mutable_duration() = TimeUtil::SecondsToDuration(seconds);
+  return spec;
+}
+
 // The slowdown observation reads the series; the series reaches the final report only through
 // the run store. This is the path a real run takes, end to end.
 TEST_F(CoordinatorTest, AFinishedRunsObservationsSeeItsSeries) {
   RecordingLink link;
   ASSERT_TRUE(coordinator_->AttachAgent(AgentHello("a1", "127.0.0.2"), &link).ok());
-  v1::RunSpec spec;
-  spec.add_targets("127.0.0.1:9000");
-  spec.set_rate(100);
-  *spec.mutable_duration() = TimeUtil::SecondsToDuration(8);
-  absl::StatusOr<v1::StartRunResponse> started = coordinator_->StartRun(spec);
+  absl::StatusOr<v1::StartRunResponse> started = coordinator_->StartRun(HundredPerSecond(8));
   ASSERT_TRUE(started.ok()) << started.status();
   absl::Time t0 = now_;
 
@@ -115,11 +120,7 @@ TEST_F(CoordinatorTest, AFinishedRunsObservationsSeeItsSeries) {
 TEST_F(CoordinatorTest, AShardSilentForThreeSecondsIsLostOnTheCoordinatorsClock) {
   RecordingLink link;
   ASSERT_TRUE(coordinator_->AttachAgent(AgentHello("a1", "127.0.0.2"), &link).ok());
-  v1::RunSpec spec;
-  spec.add_targets("127.0.0.1:9000");
-  spec.set_rate(100);
-  *spec.mutable_duration() = TimeUtil::SecondsToDuration(30);
-  absl::StatusOr<v1::StartRunResponse> started = coordinator_->StartRun(spec);
+  absl::StatusOr<v1::StartRunResponse> started = coordinator_->StartRun(HundredPerSecond(30));
   ASSERT_TRUE(started.ok()) << started.status();
   absl::Time t0 = now_;
   now_ = t0 + absl::Seconds(1);
