@@ -32,6 +32,11 @@ void AgentSession::Shutdown() {
   cv_.notify_all();
 }
 
+std::string AgentSession::running_run() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return running_run_;
+}
+
 void AgentSession::OnDetached() {
   std::string interrupted;
   {
@@ -53,7 +58,7 @@ void AgentSession::OnStop(const v1::Stop& stop) {
 bool AgentSession::ShouldLeave() {
   std::unique_lock<std::mutex> lock(mu_);
   if (options_.exit_when_idle <= absl::ZeroDuration() || runs_done_ == 0 || !running_run_.empty() ||
-      absl::Now() - last_run_end_ < options_.exit_when_idle) {
+      options_.now() - last_run_end_ < options_.exit_when_idle) {
     return false;
   }
   int runs = runs_done_;
@@ -162,7 +167,7 @@ void AgentSession::RunShard(std::string run_id, std::unique_ptr<Engine> engine,
   running_run_.clear();
   engine_ = nullptr;
   ++runs_done_;
-  last_run_end_ = absl::Now();
+  last_run_end_ = options_.now();
 }
 
 void AgentSession::StopShard() {

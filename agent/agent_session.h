@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -33,6 +34,8 @@ class AgentSession final : public CoordinatorSession::Handler {
     double max_rate = 0;
     int64_t max_in_flight = 0;
     int threads = 1;  // engine threads per shard
+    // The agent's clock: when its last shard ended, for exit_when_idle. Tests drive it by hand.
+    std::function<absl::Time()> now = [] { return absl::Now(); };
   };
 
   explicit AgentSession(Options options);
@@ -42,6 +45,8 @@ class AgentSession final : public CoordinatorSession::Handler {
   void Run() { link_.Run(); }
   // Ends Run() from any thread; a running shard is stopped.
   void Shutdown();
+  // The run of the shard in hand (waiting to start or running), "" when idle.
+  std::string running_run();
 
   // CoordinatorSession::Handler: the coordinator's orders.
   void OnAssign(const v1::Shard& shard) override;

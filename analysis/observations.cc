@@ -250,7 +250,7 @@ void ObserveFdLimit(const v1::RunReport& report, std::vector<std::string>* out) 
 // bind(ip, 0) took each port from the whole range, whatever the destination: while those sockets
 // sit in TIME_WAIT, no other connect() on the host can use the port either.
 void ObserveBoundPorts(const v1::RunReport& report, std::vector<std::string>* out) {
-  if (report.spec().bind_mode() != "bind") return;
+  if (report.spec().bind_mode() != v1::BIND_MODE_BIND) return;
   uint64_t peak = 0;
   for (const v1::AgentReport& agent : report.agents()) {
     for (const v1::SourceReport& s : agent.sources()) peak = std::max(peak, s.peak_time_wait());

@@ -3,15 +3,15 @@
 #include <google/protobuf/util/time_util.h>
 
 #include "absl/strings/numbers.h"
+#include "proto/run_spec.h"
 
 namespace churnlab::analysis {
 
 RunShape ShapeOf(const v1::RunSpec& spec) {
   RunShape shape;
-  // Parsed once, with the engine's own names; unknown text reads as the default.
-  shape.close = ParseClosePolicy(spec.close_policy()).value_or(ClosePolicy::kClientFin);
-  shape.bind_reserves_port =
-      ParseBindMode(spec.bind_mode()).value_or(BindMode::kNoPort) == BindMode::kBind;
+  // An unset choice (a report stored before defaults) reads as the default.
+  shape.close = ToEngine(spec.close_policy()).value_or(ClosePolicy::kClientFin);
+  shape.bind_reserves_port = spec.bind_mode() == v1::BIND_MODE_BIND;
   shape.all_targets_loopback = spec.targets_size() > 0;
   for (const std::string& text : spec.targets()) {
     absl::StatusOr<SocketAddress> target = SocketAddress::ParseIpPort(text);

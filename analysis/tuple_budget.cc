@@ -108,7 +108,7 @@ std::string Summary(const v1::RunSpec& spec, const RunShape& shape, const v1::Tu
   if (known == 0) return "";
   std::string total = Rate(budget.total_rate());
   if (shape.close != ClosePolicy::kClientFin) {
-    return absl::StrCat("Close policy ", spec.close_policy(),
+    return absl::StrCat("Close policy ", ClosePolicyName(shape.close),
                         ": the client keeps no TIME_WAIT, so the tuple budget (", total,
                         "/s) does not bind here.");
   }

@@ -282,7 +282,7 @@ int CompareCommand(int argc, char** argv) {
   spread.set_name(spec.name().empty() ? "distributed" : spec.name() + " (distributed)");
   std::string used = FirstSourceIp(*single);
   const v1::RunSpec unexcluded = spread;
-  if (!used.empty() && spec.bind_mode() != "none") {
+  if (!used.empty() && spec.bind_mode() != v1::BIND_MODE_NONE) {
     spread.add_exclude_source_ips(used);
     DropAgentsLeftWithoutSources(conn.stub.get(), &spread);
   }

@@ -14,7 +14,7 @@ v1::RunSpec SingleSourceSpec(const v1::RunSpec& spec) {
   if (spec.source_ips_size() > 0) {
     single.clear_source_ips();
     single.add_source_ips(spec.source_ips(0));
-  } else if (spec.bind_mode() != "none") {
+  } else if (spec.bind_mode() != v1::BIND_MODE_NONE) {
     single.set_source_ips_per_agent(1);
   }
   return single;

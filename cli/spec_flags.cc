@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "proto/message_json.h"
 #include "proto/run_spec.h"
 
 namespace churnlab {
@@ -67,6 +68,16 @@ SpecEdit Text(void (v1::RunSpec::*set)(const std::string&)) {
     return absl::OkStatus();
   };
 }
+// A choice flag takes the words the JSON takes ("client-fin"), from the enum's `word` options.
+template <typename Enum>
+SpecEdit Choice(void (v1::RunSpec::*set)(Enum), const google::protobuf::EnumDescriptor* type) {
+  return [set, type](absl::string_view v, v1::RunSpec* s) {
+    absl::StatusOr<int> number = EnumFromWord(*type, v);
+    if (!number.ok()) return number.status();
+    (s->*set)(static_cast<Enum>(*number));
+    return absl::OkStatus();
+  };
+}
 template <typename Int>
 SpecEdit Integer(void (v1::RunSpec::*set)(Int)) {
   return [set](absl::string_view v, v1::RunSpec* s) {
@@ -122,10 +133,11 @@ void AddSpecFlags(FlagSet& flags, SpecOverrides& o) {
   AddSpecFlag(flags, o, "io-timeout", "DURATION", "response timeout",
               Duration(&S::mutable_io_timeout));
   AddSpecFlag(flags, o, "close", "POLICY", "client-fin | rst | server-fin",
-              Text(&S::set_close_policy));
+              Choice(&S::set_close_policy, v1::ClosePolicy_descriptor()));
   AddSpecFlag(flags, o, "protocol", "counter|http", "request/response protocol",
-              Text(&S::set_protocol));
-  AddSpecFlag(flags, o, "bind", "MODE", "none | no-port | bind", Text(&S::set_bind_mode));
+              Choice(&S::set_protocol, v1::Protocol_descriptor()));
+  AddSpecFlag(flags, o, "bind", "MODE", "none | no-port | bind",
+              Choice(&S::set_bind_mode, v1::BindMode_descriptor()));
   AddSpecFlag(flags, o, "name", "NAME", "a label for the run", Text(&S::set_name));
   AddSpecFlag(flags, o, "requests-per-connection", "N", "exchanges per connection",
               Integer(&S::set_requests_per_connection));

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -169,7 +170,40 @@ void Coordinator::OnRefusal(const std::string& agent, const v1::Refusal& refusal
 absl::StatusOr<v1::StartRunResponse> Coordinator::StartRun(v1::RunSpec spec) {
   ApplyRunSpecDefaults(&spec);
   if (absl::Status s = ValidateRunSpec(spec); !s.ok()) return s;
+  v1::StartRunResponse response;
+  v1::RunReport first;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    absl::StatusOr<RunRecord> run = PlanRecord(std::move(spec), response);
+    if (!run.ok()) return run.status();
+    first = BuildReport(*run);
+    // Reserved (its agents busy, its id taken) but sent nowhere until the store has it.
+    for (const ShardRecord& shard : run->shards)
+      agents_.at(shard.assignment.agent).busy_with = run->id;
+    std::string id = run->id;
+    running_[id] = std::move(*run);
+  }
+  // A run is stored before any agent hears of it: one the store cannot take sends nothing and
+  // frees its agents again.
+  absl::Status saved = store_->Save(first);
   std::lock_guard<std::mutex> lock(mu_);
+  RunRecord& run = running_.at(first.run_id());
+  if (!saved.ok()) {
+    store_errors_.fetch_add(1, std::memory_order_relaxed);
+    for (const ShardRecord& shard : run.shards) {
+      auto agent = agents_.find(shard.assignment.agent);
+      if (agent != agents_.end() && agent->second.busy_with == run.id)
+        agent->second.busy_with.clear();
+    }
+    running_.erase(run.id);
+    return absl::Status(saved.code(), absl::StrCat(saved.message(), "; the run was not started"));
+  }
+  SendShards(run);
+  return response;
+}
+
+absl::StatusOr<RunRecord> Coordinator::PlanRecord(v1::RunSpec spec,
+                                                  v1::StartRunResponse& response) {
   std::vector<AgentCandidate> candidates;
   for (const auto& [name, entry] : agents_) {
     if (entry.hello.observer()) continue;  // targets reporting their host take no load
@@ -182,14 +216,14 @@ absl::StatusOr<v1::StartRunResponse> Coordinator::StartRun(v1::RunSpec spec) {
   RunRecord run;
   run.id = NewRunId(now);
   while (running_.count(run.id) > 0) run.id = NewRunId(now);
-  run.spec = spec;
+  run.starting = true;
+  run.spec = std::move(spec);
   run.started_at = now + options_.start_after;
   run.last_point_at = run.started_at;
   run.last_save = now;
   run.deadline = run.started_at +
-                 absl::Nanoseconds(TimeUtil::DurationToNanoseconds(spec.duration())) +
-                 DrainTime(spec) + options_.finish_grace;
-  v1::StartRunResponse response;
+                 absl::Nanoseconds(TimeUtil::DurationToNanoseconds(run.spec.duration())) +
+                 DrainTime(run.spec) + options_.finish_grace;
   response.set_run_id(run.id);
   for (const Assignment& a : *plan) {
     const AgentEntry& agent = agents_.at(a.agent);
@@ -203,7 +237,7 @@ absl::StatusOr<v1::StartRunResponse> Coordinator::StartRun(v1::RunSpec spec) {
     response.add_agent_names(a.agent);
   }
   for (const auto& [name, telemetry] : observed_) {
-    if (!ObserverServesTargets(agents_.at(name).hello, spec)) continue;
+    if (!ObserverServesTargets(agents_.at(name).hello, run.spec)) continue;
     ObserverRecord record;
     record.name = name;
     const v1::Hello& hello = agents_.at(name).hello;
@@ -217,55 +251,63 @@ absl::StatusOr<v1::StartRunResponse> Coordinator::StartRun(v1::RunSpec spec) {
   for (std::string& warning : analysis::PreflightWarnings(run.spec, FactsOf(run))) {
     response.add_warnings(std::move(warning));
   }
-  // A run is stored before any agent hears of it: one the store cannot take sends nothing and
-  // reserves no agent.
-  if (absl::Status s = store_->Save(BuildReport(run)); !s.ok()) {
-    store_errors_.fetch_add(1, std::memory_order_relaxed);
-    return absl::Status(s.code(), absl::StrCat(s.message(), "; the run was not started"));
-  }
-  for (const Assignment& a : *plan) {
-    AgentEntry& agent = agents_.at(a.agent);
-    agent.busy_with = run.id;
+  return run;
+}
+
+void Coordinator::SendShards(RunRecord& run) {
+  run.starting = false;
+  for (ShardRecord& record : run.shards) {
+    if (run.cancel_requested && !record.final) {
+      record.final = true;
+      record.problem = "cancelled before it was sent";
+      auto agent = agents_.find(record.assignment.agent);
+      if (agent != agents_.end() && agent->second.busy_with == run.id) {
+        agent->second.busy_with.clear();
+      }
+    }
+    // An agent that left while the run was being stored has its shard marked lost already.
+    auto agent = agents_.find(record.assignment.agent);
+    if (record.final || agent == agents_.end()) continue;
+    const Assignment& a = record.assignment;
     v1::CoordinatorMessage message;
     v1::Shard* shard = message.mutable_assign();
     shard->set_run_id(run.id);
-    *shard->mutable_spec() = spec;
+    *shard->mutable_spec() = run.spec;
     shard->set_rate(a.rate);
     shard->set_concurrency(a.concurrency);
     shard->set_max_in_flight(a.max_in_flight);
     for (const std::string& ip : a.source_ips) shard->add_source_ips(ip);
     *shard->mutable_start_after() =
         TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(options_.start_after));
-    agent.link->Send(message);
+    agent->second.link->Send(message);
   }
-  running_[run.id] = std::move(run);
-  return response;
 }
 
 absl::StatusOr<v1::RunReport> Coordinator::GetRun(const std::string& run_id) {
+  // The report and the points not yet stored under mu_; the stored series after it.
+  std::optional<v1::RunReport> report;
+  std::vector<v1::SeriesPoint> unstored;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = running_.find(run_id);
-    if (it != running_.end()) {
-      v1::RunReport report = BuildReport(it->second);
-      absl::StatusOr<std::vector<v1::SeriesPoint>> points = store_->LoadPoints(run_id);
-      if (!points.ok()) return points.status();
-      report.mutable_series()->Assign(points->begin(), points->end());
-      for (const auto& [seq, point] : it->second.unstored_points) *report.add_series() = point;
-      return report;
-    }
     auto unsaved = unsaved_.find(run_id);
-    if (unsaved != unsaved_.end()) {
-      v1::RunReport report = unsaved->second.report;
-      absl::StatusOr<std::vector<v1::SeriesPoint>> points = store_->LoadPoints(run_id);
-      if (points.ok()) report.mutable_series()->Assign(points->begin(), points->end());
-      for (const auto& [seq, point] : unsaved->second.record.unstored_points) {
-        *report.add_series() = point;
-      }
-      return report;
+    if (it != running_.end()) {
+      report = BuildReport(it->second);
+      for (const auto& [seq, point] : it->second.unstored_points) unstored.push_back(point);
+    } else if (unsaved != unsaved_.end()) {
+      report = unsaved->second.report;
+      for (const auto& [seq, point] : unsaved->second.points) unstored.push_back(point);
     }
   }
-  return store_->Load(run_id);
+  if (!report) return store_->Load(run_id);
+  absl::StatusOr<std::vector<v1::SeriesPoint>> points = store_->LoadPoints(run_id);
+  if (points.ok()) {
+    report->mutable_series()->Assign(points->begin(), points->end());
+  } else if (report->state() == "running") {
+    return points.status();
+  }
+  for (v1::SeriesPoint& point : unstored) *report->add_series() = std::move(point);
+  return *std::move(report);
 }
 
 absl::StatusOr<std::vector<v1::RunSummary>> Coordinator::ListRuns() {
@@ -294,23 +336,25 @@ absl::StatusOr<std::vector<v1::RunSummary>> Coordinator::ListRuns() {
 }
 
 absl::Status Coordinator::CancelRun(const std::string& run_id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = running_.find(run_id);
-  if (it == running_.end()) {
-    absl::StatusOr<v1::RunReport> stored = store_->Load(run_id);
-    if (!stored.ok()) return stored.status();
-    return absl::FailedPreconditionError(
-        absl::StrCat("run ", run_id, " has already ended (", stored->state(), ")"));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = running_.find(run_id);
+    if (it != running_.end() && !it->second.finishing) {
+      RunRecord& run = it->second;
+      run.cancel_requested = true;
+      v1::CoordinatorMessage stop;
+      stop.mutable_stop()->set_run_id(run_id);
+      for (const ShardRecord& shard : run.shards) {
+        auto agent = agents_.find(shard.assignment.agent);
+        if (!run.starting && !shard.final && agent != agents_.end()) agent->second.link->Send(stop);
+      }
+      return absl::OkStatus();
+    }
   }
-  RunRecord& run = it->second;
-  run.cancel_requested = true;
-  v1::CoordinatorMessage stop;
-  stop.mutable_stop()->set_run_id(run_id);
-  for (const ShardRecord& shard : run.shards) {
-    auto agent = agents_.find(shard.assignment.agent);
-    if (!shard.final && agent != agents_.end()) agent->second.link->Send(stop);
-  }
-  return absl::OkStatus();
+  absl::StatusOr<v1::RunReport> ended = GetRun(run_id);
+  if (!ended.ok()) return ended.status();
+  return absl::FailedPreconditionError(
+      absl::StrCat("run ", run_id, " has already ended (", ended->state(), ")"));
 }
 
 std::vector<v1::AgentInfo> Coordinator::ListAgents() {
@@ -354,49 +398,15 @@ std::vector<v1::RunReport> Coordinator::RunningReports() {
 }
 
 absl::StatusOr<int> Coordinator::Watch(const std::string& run_id, Watcher watcher) {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (running_.count(run_id) == 0) {
-    lock.unlock();
-    absl::StatusOr<v1::RunReport> stored = store_->Load(run_id);
-    if (!stored.ok()) return stored.status();
-    watcher(*stored, true);
-    return 0;
+  {
+    // Added under mu_: a run still in running_ is announced ended only after it leaves it.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (running_.count(run_id) > 0) return watchers_.Add(run_id, std::move(watcher));
   }
-  int id = next_watch_id_++;
-  watchers_[id] = WatchEntry{run_id, std::move(watcher)};
-  return id;
-}
-
-int Coordinator::WatchAll(Watcher watcher) {
-  std::lock_guard<std::mutex> lock(mu_);
-  int id = next_watch_id_++;
-  watchers_[id] = WatchEntry{"", std::move(watcher)};
-  return id;
-}
-
-void Coordinator::Unwatch(int watch_id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  watchers_.erase(watch_id);
-}
-
-void Coordinator::Notify(const std::string& run_id, const v1::RunReport& report, bool final) {
-  for (auto it = watchers_.begin(); it != watchers_.end();) {
-    bool every_run = it->second.run_id.empty();
-    if (!every_run && it->second.run_id != run_id) {
-      ++it;
-      continue;
-    }
-    it->second.watcher(report, final);
-    it = final && !every_run ? watchers_.erase(it) : std::next(it);
-  }
-}
-
-bool Coordinator::PointDue(const RunRecord& run, absl::Time now) const {
-  absl::Duration since = now - run.last_point_at;
-  if (since >= options_.max_point_interval) return true;
-  if (since < options_.min_point_interval) return false;
-  return std::all_of(run.shards.begin(), run.shards.end(),
-                     [](const ShardRecord& s) { return s.fresh || s.final; });
+  absl::StatusOr<v1::RunReport> ended = GetRun(run_id);
+  if (!ended.ok()) return ended.status();
+  watcher(*ended, true);
+  return 0;
 }
 
 void Coordinator::HandOnShare(RunRecord& run, ShardRecord& lost) {
@@ -410,6 +420,7 @@ void Coordinator::HandOnShare(RunRecord& run, ShardRecord& lost) {
   for (size_t i = 0; i < running.size(); ++i) {
     ShardRecord& shard = *running[i];
     shard.assignment.rate += parts[i];
+    if (run.starting) continue;  // its assignment, sent once stored, carries the new rate
     v1::CoordinatorMessage adjust;
     adjust.mutable_adjust()->set_run_id(run.id);
     adjust.mutable_adjust()->set_rate(shard.assignment.rate);
@@ -437,173 +448,6 @@ void Coordinator::MarkSilentShardsLost(RunRecord& run, absl::Time now) {
       agent->second.busy_with.clear();
     }
   }
-}
-
-void Coordinator::Tick(absl::Time now) {
-  TickRuns(now);
-  ReleaseFreedMemory(now);
-}
-
-void Coordinator::ReleaseFreedMemory(absl::Time now) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!released_since_trim_ || now - last_trim_ < options_.trim_interval) return;
-    released_since_trim_ = false;
-    last_trim_ = now;
-  }
-#ifdef __GLIBC__
-  // glibc keeps freed heap (over several arenas: gRPC's threads each allocate in their own) for
-  // reuse and rarely returns it; after agents with large hellos leave, hand it back (measured in
-  // bench/RESULTS.md). Outside the lock: it walks the whole heap.
-  malloc_trim(0);
-#endif
-}
-
-void Coordinator::TickRuns(absl::Time now) {
-  std::lock_guard<std::mutex> lock(mu_);
-  RetryUnsaved();
-  for (auto it = running_.begin(); it != running_.end();) {
-    RunRecord& run = it->second;
-    if (now < run.started_at) {
-      ++it;
-      continue;
-    }
-    MarkSilentShardsLost(run, now);
-    bool all_final = std::all_of(run.shards.begin(), run.shards.end(),
-                                 [](const ShardRecord& s) { return s.final; });
-    if (!all_final && now >= run.deadline) {
-      for (ShardRecord& shard : run.shards) {
-        if (shard.final) continue;
-        shard.final = true;
-        shard.problem = "sent no final telemetry by the run's deadline";
-      }
-      all_final = true;
-    }
-    if (!all_final && !PointDue(run, now)) {
-      ++it;
-      continue;
-    }
-    if (all_final && AwaitingObserverCensus(run, now)) {
-      ++it;
-      continue;
-    }
-    v1::RunReport report = BuildReport(run);
-    AppendSeriesPoint(&run, report, absl::ToDoubleSeconds(now - run.started_at));
-    run.last_point_at = now;
-    // The point now, the rest of the report every save_every: a coordinator killed mid-run
-    // leaves the run's data up to here. A failed write is kept and tried again each tick.
-    run.unstored_points.emplace_back(run.point_count - 1, run.last_point);
-    StorePoints(run);
-    if (all_final) {
-      FinishRun(run);
-      it = running_.erase(it);
-      released_since_trim_ = true;
-      continue;
-    }
-    if (now - run.last_save >= options_.save_every) {
-      absl::Status saved = store_->Save(report);
-      if (!saved.ok()) {
-        NoteStoreError(run, saved);
-      } else if (run.unstored_points.empty() && !run.store_error.empty()) {
-        std::fprintf(stderr, "churnlab-coordinator: run %s: the run store writes again\n",
-                     run.id.c_str());
-        run.store_error.clear();
-      }
-      run.last_save = now;
-    }
-    // Watchers get the newest point only; they have seen the others.
-    *report.add_series() = run.last_point;
-    Notify(run.id, report, false);
-    ++it;
-  }
-}
-
-bool Coordinator::AwaitingObserverCensus(RunRecord& run, absl::Time now) const {
-  if (run.drained_at == absl::InfiniteFuture()) run.drained_at = now;
-  if (now - run.drained_at >= options_.observer_census_wait) return false;
-  return std::any_of(run.observers.begin(), run.observers.end(),
-                     [&](const ObserverRecord& o) { return o.updated_at < run.drained_at; });
-}
-
-void Coordinator::StorePoints(RunRecord& run) {
-  while (!run.unstored_points.empty()) {
-    const auto& [seq, point] = run.unstored_points.front();
-    absl::Status s = store_->AppendPoint(run.id, seq, point);
-    if (!s.ok()) {
-      NoteStoreError(run, s);
-      break;
-    }
-    run.unstored_points.pop_front();
-  }
-  if (run.unstored_points.size() > kMaxUnstoredPoints) {
-    size_t drop = run.unstored_points.size() - kMaxUnstoredPoints;
-    run.unstored_points.erase(run.unstored_points.begin(), run.unstored_points.begin() + drop);
-    run.dropped_points += drop;
-  }
-}
-
-void Coordinator::NoteStoreError(RunRecord& run, const absl::Status& status) {
-  store_errors_.fetch_add(1, std::memory_order_relaxed);
-  std::string error = std::string(status.message());
-  if (run.dropped_points > 0) {
-    absl::StrAppend(&error, " (", run.dropped_points, " series points lost)");
-  }
-  if (run.store_error != error) {
-    std::fprintf(stderr, "churnlab-coordinator: run %s: %s\n", run.id.c_str(), error.c_str());
-  }
-  run.store_error = std::move(error);
-}
-
-void Coordinator::RetryUnsaved() {
-  for (auto it = unsaved_.begin(); it != unsaved_.end();) {
-    Unsaved& u = it->second;
-    StorePoints(u.record);
-    if (!u.record.unstored_points.empty()) return;  // still failing: try again next tick
-    u.report.clear_store_error();
-    absl::Status saved = store_->Save(u.report);
-    if (!saved.ok()) return;
-    std::fprintf(stderr, "churnlab-coordinator: run %s: stored at last, the store writes again\n",
-                 it->first.c_str());
-    it = unsaved_.erase(it);
-  }
-}
-
-void Coordinator::FinishRun(RunRecord& run) {
-  bool any_ran = std::any_of(run.shards.begin(), run.shards.end(),
-                             [](const ShardRecord& s) { return s.latest.sources_size() > 0; });
-  run.state = run.cancel_requested ? "cancelled" : any_ran ? "completed" : "failed";
-  for (const ShardRecord& shard : run.shards) {
-    auto agent = agents_.find(shard.assignment.agent);
-    if (agent != agents_.end() && agent->second.busy_with == run.id)
-      agent->second.busy_with.clear();
-  }
-  // Observations read the series (connect() slowing as ports fill), so it is attached first:
-  // what the store holds, then what it could not take yet.
-  v1::RunReport report = BuildReport(run);
-  absl::StatusOr<std::vector<v1::SeriesPoint>> points = store_->LoadPoints(run.id);
-  if (points.ok()) report.mutable_series()->Assign(points->begin(), points->end());
-  for (const auto& [seq, point] : run.unstored_points) *report.add_series() = point;
-  analysis::JudgeRun(&report);
-  for (std::string& sentence : analysis::Observe(report)) {
-    report.add_observations(std::move(sentence));
-  }
-  v1::RunReport stored = report;
-  stored.clear_series();  // the points are stored one by one
-  stored.clear_store_error();
-  absl::Status saved =
-      run.unstored_points.empty() ? store_->Save(stored) : absl::UnavailableError(run.store_error);
-  if (!saved.ok()) {
-    NoteStoreError(run, saved);
-    report.set_store_error(run.store_error);
-    report.clear_observations();
-    for (std::string& sentence : analysis::Observe(report)) {
-      report.add_observations(std::move(sentence));
-    }
-    unsaved_[run.id] = Unsaved{std::move(stored), run};
-  } else {
-    report.clear_store_error();
-  }
-  Notify(run.id, report, true);
 }
 
 }  // namespace churnlab

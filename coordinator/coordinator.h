@@ -1,8 +1,14 @@
 // The coordinator's state and rules, free of gRPC: the registry of attached agents, the runs in
 // flight, scheduling, aggregation, the store. The gRPC services translate to and from it.
+//
+// Locking: one mutex (mu_) guards the state; the gRPC reactions (an agent's hello, telemetry,
+// stream end) take only it, and nothing holds it across I/O. Store writes, the analysis of an
+// ended run and the calls to watchers happen in Tick() between two short holds of mu_
+// (coordinator_tick.cc); watchers have a lock of their own (Watchers).
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -16,6 +22,7 @@
 #include "churnlab/v1/control.pb.h"
 #include "coordinator/run_report_builder.h"
 #include "coordinator/run_store.h"
+#include "coordinator/watchers.h"
 
 namespace churnlab {
 
@@ -56,8 +63,7 @@ class Coordinator {
     // After agents leave or runs end, freed heap is handed back to the kernel at most this often.
     absl::Duration trim_interval = absl::Seconds(1);
   };
-  // Update callbacks get the report so far; `final` on the last one.
-  using Watcher = std::function<void(const v1::RunReport& report, bool final)>;
+  using Watcher = Watchers::Watcher;
 
   Coordinator(RunStore* store, Options options);
 
@@ -87,15 +93,17 @@ class Coordinator {
   uint64_t store_errors() const { return store_errors_.load(); }
 
   // Calls `watcher` on every tick of the run until it ends (at once with the final report when
-  // it already has). Returns an id for Unwatch; NOT_FOUND for an unknown run.
+  // it already has). Returns an id for Unwatch; NOT_FOUND for an unknown run. Watchers are
+  // called from Tick(), never under mu_; they must not call Watch or Unwatch.
   absl::StatusOr<int> Watch(const std::string& run_id, Watcher watcher);
   // Calls `watcher` on every update of every run, running or ending, until Unwatch().
-  int WatchAll(Watcher watcher);
+  int WatchAll(Watcher watcher) { return watchers_.Add("", std::move(watcher)); }
   // After it returns, the watcher is never called again.
-  void Unwatch(int watch_id);
+  void Unwatch(int watch_id) { watchers_.Remove(watch_id); }
 
-  // Every ~100 ms: series points, progress to watchers, periodic saves, ends runs that are done;
-  // then, when agents left or runs ended, gives freed memory back to the kernel.
+  // Every ~100 ms, from one thread: series points, progress to watchers, periodic saves, ends
+  // runs that are done; then, when agents left or runs ended, gives freed memory back to the
+  // kernel. State changes under mu_; the store and the watchers outside it.
   void Tick(absl::Time now);
 
  private:
@@ -108,20 +116,25 @@ class Coordinator {
     v1::Hello hello;
     absl::Time at;
   };
-  struct WatchEntry {
-    std::string run_id;  // "" for every run
-    Watcher watcher;
+  // Finished runs whose final report the store could not take: kept here, served from here, and
+  // saved (with their unstored points) as soon as the store can write again.
+  struct Unsaved {
+    v1::RunReport report;                                // final, without its series
+    std::deque<std::pair<int, v1::SeriesPoint>> points;  // not stored yet, oldest first
   };
+  struct TickWork;  // what one Tick takes out of the state to store and to announce
+  struct RunWork;
+
   // After `lost` was marked lost: with the spec's rebalance (open model), its rate goes to the
-  // shards still running, each told its new share.
+  // shards still running, each told its new share (once the run is sent, for a starting run).
   void HandOnShare(RunRecord& run, ShardRecord& lost);
-  // Stores the run's series points still waiting, oldest first, and notes a failure in the run.
-  // Requires mu_.
-  void StorePoints(RunRecord& run);
-  // Notes a failed store write in `run` (its report's store_error) and the metric.
+  // StartRun's plan under mu_: the run's record (starting), its response's id, agents and
+  // warnings; FAILED_PRECONDITION and the like from PlanRun.
+  absl::StatusOr<RunRecord> PlanRecord(v1::RunSpec spec, v1::StartRunResponse& response);
+  // Sends a run that the store took to its agents. Requires mu_.
+  void SendShards(RunRecord& run);
+  // Notes a failed store write in `run` (its report's store_error) and the metric. Requires mu_.
   void NoteStoreError(RunRecord& run, const absl::Status& status);
-  // Saves what unsaved_ holds, now that the store may write again. Requires mu_.
-  void RetryUnsaved();
   // True while a drained run still waits for an observer census taken after the drain (sets
   // run.drained_at the first time it is asked).
   bool AwaitingObserverCensus(RunRecord& run, absl::Time now) const;
@@ -129,31 +142,31 @@ class Coordinator {
   void MarkSilentShardsLost(RunRecord& run, absl::Time now);
   // Whether `run` is due a series point at `now`.
   bool PointDue(const RunRecord& run, absl::Time now) const;
-
-  void TickRuns(absl::Time now);
-  void ReleaseFreedMemory(absl::Time now);
-  void FinishRun(RunRecord& run);
   ShardRecord* FindShard(const std::string& run_id, const std::string& agent);
-  void Notify(const std::string& run_id, const v1::RunReport& report, bool final);
+
+  // Tick's three steps (coordinator_tick.cc): under mu_, take points, saves, progress and ended
+  // runs out of the state; without it, store them and judge the ended runs; under mu_ again,
+  // put back what the store did not take and let the ended runs go.
+  TickWork CollectTick(absl::Time now);
+  void CollectRun(RunRecord& run, absl::Time now, TickWork& work);
+  void FinishRun(RunRecord& run, RunWork& work);
+  void StoreTick(TickWork& work);
+  void StoreFinal(RunWork& work);
+  void ApplyTick(TickWork& work);
+  void ReleaseFreedMemory(absl::Time now);
 
   RunStore* store_;
   Options options_;
+  std::mutex tick_mu_;  // one Tick at a time: it owns the run's points between its two holds of mu_
   std::mutex mu_;
   std::map<std::string, AgentEntry> agents_;
   std::map<std::string, LostAgent> lost_;
-  std::map<std::string, RunRecord> running_;
-  // Finished runs whose final report the store could not take: kept here, served from here, and
-  // saved (with their unstored points) as soon as the store can write again.
-  struct Unsaved {
-    v1::RunReport report;  // final, without its series
-    RunRecord record;      // for its unstored points
-  };
+  std::map<std::string, RunRecord> running_;  // also starting and finishing runs
   std::map<std::string, Unsaved> unsaved_;
   std::atomic<uint64_t> store_errors_{0};
   // Observers' latest telemetry (targets reporting their host), by name.
   std::map<std::string, v1::ShardTelemetry> observed_;
-  std::map<int, WatchEntry> watchers_;
-  int next_watch_id_ = 1;
+  Watchers watchers_;
   bool released_since_trim_ = false;  // an agent left or a run ended since the last trim
   absl::Time last_trim_ = absl::InfinitePast();
   std::atomic<uint64_t> telemetry_messages_{0};

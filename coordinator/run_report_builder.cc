@@ -38,6 +38,68 @@ void AddSource(const v1::SourceCounts& in, uint64_t port_range_size, v1::SourceR
 
 }  // namespace
 
+namespace {
+
+// The shards' histograms, merged bucket by bucket, and the longest elapsed time among them.
+struct MergedLatency {
+  Histogram connect;
+  Histogram total;
+  Histogram connect_call;
+  Histogram loop_lag;
+  int64_t elapsed_nanos = 0;
+};
+
+// One shard's part of the report: its agent entry, its sources, its kernel's counters (once per
+// kernel: `counted_kernels`), its starts not made, its histograms.
+void AddShard(const ShardRecord& shard, std::set<std::string>& counted_kernels,
+              MergedLatency& merged, v1::RunReport* report) {
+  v1::AgentReport* agent = report->add_agents();
+  agent->set_name(shard.assignment.agent);
+  agent->set_host(shard.host);
+  agent->set_problem(shard.problem);
+  agent->set_lost_after_s(shard.lost_after_s);
+  agent->set_share_handed_on(shard.share_handed_on);
+  agent->set_fd_limit(shard.hello.fd_limit());
+  for (const v1::SourceCounts& source : shard.latest.sources()) {
+    AddSource(source, shard.latest.port_range_size(), agent->add_sources(), report);
+  }
+  agent->mutable_host_tcp_states()->insert(shard.latest.host().tcp_states().begin(),
+                                           shard.latest.host().tcp_states().end());
+  // Agents in one network namespace of one kernel read the same counters: count them once.
+  // Never by host name: namespaces on one host share it, and each has counters of its own.
+  const std::string& kernel = shard.hello.kernel_id();
+  bool first_on_kernel = kernel.empty() || counted_kernels.insert(kernel).second;
+  for (const auto& [name, delta] : shard.latest.host().counter_deltas()) {
+    (*agent->mutable_kernel_counters())[name] = delta;
+    if (first_on_kernel) (*report->mutable_kernel_counters())[name] += delta;
+  }
+  v1::Totals* t = report->mutable_totals();
+  t->set_missed_starts(t->missed_starts() + shard.latest.missed_starts());
+  t->set_late_starts(t->late_starts() + shard.latest.late_starts());
+  merged.connect.Merge(HistogramFromProto(shard.latest.connect_latency()));
+  merged.total.Merge(HistogramFromProto(shard.latest.connection_latency()));
+  merged.connect_call.Merge(HistogramFromProto(shard.latest.connect_call()));
+  merged.loop_lag.Merge(HistogramFromProto(shard.latest.loop_lag()));
+  merged.elapsed_nanos =
+      std::max(merged.elapsed_nanos, TimeUtil::DurationToNanoseconds(shard.latest.elapsed()));
+}
+
+// A target that observed the run: its listeners' peaks and its counters since the run began.
+void AddObserver(const ObserverRecord& observer, v1::RunReport* report) {
+  v1::ObserverReport* o = report->add_observers();
+  o->set_name(observer.name);
+  o->set_host(observer.host);
+  o->mutable_sysctls()->insert(observer.sysctls.begin(), observer.sysctls.end());
+  for (const auto& [address, peaks] : observer.peaks) *o->add_listen() = peaks;
+  for (const auto& [name, value] : observer.latest.host().counter_deltas()) {
+    auto base = observer.baseline.find(name);
+    (*o->mutable_kernel_counters())[name] =
+        value - (base == observer.baseline.end() ? 0 : base->second);
+  }
+}
+
+}  // namespace
+
 v1::RunReport BuildReport(const RunRecord& run) {
   v1::RunReport report;
   report.set_run_id(run.id);
@@ -46,60 +108,15 @@ v1::RunReport BuildReport(const RunRecord& run) {
   report.set_started_at(absl::FormatTime(absl::RFC3339_sec, run.started_at, absl::UTCTimeZone()));
   report.set_requested_rate(run.spec.rate());
   report.mutable_totals();
-  Histogram connect;
-  Histogram total;
-  Histogram connect_call;
-  Histogram loop_lag;
-  int64_t elapsed_nanos = 0;
+  MergedLatency merged;
   std::set<std::string> counted_kernels;
-  for (const ShardRecord& shard : run.shards) {
-    v1::AgentReport* agent = report.add_agents();
-    agent->set_name(shard.assignment.agent);
-    agent->set_host(shard.host);
-    agent->set_problem(shard.problem);
-    agent->set_lost_after_s(shard.lost_after_s);
-    agent->set_share_handed_on(shard.share_handed_on);
-    agent->set_fd_limit(shard.hello.fd_limit());
-    for (const v1::SourceCounts& source : shard.latest.sources()) {
-      AddSource(source, shard.latest.port_range_size(), agent->add_sources(), &report);
-    }
-    agent->mutable_host_tcp_states()->insert(shard.latest.host().tcp_states().begin(),
-                                             shard.latest.host().tcp_states().end());
-    // Agents in one network namespace of one kernel read the same counters: count them once.
-    // Never by host name: namespaces on one host share it, and each has counters of its own.
-    const std::string& kernel = shard.hello.kernel_id();
-    bool first_on_kernel = kernel.empty() || counted_kernels.insert(kernel).second;
-    for (const auto& [name, delta] : shard.latest.host().counter_deltas()) {
-      (*agent->mutable_kernel_counters())[name] = delta;
-      if (first_on_kernel) (*report.mutable_kernel_counters())[name] += delta;
-    }
-    v1::Totals* t = report.mutable_totals();
-    t->set_missed_starts(t->missed_starts() + shard.latest.missed_starts());
-    t->set_late_starts(t->late_starts() + shard.latest.late_starts());
-    connect.Merge(HistogramFromProto(shard.latest.connect_latency()));
-    total.Merge(HistogramFromProto(shard.latest.connection_latency()));
-    connect_call.Merge(HistogramFromProto(shard.latest.connect_call()));
-    loop_lag.Merge(HistogramFromProto(shard.latest.loop_lag()));
-    elapsed_nanos =
-        std::max(elapsed_nanos, TimeUtil::DurationToNanoseconds(shard.latest.elapsed()));
-  }
-  for (const ObserverRecord& observer : run.observers) {
-    v1::ObserverReport* o = report.add_observers();
-    o->set_name(observer.name);
-    o->set_host(observer.host);
-    o->mutable_sysctls()->insert(observer.sysctls.begin(), observer.sysctls.end());
-    for (const auto& [address, peaks] : observer.peaks) *o->add_listen() = peaks;
-    for (const auto& [name, value] : observer.latest.host().counter_deltas()) {
-      auto base = observer.baseline.find(name);
-      (*o->mutable_kernel_counters())[name] =
-          value - (base == observer.baseline.end() ? 0 : base->second);
-    }
-  }
-  SummarizeLatency(connect, report.mutable_latency()->mutable_connect());
-  SummarizeLatency(total, report.mutable_latency()->mutable_total());
-  SummarizeLatency(connect_call, report.mutable_latency()->mutable_connect_call());
-  SummarizeLatency(loop_lag, report.mutable_latency()->mutable_loop_lag());
-  double seconds = elapsed_nanos / 1e9;
+  for (const ShardRecord& shard : run.shards) AddShard(shard, counted_kernels, merged, &report);
+  for (const ObserverRecord& observer : run.observers) AddObserver(observer, &report);
+  SummarizeLatency(merged.connect, report.mutable_latency()->mutable_connect());
+  SummarizeLatency(merged.total, report.mutable_latency()->mutable_total());
+  SummarizeLatency(merged.connect_call, report.mutable_latency()->mutable_connect_call());
+  SummarizeLatency(merged.loop_lag, report.mutable_latency()->mutable_loop_lag());
+  double seconds = merged.elapsed_nanos / 1e9;
   report.set_duration_s(seconds);
   report.set_achieved_rate(seconds > 0 ? report.totals().succeeded() / seconds : 0);
   std::vector<analysis::ShardFacts> facts = FactsOf(run);
@@ -167,6 +184,37 @@ v1::AgentPoint MakeAgentPoint(ShardRecord* shard, const v1::AgentReport& now) {
   return point;
 }
 
+// The server side's TCP states, summed over the observer's listeners.
+void AddObserverPoint(const ObserverRecord& observer, v1::SeriesPoint* point) {
+  v1::ObserverPoint* o = point->add_observers();
+  o->set_name(observer.name);
+  for (const v1::ListenSockets& listen : observer.latest.listen()) {
+    for (const auto& [state, count] : listen.tcp_states()) {
+      (*o->mutable_tcp_states())[state] += count;
+    }
+  }
+}
+
+// The interval's latencies: the merged cumulative histograms less those of the last point,
+// which they then become.
+void SetIntervalLatency(RunRecord* run, Histogram connect, Histogram connect_call,
+                        Histogram loop_lag, v1::SeriesPoint* point) {
+  Histogram interval = connect;
+  interval.Subtract(run->series_connect);
+  point->set_connect_p50_ms(interval.Percentile(50) / 1e6);
+  point->set_connect_p90_ms(interval.Percentile(90) / 1e6);
+  point->set_connect_p99_ms(interval.Percentile(99) / 1e6);
+  run->series_connect = std::move(connect);
+  Histogram call_interval = connect_call;
+  call_interval.Subtract(run->series_connect_call);
+  point->set_connect_call_p99_ms(call_interval.Percentile(99) / 1e6);
+  run->series_connect_call = std::move(connect_call);
+  Histogram lag_interval = loop_lag;
+  lag_interval.Subtract(run->series_loop_lag);
+  point->set_loop_lag_max_ms(lag_interval.Percentile(100) / 1e6);
+  run->series_loop_lag = std::move(loop_lag);
+}
+
 }  // namespace
 
 void AppendSeriesPoint(RunRecord* run, const v1::RunReport& now, double t_s) {
@@ -204,32 +252,11 @@ void AppendSeriesPoint(RunRecord* run, const v1::RunReport& now, double t_s) {
       }
     }
   }
-  for (const ObserverRecord& observer : run->observers) {
-    v1::ObserverPoint* o = point.add_observers();
-    o->set_name(observer.name);
-    for (const v1::ListenSockets& listen : observer.latest.listen()) {
-      for (const auto& [state, count] : listen.tcp_states()) {
-        (*o->mutable_tcp_states())[state] += count;
-      }
-    }
-  }
+  for (const ObserverRecord& observer : run->observers) AddObserverPoint(observer, &point);
   point.set_in_flight(in_flight);
   point.set_time_wait(time_wait);
   point.set_max_port_fill(max_fill);
-  Histogram interval = connect;
-  interval.Subtract(run->series_connect);
-  point.set_connect_p50_ms(interval.Percentile(50) / 1e6);
-  point.set_connect_p90_ms(interval.Percentile(90) / 1e6);
-  point.set_connect_p99_ms(interval.Percentile(99) / 1e6);
-  run->series_connect = connect;
-  Histogram call_interval = connect_call;
-  call_interval.Subtract(run->series_connect_call);
-  point.set_connect_call_p99_ms(call_interval.Percentile(99) / 1e6);
-  run->series_connect_call = std::move(connect_call);
-  Histogram lag_interval = loop_lag;
-  lag_interval.Subtract(run->series_loop_lag);
-  point.set_loop_lag_max_ms(lag_interval.Percentile(100) / 1e6);
-  run->series_loop_lag = std::move(loop_lag);
+  SetIntervalLatency(run, std::move(connect), std::move(connect_call), std::move(loop_lag), &point);
   run->series_totals = now.totals();
   run->last_point = std::move(point);
   ++run->point_count;

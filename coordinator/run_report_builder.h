@@ -59,6 +59,10 @@ struct RunRecord {
   absl::Time drained_at = absl::InfiniteFuture();
   bool cancel_requested = false;
   std::string state = "running";
+  // The coordinator's lifecycle marks: stored but not yet sent to its agents (StartRun), and
+  // ended, its final report being judged and stored outside the lock (Tick).
+  bool starting = false;
+  bool finishing = false;
   // The newest series point and how many there are; the series itself goes to the run store
   // as it is made, so a long run costs the coordinator no memory for it.
   v1::SeriesPoint last_point;

@@ -1,8 +1,7 @@
 #include "coordinator/run_store.h"
 
-#include <google/protobuf/util/json_util.h>
-
 #include "absl/strings/str_cat.h"
+#include "proto/message_json.h"
 
 namespace churnlab {
 namespace {
@@ -28,12 +27,10 @@ class Statement {
   int rc_;
 };
 
+// Rows hold the JSON users read (counts as numbers, choices as words), so `sqlite3` and
+// json_extract() see what the API serves; ParseMessageJson also reads older rows.
 std::string ToJson(const google::protobuf::Message& message) {
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
-  return json;
+  return MessageToJson(message, /*one_line=*/true);
 }
 
 absl::Status SqliteError(sqlite3* db, absl::string_view what) {
@@ -123,7 +120,7 @@ absl::StatusOr<v1::RunReport> RunStore::Load(const std::string& run_id) {
     return absl::NotFoundError(absl::StrCat("no run '", run_id, "'"));
   }
   v1::RunReport report;
-  if (!google::protobuf::util::JsonStringToMessage(stmt.Column(1), &report).ok()) {
+  if (!ParseMessageJson(stmt.Column(1), &report).ok()) {
     return absl::DataLossError(absl::StrCat("run ", run_id, ": stored report does not parse"));
   }
   report.set_state(stmt.Column(0));  // "interrupted" is only in the column
@@ -145,7 +142,7 @@ absl::StatusOr<std::vector<v1::SeriesPoint>> RunStore::LoadPointsLocked(const st
   stmt.Bind(1, run_id);
   std::vector<v1::SeriesPoint> out;
   while (sqlite3_step(stmt.get()) == SQLITE_ROW) {
-    if (!google::protobuf::util::JsonStringToMessage(stmt.Column(0), &out.emplace_back()).ok()) {
+    if (!ParseMessageJson(stmt.Column(0), &out.emplace_back()).ok()) {
       return absl::DataLossError(absl::StrCat("run ", run_id, ": a stored point does not parse"));
     }
   }

@@ -73,7 +73,7 @@ std::string Ineligibility(const v1::RunSpec& spec, const SpecFacts& facts,
   if (agent.busy) return "busy with another run";
   std::string not_allowed = AllowVerdict(facts, agent.hello);
   if (!not_allowed.empty()) return not_allowed;
-  if (spec.bind_mode() != "none" && Offered(facts, agent.hello).empty()) {
+  if (spec.bind_mode() != v1::BIND_MODE_NONE && Offered(facts, agent.hello).empty()) {
     bool any_of_family =
         std::any_of(agent.hello.source_ips().begin(), agent.hello.source_ips().end(),
                     [&](const std::string& ip) { return OfFamily(ip, facts.family); });
@@ -150,7 +150,7 @@ absl::StatusOr<std::vector<std::string>> ChooseSources(const v1::RunSpec& spec,
                                                        const SpecFacts& facts,
                                                        const v1::Hello& hello) {
   std::vector<std::string> sources;
-  if (spec.bind_mode() == "none") return sources;
+  if (spec.bind_mode() == v1::BIND_MODE_NONE) return sources;
   std::vector<std::string> offered = Offered(facts, hello);
   if (spec.source_ips_size() > 0) {
     for (const std::string& ip : offered) {

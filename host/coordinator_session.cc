@@ -21,7 +21,9 @@ void CoordinatorSession::Log(const std::string& line) const {
 }
 
 void CoordinatorSession::Run() {
-  std::shared_ptr<grpc::Channel> channel = DialCoordinator(options_.coordinator, options_.security);
+  std::shared_ptr<grpc::Channel> channel =
+      options_.channel ? options_.channel
+                       : DialCoordinator(options_.coordinator, options_.security);
   auto stub = v1::AgentGateway::NewStub(channel);
   absl::Duration backoff = absl::Milliseconds(250);
   while (!shutdown_.load()) {

@@ -50,6 +50,9 @@ class CoordinatorSession {
     // Re-reads the host's settings (port range, sysctls, fd limit) into a hello; when they
     // differ from the last one sent, the new hello goes to the coordinator. Unset: never.
     std::function<void(v1::Hello*)> refresh_settings;
+    // Set: the session uses this channel instead of dialing `coordinator` (tests: an in-process
+    // channel to a fake coordinator).
+    std::shared_ptr<grpc::Channel> channel;
   };
 
   // `handler` must outlive the session.

@@ -1,10 +1,10 @@
 #include "proto/run_spec.h"
 
-#include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "proto/message_json.h"
 #include "proto/strict_json.h"
 #include "proto/threshold.h"
 
@@ -90,7 +90,7 @@ absl::Status ValidateSelection(const v1::RunSpec& spec) {
     absl::StatusOr<SocketAddress> parsed = SocketAddress::ParseIp(ip);
     if (!parsed.ok()) return Invalid("exclude_source_ips", parsed.status().message());
   }
-  if (spec.bind_mode() == "none" &&
+  if (spec.bind_mode() == v1::BIND_MODE_NONE &&
       (spec.source_ips_size() > 0 || spec.source_ips_per_agent() > 0)) {
     return Invalid("bind_mode", "none binds no source IP; drop source_ips or use no-port/bind");
   }
@@ -100,7 +100,51 @@ absl::Status ValidateSelection(const v1::RunSpec& spec) {
   return absl::OkStatus();
 }
 
+// A value the enum does not name (an unset zero, or a number from a newer peer), for errors.
+absl::Status Unnamed(const google::protobuf::EnumDescriptor& type, int number) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(number == 0 ? "unset" : absl::StrCat(number, " is not a known value"),
+                   "; one of ", EnumWords(type)));
+}
+
 }  // namespace
+
+absl::StatusOr<Protocol> ToEngine(v1::Protocol protocol) {
+  switch (protocol) {
+    case v1::PROTOCOL_COUNTER:
+      return Protocol::kCounter;
+    case v1::PROTOCOL_HTTP:
+      return Protocol::kHttp;
+    default:
+      return Unnamed(*v1::Protocol_descriptor(), protocol);
+  }
+}
+
+absl::StatusOr<ClosePolicy> ToEngine(v1::ClosePolicy policy) {
+  switch (policy) {
+    case v1::CLOSE_POLICY_CLIENT_FIN:
+      return ClosePolicy::kClientFin;
+    case v1::CLOSE_POLICY_RST:
+      return ClosePolicy::kRst;
+    case v1::CLOSE_POLICY_SERVER_FIN:
+      return ClosePolicy::kServerFin;
+    default:
+      return Unnamed(*v1::ClosePolicy_descriptor(), policy);
+  }
+}
+
+absl::StatusOr<BindMode> ToEngine(v1::BindMode mode) {
+  switch (mode) {
+    case v1::BIND_MODE_NONE:
+      return BindMode::kNone;
+    case v1::BIND_MODE_NO_PORT:
+      return BindMode::kNoPort;
+    case v1::BIND_MODE_BIND:
+      return BindMode::kBind;
+    default:
+      return Unnamed(*v1::BindMode_descriptor(), mode);
+  }
+}
 
 absl::StatusOr<v1::RunSpec> ParseRunSpecJson(absl::string_view json) {
   if (json.size() > kMaxSpecJsonBytes) {
@@ -110,30 +154,20 @@ absl::StatusOr<v1::RunSpec> ParseRunSpecJson(absl::string_view json) {
   // Protobuf's parser takes the last of duplicate keys and flattens nested lists.
   RETURN_IF_ERROR(CheckJsonShape(json, *v1::RunSpec::descriptor()));
   v1::RunSpec spec;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = false;
-  google::protobuf::util::Status status =
-      google::protobuf::util::JsonStringToMessage(std::string(json), &spec, options);
-  if (!status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("spec: ", status.message().as_string()));
-  }
+  absl::Status status = ParseMessageJson(json, &spec);
+  if (!status.ok()) return absl::InvalidArgumentError(absl::StrCat("spec: ", status.message()));
   return spec;
 }
 
-std::string RunSpecToJson(const v1::RunSpec& spec) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.add_whitespace = true;
-  std::string out;
-  (void)google::protobuf::util::MessageToJsonString(spec, &out, options);
-  return out;
-}
+std::string RunSpecToJson(const v1::RunSpec& spec) { return MessageToJson(spec); }
 
 void ApplyRunSpecDefaults(v1::RunSpec* spec) {
   EngineParams defaults;
-  if (spec->protocol().empty()) spec->set_protocol("counter");
-  if (spec->close_policy().empty()) spec->set_close_policy("client-fin");
-  if (spec->bind_mode().empty()) spec->set_bind_mode("no-port");
+  if (spec->protocol() == v1::PROTOCOL_UNSPECIFIED) spec->set_protocol(v1::PROTOCOL_COUNTER);
+  if (spec->close_policy() == v1::CLOSE_POLICY_UNSPECIFIED) {
+    spec->set_close_policy(v1::CLOSE_POLICY_CLIENT_FIN);
+  }
+  if (spec->bind_mode() == v1::BIND_MODE_UNSPECIFIED) spec->set_bind_mode(v1::BIND_MODE_NO_PORT);
   if (spec->requests_per_connection() == 0) spec->set_requests_per_connection(1);
   if (!spec->has_connect_timeout())
     SetDuration(spec->mutable_connect_timeout(), defaults.connect_timeout);
@@ -152,13 +186,13 @@ absl::StatusOr<EngineParams> EngineParamsFromSpec(const v1::RunSpec& spec) {
     if (!parsed.ok()) return Invalid("targets", parsed.status().message());
     p.targets.push_back(*parsed);
   }
-  absl::StatusOr<Protocol> protocol = ParseProtocol(spec.protocol());
+  absl::StatusOr<Protocol> protocol = ToEngine(spec.protocol());
   if (!protocol.ok()) return Invalid("protocol", protocol.status().message());
   p.protocol = *protocol;
-  absl::StatusOr<ClosePolicy> close = ParseClosePolicy(spec.close_policy());
+  absl::StatusOr<ClosePolicy> close = ToEngine(spec.close_policy());
   if (!close.ok()) return Invalid("close_policy", close.status().message());
   p.close_policy = *close;
-  absl::StatusOr<BindMode> bind = ParseBindMode(spec.bind_mode());
+  absl::StatusOr<BindMode> bind = ToEngine(spec.bind_mode());
   if (!bind.ok()) return Invalid("bind_mode", bind.status().message());
   p.bind_mode = *bind;
   if (!spec.has_duration()) return Invalid("duration", "required (like \"30s\")");

@@ -22,8 +22,14 @@ inline constexpr size_t kMaxSpecBytes = 1 << 20;
 // inside a list, a list or object where one value belongs (CheckJsonShape); unknown fields and
 // wrong types (protobuf's description of the problem, which names the field).
 absl::StatusOr<v1::RunSpec> ParseRunSpecJson(absl::string_view json);
-// snake_case field names, defaults included.
+// snake_case field names, defaults included, choices as words (MessageToJson).
 std::string RunSpecToJson(const v1::RunSpec& spec);
+
+// The engine's form of a spec's choice. INVALID_ARGUMENT for the unset zero (ApplyRunSpecDefaults
+// fills it) and for a number this build does not know (a newer peer's), naming the known words.
+absl::StatusOr<Protocol> ToEngine(v1::Protocol protocol);
+absl::StatusOr<ClosePolicy> ToEngine(v1::ClosePolicy policy);
+absl::StatusOr<BindMode> ToEngine(v1::BindMode mode);
 
 // Fills every unset field that has a default (protocol, close_policy, bind_mode,
 // requests_per_connection, connect_timeout, io_timeout, max_in_flight).

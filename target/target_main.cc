@@ -97,10 +97,44 @@ std::string FormatCounters(const TargetCounters& c) {
       " leaked=", c.leaked, " leak_cap_closes=", c.leak_cap_closes);
 }
 
+// The target as an observer of its own host, reporting to the coordinator; null without one.
+std::unique_ptr<ObserverSession> MakeObserver(const Options& o, LinkSecurity security,
+                                              const std::vector<SocketAddress>& addresses) {
+  if (o.coordinator.empty()) return nullptr;
+  CoordinatorSession::Options link;
+  link.program = "churnlab-target";
+  link.coordinator = o.coordinator;
+  link.security = std::move(security);
+  link.hello.set_name(o.name);
+  link.hello.set_host(HostName());
+  return std::make_unique<ObserverSession>(std::move(link), addresses);
+}
+
+// Waits for SIGINT/SIGTERM, printing the counters every --stats-interval meanwhile.
+void WaitForSignal(const sigset_t& signals, const Options& o, TargetServer& server) {
+  while (true) {
+    int sig;
+    if (o.stats_interval > absl::ZeroDuration()) {
+      timespec wait = absl::ToTimespec(o.stats_interval);
+      sig = sigtimedwait(&signals, nullptr, &wait);
+      if (sig < 0) {
+        std::printf("churnlab-target: %s\n", FormatCounters(server.Counters()).c_str());
+        std::fflush(stdout);
+        continue;
+      }
+    } else if (sigwait(&signals, &sig) != 0) {
+      continue;
+    }
+    return;
+  }
+}
+
 int Main(int argc, char** argv) {
   Options o;
   FlagSet flags = MakeFlags(o);
   flags.ParseFlagsOnlyOrExit(argc, argv);
+  absl::StatusOr<LinkSecurity> security = LoadLinkSecurity(o.security);
+  ExitIfBadInput("churnlab-target", security.status());
   // Signals are taken by sigwait below, never by a worker thread.
   sigset_t signals = BlockTerminationSignals();
 
@@ -118,42 +152,16 @@ int Main(int argc, char** argv) {
               std::string(CloseModeName(o.params.close_mode)).c_str(), o.params.threads);
   std::fflush(stdout);
   if (!o.address_file.empty()) {
-    std::vector<std::string> parts;
-    for (const SocketAddress& a : (*server)->addresses()) parts.push_back(a.ToString());
-    if (absl::Status s = WriteAddressFile(o.address_file, absl::StrJoin(parts, ",")); !s.ok()) {
+    if (absl::Status s = WriteAddressFile(o.address_file, absl::StrJoin(listening, ",")); !s.ok()) {
       std::fprintf(stderr, "churnlab-target: %s\n", std::string(s.message()).c_str());
       return kExitCannotRun;
     }
   }
-  std::unique_ptr<ObserverSession> observer;
+  std::unique_ptr<ObserverSession> observer =
+      MakeObserver(o, *std::move(security), (*server)->addresses());
   std::thread observer_thread;
-  if (!o.coordinator.empty()) {
-    CoordinatorSession::Options link;
-    link.program = "churnlab-target";
-    link.coordinator = o.coordinator;
-    absl::StatusOr<LinkSecurity> security = LoadLinkSecurity(o.security);
-    if (!security.ok()) ExitIfBadInput("churnlab-target", security.status());
-    link.security = *std::move(security);
-    link.hello.set_name(o.name);
-    link.hello.set_host(HostName());
-    observer = std::make_unique<ObserverSession>(std::move(link), (*server)->addresses());
-    observer_thread = std::thread([&] { observer->Run(); });
-  }
-  while (true) {
-    int sig;
-    if (o.stats_interval > absl::ZeroDuration()) {
-      timespec wait = absl::ToTimespec(o.stats_interval);
-      sig = sigtimedwait(&signals, nullptr, &wait);
-      if (sig < 0) {
-        std::printf("churnlab-target: %s\n", FormatCounters((*server)->Counters()).c_str());
-        std::fflush(stdout);
-        continue;
-      }
-    } else if (sigwait(&signals, &sig) != 0) {
-      continue;
-    }
-    break;
-  }
+  if (observer != nullptr) observer_thread = std::thread([&] { observer->Run(); });
+  WaitForSignal(signals, o, **server);
   if (observer != nullptr) {
     observer->Shutdown();
     observer_thread.join();

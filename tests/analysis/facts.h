@@ -39,8 +39,8 @@ class Fleet {
 };
 
 inline v1::RunSpec Spec(std::vector<std::string> targets, double rate,
-                        const std::string& close = "client-fin",
-                        const std::string& bind = "no-port", int64_t duration_s = 30) {
+                        v1::ClosePolicy close = v1::CLOSE_POLICY_CLIENT_FIN,
+                        v1::BindMode bind = v1::BIND_MODE_NO_PORT, int64_t duration_s = 30) {
   v1::RunSpec spec;
   for (const std::string& t : targets) spec.add_targets(t);
   spec.set_rate(rate);

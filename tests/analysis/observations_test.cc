@@ -173,7 +173,7 @@ TEST(ObserveTest, EmfileIsExplainedAsTheFdLimit) {
 
 TEST(ObserveTest, BindModeBindWarnsOfPortsHeldForTheWholeHost) {
   v1::RunReport report = Exhausted();
-  report.mutable_spec()->set_bind_mode("bind");
+  report.mutable_spec()->set_bind_mode(v1::BIND_MODE_BIND);
   std::string s = Find(Observe(report), "bind mode bind reserved");
   EXPECT_NE(s.find("up to 990 of them sat in TIME_WAIT"), std::string::npos) << s;
   EXPECT_NE(s.find("other programs included"), std::string::npos) << s;

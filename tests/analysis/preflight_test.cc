@@ -27,8 +27,10 @@ TEST(PreflightTest, WarnsOfFdLimitsAndPortsThatWillRunOut) {
 TEST(PreflightTest, APortRangeThatOutlastsTheRunIsNoPromiseOfEaddrnotavail) {
   Fleet fleet;
   fleet.Add("a1", {"10.0.1.1"}, 100);
-  std::vector<std::string> warnings = PreflightWarnings(
-      Spec({"10.0.0.1:80"}, 100, "client-fin", "no-port", /*duration_s=*/5), fleet.facts());
+  std::vector<std::string> warnings =
+      PreflightWarnings(Spec({"10.0.0.1:80"}, 100, v1::CLOSE_POLICY_CLIENT_FIN,
+                             v1::BIND_MODE_NO_PORT, /*duration_s=*/5),
+                        fleet.facts());
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find("the 5s run ends first"), std::string::npos) << warnings[0];
   EXPECT_EQ(warnings[0].find("EADDRNOTAVAIL"), std::string::npos) << warnings[0];

@@ -38,8 +38,10 @@ TEST(TupleBudgetTest, PortsTimesDestinationsOverTimeWaitPerSource) {
 TEST(TupleBudgetTest, ARunThatEndsBeforeThePortsRunOutSaysSo) {
   Fleet fleet;
   fleet.Add("a1", {"10.0.1.1"}, 100);
-  v1::TupleBudget budget = ComputeTupleBudget(
-      Spec({"10.0.0.1:80"}, 100, "client-fin", "no-port", /*duration_s=*/5), fleet.facts());
+  v1::TupleBudget budget =
+      ComputeTupleBudget(Spec({"10.0.0.1:80"}, 100, v1::CLOSE_POLICY_CLIENT_FIN,
+                              v1::BIND_MODE_NO_PORT, /*duration_s=*/5),
+                         fleet.facts());
   EXPECT_DOUBLE_EQ(budget.sources(0).exhaustion_after_s(), 10);
   EXPECT_NE(budget.summary().find("but this 5 s run ends first"), std::string::npos)
       << budget.summary();
@@ -57,7 +59,8 @@ TEST(TupleBudgetTest, BindModeBindReservesThePortForEveryDestination) {
   Fleet fleet;
   fleet.Add("a1", {"10.0.1.1"}, 200);
   v1::TupleBudget bind = ComputeTupleBudget(
-      Spec({"10.0.0.1:80", "10.0.0.1:81"}, 200, "client-fin", "bind"), fleet.facts());
+      Spec({"10.0.0.1:80", "10.0.0.1:81"}, 200, v1::CLOSE_POLICY_CLIENT_FIN, v1::BIND_MODE_BIND),
+      fleet.facts());
   EXPECT_EQ(bind.sources(0).destinations(), 1u);
   EXPECT_TRUE(Has(bind, "bind mode bind"));
 }
@@ -65,13 +68,14 @@ TEST(TupleBudgetTest, BindModeBindReservesThePortForEveryDestination) {
 TEST(TupleBudgetTest, RstAndServerCloseLeaveTheClientNoTimeWait) {
   Fleet fleet;
   fleet.Add("a1", {"10.0.1.1"}, 200);
-  for (const char* close : {"rst", "server-fin"}) {
+  for (v1::ClosePolicy close : {v1::CLOSE_POLICY_RST, v1::CLOSE_POLICY_SERVER_FIN}) {
     v1::TupleBudget b = ComputeTupleBudget(Spec({"10.0.0.1:80"}, 200, close), fleet.facts());
     EXPECT_EQ(b.sources(0).limit(), v1::PORT_LIMIT_NO_CLIENT_TIME_WAIT) << close;
     EXPECT_EQ(b.sources(0).exhaustion_after_s(), 0) << close;
     EXPECT_NE(b.summary().find("does not bind"), std::string::npos) << close;
   }
-  EXPECT_TRUE(Has(ComputeTupleBudget(Spec({"10.0.0.1:80"}, 200, "rst"), fleet.facts()), "RST"));
+  EXPECT_TRUE(Has(
+      ComputeTupleBudget(Spec({"10.0.0.1:80"}, 200, v1::CLOSE_POLICY_RST), fleet.facts()), "RST"));
 }
 
 TEST(TupleBudgetTest, TwReuseOneLiftsTheBudget) {
@@ -148,8 +152,8 @@ TEST(TupleBudgetTest, NoPortRangeReportedMeansNoSummary) {
 TEST(TupleBudgetTest, BindModeNoneCountsTheKernelsChoiceAsOneSource) {
   Fleet fleet;
   fleet.Add("a1", {}, 200);
-  v1::TupleBudget b =
-      ComputeTupleBudget(Spec({"10.0.0.1:80"}, 200, "client-fin", "none"), fleet.facts());
+  v1::TupleBudget b = ComputeTupleBudget(
+      Spec({"10.0.0.1:80"}, 200, v1::CLOSE_POLICY_CLIENT_FIN, v1::BIND_MODE_NONE), fleet.facts());
   ASSERT_EQ(b.sources_size(), 1);
   EXPECT_EQ(b.sources(0).ip(), "auto");
   EXPECT_DOUBLE_EQ(b.sources(0).requested_rate(), 200);

@@ -20,7 +20,7 @@ ShardRecord Shard(const std::string& agent, std::vector<std::string> ips, double
   return shard;
 }
 
-RunRecord MakeRun(std::string close, std::string bind) {
+RunRecord MakeRun(v1::ClosePolicy close, v1::BindMode bind) {
   RunRecord run;
   run.spec.add_targets("10.0.0.1:80");
   run.spec.add_targets("10.0.0.1:81");
@@ -34,7 +34,7 @@ RunRecord MakeRun(std::string close, std::string bind) {
 
 // The report carries the analysis's budget over the run's own shards: their hellos and shares.
 TEST(BuildReportTest, TheTupleBudgetComesFromTheShardsHellosAndShares) {
-  RunRecord run = MakeRun("client-fin", "no-port");
+  RunRecord run = MakeRun(v1::CLOSE_POLICY_CLIENT_FIN, v1::BIND_MODE_NO_PORT);
   v1::RunReport report = BuildReport(run);
   const v1::TupleBudget& budget = report.tuple_budget();
   ASSERT_EQ(budget.sources_size(), 3);
@@ -56,7 +56,7 @@ TEST(BuildReportTest, TheTupleBudgetComesFromTheShardsHellosAndShares) {
 }
 
 TEST(BuildReportTest, AnObserversSettingsReachTheReport) {
-  RunRecord run = MakeRun("client-fin", "no-port");
+  RunRecord run = MakeRun(v1::CLOSE_POLICY_CLIENT_FIN, v1::BIND_MODE_NO_PORT);
   ObserverRecord observer;
   observer.name = "target";
   observer.sysctls["net.ipv4.tcp_abort_on_overflow"] = "1";

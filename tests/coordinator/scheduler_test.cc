@@ -44,7 +44,7 @@ v1::RunSpec Spec(double rate) {
   spec.add_targets("127.0.0.1:9000");
   spec.set_rate(rate);
   spec.set_max_in_flight(10000);
-  spec.set_bind_mode("no-port");
+  spec.set_bind_mode(v1::BIND_MODE_NO_PORT);
   return spec;
 }
 

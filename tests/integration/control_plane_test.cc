@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "churnlab/v1/control.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "proto/message_json.h"
 #include "tests/support/target_process.h"
 
 namespace churnlab {
@@ -100,8 +101,7 @@ class ControlPlaneTest : public ::testing::Test {
     std::stringstream text;
     text << in.rdbuf();
     v1::RunReport report;
-    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(text.str(), &report).ok())
-        << text.str();
+    EXPECT_TRUE(ParseMessageJson(text.str(), &report).ok()) << text.str();
     return report;
   }
 
@@ -299,7 +299,7 @@ TEST_F(ControlPlaneTest, TheHttpApiServesTheSameRunsAndShrugsOffGarbage) {
   auto one = client.Get("/api/runs/" + report.run_id());
   ASSERT_TRUE(one);
   v1::RunReport via_http;
-  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(one->body, &via_http).ok());
+  ASSERT_TRUE(ParseMessageJson(one->body, &via_http).ok());
   EXPECT_EQ(via_http.totals().succeeded(), report.totals().succeeded());
   auto csv = client.Get("/api/runs/" + report.run_id() + "/series.csv");
   ASSERT_TRUE(csv);

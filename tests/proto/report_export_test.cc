@@ -2,9 +2,8 @@
 // as the RunReport message.
 #include "proto/report_export.h"
 
-#include <google/protobuf/util/json_util.h>
-
 #include "gtest/gtest.h"
+#include "proto/message_json.h"
 
 namespace churnlab {
 namespace {
@@ -44,8 +43,7 @@ TEST(ReportToJsonTest, ParsesBackAsTheSameReport) {
   v1::RunReport report = Report();
   for (bool one_line : {false, true}) {
     v1::RunReport back;
-    ASSERT_TRUE(
-        google::protobuf::util::JsonStringToMessage(MessageToJson(report, one_line), &back).ok());
+    ASSERT_TRUE(ParseMessageJson(MessageToJson(report, one_line), &back).ok());
     EXPECT_EQ(back.SerializeAsString(), report.SerializeAsString());
   }
   EXPECT_EQ(MessageToJson(report, /*one_line=*/true).find('\n'), std::string::npos);

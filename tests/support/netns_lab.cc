@@ -1,7 +1,5 @@
 #include "tests/support/netns_lab.h"
 
-#include <google/protobuf/util/json_util.h>
-
 #include <algorithm>
 #include <fstream>
 #include <sstream>
@@ -9,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "host/kernel_counters.h"
+#include "proto/message_json.h"
 
 namespace churnlab::testing {
 
@@ -107,8 +106,7 @@ int NetnsLab::Churnlab(const std::string& command, std::vector<std::string> args
     std::ifstream in(path);
     std::stringstream text;
     text << in.rdbuf();
-    if (!text.str().empty() &&
-        !google::protobuf::util::JsonStringToMessage(text.str(), report).ok()) {
+    if (!text.str().empty() && !ParseMessageJson(text.str(), report).ok()) {
       return -1;
     }
     return r->exit_code;

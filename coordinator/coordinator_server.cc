@@ -1,0 +1,108 @@
+#include "coordinator/coordinator_server.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/address_file.h"
+#include "common/status_macros.h"
+
+namespace churnlab {
+
+CoordinatorServer::CoordinatorServer(CoordinatorConfig config) : config_(std::move(config)) {}
+
+CoordinatorServer::~CoordinatorServer() { Stop(); }
+
+absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
+    CoordinatorConfig config) {
+  std::unique_ptr<CoordinatorServer> server(new CoordinatorServer(std::move(config)));
+  ASSIGN_OR_RETURN(server->store_, RunStore::Open(server->config_.db));
+  server->coordinator_ =
+      std::make_unique<Coordinator>(server->store_.get(), Coordinator::Options{});
+  RETURN_IF_ERROR(server->StartGrpc());
+  RETURN_IF_ERROR(server->StartHttp());
+  RETURN_IF_ERROR(server->WriteAddressFiles());
+  CoordinatorServer* self = server.get();
+  server->ticker_ = std::thread([self] {
+    std::unique_lock<std::mutex> lock(self->mu_);
+    while (!self->cv_.wait_for(lock, std::chrono::milliseconds(100),
+                               [&] { return self->stopping_; })) {
+      lock.unlock();
+      self->coordinator_->Tick(absl::Now());
+      lock.lock();
+    }
+  });
+  return server;
+}
+
+absl::Status CoordinatorServer::StartGrpc() {
+  const std::string& token = config_.security.token;
+  gateway_ = std::make_unique<AgentGatewayService>(coordinator_.get(), token);
+  control_ = std::make_unique<ControlService>(coordinator_.get(), token);
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config_.grpc_listen.ToString(), CoordinatorCredentials(config_.security),
+                           &port);
+  ConfigureCoordinatorServer(&builder);
+  builder.RegisterService(gateway_.get());
+  builder.RegisterService(control_.get());
+  grpc_ = builder.BuildAndStart();
+  if (grpc_ == nullptr || port == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", config_.grpc_listen.ToString()));
+  }
+  config_.grpc_listen.set_port(port);
+  return absl::OkStatus();
+}
+
+absl::Status CoordinatorServer::StartHttp() {
+  http_ = std::make_unique<HttpApi>(coordinator_.get(), config_.http);
+  if (!config_.http_listen.has_value()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(http_bound_, http_->Start(*config_.http_listen, config_.http_plaintext));
+  return absl::OkStatus();
+}
+
+absl::Status CoordinatorServer::WriteAddressFiles() const {
+  std::vector<std::pair<std::string, std::string>> files = {
+      {config_.address_file, config_.grpc_listen.ToString()}};
+  if (http_bound_) {
+    files.emplace_back(config_.http_address_file, http_bound_->address.ToString());
+    if (http_bound_->plaintext) {
+      files.emplace_back(config_.http_plaintext_address_file, http_bound_->plaintext->ToString());
+    }
+  }
+  for (const auto& [file, address] : files) {
+    if (!file.empty()) RETURN_IF_ERROR(WriteAddressFile(file, address));
+  }
+  return absl::OkStatus();
+}
+
+std::string CoordinatorServer::Describe() const {
+  const LinkSecurity& security = config_.security;
+  std::string http = "off";
+  if (http_bound_) {
+    http = http_bound_->address.ToString();
+    if (http_bound_->plaintext) {
+      absl::StrAppend(&http, " (", security.tls_cert.empty() ? "plaintext" : "TLS",
+                      "; plaintext on ", http_bound_->plaintext->ToString(), ")");
+    } else if (!security.tls_cert.empty()) {
+      absl::StrAppend(&http, " (TLS)");
+    }
+  }
+  return absl::StrCat("gRPC on ", config_.grpc_listen.ToString(), " (",
+                      security.tls_cert.empty() ? "plaintext"
+                      : security.tls_ca.empty() ? "TLS"
+                                                : "mutual TLS",
+                      ", ", security.token.empty() ? "no token" : "token required", "), HTTP on ",
+                      http, ", run store ", config_.db);
+}
+
+void CoordinatorServer::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (ticker_.joinable()) ticker_.join();
+  if (http_) http_->Stop();
+  if (grpc_) grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+}
+
+}  // namespace churnlab

@@ -1,0 +1,145 @@
+#include "proto/message_json.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "churnlab/v1/spec.pb.h"
+
+namespace churnlab {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::EnumDescriptor;
+using google::protobuf::EnumValueDescriptor;
+using google::protobuf::FieldDescriptor;
+using Json = nlohmann::ordered_json;  // keeps the message's field order
+
+// Which way a walk over a message's JSON rewrites its values.
+enum class Direction { kToReader, kToProtobuf };
+
+absl::Status Rewrite(const Descriptor& message, Direction direction, Json& json);
+
+// One value of `field` (an element, for a repeated one).
+absl::Status RewriteValue(const FieldDescriptor& field, Direction direction, Json& value) {
+  const bool out = direction == Direction::kToReader;
+  switch (field.cpp_type()) {
+    case FieldDescriptor::CPPTYPE_INT64:
+      if (out && value.is_string()) value = std::stoll(value.get<std::string>());
+      return absl::OkStatus();
+    case FieldDescriptor::CPPTYPE_UINT64:
+      if (out && value.is_string()) value = std::stoull(value.get<std::string>());
+      return absl::OkStatus();
+    case FieldDescriptor::CPPTYPE_ENUM: {
+      if (!value.is_string()) return absl::OkStatus();  // a number, or null: protobuf decides
+      const EnumDescriptor& type = *field.enum_type();
+      if (out) {
+        const EnumValueDescriptor* named = type.FindValueByName(value.get<std::string>());
+        if (named != nullptr) value = EnumWord(*named);
+        return absl::OkStatus();
+      }
+      absl::StatusOr<int> number = EnumFromWord(type, value.get<std::string>());
+      if (!number.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(field.name(), ": ", number.status().message()));
+      }
+      value = type.FindValueByNumber(*number)->name();
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_MESSAGE:
+      // Well-known types are strings ("1s") or numbers; Rewrite leaves non-objects alone.
+      return Rewrite(*field.message_type(), direction, value);
+    default:
+      return absl::OkStatus();
+  }
+}
+
+// The field a JSON key names: its proto name or its JSON name (`max_in_flight`, `maxInFlight`).
+const FieldDescriptor* FieldOfKey(const Descriptor& message, const std::string& key) {
+  if (const FieldDescriptor* field = message.FindFieldByName(key)) return field;
+  for (int i = 0; i < message.field_count(); ++i) {
+    if (message.field(i)->json_name() == key) return message.field(i);
+  }
+  return nullptr;
+}
+
+absl::Status Rewrite(const Descriptor& message, Direction direction, Json& json) {
+  if (!json.is_object()) return absl::OkStatus();
+  for (auto& [key, value] : json.items()) {
+    const FieldDescriptor* field = FieldOfKey(message, key);
+    if (field == nullptr || value.is_null()) continue;  // protobuf names unknown keys
+    if (field->is_map()) {
+      if (!value.is_object()) continue;
+      for (auto& [k, item] : value.items()) {
+        absl::Status status = RewriteValue(*field->message_type()->map_value(), direction, item);
+        if (!status.ok()) return status;
+      }
+    } else if (field->is_repeated() && value.is_array()) {
+      for (Json& item : value) {
+        absl::Status status = RewriteValue(*field, direction, item);
+        if (!status.ok()) return status;
+      }
+    } else {
+      absl::Status status = RewriteValue(*field, direction, value);
+      if (!status.ok()) return status;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string EnumWord(const EnumValueDescriptor& value) {
+  const std::string& word = value.options().GetExtension(v1::word);
+  return word.empty() ? value.name() : word;
+}
+
+std::string EnumWords(const EnumDescriptor& type) {
+  std::vector<std::string> words;
+  for (int i = 0; i < type.value_count(); ++i) {
+    if (type.value(i)->number() != 0) words.push_back(EnumWord(*type.value(i)));
+  }
+  return absl::StrJoin(words, ", ");
+}
+
+absl::StatusOr<int> EnumFromWord(const EnumDescriptor& type, absl::string_view text) {
+  for (int i = 0; i < type.value_count(); ++i) {
+    const EnumValueDescriptor& value = *type.value(i);
+    // The unset zero has no word, but its name reads back (a report of an unset choice).
+    if (value.name() == text || (value.number() != 0 && EnumWord(value) == text)) {
+      return value.number();
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat("\"", text, "\" is not one of ", EnumWords(type)));
+}
+
+std::string MessageToJson(const google::protobuf::Message& message, bool one_line) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  std::string out;
+  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
+  Json json = Json::parse(out, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded()) return out;
+  (void)Rewrite(*message.GetDescriptor(), Direction::kToReader, json);
+  return json.dump(one_line ? -1 : 2) + (one_line ? "" : "\n");
+}
+
+absl::Status ParseMessageJson(absl::string_view text, google::protobuf::Message* message) {
+  Json json = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded()) return absl::InvalidArgumentError("not JSON");
+  absl::Status words = Rewrite(*message->GetDescriptor(), Direction::kToProtobuf, json);
+  if (!words.ok()) return words;
+  message->Clear();
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  google::protobuf::util::Status status =
+      google::protobuf::util::JsonStringToMessage(json.dump(), message, options);
+  if (!status.ok()) return absl::InvalidArgumentError(status.message().as_string());
+  return absl::OkStatus();
+}
+
+}  // namespace churnlab

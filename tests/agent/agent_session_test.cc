@@ -1,0 +1,247 @@
+// The agent's side of its link, over an in-process gRPC channel to a fake coordinator: refusals,
+// the dead-man switch, redialling, and leaving when idle by the agent's own (injected) clock.
+#include "agent/agent_session.h"
+
+#include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "churnlab/v1/agent.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "proto/run_spec.h"
+
+namespace churnlab {
+namespace {
+
+using Stream = grpc::ServerReaderWriter<v1::CoordinatorMessage, v1::AgentMessage>;
+
+// Takes one agent's stream at a time and keeps everything it sends.
+class FakeCoordinator final : public v1::AgentGateway::Service {
+ public:
+  grpc::Status Attach(grpc::ServerContext* context, Stream* stream) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stream_ = stream;
+      context_ = context;
+      ++attaches_;
+      cv_.notify_all();
+    }
+    v1::AgentMessage message;
+    while (stream->Read(&message)) {
+      std::lock_guard<std::mutex> lock(mu_);
+      received_.push_back(message);
+      cv_.notify_all();
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    stream_ = nullptr;
+    context_ = nullptr;
+    cv_.notify_all();
+    return grpc::Status::OK;
+  }
+
+  void Send(const v1::CoordinatorMessage& message) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSERT_NE(stream_, nullptr);
+    stream_->Write(message);
+  }
+  // Cuts the agent's stream, as a lost coordinator would.
+  void Cut() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (context_ != nullptr) context_->TryCancel();
+  }
+  // Waits (up to 20 s, a bound for a broken build, not a timing claim) until `done` holds.
+  bool WaitUntil(const std::function<bool(const std::deque<v1::AgentMessage>&, int)>& done) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(20), [&] { return done(received_, attaches_); });
+  }
+  // The first message the test's predicate picks, once it has come.
+  std::optional<v1::AgentMessage> WaitFor(
+      const std::function<bool(const v1::AgentMessage&)>& pick) {
+    std::optional<v1::AgentMessage> found;
+    WaitUntil([&](const std::deque<v1::AgentMessage>& messages, int) {
+      for (const v1::AgentMessage& m : messages) {
+        if (pick(m)) {
+          found = m;
+          return true;
+        }
+      }
+      return false;
+    });
+    return found;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  Stream* stream_ = nullptr;
+  grpc::ServerContext* context_ = nullptr;
+  int attaches_ = 0;
+  std::deque<v1::AgentMessage> received_;
+};
+
+// A loopback listener that never accepts: handshakes complete into its backlog, so a shard
+// aimed at it runs (and times out its exchanges) for as long as it is let.
+class Listener {
+ public:
+  Listener() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    listen(fd_, 4096);
+    socklen_t len = sizeof(addr);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~Listener() { close(fd_); }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int fd_;
+  int port_ = 0;
+};
+
+// Polls `done` until it holds, up to 20 s (a bound for a broken build, not a timing claim).
+bool Eventually(const std::function<bool()>& done) {
+  for (int i = 0; i < 2000; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return done();
+}
+
+class AgentSessionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder builder;
+    builder.RegisterService(&coordinator_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+  }
+  void TearDown() override {
+    if (agent_) agent_->Shutdown();
+    if (served_.valid()) served_.wait();
+    agent_.reset();
+    server_->Shutdown();
+  }
+
+  AgentSession::Options Options() {
+    AgentSession::Options o;
+    o.link.channel = server_->InProcessChannel(grpc::ChannelArguments());
+    o.link.coordinator = "in-process";
+    o.link.hello.set_name("a1");
+    o.link.hello.set_host("test-host");
+    o.link.telemetry_interval = absl::Milliseconds(50);
+    o.link.max_backoff = absl::Milliseconds(100);
+    o.allow_targets = {*Cidr::Parse("127.0.0.0/8")};
+    o.now = [this] { return now_; };
+    return o;
+  }
+  void Start(AgentSession::Options options) {
+    agent_ = std::make_unique<AgentSession>(std::move(options));
+    served_ = std::async(std::launch::async, [this] { agent_->Run(); });
+    ASSERT_TRUE(coordinator_.WaitUntil([](const auto& m, int) { return !m.empty(); }));
+  }
+  static v1::CoordinatorMessage Assign(const std::string& run_id, const std::string& target,
+                                       double rate, absl::Duration duration) {
+    v1::CoordinatorMessage message;
+    v1::Shard* shard = message.mutable_assign();
+    shard->set_run_id(run_id);
+    v1::RunSpec* spec = shard->mutable_spec();
+    spec->add_targets(target);
+    spec->set_bind_mode(v1::BIND_MODE_NONE);
+    spec->mutable_duration()->set_seconds(absl::ToInt64Seconds(duration));
+    spec->mutable_duration()->set_nanos(
+        static_cast<int32_t>(absl::ToInt64Nanoseconds(duration % absl::Seconds(1))));
+    spec->mutable_connect_timeout()->set_nanos(200'000'000);
+    spec->mutable_io_timeout()->set_nanos(200'000'000);
+    ApplyRunSpecDefaults(spec);
+    shard->set_rate(rate);
+    shard->set_max_in_flight(1000);
+    return message;
+  }
+  std::optional<v1::AgentMessage> RefusalOf(const std::string& run_id) {
+    return coordinator_.WaitFor([&](const v1::AgentMessage& m) {
+      return m.has_refusal() && m.refusal().run_id() == run_id;
+    });
+  }
+  std::optional<v1::AgentMessage> TelemetryOf(const std::string& run_id, bool final) {
+    return coordinator_.WaitFor([&](const v1::AgentMessage& m) {
+      return m.has_telemetry() && m.telemetry().run_id() == run_id &&
+             (!final || m.telemetry().final());
+    });
+  }
+
+  FakeCoordinator coordinator_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<AgentSession> agent_;
+  std::future<void> served_;
+  absl::Time now_ = absl::FromUnixSeconds(1'000'000);
+};
+
+TEST_F(AgentSessionTest, SaysHelloWithItsName) {
+  Start(Options());
+  std::optional<v1::AgentMessage> hello =
+      coordinator_.WaitFor([](const v1::AgentMessage& m) { return m.has_hello(); });
+  ASSERT_TRUE(hello);
+  EXPECT_EQ(hello->hello().name(), "a1");
+}
+
+TEST_F(AgentSessionTest, RefusesATargetOutsideItsAllowList) {
+  Start(Options());
+  coordinator_.Send(Assign("r-far", "10.1.2.3:80", 10, absl::Seconds(1)));
+  std::optional<v1::AgentMessage> refusal = RefusalOf("r-far");
+  ASSERT_TRUE(refusal);
+  EXPECT_NE(refusal->refusal().reason().find("10.1.2.3"), std::string::npos)
+      << refusal->refusal().reason();
+  EXPECT_EQ(agent_->running_run(), "");
+}
+
+TEST_F(AgentSessionTest, RefusesARateAboveItsMaxRate) {
+  AgentSession::Options options = Options();
+  options.max_rate = 100;
+  Start(std::move(options));
+  Listener target;
+  coordinator_.Send(Assign("r-fast", target.address(), 500, absl::Seconds(1)));
+  std::optional<v1::AgentMessage> refusal = RefusalOf("r-fast");
+  ASSERT_TRUE(refusal);
+  EXPECT_NE(refusal->refusal().reason().find("--max-rate 100"), std::string::npos)
+      << refusal->refusal().reason();
+}
+
+TEST_F(AgentSessionTest, StopsItsLoadWhenTheCoordinatorGoesAwayAndRedials) {
+  Start(Options());
+  Listener target;
+  coordinator_.Send(Assign("r-long", target.address(), 50, absl::Seconds(600)));
+  ASSERT_TRUE(TelemetryOf("r-long", /*final=*/false));
+  EXPECT_EQ(agent_->running_run(), "r-long");
+  coordinator_.Cut();
+  // The dead-man switch: the shard is stopped before the session redials.
+  ASSERT_TRUE(coordinator_.WaitUntil([](const auto&, int attaches) { return attaches >= 2; }));
+  EXPECT_EQ(agent_->running_run(), "");
+}
+
+TEST_F(AgentSessionTest, LeavesWhenIdleByItsOwnClock) {
+  AgentSession::Options options = Options();
+  options.exit_when_idle = absl::Hours(1);
+  Start(std::move(options));
+  Listener target;
+  coordinator_.Send(Assign("r-short", target.address(), 20, absl::Milliseconds(200)));
+  ASSERT_TRUE(TelemetryOf("r-short", /*final=*/true));
+  ASSERT_TRUE(Eventually([&] { return agent_->running_run().empty(); }));
+  // Idle, but not an hour by its clock: it stays.
+  EXPECT_FALSE(agent_->ShouldLeave());
+  now_ += absl::Hours(1);
+  EXPECT_EQ(served_.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+}
+
+}  // namespace
+}  // namespace churnlab

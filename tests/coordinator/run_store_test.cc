@@ -1,0 +1,107 @@
+// The SQLite run store on its own: what goes in comes back, a restart marks runs in flight
+// interrupted, and rows written before choices were enums still read.
+#include "coordinator/run_store.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace churnlab {
+namespace {
+
+class RunStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char dir[] = "/tmp/churnlab-store-XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    dir_ = dir;
+    path_ = dir_ + "/runs.db";
+  }
+  void TearDown() override {
+    unlink(path_.c_str());
+    rmdir(dir_.c_str());
+  }
+  static v1::RunReport Report(const std::string& id, const std::string& state) {
+    v1::RunReport report;
+    report.set_run_id(id);
+    report.set_state(state);
+    report.set_started_at("2026-12-01T10:00:00Z");
+    report.mutable_spec()->set_name("churn");
+    report.mutable_spec()->set_close_policy(v1::CLOSE_POLICY_SERVER_FIN);
+    report.mutable_totals()->set_succeeded(1234);
+    return report;
+  }
+
+  std::string dir_;
+  std::string path_;
+};
+
+TEST_F(RunStoreTest, KeepsReportsAndPointsInOrder) {
+  absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(path_);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->Save(Report("r-1", "completed")).ok());
+  for (int seq : {0, 1, 2}) {
+    v1::SeriesPoint point;
+    point.set_t_s(seq + 1);
+    point.set_succeeded(10 * seq);
+    ASSERT_TRUE((*store)->AppendPoint("r-1", seq, point).ok());
+  }
+  absl::StatusOr<v1::RunReport> back = (*store)->Load("r-1");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->totals().succeeded(), 1234);
+  EXPECT_EQ(back->spec().close_policy(), v1::CLOSE_POLICY_SERVER_FIN);
+  absl::StatusOr<std::vector<v1::SeriesPoint>> points = (*store)->LoadPoints("r-1");
+  ASSERT_TRUE(points.ok());
+  ASSERT_EQ(points->size(), 3u);
+  EXPECT_EQ((*points)[2].succeeded(), 20);
+  EXPECT_EQ((*store)->Load("r-none").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(RunStoreTest, ARestartMarksRunsInFlightInterrupted) {
+  {
+    absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(path_);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->Save(Report("r-old", "completed")).ok());
+    ASSERT_TRUE((*store)->Save(Report("r-new", "running")).ok());
+  }
+  absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(path_);
+  ASSERT_TRUE(store.ok());
+  absl::StatusOr<std::vector<v1::RunSummary>> runs = (*store)->List();
+  ASSERT_TRUE(runs.ok());
+  ASSERT_EQ(runs->size(), 2u);
+  for (const v1::RunSummary& run : *runs) {
+    EXPECT_EQ(run.state(), run.run_id() == "r-new" ? "interrupted" : "completed");
+  }
+  EXPECT_EQ((*store)->Load("r-new")->state(), "interrupted");
+}
+
+// Rows are JSON as users read it; one stored when choices were strings reads the same.
+TEST_F(RunStoreTest, ReadsRowsWithChoicesAsWordsAndCountsAsNumbers) {
+  {
+    absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(path_);
+    ASSERT_TRUE(store.ok());
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  const char* insert =
+      "INSERT INTO runs VALUES ('r-2025', 'old', 'completed', '2025-01-01T00:00:00Z', 'pass', "
+      "'{\"run_id\":\"r-2025\",\"state\":\"completed\",\"spec\":{\"close_policy\":\"rst\","
+      "\"bind_mode\":\"bind\",\"protocol\":\"http\"},\"totals\":{\"failed\":\"7\"}}')";
+  ASSERT_EQ(sqlite3_exec(db, insert, nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(path_);
+  ASSERT_TRUE(store.ok());
+  absl::StatusOr<v1::RunReport> old = (*store)->Load("r-2025");
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(old->spec().close_policy(), v1::CLOSE_POLICY_RST);
+  EXPECT_EQ(old->spec().bind_mode(), v1::BIND_MODE_BIND);
+  EXPECT_EQ(old->spec().protocol(), v1::PROTOCOL_HTTP);
+  EXPECT_EQ(old->totals().failed(), 7);
+}
+
+}  // namespace
+}  // namespace churnlab
