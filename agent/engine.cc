@@ -8,9 +8,7 @@
 namespace churnlab {
 
 Engine::Engine(EngineParams params, Clock& clock)
-    : params_(std::move(params)),
-      clock_(clock),
-      schedule_(params_.rate > 0 ? params_.rate : 1, absl::ToInt64Nanoseconds(params_.ramp_up)) {}
+    : params_(std::move(params)), clock_(clock), schedule_(Pacer::For(params_)) {}
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(EngineParams params, OsSysCalls& sys,
                                                        Clock& clock) {
@@ -63,7 +61,10 @@ EngineSnapshot Engine::Snapshot() const {
 void Engine::Stop() { stop_.store(true); }
 
 void Engine::ChangeRate(double rate) {
-  if (params_.rate <= 0 || rate <= 0 || !started_.load() || Done()) return;
+  // A staged profile has no one rate to change (validation refuses rebalance with stages).
+  if (params_.rate <= 0 || !params_.stages.empty() || rate <= 0 || !started_.load() || Done()) {
+    return;
+  }
   if (params_.max_rate > 0) rate = std::min(rate, params_.max_rate);
   std::lock_guard<std::mutex> lock(schedule_mu_);
   // Far enough ahead that no worker has started, or slept past, a connection due after it.

@@ -40,7 +40,7 @@ EngineWorker::EngineWorker(const EngineParams& params, int index, int count, OsS
       count_(count),
       sys_(sys),
       clock_(clock),
-      pacer_(params.rate > 0 ? params.rate : 1, ToNanos(params.ramp_up)),
+      pacer_(Pacer::For(params)),
       open_model_(params.rate > 0),
       capacity_(ShareOf(open_model_ ? params.max_in_flight : params.concurrency, index, count)),
       index_limit_(params.max_connections > 0 ? params.max_connections : UINT64_MAX),

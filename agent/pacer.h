@@ -6,14 +6,27 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/engine_params.h"
+
 namespace churnlab {
 
 class Pacer {
  public:
-  // `rate` new connections per second (> 0) after a linear ramp from 0 over `ramp_up_nanos`.
-  Pacer(double rate, int64_t ramp_up_nanos);
+  // One leg of the rate profile: from the previous leg's rate (the start rate for the first),
+  // linearly to `rate` connections/s over `nanos`.
+  struct Leg {
+    int64_t nanos;
+    double rate;
+  };
+  // Starts at `start_rate` connections/s, follows `legs`, then keeps the last leg's rate (or
+  // `start_rate` without legs). A rate of 0 after the last leg starts nothing more.
+  Pacer(double start_rate, std::vector<Leg> legs);
+  // The schedule `params` asks for: its stages (from 0), else its ramp_up then its rate, else
+  // its rate.
+  static Pacer For(const EngineParams& params);
 
-  // Nanoseconds after the run's start at which connection `index` (0-based) is due.
+  // Nanoseconds after the run's start at which connection `index` (0-based) is due; INT64_MAX
+  // when the profile never reaches it.
   int64_t IntendedStartNanos(uint64_t index) const;
   // How many connections are due by `elapsed_nanos`, i.e. the smallest i with
   // IntendedStartNanos(i) > elapsed_nanos.
@@ -25,15 +38,23 @@ class Pacer {
   void ChangeRate(uint64_t from_index, int64_t from_nanos, double rate);
 
  private:
+  // A leg in absolute terms: it starts at `t0` with `n0` connections started so far, at rate
+  // `r0` per nanosecond, and changes by `slope` per nanosecond squared until `t1`.
+  struct Span {
+    double t0, t1;
+    double n0, n1;
+    double r0, slope;
+  };
   struct Segment {
     uint64_t index;
     double nanos;
     double rate;  // per nanosecond
   };
+  // Connections due by `t` nanoseconds under the profile (not the changes), fractional.
+  double Count(double t) const;
+
+  std::vector<Span> spans_;        // the legs, then an open-ended span at the final rate
   std::vector<Segment> segments_;  // rate changes, by increasing index
-  double rate_;                    // per nanosecond
-  double ramp_nanos_;
-  double ramp_connections_;  // connections started during the ramp: rate * ramp / 2
 };
 
 }  // namespace churnlab

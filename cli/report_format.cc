@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/terminal_text.h"
+#include "proto/run_spec.h"
 
 namespace churnlab {
 namespace {
@@ -61,8 +62,10 @@ std::string FormatTupleBudget(const v1::RunReport& r) {
 std::string FormatProgressLine(const v1::RunReport& report) {
   if (report.series_size() == 0) return "";
   const v1::SeriesPoint& p = report.series(report.series_size() - 1);
+  // The rate asked for at this point of a ramp or stages.
+  double asked = RequestedRateAt(report.spec(), p.t_s());
   std::string requested = report.requested_rate() > 0
-                              ? absl::StrFormat(" (of %.0f/s)", report.requested_rate())
+                              ? absl::StrFormat(" (of %.0f/s)", asked)
                               : absl::StrCat(" (concurrency ", report.spec().concurrency(), ")");
   double interval = p.interval_s() > 0 ? p.interval_s() : 1;
   std::string line =

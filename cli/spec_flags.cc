@@ -28,6 +28,40 @@ void AddSpecFlag(FlagSet& flags, SpecOverrides& o, const std::string& name,
   });
 }
 
+// --stage=DURATION:RATE, repeatable: the stages of the command line replace the file's.
+void AddStageFlag(FlagSet& flags, SpecOverrides& o) {
+  flags.Custom(
+      "stage", "DURATION:RATE", "",
+      "open model, repeatable: the rate goes linearly to RATE over DURATION (from 0 for the "
+      "first), e.g. --stage=10s:100 --stage=30s:100 --stage=10s:0",
+      [&o](absl::string_view v) {
+        std::pair<absl::string_view, absl::string_view> parts = absl::StrSplit(v, ':');
+        absl::Duration d;
+        double rate;
+        if (!absl::ParseDuration(parts.first, &d) || !absl::SimpleAtod(parts.second, &rate)) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("'", v, "' is not DURATION:RATE like 10s:100"));
+        }
+        if (o.stages.empty()) {
+          o.edits.push_back([&o](v1::RunSpec* spec) {
+            spec->clear_stages();
+            spec->clear_ramp_up();
+            for (const auto& [duration, rate] : o.stages) {
+              v1::Stage* stage = spec->add_stages();
+              *stage->mutable_duration() =
+                  TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(duration));
+              stage->set_rate(rate);
+            }
+            if (!o.rate_given && !o.concurrency_given) spec->set_rate(0);  // their peak
+            if (!o.duration_given) spec->clear_duration();                 // their sum
+            return absl::OkStatus();
+          });
+        }
+        o.stages.emplace_back(d, rate);
+        return absl::OkStatus();
+      });
+}
+
 // A switch: bare `--name` or `--name=true|false`.
 void AddSpecSwitch(FlagSet& flags, SpecOverrides& o, const std::string& name,
                    const std::string& help, void (v1::RunSpec::*set)(bool)) {
@@ -125,7 +159,8 @@ void AddSpecFlags(FlagSet& flags, SpecOverrides& o) {
       },
       &o.concurrency_given);
   AddSpecFlag(flags, o, "duration", "DURATION", "how long new connections start",
-              Duration(&S::mutable_duration));
+              Duration(&S::mutable_duration), &o.duration_given);
+  AddStageFlag(flags, o);
   AddSpecFlag(flags, o, "ramp-up", "DURATION", "linear ramp of the rate",
               Duration(&S::mutable_ramp_up));
   AddSpecFlag(flags, o, "connect-timeout", "DURATION", "handshake timeout",

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "churnlab/v1/spec.pb.h"
 #include "common/flags.h"
 
@@ -18,6 +19,10 @@ struct SpecOverrides {
   // Either flag replaces the file's model; both on one command line are refused.
   bool rate_given = false;
   bool concurrency_given = false;
+  bool duration_given = false;
+  // --stage flags, in order: together they replace the file's stages (and its ramp_up, and the
+  // rate and duration they imply unless --rate or --duration is given too).
+  std::vector<std::pair<absl::Duration, double>> stages;
 };
 
 // Registers --target, --rate, --concurrency, --duration, ... on `flags`; each given flag adds an

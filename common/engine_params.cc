@@ -1,5 +1,8 @@
 #include "common/engine_params.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -76,6 +79,42 @@ absl::Status ValidateAddresses(const EngineParams& p) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateStages(const EngineParams& p) {
+  if (p.stages.empty()) return absl::OkStatus();
+  if (p.rate <= 0) return Invalid("stages", "apply to the open model (rate) only");
+  if (p.ramp_up != absl::ZeroDuration()) {
+    return Invalid("ramp_up", "with stages, make the ramp the first stage");
+  }
+  if (p.stages.size() > kMaxStages) {
+    return Invalid("stages", absl::StrCat(p.stages.size(), " stages; at most ", kMaxStages));
+  }
+  absl::Duration sum;
+  double peak = 0;
+  for (size_t i = 0; i < p.stages.size(); ++i) {
+    const RateStage& stage = p.stages[i];
+    if (stage.duration <= absl::ZeroDuration()) {
+      return Invalid("stages",
+                     absl::StrCat("stage ", i + 1, ": duration ",
+                                  absl::FormatDuration(stage.duration), " must be positive"));
+    }
+    if (!(stage.rate >= 0 && stage.rate <= kMaxRate)) {
+      return Invalid("stages", absl::StrFormat("stage %d: rate %g is not in [0, %.0f]", i + 1,
+                                               stage.rate, kMaxRate));
+    }
+    sum += stage.duration;
+    peak = std::max(peak, stage.rate);
+  }
+  if (sum != p.duration) {
+    return Invalid("duration", absl::StrCat(absl::FormatDuration(p.duration),
+                                            ", but the stages last ", absl::FormatDuration(sum)));
+  }
+  if (std::abs(peak - p.rate) > 1e-9 * peak) {
+    return Invalid("rate",
+                   absl::StrFormat("%g, but with stages the rate is their peak, %g", p.rate, peak));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateLoad(const EngineParams& p) {
   bool open = p.rate != 0;
   bool closed = p.concurrency != 0;
@@ -110,7 +149,7 @@ absl::Status ValidateLoad(const EngineParams& p) {
     return Invalid("rate",
                    absl::StrFormat("%g connections/s is above the cap of %g", p.rate, p.max_rate));
   }
-  return absl::OkStatus();
+  return ValidateStages(p);
 }
 
 }  // namespace

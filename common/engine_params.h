@@ -32,6 +32,15 @@ absl::string_view ClosePolicyName(ClosePolicy policy);  // "client-fin", "rst", 
 absl::StatusOr<BindMode> ParseBindMode(absl::string_view name);
 absl::StatusOr<ClosePolicy> ParseClosePolicy(absl::string_view name);
 
+// One stage of an open-model run: the rate goes linearly to `rate` connections/s over
+// `duration`, from 0 for the first stage and from the previous stage's rate after that (k6's
+// ramping arrival rate). A stage that keeps its predecessor's rate holds it.
+struct RateStage {
+  absl::Duration duration;
+  double rate = 0;
+};
+inline constexpr int kMaxStages = 100;
+
 struct EngineParams {
   // Destinations; connections go round-robin over every (source IP, target) pair.
   std::vector<SocketAddress> targets;
@@ -48,6 +57,9 @@ struct EngineParams {
   absl::Duration duration = absl::Seconds(10);
   // Open model only: the rate grows linearly from 0 over this long.
   absl::Duration ramp_up = absl::ZeroDuration();
+  // Open model only: the rate profile, instead of ramp_up. With stages, `rate` is their peak
+  // (what caps and the tuple budget are checked against) and `duration` their sum.
+  std::vector<RateStage> stages;
   int64_t requests_per_connection = 1;
   absl::Duration connect_timeout = absl::Seconds(1);
   // Longest wait for each response, and for the server's FIN under server-fin.

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "analysis/tuple_budget.h"
+#include "proto/run_spec.h"
 #include "proto/telemetry_codec.h"
 
 namespace churnlab {
@@ -221,6 +222,7 @@ void AppendSeriesPoint(RunRecord* run, const v1::RunReport& now, double t_s) {
   v1::SeriesPoint point;
   point.set_t_s(t_s);
   point.set_interval_s(t_s - (run->point_count == 0 ? 0 : run->last_point.t_s()));
+  point.set_requested_rate(RequestedRateAt(run->spec, t_s));
   const v1::Totals& before = run->series_totals;
   point.set_attempted(now.totals().attempted() - before.attempted());
   point.set_succeeded(now.totals().succeeded() - before.succeeded());

@@ -2,6 +2,8 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "proto/message_json.h"
@@ -73,6 +75,9 @@ absl::Status ValidateSelection(const v1::RunSpec& spec) {
     return Invalid("rebalance",
                    "needs the open model (rate); a closed-model run cannot hand on "
                    "a lost agent's concurrency");
+  }
+  if (spec.rebalance() && spec.stages_size() > 0) {
+    return Invalid("rebalance", "cannot hand on a share of a staged rate; drop one of them");
   }
   if (spec.agents() < 0) return Invalid("agents", absl::StrCat(spec.agents(), " is negative"));
   if (spec.source_ips_per_agent() < 0) {
@@ -161,6 +166,24 @@ absl::StatusOr<v1::RunSpec> ParseRunSpecJson(absl::string_view json) {
 
 std::string RunSpecToJson(const v1::RunSpec& spec) { return MessageToJson(spec); }
 
+double RequestedRateAt(const v1::RunSpec& spec, double t_s) {
+  auto seconds = [](const google::protobuf::Duration& d) {
+    return TimeUtil::DurationToNanoseconds(d) / 1e9;
+  };
+  if (spec.rate() <= 0 || t_s < 0 || t_s > seconds(spec.duration())) return 0;
+  double start = 0;
+  double from = 0;  // the rate at the stage's start: the ramp and the first stage begin at 0
+  for (const v1::Stage& stage : spec.stages()) {
+    double length = seconds(stage.duration());
+    if (t_s < start + length) return from + (stage.rate() - from) * (t_s - start) / length;
+    start += length;
+    from = stage.rate();
+  }
+  if (spec.stages_size() > 0) return from;
+  double ramp = seconds(spec.ramp_up());
+  return t_s < ramp ? spec.rate() * t_s / ramp : spec.rate();
+}
+
 void ApplyRunSpecDefaults(v1::RunSpec* spec) {
   EngineParams defaults;
   if (spec->protocol() == v1::PROTOCOL_UNSPECIFIED) spec->set_protocol(v1::PROTOCOL_COUNTER);
@@ -173,6 +196,17 @@ void ApplyRunSpecDefaults(v1::RunSpec* spec) {
     SetDuration(spec->mutable_connect_timeout(), defaults.connect_timeout);
   if (!spec->has_io_timeout()) SetDuration(spec->mutable_io_timeout(), defaults.io_timeout);
   if (spec->max_in_flight() == 0) spec->set_max_in_flight(defaults.max_in_flight);
+  // Stages say the run's length and its peak; `rate` and `duration`, when given, must agree.
+  if (spec->stages_size() > 0) {
+    int64_t nanos = 0;
+    double peak = 0;
+    for (const v1::Stage& stage : spec->stages()) {
+      nanos += TimeUtil::DurationToNanoseconds(stage.duration());
+      peak = std::max(peak, stage.rate());
+    }
+    if (!spec->has_duration()) *spec->mutable_duration() = TimeUtil::NanosecondsToDuration(nanos);
+    if (spec->rate() == 0 && spec->concurrency() == 0) spec->set_rate(peak);
+  }
 }
 
 absl::StatusOr<EngineParams> EngineParamsFromSpec(const v1::RunSpec& spec) {
@@ -200,6 +234,9 @@ absl::StatusOr<EngineParams> EngineParamsFromSpec(const v1::RunSpec& spec) {
   p.concurrency = spec.concurrency();
   p.duration = ToAbsl(spec.duration());
   p.ramp_up = ToAbsl(spec.ramp_up());
+  for (const v1::Stage& stage : spec.stages()) {
+    p.stages.push_back(RateStage{ToAbsl(stage.duration()), stage.rate()});
+  }
   p.requests_per_connection = spec.requests_per_connection();
   p.connect_timeout = ToAbsl(spec.connect_timeout());
   p.io_timeout = ToAbsl(spec.io_timeout());
@@ -230,6 +267,9 @@ namespace churnlab {
 
 absl::StatusOr<EngineParams> EngineParamsFromShard(const v1::Shard& shard) {
   v1::RunSpec spec = shard.spec();
+  // The shard's part of a staged profile: every stage in the proportion of its share of the peak.
+  double share = spec.rate() > 0 ? shard.rate() / spec.rate() : 0;
+  for (v1::Stage& stage : *spec.mutable_stages()) stage.set_rate(stage.rate() * share);
   spec.set_rate(shard.rate());
   spec.set_concurrency(shard.concurrency());
   if (shard.max_in_flight() > 0) spec.set_max_in_flight(shard.max_in_flight());

@@ -31,6 +31,10 @@ absl::StatusOr<Protocol> ToEngine(v1::Protocol protocol);
 absl::StatusOr<ClosePolicy> ToEngine(v1::ClosePolicy policy);
 absl::StatusOr<BindMode> ToEngine(v1::BindMode mode);
 
+// The open model's rate the spec asks for `t_s` seconds into the run, over all agents: linear
+// within its ramp or each stage, its rate after; 0 for the closed model or after the duration.
+double RequestedRateAt(const v1::RunSpec& spec, double t_s);
+
 // Fills every unset field that has a default (protocol, close_policy, bind_mode,
 // requests_per_connection, connect_timeout, io_timeout, max_in_flight).
 void ApplyRunSpecDefaults(v1::RunSpec* spec);

@@ -56,6 +56,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"churnlab",
                  {"run", "--target=127.0.0.1:9", "--rate=5", "--concurrency=5"},
                  "--rate and --concurrency"},
+        BadInput{"churnlab", {"run", "--target=127.0.0.1:9", "--close=fin"}, "client-fin, rst"},
+        BadInput{"churnlab", {"run", "--target=127.0.0.1:9", "--stage=10s"}, "'10s'"},
+        BadInput{"churnlab",
+                 {"run", "--target=127.0.0.1:9", "--stage=10s:50", "--duration=20s"},
+                 "the stages last 10s"},
         BadInput{"churnlab", {"report", "--format=xml", "r-1"}, "xml"}));
 
 TEST(CliHelpTest, EveryBinaryHasHelpAndExitsZero) {

@@ -300,3 +300,60 @@ TEST(RunSpecFuzzRegressions, EveryStoredInputKeepsTheInvariants) {
   }
   EXPECT_GE(inputs, 10);
 }
+
+namespace churnlab {
+namespace {
+
+TEST(RunSpecStagesTest, StagesSetThePeakRateAndTheDuration) {
+  absl::StatusOr<v1::RunSpec> spec = ParseRunSpecJson(R"({"targets": ["127.0.0.1:9000"],
+      "stages": [{"duration": "10s", "rate": 100}, {"duration": "30s", "rate": 300},
+                 {"duration": "10s", "rate": 0}]})");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ApplyRunSpecDefaults(&*spec);
+  EXPECT_EQ(spec->rate(), 300);
+  EXPECT_EQ(spec->duration().seconds(), 50);
+  ASSERT_TRUE(ValidateRunSpec(*spec).ok()) << ValidateRunSpec(*spec);
+  EXPECT_DOUBLE_EQ(RequestedRateAt(*spec, 5), 50);
+  EXPECT_DOUBLE_EQ(RequestedRateAt(*spec, 20), 100 + 200.0 / 3);
+  EXPECT_DOUBLE_EQ(RequestedRateAt(*spec, 45), 150);
+  EXPECT_DOUBLE_EQ(RequestedRateAt(*spec, 51), 0);
+
+  // An agent with a third of the peak runs a third of every stage.
+  v1::Shard shard;
+  *shard.mutable_spec() = *spec;
+  shard.set_rate(100);
+  absl::StatusOr<EngineParams> params = EngineParamsFromShard(shard);
+  ASSERT_TRUE(params.ok()) << params.status();
+  ASSERT_EQ(params->stages.size(), 3u);
+  EXPECT_DOUBLE_EQ(params->stages[0].rate, 100.0 / 3);
+  EXPECT_DOUBLE_EQ(params->stages[1].rate, 100);
+  EXPECT_EQ(params->stages[2].duration, absl::Seconds(10));
+}
+
+TEST(RunSpecStagesTest, RampUpIsAFirstStage) {
+  v1::RunSpec spec;
+  spec.set_rate(200);
+  spec.mutable_duration()->set_seconds(30);
+  spec.mutable_ramp_up()->set_seconds(10);
+  EXPECT_DOUBLE_EQ(RequestedRateAt(spec, 5), 100);
+  EXPECT_DOUBLE_EQ(RequestedRateAt(spec, 20), 200);
+}
+
+TEST(RunSpecStagesTest, StagesThatDisagreeAreRefusedNamingTheField) {
+  auto refused = [](const std::string& extra) {
+    absl::StatusOr<v1::RunSpec> spec = ParseRunSpecJson(
+        R"({"targets": ["127.0.0.1:9000"], "stages": [{"duration": "10s", "rate": 100}])" + extra +
+        "}");
+    if (!spec.ok()) return std::string(spec.status().message());
+    ApplyRunSpecDefaults(&*spec);
+    return std::string(ValidateRunSpec(*spec).message());
+  };
+  EXPECT_EQ(refused(R"(, "duration": "20s")"), "duration: 20s, but the stages last 10s");
+  EXPECT_EQ(refused(R"(, "rate": 50)"), "rate: 50, but with stages the rate is their peak, 100");
+  EXPECT_EQ(refused(R"(, "ramp_up": "2s")"), "ramp_up: with stages, make the ramp the first stage");
+  EXPECT_EQ(refused(R"(, "concurrency": 5)"), "stages: apply to the open model (rate) only");
+  EXPECT_EQ(refused(R"(, "rebalance": true)").find("rebalance"), 0u);
+}
+
+}  // namespace
+}  // namespace churnlab
