@@ -113,7 +113,8 @@ void AddLimitLifters(const PlanInputs& in, std::vector<Change>* out) {
   PlanInputs rst = in;
   rst.close = ClosePolicy::kRst;
   out->push_back({"close with RST", rst,
-                  "SO_LINGER {1, 0} (.NET: LingerState(true, 0)): close() sends RST and nobody "
+                  "SO_LINGER {1, 0} (.NET: LingerState = new LingerOption(true, 0)): close() sends "
+                  "RST and nobody "
                   "keeps TIME_WAIT, but data still in flight is lost and the server sees "
                   "ECONNRESET (Windows: 10054); churnlab's --close=rst",
                   2});

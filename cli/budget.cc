@@ -212,7 +212,7 @@ std::string Lever(const v1::BudgetLever& lever) {
       lever.lifts_limit()
           ? std::string("lifts the limit")
           : absl::StrFormat("%.0f/s, x%.1f", lever.sustainable_rate(), lever.factor());
-  return absl::StrFormat("  %-32s %-20s %s\n", lever.change(), effect, lever.why());
+  return absl::StrFormat("  %-34s %-20s %s\n", lever.change(), effect, lever.why());
 }
 
 }  // namespace

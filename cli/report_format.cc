@@ -39,13 +39,13 @@ std::string WindowsLines(const v1::RunReport& r) {
   return out;
 }
 
-// "10048 WSAEADDRINUSE, 10060 WSAETIMEDOUT" for compare's table.
+// "EADDRNOTAVAIL: 10048 WSAEADDRINUSE, ..." for compare's table.
 std::string WindowsCodes(const v1::RunReport& r) {
   std::map<std::string, v1::WindowsError> sorted(r.windows_errors().begin(),
                                                  r.windows_errors().end());
   std::vector<std::string> parts;
   for (const auto& [key, w] : sorted) {
-    parts.push_back(absl::StrCat(w.code(), " ", TerminalSafe(w.name())));
+    parts.push_back(absl::StrCat(TerminalSafe(key), ": ", w.code(), " ", TerminalSafe(w.name())));
   }
   return parts.empty() ? "-" : absl::StrJoin(parts, ", ");
 }

@@ -394,7 +394,10 @@ INSTANTIATE_TEST_SUITE_P(
                  true,
                  1,
                  [](const v1::RunReport& r, Witness& w) {
-                   EXPECT_GE(Errors(r, "EADDRINUSE"), 1000u);
+                   // The first 1,000 connections take every port; after them bind() fails
+                   // (the closed model holds back up to 100 ms between failed starts).
+                   EXPECT_GE(Errors(r, "EADDRINUSE"), 10u);
+                   EXPECT_GE(r.totals().succeeded(), 900u);
                    EXPECT_LE(r.totals().succeeded(), 1000u);
                    EXPECT_GE(r.agents(0).sources(0).peak_ports_in_use(), 950u);
                    ExpectKernelAgrees(r.agents(0).sources(0).peak_time_wait(),
@@ -445,7 +448,9 @@ INSTANTIATE_TEST_SUITE_P(
                    EXPECT_EQ(r.tuple_budget().sources(0).ports(), 3976u);
                    EXPECT_GE(r.totals().succeeded(), 3900u);
                    EXPECT_LE(r.totals().succeeded(), 3976u);
-                   EXPECT_GE(Errors(r, "EADDRNOTAVAIL"), 1000u);
+                   // Then the rest of the run fails (or, while connect() searches the full
+                   // range for a free port, is late-skipped).
+                   EXPECT_GE(Errors(r, "EADDRNOTAVAIL") + r.totals().late_starts(), 1000u);
                    ExpectKernelAgrees(s.peak_time_wait(), w.Sockets("time-wait"),
                                       "client TIME_WAIT");
                  },
