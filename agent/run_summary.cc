@@ -1,12 +1,14 @@
 #include "agent/run_summary.h"
 
 #include <algorithm>
+#include <map>
 #include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/windows_errors.h"
 
 namespace churnlab {
 namespace {
@@ -21,6 +23,22 @@ std::string LatencyLine(const char* name, const Histogram& h) {
                          FormatNanos(h.Percentile(50)), FormatNanos(h.Percentile(90)),
                          FormatNanos(h.Percentile(99)), FormatNanos(h.Percentile(99.9)),
                          FormatNanos(h.max()));
+}
+
+// What a Windows client reports in place of each kind of failure the run counted.
+std::string WindowsLines(const OutcomeCounts& counts) {
+  std::map<std::string, const WindowsError*> seen;
+  counts.ForEachFailure([&](Phase phase, int code, uint64_t) {
+    std::string name = OutcomeCodeName(phase, code);
+    const WindowsError* w = WindowsErrorFor(name, PhaseName(phase));
+    if (w == nullptr) w = WindowsErrorFor(PhaseName(phase));  // "connect-timeout"
+    if (w != nullptr) seen[absl::StrCat(PhaseName(phase), " ", name)] = w;
+  });
+  std::string out;
+  for (const auto& [failure, w] : seen) {
+    absl::StrAppend(&out, "  on Windows ", failure, " is ", DescribeWindowsError(*w), "\n");
+  }
+  return out;
 }
 
 }  // namespace
@@ -93,6 +111,7 @@ std::string FormatSummary(const EngineParams& params, const EngineSnapshot& s) {
                           source.counts.attempted, source.counts.succeeded, source.counts.failed(),
                           FormatFailures(source.counts, 4));
   }
+  absl::StrAppend(&out, WindowsLines(t));
   absl::StrAppend(&out, "\n", LatencyLine("connect", s.connect_latency),
                   LatencyLine("connection", s.connection_latency));
   if (params.rate > 0) absl::StrAppend(&out, LatencyLine("start lateness", s.start_lateness));

@@ -88,11 +88,15 @@ v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapsh
     }
     Peaks& peaks = peaks_[source.ip()];
     peaks.ports_in_use = std::max(peaks.ports_in_use, source.ports_in_use());
-    auto tw = source.tcp_states().find("TIME_WAIT");
-    peaks.time_wait =
-        std::max<uint64_t>(peaks.time_wait, tw == source.tcp_states().end() ? 0 : tw->second);
+    auto state = [&source](const char* name) {
+      auto it = source.tcp_states().find(name);
+      return it == source.tcp_states().end() ? uint64_t{0} : it->second;
+    };
+    peaks.time_wait = std::max(peaks.time_wait, state("TIME_WAIT"));
+    peaks.fin_wait2 = std::max(peaks.fin_wait2, state("FIN_WAIT2"));
     source.set_peak_ports_in_use(peaks.ports_in_use);
     source.set_peak_time_wait(peaks.time_wait);
+    source.set_peak_fin_wait2(peaks.fin_wait2);
   }
   FillHostTelemetry(baseline_, t.mutable_host());
   for (size_t state = 1; state < host_states_.size(); ++state) {

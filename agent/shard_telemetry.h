@@ -34,6 +34,7 @@ class ShardTelemetryCollector {
   struct Peaks {
     uint64_t ports_in_use = 0;
     uint64_t time_wait = 0;
+    uint64_t fin_wait2 = 0;
   };
   void AddSockets(const SourceSockets& sockets, v1::SourceCounts* out);
 

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/windows_errors.h"
 
 namespace churnlab::analysis {
 namespace {
@@ -17,6 +18,13 @@ constexpr double kFastFill = 0.4;
 constexpr double kSlowFill = 0.5;
 // A loop lag below this is scheduling noise, not worth a sentence.
 constexpr double kLoopLagWorthSayingMs = 10;
+
+// " (on Windows: 10048 WSAEADDRINUSE, "Only one usage ...")", the words a Windows user searched.
+std::string OnWindows(const char* key) {
+  const WindowsError* w = WindowsErrorFor(key);
+  if (w == nullptr) return "";
+  return absl::StrFormat(" (on Windows: %d %s, \"%s\")", w->code, w->name, w->message);
+}
 
 uint64_t CountOf(const google::protobuf::Map<std::string, uint64_t>& counts, const char* key) {
   auto it = counts.find(key);
@@ -127,14 +135,16 @@ void ObservePortExhaustion(const v1::RunReport& report, std::vector<std::string>
                                   "on the server), so fix the server; more sources only delay it."
                                 : ", not TIME_WAIT.");
     }
-    out->push_back(absl::StrCat(
-        no_port, " connects failed with EADDRNOTAVAIL: no local port was left for the four-tuple",
-        worst.empty() ? "" : absl::StrCat("; ", worst), remedy));
+    out->push_back(absl::StrCat(no_port, " connects failed with EADDRNOTAVAIL",
+                                OnWindows("EADDRNOTAVAIL"),
+                                ": no local port was left for the four-tuple",
+                                worst.empty() ? "" : absl::StrCat("; ", worst), remedy));
   }
   if (CountOf(report.errors(), "EADDRINUSE") > 0) {
-    out->push_back(
-        "bind() found no free port (EADDRINUSE): bind(ip, 0) reserves a port for every "
-        "destination; bind mode no-port defers the choice to connect()");
+    out->push_back(absl::StrCat(
+        "bind() found no free port: EADDRINUSE", OnWindows("EADDRINUSE"),
+        ". bind(ip, 0), like binding IPAddress.Any:0 in .NET, reserves a port for every "
+        "destination; bind mode no-port defers the choice to connect()"));
   }
 }
 
@@ -179,13 +189,18 @@ void ObserveListenQueue(const v1::RunReport& report, std::vector<std::string>* o
                                 " incoming SYNs or handshake ACKs at a listener (ListenDrops +",
                                 drops, ", which includes ListenOverflows +", overflows,
                                 "): on Linux a full accept queue drops them silently; ", clients,
-                                timeouts, " here), not \"connection refused\"", abort_clause));
+                                timeouts, " here), not \"connection refused\"", abort_clause,
+                                ". A Windows server answers a full backlog with RST instead, "
+                                "which its clients see as ECONNREFUSED",
+                                OnWindows("ECONNREFUSED")));
   }
   if (CountOf(report.errors(), "ECONNREFUSED") > 0) {
-    out->push_back(
-        "ECONNREFUSED: the target's host answered the SYN with RST because nothing listened on "
-        "that port; a full listen queue never does that (it drops the SYN, and "
-        "tcp_abort_on_overflow=1 resets only after the handshake, seen as ECONNRESET)");
+    out->push_back(absl::StrCat(
+        "ECONNREFUSED", OnWindows("ECONNREFUSED"),
+        ": the target's host answered the SYN with RST because nothing listened on that port; "
+        "on Linux a full listen queue never does that (it drops the SYN, and "
+        "tcp_abort_on_overflow=1 resets only after the handshake, seen as ECONNRESET), while a "
+        "Windows server does"));
   }
 }
 
@@ -240,10 +255,10 @@ void ObserveFdLimit(const v1::RunReport& report, std::vector<std::string>* out) 
     for (const v1::SourceReport& s : agent.sources()) emfile += CountOf(s.errors(), "EMFILE");
     if (emfile == 0) continue;
     out->push_back(absl::StrFormat(
-        "%d connections on agent %s failed with EMFILE: each connection holds one file "
+        "%d connections on agent %s failed with EMFILE%s: each connection holds one file "
         "descriptor and its fd limit (ulimit -n) is %d, so it cannot hold more at once. Raise the "
         "soft limit toward the hard one, or spread the load over more agents.",
-        emfile, agent.name(), agent.fd_limit()));
+        emfile, agent.name(), OnWindows("EMFILE"), agent.fd_limit()));
   }
 }
 

@@ -26,13 +26,13 @@ bool ReuseApplies(const v1::Hello& hello, const std::string& source_ip, const Ru
   return source.ok() && source->is_loopback();
 }
 
-v1::PortLimit LimitOf(const v1::Hello& hello, const std::string& ip, uint64_t tuples,
-                      const RunShape& shape) {
+v1::PortLimit LimitOf(const SourceFacts& facts) {
+  uint64_t tuples = facts.ports * facts.destinations;
   if (tuples == 0) return v1::PORT_LIMIT_UNSPECIFIED;
-  if (shape.close != ClosePolicy::kClientFin) return v1::PORT_LIMIT_NO_CLIENT_TIME_WAIT;
-  if (ReuseApplies(hello, ip, shape)) return v1::PORT_LIMIT_LIFTED_BY_REUSE;
-  std::optional<int64_t> buckets = SysctlInt(hello, kMaxTwBuckets);
-  if (buckets.has_value() && *buckets >= 0 && static_cast<uint64_t>(*buckets) < tuples) {
+  if (facts.close != ClosePolicy::kClientFin) return v1::PORT_LIMIT_NO_CLIENT_TIME_WAIT;
+  if (facts.reuse_applies) return v1::PORT_LIMIT_LIFTED_BY_REUSE;
+  if (facts.max_tw_buckets.has_value() && *facts.max_tw_buckets >= 0 &&
+      static_cast<uint64_t>(*facts.max_tw_buckets) < tuples) {
     return v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS;
   }
   return v1::PORT_LIMIT_TIME_WAIT;
@@ -155,6 +155,22 @@ std::string Summary(const v1::RunSpec& spec, const RunShape& shape, const v1::Tu
 
 }  // namespace
 
+v1::SourceBudget BudgetOfSource(const SourceFacts& facts, double requested_rate) {
+  v1::SourceBudget s;
+  uint64_t tuples = facts.ports * facts.destinations;
+  s.set_ports(facts.ports);
+  s.set_destinations(facts.destinations);
+  s.set_budget_rate(facts.time_wait_s > 0 ? tuples / facts.time_wait_s : 0);
+  s.set_requested_rate(requested_rate);
+  s.set_limit(LimitOf(facts));
+  // Ports in use grow at the requested rate until the first TIME_WAIT ends; past the budget
+  // they are all taken before that, after tuples / rate seconds.
+  if (s.limit() == v1::PORT_LIMIT_TIME_WAIT && requested_rate > s.budget_rate()) {
+    s.set_exhaustion_after_s(tuples / requested_rate);
+  }
+  return s;
+}
+
 v1::TupleBudget ComputeTupleBudget(const v1::RunSpec& spec, std::span<const ShardFacts> shards) {
   RunShape shape = ShapeOf(spec);
   v1::TupleBudget budget;
@@ -164,23 +180,20 @@ v1::TupleBudget ComputeTupleBudget(const v1::RunSpec& spec, std::span<const Shar
   std::set<std::string> notes;
   for (const ShardFacts& shard : shards) {
     const v1::Hello& hello = *shard.hello;
-    uint64_t ports = PortCount(hello);
     std::vector<std::string> sources(shard.source_ips.begin(), shard.source_ips.end());
     if (sources.empty()) sources.push_back("auto");
     std::vector<const v1::SourceBudget*> added;
     for (const std::string& ip : sources) {
+      SourceFacts facts{.ports = PortCount(hello),
+                        .destinations = destinations,
+                        .time_wait_s = kTimeWaitSeconds,
+                        .close = shape.close,
+                        .reuse_applies = ReuseApplies(hello, ip, shape),
+                        .max_tw_buckets = SysctlInt(hello, kMaxTwBuckets)};
       v1::SourceBudget* s = budget.add_sources();
+      *s = BudgetOfSource(facts, shard.rate / sources.size());
       s->set_agent(hello.name());
       s->set_ip(ip);
-      s->set_ports(ports);
-      s->set_destinations(destinations);
-      s->set_budget_rate(ports * destinations / kTimeWaitSeconds);
-      s->set_requested_rate(shard.rate / sources.size());
-      uint64_t tuples = ports * destinations;
-      s->set_limit(LimitOf(hello, ip, tuples, shape));
-      if (s->limit() == v1::PORT_LIMIT_TIME_WAIT && s->requested_rate() > s->budget_rate()) {
-        s->set_exhaustion_after_s(tuples / s->requested_rate());
-      }
       budget.set_total_rate(budget.total_rate() + s->budget_rate());
       added.push_back(s);
     }

@@ -1,9 +1,12 @@
 // The tuple budget: how many new connections per second each source IP can sustain before its
 // four-tuples run out, from what the agents reported (port range, tcp_tw_reuse,
 // tcp_max_tw_buckets, source IPs), their shares and the spec. The one computation of it: the
-// preflight warnings, the report, `churnlab compare` and the dashboard all read it from here.
+// preflight warnings, the report, `churnlab compare` and the dashboard all read it from here,
+// and `churnlab budget` plans with it for a host described by flags (tuple_budget_plan.cc).
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <span>
 
 #include "analysis/run_shape.h"
@@ -15,9 +18,68 @@ namespace churnlab::analysis {
 // Linux: TIME_WAIT lasts TCP_TIMEWAIT_LEN, fixed at compile time.
 inline constexpr double kTimeWaitSeconds = 60;
 
+// What one source IP's budget follows from, whether an agent reported it (its hello) or the
+// planner was told (`churnlab budget`).
+struct SourceFacts {
+  uint64_t ports = 0;         // in the local port range; 0 when unknown
+  uint32_t destinations = 1;  // destination ip:ports it can use each port for (1 under bind)
+  double time_wait_s = kTimeWaitSeconds;
+  ClosePolicy close = ClosePolicy::kClientFin;
+  bool reuse_applies = false;             // tcp_tw_reuse lets new connections take over tuples
+  std::optional<int64_t> max_tw_buckets;  // tcp_max_tw_buckets, when known
+};
+
+// One source: ports x destinations / TIME_WAIT seconds (budget_rate), whether TIME_WAIT binds
+// it (limit), and at `requested_rate` when its ports run out (exhaustion_after_s). The one
+// computation of it, for reports and the planner alike.
+v1::SourceBudget BudgetOfSource(const SourceFacts& facts, double requested_rate);
+
 // Per (agent, source IP): ports x destinations / TIME_WAIT seconds, the share asked of it, when
 // its ports run out at that share, and whether TIME_WAIT binds at all (`limit`); with notes on
 // what changes the picture and a one-sentence `summary`.
 v1::TupleBudget ComputeTupleBudget(const v1::RunSpec& spec, std::span<const ShardFacts> shards);
+
+// ---- the planner: no agents, a client host described by its settings ----
+
+enum class HostOs : uint8_t { kLinux, kWindows };
+
+// A client host's defaults: `churnlab budget --preset=NAME`.
+struct HostPreset {
+  absl::string_view name;  // "linux", "windows", "windows-legacy"
+  HostOs os;
+  uint32_t port_low;
+  uint32_t port_high;
+  double time_wait_s;
+  absl::string_view what;  // where the numbers come from, for --help
+};
+std::span<const HostPreset> HostPresets();
+// nullptr for an unknown name.
+const HostPreset* FindHostPreset(absl::string_view name);
+
+// Windows' TcpTimedWaitDelay registry value takes 30-300 s; MaxUserPort 5000-65534 (ports
+// 1025..MaxUserPort on the Windows that have it).
+inline constexpr double kMinTcpTimedWaitDelay = 30;
+inline constexpr double kMaxTcpTimedWaitDelay = 300;
+
+struct PlanInputs {
+  HostOs os = HostOs::kLinux;
+  uint32_t sources = 1;       // source IPs
+  uint32_t destinations = 1;  // destination ip:ports
+  uint32_t port_low = 32768;
+  uint32_t port_high = 60999;
+  double time_wait_s = kTimeWaitSeconds;
+  int tw_reuse = 2;       // Linux's net.ipv4.tcp_tw_reuse (2, loopback only, is its default)
+  bool loopback = false;  // the connections are loopback ones
+  ClosePolicy close = ClosePolicy::kClientFin;
+  BindMode bind = BindMode::kNoPort;
+  int64_t requests_per_connection = 1;
+  double rate = 0;  // new connections/s asked for over all sources; 0 = none
+};
+
+// The budget of `in` (one source's, by BudgetOfSource, times the sources), how long `rate`
+// lasts, where TIME_WAIT lands, what a client sees when ports run out (on Linux and Windows)
+// and the changes that lift the budget most, largest first. `in` must be valid: sources,
+// destinations, ports and time_wait_s above 0, requests_per_connection at least 1.
+v1::BudgetPlan PlanBudget(const PlanInputs& in);
 
 }  // namespace churnlab::analysis

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/budget.h"
 #include "cli/commands.h"
 #include "common/flags.h"
 
@@ -21,13 +22,15 @@ constexpr char kUsage[] =
     "  runs     list the runs, newest first\n"
     "  report   print one run's report (text, json or csv)\n"
     "  cancel   stop a running run\n"
+    "  budget   plan the tuple budget of a client host, no agents needed: the new connections/s\n"
+    "           it sustains, how long a rate lasts, what changes it most (--preset=windows ...)\n"
     "  demo     the demo: a coordinator, a target and 4 agents on this machine, the TIME_WAIT\n"
     "           scenario as a compare, then the dashboard until Ctrl-C (--exit: stop at once);\n"
     "           runs the demo installed beside this binary (share/churnlab/scripts), or\n"
     "           scripts/demo.sh of the source tree it was built from\n\n"
     "Exit codes: 0 completed and thresholds passed (without thresholds: error_rate < 0.01),\n"
-    "1 a threshold failed or the run was cancelled, 2 invalid input, 3 could not run\n"
-    "(coordinator unreachable, no eligible agent).\n";
+    "1 a threshold failed or the run was cancelled (budget: the ports run out at --rate),\n"
+    "2 invalid input, 3 could not run (coordinator unreachable, no eligible agent).\n";
 
 // Process orchestration (namespaces, background processes, cleanup) is the shell's job; the
 // demo lives in scripts/demo.sh and this hands over to it. An installed churnlab finds the copy
@@ -79,6 +82,7 @@ int main(int argc, char** argv) {
   if (std::strcmp(command, "runs") == 0) return churnlab::RunsCommand(argc - 1, argv + 1);
   if (std::strcmp(command, "report") == 0) return churnlab::ReportCommand(argc - 1, argv + 1);
   if (std::strcmp(command, "cancel") == 0) return churnlab::CancelCommand(argc - 1, argv + 1);
+  if (std::strcmp(command, "budget") == 0) return churnlab::BudgetCommand(argc - 1, argv + 1);
   if (std::strcmp(command, "demo") == 0) return DemoCommand(argc - 1, argv + 1);
   std::fprintf(stderr, "churnlab: unknown command '%s'\n%s", command, kUsage);
   return churnlab::kExitBadInput;

@@ -27,6 +27,52 @@ std::string FormatErrors(const google::protobuf::Map<std::string, uint64_t>& err
   return absl::StrJoin(parts, ", ");
 }
 
+// "  on Windows: EADDRNOTAVAIL is 10048 WSAEADDRINUSE (SocketError...) "Only one usage ...""
+std::string WindowsLines(const v1::RunReport& r) {
+  std::map<std::string, v1::WindowsError> sorted(r.windows_errors().begin(),
+                                                 r.windows_errors().end());
+  std::string out;
+  for (const auto& [key, w] : sorted) {
+    absl::StrAppendFormat(&out, "    on Windows %s is %d %s (SocketError.%s) \"%s\"\n",
+                          TerminalSafe(key), w.code(), TerminalSafe(w.name()),
+                          TerminalSafe(w.dotnet_name()), TerminalSafe(w.message()));
+  }
+  return out;
+}
+
+// "EADDRNOTAVAIL: 10048 WSAEADDRINUSE, ..." for compare's table.
+std::string WindowsCodes(const v1::RunReport& r) {
+  std::map<std::string, v1::WindowsError> sorted(r.windows_errors().begin(),
+                                                 r.windows_errors().end());
+  std::vector<std::string> parts;
+  for (const auto& [key, w] : sorted) {
+    parts.push_back(absl::StrCat(TerminalSafe(key), ": ", w.code(), " ", TerminalSafe(w.name())));
+  }
+  return parts.empty() ? "-" : absl::StrJoin(parts, ", ");
+}
+
+// Sockets closed by the client still waiting for the server's FIN, summed over sources.
+uint64_t PeakFinWait2(const v1::RunReport& r) {
+  uint64_t sum = 0;
+  for (const v1::AgentReport& agent : r.agents()) {
+    for (const v1::SourceReport& s : agent.sources()) sum += s.peak_fin_wait2();
+  }
+  return sum;
+}
+
+uint64_t PeakServerCloseWait(const v1::RunReport& r) {
+  uint64_t sum = 0;
+  for (const v1::ObserverReport& o : r.observers()) {
+    for (const v1::ListenReport& l : o.listen()) sum += l.peak_close_wait();
+  }
+  return sum;
+}
+
+std::string RequestsPerConnection(const v1::RunReport& r) {
+  return absl::StrFormat("%.1f (spec %d)", r.totals().requests_per_connection(),
+                         std::max<int64_t>(1, r.spec().requests_per_connection()));
+}
+
 std::string Latency(const char* name, const v1::LatencySummary& s) {
   if (s.count() == 0) return absl::StrFormat("  %-10s (none)\n", name);
   return absl::StrFormat("  %-10s p50 %.2fms  p90 %.2fms  p99 %.2fms  max %.2fms\n", name,
@@ -101,16 +147,19 @@ std::string FormatReportText(const v1::RunReport& r) {
     absl::StrAppendFormat(&out, "  achieved %.0f conn/s at concurrency %d\n", r.achieved_rate(),
                           r.spec().concurrency());
   }
-  absl::StrAppendFormat(&out, "  errors: %s\n\n", FormatErrors(r.errors(), 8));
-  absl::StrAppendFormat(&out, "  %-12s %-16s %10s %10s %10s %15s %10s  %s\n", "agent", "source",
-                        "attempted", "succeeded", "failed", "peak ports", "peak TW", "errors");
+  absl::StrAppendFormat(&out, "  requests %d, %s per connection\n", t.requests(),
+                        RequestsPerConnection(r));
+  absl::StrAppendFormat(&out, "  errors: %s\n%s\n", FormatErrors(r.errors(), 8), WindowsLines(r));
+  absl::StrAppendFormat(&out, "  %-12s %-16s %10s %10s %10s %15s %10s %10s  %s\n", "agent",
+                        "source", "attempted", "succeeded", "failed", "peak ports", "peak TW",
+                        "peak FW2", "errors");
   for (const v1::AgentReport& agent : r.agents()) {
     const std::string name = TerminalSafe(agent.name());
     for (const v1::SourceReport& s : agent.sources()) {
-      absl::StrAppendFormat(&out, "  %-12s %-16s %10d %10d %10d %15s %10d  %s\n", name,
+      absl::StrAppendFormat(&out, "  %-12s %-16s %10d %10d %10d %15s %10d %10d  %s\n", name,
                             TerminalSafe(s.ip()), s.attempted(), s.succeeded(), s.failed(),
                             absl::StrCat(s.peak_ports_in_use(), "/", s.port_range_size()),
-                            s.peak_time_wait(), FormatErrors(s.errors(), 4));
+                            s.peak_time_wait(), s.peak_fin_wait2(), FormatErrors(s.errors(), 4));
     }
     if (agent.sources_size() == 0) absl::StrAppendFormat(&out, "  %-16s (no telemetry)\n", name);
     if (!agent.problem().empty())
@@ -128,10 +177,12 @@ std::string FormatReportText(const v1::RunReport& r) {
                   Latency("loop lag", r.latency().loop_lag()));
   for (const v1::ObserverReport& o : r.observers()) {
     for (const v1::ListenReport& l : o.listen()) {
-      absl::StrAppendFormat(&out,
-                            "  server %s %s: peak TIME_WAIT %d, CLOSE_WAIT %d, ESTABLISHED %d\n",
-                            TerminalSafe(o.name()), TerminalSafe(l.address()), l.peak_time_wait(),
-                            l.peak_close_wait(), l.peak_established());
+      absl::StrAppendFormat(
+          &out,
+          "  server %s %s: peak TIME_WAIT %d, CLOSE_WAIT %d (clients' FIN_WAIT2 %d), "
+          "ESTABLISHED %d\n",
+          TerminalSafe(o.name()), TerminalSafe(l.address()), l.peak_time_wait(),
+          l.peak_close_wait(), PeakFinWait2(r), l.peak_established());
     }
     std::vector<std::string> counters;
     for (const auto& [name, delta] :
@@ -199,8 +250,14 @@ std::string FormatCompare(const v1::CompareReport& c) {
   row("succeeded", absl::StrCat(a.totals().succeeded()), absl::StrCat(b.totals().succeeded()));
   row("failed", absl::StrCat(a.totals().failed()), absl::StrCat(b.totals().failed()));
   row("failures", FormatErrors(a.errors(), 2), FormatErrors(b.errors(), 2));
+  row("the same on Windows", WindowsCodes(a), WindowsCodes(b));
+  row("requests per connection", RequestsPerConnection(a), RequestsPerConnection(b));
   row("peak ports (busiest source)", peak(a, false), peak(b, false));
   row("peak TIME_WAIT (one source)", peak(a, true), peak(b, true));
+  auto waits = [](const v1::RunReport& r) {
+    return absl::StrCat(PeakFinWait2(r), " / ", PeakServerCloseWait(r));
+  };
+  row("FIN_WAIT2 / server CLOSE_WAIT", waits(a), waits(b));
   row("connect p99", absl::StrFormat("%.2fms", a.latency().connect().p99_ms()),
       absl::StrFormat("%.2fms", b.latency().connect().p99_ms()));
   row("tuple budget", absl::StrFormat("%.0f/s", a.tuple_budget().total_rate()),

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "analysis/tuple_budget.h"
+#include "proto/report_export.h"
 #include "proto/run_spec.h"
 #include "proto/telemetry_codec.h"
 
@@ -14,20 +15,29 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 
-void AddSource(const v1::SourceCounts& in, uint64_t port_range_size, v1::SourceReport* out,
-               v1::RunReport* report) {
+// A failure in one of these phases came after the handshake: the connection was made.
+bool AfterHandshake(const std::string& phase) {
+  return phase == "write" || phase == "read" || phase == "protocol" || phase == "response-timeout";
+}
+
+// Adds the source to the report; returns the connections it made (handshakes completed).
+uint64_t AddSource(const v1::SourceCounts& in, uint64_t port_range_size, v1::SourceReport* out,
+                   v1::RunReport* report) {
   out->set_ip(in.ip());
   out->set_attempted(in.attempted());
   out->set_succeeded(in.succeeded());
   out->set_peak_ports_in_use(in.peak_ports_in_use());
   out->set_port_range_size(port_range_size);
   out->set_peak_time_wait(in.peak_time_wait());
+  out->set_peak_fin_wait2(in.peak_fin_wait2());
   uint64_t failed = 0;
+  uint64_t made = in.succeeded();
   for (const v1::FailureCount& f : in.failures()) {
     std::string key = ErrorKey(f);
     (*out->mutable_errors())[key] += f.count();
     (*report->mutable_errors())[key] += f.count();
     failed += f.count();
+    if (AfterHandshake(f.phase())) made += f.count();
   }
   out->set_failed(failed);
   v1::Totals* t = report->mutable_totals();
@@ -35,6 +45,7 @@ void AddSource(const v1::SourceCounts& in, uint64_t port_range_size, v1::SourceR
   t->set_succeeded(t->succeeded() + in.succeeded());
   t->set_failed(t->failed() + failed);
   t->set_requests(t->requests() + in.requests());
+  return made;
 }
 
 }  // namespace
@@ -48,6 +59,7 @@ struct MergedLatency {
   Histogram connect_call;
   Histogram loop_lag;
   int64_t elapsed_nanos = 0;
+  uint64_t connections_made = 0;  // handshakes completed, for requests per connection
 };
 
 // One shard's part of the report: its agent entry, its sources, its kernel's counters (once per
@@ -62,7 +74,8 @@ void AddShard(const ShardRecord& shard, std::set<std::string>& counted_kernels,
   agent->set_share_handed_on(shard.share_handed_on);
   agent->set_fd_limit(shard.hello.fd_limit());
   for (const v1::SourceCounts& source : shard.latest.sources()) {
-    AddSource(source, shard.latest.port_range_size(), agent->add_sources(), report);
+    merged.connections_made +=
+        AddSource(source, shard.latest.port_range_size(), agent->add_sources(), report);
   }
   agent->mutable_host_tcp_states()->insert(shard.latest.host().tcp_states().begin(),
                                            shard.latest.host().tcp_states().end());
@@ -120,6 +133,12 @@ v1::RunReport BuildReport(const RunRecord& run) {
   double seconds = merged.elapsed_nanos / 1e9;
   report.set_duration_s(seconds);
   report.set_achieved_rate(seconds > 0 ? report.totals().succeeded() / seconds : 0);
+  v1::Totals* totals = report.mutable_totals();
+  totals->set_requests_per_connection(merged.connections_made > 0
+                                          ? static_cast<double>(totals->requests()) /
+                                                merged.connections_made
+                                          : 0);
+  AddWindowsErrors(&report);
   std::vector<analysis::ShardFacts> facts = FactsOf(run);
   *report.mutable_tuple_budget() = analysis::ComputeTupleBudget(run.spec, facts);
   report.set_store_error(run.store_error);

@@ -28,4 +28,22 @@ std::string SeriesToCsv(const v1::RunReport& report) {
   return out;
 }
 
+v1::WindowsError WindowsErrorToProto(const WindowsError& error) {
+  v1::WindowsError out;
+  out.set_code(error.code);
+  out.set_name(std::string(error.name));
+  out.set_message(std::string(error.message));
+  out.set_dotnet_name(std::string(error.dotnet));
+  return out;
+}
+
+void AddWindowsErrors(v1::RunReport* report) {
+  report->clear_windows_errors();
+  for (const auto& [key, count] : report->errors()) {
+    if (const WindowsError* windows = WindowsErrorFor(key)) {
+      (*report->mutable_windows_errors())[key] = WindowsErrorToProto(*windows);
+    }
+  }
+}
+
 }  // namespace churnlab

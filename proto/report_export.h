@@ -4,6 +4,7 @@
 #include <string>
 
 #include "churnlab/v1/report.pb.h"
+#include "common/windows_errors.h"
 #include "proto/message_json.h"  // MessageToJson, which ReportToJson is
 
 namespace churnlab {
@@ -13,5 +14,10 @@ std::string ReportToJson(const v1::RunReport& report);
 // t_s,interval_s,attempted,succeeded,failed,in_flight,connect_p99_ms,connect_call_p99_ms,
 // loop_lag_max_ms,errors.
 std::string SeriesToCsv(const v1::RunReport& report);
+
+// The table's row (common/windows_errors.h) as the report carries it.
+v1::WindowsError WindowsErrorToProto(const WindowsError& error);
+// Fills `windows_errors` for each key of the report's `errors` that Windows has a word for.
+void AddWindowsErrors(v1::RunReport* report);
 
 }  // namespace churnlab

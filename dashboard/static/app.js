@@ -185,6 +185,38 @@ function errorList(errors) {
   return parts.length ? parts.join(', ') : 'none';
 }
 
+// The report's Windows words for its errors (windows_errors, keyed like errors).
+function windowsCodes(report) {
+  const parts = Object.entries(report.windows_errors || {}).sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, w]) => `${k}: ${num(w.code)} ${w.name}`);
+  return parts.length ? parts.join(', ') : '-';
+}
+
+function errnoLabel(report, key) {
+  const w = (report.windows_errors || {})[key];
+  return w ? `${key} (Windows ${num(w.code)})` : key;
+}
+
+// Sockets the clients closed that wait for the server's FIN, summed over sources, beside the
+// server's CLOSE_WAIT: a server that never closes shows in both.
+function peakFinWait2(report) {
+  let peak = 0;
+  for (const a of report.agents || []) for (const s of a.sources || []) peak += num(s.peak_fin_wait2);
+  return peak;
+}
+
+function peakCloseWait(report) {
+  let peak = 0;
+  for (const o of report.observers || []) for (const l of o.listen || []) peak += num(l.peak_close_wait);
+  return peak;
+}
+
+function requestsPerConnection(report) {
+  const t = report.totals || {};
+  const spec = Math.max(1, num((report.spec || {}).requests_per_connection));
+  return `${num(t.requests_per_connection).toFixed(1)} (spec ${spec})`;
+}
+
 function renderCompare(reports) {
   const head = $('compare-table').tHead;
   head.replaceChildren(row(['', ...reports.map((r) => `${r.spec.name || ''} (${r.run_id})`)]));
@@ -194,7 +226,10 @@ function renderCompare(reports) {
     ['attempted', (r) => num(r.totals.attempted)],
     ['failed', (r) => num(r.totals.failed)],
     ['failures by errno', (r) => errorList(r.errors)],
+    ['the same on Windows', (r) => windowsCodes(r)],
+    ['requests per connection', (r) => requestsPerConnection(r)],
     ['peak TIME_WAIT (summed over sources)', (r) => peakTimeWait(r)],
+    ['peak FIN_WAIT2 (clients) / CLOSE_WAIT (server)', (r) => `${peakFinWait2(r)} / ${peakCloseWait(r)}`],
     ['peak ports in use per source IP', (r) => portUse(r)],
     ['tuple budget per s', (r) => fmtRate((r.tuple_budget || {}).total_rate)],
     ['agents', (r) => (r.agents || []).map((a) => a.name).join(', ')],
@@ -234,6 +269,13 @@ function renderRun() {
   $('cancel-run').hidden = r.state !== 'running';
   // The coordinator's analysis says whether the tuple budget binds; the page computes nothing.
   $('budget-sentence').textContent = (r.tuple_budget || {}).summary || '';
+  $('sockets-line').textContent = `peak TIME_WAIT ${peakTimeWait(r)} · FIN_WAIT2 ` +
+    `${peakFinWait2(r)} (clients) beside CLOSE_WAIT ${peakCloseWait(r)} (server) · ` +
+    `requests per connection ${requestsPerConnection(r)}`;
+  $('windows-errors').replaceChildren(...Object.entries(r.windows_errors || {})
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, w]) => el('li', `on Windows ${k} is ${num(w.code)} ${w.name} ` +
+      `(SocketError.${w.dotnet_name}): “${w.message}”`)));
   const notes = [...(r.observations || []), ...((r.tuple_budget || {}).notes || [])];
   $('observations').replaceChildren(...notes.map((n) => el('li', n)));
   renderScopeOptions(r);
@@ -305,7 +347,7 @@ function drawCharts(run) {
 
   // Failures per second by errno.
   const errnos = [...new Set(points.flatMap((p) => Object.keys(p.errors || {})))].sort();
-  plot('chart-errors', errnos.length ? errnos.map((e, i) => line(e, i)) : [line('failures', 0)],
+  plot('chart-errors', errnos.length ? errnos.map((e, i) => line(errnoLabel(r, e), i)) : [line('failures', 0)],
     [x, ...(errnos.length ? errnos.map((e) => points.map((p) => perSecond(p, (p.errors || {})[e])))
       : [points.map((p) => perSecond(p, p.failed))])]);
 

@@ -129,6 +129,16 @@ async function main() {
   const live = await (await fetch(`${http}/api/runs/${runId}`, auth)).json();
   assert.notEqual(live.tuple_budget.summary || '', '');
   assert.equal(await page.textContent('#budget-sentence'), live.tuple_budget.summary);
+  // Each error in Windows' words, from the report's windows_errors (the page computes none).
+  assert.equal(live.windows_errors.ECONNREFUSED.code, 10061);
+  await until('the Windows words', async () =>
+    (await page.textContent('#windows-errors')).includes(live.windows_errors.ECONNREFUSED.message));
+  assert.match(await page.textContent('#windows-errors'),
+    /on Windows ECONNREFUSED is 10061 WSAECONNREFUSED \(SocketError\.ConnectionRefused\)/);
+  assert.match(await page.textContent('#chart-errors'), /ECONNREFUSED \(Windows 10061\)/);
+  // The clients' FIN_WAIT2 beside the server's CLOSE_WAIT, and the requests per connection.
+  assert.match(await page.textContent('#sockets-line'),
+    /FIN_WAIT2 \d+ \(clients\) beside CLOSE_WAIT \d+ \(server\) · requests per connection [\d.]+ \(spec 1\)/);
 
   // /metrics mid-run, through a real Prometheus parser.
   const metrics = await (await fetch(`${http}/metrics`, auth)).text();

@@ -66,5 +66,35 @@ TEST(BuildReportTest, AnObserversSettingsReachTheReport) {
   EXPECT_EQ(report.observers(0).sysctls().at("net.ipv4.tcp_abort_on_overflow"), "1");
 }
 
+// What the agents' telemetry said, in the words a Windows user knows, with the clients' FIN_WAIT2
+// and the requests each connection carried.
+TEST(BuildReportTest, WindowsWordsFinWait2AndRequestsPerConnection) {
+  RunRecord run = MakeRun(v1::CLOSE_POLICY_CLIENT_FIN, v1::BIND_MODE_NO_PORT);
+  v1::SourceCounts* source = run.shards[0].latest.add_sources();
+  source->set_ip("10.0.1.1");
+  source->set_attempted(12);
+  source->set_succeeded(4);
+  source->set_requests(410);  // 4 x 100, and 10 on the connection reset after its handshake
+  source->set_peak_fin_wait2(7);
+  auto fail = [source](const char* phase, const char* code, uint64_t n) {
+    v1::FailureCount* f = source->add_failures();
+    f->set_phase(phase);
+    f->set_code(code);
+    f->set_count(n);
+  };
+  fail("connect", "EADDRNOTAVAIL", 6);
+  fail("read", "ECONNRESET", 1);
+  fail("read", "EOF", 1);
+  v1::RunReport report = BuildReport(run);
+  ASSERT_EQ(report.windows_errors_size(), 2);  // EOF has no Windows code
+  EXPECT_EQ(report.windows_errors().at("EADDRNOTAVAIL").code(), 10048);
+  EXPECT_EQ(report.windows_errors().at("EADDRNOTAVAIL").dotnet_name(), "AddressAlreadyInUse");
+  EXPECT_EQ(report.windows_errors().at("ECONNRESET").name(), "WSAECONNRESET");
+  EXPECT_EQ(report.agents(0).sources(0).peak_fin_wait2(), 7u);
+  // 410 requests over the 6 connections made: the 4 that succeeded and the 2 that failed after
+  // their handshake; the 6 that never got a port made none.
+  EXPECT_DOUBLE_EQ(report.totals().requests_per_connection(), 410.0 / 6);
+}
+
 }  // namespace
 }  // namespace churnlab

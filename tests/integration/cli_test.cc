@@ -1,4 +1,7 @@
 // Every binary's command line: --help exits 0, bad input exits 2 with a message naming the value.
+#include <google/protobuf/util/json_util.h>
+
+#include "churnlab/v1/report.pb.h"
 #include "gtest/gtest.h"
 #include "tests/support/child_process.h"
 
@@ -61,7 +64,15 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"churnlab",
                  {"run", "--target=127.0.0.1:9", "--stage=10s:50", "--duration=20s"},
                  "the stages last 10s"},
-        BadInput{"churnlab", {"report", "--format=xml", "r-1"}, "xml"}));
+        BadInput{"churnlab", {"report", "--format=xml", "r-1"}, "xml"},
+        BadInput{"churnlab", {"budget", "--port-range=5000-4000"}, "5000-4000"},
+        BadInput{"churnlab", {"budget", "--preset=macos"}, "macos"},
+        BadInput{"churnlab", {"budget", "--time-wait=forever"}, "forever"},
+        BadInput{"churnlab", {"budget", "--tcp-timed-wait-delay=10"}, "--tcp-timed-wait-delay=10"},
+        BadInput{"churnlab", {"budget", "--preset=windows", "--tw-reuse=1"}, "--tw-reuse"},
+        BadInput{"churnlab", {"budget", "--preset=linux", "--max-user-port=5000"}, "linux"},
+        BadInput{"churnlab", {"budget", "--sources=0"}, "--sources=0"},
+        BadInput{"churnlab", {"budget", "--close=later"}, "later"}));
 
 TEST(CliHelpTest, EveryBinaryHasHelpAndExitsZero) {
   for (const char* binary : {"churnlab-churn", "churnlab-target", "churnlab-coordinator",
@@ -71,6 +82,59 @@ TEST(CliHelpTest, EveryBinaryHasHelpAndExitsZero) {
     EXPECT_EQ(r->exit_code, 0) << binary;
     EXPECT_NE(r->output.find("Usage: "), std::string::npos) << binary;
   }
+  absl::StatusOr<testing::CommandResult> budget =
+      RunCommand({BinaryPath("churnlab"), "budget", "--help"});
+  ASSERT_TRUE(budget.ok()) << budget.status();
+  EXPECT_EQ(budget->exit_code, 0);
+  EXPECT_NE(budget->output.find("Usage: churnlab budget"), std::string::npos) << budget->output;
+  EXPECT_NE(budget->output.find("--tcp-timed-wait-delay"), std::string::npos) << budget->output;
+}
+
+// `churnlab budget` needs no coordinator: exit 1 when the rate runs the ports out, 0 when not.
+TEST(CliBudgetTest, LinuxDefaultsRunOutAt1000PerSecond) {
+  absl::StatusOr<testing::CommandResult> r =
+      RunCommand({BinaryPath("churnlab"), "budget", "--rate=1000"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 1) << r->output;
+  for (const char* text :
+       {"ports 32768-60999 (28232)", "471 new connections/s", "ports run out after 28.2 s",
+        "EADDRNOTAVAIL (\"Cannot assign requested address\")", "10048 WSAEADDRINUSE",
+        "Only one usage of each socket address (protocol/network address/port) is normally "
+        "permitted.",
+        "What changes it most:", "tcp_tw_reuse=1", "3 source IPs"}) {
+    EXPECT_NE(r->output.find(text), std::string::npos) << text << "\n" << r->output;
+  }
+  absl::StatusOr<testing::CommandResult> within =
+      RunCommand({BinaryPath("churnlab"), "budget", "--rate=400"});
+  ASSERT_TRUE(within.ok()) << within.status();
+  EXPECT_EQ(within->exit_code, 0) << within->output;
+  EXPECT_NE(within->output.find("ports do not run out"), std::string::npos) << within->output;
+}
+
+// The legacy Windows port range fails near 4,000 connections; --json is a BudgetPlan.
+TEST(CliBudgetTest, JsonForScripts) {
+  absl::StatusOr<testing::CommandResult> r = RunCommand(
+      {BinaryPath("churnlab"), "budget", "--preset=windows-legacy", "--rate=100", "--json"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 1) << r->output;
+  v1::BudgetPlan plan;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r->output, &plan).ok()) << r->output;
+  EXPECT_EQ(plan.os(), "windows");
+  EXPECT_EQ(plan.per_source().ports(), 3976u);
+  EXPECT_EQ(plan.connections_until_exhaustion(), 3976u);
+  EXPECT_DOUBLE_EQ(plan.time_wait_s(), 240);
+  EXPECT_EQ(plan.windows_error().name(), "WSAEADDRINUSE");
+  // Counts are JSON numbers, not protobuf's strings.
+  EXPECT_NE(r->output.find("\"connections_until_exhaustion\": 3976"), std::string::npos)
+      << r->output;
+
+  absl::StatusOr<testing::CommandResult> delay = RunCommand(
+      {BinaryPath("churnlab"), "budget", "--tcp-timed-wait-delay=30", "--sources=2", "--json"});
+  ASSERT_TRUE(delay.ok()) << delay.status();
+  EXPECT_EQ(delay->exit_code, 0) << delay->output;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(delay->output, &plan).ok());
+  EXPECT_EQ(plan.port_low(), 49152u);  // a registry value means Windows
+  EXPECT_DOUBLE_EQ(plan.total_rate(), 2 * 16384.0 / 30);
 }
 
 TEST(CliRunTest, ChurnAgainstTargetPrintsProgressAndSummary) {

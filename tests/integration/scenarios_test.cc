@@ -143,6 +143,10 @@ INSTANTIATE_TEST_SUITE_P(
                    ExpectKernelAgrees(r.agents(0).sources(0).peak_time_wait(),
                                       w.Sockets("time-wait"), "client TIME_WAIT");
                    EXPECT_FALSE(Says(r, "held in FIN_WAIT2"));
+                   // In the words a Windows user searched for.
+                   ASSERT_EQ(r.windows_errors().count("EADDRNOTAVAIL"), 1u);
+                   EXPECT_EQ(r.windows_errors().at("EADDRNOTAVAIL").code(), 10048);
+                   EXPECT_TRUE(Says(r, "Only one usage of each socket address"));
                  }},
         Scenario{"time_wait_four_sources",
                  "time-wait",
@@ -244,6 +248,7 @@ INSTANTIATE_TEST_SUITE_P(
                    EXPECT_EQ(r.totals().attempted(), 16u);
                    EXPECT_EQ(r.totals().requests() + 100 * r.totals().late_starts(), 1600u);
                    EXPECT_EQ(r.totals().failed(), 0u);
+                   EXPECT_DOUBLE_EQ(r.totals().requests_per_connection(), 100);
                  }},
         Scenario{"listen_backlog_full",
                  "listen-backlog",
@@ -272,6 +277,9 @@ INSTANTIATE_TEST_SUITE_P(
                                       "TCPSynRetrans");
                    EXPECT_TRUE(
                        Says(r, w.Delta("TCPSynRetrans") > 0 ? "retransmitted" : "ran out first"));
+                   // Where Windows differs: its server would have refused (10061).
+                   EXPECT_TRUE(Says(r, "A Windows server answers a full backlog with RST"));
+                   EXPECT_TRUE(Says(r, "10061 WSAECONNREFUSED"));
                  }},
         Scenario{"listen_backlog_fix",
                  "listen-backlog",
@@ -298,6 +306,11 @@ INSTANTIATE_TEST_SUITE_P(
                      held += s.peak_ports_in_use();
                    }
                    ExpectKernelAgrees(held, w.Sockets("fin-wait-2"), "client FIN_WAIT2");
+                   uint64_t fin_wait2 = 0;
+                   for (const v1::SourceReport& s : r.agents(0).sources()) {
+                     fin_wait2 += s.peak_fin_wait2();
+                   }
+                   ExpectKernelAgrees(fin_wait2, w.Sockets("fin-wait-2"), "peak FIN_WAIT2");
                    // The server's sockets wait in CLOSE_WAIT (the observer's census after the
                    // drain counts the last ones), and the report says why.
                    ASSERT_EQ(r.observers_size(), 1);
@@ -363,6 +376,85 @@ INSTANTIATE_TEST_SUITE_P(
                    EXPECT_NEAR(r.latency().total().p50_ms(), 505, 80);
                    EXPECT_GT(r.achieved_rate(), 2500);
                  }}),
+    [](const ::testing::TestParamInfo<Scenario>& info) { return info.param.name; });
+
+// The field reports' own situations (scenarios/README.md, "In the words of the people who hit
+// it"), each with what a Windows client would have said.
+INSTANTIATE_TEST_SUITE_P(
+    FieldReports, ScenarioTest,
+    ::testing::Values(
+        // 10,000 parallel clients, each binding IPAddress.Any:0, against the counter server with
+        // a random 10-1000 ms delay: bind(ip, 0) takes a port per connection from the whole
+        // range, and TIME_WAIT keeps each one for 60 s.
+        Scenario{"parallel_clients_bind_any",
+                 "parallel-clients-bind-any",
+                 {"--delay=10ms..1000ms"},
+                 1,
+                 {},
+                 true,
+                 1,
+                 [](const v1::RunReport& r, Witness& w) {
+                   // The first 1,000 connections take every port; after them bind() fails
+                   // (the closed model holds back up to 100 ms between failed starts).
+                   EXPECT_GE(Errors(r, "EADDRINUSE"), 10u);
+                   EXPECT_GE(r.totals().succeeded(), 900u);
+                   EXPECT_LE(r.totals().succeeded(), 1000u);
+                   EXPECT_GE(r.agents(0).sources(0).peak_ports_in_use(), 950u);
+                   ExpectKernelAgrees(r.agents(0).sources(0).peak_time_wait(),
+                                      w.Sockets("time-wait"), "client TIME_WAIT");
+                   ASSERT_EQ(r.windows_errors().count("EADDRINUSE"), 1u);
+                   EXPECT_EQ(r.windows_errors().at("EADDRINUSE").name(), "WSAEADDRINUSE");
+                   EXPECT_TRUE(Says(r, "IPAddress.Any:0"));
+                 }},
+        // A new HttpClient per request: a connection per request, each leaving a TIME_WAIT.
+        Scenario{"httpclient_per_request",
+                 "httpclient-per-request",
+                 {"--protocol=http", "--close=client"},
+                 1,
+                 {},
+                 true,
+                 1,
+                 [](const v1::RunReport& r, Witness& w) {
+                   EXPECT_GE(Errors(r, "EADDRNOTAVAIL"), 500u);
+                   EXPECT_DOUBLE_EQ(r.totals().requests_per_connection(), 1);
+                   ExpectKernelAgrees(r.agents(0).sources(0).peak_time_wait(),
+                                      w.Sockets("time-wait"), "client TIME_WAIT");
+                   EXPECT_EQ(r.windows_errors().at("EADDRNOTAVAIL").code(), 10048);
+                 }},
+        // One shared HttpClient: the same requests over a few kept-alive connections.
+        Scenario{"httpclient_shared",
+                 "pooling",
+                 {"--protocol=http", "--close=client"},
+                 1,
+                 {"--protocol=http"},
+                 true,
+                 0,
+                 [](const v1::RunReport& r, Witness& w) {
+                   EXPECT_EQ(r.totals().failed(), 0u);
+                   EXPECT_DOUBLE_EQ(r.totals().requests_per_connection(), 100);
+                   EXPECT_LE(w.Sockets("time-wait"), 16u);
+                 }},
+        // "Fails near 4,000 connections": ports 1025-5000, what MaxUserPort=5000 leaves.
+        Scenario{"legacy_port_range",
+                 "legacy-port-range",
+                 {},
+                 1,
+                 {},
+                 true,
+                 1,
+                 [](const v1::RunReport& r, Witness& w) {
+                   const v1::SourceReport& s = r.agents(0).sources(0);
+                   EXPECT_EQ(s.port_range_size(), 3976u);
+                   EXPECT_EQ(r.tuple_budget().sources(0).ports(), 3976u);
+                   EXPECT_GE(r.totals().succeeded(), 3900u);
+                   EXPECT_LE(r.totals().succeeded(), 3976u);
+                   // Then the rest of the run fails (or, while connect() searches the full
+                   // range for a free port, is late-skipped).
+                   EXPECT_GE(Errors(r, "EADDRNOTAVAIL") + r.totals().late_starts(), 1000u);
+                   ExpectKernelAgrees(s.peak_time_wait(), w.Sockets("time-wait"),
+                                      "client TIME_WAIT");
+                 },
+                 {{"net.ipv4.ip_local_port_range", "1025 5000"}}}),
     [](const ::testing::TestParamInfo<Scenario>& info) { return info.param.name; });
 
 }  // namespace

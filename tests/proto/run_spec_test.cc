@@ -322,6 +322,7 @@ TEST(RunSpecStagesTest, StagesSetThePeakRateAndTheDuration) {
   v1::Shard shard;
   *shard.mutable_spec() = *spec;
   shard.set_rate(100);
+  shard.add_source_ips("127.0.0.1");
   absl::StatusOr<EngineParams> params = EngineParamsFromShard(shard);
   ASSERT_TRUE(params.ok()) << params.status();
   ASSERT_EQ(params->stages.size(), 3u);

@@ -1,0 +1,353 @@
+// `churnlab budget`: the tuple budget for a client host described by its settings, with no agent
+// to report them. Every figure comes from BudgetOfSource, the reports' own computation; each
+// change it suggests is the same computation on changed inputs.
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "analysis/tuple_budget.h"
+#include "common/windows_errors.h"
+#include "proto/report_export.h"
+
+namespace churnlab::analysis {
+namespace {
+
+constexpr HostPreset kPresets[] = {
+    {"linux", HostOs::kLinux, 32768, 60999, kTimeWaitSeconds,
+     "Linux's default net.ipv4.ip_local_port_range and its TIME_WAIT, fixed at 60 s"},
+    {"windows", HostOs::kWindows, 49152, 65535, 240,
+     "Windows' dynamic port range since Vista and Server 2008, and TIME_WAIT at "
+     "TcpTimedWaitDelay's documented default of 240 s (2 x an MSL of 120 s)"},
+    {"windows-legacy", HostOs::kWindows, 1025, 5000, 240,
+     "Windows XP, Server 2003 and older: ports 1025 to MaxUserPort, 5000 unless the registry "
+     "says otherwise (3976 ports), and 240 s of TIME_WAIT"},
+};
+
+bool IsLegacyWindows(const PlanInputs& in) {
+  return in.os == HostOs::kWindows && in.port_low == 1025 && in.port_high <= 5000;
+}
+
+// Under bind mode none the kernel picks one address for the route: one source.
+uint32_t SourcesOf(const PlanInputs& in) { return in.bind == BindMode::kNone ? 1 : in.sources; }
+
+SourceFacts FactsOf(const PlanInputs& in) {
+  bool reuse = in.os == HostOs::kLinux && (in.tw_reuse == 1 || (in.tw_reuse == 2 && in.loopback));
+  return SourceFacts{.ports = in.port_high - in.port_low + 1ull,
+                     .destinations = in.bind == BindMode::kBind ? 1 : in.destinations,
+                     .time_wait_s = in.time_wait_s,
+                     .close = in.close,
+                     .reuse_applies = reuse,
+                     .max_tw_buckets = std::nullopt};
+}
+
+v1::SourceBudget OneSource(const PlanInputs& in) {
+  return BudgetOfSource(FactsOf(in), in.rate / SourcesOf(in));
+}
+
+double TotalRate(const PlanInputs& in) { return OneSource(in).budget_rate() * SourcesOf(in); }
+
+uint64_t TotalTuples(const PlanInputs& in) {
+  SourceFacts facts = FactsOf(in);
+  return facts.ports * facts.destinations * SourcesOf(in);
+}
+
+// A change to the plan's inputs, judged by the same computation.
+struct Change {
+  std::string name;
+  PlanInputs inputs;
+  std::string why;
+  int preference = 0;  // among changes that lift the limit, the safest first
+};
+
+v1::BudgetLever Judge(const PlanInputs& base, const Change& change) {
+  v1::BudgetLever lever;
+  lever.set_change(change.name);
+  v1::SourceBudget changed = OneSource(change.inputs);
+  bool lifts = OneSource(base).limit() == v1::PORT_LIMIT_TIME_WAIT &&
+               changed.limit() != v1::PORT_LIMIT_TIME_WAIT;
+  lever.set_lifts_limit(lifts);
+  std::string enough;
+  if (!lifts) {
+    double rate = TotalRate(change.inputs);
+    double factor = rate * change.inputs.requests_per_connection /
+                    (TotalRate(base) * base.requests_per_connection);
+    lever.set_sustainable_rate(rate);
+    lever.set_factor(factor);
+    if (base.rate > 0) {
+      double wanted = base.rate * base.requests_per_connection;
+      bool carries = rate * change.inputs.requests_per_connection >= wanted;
+      enough =
+          absl::StrFormat(" (%s for %.0f requests/s)", carries ? "enough" : "not enough", wanted);
+    }
+  }
+  lever.set_why(change.why + enough);
+  return lever;
+}
+
+// How many sources (or destinations) carry `rate` when each adds `each`/s; twice `now` when no
+// rate was asked for or the plan already carries it.
+uint32_t CountFor(double rate, double each, uint32_t now) {
+  if (rate <= 0 || each <= 0 || rate <= each * now) return now * 2;
+  return static_cast<uint32_t>(std::min(1e6, std::ceil(rate / each - 1e-9)));
+}
+
+void AddLimitLifters(const PlanInputs& in, std::vector<Change>* out) {
+  if (in.os == HostOs::kLinux) {
+    PlanInputs c = in;
+    c.tw_reuse = 1;
+    out->push_back({"tcp_tw_reuse=1", c,
+                    "sysctl -w net.ipv4.tcp_tw_reuse=1: a new outgoing connection may take over "
+                    "a TIME_WAIT four-tuple older than 1 s (with TCP timestamps, on by default)",
+                    0});
+  }
+  PlanInputs server = in;
+  server.close = ClosePolicy::kServerFin;
+  out->push_back({"server closes first", server,
+                  "let the server close first (HTTP: the server sends Connection: close): "
+                  "TIME_WAIT moves to the server, which holds one socket per connection of the "
+                  "last TIME_WAIT seconds (memory, not ports); churnlab's --close=server-fin",
+                  1});
+  PlanInputs rst = in;
+  rst.close = ClosePolicy::kRst;
+  out->push_back({"close with RST", rst,
+                  "SO_LINGER {1, 0} (.NET: LingerState = new LingerOption(true, 0)): close() sends "
+                  "RST and nobody "
+                  "keeps TIME_WAIT, but data still in flight is lost and the server sees "
+                  "ECONNRESET (Windows: 10054); churnlab's --close=rst",
+                  2});
+}
+
+void AddPortRange(const PlanInputs& in, std::vector<Change>* out) {
+  PlanInputs c = in;
+  std::string how;
+  if (in.os == HostOs::kLinux) {
+    c.port_low = 1024;
+    c.port_high = 65535;
+    how =
+        "sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\" (keep listening ports out of it "
+        "with net.ipv4.ip_local_reserved_ports)";
+  } else if (IsLegacyWindows(in)) {
+    c.port_high = 65534;
+    how =
+        "registry HKLM\\SYSTEM\\CurrentControlSet\\Services\\Tcpip\\Parameters\\MaxUserPort = "
+        "65534, then restart";
+  } else {
+    c.port_low = 1025;
+    c.port_high = 65535;
+    how = "netsh int ipv4 set dynamicport tcp start=1025 num=64511";
+  }
+  if (c.port_high - c.port_low <= in.port_high - in.port_low) return;
+  out->push_back({absl::StrFormat("ports %d-%d", c.port_low, c.port_high), c, how});
+}
+
+void AddCountChanges(const PlanInputs& in, std::vector<Change>* out) {
+  double per_source = TotalRate(in) / SourcesOf(in);
+  PlanInputs sources = in;
+  if (in.bind == BindMode::kNone) sources.bind = BindMode::kNoPort;
+  sources.sources = CountFor(in.rate, per_source, SourcesOf(in));
+  out->push_back(
+      {absl::StrFormat("%d source IPs", sources.sources), sources,
+       absl::StrFormat(
+           "each source IP adds %.0f new connections/s (ports x "
+           "destinations / TIME_WAIT)%s",
+           per_source,
+           in.bind == BindMode::kNone ? "; the client must bind them (bind mode no-port)" : "")});
+  if (in.bind == BindMode::kBind) {
+    PlanInputs no_port = in;
+    no_port.bind = BindMode::kNoPort;
+    if (in.destinations == 1) no_port.destinations = 2;
+    out->push_back({absl::StrFormat("bind mode no-port, %d destinations", no_port.destinations),
+                    no_port,
+                    "bind(ip, 0), like binding IPAddress.Any:0 in .NET, reserves each port for "
+                    "every destination; IP_BIND_ADDRESS_NO_PORT (or no bind at all) leaves the "
+                    "choice to connect(), so each destination ip:port has all the ports again"});
+    return;
+  }
+  PlanInputs dests = in;
+  double per_destination = TotalRate(in) / in.destinations;
+  dests.destinations = CountFor(in.rate, per_destination, in.destinations);
+  out->push_back({absl::StrFormat("%d destinations", dests.destinations), dests,
+                  absl::StrFormat("each destination ip:port adds %.0f new connections/s: only "
+                                  "the four-tuple must be unique (more server ports or IPs "
+                                  "behind the same service)",
+                                  per_destination)});
+}
+
+std::vector<v1::BudgetLever> Levers(const PlanInputs& in) {
+  std::vector<Change> changes;
+  AddLimitLifters(in, &changes);
+  if (in.requests_per_connection < 100) {
+    PlanInputs pooled = in;
+    pooled.requests_per_connection = 100;
+    changes.push_back({"100 requests per connection", pooled,
+                       "keep connections open (keep-alive; in .NET one shared HttpClient or "
+                       "IHttpClientFactory, not a new HttpClient per request): the budget counts "
+                       "new connections, not requests"});
+  }
+  AddPortRange(in, &changes);
+  if (in.os == HostOs::kWindows && in.time_wait_s > kMinTcpTimedWaitDelay) {
+    PlanInputs c = in;
+    c.time_wait_s = kMinTcpTimedWaitDelay;
+    changes.push_back({"TcpTimedWaitDelay=30", c,
+                       "registry HKLM\\SYSTEM\\CurrentControlSet\\Services\\Tcpip\\Parameters\\"
+                       "TcpTimedWaitDelay = 30 (seconds, 30-300), then restart"});
+  }
+  AddCountChanges(in, &changes);
+  std::vector<std::pair<const Change*, v1::BudgetLever>> judged;
+  for (const Change& c : changes) judged.emplace_back(&c, Judge(in, c));
+  std::stable_sort(judged.begin(), judged.end(), [](const auto& a, const auto& b) {
+    if (a.second.lifts_limit() != b.second.lifts_limit()) return a.second.lifts_limit();
+    if (a.second.lifts_limit()) return a.first->preference < b.first->preference;
+    return a.second.factor() > b.second.factor();
+  });
+  std::vector<v1::BudgetLever> out;
+  for (auto& [change, lever] : judged) {
+    if (lever.lifts_limit() || lever.factor() > 1.001) out.push_back(std::move(lever));
+  }
+  return out;
+}
+
+// Where TIME_WAIT lands, and how many sockets it holds at the plan's rate once settled: one
+// per connection of the last TIME_WAIT seconds, at most one per four-tuple.
+void PlaceTimeWait(const PlanInputs& in, v1::BudgetPlan* plan) {
+  if (in.close == ClosePolicy::kRst) {
+    plan->set_time_wait_side("none");
+    return;
+  }
+  plan->set_time_wait_side(in.close == ClosePolicy::kServerFin ? "server" : "client");
+  double held = std::min(in.rate * in.time_wait_s, static_cast<double>(TotalTuples(in)));
+  plan->set_time_wait_sockets(static_cast<uint64_t>(std::llround(held)));
+}
+
+std::string Plural(uint64_t n, const char* one, const char* many) {
+  return absl::StrCat(n, " ", n == 1 ? one : many);
+}
+
+std::string Summary(const PlanInputs& in, const v1::BudgetPlan& plan) {
+  const v1::SourceBudget& one = plan.per_source();
+  std::string head = absl::StrFormat(
+      "%s x %s with %d ports (%d-%d) and %.0f s of TIME_WAIT sustain %.0f new connections/s",
+      Plural(plan.sources(), "source IP", "source IPs"),
+      Plural(one.destinations(), "destination", "destinations"), one.ports(), in.port_low,
+      in.port_high, in.time_wait_s, plan.total_rate());
+  if (in.requests_per_connection > 1) {
+    absl::StrAppendFormat(&head, " (%.0f requests/s at %d requests per connection)",
+                          plan.total_request_rate(), in.requests_per_connection);
+  }
+  switch (one.limit()) {
+    case v1::PORT_LIMIT_LIFTED_BY_REUSE:
+      return head +
+             ", but tcp_tw_reuse lets new connections take over TIME_WAIT tuples, so "
+             "TIME_WAIT does not bind.";
+    case v1::PORT_LIMIT_NO_CLIENT_TIME_WAIT:
+      return head + (in.close == ClosePolicy::kRst
+                         ? ", but closing with RST leaves no TIME_WAIT, so it does not bind."
+                         : ", but the server closes first and keeps the TIME_WAIT, so it does "
+                           "not bind the client's ports.");
+    default:
+      break;
+  }
+  if (in.rate <= 0) return head + ".";
+  std::string error = plan.linux_error();
+  if (plan.exhaustion_after_s() <= 0) {
+    return absl::StrFormat("%s. At %.0f/s (%.0f%% of it) the ports do not run out.", head, in.rate,
+                           100 * in.rate / plan.total_rate());
+  }
+  const v1::WindowsError& w = plan.windows_error();
+  std::string fails =
+      in.os == HostOs::kWindows
+          ? absl::StrFormat("%d %s, \"%s\" (%s on Linux)", w.code(), w.name(), w.message(), error)
+          : absl::StrFormat("%s (Windows: %d %s, \"%s\")", error, w.code(), w.name(), w.message());
+  return absl::StrFormat(
+      "%s. At %.0f/s the ports run out after about %.1f s, after %d connections: then %s fails "
+      "with %s.",
+      head, in.rate, plan.exhaustion_after_s(), plan.connections_until_exhaustion(),
+      in.bind == BindMode::kBind ? "bind()" : "connect()", fails);
+}
+
+void AddNotes(const PlanInputs& in, v1::BudgetPlan* plan) {
+  if (in.os == HostOs::kLinux) {
+    plan->add_notes(
+        "Linux keeps TIME_WAIT for 60 s, fixed at compile time (TCP_TIMEWAIT_LEN); "
+        "net.ipv4.tcp_fin_timeout sets how long an orphaned FIN_WAIT2 lasts, not TIME_WAIT.");
+  }
+  if (IsLegacyWindows(in)) {
+    plan->add_notes(
+        "Windows of the MaxUserPort era (XP, Server 2003 and older) reported running out of "
+        "ports as 10055 WSAENOBUFS (\"An operation on a socket could not be performed because "
+        "the system lacked sufficient buffer space or because a queue was full.\", KB 196271); "
+        "newer Windows as 10048 WSAEADDRINUSE.");
+  }
+  if (in.bind == BindMode::kBind && in.destinations > 1) {
+    plan->add_notes(absl::StrFormat(
+        "bind mode bind: bind(ip, 0), like binding IPAddress.Any:0, reserves each port for every "
+        "destination, so the %d destinations count as one.",
+        in.destinations));
+  }
+  if (in.bind == BindMode::kNone && in.sources > 1) {
+    plan->add_notes(
+        "bind mode none: the kernel picks one source address per route, so only one source IP "
+        "counts.");
+  }
+  if (in.os == HostOs::kLinux && in.tw_reuse == 2 && !in.loopback &&
+      in.close == ClosePolicy::kClientFin) {
+    plan->add_notes(
+        "tcp_tw_reuse=2 (the default of recent kernels) reuses TIME_WAIT tuples of loopback "
+        "connections only, and these are not loopback ones (say --loopback if they are).");
+  }
+  if (plan->time_wait_sockets() > 0) {
+    plan->add_notes(absl::StrFormat("At %.0f/s the %s holds about %d sockets in TIME_WAIT.",
+                                    in.rate, plan->time_wait_side(), plan->time_wait_sockets()));
+  }
+}
+
+}  // namespace
+
+v1::BudgetPlan PlanBudget(const PlanInputs& in) {
+  v1::BudgetPlan plan;
+  plan.set_os(in.os == HostOs::kLinux ? "linux" : "windows");
+  plan.set_sources(SourcesOf(in));
+  plan.set_destinations(in.destinations);
+  plan.set_port_low(in.port_low);
+  plan.set_port_high(in.port_high);
+  plan.set_time_wait_s(in.time_wait_s);
+  plan.set_tw_reuse(in.tw_reuse);
+  plan.set_loopback(in.loopback);
+  plan.set_close_policy(std::string(ClosePolicyName(in.close)));
+  plan.set_bind_mode(std::string(BindModeName(in.bind)));
+  plan.set_requests_per_connection(in.requests_per_connection);
+  plan.set_rate(in.rate);
+  *plan.mutable_per_source() = OneSource(in);
+  plan.set_total_rate(TotalRate(in));
+  plan.set_total_request_rate(plan.total_rate() * in.requests_per_connection);
+  if (plan.per_source().exhaustion_after_s() > 0) {
+    plan.set_exhaustion_after_s(plan.per_source().exhaustion_after_s());
+    plan.set_connections_until_exhaustion(TotalTuples(in));
+  }
+  PlaceTimeWait(in, &plan);
+  // Out of ports, Linux fails connect() (or bind(), under bind mode bind); Windows says 10048.
+  plan.set_linux_error(in.bind == BindMode::kBind ? "EADDRINUSE" : "EADDRNOTAVAIL");
+  if (const WindowsError* w = WindowsErrorFor(plan.linux_error())) {
+    *plan.mutable_windows_error() = WindowsErrorToProto(*w);
+  }
+  if (plan.per_source().limit() == v1::PORT_LIMIT_TIME_WAIT) {
+    for (v1::BudgetLever& lever : Levers(in)) *plan.add_levers() = std::move(lever);
+  }
+  AddNotes(in, &plan);
+  plan.set_summary(Summary(in, plan));
+  return plan;
+}
+
+std::span<const HostPreset> HostPresets() { return kPresets; }
+
+const HostPreset* FindHostPreset(absl::string_view name) {
+  for (const HostPreset& p : kPresets) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+}  // namespace churnlab::analysis

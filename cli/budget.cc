@@ -1,0 +1,276 @@
+#include "cli/budget.h"
+
+#include <string.h>
+
+#include <cstdio>
+#include <optional>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "analysis/tuple_budget.h"
+#include "common/errno_name.h"
+#include "common/flags.h"
+#include "common/terminal_text.h"
+#include "proto/report_export.h"
+
+namespace churnlab {
+namespace {
+
+using analysis::HostOs;
+using analysis::HostPreset;
+using analysis::PlanInputs;
+
+constexpr char kSummary[] =
+    "Plans the tuple budget of a client host without a coordinator or agents: the new\n"
+    "connections/s its source IPs can sustain toward its destinations before the four-tuples run\n"
+    "out, how long --rate lasts, and what changes the budget most. The same computation as a\n"
+    "run's report (sum over source IP x destination of ports / TIME_WAIT seconds).\n"
+    "Presets: linux (ports 32768-60999, TIME_WAIT 60 s), windows (49152-65535, 240 s),\n"
+    "windows-legacy (1025-5000: MaxUserPort's default, sometimes searched as MaxUserPorts;\n"
+    "240 s); flags override them. Without a preset: linux, or windows when a Windows registry\n"
+    "value is given.\n"
+    "Examples:\n"
+    "  churnlab budget --rate=1000\n"
+    "  churnlab budget --preset=windows --tcp-timed-wait-delay=30 --rate=500 --json\n"
+    "  churnlab budget --sources=4 --destinations=2 --port-range=40000-40999 --time-wait=60s\n"
+    "Exit codes: 0 the budget carries --rate (or none was given), 1 the ports run out at\n"
+    "--rate, 2 invalid input.";
+
+// What the flags said, before presets fill the rest.
+struct BudgetFlags {
+  std::string preset;
+  int64_t sources = 1;
+  int64_t destinations = 1;
+  std::optional<std::pair<uint32_t, uint32_t>> port_range;
+  std::optional<double> time_wait_s;
+  std::optional<double> timed_wait_delay;
+  std::optional<uint32_t> max_user_port;
+  std::optional<int> tw_reuse;
+  bool loopback = false;
+  ClosePolicy close = ClosePolicy::kClientFin;
+  BindMode bind = BindMode::kNoPort;
+  int64_t requests_per_connection = 1;
+  double rate = 0;
+  bool json = false;
+};
+
+absl::Status ParsePortRange(absl::string_view text, BudgetFlags* f) {
+  std::vector<absl::string_view> parts =
+      absl::StrSplit(text, absl::ByAnyChar("- \t"), absl::SkipEmpty());
+  uint32_t low = 0;
+  uint32_t high = 0;
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &low) ||
+      !absl::SimpleAtoi(parts[1], &high)) {
+    return absl::InvalidArgumentError("expected LO-HI, like 32768-60999");
+  }
+  if (low < 1 || high > 65535 || low > high) {
+    return absl::InvalidArgumentError("expected 1 <= LO <= HI <= 65535");
+  }
+  f->port_range = std::make_pair(low, high);
+  return absl::OkStatus();
+}
+
+absl::Status ParseSeconds(absl::string_view text, std::optional<double>* out) {
+  absl::Duration d;
+  if (!absl::ParseDuration(text, &d) || d <= absl::ZeroDuration() || d > absl::Hours(1)) {
+    return absl::InvalidArgumentError("expected a duration above 0 and at most 1h, like 60s or 4m");
+  }
+  *out = absl::ToDoubleSeconds(d);
+  return absl::OkStatus();
+}
+
+template <typename T>
+FlagSet::Parser InRange(T* out, T low, T high) {
+  return [out, low, high](absl::string_view text) {
+    if (!absl::SimpleAtoi(text, out) || *out < low || *out > high) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("expected an integer from ", low, " to ", high));
+    }
+    return absl::OkStatus();
+  };
+}
+
+template <typename T>
+FlagSet::Parser Optional(std::optional<T>* out, T low, T high) {
+  return [out, low, high](absl::string_view text) {
+    T value;
+    if (absl::Status s = InRange(&value, low, high)(text); !s.ok()) return s;
+    *out = value;
+    return absl::OkStatus();
+  };
+}
+
+void AddFlags(FlagSet& flags, BudgetFlags* f) {
+  flags.String("preset", &f->preset, "linux, windows or windows-legacy");
+  flags.Custom("sources", "N", "1", "source IPs", InRange<int64_t>(&f->sources, 1, 1'000'000));
+  flags.Custom("destinations", "N", "1", "destination ip:ports",
+               InRange<int64_t>(&f->destinations, 1, 1'000'000));
+  flags.Custom("port-range", "LO-HI", "the preset's", "the local (ephemeral) port range",
+               [f](absl::string_view v) { return ParsePortRange(v, f); });
+  flags.Custom("time-wait", "DURATION", "the preset's", "how long TIME_WAIT lasts",
+               [f](absl::string_view v) { return ParseSeconds(v, &f->time_wait_s); });
+  flags.Custom("tcp-timed-wait-delay", "SECONDS", "",
+               "Windows' TcpTimedWaitDelay registry value (30-300): TIME_WAIT in seconds",
+               [f](absl::string_view v) {
+                 double seconds = 0;
+                 if (!absl::SimpleAtod(v, &seconds) || seconds < analysis::kMinTcpTimedWaitDelay ||
+                     seconds > analysis::kMaxTcpTimedWaitDelay) {
+                   return absl::InvalidArgumentError("expected seconds from 30 to 300");
+                 }
+                 f->timed_wait_delay = seconds;
+                 return absl::OkStatus();
+               });
+  flags.Custom("max-user-port", "N", "",
+               "legacy Windows' MaxUserPort registry value (5000-65534): ports 1025-N",
+               Optional<uint32_t>(&f->max_user_port, 5000, 65534));
+  flags.Custom("tw-reuse", "0|1|2", "2 on linux", "Linux's net.ipv4.tcp_tw_reuse",
+               Optional<int>(&f->tw_reuse, 0, 2));
+  flags.Bool("loopback", &f->loopback,
+             "the connections are loopback ones (tcp_tw_reuse=2 applies)");
+  flags.Custom("close", "POLICY", "client-fin", "who closes first: client-fin, rst, server-fin",
+               [f](absl::string_view v) {
+                 absl::StatusOr<ClosePolicy> p = ParseClosePolicy(v);
+                 if (p.ok()) f->close = *p;
+                 return p.status();
+               });
+  flags.Custom("bind", "MODE", "no-port", "none, no-port or bind (bind(ip, 0), IPAddress.Any:0)",
+               [f](absl::string_view v) {
+                 absl::StatusOr<BindMode> m = ParseBindMode(v);
+                 if (m.ok()) f->bind = *m;
+                 return m.status();
+               });
+  flags.Custom("requests-per-connection", "N", "1", "requests each connection carries",
+               InRange<int64_t>(&f->requests_per_connection, 1, 1'000'000'000));
+  flags.Custom("rate", "R", "none", "new connections/s wanted, over all sources",
+               [f](absl::string_view v) {
+                 if (!absl::SimpleAtod(v, &f->rate) || f->rate < 0 || f->rate > kMaxRate) {
+                   return absl::InvalidArgumentError("expected new connections/s from 0 to 5e6");
+                 }
+                 return absl::OkStatus();
+               });
+  flags.Bool("json", &f->json, "print the plan as JSON (a BudgetPlan, report.proto)");
+}
+
+// The inputs, presets applied, or INVALID_ARGUMENT naming the flags that disagree.
+absl::StatusOr<PlanInputs> Resolve(const BudgetFlags& f) {
+  std::string name = f.preset;
+  if (name.empty()) {
+    name = f.max_user_port ? "windows-legacy" : f.timed_wait_delay ? "windows" : "linux";
+  }
+  const HostPreset* preset = analysis::FindHostPreset(name);
+  if (preset == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--preset=", name, ": unknown preset (expected linux, windows or windows-legacy)"));
+  }
+  PlanInputs in;
+  in.os = preset->os;
+  bool windows = in.os == HostOs::kWindows;
+  if ((f.timed_wait_delay || f.max_user_port) && !windows) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--tcp-timed-wait-delay and --max-user-port are Windows registry values; --preset=", name,
+        " is not Windows"));
+  }
+  if (f.tw_reuse && windows) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tw-reuse is a Linux setting; --preset=", name, " is Windows"));
+  }
+  if (f.time_wait_s && f.timed_wait_delay) {
+    return absl::InvalidArgumentError("give --time-wait or --tcp-timed-wait-delay, not both");
+  }
+  if (f.port_range && f.max_user_port) {
+    return absl::InvalidArgumentError("give --port-range or --max-user-port, not both");
+  }
+  if (f.bind == BindMode::kNone && f.sources > 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--sources=", f.sources,
+        " with --bind=none: the kernel then picks one source address; bind them (--bind=no-port)"));
+  }
+  in.port_low = f.port_range ? f.port_range->first : f.max_user_port ? 1025 : preset->port_low;
+  in.port_high = f.port_range ? f.port_range->second : f.max_user_port.value_or(preset->port_high);
+  in.time_wait_s = f.time_wait_s.value_or(f.timed_wait_delay.value_or(preset->time_wait_s));
+  in.sources = static_cast<uint32_t>(f.sources);
+  in.destinations = static_cast<uint32_t>(f.destinations);
+  in.tw_reuse = f.tw_reuse.value_or(windows ? 0 : 2);
+  in.loopback = f.loopback;
+  in.close = f.close;
+  in.bind = f.bind;
+  in.requests_per_connection = f.requests_per_connection;
+  in.rate = f.rate;
+  return in;
+}
+
+std::string LinuxWords(const std::string& name) {
+  int err = ErrnoFromName(name);
+  return err > 0 ? absl::StrCat(name, " (\"", strerror(err), "\")") : name;
+}
+
+std::string Lever(const v1::BudgetLever& lever) {
+  std::string effect =
+      lever.lifts_limit()
+          ? std::string("lifts the limit")
+          : absl::StrFormat("%.0f/s, x%.1f", lever.sustainable_rate(), lever.factor());
+  return absl::StrFormat("  %-34s %-20s %s\n", lever.change(), effect, lever.why());
+}
+
+}  // namespace
+
+std::string FormatBudgetPlan(const v1::BudgetPlan& p) {
+  const v1::SourceBudget& one = p.per_source();
+  std::string out = absl::StrFormat(
+      "Tuple budget (%s): %d source IP(s) x %d destination(s), ports %d-%d (%d), TIME_WAIT %.0f "
+      "s, close %s, bind %s%s, %d request(s) per connection\n\n",
+      p.os(), p.sources(), p.destinations(), p.port_low(), p.port_high(), one.ports(),
+      p.time_wait_s(), p.close_policy(), p.bind_mode(),
+      p.os() == "linux" ? absl::StrCat(", tcp_tw_reuse ", p.tw_reuse()) : "",
+      p.requests_per_connection());
+  absl::StrAppendFormat(&out, "  one source:   %d ports x %d destination(s) / %.0f s = %.0f/s\n",
+                        one.ports(), one.destinations(), p.time_wait_s(), one.budget_rate());
+  absl::StrAppendFormat(&out, "  sustainable:  %.0f new connections/s (%.0f requests/s)\n",
+                        p.total_rate(), p.total_request_rate());
+  if (p.rate() > 0) {
+    absl::StrAppendFormat(&out, "  %-14s", absl::StrFormat("at %.0f/s:", p.rate()));
+    if (p.exhaustion_after_s() > 0) {
+      absl::StrAppendFormat(&out, "ports run out after %.1f s, after %d connections\n",
+                            p.exhaustion_after_s(), p.connections_until_exhaustion());
+    } else {
+      absl::StrAppend(&out, "ports do not run out\n");
+    }
+  }
+  absl::StrAppendFormat(&out, "  out of ports: Linux %s\n", LinuxWords(p.linux_error()));
+  if (p.has_windows_error()) {
+    const v1::WindowsError& w = p.windows_error();
+    absl::StrAppendFormat(&out, "                Windows %d %s (SocketError.%s) \"%s\"\n", w.code(),
+                          w.name(), w.dotnet_name(), w.message());
+  }
+  absl::StrAppend(&out, "\n", p.summary(), "\n");
+  if (p.levers_size() > 0) {
+    absl::StrAppend(&out, "\nWhat changes it most:\n");
+    for (const v1::BudgetLever& lever : p.levers()) absl::StrAppend(&out, Lever(lever));
+  }
+  if (p.notes_size() > 0) absl::StrAppend(&out, "\n");
+  for (const std::string& note : p.notes()) absl::StrAppend(&out, "  note: ", note, "\n");
+  return out;
+}
+
+int BudgetCommand(int argc, char** argv) {
+  const std::string program = "churnlab budget";
+  BudgetFlags f;
+  FlagSet flags(program, kSummary);
+  AddFlags(flags, &f);
+  flags.ParseFlagsOnlyOrExit(argc, argv);
+  absl::StatusOr<PlanInputs> inputs = Resolve(f);
+  if (!inputs.ok()) {
+    std::fprintf(stderr, "%s: %s\n", program.c_str(),
+                 TerminalSafe(inputs.status().message()).c_str());
+    return kExitBadInput;
+  }
+  v1::BudgetPlan plan = analysis::PlanBudget(*inputs);
+  std::string text = f.json ? MessageToJson(plan) : FormatBudgetPlan(plan);
+  std::fputs(text.c_str(), stdout);
+  return plan.exhaustion_after_s() > 0 ? kExitFailed : kExitOk;
+}
+
+}  // namespace churnlab

@@ -1,0 +1,195 @@
+// `churnlab budget`'s math: the reports' budget computation on a host described by its settings.
+#include <string>
+
+#include "analysis/tuple_budget.h"
+#include "gtest/gtest.h"
+#include "tests/analysis/facts.h"
+
+namespace churnlab::analysis {
+namespace {
+
+PlanInputs Preset(const char* name, double rate = 0) {
+  const HostPreset* p = FindHostPreset(name);
+  EXPECT_NE(p, nullptr) << name;
+  PlanInputs in;
+  in.os = p->os;
+  in.port_low = p->port_low;
+  in.port_high = p->port_high;
+  in.time_wait_s = p->time_wait_s;
+  in.tw_reuse = p->os == HostOs::kLinux ? 2 : 0;
+  in.rate = rate;
+  return in;
+}
+
+bool Has(const google::protobuf::RepeatedPtrField<std::string>& lines, const std::string& text) {
+  for (const std::string& line : lines) {
+    if (line.find(text) != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST(BudgetPlanTest, LinuxDefaultsSustain470PerSecondAnd1000LastsAbout28Seconds) {
+  v1::BudgetPlan plan = PlanBudget(Preset("linux", 1000));
+  EXPECT_EQ(plan.per_source().ports(), 28232u);
+  EXPECT_DOUBLE_EQ(plan.total_rate(), 28232.0 / 60);
+  EXPECT_EQ(plan.per_source().limit(), v1::PORT_LIMIT_TIME_WAIT);
+  EXPECT_DOUBLE_EQ(plan.exhaustion_after_s(), 28.232);
+  EXPECT_EQ(plan.connections_until_exhaustion(), 28232u);
+  EXPECT_EQ(plan.time_wait_side(), "client");
+  EXPECT_EQ(plan.time_wait_sockets(), 28232u);  // every port, once they have run out
+  EXPECT_EQ(plan.linux_error(), "EADDRNOTAVAIL");
+  EXPECT_EQ(plan.windows_error().code(), 10048);
+  EXPECT_NE(plan.summary().find("run out after about 28.2 s"), std::string::npos) << plan.summary();
+  EXPECT_NE(plan.summary().find("10048 WSAEADDRINUSE"), std::string::npos) << plan.summary();
+  EXPECT_TRUE(Has(plan.notes(), "fixed at compile time"));
+  EXPECT_TRUE(Has(plan.notes(), "tcp_tw_reuse=2"));
+}
+
+TEST(BudgetPlanTest, WindowsPresetsAndRegistryValues) {
+  v1::BudgetPlan windows = PlanBudget(Preset("windows"));
+  EXPECT_EQ(windows.per_source().ports(), 16384u);
+  EXPECT_DOUBLE_EQ(windows.total_rate(), 16384.0 / 240);
+  EXPECT_EQ(windows.os(), "windows");
+  EXPECT_FALSE(Has(windows.notes(), "fixed at compile time"));
+
+  // TcpTimedWaitDelay=30: eight times the budget of 240 s.
+  PlanInputs delay = Preset("windows");
+  delay.time_wait_s = 30;
+  EXPECT_DOUBLE_EQ(PlanBudget(delay).total_rate(), 8 * windows.total_rate());
+
+  // "Fails near 4,000 connections": MaxUserPort 5000 leaves ports 1025-5000.
+  v1::BudgetPlan legacy = PlanBudget(Preset("windows-legacy", 100));
+  EXPECT_EQ(legacy.per_source().ports(), 3976u);
+  EXPECT_EQ(legacy.connections_until_exhaustion(), 3976u);
+  EXPECT_DOUBLE_EQ(legacy.exhaustion_after_s(), 39.76);
+  EXPECT_TRUE(Has(legacy.notes(), "10055 WSAENOBUFS"));
+  EXPECT_TRUE(Has(legacy.notes(), "KB 196271"));
+}
+
+TEST(BudgetPlanTest, SourcesAndDestinationsMultiplyUnlessBindReservesThePort) {
+  PlanInputs in = Preset("linux");
+  in.port_low = 40000;
+  in.port_high = 40999;
+  in.sources = 4;
+  in.destinations = 3;
+  EXPECT_DOUBLE_EQ(PlanBudget(in).total_rate(), 4 * 3 * 1000.0 / 60);
+  in.bind = BindMode::kBind;
+  v1::BudgetPlan bind = PlanBudget(in);
+  EXPECT_DOUBLE_EQ(bind.total_rate(), 4 * 1000.0 / 60);
+  EXPECT_EQ(bind.per_source().destinations(), 1u);
+  EXPECT_EQ(bind.linux_error(), "EADDRINUSE");
+  EXPECT_EQ(bind.windows_error().code(), 10048);
+  EXPECT_TRUE(Has(bind.notes(), "IPAddress.Any:0"));
+}
+
+TEST(BudgetPlanTest, ClosePolicyMovesOrRemovesTimeWait) {
+  PlanInputs in = Preset("linux", 1000);
+  in.close = ClosePolicy::kServerFin;
+  v1::BudgetPlan server = PlanBudget(in);
+  EXPECT_EQ(server.per_source().limit(), v1::PORT_LIMIT_NO_CLIENT_TIME_WAIT);
+  EXPECT_EQ(server.exhaustion_after_s(), 0);
+  EXPECT_EQ(server.time_wait_side(), "server");
+  EXPECT_EQ(server.time_wait_sockets(), 28232u);  // 60,000 closes, one per four-tuple at most
+  EXPECT_TRUE(server.levers().empty());
+  EXPECT_NE(server.summary().find("server closes first"), std::string::npos) << server.summary();
+
+  in.close = ClosePolicy::kRst;
+  v1::BudgetPlan rst = PlanBudget(in);
+  EXPECT_EQ(rst.time_wait_side(), "none");
+  EXPECT_EQ(rst.time_wait_sockets(), 0u);
+}
+
+TEST(BudgetPlanTest, TwReuseOnLinuxOnly) {
+  PlanInputs in = Preset("linux", 1000);
+  in.tw_reuse = 1;
+  EXPECT_EQ(PlanBudget(in).per_source().limit(), v1::PORT_LIMIT_LIFTED_BY_REUSE);
+  in.tw_reuse = 2;
+  in.loopback = true;
+  EXPECT_EQ(PlanBudget(in).per_source().limit(), v1::PORT_LIMIT_LIFTED_BY_REUSE);
+  in.loopback = false;
+  EXPECT_EQ(PlanBudget(in).per_source().limit(), v1::PORT_LIMIT_TIME_WAIT);
+  PlanInputs windows = Preset("windows", 1000);
+  windows.tw_reuse = 1;  // no such setting there
+  EXPECT_EQ(PlanBudget(windows).per_source().limit(), v1::PORT_LIMIT_TIME_WAIT);
+}
+
+TEST(BudgetPlanTest, RequestsPerConnectionMultiplyTheRequestsCarried) {
+  PlanInputs in = Preset("windows");
+  in.requests_per_connection = 100;
+  v1::BudgetPlan plan = PlanBudget(in);
+  EXPECT_DOUBLE_EQ(plan.total_request_rate(), 100 * plan.total_rate());
+  EXPECT_NE(plan.summary().find("at 100 requests per connection"), std::string::npos);
+}
+
+TEST(BudgetPlanTest, LeversLargestFirstEachComputedTheSameWay) {
+  v1::BudgetPlan plan = PlanBudget(Preset("linux", 1000));
+  ASSERT_GE(plan.levers_size(), 6);
+  // What lifts the limit first, the safest of those first; then by how much they multiply.
+  EXPECT_EQ(plan.levers(0).change(), "tcp_tw_reuse=1");
+  EXPECT_TRUE(plan.levers(0).lifts_limit());
+  EXPECT_EQ(plan.levers(1).change(), "server closes first");
+  EXPECT_EQ(plan.levers(2).change(), "close with RST");
+  EXPECT_EQ(plan.levers(3).change(), "100 requests per connection");
+  EXPECT_DOUBLE_EQ(plan.levers(3).factor(), 100);
+  double previous = plan.levers(3).factor();
+  for (int i = 4; i < plan.levers_size(); ++i) {
+    EXPECT_FALSE(plan.levers(i).lifts_limit());
+    EXPECT_LE(plan.levers(i).factor(), previous) << plan.levers(i).change();
+    previous = plan.levers(i).factor();
+  }
+  // 1000/s needs ceil(1000 / 470.5) = 3 source IPs, or 3 destinations.
+  bool sources = false;
+  for (const v1::BudgetLever& l : plan.levers()) {
+    if (l.change() != "3 source IPs") continue;
+    sources = true;
+    EXPECT_DOUBLE_EQ(l.sustainable_rate(), 3 * 28232.0 / 60);
+    EXPECT_NE(l.why().find("(enough for 1000 requests/s)"), std::string::npos) << l.why();
+  }
+  EXPECT_TRUE(sources);
+  EXPECT_TRUE(Has(plan.notes(), "At 1000/s the client holds about 28232 sockets in TIME_WAIT"));
+}
+
+TEST(BudgetPlanTest, WindowsLeversAreItsRegistryValues) {
+  v1::BudgetPlan plan = PlanBudget(Preset("windows-legacy", 100));
+  bool delay = false;
+  bool max_user_port = false;
+  for (const v1::BudgetLever& l : plan.levers()) {
+    EXPECT_NE(l.change(), "tcp_tw_reuse=1");
+    if (l.change() == "TcpTimedWaitDelay=30") {
+      delay = true;
+      EXPECT_DOUBLE_EQ(l.factor(), 8);
+    }
+    if (l.change() == "ports 1025-65534") {
+      max_user_port = true;
+      EXPECT_NE(l.why().find("MaxUserPort = 65534"), std::string::npos);
+    }
+  }
+  EXPECT_TRUE(delay);
+  EXPECT_TRUE(max_user_port);
+}
+
+// One implementation: the planner's source is the report's source for the same facts.
+TEST(BudgetPlanTest, AgreesWithTheReportsBudget) {
+  testing::Fleet fleet;
+  fleet.Add("a1", {"10.0.1.1"}, 300);  // ports 40000-40999, tcp_tw_reuse 0
+  v1::TupleBudget report =
+      ComputeTupleBudget(testing::Spec({"10.0.0.1:80", "10.0.0.1:81"}, 300), fleet.facts());
+  PlanInputs in;
+  in.port_low = 40000;
+  in.port_high = 40999;
+  in.destinations = 2;
+  in.tw_reuse = 0;
+  in.rate = 300;
+  v1::BudgetPlan plan = PlanBudget(in);
+  const v1::SourceBudget& a = report.sources(0);
+  const v1::SourceBudget& b = plan.per_source();
+  EXPECT_EQ(a.ports(), b.ports());
+  EXPECT_EQ(a.destinations(), b.destinations());
+  EXPECT_DOUBLE_EQ(a.budget_rate(), b.budget_rate());
+  EXPECT_DOUBLE_EQ(a.exhaustion_after_s(), b.exhaustion_after_s());
+  EXPECT_EQ(a.limit(), b.limit());
+  EXPECT_DOUBLE_EQ(report.total_rate(), plan.total_rate());
+}
+
+}  // namespace
+}  // namespace churnlab::analysis

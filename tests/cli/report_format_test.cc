@@ -1,0 +1,66 @@
+// What the text report and compare's table show beside the JSON: each error's Windows words,
+// the clients' FIN_WAIT2 beside the server's CLOSE_WAIT, and the requests per connection.
+#include "cli/report_format.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+#include "proto/report_export.h"
+
+namespace churnlab {
+namespace {
+
+// A run against a server that never closes, 100 requests per connection, out of ports at the
+// end: the report as the coordinator builds it.
+v1::RunReport LeakingRun(const std::string& id) {
+  v1::RunReport r;
+  r.set_run_id(id);
+  r.set_state("completed");
+  r.mutable_spec()->set_requests_per_connection(100);
+  r.mutable_totals()->set_attempted(60);
+  r.mutable_totals()->set_succeeded(50);
+  r.mutable_totals()->set_failed(10);
+  r.mutable_totals()->set_requests(5000);
+  r.mutable_totals()->set_requests_per_connection(100);
+  (*r.mutable_errors())["EADDRNOTAVAIL"] = 10;
+  AddWindowsErrors(&r);
+  v1::SourceReport* s = r.add_agents()->add_sources();
+  s->set_ip("10.0.1.1");
+  s->set_peak_fin_wait2(48);
+  v1::ListenReport* l = r.add_observers()->add_listen();
+  l->set_address("10.0.0.1:80");
+  l->set_peak_close_wait(50);
+  return r;
+}
+
+void ExpectHas(const std::string& text, const std::string& part) {
+  EXPECT_NE(text.find(part), std::string::npos) << part << "\n" << text;
+}
+
+TEST(ReportFormatTest, TheTextReportShowsWindowsWordsFinWait2AndRequestsPerConnection) {
+  std::string text = FormatReportText(LeakingRun("r-1"));
+  ExpectHas(text, "requests 5000, 100.0 (spec 100) per connection");
+  ExpectHas(text,
+            "on Windows EADDRNOTAVAIL is 10048 WSAEADDRINUSE (SocketError.AddressAlreadyInUse) "
+            "\"Only one usage of each socket address (protocol/network address/port) is "
+            "normally permitted.\"");
+  ExpectHas(text, "peak FW2");
+  ExpectHas(text, "CLOSE_WAIT 50 (clients' FIN_WAIT2 48)");
+}
+
+TEST(ReportFormatTest, CompareShowsThemSideBySide) {
+  v1::CompareReport c;
+  *c.mutable_single() = LeakingRun("r-1");
+  *c.mutable_distributed() = LeakingRun("r-2");
+  c.mutable_distributed()->mutable_totals()->set_requests_per_connection(1);
+  std::string text = FormatCompare(c);
+  ExpectHas(text, "the same on Windows");
+  ExpectHas(text, "EADDRNOTAVAIL: 10048 WSAEADDRINUSE");
+  ExpectHas(text, "FIN_WAIT2 / server CLOSE_WAIT");
+  ExpectHas(text, "48 / 50");
+  ExpectHas(text, "requests per connection");
+  ExpectHas(text, "1.0 (spec 100)");
+}
+
+}  // namespace
+}  // namespace churnlab
