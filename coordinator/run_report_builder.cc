@@ -13,8 +13,11 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 
+// Failures by (phase, code), summed over agents.
+using FailureTotals = std::map<std::pair<std::string, std::string>, uint64_t>;
+
 void AddSource(const v1::SourceCounts& in, uint64_t port_range_size, v1::SourceReport* out,
-               v1::RunReport* report) {
+               v1::RunReport* report, FailureTotals* failures) {
   out->set_ip(in.ip());
   out->set_attempted(in.attempted());
   out->set_succeeded(in.succeeded());
@@ -26,6 +29,7 @@ void AddSource(const v1::SourceCounts& in, uint64_t port_range_size, v1::SourceR
     std::string key = ErrorKey(f);
     (*out->mutable_errors())[key] += f.count();
     (*report->mutable_errors())[key] += f.count();
+    (*failures)[{f.phase(), f.code()}] += f.count();
     failed += f.count();
   }
   out->set_failed(failed);
@@ -44,6 +48,9 @@ v1::RunReport BuildReport(const RunRecord& run) {
   *report.mutable_spec() = run.spec;
   report.set_state(run.state);
   report.set_started_at(absl::FormatTime(absl::RFC3339_sec, run.started_at, absl::UTCTimeZone()));
+  *report.mutable_start_time() =
+      TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(run.started_at));
+  FailureTotals failures;
   report.set_requested_rate(run.spec.rate());
   report.mutable_totals();
   Histogram connect;
@@ -61,7 +68,7 @@ v1::RunReport BuildReport(const RunRecord& run) {
     agent->set_share_handed_on(shard.share_handed_on);
     agent->set_fd_limit(shard.hello.fd_limit());
     for (const v1::SourceCounts& source : shard.latest.sources()) {
-      AddSource(source, shard.latest.port_range_size(), agent->add_sources(), &report);
+      AddSource(source, shard.latest.port_range_size(), agent->add_sources(), &report, &failures);
     }
     agent->mutable_host_tcp_states()->insert(shard.latest.host().tcp_states().begin(),
                                              shard.latest.host().tcp_states().end());
@@ -95,7 +102,14 @@ v1::RunReport BuildReport(const RunRecord& run) {
           value - (base == observer.baseline.end() ? 0 : base->second);
     }
   }
+  for (const auto& [kind, count] : failures) {
+    v1::FailureCount* f = report.add_failures();
+    f->set_phase(kind.first);
+    f->set_code(kind.second);
+    f->set_count(count);
+  }
   SummarizeLatency(connect, report.mutable_latency()->mutable_connect());
+  SummarizeHistogram(connect, report.mutable_latency()->mutable_connect_histogram());
   SummarizeLatency(total, report.mutable_latency()->mutable_total());
   SummarizeLatency(connect_call, report.mutable_latency()->mutable_connect_call());
   SummarizeLatency(loop_lag, report.mutable_latency()->mutable_loop_lag());
@@ -181,6 +195,15 @@ void AppendSeriesPoint(RunRecord* run, const v1::RunReport& now, double t_s) {
     uint64_t delta = count - run->series_errors[key];
     if (delta > 0) (*point.mutable_errors())[key] = delta;
     run->series_errors[key] = count;
+  }
+  for (const v1::FailureCount& f : now.failures()) {
+    uint64_t& counted = run->series_failures[{f.phase(), f.code()}];
+    if (f.count() > counted) {
+      v1::FailureCount* delta = point.add_failures();
+      *delta = f;
+      delta->set_count(f.count() - counted);
+    }
+    counted = f.count();
   }
   uint64_t in_flight = 0;
   uint64_t time_wait = 0;
