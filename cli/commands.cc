@@ -18,6 +18,7 @@
 #include "analysis/compare_summary.h"
 #include "churnlab/v1/control.grpc.pb.h"
 #include "cli/compare.h"
+#include "cli/junit_report.h"
 #include "cli/report_format.h"
 #include "cli/spec_flags.h"
 #include "common/flags.h"
@@ -185,6 +186,28 @@ void DropAgentsLeftWithoutSources(v1::Control::Stub* stub, v1::RunSpec* spec) {
   for (const std::string& name : keep) spec->add_agent_names(name);
 }
 
+// compare's second run: `spec` spread over the agents, leaving out the source IP the single run
+// used (its ports are in TIME_WAIT) unless no other is available.
+absl::StatusOr<v1::RunReport> ExecuteSpreadRun(v1::Control::Stub* stub, const v1::RunSpec& spec,
+                                               const v1::RunReport& single) {
+  v1::RunSpec spread = spec;
+  spread.set_name(spec.name().empty() ? "distributed" : spec.name() + " (distributed)");
+  std::string used = FirstSourceIp(single);
+  const v1::RunSpec unexcluded = spread;
+  if (!used.empty() && spec.bind_mode() != v1::BIND_MODE_NONE) {
+    spread.add_exclude_source_ips(used);
+    DropAgentsLeftWithoutSources(stub, &spread);
+  }
+  absl::StatusOr<v1::RunReport> distributed = ExecuteRun(stub, spread);
+  if (!distributed.ok() && absl::IsFailedPrecondition(distributed.status()) &&
+      spread.exclude_source_ips_size() > 0) {
+    std::printf("(no other source IP is available: the spread run uses %s too)\n",
+                TerminalSafe(used).c_str());
+    distributed = ExecuteRun(stub, unexcluded);
+  }
+  return distributed;
+}
+
 int ExitCodeFor(const absl::Status& status) {
   return ExitCodeFor(grpc::Status(static_cast<grpc::StatusCode>(status.code()), ""));
 }
@@ -194,6 +217,7 @@ struct RunFlags {
   CoordinatorFlags coordinator;
   std::string spec_file;
   std::string report_file;
+  std::string junit_file;
   SpecOverrides overrides;
 };
 
@@ -201,6 +225,9 @@ void AddRunFlags(FlagSet& flags, RunFlags& f) {
   AddCoordinatorFlags(flags, &f.coordinator);
   flags.String("spec", &f.spec_file, "a RunSpec as JSON");
   flags.String("report", &f.report_file, "write the final report here as JSON");
+  flags.String("junit", &f.junit_file,
+               "write a JUnit XML report here for CI: per run, a test case for its completion "
+               "and one per threshold");
   AddSpecFlags(flags, f.overrides);
 }
 
@@ -228,6 +255,25 @@ std::variant<PreparedRun, int> PrepareRun(const std::string& program, const std:
   return PreparedRun{std::move(f), *std::move(spec), std::get<Connection>(std::move(conn))};
 }
 
+// The JUnit suite of a run: named by the spec's name, not the run id, so that a CI system
+// follows the same test cases from build to build.
+std::string SuiteName(const std::string& command, const v1::RunSpec& spec,
+                      const std::string& part = "") {
+  std::string name =
+      absl::StrCat("churnlab ", command, " ", spec.name().empty() ? "(unnamed)" : spec.name());
+  return part.empty() ? name : absl::StrCat(name, ": ", part);
+}
+
+// Writes --junit when it was given; returns `code`, or 3 (the message printed) when the file
+// cannot be written.
+int WithJunit(const std::string& program, const std::string& path,
+              const std::vector<JunitRun>& runs, int code) {
+  if (path.empty()) return code;
+  absl::Status written = WriteJunitFile(path, runs);
+  if (!written.ok()) return Fail(program, kExitCannotRun, std::string(written.message()));
+  return code;
+}
+
 }  // namespace
 
 // 0 when the run passed and is stored; 1 when it failed, or passed but the coordinator's run
@@ -247,13 +293,17 @@ int RunCommand(int argc, char** argv) {
   if (int* code = std::get_if<int>(&prepared)) return *code;
   auto& [f, spec, conn] = std::get<PreparedRun>(prepared);
   absl::StatusOr<v1::RunReport> report = ExecuteRun(conn.stub.get(), spec);
-  if (!report.ok())
-    return Fail(program, ExitCodeFor(report.status()), std::string(report.status().message()));
+  if (!report.ok()) {
+    const std::string why(report.status().message());
+    return WithJunit(program, f.junit_file, {{SuiteName("run", spec), nullptr, why}},
+                     Fail(program, ExitCodeFor(report.status()), why));
+  }
   std::printf("%s", FormatReportText(*report).c_str());
   if (!f.report_file.empty() && !WriteFile(f.report_file, ReportToJson(*report))) {
     return Fail(program, kExitCannotRun, "cannot write the report to " + f.report_file);
   }
-  return ExitCodeForReport(*report);
+  return WithJunit(program, f.junit_file, {{SuiteName("run", spec), &*report, ""}},
+                   ExitCodeForReport(*report));
 }
 
 int CompareCommand(int argc, char** argv) {
@@ -272,30 +322,26 @@ int CompareCommand(int argc, char** argv) {
   v1::CompareReport compare;
   std::printf("== single source\n");
   absl::StatusOr<v1::RunReport> single = ExecuteRun(conn.stub.get(), SingleSourceSpec(spec));
-  if (!single.ok())
-    return Fail(program, ExitCodeFor(single.status()), std::string(single.status().message()));
+  const std::string single_suite = SuiteName("compare", spec, "single source");
+  const std::string spread_suite = SuiteName("compare", spec, "distributed");
+  if (!single.ok()) {
+    const std::string why(single.status().message());
+    return WithJunit(program, f.junit_file, {{single_suite, nullptr, why}},
+                     Fail(program, ExitCodeFor(single.status()), why));
+  }
   *compare.mutable_single() = *single;
-  if (interrupted.load()) return Fail(program, kExitFailed, "interrupted");
+  if (interrupted.load()) {
+    return WithJunit(program, f.junit_file, {{single_suite, &*single, ""}},
+                     Fail(program, kExitFailed, "interrupted"));
+  }
 
   std::printf("\n== distributed\n");
-  v1::RunSpec spread = spec;
-  spread.set_name(spec.name().empty() ? "distributed" : spec.name() + " (distributed)");
-  std::string used = FirstSourceIp(*single);
-  const v1::RunSpec unexcluded = spread;
-  if (!used.empty() && spec.bind_mode() != v1::BIND_MODE_NONE) {
-    spread.add_exclude_source_ips(used);
-    DropAgentsLeftWithoutSources(conn.stub.get(), &spread);
-  }
-  absl::StatusOr<v1::RunReport> distributed = ExecuteRun(conn.stub.get(), spread);
-  if (!distributed.ok() && absl::IsFailedPrecondition(distributed.status()) &&
-      spread.exclude_source_ips_size() > 0) {
-    std::printf("(no other source IP is available: the spread run uses %s too)\n",
-                TerminalSafe(used).c_str());
-    distributed = ExecuteRun(conn.stub.get(), unexcluded);
-  }
+  absl::StatusOr<v1::RunReport> distributed = ExecuteSpreadRun(conn.stub.get(), spec, *single);
   if (!distributed.ok()) {
-    return Fail(program, ExitCodeFor(distributed.status()),
-                std::string(distributed.status().message()));
+    const std::string why(distributed.status().message());
+    return WithJunit(program, f.junit_file,
+                     {{single_suite, &*single, ""}, {spread_suite, nullptr, why}},
+                     Fail(program, ExitCodeFor(distributed.status()), why));
   }
   *compare.mutable_distributed() = *distributed;
   for (std::string& line : analysis::CompareSummary(*single, *distributed))
@@ -304,7 +350,9 @@ int CompareCommand(int argc, char** argv) {
   if (!f.report_file.empty() && !WriteFile(f.report_file, MessageToJson(compare))) {
     return Fail(program, kExitCannotRun, "cannot write the report to " + f.report_file);
   }
-  return ExitCodeForReport(*distributed);
+  return WithJunit(program, f.junit_file,
+                   {{single_suite, &*single, ""}, {spread_suite, &*distributed, ""}},
+                   ExitCodeForReport(*distributed));
 }
 
 namespace {

@@ -40,6 +40,11 @@ absl::StatusOr<HttpApi::Options> MakeHttpOptions(const CoordinatorFlags& o,
     return absl::InvalidArgumentError(
         "--http-max-streams, --http-max-connections and --http-request-timeout must be positive");
   }
+  if (o.metrics_expiry <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--metrics-expiry=", absl::FormatDuration(o.metrics_expiry), ": must be positive"));
+  }
+  out.metrics.expiry = o.metrics_expiry;
   out.max_streams = static_cast<size_t>(o.http_max_streams);
   out.server.max_connections = static_cast<size_t>(o.http_max_connections);
   out.server.request_deadline = o.http_request_timeout;
@@ -89,6 +94,9 @@ FlagSet MakeCoordinatorFlags(CoordinatorFlags& o) {
   flags.Duration("http-request-timeout", &o.http_request_timeout,
                  "a request's headers and body must arrive within this of the connection's "
                  "start or its previous response, else the connection is closed");
+  flags.Duration("metrics-expiry", &o.metrics_expiry,
+                 "/metrics keeps a run name's series (its newest run's final values, its "
+                 "counters) this long after its last run ended");
   flags.Bool("insecure", &o.insecure,
              "allow listening on a non-loopback address without a token (anyone who can reach "
              "it can then make the agents send traffic)");

@@ -30,6 +30,7 @@ struct CoordinatorFlags {
   int64_t http_max_streams = 256;
   int64_t http_max_connections = 4096;
   absl::Duration http_request_timeout = absl::Seconds(10);
+  absl::Duration metrics_expiry = absl::Hours(24);
 };
 
 FlagSet MakeCoordinatorFlags(CoordinatorFlags& flags);

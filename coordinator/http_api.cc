@@ -200,7 +200,7 @@ absl::StatusOr<StaticFile> ResolveStaticFile(const std::string& dashboard_dir,
 }
 
 HttpApi::HttpApi(Coordinator* coordinator, Options options)
-    : coordinator_(coordinator), options_(std::move(options)) {}
+    : coordinator_(coordinator), options_(std::move(options)), run_metrics_(options_.metrics) {}
 
 HttpApi::~HttpApi() { Stop(); }
 
@@ -261,7 +261,7 @@ HttpServerResponse HttpApi::Api(const HttpServerRequest& req) {
     HttpServerResponse res;
     res.content_type = "text/plain; version=0.0.4; charset=utf-8";
     res.body = RenderMetrics(
-        coordinator_->ListAgents(), coordinator_->RunningReports(),
+        coordinator_->ListAgents(), &run_metrics_,
         {started_at_, coordinator_->telemetry_messages(), coordinator_->store_errors()});
     return res;
   }
@@ -393,6 +393,10 @@ absl::StatusOr<HttpApi::Bound> HttpApi::Start(const SocketAddress& address,
         SseFrame("run", MessageToJson(report, /*one_line=*/true)));
     server_->Post([this, frame] { Broadcast(frame); });
   });
+  // Every run's updates and final report, so that /metrics keeps a run's final values after it
+  // ends; cheap under the coordinator's lock (a trimmed copy of the report).
+  metrics_watch_id_ = coordinator_->WatchAll(
+      [this](const v1::RunReport& report, bool final) { run_metrics_.OnReport(report, final); });
   server_->Start();
   return bound;
 }
@@ -400,6 +404,8 @@ absl::StatusOr<HttpApi::Bound> HttpApi::Start(const SocketAddress& address,
 void HttpApi::Stop() {
   if (watch_id_ >= 0) coordinator_->Unwatch(watch_id_);
   watch_id_ = -1;
+  if (metrics_watch_id_ >= 0) coordinator_->Unwatch(metrics_watch_id_);
+  metrics_watch_id_ = -1;
   if (server_ != nullptr) server_->Stop();  // no handler runs after this
   workers_.reset();  // finishes the calls in hand; their answers are dropped with the loop
 }

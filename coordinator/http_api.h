@@ -33,6 +33,7 @@
 #include "coordinator/coordinator.h"
 #include "coordinator/http_access.h"
 #include "coordinator/http_server.h"
+#include "coordinator/run_metrics.h"
 
 namespace churnlab {
 
@@ -42,9 +43,10 @@ class HttpApi {
     // Holds static/ (the page) and node_modules/uplot (the charts); "" serves no page.
     std::string dashboard_dir;
     HttpAccessRules access;
-    HttpServer::Options server;  // TLS, deadlines, connection cap
-    size_t max_streams = 256;    // open /api/events streams; one more gets 503
-    int workers = 4;             // threads answering the JSON routes
+    HttpServer::Options server;   // TLS, deadlines, connection cap
+    size_t max_streams = 256;     // open /api/events streams; one more gets 503
+    int workers = 4;              // threads answering the JSON routes
+    RunMetrics::Options metrics;  // how long /metrics keeps a run name's series
   };
   struct Bound {
     SocketAddress address;                   // TLS when the server options have a certificate
@@ -82,6 +84,8 @@ class HttpApi {
   std::unique_ptr<HttpServer> server_;
   std::unique_ptr<Workers> workers_;
   int watch_id_ = -1;
+  RunMetrics run_metrics_;  // fed by its own watch, read by /metrics
+  int metrics_watch_id_ = -1;
   std::set<uint64_t> streams_;                       // loop thread only
   std::shared_ptr<const std::string> agents_frame_;  // the last one sent; loop thread only
   std::atomic<bool> agents_job_pending_{false};

@@ -1,6 +1,6 @@
-// Prometheus text exposition (format 0.0.4) of the coordinator's state: per agent and source IP
-// of each running run, connections attempted/succeeded/failed (by error), ports in use and TCP
-// states; run progress; agents by state; coordinator health.
+// The coordinator's /metrics, Prometheus text exposition (format 0.0.4): its health, agents by
+// state, and the runs (RunMetrics: per run name, the newest run's gauges and counters over every
+// run of the name, the connect-latency histogram, the target's side from its observer).
 #pragma once
 
 #include <string>
@@ -8,7 +8,7 @@
 
 #include "absl/time/time.h"
 #include "churnlab/v1/control.pb.h"
-#include "churnlab/v1/report.pb.h"
+#include "coordinator/run_metrics.h"
 
 namespace churnlab {
 
@@ -18,9 +18,7 @@ struct CoordinatorHealth {
   uint64_t store_errors = 0;  // run-store writes that failed
 };
 
-// `running`: each run's report with its newest series point (Coordinator::RunningReports()).
-std::string RenderMetrics(const std::vector<v1::AgentInfo>& agents,
-                          const std::vector<v1::RunReport>& running,
+std::string RenderMetrics(const std::vector<v1::AgentInfo>& agents, RunMetrics* runs,
                           const CoordinatorHealth& health);
 
 }  // namespace churnlab

@@ -15,6 +15,9 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 
+// Failures by (phase, code), summed over agents.
+using FailureTotals = std::map<std::pair<std::string, std::string>, uint64_t>;
+
 // A failure in one of these phases came after the handshake: the connection was made.
 bool AfterHandshake(const std::string& phase) {
   return phase == "write" || phase == "read" || phase == "protocol" || phase == "response-timeout";
@@ -22,7 +25,7 @@ bool AfterHandshake(const std::string& phase) {
 
 // Adds the source to the report; returns the connections it made (handshakes completed).
 uint64_t AddSource(const v1::SourceCounts& in, uint64_t port_range_size, v1::SourceReport* out,
-                   v1::RunReport* report) {
+                   v1::RunReport* report, FailureTotals* failures) {
   out->set_ip(in.ip());
   out->set_attempted(in.attempted());
   out->set_succeeded(in.succeeded());
@@ -36,6 +39,7 @@ uint64_t AddSource(const v1::SourceCounts& in, uint64_t port_range_size, v1::Sou
     std::string key = ErrorKey(f);
     (*out->mutable_errors())[key] += f.count();
     (*report->mutable_errors())[key] += f.count();
+    (*failures)[{f.phase(), f.code()}] += f.count();
     failed += f.count();
     if (AfterHandshake(f.phase())) made += f.count();
   }
@@ -60,6 +64,7 @@ struct MergedLatency {
   Histogram loop_lag;
   int64_t elapsed_nanos = 0;
   uint64_t connections_made = 0;  // handshakes completed, for requests per connection
+  FailureTotals failures;
 };
 
 // One shard's part of the report: its agent entry, its sources, its kernel's counters (once per
@@ -74,8 +79,8 @@ void AddShard(const ShardRecord& shard, std::set<std::string>& counted_kernels,
   agent->set_share_handed_on(shard.share_handed_on);
   agent->set_fd_limit(shard.hello.fd_limit());
   for (const v1::SourceCounts& source : shard.latest.sources()) {
-    merged.connections_made +=
-        AddSource(source, shard.latest.port_range_size(), agent->add_sources(), report);
+    merged.connections_made += AddSource(source, shard.latest.port_range_size(),
+                                         agent->add_sources(), report, &merged.failures);
   }
   agent->mutable_host_tcp_states()->insert(shard.latest.host().tcp_states().begin(),
                                            shard.latest.host().tcp_states().end());
@@ -120,13 +125,22 @@ v1::RunReport BuildReport(const RunRecord& run) {
   *report.mutable_spec() = run.spec;
   report.set_state(run.state);
   report.set_started_at(absl::FormatTime(absl::RFC3339_sec, run.started_at, absl::UTCTimeZone()));
+  *report.mutable_start_time() =
+      TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(run.started_at));
   report.set_requested_rate(run.spec.rate());
   report.mutable_totals();
   MergedLatency merged;
   std::set<std::string> counted_kernels;
   for (const ShardRecord& shard : run.shards) AddShard(shard, counted_kernels, merged, &report);
   for (const ObserverRecord& observer : run.observers) AddObserver(observer, &report);
+  for (const auto& [kind, count] : merged.failures) {
+    v1::FailureCount* f = report.add_failures();
+    f->set_phase(kind.first);
+    f->set_code(kind.second);
+    f->set_count(count);
+  }
   SummarizeLatency(merged.connect, report.mutable_latency()->mutable_connect());
+  SummarizeHistogram(merged.connect, report.mutable_latency()->mutable_connect_histogram());
   SummarizeLatency(merged.total, report.mutable_latency()->mutable_total());
   SummarizeLatency(merged.connect_call, report.mutable_latency()->mutable_connect_call());
   SummarizeLatency(merged.loop_lag, report.mutable_latency()->mutable_loop_lag());
@@ -250,6 +264,15 @@ void AppendSeriesPoint(RunRecord* run, const v1::RunReport& now, double t_s) {
     uint64_t delta = count - run->series_errors[key];
     if (delta > 0) (*point.mutable_errors())[key] = delta;
     run->series_errors[key] = count;
+  }
+  for (const v1::FailureCount& f : now.failures()) {
+    uint64_t& counted = run->series_failures[{f.phase(), f.code()}];
+    if (f.count() > counted) {
+      v1::FailureCount* delta = point.add_failures();
+      *delta = f;
+      delta->set_count(f.count() - counted);
+    }
+    counted = f.count();
   }
   uint64_t in_flight = 0;
   uint64_t time_wait = 0;

@@ -72,6 +72,7 @@ struct RunRecord {
   // The merged cumulative counts at the last series point, to diff the next one against.
   v1::Totals series_totals;
   std::map<std::string, uint64_t> series_errors;
+  std::map<std::pair<std::string, std::string>, uint64_t> series_failures;  // (phase, code)
   Histogram series_connect;
   Histogram series_connect_call;
   Histogram series_loop_lag;

@@ -10,9 +10,14 @@
 namespace churnlab {
 
 std::string ReportToJson(const v1::RunReport& report);
-// The per-second series as CSV:
-// t_s,interval_s,attempted,succeeded,failed,in_flight,connect_p99_ms,connect_call_p99_ms,
-// loop_lag_max_ms,errors.
+// The per-second series as CSV, one row per point, counts for the point's interval:
+//   t_s,interval_s,attempted,succeeded,failed,in_flight,connect_p99_ms,connect_call_p99_ms,
+//   loop_lag_max_ms,errors,time,unix_s,PHASE_CODE...
+// t_s is seconds after the run's start; time (RFC 3339, UTC, milliseconds) and unix_s are the
+// same instant on the wall clock. `errors` packs the errno counts ("ECONNREFUSED=3;..."); then
+// one column per phase and errno that the run saw (connect_EADDRNOTAVAIL, connect_timeout_
+// ETIMEDOUT, read_ECONNRESET, ...: non-alphanumerics become '_'), sorted by name. Runs recorded
+// before points carried phases have no such columns.
 std::string SeriesToCsv(const v1::RunReport& report);
 
 // The table's row (common/windows_errors.h) as the report carries it.

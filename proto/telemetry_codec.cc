@@ -43,4 +43,31 @@ void SummarizeLatency(const Histogram& h, v1::LatencySummary* out) {
   out->set_max_ms(h.max() / 1e6);
 }
 
+const std::vector<int64_t>& LatencyHistogramBoundsNanos() {
+  static const std::vector<int64_t> bounds = [] {
+    std::vector<int64_t> out;
+    for (int k = 13; k <= 34; ++k) out.push_back((int64_t{1} << k) - 1);
+    return out;
+  }();
+  return bounds;
+}
+
+void SummarizeHistogram(const Histogram& h, v1::LatencyHistogram* out) {
+  out->Clear();
+  const std::vector<int64_t>& bounds = LatencyHistogramBoundsNanos();
+  uint64_t below = 0;
+  int index = 0;
+  for (int64_t bound : bounds) {
+    // Powers of two start a bucket, so 2^k - 1 ends one: the sum is exact.
+    for (; index < Histogram::kBuckets && Histogram::BucketUpperBound(index) <= bound; ++index) {
+      below += h.bucket_count(index);
+    }
+    v1::LatencyBucket* bucket = out->add_buckets();
+    bucket->set_le_ms(bound / 1e6);
+    bucket->set_count(below);
+  }
+  out->set_count(h.count());
+  out->set_sum_ms(h.sum() / 1e6);
+}
+
 }  // namespace churnlab

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "churnlab/v1/report.pb.h"
 #include "churnlab/v1/telemetry.pb.h"
@@ -20,5 +21,11 @@ std::string ErrorKey(const v1::FailureCount& failure);
 
 // p50/p90/p99/max in milliseconds.
 void SummarizeLatency(const Histogram& h, v1::LatencySummary* out);
+
+// The bounds of LatencyHistogram: 2^k - 1 ns for k in [13, 34], the last value of a bucket of
+// the log-linear histogram, so that "at most the bound" is exact.
+const std::vector<int64_t>& LatencyHistogramBoundsNanos();
+// Cumulative counts at those bounds, the count and the sum.
+void SummarizeHistogram(const Histogram& h, v1::LatencyHistogram* out);
 
 }  // namespace churnlab

@@ -3,8 +3,8 @@
 # dashboard's npm packages (dashboard/package-lock.json).
 # Idempotent: packages already present are skipped, and nothing runs apt-get when all are there.
 # Usage: scripts/install-deps.sh [--test] [--bench]
-#   --test   adds Debian's chromium, the Prometheus parser, kubectl and clang's libFuzzer for
-#            the browser, /metrics, Kubernetes and fuzz tests
+#   --test   adds Debian's chromium, the Prometheus parser and server, xmllint, kubectl and
+#            clang's libFuzzer for the browser, /metrics, JUnit, Kubernetes and fuzz tests
 #   --bench  adds nginx and wrk for bench/
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,13 +13,14 @@ packages=(
   build-essential cmake ninja-build pkg-config clang-format
   libabsl-dev libgtest-dev libgmock-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-  libsqlite3-dev libevent-dev libssl-dev libcpp-httplib-dev nlohmann-json3-dev
+  libsqlite3-dev libevent-dev libssl-dev libcpp-httplib-dev nlohmann-json3-dev libxml2-dev
   iproute2 procps socat curl openssl
 )
 test_tools=0
 for arg in "$@"; do
   case "$arg" in
-    --test) packages+=(chromium python3-prometheus-client clang libclang-rt-14-dev); test_tools=1 ;;
+    --test) packages+=(chromium python3-prometheus-client prometheus libxml2-utils clang
+                       libclang-rt-14-dev); test_tools=1 ;;
     --bench) packages+=(libbenchmark-dev nginx-light wrk) ;;
     *) echo "install-deps: unknown option '$arg' (use --test, --bench)" >&2; exit 2 ;;
   esac
@@ -35,7 +36,7 @@ fi
 # the tests the Kubernetes schema validator in deploy/k8s.
 install_npm() {
   local dirs=(dashboard)
-  [[ $test_tools -eq 1 ]] && dirs+=(deploy/k8s)
+  [[ $test_tools -eq 1 ]] && dirs+=(deploy/k8s deploy/k8s/monitoring)
   for dir in "${dirs[@]}"; do
     if [[ ! -f $dir/node_modules/.package-lock.json ||
           $dir/package-lock.json -nt $dir/node_modules/.package-lock.json ]]; then

@@ -1,5 +1,6 @@
 """Parses the coordinator's /metrics (on stdin) with prometheus_client's own parser, the one
-Prometheus' Python client uses, and checks that the run's per-agent, per-source series are there.
+Prometheus' Python client uses, and checks that the run's per-agent, per-source series are there
+(labelled by the run's name, which churnlab_run_info ties to its id).
 
 /usr/bin/python3 check_metrics.py RUN_ID < metrics.txt
 """
@@ -18,8 +19,14 @@ def main():
     for name in ("churnlab_source_ports_in_use", "churnlab_source_tcp_sockets",
                  "churnlab_run_elapsed_seconds", "churnlab_agents"):
         assert families[name].type == "gauge", f"{name}: {families[name].type}"
+    assert families["churnlab_connect_latency_seconds"].type == "histogram"
+    # Series are labelled by the run's name; churnlab_run_info says which run they show.
+    names = [s.labels["name"] for s in families["churnlab_run_info"].samples
+             if s.labels.get("run_id") == run_id]
+    assert len(names) == 1, f"churnlab_run_info for {run_id}: {names}"
+    name = names[0]
     attempted = [s for s in families["churnlab_connections_attempted"].samples
-                 if s.labels.get("run_id") == run_id]
+                 if s.labels.get("name") == name]
     agents = {s.labels["agent"] for s in attempted}
     assert agents == {"a1", "a2"}, f"attempted counters for agents {agents}"
     assert all(s.value > 0 for s in attempted), attempted
@@ -27,10 +34,10 @@ def main():
                if s.labels.get("error") == "ECONNREFUSED"]
     assert refused and sum(s.value for s in refused) > 0, "no ECONNREFUSED failures"
     ports = [s for s in families["churnlab_source_ports_in_use"].samples
-             if s.labels.get("run_id") == run_id]
+             if s.labels.get("name") == name]
     assert {s.labels["source_ip"] for s in ports} == {"127.0.0.2", "127.0.0.3"}, ports
-    print(f"metrics: {len(families)} families parsed, run {run_id} present for agents "
-          f"{sorted(agents)}")
+    print(f"metrics: {len(families)} families parsed, run {run_id} ({name!r}) present for "
+          f"agents {sorted(agents)}")
 
 
 if __name__ == "__main__":

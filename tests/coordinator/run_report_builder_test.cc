@@ -1,6 +1,9 @@
 #include "coordinator/run_report_builder.h"
 
+#include <google/protobuf/util/time_util.h>
+
 #include "gtest/gtest.h"
+#include "proto/telemetry_codec.h"
 
 namespace churnlab {
 namespace {
@@ -94,6 +97,85 @@ TEST(BuildReportTest, WindowsWordsFinWait2AndRequestsPerConnection) {
   // 410 requests over the 6 connections made: the 4 that succeeded and the 2 that failed after
   // their handshake; the 6 that never got a port made none.
   EXPECT_DOUBLE_EQ(report.totals().requests_per_connection(), 410.0 / 6);
+}
+
+void AddFailure(v1::SourceCounts* source, const std::string& phase, const std::string& code,
+                uint64_t count) {
+  v1::FailureCount* f = source->add_failures();
+  f->set_phase(phase);
+  f->set_code(code);
+  f->set_count(count);
+}
+
+// Cumulative telemetry of a1's first source: `bind_fails` EADDRNOTAVAIL at bind, `connect_fails`
+// at connect, 2 connect timeouts.
+void Telemetry(RunRecord* run, uint64_t bind_fails, uint64_t connect_fails) {
+  v1::SourceCounts* source = run->shards[0].latest.add_sources();
+  source->set_ip("10.0.1.1");
+  source->set_attempted(100);
+  AddFailure(source, "bind", "EADDRNOTAVAIL", bind_fails);
+  AddFailure(source, "connect", "EADDRNOTAVAIL", connect_fails);
+  AddFailure(source, "connect-timeout", "ETIMEDOUT", 2);
+}
+
+// The report keeps the phase of each failure beside the errors keyed by errno alone, and series
+// points carry the interval's part of both.
+TEST(BuildReportTest, FailuresKeepTheirPhaseInTheReportAndTheSeries) {
+  RunRecord run = MakeRun(v1::CLOSE_POLICY_CLIENT_FIN, v1::BIND_MODE_NO_PORT);
+  Telemetry(&run, 3, 5);
+  v1::RunReport first = BuildReport(run);
+  EXPECT_EQ(first.errors().at("EADDRNOTAVAIL"), 8u);
+  ASSERT_EQ(first.failures_size(), 3);  // sorted by phase, then code
+  EXPECT_EQ(first.failures(0).phase(), "bind");
+  EXPECT_EQ(first.failures(0).count(), 3u);
+  EXPECT_EQ(first.failures(1).phase(), "connect");
+  EXPECT_EQ(first.failures(1).count(), 5u);
+  EXPECT_EQ(first.failures(2).phase(), "connect-timeout");
+  AppendSeriesPoint(&run, first, 1.0);
+  EXPECT_EQ(run.last_point.failures_size(), 3);
+
+  run.shards[0].latest.Clear();
+  Telemetry(&run, 3, 9);  // 4 more at connect, none at bind or timing out
+  AppendSeriesPoint(&run, BuildReport(run), 2.0);
+  ASSERT_EQ(run.last_point.failures_size(), 1);
+  EXPECT_EQ(run.last_point.failures(0).phase(), "connect");
+  EXPECT_EQ(run.last_point.failures(0).code(), "EADDRNOTAVAIL");
+  EXPECT_EQ(run.last_point.failures(0).count(), 4u);
+  EXPECT_EQ(run.last_point.errors().at("EADDRNOTAVAIL"), 4u);
+}
+
+// The connect latency's histogram at its fixed bounds is exact: each bound ends a bucket of the
+// agents' log-linear histograms, merged over agents.
+TEST(BuildReportTest, ConnectLatencyHistogramIsExactAtItsBounds) {
+  RunRecord run = MakeRun(v1::CLOSE_POLICY_CLIENT_FIN, v1::BIND_MODE_NO_PORT);
+  Histogram a1;
+  a1.Record(8191);   // exactly the first bound: counts under it
+  a1.Record(8192);   // the next nanosecond: under the second
+  a1.Record(50000);  // 50 us
+  Histogram a2;
+  a2.RecordCount(2'000'000'000, 2);  // 2 s
+  a2.Record(int64_t{1} << 36);       // 68.7 s: past the last bound, only in the count
+  HistogramToProto(a1, run.shards[0].latest.mutable_connect_latency());
+  HistogramToProto(a2, run.shards[1].latest.mutable_connect_latency());
+  run.started_at = absl::FromUnixMillis(1'800'000'000'123);
+  v1::RunReport report = BuildReport(run);
+  const v1::LatencyHistogram& h = report.latency().connect_histogram();
+  const std::vector<int64_t>& bounds = LatencyHistogramBoundsNanos();
+  ASSERT_EQ(h.buckets_size(), static_cast<int>(bounds.size()));
+  EXPECT_EQ(h.count(), 6u);
+  EXPECT_DOUBLE_EQ(h.sum_ms(), (8191 + 8192 + 50000 + 4e9 + (int64_t{1} << 36)) / 1e6);
+  for (int i = 0; i < h.buckets_size(); ++i) {
+    uint64_t expected = 0;
+    for (int64_t v : {int64_t{8191}, int64_t{8192}, int64_t{50000}, int64_t{2'000'000'000},
+                      int64_t{2'000'000'000}, int64_t{1} << 36}) {
+      expected += v <= bounds[i] ? 1 : 0;
+    }
+    EXPECT_EQ(h.buckets(i).count(), expected) << "le " << bounds[i] << " ns";
+    EXPECT_DOUBLE_EQ(h.buckets(i).le_ms(), bounds[i] / 1e6);
+  }
+  EXPECT_EQ(h.buckets(0).count(), 1u);
+  EXPECT_EQ(google::protobuf::util::TimeUtil::TimestampToMilliseconds(report.start_time()),
+            1'800'000'000'123);
 }
 
 }  // namespace

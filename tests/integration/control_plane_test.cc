@@ -1,8 +1,10 @@
 // The control plane end to end with the real binaries on loopback: a coordinator, three agents
 // with their own 127.x source IPs, a target, and the churnlab CLI.
+#include <arpa/inet.h>
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,6 +14,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "churnlab/v1/control.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "proto/message_json.h"
@@ -310,6 +314,100 @@ TEST_F(ControlPlaneTest, TheHttpApiServesTheSameRunsAndShrugsOffGarbage) {
   auto agents = client.Get("/api/agents");
   ASSERT_TRUE(agents);
   EXPECT_NE(agents->body.find("127.0.0.4"), std::string::npos);
+}
+
+// A loopback port nothing listens on: connections to it are refused.
+int ClosedPort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(a);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), length);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &length);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+// xmllint on a JUnit file: validation against tests/cli/junit.xsd, or an XPath's value.
+std::string Xmllint(std::vector<std::string> args) {
+  args.insert(args.begin(), "xmllint");
+  absl::StatusOr<testing::CommandResult> r = RunCommand(args);
+  EXPECT_TRUE(r.ok()) << r.status();
+  if (!r.ok()) return "";
+  EXPECT_EQ(r->exit_code, 0) << r->output;
+  std::string out = r->output;
+  if (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+const std::string kJunitSchema = std::string(CHURNLAB_SOURCE_DIR) + "/tests/cli/junit.xsd";
+
+// `run --junit` on a real run with failures: a file CI readers take, with a test case for the
+// run's completion and one per threshold, the failed one carrying its observed value and rule.
+// The same run's CSV has a column per phase and errno adding up to the report's errors, and
+// absolute times that are the relative ones after the run's start.
+TEST_F(ControlPlaneTest, JunitAndCsvOfARunWithFailures) {
+  const std::string junit = dir_ + "/junit.xml";
+  const std::string report_path = dir_ + "/report.json";
+  testing::CommandResult run = Churnlab(
+      {"run", absl::StrCat("--target=", target_->address.ToString(), ",127.0.0.1:", ClosedPort()),
+       "--rate=200", "--duration=2s", "--name=results", "--threshold=error_rate < 0.1",
+       "--threshold=achieved_rate >= 1", "--report=" + report_path, "--junit=" + junit});
+  EXPECT_EQ(run.exit_code, 1) << run.output;  // half the connections are refused
+  v1::RunReport report = ReadReport(report_path);
+  ASSERT_GT(report.errors().at("ECONNREFUSED"), 0u);
+  Xmllint({"--noout", "--schema", kJunitSchema, junit});
+  EXPECT_EQ(Xmllint({"--xpath", "count(//testcase)", junit}), "3");
+  EXPECT_EQ(Xmllint({"--xpath", "string(//testsuite/@failures)", junit}), "1");
+  EXPECT_EQ(Xmllint({"--xpath", "string(//testsuite/@name)", junit}), "churnlab run results");
+  EXPECT_EQ(
+      Xmllint({"--xpath", "string(//testcase[@name='threshold error_rate < 0.1']/failure/@message)",
+               junit}),
+      absl::StrFormat("observed %g; the rule is error_rate < 0.1",
+                      report.thresholds(0).observed()));
+
+  testing::CommandResult csv = Churnlab({"report", report.run_id(), "--format=csv"});
+  ASSERT_EQ(csv.exit_code, 0);
+  std::vector<std::string> lines = absl::StrSplit(csv.output, '\n', absl::SkipEmpty());
+  ASSERT_GE(lines.size(), 3u) << csv.output;
+  std::vector<std::string> header = absl::StrSplit(lines[0], ',');
+  std::map<std::string, size_t> column;
+  for (size_t i = 0; i < header.size(); ++i) column[header[i]] = i;
+  ASSERT_EQ(column.count("connect_ECONNREFUSED"), 1u) << lines[0];
+  uint64_t refused = 0;
+  uint64_t failed = 0;
+  absl::Time start;
+  std::string error;
+  ASSERT_TRUE(absl::ParseTime(absl::RFC3339_full, report.started_at(), &start, &error));
+  for (size_t row = 1; row < lines.size(); ++row) {
+    std::vector<std::string> cells = absl::StrSplit(lines[row], ',');
+    ASSERT_EQ(cells.size(), header.size()) << lines[row];
+    refused += std::stoull(cells[column["connect_ECONNREFUSED"]]);
+    for (size_t i = column["unix_s"] + 1; i < cells.size(); ++i) failed += std::stoull(cells[i]);
+    // unix_s is the start plus t_s; the report's started_at is that start to the second.
+    double offset = std::stod(cells[column["unix_s"]]) - std::stod(cells[column["t_s"]]);
+    EXPECT_NEAR(offset, absl::ToUnixSeconds(start), 1.0) << lines[row];
+    absl::Time at;
+    ASSERT_TRUE(absl::ParseTime(absl::RFC3339_full, cells[column["time"]], &at, &error));
+    EXPECT_NEAR(absl::ToUnixMillis(at) / 1e3, std::stod(cells[column["unix_s"]]), 1e-3);
+  }
+  EXPECT_EQ(refused, report.errors().at("ECONNREFUSED"));
+  EXPECT_EQ(failed, report.totals().failed());
+}
+
+// `compare --junit`: one suite per run, named for CI to follow from build to build.
+TEST_F(ControlPlaneTest, CompareWritesASuitePerRun) {
+  const std::string junit = dir_ + "/compare.xml";
+  testing::CommandResult compare =
+      Churnlab({"compare", "--target=" + target_->address.ToString(), "--rate=50", "--duration=1s",
+                "--name=cmp", "--junit=" + junit});
+  EXPECT_EQ(compare.exit_code, 0) << compare.output;
+  Xmllint({"--noout", "--schema", kJunitSchema, junit});
+  EXPECT_EQ(Xmllint({"--xpath", "string(//testsuite[1]/@name)", junit}),
+            "churnlab compare cmp: single source");
+  EXPECT_EQ(Xmllint({"--xpath", "string(//testsuite[2]/@name)", junit}),
+            "churnlab compare cmp: distributed");
+  EXPECT_EQ(Xmllint({"--xpath", "string(/testsuites/@failures)", junit}), "0");
 }
 
 TEST(ControlPlaneCliTest, AnUnreachableCoordinatorExitsThree) {

@@ -2,6 +2,10 @@
 // as the RunReport message.
 #include "proto/report_export.h"
 
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
+
+#include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "proto/message_json.h"
 
@@ -47,6 +51,101 @@ TEST(ReportToJsonTest, ParsesBackAsTheSameReport) {
     EXPECT_EQ(back.SerializeAsString(), report.SerializeAsString());
   }
   EXPECT_EQ(MessageToJson(report, /*one_line=*/true).find('\n'), std::string::npos);
+}
+
+v1::FailureCount* AddFailure(v1::SeriesPoint* point, const std::string& phase,
+                             const std::string& code, uint64_t count) {
+  v1::FailureCount* f = point->add_failures();
+  f->set_phase(phase);
+  f->set_code(code);
+  f->set_count(count);
+  (*point->mutable_errors())[code] += count;
+  return f;
+}
+
+std::vector<std::vector<std::string>> Rows(const std::string& csv) {
+  std::vector<std::vector<std::string>> rows;
+  for (absl::string_view line : absl::StrSplit(csv, '\n', absl::SkipEmpty())) {
+    rows.push_back(absl::StrSplit(line, ','));
+  }
+  return rows;
+}
+
+// One column per phase and errno the run saw, in one sorted order for every row (0 where a
+// point had none), after the columns the CSV always had; absolute times beside t_s.
+TEST(SeriesToCsvTest, OneColumnPerPhaseAndErrnoAndAbsoluteTimes) {
+  v1::RunReport report;
+  report.set_started_at("2027-01-15T08:00:00+00:00");
+  *report.mutable_start_time() =
+      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(1'800'000'000'250'000'000);
+  v1::SeriesPoint* p1 = report.add_series();
+  p1->set_t_s(1.0);
+  p1->set_attempted(10);
+  AddFailure(p1, "connect", "ECONNREFUSED", 3);
+  v1::SeriesPoint* p2 = report.add_series();
+  p2->set_t_s(2.5);
+  AddFailure(p2, "read", "ECONNRESET", 2);
+  AddFailure(p2, "connect-timeout", "ETIMEDOUT", 1);
+  AddFailure(p2, "connect", "EADDRNOTAVAIL", 7);
+
+  std::vector<std::vector<std::string>> rows = Rows(SeriesToCsv(report));
+  ASSERT_EQ(rows.size(), 3u);
+  const std::vector<std::string> header = {"t_s",
+                                           "interval_s",
+                                           "attempted",
+                                           "succeeded",
+                                           "failed",
+                                           "in_flight",
+                                           "connect_p99_ms",
+                                           "connect_call_p99_ms",
+                                           "loop_lag_max_ms",
+                                           "errors",
+                                           "time",
+                                           "unix_s",
+                                           "connect_EADDRNOTAVAIL",
+                                           "connect_ECONNREFUSED",
+                                           "connect_timeout_ETIMEDOUT",
+                                           "read_ECONNRESET"};
+  EXPECT_EQ(rows[0], header);
+  for (const auto& row : rows) EXPECT_EQ(row.size(), header.size());
+  // 1,800,000,000.25 s after the epoch is 2027-01-15T08:00:00.250Z; t_s is added to it.
+  EXPECT_EQ(rows[1][10], "2027-01-15T08:00:01.250Z");
+  EXPECT_EQ(rows[1][11], "1800000001.250");
+  EXPECT_EQ(rows[2][10], "2027-01-15T08:00:02.750Z");
+  EXPECT_EQ(rows[2][11], "1800000002.750");
+  EXPECT_EQ(rows[1][2], "10");
+  EXPECT_EQ(rows[1][9], "ECONNREFUSED=3");
+  EXPECT_EQ(std::vector<std::string>(rows[1].begin() + 12, rows[1].end()),
+            (std::vector<std::string>{"0", "3", "0", "0"}));
+  EXPECT_EQ(std::vector<std::string>(rows[2].begin() + 12, rows[2].end()),
+            (std::vector<std::string>{"7", "0", "1", "2"}));
+}
+
+// Reports stored before start_time existed give their absolute times from started_at (to the
+// second); points stored before they carried phases give no per-phase columns.
+TEST(SeriesToCsvTest, OlderReportsStillGiveAbsoluteTimes) {
+  v1::RunReport report;
+  report.set_started_at("2027-01-15T08:00:00+00:00");
+  v1::SeriesPoint* p = report.add_series();
+  p->set_t_s(1.0);
+  (*p->mutable_errors())["ECONNREFUSED"] = 4;
+  std::vector<std::vector<std::string>> rows = Rows(SeriesToCsv(report));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].back(), "unix_s");
+  EXPECT_EQ(rows[1][10], "2027-01-15T08:00:01.000Z");
+  EXPECT_EQ(rows[1][11], "1800000001.000");
+}
+
+// A failure kind from an agent is data, not CSV: quotes and commas cannot add columns.
+TEST(SeriesToCsvTest, NamesFromAgentsCannotBreakTheColumns) {
+  v1::RunReport report;
+  v1::SeriesPoint* p = report.add_series();
+  AddFailure(p, "read", "EVIL,\"x\"\n", 1);
+  std::string csv = SeriesToCsv(report);
+  std::string header = csv.substr(0, csv.find('\n'));
+  EXPECT_EQ(header.substr(header.rfind(",unix_s")), ",unix_s,read_EVIL__x__") << csv;
+  // RFC 4180: the errors field is quoted, its quotes doubled, its line break kept inside.
+  EXPECT_NE(csv.find(",\"EVIL,\"\"x\"\"\n=1\","), std::string::npos) << csv;
 }
 
 }  // namespace

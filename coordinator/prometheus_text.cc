@@ -1,0 +1,60 @@
+#include "coordinator/prometheus_text.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace churnlab {
+namespace {
+
+std::string EscapeLabelValue(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string FormatValue(double value) {
+  if (std::isnan(value)) return "NaN";
+  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  return absl::StrFormat("%.17g", value);
+}
+
+}  // namespace
+
+void MetricFamily::Add(const MetricLabels& labels, double value, absl::string_view suffix) {
+  std::string line = absl::StrCat(name_, suffix);
+  if (!labels.empty()) {
+    line += '{';
+    for (size_t i = 0; i < labels.size(); ++i) {
+      absl::StrAppend(&line, i > 0 ? "," : "", labels[i].first, "=\"",
+                      EscapeLabelValue(labels[i].second), "\"");
+    }
+    line += '}';
+  }
+  absl::StrAppend(&line, " ", FormatValue(value), "\n");
+  samples_ += line;
+}
+
+void MetricFamily::AppendTo(std::string* out) const {
+  absl::StrAppend(out, "# HELP ", name_, " ", help_, "\n# TYPE ", name_, " ", type_, "\n",
+                  samples_);
+}
+
+std::string LeSeconds(int64_t nanos) {
+  std::string out = absl::StrFormat("%d.%09d", nanos / 1000000000, nanos % 1000000000);
+  while (out.back() == '0') out.pop_back();
+  if (out.back() == '.') out.pop_back();
+  return out;
+}
+
+}  // namespace churnlab
