@@ -20,6 +20,7 @@ struct Options {
   std::string coordinator = "127.0.0.1:7400";
   std::string name = HostName();
   std::string source_ips;
+  std::string source_cidrs;
   std::string allow_targets{kLoopbackCidrs};
   double max_rate = 0;
   int64_t max_in_flight = 0;
@@ -38,6 +39,9 @@ FlagSet MakeFlags(Options& o) {
   flags.String("name", &o.name, "this agent's name, unique among the coordinator's agents");
   flags.String("source-ips", &o.source_ips,
                "IPs this agent may bind (default: this host's own addresses)");
+  flags.String("source-cidrs", &o.source_cidrs,
+               "instead of --source-ips: this host's addresses inside these CIDRs (a pod's "
+               "extra interfaces, a hostNetwork pod's node addresses)");
   flags.String("allow-targets", &o.allow_targets,
                "CIDRs this agent will send traffic to; shards aimed elsewhere are refused");
   flags.Double("max-rate", &o.max_rate,
@@ -51,6 +55,29 @@ FlagSet MakeFlags(Options& o) {
                  "Job's agents); 0 = serve until a signal");
   AddSecurityFlags(flags, &o.security, /*server=*/false);
   return flags;
+}
+
+// This host's addresses inside `cidrs`; INVALID_ARGUMENT naming the flag when the list is
+// malformed or no address is inside it.
+absl::StatusOr<std::vector<SocketAddress>> LocalAddressesIn(const std::string& cidrs) {
+  absl::StatusOr<std::vector<Cidr>> parsed = ParseCidrList(cidrs);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--source-cidrs: ", parsed.status().message()));
+  }
+  std::vector<SocketAddress> inside;
+  for (const SocketAddress& ip : LocalAddresses()) {
+    for (const Cidr& cidr : *parsed) {
+      if (cidr.Contains(ip)) {
+        inside.push_back(ip);
+        break;
+      }
+    }
+  }
+  if (inside.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--source-cidrs=", cidrs, ": no address of this host is inside"));
+  }
+  return inside;
 }
 
 absl::StatusOr<AgentSession::Options> Resolve(const Options& o) {
@@ -74,7 +101,14 @@ absl::StatusOr<AgentSession::Options> Resolve(const Options& o) {
   }
   out.allow_targets = *allowed;
   std::vector<SocketAddress> sources;
-  if (o.source_ips.empty()) {
+  if (!o.source_ips.empty() && !o.source_cidrs.empty()) {
+    return absl::InvalidArgumentError("--source-ips and --source-cidrs: give one or the other");
+  }
+  if (!o.source_cidrs.empty()) {
+    absl::StatusOr<std::vector<SocketAddress>> inside = LocalAddressesIn(o.source_cidrs);
+    if (!inside.ok()) return inside.status();
+    sources = *inside;
+  } else if (o.source_ips.empty()) {
     sources = LocalAddresses();
   } else {
     absl::StatusOr<std::vector<SocketAddress>> parsed = ParseIpList(o.source_ips);

@@ -98,7 +98,7 @@ v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapsh
     source.set_peak_time_wait(peaks.time_wait);
     source.set_peak_fin_wait2(peaks.fin_wait2);
   }
-  FillHostTelemetry(baseline_, t.mutable_host());
+  FillHostTelemetry(baseline_, t.mutable_host(), &conntrack_peak_);
   for (size_t state = 1; state < host_states_.size(); ++state) {
     if (host_states_[state] == 0) continue;
     (*t.mutable_host()->mutable_tcp_states())[TcpStateName(static_cast<TcpState>(state))] =

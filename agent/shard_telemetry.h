@@ -42,6 +42,7 @@ class ShardTelemetryCollector {
   std::vector<SocketAddress> targets_;
   uint64_t port_range_size_;
   std::map<std::string, int64_t> baseline_;
+  uint64_t conntrack_peak_ = 0;
   std::map<std::string, Peaks> peaks_;
   absl::StatusOr<SocketCensus> census_ = absl::UnavailableError("no census yet");
   HostTcpStates host_states_{};  // as of the last whole-host census

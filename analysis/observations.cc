@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "analysis/nat_observations.h"
 #include "common/windows_errors.h"
 
 namespace churnlab::analysis {
@@ -351,6 +352,7 @@ std::vector<std::string> Observe(const v1::RunReport& report) {
   ObserveFdLimit(report, &out);
   ObserveBoundPorts(report, &out);
   ObserveServerSide(report, &out);
+  ObserveConntrackAndNat(report, &out);
   return out;
 }
 

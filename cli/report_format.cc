@@ -201,6 +201,12 @@ std::string FormatReportText(const v1::RunReport& r) {
     if (delta != 0) counters.push_back(absl::StrCat(TerminalSafe(name), " +", delta));
   }
   if (!counters.empty()) absl::StrAppend(&out, "  kernel: ", absl::StrJoin(counters, ", "), "\n");
+  // Beside the counters: each conntrack table that tracked anything (most hosts' track nothing).
+  for (const v1::AgentReport& a : r.agents()) {
+    if (a.conntrack().peak_count() == 0) continue;
+    absl::StrAppendFormat(&out, "  conntrack %s: at most %d of %d entries\n",
+                          TerminalSafe(a.name()), a.conntrack().peak_count(), a.conntrack().max());
+  }
   for (const std::string& o : r.observations()) {
     absl::StrAppend(&out, "  * ", TerminalSafe(o), "\n");
   }

@@ -15,6 +15,9 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 
+// The most peer addresses a listen report keeps (an observer sends at most 16 a census).
+constexpr int kMaxPeerIps = 16;
+
 // Failures by (phase, code), summed over agents.
 using FailureTotals = std::map<std::pair<std::string, std::string>, uint64_t>;
 
@@ -84,6 +87,9 @@ void AddShard(const ShardRecord& shard, std::set<std::string>& counted_kernels,
   }
   agent->mutable_host_tcp_states()->insert(shard.latest.host().tcp_states().begin(),
                                            shard.latest.host().tcp_states().end());
+  if (shard.latest.host().has_conntrack()) {
+    *agent->mutable_conntrack() = shard.latest.host().conntrack();
+  }
   // Agents in one network namespace of one kernel read the same counters: count them once.
   // Never by host name: namespaces on one host share it, and each has counters of its own.
   const std::string& kernel = shard.hello.kernel_id();
@@ -110,6 +116,9 @@ void AddObserver(const ObserverRecord& observer, v1::RunReport* report) {
   o->set_host(observer.host);
   o->mutable_sysctls()->insert(observer.sysctls.begin(), observer.sysctls.end());
   for (const auto& [address, peaks] : observer.peaks) *o->add_listen() = peaks;
+  if (observer.latest.host().has_conntrack()) {
+    *o->mutable_conntrack() = observer.latest.host().conntrack();
+  }
   for (const auto& [name, value] : observer.latest.host().counter_deltas()) {
     auto base = observer.baseline.find(name);
     (*o->mutable_kernel_counters())[name] =
@@ -182,6 +191,13 @@ void UpdateObserver(ObserverRecord* record, const v1::ShardTelemetry& telemetry)
     peaks.set_peak_time_wait(std::max(peaks.peak_time_wait(), state("TIME_WAIT")));
     peaks.set_peak_close_wait(std::max(peaks.peak_close_wait(), state("CLOSE_WAIT")));
     peaks.set_peak_established(std::max(peaks.peak_established(), state("ESTABLISHED")));
+    for (const std::string& ip : listen.peer_ips()) {
+      if (peaks.peer_ips_size() >= kMaxPeerIps) break;
+      if (std::find(peaks.peer_ips().begin(), peaks.peer_ips().end(), ip) ==
+          peaks.peer_ips().end()) {
+        peaks.add_peer_ips(ip);
+      }
+    }
   }
 }
 

@@ -14,10 +14,13 @@
 
 namespace churnlab {
 
-// The reported kernel counters now (empty when /proc/net is unreadable).
+// The reported kernel counters now, conntrack's among them when the kernel has it (empty when
+// /proc/net is unreadable).
 std::map<std::string, int64_t> KernelCountersNow();
-// Counter deltas since `baseline`, and socket totals now.
-void FillHostTelemetry(const std::map<std::string, int64_t>& baseline, v1::HostTelemetry* host);
+// Counter deltas since `baseline`, socket totals now, and the conntrack table (when the kernel
+// has one) with the most entries seen, kept in `*conntrack_peak` between calls.
+void FillHostTelemetry(const std::map<std::string, int64_t>& baseline, v1::HostTelemetry* host,
+                       uint64_t* conntrack_peak);
 // Adds `sockets`' counts by TCP state to `out` ("TIME_WAIT" -> n, ...).
 void AddTcpStates(const SourceSockets& sockets, google::protobuf::Map<std::string, uint64_t>* out);
 
@@ -31,6 +34,7 @@ class ObserverTelemetryCollector {
  private:
   std::vector<SocketAddress> listen_;
   std::map<std::string, int64_t> baseline_;
+  uint64_t conntrack_peak_ = 0;
 };
 
 }  // namespace churnlab

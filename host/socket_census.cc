@@ -141,10 +141,11 @@ absl::StatusOr<SocketCensus> TakeSocketCensus(const std::vector<SocketAddress>& 
 }
 
 absl::StatusOr<std::map<std::string, SourceSockets>> TakeListenCensus(
-    const std::vector<SocketAddress>& listen) {
+    const std::vector<SocketAddress>& listen, std::map<std::string, std::set<std::string>>* peers) {
   std::vector<RawAddress> wanted;
   for (const SocketAddress& a : listen) wanted.push_back(RawAddress::Of(a));
   std::vector<SourceSockets> counts(listen.size());
+  std::vector<std::set<std::string>> seen(listen.size());
   for (int family : {AF_INET, AF_INET6}) {
     auto [low, high] = PortSpan(listen, family);
     if (high == 0) continue;
@@ -158,12 +159,20 @@ absl::StatusOr<std::map<std::string, SourceSockets>> TakeListenCensus(
             size_t state = static_cast<size_t>(s.state);
             if (state < counts[i].by_state.size()) ++counts[i].by_state[state];
             ++counts[i].ports_in_use;  // here: sockets on the address
+            if (peers != nullptr && seen[i].size() < kMaxListenPeers) {
+              char text[INET6_ADDRSTRLEN] = {};
+              inet_ntop(s.family, s.remote_address, text, sizeof(text));
+              seen[i].insert(text);
+            }
           }
         });
     if (!status.ok()) return status;
   }
   std::map<std::string, SourceSockets> out;
-  for (size_t i = 0; i < listen.size(); ++i) out[listen[i].ToString()] = counts[i];
+  for (size_t i = 0; i < listen.size(); ++i) {
+    out[listen[i].ToString()] = counts[i];
+    if (peers != nullptr) (*peers)[listen[i].ToString()] = std::move(seen[i]);
+  }
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -35,9 +36,12 @@ absl::StatusOr<SocketCensus> TakeSocketCensus(const std::vector<SocketAddress>& 
                                               HostTcpStates* host_states = nullptr);
 
 // The server's side: for each listening address ("ip:port"), the accepted sockets on it by TCP
-// state (ports_in_use then counts sockets).
+// state (ports_in_use then counts sockets), and with `peers` the first kMaxListenPeers peer
+// addresses of those sockets (after any NAT on the way, as the server sees them).
+inline constexpr size_t kMaxListenPeers = 16;
 absl::StatusOr<std::map<std::string, SourceSockets>> TakeListenCensus(
-    const std::vector<SocketAddress>& listen);
+    const std::vector<SocketAddress>& listen,
+    std::map<std::string, std::set<std::string>>* peers = nullptr);
 
 // Counts `sockets` toward `targets` by source; separated from the dump for tests.
 SocketCensus CountSockets(const std::vector<TcpSocketInfo>& sockets,

@@ -2,10 +2,13 @@
 # Installs the Debian 12 packages churnlab needs to build, run, test and benchmark, and the
 # dashboard's npm packages (dashboard/package-lock.json).
 # Idempotent: packages already present are skipped, and nothing runs apt-get when all are there.
-# Usage: scripts/install-deps.sh [--test] [--bench]
-#   --test   adds Debian's chromium, the Prometheus parser and server, xmllint, kubectl and
-#            clang's libFuzzer for the browser, /metrics, JUnit, Kubernetes and fuzz tests
+# Usage: scripts/install-deps.sh [--test] [--bench] [--image]
+#   --test   adds Debian's chromium, the Prometheus parser and server, xmllint, kubectl, clang's
+#            libFuzzer and nftables for the browser, /metrics, JUnit, Kubernetes, fuzz and NAT
+#            tests
 #   --bench  adds nginx and wrk for bench/
+#   --image  adds podman (with runc, for machines where crun cannot run) and mmdebstrap for the
+#            container image test (scripts/image-test.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,9 +23,10 @@ test_tools=0
 for arg in "$@"; do
   case "$arg" in
     --test) packages+=(chromium python3-prometheus-client prometheus libxml2-utils clang
-                       libclang-rt-14-dev); test_tools=1 ;;
+                       libclang-rt-14-dev nftables); test_tools=1 ;;
     --bench) packages+=(libbenchmark-dev nginx-light wrk) ;;
-    *) echo "install-deps: unknown option '$arg' (use --test, --bench)" >&2; exit 2 ;;
+    --image) packages+=(podman runc mmdebstrap) ;;
+    *) echo "install-deps: unknown option '$arg' (use --test, --bench, --image)" >&2; exit 2 ;;
   esac
 done
 # Node.js for the dashboard's packages: the machine's own when it has one, else Debian's.

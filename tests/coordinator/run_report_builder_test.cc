@@ -2,6 +2,8 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <algorithm>
+
 #include "gtest/gtest.h"
 #include "proto/telemetry_codec.h"
 
@@ -176,6 +178,36 @@ TEST(BuildReportTest, ConnectLatencyHistogramIsExactAtItsBounds) {
   EXPECT_EQ(h.buckets(0).count(), 1u);
   EXPECT_EQ(google::protobuf::util::TimeUtil::TimestampToMilliseconds(report.start_time()),
             1'800'000'000'123);
+}
+
+// conntrack reaches the report from each agent's last telemetry; the target's peers from every
+// census of the run, each address once, at most 16.
+TEST(BuildReportTest, ConntrackAndTheTargetsPeersReachTheReport) {
+  RunRecord run = MakeRun(v1::CLOSE_POLICY_CLIENT_FIN, v1::BIND_MODE_NO_PORT);
+  v1::ConntrackTable* table = run.shards[0].latest.mutable_host()->mutable_conntrack();
+  table->set_count(10);
+  table->set_peak_count(40);
+  table->set_max(262144);
+  ObserverRecord observer;
+  observer.name = "target";
+  for (int census = 0; census < 3; ++census) {
+    v1::ShardTelemetry t;
+    v1::ListenSockets* listen = t.add_listen();
+    listen->set_address("10.0.0.1:80");
+    listen->add_peer_ips("192.0.2.1");
+    for (int i = 0; i < 10; ++i)
+      listen->add_peer_ips("198.51.100." + std::to_string(census * 10 + i));
+    UpdateObserver(&observer, t);
+  }
+  run.observers.push_back(observer);
+  v1::RunReport report = BuildReport(run);
+  EXPECT_EQ(report.agents(0).conntrack().peak_count(), 40u);
+  EXPECT_EQ(report.agents(0).conntrack().max(), 262144u);
+  EXPECT_FALSE(report.agents(1).has_conntrack());
+  const v1::ListenReport& listen = report.observers(0).listen(0);
+  ASSERT_EQ(listen.peer_ips_size(), 16);
+  EXPECT_EQ(listen.peer_ips(0), "192.0.2.1");
+  EXPECT_EQ(std::count(listen.peer_ips().begin(), listen.peer_ips().end(), "192.0.2.1"), 1);
 }
 
 }  // namespace
