@@ -23,6 +23,7 @@
 #include "cli/spec_flags.h"
 #include "common/flags.h"
 #include "common/terminal_text.h"
+#include "dashboard/report_html.h"
 #include "proto/grpc_link.h"
 #include "proto/report_export.h"
 #include "proto/run_spec.h"
@@ -400,35 +401,64 @@ int RunsCommand(int argc, char** argv) {
       });
 }
 
+namespace {
+
+// The reports of `ids`, in that order; on failure the exit code (the message printed).
+std::variant<std::vector<v1::RunReport>, int> GetReports(const std::string& program,
+                                                         v1::Control::Stub* stub,
+                                                         const std::vector<std::string>& ids) {
+  std::vector<v1::RunReport> reports;
+  for (const std::string& id : ids) {
+    grpc::ClientContext context;
+    v1::GetRunRequest request;
+    request.set_run_id(id);
+    v1::GetRunResponse response;
+    grpc::Status status = stub->GetRun(&context, request, &response);
+    if (!status.ok()) return Fail(program, ExitCodeFor(status), status.error_message());
+    reports.push_back(std::move(*response.mutable_report()));
+  }
+  return reports;
+}
+
+}  // namespace
+
 int ReportCommand(int argc, char** argv) {
   const std::string program = "churnlab report";
   CoordinatorFlags coordinator;
   std::string format = "text";
+  std::string output;
   FlagSet flags(program,
-                "Prints one run's report.\nUsage: churnlab report RUN_ID [--format=text|json|csv]");
+                "Prints one run's report, or writes it as one self-contained HTML file that\n"
+                "opens offline; given several runs, the HTML file shows them side by side.\n"
+                "Usage: churnlab report RUN_ID [--format=text|json|csv|html] [--output=FILE]\n"
+                "       churnlab report RUN_ID RUN_ID... --format=html --output=runs.html");
   AddCoordinatorFlags(flags, &coordinator);
-  flags.String("format", &format, "text | json | csv (the per-second series)");
+  flags.String("format", &format, "text | json | csv (the per-second series) | html");
+  flags.String("output", &output, "write here instead of standard output");
   std::vector<std::string> positional = flags.ParseOrExit(argc, argv);
-  if (positional.size() != 1) return Fail(program, kExitBadInput, "give exactly one RUN_ID");
-  if (format != "text" && format != "json" && format != "csv") {
-    return Fail(program, kExitBadInput, "--format=" + format + ": expected text, json or csv");
+  if (format != "text" && format != "json" && format != "csv" && format != "html") {
+    return Fail(program, kExitBadInput,
+                "--format=" + format + ": expected text, json, csv or html");
+  }
+  if (positional.empty() || (positional.size() > 1 && format != "html")) {
+    return Fail(program, kExitBadInput,
+                "give one RUN_ID (several only with --format=html, to see them side by side)");
   }
   std::variant<Connection, int> dialed = Dial(program, coordinator);
   if (const int* code = std::get_if<int>(&dialed)) return *code;
-  Connection* conn = &std::get<Connection>(dialed);
-  grpc::ClientContext context;
-  v1::GetRunRequest request;
-  request.set_run_id(positional[0]);
-  v1::GetRunResponse response;
-  grpc::Status status = conn->stub->GetRun(&context, request, &response);
-  if (!status.ok()) {
-    return Fail(program, ExitCodeFor(status), status.error_message());
+  auto got = GetReports(program, std::get<Connection>(dialed).stub.get(), positional);
+  if (const int* code = std::get_if<int>(&got)) return *code;
+  const std::vector<v1::RunReport>& reports = std::get<std::vector<v1::RunReport>>(got);
+  const v1::RunReport& r = reports[0];
+  std::string text = format == "json"   ? ReportToJson(r)
+                     : format == "csv"  ? SeriesToCsv(r)
+                     : format == "html" ? ReportsToHtml(reports)
+                                        : FormatReportText(r);
+  if (output.empty()) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+  } else if (!WriteFile(output, text)) {
+    return Fail(program, kExitCannotRun, "cannot write " + output);
   }
-  const v1::RunReport& r = response.report();
-  std::string text = format == "json"  ? ReportToJson(r)
-                     : format == "csv" ? SeriesToCsv(r)
-                                       : FormatReportText(r);
-  std::printf("%s", text.c_str());
   return kExitOk;
 }
 

@@ -8,8 +8,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "coordinator/metrics.h"
+#include "dashboard/report_html.h"
 #include "proto/grpc_link.h"
 #include "proto/report_export.h"
 #include "proto/run_spec.h"
@@ -92,6 +94,20 @@ std::string ContentTypeFor(absl::string_view path) {
     if (absl::EndsWith(path, ext)) return type;
   }
   return "application/octet-stream";
+}
+
+// Most runs one report.html shows side by side.
+constexpr size_t kMaxHtmlRuns = 16;
+
+// The valid run ids of "A,B,C", in order; none when one is not an id.
+std::vector<std::string> RunIdsIn(absl::string_view list) {
+  std::vector<std::string> ids;
+  for (absl::string_view id : absl::StrSplit(list, ',', absl::SkipEmpty())) {
+    std::optional<std::string> valid = RunIdIn(absl::StrCat("/api/runs/", id), "");
+    if (!valid) return {};
+    ids.push_back(*valid);
+  }
+  return ids;
 }
 
 HttpRouteKind KindOf(const HttpServerRequest& request) {
@@ -273,12 +289,37 @@ HttpServerResponse HttpApi::Api(const HttpServerRequest& req) {
     res.body = SeriesToCsv(*report);
     return res;
   }
+  if (std::optional<std::string> id = RunIdIn(path, "/report.html")) return HtmlReport({*id});
+  if (path == "/api/report.html") {
+    std::vector<std::string> ids = RunIdsIn(req.QueryParam("runs"));
+    if (ids.empty() || ids.size() > kMaxHtmlRuns) {
+      return ErrorResponse(absl::InvalidArgumentError(absl::StrCat(
+          "runs=ID,ID,...: from 1 to ", kMaxHtmlRuns, " run ids, separated by commas")));
+    }
+    return HtmlReport(ids);
+  }
   if (std::optional<std::string> id = RunIdIn(path, "")) {
     absl::StatusOr<v1::RunReport> report = coordinator_->GetRun(*id);
     if (!report.ok()) return ErrorResponse(report.status());
     return JsonResponse(ReportToJson(*report));
   }
   return ErrorResponse(absl::NotFoundError(absl::StrCat("no route GET ", path)));
+}
+
+// The self-contained HTML report of `ids` (dashboard/report_html.h), as a download.
+HttpServerResponse HttpApi::HtmlReport(const std::vector<std::string>& ids) {
+  std::vector<v1::RunReport> reports;
+  for (const std::string& id : ids) {
+    absl::StatusOr<v1::RunReport> report = coordinator_->GetRun(id);
+    if (!report.ok()) return ErrorResponse(report.status());
+    reports.push_back(*std::move(report));
+  }
+  HttpServerResponse res;
+  res.content_type = "text/html; charset=utf-8";
+  res.headers.emplace_back("Content-Disposition", absl::StrCat("attachment; filename=\"churnlab-",
+                                                               absl::StrJoin(ids, "-"), ".html\""));
+  res.body = ReportsToHtml(reports);
+  return res;
 }
 
 void HttpApi::ServeFile(uint64_t id, const HttpServerRequest& request) {

@@ -5,6 +5,8 @@
 //   GET  /api/runs                  the runs, newest first
 //   GET  /api/runs/ID               one run's report
 //   GET  /api/runs/ID/series.csv    its per-second series
+//   GET  /api/runs/ID/report.html   its self-contained HTML report (opens offline), a download
+//   GET  /api/report.html?runs=A,B  the same for several runs side by side
 //   GET  /api/events                Server-Sent Events: "run" (each new series point of every
 //                                   running run, and its final report), "agents" (every second)
 //   GET  /metrics                   Prometheus text exposition
@@ -74,6 +76,7 @@ class HttpApi {
   HttpServerResponse Api(const HttpServerRequest& request);
   void ServeEvents(uint64_t id);
   void ServeFile(uint64_t id, const HttpServerRequest& request);
+  HttpServerResponse HtmlReport(const std::vector<std::string>& ids);
   void Broadcast(const std::shared_ptr<const std::string>& frame);
   void TickAgents();
   std::string AgentsFrame();
