@@ -391,14 +391,29 @@ int AgentsCommand(int argc, char** argv) {
 }
 
 int RunsCommand(int argc, char** argv) {
-  return ListCommand<v1::ListRunsResponse>(
-      argc, argv, "churnlab runs", "Lists the coordinator's runs, newest first.",
-      [](v1::Control::Stub& stub, grpc::ClientContext* context, v1::ListRunsResponse* out) {
-        return stub.ListRuns(context, v1::ListRunsRequest(), out);
-      },
-      [](const v1::ListRunsResponse& r) {
-        return FormatRuns({r.runs().begin(), r.runs().end()});
-      });
+  const std::string program = "churnlab runs";
+  CoordinatorFlags coordinator;
+  v1::ListRunsRequest request;
+  FlagSet flags(program,
+                "Lists the coordinator's runs, newest first, with their tags.\n"
+                "Example: churnlab runs --tag=build=1234");
+  AddCoordinatorFlags(flags, &coordinator);
+  flags.Custom("tag", "KEY=VALUE", "", "only runs with this tag (churnlab run --tag); repeatable",
+               [&request](absl::string_view v) {
+                 absl::StatusOr<std::pair<std::string, std::string>> tag = ParseTag(v);
+                 if (!tag.ok()) return tag.status();
+                 (*request.mutable_tags())[tag->first] = tag->second;
+                 return absl::OkStatus();
+               });
+  flags.ParseFlagsOnlyOrExit(argc, argv);
+  std::variant<Connection, int> dialed = Dial(program, coordinator);
+  if (const int* code = std::get_if<int>(&dialed)) return *code;
+  grpc::ClientContext context;
+  v1::ListRunsResponse response;
+  grpc::Status status = std::get<Connection>(dialed).stub->ListRuns(&context, request, &response);
+  if (!status.ok()) return Fail(program, ExitCodeFor(status), status.error_message());
+  std::printf("%s", FormatRuns({response.runs().begin(), response.runs().end()}).c_str());
+  return kExitOk;
 }
 
 namespace {

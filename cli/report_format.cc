@@ -288,16 +288,28 @@ std::string FormatAgents(const std::vector<v1::AgentInfo>& agents) {
   return out;
 }
 
+// "k=v k2=v2", sorted by key (protobuf's map has no order).
+std::string TagsText(const google::protobuf::Map<std::string, std::string>& tags) {
+  std::map<std::string, std::string> sorted(tags.begin(), tags.end());
+  std::vector<std::string> parts;
+  for (const auto& [key, value] : sorted) parts.push_back(absl::StrCat(key, "=", value));
+  return absl::StrJoin(parts, " ");
+}
+
 std::string FormatRuns(const std::vector<v1::RunSummary>& runs) {
-  if (runs.empty()) return "no runs yet\n";
+  if (runs.empty()) return "no runs\n";
   std::string out = absl::StrFormat("%-26s %-25s %-12s %-8s %12s %12s  %s\n", "run", "started",
-                                    "state", "verdict", "achieved/s", "requested/s", "name");
+                                    "state", "verdict", "achieved/s", "requested/s", "name [tags]");
   for (const v1::RunSummary& r : runs) {
-    absl::StrAppendFormat(&out, "%-26s %-25s %-12s %-8s %12.0f %12.0f  %s\n",
-                          TerminalSafe(r.run_id()), TerminalSafe(r.started_at()),
-                          TerminalSafe(r.state()),
-                          r.verdict().empty() ? "-" : TerminalSafe(r.verdict()), r.achieved_rate(),
-                          r.requested_rate(), TerminalSafe(r.name()));
+    // A running run's achieved rate is known at its end: "-", not a 0 that reads as a failure.
+    const std::string achieved =
+        r.state() == "running" ? "-" : absl::StrFormat("%.0f", r.achieved_rate());
+    const std::string tags = TagsText(r.tags());
+    absl::StrAppendFormat(
+        &out, "%-26s %-25s %-12s %-8s %12s %12.0f  %s%s\n", TerminalSafe(r.run_id()),
+        TerminalSafe(r.started_at()), TerminalSafe(r.state()),
+        r.verdict().empty() ? "-" : TerminalSafe(r.verdict()), achieved, r.requested_rate(),
+        TerminalSafe(r.name()), tags.empty() ? "" : TerminalSafe(absl::StrCat(" [", tags, "]")));
   }
   return out;
 }

@@ -200,6 +200,15 @@ void AddSpecFlags(FlagSet& flags, SpecOverrides& o) {
                 s->add_thresholds(std::string(v));
                 return absl::OkStatus();
               });
+  AddSpecFlag(flags, o, "tag", "KEY=VALUE",
+              "a label stored with the run, repeatable: --tag=build=1234 --tag=kernel=6.1 "
+              "(churnlab runs --tag=build=1234 finds it)",
+              [](absl::string_view v, S* s) {
+                absl::StatusOr<std::pair<std::string, std::string>> tag = ParseTag(v);
+                if (!tag.ok()) return tag.status();
+                (*s->mutable_tags())[tag->first] = tag->second;
+                return absl::OkStatus();
+              });
 }
 
 absl::StatusOr<v1::RunSpec> BuildSpec(const std::string& spec_file,

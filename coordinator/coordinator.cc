@@ -310,14 +310,15 @@ absl::StatusOr<v1::RunReport> Coordinator::GetRun(const std::string& run_id) {
   return *std::move(report);
 }
 
-absl::StatusOr<std::vector<v1::RunSummary>> Coordinator::ListRuns() {
-  absl::StatusOr<std::vector<v1::RunSummary>> runs = store_->List();
+absl::StatusOr<std::vector<v1::RunSummary>> Coordinator::ListRuns(const RunTags& tags) {
+  absl::StatusOr<std::vector<v1::RunSummary>> runs = store_->List(tags);
   std::lock_guard<std::mutex> lock(mu_);
   if (unsaved_.empty()) return runs;
   std::vector<v1::RunSummary> out;
   // Newest first, like the store's list: run ids sort by their start time.
   for (auto it = unsaved_.rbegin(); it != unsaved_.rend(); ++it) {
     const v1::RunReport& r = it->second.report;
+    if (!HasTags(r.spec(), tags)) continue;
     v1::RunSummary& summary = out.emplace_back();
     summary.set_run_id(r.run_id());
     summary.set_name(r.spec().name());
@@ -326,6 +327,7 @@ absl::StatusOr<std::vector<v1::RunSummary>> Coordinator::ListRuns() {
     summary.set_verdict(r.verdict());
     summary.set_achieved_rate(r.achieved_rate());
     summary.set_requested_rate(r.requested_rate());
+    *summary.mutable_tags() = r.spec().tags();
   }
   if (runs.ok()) {
     for (v1::RunSummary& summary : *runs) {

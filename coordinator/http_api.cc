@@ -267,7 +267,14 @@ HttpServerResponse HttpApi::Api(const HttpServerRequest& req) {
     return JsonResponse(MessageToJson(response));
   }
   if (path == "/api/runs") {
-    absl::StatusOr<std::vector<v1::RunSummary>> runs = coordinator_->ListRuns();
+    // ?tag=key=value: only the runs with that tag.
+    RunTags tags;
+    if (std::string tag = req.QueryParam("tag"); !tag.empty()) {
+      absl::StatusOr<std::pair<std::string, std::string>> parsed = ParseTag(tag);
+      if (!parsed.ok()) return ErrorResponse(parsed.status());
+      tags.insert(*std::move(parsed));
+    }
+    absl::StatusOr<std::vector<v1::RunSummary>> runs = coordinator_->ListRuns(tags);
     if (!runs.ok()) return ErrorResponse(runs.status());
     v1::ListRunsResponse response;
     for (v1::RunSummary& run : *runs) *response.add_runs() = std::move(run);

@@ -149,14 +149,32 @@ absl::StatusOr<std::vector<v1::SeriesPoint>> RunStore::LoadPointsLocked(const st
   return out;
 }
 
-absl::StatusOr<std::vector<v1::RunSummary>> RunStore::List() {
+bool HasTags(const v1::RunSpec& spec, const RunTags& tags) {
+  for (const auto& [key, value] : tags) {
+    auto it = spec.tags().find(key);
+    if (it == spec.tags().end() || it->second != value) return false;
+  }
+  return true;
+}
+
+absl::StatusOr<std::vector<v1::RunSummary>> RunStore::List(const RunTags& tags) {
+  // One json_extract per tag, its path and value bound: tag keys are of [A-Za-z0-9_.-/]
+  // (ValidateTag), so "$.spec.tags."KEY"" names exactly that key.
+  std::string sql =
+      "SELECT run_id, name, state, started_at, verdict, "
+      "json_extract(report_json, '$.achieved_rate'), "
+      "json_extract(report_json, '$.requested_rate'), "
+      "json_extract(report_json, '$.spec.tags') FROM runs WHERE 1";
+  for (size_t i = 0; i < tags.size(); ++i) sql += " AND json_extract(report_json, ?) = ?";
+  sql += " ORDER BY started_at DESC, run_id DESC";
   std::lock_guard<std::mutex> lock(mu_);
-  Statement stmt(db_,
-                 "SELECT run_id, name, state, started_at, verdict, "
-                 "json_extract(report_json, '$.achieved_rate'), "
-                 "json_extract(report_json, '$.requested_rate') FROM runs "
-                 "ORDER BY started_at DESC, run_id DESC");
+  Statement stmt(db_, sql.c_str());
   if (!stmt.ok()) return SqliteError(db_, "prepare list");
+  int index = 1;
+  for (const auto& [key, value] : tags) {
+    stmt.Bind(index++, absl::StrCat("$.spec.tags.\"", key, "\""));
+    stmt.Bind(index++, value);
+  }
   std::vector<v1::RunSummary> out;
   while (sqlite3_step(stmt.get()) == SQLITE_ROW) {
     v1::RunSummary summary;
@@ -167,6 +185,13 @@ absl::StatusOr<std::vector<v1::RunSummary>> RunStore::List() {
     summary.set_verdict(stmt.Column(4));
     summary.set_achieved_rate(sqlite3_column_double(stmt.get(), 5));
     summary.set_requested_rate(sqlite3_column_double(stmt.get(), 6));
+    // The stored object, read as a summary's tags (the same map).
+    if (std::string json = stmt.Column(7); !json.empty()) {
+      v1::RunSummary tagged;
+      if (ParseMessageJson(absl::StrCat("{\"tags\": ", json, "}"), &tagged).ok()) {
+        *summary.mutable_tags() = std::move(*tagged.mutable_tags());
+      }
+    }
     out.push_back(std::move(summary));
   }
   return out;

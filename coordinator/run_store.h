@@ -6,6 +6,7 @@
 
 #include <sqlite3.h>
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -16,6 +17,12 @@
 #include "churnlab/v1/report.pb.h"
 
 namespace churnlab {
+
+// Tags to look for (RunSpec.tags), by key.
+using RunTags = std::map<std::string, std::string>;
+
+// True when `spec` has every tag of `tags`.
+bool HasTags(const v1::RunSpec& spec, const RunTags& tags);
 
 class RunStore {
  public:
@@ -33,8 +40,8 @@ class RunStore {
   absl::StatusOr<v1::RunReport> Load(const std::string& run_id);
   // The run's stored series points, in order (none for an unknown id).
   absl::StatusOr<std::vector<v1::SeriesPoint>> LoadPoints(const std::string& run_id);
-  // Newest first.
-  absl::StatusOr<std::vector<v1::RunSummary>> List();
+  // Newest first; with `tags`, only the runs whose spec has every one of them (key and value).
+  absl::StatusOr<std::vector<v1::RunSummary>> List(const RunTags& tags = {});
 
  private:
   explicit RunStore(sqlite3* db) : db_(db) {}

@@ -3,7 +3,9 @@
 #include <deque>
 #include <mutex>
 
+#include "common/status_macros.h"
 #include "proto/grpc_link.h"
+#include "proto/run_spec.h"
 
 namespace churnlab {
 namespace {
@@ -219,10 +221,12 @@ grpc::ServerUnaryReactor* ControlService::GetRun(grpc::CallbackServerContext* co
 }
 
 grpc::ServerUnaryReactor* ControlService::ListRuns(grpc::CallbackServerContext* context,
-                                                   const v1::ListRunsRequest*,
+                                                   const v1::ListRunsRequest* request,
                                                    v1::ListRunsResponse* response) {
   return Unary(context, token_, [&] {
-    absl::StatusOr<std::vector<v1::RunSummary>> r = coordinator_->ListRuns();
+    RunTags tags(request->tags().begin(), request->tags().end());
+    for (const auto& [key, value] : tags) RETURN_IF_ERROR(ValidateTag(key, value));
+    absl::StatusOr<std::vector<v1::RunSummary>> r = coordinator_->ListRuns(tags);
     if (r.ok()) {
       for (v1::RunSummary& run : *r) *response->add_runs() = std::move(run);
     }

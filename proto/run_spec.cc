@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "proto/message_json.h"
@@ -22,6 +23,9 @@ constexpr size_t kMaxNameLength = 256;
 constexpr size_t kMaxAgentNameLength = 128;
 constexpr size_t kMaxAddressLength = 64;  // "[v6]:port" is at most 53
 constexpr size_t kMaxThresholdLength = 256;
+constexpr int kMaxTags = 32;
+constexpr size_t kMaxTagKeyLength = 64;
+constexpr size_t kMaxTagValueLength = 256;
 
 absl::Duration ToAbsl(const google::protobuf::Duration& d) {
   return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
@@ -66,7 +70,12 @@ absl::Status ValidateSizes(const v1::RunSpec& spec) {
   RETURN_IF_ERROR(CheckList("source_ips", spec.source_ips(), kMaxListItems, kMaxAddressLength));
   RETURN_IF_ERROR(
       CheckList("exclude_source_ips", spec.exclude_source_ips(), kMaxListItems, kMaxAddressLength));
-  return CheckList("thresholds", spec.thresholds(), kMaxThresholds, kMaxThresholdLength);
+  RETURN_IF_ERROR(CheckList("thresholds", spec.thresholds(), kMaxThresholds, kMaxThresholdLength));
+  if (spec.tags_size() > kMaxTags) {
+    return Invalid("tags", absl::StrCat(spec.tags_size(), " tags; at most ", kMaxTags));
+  }
+  for (const auto& [key, value] : spec.tags()) RETURN_IF_ERROR(ValidateTag(key, value));
+  return absl::OkStatus();
 }
 
 absl::Status ValidateSelection(const v1::RunSpec& spec) {
@@ -113,6 +122,39 @@ absl::Status Unnamed(const google::protobuf::EnumDescriptor& type, int number) {
 }
 
 }  // namespace
+
+absl::Status ValidateTag(absl::string_view key, absl::string_view value) {
+  // Keys go into the run store's JSON paths and the tag filter's "key=value": a small alphabet
+  // keeps them plain there.
+  if (key.empty() || key.size() > kMaxTagKeyLength ||
+      !std::all_of(key.begin(), key.end(), [](char c) {
+        return absl::ascii_isalnum(c) || c == '_' || c == '.' || c == '-' || c == '/';
+      })) {
+    return Invalid("tags", absl::StrCat("key '", key.substr(0, kMaxTagKeyLength),
+                                        "': 1 to 64 of A-Z a-z 0-9 _ . - /"));
+  }
+  if (value.size() > kMaxTagValueLength) {
+    return Invalid("tags", absl::StrCat(key, ": a value of ", value.size(), " bytes; at most ",
+                                        kMaxTagValueLength));
+  }
+  if (std::any_of(value.begin(), value.end(),
+                  [](char c) { return absl::ascii_iscntrl(static_cast<unsigned char>(c)); })) {
+    return Invalid("tags", absl::StrCat(key, ": a control character in the value"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::pair<std::string, std::string>> ParseTag(absl::string_view key_eq_value) {
+  const size_t eq = key_eq_value.find('=');
+  if (eq == absl::string_view::npos) {
+    return Invalid("tags", absl::StrCat("'", key_eq_value.substr(0, kMaxTagKeyLength),
+                                        "': expected key=value"));
+  }
+  absl::string_view key = key_eq_value.substr(0, eq);
+  absl::string_view value = key_eq_value.substr(eq + 1);
+  RETURN_IF_ERROR(ValidateTag(key, value));
+  return std::pair<std::string, std::string>(key, value);
+}
 
 absl::StatusOr<Protocol> ToEngine(v1::Protocol protocol) {
   switch (protocol) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -43,6 +44,12 @@ void ApplyRunSpecDefaults(v1::RunSpec* spec);
 // exceeds (the encoded spec over kMaxSpecBytes; name, list lengths and item sizes). Call after
 // ApplyRunSpecDefaults.
 absl::Status ValidateRunSpec(const v1::RunSpec& spec);
+
+// A run's tag (RunSpec.tags): OK, or INVALID_ARGUMENT saying what is wrong with the key (1-64
+// of [A-Za-z0-9_.-/]) or the value (at most 256 bytes, no control characters).
+absl::Status ValidateTag(absl::string_view key, absl::string_view value);
+// "key=value" (the first '=' splits) as --tag and ?tag= take it, validated.
+absl::StatusOr<std::pair<std::string, std::string>> ParseTag(absl::string_view key_eq_value);
 
 // The engine parameters for the whole spec (the load not yet split, no source IPs); a bad value
 // is INVALID_ARGUMENT naming the spec field. Agents apply their shard's share on top.

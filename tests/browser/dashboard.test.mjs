@@ -5,8 +5,11 @@
 // /metrics with a real Prometheus parser, cancels the run from the page and finds it cancelled in
 // the runs list. The coordinator has a token: the page opens without it (the stream says
 // "token needed"), then the token is typed in and every read, the event stream (?token=) and the
-// writes use it. Any console error but those first 401s fails the test. Leaves a screenshot in
-// the artifacts dir.
+// writes use it. The page names the run it shows in the URL (#/runs/ID), and a new page opened
+// at that URL shows that run; the runs list shows a running run's live rate and the runs' tags,
+// and filters by tag; a wholly refused run's latency chart is gaps, not zeros; two runs ticked
+// are side by side, at a URL of their own (#/compare/A,B); the HTML report downloads. Any
+// console error but those first 401s fails the test. Leaves screenshots in the artifacts dir.
 //
 // node tests/browser/dashboard.test.mjs BIN_DIR DASHBOARD_DIR ARTIFACTS_DIR
 import { spawn, execFileSync } from 'node:child_process';
@@ -28,6 +31,7 @@ fs.mkdirSync(artifacts, { recursive: true });
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'churnlab-browser-'));
 const children = [];
 let browser;
+const consoleErrors = [];  // the page's; printed when the test fails
 
 function start(name, args) {
   const log = fs.openSync(path.join(work, `${name}.log`), 'w');
@@ -85,8 +89,8 @@ async function main() {
     withToken]);
 
   browser = await launchChromium();
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1500 } });
-  const consoleErrors = [];
+  const context = await browser.newContext({ viewport: { width: 1400, height: 1500 } });
+  const page = await context.newPage();
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
   await page.goto(http);
@@ -113,10 +117,14 @@ async function main() {
   await page.click('#start summary');
   await page.fill('#spec', JSON.stringify({
     name: 'browser test', targets: [target, `127.0.0.1:${refused}`], rate: 300, duration: '30s',
+    tags: { suite: 'browser', kind: 'half' },
   }));
   await page.click('#start-run');
   await until('the run to start', async () => /started r-/.test(await page.textContent('#start-result')));
   const runId = (await page.textContent('#start-result')).match(/started (r-[\w-]+)/)[1];
+
+  // The page follows the new run and names it in the URL.
+  await until('the run in the URL', async () => (await page.evaluate(() => location.hash)) === `#/runs/${runId}`);
 
   // The rate and errno charts receive points; the errno chart names ECONNREFUSED.
   const points = async (id) => Number(await page.getAttribute(`#${id}`, 'data-points'));
@@ -146,6 +154,15 @@ async function main() {
   execFileSync('/usr/bin/python3', [path.join(here, 'check_metrics.py'), runId],
     { input: metrics, stdio: ['pipe', 'inherit', 'inherit'] });
 
+  // While it runs, the runs list shows the newest point's achieved rate, never a 0 that only
+  // means "not known yet"; and its tags.
+  const runRow = `#runs tr[data-run="${runId}"]`;
+  await page.waitForSelector(runRow);
+  await until('a live achieved rate', async () =>
+    /^[1-9]\d* \/ 300$/.test(await page.textContent(`${runRow} td:nth-child(7)`)));
+  assert.match(await page.textContent(`${runRow} td:nth-child(4)`), /kind=half.*suite=browser/);
+  assert.match(await page.textContent('#run-tags'), /kind=half.*suite=browser/);
+
   await page.screenshot({ path: path.join(artifacts, 'dashboard.png'), fullPage: true });
 
   // Cancel from the page; the run shows as cancelled, here and in the runs list.
@@ -154,11 +171,83 @@ async function main() {
   await page.waitForSelector(`#runs tr[data-run="${runId}"]`);
   assert.match(await page.textContent(`#runs tr[data-run="${runId}"]`), /browser test.*cancelled/);
 
+  await moreRuns(page, http, runId, refused);
+
   // Still no element made of the name, after a run's worth of redraws.
   assert.equal(await page.$('#xss'), null, 'a name was rendered as HTML');
   assert.equal(await page.evaluate(() => window.pwned), undefined);
   assert.deepEqual(consoleErrors, [], 'the page logged errors');
   console.log(`dashboard test passed: run ${runId}, screenshot in ${artifacts}/dashboard.png`);
+}
+
+// A second run, wholly refused, started through the API: its latency chart is gaps, not zeros;
+// the tag filter, a run's URL, N runs side by side and the HTML download.
+async function moreRuns(page, http, first, refused) {
+  const spec = { name: 'all refused', targets: [`127.0.0.1:${refused}`], rate: 50, duration: '2s',
+    tags: { suite: 'browser', kind: 'refused' } };
+  const started = await (await fetch(`${http}/api/runs`, {
+    method: 'POST', body: JSON.stringify(spec),
+    headers: { ...auth.headers, 'Content-Type': 'application/json', Origin: http },
+  })).json();
+  const second = started.run_id;
+  assert.ok(second, JSON.stringify(started));
+  await until('the second run to end', async () =>
+    (await (await fetch(`${http}/api/runs/${second}`, auth)).json()).state === 'completed');
+  await until('the page on the second run', async () =>
+    (await page.textContent('#run-title')).startsWith(second) &&
+    /completed/.test(await page.textContent('#run-state')));
+  const latency = await page.evaluate(() =>
+    window.churnlabPage.view.charts.get('latency').data.slice(1).flat());
+  assert.ok(latency.length > 0 && latency.every((v) => v === null), `latency ${latency}`);
+  const rate = await page.evaluate(() => window.churnlabPage.view.charts.get('rate').data[1]);
+  assert.ok(rate.every((v) => v === 0), `nothing succeeded, and every point was sampled: ${rate}`);
+
+  // The tag filter (the coordinator filters: /api/runs?tag=kind=refused).
+  await page.fill('#tag-filter', 'kind=refused');
+  await page.dispatchEvent('#tag-filter', 'change');
+  await until('the filtered list', async () =>
+    (await page.$$eval('#runs tbody tr', (rows) => rows.map((r) => r.dataset.run))).join() === second);
+  await page.click(`#runs tr[data-run="${second}"] button.tag >> text=suite=browser`);
+  await until('the list by suite', async () =>
+    (await page.$$('#runs tbody tr')).length === 2);
+  assert.equal(await page.inputValue('#tag-filter'), 'suite=browser');
+  const bad = await fetch(`${http}/api/runs?tag=nokey`, auth);
+  assert.equal(bad.status, 400);
+
+  // A run's URL opens that run, not the newest.
+  const other = await page.context().newPage();
+  const errors = [];
+  other.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  other.on('pageerror', (e) => errors.push(String(e)));
+  await other.goto(`${http}/#/runs/${first}`);
+  await until('the shared run', async () =>
+    ((await other.textContent('#run-title').catch(() => '')) || '').startsWith(first));
+  await other.waitForFunction(() => document.querySelectorAll('#chart-rate canvas').length === 1);
+
+  // Runs side by side: ticked in the list, the URL names them and opens them again.
+  await other.click(`#runs tr[data-run="${first}"] input`);
+  await other.click(`#runs tr[data-run="${second}"] input`);
+  await until('the side by side', async () => !(await other.isHidden('#compare')));
+  const compareUrl = await other.evaluate(() => location.href);
+  assert.match(compareUrl, new RegExp(`#/compare/${first},${second}$`));
+  const third = await page.context().newPage();
+  await third.goto(compareUrl);
+  await until('the shared side by side', async () => !(await third.isHidden('#compare')));
+  assert.equal(await third.$$eval('#compare .compare-table thead th', (t) => t.length), 3);
+  await third.waitForFunction(() =>
+    [...document.querySelectorAll('#compare .chart')].every((c) => Number(c.dataset.points) > 0));
+  await third.screenshot({ path: path.join(artifacts, 'dashboard-compare.png'), fullPage: true });
+
+  // The HTML report downloads with the token (fetched, then saved from a blob).
+  const [download] = await Promise.all([other.waitForEvent('download'), other.click('#download-run')]);
+  const html = fs.readFileSync(await download.path(), 'utf8');
+  assert.match(html, /^<!doctype html>/);
+  assert.ok(html.includes(`"run_id": "${first}"`));
+  const [both] = await Promise.all([other.waitForEvent('download'), other.click('#download-compare')]);
+  assert.match(both.suggestedFilename(), new RegExp(`churnlab-${first}-${second}\\.html`));
+  assert.deepEqual(errors, [], 'the shared page logged errors');
+  await other.close();
+  await third.close();
 }
 
 let failed = false;
@@ -167,6 +256,7 @@ try {
 } catch (e) {
   failed = true;
   console.error(e);
+  console.error('page errors:', consoleErrors);
   for (const f of fs.readdirSync(work).filter((f) => f.endsWith('.log'))) {
     console.error(`--- ${f}\n${fs.readFileSync(path.join(work, f), 'utf8').slice(-2000)}`);
   }

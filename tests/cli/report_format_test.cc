@@ -62,5 +62,26 @@ TEST(ReportFormatTest, CompareShowsThemSideBySide) {
   ExpectHas(text, "1.0 (spec 100)");
 }
 
+TEST(ReportFormatTest, RunsShowTagsAndNoAchievedRateBeforeTheEnd) {
+  v1::RunSummary running;
+  running.set_run_id("r-2");
+  running.set_state("running");
+  running.set_requested_rate(200);
+  v1::RunSummary done;
+  done.set_run_id("r-1");
+  done.set_state("completed");
+  done.set_verdict("pass");
+  done.set_name("churn");
+  done.set_achieved_rate(199.6);
+  done.set_requested_rate(200);
+  (*done.mutable_tags())["kernel"] = "6.1";
+  (*done.mutable_tags())["build"] = "1234";
+  const std::string text = FormatRuns({running, done});
+  EXPECT_NE(text.find("running      -                   - "), std::string::npos) << text;
+  EXPECT_NE(text.find("         200          200  churn [build=1234 kernel=6.1]\n"),
+            std::string::npos)
+      << text;
+}
+
 }  // namespace
 }  // namespace churnlab

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <map>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -101,6 +102,42 @@ TEST_F(RunStoreTest, ReadsRowsWithChoicesAsWordsAndCountsAsNumbers) {
   EXPECT_EQ(old->spec().bind_mode(), v1::BIND_MODE_BIND);
   EXPECT_EQ(old->spec().protocol(), v1::PROTOCOL_HTTP);
   EXPECT_EQ(old->totals().failed(), 7);
+}
+
+TEST_F(RunStoreTest, ListsRunsWithTheirTagsAndFindsThemByTag) {
+  absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(path_);
+  ASSERT_TRUE(store.ok()) << store.status();
+  v1::RunReport a = Report("r-1", "completed");
+  (*a.mutable_spec()->mutable_tags())["build"] = "1234";
+  (*a.mutable_spec()->mutable_tags())["kernel"] = "6.1";
+  v1::RunReport b = Report("r-2", "completed");
+  (*b.mutable_spec()->mutable_tags())["build"] = "1235";
+  ASSERT_TRUE((*store)->Save(a).ok());
+  ASSERT_TRUE((*store)->Save(b).ok());
+  ASSERT_TRUE((*store)->Save(Report("r-3", "completed")).ok());
+
+  absl::StatusOr<std::vector<v1::RunSummary>> all = (*store)->List();
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 3u);
+  std::map<std::string, const v1::RunSummary*> by_id;
+  for (const v1::RunSummary& s : *all) by_id[s.run_id()] = &s;
+  EXPECT_EQ(by_id["r-1"]->tags().at("kernel"), "6.1");
+  EXPECT_EQ(by_id["r-2"]->tags().at("build"), "1235");
+  EXPECT_TRUE(by_id["r-3"]->tags().empty());
+
+  absl::StatusOr<std::vector<v1::RunSummary>> found = (*store)->List({{"build", "1234"}});
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_EQ((*found)[0].run_id(), "r-1");
+  found = (*store)->List({{"build", "1234"}, {"kernel", "6.2"}});
+  ASSERT_TRUE(found.ok());
+  EXPECT_TRUE(found->empty());
+  found = (*store)->List({{"nosuch", ""}});
+  ASSERT_TRUE(found.ok());
+  EXPECT_TRUE(found->empty());
+
+  EXPECT_TRUE(HasTags(a.spec(), {{"kernel", "6.1"}}));
+  EXPECT_FALSE(HasTags(b.spec(), {{"kernel", "6.1"}}));
 }
 
 }  // namespace

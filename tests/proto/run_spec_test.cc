@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "gtest/gtest.h"
 #include "proto/threshold.h"
@@ -354,6 +355,40 @@ TEST(RunSpecStagesTest, StagesThatDisagreeAreRefusedNamingTheField) {
   EXPECT_EQ(refused(R"(, "ramp_up": "2s")"), "ramp_up: with stages, make the ramp the first stage");
   EXPECT_EQ(refused(R"(, "concurrency": 5)"), "stages: apply to the open model (rate) only");
   EXPECT_EQ(refused(R"(, "rebalance": true)").find("rebalance"), 0u);
+}
+
+TEST(RunSpecTagsTest, TagsComeFromJsonAndAreHeldToTheirAlphabetAndSizes) {
+  absl::StatusOr<v1::RunSpec> spec = ParseRunSpecJson(R"({"targets": ["127.0.0.1:9000"],
+      "rate": 10, "duration": "1s", "tags": {"build": "1234", "kernel/version": "6.1 rc2"}})");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ApplyRunSpecDefaults(&*spec);
+  EXPECT_TRUE(ValidateRunSpec(*spec).ok()) << ValidateRunSpec(*spec);
+  EXPECT_EQ(spec->tags().at("kernel/version"), "6.1 rc2");
+
+  v1::RunSpec bad = *spec;
+  (*bad.mutable_tags())["a\"b"] = "x";
+  EXPECT_EQ(ValidateRunSpec(bad).message(), "tags: key 'a\"b': 1 to 64 of A-Z a-z 0-9 _ . - /");
+  bad = *spec;
+  (*bad.mutable_tags())["note"] = "line\nbreak";
+  EXPECT_EQ(ValidateRunSpec(bad).message(), "tags: note: a control character in the value");
+  bad = *spec;
+  (*bad.mutable_tags())["long"] = std::string(257, 'x');
+  EXPECT_EQ(ValidateRunSpec(bad).message(), "tags: long: a value of 257 bytes; at most 256");
+  bad = *spec;
+  for (int i = 0; i < 31; ++i) (*bad.mutable_tags())[absl::StrCat("k", i)] = "v";
+  EXPECT_EQ(ValidateRunSpec(bad).message(), "tags: 33 tags; at most 32");
+}
+
+TEST(RunSpecTagsTest, ParseTagSplitsAtTheFirstEquals) {
+  absl::StatusOr<std::pair<std::string, std::string>> tag = ParseTag("query=a=b");
+  ASSERT_TRUE(tag.ok()) << tag.status();
+  EXPECT_EQ(tag->first, "query");
+  EXPECT_EQ(tag->second, "a=b");
+  tag = ParseTag("empty=");
+  ASSERT_TRUE(tag.ok());
+  EXPECT_EQ(tag->second, "");
+  EXPECT_EQ(ParseTag("novalue").status().message(), "tags: 'novalue': expected key=value");
+  EXPECT_FALSE(ParseTag("=v").ok());
 }
 
 }  // namespace
