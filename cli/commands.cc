@@ -18,6 +18,7 @@
 #include "analysis/compare_summary.h"
 #include "churnlab/v1/control.grpc.pb.h"
 #include "cli/compare.h"
+#include "cli/coordinator_client.h"
 #include "cli/junit_report.h"
 #include "cli/report_format.h"
 #include "cli/spec_flags.h"
@@ -33,51 +34,6 @@ namespace {
 
 std::atomic<bool> interrupted{false};
 void OnSignal(int) { interrupted.store(true); }
-
-// Messages often echo what the user or an agent sent (a target, a name): printed escaped.
-int Fail(const std::string& program, int code, const std::string& message) {
-  std::fprintf(stderr, "%s: %s\n", program.c_str(), TerminalSafe(message).c_str());
-  return code;
-}
-
-// Exit code for a failed RPC: the caller's fault (a bad value, an unknown run id) is 2,
-// everything else could-not-run (3).
-int ExitCodeFor(const grpc::Status& status) {
-  return status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
-                 status.error_code() == grpc::StatusCode::NOT_FOUND
-             ? kExitBadInput
-             : kExitCannotRun;
-}
-
-struct Connection {
-  std::unique_ptr<v1::Control::Stub> stub;
-};
-
-constexpr absl::string_view kDefaultCoordinator = "127.0.0.1:7400";
-
-// Where the coordinator is and how to prove who we are to it.
-struct CoordinatorFlags {
-  std::string address{kDefaultCoordinator};
-  SecurityFlags security;
-};
-
-void AddCoordinatorFlags(FlagSet& flags, CoordinatorFlags* f) {
-  flags.String("coordinator", &f->address, "HOST:PORT of the coordinator");
-  AddSecurityFlags(flags, &f->security, /*server=*/false);
-}
-
-// Dials the coordinator, waiting up to 5 s. On failure returns the exit code (the message
-// printed): 2 when a token or certificate file cannot be read, 3 when it is unreachable.
-std::variant<Connection, int> Dial(const std::string& program, const CoordinatorFlags& f) {
-  absl::StatusOr<LinkSecurity> security = LoadLinkSecurity(f.security);
-  if (!security.ok()) return Fail(program, kExitBadInput, std::string(security.status().message()));
-  std::shared_ptr<grpc::Channel> channel = DialCoordinator(f.address, *security);
-  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(5))) {
-    return Fail(program, kExitCannotRun,
-                absl::StrCat("cannot reach the coordinator at ", f.address));
-  }
-  return Connection{v1::Control::NewStub(channel)};
-}
 
 // Sends CancelRun once when the user presses Ctrl-C; the watch then ends with the final report.
 class CancelOnInterrupt {
@@ -106,12 +62,6 @@ class CancelOnInterrupt {
   std::atomic<bool> done_{false};
   std::thread thread_;
 };
-
-bool WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-  return static_cast<bool>(out);
-}
 
 }  // namespace
 
@@ -209,16 +159,13 @@ absl::StatusOr<v1::RunReport> ExecuteSpreadRun(v1::Control::Stub* stub, const v1
   return distributed;
 }
 
-int ExitCodeFor(const absl::Status& status) {
-  return ExitCodeFor(grpc::Status(static_cast<grpc::StatusCode>(status.code()), ""));
-}
-
 // The flags `run` and `compare` share; returns the spec or exits 2.
 struct RunFlags {
   CoordinatorFlags coordinator;
   std::string spec_file;
   std::string report_file;
   std::string junit_file;
+  std::string html_file;
   SpecOverrides overrides;
 };
 
@@ -229,6 +176,9 @@ void AddRunFlags(FlagSet& flags, RunFlags& f) {
   flags.String("junit", &f.junit_file,
                "write a JUnit XML report here for CI: per run, a test case for its completion "
                "and one per threshold");
+  flags.String("html", &f.html_file,
+               "write the report here as one HTML file that opens offline (compare: both runs "
+               "side by side)");
   AddSpecFlags(flags, f.overrides);
 }
 
@@ -303,6 +253,9 @@ int RunCommand(int argc, char** argv) {
   if (!f.report_file.empty() && !WriteFile(f.report_file, ReportToJson(*report))) {
     return Fail(program, kExitCannotRun, "cannot write the report to " + f.report_file);
   }
+  if (!f.html_file.empty() && !WriteFile(f.html_file, ReportsToHtml({*report}))) {
+    return Fail(program, kExitCannotRun, "cannot write the HTML report to " + f.html_file);
+  }
   return WithJunit(program, f.junit_file, {{SuiteName("run", spec), &*report, ""}},
                    ExitCodeForReport(*report));
 }
@@ -351,6 +304,9 @@ int CompareCommand(int argc, char** argv) {
   if (!f.report_file.empty() && !WriteFile(f.report_file, MessageToJson(compare))) {
     return Fail(program, kExitCannotRun, "cannot write the report to " + f.report_file);
   }
+  if (!f.html_file.empty() && !WriteFile(f.html_file, ReportsToHtml({*single, *distributed}))) {
+    return Fail(program, kExitCannotRun, "cannot write the HTML report to " + f.html_file);
+  }
   return WithJunit(program, f.junit_file,
                    {{single_suite, &*single, ""}, {spread_suite, &*distributed, ""}},
                    ExitCodeForReport(*distributed));
@@ -388,93 +344,6 @@ int AgentsCommand(int argc, char** argv) {
       [](const v1::ListAgentsResponse& r) {
         return FormatAgents({r.agents().begin(), r.agents().end()});
       });
-}
-
-int RunsCommand(int argc, char** argv) {
-  const std::string program = "churnlab runs";
-  CoordinatorFlags coordinator;
-  v1::ListRunsRequest request;
-  FlagSet flags(program,
-                "Lists the coordinator's runs, newest first, with their tags.\n"
-                "Example: churnlab runs --tag=build=1234");
-  AddCoordinatorFlags(flags, &coordinator);
-  flags.Custom("tag", "KEY=VALUE", "", "only runs with this tag (churnlab run --tag); repeatable",
-               [&request](absl::string_view v) {
-                 absl::StatusOr<std::pair<std::string, std::string>> tag = ParseTag(v);
-                 if (!tag.ok()) return tag.status();
-                 (*request.mutable_tags())[tag->first] = tag->second;
-                 return absl::OkStatus();
-               });
-  flags.ParseFlagsOnlyOrExit(argc, argv);
-  std::variant<Connection, int> dialed = Dial(program, coordinator);
-  if (const int* code = std::get_if<int>(&dialed)) return *code;
-  grpc::ClientContext context;
-  v1::ListRunsResponse response;
-  grpc::Status status = std::get<Connection>(dialed).stub->ListRuns(&context, request, &response);
-  if (!status.ok()) return Fail(program, ExitCodeFor(status), status.error_message());
-  std::printf("%s", FormatRuns({response.runs().begin(), response.runs().end()}).c_str());
-  return kExitOk;
-}
-
-namespace {
-
-// The reports of `ids`, in that order; on failure the exit code (the message printed).
-std::variant<std::vector<v1::RunReport>, int> GetReports(const std::string& program,
-                                                         v1::Control::Stub* stub,
-                                                         const std::vector<std::string>& ids) {
-  std::vector<v1::RunReport> reports;
-  for (const std::string& id : ids) {
-    grpc::ClientContext context;
-    v1::GetRunRequest request;
-    request.set_run_id(id);
-    v1::GetRunResponse response;
-    grpc::Status status = stub->GetRun(&context, request, &response);
-    if (!status.ok()) return Fail(program, ExitCodeFor(status), status.error_message());
-    reports.push_back(std::move(*response.mutable_report()));
-  }
-  return reports;
-}
-
-}  // namespace
-
-int ReportCommand(int argc, char** argv) {
-  const std::string program = "churnlab report";
-  CoordinatorFlags coordinator;
-  std::string format = "text";
-  std::string output;
-  FlagSet flags(program,
-                "Prints one run's report, or writes it as one self-contained HTML file that\n"
-                "opens offline; given several runs, the HTML file shows them side by side.\n"
-                "Usage: churnlab report RUN_ID [--format=text|json|csv|html] [--output=FILE]\n"
-                "       churnlab report RUN_ID RUN_ID... --format=html --output=runs.html");
-  AddCoordinatorFlags(flags, &coordinator);
-  flags.String("format", &format, "text | json | csv (the per-second series) | html");
-  flags.String("output", &output, "write here instead of standard output");
-  std::vector<std::string> positional = flags.ParseOrExit(argc, argv);
-  if (format != "text" && format != "json" && format != "csv" && format != "html") {
-    return Fail(program, kExitBadInput,
-                "--format=" + format + ": expected text, json, csv or html");
-  }
-  if (positional.empty() || (positional.size() > 1 && format != "html")) {
-    return Fail(program, kExitBadInput,
-                "give one RUN_ID (several only with --format=html, to see them side by side)");
-  }
-  std::variant<Connection, int> dialed = Dial(program, coordinator);
-  if (const int* code = std::get_if<int>(&dialed)) return *code;
-  auto got = GetReports(program, std::get<Connection>(dialed).stub.get(), positional);
-  if (const int* code = std::get_if<int>(&got)) return *code;
-  const std::vector<v1::RunReport>& reports = std::get<std::vector<v1::RunReport>>(got);
-  const v1::RunReport& r = reports[0];
-  std::string text = format == "json"   ? ReportToJson(r)
-                     : format == "csv"  ? SeriesToCsv(r)
-                     : format == "html" ? ReportsToHtml(reports)
-                                        : FormatReportText(r);
-  if (output.empty()) {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-  } else if (!WriteFile(output, text)) {
-    return Fail(program, kExitCannotRun, "cannot write " + output);
-  }
-  return kExitOk;
 }
 
 int CancelCommand(int argc, char** argv) {

@@ -129,7 +129,10 @@ async function main() {
   await until('both agents', () => /^a1 .*\n(.*\n)*a2 |^a2 .*\n(.*\n)*a1 /m.test(
     churnlab(['agents', `--coordinator=${grpc}`])));
   const refused = `127.0.0.1:${await closedPort()}`;
-  const half = run(grpc, [`--target=${target},${refused}`, '--rate=100', '--name=<b>half</b>']);
+  const fromRun = path.join(artifactsDir, 'report-from-run.html');
+  const half = run(grpc, [`--target=${target},${refused}`, '--rate=100', '--name=<b>half</b>',
+    `--html=${fromRun}`]);
+  assert.ok(fs.readFileSync(fromRun, 'utf8').includes(`"run_id": "${half}"`), 'run --html');
   const none = run(grpc, [`--target=${refused}`, '--rate=50', '--name=all refused']);
 
   const one = path.join(artifactsDir, 'report-one.html');

@@ -163,7 +163,15 @@ TEST_F(ControlPlaneTest, ARunSplitsAcrossAgentsAndItsTotalsMatchTheTarget) {
   EXPECT_EQ(csv.output.rfind("t_s,interval_s,attempted", 0), 0u) << csv.output;
   testing::CommandResult json = Churnlab({"report", report.run_id(), "--format=json"});
   EXPECT_NE(json.output.find("\"verdict\": \"pass\""), std::string::npos);
+  testing::CommandResult html = Churnlab({"report", report.run_id(), "--format=html"});
+  EXPECT_EQ(html.exit_code, 0);
+  EXPECT_EQ(html.output.rfind("<!doctype html>", 0), 0u);
   EXPECT_EQ(Churnlab({"report", "r-nope"}).exit_code, 2);
+  // Several runs only side by side, in HTML.
+  EXPECT_EQ(Churnlab({"report", report.run_id(), report.run_id()}).exit_code, 2);
+  testing::CommandResult both =
+      Churnlab({"report", report.run_id(), report.run_id(), "--format=html"});
+  EXPECT_NE(both.output.find("2 runs side by side"), std::string::npos);
 }
 
 TEST_F(ControlPlaneTest, CancelStopsTheRunMidWayAndKeepsItsData) {
@@ -281,10 +289,11 @@ TEST_F(ControlPlaneTest, GarbageOnTheGrpcPortDoesNotHurtTheCoordinator) {
 TEST_F(ControlPlaneTest, TheHttpApiServesTheSameRunsAndShrugsOffGarbage) {
   std::string report_path = dir_ + "/report.json";
   ASSERT_EQ(Churnlab({"run", "--target=" + target_->address.ToString(), "--rate=100",
-                      "--duration=1s", "--report=" + report_path})
+                      "--duration=1s", "--report=" + report_path, "--tag=suite=http"})
                 .exit_code,
             0);
   v1::RunReport report = ReadReport(report_path);
+  EXPECT_EQ(report.spec().tags().at("suite"), "http");
   absl::StatusOr<SocketAddress> http = SocketAddress::ParseIpPort(http_address_);
   ASSERT_TRUE(http.ok()) << http_address_;
   // Garbage first: the API must keep serving.
@@ -311,6 +320,30 @@ TEST_F(ControlPlaneTest, TheHttpApiServesTheSameRunsAndShrugsOffGarbage) {
   auto missing = client.Get("/api/runs/r-none");
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);
+  // Runs by tag, and the HTML report as a download.
+  auto tagged = client.Get("/api/runs?tag=suite=http");
+  ASSERT_TRUE(tagged);
+  EXPECT_NE(tagged->body.find(report.run_id()), std::string::npos);
+  EXPECT_NE(tagged->body.find("\"suite\": \"http\""), std::string::npos) << tagged->body;
+  auto untagged = client.Get("/api/runs?tag=suite=other");
+  ASSERT_TRUE(untagged);
+  EXPECT_EQ(untagged->body.find(report.run_id()), std::string::npos);
+  EXPECT_EQ(client.Get("/api/runs?tag=bad")->status, 400);
+  testing::CommandResult listed = Churnlab({"runs", "--tag=suite=http"});
+  EXPECT_NE(listed.output.find("[suite=http]"), std::string::npos) << listed.output;
+  EXPECT_EQ(Churnlab({"runs", "--tag=suite=other"}).output, "no runs\n");
+  EXPECT_EQ(Churnlab({"runs", "--tag=nokey"}).exit_code, 2);
+  auto html = client.Get("/api/runs/" + report.run_id() + "/report.html");
+  ASSERT_TRUE(html);
+  EXPECT_EQ(html->status, 200);
+  EXPECT_EQ(html->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_NE(html->get_header_value("Content-Disposition").find(report.run_id()), std::string::npos);
+  EXPECT_NE(html->body.find(report.run_id()), std::string::npos);
+  auto two = client.Get("/api/report.html?runs=" + report.run_id() + "," + report.run_id());
+  ASSERT_TRUE(two);
+  EXPECT_NE(two->body.find("2 runs side by side"), std::string::npos);
+  EXPECT_EQ(client.Get("/api/report.html?runs=")->status, 400);
+  EXPECT_EQ(client.Get("/api/report.html?runs=r-none")->status, 404);
   auto agents = client.Get("/api/agents");
   ASSERT_TRUE(agents);
   EXPECT_NE(agents->body.find("127.0.0.4"), std::string::npos);

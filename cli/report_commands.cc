@@ -1,0 +1,107 @@
+#include <grpcpp/grpcpp.h>
+
+#include <cstdio>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "churnlab/v1/control.grpc.pb.h"
+#include "cli/commands.h"
+#include "cli/coordinator_client.h"
+#include "cli/report_format.h"
+#include "common/flags.h"
+#include "dashboard/report_html.h"
+#include "proto/report_export.h"
+#include "proto/run_spec.h"
+
+namespace churnlab {
+
+int RunsCommand(int argc, char** argv) {
+  const std::string program = "churnlab runs";
+  CoordinatorFlags coordinator;
+  v1::ListRunsRequest request;
+  FlagSet flags(program,
+                "Lists the coordinator's runs, newest first, with their tags.\n"
+                "Example: churnlab runs --tag=build=1234");
+  AddCoordinatorFlags(flags, &coordinator);
+  flags.Custom("tag", "KEY=VALUE", "", "only runs with this tag (churnlab run --tag); repeatable",
+               [&request](absl::string_view v) {
+                 absl::StatusOr<std::pair<std::string, std::string>> tag = ParseTag(v);
+                 if (!tag.ok()) return tag.status();
+                 (*request.mutable_tags())[tag->first] = tag->second;
+                 return absl::OkStatus();
+               });
+  flags.ParseFlagsOnlyOrExit(argc, argv);
+  std::variant<Connection, int> dialed = Dial(program, coordinator);
+  if (const int* code = std::get_if<int>(&dialed)) return *code;
+  grpc::ClientContext context;
+  v1::ListRunsResponse response;
+  grpc::Status status = std::get<Connection>(dialed).stub->ListRuns(&context, request, &response);
+  if (!status.ok()) return Fail(program, ExitCodeFor(status), status.error_message());
+  std::printf("%s", FormatRuns({response.runs().begin(), response.runs().end()}).c_str());
+  return kExitOk;
+}
+
+namespace {
+
+// The reports of `ids`, in that order; on failure the exit code (the message printed).
+std::variant<std::vector<v1::RunReport>, int> GetReports(const std::string& program,
+                                                         v1::Control::Stub* stub,
+                                                         const std::vector<std::string>& ids) {
+  std::vector<v1::RunReport> reports;
+  for (const std::string& id : ids) {
+    grpc::ClientContext context;
+    v1::GetRunRequest request;
+    request.set_run_id(id);
+    v1::GetRunResponse response;
+    grpc::Status status = stub->GetRun(&context, request, &response);
+    if (!status.ok()) return Fail(program, ExitCodeFor(status), status.error_message());
+    reports.push_back(std::move(*response.mutable_report()));
+  }
+  return reports;
+}
+
+}  // namespace
+
+int ReportCommand(int argc, char** argv) {
+  const std::string program = "churnlab report";
+  CoordinatorFlags coordinator;
+  std::string format = "text";
+  std::string output;
+  FlagSet flags(program,
+                "Prints one run's report, or writes it as one self-contained HTML file that\n"
+                "opens offline; given several runs, the HTML file shows them side by side.\n"
+                "Usage: churnlab report RUN_ID [--format=text|json|csv|html] [--output=FILE]\n"
+                "       churnlab report RUN_ID RUN_ID... --format=html --output=runs.html");
+  AddCoordinatorFlags(flags, &coordinator);
+  flags.String("format", &format, "text | json | csv (the per-second series) | html");
+  flags.String("output", &output, "write here instead of standard output");
+  std::vector<std::string> positional = flags.ParseOrExit(argc, argv);
+  if (format != "text" && format != "json" && format != "csv" && format != "html") {
+    return Fail(program, kExitBadInput,
+                "--format=" + format + ": expected text, json, csv or html");
+  }
+  if (positional.empty() || (positional.size() > 1 && format != "html")) {
+    return Fail(program, kExitBadInput,
+                "give one RUN_ID (several only with --format=html, to see them side by side)");
+  }
+  std::variant<Connection, int> dialed = Dial(program, coordinator);
+  if (const int* code = std::get_if<int>(&dialed)) return *code;
+  auto got = GetReports(program, std::get<Connection>(dialed).stub.get(), positional);
+  if (const int* code = std::get_if<int>(&got)) return *code;
+  const std::vector<v1::RunReport>& reports = std::get<std::vector<v1::RunReport>>(got);
+  const v1::RunReport& r = reports[0];
+  std::string text = format == "json"   ? ReportToJson(r)
+                     : format == "csv"  ? SeriesToCsv(r)
+                     : format == "html" ? ReportsToHtml(reports)
+                                        : FormatReportText(r);
+  if (output.empty()) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+  } else if (!WriteFile(output, text)) {
+    return Fail(program, kExitCannotRun, "cannot write " + output);
+  }
+  return kExitOk;
+}
+
+}  // namespace churnlab
