@@ -104,7 +104,7 @@ function achievedCell(summary) {
 function updateRunRow(run) {
   const tr = $('runs').querySelector(`tbody tr[data-run="${CSS.escape(run.report.run_id)}"]`);
   if (!tr) return;
-  tr.cells[6].textContent = achievedCell({ ...run.report, state: run.report.state });
+  tr.cells[6].textContent = achievedCell(run.report);
 }
 
 function tagCell(tags) {

@@ -111,13 +111,15 @@
       }
     }
     const keys = [...agentKeys, ...observerKeys].sort();
-    if (!keys.length) return { series: [line('sockets', 0)], data: [x, x.map(() => null)] };
+    const counted = (p) => inScope(p).some((a) => (a.sources || []).length);
+    if (!keys.length) {  // censuses that found no socket are 0; none taken, a gap
+      return { series: [line('sockets', 0)], data: [x, points.map((p) => (counted(p) ? 0 : null))] };
+    }
     const ys = new Map(keys.map((k) => [k, new Array(points.length).fill(null)]));
     points.forEach((p, j) => {
-      const agents = inScope(p);
-      if (agents.some((a) => (a.sources || []).length)) {
+      if (counted(p)) {
         for (const k of agentKeys) ys.get(k)[j] = 0;
-        for (const a of agents) {
+        for (const a of inScope(p)) {
           for (const s of a.sources || []) {
             for (const [k, c] of Object.entries(s.tcp_states || {})) ys.get(k)[j] += num(c);
           }
