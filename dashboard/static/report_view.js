@@ -83,11 +83,13 @@
   }
 
   // The achieved rate a runs list can show: the report's over the whole run once it ended; while
-  // it runs (when the report's figure is not final), the newest point's, or nothing yet.
+  // it runs (the report's figure is final only at the end), that of its last few points (one
+  // point's interval is as long as the agents' reports happened to arrive apart), or nothing yet.
   function achievedNow(report, points) {
     if (report.state !== 'running') return fmtRate(report.achieved_rate);
-    const last = points && points[points.length - 1];
-    return last ? fmtRate(C.util.perSecond(last, last.succeeded)) : '–';
+    const recent = (points || []).slice(-5);
+    const seconds = recent.reduce((s, p) => s + num(p.interval_s), 0);
+    return seconds > 0 ? fmtRate(recent.reduce((s, p) => s + num(p.succeeded), 0) / seconds) : '–';
   }
 
   // uPlot instances by chart; a chart whose series are the same as before only gets new data,
