@@ -91,16 +91,18 @@ TEST_F(HttpApiTest, ErrorsCarryTheStatusTheirCauseImplies) {
   auto bad_id = client_->Get("/api/runs/r%2F..");
   ASSERT_TRUE(bad_id);
   EXPECT_EQ(bad_id->status, 404);
-  auto bad_spec = client_->Post("/api/runs", R"({"duration": "1s", "rate": -5, "targets": ["127.0.0.1:9"]})",
-                                "application/json");
+  auto bad_spec =
+      client_->Post("/api/runs", R"({"duration": "1s", "rate": -5, "targets": ["127.0.0.1:9"]})",
+                    "application/json");
   ASSERT_TRUE(bad_spec);
   EXPECT_EQ(bad_spec->status, 400);
   EXPECT_NE(bad_spec->body.find("rate"), std::string::npos) << bad_spec->body;
   auto garbage = client_->Post("/api/runs", "{not json", "application/json");
   ASSERT_TRUE(garbage);
   EXPECT_EQ(garbage->status, 400);
-  auto no_agents = client_->Post("/api/runs", R"({"duration": "1s", "rate": 10, "targets": ["127.0.0.1:9"]})",
-                                 "application/json");
+  auto no_agents =
+      client_->Post("/api/runs", R"({"duration": "1s", "rate": 10, "targets": ["127.0.0.1:9"]})",
+                    "application/json");
   ASSERT_TRUE(no_agents);
   EXPECT_EQ(no_agents->status / 100, 4) << no_agents->body;  // no agent attached: refused
   EXPECT_NE(no_agents->body.find("agent"), std::string::npos) << no_agents->body;

@@ -39,8 +39,7 @@ TEST(DelayRangeTest, MalformedOrBackwardsRangesNameTheText) {
     absl::StatusOr<DelayRange> range = ParseDelayRange(text);
     ASSERT_FALSE(range.ok()) << text;
     EXPECT_EQ(range.status().code(), absl::StatusCode::kInvalidArgument) << text;
-    EXPECT_NE(range.status().message().find(std::string("'") + text + "'"),
-              absl::string_view::npos)
+    EXPECT_NE(range.status().message().find(std::string("'") + text + "'"), absl::string_view::npos)
         << range.status();
   }
 }
