@@ -80,6 +80,21 @@ absl::StatusOr<std::vector<SocketAddress>> LocalAddressesIn(const std::string& c
   return inside;
 }
 
+// The addresses this agent binds: --source-ips, this host's inside --source-cidrs, or all of
+// this host's; INVALID_ARGUMENT naming the flag.
+absl::StatusOr<std::vector<SocketAddress>> ResolveSources(const Options& o) {
+  if (!o.source_ips.empty() && !o.source_cidrs.empty()) {
+    return absl::InvalidArgumentError("--source-ips and --source-cidrs: give one or the other");
+  }
+  if (!o.source_cidrs.empty()) return LocalAddressesIn(o.source_cidrs);
+  if (o.source_ips.empty()) return LocalAddresses();
+  absl::StatusOr<std::vector<SocketAddress>> parsed = ParseIpList(o.source_ips);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--source-ips: ", parsed.status().message()));
+  }
+  return parsed;
+}
+
 absl::StatusOr<AgentSession::Options> Resolve(const Options& o) {
   AgentSession::Options out;
   out.link.coordinator = o.coordinator;
@@ -100,24 +115,9 @@ absl::StatusOr<AgentSession::Options> Resolve(const Options& o) {
         absl::StrCat("--allow-targets: ", allowed.status().message()));
   }
   out.allow_targets = *allowed;
-  std::vector<SocketAddress> sources;
-  if (!o.source_ips.empty() && !o.source_cidrs.empty()) {
-    return absl::InvalidArgumentError("--source-ips and --source-cidrs: give one or the other");
-  }
-  if (!o.source_cidrs.empty()) {
-    absl::StatusOr<std::vector<SocketAddress>> inside = LocalAddressesIn(o.source_cidrs);
-    if (!inside.ok()) return inside.status();
-    sources = *inside;
-  } else if (o.source_ips.empty()) {
-    sources = LocalAddresses();
-  } else {
-    absl::StatusOr<std::vector<SocketAddress>> parsed = ParseIpList(o.source_ips);
-    if (!parsed.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("--source-ips: ", parsed.status().message()));
-    }
-    sources = *parsed;
-  }
-  for (const SocketAddress& ip : sources) {
+  absl::StatusOr<std::vector<SocketAddress>> sources = ResolveSources(o);
+  if (!sources.ok()) return sources.status();
+  for (const SocketAddress& ip : *sources) {
     if (absl::Status local = CheckAddressIsLocal(ip); !local.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("--source-ips: ", local.message()));
     }
