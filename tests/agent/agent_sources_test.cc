@@ -1,0 +1,48 @@
+#include "agent/agent_sources.h"
+
+#include "gtest/gtest.h"
+
+namespace churnlab {
+namespace {
+
+TEST(AgentSourcesTest, APrefixRoutedLocalGivesItsFirstAddresses) {
+  // 127.0.0.0/8 is routed `local` on every Linux host: the IPv4 AnyIP case, with no root needed.
+  absl::StatusOr<std::vector<SocketAddress>> ips =
+      ResolveSources({.source_prefix = "127.0.3.0/24", .source_count = 4});
+  ASSERT_TRUE(ips.ok()) << ips.status();
+  ASSERT_EQ(ips->size(), 4u);
+  EXPECT_EQ((*ips)[0].IpString(), "127.0.3.1");
+  EXPECT_EQ((*ips)[3].IpString(), "127.0.3.4");
+}
+
+TEST(AgentSourcesTest, APrefixNotRoutedHereIsRefusedNamingTheFlagAndTheFix) {
+  absl::Status s = ResolveSources({.source_prefix = "2001:db8:7::/64", .source_count = 4}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("--source-prefix=2001:db8:7::/64"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("ip -6 route add local 2001:db8:7::/64 dev lo"), std::string::npos)
+      << s;
+}
+
+TEST(AgentSourcesTest, MalformedOrConflictingFlagsAreInvalidArguments) {
+  auto code = [](const SourceFlags& f) { return ResolveSources(f).status().code(); };
+  const auto kInvalid = absl::StatusCode::kInvalidArgument;
+  EXPECT_EQ(code({.source_prefix = "127.0.3.0/24"}), kInvalid);  // no count
+  EXPECT_EQ(code({.source_prefix = "127.0.3.0/24", .source_count = 255}), kInvalid);
+  EXPECT_EQ(code({.source_prefix = "127.0.3.0/33", .source_count = 1}), kInvalid);
+  EXPECT_EQ(code({.source_prefix = "127.0.3.9/24", .source_count = 1}), kInvalid);
+  EXPECT_EQ(code({.source_count = 4}), kInvalid);
+  EXPECT_EQ(code({.source_ips = "127.0.0.1", .source_prefix = "127.0.3.0/24", .source_count = 1}),
+            kInvalid);
+  absl::Status s = ResolveSources({.source_prefix = "fd00::/64", .source_count = 5000}).status();
+  EXPECT_NE(s.message().find("--source-count=5000"), std::string::npos) << s;
+}
+
+TEST(AgentSourcesTest, SourceIpsStillNeedToBeThisHosts) {
+  EXPECT_TRUE(ResolveSources({.source_ips = "127.0.0.2,127.0.0.3"}).ok());
+  absl::Status s = ResolveSources({.source_ips = "192.0.2.9"}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("--source-ips"), std::string::npos) << s;
+}
+
+}  // namespace
+}  // namespace churnlab
