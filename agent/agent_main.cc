@@ -46,8 +46,11 @@ FlagSet MakeFlags(Options& o) {
                "instead of --source-ips: --source-count addresses of this prefix, routed to this "
                "host but on no interface (`ip -6 route add local 2001:db8:7::/64 dev lo`); "
                "IPv6 ones are bound with IPV6_FREEBIND");
+  flags.String("source-prefix-within", &o.sources.source_prefix_within,
+               "instead of --source-prefix: the one IPv6 prefix inside this block that this host "
+               "routes local (each node of a cluster its own)");
   flags.Int("source-count", &o.sources.source_count,
-            "how many addresses of --source-prefix to use, from its first: 1..4096");
+            "how many addresses of the prefix to use, from its first: 1..4096");
   flags.String("allow-targets", &o.allow_targets,
                "CIDRs this agent will send traffic to; shards aimed elsewhere are refused");
   flags.Double("max-rate", &o.max_rate,

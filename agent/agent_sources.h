@@ -1,6 +1,7 @@
 // Which source IPs an agent offers, from its flags: a list (--source-ips), this host's addresses
 // inside CIDRs (--source-cidrs), N addresses of a prefix routed to this host (--source-prefix and
-// --source-count), or this host's own addresses.
+// --source-count; or --source-prefix-within, which finds the prefix: each node of a cluster has
+// its own), or this host's own addresses.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +17,9 @@ struct SourceFlags {
   std::string source_ips;
   std::string source_cidrs;
   std::string source_prefix;
+  // Instead of source_prefix: the one IPv6 prefix inside this block that this host routes
+  // `local` (LocalIpv6Prefixes()).
+  std::string source_prefix_within;
   int64_t source_count = 0;
 };
 

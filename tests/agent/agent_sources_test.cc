@@ -23,6 +23,14 @@ TEST(AgentSourcesTest, APrefixNotRoutedHereIsRefusedNamingTheFlagAndTheFix) {
       << s;
 }
 
+TEST(AgentSourcesTest, ABlockWithoutALocalPrefixInsideIsRefusedNamingTheFlag) {
+  absl::Status s =
+      ResolveSources({.source_prefix_within = "2001:db8:7::/48", .source_count = 4}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("--source-prefix-within=2001:db8:7::/48"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("no prefix"), std::string::npos) << s;
+}
+
 TEST(AgentSourcesTest, MalformedOrConflictingFlagsAreInvalidArguments) {
   auto code = [](const SourceFlags& f) { return ResolveSources(f).status().code(); };
   const auto kInvalid = absl::StatusCode::kInvalidArgument;
@@ -31,6 +39,9 @@ TEST(AgentSourcesTest, MalformedOrConflictingFlagsAreInvalidArguments) {
   EXPECT_EQ(code({.source_prefix = "127.0.3.0/33", .source_count = 1}), kInvalid);
   EXPECT_EQ(code({.source_prefix = "127.0.3.9/24", .source_count = 1}), kInvalid);
   EXPECT_EQ(code({.source_count = 4}), kInvalid);
+  EXPECT_EQ(
+      code({.source_prefix = "fd00::/64", .source_prefix_within = "fd00::/16", .source_count = 1}),
+      kInvalid);
   EXPECT_EQ(code({.source_ips = "127.0.0.1", .source_prefix = "127.0.3.0/24", .source_count = 1}),
             kInvalid);
   absl::Status s = ResolveSources({.source_prefix = "fd00::/64", .source_count = 5000}).status();

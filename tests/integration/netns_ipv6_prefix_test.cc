@@ -85,6 +85,25 @@ TEST_F(NetnsIpv6PrefixTest, FourPrefixAddressesCarryTheRunAndTheKernelSaysSo) {
   EXPECT_EQ(addresses->output.find("fd00:7::"), std::string::npos) << addresses->output;
 }
 
+// A cluster's nodes each route their own prefix; one agent spec finds its node's.
+TEST_F(NetnsIpv6PrefixTest, PrefixWithinFindsTheHostsOwnPrefix) {
+  ASSERT_TRUE(
+      lab_->StartAgentWith("p2", {"--source-prefix-within=fd00::/16", "--source-count=2"}).ok());
+  v1::RunReport report;
+  ASSERT_EQ(lab_->Churnlab("run",
+                           {"--target=" + target_->address.ToString(), "--rate=100",
+                            "--duration=1s", "--agents=p2"},
+                           &report),
+            0)
+      << lab_->output();
+  ASSERT_EQ(report.agents_size(), 1);
+  std::set<std::string> reported;
+  for (const v1::SourceReport& source : report.agents(0).sources()) reported.insert(source.ip());
+  EXPECT_EQ(reported, (std::set<std::string>{"fd00:7::1", "fd00:7::2"}));
+  EXPECT_EQ(report.totals().failed(), 0u);
+  EXPECT_EQ(LocalIpsIn("time-wait"), reported);
+}
+
 TEST_F(NetnsIpv6PrefixTest, APrefixWithoutARouteStopsTheAgentNamingTheFlag) {
   absl::StatusOr<testing::CommandResult> agent =
       lab_->Exec({testing::BinaryPath("churnlab-agent"), "--coordinator=" + lab_->coordinator(),
