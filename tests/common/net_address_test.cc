@@ -126,7 +126,9 @@ TEST(IsRoutedLocalTest, TheKernelsLocalTableDecides) {
   // 127.0.0.0/8 is one `local` route in every namespace's local table; ::1 is assigned to lo.
   EXPECT_TRUE(*IsRoutedLocal(*SocketAddress::ParseIp("127.0.0.77")));
   absl::StatusOr<bool> v6 = IsRoutedLocal(*SocketAddress::ParseIp("::1"));
-  if (v6.ok()) EXPECT_TRUE(*v6);  // a host without IPv6 has no ::1 to ask about
+  if (v6.ok()) {
+    EXPECT_TRUE(*v6);  // a host without IPv6 has no ::1 to ask about
+  }
   absl::StatusOr<bool> doc = IsRoutedLocal(*SocketAddress::ParseIp("192.0.2.9"));
   ASSERT_TRUE(doc.ok()) << doc.status();
   EXPECT_FALSE(*doc);

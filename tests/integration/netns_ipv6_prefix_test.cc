@@ -7,6 +7,7 @@
 
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "churnlab/v1/report.pb.h"
@@ -25,6 +26,9 @@ class NetnsIpv6PrefixTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<testing::NetnsLab>> lab = testing::NetnsLab::Create("v6", false);
     ASSERT_TRUE(lab.ok()) << lab.status();
     lab_ = std::move(*lab);
+    // No TIME_WAIT reuse (2, loopback only, is the default and lo carries this traffic): every
+    // connection then leaves exactly one TIME_WAIT socket to count.
+    ASSERT_TRUE(lab_->SetSysctl("net.ipv4.tcp_tw_reuse", "0").ok());
     // The route lives in the namespace and goes with it.
     absl::StatusOr<testing::CommandResult> route =
         lab_->Exec({"ip", "-6", "route", "add", "local", kPrefix, "dev", "lo"});
@@ -35,11 +39,13 @@ class NetnsIpv6PrefixTest : public ::testing::Test {
     target_.emplace(std::move(*target));
   }
 
-  // The distinct local IPs of the namespace's TCP sockets in `state` (client sockets keep the
-  // TIME_WAIT under client-fin), from `ss`, not from churnlab.
+  // The distinct local IPs of the namespace's TCP sockets in `state` toward the target's port
+  // (client sockets keep the TIME_WAIT under client-fin; the control plane's own connections go
+  // elsewhere), from `ss`, not from churnlab.
   std::set<std::string> LocalIpsIn(const std::string& state) {
     std::set<std::string> ips;
-    absl::StatusOr<testing::CommandResult> ss = lab_->Exec({"ss", "-Htan", "state", state});
+    absl::StatusOr<testing::CommandResult> ss =
+        lab_->Exec({"ss", "-Htan", "state", state, "dport", "=", TargetPort()});
     if (!ss.ok()) return ips;
     for (absl::string_view line : absl::StrSplit(ss->output, '\n', absl::SkipWhitespace())) {
       std::vector<absl::string_view> columns = absl::StrSplit(line, ' ', absl::SkipWhitespace());
@@ -52,6 +58,8 @@ class NetnsIpv6PrefixTest : public ::testing::Test {
     }
     return ips;
   }
+
+  std::string TargetPort() const { return absl::StrCat(":", target_->address.port()); }
 
   std::unique_ptr<testing::NetnsLab> lab_;
   std::optional<testing::TargetProcess> target_;
@@ -78,7 +86,7 @@ TEST_F(NetnsIpv6PrefixTest, FourPrefixAddressesCarryTheRunAndTheKernelSaysSo) {
   EXPECT_EQ(report.totals().failed(), 0u);
   // Every connection closed client-first: the namespace's TIME_WAIT sockets are the agent's.
   EXPECT_EQ(LocalIpsIn("time-wait"), expected);
-  EXPECT_GE(*lab_->Sockets("time-wait"), report.totals().succeeded());
+  EXPECT_EQ(*lab_->Sockets("time-wait", {"dport", "=", TargetPort()}), report.totals().succeeded());
   // None of them is an address of any interface: the route alone makes them this host's.
   absl::StatusOr<testing::CommandResult> addresses = lab_->Exec({"ip", "-6", "addr", "show"});
   ASSERT_TRUE(addresses.ok());
