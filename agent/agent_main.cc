@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "agent/agent_session.h"
+#include "agent/agent_sources.h"
 #include "common/flags.h"
 #include "common/signals.h"
 #include "host/host_facts.h"
@@ -19,8 +20,7 @@ namespace {
 struct Options {
   std::string coordinator = "127.0.0.1:7400";
   std::string name = HostName();
-  std::string source_ips;
-  std::string source_cidrs;
+  SourceFlags sources;
   std::string allow_targets{kLoopbackCidrs};
   double max_rate = 0;
   int64_t max_in_flight = 0;
@@ -37,11 +37,20 @@ FlagSet MakeFlags(Options& o) {
                 "--source-ips=10.0.1.10,10.0.1.11");
   flags.String("coordinator", &o.coordinator, "HOST:PORT of the coordinator's gRPC port");
   flags.String("name", &o.name, "this agent's name, unique among the coordinator's agents");
-  flags.String("source-ips", &o.source_ips,
+  flags.String("source-ips", &o.sources.source_ips,
                "IPs this agent may bind (default: this host's own addresses)");
-  flags.String("source-cidrs", &o.source_cidrs,
+  flags.String("source-cidrs", &o.sources.source_cidrs,
                "instead of --source-ips: this host's addresses inside these CIDRs (a pod's "
                "extra interfaces, a hostNetwork pod's node addresses)");
+  flags.String("source-prefix", &o.sources.source_prefix,
+               "instead of --source-ips: --source-count addresses of this prefix, routed to this "
+               "host but on no interface (`ip -6 route add local 2001:db8:7::/64 dev lo`); "
+               "IPv6 ones are bound with IPV6_FREEBIND");
+  flags.String("source-prefix-within", &o.sources.source_prefix_within,
+               "instead of --source-prefix: the one IPv6 prefix inside this block that this host "
+               "routes local (each node of a cluster its own)");
+  flags.Int("source-count", &o.sources.source_count,
+            "how many addresses of the prefix to use, from its first: 1..4096");
   flags.String("allow-targets", &o.allow_targets,
                "CIDRs this agent will send traffic to; shards aimed elsewhere are refused");
   flags.Double("max-rate", &o.max_rate,
@@ -55,29 +64,6 @@ FlagSet MakeFlags(Options& o) {
                  "Job's agents); 0 = serve until a signal");
   AddSecurityFlags(flags, &o.security, /*server=*/false);
   return flags;
-}
-
-// This host's addresses inside `cidrs`; INVALID_ARGUMENT naming the flag when the list is
-// malformed or no address is inside it.
-absl::StatusOr<std::vector<SocketAddress>> LocalAddressesIn(const std::string& cidrs) {
-  absl::StatusOr<std::vector<Cidr>> parsed = ParseCidrList(cidrs);
-  if (!parsed.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("--source-cidrs: ", parsed.status().message()));
-  }
-  std::vector<SocketAddress> inside;
-  for (const SocketAddress& ip : LocalAddresses()) {
-    for (const Cidr& cidr : *parsed) {
-      if (cidr.Contains(ip)) {
-        inside.push_back(ip);
-        break;
-      }
-    }
-  }
-  if (inside.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--source-cidrs=", cidrs, ": no address of this host is inside"));
-  }
-  return inside;
 }
 
 absl::StatusOr<AgentSession::Options> Resolve(const Options& o) {
@@ -100,29 +86,9 @@ absl::StatusOr<AgentSession::Options> Resolve(const Options& o) {
         absl::StrCat("--allow-targets: ", allowed.status().message()));
   }
   out.allow_targets = *allowed;
-  std::vector<SocketAddress> sources;
-  if (!o.source_ips.empty() && !o.source_cidrs.empty()) {
-    return absl::InvalidArgumentError("--source-ips and --source-cidrs: give one or the other");
-  }
-  if (!o.source_cidrs.empty()) {
-    absl::StatusOr<std::vector<SocketAddress>> inside = LocalAddressesIn(o.source_cidrs);
-    if (!inside.ok()) return inside.status();
-    sources = *inside;
-  } else if (o.source_ips.empty()) {
-    sources = LocalAddresses();
-  } else {
-    absl::StatusOr<std::vector<SocketAddress>> parsed = ParseIpList(o.source_ips);
-    if (!parsed.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("--source-ips: ", parsed.status().message()));
-    }
-    sources = *parsed;
-  }
-  for (const SocketAddress& ip : sources) {
-    if (absl::Status local = CheckAddressIsLocal(ip); !local.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("--source-ips: ", local.message()));
-    }
-    out.link.hello.add_source_ips(ip.IpString());
-  }
+  absl::StatusOr<std::vector<SocketAddress>> sources = ResolveSources(o.sources);
+  if (!sources.ok()) return sources.status();
+  for (const SocketAddress& ip : *sources) out.link.hello.add_source_ips(ip.IpString());
   if (o.max_rate < 0) {
     return absl::InvalidArgumentError(absl::StrCat("--max-rate=", o.max_rate, ": must be >= 0"));
   }

@@ -13,11 +13,17 @@ Engine::Engine(EngineParams params, Clock& clock)
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(EngineParams params, OsSysCalls& sys,
                                                        Clock& clock) {
   RETURN_IF_ERROR(ValidateEngineParams(params));
-  for (const SocketAddress& ip : params.source_ips) RETURN_IF_ERROR(CheckAddressIsLocal(ip));
+  // Sources inside a prefix routed `local` but on no interface (IPv6 AnyIP) bind only with
+  // FREEBIND; the others keep the kernel's check that the address is still this host's.
+  std::vector<bool> free_bind;
+  for (const SocketAddress& ip : params.source_ips) {
+    ASSIGN_OR_RETURN(LocalBinding binding, CheckLocalBinding(ip));
+    free_bind.push_back(binding == LocalBinding::kRoutedLocal);
+  }
   std::unique_ptr<Engine> engine(new Engine(std::move(params), clock));
   for (int i = 0; i < engine->params_.threads; ++i) {
-    engine->workers_.push_back(
-        std::make_unique<EngineWorker>(engine->params_, i, engine->params_.threads, sys, clock));
+    engine->workers_.push_back(std::make_unique<EngineWorker>(engine->params_, free_bind, i,
+                                                              engine->params_.threads, sys, clock));
     RETURN_IF_ERROR(engine->workers_.back()->Init());
   }
   return engine;

@@ -1,3 +1,5 @@
+// The engine thread's loop and each connection's state machine (connect, exchange, close),
+// kept in one file on purpose: the hot path reads top to bottom without jumping between files.
 #include "agent/engine_worker.h"
 
 #include <errno.h>
@@ -33,9 +35,10 @@ int64_t ToNanos(absl::Duration d) { return absl::ToInt64Nanoseconds(d); }
 
 }  // namespace
 
-EngineWorker::EngineWorker(const EngineParams& params, int index, int count, OsSysCalls& sys,
-                           Clock& clock)
+EngineWorker::EngineWorker(const EngineParams& params, std::vector<bool> free_bind, int index,
+                           int count, OsSysCalls& sys, Clock& clock)
     : params_(params),
+      free_bind_(std::move(free_bind)),
       index_(index),
       count_(count),
       sys_(sys),
@@ -281,6 +284,15 @@ bool EngineWorker::OpenSocket(Connection& c) {
     }
   }
   const SocketAddress& source = params_.source_ips[c.source];
+  if (c.source < free_bind_.size() && free_bind_[c.source]) {
+    int one = 1;
+    SocketOption free_bind = FreeBindOption(source.family());
+    SysCallResult opt = sys_.SetSockOpt(c.fd, free_bind.level, free_bind.name, &one, sizeof(one));
+    if (!opt.ok()) {
+      Fail(c, Phase::kBind, opt.errno_);
+      return false;
+    }
+  }
   SysCallResult b = sys_.Bind(c.fd, source.sockaddr_ptr(), source.length());
   if (!b.ok()) {
     Fail(c, Phase::kBind, b.errno_);

@@ -26,7 +26,10 @@ namespace churnlab {
 class EngineWorker {
  public:
   // Worker `index` of `count` handles the run's connections index, index+count, index+2*count...
-  EngineWorker(const EngineParams& params, int index, int count, OsSysCalls& sys, Clock& clock);
+  // `free_bind[i]`: source_ips[i] is set IP_FREEBIND/IPV6_FREEBIND before bind() (an address
+  // in a prefix routed `local`, on no interface).
+  EngineWorker(const EngineParams& params, std::vector<bool> free_bind, int index, int count,
+               OsSysCalls& sys, Clock& clock);
   ~EngineWorker();
   EngineWorker(const EngineWorker&) = delete;
   EngineWorker& operator=(const EngineWorker&) = delete;
@@ -113,6 +116,7 @@ class EngineWorker {
   absl::string_view RequestFor(const Connection& c) const;
 
   const EngineParams& params_;
+  const std::vector<bool> free_bind_;
   const int index_;
   const int count_;
   OsSysCalls& sys_;

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "churnlab/v1/agent.grpc.pb.h"
@@ -205,6 +206,40 @@ ProcessUsage Usage(pid_t pid) {
   return u;
 }
 
+// Polls the coordinator until all `agents` are attached (at most a minute).
+bool WaitForAgents(v1::Control::Stub& control, int64_t agents) {
+  for (int tries = 0;; ++tries) {
+    grpc::ClientContext context;
+    v1::ListAgentsResponse listed;
+    control.ListAgents(&context, v1::ListAgentsRequest(), &listed);
+    if (listed.agents_size() == agents) return true;
+    if (tries > 600) {
+      std::fprintf(stderr, "only %d of %lld agents attached\n", listed.agents_size(),
+                   static_cast<long long>(agents));
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+// A run of 10 connections/s per agent aimed at the discard port; its id.
+absl::StatusOr<std::string> StartFleetRun(v1::Control::Stub& control, int64_t agents,
+                                          int64_t seconds) {
+  v1::StartRunRequest start;
+  v1::RunSpec* spec = start.mutable_spec();
+  spec->set_name("fleet-sim");
+  spec->add_targets("127.0.0.1:9");
+  spec->set_rate(10.0 * agents);
+  spec->mutable_duration()->set_seconds(seconds);
+  v1::StartRunResponse started;
+  grpc::ClientContext context;
+  grpc::Status s = control.StartRun(&context, start, &started);
+  if (!s.ok()) return absl::UnavailableError(s.error_message());
+  return started.run_id();
+}
+
+// Long: the benchmark's script from top to bottom (start, attach, run, measure, print); the
+// threads and figures it shares are local to it on purpose.
 int Main(int argc, char** argv) {
   int64_t agents = 1000;
   int64_t seconds = 30;
@@ -253,41 +288,20 @@ int Main(int argc, char** argv) {
     fleet.push_back(std::make_unique<FakeAgent>(stubs[i % channels].get(), i, ips));
   }
   auto control = v1::Control::NewStub(DialCoordinator(*grpc_address, LinkSecurity{}));
-  for (int tries = 0;; ++tries) {
-    grpc::ClientContext context;
-    v1::ListAgentsResponse listed;
-    control->ListAgents(&context, v1::ListAgentsRequest(), &listed);
-    if (listed.agents_size() == agents) break;
-    if (tries > 600) {
-      std::fprintf(stderr, "only %d of %lld agents attached\n", listed.agents_size(),
-                   static_cast<long long>(agents));
-      return kExitFailed;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  if (!WaitForAgents(*control, agents)) return kExitFailed;
   ProcessUsage idle = Usage(coordinator->pid());
 
-  v1::StartRunRequest start;
-  v1::RunSpec* spec = start.mutable_spec();
-  spec->set_name("fleet-sim");
-  spec->add_targets("127.0.0.1:9");
-  spec->set_rate(10.0 * agents);
-  spec->mutable_duration()->set_seconds(seconds);
-  v1::StartRunResponse started;
-  {
-    grpc::ClientContext context;
-    grpc::Status s = control->StartRun(&context, start, &started);
-    if (!s.ok()) {
-      std::fprintf(stderr, "StartRun: %s\n", s.error_message().c_str());
-      return kExitFailed;
-    }
+  absl::StatusOr<std::string> run_id = StartFleetRun(*control, agents, seconds);
+  if (!run_id.ok()) {
+    std::fprintf(stderr, "StartRun: %s\n", std::string(run_id.status().message()).c_str());
+    return kExitFailed;
   }
   DelayLog watch_delays;
   DelayLog sse_delays;
   std::thread watcher([&] {
     grpc::ClientContext context;
     v1::WatchRunRequest request;
-    request.set_run_id(started.run_id());
+    request.set_run_id(*run_id);
     auto reader = control->WatchRun(&context, request);
     v1::RunUpdate update;
     while (reader->Read(&update)) watch_delays.Update(Clock::now());

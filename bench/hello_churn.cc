@@ -94,6 +94,7 @@ long RssKib(pid_t pid) {
 
 std::string MiB(long kib) { return absl::StrFormat("%.0f MiB", kib / 1024.0); }
 
+// Long: the benchmark's script from top to bottom (start, attach, churn, measure, print).
 int Main(int argc, char** argv) {
   int64_t agents = 40;
   int64_t rounds = 8;

@@ -30,6 +30,8 @@ struct Target {
 
 }  // namespace
 
+// Long: the reference loop is meant to be read in one piece beside agent/engine_worker.cc, as
+// the plainest possible connect-exchange-close loop the engine is measured against.
 int main(int argc, char** argv) {
   if (argc != 4) {
     std::fprintf(stderr, "usage: %s IPv4:PORT[,IPv4:PORT...] CONCURRENCY SECONDS\n", argv[0]);

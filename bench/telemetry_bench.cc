@@ -57,6 +57,7 @@ double Rate(const EngineParams& params, bool with_telemetry) {
   return s.Total().succeeded * 1e9 / s.elapsed_nanos;
 }
 
+// Long: the benchmark's script from top to bottom; each case is a few lines of it.
 int Main() {
   TargetParams tp;
   tp.listen = {*SocketAddress::ParseIpPort("127.0.0.1:0")};

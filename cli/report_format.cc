@@ -131,7 +131,10 @@ std::string FormatProgressLine(const v1::RunReport& report) {
   return line;
 }
 
-std::string FormatReportText(const v1::RunReport& r) {
+namespace {
+
+// The head: run, state, verdict, totals, rates, requests and the errors with their Windows words.
+std::string SummaryText(const v1::RunReport& r) {
   std::string out = absl::StrFormat(
       "\nRun %s%s: %s, verdict %s\n", TerminalSafe(r.run_id()),
       r.spec().name().empty() ? "" : " (" + TerminalSafe(r.spec().name()) + ")",
@@ -150,9 +153,14 @@ std::string FormatReportText(const v1::RunReport& r) {
   absl::StrAppendFormat(&out, "  requests %d, %s per connection\n", t.requests(),
                         RequestsPerConnection(r));
   absl::StrAppendFormat(&out, "  errors: %s\n%s\n", FormatErrors(r.errors(), 8), WindowsLines(r));
-  absl::StrAppendFormat(&out, "  %-12s %-16s %10s %10s %10s %15s %10s %10s  %s\n", "agent",
-                        "source", "attempted", "succeeded", "failed", "peak ports", "peak TW",
-                        "peak FW2", "errors");
+  return out;
+}
+
+// One line per agent and source, then each agent's problem and the store's.
+std::string SourcesText(const v1::RunReport& r) {
+  std::string out = absl::StrFormat("  %-12s %-16s %10s %10s %10s %15s %10s %10s  %s\n", "agent",
+                                    "source", "attempted", "succeeded", "failed", "peak ports",
+                                    "peak TW", "peak FW2", "errors");
   for (const v1::AgentReport& agent : r.agents()) {
     const std::string name = TerminalSafe(agent.name());
     for (const v1::SourceReport& s : agent.sources()) {
@@ -171,10 +179,21 @@ std::string FormatReportText(const v1::RunReport& r) {
                           "the store can write again\n",
                           r.store_error());
   }
-  absl::StrAppend(&out, "\n", Latency("connect", r.latency().connect()),
-                  Latency("total", r.latency().total()),
-                  Latency("in connect", r.latency().connect_call()),
-                  Latency("loop lag", r.latency().loop_lag()));
+  return out;
+}
+
+// "NAME +DELTA, ..." of the counters that moved, by name; "" when none did.
+std::string MovedCounters(const google::protobuf::Map<std::string, int64_t>& deltas) {
+  std::vector<std::string> moved;
+  for (const auto& [name, delta] : std::map<std::string, int64_t>(deltas.begin(), deltas.end())) {
+    if (delta != 0) moved.push_back(absl::StrCat(TerminalSafe(name), " +", delta));
+  }
+  return absl::StrJoin(moved, ", ");
+}
+
+// The server side: each observed listener's peak states and its host's kernel counters.
+std::string ObserversText(const v1::RunReport& r) {
+  std::string out;
   for (const v1::ObserverReport& o : r.observers()) {
     for (const v1::ListenReport& l : o.listen()) {
       absl::StrAppendFormat(
@@ -184,23 +203,19 @@ std::string FormatReportText(const v1::RunReport& r) {
           TerminalSafe(o.name()), TerminalSafe(l.address()), l.peak_time_wait(),
           l.peak_close_wait(), PeakFinWait2(r), l.peak_established());
     }
-    std::vector<std::string> counters;
-    for (const auto& [name, delta] :
-         std::map<std::string, int64_t>(o.kernel_counters().begin(), o.kernel_counters().end())) {
-      if (delta != 0) counters.push_back(absl::StrCat(TerminalSafe(name), " +", delta));
-    }
+    std::string counters = MovedCounters(o.kernel_counters());
     if (!counters.empty()) {
-      absl::StrAppend(&out, "  server ", TerminalSafe(o.name()),
-                      " kernel: ", absl::StrJoin(counters, ", "), "\n");
+      absl::StrAppend(&out, "  server ", TerminalSafe(o.name()), " kernel: ", counters, "\n");
     }
   }
-  absl::StrAppend(&out, FormatTupleBudget(r));
-  std::vector<std::string> counters;
-  for (const auto& [name, delta] :
-       std::map<std::string, int64_t>(r.kernel_counters().begin(), r.kernel_counters().end())) {
-    if (delta != 0) counters.push_back(absl::StrCat(TerminalSafe(name), " +", delta));
-  }
-  if (!counters.empty()) absl::StrAppend(&out, "  kernel: ", absl::StrJoin(counters, ", "), "\n");
+  return out;
+}
+
+// The clients' kernel counters, conntrack tables, observations and thresholds.
+std::string FindingsText(const v1::RunReport& r) {
+  std::string out;
+  std::string counters = MovedCounters(r.kernel_counters());
+  if (!counters.empty()) absl::StrAppend(&out, "  kernel: ", counters, "\n");
   // Beside the counters: each conntrack table that tracked anything (most hosts' track nothing).
   for (const v1::AgentReport& a : r.agents()) {
     if (a.conntrack().peak_count() == 0) continue;
@@ -217,6 +232,16 @@ std::string FormatReportText(const v1::RunReport& r) {
                           th.is_default() ? " (the default: the spec sets no thresholds)" : "");
   }
   return out;
+}
+
+}  // namespace
+
+std::string FormatReportText(const v1::RunReport& r) {
+  return absl::StrCat(
+      SummaryText(r), SourcesText(r), "\n", Latency("connect", r.latency().connect()),
+      Latency("total", r.latency().total()), Latency("in connect", r.latency().connect_call()),
+      Latency("loop lag", r.latency().loop_lag()), ObserversText(r), FormatTupleBudget(r),
+      FindingsText(r));
 }
 
 std::string FormatCompare(const v1::CompareReport& c) {

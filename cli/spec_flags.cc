@@ -136,6 +136,7 @@ SpecEdit List(google::protobuf::RepeatedPtrField<std::string>* (v1::RunSpec::*fi
 
 }  // namespace
 
+// Long: a table of the spec's flags, one entry each, most with the few lines that parse it.
 void AddSpecFlags(FlagSet& flags, SpecOverrides& o) {
   using S = v1::RunSpec;
   AddSpecFlag(flags, o, "target", "IP:PORT,...", "targets", List(&S::mutable_targets));

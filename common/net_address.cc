@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/local_route.h"
 
 namespace churnlab {
 
@@ -246,23 +247,57 @@ absl::Status CheckTargetsAllowed(const std::vector<SocketAddress>& targets,
   return absl::OkStatus();
 }
 
-absl::Status CheckAddressIsLocal(const SocketAddress& ip) {
+SocketOption FreeBindOption(int family) {
+  if (family == AF_INET6) return {IPPROTO_IPV6, IPV6_FREEBIND};
+  return {IPPROTO_IP, IP_FREEBIND};
+}
+
+namespace {
+
+// 0 when a socket binds to `ip` (with FREEBIND first when `free_bind`), else bind()'s errno.
+int TryBind(const SocketAddress& ip, bool free_bind) {
   int fd = ::socket(ip.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::ErrnoToStatus(errno, "socket");
+  if (fd < 0) return errno;
   int one = 1;
   // Without a port reservation the check costs nothing in the port range.
   ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+  if (free_bind) {
+    SocketOption opt = FreeBindOption(ip.family());
+    if (::setsockopt(fd, opt.level, opt.name, &one, sizeof(one)) != 0) {
+      int err = errno;
+      ::close(fd);
+      return err;
+    }
+  }
   SocketAddress any_port = ip;
   any_port.set_port(0);
   int rc = ::bind(fd, any_port.sockaddr_ptr(), any_port.length());
-  int err = errno;
+  int err = rc == 0 ? 0 : errno;
   ::close(fd);
-  if (rc != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("source IP ", ip.IpString(),
-                     " is not an address of this host (bind: ", strerror(err), ")"));
-  }
-  return absl::OkStatus();
+  return err;
 }
+
+}  // namespace
+
+absl::StatusOr<LocalBinding> CheckLocalBinding(const SocketAddress& ip) {
+  int err = TryBind(ip, /*free_bind=*/false);
+  if (err == 0) return LocalBinding::kAssigned;
+  std::string reason = absl::StrCat("bind: ", strerror(err));
+  if (err == EADDRNOTAVAIL) {
+    absl::StatusOr<bool> local = IsRoutedLocal(ip);
+    if (local.ok() && *local) {
+      err = TryBind(ip, /*free_bind=*/true);
+      if (err == 0) return LocalBinding::kRoutedLocal;
+      reason = absl::StrCat("routed local, but bind with FREEBIND: ", strerror(err));
+    } else {
+      reason += local.ok() ? "; no local route covers it either"
+                           : absl::StrCat("; ", local.status().message());
+    }
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat("source IP ", ip.IpString(), " is not an address of this host (", reason, ")"));
+}
+
+absl::Status CheckAddressIsLocal(const SocketAddress& ip) { return CheckLocalBinding(ip).status(); }
 
 }  // namespace churnlab

@@ -67,6 +67,8 @@ class Cidr {
   // An IPv4-mapped `address` is matched as the IPv4 address it maps.
   bool Contains(const SocketAddress& address) const;
   std::string ToString() const;
+  const SocketAddress& base() const { return base_; }
+  int prefix_bits() const { return prefix_bits_; }
 
  private:
   SocketAddress base_;
@@ -81,8 +83,26 @@ absl::StatusOr<std::vector<Cidr>> ParseCidrList(absl::string_view text);
 absl::Status CheckTargetsAllowed(const std::vector<SocketAddress>& targets,
                                  const std::vector<Cidr>& allowed);
 
-// OK when `ip` is an address of this host (a bind() to it succeeds); otherwise
-// FAILED_PRECONDITION naming the address and the kernel's reason.
+// How a socket binds to one of this host's addresses.
+enum class LocalBinding {
+  kAssigned,     // on an interface (or 127.0.0.0/8, or IPv4 AnyIP): bind() takes it as is
+  kRoutedLocal,  // inside an IPv6 prefix routed `local` (AnyIP) but on no interface: the kernel
+                 // delivers to it, and bind() needs IPV6_FREEBIND first
+};
+
+// The socket option that lets bind() take an address on no interface: IP_FREEBIND for IPv4,
+// IPV6_FREEBIND for IPv6.
+struct SocketOption {
+  int level;
+  int name;
+};
+SocketOption FreeBindOption(int family);
+
+// How `ip` binds on this host; FAILED_PRECONDITION naming the address and the kernel's reason when
+// it is not one of this host's: neither assigned nor inside a prefix routed `local` (for which
+// IPV6_FREEBIND alone is not enough: the kernel would bind to it and never deliver the replies).
+absl::StatusOr<LocalBinding> CheckLocalBinding(const SocketAddress& ip);
+// OK when CheckLocalBinding() finds `ip` to be an address of this host, either way.
 absl::Status CheckAddressIsLocal(const SocketAddress& ip);
 
 }  // namespace churnlab

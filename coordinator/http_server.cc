@@ -7,8 +7,6 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 
@@ -20,6 +18,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "coordinator/http_tls.h"
 
 namespace churnlab {
 namespace {
@@ -33,63 +32,6 @@ int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-std::string OpenSslError() {
-  unsigned long code = ERR_get_error();
-  char text[256] = "unknown error";
-  if (code != 0) ERR_error_string_n(code, text, sizeof(text));
-  return text;
-}
-
-// Every PEM certificate in `pem`, in order.
-std::vector<X509*> ReadCertificates(const std::string& pem) {
-  std::vector<X509*> out;
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) out.push_back(cert);
-  ERR_clear_error();  // the end of the data reads as an error
-  BIO_free(bio);
-  return out;
-}
-
-absl::StatusOr<SSL_CTX*> MakeSslContext(const HttpServer::Options& o) {
-  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
-  if (ctx == nullptr) return absl::InternalError("OpenSSL: cannot make a TLS context");
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  auto fail = [ctx](const std::string& what) {
-    SSL_CTX_free(ctx);
-    return absl::InvalidArgumentError(absl::StrCat("HTTP TLS: ", what, ": ", OpenSslError()));
-  };
-  std::vector<X509*> chain = ReadCertificates(o.tls_cert);
-  if (chain.empty()) return fail("no certificate in --tls-cert");
-  bool ok = SSL_CTX_use_certificate(ctx, chain[0]) == 1;
-  X509_free(chain[0]);
-  for (size_t i = 1; i < chain.size(); ++i) {
-    if (ok) {
-      ok = SSL_CTX_add_extra_chain_cert(ctx, chain[i]) == 1;  // takes it
-    } else {
-      X509_free(chain[i]);
-    }
-  }
-  if (!ok) return fail("--tls-cert");
-  BIO* bio = BIO_new_mem_buf(o.tls_key.data(), static_cast<int>(o.tls_key.size()));
-  EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
-  BIO_free(bio);
-  if (key == nullptr) return fail("--tls-key");
-  ok = SSL_CTX_use_PrivateKey(ctx, key) == 1 && SSL_CTX_check_private_key(ctx) == 1;
-  EVP_PKEY_free(key);
-  if (!ok) return fail("--tls-key does not match --tls-cert");
-  if (!o.tls_ca.empty()) {
-    std::vector<X509*> cas = ReadCertificates(o.tls_ca);
-    if (cas.empty()) return fail("no certificate in --tls-ca");
-    X509_STORE* store = SSL_CTX_get_cert_store(ctx);
-    for (X509* ca : cas) {
-      X509_STORE_add_cert(store, ca);
-      X509_free(ca);
-    }
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
-  }
-  return ctx;
 }
 
 }  // namespace
@@ -154,7 +96,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(Options options, 
   std::call_once(threads_once, [] { evthread_use_pthreads(); });
   std::unique_ptr<HttpServer> server(new HttpServer(std::move(options), std::move(handler)));
   if (!server->options_.tls_cert.empty()) {
-    absl::StatusOr<SSL_CTX*> ctx = MakeSslContext(server->options_);
+    absl::StatusOr<SSL_CTX*> ctx = MakeSslContext(
+        server->options_.tls_cert, server->options_.tls_key, server->options_.tls_ca);
     if (!ctx.ok()) return ctx.status();
     server->ssl_ctx_ = *ctx;
   }

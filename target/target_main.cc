@@ -27,6 +27,7 @@ struct Options {
   absl::Duration stats_interval = absl::ZeroDuration();
 };
 
+// Long: a table of the target's flags, one entry each.
 FlagSet MakeFlags(Options& o) {
   FlagSet flags(
       "churnlab-target",

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include "common/local_route.h"
 #include "gtest/gtest.h"
 
 namespace churnlab {
@@ -109,6 +110,28 @@ TEST(CheckAddressIsLocalTest, LoopbackAliasesAreLocalOthersAreNot) {
   absl::Status s = CheckAddressIsLocal(*SocketAddress::ParseIp("192.0.2.9"));
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(s.message().find("192.0.2.9"), absl::string_view::npos);
+}
+
+TEST(CheckLocalBindingTest, AssignedAddressesBindAsTheyAre) {
+  EXPECT_EQ(*CheckLocalBinding(*SocketAddress::ParseIp("127.0.0.5")), LocalBinding::kAssigned);
+  // An IPv6 address on no interface and in no local route stays refused, even though
+  // IPV6_FREEBIND would let a socket bind to it.
+  absl::StatusOr<LocalBinding> stranger = CheckLocalBinding(*SocketAddress::ParseIp("2001:db8::9"));
+  ASSERT_FALSE(stranger.ok());
+  EXPECT_EQ(stranger.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(stranger.status().message().find("2001:db8::9"), absl::string_view::npos);
+}
+
+TEST(IsRoutedLocalTest, TheKernelsLocalTableDecides) {
+  // 127.0.0.0/8 is one `local` route in every namespace's local table; ::1 is assigned to lo.
+  EXPECT_TRUE(*IsRoutedLocal(*SocketAddress::ParseIp("127.0.0.77")));
+  absl::StatusOr<bool> v6 = IsRoutedLocal(*SocketAddress::ParseIp("::1"));
+  if (v6.ok()) {
+    EXPECT_TRUE(*v6);  // a host without IPv6 has no ::1 to ask about
+  }
+  absl::StatusOr<bool> doc = IsRoutedLocal(*SocketAddress::ParseIp("192.0.2.9"));
+  ASSERT_TRUE(doc.ok()) << doc.status();
+  EXPECT_FALSE(*doc);
 }
 
 }  // namespace

@@ -4,8 +4,6 @@
 
 #include <gtest/gtest.h>
 
-#include "coordinator/http_api.h"
-
 namespace churnlab {
 namespace {
 
@@ -138,22 +136,6 @@ TEST(HttpAccessTest, HostNamesServer) {
   EXPECT_FALSE(HostNamesServer("[::1:7401", Local("[::1]:7401"), false, none));
   EXPECT_FALSE(HostNamesServer("127.0.0.1:", Local("127.0.0.1:7401"), false, none));
   EXPECT_FALSE(HostNamesServer("127.0.0.1:x", Local("127.0.0.1:7401"), false, none));
-}
-
-TEST(StaticFileTest, ServesTheDashboardAndNothingBesideIt) {
-  const std::string dir = std::string(CHURNLAB_SOURCE_DIR) + "/dashboard";
-  absl::StatusOr<StaticFile> index = ResolveStaticFile(dir, "/");
-  ASSERT_TRUE(index.ok()) << index.status();
-  EXPECT_EQ(index->path, dir + "/static/index.html");
-  EXPECT_EQ(index->content_type, "text/html; charset=utf-8");
-  absl::StatusOr<StaticFile> app = ResolveStaticFile(dir, "/app.js");
-  ASSERT_TRUE(app.ok());
-  EXPECT_EQ(app->content_type, "text/javascript; charset=utf-8");
-  for (const char* bad : {"/../CMakeLists.txt", "/%2e%2e/package.json", "/.hidden", "//etc/passwd",
-                          "/vendor/uplot/../../package.json", "/nope.js", "relative"}) {
-    EXPECT_EQ(ResolveStaticFile(dir, bad).status().code(), absl::StatusCode::kNotFound) << bad;
-  }
-  EXPECT_FALSE(ResolveStaticFile("", "/").ok());
 }
 
 }  // namespace

@@ -50,9 +50,14 @@ absl::StatusOr<TargetProcess> NetnsLab::StartTarget(const std::vector<std::strin
 }
 
 absl::Status NetnsLab::StartAgent(const std::string& name, const std::string& source_ips) {
-  absl::StatusOr<ChildProcess> agent =
-      ChildProcess::Start(Inside({BinaryPath("churnlab-agent"), "--coordinator=" + coordinator_,
-                                  "--name=" + name, "--source-ips=" + source_ips}));
+  return StartAgentWith(name, {"--source-ips=" + source_ips});
+}
+
+absl::Status NetnsLab::StartAgentWith(const std::string& name, std::vector<std::string> flags) {
+  std::vector<std::string> argv = {BinaryPath("churnlab-agent"), "--coordinator=" + coordinator_,
+                                   "--name=" + name};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  absl::StatusOr<ChildProcess> agent = ChildProcess::Start(Inside(std::move(argv)));
   if (!agent.ok()) return agent.status();
   processes_.push_back(std::move(*agent));
   return absl::OkStatus();

@@ -24,6 +24,8 @@ class NetnsLab {
   absl::Status StartCoordinator();
   absl::StatusOr<TargetProcess> StartTarget(const std::vector<std::string>& flags);
   absl::Status StartAgent(const std::string& name, const std::string& source_ips);
+  // An agent with these flags besides --coordinator and --name (its sources, say).
+  absl::Status StartAgentWith(const std::string& name, std::vector<std::string> flags);
 
   // Runs `churnlab COMMAND --coordinator=... args... --report=FILE` inside, retrying while the
   // agents are still attaching; fills `report` from FILE. Returns the exit code, or -1.
