@@ -66,6 +66,7 @@ FlagSet MakeFlags(Options& o) {
             "request/response exchanges per connection (>1 = keep-alive)");
   flags.Duration("connect-timeout", &p.connect_timeout, "longest wait for the handshake");
   flags.Duration("io-timeout", &p.io_timeout, "longest wait for a response or the server's FIN");
+  flags.Duration("hold", &p.hold, "keep each connection open this long after its requests");
   flags.Int("max-in-flight", &p.max_in_flight, "open model: cap on open connections");
   flags.Int("max-connections", &p.max_connections, "cap on connections started (0 = none)");
   flags.Custom("threads", "N", "1", "engine threads", [&p](absl::string_view v) {
