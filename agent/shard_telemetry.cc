@@ -43,6 +43,7 @@ v1::ShardTelemetry SnapshotToTelemetry(const EngineSnapshot& snapshot, const std
   t.set_missed_starts(snapshot.missed_starts);
   t.set_late_starts(snapshot.late_starts);
   t.set_in_flight(snapshot.in_flight);
+  t.set_held(snapshot.held);
   HistogramToProto(snapshot.connect_latency, t.mutable_connect_latency());
   HistogramToProto(snapshot.connection_latency, t.mutable_connection_latency());
   HistogramToProto(snapshot.connect_call, t.mutable_connect_call());
@@ -68,7 +69,8 @@ v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapsh
   v1::ShardTelemetry t = SnapshotToTelemetry(snapshot, run_id_, final);
   t.set_port_range_size(port_range_size_);
   absl::Time now = absl::Now();
-  if (final || now >= next_census_) {
+  bool fresh_census = final || now >= next_census_;
+  if (fresh_census) {
     // Counting the whole host costs a second pass over the socket table (IPv6 as well as IPv4
     // sockets), so it is done every tenth census and for the final message.
     bool whole_host = final || census_count_++ % 10 == 0;
@@ -77,6 +79,7 @@ v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapsh
     next_census_ = now + std::max(absl::Seconds(1) - absl::Milliseconds(50), took * 100);
   }
   const absl::StatusOr<SocketCensus>& census = census_;
+  uint64_t established = 0;
   for (v1::SourceCounts& source : *t.mutable_sources()) {
     if (census.ok()) {
       if (KernelPicksAddress(source.ip())) {
@@ -94,10 +97,19 @@ v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapsh
     };
     peaks.time_wait = std::max(peaks.time_wait, state("TIME_WAIT"));
     peaks.fin_wait2 = std::max(peaks.fin_wait2, state("FIN_WAIT2"));
+    peaks.established = std::max(peaks.established, state("ESTABLISHED"));
+    established += state("ESTABLISHED");
+    source.set_peak_established(peaks.established);
     source.set_peak_ports_in_use(peaks.ports_in_use);
     source.set_peak_time_wait(peaks.time_wait);
     source.set_peak_fin_wait2(peaks.fin_wait2);
   }
+  peak_in_flight_ = std::max(peak_in_flight_, snapshot.in_flight);
+  t.set_peak_in_flight(peak_in_flight_);
+  // Only a census taken now says the connections are held now: a stale one kept after they
+  // closed would pair their peak with the memory left once they are gone.
+  if (fresh_census) AddMemory(established);
+  *t.mutable_memory() = memory_;
   FillHostTelemetry(baseline_, t.mutable_host(), &conntrack_peak_);
   for (size_t state = 1; state < host_states_.size(); ++state) {
     if (host_states_[state] == 0) continue;
@@ -105,6 +117,20 @@ v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapsh
         host_states_[state];
   }
   return t;
+}
+
+void ShardTelemetryCollector::AddMemory(uint64_t established) {
+  // A few /proc reads per engine process: cheap beside the census, taken as often.
+  memory_.set_mem_available_at_start_bytes(memory_at_start_.mem_available_bytes);
+  if (memory_.processes() != 0 && (established == 0 || established < peak_established_)) return;
+  ProcessMemory process = SelfAndChildrenMemory();
+  memory_.set_pss_bytes(process.pss_bytes);
+  memory_.set_rss_bytes(process.rss_bytes);
+  memory_.set_processes(process.processes);
+  if (established > 0) {
+    peak_established_ = established;
+    memory_.set_slab_growth_bytes(ReadHostMemory().slab_bytes - memory_at_start_.slab_bytes);
+  }
 }
 
 }  // namespace churnlab

@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "agent/engine_snapshot.h"
 #include "churnlab/v1/telemetry.pb.h"
+#include "host/process_memory.h"
 #include "host/socket_census.h"
 
 namespace churnlab {
@@ -35,7 +36,11 @@ class ShardTelemetryCollector {
     uint64_t ports_in_use = 0;
     uint64_t time_wait = 0;
     uint64_t fin_wait2 = 0;
+    uint64_t established = 0;
   };
+  // Called with a fresh census: keeps the shard's memory and the kernel's slab growth when
+  // `established` is the most connections held so far.
+  void AddMemory(uint64_t established);
   void AddSockets(const SourceSockets& sockets, v1::SourceCounts* out);
 
   std::string run_id_;
@@ -48,6 +53,10 @@ class ShardTelemetryCollector {
   HostTcpStates host_states_{};  // as of the last whole-host census
   int census_count_ = 0;
   absl::Time next_census_ = absl::InfinitePast();
+  uint64_t peak_in_flight_ = 0;
+  HostMemory memory_at_start_ = ReadHostMemory();
+  uint64_t peak_established_ = 0;
+  v1::ShardMemory memory_;  // as of the most established connections seen
 };
 
 }  // namespace churnlab

@@ -196,7 +196,7 @@ join "$work/kernel.sources" "$work/report.sources" | awk '
   END {printf "  %-12s %8d %8d   (largest difference %.2f%%)\n", "total", k, r, worst}'
 jq -r '"report: attempted \(.totals.attempted), succeeded \(.totals.succeeded), failed \(.totals.failed); peak in flight \([.series[].in_flight] | max)"' \
   "$work/report.json"
-echo "report JSON: $(jq -c '{concurrency}' "$work/report.json")"
+jq -r '.concurrency | "report: peak \(.peak_established) established (\(.peak_in_flight) by the engines), \(.kernel_bytes_per_connection | floor) B kernel + \(.user_bytes_per_connection | floor) B user per connection, limited by \(.limiter)\n  \(.projection)"' "$work/report.json"
 grep -h "engine processes\|processes" "$work/agent.log" "$work/target.log" | head -n 3 | sed 's/^/  /'
 grep -E "^ +(latency|connect)" "$work/run.log" | head -n 4 | sed 's/^/  /'
 echo "done in ${SECONDS} s"
