@@ -2,6 +2,7 @@
 // a second and a summary. The agent runs the same engine under a coordinator's orders.
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -110,9 +111,14 @@ absl::Status Resolve(Options& o) {
 
 // One engine process of an agent's shard (agent/engine_processes.h): validates, says so in its
 // first frame, then follows orders from stdin until it closes (the agent is done or gone).
+constexpr int kChildNice = 5;
+
 int RunChild(Options& o) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   signal(SIGPIPE, SIG_IGN);
+  // The load yields to the control plane: the agent's telemetry and the coordinator must keep
+  // their beat on a host whose cores the engines fill.
+  setpriority(PRIO_PROCESS, 0, kChildNice);
   absl::Status resolved = Resolve(o);
   absl::StatusOr<std::unique_ptr<Engine>> engine =
       resolved.ok() ? Engine::Create(o.params) : absl::StatusOr<std::unique_ptr<Engine>>(resolved);

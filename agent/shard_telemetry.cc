@@ -1,5 +1,8 @@
 #include "agent/shard_telemetry.h"
 
+#include <algorithm>
+#include <chrono>
+
 #include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
@@ -65,19 +68,46 @@ void ShardTelemetryCollector::AddSockets(const SourceSockets& sockets, v1::Sourc
   AddTcpStates(sockets, out->mutable_tcp_states());
 }
 
+ShardTelemetryCollector::~ShardTelemetryCollector() {
+  if (pending_.valid()) pending_.wait();
+}
+
+bool ShardTelemetryCollector::UpdateCensus(bool final) {
+  absl::Time now = absl::Now();
+  bool fresh = false;
+  if (pending_.valid() &&
+      (final || pending_.wait_for(std::chrono::seconds(0)) == std::future_status::ready)) {
+    census_ = pending_.get();
+    host_states_ = pending_host_states_;
+    // About 1% of a core, but at least every 30 s: on a host holding a million connections
+    // a census takes a second or two, and the peaks must still be seen.
+    next_census_ = now + std::clamp((now - census_started_) * 100,
+                                    absl::Seconds(1) - absl::Milliseconds(50), absl::Seconds(30));
+    fresh = true;
+  }
+  if (final) {
+    // The last message's census is taken now, whole host, whatever it costs.
+    census_ = TakeSocketCensus(targets_, &host_states_);
+    return true;
+  }
+  if (!pending_.valid() && now >= next_census_) {
+    // In the background: with a million sockets on the host a census takes seconds, and the
+    // telemetry must keep its one-second beat (the coordinator counts silence as a loss).
+    // Counting the whole host costs a second pass over the socket table (IPv6 as well as IPv4
+    // sockets), so it is done every tenth census and for the final message.
+    bool whole_host = census_count_++ % 10 == 0;
+    census_started_ = now;
+    pending_ = std::async(std::launch::async, [this, whole_host] {
+      return TakeSocketCensus(targets_, whole_host ? &pending_host_states_ : nullptr);
+    });
+  }
+  return fresh;
+}
+
 v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapshot, bool final) {
   v1::ShardTelemetry t = SnapshotToTelemetry(snapshot, run_id_, final);
   t.set_port_range_size(port_range_size_);
-  absl::Time now = absl::Now();
-  bool fresh_census = final || now >= next_census_;
-  if (fresh_census) {
-    // Counting the whole host costs a second pass over the socket table (IPv6 as well as IPv4
-    // sockets), so it is done every tenth census and for the final message.
-    bool whole_host = final || census_count_++ % 10 == 0;
-    census_ = TakeSocketCensus(targets_, whole_host ? &host_states_ : nullptr);
-    absl::Duration took = absl::Now() - now;
-    next_census_ = now + std::max(absl::Seconds(1) - absl::Milliseconds(50), took * 100);
-  }
+  bool fresh_census = UpdateCensus(final);
   const absl::StatusOr<SocketCensus>& census = census_;
   uint64_t established = 0;
   for (v1::SourceCounts& source : *t.mutable_sources()) {

@@ -55,6 +55,9 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   ip netns del "$NS" 2>/dev/null || true
+  # The logs stay for a look afterwards; only the last run's.
+  rm -rf /tmp/churnlab-million-logs && mkdir -p /tmp/churnlab-million-logs &&
+    cp "$work"/*.log /tmp/churnlab-million-logs/ 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
