@@ -12,6 +12,7 @@
 #include "agent/agent_sources.h"
 #include "common/flags.h"
 #include "common/signals.h"
+#include "host/fd_limit.h"
 #include "host/host_facts.h"
 
 namespace churnlab {
@@ -24,7 +25,7 @@ struct Options {
   std::string allow_targets{kLoopbackCidrs};
   double max_rate = 0;
   int64_t max_in_flight = 0;
-  int64_t threads = 1;
+  int64_t threads = UsableCores();
   absl::Duration exit_when_idle = absl::ZeroDuration();
   SecurityFlags security;
 };
@@ -58,7 +59,7 @@ FlagSet MakeFlags(Options& o) {
                "it are refused, closed-model starts are paced under it (0 = none)");
   flags.Int("max-in-flight", &o.max_in_flight,
             "refuse shards that would hold more connections at once (0 = none)");
-  flags.Int("threads", &o.threads, "engine threads per shard");
+  flags.Int("threads", &o.threads, "engine threads per shard (default: the cores it may run on)");
   flags.Duration("exit-when-idle", &o.exit_when_idle,
                  "exit 0 once idle this long after running at least one shard (a Kubernetes "
                  "Job's agents); 0 = serve until a signal");
@@ -116,6 +117,8 @@ int Main(int argc, char** argv) {
   Options o;
   FlagSet flags = MakeFlags(o);
   flags.ParseFlagsOnlyOrExit(argc, argv);
+  // Each connection in flight is an fd; the hello reports the limit as it is after this.
+  std::fprintf(stderr, "churnlab-agent: %s\n", RaiseFdLimit().Describe().c_str());
   absl::StatusOr<AgentSession::Options> options = Resolve(o);
   if (!options.ok()) ExitIfBadInput("churnlab-agent", options.status());
   sigset_t signals = BlockTerminationSignals();

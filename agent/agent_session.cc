@@ -1,12 +1,15 @@
 #include "agent/agent_session.h"
 
 #include <google/protobuf/util/time_util.h>
+#include <unistd.h>
 
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "agent/engine_processes.h"
 #include "agent/shard_telemetry.h"
+#include "common/status_macros.h"
 #include "host/host_facts.h"
 #include "proto/run_spec.h"
 
@@ -118,7 +121,7 @@ void AgentSession::OnAssign(const v1::Shard& shard) {
   }
   EngineParams params;
   if (absl::Status s = CheckShard(shard, &params); !s.ok()) return refuse(std::string(s.message()));
-  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(params);
+  absl::StatusOr<ShardEnginePtr> engine = MakeEngine(params);
   if (!engine.ok()) return refuse(std::string(engine.status().message()));
   StopShard();  // joins a finished previous shard thread
   std::lock_guard<std::mutex> lock(mu_);
@@ -130,8 +133,26 @@ void AgentSession::OnAssign(const v1::Shard& shard) {
       std::thread(&AgentSession::RunShard, this, shard.run_id(), *std::move(engine), start_after);
 }
 
-void AgentSession::RunShard(std::string run_id, std::unique_ptr<Engine> engine,
-                            absl::Duration start_after) {
+absl::StatusOr<ShardEnginePtr> AgentSession::MakeEngine(const EngineParams& params) {
+  int processes = ProcessesNeeded(params, static_cast<uint64_t>(FdLimit()));
+  if (processes <= 1) {
+    ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Create(params));
+    return ShardEnginePtr(std::move(engine));
+  }
+  // The engine beside this binary, as installed and as built.
+  char self[4096] = {};
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  std::string dir = n > 0 ? std::string(self, n) : std::string();
+  dir = dir.substr(0, dir.rfind('/') + 1);
+  link_.Log(absl::StrCat("shard of ", params.rate > 0 ? params.max_in_flight : params.concurrency,
+                         " connections past this process's fd limit of ", FdLimit(), ": ",
+                         processes, " engine processes"));
+  ASSIGN_OR_RETURN(std::unique_ptr<EngineProcesses> group,
+                   EngineProcesses::Create(params, processes, dir + "churnlab-churn"));
+  return ShardEnginePtr(std::move(group));
+}
+
+void AgentSession::RunShard(std::string run_id, ShardEnginePtr engine, absl::Duration start_after) {
   link_.Log(absl::StrCat("run ", run_id, ": starting in ", absl::FormatDuration(start_after)));
   bool stopped_before_start;
   {

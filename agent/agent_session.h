@@ -60,7 +60,9 @@ class AgentSession final : public CoordinatorSession::Handler {
  private:
   // Why the agent will not run `shard`, or OK.
   absl::Status CheckShard(const v1::Shard& shard, EngineParams* params) const;
-  void RunShard(std::string run_id, std::unique_ptr<Engine> engine, absl::Duration start_after);
+  void RunShard(std::string run_id, ShardEnginePtr engine, absl::Duration start_after);
+  // The engine in this process, or in as many processes as the fd limit needs.
+  absl::StatusOr<ShardEnginePtr> MakeEngine(const EngineParams& params);
   void StopShard();
   void Refuse(const std::string& run_id, const std::string& reason);
 
@@ -70,7 +72,7 @@ class AgentSession final : public CoordinatorSession::Handler {
   std::mutex mu_;  // guards the members below
   std::condition_variable cv_;
   std::string running_run_;
-  Engine* engine_ = nullptr;  // the running shard's engine once started, for rate changes
+  ShardEngine* engine_ = nullptr;  // the running shard's engine once started, for rate changes
   int runs_done_ = 0;
   absl::Time last_run_end_;
   bool stop_requested_ = false;

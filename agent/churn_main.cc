@@ -1,6 +1,9 @@
 // churnlab-churn: runs the churn engine on this host against a target, printing one progress line
 // a second and a summary. The agent runs the same engine under a coordinator's orders.
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -8,6 +11,8 @@
 #include <thread>
 
 #include "agent/engine.h"
+#include "agent/engine_processes.h"
+#include "agent/engine_snapshot_codec.h"
 #include "agent/run_summary.h"
 #include "common/flags.h"
 
@@ -23,6 +28,7 @@ struct Options {
   std::string bind = "auto";
   std::string allow_targets{kLoopbackCidrs};
   bool progress = true;
+  bool child = false;
 };
 
 FlagSet MakeFlags(Options& o) {
@@ -66,6 +72,7 @@ FlagSet MakeFlags(Options& o) {
             "request/response exchanges per connection (>1 = keep-alive)");
   flags.Duration("connect-timeout", &p.connect_timeout, "longest wait for the handshake");
   flags.Duration("io-timeout", &p.io_timeout, "longest wait for a response or the server's FIN");
+  flags.Duration("hold", &p.hold, "keep each connection open this long after its requests");
   flags.Int("max-in-flight", &p.max_in_flight, "open model: cap on open connections");
   flags.Int("max-connections", &p.max_connections, "cap on connections started (0 = none)");
   flags.Custom("threads", "N", "1", "engine threads", [&p](absl::string_view v) {
@@ -78,6 +85,9 @@ FlagSet MakeFlags(Options& o) {
   });
   flags.String("allow-targets", &o.allow_targets, "CIDRs the targets must be inside");
   flags.Bool("progress", &o.progress, "print a progress line every second");
+  flags.Double("max-rate", &p.max_rate, "never more new connections/s than this (0 = none)");
+  flags.Bool("child", &o.child,
+             "run as one engine process of an agent: orders on stdin, snapshots on stdout");
   return flags;
 }
 
@@ -99,10 +109,47 @@ absl::Status Resolve(Options& o) {
   return CheckTargetsAllowed(p.targets, *allowed);
 }
 
+// One engine process of an agent's shard (agent/engine_processes.h): validates, says so in its
+// first frame, then follows orders from stdin until it closes (the agent is done or gone).
+constexpr int kChildNice = 5;
+
+int RunChild(Options& o) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  signal(SIGPIPE, SIG_IGN);
+  // The load yields to the control plane: the agent's telemetry and the coordinator must keep
+  // their beat on a host whose cores the engines fill.
+  setpriority(PRIO_PROCESS, 0, kChildNice);
+  absl::Status resolved = Resolve(o);
+  absl::StatusOr<std::unique_ptr<Engine>> engine =
+      resolved.ok() ? Engine::Create(o.params) : absl::StatusOr<std::unique_ptr<Engine>>(resolved);
+  if (!engine.ok()) {
+    WriteChildFrame(STDOUT_FILENO, ChildStatus::kError, std::string(engine.status().message()));
+    return kExitBadInput;
+  }
+  if (!WriteChildFrame(STDOUT_FILENO, ChildStatus::kRunning, "")) return kExitCannotRun;
+  char order = 0;
+  while (read(STDIN_FILENO, &order, 1) == 1) {
+    if (order == 'S') (*engine)->Start();
+    if (order == 'X') (*engine)->Stop();
+    if (order == 'P') {
+      // Done first: a snapshot taken after it is the final one.
+      bool done = (*engine)->Done();
+      std::string frame = EncodeSnapshot((*engine)->Snapshot());
+      if (!WriteChildFrame(STDOUT_FILENO, done ? ChildStatus::kDone : ChildStatus::kRunning,
+                           frame)) {
+        break;
+      }
+    }
+  }
+  (*engine)->Stop();
+  return kExitOk;
+}
+
 int Main(int argc, char** argv) {
   Options o;
   FlagSet flags = MakeFlags(o);
   flags.ParseFlagsOnlyOrExit(argc, argv);
+  if (o.child) return RunChild(o);
   ExitIfBadInput("churnlab-churn", Resolve(o));
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(o.params);
   if (!engine.ok()) {

@@ -11,11 +11,13 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "agent/engine_snapshot.h"
 #include "agent/pacer.h"
+#include "agent/shard_engine.h"
 #include "common/clock.h"
 #include "common/engine_params.h"
 #include "common/os_sys_calls.h"
@@ -24,7 +26,7 @@ namespace churnlab {
 
 class EngineWorker;
 
-class Engine {
+class Engine final : public ShardEngine {
  public:
   // INVALID_ARGUMENT for bad params (ValidateEngineParams); FAILED_PRECONDITION when a source IP
   // is not an address of this host; an errno status when epoll cannot be set up. `sys` and
@@ -32,27 +34,29 @@ class Engine {
   static absl::StatusOr<std::unique_ptr<Engine>> Create(EngineParams params,
                                                         OsSysCalls& sys = RealSysCalls(),
                                                         Clock& clock = SystemClock());
-  ~Engine();  // stops the run and joins its threads
+  ~Engine() override;  // stops the run and joins its threads
 
   // Starts the run now, one thread per worker. Call once.
-  void Start();
+  void Start() override;
   // Counters so far, without stopping the run. Safe from any thread.
   EngineSnapshot Snapshot() const;
+  EngineSnapshot Snapshot() override { return std::as_const(*this).Snapshot(); }
   // Ends the run early: no new connections; in-flight ones end as Phase::kStopped.
-  void Stop();
+  void Stop() override;
   // Open model: the run's total rate becomes `rate` (> 0) from kRateChangeLead from now on (the
   // coordinator handing out a lost agent's share). Every worker switches at the same connection
   // index, so the schedule stays one schedule. No effect on the closed model, or before Start().
   // Safe from any thread.
-  void ChangeRate(double rate);
+  void ChangeRate(double rate) override;
   static constexpr int64_t kRateChangeLeadNanos = 200'000'000;
   // True once Start() was called and every worker has finished.
   bool Done() const;
+  bool Done() override { return std::as_const(*this).Done(); }
   // Blocks until the run ends; returns the final snapshot, in which attempted equals succeeded
   // plus failed for every source.
-  EngineSnapshot Wait();
+  EngineSnapshot Wait() override;
 
-  const EngineParams& params() const { return params_; }
+  const EngineParams& params() const override { return params_; }
 
  private:
   Engine(EngineParams params, Clock& clock);

@@ -31,6 +31,7 @@ void EngineSnapshot::Merge(const EngineSnapshot& other) {
   missed_starts += other.missed_starts;
   late_starts += other.late_starts;
   in_flight += other.in_flight;
+  held += other.held;
   if (sources.empty())
     sources = other.sources;
   else {

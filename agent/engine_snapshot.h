@@ -24,6 +24,7 @@ struct EngineSnapshot {
   // connect() calls, a stopped or starved process), so skipped rather than made late.
   uint64_t late_starts = 0;
   uint64_t in_flight = 0;  // a gauge: connections open now (not diffed)
+  uint64_t held = 0;       // a gauge: of those, held open after their exchanges (spec `hold`)
   std::vector<SourceSnapshot> sources;
   Histogram connect_latency;     // connect() to the handshake completing, ns
   Histogram connection_latency;  // socket() to close(), successful connections, ns

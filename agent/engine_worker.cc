@@ -50,6 +50,7 @@ EngineWorker::EngineWorker(const EngineParams& params, std::vector<bool> free_bi
       source_slots_(std::max<uint32_t>(1, params.source_ips.size())),
       connect_timeout_(ToNanos(params.connect_timeout)),
       io_timeout_(ToNanos(params.io_timeout)),
+      hold_(ToNanos(params.hold)),
       late_limit_(ToNanos(params.connect_timeout)),
       outcomes_(new LiveOutcomeCounts[source_slots_]) {}
 
@@ -90,9 +91,9 @@ void EngineWorker::Run(int64_t start_nanos, const std::atomic<bool>& stop) {
   end_ = start_nanos + ToNanos(params_.duration);
   stop_ = &stop;
   next_index_ = index_;
-  // In-flight connections get the time their own timeouts allow after the end, then are cut off.
-  const int64_t hard_end =
-      end_ + connect_timeout_ + io_timeout_ * (params_.requests_per_connection + 1);
+  // In-flight connections get the time their own timeouts and the hold allow after the end, then
+  // are cut off.
+  const int64_t hard_end = end_ + ToNanos(DrainBound(params_));
   int64_t last_look = start_nanos;  // when epoll_wait last returned
   bool opening = true;
   while (true) {
@@ -321,6 +322,9 @@ void EngineWorker::HandleEvent(uint32_t slot, uint32_t events) {
     case State::kAwaitingFin:
       if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) ReadResponse(c);
       return;
+    case State::kHolding:
+      if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) OnHeldEvent(c);
+      return;
     case State::kFree:
       return;
   }
@@ -396,6 +400,11 @@ void EngineWorker::OnResponse(Connection& c) {
     c.state = State::kSending;
     return SendRequest(c);
   }
+  if (hold_ > 0) return StartHold(c);
+  CloseByPolicy(c);
+}
+
+void EngineWorker::CloseByPolicy(Connection& c) {
   switch (params_.close_policy) {
     case ClosePolicy::kClientFin:
       return Finish(c);
@@ -409,6 +418,24 @@ void EngineWorker::OnResponse(Connection& c) {
       Append(io_list_, ListId::kIo, SlotOf(c), clock_.NowNanos() + io_timeout_);
       return;  // ReadResponse's loop goes on to look for the FIN
   }
+}
+
+void EngineWorker::StartHold(Connection& c) {
+  c.state = State::kHolding;
+  Append(hold_list_, ListId::kHold, SlotOf(c), clock_.NowNanos() + hold_);
+  held_.Set(++holding_);
+  // Edge-triggered: a FIN that came with the response raised its edge already, so look now.
+  OnHeldEvent(c);
+}
+
+void EngineWorker::OnHeldEvent(Connection& c) {
+  SysCallResult r = sys_.Recv(c.fd, scratch_.data(), scratch_.size());
+  if (!r.ok()) {
+    if (r.errno_ == EAGAIN) return;
+    return Fail(c, Phase::kRead, r.errno_);
+  }
+  // The server closed a held connection (EOF), or sent bytes nobody asked for.
+  Fail(c, r.rc == 0 ? Phase::kRead : Phase::kProtocol, 0);
 }
 
 void EngineWorker::Finish(Connection& c) {
@@ -427,6 +454,7 @@ void EngineWorker::Release(Connection& c) {
   // close() also takes the fd out of the epoll set.
   if (c.fd >= 0) sys_.Close(c.fd);
   c.fd = -1;
+  if (c.state == State::kHolding) held_.Set(--holding_);
   c.state = State::kFree;
   ++c.generation;
   free_slots_.push_back(SlotOf(c));
@@ -436,7 +464,12 @@ void EngineWorker::Release(Connection& c) {
 
 void EngineWorker::AbortAll() {
   for (Connection& c : slots_) {
-    if (c.state != State::kFree) Fail(c, Phase::kStopped, 0);
+    // A held connection did all it was asked: the run's end closes it as the policy says.
+    if (c.state == State::kHolding) {
+      CloseByPolicy(c);
+    } else if (c.state != State::kFree) {
+      Fail(c, Phase::kStopped, 0);
+    }
   }
 }
 
@@ -456,7 +489,9 @@ void EngineWorker::Append(List& list, ListId id, uint32_t slot, int64_t deadline
 
 void EngineWorker::Unlink(Connection& c) {
   if (c.list == ListId::kNone) return;
-  List& list = c.list == ListId::kConnect ? connect_list_ : io_list_;
+  List& list = c.list == ListId::kConnect ? connect_list_
+               : c.list == ListId::kIo    ? io_list_
+                                          : hold_list_;
   if (c.prev != kNil)
     slots_[c.prev].next = c.next;
   else
@@ -476,6 +511,9 @@ void EngineWorker::ExpireTimeouts(int64_t looked) {
   while (io_list_.head != kNil && slots_[io_list_.head].deadline <= looked) {
     Fail(slots_[io_list_.head], Phase::kResponseTimeout, ETIMEDOUT);
   }
+  while (hold_list_.head != kNil && slots_[hold_list_.head].deadline <= looked) {
+    CloseByPolicy(slots_[hold_list_.head]);
+  }
 }
 
 // How long epoll may sleep: until the next start, deadline or the end, whichever is first.
@@ -491,6 +529,7 @@ int64_t EngineWorker::WaitNanos(int64_t now) const {
   }
   if (connect_list_.head != kNil) wake = std::min(wake, slots_[connect_list_.head].deadline);
   if (io_list_.head != kNil) wake = std::min(wake, slots_[io_list_.head].deadline);
+  if (hold_list_.head != kNil) wake = std::min(wake, slots_[hold_list_.head].deadline);
   return std::max<int64_t>(0, wake - now);
 }
 
@@ -511,6 +550,7 @@ void EngineWorker::AddTo(EngineSnapshot* out) const {
   out->missed_starts += missed_starts_.Load();
   out->late_starts += late_starts_.Load();
   out->in_flight += in_flight_.Load();
+  out->held += held_.Load();
 }
 
 }  // namespace churnlab

@@ -50,8 +50,8 @@ class EngineWorker {
 
  private:
   static constexpr uint32_t kNil = UINT32_MAX;
-  enum class State : uint8_t { kFree, kConnecting, kSending, kReceiving, kAwaitingFin };
-  enum class ListId : uint8_t { kNone, kConnect, kIo };
+  enum class State : uint8_t { kFree, kConnecting, kSending, kReceiving, kAwaitingFin, kHolding };
+  enum class ListId : uint8_t { kNone, kConnect, kIo, kHold };
 
   struct Connection {
     int fd = -1;
@@ -98,6 +98,11 @@ class EngineWorker {
   void SendRequest(Connection& c);
   void ReadResponse(Connection& c);
   void OnResponse(Connection& c);
+  // Closes a connection whose exchanges are done as the close policy says.
+  void CloseByPolicy(Connection& c);
+  // Keeps a done connection open for the hold; the peer closing or sending first fails it.
+  void StartHold(Connection& c);
+  void OnHeldEvent(Connection& c);
   void Finish(Connection& c);
   void Fail(Connection& c, Phase phase, int err);
   void Release(Connection& c);
@@ -138,6 +143,7 @@ class EngineWorker {
   const uint32_t source_slots_;
   const int64_t connect_timeout_;
   const int64_t io_timeout_;
+  const int64_t hold_;
   // Open model: a start due longer ago than this is counted late-skipped, not made late.
   const int64_t late_limit_;
   const std::atomic<bool>* stop_ = nullptr;
@@ -147,6 +153,7 @@ class EngineWorker {
   std::vector<uint32_t> free_slots_;
   List connect_list_;
   List io_list_;
+  List hold_list_;
   std::vector<std::string> requests_;       // per target: a keep-alive request
   std::vector<std::string> last_requests_;  // per target: the last request of a connection
   std::vector<char> scratch_;
@@ -156,6 +163,7 @@ class EngineWorker {
   int64_t end_ = 0;
   uint64_t next_index_ = 0;
   uint64_t open_ = 0;        // connections in flight, the owner's copy of in_flight_
+  uint64_t holding_ = 0;     // of those, held after their exchanges: the owner's copy of held_
   int64_t retry_at_ = 0;     // closed model: no start before this
   int64_t retry_delay_ = 0;  // closed model: the current hold-back after a failed start
 
@@ -169,6 +177,7 @@ class EngineWorker {
   SingleWriterCounter missed_starts_;
   SingleWriterCounter late_starts_;
   SingleWriterCounter in_flight_;
+  SingleWriterCounter held_;
 };
 
 }  // namespace churnlab

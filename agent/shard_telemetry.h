@@ -3,6 +3,7 @@
 // the shard started, socket totals).
 #pragma once
 
+#include <future>
 #include <map>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "absl/time/time.h"
 #include "agent/engine_snapshot.h"
 #include "churnlab/v1/telemetry.pb.h"
+#include "host/process_memory.h"
 #include "host/socket_census.h"
 
 namespace churnlab {
@@ -25,18 +27,26 @@ class ShardTelemetryCollector {
                           uint64_t port_range_size);
 
   // The cumulative telemetry for `snapshot`; peaks are the largest seen over all calls. The
-  // socket census is retaken when due: it costs about 0.5 us per socket on the host, so on a
-  // host with many sockets it is spaced out to stay under 1% of one core (and always retaken
-  // for the final message).
+  // socket census is retaken when due, in the background: it costs about 0.5 us per socket on
+  // the host, so on a host with many sockets it is spaced out to about 1% of one core, at most
+  // 30 s apart (and always retaken for the final message).
   v1::ShardTelemetry Collect(const EngineSnapshot& snapshot, bool final);
+  ~ShardTelemetryCollector();
 
  private:
   struct Peaks {
     uint64_t ports_in_use = 0;
     uint64_t time_wait = 0;
     uint64_t fin_wait2 = 0;
+    uint64_t established = 0;
   };
+  // Called with a fresh census: keeps the shard's memory and the kernel's slab growth when
+  // `established` is the most connections held so far.
+  void AddMemory(uint64_t established);
   void AddSockets(const SourceSockets& sockets, v1::SourceCounts* out);
+  // Takes in a census finished in the background (true when one did) and starts the next when
+  // due; the final one is taken at once.
+  bool UpdateCensus(bool final);
 
   std::string run_id_;
   std::vector<SocketAddress> targets_;
@@ -48,6 +58,13 @@ class ShardTelemetryCollector {
   HostTcpStates host_states_{};  // as of the last whole-host census
   int census_count_ = 0;
   absl::Time next_census_ = absl::InfinitePast();
+  std::future<absl::StatusOr<SocketCensus>> pending_;
+  HostTcpStates pending_host_states_{};  // written by the pending census only
+  absl::Time census_started_;
+  uint64_t peak_in_flight_ = 0;
+  HostMemory memory_at_start_ = ReadHostMemory();
+  uint64_t peak_established_ = 0;
+  v1::ShardMemory memory_;  // as of the most established connections seen
 };
 
 }  // namespace churnlab

@@ -105,6 +105,25 @@ std::string FormatTupleBudget(const v1::RunReport& r) {
   return out;
 }
 
+std::string FormatConcurrency(const v1::RunReport& r) {
+  if (!r.has_concurrency()) return "";
+  const v1::ConcurrencyReport& c = r.concurrency();
+  std::string out = absl::StrFormat(
+      "\n  held connections: peak %d at once by the kernel's count (%d by the engines'); "
+      "%.0f bytes kernel + %.0f bytes user per connection\n",
+      c.peak_established(), c.peak_in_flight(), c.kernel_bytes_per_connection(),
+      c.user_bytes_per_connection());
+  for (const v1::SourceConcurrency& s : c.sources()) {
+    absl::StrAppendFormat(&out, "    %-12s %-16s %8d established  %8d ports of %d\n",
+                          TerminalSafe(s.agent()), TerminalSafe(s.ip()), s.peak_established(),
+                          s.peak_ports_in_use(), s.port_bound());
+  }
+  absl::StrAppendFormat(&out, "    limited by: %s\n    %s\n",
+                        c.limiter().empty() ? "(unknown)" : c.limiter(),
+                        TerminalSafe(c.projection()));
+  return out;
+}
+
 std::string FormatProgressLine(const v1::RunReport& report) {
   if (report.series_size() == 0) return "";
   const v1::SeriesPoint& p = report.series(report.series_size() - 1);
@@ -241,7 +260,7 @@ std::string FormatReportText(const v1::RunReport& r) {
       SummaryText(r), SourcesText(r), "\n", Latency("connect", r.latency().connect()),
       Latency("total", r.latency().total()), Latency("in connect", r.latency().connect_call()),
       Latency("loop lag", r.latency().loop_lag()), ObserversText(r), FormatTupleBudget(r),
-      FindingsText(r));
+      FormatConcurrency(r), FindingsText(r));
 }
 
 std::string FormatCompare(const v1::CompareReport& c) {

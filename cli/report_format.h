@@ -15,6 +15,9 @@ std::string FormatProgressLine(const v1::RunReport& report);
 std::string FormatReportText(const v1::RunReport& report);
 // The tuple budget beside the requested and achieved rates, per source IP.
 std::string FormatTupleBudget(const v1::RunReport& report);
+// Held connections: the peak per source and in total, memory per connection, the limiter and
+// the projection; "" when the report has none.
+std::string FormatConcurrency(const v1::RunReport& report);
 // `churnlab compare`'s side-by-side table and summary.
 std::string FormatCompare(const v1::CompareReport& compare);
 std::string FormatAgents(const std::vector<v1::AgentInfo>& agents);

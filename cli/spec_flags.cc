@@ -168,6 +168,9 @@ void AddSpecFlags(FlagSet& flags, SpecOverrides& o) {
               Duration(&S::mutable_connect_timeout));
   AddSpecFlag(flags, o, "io-timeout", "DURATION", "response timeout",
               Duration(&S::mutable_io_timeout));
+  AddSpecFlag(flags, o, "hold", "DURATION",
+              "keep each connection open this long after its requests, then close it",
+              Duration(&S::mutable_hold));
   AddSpecFlag(flags, o, "close", "POLICY", "client-fin | rst | server-fin",
               Choice(&S::set_close_policy, v1::ClosePolicy_descriptor()));
   AddSpecFlag(flags, o, "protocol", "counter|http", "request/response protocol",

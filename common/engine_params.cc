@@ -169,6 +169,14 @@ absl::Status ValidateEngineParams(const EngineParams& p) {
     return Invalid("io_timeout",
                    absl::StrCat(absl::FormatDuration(p.io_timeout), " must be positive"));
   }
+  if (p.hold < absl::ZeroDuration() || p.hold > kMaxDuration) {
+    return Invalid("hold", absl::StrCat(absl::FormatDuration(p.hold), " is not in [0, 24h]"));
+  }
+  if (p.hold > absl::ZeroDuration() && p.close_policy == ClosePolicy::kServerFin) {
+    return Invalid("hold",
+                   "applies to close policies client-fin and rst: under server-fin the server "
+                   "closes right after the last response");
+  }
   if (p.threads < 1 || p.threads > kMaxThreads) {
     return Invalid("threads", absl::StrCat(p.threads, " is not in 1..", kMaxThreads));
   }
@@ -178,6 +186,10 @@ absl::Status ValidateEngineParams(const EngineParams& p) {
                                            " connections in flight"));
   }
   return absl::OkStatus();
+}
+
+absl::Duration DrainBound(const EngineParams& p) {
+  return p.connect_timeout + p.io_timeout * (p.requests_per_connection + 1) + p.hold;
 }
 
 }  // namespace churnlab

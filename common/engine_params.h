@@ -61,6 +61,9 @@ struct EngineParams {
   // (what caps and the tuple budget are checked against) and `duration` their sum.
   std::vector<RateStage> stages;
   int64_t requests_per_connection = 1;
+  // After its last response a connection stays open this long, then closes by the close policy
+  // (client-fin or rst only: under server-fin the server closes after the last response).
+  absl::Duration hold = absl::ZeroDuration();
   absl::Duration connect_timeout = absl::Seconds(1);
   // Longest wait for each response, and for the server's FIN under server-fin.
   absl::Duration io_timeout = absl::Seconds(2);
@@ -83,5 +86,9 @@ inline constexpr int kMaxThreads = 256;
 
 // OK, or INVALID_ARGUMENT naming the offending field and value.
 absl::Status ValidateEngineParams(const EngineParams& params);
+
+// The longest a connection started at the end of the run may still take: its handshake, every
+// exchange, the server's FIN and the hold. Past the run's end plus this, nothing is left open.
+absl::Duration DrainBound(const EngineParams& params);
 
 }  // namespace churnlab

@@ -27,11 +27,11 @@ std::string NewRunId(absl::Time now) {
                       absl::StrFormat("%04x", rng() & 0xffff));
 }
 
+// The engine's own bound on what follows the run's duration (the timeouts and the hold), so the
+// coordinator waits exactly as long as an agent may still have connections open.
 absl::Duration DrainTime(const v1::RunSpec& spec) {
-  auto d = [](const google::protobuf::Duration& x) {
-    return absl::Nanoseconds(TimeUtil::DurationToNanoseconds(x));
-  };
-  return d(spec.connect_timeout()) + d(spec.io_timeout()) * spec.requests_per_connection();
+  absl::StatusOr<EngineParams> params = EngineParamsFromSpec(spec);
+  return params.ok() ? DrainBound(*params) : absl::ZeroDuration();
 }
 
 // Marks the shard finished, with `why` and the time in its problem; its data so far is kept.

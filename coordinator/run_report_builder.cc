@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "analysis/concurrency.h"
 #include "analysis/tuple_budget.h"
 #include "proto/report_export.h"
 #include "proto/run_spec.h"
@@ -165,6 +166,15 @@ v1::RunReport BuildReport(const RunRecord& run) {
   std::vector<analysis::ShardFacts> facts = FactsOf(run);
   *report.mutable_tuple_budget() = analysis::ComputeTupleBudget(run.spec, facts);
   report.set_store_error(run.store_error);
+  std::vector<analysis::ConcurrencyShard> held;
+  for (const ShardRecord& shard : run.shards) {
+    held.push_back(analysis::ConcurrencyShard{shard.assignment.agent, &shard.hello, &shard.latest,
+                                              static_cast<uint32_t>(run.spec.targets_size())});
+  }
+  v1::ConcurrencyReport concurrency = analysis::AnalyzeConcurrency(held);
+  if (concurrency.peak_in_flight() > 0 || concurrency.peak_established() > 0) {
+    *report.mutable_concurrency() = std::move(concurrency);
+  }
   return report;
 }
 

@@ -282,6 +282,7 @@ absl::StatusOr<EngineParams> EngineParamsFromSpec(const v1::RunSpec& spec) {
   p.requests_per_connection = spec.requests_per_connection();
   p.connect_timeout = ToAbsl(spec.connect_timeout());
   p.io_timeout = ToAbsl(spec.io_timeout());
+  p.hold = ToAbsl(spec.hold());
   p.max_in_flight = spec.max_in_flight();
   // Source IPs come with the shard; validate the rest as if the kernel picked them.
   BindMode chosen = p.bind_mode;

@@ -1,6 +1,10 @@
 // churnlab-target: the server under test. Prints its counters and exits 0 on SIGINT/SIGTERM.
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <thread>
@@ -11,6 +15,7 @@
 #include "common/flags.h"
 #include "common/net_address.h"
 #include "common/signals.h"
+#include "host/fd_limit.h"
 #include "host/host_facts.h"
 #include "host/observer_session.h"
 #include "target/target_server.h"
@@ -25,6 +30,8 @@ struct Options {
   SecurityFlags security;
   std::string name = "target-" + HostName();
   absl::Duration stats_interval = absl::ZeroDuration();
+  int64_t processes = 1;
+  int64_t connections = 0;
 };
 
 // Long: a table of the target's flags, one entry each.
@@ -79,6 +86,12 @@ FlagSet MakeFlags(Options& o) {
                  }
                  return absl::OkStatus();
                });
+  flags.Int("processes", &o.processes,
+            "server processes sharing the listening ports (SO_REUSEPORT), each with its own fd "
+            "limit");
+  flags.Int("connections", &o.connections,
+            "connections to hold at once: starts as many processes as the fd limit needs "
+            "(overrides --processes; 0 = off)");
   flags.Int("max-leaked", &p.max_leaked, "--close=never: most connections kept in CLOSE_WAIT");
   flags.String("address-file", &o.address_file,
                "write the bound addresses (comma-separated) here once listening");
@@ -130,12 +143,75 @@ void WaitForSignal(const sigset_t& signals, const Options& o, TargetServer& serv
   }
 }
 
+inline constexpr int64_t kMaxProcesses = 1024;
+
+// Processes needed so that each holds at most its fd limit's worth of `connections`.
+int64_t ProcessesFor(const Options& o, uint64_t fd_limit) {
+  constexpr uint64_t kReservedFds = 64;  // listeners, epoll, the observer's gRPC and netlink
+  if (o.connections <= 0) return o.processes;
+  uint64_t per_process = fd_limit > 2 * kReservedFds ? fd_limit - kReservedFds : fd_limit / 2;
+  return static_cast<int64_t>((o.connections + per_process - 1) / per_process);
+}
+
+// Serves in a forked child until SIGTERM (also sent when the parent dies), then exits.
+[[noreturn]] void ServeInChild(const TargetParams& resolved, int64_t index) {
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() == 1) _exit(kExitOk);  // the parent died before prctl took effect
+  absl::StatusOr<std::unique_ptr<TargetServer>> server = TargetServer::Create(resolved);
+  if (!server.ok()) {
+    std::fprintf(stderr, "churnlab-target: process %lld: %s\n", static_cast<long long>(index),
+                 std::string(server.status().message()).c_str());
+    _exit(kExitCannotRun);
+  }
+  (*server)->Start();
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  int sig = 0;
+  sigwait(&signals, &sig);
+  (*server)->Stop();
+  _exit(kExitOk);
+}
+
+// Forks the extra server processes, before any thread starts (fork() copies only the calling
+// thread): each listens with SO_REUSEPORT sockets of its own on the ports the parent resolved,
+// so the kernel spreads connections over every process and each has its own fd limit.
+std::vector<pid_t> ForkServers(int64_t count, const TargetServer& parent, TargetParams params) {
+  params.listen = parent.addresses();
+  std::vector<pid_t> children;
+  for (int64_t i = 1; i < count; ++i) {
+    std::fflush(nullptr);
+    pid_t pid = fork();
+    if (pid == 0) ServeInChild(params, i);
+    if (pid < 0) {
+      std::perror("churnlab-target: fork");
+      break;
+    }
+    children.push_back(pid);
+  }
+  return children;
+}
+
+void StopServers(const std::vector<pid_t>& children) {
+  for (pid_t pid : children) kill(pid, SIGTERM);
+  for (pid_t pid : children) waitpid(pid, nullptr, 0);
+}
+
 int Main(int argc, char** argv) {
   Options o;
   FlagSet flags = MakeFlags(o);
   flags.ParseFlagsOnlyOrExit(argc, argv);
   absl::StatusOr<LinkSecurity> security = LoadLinkSecurity(o.security);
   ExitIfBadInput("churnlab-target", security.status());
+  // Each accepted connection is an fd.
+  FdLimitChange fds = RaiseFdLimit();
+  std::fprintf(stderr, "churnlab-target: %s\n", fds.Describe().c_str());
+  if (o.processes < 1 || o.processes > kMaxProcesses) {
+    ExitIfBadInput("churnlab-target",
+                   absl::InvalidArgumentError(
+                       absl::StrCat("--processes=", o.processes, ": not in 1..", kMaxProcesses)));
+  }
   // Signals are taken by sigwait below, never by a worker thread.
   sigset_t signals = BlockTerminationSignals();
 
@@ -144,13 +220,16 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "churnlab-target: %s\n", std::string(server.status().message()).c_str());
     return absl::IsInvalidArgument(server.status()) ? kExitBadInput : kExitCannotRun;
   }
+  int64_t processes = std::min(ProcessesFor(o, fds.soft), kMaxProcesses);
+  std::vector<pid_t> children = ForkServers(processes, **server, o.params);
   (*server)->Start();
   std::vector<std::string> listening;
   for (const SocketAddress& a : (*server)->addresses()) listening.push_back(a.ToString());
-  std::printf("churnlab-target: serving %s on %s, close=%s, %d threads\n",
+  std::printf("churnlab-target: serving %s on %s, close=%s, %d threads x %zu processes\n",
               std::string(ProtocolName(o.params.protocol)).c_str(),
               absl::StrJoin(listening, ",").c_str(),
-              std::string(CloseModeName(o.params.close_mode)).c_str(), o.params.threads);
+              std::string(CloseModeName(o.params.close_mode)).c_str(), o.params.threads,
+              children.size() + 1);
   std::fflush(stdout);
   if (!o.address_file.empty()) {
     if (absl::Status s = WriteAddressFile(o.address_file, absl::StrJoin(listening, ",")); !s.ok()) {
@@ -167,8 +246,10 @@ int Main(int argc, char** argv) {
     observer->Shutdown();
     observer_thread.join();
   }
+  StopServers(children);
   (*server)->Stop();
-  std::printf("churnlab-target: %s\n", FormatCounters((*server)->Counters()).c_str());
+  std::printf("churnlab-target: %s (this process of %zu)\n",
+              FormatCounters((*server)->Counters()).c_str(), children.size() + 1);
   return kExitOk;
 }
 

@@ -100,6 +100,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadField{R"("rate": 5, "requests_per_connection": -2)", "requests_per_connection"},
         BadField{R"("rate": 5, "connect_timeout": "-1s")", "connect_timeout"},
         BadField{R"("rate": 5, "io_timeout": "-1s")", "io_timeout"},
+        BadField{R"("rate": 5, "hold": "-1s")", "hold"},
+        BadField{R"("rate": 5, "hold": "100000s")", "hold"},
+        BadField{R"("concurrency": 5, "hold": "5s", "close_policy": "server-fin")", "hold"},
         BadField{R"("rate": 5, "max_in_flight": -3)", "max_in_flight"},
         BadField{R"("rate": 5, "agents": -1)", "agents"},
         BadField{R"("rate": 5, "source_ips_per_agent": -1)", "source_ips_per_agent"},
@@ -206,6 +209,23 @@ TEST(RunSpecTest, RateWithConcurrencyIsRefusedNamingBoth) {
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(absl::StartsWith(status.message(), "rate, concurrency:")) << status;
   EXPECT_NE(status.message().find("not both"), std::string::npos) << status;
+}
+
+TEST(RunSpecTest, HoldReachesTheEngineAndTheDrainBound) {
+  absl::StatusOr<v1::RunSpec> spec = ParseRunSpecJson(
+      R"({"targets": ["127.0.0.1:9000"], "concurrency": 100, "duration": "10s", "hold": "90s",
+          "close_policy": "rst"})");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ApplyRunSpecDefaults(&*spec);
+  ASSERT_TRUE(ValidateRunSpec(*spec).ok()) << ValidateRunSpec(*spec);
+  absl::StatusOr<EngineParams> params = EngineParamsFromSpec(*spec);
+  ASSERT_TRUE(params.ok()) << params.status();
+  EXPECT_EQ(params->hold, absl::Seconds(90));
+  // connect 1s + io 2s x (1 request + the FIN) + the hold.
+  EXPECT_EQ(DrainBound(*params), absl::Seconds(1 + 2 * 2 + 90));
+  // Without a hold nothing changes.
+  spec->clear_hold();
+  EXPECT_EQ(DrainBound(*EngineParamsFromSpec(*spec)), absl::Seconds(5));
 }
 
 TEST(RunSpecTest, TargetsAreRequired) {

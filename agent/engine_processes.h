@@ -1,0 +1,74 @@
+// The churn engine in several processes, seen as one: each process has a fd limit of its own
+// (RLIMIT_NOFILE's hard limit may be far below a million), so a shard that holds more
+// connections than one process may open is split over churnlab-churn processes running in
+// child mode. They talk over pipes: a byte order in ('S' start, 'P' poll, 'X' stop), a framed
+// snapshot out. The agent merges their snapshots into one, so the coordinator sees one agent.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "agent/shard_engine.h"
+
+namespace churnlab {
+
+// The frame a child writes: 8-byte length, 1 status byte, then the payload.
+enum class ChildStatus : uint8_t { kRunning = 0, kDone = 1, kError = 2 };
+// Writes one frame to `fd`; false when the pipe broke.
+bool WriteChildFrame(int fd, ChildStatus status, const std::string& payload);
+
+// The command line of one child running `params` (churnlab-churn flags, with --child).
+std::vector<std::string> ChildArgs(const EngineParams& params);
+
+// Part `index` of `count` of `params`: concurrency, max_in_flight and max_connections split
+// exactly, rate and max_rate in equal parts, threads spread (at least one each).
+EngineParams PartOf(const EngineParams& params, int index, int count);
+
+// Processes needed so that none holds more than `fd_limit` minus a reserve.
+int ProcessesNeeded(const EngineParams& params, uint64_t fd_limit);
+
+class EngineProcesses final : public ShardEngine {
+ public:
+  // Starts `count` children of `churn_path`, each with its part, and waits until each has
+  // validated its part (the child's error as INVALID_ARGUMENT or FAILED_PRECONDITION, an errno
+  // status when a process cannot start).
+  static absl::StatusOr<std::unique_ptr<EngineProcesses>> Create(const EngineParams& params,
+                                                                 int count,
+                                                                 const std::string& churn_path);
+  ~EngineProcesses() override;
+
+  void Start() override;
+  EngineSnapshot Snapshot() override;
+  void Stop() override;
+  // Not carried to the children: a lost agent's share is not handed on to a split shard.
+  void ChangeRate(double) override {}
+  bool Done() override;
+  EngineSnapshot Wait() override;
+  const EngineParams& params() const override { return params_; }
+
+ private:
+  struct Child {
+    pid_t pid = -1;
+    int to = -1;    // its stdin
+    int from = -1;  // its stdout
+    EngineSnapshot last;
+    bool done = false;
+  };
+  explicit EngineProcesses(EngineParams params) : params_(std::move(params)) {}
+  void SendAll(char order);
+  // Polls every child not yet done; merges the latest snapshots. Holds mu_.
+  EngineSnapshot PollLocked();
+  bool AllDoneLocked() const;
+
+  EngineParams params_;
+  std::mutex mu_;
+  std::vector<Child> children_;
+  bool started_ = false;
+};
+
+}  // namespace churnlab

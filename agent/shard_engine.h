@@ -1,0 +1,32 @@
+// What an agent runs a shard on: the engine in this process (agent/engine.h), or the same
+// engine in several processes when one process's fd limit cannot hold the shard
+// (agent/engine_processes.h).
+#pragma once
+
+#include <memory>
+
+#include "agent/engine_snapshot.h"
+#include "common/engine_params.h"
+
+namespace churnlab {
+
+class ShardEngine {
+ public:
+  virtual ~ShardEngine() = default;
+  // Starts the run now. Call once.
+  virtual void Start() = 0;
+  // Counters so far (merged over processes), without stopping the run.
+  virtual EngineSnapshot Snapshot() = 0;
+  // Ends the run early: no new connections; held ones close by the policy, others end stopped.
+  virtual void Stop() = 0;
+  // Open model: the total rate becomes `rate` shortly from now (see Engine::ChangeRate).
+  virtual void ChangeRate(double rate) = 0;
+  // True once started and every worker has finished.
+  virtual bool Done() = 0;
+  // Blocks until the run ends; the final snapshot.
+  virtual EngineSnapshot Wait() = 0;
+  virtual const EngineParams& params() const = 0;
+};
+using ShardEnginePtr = std::unique_ptr<ShardEngine>;
+
+}  // namespace churnlab

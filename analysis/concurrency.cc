@@ -1,0 +1,138 @@
+#include "analysis/concurrency.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace churnlab::analysis {
+namespace {
+
+// Per kernel (agents in one host and namespace share it): its memory and fd figures, once.
+struct HostFigures {
+  int64_t slab_growth = 0;
+  uint64_t mem_available = 0;
+  uint64_t file_max = 0;
+};
+
+uint64_t SysctlNumber(const v1::Hello& hello, const char* key) {
+  auto it = hello.sysctls().find(key);
+  uint64_t value = 0;
+  if (it != hello.sysctls().end() && absl::SimpleAtoi(it->second, &value)) return value;
+  return 0;
+}
+
+std::string Thousands(uint64_t n) {
+  std::string digits = absl::StrCat(n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+void AddSources(const ConcurrencyShard& shard, v1::ConcurrencyReport* out) {
+  for (const v1::SourceCounts& source : shard.latest->sources()) {
+    v1::SourceConcurrency* s = out->add_sources();
+    s->set_agent(shard.agent);
+    s->set_ip(source.ip());
+    s->set_peak_established(source.peak_established());
+    s->set_peak_ports_in_use(source.peak_ports_in_use());
+    s->set_port_bound(shard.latest->port_range_size() * shard.destinations);
+    out->set_peak_established(out->peak_established() + source.peak_established());
+    out->set_port_bound(out->port_bound() + s->port_bound());
+    out->set_per_source_ip(std::max(out->per_source_ip(), s->port_bound()));
+  }
+}
+
+// The smallest known bound names the limiter.
+void ChooseLimiter(v1::ConcurrencyReport* out) {
+  std::vector<std::pair<uint64_t, const char*>> bounds = {
+      {out->fd_bound(), "fds"}, {out->port_bound(), "ports"}, {out->memory_bound(), "memory"}};
+  uint64_t least = 0;
+  for (const auto& [bound, name] : bounds) {
+    if (bound > 0 && (least == 0 || bound < least)) {
+      least = bound;
+      out->set_limiter(name);
+    }
+  }
+}
+
+// "This host could hold about N ...": the smallest bound, then what lifting it gives.
+std::string Projection(const v1::ConcurrencyReport& r, size_t sources) {
+  uint64_t held = std::max(r.peak_established(), r.peak_in_flight());
+  std::string out = absl::StrFormat(
+      "Held %s connections at once (%s by the kernel's count) from %d source IPs; each cost "
+      "%.0f bytes of kernel memory and %.0f of user space. Bounds: fds %s, ports %s, memory %s.",
+      Thousands(held), Thousands(r.peak_established()), sources, r.kernel_bytes_per_connection(),
+      r.user_bytes_per_connection(), Thousands(r.fd_bound()), Thousands(r.port_bound()),
+      Thousands(r.memory_bound()));
+  if (r.limiter().empty()) return out;
+  uint64_t fd = r.fd_bound() ? r.fd_bound() : UINT64_MAX;
+  uint64_t mem = r.memory_bound() ? r.memory_bound() : UINT64_MAX;
+  if (r.limiter() == "ports" && r.per_source_ip() > 0) {
+    uint64_t next = std::min(fd, mem);
+    uint64_t more = (next - r.port_bound() + r.per_source_ip() - 1) / r.per_source_ip();
+    absl::StrAppend(&out, " Ports limit first: this host could hold about ",
+                    Thousands(r.port_bound()), " with these source IPs, and about ",
+                    Thousands(next), " with ", more, " more source IPs (",
+                    Thousands(r.per_source_ip()), " each).");
+  } else if (r.limiter() == "memory" && r.per_gib() > 0) {
+    uint64_t next = std::min(fd, r.port_bound() ? r.port_bound() : UINT64_MAX);
+    absl::StrAppend(&out, " Memory limits first: this host could hold about ",
+                    Thousands(r.memory_bound()), ", and about ", Thousands(next), " with ",
+                    (next - r.memory_bound() + r.per_gib() - 1) / r.per_gib(), " more GiB (",
+                    Thousands(r.per_gib()), " connections per GiB).");
+  } else if (r.limiter() == "fds") {
+    absl::StrAppend(&out, " fs.file-max limits first: this host could hold about ",
+                    Thousands(r.fd_bound()), "; raise fs.file-max for more.");
+  }
+  return out;
+}
+
+}  // namespace
+
+v1::ConcurrencyReport AnalyzeConcurrency(const std::vector<ConcurrencyShard>& shards) {
+  v1::ConcurrencyReport out;
+  std::map<std::string, HostFigures> hosts;
+  uint64_t pss = 0;
+  for (const ConcurrencyShard& shard : shards) {
+    if (shard.latest == nullptr || shard.hello == nullptr) continue;
+    AddSources(shard, &out);
+    out.set_peak_in_flight(out.peak_in_flight() + shard.latest->peak_in_flight());
+    pss += shard.latest->memory().pss_bytes();
+    HostFigures& host =
+        hosts[shard.hello->kernel_id().empty() ? shard.agent : shard.hello->kernel_id()];
+    host.slab_growth = std::max(host.slab_growth, shard.latest->memory().slab_growth_bytes());
+    host.mem_available =
+        std::max(host.mem_available, shard.latest->memory().mem_available_at_start_bytes());
+    host.file_max = SysctlNumber(*shard.hello, "fs.file-max");
+  }
+  uint64_t held = out.peak_established() > 0 ? out.peak_established() : out.peak_in_flight();
+  if (held == 0) return v1::ConcurrencyReport();
+  int64_t slab = 0;
+  uint64_t available = 0;
+  for (const auto& [id, host] : hosts) {
+    slab += host.slab_growth;
+    available += host.mem_available;
+    out.set_fd_bound(out.fd_bound() + host.file_max);
+  }
+  out.set_kernel_bytes_per_connection(std::max<int64_t>(0, slab) / static_cast<double>(held));
+  out.set_user_bytes_per_connection(pss / static_cast<double>(held));
+  out.set_kernel_note(
+      "the growth of the host's Slab (tcp_sock, inode, dentry, file, epoll item): a target on "
+      "the agents' host adds its end of each connection");
+  double per_connection = out.kernel_bytes_per_connection() + out.user_bytes_per_connection();
+  if (per_connection > 0 && slab > 0) {
+    out.set_memory_bound(static_cast<uint64_t>(available / per_connection));
+    out.set_per_gib(static_cast<uint64_t>(std::ldexp(1.0, 30) / per_connection));
+  }
+  ChooseLimiter(&out);
+  out.set_projection(Projection(out, out.sources_size()));
+  return out;
+}
+
+}  // namespace churnlab::analysis

@@ -1,0 +1,27 @@
+// Held connections, from what the agents reported: how many were open at once (per source and
+// in total, by the kernel's count and the engines'), what each cost in kernel and user memory,
+// which bound comes first (fds, ports per four-tuple, memory) and what this host could hold
+// with more source IPs or memory. Pure: no I/O.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "churnlab/v1/agent.pb.h"
+#include "churnlab/v1/report.pb.h"
+#include "churnlab/v1/telemetry.pb.h"
+
+namespace churnlab::analysis {
+
+struct ConcurrencyShard {
+  std::string agent;
+  const v1::Hello* hello = nullptr;            // port range, sysctls (fs.file-max), kernel id
+  const v1::ShardTelemetry* latest = nullptr;  // peaks, memory
+  uint32_t destinations = 1;                   // the run's targets
+};
+
+// Empty (no peak) when no shard reported a connection open.
+v1::ConcurrencyReport AnalyzeConcurrency(const std::vector<ConcurrencyShard>& shards);
+
+}  // namespace churnlab::analysis

@@ -1,0 +1,91 @@
+// The engine split over processes: the parts add up to the shard, a snapshot survives its
+// encoding, and a real split run against an in-process target counts like one engine.
+#include "agent/engine_processes.h"
+
+#include "agent/engine_snapshot_codec.h"
+#include "gtest/gtest.h"
+#include "target/target_server.h"
+
+namespace churnlab {
+namespace {
+
+EngineParams HeldShard(const SocketAddress& target) {
+  EngineParams p;
+  p.targets = {target};
+  p.concurrency = 1001;
+  p.max_connections = 1001;
+  p.duration = absl::Seconds(2);
+  p.hold = absl::Milliseconds(300);
+  p.threads = 3;
+  return p;
+}
+
+TEST(EngineProcessesTest, PartsAddUpToTheShard) {
+  EngineParams p = HeldShard(*SocketAddress::ParseIpPort("127.0.0.1:9"));
+  int64_t concurrency = 0, connections = 0, threads = 0;
+  for (int i = 0; i < 4; ++i) {
+    EngineParams part = PartOf(p, i, 4);
+    concurrency += part.concurrency;
+    connections += part.max_connections;
+    threads += part.threads;
+    EXPECT_TRUE(ValidateEngineParams(part).ok());
+  }
+  EXPECT_EQ(concurrency, 1001);
+  EXPECT_EQ(connections, 1001);
+  EXPECT_EQ(threads, 4);  // at least one each
+  EXPECT_EQ(ProcessesNeeded(p, 20000), 1);
+  p.concurrency = 1'000'000;
+  EXPECT_EQ(ProcessesNeeded(p, 20000), 51);  // 19,936 connections per process
+}
+
+TEST(EngineProcessesTest, ASnapshotSurvivesItsEncoding) {
+  EngineSnapshot s;
+  s.elapsed_nanos = 123;
+  s.in_flight = 7;
+  s.held = 5;
+  s.sources.resize(2);
+  s.sources[1].source = "127.0.0.2";
+  s.sources[1].counts.attempted = 9;
+  s.sources[1].counts.failures[static_cast<int>(Phase::kConnect)][ECONNREFUSED] = 4;
+  s.connect_latency.Record(1'000'000);
+  s.loop_lag.Record(5);
+  EngineSnapshot back;
+  ASSERT_TRUE(DecodeSnapshot(EncodeSnapshot(s), &back));
+  EXPECT_EQ(back.elapsed_nanos, 123);
+  EXPECT_EQ(back.held, 5u);
+  EXPECT_EQ(back.sources[1].source, "127.0.0.2");
+  EXPECT_EQ(back.sources[1].counts.failures_of(Phase::kConnect, ECONNREFUSED), 4u);
+  EXPECT_EQ(back.connect_latency.count(), 1u);
+  EXPECT_EQ(back.connect_latency.max(), 1'000'000);
+  EXPECT_FALSE(DecodeSnapshot(EncodeSnapshot(s).substr(0, 20), &back));
+}
+
+TEST(EngineProcessesTest, ASplitRunCountsLikeOneEngine) {
+  TargetParams t;
+  t.listen = {*SocketAddress::ParseIpPort("127.0.0.1:0")};
+  absl::StatusOr<std::unique_ptr<TargetServer>> target = TargetServer::Create(t);
+  ASSERT_TRUE(target.ok()) << target.status();
+  (*target)->Start();
+  absl::StatusOr<std::unique_ptr<EngineProcesses>> group = EngineProcesses::Create(
+      HeldShard((*target)->addresses()[0]), 3, CHURNLAB_BINARY_DIR "/churnlab-churn");
+  ASSERT_TRUE(group.ok()) << group.status();
+  (*group)->Start();
+  EngineSnapshot s = (*group)->Wait();
+  EXPECT_EQ(s.Total().attempted, 1001u);
+  EXPECT_EQ(s.Total().succeeded, 1001u);
+  EXPECT_EQ(s.in_flight, 0u);
+  EXPECT_EQ((*target)->Counters().accepted, 1001u);
+}
+
+TEST(EngineProcessesTest, AChildsRefusalIsTheCreateError) {
+  EngineParams p = HeldShard(*SocketAddress::ParseIpPort("127.0.0.1:9"));
+  p.bind_mode = BindMode::kNoPort;
+  p.source_ips = {*SocketAddress::ParseIp("192.0.2.77")};  // not on this host
+  absl::StatusOr<std::unique_ptr<EngineProcesses>> group =
+      EngineProcesses::Create(p, 2, CHURNLAB_BINARY_DIR "/churnlab-churn");
+  ASSERT_FALSE(group.ok());
+  EXPECT_NE(group.status().message().find("192.0.2.77"), absl::string_view::npos) << group.status();
+}
+
+}  // namespace
+}  // namespace churnlab

@@ -1,0 +1,70 @@
+// AnalyzeConcurrency on telemetry as agents send it: peaks per source and in total, memory per
+// connection, the first bound and the projection.
+#include "analysis/concurrency.h"
+
+#include "gtest/gtest.h"
+
+namespace churnlab::analysis {
+namespace {
+
+struct Agent {
+  v1::Hello hello;
+  v1::ShardTelemetry latest;
+};
+
+// An agent holding `per_source` connections from each of `sources` IPs (28,232 ports each), at
+// 2,000 bytes of kernel and 100 of user memory a connection, with `available` bytes free.
+Agent Holding(int sources, uint64_t per_source, uint64_t available) {
+  Agent a;
+  a.hello.set_kernel_id("boot/net:[1]");
+  (*a.hello.mutable_sysctls())["fs.file-max"] = "10000000";
+  a.latest.set_port_range_size(28232);
+  for (int i = 0; i < sources; ++i) {
+    v1::SourceCounts* s = a.latest.add_sources();
+    s->set_ip("127.0.1." + std::to_string(i + 1));
+    s->set_peak_established(per_source);
+    s->set_peak_ports_in_use(per_source);
+  }
+  uint64_t held = per_source * sources;
+  a.latest.set_peak_in_flight(held);
+  a.latest.mutable_memory()->set_pss_bytes(held * 100);
+  a.latest.mutable_memory()->set_slab_growth_bytes(static_cast<int64_t>(held * 2000));
+  a.latest.mutable_memory()->set_mem_available_at_start_bytes(available);
+  return a;
+}
+
+TEST(ConcurrencyTest, PortsLimitFirstAndMoreSourceIpsLiftThem) {
+  Agent a = Holding(2, 25000, uint64_t{21} << 30);  // 21 GiB free
+  v1::ConcurrencyReport r = AnalyzeConcurrency({ConcurrencyShard{"a1", &a.hello, &a.latest, 1}});
+  EXPECT_EQ(r.peak_established(), 50000u);
+  EXPECT_EQ(r.peak_in_flight(), 50000u);
+  ASSERT_EQ(r.sources_size(), 2);
+  EXPECT_EQ(r.sources(1).port_bound(), 28232u);
+  EXPECT_DOUBLE_EQ(r.kernel_bytes_per_connection(), 2000);
+  EXPECT_DOUBLE_EQ(r.user_bytes_per_connection(), 100);
+  EXPECT_EQ(r.port_bound(), 2u * 28232);
+  EXPECT_EQ(r.memory_bound(), (uint64_t{21} << 30) / 2100);  // 10,737,418
+  EXPECT_EQ(r.fd_bound(), 10'000'000u);
+  EXPECT_EQ(r.limiter(), "ports");
+  // The next bound is fs.file-max: (10,000,000 - 56,464) / 28,232 rounds up to 353 more IPs.
+  EXPECT_NE(r.projection().find("about 10,000,000 with 353 more source IPs"), std::string::npos)
+      << r.projection();
+}
+
+TEST(ConcurrencyTest, MemoryLimitsWhenItIsScarce) {
+  Agent a = Holding(40, 25000, uint64_t{1} << 30);  // 1 GiB free
+  v1::ConcurrencyReport r = AnalyzeConcurrency({ConcurrencyShard{"a1", &a.hello, &a.latest, 1}});
+  EXPECT_EQ(r.limiter(), "memory");
+  EXPECT_EQ(r.per_gib(), (uint64_t{1} << 30) / 2100);
+  EXPECT_NE(r.projection().find("more GiB"), std::string::npos) << r.projection();
+}
+
+TEST(ConcurrencyTest, NothingHeldGivesNoReport) {
+  Agent a = Holding(1, 0, 1 << 30);
+  v1::ConcurrencyReport r = AnalyzeConcurrency({ConcurrencyShard{"a1", &a.hello, &a.latest, 1}});
+  EXPECT_EQ(r.peak_established(), 0u);
+  EXPECT_TRUE(r.projection().empty());
+}
+
+}  // namespace
+}  // namespace churnlab::analysis

@@ -1,0 +1,56 @@
+// RaiseFdLimit on this process: the soft limit ends at the hard one, never lower than before,
+// and with CAP_SYS_RESOURCE the hard one reaches fs.nr_open.
+#include "host/fd_limit.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "gtest/gtest.h"
+
+namespace churnlab {
+namespace {
+
+// CAP_SYS_RESOURCE (bit 24) in this process's effective capabilities (/proc/self/status).
+bool HasCapSysResource() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("CapEff:", 0) == 0) {
+      return (std::stoull(line.substr(7), nullptr, 16) >> 24) & 1;
+    }
+  }
+  return false;
+}
+
+TEST(FdLimitTest, RaisesTheSoftLimitToTheHardOneAndSaysSo) {
+  FdLimitChange change = RaiseFdLimit();
+  rlimit now{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &now), 0);
+  EXPECT_EQ(change.soft, now.rlim_cur);
+  EXPECT_EQ(change.hard, now.rlim_max);
+  EXPECT_EQ(change.soft, change.hard);
+  EXPECT_GE(change.soft, change.soft_before);
+  EXPECT_GE(change.hard, change.hard_before);
+  // With CAP_SYS_RESOURCE the hard limit reaches fs.nr_open; without it (root in a container
+  // often lacks it) the hard limit stays where it was.
+  if (HasCapSysResource() && change.nr_open > 0) {
+    EXPECT_EQ(change.hard, change.nr_open);
+  } else {
+    EXPECT_EQ(change.hard, change.hard_before);
+  }
+  EXPECT_TRUE(absl::StartsWith(change.Describe(), "fd limit (RLIMIT_NOFILE): soft "))
+      << change.Describe();
+  // Twice is a no-op.
+  FdLimitChange again = RaiseFdLimit();
+  EXPECT_EQ(again.soft_before, again.soft);
+  EXPECT_EQ(again.hard, change.hard);
+}
+
+TEST(FdLimitTest, UsableCoresIsAtLeastOne) { EXPECT_GE(UsableCores(), 1); }
+
+}  // namespace
+}  // namespace churnlab
