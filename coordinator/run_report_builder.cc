@@ -127,6 +127,22 @@ void AddObserver(const ObserverRecord& observer, v1::RunReport* report) {
   }
 }
 
+// How many connections the run held and what each cost: only for a run that holds them
+// (`hold`); in a churn run the few in flight at a time make per-connection memory meaningless
+// (a host's baseline divided by one connection).
+void AddConcurrency(const RunRecord& run, v1::RunReport* report) {
+  if (google::protobuf::util::TimeUtil::DurationToNanoseconds(run.spec.hold()) <= 0) return;
+  std::vector<analysis::ConcurrencyShard> held;
+  for (const ShardRecord& shard : run.shards) {
+    held.push_back(analysis::ConcurrencyShard{shard.assignment.agent, &shard.hello, &shard.latest,
+                                              static_cast<uint32_t>(run.spec.targets_size())});
+  }
+  v1::ConcurrencyReport concurrency = analysis::AnalyzeConcurrency(held);
+  if (concurrency.peak_in_flight() > 0 || concurrency.peak_established() > 0) {
+    *report->mutable_concurrency() = std::move(concurrency);
+  }
+}
+
 }  // namespace
 
 v1::RunReport BuildReport(const RunRecord& run) {
@@ -166,15 +182,7 @@ v1::RunReport BuildReport(const RunRecord& run) {
   std::vector<analysis::ShardFacts> facts = FactsOf(run);
   *report.mutable_tuple_budget() = analysis::ComputeTupleBudget(run.spec, facts);
   report.set_store_error(run.store_error);
-  std::vector<analysis::ConcurrencyShard> held;
-  for (const ShardRecord& shard : run.shards) {
-    held.push_back(analysis::ConcurrencyShard{shard.assignment.agent, &shard.hello, &shard.latest,
-                                              static_cast<uint32_t>(run.spec.targets_size())});
-  }
-  v1::ConcurrencyReport concurrency = analysis::AnalyzeConcurrency(held);
-  if (concurrency.peak_in_flight() > 0 || concurrency.peak_established() > 0) {
-    *report.mutable_concurrency() = std::move(concurrency);
-  }
+  AddConcurrency(run, &report);
   return report;
 }
 
