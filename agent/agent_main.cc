@@ -59,7 +59,8 @@ FlagSet MakeFlags(Options& o) {
                "it are refused, closed-model starts are paced under it (0 = none)");
   flags.Int("max-in-flight", &o.max_in_flight,
             "refuse shards that would hold more connections at once (0 = none)");
-  flags.Int("threads", &o.threads, "engine threads per shard; the default is the cores it may run on");
+  flags.Int("threads", &o.threads,
+            "engine threads per shard; the default is the cores it may run on");
   flags.Duration("exit-when-idle", &o.exit_when_idle,
                  "exit 0 once idle this long after running at least one shard (a Kubernetes "
                  "Job's agents); 0 = serve until a signal");
