@@ -14,6 +14,11 @@ namespace {
 
 // "auto" (no bind) or a wildcard bind (0.0.0.0, ::): the census sees the address the kernel
 // chose, never the wildcard itself.
+// A census is due a telemetry beat (1 s) after the last started, less some slack for jitter,
+// and at most 30 s after.
+constexpr int64_t kMinCensusGapNanos = 950'000'000;
+constexpr int64_t kMaxCensusGapNanos = 30'000'000'000;
+
 bool KernelPicksAddress(const std::string& source) {
   if (source == "auto") return true;
   absl::StatusOr<SocketAddress> ip = SocketAddress::ParseIp(source);
@@ -55,8 +60,9 @@ v1::ShardTelemetry SnapshotToTelemetry(const EngineSnapshot& snapshot, const std
 
 ShardTelemetryCollector::ShardTelemetryCollector(std::string run_id,
                                                  std::vector<SocketAddress> targets,
-                                                 uint64_t port_range_size)
+                                                 uint64_t port_range_size, Clock& clock)
     : run_id_(std::move(run_id)),
+      clock_(clock),
       targets_(std::move(targets)),
       port_range_size_(port_range_size),
       baseline_(KernelCountersNow()) {}
@@ -71,16 +77,18 @@ ShardTelemetryCollector::~ShardTelemetryCollector() {
 }
 
 bool ShardTelemetryCollector::UpdateCensus(bool final) {
-  absl::Time now = absl::Now();
+  int64_t now = clock_.NowNanos();
   bool fresh = false;
   if (pending_.valid() &&
       (final || pending_.wait_for(std::chrono::seconds(0)) == std::future_status::ready)) {
     census_ = pending_.get();
     host_states_ = pending_host_states_;
-    // About 1% of a core, but at least every 30 s: on a host holding a million connections
-    // a census takes a second or two, and the peaks must still be seen.
-    next_census_ = now + std::clamp((now - census_started_) * 100,
-                                    absl::Seconds(1) - absl::Milliseconds(50), absl::Seconds(30));
+    // About 1% of a core, by what the census itself took (not how long it waited to be picked
+    // up, a whole telemetry beat), but at least every 30 s: on a host holding a million
+    // connections a census takes a second or two, and the peaks must still be seen. A cheap
+    // census is due a beat after it started, so that every beat carries a fresh one.
+    next_census_ =
+        census_started_ + std::clamp(pending_cost_ * 100, kMinCensusGapNanos, kMaxCensusGapNanos);
     fresh = true;
   }
   if (final) {
@@ -95,8 +103,13 @@ bool ShardTelemetryCollector::UpdateCensus(bool final) {
     // sockets), so it is done every tenth census and for the final message.
     bool whole_host = census_count_++ % 10 == 0;
     census_started_ = now;
+    // Its cost is real time spent (the system clock); clock_ only says when one is due.
     pending_ = std::async(std::launch::async, [this, whole_host] {
-      return TakeSocketCensus(targets_, whole_host ? &pending_host_states_ : nullptr);
+      int64_t start = SystemClock().NowNanos();
+      absl::StatusOr<SocketCensus> census =
+          TakeSocketCensus(targets_, whole_host ? &pending_host_states_ : nullptr);
+      pending_cost_ = SystemClock().NowNanos() - start;
+      return census;
     });
   }
   return fresh;

@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "agent/engine_snapshot.h"
 #include "churnlab/v1/telemetry.pb.h"
+#include "common/clock.h"
 #include "host/process_memory.h"
 #include "host/socket_census.h"
 
@@ -22,9 +23,9 @@ v1::ShardTelemetry SnapshotToTelemetry(const EngineSnapshot& snapshot, const std
 
 class ShardTelemetryCollector {
  public:
-  // Takes the kernel counters' baseline now.
+  // Takes the kernel counters' baseline now. `clock` paces the census.
   ShardTelemetryCollector(std::string run_id, std::vector<SocketAddress> targets,
-                          uint64_t port_range_size);
+                          uint64_t port_range_size, Clock& clock = SystemClock());
 
   // The cumulative telemetry for `snapshot`; peaks are the largest seen over all calls. The
   // socket census is retaken when due, in the background: it costs about 0.5 us per socket on
@@ -49,6 +50,7 @@ class ShardTelemetryCollector {
   bool UpdateCensus(bool final);
 
   std::string run_id_;
+  Clock& clock_;
   std::vector<SocketAddress> targets_;
   uint64_t port_range_size_;
   std::map<std::string, int64_t> baseline_;
@@ -57,10 +59,11 @@ class ShardTelemetryCollector {
   absl::StatusOr<SocketCensus> census_ = absl::UnavailableError("no census yet");
   HostTcpStates host_states_{};  // as of the last whole-host census
   int census_count_ = 0;
-  absl::Time next_census_ = absl::InfinitePast();
+  int64_t next_census_ = 0;  // clock_ nanos; 0: at once
   std::future<absl::StatusOr<SocketCensus>> pending_;
   HostTcpStates pending_host_states_{};  // written by the pending census only
-  absl::Time census_started_;
+  int64_t census_started_ = 0;           // clock_ nanos
+  int64_t pending_cost_ = 0;  // nanos the census took, written by the pending census only
   uint64_t peak_in_flight_ = 0;
   HostMemory memory_at_start_ = ReadHostMemory();
   uint64_t peak_established_ = 0;

@@ -1,0 +1,124 @@
+// The shard's telemetry carries a census of its sources' sockets that is at most a beat old:
+// the census runs in the background and is paced by what it costs, not by how long it waited to
+// be picked up.
+#include "agent/shard_telemetry.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/support/fault_sys_calls.h"
+
+namespace churnlab {
+namespace {
+
+constexpr char kSource[] = "127.0.0.93";
+constexpr int64_t kBeatNanos = 1'000'000'000;
+
+class ShardTelemetryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    listener_ = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(listener_, 0);
+    sockaddr_in any{};
+    any.sin_family = AF_INET;
+    any.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(bind(listener_, reinterpret_cast<sockaddr*>(&any), sizeof(any)), 0);
+    ASSERT_EQ(listen(listener_, 64), 0);
+    socklen_t len = sizeof(target_);
+    ASSERT_EQ(getsockname(listener_, reinterpret_cast<sockaddr*>(&target_), &len), 0);
+  }
+
+  void TearDown() override {
+    CloseAll();
+    close(listener_);
+  }
+
+  SocketAddress Target() const {
+    return *SocketAddress::ParseIpPort("127.0.0.1:" + std::to_string(ntohs(target_.sin_port)));
+  }
+
+  // n connections from kSource to the listener.
+  void Open(int n) {
+    for (int i = 0; i < n; ++i) {
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      ASSERT_GE(fd, 0);
+      sockaddr_in source{};
+      source.sin_family = AF_INET;
+      ASSERT_EQ(inet_pton(AF_INET, kSource, &source.sin_addr), 1);
+      ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&source), sizeof(source)), 0);
+      ASSERT_EQ(connect(fd, reinterpret_cast<const sockaddr*>(&target_), sizeof(target_)), 0);
+      clients_.push_back(fd);
+    }
+  }
+
+  // Closes with RST: no TIME_WAIT left behind on the source's side.
+  void CloseAll() {
+    for (int fd : clients_) {
+      linger abort{1, 0};
+      setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, sizeof(abort));
+      close(fd);
+    }
+    clients_.clear();
+  }
+
+  // Collects at the clock's time, again and again in real time (the census is a background
+  // task), until the source shows `ports` in use; false after 3 s.
+  bool SeesPorts(ShardTelemetryCollector& collector, uint64_t ports) {
+    EngineSnapshot snapshot;
+    snapshot.sources.push_back({kSource, {}});
+    for (int i = 0; i < 150; ++i) {
+      v1::ShardTelemetry t = collector.Collect(snapshot, false);
+      last_ports_ = t.sources_size() == 1 ? static_cast<int64_t>(t.sources(0).ports_in_use()) : -1;
+      if (last_ports_ == static_cast<int64_t>(ports)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+
+  int listener_ = -1;
+  sockaddr_in target_{};
+  std::vector<int> clients_;
+  int64_t last_ports_ = -1;  // what the last Collect said
+  testing::FakeClock clock_;
+};
+
+TEST_F(ShardTelemetryTest, EveryBeatCarriesACensusTakenAtMostABeatEarlier) {
+  Open(5);
+  ShardTelemetryCollector collector("r", {Target()}, 28232, clock_);
+  // Beat 0 starts a census; it is picked up at beat 1, a whole beat later, as in an agent.
+  EngineSnapshot snapshot;
+  snapshot.sources.push_back({kSource, {}});
+  collector.Collect(snapshot, false);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  clock_.Advance(kBeatNanos);
+  ASSERT_TRUE(SeesPorts(collector, 5));
+  // The connections go; the census started when the first was picked up still saw them, the
+  // one after it must not, one or two beats later (not 30 s).
+  CloseAll();
+  clock_.Advance(kBeatNanos);
+  SeesPorts(collector, 5);  // the census taken before the close, if not yet picked up
+  clock_.Advance(kBeatNanos);
+  EXPECT_TRUE(SeesPorts(collector, 0))
+      << "the census was not retaken within two beats: it still says " << last_ports_;
+}
+
+TEST_F(ShardTelemetryTest, TheFinalTelemetryTakesACensusAtOnce) {
+  ShardTelemetryCollector collector("r", {Target()}, 28232, clock_);
+  Open(3);
+  EngineSnapshot snapshot;
+  snapshot.sources.push_back({kSource, {}});
+  v1::ShardTelemetry t = collector.Collect(snapshot, true);
+  ASSERT_EQ(t.sources_size(), 1);
+  EXPECT_EQ(t.sources(0).ports_in_use(), 3u);
+  EXPECT_EQ(t.sources(0).peak_ports_in_use(), 3u);
+}
+
+}  // namespace
+}  // namespace churnlab
