@@ -1,4 +1,6 @@
 // Pass/fail conditions on a run's merged result: "error_rate < 0.01", "connect_p99 < 50ms".
+// The expression is parsed once, here, into a typed Threshold; nothing later looks at its text
+// but to show it.
 #pragma once
 
 #include <string>
@@ -10,11 +12,23 @@
 namespace churnlab {
 
 struct Threshold {
+  enum class Metric {
+    kErrorRate,     // failed / attempted, 0..1
+    kAchievedRate,  // connections per second
+    kMissedStarts,
+    // Latencies, in milliseconds.
+    kConnectP50,
+    kConnectP90,
+    kConnectP99,
+    kConnectMax,
+    kTotalP50,
+    kTotalP90,
+    kTotalP99,
+    kTotalMax,
+  };
   enum class Op { kLess, kLessEqual, kGreater, kGreaterEqual };
   std::string expression;
-  // error_rate (failed/attempted, 0..1), achieved_rate (conn/s), missed_starts,
-  // connect_p50|p90|p99|max and total_p50|p90|p99|max (milliseconds).
-  std::string metric;
+  Metric metric = Metric::kErrorRate;
   Op op = Op::kLess;
   // Latency limits accept units ("50ms", "1s"); a bare number is milliseconds.
   double value = 0;
@@ -22,6 +36,8 @@ struct Threshold {
 
 // INVALID_ARGUMENT naming the expression and what is wrong with it.
 absl::StatusOr<Threshold> ParseThreshold(absl::string_view expression);
+// The name a metric has in an expression ("connect_p99").
+absl::string_view MetricName(Threshold::Metric metric);
 // The metric's value in `report` (totals and latency must be filled in).
 double ObservedMetric(const Threshold& threshold, const v1::RunReport& report);
 bool ThresholdPasses(const Threshold& threshold, double observed);

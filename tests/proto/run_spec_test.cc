@@ -8,7 +8,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "gtest/gtest.h"
-#include "proto/threshold.h"
 #include "tests/fuzz/spec_invariants.h"
 
 namespace churnlab {
@@ -252,30 +251,6 @@ TEST(RunSpecTest, DurationIsRequired) {
   spec.set_rate(5);
   ApplyRunSpecDefaults(&spec);
   EXPECT_TRUE(absl::StartsWith(ValidateRunSpec(spec).message(), "duration"));
-}
-
-TEST(ThresholdTest, ParsesAndEvaluates) {
-  v1::RunReport report;
-  report.mutable_totals()->set_attempted(1000);
-  report.mutable_totals()->set_failed(20);
-  report.set_achieved_rate(480);
-  report.mutable_latency()->mutable_connect()->set_p99_ms(12.5);
-  absl::StatusOr<Threshold> errors = ParseThreshold("error_rate < 0.01");
-  ASSERT_TRUE(errors.ok());
-  EXPECT_DOUBLE_EQ(ObservedMetric(*errors, report), 0.02);
-  EXPECT_FALSE(ThresholdPasses(*errors, 0.02));
-  absl::StatusOr<Threshold> p99 = ParseThreshold("connect_p99 < 50ms");
-  ASSERT_TRUE(p99.ok());
-  EXPECT_DOUBLE_EQ(p99->value, 50);
-  EXPECT_TRUE(ThresholdPasses(*p99, ObservedMetric(*p99, report)));
-  absl::StatusOr<Threshold> seconds = ParseThreshold("total_max <= 1s");
-  ASSERT_TRUE(seconds.ok());
-  EXPECT_DOUBLE_EQ(seconds->value, 1000);
-  absl::StatusOr<Threshold> rate = ParseThreshold("achieved_rate >= 450");
-  ASSERT_TRUE(rate.ok());
-  EXPECT_TRUE(ThresholdPasses(*rate, ObservedMetric(*rate, report)));
-  EXPECT_FALSE(ParseThreshold("connect_p99 < fast").ok());
-  EXPECT_FALSE(ParseThreshold("error_rate <").ok());
 }
 
 }  // namespace
