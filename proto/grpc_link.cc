@@ -99,7 +99,7 @@ std::shared_ptr<grpc::Channel> DialCoordinator(const std::string& address,
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveTimeMs);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
-  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);  // pings even while nothing is sent
   std::shared_ptr<grpc::ChannelCredentials> credentials =
       security.tls() ? grpc::SslCredentials(grpc::SslCredentialsOptions{
@@ -116,7 +116,11 @@ std::shared_ptr<grpc::Channel> DialCoordinator(const std::string& address,
 void ConfigureCoordinatorServer(grpc::ServerBuilder* builder) {
   builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveTimeMs);
   builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
-  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // The server pings only connections with a call open (an agent's stream). A client between
+  // calls, such as a script's channel, may read its socket only every few seconds (gRPC's
+  // backup poller) and would miss the 1.5 s ack deadline; the server would then close its
+  // connection and the client's next call fail with "Socket closed".
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
   builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   // Clients ping every second; without these the server would call that abuse (GOAWAY).
   builder->AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
