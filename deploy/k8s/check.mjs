@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { podSecurityLevel, admits, LEVELS } from './pod-security.mjs';
-import { checkRunJob, checkNetworkAttachment, networksOf, EXAMPLE_TOKEN } from './rules.mjs';
+import { checkRunJob, checkNetworkAttachment, networksOf, EXAMPLE_TOKEN, DEPRECATED } from './rules.mjs';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 const root = path.resolve(here, '../..');
@@ -50,7 +50,6 @@ function freshCopy() {
   return { dir, k8s: path.join(dir, 'deploy/k8s') };
 }
 
-const DEPRECATED = ['bases', 'patchesJson6902', 'patchesStrategicMerge', 'commonLabels', 'vars', 'imageTags'];
 
 function build(dir, where) {
   const kustomization = parseAllDocuments(fs.readFileSync(path.join(dir, 'kustomization.yaml'), 'utf8'))[0].toJSON();

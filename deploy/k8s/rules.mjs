@@ -3,6 +3,8 @@
 
 // The token of base/token.example: every pod refuses to start with it.
 export const EXAMPLE_TOKEN = 'EXAMPLE-TOKEN-replace-me';
+// kustomize fields that current kubectl warns about (kustomize v5): resources and patches instead.
+export const DEPRECATED = ['bases', 'patchesJson6902', 'patchesStrategicMerge', 'commonLabels', 'vars', 'imageTags'];
 
 // The run Job's failure is seen at once: no retry, a podFailurePolicy that fails the Job on
 // the run's first non-zero verdict, pods never restarted in place, and a deadline.
