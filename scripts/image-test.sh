@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the container image (deploy/Dockerfile) with podman or docker, then runs a coordinator,
 # a target and two agents as containers, as Kubernetes runs them (user 10001, every capability
-# dropped, no privilege escalation, read-only root), and checks a run's report.
+# dropped, no privilege escalation, read-only root), and checks a run's report; then runs
+# `churnlab demo --exit` in a container of the image, as its user would.
 #
 # The base image is Debian 12's (docker.io/library/debian:bookworm-slim) when the engine has it;
 # otherwise it is made from Debian's packages with mmdebstrap (localhost/churnlab-debian:bookworm)
@@ -274,6 +275,17 @@ console.log(`${r.totals.succeeded} of ${r.totals.attempted} connections from ${s
 say "run passed: $(cat "$work/check.txt")"
 
 cleanup_containers
+
+# `churnlab demo` from the installed binary, as a user of the image runs it: not root, so on the
+# container's loopback aliases, and --exit so that it stops after the compare.
+"$engine" "${run_global[@]}" run --rm --network=none "${run_opts[@]}" --user 10001:10001 \
+  --cap-drop=ALL --security-opt=no-new-privileges --read-only --tmpfs /tmp "$image" \
+  timeout 120 churnlab demo --exit >"$work/demo.txt" 2>&1 ||
+  fail "churnlab demo exited $?: $(tail -n 20 "$work/demo.txt")"
+grep -q '^== runs kept in the coordinator' "$work/demo.txt" && [[ $(grep -c ' completed ' "$work/demo.txt") -ge 2 ]] ||
+  fail "churnlab demo did not show its two runs: $(tail -n 20 "$work/demo.txt")"
+say "churnlab demo ran from the image: $(grep -c ' completed ' "$work/demo.txt") runs completed"
+
 if [[ $remove -eq 1 ]]; then
   "$engine" rmi "$image" $made_base >/dev/null
   "$engine" rmi "$build_image" >/dev/null 2>&1 || true
