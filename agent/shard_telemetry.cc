@@ -14,6 +14,15 @@ namespace {
 
 // "auto" (no bind) or a wildcard bind (0.0.0.0, ::): the census sees the address the kernel
 // chose, never the wildcard itself.
+// The engine's phase on the wire: the same order, one higher (telemetry.proto).
+static_assert(v1::FAILURE_PHASE_SOCKET == static_cast<int>(Phase::kSocket) + 1);
+static_assert(v1::FAILURE_PHASE_CONNECT_TIMEOUT == static_cast<int>(Phase::kConnectTimeout) + 1);
+static_assert(v1::FAILURE_PHASE_STOPPED == static_cast<int>(Phase::kStopped) + 1);
+static_assert(v1::FailurePhase_MAX == kPhaseCount);
+v1::FailurePhase ToProto(Phase phase) {
+  return static_cast<v1::FailurePhase>(static_cast<int>(phase) + 1);
+}
+
 // A census is due a telemetry beat (1 s) after the last started, less some slack for jitter,
 // and at most 30 s after.
 constexpr int64_t kMinCensusGapNanos = 950'000'000;
@@ -41,7 +50,7 @@ v1::ShardTelemetry SnapshotToTelemetry(const EngineSnapshot& snapshot, const std
     s->set_requests(source.counts.requests);
     source.counts.ForEachFailure([s](Phase phase, int code, uint64_t count) {
       v1::FailureCount* f = s->add_failures();
-      f->set_phase(PhaseName(phase));
+      f->set_phase(ToProto(phase));
       f->set_code(OutcomeCodeName(phase, code));
       f->set_count(count);
     });

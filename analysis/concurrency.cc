@@ -50,13 +50,15 @@ void AddSources(const ConcurrencyShard& shard, v1::ConcurrencyReport* out) {
 
 // The smallest known bound names the limiter.
 void ChooseLimiter(v1::ConcurrencyReport* out) {
-  std::vector<std::pair<uint64_t, const char*>> bounds = {
-      {out->fd_bound(), "fds"}, {out->port_bound(), "ports"}, {out->memory_bound(), "memory"}};
+  std::vector<std::pair<uint64_t, v1::ConcurrencyReport::Limiter>> bounds = {
+      {out->fd_bound(), v1::ConcurrencyReport::LIMITER_FDS},
+      {out->port_bound(), v1::ConcurrencyReport::LIMITER_PORTS},
+      {out->memory_bound(), v1::ConcurrencyReport::LIMITER_MEMORY}};
   uint64_t least = 0;
-  for (const auto& [bound, name] : bounds) {
+  for (const auto& [bound, limiter] : bounds) {
     if (bound > 0 && (least == 0 || bound < least)) {
       least = bound;
-      out->set_limiter(name);
+      out->set_limiter(limiter);
     }
   }
 }
@@ -70,23 +72,23 @@ std::string Projection(const v1::ConcurrencyReport& r, size_t sources) {
       Thousands(held), Thousands(r.peak_established()), sources, r.kernel_bytes_per_connection(),
       r.user_bytes_per_connection(), Thousands(r.fd_bound()), Thousands(r.port_bound()),
       Thousands(r.memory_bound()));
-  if (r.limiter().empty()) return out;
+  if (r.limiter() == v1::ConcurrencyReport::LIMITER_UNSPECIFIED) return out;
   uint64_t fd = r.fd_bound() ? r.fd_bound() : UINT64_MAX;
   uint64_t mem = r.memory_bound() ? r.memory_bound() : UINT64_MAX;
-  if (r.limiter() == "ports" && r.per_source_ip() > 0) {
+  if (r.limiter() == v1::ConcurrencyReport::LIMITER_PORTS && r.per_source_ip() > 0) {
     uint64_t next = std::min(fd, mem);
     uint64_t more = (next - r.port_bound() + r.per_source_ip() - 1) / r.per_source_ip();
     absl::StrAppend(&out, " Ports limit first: this host could hold about ",
                     Thousands(r.port_bound()), " with these source IPs, and about ",
                     Thousands(next), " with ", more, " more source IPs (",
                     Thousands(r.per_source_ip()), " each).");
-  } else if (r.limiter() == "memory" && r.per_gib() > 0) {
+  } else if (r.limiter() == v1::ConcurrencyReport::LIMITER_MEMORY && r.per_gib() > 0) {
     uint64_t next = std::min(fd, r.port_bound() ? r.port_bound() : UINT64_MAX);
     absl::StrAppend(&out, " Memory limits first: this host could hold about ",
                     Thousands(r.memory_bound()), ", and about ", Thousands(next), " with ",
                     (next - r.memory_bound() + r.per_gib() - 1) / r.per_gib(), " more GiB (",
                     Thousands(r.per_gib()), " connections per GiB).");
-  } else if (r.limiter() == "fds") {
+  } else if (r.limiter() == v1::ConcurrencyReport::LIMITER_FDS) {
     absl::StrAppend(&out, " fs.file-max limits first: this host could hold about ",
                     Thousands(r.fd_bound()), "; raise fs.file-max for more.");
   }

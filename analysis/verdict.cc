@@ -10,7 +10,7 @@ namespace churnlab::analysis {
 
 void JudgeRun(v1::RunReport* report) {
   report->clear_thresholds();
-  bool passed = report->state() == "completed";
+  bool passed = report->state() == v1::RunReport::STATE_COMPLETED;
   bool is_default = report->spec().thresholds().empty();
   std::vector<std::string> expressions(report->spec().thresholds().begin(),
                                        report->spec().thresholds().end());
@@ -27,7 +27,7 @@ void JudgeRun(v1::RunReport* report) {
     passed = passed && result->passed();
   }
   for (const v1::AgentReport& agent : report->agents()) passed = passed && agent.problem().empty();
-  report->set_verdict(passed ? "pass" : "fail");
+  report->set_verdict(passed ? v1::RunReport::VERDICT_PASS : v1::RunReport::VERDICT_FAIL);
 }
 
 }  // namespace churnlab::analysis

@@ -129,7 +129,7 @@ int Main(int argc, char** argv) {
     v1::ListAgentsResponse response;
     control->ListAgents(&context, v1::ListAgentsRequest(), &response);
     int live = 0;
-    for (const v1::AgentInfo& a : response.agents()) live += a.state() != "lost";
+    for (const v1::AgentInfo& a : response.agents()) live += a.state() != v1::AgentInfo::STATE_LOST;
     return std::pair<int, int>{live, response.agents_size() - live};
   };
   std::this_thread::sleep_for(std::chrono::milliseconds(500));

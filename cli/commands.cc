@@ -97,7 +97,7 @@ absl::StatusOr<v1::RunReport> ExecuteRun(v1::Control::Stub* stub, const v1::RunS
   auto reader = stub->WatchRun(&context, watch);
   v1::RunUpdate update;
   while (reader->Read(&update)) {
-    if (!update.report().verdict().empty()) {
+    if (update.report().verdict() != v1::RunReport::VERDICT_UNSPECIFIED) {
       final_report = update.report();
     } else {
       std::printf("%s\n", FormatProgressLine(update.report()).c_str());
@@ -230,7 +230,9 @@ int WithJunit(const std::string& program, const std::string& path,
 // 0 when the run passed and is stored; 1 when it failed, or passed but the coordinator's run
 // store could not keep it (a script must not take an unrecorded run for a recorded one).
 int ExitCodeForReport(const v1::RunReport& report) {
-  return report.verdict() == "pass" && report.store_error().empty() ? kExitOk : kExitFailed;
+  return report.verdict() == v1::RunReport::VERDICT_PASS && report.store_error().empty()
+             ? kExitOk
+             : kExitFailed;
 }
 
 int RunCommand(int argc, char** argv) {

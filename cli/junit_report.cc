@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "cli/report_format.h"
 #include "common/terminal_text.h"
+#include "proto/message_json.h"
 
 namespace churnlab {
 namespace {
@@ -43,7 +44,9 @@ std::string Seconds(double s) { return absl::StrFormat("%.3f", s < 0 ? 0 : s); }
 // Why the run did not complete as asked; empty when it did.
 std::vector<std::string> CompletionProblems(const v1::RunReport& r) {
   std::vector<std::string> problems;
-  if (r.state() != "completed") problems.push_back(absl::StrCat("the run ended ", r.state()));
+  if (r.state() != v1::RunReport::STATE_COMPLETED) {
+    problems.push_back(absl::StrCat("the run ended ", Word(r.state())));
+  }
   for (const v1::AgentReport& agent : r.agents()) {
     if (!agent.problem().empty()) {
       problems.push_back(absl::StrCat("agent ", agent.name(), ": ", agent.problem()));
@@ -77,8 +80,8 @@ void AddProperties(xmlNode* suite, const v1::RunReport& r) {
   };
   property("run_id", r.run_id());
   property("name", r.spec().name());
-  property("state", r.state());
-  property("verdict", r.verdict());
+  property("state", Word(r.state()));
+  property("verdict", Word(r.verdict()));
   property("started_at", r.started_at());
   property("requested_rate", absl::StrFormat("%g", r.requested_rate()));
   property("achieved_rate", absl::StrFormat("%g", r.achieved_rate()));

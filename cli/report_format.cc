@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/terminal_text.h"
+#include "proto/message_json.h"
 #include "proto/run_spec.h"
 
 namespace churnlab {
@@ -118,9 +119,10 @@ std::string FormatConcurrency(const v1::RunReport& r) {
                           TerminalSafe(s.agent()), TerminalSafe(s.ip()), s.peak_established(),
                           s.peak_ports_in_use(), s.port_bound());
   }
-  absl::StrAppendFormat(&out, "    limited by: %s\n    %s\n",
-                        c.limiter().empty() ? "(unknown)" : c.limiter(),
-                        TerminalSafe(c.projection()));
+  absl::StrAppendFormat(
+      &out, "    limited by: %s\n    %s\n",
+      c.limiter() == v1::ConcurrencyReport::LIMITER_UNSPECIFIED ? "(unknown)" : Word(c.limiter()),
+      TerminalSafe(c.projection()));
   return out;
 }
 
@@ -156,8 +158,8 @@ namespace {
 std::string SummaryText(const v1::RunReport& r) {
   std::string out = absl::StrFormat(
       "\nRun %s%s: %s, verdict %s\n", TerminalSafe(r.run_id()),
-      r.spec().name().empty() ? "" : " (" + TerminalSafe(r.spec().name()) + ")",
-      TerminalSafe(r.state()), r.verdict().empty() ? "-" : TerminalSafe(r.verdict()));
+      r.spec().name().empty() ? "" : " (" + TerminalSafe(r.spec().name()) + ")", Word(r.state()),
+      r.verdict() == v1::RunReport::VERDICT_UNSPECIFIED ? "-" : Word(r.verdict()));
   const v1::Totals& t = r.totals();
   absl::StrAppendFormat(&out, "  %.1fs  attempted %d  succeeded %d  failed %d  missed starts %d\n",
                         r.duration_s(), t.attempted(), t.succeeded(), t.failed(),
@@ -312,7 +314,7 @@ std::string FormatCompare(const v1::CompareReport& c) {
       absl::StrFormat("%.2fms", b.latency().connect().p99_ms()));
   row("tuple budget", absl::StrFormat("%.0f/s", a.tuple_budget().total_rate()),
       absl::StrFormat("%.0f/s", b.tuple_budget().total_rate()));
-  row("verdict", TerminalSafe(a.verdict()), TerminalSafe(b.verdict()));
+  row("verdict", Word(a.verdict()), Word(b.verdict()));
   absl::StrAppend(&out, "\n");
   for (const std::string& line : c.summary()) absl::StrAppend(&out, TerminalSafe(line), "\n");
   return out;
@@ -346,14 +348,16 @@ std::string FormatRuns(const std::vector<v1::RunSummary>& runs) {
                                     "state", "verdict", "achieved/s", "requested/s", "name [tags]");
   for (const v1::RunSummary& r : runs) {
     // A running run's achieved rate is known at its end: "-", not a 0 that reads as a failure.
-    const std::string achieved =
-        r.state() == "running" ? "-" : absl::StrFormat("%.0f", r.achieved_rate());
+    const std::string achieved = r.state() == v1::RunReport::STATE_RUNNING
+                                     ? "-"
+                                     : absl::StrFormat("%.0f", r.achieved_rate());
     const std::string tags = TagsText(r.tags());
     absl::StrAppendFormat(
         &out, "%-26s %-25s %-12s %-8s %12s %12.0f  %s%s\n", TerminalSafe(r.run_id()),
-        TerminalSafe(r.started_at()), TerminalSafe(r.state()),
-        r.verdict().empty() ? "-" : TerminalSafe(r.verdict()), achieved, r.requested_rate(),
-        TerminalSafe(r.name()), tags.empty() ? "" : TerminalSafe(absl::StrCat(" [", tags, "]")));
+        TerminalSafe(r.started_at()), Word(r.state()),
+        r.verdict() == v1::RunReport::VERDICT_UNSPECIFIED ? "-" : Word(r.verdict()), achieved,
+        r.requested_rate(), TerminalSafe(r.name()),
+        tags.empty() ? "" : TerminalSafe(absl::StrCat(" [", tags, "]")));
   }
   return out;
 }

@@ -14,6 +14,7 @@
 #include "analysis/preflight.h"
 #include "analysis/verdict.h"
 #include "proto/hello.h"
+#include "proto/message_json.h"
 #include "proto/run_spec.h"
 
 namespace churnlab {
@@ -303,7 +304,7 @@ absl::StatusOr<v1::RunReport> Coordinator::GetRun(const std::string& run_id) {
   absl::StatusOr<std::vector<v1::SeriesPoint>> points = store_->LoadPoints(run_id);
   if (points.ok()) {
     report->mutable_series()->Assign(points->begin(), points->end());
-  } else if (report->state() == "running") {
+  } else if (report->state() == v1::RunReport::STATE_RUNNING) {
     return points.status();
   }
   for (v1::SeriesPoint& point : unstored) *report->add_series() = std::move(point);
@@ -356,7 +357,7 @@ absl::Status Coordinator::CancelRun(const std::string& run_id) {
   absl::StatusOr<v1::RunReport> ended = GetRun(run_id);
   if (!ended.ok()) return ended.status();
   return absl::FailedPreconditionError(
-      absl::StrCat("run ", run_id, " has already ended (", ended->state(), ")"));
+      absl::StrCat("run ", run_id, " has already ended (", Word(ended->state()), ")"));
 }
 
 std::vector<v1::AgentInfo> Coordinator::ListAgents() {
@@ -369,10 +370,10 @@ std::vector<v1::AgentInfo> Coordinator::ListAgents() {
   for (const auto& [name, entry] : agents_) {
     v1::AgentInfo info;
     *info.mutable_hello() = entry.hello;
-    info.set_state(entry.hello.observer()    ? "observer"
-                   : entry.busy_with.empty() ? "idle"
-                                             : "running");
-    info.set_busy_with(entry.busy_with.empty() ? info.state() : entry.busy_with);
+    info.set_state(entry.hello.observer()    ? v1::AgentInfo::STATE_OBSERVER
+                   : entry.busy_with.empty() ? v1::AgentInfo::STATE_IDLE
+                                             : v1::AgentInfo::STATE_RUNNING);
+    info.set_busy_with(entry.busy_with.empty() ? Word(info.state()) : entry.busy_with);
     // An attached agent's stream is alive: gRPC keepalive drops a silent one within ~2.5 s.
     info.set_last_seen(rfc3339(now));
     out.push_back(std::move(info));
@@ -380,7 +381,7 @@ std::vector<v1::AgentInfo> Coordinator::ListAgents() {
   for (const auto& [name, lost] : lost_) {
     v1::AgentInfo info;
     *info.mutable_hello() = lost.hello;
-    info.set_state("lost");
+    info.set_state(v1::AgentInfo::STATE_LOST);
     info.set_busy_with("lost");
     info.set_last_seen(rfc3339(lost.at));
     out.push_back(std::move(info));

@@ -96,7 +96,9 @@ void Coordinator::CollectRun(RunRecord& run, absl::Time now, TickWork& work) {
 void Coordinator::FinishRun(RunRecord& run, RunWork& work) {
   bool any_ran = std::any_of(run.shards.begin(), run.shards.end(),
                              [](const ShardRecord& s) { return s.latest.sources_size() > 0; });
-  run.state = run.cancel_requested ? "cancelled" : any_ran ? "completed" : "failed";
+  run.state = run.cancel_requested ? v1::RunReport::STATE_CANCELLED
+              : any_ran            ? v1::RunReport::STATE_COMPLETED
+                                   : v1::RunReport::STATE_FAILED;
   run.finishing = true;
   for (const ShardRecord& shard : run.shards) {
     auto agent = agents_.find(shard.assignment.agent);

@@ -3,6 +3,7 @@
 #include <map>
 
 #include "coordinator/prometheus_text.h"
+#include "proto/message_json.h"
 
 namespace churnlab {
 
@@ -23,8 +24,12 @@ std::string RenderMetrics(const std::vector<v1::AgentInfo>& agents, RunMetrics* 
   start_time.Add({}, absl::ToDoubleSeconds(health.started_at - absl::UnixEpoch()));
   telemetry.Add({}, static_cast<double>(health.telemetry_messages));
   store_errors.Add({}, static_cast<double>(health.store_errors));
-  std::map<std::string, int> by_state = {{"idle", 0}, {"running", 0}, {"observer", 0}, {"lost", 0}};
-  for (const v1::AgentInfo& agent : agents) ++by_state[agent.state()];
+  std::map<std::string, int> by_state;  // every state, 0 included: by its word
+  for (v1::AgentInfo::State state : {v1::AgentInfo::STATE_IDLE, v1::AgentInfo::STATE_RUNNING,
+                                     v1::AgentInfo::STATE_OBSERVER, v1::AgentInfo::STATE_LOST}) {
+    by_state[Word(state)] = 0;
+  }
+  for (const v1::AgentInfo& agent : agents) ++by_state[Word(agent.state())];
   for (const auto& [state, count] : by_state) agent_count.Add({{"state", state}}, count);
 
   std::string run_families;

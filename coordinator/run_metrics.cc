@@ -213,7 +213,7 @@ void AddRunGauges(const MetricLabels& name, const v1::RunReport& r, bool ended,
                   const std::set<std::string>& target_states, Families* f) {
   f->info.Add(With(name, "run_id", r.run_id()), 1);
   f->running.Add(name, ended ? 0 : 1);
-  if (ended) f->passed.Add(name, r.verdict() == "pass" ? 1 : 0);
+  if (ended) f->passed.Add(name, r.verdict() == v1::RunReport::VERDICT_PASS ? 1 : 0);
   if (r.has_start_time()) {
     f->start.Add(name, TimeUtil::TimestampToNanoseconds(r.start_time()) / 1e9);
   }

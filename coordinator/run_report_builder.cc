@@ -20,11 +20,12 @@ using google::protobuf::util::TimeUtil;
 constexpr int kMaxPeerIps = 16;
 
 // Failures by (phase, code), summed over agents.
-using FailureTotals = std::map<std::pair<std::string, std::string>, uint64_t>;
+using FailureTotals = std::map<std::pair<v1::FailurePhase, std::string>, uint64_t>;
 
 // A failure in one of these phases came after the handshake: the connection was made.
-bool AfterHandshake(const std::string& phase) {
-  return phase == "write" || phase == "read" || phase == "protocol" || phase == "response-timeout";
+bool AfterHandshake(v1::FailurePhase phase) {
+  return phase == v1::FAILURE_PHASE_WRITE || phase == v1::FAILURE_PHASE_READ ||
+         phase == v1::FAILURE_PHASE_PROTOCOL || phase == v1::FAILURE_PHASE_RESPONSE_TIMEOUT;
 }
 
 // Adds the source to the report; returns the connections it made (handshakes completed).

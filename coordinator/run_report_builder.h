@@ -58,7 +58,7 @@ struct RunRecord {
   // moment holds the drain (the last CLOSE_WAIT and TIME_WAIT), so the run waits for it.
   absl::Time drained_at = absl::InfiniteFuture();
   bool cancel_requested = false;
-  std::string state = "running";
+  v1::RunReport::State state = v1::RunReport::STATE_RUNNING;
   // The coordinator's lifecycle marks: stored but not yet sent to its agents (StartRun), and
   // ended, its final report being judged and stored outside the lock (Tick).
   bool starting = false;
@@ -72,7 +72,7 @@ struct RunRecord {
   // The merged cumulative counts at the last series point, to diff the next one against.
   v1::Totals series_totals;
   std::map<std::string, uint64_t> series_errors;
-  std::map<std::pair<std::string, std::string>, uint64_t> series_failures;  // (phase, code)
+  std::map<std::pair<v1::FailurePhase, std::string>, uint64_t> series_failures;  // (phase, code)
   Histogram series_connect;
   Histogram series_connect_call;
   Histogram series_loop_lag;

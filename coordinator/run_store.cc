@@ -27,6 +27,18 @@ class Statement {
   int rc_;
 };
 
+// The state and verdict columns hold their words ("completed", "pass"); a word this build does
+// not know reads as unspecified.
+v1::RunReport::State StateFromColumn(const std::string& word) {
+  absl::StatusOr<int> n = EnumFromWord(*v1::RunReport::State_descriptor(), word);
+  return n.ok() ? static_cast<v1::RunReport::State>(*n) : v1::RunReport::STATE_UNSPECIFIED;
+}
+
+v1::RunReport::Verdict VerdictFromColumn(const std::string& word) {
+  absl::StatusOr<int> n = EnumFromWord(*v1::RunReport::Verdict_descriptor(), word);
+  return n.ok() ? static_cast<v1::RunReport::Verdict>(*n) : v1::RunReport::VERDICT_UNSPECIFIED;
+}
+
 // Rows hold the JSON users read (counts as numbers, choices as words), so `sqlite3` and
 // json_extract() see what the API serves; ParseMessageJson also reads older rows.
 std::string ToJson(const google::protobuf::Message& message) {
@@ -103,9 +115,9 @@ absl::Status RunStore::Save(const v1::RunReport& report) {
   if (!stmt.ok()) return SqliteError(db_, "prepare save");
   stmt.Bind(1, report.run_id());
   stmt.Bind(2, report.spec().name());
-  stmt.Bind(3, report.state());
+  stmt.Bind(3, Word(report.state()));
   stmt.Bind(4, report.started_at());
-  stmt.Bind(5, report.verdict());
+  stmt.Bind(5, Word(report.verdict()));
   stmt.Bind(6, json);
   if (sqlite3_step(stmt.get()) != SQLITE_DONE) return SqliteError(db_, "save");
   return absl::OkStatus();
@@ -123,7 +135,7 @@ absl::StatusOr<v1::RunReport> RunStore::Load(const std::string& run_id) {
   if (!ParseMessageJson(stmt.Column(1), &report).ok()) {
     return absl::DataLossError(absl::StrCat("run ", run_id, ": stored report does not parse"));
   }
-  report.set_state(stmt.Column(0));  // "interrupted" is only in the column
+  report.set_state(StateFromColumn(stmt.Column(0)));  // "interrupted" is only in the column
   absl::StatusOr<std::vector<v1::SeriesPoint>> points = LoadPointsLocked(run_id);
   if (!points.ok()) return points.status();
   // A store from before points had a table of their own keeps them in the report.
@@ -180,9 +192,9 @@ absl::StatusOr<std::vector<v1::RunSummary>> RunStore::List(const RunTags& tags) 
     v1::RunSummary summary;
     summary.set_run_id(stmt.Column(0));
     summary.set_name(stmt.Column(1));
-    summary.set_state(stmt.Column(2));
+    summary.set_state(StateFromColumn(stmt.Column(2)));
     summary.set_started_at(stmt.Column(3));
-    summary.set_verdict(stmt.Column(4));
+    summary.set_verdict(VerdictFromColumn(stmt.Column(4)));
     summary.set_achieved_rate(sqlite3_column_double(stmt.get(), 5));
     summary.set_requested_rate(sqlite3_column_double(stmt.get(), 6));
     // The stored object, read as a summary's tags (the same map).

@@ -93,8 +93,9 @@ absl::Status Rewrite(const Descriptor& message, Direction direction, Json& json)
 }  // namespace
 
 std::string EnumWord(const EnumValueDescriptor& value) {
-  const std::string& word = value.options().GetExtension(v1::word);
-  return word.empty() ? value.name() : word;
+  // An unset zero may have the word "" (a run's verdict while it runs): then it is "" too.
+  if (value.options().HasExtension(v1::word)) return value.options().GetExtension(v1::word);
+  return value.name();
 }
 
 std::string EnumWords(const EnumDescriptor& type) {
@@ -108,8 +109,10 @@ std::string EnumWords(const EnumDescriptor& type) {
 absl::StatusOr<int> EnumFromWord(const EnumDescriptor& type, absl::string_view text) {
   for (int i = 0; i < type.value_count(); ++i) {
     const EnumValueDescriptor& value = *type.value(i);
-    // The unset zero has no word, but its name reads back (a report of an unset choice).
-    if (value.name() == text || (value.number() != 0 && EnumWord(value) == text)) {
+    // The unset zero reads back by its name (a report of an unset choice), or by its word when
+    // it has one.
+    bool has_word = value.number() != 0 || value.options().HasExtension(v1::word);
+    if (value.name() == text || (has_word && EnumWord(value) == text)) {
       return value.number();
     }
   }

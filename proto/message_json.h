@@ -35,4 +35,12 @@ absl::StatusOr<int> EnumFromWord(const google::protobuf::EnumDescriptor& type,
 // "client-fin, rst, server-fin": the words of every value but the unspecified zero.
 std::string EnumWords(const google::protobuf::EnumDescriptor& type);
 
+// The word of a generated enum's value: Word(v1::RunReport::STATE_COMPLETED) is "completed".
+template <typename Enum>
+std::string Word(Enum value) {
+  const google::protobuf::EnumValueDescriptor* d =
+      google::protobuf::GetEnumDescriptor<Enum>()->FindValueByNumber(value);
+  return d == nullptr ? std::to_string(static_cast<int>(value)) : EnumWord(*d);
+}
+
 }  // namespace churnlab

@@ -25,7 +25,7 @@ namespace {
 // A column name from a failure's phase and code: letters and digits kept, anything else '_'
 // ("connect-timeout", "ETIMEDOUT" -> "connect_timeout_ETIMEDOUT").
 std::string FailureColumn(const v1::FailureCount& f) {
-  std::string name = absl::StrCat(f.phase(), "_", f.code());
+  std::string name = absl::StrCat(Word(f.phase()), "_", f.code());
   for (char& c : name) {
     if (!absl::ascii_isalnum(static_cast<unsigned char>(c))) c = '_';
   }

@@ -2,6 +2,8 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include "proto/message_json.h"
+
 namespace churnlab {
 
 void HistogramToProto(const Histogram& h, v1::HistogramData* out) {
@@ -27,12 +29,15 @@ Histogram HistogramFromProto(const v1::HistogramData& data) {
 }
 
 std::string ErrorKey(const v1::FailureCount& failure) {
-  const std::string& phase = failure.phase();
-  if (phase == "connect-timeout" || phase == "response-timeout" || phase == "protocol" ||
-      phase == "stopped") {
-    return phase;
+  switch (failure.phase()) {
+    case v1::FAILURE_PHASE_CONNECT_TIMEOUT:
+    case v1::FAILURE_PHASE_RESPONSE_TIMEOUT:
+    case v1::FAILURE_PHASE_PROTOCOL:
+    case v1::FAILURE_PHASE_STOPPED:
+      return Word(failure.phase());
+    default:
+      return failure.code();
   }
-  return failure.code();
 }
 
 void SummarizeLatency(const Histogram& h, v1::LatencySummary* out) {

@@ -45,7 +45,7 @@ TEST(ConcurrencyTest, PortsLimitFirstAndMoreSourceIpsLiftThem) {
   EXPECT_EQ(r.port_bound(), 2u * 28232);
   EXPECT_EQ(r.memory_bound(), (uint64_t{21} << 30) / 2100);  // 10,737,418
   EXPECT_EQ(r.fd_bound(), 10'000'000u);
-  EXPECT_EQ(r.limiter(), "ports");
+  EXPECT_EQ(r.limiter(), v1::ConcurrencyReport::LIMITER_PORTS);
   // The next bound is fs.file-max: (10,000,000 - 56,464) / 28,232 rounds up to 353 more IPs.
   EXPECT_NE(r.projection().find("about 10,000,000 with 353 more source IPs"), std::string::npos)
       << r.projection();
@@ -54,7 +54,7 @@ TEST(ConcurrencyTest, PortsLimitFirstAndMoreSourceIpsLiftThem) {
 TEST(ConcurrencyTest, MemoryLimitsWhenItIsScarce) {
   Agent a = Holding(40, 25000, uint64_t{1} << 30);  // 1 GiB free
   v1::ConcurrencyReport r = AnalyzeConcurrency({ConcurrencyShard{"a1", &a.hello, &a.latest, 1}});
-  EXPECT_EQ(r.limiter(), "memory");
+  EXPECT_EQ(r.limiter(), v1::ConcurrencyReport::LIMITER_MEMORY);
   EXPECT_EQ(r.per_gib(), (uint64_t{1} << 30) / 2100);
   EXPECT_NE(r.projection().find("more GiB"), std::string::npos) << r.projection();
 }

@@ -7,7 +7,7 @@ namespace {
 
 v1::RunReport Completed(uint64_t attempted, uint64_t failed) {
   v1::RunReport report;
-  report.set_state("completed");
+  report.set_state(v1::RunReport::STATE_COMPLETED);
   report.mutable_totals()->set_attempted(attempted);
   report.mutable_totals()->set_succeeded(attempted - failed);
   report.mutable_totals()->set_failed(failed);
@@ -18,7 +18,7 @@ v1::RunReport Completed(uint64_t attempted, uint64_t failed) {
 TEST(VerdictTest, WithoutThresholdsFailuresAboveOnePercentFail) {
   v1::RunReport report = Completed(1000, 200);
   JudgeRun(&report);
-  EXPECT_EQ(report.verdict(), "fail");
+  EXPECT_EQ(report.verdict(), v1::RunReport::VERDICT_FAIL);
   ASSERT_EQ(report.thresholds_size(), 1);
   EXPECT_EQ(report.thresholds(0).expression(), "error_rate < 0.01");
   EXPECT_TRUE(report.thresholds(0).is_default());
@@ -27,7 +27,7 @@ TEST(VerdictTest, WithoutThresholdsFailuresAboveOnePercentFail) {
 
   v1::RunReport clean = Completed(1000, 5);
   JudgeRun(&clean);
-  EXPECT_EQ(clean.verdict(), "pass");
+  EXPECT_EQ(clean.verdict(), v1::RunReport::VERDICT_PASS);
   EXPECT_TRUE(clean.thresholds(0).is_default());
 }
 
@@ -35,20 +35,20 @@ TEST(VerdictTest, TheSpecsThresholdsReplaceTheDefault) {
   v1::RunReport report = Completed(1000, 200);
   report.mutable_spec()->add_thresholds("error_rate < 0.5");
   JudgeRun(&report);
-  EXPECT_EQ(report.verdict(), "pass");
+  EXPECT_EQ(report.verdict(), v1::RunReport::VERDICT_PASS);
   ASSERT_EQ(report.thresholds_size(), 1);
   EXPECT_FALSE(report.thresholds(0).is_default());
 }
 
 TEST(VerdictTest, AnUnfinishedRunOrAnAgentsProblemFails) {
   v1::RunReport cancelled = Completed(10, 0);
-  cancelled.set_state("cancelled");
+  cancelled.set_state(v1::RunReport::STATE_CANCELLED);
   JudgeRun(&cancelled);
-  EXPECT_EQ(cancelled.verdict(), "fail");
+  EXPECT_EQ(cancelled.verdict(), v1::RunReport::VERDICT_FAIL);
   v1::RunReport lost = Completed(10, 0);
   lost.mutable_agents(0)->set_problem("lost 1.0s into the run");
   JudgeRun(&lost);
-  EXPECT_EQ(lost.verdict(), "fail");
+  EXPECT_EQ(lost.verdict(), v1::RunReport::VERDICT_FAIL);
 }
 
 TEST(VerdictTest, JudgingTwiceGivesTheSameThresholds) {

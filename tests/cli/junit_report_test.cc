@@ -69,8 +69,8 @@ v1::RunReport Passed() {
   v1::RunReport r;
   r.set_run_id("r-20270115-080000-aaaa");
   r.mutable_spec()->set_name("time-wait");
-  r.set_state("completed");
-  r.set_verdict("pass");
+  r.set_state(v1::RunReport::STATE_COMPLETED);
+  r.set_verdict(v1::RunReport::VERDICT_PASS);
   r.set_started_at("2027-01-15T08:00:00+00:00");
   r.set_duration_s(8.25);
   r.mutable_totals()->set_attempted(1600);
@@ -90,8 +90,8 @@ v1::RunReport Passed() {
 v1::RunReport Failed() {
   v1::RunReport r = Passed();
   r.mutable_spec()->set_name("a<b & \"c\"\x1b]0;x");
-  r.set_state("cancelled");
-  r.set_verdict("fail");
+  r.set_state(v1::RunReport::STATE_CANCELLED);
+  r.set_verdict(v1::RunReport::VERDICT_FAIL);
   r.mutable_thresholds(0)->set_observed(0.34);
   r.mutable_thresholds(0)->set_passed(false);
   r.mutable_thresholds(0)->set_is_default(true);

@@ -15,7 +15,7 @@ namespace {
 v1::RunReport LeakingRun(const std::string& id) {
   v1::RunReport r;
   r.set_run_id(id);
-  r.set_state("completed");
+  r.set_state(v1::RunReport::STATE_COMPLETED);
   r.mutable_spec()->set_requests_per_connection(100);
   r.mutable_totals()->set_attempted(60);
   r.mutable_totals()->set_succeeded(50);
@@ -65,12 +65,12 @@ TEST(ReportFormatTest, CompareShowsThemSideBySide) {
 TEST(ReportFormatTest, RunsShowTagsAndNoAchievedRateBeforeTheEnd) {
   v1::RunSummary running;
   running.set_run_id("r-2");
-  running.set_state("running");
+  running.set_state(v1::RunReport::STATE_RUNNING);
   running.set_requested_rate(200);
   v1::RunSummary done;
   done.set_run_id("r-1");
-  done.set_state("completed");
-  done.set_verdict("pass");
+  done.set_state(v1::RunReport::STATE_COMPLETED);
+  done.set_verdict(v1::RunReport::VERDICT_PASS);
   done.set_name("churn");
   done.set_achieved_rate(199.6);
   done.set_requested_rate(200);

@@ -60,7 +60,7 @@ class FakeAgent {
     s->set_requests(ok);
     if (refused > 0) {
       v1::FailureCount* f = s->add_failures();
-      f->set_phase("connect");
+      f->set_phase(v1::FAILURE_PHASE_CONNECT);
       f->set_code("ECONNREFUSED");
       f->set_count(refused);
     }
@@ -136,7 +136,7 @@ class CoordinatorServiceTest : public ::testing::Test {
   // Ticks the coordinator until the run has a verdict (telemetry is handled asynchronously).
   v1::RunReport WaitForVerdict(const std::string& run_id) {
     v1::RunReport report;
-    for (int i = 0; i < 200 && report.verdict().empty(); ++i) {
+    for (int i = 0; i < 200 && report.verdict() == v1::RunReport::VERDICT_UNSPECIFIED; ++i) {
       coordinator_->Tick(absl::Now());
       report = Get(run_id);
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -179,14 +179,14 @@ TEST_F(CoordinatorServiceTest, ARunIsSplitAcrossAgentsAndMergedIntoOneReport) {
   a->SendTelemetry(started->run_id(), "127.0.0.2", 200, 0, true);
   b->SendTelemetry(started->run_id(), "127.0.0.3", 150, 50, true);
   v1::RunReport report = WaitForVerdict(started->run_id());
-  ASSERT_EQ(report.state(), "completed");
+  ASSERT_EQ(report.state(), v1::RunReport::STATE_COMPLETED);
   EXPECT_EQ(report.totals().attempted(), 400u);
   EXPECT_EQ(report.totals().succeeded(), 350u);
   EXPECT_EQ(report.totals().failed(), 50u);
   EXPECT_EQ(report.errors().at("ECONNREFUSED"), 50u);
   ASSERT_EQ(report.agents_size(), 2);
   EXPECT_EQ(report.agents(1).sources(0).failed(), 50u);
-  EXPECT_EQ(report.verdict(), "pass");
+  EXPECT_EQ(report.verdict(), v1::RunReport::VERDICT_PASS);
   ASSERT_EQ(report.thresholds_size(), 1);
   EXPECT_DOUBLE_EQ(report.thresholds(0).observed(), 0.125);
 
@@ -194,7 +194,7 @@ TEST_F(CoordinatorServiceTest, ARunIsSplitAcrossAgentsAndMergedIntoOneReport) {
   v1::RunUpdate last;
   while (reader->Read(&update)) last = update;
   EXPECT_TRUE(reader->Finish().ok());
-  EXPECT_EQ(last.report().verdict(), "pass");
+  EXPECT_EQ(last.report().verdict(), v1::RunReport::VERDICT_PASS);
   EXPECT_EQ(last.report().totals().attempted(), 400u);
 }
 
@@ -204,7 +204,7 @@ TEST_F(CoordinatorServiceTest, AFailedThresholdFailsTheVerdict) {
   ASSERT_TRUE(started.ok());
   a->SendTelemetry(started->run_id(), "127.0.0.2", 90, 10, true);
   v1::RunReport report = WaitForVerdict(started->run_id());
-  EXPECT_EQ(report.verdict(), "fail");
+  EXPECT_EQ(report.verdict(), v1::RunReport::VERDICT_FAIL);
   EXPECT_FALSE(report.thresholds(0).passed());
 }
 
@@ -238,7 +238,7 @@ TEST_F(CoordinatorServiceTest, ALostAgentIsNamedInTheReportWithItsDataKept) {
       << report.agents(1).problem();
   EXPECT_EQ(report.agents(1).sources(0).succeeded(), 40u);
   EXPECT_EQ(report.totals().succeeded(), 140u);
-  EXPECT_EQ(report.verdict(), "fail");
+  EXPECT_EQ(report.verdict(), v1::RunReport::VERDICT_FAIL);
 }
 
 // An agent whose stream stays open but which sends nothing (hung, or its network silently gone
@@ -266,7 +266,7 @@ TEST_F(CoordinatorServiceTest, ASilentAgentIsMarkedLostAndStopped) {
   bool said = false;
   for (const std::string& o : report.observations()) said = said || o.rfind("b was lost", 0) == 0;
   EXPECT_TRUE(said);
-  EXPECT_EQ(report.verdict(), "fail");
+  EXPECT_EQ(report.verdict(), v1::RunReport::VERDICT_FAIL);
 }
 
 TEST_F(CoordinatorServiceTest, RefusalsAndCancelReachTheReport) {
@@ -293,7 +293,7 @@ TEST_F(CoordinatorServiceTest, RefusalsAndCancelReachTheReport) {
   EXPECT_TRUE(stop.has_stop());
   a->SendTelemetry(started->run_id(), "127.0.0.2", 10, 0, true);
   v1::RunReport report = WaitForVerdict(started->run_id());
-  EXPECT_EQ(report.state(), "cancelled");
+  EXPECT_EQ(report.state(), v1::RunReport::STATE_CANCELLED);
   EXPECT_NE(report.agents(1).problem().find("refused: target outside allow-list"),
             std::string::npos);
   // A run that ended cannot be cancelled again.
@@ -310,7 +310,7 @@ TEST_F(CoordinatorServiceTest, TheStoreKeepsFinishedRunsAndMarksUnfinishedOnesIn
   absl::StatusOr<v1::StartRunResponse> done = Start(10);
   ASSERT_TRUE(done.ok());
   a->SendTelemetry(done->run_id(), "127.0.0.2", 20, 0, true);
-  ASSERT_EQ(WaitForVerdict(done->run_id()).state(), "completed");
+  ASSERT_EQ(WaitForVerdict(done->run_id()).state(), v1::RunReport::STATE_COMPLETED);
   absl::StatusOr<v1::StartRunResponse> unfinished = Start(10);
   ASSERT_TRUE(unfinished.ok()) << unfinished.status();
 
@@ -318,9 +318,9 @@ TEST_F(CoordinatorServiceTest, TheStoreKeepsFinishedRunsAndMarksUnfinishedOnesIn
   ASSERT_TRUE(reopened.ok());
   absl::StatusOr<v1::RunReport> finished = (*reopened)->Load(done->run_id());
   ASSERT_TRUE(finished.ok());
-  EXPECT_EQ(finished->state(), "completed");
+  EXPECT_EQ(finished->state(), v1::RunReport::STATE_COMPLETED);
   EXPECT_EQ(finished->totals().succeeded(), 20u);
-  EXPECT_EQ((*reopened)->Load(unfinished->run_id())->state(), "interrupted");
+  EXPECT_EQ((*reopened)->Load(unfinished->run_id())->state(), v1::RunReport::STATE_INTERRUPTED);
   EXPECT_EQ((*reopened)->List()->size(), 2u);
   EXPECT_EQ((*reopened)->Load("nope").status().code(), absl::StatusCode::kNotFound);
 }

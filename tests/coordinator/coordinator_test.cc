@@ -102,7 +102,7 @@ TEST_F(CoordinatorTest, AFinishedRunsObservationsSeeItsSeries) {
   }
   absl::StatusOr<v1::RunReport> report = coordinator_->GetRun(started->run_id());
   ASSERT_TRUE(report.ok()) << report.status();
-  ASSERT_EQ(report->state(), "completed");
+  ASSERT_EQ(report->state(), v1::RunReport::STATE_COMPLETED);
   EXPECT_EQ(report->series_size(), kSeconds);
   std::string slowdown;
   for (const std::string& o : report->observations()) {
@@ -110,7 +110,7 @@ TEST_F(CoordinatorTest, AFinishedRunsObservationsSeeItsSeries) {
   }
   EXPECT_NE(slowdown.find("to 4.0"), std::string::npos) << slowdown;
   // No failures and no thresholds: the default rule, shown as such, and a pass.
-  EXPECT_EQ(report->verdict(), "pass");
+  EXPECT_EQ(report->verdict(), v1::RunReport::VERDICT_PASS);
   ASSERT_EQ(report->thresholds_size(), 1);
   EXPECT_TRUE(report->thresholds(0).is_default());
 }
@@ -202,7 +202,7 @@ TEST_F(CoordinatorTest, ALostAgentIsListedWithoutItsLists) {
   coordinator_->DetachAgent("a1", &link);
   std::vector<v1::AgentInfo> agents = coordinator_->ListAgents();
   ASSERT_EQ(agents.size(), 1u);
-  EXPECT_EQ(agents[0].state(), "lost");
+  EXPECT_EQ(agents[0].state(), v1::AgentInfo::STATE_LOST);
   const v1::Hello& kept = agents[0].hello();
   EXPECT_EQ(kept.name(), "a1");
   EXPECT_EQ(kept.host(), "a1-host");

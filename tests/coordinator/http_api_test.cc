@@ -19,7 +19,7 @@ constexpr char kToken[] = "s3cret-token";
 v1::RunReport FinishedRun() {
   v1::RunReport report;
   report.set_run_id("r-0001");
-  report.set_state("finished");
+  report.set_state(v1::RunReport::STATE_COMPLETED);
   report.mutable_spec()->set_name("nightly");
   report.mutable_totals()->set_attempted(1600);
   report.mutable_totals()->set_succeeded(1600);

@@ -44,7 +44,7 @@ v1::RunReport Report(const std::string& id, const std::string& name, uint64_t n,
   r.set_run_id(id);
   r.mutable_spec()->set_name(name);
   r.mutable_spec()->mutable_duration()->set_seconds(8);
-  r.set_state("running");
+  r.set_state(v1::RunReport::STATE_RUNNING);
   r.set_requested_rate(200);
   r.set_duration_s(n / 200.0);
   *r.mutable_start_time() = google::protobuf::util::TimeUtil::SecondsToTimestamp(1'800'000'000);
@@ -83,8 +83,8 @@ v1::RunReport Report(const std::string& id, const std::string& name, uint64_t n,
 }
 
 v1::RunReport Final(v1::RunReport r) {
-  r.set_state("completed");
-  r.set_verdict("pass");
+  r.set_state(v1::RunReport::STATE_COMPLETED);
+  r.set_verdict(v1::RunReport::VERDICT_PASS);
   v1::ThresholdResult* t = r.add_thresholds();
   t->set_expression("error_rate < 0.01");
   t->set_observed(0.5);

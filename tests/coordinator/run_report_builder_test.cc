@@ -5,10 +5,16 @@
 #include <algorithm>
 
 #include "gtest/gtest.h"
+#include "proto/message_json.h"
 #include "proto/telemetry_codec.h"
 
 namespace churnlab {
 namespace {
+
+// The phase a word names ("connect-timeout").
+v1::FailurePhase PhaseNamed(const std::string& word) {
+  return static_cast<v1::FailurePhase>(*EnumFromWord(*v1::FailurePhase_descriptor(), word));
+}
 
 ShardRecord Shard(const std::string& agent, std::vector<std::string> ips, double rate,
                   const std::string& tw_reuse = "0") {
@@ -50,7 +56,7 @@ TEST(BuildReportTest, TheTupleBudgetComesFromTheShardsHellosAndShares) {
   EXPECT_DOUBLE_EQ(budget.sources(0).exhaustion_after_s(), 20);
   EXPECT_FALSE(budget.summary().empty());
   // Not judged yet: a finished run's verdict comes after its series is attached.
-  EXPECT_EQ(report.verdict(), "");
+  EXPECT_EQ(report.verdict(), v1::RunReport::VERDICT_UNSPECIFIED);
   EXPECT_EQ(report.thresholds_size(), 0);
 
   std::vector<analysis::ShardFacts> facts = FactsOf(run);
@@ -83,7 +89,7 @@ TEST(BuildReportTest, WindowsWordsFinWait2AndRequestsPerConnection) {
   source->set_peak_fin_wait2(7);
   auto fail = [source](const char* phase, const char* code, uint64_t n) {
     v1::FailureCount* f = source->add_failures();
-    f->set_phase(phase);
+    f->set_phase(PhaseNamed(phase));
     f->set_code(code);
     f->set_count(n);
   };
@@ -104,7 +110,7 @@ TEST(BuildReportTest, WindowsWordsFinWait2AndRequestsPerConnection) {
 void AddFailure(v1::SourceCounts* source, const std::string& phase, const std::string& code,
                 uint64_t count) {
   v1::FailureCount* f = source->add_failures();
-  f->set_phase(phase);
+  f->set_phase(PhaseNamed(phase));
   f->set_code(code);
   f->set_count(count);
 }
@@ -128,11 +134,11 @@ TEST(BuildReportTest, FailuresKeepTheirPhaseInTheReportAndTheSeries) {
   v1::RunReport first = BuildReport(run);
   EXPECT_EQ(first.errors().at("EADDRNOTAVAIL"), 8u);
   ASSERT_EQ(first.failures_size(), 3);  // sorted by phase, then code
-  EXPECT_EQ(first.failures(0).phase(), "bind");
+  EXPECT_EQ(Word(first.failures(0).phase()), "bind");
   EXPECT_EQ(first.failures(0).count(), 3u);
-  EXPECT_EQ(first.failures(1).phase(), "connect");
+  EXPECT_EQ(Word(first.failures(1).phase()), "connect");
   EXPECT_EQ(first.failures(1).count(), 5u);
-  EXPECT_EQ(first.failures(2).phase(), "connect-timeout");
+  EXPECT_EQ(Word(first.failures(2).phase()), "connect-timeout");
   AppendSeriesPoint(&run, first, 1.0);
   EXPECT_EQ(run.last_point.failures_size(), 3);
 
@@ -140,7 +146,7 @@ TEST(BuildReportTest, FailuresKeepTheirPhaseInTheReportAndTheSeries) {
   Telemetry(&run, 3, 9);  // 4 more at connect, none at bind or timing out
   AppendSeriesPoint(&run, BuildReport(run), 2.0);
   ASSERT_EQ(run.last_point.failures_size(), 1);
-  EXPECT_EQ(run.last_point.failures(0).phase(), "connect");
+  EXPECT_EQ(Word(run.last_point.failures(0).phase()), "connect");
   EXPECT_EQ(run.last_point.failures(0).code(), "EADDRNOTAVAIL");
   EXPECT_EQ(run.last_point.failures(0).count(), 4u);
   EXPECT_EQ(run.last_point.errors().at("EADDRNOTAVAIL"), 4u);

@@ -26,7 +26,7 @@ class RunStoreTest : public ::testing::Test {
     unlink(path_.c_str());
     rmdir(dir_.c_str());
   }
-  static v1::RunReport Report(const std::string& id, const std::string& state) {
+  static v1::RunReport Report(const std::string& id, v1::RunReport::State state) {
     v1::RunReport report;
     report.set_run_id(id);
     report.set_state(state);
@@ -44,7 +44,7 @@ class RunStoreTest : public ::testing::Test {
 TEST_F(RunStoreTest, KeepsReportsAndPointsInOrder) {
   absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(path_);
   ASSERT_TRUE(store.ok()) << store.status();
-  ASSERT_TRUE((*store)->Save(Report("r-1", "completed")).ok());
+  ASSERT_TRUE((*store)->Save(Report("r-1", v1::RunReport::STATE_COMPLETED)).ok());
   for (int seq : {0, 1, 2}) {
     v1::SeriesPoint point;
     point.set_t_s(seq + 1);
@@ -66,8 +66,8 @@ TEST_F(RunStoreTest, ARestartMarksRunsInFlightInterrupted) {
   {
     absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(path_);
     ASSERT_TRUE(store.ok());
-    ASSERT_TRUE((*store)->Save(Report("r-old", "completed")).ok());
-    ASSERT_TRUE((*store)->Save(Report("r-new", "running")).ok());
+    ASSERT_TRUE((*store)->Save(Report("r-old", v1::RunReport::STATE_COMPLETED)).ok());
+    ASSERT_TRUE((*store)->Save(Report("r-new", v1::RunReport::STATE_RUNNING)).ok());
   }
   absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(path_);
   ASSERT_TRUE(store.ok());
@@ -75,9 +75,10 @@ TEST_F(RunStoreTest, ARestartMarksRunsInFlightInterrupted) {
   ASSERT_TRUE(runs.ok());
   ASSERT_EQ(runs->size(), 2u);
   for (const v1::RunSummary& run : *runs) {
-    EXPECT_EQ(run.state(), run.run_id() == "r-new" ? "interrupted" : "completed");
+    EXPECT_EQ(run.state(), run.run_id() == "r-new" ? v1::RunReport::STATE_INTERRUPTED
+                                                   : v1::RunReport::STATE_COMPLETED);
   }
-  EXPECT_EQ((*store)->Load("r-new")->state(), "interrupted");
+  EXPECT_EQ((*store)->Load("r-new")->state(), v1::RunReport::STATE_INTERRUPTED);
 }
 
 // Rows are JSON as users read it; one stored when choices were strings reads the same.
@@ -107,14 +108,14 @@ TEST_F(RunStoreTest, ReadsRowsWithChoicesAsWordsAndCountsAsNumbers) {
 TEST_F(RunStoreTest, ListsRunsWithTheirTagsAndFindsThemByTag) {
   absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(path_);
   ASSERT_TRUE(store.ok()) << store.status();
-  v1::RunReport a = Report("r-1", "completed");
+  v1::RunReport a = Report("r-1", v1::RunReport::STATE_COMPLETED);
   (*a.mutable_spec()->mutable_tags())["build"] = "1234";
   (*a.mutable_spec()->mutable_tags())["kernel"] = "6.1";
-  v1::RunReport b = Report("r-2", "completed");
+  v1::RunReport b = Report("r-2", v1::RunReport::STATE_COMPLETED);
   (*b.mutable_spec()->mutable_tags())["build"] = "1235";
   ASSERT_TRUE((*store)->Save(a).ok());
   ASSERT_TRUE((*store)->Save(b).ok());
-  ASSERT_TRUE((*store)->Save(Report("r-3", "completed")).ok());
+  ASSERT_TRUE((*store)->Save(Report("r-3", v1::RunReport::STATE_COMPLETED)).ok());
 
   absl::StatusOr<std::vector<v1::RunSummary>> all = (*store)->List();
   ASSERT_TRUE(all.ok()) << all.status();

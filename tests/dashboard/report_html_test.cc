@@ -18,8 +18,8 @@ size_t CountOf(const std::string& text, const std::string& what) {
 v1::RunReport Report(const std::string& id, const std::string& name) {
   v1::RunReport r;
   r.set_run_id(id);
-  r.set_state("completed");
-  r.set_verdict("pass");
+  r.set_state(v1::RunReport::STATE_COMPLETED);
+  r.set_verdict(v1::RunReport::VERDICT_PASS);
   r.mutable_spec()->set_name(name);
   r.add_observations("a note with <!-- and </script> & more");
   v1::SeriesPoint* p = r.add_series();

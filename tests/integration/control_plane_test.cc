@@ -142,7 +142,7 @@ TEST_F(ControlPlaneTest, ARunSplitsAcrossAgentsAndItsTotalsMatchTheTarget) {
   EXPECT_NE(run.output.find("verdict pass"), std::string::npos) << run.output;
   v1::RunReport report = ReadReport(report_path);
   std::map<std::string, uint64_t> served = target_->StopAndReadCounters();
-  EXPECT_EQ(report.state(), "completed");
+  EXPECT_EQ(report.state(), v1::RunReport::STATE_COMPLETED);
   const v1::Totals& totals = report.totals();
   EXPECT_EQ(totals.attempted() + totals.late_starts() + totals.missed_starts(), 1200u);
   EXPECT_GE(totals.attempted(), 1176u);
@@ -183,7 +183,7 @@ TEST_F(ControlPlaneTest, CancelStopsTheRunMidWayAndKeepsItsData) {
   std::string run_id;
   for (int i = 0; i < 100 && run_id.empty(); ++i) {
     for (const v1::RunSummary& r : Runs()) {
-      if (r.state() == "running") run_id = r.run_id();
+      if (r.state() == v1::RunReport::STATE_RUNNING) run_id = r.run_id();
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -195,7 +195,7 @@ TEST_F(ControlPlaneTest, CancelStopsTheRunMidWayAndKeepsItsData) {
   ASSERT_TRUE(code.ok()) << run->Output();
   EXPECT_EQ(*code, 1) << run->Output();
   v1::RunReport report = ReadReport(dir_ + "/cancelled.json");
-  EXPECT_EQ(report.state(), "cancelled");
+  EXPECT_EQ(report.state(), v1::RunReport::STATE_CANCELLED);
   EXPECT_GT(report.totals().succeeded(), 300u);
   EXPECT_LT(report.duration_s(), 10);
   ExpectNumbersAddUp(report);
@@ -214,7 +214,7 @@ TEST_F(ControlPlaneTest, ARestartedCoordinatorKeepsFinishedRunsAndAgentsComeBack
   std::vector<v1::RunSummary> after = Runs();
   ASSERT_EQ(after.size(), 1u);
   EXPECT_EQ(after[0].run_id(), before[0].run_id());
-  EXPECT_EQ(after[0].state(), "completed");
+  EXPECT_EQ(after[0].state(), v1::RunReport::STATE_COMPLETED);
   EXPECT_TRUE(WaitForAgents(3)) << "agents did not reattach";
 }
 

@@ -84,12 +84,12 @@ TEST_F(NetnsControlPlaneTest, CompareShowsBothRunsSideBySideAndSaysWhy) {
   ASSERT_EQ(single.agents_size(), 1);
   EXPECT_EQ(single.agents(0).name(), "a1");
   EXPECT_GE(single.errors().at("EADDRNOTAVAIL"), 500u);
-  EXPECT_EQ(single.verdict(), "fail");
+  EXPECT_EQ(single.verdict(), v1::RunReport::VERDICT_FAIL);
   // The single run's source is left out of the spread run: its ports are in TIME_WAIT.
   ASSERT_EQ(spread.agents_size(), 4);
   for (const v1::AgentReport& agent : spread.agents()) EXPECT_NE(agent.name(), "a1");
   EXPECT_EQ(spread.totals().failed(), 0u);
-  EXPECT_EQ(spread.verdict(), "pass");
+  EXPECT_EQ(spread.verdict(), v1::RunReport::VERDICT_PASS);
   ASSERT_GE(compare.summary_size(), 3);
   EXPECT_NE(compare.summary(0).find("ports ran out"), std::string::npos) << compare.summary(0);
   EXPECT_NE(lab_->output().find("single source"), std::string::npos);

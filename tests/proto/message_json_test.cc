@@ -1,5 +1,7 @@
 #include "proto/message_json.h"
 
+#include "churnlab/v1/control.pb.h"
+#include "churnlab/v1/report.pb.h"
 #include "churnlab/v1/spec.pb.h"
 #include "common/wire_protocol.h"
 #include "gtest/gtest.h"
@@ -24,6 +26,36 @@ TEST(MessageJsonTest, ChoicesAreWordsOutAndWordsOrNamesIn) {
   // protobuf's own names still read, so JSON written by protobuf's printer parses too.
   ASSERT_TRUE(ParseMessageJson(R"({"closePolicy": "CLOSE_POLICY_RST"})", &back).ok());
   EXPECT_EQ(back.close_policy(), v1::CLOSE_POLICY_RST);
+}
+
+// A run's state, verdict and limiter, an agent's state and a failure's phase read as the
+// strings they were before they became enums: a running run's verdict is "", and reports
+// stored then still parse.
+TEST(MessageJsonTest, ReportStatesAreTheirWordsAndUnsetIsEmpty) {
+  v1::RunReport running;
+  running.set_state(v1::RunReport::STATE_RUNNING);
+  std::string json = MessageToJson(running, /*one_line=*/true);
+  EXPECT_NE(json.find(R"("state":"running")"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"("verdict":"")"), std::string::npos) << json;
+  v1::RunReport back;
+  ASSERT_TRUE(ParseMessageJson(json, &back).ok());
+  EXPECT_EQ(back.verdict(), v1::RunReport::VERDICT_UNSPECIFIED);
+
+  ASSERT_TRUE(ParseMessageJson(R"({"state": "interrupted", "verdict": "pass",
+      "concurrency": {"limiter": "ports"},
+      "failures": [{"phase": "connect-timeout", "code": "ETIMEDOUT", "count": 2}]})",
+                               &back)
+                  .ok());
+  EXPECT_EQ(back.state(), v1::RunReport::STATE_INTERRUPTED);
+  EXPECT_EQ(back.verdict(), v1::RunReport::VERDICT_PASS);
+  EXPECT_EQ(back.concurrency().limiter(), v1::ConcurrencyReport::LIMITER_PORTS);
+  EXPECT_EQ(back.failures(0).phase(), v1::FAILURE_PHASE_CONNECT_TIMEOUT);
+  EXPECT_EQ(Word(back.failures(0).phase()), "connect-timeout");
+  EXPECT_FALSE(ParseMessageJson(R"({"state": "finished"})", &back).ok());
+
+  v1::AgentInfo lost;
+  lost.set_state(v1::AgentInfo::STATE_LOST);
+  EXPECT_NE(MessageToJson(lost, true).find(R"("state":"lost")"), std::string::npos);
 }
 
 TEST(MessageJsonTest, AnUnknownWordNamesTheFieldAndTheWords) {

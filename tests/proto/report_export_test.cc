@@ -12,6 +12,11 @@
 namespace churnlab {
 namespace {
 
+// The phase a word names ("connect-timeout").
+v1::FailurePhase PhaseNamed(const std::string& word) {
+  return static_cast<v1::FailurePhase>(*EnumFromWord(*v1::FailurePhase_descriptor(), word));
+}
+
 v1::RunReport Report() {
   v1::RunReport report;
   report.set_run_id("r-1");
@@ -56,7 +61,7 @@ TEST(ReportToJsonTest, ParsesBackAsTheSameReport) {
 v1::FailureCount* AddFailure(v1::SeriesPoint* point, const std::string& phase,
                              const std::string& code, uint64_t count) {
   v1::FailureCount* f = point->add_failures();
-  f->set_phase(phase);
+  f->set_phase(PhaseNamed(phase));
   f->set_code(code);
   f->set_count(count);
   (*point->mutable_errors())[code] += count;
