@@ -67,7 +67,12 @@ std::variant<std::vector<v1::RunReport>, int> GetReports(const std::string& prog
 int ReportCommand(int argc, char** argv) {
   const std::string program = "churnlab report";
   CoordinatorFlags coordinator;
-  std::string format = "text";
+  enum class Format { kText, kJson, kCsv, kHtml };
+  constexpr std::pair<absl::string_view, Format> kFormats[] = {{"text", Format::kText},
+                                                               {"json", Format::kJson},
+                                                               {"csv", Format::kCsv},
+                                                               {"html", Format::kHtml}};
+  Format format = Format::kText;
   std::string output;
   FlagSet flags(program,
                 "Prints one run's report, or writes it as one self-contained HTML file that\n"
@@ -75,14 +80,20 @@ int ReportCommand(int argc, char** argv) {
                 "Usage: churnlab report RUN_ID [--format=text|json|csv|html] [--output=FILE]\n"
                 "       churnlab report RUN_ID RUN_ID... --format=html --output=runs.html");
   AddCoordinatorFlags(flags, &coordinator);
-  flags.String("format", &format, "text | json | csv (the per-second series) | html");
+  // Parsed once here; a bad word exits 2 naming it.
+  flags.Custom("format", "FORMAT", "text", "text | json | csv (the per-second series) | html",
+               [&](absl::string_view word) {
+                 for (const auto& [name, value] : kFormats) {
+                   if (name == word) {
+                     format = value;
+                     return absl::OkStatus();
+                   }
+                 }
+                 return absl::InvalidArgumentError("expected text, json, csv or html");
+               });
   flags.String("output", &output, "write here instead of standard output");
   std::vector<std::string> positional = flags.ParseOrExit(argc, argv);
-  if (format != "text" && format != "json" && format != "csv" && format != "html") {
-    return Fail(program, kExitBadInput,
-                "--format=" + format + ": expected text, json, csv or html");
-  }
-  if (positional.empty() || (positional.size() > 1 && format != "html")) {
+  if (positional.empty() || (positional.size() > 1 && format != Format::kHtml)) {
     return Fail(program, kExitBadInput,
                 "give one RUN_ID (several only with --format=html, to see them side by side)");
   }
@@ -92,10 +103,21 @@ int ReportCommand(int argc, char** argv) {
   if (const int* code = std::get_if<int>(&got)) return *code;
   const std::vector<v1::RunReport>& reports = std::get<std::vector<v1::RunReport>>(got);
   const v1::RunReport& r = reports[0];
-  std::string text = format == "json"   ? ReportToJson(r)
-                     : format == "csv"  ? SeriesToCsv(r)
-                     : format == "html" ? ReportsToHtml(reports)
-                                        : FormatReportText(r);
+  std::string text;
+  switch (format) {
+    case Format::kText:
+      text = FormatReportText(r);
+      break;
+    case Format::kJson:
+      text = ReportToJson(r);
+      break;
+    case Format::kCsv:
+      text = SeriesToCsv(r);
+      break;
+    case Format::kHtml:
+      text = ReportsToHtml(reports);
+      break;
+  }
   if (output.empty()) {
     std::fwrite(text.data(), 1, text.size(), stdout);
   } else if (!WriteFile(output, text)) {
