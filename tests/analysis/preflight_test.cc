@@ -15,9 +15,19 @@ TEST(PreflightTest, WarnsOfFdLimitsAndPortsThatWillRunOut) {
   fleet.Add("a1", {"10.0.1.1"}, 200, {{"net.ipv4.tcp_tw_reuse", "0"}}, 5000).set_fd_limit(1024);
   std::vector<std::string> warnings = PreflightWarnings(Spec({"10.0.0.1:80"}, 200), fleet.facts());
   ASSERT_EQ(warnings.size(), 2u);
-  EXPECT_NE(warnings[0].find("fd limit 1024 caps it at ~960"), std::string::npos) << warnings[0];
+  // Past one process's fd limit the agent starts engine processes: said, not warned as EMFILE.
+  EXPECT_NE(warnings[0].find("past its fd limit 1024: it runs them in 6 engine processes"),
+            std::string::npos)
+      << warnings[0];
   EXPECT_NE(warnings[1].find("run out after ~5s"), std::string::npos) << warnings[1];
   EXPECT_NE(warnings[1].find("expect EADDRNOTAVAIL"), std::string::npos) << warnings[1];
+
+  // A staged rate runs in one process: there the fd limit is a cap.
+  v1::RunSpec staged = Spec({"10.0.0.1:80"}, 200);
+  staged.add_stages()->set_rate(200);
+  std::vector<std::string> capped = PreflightWarnings(staged, fleet.facts());
+  ASSERT_FALSE(capped.empty());
+  EXPECT_NE(capped[0].find("fd limit 1024 caps it at ~960"), std::string::npos) << capped[0];
 
   Fleet calm;
   calm.Add("a1", {"10.0.1.1"}, 10, {{"net.ipv4.tcp_tw_reuse", "0"}}, 100).set_fd_limit(1024);

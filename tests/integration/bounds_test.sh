@@ -14,7 +14,7 @@
 #     report counts them as late-skipped, and its attempted matches ActiveOpens within 2%.
 #  4. A closed-model run past the agent's fd limit (ulimit -n 300, concurrency 500, each
 #     connection held 500 ms by the target): the agent splits its shard over engine processes and
-#     says so; no process of it holds more fds than the limit (/proc/PID/fd); the kernel's
+#     says so, as the preflight said it would; no process of it holds more fds than the limit (/proc/PID/fd); the kernel's
 #     ActiveOpens show 500 open at once; no EMFILE; the report names the limit the kernel
 #     enforced (/proc/PID/limits) and its attempted matches ActiveOpens within 2%.
 #  5. One engine (churnlab-churn) over its fd limit retries EMFILE at a bounded pace (it used to
@@ -180,6 +180,8 @@ echo "   kernel: limit $limit, $engines engine processes, at most $most fds in o
   "ActiveOpens +$opens; report: fd_limit $reported, attempted $attempted, EMFILE $emfile"
 ((engines >= 2)) || fail "the agent did not start engine processes past its fd limit"
 grep -q "past this process's fd limit of $limit" fds-agent.log || fail "the agent did not say why it started engine processes"
+grep -q "past its fd limit $limit: it runs them in $engines engine processes" fds-run.log ||
+  fail "the preflight did not say the shard runs in $engines engine processes: $(head -n 5 fds-run.log)"
 ((most <= limit)) || fail "a process of the agent held $most fds over its limit $limit"
 ((reported == limit)) || fail "the report says fd limit $reported, the kernel $limit"
 ((emfile == 0)) || fail "$emfile EMFILE although the shard was split"

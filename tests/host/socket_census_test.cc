@@ -1,5 +1,7 @@
 // The agent's view of the kernel: its socket census agrees with `ss`, and /proc/net counters
 // parse as the kernel writes them.
+#include "host/socket_census.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <thread>
@@ -9,7 +11,6 @@
 #include "agent/engine.h"
 #include "gtest/gtest.h"
 #include "host/kernel_counters.h"
-#include "host/socket_census.h"
 #include "tests/support/target_process.h"
 
 namespace churnlab {

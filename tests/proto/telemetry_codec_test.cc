@@ -1,0 +1,85 @@
+// Histograms survive their trip through telemetry; a failure's `errors` key is its errno unless
+// the engine decided the outcome; the Prometheus histogram's buckets are cumulative and exact.
+#include "proto/telemetry_codec.h"
+
+#include <string>
+#include <utility>
+
+#include "gtest/gtest.h"
+
+namespace churnlab {
+namespace {
+
+TEST(TelemetryCodecTest, AHistogramComesBackAsItWent) {
+  Histogram h;
+  for (int64_t ns : {900, 12'000, 12'500, 480'000, 3'000'000, 3'000'000, 250'000'000}) h.Record(ns);
+  v1::HistogramData data;
+  HistogramToProto(h, &data);
+  Histogram back = HistogramFromProto(data);
+  EXPECT_EQ(back.count(), h.count());
+  EXPECT_EQ(back.sum(), h.sum());
+  EXPECT_EQ(back.min(), h.min());
+  EXPECT_EQ(back.max(), h.max());
+  for (double p : {50.0, 90.0, 99.0}) EXPECT_EQ(back.Percentile(p), h.Percentile(p)) << p;
+}
+
+TEST(TelemetryCodecTest, ErrorKeyIsTheErrnoUnlessTheEngineDecided) {
+  const std::pair<v1::FailurePhase, const char*> errno_phases[] = {
+      {v1::FAILURE_PHASE_SOCKET, "EMFILE"},         {v1::FAILURE_PHASE_BIND, "EADDRINUSE"},
+      {v1::FAILURE_PHASE_CONNECT, "EADDRNOTAVAIL"}, {v1::FAILURE_PHASE_WRITE, "EPIPE"},
+      {v1::FAILURE_PHASE_READ, "ECONNRESET"},       {v1::FAILURE_PHASE_READ, "EOF"}};
+  for (const auto& [phase, code] : errno_phases) {
+    v1::FailureCount f;
+    f.set_phase(phase);
+    f.set_code(code);
+    EXPECT_EQ(ErrorKey(f), code);
+  }
+  const std::pair<v1::FailurePhase, const char*> engine_phases[] = {
+      {v1::FAILURE_PHASE_CONNECT_TIMEOUT, "connect-timeout"},
+      {v1::FAILURE_PHASE_RESPONSE_TIMEOUT, "response-timeout"},
+      {v1::FAILURE_PHASE_PROTOCOL, "protocol"},
+      {v1::FAILURE_PHASE_STOPPED, "stopped"}};
+  for (const auto& [phase, key] : engine_phases) {
+    v1::FailureCount f;
+    f.set_phase(phase);
+    f.set_code("ETIMEDOUT");
+    EXPECT_EQ(ErrorKey(f), key);
+  }
+}
+
+TEST(TelemetryCodecTest, LatencySummaryIsInMilliseconds) {
+  Histogram h;
+  for (int i = 0; i < 99; ++i) h.Record(1'000'000);  // 1 ms
+  h.Record(40'000'000);                              // 40 ms
+  v1::LatencySummary s;
+  SummarizeLatency(h, &s);
+  EXPECT_EQ(s.count(), 100u);
+  EXPECT_NEAR(s.p50_ms(), 1, 0.05);
+  EXPECT_NEAR(s.max_ms(), 40, 0.5);
+}
+
+TEST(TelemetryCodecTest, PrometheusBucketsAreCumulativeAndExactAtTheirBounds) {
+  const std::vector<int64_t>& bounds = LatencyHistogramBoundsNanos();
+  ASSERT_EQ(bounds.size(), 22u);
+  EXPECT_EQ(bounds.front(), 8191);  // 2^13 - 1 ns
+  Histogram h;
+  h.Record(bounds[0]);      // at the first bound: counted in it
+  h.Record(bounds[0] + 1);  // one past it: in the next
+  h.Record(bounds[5]);
+  v1::LatencyHistogram out;
+  SummarizeHistogram(h, &out);
+  ASSERT_EQ(out.buckets_size(), 22);
+  EXPECT_EQ(out.buckets(0).count(), 1u);
+  EXPECT_EQ(out.buckets(1).count(), 2u);
+  EXPECT_EQ(out.buckets(4).count(), 2u);
+  EXPECT_EQ(out.buckets(5).count(), 3u);
+  for (int i = 1; i < out.buckets_size(); ++i) {
+    EXPECT_GE(out.buckets(i).count(), out.buckets(i - 1).count());
+    EXPECT_GT(out.buckets(i).le_ms(), out.buckets(i - 1).le_ms());
+  }
+  EXPECT_EQ(out.count(), 3u);
+  EXPECT_DOUBLE_EQ(out.sum_ms(), h.sum() / 1e6);
+}
+
+}  // namespace
+}  // namespace churnlab
