@@ -15,6 +15,7 @@
 #include "agent/engine_snapshot_codec.h"
 #include "agent/run_summary.h"
 #include "common/flags.h"
+#include "common/load_priority.h"
 
 namespace churnlab {
 namespace {
@@ -111,14 +112,10 @@ absl::Status Resolve(Options& o) {
 
 // One engine process of an agent's shard (agent/engine_processes.h): validates, says so in its
 // first frame, then follows orders from stdin until it closes (the agent is done or gone).
-constexpr int kChildNice = 5;
-
 int RunChild(Options& o) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   signal(SIGPIPE, SIG_IGN);
-  // The load yields to the control plane: the agent's telemetry and the coordinator must keep
-  // their beat on a host whose cores the engines fill.
-  setpriority(PRIO_PROCESS, 0, kChildNice);
+  YieldToControlPlane();
   absl::Status resolved = Resolve(o);
   absl::StatusOr<std::unique_ptr<Engine>> engine =
       resolved.ok() ? Engine::Create(o.params) : absl::StatusOr<std::unique_ptr<Engine>>(resolved);

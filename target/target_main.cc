@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "common/address_file.h"
 #include "common/flags.h"
+#include "common/load_priority.h"
 #include "common/net_address.h"
 #include "common/signals.h"
 #include "host/fd_limit.h"
@@ -157,6 +158,7 @@ int64_t ProcessesFor(const Options& o, uint64_t fd_limit) {
 [[noreturn]] void ServeInChild(const TargetParams& resolved, int64_t index) {
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (getppid() == 1) _exit(kExitOk);  // the parent died before prctl took effect
+  YieldToControlPlane();               // the parent keeps the observer's beat
   absl::StatusOr<std::unique_ptr<TargetServer>> server = TargetServer::Create(resolved);
   if (!server.ok()) {
     std::fprintf(stderr, "churnlab-target: process %lld: %s\n", static_cast<long long>(index),
