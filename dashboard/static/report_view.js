@@ -147,7 +147,7 @@
       for (const [name, caption] of CHARTS) charts.appendChild(this.figure(name, caption));
       root.replaceChildren(title, head, this.part('run-tags', 'p', 'tags'),
         this.part('budget-sentence', 'p', 'budget-sentence'),
-        this.part('sockets-line', 'p', 'sockets-line'), charts,
+        this.part('sockets-line', 'p', 'sockets-line'), this.heldPart(), charts,
         el('h3', 'Observations'), this.part('observations', 'ul'),
         el('h3', 'Thresholds'), this.tablePart('thresholds', ['threshold', 'observed', 'result']),
         el('h3', 'Sources'), this.tablePart('sources', ['agent', 'source IP', 'attempted',
@@ -173,6 +173,18 @@
       if (this.ids) t.id = name;
       this.parts[name] = t;
       return t;
+    }
+
+    // Runs that hold connections (spec `hold`): how many the kernel held at once, per source,
+    // what each cost and what limits the host.
+    heldPart() {
+      const section = this.part('held', 'section', 'held');
+      section.append(el('h3', 'Held connections'), this.part('held-line', 'p'),
+        this.part('held-projection', 'p'),
+        this.tablePart('held-sources', ['agent', 'source IP', 'peak ESTABLISHED',
+          'peak ports in use / bound']));
+      section.hidden = true;
+      return section;
     }
 
     specPart() {
@@ -218,6 +230,7 @@
       const notes = [...(r.observations || []), ...((r.tuple_budget || {}).notes || [])];
       P.observations.replaceChildren(...notes.map((n) => el('li', n)));
       this.renderTables(r);
+      this.renderHeld(r);
       P['spec-json'].textContent = JSON.stringify(r.spec || {}, null, 2);
       this.renderScopeOptions(r);
       this.drawCharts();
@@ -245,6 +258,22 @@
       P.kernel.tBodies[0].replaceChildren(...[...counters.entries()]
         .filter(([, v]) => v[0] || v[1]).sort(([a], [b]) => a.localeCompare(b))
         .map(([k, v]) => row([k, v[0], v[1]])));
+    }
+
+    renderHeld(r) {
+      const P = this.parts;
+      const c = r.concurrency;
+      const hold = r.spec && r.spec.hold ? parseFloat(r.spec.hold) : 0;
+      P.held.hidden = !(c && hold > 0);
+      if (P.held.hidden) return;
+      const bytes = (v) => (num(v) > 0 ? `${num(v).toFixed(0)} B` : 'unknown');
+      P['held-line'].textContent = `peak ${num(c.peak_established)} ESTABLISHED at once by the ` +
+        `kernel's count (${num(c.peak_in_flight)} in flight by the engines); per connection ` +
+        `${bytes(c.kernel_bytes_per_connection)} of kernel memory and ` +
+        `${bytes(c.user_bytes_per_connection)} of user space; limited by ${c.limiter || '(unknown)'}`;
+      P['held-projection'].textContent = c.projection || '';
+      P['held-sources'].tBodies[0].replaceChildren(...(c.sources || []).map((s) => row([s.agent,
+        s.ip, num(s.peak_established), `${num(s.peak_ports_in_use)} / ${num(s.port_bound)}`])));
     }
 
     renderScopeOptions(report) {

@@ -134,9 +134,12 @@ async function main() {
     `--html=${fromRun}`]);
   assert.ok(fs.readFileSync(fromRun, 'utf8').includes(`"run_id": "${half}"`), 'run --html');
   const none = run(grpc, [`--target=${refused}`, '--rate=50', '--name=all refused']);
+  const held = run(grpc, [`--target=${target}`, '--concurrency=40', '--hold=2s', '--name=held']);
 
   const one = path.join(artifactsDir, 'report-one.html');
   churnlab(['report', half, '--format=html', `--coordinator=${grpc}`, `--output=${one}`]);
+  const heldFile = path.join(artifactsDir, 'report-held.html');
+  churnlab(['report', held, '--format=html', `--coordinator=${grpc}`, `--output=${heldFile}`]);
   const two = path.join(artifactsDir, 'report-two.html');
   churnlab(['report', half, none, '--format=html', `--coordinator=${grpc}`, `--output=${two}`]);
   assert.doesNotMatch(fs.readFileSync(one, 'utf8'), /<b>half<\/b>/, 'a name became markup');
@@ -152,10 +155,24 @@ async function main() {
   assert.match(await page.textContent('#thresholds'), /error_rate < 0\.01 \(the default\).*fail/s);
   assert.match(await page.textContent('#sources'), /a1.*127\.0\.0\.2.*a2.*127\.0\.0\.3/s);
   assert.match(await page.textContent('#spec-json'), /"rate": 100/);
+  assert.ok(await page.$eval('#held', (e) => e.hidden), 'a churn run shows a held-connections section');
   await page.screenshot({ path: path.join(artifactsDir, 'report-one.png'), fullPage: true });
   let charts = await chartsIn(page, '#report');
   assert.equal(charts.length, 5, 'five charts');
   for (const c of charts) assert.ok(c.points >= 2 && c.coloured > 20, `a chart not drawn: ${JSON.stringify(charts)}`);
+  assert.deepEqual(escaped, [], 'the report asked the network');
+  assert.deepEqual(errors, [], 'the report logged errors');
+  await page.context().close();
+
+  // A run that holds its connections: the kernel's peak per source, what each cost.
+  ({ page, errors, escaped } = await openOffline(heldFile));
+  assert.ok(!(await page.$eval('#held', (e) => e.hidden)), 'no held-connections section');
+  assert.match(await page.textContent('#held-line'), /peak \d+ ESTABLISHED at once .* limited by \w+/);
+  const heldRows = await page.$$eval('#held-sources tbody tr', (rows) =>
+    rows.map((r) => [...r.cells].map((c) => c.textContent)));
+  assert.deepEqual(heldRows.map((r) => r[1]).sort(), ['127.0.0.2', '127.0.0.3'], JSON.stringify(heldRows));
+  // 40 held at once over two agents: 20 each, as the kernel counted them.
+  for (const r of heldRows) assert.ok(Number(r[2]) >= 18 && Number(r[2]) <= 20, JSON.stringify(heldRows));
   assert.deepEqual(escaped, [], 'the report asked the network');
   assert.deepEqual(errors, [], 'the report logged errors');
   await page.context().close();
