@@ -59,6 +59,31 @@ std::string TupleWarning(const v1::RunSpec& spec, const ShardFacts& shard) {
       shard.hello->name(), shard.in_flight, sources, ports, destinations, tuples);
 }
 
+// Memory for connections held at once on the agent's host: about 5.1 KB of kernel memory a
+// socket (TCP, inode, dentry, file, epoll entry: bench/RESULTS.md measured 10.3 KB for both
+// ends of a loopback connection) and a few hundred bytes of the engine's.
+constexpr uint64_t kBytesPerHeldConnection = 5500;
+
+std::string MemoryWarning(const ShardFacts& shard) {
+  const v1::Hello& hello = *shard.hello;
+  if (shard.in_flight <= 0) return "";
+  uint64_t held = static_cast<uint64_t>(shard.in_flight);
+  if (std::optional<int64_t> file_max = SysctlInt(hello, "fs.file-max");
+      file_max && *file_max > 0 && held > static_cast<uint64_t>(*file_max)) {
+    return absl::StrFormat(
+        "agent %s: its share of %d connections at once is past its host's fs.file-max of %d "
+        "(ENFILE beyond; raise fs.file-max or add agents)",
+        hello.name(), held, *file_max);
+  }
+  uint64_t available = hello.mem_available_bytes();
+  if (available == 0 || held * kBytesPerHeldConnection <= available) return "";
+  return absl::StrFormat(
+      "agent %s: %d connections at once take about %d MiB (~5.5 KB each, most of it the "
+      "kernel's), more than the %d MiB its host had available: expect ENOBUFS, ENOMEM or the "
+      "OOM killer (add agents or memory)",
+      hello.name(), held, held * kBytesPerHeldConnection >> 20, available >> 20);
+}
+
 }  // namespace
 
 std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
@@ -88,6 +113,8 @@ std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
     }
     std::string tuples = TupleWarning(spec, shard);
     if (!tuples.empty()) warnings.push_back(std::move(tuples));
+    std::string memory = MemoryWarning(shard);
+    if (!memory.empty()) warnings.push_back(std::move(memory));
     for (v1::PortLimit limit : {v1::PORT_LIMIT_TIME_WAIT, v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS}) {
       std::string warning = PortWarning(hello.name(), budget, limit, duration_s);
       if (!warning.empty()) warnings.push_back(std::move(warning));

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
+#include "host/process_memory.h"
 
 namespace churnlab {
 namespace {
@@ -94,6 +95,7 @@ void FillHostSettings(v1::Hello* hello) {
   for (const auto& [key, value] : ChurnSysctls()) (*hello->mutable_sysctls())[key] = value;
   hello->set_fd_limit(FdLimit());
   hello->set_kernel_id(KernelId());
+  hello->set_mem_available_bytes(ReadHostMemory().mem_available_bytes);
 }
 
 }  // namespace churnlab

@@ -34,6 +34,33 @@ TEST(PreflightTest, WarnsOfFdLimitsAndPortsThatWillRunOut) {
   EXPECT_TRUE(PreflightWarnings(Spec({"10.0.0.1:80"}, 10), calm.facts()).empty());
 }
 
+// What the connections held at once need beside ports: files (fs.file-max) and memory.
+TEST(PreflightTest, WarnsWhenTheHostCannotHoldTheConnections) {
+  Fleet fleet;
+  v1::Hello& a1 = fleet.Add("a1", {"10.0.1.1", "10.0.1.2"}, 0);
+  a1.mutable_port_range()->set_low(32768);  // 2 x 28,232 four-tuples toward one destination
+  a1.mutable_port_range()->set_high(60999);
+  a1.set_mem_available_bytes(uint64_t{1} << 30);  // 1 GiB: about 195,000 connections
+  v1::RunSpec spec = Spec({"10.0.0.1:80"}, 0);
+  spec.set_rate(0);
+  spec.set_concurrency(50000);
+  std::vector<ShardFacts> shards = fleet.facts();
+  shards[0].in_flight = 50000;
+  EXPECT_TRUE(PreflightWarnings(spec, shards).empty());
+  shards[0].in_flight = 400000;
+  std::vector<std::string> warnings = PreflightWarnings(spec, shards);
+  ASSERT_EQ(warnings.size(), 2u);  // 56,464 four-tuples, and the memory
+  EXPECT_NE(warnings[1].find("400000 connections at once take about 2098 MiB"), std::string::npos)
+      << warnings[1];
+  EXPECT_NE(warnings[1].find("the 1024 MiB its host had available"), std::string::npos)
+      << warnings[1];
+  (*a1.mutable_sysctls())["fs.file-max"] = "100000";
+  warnings = PreflightWarnings(spec, shards);
+  ASSERT_EQ(warnings.size(), 2u);
+  EXPECT_NE(warnings[1].find("past its host's fs.file-max of 100000"), std::string::npos)
+      << warnings[1];
+}
+
 TEST(PreflightTest, APortRangeThatOutlastsTheRunIsNoPromiseOfEaddrnotavail) {
   Fleet fleet;
   fleet.Add("a1", {"10.0.1.1"}, 100);
