@@ -64,10 +64,20 @@ std::string TupleWarning(const v1::RunSpec& spec, const ShardFacts& shard) {
 // ends of a loopback connection) and a few hundred bytes of the engine's.
 constexpr uint64_t kBytesPerHeldConnection = 5500;
 
-std::string MemoryWarning(const ShardFacts& shard) {
+// The connections a shard holds at once: the closed model's concurrency; the open model's rate
+// times how long each stays open (its hold and about a second of exchange), up to its cap.
+uint64_t HeldAtOnce(const v1::RunSpec& spec, const ShardFacts& shard) {
+  if (shard.in_flight <= 0) return 0;
+  uint64_t cap = static_cast<uint64_t>(shard.in_flight);
+  if (shard.rate <= 0) return cap;
+  double open_s = 1 + spec.hold().seconds() + spec.hold().nanos() / 1e9;
+  return std::min(cap, static_cast<uint64_t>(shard.rate * open_s));
+}
+
+std::string MemoryWarning(const v1::RunSpec& spec, const ShardFacts& shard) {
   const v1::Hello& hello = *shard.hello;
-  if (shard.in_flight <= 0) return "";
-  uint64_t held = static_cast<uint64_t>(shard.in_flight);
+  uint64_t held = HeldAtOnce(spec, shard);
+  if (held == 0) return "";
   if (std::optional<int64_t> file_max = SysctlInt(hello, "fs.file-max");
       file_max && *file_max > 0 && held > static_cast<uint64_t>(*file_max)) {
     return absl::StrFormat(
@@ -113,7 +123,7 @@ std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
     }
     std::string tuples = TupleWarning(spec, shard);
     if (!tuples.empty()) warnings.push_back(std::move(tuples));
-    std::string memory = MemoryWarning(shard);
+    std::string memory = MemoryWarning(spec, shard);
     if (!memory.empty()) warnings.push_back(std::move(memory));
     for (v1::PortLimit limit : {v1::PORT_LIMIT_TIME_WAIT, v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS}) {
       std::string warning = PortWarning(hello.name(), budget, limit, duration_s);

@@ -59,6 +59,22 @@ TEST(PreflightTest, WarnsWhenTheHostCannotHoldTheConnections) {
   ASSERT_EQ(warnings.size(), 2u);
   EXPECT_NE(warnings[1].find("past its host's fs.file-max of 100000"), std::string::npos)
       << warnings[1];
+  // The open model holds its rate times each connection's life, not its cap on connections in
+  // flight: 1,000/s held 60 s is about 61,000, which the file limit allows.
+  spec.set_rate(1000);
+  spec.mutable_hold()->set_seconds(60);
+  shards[0].rate = 1000;
+  for (const std::string& w : PreflightWarnings(spec, shards)) {
+    EXPECT_EQ(w.find("fs.file-max"), std::string::npos) << w;
+  }
+  spec.mutable_hold()->set_seconds(600);  // about 601,000
+  bool warned = false;
+  for (const std::string& w : PreflightWarnings(spec, shards)) {
+    warned = warned || w.find(
+                           "its share of 400000 connections at once is past its host's "
+                           "fs.file-max") != std::string::npos;
+  }
+  EXPECT_TRUE(warned) << "the cap of 400,000 in flight binds first";
 }
 
 TEST(PreflightTest, APortRangeThatOutlastsTheRunIsNoPromiseOfEaddrnotavail) {
