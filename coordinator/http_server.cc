@@ -155,6 +155,10 @@ absl::StatusOr<SocketAddress> HttpServer::Listen(const SocketAddress& address, b
   evhttp_set_allowed_methods(l->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
   evhttp_set_max_headers_size(l->http, static_cast<ev_ssize_t>(options_.max_header_bytes));
   evhttp_set_max_body_size(l->http, static_cast<ev_ssize_t>(options_.max_body_bytes));
+  // A body over the limit is read and dropped before the 413 goes out: closing with it unread
+  // would send RST, and the client could lose the 413 to it (seen: curl got no status at all).
+  // The idle timeout still bounds a client that sends slowly.
+  evhttp_set_flags(l->http, EVHTTP_SERVER_LINGERING_CLOSE);
   timeval idle = absl::ToTimeval(options_.write_timeout);
   evhttp_set_timeout_tv(l->http, &idle);
   evhttp_bind_listener(l->http, l->listener);
