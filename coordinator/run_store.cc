@@ -28,15 +28,11 @@ class Statement {
 };
 
 // The state and verdict columns hold their words ("completed", "pass"); a word this build does
-// not know reads as unspecified.
-v1::RunReport::State StateFromColumn(const std::string& word) {
-  absl::StatusOr<int> n = EnumFromWord(*v1::RunReport::State_descriptor(), word);
-  return n.ok() ? static_cast<v1::RunReport::State>(*n) : v1::RunReport::STATE_UNSPECIFIED;
-}
-
-v1::RunReport::Verdict VerdictFromColumn(const std::string& word) {
-  absl::StatusOr<int> n = EnumFromWord(*v1::RunReport::Verdict_descriptor(), word);
-  return n.ok() ? static_cast<v1::RunReport::Verdict>(*n) : v1::RunReport::VERDICT_UNSPECIFIED;
+// not know reads as unspecified (0).
+template <typename Enum>
+Enum FromColumn(const std::string& word) {
+  absl::StatusOr<int> n = EnumFromWord(*google::protobuf::GetEnumDescriptor<Enum>(), word);
+  return static_cast<Enum>(n.ok() ? *n : 0);
 }
 
 // Rows hold the JSON users read (counts as numbers, choices as words), so `sqlite3` and
@@ -135,7 +131,8 @@ absl::StatusOr<v1::RunReport> RunStore::Load(const std::string& run_id) {
   if (!ParseMessageJson(stmt.Column(1), &report).ok()) {
     return absl::DataLossError(absl::StrCat("run ", run_id, ": stored report does not parse"));
   }
-  report.set_state(StateFromColumn(stmt.Column(0)));  // "interrupted" is only in the column
+  report.set_state(
+      FromColumn<v1::RunReport::State>(stmt.Column(0)));  // "interrupted" is only in the column
   absl::StatusOr<std::vector<v1::SeriesPoint>> points = LoadPointsLocked(run_id);
   if (!points.ok()) return points.status();
   // A store from before points had a table of their own keeps them in the report.
@@ -192,9 +189,9 @@ absl::StatusOr<std::vector<v1::RunSummary>> RunStore::List(const RunTags& tags) 
     v1::RunSummary summary;
     summary.set_run_id(stmt.Column(0));
     summary.set_name(stmt.Column(1));
-    summary.set_state(StateFromColumn(stmt.Column(2)));
+    summary.set_state(FromColumn<v1::RunReport::State>(stmt.Column(2)));
     summary.set_started_at(stmt.Column(3));
-    summary.set_verdict(VerdictFromColumn(stmt.Column(4)));
+    summary.set_verdict(FromColumn<v1::RunReport::Verdict>(stmt.Column(4)));
     summary.set_achieved_rate(sqlite3_column_double(stmt.get(), 5));
     summary.set_requested_rate(sqlite3_column_double(stmt.get(), 6));
     // The stored object, read as a summary's tags (the same map).

@@ -15,24 +15,44 @@ namespace {
 using Metric = Threshold::Metric;
 using Op = Threshold::Op;
 
+// One row per metric: its name in expressions, whether its limit may carry a unit, and where the
+// report keeps its value.
 struct MetricSpelling {
   absl::string_view name;
   Metric metric;
-  bool latency;  // the limit may carry a unit
+  bool latency;
+  double (*read)(const v1::RunReport&);
 };
 
+double ErrorRate(const v1::RunReport& r) {
+  uint64_t attempted = r.totals().attempted();
+  return attempted == 0 ? 0 : static_cast<double>(r.totals().failed()) / attempted;
+}
+const v1::LatencySummary& Connect(const v1::RunReport& r) { return r.latency().connect(); }
+const v1::LatencySummary& Total(const v1::RunReport& r) { return r.latency().total(); }
+
 constexpr MetricSpelling kMetrics[] = {
-    {"error_rate", Metric::kErrorRate, false},
-    {"achieved_rate", Metric::kAchievedRate, false},
-    {"missed_starts", Metric::kMissedStarts, false},
-    {"connect_p50", Metric::kConnectP50, true},
-    {"connect_p90", Metric::kConnectP90, true},
-    {"connect_p99", Metric::kConnectP99, true},
-    {"connect_max", Metric::kConnectMax, true},
-    {"total_p50", Metric::kTotalP50, true},
-    {"total_p90", Metric::kTotalP90, true},
-    {"total_p99", Metric::kTotalP99, true},
-    {"total_max", Metric::kTotalMax, true},
+    {"error_rate", Metric::kErrorRate, false, ErrorRate},
+    {"achieved_rate", Metric::kAchievedRate, false,
+     [](const v1::RunReport& r) { return r.achieved_rate(); }},
+    {"missed_starts", Metric::kMissedStarts, false,
+     [](const v1::RunReport& r) { return static_cast<double>(r.totals().missed_starts()); }},
+    {"connect_p50", Metric::kConnectP50, true,
+     [](const v1::RunReport& r) { return Connect(r).p50_ms(); }},
+    {"connect_p90", Metric::kConnectP90, true,
+     [](const v1::RunReport& r) { return Connect(r).p90_ms(); }},
+    {"connect_p99", Metric::kConnectP99, true,
+     [](const v1::RunReport& r) { return Connect(r).p99_ms(); }},
+    {"connect_max", Metric::kConnectMax, true,
+     [](const v1::RunReport& r) { return Connect(r).max_ms(); }},
+    {"total_p50", Metric::kTotalP50, true,
+     [](const v1::RunReport& r) { return Total(r).p50_ms(); }},
+    {"total_p90", Metric::kTotalP90, true,
+     [](const v1::RunReport& r) { return Total(r).p90_ms(); }},
+    {"total_p99", Metric::kTotalP99, true,
+     [](const v1::RunReport& r) { return Total(r).p99_ms(); }},
+    {"total_max", Metric::kTotalMax, true,
+     [](const v1::RunReport& r) { return Total(r).max_ms(); }},
 };
 
 constexpr std::pair<absl::string_view, Op> kOps[] = {
@@ -45,14 +65,16 @@ const MetricSpelling* FindMetric(absl::string_view name) {
   return nullptr;
 }
 
+const MetricSpelling& RowOf(Metric metric) {
+  for (const MetricSpelling& m : kMetrics) {
+    if (m.metric == metric) return m;
+  }
+  return kMetrics[0];  // every Metric has a row
+}
+
 }  // namespace
 
-absl::string_view MetricName(Metric metric) {
-  for (const MetricSpelling& m : kMetrics) {
-    if (m.metric == metric) return m.name;
-  }
-  return "?";
-}
+absl::string_view MetricName(Metric metric) { return RowOf(metric).name; }
 
 absl::StatusOr<Threshold> ParseThreshold(absl::string_view expression) {
   Threshold t;
@@ -89,35 +111,7 @@ absl::StatusOr<Threshold> ParseThreshold(absl::string_view expression) {
 }
 
 double ObservedMetric(const Threshold& t, const v1::RunReport& report) {
-  const v1::LatencySummary& connect = report.latency().connect();
-  const v1::LatencySummary& total = report.latency().total();
-  switch (t.metric) {
-    case Metric::kErrorRate: {
-      uint64_t attempted = report.totals().attempted();
-      return attempted == 0 ? 0 : static_cast<double>(report.totals().failed()) / attempted;
-    }
-    case Metric::kAchievedRate:
-      return report.achieved_rate();
-    case Metric::kMissedStarts:
-      return static_cast<double>(report.totals().missed_starts());
-    case Metric::kConnectP50:
-      return connect.p50_ms();
-    case Metric::kConnectP90:
-      return connect.p90_ms();
-    case Metric::kConnectP99:
-      return connect.p99_ms();
-    case Metric::kConnectMax:
-      return connect.max_ms();
-    case Metric::kTotalP50:
-      return total.p50_ms();
-    case Metric::kTotalP90:
-      return total.p90_ms();
-    case Metric::kTotalP99:
-      return total.p99_ms();
-    case Metric::kTotalMax:
-      return total.max_ms();
-  }
-  return 0;
+  return RowOf(t.metric).read(report);
 }
 
 bool ThresholdPasses(const Threshold& t, double observed) {

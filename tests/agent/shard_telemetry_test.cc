@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "proto/message_json.h"
 #include "tests/support/fault_sys_calls.h"
 
 namespace churnlab {
@@ -118,6 +119,20 @@ TEST_F(ShardTelemetryTest, TheFinalTelemetryTakesACensusAtOnce) {
   ASSERT_EQ(t.sources_size(), 1);
   EXPECT_EQ(t.sources(0).ports_in_use(), 3u);
   EXPECT_EQ(t.sources(0).peak_ports_in_use(), 3u);
+}
+
+// Every engine phase reaches the wire as the phase of the same word, the one the engine's own
+// text output uses.
+TEST(SnapshotToTelemetryTest, EveryPhaseKeepsItsWord) {
+  EngineSnapshot snapshot;
+  snapshot.sources.push_back({kSource, {}});
+  for (int p = 0; p < kPhaseCount; ++p) snapshot.sources[0].counts.failures[p][0] = p + 1;
+  v1::ShardTelemetry t = SnapshotToTelemetry(snapshot, "r", false);
+  ASSERT_EQ(t.sources(0).failures_size(), kPhaseCount);
+  for (const v1::FailureCount& f : t.sources(0).failures()) {
+    Phase phase = static_cast<Phase>(f.count() - 1);
+    EXPECT_EQ(Word(f.phase()), PhaseName(phase));
+  }
 }
 
 }  // namespace
