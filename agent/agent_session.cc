@@ -61,7 +61,7 @@ void AgentSession::OnStop(const v1::Stop& stop) {
 bool AgentSession::ShouldLeave() {
   std::unique_lock<std::mutex> lock(mu_);
   if (options_.exit_when_idle <= absl::ZeroDuration() || runs_done_ == 0 || !running_run_.empty() ||
-      options_.now() - last_run_end_ < options_.exit_when_idle) {
+      options_.link.now() - last_run_end_ < options_.exit_when_idle) {
     return false;
   }
   int runs = runs_done_;
@@ -188,7 +188,7 @@ void AgentSession::RunShard(std::string run_id, ShardEnginePtr engine, absl::Dur
   running_run_.clear();
   engine_ = nullptr;
   ++runs_done_;
-  last_run_end_ = options_.now();
+  last_run_end_ = options_.link.now();
 }
 
 void AgentSession::StopShard() {

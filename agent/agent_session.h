@@ -23,7 +23,9 @@ namespace churnlab {
 class AgentSession final : public CoordinatorSession::Handler {
  public:
   struct Options {
-    CoordinatorSession::Options link;  // the coordinator, security, hello, intervals
+    // The coordinator, security, hello, intervals, and the agent's clock (link.now: when its
+    // last shard ended, for exit_when_idle, and when a redial is due).
+    CoordinatorSession::Options link;
     // Shutdown() once idle this long after running at least one shard (so a Kubernetes Job's
     // agents exit 0 when the work is done); zero = never.
     absl::Duration exit_when_idle = absl::ZeroDuration();
@@ -34,8 +36,6 @@ class AgentSession final : public CoordinatorSession::Handler {
     double max_rate = 0;
     int64_t max_in_flight = 0;
     int threads = 1;  // engine threads per shard
-    // The agent's clock: when its last shard ended, for exit_when_idle. Tests drive it by hand.
-    std::function<absl::Time()> now = [] { return absl::Now(); };
   };
 
   explicit AgentSession(Options options);

@@ -1,5 +1,6 @@
-// The engine thread's loop and each connection's state machine (connect, exchange, close),
-// kept in one file on purpose: the hot path reads top to bottom without jumping between files.
+// The engine thread's loop and each connection's state machine (connect, exchange, close).
+// Long: kept in one file on purpose, so the hot path reads top to bottom without jumping
+// between files.
 #include "agent/engine_worker.h"
 
 #include <errno.h>

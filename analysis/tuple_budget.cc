@@ -88,6 +88,27 @@ void AddSpecNotes(const RunShape& shape, v1::TupleBudget* budget) {
 
 std::string Rate(double rate) { return absl::StrFormat("%.0f", rate); }
 
+// The summary when `binding` sources are asked for more than they sustain; the first runs out
+// of ports after `soonest` seconds.
+std::string Binding(const v1::RunSpec& spec, const RunShape& shape, const v1::TupleBudget& budget,
+                    int binding, double soonest) {
+  std::string head = absl::StrFormat(
+      "%d of %d source IP(s) are asked for more than their ports x destinations / %.0f s of "
+      "TIME_WAIT sustain (%s new connections/s in all, %s/s requested)",
+      binding, budget.sources_size(), budget.time_wait_s(), Rate(budget.total_rate()),
+      Rate(spec.rate()));
+  if (shape.duration_s > 0 && soonest > shape.duration_s) {
+    return absl::StrFormat(
+        "%s; their ports would run out after about %.0f s, but this %.0f s run ends first. A "
+        "longer run would hit the four-tuple limit.",
+        head, soonest, shape.duration_s);
+  }
+  return absl::StrFormat(
+      "The four-tuple limit binds: %s, so ports run out after about %.0f s (EADDRNOTAVAIL). "
+      "More source IPs or destination ports lift it.",
+      head, soonest);
+}
+
 // Whether the budget binds this run, in one sentence.
 std::string Summary(const v1::RunSpec& spec, const RunShape& shape, const v1::TupleBudget& budget) {
   int n = budget.sources_size();
@@ -112,22 +133,7 @@ std::string Summary(const v1::RunSpec& spec, const RunShape& shape, const v1::Tu
                         ": the client keeps no TIME_WAIT, so the tuple budget (", total,
                         "/s) does not bind here.");
   }
-  if (binding > 0) {
-    std::string head = absl::StrFormat(
-        "%d of %d source IP(s) are asked for more than their ports x destinations / %.0f s of "
-        "TIME_WAIT sustain (%s new connections/s in all, %s/s requested)",
-        binding, n, budget.time_wait_s(), total, Rate(spec.rate()));
-    if (shape.duration_s > 0 && soonest > shape.duration_s) {
-      return absl::StrFormat(
-          "%s; their ports would run out after about %.0f s, but this %.0f s run ends first. A "
-          "longer run would hit the four-tuple limit.",
-          head, soonest, shape.duration_s);
-    }
-    return absl::StrFormat(
-        "The four-tuple limit binds: %s, so ports run out after about %.0f s (EADDRNOTAVAIL). "
-        "More source IPs or destination ports lift it.",
-        head, soonest);
-  }
+  if (binding > 0) return Binding(spec, shape, budget, binding, soonest);
   if (reuse == n) {
     return absl::StrCat(
         "tcp_tw_reuse lets new connections take over TIME_WAIT tuples toward "

@@ -1,6 +1,5 @@
 #include "cli/junit_report.h"
 
-#include <google/protobuf/util/time_util.h>
 #include <libxml/tree.h>
 
 #include <fstream>
@@ -13,11 +12,10 @@
 #include "cli/report_format.h"
 #include "common/terminal_text.h"
 #include "proto/message_json.h"
+#include "proto/report_export.h"
 
 namespace churnlab {
 namespace {
-
-using google::protobuf::util::TimeUtil;
 
 struct DocFree {
   void operator()(xmlDoc* doc) const { xmlFreeDoc(doc); }
@@ -61,14 +59,9 @@ std::vector<std::string> CompletionProblems(const v1::RunReport& r) {
 
 // The run's start as JUnit's timestamp wants it: ISO 8601 without a zone (UTC here).
 std::string Timestamp(const v1::RunReport& r) {
-  absl::Time start;
-  std::string error;
-  if (r.has_start_time()) {
-    start = absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(r.start_time()));
-  } else if (!absl::ParseTime(absl::RFC3339_full, r.started_at(), &start, &error)) {
-    return "";
-  }
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%S", start, absl::UTCTimeZone());
+  std::optional<absl::Time> start = RunStart(r);
+  if (!start) return "";
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%S", *start, absl::UTCTimeZone());
 }
 
 void AddProperties(xmlNode* suite, const v1::RunReport& r) {

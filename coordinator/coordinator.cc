@@ -129,8 +129,10 @@ ShardRecord* Coordinator::FindShard(const std::string& run_id, const std::string
 }
 
 void Coordinator::OnTelemetry(const std::string& agent, const v1::ShardTelemetry& telemetry) {
-  telemetry_messages_.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(mu_);
+  // Counted under the lock: whoever sees the count and then takes the lock sees the message's
+  // effect.
+  telemetry_messages_.fetch_add(1, std::memory_order_relaxed);
   auto sender = agents_.find(agent);
   if (sender != agents_.end() && sender->second.hello.observer()) {
     observed_[agent] = telemetry;

@@ -243,22 +243,28 @@ void HttpApi::Handle(uint64_t id, HttpServerRequest request) {
 }
 
 HttpServerResponse HttpApi::Api(const HttpServerRequest& req) {
+  return req.method == "POST" ? Post(req) : Get(req);
+}
+
+HttpServerResponse HttpApi::Post(const HttpServerRequest& req) {
   const std::string& path = req.path;
-  if (req.method == "POST") {
-    if (path == "/api/runs") {
-      absl::StatusOr<v1::RunSpec> spec = ParseRunSpecJson(req.body);
-      if (!spec.ok()) return ErrorResponse(spec.status());
-      absl::StatusOr<v1::StartRunResponse> started = coordinator_->StartRun(*std::move(spec));
-      if (!started.ok()) return ErrorResponse(started.status());
-      return JsonResponse(MessageToJson(*started));
-    }
-    if (std::optional<std::string> id = RunIdIn(path, "/cancel")) {
-      absl::Status s = coordinator_->CancelRun(*id);
-      if (!s.ok()) return ErrorResponse(s);
-      return JsonResponse("{}\n");
-    }
-    return ErrorResponse(absl::NotFoundError(absl::StrCat("no route POST ", path)));
+  if (path == "/api/runs") {
+    absl::StatusOr<v1::RunSpec> spec = ParseRunSpecJson(req.body);
+    if (!spec.ok()) return ErrorResponse(spec.status());
+    absl::StatusOr<v1::StartRunResponse> started = coordinator_->StartRun(*std::move(spec));
+    if (!started.ok()) return ErrorResponse(started.status());
+    return JsonResponse(MessageToJson(*started));
   }
+  if (std::optional<std::string> id = RunIdIn(path, "/cancel")) {
+    absl::Status s = coordinator_->CancelRun(*id);
+    if (!s.ok()) return ErrorResponse(s);
+    return JsonResponse("{}\n");
+  }
+  return ErrorResponse(absl::NotFoundError(absl::StrCat("no route POST ", path)));
+}
+
+HttpServerResponse HttpApi::Get(const HttpServerRequest& req) {
+  const std::string& path = req.path;
   if (path == "/api/agents") {
     v1::ListAgentsResponse response;
     for (v1::AgentInfo& agent : coordinator_->ListAgents()) {

@@ -74,6 +74,8 @@ class HttpApi {
   void Handle(uint64_t id, HttpServerRequest request);
   // Runs on a worker; the answer goes back to the loop thread.
   HttpServerResponse Api(const HttpServerRequest& request);
+  HttpServerResponse Post(const HttpServerRequest& request);
+  HttpServerResponse Get(const HttpServerRequest& request);
   void ServeEvents(uint64_t id);
   void ServeFile(uint64_t id, const HttpServerRequest& request);
   HttpServerResponse HtmlReport(const std::vector<std::string>& ids);

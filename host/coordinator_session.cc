@@ -16,6 +16,10 @@ CoordinatorSession::CoordinatorSession(Options options, Handler* handler)
 CoordinatorSession::~CoordinatorSession() { Shutdown(); }
 
 void CoordinatorSession::Log(const std::string& line) const {
+  if (options_.log) {
+    options_.log(line);
+    return;
+  }
   std::fprintf(stderr, "%s: %s\n", options_.program.c_str(), line.c_str());
   std::fflush(stderr);
 }
@@ -25,25 +29,33 @@ void CoordinatorSession::Run() {
       options_.channel ? options_.channel
                        : DialCoordinator(options_.coordinator, options_.security);
   auto stub = v1::AgentGateway::NewStub(channel);
-  absl::Duration backoff = absl::Milliseconds(250);
+  absl::Duration backoff = options_.first_backoff;
   while (!shutdown_.load()) {
-    absl::Time attempt = absl::Now();
+    absl::Time attempt = options_.now();
     grpc::Status status = Serve(*stub);
     if (shutdown_.load()) break;
     // An attachment that lasted a while earns a fresh, short backoff.
-    if (absl::Now() - attempt > absl::Seconds(10)) backoff = absl::Milliseconds(250);
+    if (options_.now() - attempt > absl::Seconds(10)) backoff = options_.first_backoff;
+    const absl::Time redial = options_.now() + backoff;  // before the log line says it
     if (status.error_code() == grpc::StatusCode::ALREADY_EXISTS ||
         status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
       Log(absl::StrCat("the coordinator refused this ",
                        options_.hello.observer() ? "observer" : "agent", ": ",
-                       status.error_message()));
+                       status.error_message(), "; retrying in ", absl::FormatDuration(backoff)));
     } else {
       Log(absl::StrFormat("no coordinator at %s (%s); retrying in %s", options_.coordinator,
                           status.error_message(), absl::FormatDuration(backoff)));
     }
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, absl::ToChronoNanoseconds(backoff), [&] { return shutdown_.load(); });
+    WaitOnClock(redial);
     backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
+void CoordinatorSession::WaitOnClock(absl::Time due) {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (absl::Duration left = due - options_.now(); left > absl::ZeroDuration() && !shutdown_.load();
+       left = due - options_.now()) {
+    cv_.wait_for(lock, absl::ToChronoNanoseconds(std::min(left, kClockPoll)));
   }
 }
 

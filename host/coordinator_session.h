@@ -46,7 +46,15 @@ class CoordinatorSession {
     LinkSecurity security;                   // token and TLS toward the coordinator
     v1::Hello hello;                         // name, host, addresses, allow-list and host facts
     absl::Duration telemetry_interval = absl::Seconds(1);
+    // Redials wait first_backoff, doubling up to max_backoff; an attachment that lasted ten
+    // seconds earns first_backoff again.
+    absl::Duration first_backoff = absl::Milliseconds(250);
     absl::Duration max_backoff = absl::Seconds(5);
+    // The session's clock: how long an attachment lasted and when a redial is due. Tests drive
+    // it by hand; a wait notices a change of it within kClockPoll.
+    std::function<absl::Time()> now = [] { return absl::Now(); };
+    // Where the session's lines go; unset: stderr, prefixed with `program`.
+    std::function<void(const std::string&)> log;
     // Re-reads the host's settings (port range, sysctls, fd limit) into a hello; when they
     // differ from the last one sent, the new hello goes to the coordinator. Unset: never.
     std::function<void(v1::Hello*)> refresh_settings;
@@ -79,6 +87,11 @@ class CoordinatorSession {
   // host's settings changed.
   void TickWhile(const std::atomic<bool>& attached);
   void SendHelloIfChanged();
+  // Waits until `due` on the session's clock, or Shutdown().
+  void WaitOnClock(absl::Time due);
+
+  // How often a redial wait looks at the clock: a test's clock may jump without a notify.
+  static constexpr absl::Duration kClockPoll = absl::Milliseconds(50);
 
   Options options_;
   Handler* handler_;

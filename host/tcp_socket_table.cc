@@ -52,12 +52,11 @@ const char* TcpStateName(TcpState state) {
 
 uint32_t AllButListen() { return ~0u & ~(1u << static_cast<int>(TcpState::kListen)); }
 
-absl::Status VisitTcpSockets(int family, uint32_t states, PortFilter filter,
-                             const std::function<void(const RawTcpSocket&)>& visit) {
-  int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  if (fd < 0) return absl::ErrnoToStatus(errno, "socket(NETLINK_SOCK_DIAG)");
-  FdCloser closer(fd);
+namespace {
 
+// Asks the kernel on `fd` for a dump of the TCP sockets of `family` in `states`, filtered by
+// port in the kernel when `filter` says.
+absl::Status SendDumpRequest(int fd, int family, uint32_t states, PortFilter filter) {
   // port >= min and <= max. Each comparison is followed by an op that carries the port in its
   // `no` field; a failed comparison jumps past the end (len + 4), which rejects.
   constexpr int kOps = 4;
@@ -89,6 +88,17 @@ absl::Status VisitTcpSockets(int family, uint32_t states, PortFilter filter,
     message.ops[3] = {INET_DIAG_BC_NOP, 0, static_cast<uint16_t>(filter.max_port)};
   }
   if (send(fd, &message, length, 0) < 0) return absl::ErrnoToStatus(errno, "sock_diag send");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status VisitTcpSockets(int family, uint32_t states, PortFilter filter,
+                             const std::function<void(const RawTcpSocket&)>& visit) {
+  int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) return absl::ErrnoToStatus(errno, "socket(NETLINK_SOCK_DIAG)");
+  FdCloser closer(fd);
+  if (absl::Status sent = SendDumpRequest(fd, family, states, filter); !sent.ok()) return sent;
 
   // The kernel fills up to this much per recv(); larger means fewer syscalls for big tables.
   static thread_local std::vector<char> buffer(256 * 1024);

@@ -43,8 +43,8 @@ std::string CsvField(const std::string& value) {
   return out + "\"";
 }
 
-// When the run started, to the nanosecond when the report says (start_time), else to the second
-// (started_at, as reports written before start_time have it); nullopt when neither says.
+}  // namespace
+
 std::optional<absl::Time> RunStart(const v1::RunReport& report) {
   if (report.has_start_time()) {
     return absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(report.start_time()));
@@ -54,8 +54,6 @@ std::optional<absl::Time> RunStart(const v1::RunReport& report) {
   if (absl::ParseTime(absl::RFC3339_full, report.started_at(), &t, &error)) return t;
   return std::nullopt;
 }
-
-}  // namespace
 
 std::string SeriesToCsv(const v1::RunReport& report) {
   // Every failure kind of the run gets a column, in one sorted order for every row.

@@ -1,8 +1,10 @@
 // Reports and other API messages as users read them outside gRPC: JSON and CSV.
 #pragma once
 
+#include <optional>
 #include <string>
 
+#include "absl/time/time.h"
 #include "churnlab/v1/report.pb.h"
 #include "common/windows_errors.h"
 #include "proto/message_json.h"  // MessageToJson, which ReportToJson is
@@ -10,6 +12,10 @@
 namespace churnlab {
 
 std::string ReportToJson(const v1::RunReport& report);
+// When the run started: start_time, to the nanosecond; for reports stored before it existed,
+// started_at (the RFC 3339 words kept for people and scripts), to the second; nullopt when
+// neither says. Code reads the start here, never from the words.
+std::optional<absl::Time> RunStart(const v1::RunReport& report);
 // The per-second series as CSV, one row per point, counts for the point's interval:
 //   t_s,interval_s,attempted,succeeded,failed,in_flight,connect_p99_ms,connect_call_p99_ms,
 //   loop_lag_max_ms,errors,time,unix_s,PHASE_CODE...

@@ -7,11 +7,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <future>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "churnlab/v1/agent.grpc.pb.h"
 #include "gtest/gtest.h"
@@ -109,6 +112,30 @@ class Listener {
   int port_ = 0;
 };
 
+// The session's log lines, kept so a test can wait for one.
+class LogLines {
+ public:
+  void Add(const std::string& line) {
+    std::lock_guard<std::mutex> lock(mu_);
+    lines_.push_back(line);
+    cv_.notify_all();
+  }
+  // Waits (up to 20 s, a bound for a broken build) for the `n`th line that contains `part`.
+  bool WaitFor(const std::string& part, int n = 1) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(20), [&] {
+      int seen = 0;
+      for (const std::string& line : lines_) seen += line.find(part) != std::string::npos;
+      return seen >= n;
+    });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> lines_;
+};
+
 // Polls `done` until it holds, up to 20 s (a bound for a broken build, not a timing claim).
 bool Eventually(const std::function<bool()>& done) {
   for (int i = 0; i < 2000; ++i) {
@@ -140,9 +167,11 @@ class AgentSessionTest : public ::testing::Test {
     o.link.hello.set_name("a1");
     o.link.hello.set_host("test-host");
     o.link.telemetry_interval = absl::Milliseconds(50);
-    o.link.max_backoff = absl::Milliseconds(100);
+    o.link.first_backoff = absl::Milliseconds(250);
+    o.link.max_backoff = absl::Seconds(1);
+    o.link.now = [this] { return absl::FromUnixNanos(now_nanos_.load()); };
+    o.link.log = [this](const std::string& line) { log_.Add(line); };
     o.allow_targets = {*Cidr::Parse("127.0.0.0/8")};
-    o.now = [this] { return now_; };
     return o;
   }
   void Start(AgentSession::Options options) {
@@ -180,11 +209,22 @@ class AgentSessionTest : public ::testing::Test {
     });
   }
 
+  void Advance(absl::Duration d) { now_nanos_.fetch_add(absl::ToInt64Nanoseconds(d)); }
+  int attaches() {
+    int n = 0;
+    coordinator_.WaitUntil([&](const auto&, int attaches) {
+      n = attaches;
+      return true;
+    });
+    return n;
+  }
+
   FakeCoordinator coordinator_;
+  LogLines log_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<AgentSession> agent_;
   std::future<void> served_;
-  absl::Time now_ = absl::FromUnixSeconds(1'000'000);
+  std::atomic<int64_t> now_nanos_{absl::ToUnixNanos(absl::FromUnixSeconds(1'000'000))};
 };
 
 TEST_F(AgentSessionTest, SaysHelloWithItsName) {
@@ -225,8 +265,38 @@ TEST_F(AgentSessionTest, StopsItsLoadWhenTheCoordinatorGoesAwayAndRedials) {
   EXPECT_EQ(agent_->running_run(), "r-long");
   coordinator_.Cut();
   // The dead-man switch: the shard is stopped before the session redials.
-  ASSERT_TRUE(coordinator_.WaitUntil([](const auto&, int attaches) { return attaches >= 2; }));
+  ASSERT_TRUE(log_.WaitFor("retrying in 250ms"));
   EXPECT_EQ(agent_->running_run(), "");
+  Advance(absl::Milliseconds(250));
+  ASSERT_TRUE(coordinator_.WaitUntil([](const auto&, int attaches) { return attaches >= 2; }));
+}
+
+// The redial waits double on the session's clock, up to max_backoff, and an attachment that
+// lasted ten seconds earns the first, short one again.
+TEST_F(AgentSessionTest, RedialsAfterBackoffsThatDoubleByItsOwnClock) {
+  Start(Options());
+  const absl::Duration waits[] = {absl::Milliseconds(250), absl::Milliseconds(500),
+                                  absl::Seconds(1), absl::Seconds(1)};
+  int expected = 1;
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(attaches(), expected);
+    coordinator_.Cut();  // at once: the attachment lasted no time on the clock
+    ASSERT_TRUE(log_.WaitFor("retrying in " + absl::FormatDuration(waits[i]), i == 3 ? 2 : 1))
+        << "wait " << i;
+    Advance(waits[i] - absl::Milliseconds(1));
+    // Its clock says a millisecond early: several of its polls pass and it has not redialled.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    EXPECT_EQ(attaches(), expected) << "redialled before its " << waits[i] << " wait";
+    Advance(absl::Milliseconds(1));
+    ASSERT_TRUE(coordinator_.WaitUntil([&](const auto&, int n) { return n > expected; }));
+    ++expected;
+  }
+  // Ten seconds attached (its clock was read before it dialled): the first, short wait again.
+  Advance(absl::Seconds(11));
+  coordinator_.Cut();
+  ASSERT_TRUE(log_.WaitFor("retrying in 250ms", 2));
+  Advance(absl::Milliseconds(250));
+  ASSERT_TRUE(coordinator_.WaitUntil([&](const auto&, int n) { return n > expected; }));
 }
 
 TEST_F(AgentSessionTest, LeavesWhenIdleByItsOwnClock) {
@@ -239,7 +309,7 @@ TEST_F(AgentSessionTest, LeavesWhenIdleByItsOwnClock) {
   ASSERT_TRUE(Eventually([&] { return agent_->running_run().empty(); }));
   // Idle, but not an hour by its clock: it stays.
   EXPECT_FALSE(agent_->ShouldLeave());
-  now_ += absl::Hours(1);
+  Advance(absl::Hours(1));
   EXPECT_EQ(served_.wait_for(std::chrono::seconds(20)), std::future_status::ready);
 }
 

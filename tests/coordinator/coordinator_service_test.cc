@@ -144,6 +144,15 @@ class CoordinatorServiceTest : public ::testing::Test {
     return report;
   }
 
+  // Waits until the coordinator has handled `n` telemetry messages (they arrive on gRPC's
+  // threads); up to 20 s, a bound for a broken build.
+  bool WaitForTelemetry(uint64_t n) {
+    for (int i = 0; i < 2000 && coordinator_->telemetry_messages() < n; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return coordinator_->telemetry_messages() >= n;
+  }
+
   std::string db_path_;
   std::unique_ptr<RunStore> store_;
   std::unique_ptr<Coordinator> coordinator_;
@@ -230,7 +239,7 @@ TEST_F(CoordinatorServiceTest, ALostAgentIsNamedInTheReportWithItsDataKept) {
   ASSERT_TRUE(started.ok());
   b->SendTelemetry(started->run_id(), "127.0.0.3", 40, 0, false);
   a->SendTelemetry(started->run_id(), "127.0.0.2", 100, 0, true);
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(WaitForTelemetry(2));
   b.reset();  // the stream breaks
   v1::RunReport report = WaitForVerdict(started->run_id());
   ASSERT_EQ(report.agents_size(), 2);
@@ -252,7 +261,7 @@ TEST_F(CoordinatorServiceTest, ASilentAgentIsMarkedLostAndStopped) {
   v1::CoordinatorMessage assign;
   ASSERT_TRUE(b->Read(&assign));
   a->SendTelemetry(started->run_id(), "127.0.0.2", 100, 0, true);
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(WaitForTelemetry(1));
   // Four seconds on the coordinator's clock, and not a word from b.
   coordinator_->Tick(absl::Now() + absl::Seconds(4));
   v1::CoordinatorMessage stop;

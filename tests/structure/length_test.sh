@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# No function past 60 lines and no file past 500 without its reason beside it (a comment with
+# "Long:" just above the function, or in the file's opening comment). Functions are found the
+# way this tree is formatted (clang-format): a definition starts at column 0 and its body ends
+# at the next "}" at column 0. Tests are exempt: their tables of cases are long by nature.
+# Usage: length_test.sh SOURCE_DIR
+set -euo pipefail
+cd "${1:?usage: length_test.sh SOURCE_DIR}"
+bad=0
+for file in {common,proto,host,analysis,dashboard,agent,coordinator,target,cli,bench}/*.{cc,h}; do
+  [[ -e $file ]] || continue
+  lines=$(wc -l <"$file")
+  if ((lines > 500)) && ! head -5 "$file" | grep -q 'Long:'; then
+    echo "$file: $lines lines, and its opening comment gives no reason (\"Long: ...\")"
+    bad=$((bad + 1))
+  fi
+  while read -r report; do
+    echo "$report"
+    bad=$((bad + 1))
+  done < <(awk -v file="$file" '
+    /^\/\// { comment = comment $0; next }
+    /^(namespace|#|using|class|struct|enum|template|static_assert|constexpr|\}|$| )/ {
+      if ($0 ~ /^}/ && start && NR - start > 60 && reason !~ /Long:/)
+        printf "%s:%d: %d lines, and no \"// Long: ...\" above it says why\n", file, start, NR - start
+      if ($0 ~ /^}/) start = 0
+      comment = ""; next
+    }
+    /^[A-Za-z].*\}$/ { if (!start) comment = ""; next }  # a definition on one line
+    /^[A-Za-z]/ { if (!start) { start = NR; reason = comment }; comment = "" }
+  ' "$file")
+done
+if ((bad > 0)); then
+  echo "length_test: $bad long function(s) or file(s) without a reason" >&2
+  exit 1
+fi
+echo "length_test: every function within 60 lines and file within 500, or its reason written"
