@@ -79,9 +79,7 @@ std::string EncodeSnapshot(const EngineSnapshot& s) {
     Put(&out, source.counts.attempted);
     Put(&out, source.counts.succeeded);
     Put(&out, source.counts.requests);
-    uint64_t cells = 0;
-    source.counts.ForEachFailure([&](Phase, int, uint64_t) { ++cells; });
-    Put(&out, cells);
+    Put(&out, source.counts.failures.size());
     source.counts.ForEachFailure([&](Phase phase, int code, uint64_t count) {
       Put(&out, static_cast<uint64_t>(phase));
       Put(&out, static_cast<uint64_t>(code));
@@ -116,7 +114,7 @@ bool DecodeSnapshot(absl::string_view bytes, EngineSnapshot* out) {
       uint64_t code = r.Get();
       uint64_t count = r.Get();
       if (phase >= kPhaseCount || code >= kErrnoSlots) return false;
-      source.counts.failures[phase][code] = count;
+      source.counts.failures.Add(static_cast<Phase>(phase), static_cast<int>(code), count);
     }
     s.sources.push_back(std::move(source));
   }

@@ -1,5 +1,7 @@
 #include "agent/outcome.h"
 
+#include <algorithm>
+
 namespace churnlab {
 
 const char* PhaseName(Phase phase) {
@@ -40,37 +42,86 @@ std::string OutcomeCodeName(Phase phase, int code) {
   }
 }
 
-uint64_t OutcomeCounts::failed() const {
+uint64_t FailureTable::Get(Phase phase, int err) const {
+  const uint16_t key =
+      static_cast<uint16_t>(static_cast<int>(phase) * kErrnoSlots + ErrnoSlot(err));
+  auto it = std::lower_bound(cells_.begin(), cells_.end(), key,
+                             [](const Cell& c, uint16_t k) { return c.key < k; });
+  return it != cells_.end() && it->key == key ? it->count : 0;
+}
+
+void FailureTable::Add(Phase phase, int err, uint64_t n) {
+  if (n == 0) return;
+  FailureTable one;
+  one.cells_.push_back(
+      {static_cast<uint16_t>(static_cast<int>(phase) * kErrnoSlots + ErrnoSlot(err)), n});
+  Merge(one, +1);
+}
+
+void FailureTable::Add(const FailureTable& other) { Merge(other, +1); }
+
+void FailureTable::Subtract(const FailureTable& earlier) { Merge(earlier, -1); }
+
+uint64_t FailureTable::Total() const {
   uint64_t total = 0;
-  for (const auto& row : failures) {
-    for (uint64_t n : row) total += n;
-  }
+  for (const Cell& c : cells_) total += c.count;
   return total;
+}
+
+void FailureTable::Merge(const FailureTable& other, int sign) {
+  if (other.cells_.empty()) return;
+  std::vector<Cell> merged;
+  merged.reserve(cells_.size() + other.cells_.size());
+  auto a = cells_.begin();
+  auto b = other.cells_.begin();
+  while (a != cells_.end() || b != other.cells_.end()) {
+    Cell cell;
+    if (b == other.cells_.end() || (a != cells_.end() && a->key < b->key)) {
+      cell = *a++;
+    } else if (a == cells_.end() || b->key < a->key) {
+      cell = {b->key, sign > 0 ? b->count : 0 - b->count};
+      ++b;
+    } else {
+      cell = {a->key, sign > 0 ? a->count + b->count : a->count - b->count};
+      ++a;
+      ++b;
+    }
+    if (cell.count != 0) merged.push_back(cell);
+  }
+  cells_ = std::move(merged);
 }
 
 void OutcomeCounts::Add(const OutcomeCounts& other) {
   attempted += other.attempted;
   succeeded += other.succeeded;
   requests += other.requests;
-  for (int p = 0; p < kPhaseCount; ++p) {
-    for (int e = 0; e < kErrnoSlots; ++e) failures[p][e] += other.failures[p][e];
-  }
+  failures.Add(other.failures);
 }
 
 void OutcomeCounts::Subtract(const OutcomeCounts& earlier) {
   attempted -= earlier.attempted;
   succeeded -= earlier.succeeded;
   requests -= earlier.requests;
-  for (int p = 0; p < kPhaseCount; ++p) {
-    for (int e = 0; e < kErrnoSlots; ++e) failures[p][e] -= earlier.failures[p][e];
-  }
+  failures.Subtract(earlier.failures);
+}
+
+LiveOutcomeCounts::~LiveOutcomeCounts() {
+  for (std::atomic<Row*>& row : rows_) delete row.load();
 }
 
 void LiveOutcomeCounts::AddTo(OutcomeCounts* out) const {
   // Outcomes first, attempts last: every outcome was preceded by its attempt.
+  FailureTable read;
   for (int p = 0; p < kPhaseCount; ++p) {
-    for (int e = 0; e < kErrnoSlots; ++e) out->failures[p][e] += failures_[p][e].Load();
+    const Row* row = rows_[p].load(std::memory_order_acquire);
+    if (row == nullptr) continue;
+    for (int e = 0; e < kErrnoSlots; ++e) {
+      if (uint64_t n = (*row)[e].Load(); n != 0) {
+        read.cells_.push_back({static_cast<uint16_t>(p * kErrnoSlots + e), n});
+      }
+    }
   }
+  out->failures.Add(read);
   out->requests += requests_.Load();
   out->succeeded += succeeded_.Load();
   out->attempted += attempted_.Load();

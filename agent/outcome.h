@@ -1,11 +1,14 @@
 // How a connection ended: success, or a failure keyed by the phase it failed in and an errno.
-// The per-source tables are dense arrays indexed by (phase, errno), so counting a failure on the
-// hot path is one add; names are attached only when a snapshot is printed.
+// A worker counts failures in dense rows indexed by errno, one row per phase made on the
+// phase's first failure, so counting is one add and a source that never fails costs no table;
+// snapshots keep only the cells that are not zero. Names are attached only when printed.
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/errno_name.h"
 #include "common/single_writer_counter.h"
@@ -34,44 +37,89 @@ std::string OutcomeCodeName(Phase phase, int code);
 
 inline int ErrnoSlot(int err) { return err < 0 || err > kMaxTrackedErrno ? kMaxTrackedErrno : err; }
 
+// Failure counts by (phase, errno slot), as a snapshot reads them: only cells that are not zero,
+// in (phase, slot) order. A run with a million connections and few kinds of failure keeps a
+// few cells per source, not 9 x 141.
+class FailureTable {
+ public:
+  uint64_t Get(Phase phase, int err) const;
+  // Adds `n` to a cell (its slot as ErrnoSlot gives).
+  void Add(Phase phase, int err, uint64_t n);
+  void Add(const FailureTable& other);
+  // Takes an earlier reading of the same counters away; cells that fall to zero go.
+  void Subtract(const FailureTable& earlier);
+  uint64_t Total() const;
+  // Calls fn(phase, code, count) for every cell, in (phase, code) order.
+  template <typename Fn>
+  void ForEach(Fn fn) const {
+    for (const Cell& c : cells_)
+      fn(static_cast<Phase>(c.key / kErrnoSlots), c.key % kErrnoSlots, c.count);
+  }
+  size_t size() const { return cells_.size(); }
+
+ private:
+  friend class LiveOutcomeCounts;  // reads its rows straight into cells, in order
+  struct Cell {
+    uint16_t key;  // phase * kErrnoSlots + slot
+    uint64_t count;
+  };
+  // Merges `other` into the cells, each of its counts times `sign`.
+  void Merge(const FailureTable& other, int sign);
+
+  std::vector<Cell> cells_;
+};
+
 // Plain counts for one source IP, as read in a snapshot.
 struct OutcomeCounts {
   uint64_t attempted = 0;  // connections started (socket() called)
   uint64_t succeeded = 0;  // all requests answered and closed by the policy
   uint64_t requests = 0;   // request/response exchanges completed, in succeeded or failed ones
-  std::array<std::array<uint64_t, kErrnoSlots>, kPhaseCount> failures{};
+  FailureTable failures;
 
-  uint64_t failed() const;
-  uint64_t failures_of(Phase phase, int err) const {
-    return failures[static_cast<int>(phase)][ErrnoSlot(err)];
-  }
+  uint64_t failed() const { return failures.Total(); }
+  uint64_t failures_of(Phase phase, int err) const { return failures.Get(phase, err); }
   void Add(const OutcomeCounts& other);
   void Subtract(const OutcomeCounts& earlier);
   // Calls fn(phase, code, count) for every non-zero failure cell.
   template <typename Fn>
   void ForEachFailure(Fn fn) const {
-    for (int p = 0; p < kPhaseCount; ++p) {
-      for (int e = 0; e < kErrnoSlots; ++e) {
-        if (failures[p][e] != 0) fn(static_cast<Phase>(p), e, failures[p][e]);
-      }
-    }
+    failures.ForEach(fn);
   }
 };
 
-// The same counts as a worker thread keeps them while it runs.
+// The same counts as a worker thread keeps them while it runs. Only the worker writes; any
+// thread may read (AddTo).
 class LiveOutcomeCounts {
  public:
+  LiveOutcomeCounts() = default;
+  LiveOutcomeCounts(const LiveOutcomeCounts&) = delete;
+  LiveOutcomeCounts& operator=(const LiveOutcomeCounts&) = delete;
+  ~LiveOutcomeCounts();
+
   void Attempt() { attempted_.Add(); }
   void Succeed() { succeeded_.Add(); }
   void Request() { requests_.Add(); }
-  void Fail(Phase phase, int err) { failures_[static_cast<int>(phase)][ErrnoSlot(err)].Add(); }
+  void Fail(Phase phase, int err) { RowOf(phase)[ErrnoSlot(err)].Add(); }
   void AddTo(OutcomeCounts* out) const;
 
  private:
+  using Row = std::array<SingleWriterCounter, kErrnoSlots>;
+  // The phase's row, made on its first failure (by the one writer; published with release, so
+  // a reader that sees the pointer sees zeroed counters).
+  Row& RowOf(Phase phase) {
+    std::atomic<Row*>& slot = rows_[static_cast<int>(phase)];
+    Row* row = slot.load(std::memory_order_relaxed);
+    if (row == nullptr) {
+      row = new Row();
+      slot.store(row, std::memory_order_release);
+    }
+    return *row;
+  }
+
   SingleWriterCounter attempted_;
   SingleWriterCounter succeeded_;
   SingleWriterCounter requests_;
-  std::array<std::array<SingleWriterCounter, kErrnoSlots>, kPhaseCount> failures_;
+  std::array<std::atomic<Row*>, kPhaseCount> rows_{};
 };
 
 }  // namespace churnlab

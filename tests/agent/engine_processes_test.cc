@@ -46,7 +46,7 @@ TEST(EngineProcessesTest, ASnapshotSurvivesItsEncoding) {
   s.sources.resize(2);
   s.sources[1].source = "127.0.0.2";
   s.sources[1].counts.attempted = 9;
-  s.sources[1].counts.failures[static_cast<int>(Phase::kConnect)][ECONNREFUSED] = 4;
+  s.sources[1].counts.failures.Add(Phase::kConnect, ECONNREFUSED, 4);
   s.connect_latency.Record(1'000'000);
   s.loop_lag.Record(5);
   EngineSnapshot back;

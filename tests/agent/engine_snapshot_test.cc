@@ -18,7 +18,7 @@ EngineSnapshot Snapshot(int64_t elapsed, uint64_t attempted, uint64_t succeeded,
   s.sources[0].counts.attempted = attempted;
   s.sources[0].counts.succeeded = succeeded;
   s.sources[1].counts.attempted = refused;
-  s.sources[1].counts.failures[static_cast<int>(Phase::kConnect)][ECONNREFUSED] = refused;
+  s.sources[1].counts.failures.Add(Phase::kConnect, ECONNREFUSED, refused);
   for (uint64_t i = 0; i < succeeded; ++i) s.connect_latency.Record(1000);
   return s;
 }

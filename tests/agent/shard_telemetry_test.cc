@@ -126,7 +126,9 @@ TEST_F(ShardTelemetryTest, TheFinalTelemetryTakesACensusAtOnce) {
 TEST(SnapshotToTelemetryTest, EveryPhaseKeepsItsWord) {
   EngineSnapshot snapshot;
   snapshot.sources.push_back({kSource, {}});
-  for (int p = 0; p < kPhaseCount; ++p) snapshot.sources[0].counts.failures[p][0] = p + 1;
+  for (int p = 0; p < kPhaseCount; ++p) {
+    snapshot.sources[0].counts.failures.Add(static_cast<Phase>(p), 0, p + 1);
+  }
   v1::ShardTelemetry t = SnapshotToTelemetry(snapshot, "r", false);
   ASSERT_EQ(t.sources(0).failures_size(), kPhaseCount);
   for (const v1::FailureCount& f : t.sources(0).failures()) {
