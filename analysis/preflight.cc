@@ -42,13 +42,19 @@ std::string PortWarning(const std::string& agent, const v1::TupleBudget& budget,
       agent, s.requested_rate(), s.budget_rate(), s.ports(), s.destinations());
 }
 
+// The destinations a source IP's ports are counted toward: each target, or one under bind
+// mode "bind" (bind(ip, 0) reserves a port toward all of them).
+uint64_t Destinations(const v1::RunSpec& spec) {
+  RunShape shape = ShapeOf(spec);
+  return shape.bind_reserves_port ? 1 : std::max<size_t>(1, shape.targets.size());
+}
+
 // Closed model: connections held at once need a four-tuple each. Over its ports x destinations
 // per source IP, the surplus fails with EADDRNOTAVAIL at once, whatever TIME_WAIT does.
 std::string TupleWarning(const v1::RunSpec& spec, const ShardFacts& shard) {
   uint64_t ports = PortCount(*shard.hello);
   if (shard.rate > 0 || ports == 0 || shard.in_flight <= 0) return "";
-  RunShape shape = ShapeOf(spec);
-  uint64_t destinations = shape.bind_reserves_port ? 1 : std::max<size_t>(1, shape.targets.size());
+  uint64_t destinations = Destinations(spec);
   uint64_t sources = std::max<size_t>(1, shard.source_ips.size());
   uint64_t tuples = ports * destinations * sources;
   if (static_cast<uint64_t>(shard.in_flight) <= tuples) return "";
@@ -95,6 +101,20 @@ std::string MemoryWarning(const v1::RunSpec& spec, const ShardFacts& shard) {
 }
 
 }  // namespace
+
+uint64_t HoldCapacity(const v1::RunSpec& spec, const ShardFacts& shard) {
+  const v1::Hello& hello = *shard.hello;
+  uint64_t capacity = 0;
+  auto bound = [&](uint64_t limit) {
+    if (limit > 0) capacity = capacity == 0 ? limit : std::min(capacity, limit);
+  };
+  bound(PortCount(hello) * Destinations(spec) * std::max<size_t>(1, shard.source_ips.size()));
+  if (std::optional<int64_t> file_max = SysctlInt(hello, "fs.file-max"); file_max) {
+    bound(static_cast<uint64_t>(std::max<int64_t>(0, *file_max)));
+  }
+  bound(hello.mem_available_bytes() / kBytesPerHeldConnection);
+  return capacity;
+}
 
 std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
                                            std::span<const ShardFacts> shards) {

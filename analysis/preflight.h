@@ -2,6 +2,7 @@
 // before any connection is made. Built on the same tuple budget as the report, so the two agree.
 #pragma once
 
+#include <cstdint>
 #include <span>
 #include <string>
 #include <vector>
@@ -16,5 +17,12 @@ namespace churnlab::analysis {
 // tcp_max_tw_buckets that makes the kernel destroy TIME_WAIT sockets early instead.
 std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
                                            std::span<const ShardFacts> shards);
+
+// How many connections the agent behind `shard.hello` can hold open at once with the share's
+// source IPs: the least of its four-tuples (ports x destinations x source IPs), its host's
+// fs.file-max, and its available memory at ~5.5 KB a connection (kernel and engine). Engine
+// processes lift the per-process fd limit, so it is not a bound here. 0 when the hello gives
+// none of these (an older agent).
+uint64_t HoldCapacity(const v1::RunSpec& spec, const ShardFacts& shard);
 
 }  // namespace churnlab::analysis

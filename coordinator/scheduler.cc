@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "analysis/preflight.h"
 #include "common/net_address.h"
 
 namespace churnlab {
@@ -170,6 +171,24 @@ absl::StatusOr<std::vector<std::string>> ChooseSources(const v1::RunSpec& spec,
   return sources;
 }
 
+// Each agent's weight in the split. A run that holds its connections open is split by how many
+// each agent's host can hold (analysis::HoldCapacity: its four-tuples, fs.file-max, memory), so
+// a larger host takes a larger share; otherwise, or when an agent does not say, evenly.
+std::vector<uint64_t> HoldWeights(const v1::RunSpec& spec,
+                                  const std::vector<const AgentCandidate*>& agents,
+                                  const std::vector<Assignment>& plan) {
+  std::vector<uint64_t> even(plan.size(), 1);
+  if (spec.hold().seconds() <= 0 && spec.hold().nanos() <= 0) return even;
+  std::vector<uint64_t> weights;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    analysis::ShardFacts facts{&agents[i]->hello, plan[i].source_ips};
+    uint64_t capacity = analysis::HoldCapacity(spec, facts);
+    if (capacity == 0) return even;
+    weights.push_back(capacity);
+  }
+  return weights;
+}
+
 }  // namespace
 
 std::vector<int64_t> SplitEvenly(int64_t total, int parts) {
@@ -178,9 +197,39 @@ std::vector<int64_t> SplitEvenly(int64_t total, int parts) {
   return out;
 }
 
+std::vector<int64_t> SplitByWeight(int64_t total, const std::vector<uint64_t>& weights) {
+  const int parts = static_cast<int>(weights.size());
+  long double sum = 0;
+  for (uint64_t w : weights) sum += w;
+  if (sum <= 0) return SplitEvenly(total, parts);
+  std::vector<int64_t> out(parts);
+  std::vector<std::pair<long double, int>> remainders;  // largest first, then by index
+  int64_t given = 0;
+  for (int i = 0; i < parts; ++i) {
+    long double exact = total * (weights[i] / sum);
+    out[i] = static_cast<int64_t>(std::floor(exact));
+    given += out[i];
+    remainders.push_back({exact - out[i], i});
+  }
+  std::stable_sort(remainders.begin(), remainders.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (int64_t k = 0; k < total - given; ++k) ++out[remainders[k % parts].second];
+  // Every part gets at least one where the total allows: from the largest share.
+  for (int i = 0; i < parts && total >= parts; ++i) {
+    if (out[i] > 0) continue;
+    --*std::max_element(out.begin(), out.end());
+    ++out[i];
+  }
+  return out;
+}
+
 std::vector<double> SplitRate(double rate, int parts) {
+  return SplitRateByWeight(rate, std::vector<uint64_t>(parts, 1));
+}
+
+std::vector<double> SplitRateByWeight(double rate, const std::vector<uint64_t>& weights) {
   double whole = std::floor(rate);
-  std::vector<int64_t> shares = SplitEvenly(static_cast<int64_t>(whole), parts);
+  std::vector<int64_t> shares = SplitByWeight(static_cast<int64_t>(whole), weights);
   std::vector<double> out(shares.begin(), shares.end());
   out[0] += rate - whole;
   return out;
@@ -205,6 +254,7 @@ absl::StatusOr<std::vector<Assignment>> PlanRun(const v1::RunSpec& spec,
     }
   }
   int n = static_cast<int>(plan.size());
+  std::vector<uint64_t> weights = HoldWeights(spec, *agents, plan);
   if (spec.rate() > 0) {
     if (spec.max_in_flight() < n) {
       return absl::FailedPreconditionError(absl::StrCat("max_in_flight: ", spec.max_in_flight(),
@@ -215,8 +265,8 @@ absl::StatusOr<std::vector<Assignment>> PlanRun(const v1::RunSpec& spec,
                                                         " conn/s is less than one per agent for ",
                                                         n, " agents; ask for fewer agents"));
     }
-    std::vector<double> rates = SplitRate(spec.rate(), n);
-    std::vector<int64_t> in_flight = SplitEvenly(spec.max_in_flight(), n);
+    std::vector<double> rates = SplitRateByWeight(spec.rate(), weights);
+    std::vector<int64_t> in_flight = SplitByWeight(spec.max_in_flight(), weights);
     for (int i = 0; i < n; ++i) {
       plan[i].rate = rates[i];
       plan[i].max_in_flight = in_flight[i];
@@ -226,7 +276,7 @@ absl::StatusOr<std::vector<Assignment>> PlanRun(const v1::RunSpec& spec,
       return absl::FailedPreconditionError(
           absl::StrCat("concurrency: ", spec.concurrency(), " cannot be shared by ", n, " agents"));
     }
-    std::vector<int64_t> shares = SplitEvenly(spec.concurrency(), n);
+    std::vector<int64_t> shares = SplitByWeight(spec.concurrency(), weights);
     for (int i = 0; i < n; ++i) plan[i].concurrency = shares[i];
   }
   return plan;

@@ -26,13 +26,19 @@ struct Assignment {
 
 // `total` in `parts` integers that differ by at most one and add up to `total` exactly.
 std::vector<int64_t> SplitEvenly(int64_t total, int parts);
-// A rate in `parts` shares: whole connections/s split as SplitEvenly, the fraction to the first,
-// so the shares add up to `rate` exactly.
+// `total` in shares in proportion to `weights` (largest remainder; ties to the earlier part)
+// that add up to `total` exactly, each at least one where `total` allows. All-zero weights:
+// evenly.
+std::vector<int64_t> SplitByWeight(int64_t total, const std::vector<uint64_t>& weights);
+// A rate in shares: whole connections/s split as SplitEvenly (SplitByWeight), the fraction to
+// the first, so the shares add up to `rate` exactly.
 std::vector<double> SplitRate(double rate, int parts);
+std::vector<double> SplitRateByWeight(double rate, const std::vector<uint64_t>& weights);
 
 // Picks agents (spec.agent_names, else the first spec.agents idle agents that allow every target,
 // by name; 0 = all of them) and their source IPs (spec.source_ips, else the first
-// spec.source_ips_per_agent of each; 0 = all), then splits rate or concurrency and max_in_flight.
+// spec.source_ips_per_agent of each; 0 = all), then splits rate or concurrency and max_in_flight:
+// evenly, or, for a run that holds connections open, by what each agent's host can hold.
 // FAILED_PRECONDITION naming the agent or address when the spec cannot be met.
 absl::StatusOr<std::vector<Assignment>> PlanRun(const v1::RunSpec& spec,
                                                 const std::vector<AgentCandidate>& candidates);

@@ -130,6 +130,79 @@ TEST(PlanRunTest, ClosedModelSplitsConcurrency) {
   EXPECT_EQ((*plan)[2].concurrency, 3);
 }
 
+TEST(SplitTest, ByWeightIsProportionalExactAndGivesEveryPartOne) {
+  EXPECT_EQ(SplitByWeight(1000, {1, 3}), (std::vector<int64_t>{250, 750}));
+  EXPECT_EQ(SplitByWeight(10, {1, 1, 1}), SplitEvenly(10, 3));  // ties to the earlier part
+  EXPECT_EQ(SplitByWeight(7, {0, 0}), SplitEvenly(7, 2));
+  // A tiny weight still gets one; the total stays exact.
+  std::vector<int64_t> shares = SplitByWeight(100, {1, 1'000'000, 1'000'000});
+  EXPECT_EQ(shares, (std::vector<int64_t>{1, 49, 50}));
+  for (int64_t total : {4, 101, 999'999}) {
+    std::vector<int64_t> s = SplitByWeight(total, {28232, 56464, 10, 7});
+    EXPECT_EQ(std::accumulate(s.begin(), s.end(), int64_t{0}), total);
+    for (int64_t share : s) EXPECT_GE(share, 1) << total;
+  }
+  std::vector<double> rates = SplitRateByWeight(400.5, {1, 3});
+  EXPECT_DOUBLE_EQ(rates[0], 100.5);
+  EXPECT_DOUBLE_EQ(rates[1], 300);
+}
+
+// An agent whose hello says its ports, fs.file-max and memory.
+AgentCandidate Host(const std::string& name, std::vector<std::string> ips, int ports,
+                    uint64_t mem_available) {
+  AgentCandidate c = Agent(name, std::move(ips));
+  c.hello.mutable_port_range()->set_low(30000);
+  c.hello.mutable_port_range()->set_high(30000 + ports - 1);
+  c.hello.set_mem_available_bytes(mem_available);
+  (*c.hello.mutable_sysctls())["fs.file-max"] = "9223372036854775807";
+  return c;
+}
+
+TEST(PlanRunTest, HeldConnectionsAreSplitByWhatEachHostCanHold) {
+  v1::RunSpec spec = Spec(0);
+  spec.set_concurrency(30000);
+  spec.mutable_hold()->set_seconds(60);
+  // a: 10,000 ports on one source IP; b: 10,000 on each of two. Memory is plenty for both.
+  std::vector<AgentCandidate> agents = {Host("a", {"127.0.0.2"}, 10000, 1ull << 34),
+                                        Host("b", {"127.0.0.3", "127.0.0.4"}, 10000, 1ull << 34)};
+  absl::StatusOr<std::vector<Assignment>> plan = PlanRun(spec, agents);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ((*plan)[0].concurrency, 10000);
+  EXPECT_EQ((*plan)[1].concurrency, 20000);
+
+  // Memory binds b first: ~5.5 KB a connection, 55 MB hold 10,000; a has room for 20,000.
+  agents[0] = Host("a", {"127.0.0.2"}, 20000, 1ull << 34);
+  agents[1] = Host("b", {"127.0.0.3", "127.0.0.4"}, 10000, 55'000'000);
+  plan = PlanRun(spec, agents);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ((*plan)[0].concurrency, 20000);
+  EXPECT_EQ((*plan)[1].concurrency, 10000);
+
+  // The open model's rate and cap follow the same weights.
+  v1::RunSpec open = Spec(300);
+  open.mutable_hold()->set_seconds(60);
+  open.set_max_in_flight(30000);
+  plan = PlanRun(open, agents);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_DOUBLE_EQ((*plan)[0].rate, 200);
+  EXPECT_EQ((*plan)[1].max_in_flight, 10000);
+}
+
+TEST(PlanRunTest, ChurnWithoutHoldOrWithoutHostFactsIsSplitEvenly) {
+  std::vector<AgentCandidate> agents = {Host("a", {"127.0.0.2"}, 10000, 1ull << 34),
+                                        Host("b", {"127.0.0.3", "127.0.0.4"}, 10000, 1ull << 34)};
+  v1::RunSpec spec = Spec(0);
+  spec.set_concurrency(30000);
+  absl::StatusOr<std::vector<Assignment>> plan = PlanRun(spec, agents);  // no hold
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ((*plan)[0].concurrency, 15000);
+  spec.mutable_hold()->set_seconds(60);
+  agents[1] = Agent("b", {"127.0.0.3", "127.0.0.4"});  // an agent that says nothing of its host
+  plan = PlanRun(spec, agents);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ((*plan)[0].concurrency, 15000);
+}
+
 TEST(PlanRunTest, ImpossibleSpecsNameWhatIsMissing) {
   std::vector<AgentCandidate> agents = {Agent("a", {"127.0.0.2"}), Agent("b", {"127.0.0.3"}, true)};
   auto error = [&](const v1::RunSpec& spec) {
