@@ -116,11 +116,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(Options options, 
 }
 
 HttpServer::~HttpServer() {
-  Stop();
-  for (auto& l : listeners_) {
-    if (l->resume != nullptr) event_free(l->resume);
-    if (l->http != nullptr) evhttp_free(l->http);  // frees its connections and listener
-  }
+  Stop();  // closes the listeners and connections
   listeners_.clear();
   for (auto& t : timers_) event_free(t->ev);
   timers_.clear();
@@ -207,6 +203,13 @@ void HttpServer::Stop() {
   pending_.clear();
   for (auto& [id, p] : pending) {
     if (p.on_close) p.on_close();
+  }
+  // Every connection and listener closes now, not when the server is destroyed.
+  for (auto& l : listeners_) {
+    if (l->resume != nullptr) event_free(l->resume);
+    if (l->http != nullptr) evhttp_free(l->http);  // frees its connections and listener
+    l->resume = nullptr;
+    l->http = nullptr;
   }
 }
 
@@ -396,7 +399,13 @@ void HttpServer::Reply(uint64_t request_id, const HttpServerResponse& response) 
     evhttp_add_header(out, name.c_str(), value.c_str());
   }
   evbuffer* body = evbuffer_new();
-  evbuffer_add(body, response.body.data(), response.body.size());
+  if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+    // The headers a GET would get, the length included, and no body (RFC 9110 9.3.2): bytes
+    // after them would be read as the next response on a kept-alive connection.
+    evhttp_add_header(out, "Content-Length", absl::StrCat(response.body.size()).c_str());
+  } else {
+    evbuffer_add(body, response.body.data(), response.body.size());
+  }
   evhttp_send_reply(req, response.status, nullptr, body);
   evbuffer_free(body);
 }

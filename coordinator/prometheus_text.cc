@@ -8,10 +8,11 @@
 namespace churnlab {
 namespace {
 
-std::string EscapeLabelValue(const std::string& value) {
+// The text format escapes \ and line feeds in HELP text, and in label values also ".
+std::string Escape(const std::string& value, bool quote) {
   std::string out;
   for (char c : value) {
-    if (c == '\\' || c == '"') {
+    if (c == '\\' || (quote && c == '"')) {
       out += '\\';
       out += c;
     } else if (c == '\n') {
@@ -37,7 +38,7 @@ void MetricFamily::Add(const MetricLabels& labels, double value, absl::string_vi
     line += '{';
     for (size_t i = 0; i < labels.size(); ++i) {
       absl::StrAppend(&line, i > 0 ? "," : "", labels[i].first, "=\"",
-                      EscapeLabelValue(labels[i].second), "\"");
+                      Escape(labels[i].second, /*quote=*/true), "\"");
     }
     line += '}';
   }
@@ -46,8 +47,8 @@ void MetricFamily::Add(const MetricLabels& labels, double value, absl::string_vi
 }
 
 void MetricFamily::AppendTo(std::string* out) const {
-  absl::StrAppend(out, "# HELP ", name_, " ", help_, "\n# TYPE ", name_, " ", type_, "\n",
-                  samples_);
+  absl::StrAppend(out, "# HELP ", name_, " ", Escape(help_, /*quote=*/false), "\n# TYPE ", name_,
+                  " ", type_, "\n", samples_);
 }
 
 std::string LeSeconds(int64_t nanos) {

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace churnlab {
@@ -140,7 +141,14 @@ std::shared_ptr<grpc::ServerCredentials> CoordinatorCredentials(const LinkSecuri
 
 bool BearerTokenMatches(std::string_view authorization, const std::string& token) {
   if (token.empty()) return true;
-  return ConstantTimeEquals(authorization, absl::StrCat("Bearer ", token));
+  // The scheme's name is case-insensitive (RFC 9110 11.1): "bearer abc" is the same credential.
+  constexpr std::string_view kScheme = "Bearer ";
+  if (authorization.size() < kScheme.size() ||
+      !absl::EqualsIgnoreCase(absl::string_view(authorization.data(), kScheme.size()),
+                              absl::string_view(kScheme.data(), kScheme.size()))) {
+    return false;
+  }
+  return ConstantTimeEquals(authorization.substr(kScheme.size()), token);
 }
 
 absl::Status CheckBearerToken(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata,
