@@ -130,19 +130,40 @@ void CoordinatorSession::TickWhile(const std::atomic<bool>& attached) {
   }
 }
 
+namespace {
+
+// Whether two hellos differ in a setting: anything but the host's available memory, which
+// moves a little all the time.
+bool SettingsDiffer(v1::Hello a, v1::Hello b) {
+  a.clear_mem_available_bytes();
+  b.clear_mem_available_bytes();
+  return !google::protobuf::util::MessageDifferencer::Equals(a, b);
+}
+
+// Whether available memory moved by more than an eighth of what the coordinator was told.
+bool MemoryMoved(uint64_t told, uint64_t now) {
+  return (now > told ? now - told : told - now) > told / 8;
+}
+
+}  // namespace
+
 void CoordinatorSession::SendHelloIfChanged() {
   if (!options_.refresh_settings) return;
   v1::Hello now = options_.hello;
   options_.refresh_settings(&now);
+  bool settings;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (google::protobuf::util::MessageDifferencer::Equals(now, last_hello_)) return;
+    settings = SettingsDiffer(now, last_hello_);
+    if (!settings && !MemoryMoved(last_hello_.mem_available_bytes(), now.mem_available_bytes())) {
+      return;
+    }
     last_hello_ = now;  // also what the next attachment says
   }
   v1::AgentMessage message;
   *message.mutable_hello() = std::move(now);
   Send(message);
-  Log("settings changed; told the coordinator");
+  if (settings) Log("settings changed; told the coordinator");
 }
 
 bool CoordinatorSession::Send(const v1::AgentMessage& message) {

@@ -55,8 +55,10 @@ class CoordinatorSession {
     std::function<absl::Time()> now = [] { return absl::Now(); };
     // Where the session's lines go; unset: stderr, prefixed with `program`.
     std::function<void(const std::string&)> log;
-    // Re-reads the host's settings (port range, sysctls, fd limit) into a hello; when they
-    // differ from the last one sent, the new hello goes to the coordinator. Unset: never.
+    // Re-reads the host's settings (port range, sysctls, fd limit, available memory) into a
+    // hello; when a setting differs from the last one sent, or available memory moved by more
+    // than an eighth, the new hello goes to the coordinator (quietly, for memory alone).
+    // Unset: never.
     std::function<void(v1::Hello*)> refresh_settings;
     // Set: the session uses this channel instead of dialing `coordinator` (tests: an in-process
     // channel to a fake coordinator).

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -297,6 +298,44 @@ TEST_F(AgentSessionTest, RedialsAfterBackoffsThatDoubleByItsOwnClock) {
   ASSERT_TRUE(log_.WaitFor("retrying in 250ms", 2));
   Advance(absl::Milliseconds(250));
   ASSERT_TRUE(coordinator_.WaitUntil([&](const auto&, int n) { return n > expected; }));
+}
+
+// A new hello goes up when a setting changes or available memory moves by more than an eighth;
+// memory's small moves, every second on a busy host, do not flood the coordinator with hellos.
+TEST_F(AgentSessionTest, SaysHelloAgainOnlyWhenASettingOrMemoryReallyChanged) {
+  std::atomic<int64_t> fd_limit{1024};
+  std::atomic<uint64_t> memory{800 << 20};
+  AgentSession::Options options = Options();
+  options.link.hello.set_mem_available_bytes(800 << 20);
+  options.link.refresh_settings = [&](v1::Hello* hello) {
+    hello->set_fd_limit(fd_limit.load());
+    hello->set_mem_available_bytes(memory.load());
+  };
+  Start(std::move(options));
+  auto hellos = [&](int n) {
+    return coordinator_.WaitUntil([&](const std::deque<v1::AgentMessage>& messages, int) {
+      return std::count_if(messages.begin(), messages.end(),
+                           [](const v1::AgentMessage& m) { return m.has_hello(); }) >= n;
+    });
+  };
+  // The first refresh differs from the hello (its fd limit was unset): one more hello.
+  ASSERT_TRUE(hellos(2));
+  memory = (800 << 20) + (50 << 20);                            // 6%: not worth a word
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // six ticks
+  memory = 901 << 20;  // past an eighth of 800 MiB: a hello
+  ASSERT_TRUE(hellos(3));
+  std::optional<v1::AgentMessage> last = coordinator_.WaitFor([](const v1::AgentMessage& m) {
+    return m.has_hello() && m.hello().mem_available_bytes() == 901u << 20;
+  });
+  ASSERT_TRUE(last);
+  fd_limit = 4096;
+  ASSERT_TRUE(hellos(4));
+  int count = 0;
+  coordinator_.WaitUntil([&](const std::deque<v1::AgentMessage>& messages, int) {
+    for (const v1::AgentMessage& m : messages) count += m.has_hello();
+    return true;
+  });
+  EXPECT_EQ(count, 4) << "a hello for memory that moved 6%";
 }
 
 TEST_F(AgentSessionTest, LeavesWhenIdleByItsOwnClock) {
