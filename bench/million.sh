@@ -131,10 +131,16 @@ reached=""
 while kill -0 $run_pid 2>/dev/null; do
   now=$(established)
   if ((now >= 2 * COUNT)); then reached=$(date +%s.%N); break; fi
+  # The run opens connections only for its duration: after it and a connect timeout, no more.
+  (($(date +%s) - ${started%.*} > REACH_S + 10)) && break
   sleep 0.2
 done
 run_id=$(awk '/^run r-/ {print $2; exit}' "$work/run.log")
-[[ -n $reached ]] || { tail -n 20 "$work/run.log"; die "the run ended before $COUNT were open"; }
+[[ -n $reached ]] || {
+  tail -n 5 "$work/run.log"
+  die "$((now / 2)) of $COUNT connections were open when the run's ${REACH_S} s to open them \
+ended (is something else using the cores? load average: $(cut -d' ' -f1-3 /proc/loadavg))"
+}
 reach_s=$(echo "$reached - $started" | bc)
 printf 'reached %d connections in %.1f s (%.0f connections/s), from `churnlab run` to the kernel count\n' \
   "$COUNT" "$reach_s" "$(echo "$COUNT / $reach_s" | bc -l)"
