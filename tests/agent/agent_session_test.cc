@@ -1,5 +1,6 @@
-// The agent's side of its link, over an in-process gRPC channel to a fake coordinator: refusals,
-// the dead-man switch, redialling, and leaving when idle by the agent's own (injected) clock.
+// The agent over an in-process gRPC channel to a fake coordinator: the shards it refuses, the
+// dead-man switch, and leaving when idle by its own (injected) clock. The link itself (redials,
+// hellos) is tested in tests/host/coordinator_session_test.cc.
 #include "agent/agent_session.h"
 
 #include <grpcpp/grpcpp.h>
@@ -7,88 +8,21 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
-#include <condition_variable>
-#include <deque>
 #include <future>
-#include <mutex>
 #include <string>
 #include <thread>
-#include <vector>
 
 #include "churnlab/v1/agent.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "proto/run_spec.h"
+#include "tests/support/fake_coordinator.h"
 
 namespace churnlab {
 namespace {
 
-using Stream = grpc::ServerReaderWriter<v1::CoordinatorMessage, v1::AgentMessage>;
-
-// Takes one agent's stream at a time and keeps everything it sends.
-class FakeCoordinator final : public v1::AgentGateway::Service {
- public:
-  grpc::Status Attach(grpc::ServerContext* context, Stream* stream) override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stream_ = stream;
-      context_ = context;
-      ++attaches_;
-      cv_.notify_all();
-    }
-    v1::AgentMessage message;
-    while (stream->Read(&message)) {
-      std::lock_guard<std::mutex> lock(mu_);
-      received_.push_back(message);
-      cv_.notify_all();
-    }
-    std::lock_guard<std::mutex> lock(mu_);
-    stream_ = nullptr;
-    context_ = nullptr;
-    cv_.notify_all();
-    return grpc::Status::OK;
-  }
-
-  void Send(const v1::CoordinatorMessage& message) {
-    std::lock_guard<std::mutex> lock(mu_);
-    ASSERT_NE(stream_, nullptr);
-    stream_->Write(message);
-  }
-  // Cuts the agent's stream, as a lost coordinator would.
-  void Cut() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (context_ != nullptr) context_->TryCancel();
-  }
-  // Waits (up to 20 s, a bound for a broken build, not a timing claim) until `done` holds.
-  bool WaitUntil(const std::function<bool(const std::deque<v1::AgentMessage>&, int)>& done) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, std::chrono::seconds(20), [&] { return done(received_, attaches_); });
-  }
-  // The first message the test's predicate picks, once it has come.
-  std::optional<v1::AgentMessage> WaitFor(
-      const std::function<bool(const v1::AgentMessage&)>& pick) {
-    std::optional<v1::AgentMessage> found;
-    WaitUntil([&](const std::deque<v1::AgentMessage>& messages, int) {
-      for (const v1::AgentMessage& m : messages) {
-        if (pick(m)) {
-          found = m;
-          return true;
-        }
-      }
-      return false;
-    });
-    return found;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  Stream* stream_ = nullptr;
-  grpc::ServerContext* context_ = nullptr;
-  int attaches_ = 0;
-  std::deque<v1::AgentMessage> received_;
-};
+using testing::FakeCoordinator;
+using testing::LogLines;
 
 // A loopback listener that never accepts: handshakes complete into its backlog, so a shard
 // aimed at it runs (and times out its exchanges) for as long as it is let.
@@ -111,30 +45,6 @@ class Listener {
  private:
   int fd_;
   int port_ = 0;
-};
-
-// The session's log lines, kept so a test can wait for one.
-class LogLines {
- public:
-  void Add(const std::string& line) {
-    std::lock_guard<std::mutex> lock(mu_);
-    lines_.push_back(line);
-    cv_.notify_all();
-  }
-  // Waits (up to 20 s, a bound for a broken build) for the `n`th line that contains `part`.
-  bool WaitFor(const std::string& part, int n = 1) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, std::chrono::seconds(20), [&] {
-      int seen = 0;
-      for (const std::string& line : lines_) seen += line.find(part) != std::string::npos;
-      return seen >= n;
-    });
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::string> lines_;
 };
 
 // Polls `done` until it holds, up to 20 s (a bound for a broken build, not a timing claim).
@@ -238,7 +148,7 @@ TEST_F(AgentSessionTest, SaysHelloWithItsName) {
 
 TEST_F(AgentSessionTest, RefusesATargetOutsideItsAllowList) {
   Start(Options());
-  coordinator_.Send(Assign("r-far", "10.1.2.3:80", 10, absl::Seconds(1)));
+  ASSERT_TRUE(coordinator_.Send(Assign("r-far", "10.1.2.3:80", 10, absl::Seconds(1))));
   std::optional<v1::AgentMessage> refusal = RefusalOf("r-far");
   ASSERT_TRUE(refusal);
   EXPECT_NE(refusal->refusal().reason().find("10.1.2.3"), std::string::npos)
@@ -251,7 +161,7 @@ TEST_F(AgentSessionTest, RefusesARateAboveItsMaxRate) {
   options.max_rate = 100;
   Start(std::move(options));
   Listener target;
-  coordinator_.Send(Assign("r-fast", target.address(), 500, absl::Seconds(1)));
+  ASSERT_TRUE(coordinator_.Send(Assign("r-fast", target.address(), 500, absl::Seconds(1))));
   std::optional<v1::AgentMessage> refusal = RefusalOf("r-fast");
   ASSERT_TRUE(refusal);
   EXPECT_NE(refusal->refusal().reason().find("--max-rate 100"), std::string::npos)
@@ -261,7 +171,7 @@ TEST_F(AgentSessionTest, RefusesARateAboveItsMaxRate) {
 TEST_F(AgentSessionTest, StopsItsLoadWhenTheCoordinatorGoesAwayAndRedials) {
   Start(Options());
   Listener target;
-  coordinator_.Send(Assign("r-long", target.address(), 50, absl::Seconds(600)));
+  ASSERT_TRUE(coordinator_.Send(Assign("r-long", target.address(), 50, absl::Seconds(600))));
   ASSERT_TRUE(TelemetryOf("r-long", /*final=*/false));
   EXPECT_EQ(agent_->running_run(), "r-long");
   coordinator_.Cut();
@@ -272,78 +182,12 @@ TEST_F(AgentSessionTest, StopsItsLoadWhenTheCoordinatorGoesAwayAndRedials) {
   ASSERT_TRUE(coordinator_.WaitUntil([](const auto&, int attaches) { return attaches >= 2; }));
 }
 
-// The redial waits double on the session's clock, up to max_backoff, and an attachment that
-// lasted ten seconds earns the first, short one again.
-TEST_F(AgentSessionTest, RedialsAfterBackoffsThatDoubleByItsOwnClock) {
-  Start(Options());
-  const absl::Duration waits[] = {absl::Milliseconds(250), absl::Milliseconds(500),
-                                  absl::Seconds(1), absl::Seconds(1)};
-  int expected = 1;
-  for (int i = 0; i < 4; ++i) {
-    ASSERT_EQ(attaches(), expected);
-    coordinator_.Cut();  // at once: the attachment lasted no time on the clock
-    ASSERT_TRUE(log_.WaitFor("retrying in " + absl::FormatDuration(waits[i]), i == 3 ? 2 : 1))
-        << "wait " << i;
-    Advance(waits[i] - absl::Milliseconds(1));
-    // Its clock says a millisecond early: several of its polls pass and it has not redialled.
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    EXPECT_EQ(attaches(), expected) << "redialled before its " << waits[i] << " wait";
-    Advance(absl::Milliseconds(1));
-    ASSERT_TRUE(coordinator_.WaitUntil([&](const auto&, int n) { return n > expected; }));
-    ++expected;
-  }
-  // Ten seconds attached (its clock was read before it dialled): the first, short wait again.
-  Advance(absl::Seconds(11));
-  coordinator_.Cut();
-  ASSERT_TRUE(log_.WaitFor("retrying in 250ms", 2));
-  Advance(absl::Milliseconds(250));
-  ASSERT_TRUE(coordinator_.WaitUntil([&](const auto&, int n) { return n > expected; }));
-}
-
-// A new hello goes up when a setting changes or available memory moves by more than an eighth;
-// memory's small moves, every second on a busy host, do not flood the coordinator with hellos.
-TEST_F(AgentSessionTest, SaysHelloAgainOnlyWhenASettingOrMemoryReallyChanged) {
-  std::atomic<int64_t> fd_limit{1024};
-  std::atomic<uint64_t> memory{800 << 20};
-  AgentSession::Options options = Options();
-  options.link.hello.set_mem_available_bytes(800 << 20);
-  options.link.refresh_settings = [&](v1::Hello* hello) {
-    hello->set_fd_limit(fd_limit.load());
-    hello->set_mem_available_bytes(memory.load());
-  };
-  Start(std::move(options));
-  auto hellos = [&](int n) {
-    return coordinator_.WaitUntil([&](const std::deque<v1::AgentMessage>& messages, int) {
-      return std::count_if(messages.begin(), messages.end(),
-                           [](const v1::AgentMessage& m) { return m.has_hello(); }) >= n;
-    });
-  };
-  // The first refresh differs from the hello (its fd limit was unset): one more hello.
-  ASSERT_TRUE(hellos(2));
-  memory = (800 << 20) + (50 << 20);                            // 6%: not worth a word
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // six ticks
-  memory = 901 << 20;  // past an eighth of 800 MiB: a hello
-  ASSERT_TRUE(hellos(3));
-  std::optional<v1::AgentMessage> last = coordinator_.WaitFor([](const v1::AgentMessage& m) {
-    return m.has_hello() && m.hello().mem_available_bytes() == 901u << 20;
-  });
-  ASSERT_TRUE(last);
-  fd_limit = 4096;
-  ASSERT_TRUE(hellos(4));
-  int count = 0;
-  coordinator_.WaitUntil([&](const std::deque<v1::AgentMessage>& messages, int) {
-    for (const v1::AgentMessage& m : messages) count += m.has_hello();
-    return true;
-  });
-  EXPECT_EQ(count, 4) << "a hello for memory that moved 6%";
-}
-
 TEST_F(AgentSessionTest, LeavesWhenIdleByItsOwnClock) {
   AgentSession::Options options = Options();
   options.exit_when_idle = absl::Hours(1);
   Start(std::move(options));
   Listener target;
-  coordinator_.Send(Assign("r-short", target.address(), 20, absl::Milliseconds(200)));
+  ASSERT_TRUE(coordinator_.Send(Assign("r-short", target.address(), 20, absl::Milliseconds(200))));
   ASSERT_TRUE(TelemetryOf("r-short", /*final=*/true));
   ASSERT_TRUE(Eventually([&] { return agent_->running_run().empty(); }));
   // Idle, but not an hour by its clock: it stays.
