@@ -3,6 +3,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include <fstream>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -20,10 +21,16 @@ void AddSpecFlag(FlagSet& flags, SpecOverrides& o, const std::string& name,
                  const std::string& value_name, const std::string& help,
                  std::function<absl::Status(absl::string_view, v1::RunSpec*)> apply,
                  bool* given = nullptr) {
-  flags.Custom(name, value_name, "", help, [&o, apply, given](absl::string_view v) {
+  flags.Custom(name, value_name, "", help, [&o, name, apply, given](absl::string_view v) {
     if (given != nullptr) *given = true;
     std::string value(v);
-    o.edits.push_back([apply, value](v1::RunSpec* spec) { return apply(value, spec); });
+    // Applied once the spec file is read; its error names the flag as a parse error would.
+    o.edits.push_back([name, apply, value](v1::RunSpec* spec) {
+      absl::Status status = apply(value, spec);
+      if (status.ok()) return status;
+      return absl::Status(status.code(),
+                          absl::StrCat("--", name, "=", value, ": ", status.message()));
+    });
     return absl::OkStatus();
   });
 }
@@ -35,10 +42,11 @@ void AddStageFlag(FlagSet& flags, SpecOverrides& o) {
       "open model, repeatable: the rate goes linearly to RATE over DURATION (from 0 for the "
       "first), e.g. --stage=10s:100 --stage=30s:100 --stage=10s:0",
       [&o](absl::string_view v) {
-        std::pair<absl::string_view, absl::string_view> parts = absl::StrSplit(v, ':');
+        std::vector<absl::string_view> parts = absl::StrSplit(v, ':');
         absl::Duration d;
         double rate;
-        if (!absl::ParseDuration(parts.first, &d) || !absl::SimpleAtod(parts.second, &rate)) {
+        if (parts.size() != 2 || !absl::ParseDuration(parts[0], &d) ||
+            !absl::SimpleAtod(parts[1], &rate)) {
           return absl::InvalidArgumentError(
               absl::StrCat("'", v, "' is not DURATION:RATE like 10s:100"));
         }
