@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 
@@ -151,9 +152,19 @@ void EngineWorker::StartDue(int64_t pass_start) {
   }
 }
 
+int64_t EngineWorker::IntendedStart(uint64_t index) const {
+  int64_t after = pacer_.IntendedStartNanos(index);
+  // Never, for a profile that ends at rate 0: start_ + INT64_MAX would wrap to the past and
+  // start everything at once.
+  if (after > std::numeric_limits<int64_t>::max() - start_) {
+    return std::numeric_limits<int64_t>::max();
+  }
+  return start_ + after;
+}
+
 void EngineWorker::StartOpenModel(int64_t pass_start) {
   for (int made = 0; made < kMaxStartsPerPass && next_index_ < index_limit_; ++made) {
-    int64_t intended = start_ + pacer_.IntendedStartNanos(next_index_);
+    int64_t intended = IntendedStart(next_index_);
     if (intended >= end_) return;
     // Read before every start: a connect() that searches a full port range takes milliseconds.
     int64_t now = clock_.NowNanos();
@@ -524,7 +535,7 @@ int64_t EngineWorker::WaitNanos(int64_t now) const {
     if (!open_model_) {
       if (open_ < capacity_) wake = std::min(wake, std::max(now, retry_at_));
     } else {
-      wake = std::min(wake, start_ + pacer_.IntendedStartNanos(next_index_));
+      wake = std::min(wake, IntendedStart(next_index_));
     }
     wake = std::min(wake, end_);
   }

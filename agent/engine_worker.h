@@ -78,6 +78,8 @@ class EngineWorker {
   // budget, so that starts cannot starve expiries and I/O (or the other way round).
   void StartDue(int64_t pass_start);
   void StartOpenModel(int64_t pass_start);
+  // When connection `index` is due on the clock; INT64_MAX when the profile never reaches it.
+  int64_t IntendedStart(uint64_t index) const;
   void StartClosedModel(int64_t pass_start);
   // Open model, once the end has come: the starts due before it that the loop did not reach are
   // counted as late-skipped, so every scheduled start is made, missed or skipped.

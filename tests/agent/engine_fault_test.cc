@@ -55,6 +55,18 @@ TEST_F(EngineFaultTest, SocketEmfileIsCountedInTheSocketPhase) {
   EXPECT_EQ(t.succeeded, 0u);
 }
 
+// A profile that ends at rate 0 starts nothing after its last connection: the next one is due
+// "never", which must not wrap around to the past and start everything at once.
+TEST_F(EngineFaultTest, AStagedProfileEndingAtZeroStartsExactlyItsConnections) {
+  sys_.connect_errno = ECONNREFUSED;  // no network: each start ends at once
+  EngineParams p = OneSecondAt100PerSecond();
+  p.stages = {{absl::Seconds(1), 100}, {absl::Seconds(2), 0}};  // 50 + 100
+  p.duration = absl::Seconds(3);
+  EngineSnapshot s = RunToEnd(p, sys_, clock_);
+  EXPECT_EQ(s.Total().attempted, 150u);
+  EXPECT_EQ(s.late_starts, 0u);
+}
+
 TEST_F(EngineFaultTest, ConnectEaddrnotavailIsCountedInTheConnectPhase) {
   sys_.connect_errno = EADDRNOTAVAIL;
   EngineSnapshot s = RunToEnd(OneSecondAt100PerSecond(), sys_, clock_);
