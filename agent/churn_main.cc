@@ -69,6 +69,15 @@ FlagSet MakeFlags(Options& o) {
   flags.Int("concurrency", &p.concurrency, "closed model: connections kept in flight");
   flags.Duration("duration", &p.duration, "how long new connections are started");
   flags.Duration("ramp-up", &p.ramp_up, "open model: linear ramp of the rate from 0");
+  flags.Custom("stage", "DURATION:RATE", "",
+               "open model, repeatable: the rate goes linearly to RATE over DURATION (from 0 for "
+               "the first); --rate is then their peak and --duration their sum",
+               [&p](absl::string_view v) {
+                 absl::StatusOr<RateStage> stage = ParseRateStage(v);
+                 if (!stage.ok()) return stage.status();
+                 p.stages.push_back(*stage);
+                 return absl::OkStatus();
+               });
   flags.Int("requests-per-connection", &p.requests_per_connection,
             "request/response exchanges per connection (>1 = keep-alive)");
   flags.Duration("connect-timeout", &p.connect_timeout, "longest wait for the handshake");

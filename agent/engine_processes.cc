@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "agent/engine_snapshot_codec.h"
 
@@ -61,7 +62,9 @@ bool ReadChildFrame(int fd, ChildStatus* status, std::string* payload) {
   return true;
 }
 
-std::string Seconds(absl::Duration d) { return absl::StrCat(absl::ToDoubleSeconds(d), "s"); }
+// Durations and rates as the child's flags read them back exactly.
+std::string DurationText(absl::Duration d) { return absl::FormatDuration(d); }
+std::string RateText(double rate) { return absl::StrFormat("%.17g", rate); }
 
 }  // namespace
 
@@ -83,17 +86,20 @@ std::vector<std::string> ChildArgs(const EngineParams& p) {
       absl::StrCat("--bind=", BindModeName(p.bind_mode)),
       absl::StrCat("--protocol=", ProtocolName(p.protocol)),
       absl::StrCat("--close=", ClosePolicyName(p.close_policy)),
-      absl::StrCat("--duration=", Seconds(p.duration)),
+      absl::StrCat("--duration=", DurationText(p.duration)),
       absl::StrCat("--requests-per-connection=", p.requests_per_connection),
-      absl::StrCat("--connect-timeout=", Seconds(p.connect_timeout)),
-      absl::StrCat("--io-timeout=", Seconds(p.io_timeout)),
-      absl::StrCat("--hold=", Seconds(p.hold)),
+      absl::StrCat("--connect-timeout=", DurationText(p.connect_timeout)),
+      absl::StrCat("--io-timeout=", DurationText(p.io_timeout)),
+      absl::StrCat("--hold=", DurationText(p.hold)),
       absl::StrCat("--max-connections=", p.max_connections), absl::StrCat("--threads=", p.threads),
-      absl::StrCat("--max-rate=", p.max_rate)};
+      absl::StrCat("--max-rate=", RateText(p.max_rate))};
   if (!sources.empty()) args.push_back(absl::StrCat("--source-ips=", absl::StrJoin(sources, ",")));
   if (p.rate > 0) {
-    args.push_back(absl::StrCat("--rate=", p.rate));
-    args.push_back(absl::StrCat("--ramp-up=", Seconds(p.ramp_up)));
+    args.push_back(absl::StrCat("--rate=", RateText(p.rate)));
+    args.push_back(absl::StrCat("--ramp-up=", DurationText(p.ramp_up)));
+    for (const RateStage& stage : p.stages) {
+      args.push_back(absl::StrCat("--stage=", RateStageText(stage)));
+    }
     args.push_back(absl::StrCat("--max-in-flight=", p.max_in_flight));
   } else {
     args.push_back(absl::StrCat("--concurrency=", p.concurrency));
@@ -108,6 +114,7 @@ EngineParams PartOf(const EngineParams& params, int index, int count) {
   p.max_connections = ShareOf(params.max_connections, index, count);
   p.rate = params.rate / count;
   p.max_rate = params.max_rate / count;
+  for (RateStage& stage : p.stages) stage.rate /= count;
   p.threads = std::max<int>(1, static_cast<int>(ShareOf(params.threads, index, count)));
   return p;
 }
@@ -122,10 +129,6 @@ int ProcessesNeeded(const EngineParams& params, uint64_t fd_limit) {
 
 absl::StatusOr<std::unique_ptr<EngineProcesses>> EngineProcesses::Create(
     const EngineParams& params, int count, const std::string& churn_path) {
-  if (!params.stages.empty()) {
-    return absl::FailedPreconditionError(
-        "a staged rate profile cannot be split over engine processes");
-  }
   std::unique_ptr<EngineProcesses> group(new EngineProcesses(params));
   for (int i = 0; i < count; ++i) {
     int in[2], out[2];

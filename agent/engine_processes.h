@@ -26,7 +26,8 @@ bool WriteChildFrame(int fd, ChildStatus status, const std::string& payload);
 std::vector<std::string> ChildArgs(const EngineParams& params);
 
 // Part `index` of `count` of `params`: concurrency, max_in_flight and max_connections split
-// exactly, rate and max_rate in equal parts, threads spread (at least one each).
+// exactly, rate, max_rate and each stage's rate in equal parts, threads spread (at least one
+// each).
 EngineParams PartOf(const EngineParams& params, int index, int count);
 
 // Processes needed so that none holds more than `fd_limit` minus a reserve.

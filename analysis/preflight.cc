@@ -123,23 +123,15 @@ std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
   std::vector<std::string> warnings;
   for (const ShardFacts& shard : shards) {
     const v1::Hello& hello = *shard.hello;
-    // One process's fd limit caps a shard only where the agent cannot split it over engine
-    // processes (agent/engine_processes.h): a staged rate profile runs in one.
+    // One process's fd limit does not cap a shard: the agent splits it over engine processes
+    // (agent/engine_processes.h), and says so here first.
     int64_t fds = hello.fd_limit();
     if (fds > 0 && shard.in_flight > fds - kAgentOwnFds) {
       int64_t per_process = std::max<int64_t>(1, fds - kAgentOwnFds);
-      warnings.push_back(
-          spec.stages().empty()
-              ? absl::StrFormat(
-                    "agent %s: its share of %d connections at once is past its fd limit %d: it "
-                    "runs them in %d engine processes",
-                    hello.name(), shard.in_flight, fds,
-                    (shard.in_flight + per_process - 1) / per_process)
-              : absl::StrFormat(
-                    "agent %s: fd limit %d caps it at ~%d concurrent connections; its share is "
-                    "%d, and a staged rate cannot be split over engine processes (EMFILE beyond; "
-                    "raise it with ulimit -n)",
-                    hello.name(), fds, per_process, shard.in_flight));
+      warnings.push_back(absl::StrFormat(
+          "agent %s: its share of %d connections at once is past its fd limit %d: it runs them "
+          "in %d engine processes",
+          hello.name(), shard.in_flight, fds, (shard.in_flight + per_process - 1) / per_process));
     }
     std::string tuples = TupleWarning(spec, shard);
     if (!tuples.empty()) warnings.push_back(std::move(tuples));

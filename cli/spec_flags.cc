@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "common/engine_params.h"
 #include "proto/message_json.h"
 #include "proto/run_spec.h"
 
@@ -42,14 +43,8 @@ void AddStageFlag(FlagSet& flags, SpecOverrides& o) {
       "open model, repeatable: the rate goes linearly to RATE over DURATION (from 0 for the "
       "first), e.g. --stage=10s:100 --stage=30s:100 --stage=10s:0",
       [&o](absl::string_view v) {
-        std::vector<absl::string_view> parts = absl::StrSplit(v, ':');
-        absl::Duration d;
-        double rate;
-        if (parts.size() != 2 || !absl::ParseDuration(parts[0], &d) ||
-            !absl::SimpleAtod(parts[1], &rate)) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("'", v, "' is not DURATION:RATE like 10s:100"));
-        }
+        absl::StatusOr<RateStage> parsed = ParseRateStage(v);
+        if (!parsed.ok()) return parsed.status();
         if (o.stages.empty()) {
           o.edits.push_back([&o](v1::RunSpec* spec) {
             spec->clear_stages();
@@ -65,7 +60,7 @@ void AddStageFlag(FlagSet& flags, SpecOverrides& o) {
             return absl::OkStatus();
           });
         }
-        o.stages.emplace_back(d, rate);
+        o.stages.emplace_back(parsed->duration, parsed->rate);
         return absl::OkStatus();
       });
 }

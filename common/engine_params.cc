@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 
 namespace churnlab {
 
@@ -190,6 +192,21 @@ absl::Status ValidateEngineParams(const EngineParams& p) {
 
 absl::Duration DrainBound(const EngineParams& p) {
   return p.connect_timeout + p.io_timeout * (p.requests_per_connection + 1) + p.hold;
+}
+
+absl::StatusOr<RateStage> ParseRateStage(absl::string_view text) {
+  std::vector<absl::string_view> parts = absl::StrSplit(text, ':');
+  RateStage stage;
+  if (parts.size() != 2 || !absl::ParseDuration(parts[0], &stage.duration) ||
+      !absl::SimpleAtod(parts[1], &stage.rate)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", text, "' is not DURATION:RATE like 10s:100"));
+  }
+  return stage;
+}
+
+std::string RateStageText(const RateStage& stage) {
+  return absl::StrFormat("%s:%.17g", absl::FormatDuration(stage.duration), stage.rate);
 }
 
 }  // namespace churnlab

@@ -40,6 +40,10 @@ struct RateStage {
   double rate = 0;
 };
 inline constexpr int kMaxStages = 100;
+// "10s:100" (DURATION:RATE, as --stage takes it) to a stage; INVALID_ARGUMENT naming the text.
+absl::StatusOr<RateStage> ParseRateStage(absl::string_view text);
+// The stage as ParseRateStage reads it back exactly.
+std::string RateStageText(const RateStage& stage);
 
 struct EngineParams {
   // Destinations; connections go round-robin over every (source IP, target) pair.

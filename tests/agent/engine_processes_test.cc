@@ -2,6 +2,10 @@
 // encoding, and a real split run against an in-process target counts like one engine.
 #include "agent/engine_processes.h"
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include "agent/engine_snapshot_codec.h"
 #include "gtest/gtest.h"
 #include "target/target_server.h"
@@ -75,6 +79,44 @@ TEST(EngineProcessesTest, ASplitRunCountsLikeOneEngine) {
   EXPECT_EQ(s.Total().succeeded, 1001u);
   EXPECT_EQ(s.in_flight, 0u);
   EXPECT_EQ((*target)->Counters().accepted, 1001u);
+}
+
+// A staged rate profile is split like a plain rate: each process runs every stage at its part
+// of the rate, and the whole shard's connections add up to the profile's.
+TEST(EngineProcessesTest, AStagedRateIsSplitStageByStage) {
+  EngineParams p;
+  p.targets = {*SocketAddress::ParseIpPort("127.0.0.1:9")};
+  p.stages = {
+      {absl::Milliseconds(500), 300}, {absl::Milliseconds(1500), 300}, {absl::Seconds(1), 0}};
+  p.rate = 300;
+  p.duration = absl::Seconds(3);
+  p.max_in_flight = 999;
+  ASSERT_TRUE(ValidateEngineParams(p).ok()) << ValidateEngineParams(p);
+  EngineParams part = PartOf(p, 1, 3);
+  ASSERT_EQ(part.stages.size(), 3u);
+  EXPECT_DOUBLE_EQ(part.stages[0].rate, 100);
+  EXPECT_DOUBLE_EQ(part.rate, 100);
+  EXPECT_TRUE(ValidateEngineParams(part).ok()) << ValidateEngineParams(part);
+  std::vector<std::string> args = ChildArgs(part);
+  EXPECT_NE(std::find(args.begin(), args.end(), "--stage=1.5s:100"), args.end());
+  EXPECT_NE(std::find(args.begin(), args.end(), "--stage=1s:0"), args.end());
+
+  TargetParams t;
+  t.listen = {*SocketAddress::ParseIpPort("127.0.0.1:0")};
+  absl::StatusOr<std::unique_ptr<TargetServer>> target = TargetServer::Create(t);
+  ASSERT_TRUE(target.ok()) << target.status();
+  (*target)->Start();
+  p.targets = {(*target)->addresses()[0]};
+  absl::StatusOr<std::unique_ptr<EngineProcesses>> group =
+      EngineProcesses::Create(p, 3, CHURNLAB_BINARY_DIR "/churnlab-churn");
+  ASSERT_TRUE(group.ok()) << group.status();
+  (*group)->Start();
+  EngineSnapshot s = (*group)->Wait();
+  // 0 -> 300/s over 0.5 s, 300/s for 1.5 s, 300 -> 0/s over 1 s: 75 + 450 + 150 = 675 in all
+  // (each process's pacer rounds its own share; a few either way).
+  EXPECT_NEAR(static_cast<double>(s.Total().attempted), 675, 6);
+  EXPECT_EQ(s.Total().succeeded, s.Total().attempted);
+  EXPECT_EQ((*target)->Counters().accepted, s.Total().attempted);
 }
 
 TEST(EngineProcessesTest, AChildsRefusalIsTheCreateError) {
