@@ -140,8 +140,11 @@ done
 run_id=$(awk '/^run r-/ {print $2; exit}' "$work/run.log")
 [[ -n $reached ]] || {
   tail -n 5 "$work/run.log"
-  die "$((now / 2)) of $COUNT connections were open when the run's ${REACH_S} s to open them \
+  if kill -0 $run_pid 2>/dev/null; then
+    die "$((now / 2)) of $COUNT connections were open when the run's ${REACH_S} s to open them \
 ended (is something else using the cores? load average: $(cut -d' ' -f1-3 /proc/loadavg))"
+  fi
+  die "the run ended with $((now / 2)) of $COUNT connections open (its report is above)"
 }
 reach_s=$(echo "$reached - $started" | bc)
 printf 'reached %d connections in %.1f s (%.0f connections/s), from `churnlab run` to the kernel count\n' \
