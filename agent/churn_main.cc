@@ -32,6 +32,7 @@ struct Options {
   bool child = false;
 };
 
+// Long: a table of the engine's flags, one entry each.
 FlagSet MakeFlags(Options& o) {
   FlagSet flags(
       "churnlab-churn",

@@ -124,6 +124,18 @@ SpecEdit Integer(void (v1::RunSpec::*set)(Int)) {
     return absl::OkStatus();
   };
 }
+// A count that must be at least one: in the spec 0 means "not given" and takes the default, so
+// an explicit 0 on the command line is refused rather than quietly replaced.
+template <typename Int>
+SpecEdit Positive(void (v1::RunSpec::*set)(Int)) {
+  return [set](absl::string_view v, v1::RunSpec* s) {
+    Int n;
+    if (absl::Status st = SetNumber(v, &n); !st.ok()) return st;
+    if (n < 1) return absl::InvalidArgumentError(absl::StrCat(n, " is less than 1"));
+    (s->*set)(n);
+    return absl::OkStatus();
+  };
+}
 SpecEdit Duration(google::protobuf::Duration* (v1::RunSpec::*field)()) {
   return [field](absl::string_view v, v1::RunSpec* s) { return SetDuration(v, (s->*field)()); };
 }
@@ -182,9 +194,9 @@ void AddSpecFlags(FlagSet& flags, SpecOverrides& o) {
               Choice(&S::set_bind_mode, v1::BindMode_descriptor()));
   AddSpecFlag(flags, o, "name", "NAME", "a label for the run", Text(&S::set_name));
   AddSpecFlag(flags, o, "requests-per-connection", "N", "exchanges per connection",
-              Integer(&S::set_requests_per_connection));
+              Positive(&S::set_requests_per_connection));
   AddSpecFlag(flags, o, "max-in-flight", "N", "open model: cap on open connections in total",
-              Integer(&S::set_max_in_flight));
+              Positive(&S::set_max_in_flight));
   AddSpecFlag(flags, o, "agents", "N|NAME,...", "how many agents, or which by name",
               [](absl::string_view v, S* s) {
                 int n;

@@ -267,6 +267,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"--stage=fast:100", "'fast:100' is not DURATION:RATE"},
         BadValue{"--stage=10s:lots", "'10s:lots' is not DURATION:RATE"},
         BadValue{"--stage=10s:100:junk", "'10s:100:junk' is not DURATION:RATE"},
+        // 0 would quietly become the default (1 and 10,000): refused instead.
+        BadValue{"--requests-per-connection=0", "--requests-per-connection=0: 0 is less than 1"},
+        BadValue{"--max-in-flight=0", "--max-in-flight=0: 0 is less than 1"},
         BadValue{"--rebalance=maybe", "--rebalance=maybe"}, BadValue{"--bogus=1", "--bogus"}));
 
 // Flags override the file field by field; what no flag mentions keeps the file's value.
