@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/message_differencer.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <thread>
 
@@ -29,13 +30,14 @@ void CoordinatorSession::Run() {
       options_.channel ? options_.channel
                        : DialCoordinator(options_.coordinator, options_.security);
   auto stub = v1::AgentGateway::NewStub(channel);
-  absl::Duration backoff = options_.first_backoff;
+  const absl::Duration first = std::max(options_.first_backoff, absl::Milliseconds(1));
+  absl::Duration backoff = first;
   while (!shutdown_.load()) {
     absl::Time attempt = options_.now();
     grpc::Status status = Serve(*stub);
     if (shutdown_.load()) break;
     // An attachment that lasted a while earns a fresh, short backoff.
-    if (options_.now() - attempt > absl::Seconds(10)) backoff = options_.first_backoff;
+    if (options_.now() - attempt > absl::Seconds(10)) backoff = first;
     const absl::Time redial = options_.now() + backoff;  // before the log line says it
     if (status.error_code() == grpc::StatusCode::ALREADY_EXISTS ||
         status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {

@@ -15,6 +15,7 @@
 
 #include "absl/time/time.h"
 #include "churnlab/v1/agent.grpc.pb.h"
+#include "common/clock.h"
 #include "proto/grpc_link.h"
 
 namespace churnlab {
@@ -46,13 +47,14 @@ class CoordinatorSession {
     LinkSecurity security;                   // token and TLS toward the coordinator
     v1::Hello hello;                         // name, host, addresses, allow-list and host facts
     absl::Duration telemetry_interval = absl::Seconds(1);
-    // Redials wait first_backoff, doubling up to max_backoff; an attachment that lasted ten
-    // seconds earns first_backoff again.
+    // Redials wait first_backoff (at least 1 ms), doubling up to max_backoff; an attachment
+    // that lasted ten seconds earns first_backoff again.
     absl::Duration first_backoff = absl::Milliseconds(250);
     absl::Duration max_backoff = absl::Seconds(5);
-    // The session's clock: how long an attachment lasted and when a redial is due. Tests drive
-    // it by hand; a wait notices a change of it within kClockPoll.
-    std::function<absl::Time()> now = [] { return absl::Now(); };
+    // The session's clock: how long an attachment lasted and when a redial is due. Monotonic
+    // (a wall clock stepped back would hold a redial for as long); tests drive it by hand, and
+    // a wait notices a change of it within kClockPoll.
+    std::function<absl::Time()> now = [] { return absl::FromUnixNanos(SystemClock().NowNanos()); };
     // Where the session's lines go; unset: stderr, prefixed with `program`.
     std::function<void(const std::string&)> log;
     // Re-reads the host's settings (port range, sysctls, fd limit, available memory) into a
@@ -76,7 +78,7 @@ class CoordinatorSession {
   bool shutting_down() const { return shutdown_.load(); }
   // Sends `message` up the stream, from any thread; false when not attached.
   bool Send(const v1::AgentMessage& message);
-  // A line on stderr, prefixed with the program's name.
+  // A line to options.log, or on stderr prefixed with the program's name.
   void Log(const std::string& line) const;
   const v1::Hello& first_hello() const { return options_.hello; }
 

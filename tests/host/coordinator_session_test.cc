@@ -86,9 +86,13 @@ class CoordinatorSessionTest : public ::testing::Test {
     o.hello.set_name("a1");
     o.hello.set_host("test-host");
     o.telemetry_interval = absl::Milliseconds(50);
-    o.first_backoff = absl::Milliseconds(250);
-    o.max_backoff = absl::Seconds(1);
-    o.now = [this] { return absl::FromUnixNanos(now_nanos_.load()); };
+    // Waits no test could sit through: only the test's clock ends them.
+    o.first_backoff = absl::Hours(1);
+    o.max_backoff = absl::Hours(4);
+    o.now = [this] {
+      clock_reads_.fetch_add(1);
+      return absl::FromUnixNanos(now_nanos_.load());
+    };
     o.log = [this](const std::string& line) { log_.Add(line); };
     return o;
   }
@@ -99,6 +103,14 @@ class CoordinatorSessionTest : public ::testing::Test {
     return coordinator_.WaitUntil([](const auto& m, int) { return !m.empty(); });
   }
   void Advance(absl::Duration d) { now_nanos_.fetch_add(absl::ToInt64Nanoseconds(d)); }
+  // Waits (up to 20 s, a bound for a broken build) until `counter` has gone up by `n`.
+  static bool WaitForMore(const std::atomic<int>& counter, int n) {
+    const int from = counter.load();
+    for (int i = 0; i < 20000 && counter.load() < from + n; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return counter.load() >= from + n;
+  }
   int attaches() {
     int n = 0;
     coordinator_.WaitUntil([&](const auto&, int attaches) {
@@ -115,6 +127,12 @@ class CoordinatorSessionTest : public ::testing::Test {
   std::unique_ptr<CoordinatorSession> session_;
   std::future<void> served_;
   std::atomic<int64_t> now_nanos_{absl::ToUnixNanos(absl::FromUnixSeconds(1'000'000))};
+  std::atomic<int> clock_reads_{0};
+  // What the host's settings read as, for refresh_settings (members: the session's ticker may
+  // read them until TearDown).
+  std::atomic<int64_t> fd_limit_{1024};
+  std::atomic<uint64_t> memory_{800 << 20};
+  std::atomic<int> refreshes_{0};
 };
 
 TEST_F(CoordinatorSessionTest, HandsEachOrderToItsHandlerAndTellsItWhenTheStreamEnds) {
@@ -156,20 +174,19 @@ TEST_F(CoordinatorSessionTest, ARefusalIsSaidAndRetriedAfterTheBackoff) {
   coordinator_.RefuseNext(grpc::Status(grpc::StatusCode::ALREADY_EXISTS, "a1 is attached"));
   session_ = std::make_unique<CoordinatorSession>(Options(), &handler_);
   served_ = std::async(std::launch::async, [this] { session_->Run(); });
-  ASSERT_TRUE(
-      log_.WaitFor("the coordinator refused this agent: a1 is attached; retrying in 250ms"));
+  ASSERT_TRUE(log_.WaitFor("the coordinator refused this agent: a1 is attached; retrying in 1h"));
   EXPECT_EQ(attaches(), 1);
-  Advance(absl::Milliseconds(250));
+  Advance(absl::Hours(1));
   ASSERT_TRUE(coordinator_.WaitFor([](const v1::AgentMessage& m) { return m.has_hello(); }));
   EXPECT_EQ(attaches(), 2);
 }
 
 // The redial waits double on the session's clock, up to max_backoff, and an attachment that
-// lasted ten seconds earns the first, short one again.
+// lasted ten seconds earns the first, short one again. The waits are hours: only the test's
+// clock can end them.
 TEST_F(CoordinatorSessionTest, RedialsAfterBackoffsThatDoubleByItsOwnClock) {
   ASSERT_TRUE(Start(Options()));
-  const absl::Duration waits[] = {absl::Milliseconds(250), absl::Milliseconds(500),
-                                  absl::Seconds(1), absl::Seconds(1)};
+  const absl::Duration waits[] = {absl::Hours(1), absl::Hours(2), absl::Hours(4), absl::Hours(4)};
   int expected = 1;
   for (int i = 0; i < 4; ++i) {
     ASSERT_EQ(attaches(), expected);
@@ -177,57 +194,60 @@ TEST_F(CoordinatorSessionTest, RedialsAfterBackoffsThatDoubleByItsOwnClock) {
     ASSERT_TRUE(log_.WaitFor("retrying in " + absl::FormatDuration(waits[i]), i == 3 ? 2 : 1))
         << "wait " << i;
     Advance(waits[i] - absl::Milliseconds(1));
-    // Its clock says a millisecond early: several of its polls pass and it has not redialled.
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    // A millisecond early by its clock: it has looked at the clock twice more and not redialled.
+    ASSERT_TRUE(WaitForMore(clock_reads_, 2));
     EXPECT_EQ(attaches(), expected) << "redialled before its " << waits[i] << " wait";
     Advance(absl::Milliseconds(1));
     ASSERT_TRUE(coordinator_.WaitUntil([&](const auto&, int n) { return n > expected; }));
     ++expected;
   }
-  // Ten seconds attached (its clock was read before it dialled): the first, short wait again.
+  // Ten seconds attached (its clock was read before it dialled): the first wait again.
   Advance(absl::Seconds(11));
   coordinator_.Cut();
-  ASSERT_TRUE(log_.WaitFor("retrying in 250ms", 2));
-  Advance(absl::Milliseconds(250));
+  ASSERT_TRUE(log_.WaitFor("retrying in 1h", 2));
+  Advance(absl::Hours(1));
   ASSERT_TRUE(coordinator_.WaitUntil([&](const auto&, int n) { return n > expected; }));
 }
 
 // A new hello goes up when a setting changes or available memory moves by more than an eighth;
 // memory's small moves, every second on a busy host, do not flood the coordinator with hellos.
 TEST_F(CoordinatorSessionTest, SaysHelloAgainOnlyWhenASettingOrMemoryReallyChanged) {
-  std::atomic<int64_t> fd_limit{1024};
-  std::atomic<uint64_t> memory{800 << 20};
   CoordinatorSession::Options options = Options();
   options.hello.set_mem_available_bytes(800 << 20);
-  options.refresh_settings = [&](v1::Hello* hello) {
-    hello->set_fd_limit(fd_limit.load());
-    hello->set_mem_available_bytes(memory.load());
+  options.refresh_settings = [this](v1::Hello* hello) {
+    hello->set_fd_limit(fd_limit_.load());
+    hello->set_mem_available_bytes(memory_.load());
+    refreshes_.fetch_add(1);
   };
   ASSERT_TRUE(Start(std::move(options)));
-  auto hellos = [&](int n) {
+  auto hellos = [&] {
+    int count = 0;
+    coordinator_.WaitUntil([&](const std::deque<v1::AgentMessage>& messages, int) {
+      for (const v1::AgentMessage& m : messages) count += m.has_hello();
+      return true;
+    });
+    return count;
+  };
+  auto wait_for_hellos = [&](int n) {
     return coordinator_.WaitUntil([&](const std::deque<v1::AgentMessage>& messages, int) {
       return std::count_if(messages.begin(), messages.end(),
                            [](const v1::AgentMessage& m) { return m.has_hello(); }) >= n;
     });
   };
   // The first refresh differs from the hello (its fd limit was unset): one more hello.
-  ASSERT_TRUE(hellos(2));
-  memory = (800 << 20) + (50 << 20);                            // 6%: not worth a word
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // six ticks
-  memory = 901 << 20;  // past an eighth of 800 MiB: a hello
-  ASSERT_TRUE(hellos(3));
-  std::optional<v1::AgentMessage> last = coordinator_.WaitFor([](const v1::AgentMessage& m) {
+  ASSERT_TRUE(wait_for_hellos(2));
+  memory_ = (800 << 20) + (50 << 20);       // 6%: not worth a word
+  ASSERT_TRUE(WaitForMore(refreshes_, 3));  // read on three ticks at least
+  EXPECT_EQ(hellos(), 2) << "a hello for memory that moved 6%";
+  memory_ = 901 << 20;  // past an eighth of 800 MiB: a hello
+  ASSERT_TRUE(wait_for_hellos(3));
+  ASSERT_TRUE(coordinator_.WaitFor([](const v1::AgentMessage& m) {
     return m.has_hello() && m.hello().mem_available_bytes() == 901u << 20;
-  });
-  ASSERT_TRUE(last);
-  fd_limit = 4096;
-  ASSERT_TRUE(hellos(4));
-  int count = 0;
-  coordinator_.WaitUntil([&](const std::deque<v1::AgentMessage>& messages, int) {
-    for (const v1::AgentMessage& m : messages) count += m.has_hello();
-    return true;
-  });
-  EXPECT_EQ(count, 4) << "a hello for memory that moved 6%";
+  }));
+  fd_limit_ = 4096;
+  ASSERT_TRUE(wait_for_hellos(4));
+  ASSERT_TRUE(WaitForMore(refreshes_, 2));
+  EXPECT_EQ(hellos(), 4);
 }
 
 }  // namespace
