@@ -130,6 +130,14 @@ HttpRequestFacts FactsOf(const HttpServerRequest& request) {
   return facts;
 }
 
+// The headers of the event stream (Server-Sent Events).
+HttpServerResponse EventsHead() {
+  HttpServerResponse head;
+  head.content_type = "text/event-stream";
+  head.headers.emplace_back("Cache-Control", "no-cache");
+  return head;
+}
+
 }  // namespace
 
 // A few threads for the JSON routes: they read the run store and take the coordinator's lock,
@@ -230,7 +238,10 @@ void HttpApi::Handle(uint64_t id, HttpServerRequest request) {
     return server_->Reply(id, ErrorResponse(s));
   }
   if (kind == HttpRouteKind::kPage) return ServeFile(id, request);
-  if (kind == HttpRouteKind::kEvents) return ServeEvents(id);
+  if (kind == HttpRouteKind::kEvents) {
+    // HEAD gets the stream's headers and no stream: one would hold a slot and never end.
+    return request.method == "HEAD" ? server_->Reply(id, EventsHead()) : ServeEvents(id);
+  }
   auto shared = std::make_shared<HttpServerRequest>(std::move(request));
   bool queued = workers_->Submit([this, id, shared] {
     HttpServerResponse response = Api(*shared);
@@ -368,10 +379,7 @@ void HttpApi::ServeEvents(uint64_t id) {
                                   absl::StrCat("too many event streams open (", streams_.size(),
                                                "); close a page, or raise --http-max-streams"))));
   }
-  HttpServerResponse head;
-  head.content_type = "text/event-stream";
-  head.headers.emplace_back("Cache-Control", "no-cache");
-  if (!server_->StartStream(id, head, [this, id] {
+  if (!server_->StartStream(id, EventsHead(), [this, id] {
         streams_.erase(id);
         stream_count_.store(streams_.size());
       })) {

@@ -203,6 +203,8 @@ void HttpServer::Stop() {
   pending_.clear();
   for (auto& [id, p] : pending) {
     if (p.on_close) p.on_close();
+    // A request whose connection already went is ours to free (see Reply()).
+    if (evhttp_request_get_connection(p.request) == nullptr) evhttp_request_free(p.request);
   }
   // Every connection and listener closes now, not when the server is destroyed.
   for (auto& l : listeners_) {
@@ -211,6 +213,8 @@ void HttpServer::Stop() {
     l->resume = nullptr;
     l->http = nullptr;
   }
+  // A connection accepted but not yet attached had no close callback to release its guard.
+  while (!guards_.empty()) Release(guards_.begin()->second.get());
 }
 
 void HttpServer::Post(std::function<void()> fn) {

@@ -131,13 +131,14 @@ TEST_F(HttpApiTest, WithATokenEveryApiRouteNeedsIt) {
   EXPECT_EQ(foreign->status, 403);
 }
 
-// Opens /api/events on a raw socket and returns it with the status line it got.
-int OpenEvents(const SocketAddress& server, std::string* status_line) {
+// Opens /api/events on a raw socket (GET, or HEAD) and returns it with the status line it got.
+int OpenEvents(const SocketAddress& server, std::string* status_line,
+               const std::string& method = "GET") {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   timeval tv{5, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   if (connect(fd, server.sockaddr_ptr(), server.length()) != 0) return fd;
-  std::string request = "GET /api/events HTTP/1.1\r\nHost: " + server.ToString() + "\r\n\r\n";
+  std::string request = method + " /api/events HTTP/1.1\r\nHost: " + server.ToString() + "\r\n\r\n";
   if (write(fd, request.data(), request.size()) != ssize_t(request.size())) return fd;
   char buf[256];
   ssize_t n = recv(fd, buf, sizeof buf, 0);
@@ -157,6 +158,20 @@ TEST_F(HttpApiTest, OneEventStreamPastTheCapIsRefused) {
   EXPECT_EQ(second_status.substr(0, 12), "HTTP/1.1 503") << second_status;
   close(first);
   close(second);
+}
+
+// HEAD gets the stream's headers and no stream: it holds no slot, so a page can still open one.
+TEST_F(HttpApiTest, AHeadOfTheEventStreamOpensNoStream) {
+  HttpApi::Options options;
+  options.max_streams = 1;
+  Serve(options);
+  std::string head_status, get_status;
+  int head = OpenEvents(address_, &head_status, "HEAD");
+  EXPECT_EQ(head_status, "HTTP/1.1 200 OK");
+  int get = OpenEvents(address_, &get_status);
+  EXPECT_EQ(get_status, "HTTP/1.1 200 OK") << "the HEAD took the one stream";
+  close(head);
+  close(get);
 }
 
 TEST(StaticFileTest, ServesTheDashboardAndNothingBesideIt) {
