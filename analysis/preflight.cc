@@ -109,10 +109,12 @@ uint64_t HoldCapacity(const v1::RunSpec& spec, const ShardFacts& shard) {
     if (limit > 0) capacity = capacity == 0 ? limit : std::min(capacity, limit);
   };
   bound(PortCount(hello) * Destinations(spec) * std::max<size_t>(1, shard.source_ips.size()));
-  if (std::optional<int64_t> file_max = SysctlInt(hello, "fs.file-max"); file_max) {
-    bound(static_cast<uint64_t>(std::max<int64_t>(0, *file_max)));
-  }
   bound(hello.mem_available_bytes() / kBytesPerHeldConnection);
+  // fs.file-max (often 2^63 - 1) only lowers a known bound: alone it says nothing of the host.
+  if (std::optional<int64_t> file_max = SysctlInt(hello, "fs.file-max");
+      capacity > 0 && file_max && *file_max > 0) {
+    bound(static_cast<uint64_t>(*file_max));
+  }
   return capacity;
 }
 

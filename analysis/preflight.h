@@ -22,7 +22,7 @@ std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
 // source IPs: the least of its four-tuples (ports x destinations x source IPs), its host's
 // fs.file-max, and its available memory at ~5.5 KB a connection (kernel and engine). Engine
 // processes lift the per-process fd limit, so it is not a bound here. 0 when the hello gives
-// none of these (an older agent).
+// neither ports nor memory (an older agent).
 uint64_t HoldCapacity(const v1::RunSpec& spec, const ShardFacts& shard);
 
 }  // namespace churnlab::analysis

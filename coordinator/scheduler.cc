@@ -199,21 +199,23 @@ std::vector<int64_t> SplitEvenly(int64_t total, int parts) {
 
 std::vector<int64_t> SplitByWeight(int64_t total, const std::vector<uint64_t>& weights) {
   const int parts = static_cast<int>(weights.size());
-  long double sum = 0;
+  // Exact in integers: total * w / sum and its remainder, in 128 bits.
+  using U128 = unsigned __int128;
+  U128 sum = 0;
   for (uint64_t w : weights) sum += w;
-  if (sum <= 0) return SplitEvenly(total, parts);
+  if (sum == 0 || total <= 0) return SplitEvenly(total, parts);
   std::vector<int64_t> out(parts);
-  std::vector<std::pair<long double, int>> remainders;  // largest first, then by index
+  std::vector<std::pair<U128, int>> remainders;  // largest first, then by index
   int64_t given = 0;
   for (int i = 0; i < parts; ++i) {
-    long double exact = total * (weights[i] / sum);
-    out[i] = static_cast<int64_t>(std::floor(exact));
+    U128 share = static_cast<U128>(total) * weights[i];
+    out[i] = static_cast<int64_t>(share / sum);
     given += out[i];
-    remainders.push_back({exact - out[i], i});
+    remainders.push_back({share % sum, i});
   }
   std::stable_sort(remainders.begin(), remainders.end(),
                    [](const auto& a, const auto& b) { return a.first > b.first; });
-  for (int64_t k = 0; k < total - given; ++k) ++out[remainders[k % parts].second];
+  for (int64_t k = 0; k < total - given; ++k) ++out[remainders[k].second];  // fewer than parts
   // Every part gets at least one where the total allows: from the largest share.
   for (int i = 0; i < parts && total >= parts; ++i) {
     if (out[i] > 0) continue;

@@ -148,5 +148,28 @@ TEST(PreflightTest, WarnsWhenConcurrencyExceedsTheFourTuples) {
   EXPECT_TRUE(PreflightWarnings(spec, fleet.facts()).empty());
 }
 
+// What a host can hold at once: the least of its four-tuples and its memory, lowered by
+// fs.file-max; fs.file-max alone (often 2^63 - 1) says nothing, so an agent giving only that
+// has no capacity to weigh.
+TEST(HoldCapacityTest, TheLeastOfTuplesAndMemoryLoweredByFileMax) {
+  v1::RunSpec spec;
+  spec.add_targets("10.0.0.1:80");
+  spec.add_targets("10.0.0.2:80");
+  v1::Hello hello;
+  hello.mutable_port_range()->set_low(30000);
+  hello.mutable_port_range()->set_high(39999);  // 10,000 ports
+  std::vector<std::string> ips = {"10.0.1.1", "10.0.1.2"};
+  ShardFacts shard{&hello, ips};
+  EXPECT_EQ(HoldCapacity(spec, shard), 40'000u);  // 2 sources x 10,000 ports x 2 targets
+  hello.set_mem_available_bytes(110'000'000);     // ~5.5 KB each: 20,000
+  EXPECT_EQ(HoldCapacity(spec, shard), 20'000u);
+  (*hello.mutable_sysctls())["fs.file-max"] = "15000";
+  EXPECT_EQ(HoldCapacity(spec, shard), 15'000u);
+
+  v1::Hello says_little;
+  (*says_little.mutable_sysctls())["fs.file-max"] = "9223372036854775807";
+  EXPECT_EQ(HoldCapacity(spec, ShardFacts{&says_little, ips}), 0u);
+}
+
 }  // namespace
 }  // namespace churnlab::analysis

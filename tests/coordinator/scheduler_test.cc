@@ -142,6 +142,11 @@ TEST(SplitTest, ByWeightIsProportionalExactAndGivesEveryPartOne) {
     EXPECT_EQ(std::accumulate(s.begin(), s.end(), int64_t{0}), total);
     for (int64_t share : s) EXPECT_GE(share, 1) << total;
   }
+  // Weights near 2^64 (an fs.file-max of 2^63 - 1, say) still split exactly.
+  std::vector<int64_t> huge =
+      SplitByWeight(1'000'000, {9'223'372'036'854'775'807ull, 9'223'372'036'854'775'806ull, 3});
+  EXPECT_EQ(std::accumulate(huge.begin(), huge.end(), int64_t{0}), 1'000'000);
+  EXPECT_EQ(huge, (std::vector<int64_t>{499'999, 500'000, 1}));
   std::vector<double> rates = SplitRateByWeight(400.5, {1, 3});
   EXPECT_DOUBLE_EQ(rates[0], 100.5);
   EXPECT_DOUBLE_EQ(rates[1], 300);
