@@ -19,7 +19,9 @@ for file in {common,proto,host,analysis,dashboard,agent,coordinator,target,cli,b
     bad=$((bad + 1))
   done < <(awk -v file="$file" '
     /^\/\// { comment = comment $0; next }
-    /^(namespace|#|using|class|struct|enum|template|static_assert|constexpr|\}|$| )/ {
+    /^template/ { next }  # its comment stands above the template line
+    /^[A-Za-z].*;$/ { if (!start) comment = ""; next }  # a declaration, not a definition
+    /^(namespace|#|using|class|struct|enum|static_assert|constexpr|\}|$| )/ {
       if ($0 ~ /^}/ && start && NR - start > 60 && reason !~ /Long:/)
         printf "%s:%d: %d lines, and no \"// Long: ...\" above it says why\n", file, start, NR - start
       if ($0 ~ /^}/) start = 0
