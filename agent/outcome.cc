@@ -42,20 +42,26 @@ std::string OutcomeCodeName(Phase phase, int code) {
   }
 }
 
+std::vector<FailureTable::Cell>::const_iterator FailureTable::Find(uint16_t key) const {
+  return std::lower_bound(cells_.begin(), cells_.end(), key,
+                          [](const Cell& c, uint16_t k) { return c.key < k; });
+}
+
 uint64_t FailureTable::Get(Phase phase, int err) const {
-  const uint16_t key =
-      static_cast<uint16_t>(static_cast<int>(phase) * kErrnoSlots + ErrnoSlot(err));
-  auto it = std::lower_bound(cells_.begin(), cells_.end(), key,
-                             [](const Cell& c, uint16_t k) { return c.key < k; });
+  const uint16_t key = KeyOf(phase, err);
+  auto it = Find(key);
   return it != cells_.end() && it->key == key ? it->count : 0;
 }
 
 void FailureTable::Add(Phase phase, int err, uint64_t n) {
   if (n == 0) return;
-  FailureTable one;
-  one.cells_.push_back(
-      {static_cast<uint16_t>(static_cast<int>(phase) * kErrnoSlots + ErrnoSlot(err)), n});
-  Merge(one, +1);
+  const uint16_t key = KeyOf(phase, err);
+  auto it = cells_.begin() + (Find(key) - cells_.cbegin());
+  if (it != cells_.end() && it->key == key) {
+    it->count += n;
+  } else {
+    cells_.insert(it, Cell{key, n});
+  }
 }
 
 void FailureTable::Add(const FailureTable& other) { Merge(other, +1); }
@@ -117,7 +123,7 @@ void LiveOutcomeCounts::AddTo(OutcomeCounts* out) const {
     if (row == nullptr) continue;
     for (int e = 0; e < kErrnoSlots; ++e) {
       if (uint64_t n = (*row)[e].Load(); n != 0) {
-        read.cells_.push_back({static_cast<uint16_t>(p * kErrnoSlots + e), n});
+        read.cells_.push_back({FailureTable::KeyOf(static_cast<Phase>(p), e), n});
       }
     }
   }

@@ -63,6 +63,11 @@ class FailureTable {
     uint16_t key;  // phase * kErrnoSlots + slot
     uint64_t count;
   };
+  static uint16_t KeyOf(Phase phase, int err) {
+    return static_cast<uint16_t>(static_cast<int>(phase) * kErrnoSlots + ErrnoSlot(err));
+  }
+  // The first cell whose key is not less than `key`.
+  std::vector<Cell>::const_iterator Find(uint16_t key) const;
   // Merges `other` into the cells, each of its counts times `sign`.
   void Merge(const FailureTable& other, int sign);
 
