@@ -3,6 +3,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include <fstream>
+#include <limits>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -49,18 +50,18 @@ void AddStageFlag(FlagSet& flags, SpecOverrides& o) {
           o.edits.push_back([&o](v1::RunSpec* spec) {
             spec->clear_stages();
             spec->clear_ramp_up();
-            for (const auto& [duration, rate] : o.stages) {
+            for (const RateStage& from : o.stages) {
               v1::Stage* stage = spec->add_stages();
               *stage->mutable_duration() =
-                  TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(duration));
-              stage->set_rate(rate);
+                  TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(from.duration));
+              stage->set_rate(from.rate);
             }
             if (!o.rate_given && !o.concurrency_given) spec->set_rate(0);  // their peak
             if (!o.duration_given) spec->clear_duration();                 // their sum
             return absl::OkStatus();
           });
         }
-        o.stages.emplace_back(parsed->duration, parsed->rate);
+        o.stages.push_back(*parsed);
         return absl::OkStatus();
       });
 }
@@ -115,23 +116,15 @@ SpecEdit Choice(void (v1::RunSpec::*set)(Enum), const google::protobuf::EnumDesc
     return absl::OkStatus();
   };
 }
+// An integer field. `min` 1 for a count that must be at least one: in the spec 0 means "not
+// given" and takes the default, so an explicit 0 on the command line is refused rather than
+// quietly replaced.
 template <typename Int>
-SpecEdit Integer(void (v1::RunSpec::*set)(Int)) {
-  return [set](absl::string_view v, v1::RunSpec* s) {
+SpecEdit Integer(void (v1::RunSpec::*set)(Int), Int min = std::numeric_limits<Int>::min()) {
+  return [set, min](absl::string_view v, v1::RunSpec* s) {
     Int n;
     if (absl::Status st = SetNumber(v, &n); !st.ok()) return st;
-    (s->*set)(n);
-    return absl::OkStatus();
-  };
-}
-// A count that must be at least one: in the spec 0 means "not given" and takes the default, so
-// an explicit 0 on the command line is refused rather than quietly replaced.
-template <typename Int>
-SpecEdit Positive(void (v1::RunSpec::*set)(Int)) {
-  return [set](absl::string_view v, v1::RunSpec* s) {
-    Int n;
-    if (absl::Status st = SetNumber(v, &n); !st.ok()) return st;
-    if (n < 1) return absl::InvalidArgumentError(absl::StrCat(n, " is less than 1"));
+    if (n < min) return absl::InvalidArgumentError(absl::StrCat(n, " is less than ", min));
     (s->*set)(n);
     return absl::OkStatus();
   };
@@ -194,9 +187,9 @@ void AddSpecFlags(FlagSet& flags, SpecOverrides& o) {
               Choice(&S::set_bind_mode, v1::BindMode_descriptor()));
   AddSpecFlag(flags, o, "name", "NAME", "a label for the run", Text(&S::set_name));
   AddSpecFlag(flags, o, "requests-per-connection", "N", "exchanges per connection",
-              Positive(&S::set_requests_per_connection));
+              Integer(&S::set_requests_per_connection, int64_t{1}));
   AddSpecFlag(flags, o, "max-in-flight", "N", "open model: cap on open connections in total",
-              Positive(&S::set_max_in_flight));
+              Integer(&S::set_max_in_flight, int64_t{1}));
   AddSpecFlag(flags, o, "agents", "N|NAME,...", "how many agents, or which by name",
               [](absl::string_view v, S* s) {
                 int n;

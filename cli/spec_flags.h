@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "churnlab/v1/spec.pb.h"
+#include "common/engine_params.h"
 #include "common/flags.h"
 
 namespace churnlab {
@@ -22,7 +23,7 @@ struct SpecOverrides {
   bool duration_given = false;
   // --stage flags, in order: together they replace the file's stages (and its ramp_up, and the
   // rate and duration they imply unless --rate or --duration is given too).
-  std::vector<std::pair<absl::Duration, double>> stages;
+  std::vector<RateStage> stages;
 };
 
 // Registers --target, --rate, --concurrency, --duration, ... on `flags`; each given flag adds an
