@@ -22,6 +22,7 @@ namespace churnlab {
 namespace {
 
 using testing::FakeCoordinator;
+using testing::InProcessCoordinator;
 using testing::LogLines;
 
 // A loopback listener that never accepts: handshakes complete into its backlog, so a shard
@@ -58,30 +59,16 @@ bool Eventually(const std::function<bool()>& done) {
 
 class AgentSessionTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    grpc::ServerBuilder builder;
-    builder.RegisterService(&coordinator_);
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(server_, nullptr);
-  }
+  void SetUp() override { ASSERT_TRUE(link_.serving()); }
   void TearDown() override {
     if (agent_) agent_->Shutdown();
     if (served_.valid()) served_.wait();
     agent_.reset();
-    server_->Shutdown();
   }
 
   AgentSession::Options Options() {
     AgentSession::Options o;
-    o.link.channel = server_->InProcessChannel(grpc::ChannelArguments());
-    o.link.coordinator = "in-process";
-    o.link.hello.set_name("a1");
-    o.link.hello.set_host("test-host");
-    o.link.telemetry_interval = absl::Milliseconds(50);
-    // Redials only when the test moves the clock: an hour is more than any test waits.
-    o.link.first_backoff = absl::Hours(1);
-    o.link.now = [this] { return absl::FromUnixNanos(now_nanos_.load()); };
-    o.link.log = [this](const std::string& line) { log_.Add(line); };
+    o.link = link_.SessionOptions();
     o.allow_targets = {*Cidr::Parse("127.0.0.0/8")};
     return o;
   }
@@ -120,13 +107,13 @@ class AgentSessionTest : public ::testing::Test {
     });
   }
 
-  void Advance(absl::Duration d) { now_nanos_.fetch_add(absl::ToInt64Nanoseconds(d)); }
-  FakeCoordinator coordinator_;
-  LogLines log_;
-  std::unique_ptr<grpc::Server> server_;
+  void Advance(absl::Duration d) { link_.Advance(d); }
+
+  InProcessCoordinator link_;  // outlives the agent
+  FakeCoordinator& coordinator_ = link_.coordinator;
+  LogLines& log_ = link_.log;
   std::unique_ptr<AgentSession> agent_;
   std::future<void> served_;
-  std::atomic<int64_t> now_nanos_{absl::ToUnixNanos(absl::FromUnixSeconds(1'000'000))};
 };
 
 TEST_F(AgentSessionTest, SaysHelloWithItsName) {

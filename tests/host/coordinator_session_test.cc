@@ -21,6 +21,7 @@ namespace churnlab {
 namespace {
 
 using testing::FakeCoordinator;
+using testing::InProcessCoordinator;
 using testing::LogLines;
 
 // Keeps what the session hands it; sends a telemetry message on each tick when asked.
@@ -66,43 +67,22 @@ class RecordingHandler final : public CoordinatorSession::Handler {
 
 class CoordinatorSessionTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    grpc::ServerBuilder builder;
-    builder.RegisterService(&coordinator_);
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(server_, nullptr);
-  }
+  void SetUp() override { ASSERT_TRUE(link_.serving()); }
   void TearDown() override {
     if (session_) session_->Shutdown();
     if (served_.valid()) served_.wait();
     session_.reset();
-    server_->Shutdown();
   }
 
-  CoordinatorSession::Options Options() {
-    CoordinatorSession::Options o;
-    o.channel = server_->InProcessChannel(grpc::ChannelArguments());
-    o.coordinator = "in-process";
-    o.hello.set_name("a1");
-    o.hello.set_host("test-host");
-    o.telemetry_interval = absl::Milliseconds(50);
-    // Waits no test could sit through: only the test's clock ends them.
-    o.first_backoff = absl::Hours(1);
-    o.max_backoff = absl::Hours(4);
-    o.now = [this] {
-      clock_reads_.fetch_add(1);
-      return absl::FromUnixNanos(now_nanos_.load());
-    };
-    o.log = [this](const std::string& line) { log_.Add(line); };
-    return o;
-  }
+  CoordinatorSession::Options Options() { return link_.SessionOptions(); }
   // Starts the session; true once the fake coordinator has its first message (the hello).
   [[nodiscard]] bool Start(CoordinatorSession::Options options) {
     session_ = std::make_unique<CoordinatorSession>(std::move(options), &handler_);
     served_ = std::async(std::launch::async, [this] { session_->Run(); });
     return coordinator_.WaitUntil([](const auto& m, int) { return !m.empty(); });
   }
-  void Advance(absl::Duration d) { now_nanos_.fetch_add(absl::ToInt64Nanoseconds(d)); }
+  void Advance(absl::Duration d) { link_.Advance(d); }
+  int attaches() { return coordinator_.attaches(); }
   // Waits (up to 20 s, a bound for a broken build) until `counter` has gone up by `n`.
   static bool WaitForMore(const std::atomic<int>& counter, int n) {
     const int from = counter.load();
@@ -111,23 +91,13 @@ class CoordinatorSessionTest : public ::testing::Test {
     }
     return counter.load() >= from + n;
   }
-  int attaches() {
-    int n = 0;
-    coordinator_.WaitUntil([&](const auto&, int attaches) {
-      n = attaches;
-      return true;
-    });
-    return n;
-  }
 
-  FakeCoordinator coordinator_;
-  LogLines log_;
+  InProcessCoordinator link_;  // outlives the session
+  FakeCoordinator& coordinator_ = link_.coordinator;
+  LogLines& log_ = link_.log;
   RecordingHandler handler_;
-  std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<CoordinatorSession> session_;
   std::future<void> served_;
-  std::atomic<int64_t> now_nanos_{absl::ToUnixNanos(absl::FromUnixSeconds(1'000'000))};
-  std::atomic<int> clock_reads_{0};
   // What the host's settings read as, for refresh_settings (members: the session's ticker may
   // read them until TearDown).
   std::atomic<int64_t> fd_limit_{1024};
@@ -195,7 +165,7 @@ TEST_F(CoordinatorSessionTest, RedialsAfterBackoffsThatDoubleByItsOwnClock) {
         << "wait " << i;
     Advance(waits[i] - absl::Milliseconds(1));
     // A millisecond early by its clock: it has looked at the clock twice more and not redialled.
-    ASSERT_TRUE(WaitForMore(clock_reads_, 2));
+    ASSERT_TRUE(WaitForMore(link_.clock_reads(), 2));
     EXPECT_EQ(attaches(), expected) << "redialled before its " << waits[i] << " wait";
     Advance(absl::Milliseconds(1));
     ASSERT_TRUE(coordinator_.WaitUntil([&](const auto&, int n) { return n > expected; }));

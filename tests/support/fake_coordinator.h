@@ -1,19 +1,24 @@
 // A fake coordinator for the agent's and observer's side of the link (host/coordinator_session.h)
-// over an in-process gRPC channel, and a sink for a session's log lines.
+// over an in-process gRPC channel, a sink for a session's log lines, and both served together
+// with a clock the test moves by hand (InProcessCoordinator).
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "churnlab/v1/agent.grpc.pb.h"
+#include "host/coordinator_session.h"
 
 namespace churnlab::testing {
 
@@ -72,6 +77,11 @@ class FakeCoordinator final : public v1::AgentGateway::Service {
     std::unique_lock<std::mutex> lock(mu_);
     return cv_.wait_for(lock, std::chrono::seconds(20), [&] { return done(received_, attaches_); });
   }
+  // Attachments begun so far, refused ones too.
+  int attaches() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return attaches_;
+  }
   // The first message the test's predicate picks, once it has come.
   std::optional<v1::AgentMessage> WaitFor(
       const std::function<bool(const v1::AgentMessage&)>& pick) {
@@ -120,6 +130,52 @@ class LogLines {
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::string> lines_;
+};
+
+// A fake coordinator served in-process, with what a session under test needs beside it: the
+// channel to it, a sink for the session's lines and a clock that only Advance() moves.
+class InProcessCoordinator {
+ public:
+  InProcessCoordinator() {
+    grpc::ServerBuilder builder;
+    builder.RegisterService(&coordinator);
+    server_ = builder.BuildAndStart();
+  }
+  // Shut the session down first: its stream ends here.
+  ~InProcessCoordinator() {
+    if (server_ != nullptr) server_->Shutdown();
+  }
+  bool serving() const { return server_ != nullptr; }
+
+  // A session's options toward it: "a1" on "test-host", a tick every 50 ms, and redial waits of
+  // hours (1 h doubling to 4 h), which no test could sit through: only Advance() ends them.
+  CoordinatorSession::Options SessionOptions() {
+    CoordinatorSession::Options o;
+    o.channel = server_->InProcessChannel(grpc::ChannelArguments());
+    o.coordinator = "in-process";
+    o.hello.set_name("a1");
+    o.hello.set_host("test-host");
+    o.telemetry_interval = absl::Milliseconds(50);
+    o.first_backoff = absl::Hours(1);
+    o.max_backoff = absl::Hours(4);
+    o.now = [this] {
+      clock_reads_.fetch_add(1);
+      return absl::FromUnixNanos(now_nanos_.load());
+    };
+    o.log = [this](const std::string& line) { log.Add(line); };
+    return o;
+  }
+  void Advance(absl::Duration d) { now_nanos_.fetch_add(absl::ToInt64Nanoseconds(d)); }
+  // How often the session has read its clock: a wait polls it.
+  const std::atomic<int>& clock_reads() const { return clock_reads_; }
+
+  FakeCoordinator coordinator;
+  LogLines log;
+
+ private:
+  std::unique_ptr<grpc::Server> server_;
+  std::atomic<int64_t> now_nanos_{absl::ToUnixNanos(absl::FromUnixSeconds(1'000'000))};
+  std::atomic<int> clock_reads_{0};
 };
 
 }  // namespace churnlab::testing
