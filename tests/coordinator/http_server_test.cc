@@ -108,6 +108,11 @@ class Client {
     return response;
   }
 
+  // Sends `request` and reads the whole response; nullopt when either fails.
+  std::optional<Response> Ask(absl::string_view request) {
+    if (!Send(request)) return std::nullopt;
+    return ReadResponse();
+  }
   // A whole response: its body by Content-Length, by chunks, or to the close. A response to HEAD
   // has none whatever its headers say.
   std::optional<Response> ReadResponse(bool head_request = false) {
@@ -258,16 +263,15 @@ TEST_F(HttpServerTest, TheHandlerSeesTheRequestAsSentAndItsAnswerGoesBack) {
   }));
   Client client(address_);
   ASSERT_TRUE(client.connected());
-  ASSERT_TRUE(client.Send(Get("/hello?name=a%20b+c&flag&x=1", "X-Custom-Header: Value 1\r\n")));
-  std::optional<Response> hello = client.ReadResponse();
+  std::optional<Response> hello =
+      client.Ask(Get("/hello?name=a%20b+c&flag&x=1", "X-Custom-Header: Value 1\r\n"));
   ASSERT_TRUE(hello);
   EXPECT_EQ(hello->status, 200);
   EXPECT_EQ(hello->body, "{\"name\":\"a b c\"}");
   EXPECT_EQ(hello->Header("content-type"), "application/json");  // the default
   EXPECT_EQ(hello->Header("x-route"), "hello");
   // The connection stays open for the next request.
-  ASSERT_TRUE(client.Send(Get("/no%20where")));
-  std::optional<Response> missing = client.ReadResponse();
+  std::optional<Response> missing = client.Ask(Get("/no%20where"));
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);
   EXPECT_EQ(missing->body, "no route");
@@ -302,14 +306,12 @@ TEST_F(HttpServerTest, PostBodiesUpToTheLimitReachTheHandler) {
     server_->Reply(id, Text(201, "echo:" + request.body));
   }));
   Client client(address_);
-  ASSERT_TRUE(client.Send(Post("/echo", "payload")));
-  std::optional<Response> small = client.ReadResponse();
+  std::optional<Response> small = client.Ask(Post("/echo", "payload"));
   ASSERT_TRUE(small);
   EXPECT_EQ(small->status, 201);
   EXPECT_EQ(small->body, "echo:payload");
   const std::string at_limit(1024, 'x');
-  ASSERT_TRUE(client.Send(Post("/echo", at_limit)));
-  std::optional<Response> full = client.ReadResponse();
+  std::optional<Response> full = client.Ask(Post("/echo", at_limit));
   ASSERT_TRUE(full);
   EXPECT_EQ(full->status, 201);
   EXPECT_EQ(full->body, "echo:" + at_limit);
@@ -334,8 +336,7 @@ TEST_F(HttpServerTest, AHeadAnswerCarriesNoBody) {
   EXPECT_EQ(head->status, 200);
   EXPECT_EQ(head->Header("content-length"), "12");  // the length of the body left out
   // Had the HEAD answer carried a body, its bytes would now stand where this status line is.
-  ASSERT_TRUE(client.Send(Get("/after")));
-  std::optional<Response> after = client.ReadResponse();
+  std::optional<Response> after = client.Ask(Get("/after"));
   ASSERT_TRUE(after);
   EXPECT_EQ(after->status, 200);
   EXPECT_EQ(after->body, "body of GET");
@@ -348,8 +349,7 @@ TEST_F(HttpServerTest, AHeadAnswerCarriesNoBody) {
 TEST_F(HttpServerTest, StopClosesOpenConnectionsAndTheListener) {
   ASSERT_TRUE(ServeOk({}));
   Client kept(address_);
-  ASSERT_TRUE(kept.Send(Get("/")));
-  std::optional<Response> answered = kept.ReadResponse();
+  std::optional<Response> answered = kept.Ask(Get("/"));
   ASSERT_TRUE(answered);
   Client idle(address_);
   server_->Stop();
@@ -366,8 +366,7 @@ TEST_F(HttpServerTest, ABodyOverTheLimitIsAnswered413AndNeverReachesTheHandler) 
   {
     // Declared up front.
     Client client(address_);
-    ASSERT_TRUE(client.Send(Post("/big", std::string(4096, 'x'))));
-    std::optional<Response> response = client.ReadResponse();
+    std::optional<Response> response = client.Ask(Post("/big", std::string(4096, 'x')));
     ASSERT_TRUE(response);
     EXPECT_EQ(response->status, 413);
   }
@@ -378,16 +377,14 @@ TEST_F(HttpServerTest, ABodyOverTheLimitIsAnswered413AndNeverReachesTheHandler) 
         "POST /big HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n";
     for (int i = 0; i < 4; ++i) absl::StrAppend(&request, "200\r\n", std::string(512, 'y'), "\r\n");
     absl::StrAppend(&request, "0\r\n\r\n");
-    ASSERT_TRUE(client.Send(request));
-    std::optional<Response> response = client.ReadResponse();
+    std::optional<Response> response = client.Ask(request);
     ASSERT_TRUE(response);
     EXPECT_EQ(response->status, 413);
   }
   EXPECT_TRUE(Requests().empty());
   // The server goes on serving.
   Client next(address_);
-  ASSERT_TRUE(next.Send(Get("/")));
-  std::optional<Response> ok = next.ReadResponse();
+  std::optional<Response> ok = next.Ask(Get("/"));
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200);
 }
@@ -396,8 +393,8 @@ TEST_F(HttpServerTest, MethodsOtherThanGetPostAndHeadNeverReachTheHandler) {
   ASSERT_TRUE(ServeOk());
   for (const char* method : {"PUT", "DELETE", "OPTIONS", "PATCH"}) {
     Client client(address_);
-    ASSERT_TRUE(client.Send(absl::StrCat(method, " /x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")));
-    std::optional<Response> response = client.ReadResponse();
+    std::optional<Response> response =
+        client.Ask(absl::StrCat(method, " /x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
     ASSERT_TRUE(response) << method;
     EXPECT_EQ(response->status, 501) << method;
   }
@@ -411,13 +408,11 @@ TEST_F(HttpServerTest, IdleAndHalfSentRequestsDoNotHoldUpAnotherClient) {
   ASSERT_TRUE(idle.connected());
   ASSERT_TRUE(half.Send("GET /half HTTP/1.1\r\nHost: 127.0.0.1\r\n"));
   Client other(address_);
-  ASSERT_TRUE(other.Send(Get("/other")));
-  std::optional<Response> response = other.ReadResponse();
+  std::optional<Response> response = other.Ask(Get("/other"));
   ASSERT_TRUE(response);
   EXPECT_EQ(response->status, 200);
   // The half-sent request is still served once it is complete.
-  ASSERT_TRUE(half.Send("\r\n"));
-  std::optional<Response> late = half.ReadResponse();
+  std::optional<Response> late = half.Ask("\r\n");
   ASSERT_TRUE(late);
   EXPECT_EQ(late->status, 200);
   std::vector<HttpServerRequest> requests = Requests();
@@ -438,8 +433,7 @@ TEST_F(HttpServerTest, AnAnswerPostedFromAnotherThreadArrivesWhileOthersAreServe
   std::future<uint64_t> parked_id = parked->get_future();
   ASSERT_EQ(parked_id.wait_for(std::chrono::seconds(kWaitSeconds)), std::future_status::ready);
   Client other(address_);
-  ASSERT_TRUE(other.Send(Get("/now")));
-  std::optional<Response> now = other.ReadResponse();
+  std::optional<Response> now = other.Ask(Get("/now"));
   ASSERT_TRUE(now);
   EXPECT_EQ(now->body, "now");
   const uint64_t id = parked_id.get();
@@ -460,8 +454,7 @@ TEST_F(HttpServerTest, AConnectionWithoutACompleteRequestIsClosedAtTheDeadline) 
   // The deadline starts again after each answer: a kept-alive connection that then goes quiet
   // is closed too.
   Client kept(address_);
-  ASSERT_TRUE(kept.Send(Get("/")));
-  std::optional<Response> answered = kept.ReadResponse();
+  std::optional<Response> answered = kept.Ask(Get("/"));
   ASSERT_TRUE(answered);
   EXPECT_EQ(answered->status, 200);
   EXPECT_TRUE(silent.WaitForClose());
@@ -477,15 +470,13 @@ TEST_F(HttpServerTest, AConnectionOverTheCapIsClosedAndTheOthersCarryOn) {
   options.max_connections = 1;
   ASSERT_TRUE(ServeOk(options));
   Client first(address_);
-  ASSERT_TRUE(first.Send(Get("/")));
-  ASSERT_TRUE(first.ReadResponse());  // accepted and open
+  ASSERT_TRUE(first.Ask(Get("/")));  // accepted and open
   Client second(address_);
   EXPECT_TRUE(second.WaitForClose());
   HttpServer::Counters counters = server_->counters();
   EXPECT_EQ(counters.accepted, 2u);
   EXPECT_EQ(counters.over_connection_cap, 1u);
-  ASSERT_TRUE(first.Send(Get("/again")));
-  std::optional<Response> again = first.ReadResponse();
+  std::optional<Response> again = first.Ask(Get("/again"));
   ASSERT_TRUE(again);
   EXPECT_EQ(again->status, 200);
   EXPECT_EQ(server_->counters().open_connections, 1u);
@@ -622,8 +613,7 @@ TEST_F(HttpServerTest, TimersRunOnTheLoopThreadWithTheHandler) {
     return seen->ticks >= 3;
   }));
   Client client(address_);
-  ASSERT_TRUE(client.Send(Get("/")));
-  ASSERT_TRUE(client.ReadResponse());
+  ASSERT_TRUE(client.Ask(Get("/")));
   std::lock_guard<std::mutex> lock(seen->mu);
   EXPECT_EQ(seen->timer_thread, seen->handler_thread);
   EXPECT_NE(seen->timer_thread, std::this_thread::get_id());
@@ -638,8 +628,7 @@ TEST_F(HttpServerTest, EachListenerReportsItsOwnAddressAsTheLocalOne) {
   ASSERT_NE(second->port(), address_.port());
   for (const SocketAddress& address : {address_, *second}) {
     Client client(address);
-    ASSERT_TRUE(client.Send(Get("/")));
-    ASSERT_TRUE(client.ReadResponse());
+    ASSERT_TRUE(client.Ask(Get("/")));
   }
   std::vector<HttpServerRequest> requests = Requests();
   ASSERT_EQ(requests.size(), 2u);
