@@ -35,8 +35,6 @@ double FirstExhaustion(const v1::RunReport& r) {
 // Why TIME_WAIT does not bound a source, as a clause; "" when it does (or is unknown).
 std::string Lifted(v1::PortLimit limit) {
   switch (limit) {
-    case v1::PORT_LIMIT_LIFTED_BY_REUSE:
-      return "tcp_tw_reuse applies to these connections, so it does not bind";
     case v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS:
       return "tcp_max_tw_buckets is below it, so the kernel destroys TIME_WAIT sockets early "
              "and it does not bind";
@@ -53,8 +51,9 @@ std::string SingleLine(const v1::RunReport& single) {
   std::string lifted;
   if (b.sources_size() > 0) {
     const v1::SourceBudget& s = b.sources(0);
-    per_source = absl::StrFormat(" (%d ports x %d destination(s) / %.0f s of TIME_WAIT)", s.ports(),
-                                 s.destinations(), b.time_wait_s());
+    per_source = absl::StrFormat(
+        " (%d ports x %d destination(s) / %g s of %s)", s.ports(), s.destinations(), s.hold_s(),
+        s.limit() == v1::PORT_LIMIT_TW_REUSE ? "tcp_tw_reuse_delay" : "TIME_WAIT");
     lifted = Lifted(s.limit());
   }
   std::string line = absl::StrFormat(

@@ -14,7 +14,7 @@ constexpr int64_t kAgentOwnFds = 64;
 // The warning for the agent's sources of `limit` that are asked for more than their budget,
 // or "" when none are.
 std::string PortWarning(const std::string& agent, const v1::TupleBudget& budget,
-                        v1::PortLimit limit, double duration_s) {
+                        v1::PortLimit limit, const RunShape& shape) {
   const v1::SourceBudget* worst = nullptr;
   for (const v1::SourceBudget& s : budget.sources()) {
     if (s.agent() != agent || s.limit() != limit || s.requested_rate() <= s.budget_rate()) {
@@ -24,15 +24,17 @@ std::string PortWarning(const std::string& agent, const v1::TupleBudget& budget,
   }
   if (worst == nullptr) return "";
   const v1::SourceBudget& s = *worst;
-  if (limit == v1::PORT_LIMIT_TIME_WAIT) {
-    bool ends_first = duration_s > 0 && s.exhaustion_after_s() > duration_s;
+  if (PortLimitBinds(limit)) {
+    bool ends_first = shape.duration_s > 0 && s.exhaustion_after_s() > shape.duration_s;
     return absl::StrFormat(
-        "agent %s: at %.0f conn/s per source IP its %d ports x %d destination(s) run out after "
-        "~%.0fs (budget %.0f conn/s per source with %.0fs TIME_WAIT); %s",
-        agent, s.requested_rate(), s.ports(), s.destinations(), s.exhaustion_after_s(),
-        s.budget_rate(), budget.time_wait_s(),
-        ends_first ? absl::StrFormat("the %.0fs run ends first", duration_s)
-                   : "expect EADDRNOTAVAIL");
+        "agent %s: at %.0f conn/s per source IP its %d ports x %d destination(s) would run out "
+        "after ~%ss (budget %.0f conn/s per source with %gs %s); %s",
+        agent, s.requested_rate(), s.ports(), s.destinations(), ApproxSeconds(s.exhaustion_after_s()),
+        s.budget_rate(), s.hold_s(),
+        limit == v1::PORT_LIMIT_TW_REUSE ? "of tcp_tw_reuse_delay" : "TIME_WAIT",
+        ends_first ? absl::StrFormat("the %.0fs run ends first", shape.duration_s)
+        : shape.bind_reserves_port ? "expect EADDRINUSE from bind()"
+                                   : "expect EADDRNOTAVAIL");
   }
   return absl::StrFormat(
       "agent %s: at %.0f conn/s per source IP (budget %.0f conn/s) TIME_WAIT would fill its "
@@ -121,7 +123,7 @@ uint64_t HoldCapacity(const v1::RunSpec& spec, const ShardFacts& shard) {
 std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
                                            std::span<const ShardFacts> shards) {
   v1::TupleBudget budget = ComputeTupleBudget(spec, shards);
-  double duration_s = ShapeOf(spec).duration_s;
+  RunShape shape = ShapeOf(spec);
   std::vector<std::string> warnings;
   for (const ShardFacts& shard : shards) {
     const v1::Hello& hello = *shard.hello;
@@ -139,8 +141,9 @@ std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
     if (!tuples.empty()) warnings.push_back(std::move(tuples));
     std::string memory = MemoryWarning(spec, shard);
     if (!memory.empty()) warnings.push_back(std::move(memory));
-    for (v1::PortLimit limit : {v1::PORT_LIMIT_TIME_WAIT, v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS}) {
-      std::string warning = PortWarning(hello.name(), budget, limit, duration_s);
+    for (v1::PortLimit limit : {v1::PORT_LIMIT_TIME_WAIT, v1::PORT_LIMIT_TW_REUSE,
+                                v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS}) {
+      std::string warning = PortWarning(hello.name(), budget, limit, shape);
       if (!warning.empty()) warnings.push_back(std::move(warning));
     }
   }

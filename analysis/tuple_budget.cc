@@ -12,12 +12,14 @@ namespace churnlab::analysis {
 namespace {
 
 constexpr char kTwReuse[] = "net.ipv4.tcp_tw_reuse";
+constexpr char kTwReuseDelay[] = "net.ipv4.tcp_tw_reuse_delay";
+constexpr char kTimestamps[] = "net.ipv4.tcp_timestamps";
 constexpr char kMaxTwBuckets[] = "net.ipv4.tcp_max_tw_buckets";
 
 // tcp_tw_reuse=2 reuses a TIME_WAIT tuple only when the connection is loopback: either end a
 // loopback address (the kernel's tcp_twsk_unique). An agent that did not report it is taken as
 // 0, so an unknown setting never hides a limit.
-bool ReuseApplies(const v1::Hello& hello, const std::string& source_ip, const RunShape& shape) {
+bool ReuseSetFor(const v1::Hello& hello, const std::string& source_ip, const RunShape& shape) {
   std::optional<std::string> reuse = Sysctl(hello, kTwReuse);
   if (reuse == "1") return true;
   if (reuse != "2") return false;
@@ -26,37 +28,69 @@ bool ReuseApplies(const v1::Hello& hello, const std::string& source_ip, const Ru
   return source.ok() && source->is_loopback();
 }
 
+// The kernel takes a TIME_WAIT tuple over only with TCP timestamps on (the tuple's last
+// timestamp is what the delay counts from); a hello without tcp_timestamps is taken as off.
+bool TimestampsOn(const v1::Hello& hello) { return SysctlInt(hello, kTimestamps).value_or(0) > 0; }
+
+// tcp_tw_reuse_delay in seconds where the kernel has it (ms), else its fixed one second.
+double ReuseDelaySeconds(const v1::Hello& hello) {
+  std::optional<int64_t> ms = SysctlInt(hello, kTwReuseDelay);
+  return ms.has_value() && *ms > 0 ? *ms / 1000.0 : kTwReuseDelaySeconds;
+}
+
+double ReuseDelayOf(const v1::Hello& hello, const std::string& source_ip, const RunShape& shape) {
+  if (!ReuseSetFor(hello, source_ip, shape) || !TimestampsOn(hello)) return 0;
+  return ReuseDelaySeconds(hello);
+}
+
 v1::PortLimit LimitOf(const SourceFacts& facts) {
   uint64_t tuples = facts.ports * facts.destinations;
   if (tuples == 0) return v1::PORT_LIMIT_UNSPECIFIED;
   if (facts.close != ClosePolicy::kClientFin) return v1::PORT_LIMIT_NO_CLIENT_TIME_WAIT;
-  if (facts.reuse_applies) return v1::PORT_LIMIT_LIFTED_BY_REUSE;
   if (facts.max_tw_buckets.has_value() && *facts.max_tw_buckets >= 0 &&
       static_cast<uint64_t>(*facts.max_tw_buckets) < tuples) {
     return v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS;
   }
+  if (facts.reuse_delay_s > 0) return v1::PORT_LIMIT_TW_REUSE;
   return v1::PORT_LIMIT_TIME_WAIT;
 }
 
-// Notes on the agent's settings: reuse that lifts the budget, reuse=2 that does not apply to
-// these targets, a tcp_max_tw_buckets that caps TIME_WAIT below the ports.
+// Notes on the agent's settings: reuse that shortens the hold, reuse that does not apply (2 on
+// connections that are not loopback ones, or timestamps off), a tcp_max_tw_buckets that caps
+// TIME_WAIT below the ports.
 void AddHostNotes(const ShardFacts& shard, const RunShape& shape,
                   const std::vector<const v1::SourceBudget*>& sources,
                   std::set<std::string>* notes) {
   const v1::Hello& hello = *shard.hello;
+  const v1::PortRange& range = hello.port_range();
+  if (uint64_t reserved = ReservedPortsIn(hello, range.low(), range.high()); reserved > 0) {
+    notes->insert(absl::StrFormat(
+        "%d of %s's %d ports are in net.ipv4.ip_local_reserved_ports: connect() never picks "
+        "them, so the budget counts %d",
+        reserved, hello.host(), range.high() - range.low() + 1, PortCount(hello)));
+  }
   std::string reuse = Sysctl(hello, kTwReuse).value_or("");
   for (const v1::SourceBudget* s : sources) {
-    if (s->limit() == v1::PORT_LIMIT_LIFTED_BY_REUSE) {
-      notes->insert(
-          absl::StrCat("tcp_tw_reuse=", reuse, " on ", hello.host(),
-                       ": new connections may take over a TIME_WAIT tuple older than 1 s (with TCP "
-                       "timestamps), which lifts this budget",
-                       reuse == "2" ? " (2 applies to loopback connections only; these are)" : ""));
+    if (s->limit() == v1::PORT_LIMIT_TW_REUSE) {
+      notes->insert(absl::StrFormat(
+          "tcp_tw_reuse=%s on %s%s: a new connection may take over a TIME_WAIT tuple %g s "
+          "(tcp_tw_reuse_delay) after its last TCP timestamp, so each source sustains ports x "
+          "destinations / %g s instead of / %.0f s; it does not remove the limit",
+          reuse, hello.host(), reuse == "2" ? " (2: loopback connections only; these are)" : "",
+          s->hold_s(), s->hold_s(), kTimeWaitSeconds));
+    } else if (s->limit() == v1::PORT_LIMIT_TIME_WAIT && shape.close == ClosePolicy::kClientFin &&
+               ReuseSetFor(hello, s->ip(), shape) && !TimestampsOn(hello)) {
+      notes->insert(absl::StrCat(
+          "tcp_tw_reuse=", reuse, " on ", hello.host(), ", but tcp_timestamps=",
+          Sysctl(hello, kTimestamps).value_or("(not reported)"),
+          ": the kernel takes over a TIME_WAIT tuple only by its TCP timestamp, so TIME_WAIT "
+          "binds in full"));
     } else if (s->limit() == v1::PORT_LIMIT_TIME_WAIT && reuse == "2" &&
                shape.close == ClosePolicy::kClientFin) {
       notes->insert(absl::StrCat("tcp_tw_reuse=2 on ", hello.host(),
                                  " reuses TIME_WAIT tuples of loopback connections only; these "
-                                 "are not, so TIME_WAIT binds (1 would lift it)"));
+                                 "are not, so TIME_WAIT binds (1 would shorten it to the reuse "
+                                 "delay)"));
     } else if (s->limit() == v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS) {
       notes->insert(absl::StrFormat(
           "tcp_max_tw_buckets=%s on %s is below the %d TIME_WAIT sockets a source's %d ports x "
@@ -88,38 +122,52 @@ void AddSpecNotes(const RunShape& shape, v1::TupleBudget* budget) {
 
 std::string Rate(double rate) { return absl::StrFormat("%.0f", rate); }
 
-// The summary when `binding` sources are asked for more than they sustain; the first runs out
-// of ports after `soonest` seconds.
+// What a closed tuple is held for, in words: the longest hold of the sources.
+std::string HoldWords(const v1::TupleBudget& budget) {
+  bool time_wait = false;
+  double reuse = 0;
+  for (const v1::SourceBudget& s : budget.sources()) {
+    time_wait = time_wait || s.limit() == v1::PORT_LIMIT_TIME_WAIT;
+    if (s.limit() == v1::PORT_LIMIT_TW_REUSE) reuse = std::max(reuse, s.hold_s());
+  }
+  std::string words = absl::StrFormat("%.0f s of TIME_WAIT", budget.time_wait_s());
+  if (reuse == 0) return words;
+  std::string delay = absl::StrFormat("%g s of tcp_tw_reuse_delay", reuse);
+  return time_wait ? absl::StrCat(words, " (", delay, " where tcp_tw_reuse applies)") : delay;
+}
+
+// The summary when `binding` sources are asked for more than they sustain; the first is
+// expected to run out of ports after `soonest` seconds. A prediction, worded as one: the
+// report's observations say what happened.
 std::string Binding(const v1::RunSpec& spec, const RunShape& shape, const v1::TupleBudget& budget,
                     int binding, double soonest) {
   std::string head = absl::StrFormat(
-      "%d of %d source IP(s) are asked for more than their ports x destinations / %.0f s of "
-      "TIME_WAIT sustain (%s new connections/s in all, %s/s requested)",
-      binding, budget.sources_size(), budget.time_wait_s(), Rate(budget.total_rate()),
+      "%d of %d source IP(s) are asked for more than their ports x destinations / %s sustain "
+      "(%s new connections/s in all, %s/s requested)",
+      binding, budget.sources_size(), HoldWords(budget), Rate(budget.total_rate()),
       Rate(spec.rate()));
   if (shape.duration_s > 0 && soonest > shape.duration_s) {
     return absl::StrFormat(
-        "%s; their ports would run out after about %.0f s, but this %.0f s run ends first. A "
+        "%s; their ports would run out after about %s s, but this %.0f s run ends first. A "
         "longer run would hit the four-tuple limit.",
-        head, soonest, shape.duration_s);
+        head, ApproxSeconds(soonest), shape.duration_s);
   }
   return absl::StrFormat(
-      "The four-tuple limit binds: %s, so ports run out after about %.0f s (EADDRNOTAVAIL). "
-      "More source IPs or destination ports lift it.",
-      head, soonest);
+      "The four-tuple limit is predicted to bind: %s, so their ports would run out after about "
+      "%s s; then %s fails for whatever is asked above the budget. More source IPs or "
+      "destination ports lift it.",
+      head, ApproxSeconds(soonest), shape.bind_reserves_port ? "bind()" : "connect()");
 }
 
 // Whether the budget binds this run, in one sentence.
 std::string Summary(const v1::RunSpec& spec, const RunShape& shape, const v1::TupleBudget& budget) {
   int n = budget.sources_size();
   int known = 0;
-  int reuse = 0;
   int buckets = 0;
   int binding = 0;
   double soonest = std::numeric_limits<double>::infinity();
   for (const v1::SourceBudget& s : budget.sources()) {
     known += s.limit() != v1::PORT_LIMIT_UNSPECIFIED;
-    reuse += s.limit() == v1::PORT_LIMIT_LIFTED_BY_REUSE;
     buckets += s.limit() == v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS;
     if (s.exhaustion_after_s() > 0) {
       ++binding;
@@ -134,13 +182,7 @@ std::string Summary(const v1::RunSpec& spec, const RunShape& shape, const v1::Tu
                         "/s) does not bind here.");
   }
   if (binding > 0) return Binding(spec, shape, budget, binding, soonest);
-  if (reuse == n) {
-    return absl::StrCat(
-        "tcp_tw_reuse lets new connections take over TIME_WAIT tuples toward "
-        "these targets, so the tuple budget (",
-        total, "/s) does not bind here.");
-  }
-  if (buckets > 0 && reuse + buckets == n) {
+  if (buckets == n) {
     return absl::StrCat(
         "tcp_max_tw_buckets caps TIME_WAIT below the ports: the kernel destroys "
         "TIME_WAIT sockets early (TCPTimeWaitOverflow) instead of running out of "
@@ -149,29 +191,39 @@ std::string Summary(const v1::RunSpec& spec, const RunShape& shape, const v1::Tu
   }
   if (spec.rate() <= 0) {
     return absl::StrFormat(
-        "%d source IP(s) can sustain %s new connections/s with TIME_WAIT at %.0f s; a "
-        "closed-model run goes as fast as the target answers, so ports run out if it beats that.",
-        n, total, budget.time_wait_s());
+        "%d source IP(s) can sustain %s new connections/s with %s; a closed-model run goes as "
+        "fast as the target answers, so ports run out if it beats that.",
+        n, total, HoldWords(budget));
   }
   return absl::StrFormat(
-      "The tuple budget (%s/s over %d source IP(s)) is above the requested %s/s: ports are not "
-      "the limit for this run.",
-      total, n, Rate(spec.rate()));
+      "The tuple budget (%s/s over %d source IP(s), with %s) is above the requested %s/s: ports "
+      "are not the limit for this run.",
+      total, n, HoldWords(budget), Rate(spec.rate()));
 }
 
 }  // namespace
+
+std::string ApproxSeconds(double seconds) {
+  return seconds >= 10 ? absl::StrFormat("%.0f", seconds) : absl::StrFormat("%.2g", seconds);
+}
+
+bool PortLimitBinds(v1::PortLimit limit) {
+  return limit == v1::PORT_LIMIT_TIME_WAIT || limit == v1::PORT_LIMIT_TW_REUSE;
+}
 
 v1::SourceBudget BudgetOfSource(const SourceFacts& facts, double requested_rate) {
   v1::SourceBudget s;
   uint64_t tuples = facts.ports * facts.destinations;
   s.set_ports(facts.ports);
   s.set_destinations(facts.destinations);
-  s.set_budget_rate(facts.time_wait_s > 0 ? tuples / facts.time_wait_s : 0);
-  s.set_requested_rate(requested_rate);
   s.set_limit(LimitOf(facts));
-  // Ports in use grow at the requested rate until the first TIME_WAIT ends; past the budget
-  // they are all taken before that, after tuples / rate seconds.
-  if (s.limit() == v1::PORT_LIMIT_TIME_WAIT && requested_rate > s.budget_rate()) {
+  // A tcp_max_tw_buckets below the tuples destroys TIME_WAIT early instead of reusing it.
+  s.set_hold_s(s.limit() == v1::PORT_LIMIT_TW_REUSE ? facts.reuse_delay_s : facts.time_wait_s);
+  s.set_budget_rate(s.hold_s() > 0 ? tuples / s.hold_s() : 0);
+  s.set_requested_rate(requested_rate);
+  // Ports in use grow at the requested rate until the first closed tuple is free again; past
+  // the budget they are all taken before that, after tuples / rate seconds.
+  if (PortLimitBinds(s.limit()) && requested_rate > s.budget_rate()) {
     s.set_exhaustion_after_s(tuples / requested_rate);
   }
   return s;
@@ -194,7 +246,7 @@ v1::TupleBudget ComputeTupleBudget(const v1::RunSpec& spec, std::span<const Shar
                         .destinations = destinations,
                         .time_wait_s = kTimeWaitSeconds,
                         .close = shape.close,
-                        .reuse_applies = ReuseApplies(hello, ip, shape),
+                        .reuse_delay_s = ReuseDelayOf(hello, ip, shape),
                         .max_tw_buckets = SysctlInt(hello, kMaxTwBuckets)};
       v1::SourceBudget* s = budget.add_sources();
       *s = BudgetOfSource(facts, shard.rate / sources.size());

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 
 #include "analysis/run_shape.h"
 #include "churnlab/v1/report.pb.h"
@@ -17,6 +18,9 @@ namespace churnlab::analysis {
 
 // Linux: TIME_WAIT lasts TCP_TIMEWAIT_LEN, fixed at compile time.
 inline constexpr double kTimeWaitSeconds = 60;
+// Linux: tcp_tw_reuse takes over a TIME_WAIT tuple this long after its last timestamp
+// (net.ipv4.tcp_tw_reuse_delay, in ms since 6.13; one second before it).
+inline constexpr double kTwReuseDelaySeconds = 1;
 
 // What one source IP's budget follows from, whether an agent reported it (its hello) or the
 // planner was told (`churnlab budget`).
@@ -25,14 +29,22 @@ struct SourceFacts {
   uint32_t destinations = 1;  // destination ip:ports it can use each port for (1 under bind)
   double time_wait_s = kTimeWaitSeconds;
   ClosePolicy close = ClosePolicy::kClientFin;
-  bool reuse_applies = false;             // tcp_tw_reuse lets new connections take over tuples
+  // Where tcp_tw_reuse applies (1, or 2 on a loopback connection) and TCP timestamps are on:
+  // tcp_tw_reuse_delay, after which a new connection takes over a TIME_WAIT tuple. 0: no reuse.
+  double reuse_delay_s = 0;
   std::optional<int64_t> max_tw_buckets;  // tcp_max_tw_buckets, when known
 };
 
-// One source: ports x destinations / TIME_WAIT seconds (budget_rate), whether TIME_WAIT binds
-// it (limit), and at `requested_rate` when its ports run out (exhaustion_after_s). The one
-// computation of it, for reports and the planner alike.
+// One source: ports x destinations / the seconds a closed tuple is held (hold_s: TIME_WAIT, or
+// the reuse delay where reuse applies) as budget_rate, what bounds it (limit), and at
+// `requested_rate` when its ports run out (exhaustion_after_s). The one computation of it, for
+// reports and the planner alike.
 v1::SourceBudget BudgetOfSource(const SourceFacts& facts, double requested_rate);
+// Seconds as a prediction reads them: whole from 10 s up, two digits below ("0.2", "5").
+std::string ApproxSeconds(double seconds);
+
+// Whether a source with this limit can run out of ports (TIME_WAIT, or the reuse delay).
+bool PortLimitBinds(v1::PortLimit limit);
 
 // Per (agent, source IP): ports x destinations / TIME_WAIT seconds, the share asked of it, when
 // its ports run out at that share, and whether TIME_WAIT binds at all (`limit`); with notes on
@@ -70,6 +82,8 @@ struct PlanInputs {
   double time_wait_s = kTimeWaitSeconds;
   int tw_reuse = 2;       // Linux's net.ipv4.tcp_tw_reuse (2, loopback only, is its default)
   bool loopback = false;  // the connections are loopback ones
+  int timestamps = 1;     // Linux's net.ipv4.tcp_timestamps (0 off; reuse needs them)
+  double tw_reuse_delay_s = kTwReuseDelaySeconds;  // net.ipv4.tcp_tw_reuse_delay
   ClosePolicy close = ClosePolicy::kClientFin;
   BindMode bind = BindMode::kNoPort;
   int64_t requests_per_connection = 1;

@@ -33,13 +33,19 @@ bool IsLegacyWindows(const PlanInputs& in) {
 // Under bind mode none the kernel picks one address for the route: one source.
 uint32_t SourcesOf(const PlanInputs& in) { return in.bind == BindMode::kNone ? 1 : in.sources; }
 
+// tcp_tw_reuse as the kernel applies it (tcp_twsk_unique): 1, or 2 on loopback connections,
+// and only by the TIME_WAIT tuple's TCP timestamp.
+bool ReuseApplies(const PlanInputs& in) {
+  return in.os == HostOs::kLinux && in.timestamps > 0 &&
+         (in.tw_reuse == 1 || (in.tw_reuse == 2 && in.loopback));
+}
+
 SourceFacts FactsOf(const PlanInputs& in) {
-  bool reuse = in.os == HostOs::kLinux && (in.tw_reuse == 1 || (in.tw_reuse == 2 && in.loopback));
   return SourceFacts{.ports = in.port_high - in.port_low + 1ull,
                      .destinations = in.bind == BindMode::kBind ? 1 : in.destinations,
                      .time_wait_s = in.time_wait_s,
                      .close = in.close,
-                     .reuse_applies = reuse,
+                     .reuse_delay_s = ReuseApplies(in) ? in.tw_reuse_delay_s : 0,
                      .max_tw_buckets = std::nullopt};
 }
 
@@ -66,8 +72,7 @@ v1::BudgetLever Judge(const PlanInputs& base, const Change& change) {
   v1::BudgetLever lever;
   lever.set_change(change.name);
   v1::SourceBudget changed = OneSource(change.inputs);
-  bool lifts = OneSource(base).limit() == v1::PORT_LIMIT_TIME_WAIT &&
-               changed.limit() != v1::PORT_LIMIT_TIME_WAIT;
+  bool lifts = PortLimitBinds(OneSource(base).limit()) && !PortLimitBinds(changed.limit());
   lever.set_lifts_limit(lifts);
   std::string enough;
   if (!lifts) {
@@ -95,13 +100,18 @@ uint32_t CountFor(double rate, double each, uint32_t now) {
 }
 
 void AddLimitLifters(const PlanInputs& in, std::vector<Change>* out) {
-  if (in.os == HostOs::kLinux) {
+  if (in.os == HostOs::kLinux && !ReuseApplies(in)) {
+    // Not a lifter: reuse shortens the hold from TIME_WAIT to the reuse delay.
     PlanInputs c = in;
     c.tw_reuse = 1;
-    out->push_back({"tcp_tw_reuse=1", c,
-                    "sysctl -w net.ipv4.tcp_tw_reuse=1: a new outgoing connection may take over "
-                    "a TIME_WAIT four-tuple older than 1 s (with TCP timestamps, on by default)",
-                    0});
+    c.timestamps = std::max(in.timestamps, 1);
+    out->push_back(
+        {in.timestamps > 0 ? "tcp_tw_reuse=1" : "tcp_tw_reuse=1, tcp_timestamps=1", c,
+         absl::StrFormat("sysctl -w net.ipv4.tcp_tw_reuse=1%s: a new outgoing connection may take "
+                         "over a TIME_WAIT four-tuple %g s (tcp_tw_reuse_delay) after its last "
+                         "TCP timestamp; both ends need timestamps",
+                         in.timestamps > 0 ? "" : " net.ipv4.tcp_timestamps=1",
+                         in.tw_reuse_delay_s)});
   }
   PlanInputs server = in;
   server.close = ClosePolicy::kServerFin;
@@ -226,29 +236,32 @@ std::string Plural(uint64_t n, const char* one, const char* many) {
   return absl::StrCat(n, " ", n == 1 ? one : many);
 }
 
+// How long a closed tuple is held, in words.
+std::string HoldWords(const PlanInputs& in, const v1::SourceBudget& one) {
+  if (one.limit() == v1::PORT_LIMIT_TW_REUSE) {
+    return absl::StrFormat("tcp_tw_reuse taking over a TIME_WAIT tuple %g s after its last "
+                           "timestamp",
+                           one.hold_s());
+  }
+  return absl::StrFormat("%.0f s of TIME_WAIT", in.time_wait_s);
+}
+
 std::string Summary(const PlanInputs& in, const v1::BudgetPlan& plan) {
   const v1::SourceBudget& one = plan.per_source();
   std::string head = absl::StrFormat(
-      "%s x %s with %d ports (%d-%d) and %.0f s of TIME_WAIT sustain %.0f new connections/s",
+      "%s x %s with %d ports (%d-%d) and %s sustain %.0f new connections/s",
       Plural(plan.sources(), "source IP", "source IPs"),
       Plural(one.destinations(), "destination", "destinations"), one.ports(), in.port_low,
-      in.port_high, in.time_wait_s, plan.total_rate());
+      in.port_high, HoldWords(in, one), plan.total_rate());
   if (in.requests_per_connection > 1) {
     absl::StrAppendFormat(&head, " (%.0f requests/s at %d requests per connection)",
                           plan.total_request_rate(), in.requests_per_connection);
   }
-  switch (one.limit()) {
-    case v1::PORT_LIMIT_LIFTED_BY_REUSE:
-      return head +
-             ", but tcp_tw_reuse lets new connections take over TIME_WAIT tuples, so "
-             "TIME_WAIT does not bind.";
-    case v1::PORT_LIMIT_NO_CLIENT_TIME_WAIT:
-      return head + (in.close == ClosePolicy::kRst
-                         ? ", but closing with RST leaves no TIME_WAIT, so it does not bind."
-                         : ", but the server closes first and keeps the TIME_WAIT, so it does "
-                           "not bind the client's ports.");
-    default:
-      break;
+  if (one.limit() == v1::PORT_LIMIT_NO_CLIENT_TIME_WAIT) {
+    return head + (in.close == ClosePolicy::kRst
+                       ? ", but closing with RST leaves no TIME_WAIT, so it does not bind."
+                       : ", but the server closes first and keeps the TIME_WAIT, so it does "
+                         "not bind the client's ports.");
   }
   if (in.rate <= 0) return head + ".";
   std::string error = plan.linux_error();
@@ -263,9 +276,9 @@ std::string Summary(const PlanInputs& in, const v1::BudgetPlan& plan) {
           : absl::StrFormat("%s (Windows: %d %s, \"%s\")", error, w.code(), w.name(), w.message());
   return absl::StrFormat(
       "%s. At %.0f/s the ports run out after about %.1f s, after %d connections: then %s fails "
-      "with %s.",
+      "with %s for whatever is asked above %.0f/s.",
       head, in.rate, plan.exhaustion_after_s(), plan.connections_until_exhaustion(),
-      in.bind == BindMode::kBind ? "bind()" : "connect()", fails);
+      in.bind == BindMode::kBind ? "bind()" : "connect()", fails, plan.total_rate());
 }
 
 void AddNotes(const PlanInputs& in, v1::BudgetPlan* plan) {
@@ -292,8 +305,14 @@ void AddNotes(const PlanInputs& in, v1::BudgetPlan* plan) {
         "bind mode none: the kernel picks one source address per route, so only one source IP "
         "counts.");
   }
-  if (in.os == HostOs::kLinux && in.tw_reuse == 2 && !in.loopback &&
+  if (in.os == HostOs::kLinux && in.tw_reuse > 0 && in.timestamps == 0 &&
       in.close == ClosePolicy::kClientFin) {
+    plan->add_notes(absl::StrFormat(
+        "tcp_tw_reuse=%d, but tcp_timestamps=0: the kernel takes over a TIME_WAIT tuple only by "
+        "its TCP timestamp, so TIME_WAIT binds in full.",
+        in.tw_reuse));
+  } else if (in.os == HostOs::kLinux && in.tw_reuse == 2 && !in.loopback &&
+             in.close == ClosePolicy::kClientFin) {
     plan->add_notes(
         "tcp_tw_reuse=2 (the default of recent kernels) reuses TIME_WAIT tuples of loopback "
         "connections only, and these are not loopback ones (say --loopback if they are).");
@@ -316,6 +335,10 @@ v1::BudgetPlan PlanBudget(const PlanInputs& in) {
   plan.set_time_wait_s(in.time_wait_s);
   plan.set_tw_reuse(in.tw_reuse);
   plan.set_loopback(in.loopback);
+  if (in.os == HostOs::kLinux) {
+    plan.set_timestamps(in.timestamps);
+    plan.set_tw_reuse_delay_s(in.tw_reuse_delay_s);
+  }
   plan.set_close_policy(std::string(ClosePolicyName(in.close)));
   plan.set_bind_mode(std::string(BindModeName(in.bind)));
   plan.set_requests_per_connection(in.requests_per_connection);
@@ -333,7 +356,7 @@ v1::BudgetPlan PlanBudget(const PlanInputs& in) {
   if (const WindowsError* w = WindowsErrorFor(plan.linux_error())) {
     *plan.mutable_windows_error() = WindowsErrorToProto(*w);
   }
-  if (plan.per_source().limit() == v1::PORT_LIMIT_TIME_WAIT) {
+  if (PortLimitBinds(plan.per_source().limit())) {
     for (v1::BudgetLever& lever : Levers(in)) *plan.add_levers() = std::move(lever);
   }
   AddNotes(in, &plan);

@@ -49,6 +49,8 @@ struct BudgetFlags {
   std::optional<double> timed_wait_delay;
   std::optional<uint32_t> max_user_port;
   std::optional<int> tw_reuse;
+  std::optional<int> timestamps;
+  std::optional<double> tw_reuse_delay_s;
   bool loopback = false;
   ClosePolicy close = ClosePolicy::kClientFin;
   BindMode bind = BindMode::kNoPort;
@@ -128,6 +130,13 @@ void AddFlags(FlagSet& flags, BudgetFlags* f) {
                Optional<uint32_t>(&f->max_user_port, 5000, 65534));
   flags.Custom("tw-reuse", "0|1|2", "2 on linux", "Linux's net.ipv4.tcp_tw_reuse",
                Optional<int>(&f->tw_reuse, 0, 2));
+  flags.Custom("timestamps", "0|1|2", "1 on linux",
+               "Linux's net.ipv4.tcp_timestamps (tcp_tw_reuse needs them)",
+               Optional<int>(&f->timestamps, 0, 2));
+  flags.Custom("tw-reuse-delay", "DURATION", "1s on linux",
+               "Linux's net.ipv4.tcp_tw_reuse_delay: how long after a TIME_WAIT tuple's last "
+               "timestamp reuse may take it over",
+               [f](absl::string_view v) { return ParseSeconds(v, &f->tw_reuse_delay_s); });
   flags.Bool("loopback", &f->loopback,
              "the connections are loopback ones (tcp_tw_reuse=2 applies)");
   flags.Custom("close", "POLICY", "client-fin", "who closes first: client-fin, rst, server-fin",
@@ -173,9 +182,10 @@ absl::StatusOr<PlanInputs> Resolve(const BudgetFlags& f) {
         "--tcp-timed-wait-delay and --max-user-port are Windows registry values; --preset=", name,
         " is not Windows"));
   }
-  if (f.tw_reuse && windows) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--tw-reuse is a Linux setting; --preset=", name, " is Windows"));
+  if ((f.tw_reuse || f.timestamps || f.tw_reuse_delay_s) && windows) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--tw-reuse, --timestamps and --tw-reuse-delay are Linux settings; --preset=", name,
+        " is Windows"));
   }
   if (f.time_wait_s && f.timed_wait_delay) {
     return absl::InvalidArgumentError("give --time-wait or --tcp-timed-wait-delay, not both");
@@ -194,6 +204,8 @@ absl::StatusOr<PlanInputs> Resolve(const BudgetFlags& f) {
   in.sources = static_cast<uint32_t>(f.sources);
   in.destinations = static_cast<uint32_t>(f.destinations);
   in.tw_reuse = f.tw_reuse.value_or(windows ? 0 : 2);
+  in.timestamps = f.timestamps.value_or(windows ? 0 : 1);
+  in.tw_reuse_delay_s = f.tw_reuse_delay_s.value_or(analysis::kTwReuseDelaySeconds);
   in.loopback = f.loopback;
   in.close = f.close;
   in.bind = f.bind;
@@ -224,17 +236,23 @@ std::string FormatBudgetPlan(const v1::BudgetPlan& p) {
       "s, close %s, bind %s%s, %d request(s) per connection\n\n",
       p.os(), p.sources(), p.destinations(), p.port_low(), p.port_high(), one.ports(),
       p.time_wait_s(), p.close_policy(), p.bind_mode(),
-      p.os() == "linux" ? absl::StrCat(", tcp_tw_reuse ", p.tw_reuse()) : "",
+      p.os() == "linux" ? absl::StrFormat(", tcp_tw_reuse %d (timestamps %d, delay %g s)",
+                                          p.tw_reuse(), p.timestamps(), p.tw_reuse_delay_s())
+                        : "",
       p.requests_per_connection());
-  absl::StrAppendFormat(&out, "  one source:   %d ports x %d destination(s) / %.0f s = %.0f/s\n",
-                        one.ports(), one.destinations(), p.time_wait_s(), one.budget_rate());
+  absl::StrAppendFormat(&out, "  one source:   %d ports x %d destination(s) / %g s%s = %.0f/s\n",
+                        one.ports(), one.destinations(), one.hold_s(),
+                        one.limit() == v1::PORT_LIMIT_TW_REUSE ? " (tcp_tw_reuse_delay)" : "",
+                        one.budget_rate());
   absl::StrAppendFormat(&out, "  sustainable:  %.0f new connections/s (%.0f requests/s)\n",
                         p.total_rate(), p.total_request_rate());
   if (p.rate() > 0) {
     absl::StrAppendFormat(&out, "  %-14s", absl::StrFormat("at %.0f/s:", p.rate()));
     if (p.exhaustion_after_s() > 0) {
-      absl::StrAppendFormat(&out, "ports run out after %.1f s, after %d connections\n",
-                            p.exhaustion_after_s(), p.connections_until_exhaustion());
+      absl::StrAppendFormat(&out,
+                            "ports run out after %.1f s, after %d connections; then %.0f/s\n",
+                            p.exhaustion_after_s(), p.connections_until_exhaustion(),
+                            p.total_rate());
     } else {
       absl::StrAppend(&out, "ports do not run out\n");
     }

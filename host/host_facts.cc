@@ -63,7 +63,8 @@ std::pair<int, int> LocalPortRange() {
 std::map<std::string, std::string> ChurnSysctls() {
   std::map<std::string, std::string> out;
   for (const char* key :
-       {"net.ipv4.ip_local_port_range", "net.ipv4.tcp_tw_reuse", "net.ipv4.tcp_fin_timeout",
+       {"net.ipv4.ip_local_port_range", "net.ipv4.tcp_tw_reuse", "net.ipv4.tcp_tw_reuse_delay",
+        "net.ipv4.tcp_timestamps", "net.ipv4.ip_local_reserved_ports", "net.ipv4.tcp_fin_timeout",
         "net.ipv4.tcp_max_tw_buckets", "net.core.somaxconn", "net.ipv4.tcp_max_syn_backlog",
         "net.ipv4.tcp_abort_on_overflow", "fs.file-max", "fs.nr_open"}) {
     std::string value = ReadProcSys(key);

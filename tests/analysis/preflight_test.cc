@@ -93,7 +93,8 @@ TEST(PreflightTest, APortRangeThatOutlastsTheRunIsNoPromiseOfEaddrnotavail) {
 // the report (correctly) applied it to loopback only. Both now come from one budget.
 TEST(PreflightTest, AgreesWithTheReportForTwReuseTwoAndNonLoopbackTargets) {
   Fleet fleet;
-  fleet.Add("a1", {"10.0.1.1"}, 200, {{"net.ipv4.tcp_tw_reuse", "2"}});
+  fleet.Add("a1", {"10.0.1.1"}, 200,
+            {{"net.ipv4.tcp_tw_reuse", "2"}, {"net.ipv4.tcp_timestamps", "1"}});
   v1::RunSpec spec = Spec({"10.0.0.1:80"}, 200);
   std::vector<std::string> warnings = PreflightWarnings(spec, fleet.facts());
   v1::TupleBudget budget = ComputeTupleBudget(spec, fleet.facts());
@@ -102,10 +103,11 @@ TEST(PreflightTest, AgreesWithTheReportForTwReuseTwoAndNonLoopbackTargets) {
   EXPECT_NE(warnings[0].find("after ~5s"), std::string::npos) << warnings[0];
   EXPECT_EQ(budget.sources(0).limit(), v1::PORT_LIMIT_TIME_WAIT);
   EXPECT_DOUBLE_EQ(budget.sources(0).exhaustion_after_s(), 5);
-  EXPECT_NE(budget.summary().find("ports run out after about 5 s"), std::string::npos)
+  EXPECT_NE(budget.summary().find("ports would run out after about 5 s"), std::string::npos)
       << budget.summary();
 
-  // Toward loopback the same agent reuses tuples: neither warns nor predicts exhaustion.
+  // Toward loopback the same agent reuses tuples after 1 s: 1,000/s, so neither warns nor
+  // predicts exhaustion at 200/s.
   v1::RunSpec loopback = Spec({"127.0.0.1:80"}, 200);
   EXPECT_TRUE(PreflightWarnings(loopback, fleet.facts()).empty());
   v1::TupleBudget lifted = ComputeTupleBudget(loopback, fleet.facts());

@@ -102,13 +102,58 @@ TEST(BudgetPlanTest, ClosePolicyMovesOrRemovesTimeWait) {
   EXPECT_EQ(rst.time_wait_sockets(), 0u);
 }
 
+// The case: 100 ports with tcp_tw_reuse=1 sustain 100/s (one per port per second of
+// reuse delay), so 100,000/s runs them out at once; without timestamps, 100 / 60 s.
+TEST(BudgetPlanTest, TwReuseSustainsPortsOverTheReuseDelay) {
+  PlanInputs in = Preset("linux", 100000);
+  in.port_low = 40000;
+  in.port_high = 40099;
+  in.tw_reuse = 1;
+  v1::BudgetPlan plan = PlanBudget(in);
+  EXPECT_EQ(plan.per_source().limit(), v1::PORT_LIMIT_TW_REUSE);
+  EXPECT_DOUBLE_EQ(plan.total_rate(), 100);
+  EXPECT_DOUBLE_EQ(plan.exhaustion_after_s(), 0.001);
+  EXPECT_NE(plan.summary().find("1 s after its last timestamp sustain 100 new connections/s"),
+            std::string::npos)
+      << plan.summary();
+  EXPECT_EQ(plan.summary().find("do not run out"), std::string::npos) << plan.summary();
+  // Reuse is no lever once it applies; more sources are, still scaled by the reuse delay.
+  for (const v1::BudgetLever& lever : plan.levers()) {
+    EXPECT_EQ(lever.change().find("tcp_tw_reuse"), std::string::npos) << lever.change();
+    EXPECT_FALSE(lever.lifts_limit() && lever.change().find("source") != std::string::npos);
+  }
+
+  in.tw_reuse_delay_s = 0.5;
+  EXPECT_DOUBLE_EQ(PlanBudget(in).total_rate(), 200);
+
+  in.tw_reuse_delay_s = 1;
+  in.timestamps = 0;
+  v1::BudgetPlan untimed = PlanBudget(in);
+  EXPECT_EQ(untimed.per_source().limit(), v1::PORT_LIMIT_TIME_WAIT);
+  EXPECT_NEAR(untimed.total_rate(), 100.0 / 60, 1e-9);
+  bool said = false;
+  for (const std::string& note : untimed.notes()) {
+    said = said || note.find("tcp_timestamps=0") != std::string::npos;
+  }
+  EXPECT_TRUE(said);
+  // The lever that helps then turns both on: x60.
+  bool lever = false;
+  for (const v1::BudgetLever& l : untimed.levers()) {
+    if (l.change() != "tcp_tw_reuse=1, tcp_timestamps=1") continue;
+    lever = true;
+    EXPECT_FALSE(l.lifts_limit());
+    EXPECT_NEAR(l.factor(), 60, 1e-9);
+  }
+  EXPECT_TRUE(lever);
+}
+
 TEST(BudgetPlanTest, TwReuseOnLinuxOnly) {
   PlanInputs in = Preset("linux", 1000);
   in.tw_reuse = 1;
-  EXPECT_EQ(PlanBudget(in).per_source().limit(), v1::PORT_LIMIT_LIFTED_BY_REUSE);
+  EXPECT_EQ(PlanBudget(in).per_source().limit(), v1::PORT_LIMIT_TW_REUSE);
   in.tw_reuse = 2;
   in.loopback = true;
-  EXPECT_EQ(PlanBudget(in).per_source().limit(), v1::PORT_LIMIT_LIFTED_BY_REUSE);
+  EXPECT_EQ(PlanBudget(in).per_source().limit(), v1::PORT_LIMIT_TW_REUSE);
   in.loopback = false;
   EXPECT_EQ(PlanBudget(in).per_source().limit(), v1::PORT_LIMIT_TIME_WAIT);
   PlanInputs windows = Preset("windows", 1000);
@@ -127,15 +172,18 @@ TEST(BudgetPlanTest, RequestsPerConnectionMultiplyTheRequestsCarried) {
 TEST(BudgetPlanTest, LeversLargestFirstEachComputedTheSameWay) {
   v1::BudgetPlan plan = PlanBudget(Preset("linux", 1000));
   ASSERT_GE(plan.levers_size(), 6);
-  // What lifts the limit first, the safest of those first; then by how much they multiply.
-  EXPECT_EQ(plan.levers(0).change(), "tcp_tw_reuse=1");
+  // What lifts the limit first, the safest of those first; then by how much they multiply:
+  // tcp_tw_reuse shortens the hold from 60 s to its 1 s delay, x60, and lifts nothing.
+  EXPECT_EQ(plan.levers(0).change(), "server closes first");
   EXPECT_TRUE(plan.levers(0).lifts_limit());
-  EXPECT_EQ(plan.levers(1).change(), "server closes first");
-  EXPECT_EQ(plan.levers(2).change(), "close with RST");
-  EXPECT_EQ(plan.levers(3).change(), "100 requests per connection");
-  EXPECT_DOUBLE_EQ(plan.levers(3).factor(), 100);
-  double previous = plan.levers(3).factor();
-  for (int i = 4; i < plan.levers_size(); ++i) {
+  EXPECT_EQ(plan.levers(1).change(), "close with RST");
+  EXPECT_EQ(plan.levers(2).change(), "100 requests per connection");
+  EXPECT_DOUBLE_EQ(plan.levers(2).factor(), 100);
+  EXPECT_EQ(plan.levers(3).change(), "tcp_tw_reuse=1");
+  EXPECT_FALSE(plan.levers(3).lifts_limit());
+  EXPECT_DOUBLE_EQ(plan.levers(3).factor(), 60);
+  double previous = plan.levers(2).factor();
+  for (int i = 3; i < plan.levers_size(); ++i) {
     EXPECT_FALSE(plan.levers(i).lifts_limit());
     EXPECT_LE(plan.levers(i).factor(), previous) << plan.levers(i).change();
     previous = plan.levers(i).factor();

@@ -30,7 +30,7 @@ TEST(TupleBudgetTest, PortsTimesDestinationsOverTimeWaitPerSource) {
   // 2,000 four-tuples at 100/s: gone after 20 s.
   EXPECT_DOUBLE_EQ(budget.sources(0).exhaustion_after_s(), 20);
   EXPECT_TRUE(budget.notes().empty());
-  EXPECT_NE(budget.summary().find("The four-tuple limit binds"), std::string::npos)
+  EXPECT_NE(budget.summary().find("The four-tuple limit is predicted to bind"), std::string::npos)
       << budget.summary();
   EXPECT_NE(budget.summary().find("after about 20 s"), std::string::npos) << budget.summary();
 }
@@ -78,32 +78,88 @@ TEST(TupleBudgetTest, RstAndServerCloseLeaveTheClientNoTimeWait) {
       ComputeTupleBudget(Spec({"10.0.0.1:80"}, 200, v1::CLOSE_POLICY_RST), fleet.facts()), "RST"));
 }
 
-TEST(TupleBudgetTest, TwReuseOneLiftsTheBudget) {
+// tcp_tw_reuse does not remove the limit: the kernel takes a TIME_WAIT tuple over only
+// tcp_tw_reuse_delay after its last timestamp, so 1,000 ports sustain 1,000/s, not any rate.
+TEST(TupleBudgetTest, TwReuseShortensTheHoldToTheReuseDelay) {
   Fleet fleet;
-  fleet.Add("a1", {"10.0.1.1"}, 200, {{"net.ipv4.tcp_tw_reuse", "1"}});
-  v1::TupleBudget b = ComputeTupleBudget(Spec({"10.0.0.1:80"}, 200), fleet.facts());
-  EXPECT_EQ(b.sources(0).limit(), v1::PORT_LIMIT_LIFTED_BY_REUSE);
-  EXPECT_EQ(b.sources(0).exhaustion_after_s(), 0);
+  fleet.Add("a1", {"10.0.1.1"}, 5000,
+            {{"net.ipv4.tcp_tw_reuse", "1"}, {"net.ipv4.tcp_timestamps", "1"}});
+  v1::TupleBudget b = ComputeTupleBudget(Spec({"10.0.0.1:80"}, 5000), fleet.facts());
+  EXPECT_EQ(b.sources(0).limit(), v1::PORT_LIMIT_TW_REUSE);
+  EXPECT_DOUBLE_EQ(b.sources(0).hold_s(), 1);
+  EXPECT_DOUBLE_EQ(b.sources(0).budget_rate(), 1000);
+  // 1,000 tuples at 5,000/s: all taken after 0.2 s, then 1,000/s.
+  EXPECT_DOUBLE_EQ(b.sources(0).exhaustion_after_s(), 0.2);
   EXPECT_TRUE(Has(b, "tcp_tw_reuse=1 on a1-host"));
-  EXPECT_NE(b.summary().find("tcp_tw_reuse"), std::string::npos) << b.summary();
+  EXPECT_TRUE(Has(b, "it does not remove the limit"));
+  EXPECT_NE(b.summary().find("1 s of tcp_tw_reuse_delay"), std::string::npos) << b.summary();
+  EXPECT_NE(b.summary().find("predicted to bind"), std::string::npos) << b.summary();
+  EXPECT_NE(b.summary().find("after about 0.2 s"), std::string::npos) << b.summary();
+
+  // Within the reuse budget the ports are not the limit.
+  Fleet slower;
+  slower.Add("a1", {"10.0.1.1"}, 500,
+             {{"net.ipv4.tcp_tw_reuse", "1"}, {"net.ipv4.tcp_timestamps", "1"}});
+  v1::TupleBudget within = ComputeTupleBudget(Spec({"10.0.0.1:80"}, 500), slower.facts());
+  EXPECT_EQ(within.sources(0).exhaustion_after_s(), 0);
+  EXPECT_NE(within.summary().find("not the limit"), std::string::npos) << within.summary();
+}
+
+// Since Linux 6.13 the delay is a sysctl, in milliseconds.
+TEST(TupleBudgetTest, TheReuseDelayIsReadWhereTheKernelHasIt) {
+  Fleet fleet;
+  fleet.Add("a1", {"10.0.1.1"}, 5000,
+            {{"net.ipv4.tcp_tw_reuse", "1"},
+             {"net.ipv4.tcp_timestamps", "1"},
+             {"net.ipv4.tcp_tw_reuse_delay", "250"}});
+  v1::TupleBudget b = ComputeTupleBudget(Spec({"10.0.0.1:80"}, 5000), fleet.facts());
+  EXPECT_DOUBLE_EQ(b.sources(0).hold_s(), 0.25);
+  EXPECT_DOUBLE_EQ(b.sources(0).budget_rate(), 4000);
+}
+
+// Without timestamps the kernel has nothing to judge a TIME_WAIT tuple's age by: no reuse.
+TEST(TupleBudgetTest, TwReuseWithoutTimestampsReusesNothing) {
+  for (const char* timestamps : {"0", ""}) {
+    Fleet fleet;
+    std::map<std::string, std::string> sysctls = {{"net.ipv4.tcp_tw_reuse", "1"}};
+    if (*timestamps != 0) sysctls["net.ipv4.tcp_timestamps"] = timestamps;
+    fleet.Add("a1", {"10.0.1.1"}, 200, sysctls);
+    v1::TupleBudget b = ComputeTupleBudget(Spec({"10.0.0.1:80"}, 200), fleet.facts());
+    EXPECT_EQ(b.sources(0).limit(), v1::PORT_LIMIT_TIME_WAIT) << timestamps;
+    EXPECT_DOUBLE_EQ(b.sources(0).hold_s(), 60) << timestamps;
+    EXPECT_TRUE(Has(b, "only by its TCP timestamp")) << timestamps;
+  }
 }
 
 // 2 is the default of recent kernels: it reuses only loopback connections' tuples.
 TEST(TupleBudgetTest, TwReuseTwoAppliesToLoopbackOnly) {
+  std::map<std::string, std::string> two = {{"net.ipv4.tcp_tw_reuse", "2"},
+                                            {"net.ipv4.tcp_timestamps", "1"}};
   Fleet fleet;
-  fleet.Add("a1", {"10.0.1.1"}, 200, {{"net.ipv4.tcp_tw_reuse", "2"}});
+  fleet.Add("a1", {"10.0.1.1"}, 200, two);
   v1::TupleBudget remote = ComputeTupleBudget(Spec({"10.0.0.1:80"}, 200), fleet.facts());
   EXPECT_EQ(remote.sources(0).limit(), v1::PORT_LIMIT_TIME_WAIT);
   EXPECT_GT(remote.sources(0).exhaustion_after_s(), 0);
   EXPECT_TRUE(Has(remote, "loopback connections only"));
 
   v1::TupleBudget loopback = ComputeTupleBudget(Spec({"127.0.0.1:80"}, 200), fleet.facts());
-  EXPECT_EQ(loopback.sources(0).limit(), v1::PORT_LIMIT_LIFTED_BY_REUSE);
+  EXPECT_EQ(loopback.sources(0).limit(), v1::PORT_LIMIT_TW_REUSE);
 
   Fleet local;
-  local.Add("a1", {"127.0.0.2"}, 200, {{"net.ipv4.tcp_tw_reuse", "2"}});
+  local.Add("a1", {"127.0.0.2"}, 200, two);
   EXPECT_EQ(ComputeTupleBudget(Spec({"10.0.0.1:80"}, 200), local.facts()).sources(0).limit(),
-            v1::PORT_LIMIT_LIFTED_BY_REUSE);
+            v1::PORT_LIMIT_TW_REUSE);
+}
+
+// ip_local_reserved_ports are never picked by connect(): they leave the budget.
+TEST(TupleBudgetTest, ReservedPortsLeaveTheBudget) {
+  Fleet fleet;
+  fleet.Add("a1", {"10.0.1.1"}, 100,
+            {{"net.ipv4.tcp_tw_reuse", "0"},
+             {"net.ipv4.ip_local_reserved_ports", "8080,40000-40049,40040-40099,41000-42000"}});
+  v1::TupleBudget b = ComputeTupleBudget(Spec({"10.0.0.1:80"}, 100), fleet.facts());
+  EXPECT_EQ(b.sources(0).ports(), 900u);  // 40000-40999 less 40000-40099 (overlaps once)
+  EXPECT_TRUE(Has(b, "100 of a1-host's 1000 ports are in net.ipv4.ip_local_reserved_ports"));
 }
 
 TEST(TupleBudgetTest, AnUnreportedTwReuseIsTakenAsOff) {

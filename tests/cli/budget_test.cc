@@ -164,16 +164,37 @@ TEST(BudgetCommandTest, ExitsOneOnlyWhenTheRateRunsThePortsOut) {
   ExpectHas(none.out, "sustainable:  471 new connections/s");
 }
 
-// What lifts the TIME_WAIT limit reaches the plan: at 1000/s the ports then last.
+// The command: reuse on 100 ports sustains 100/s, so 100,000/s runs them out (exit 1).
+TEST(BudgetCommandTest, ReuseOnAHundredPortsRunsOutAtAHundredThousand) {
+  Output out = RunBudget({"--tw-reuse=1", "--port-range=40000-40099", "--rate=100000"});
+  EXPECT_EQ(out.exit_code, kExitFailed) << out.out;
+  ExpectHas(out.out, "one source:   100 ports x 1 destination(s) / 1 s (tcp_tw_reuse_delay)");
+  ExpectHas(out.out, "then 100/s");
+  Output untimed = RunBudget({"--tw-reuse=1", "--timestamps=0", "--port-range=40000-40099"});
+  ExpectHas(untimed.out, "/ 60 s = 2/s");
+  ExpectHas(untimed.out, "tcp_timestamps=0");
+  Output delay = RunBudget({"--tw-reuse=1", "--tw-reuse-delay=100ms", "--rate=500",
+                            "--port-range=40000-40099"});
+  EXPECT_EQ(delay.exit_code, kExitOk) << delay.out;
+  ExpectHas(delay.out, "sustainable:  1000 new connections/s");
+  Output windows = RunBudget({"--preset=windows", "--timestamps=1"});
+  EXPECT_EQ(windows.exit_code, kExitBadInput);
+  ExpectHas(windows.err, "are Linux settings");
+}
+
+// What shortens or lifts the TIME_WAIT limit reaches the plan: at 1000/s the ports then last.
 TEST(BudgetCommandTest, ReuseLoopbackAndClosePolicyReachThePlan) {
   v1::BudgetPlan reuse = JsonPlan({"--tw-reuse=1", "--rate=1000"});
   EXPECT_EQ(reuse.tw_reuse(), 1u);
-  EXPECT_EQ(reuse.per_source().limit(), v1::PORT_LIMIT_LIFTED_BY_REUSE);
+  EXPECT_EQ(reuse.timestamps(), 1u);
+  EXPECT_EQ(reuse.per_source().limit(), v1::PORT_LIMIT_TW_REUSE);
+  EXPECT_DOUBLE_EQ(reuse.per_source().hold_s(), 1);
+  EXPECT_EQ(reuse.exhaustion_after_s(), 0);
 
   // tcp_tw_reuse's default, 2, applies to loopback connections only.
   v1::BudgetPlan loopback = JsonPlan({"--loopback", "--rate=1000"});
   EXPECT_TRUE(loopback.loopback());
-  EXPECT_EQ(loopback.per_source().limit(), v1::PORT_LIMIT_LIFTED_BY_REUSE);
+  EXPECT_EQ(loopback.per_source().limit(), v1::PORT_LIMIT_TW_REUSE);
 
   v1::BudgetPlan server = JsonPlan({"--close=server-fin", "--rate=1000"});
   EXPECT_EQ(server.close_policy(), "server-fin");
@@ -215,7 +236,7 @@ INSTANTIATE_TEST_SUITE_P(
         Refused{{"--preset=macos"}, "--preset=macos: unknown preset"},
         Refused{{"--preset=linux", "--max-user-port=6000"}, "--preset=linux is not Windows"},
         Refused{{"--preset=linux", "--tcp-timed-wait-delay=30"}, "--preset=linux is not Windows"},
-        Refused{{"--preset=windows", "--tw-reuse=1"}, "--tw-reuse is a Linux setting"},
+        Refused{{"--preset=windows", "--tw-reuse=1"}, "--tw-reuse, --timestamps and --tw-reuse-delay are Linux settings"},
         Refused{{"--max-user-port=6000", "--tw-reuse=1"}, "--preset=windows-legacy is Windows"},
         Refused{{"--time-wait=30s", "--tcp-timed-wait-delay=30"},
                 "give --time-wait or --tcp-timed-wait-delay, not both"},
@@ -248,15 +269,17 @@ TEST(FormatBudgetPlanTest, LinuxAt1000PerSecond) {
   const std::string text = FormatBudgetPlan(analysis::PlanBudget(in));
   ExpectHas(text,
             "Tuple budget (linux): 1 source IP(s) x 1 destination(s), ports 32768-60999 (28232), "
-            "TIME_WAIT 60 s, close client-fin, bind no-port, tcp_tw_reuse 2, 1 request(s) per "
-            "connection\n\n");
+            "TIME_WAIT 60 s, close client-fin, bind no-port, tcp_tw_reuse 2 (timestamps 1, delay "
+            "1 s), 1 request(s) per connection\n\n");
   ExpectHas(text, "  one source:   28232 ports x 1 destination(s) / 60 s = 471/s\n");
   ExpectHas(text, "  sustainable:  471 new connections/s (471 requests/s)\n");
-  ExpectHas(text, "  at 1000/s:    ports run out after 28.2 s, after 28232 connections\n");
+  ExpectHas(text,
+            "  at 1000/s:    ports run out after 28.2 s, after 28232 connections; then 471/s\n");
   ExpectHas(text, "  out of ports: Linux EADDRNOTAVAIL (\"Cannot assign requested address\")\n");
   ExpectHas(text, "                Windows 10048 WSAEADDRINUSE (SocketError.AddressAlreadyInUse)");
-  ExpectHas(text, "\nWhat changes it most:\n  tcp_tw_reuse=1 ");
+  ExpectHas(text, "\nWhat changes it most:\n  server closes first ");
   ExpectHas(text, "lifts the limit");
+  ExpectHas(text, "  tcp_tw_reuse=1                     28232/s, x60.0");
   ExpectHas(text, "  note: ");
 }
 
@@ -295,6 +318,7 @@ TEST(FormatBudgetPlanTest, LeversNotesAndOptionalLines) {
   plan.mutable_per_source()->set_ports(1000);
   plan.mutable_per_source()->set_destinations(1);
   plan.mutable_per_source()->set_budget_rate(1000.0 / 60);
+  plan.mutable_per_source()->set_hold_s(60);
   plan.set_total_rate(1000.0 / 60);
   plan.set_total_request_rate(1000.0 / 60);
   plan.set_linux_error("ENOSUCHERROR");
@@ -308,7 +332,7 @@ TEST(FormatBudgetPlanTest, LeversNotesAndOptionalLines) {
   plan.add_notes("second note");
 
   const std::string text = FormatBudgetPlan(plan);
-  ExpectHas(text, ", tcp_tw_reuse 0, ");
+  ExpectHas(text, ", tcp_tw_reuse 0 (timestamps 0, delay 0 s), ");
   EXPECT_EQ(text.find(" at "), std::string::npos) << text;
   // A name that is no errno is shown as it is.
   ExpectHas(text, "  out of ports: Linux ENOSUCHERROR\n\nThe summary.\n");
