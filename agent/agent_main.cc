@@ -123,6 +123,8 @@ int Main(int argc, char** argv) {
   absl::StatusOr<AgentSession::Options> options = Resolve(o);
   if (!options.ok()) ExitIfBadInput("churnlab-agent", options.status());
   sigset_t signals = BlockTerminationSignals();
+  // A write to an engine process that has gone must be an error, not the agent's death.
+  signal(SIGPIPE, SIG_IGN);
   std::fprintf(stderr, "churnlab-agent: %s, source IPs %s, allowed targets %s\n",
                options->link.hello.name().c_str(),
                absl::StrJoin(options->link.hello.source_ips(), ",").c_str(),

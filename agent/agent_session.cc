@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "agent/engine_processes.h"
 #include "agent/shard_telemetry.h"
+#include "common/clock.h"
 #include "common/status_macros.h"
 #include "host/host_facts.h"
 #include "proto/run_spec.h"
@@ -99,6 +100,7 @@ absl::Status AgentSession::CheckShard(const v1::Shard& shard, EngineParams* para
   }
   // The closed model has no rate to check: the engine paces its starts under the cap.
   p->max_rate = options_.max_rate;
+  p->leased = true;
   for (const SocketAddress& ip : p->source_ips) {
     bool offered = false;
     for (const std::string& own : options_.link.hello.source_ips())
@@ -127,6 +129,7 @@ void AgentSession::OnAssign(const v1::Shard& shard) {
   std::lock_guard<std::mutex> lock(mu_);
   running_run_ = shard.run_id();
   stop_requested_ = false;
+  engine_ = engine->get();
   absl::Duration start_after =
       absl::Nanoseconds(TimeUtil::DurationToNanoseconds(shard.start_after()));
   shard_thread_ =
@@ -154,6 +157,7 @@ absl::StatusOr<ShardEnginePtr> AgentSession::MakeEngine(const EngineParams& para
 
 void AgentSession::RunShard(std::string run_id, ShardEnginePtr engine, absl::Duration start_after) {
   link_.Log(absl::StrCat("run ", run_id, ": starting in ", absl::FormatDuration(start_after)));
+  SendPing();  // the engine starts nothing until the coordinator answers
   bool stopped_before_start;
   {
     std::unique_lock<std::mutex> lock(mu_);
@@ -163,11 +167,7 @@ void AgentSession::RunShard(std::string run_id, ShardEnginePtr engine, absl::Dur
   auto [low, high] = LocalPortRange();
   ShardTelemetryCollector telemetry(run_id, engine->params().targets,
                                     high >= low && low > 0 ? high - low + 1 : 0);
-  if (!stopped_before_start) {
-    engine->Start();
-    std::lock_guard<std::mutex> lock(mu_);
-    engine_ = engine.get();
-  }
+  if (!stopped_before_start) engine->Start();
   while (!stopped_before_start && !engine->Done()) {
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -175,6 +175,7 @@ void AgentSession::RunShard(std::string run_id, ShardEnginePtr engine, absl::Dur
                    [&] { return stop_requested_; });
       if (stop_requested_) engine->Stop();
     }
+    SendPing();
     v1::AgentMessage message;
     *message.mutable_telemetry() = telemetry.Collect(engine->Snapshot(), false);
     link_.Send(message);
@@ -200,6 +201,32 @@ void AgentSession::StopShard() {
     finished = std::move(shard_thread_);
   }
   if (finished.joinable()) finished.join();
+}
+
+void AgentSession::SendPing() {
+  v1::AgentMessage message;
+  int64_t now = SystemClock().NowNanos();
+  message.mutable_ping()->set_agent_clock_nanos(now);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_ping_nanos_ = now;
+  }
+  link_.Send(message);
+}
+
+void AgentSession::OnLease(const v1::Lease& lease) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // Only a clock this agent sent: a coordinator cannot grant a lease from the future.
+  int64_t sent = lease.agent_clock_nanos();
+  if (running_run_.empty() || lease.run_id() != running_run_ || engine_ == nullptr || sent <= 0 ||
+      sent > last_ping_nanos_) {
+    return;
+  }
+  // The coordinator's lease, checked where it enters: never longer than this agent's own limit.
+  int64_t granted = TimeUtil::DurationToNanoseconds(lease.duration());
+  int64_t limit = absl::ToInt64Nanoseconds(options_.lease);
+  if (granted <= 0) return;
+  engine_->ExtendLease(sent + std::min(granted, limit));
 }
 
 void AgentSession::OnAdjust(const v1::Adjust& adjust) {

@@ -36,6 +36,11 @@ class AgentSession final : public CoordinatorSession::Handler {
     double max_rate = 0;
     int64_t max_in_flight = 0;
     int threads = 1;  // engine threads per shard
+    // The dead-man limit, enforced by the engine itself: it starts no connection later than
+    // this (or the shorter lease the coordinator grants) after the last Ping the coordinator
+    // answered for the shard's run, so an agent, or an engine process, stopped and resumed
+    // after the run's end starts nothing. Pings go once per telemetry interval.
+    absl::Duration lease = absl::Seconds(3);
   };
 
   explicit AgentSession(Options options);
@@ -53,6 +58,8 @@ class AgentSession final : public CoordinatorSession::Handler {
   // The coordinator handed this agent a new share of a running run (its `rebalance`).
   void OnAdjust(const v1::Adjust& adjust) override;
   void OnStop(const v1::Stop& stop) override;
+  // The answer to a Ping: extends the running shard's lease when it names the shard's run.
+  void OnLease(const v1::Lease& lease) override;
   // The dead-man switch: never keep loading a target without a coordinator.
   void OnDetached() override;
   bool ShouldLeave() override;
@@ -64,6 +71,8 @@ class AgentSession final : public CoordinatorSession::Handler {
   // The engine in this process, or in as many processes as the fd limit needs.
   absl::StatusOr<ShardEnginePtr> MakeEngine(const EngineParams& params);
   void StopShard();
+  // Asks the coordinator whether it still counts this agent in (its answer: OnLease).
+  void SendPing();
   void Refuse(const std::string& run_id, const std::string& reason);
 
   Options options_;
@@ -72,7 +81,9 @@ class AgentSession final : public CoordinatorSession::Handler {
   std::mutex mu_;  // guards the members below
   std::condition_variable cv_;
   std::string running_run_;
-  ShardEngine* engine_ = nullptr;  // the running shard's engine once started, for rate changes
+  // The shard's engine from its assignment on, for leases and rate changes.
+  ShardEngine* engine_ = nullptr;
+  int64_t last_ping_nanos_ = 0;  // the clock in the last Ping sent (SystemClock)
   int runs_done_ = 0;
   absl::Time last_run_end_;
   bool stop_requested_ = false;

@@ -99,6 +99,9 @@ FlagSet MakeFlags(Options& o) {
   flags.Double("max-rate", &p.max_rate, "never more new connections/s than this (0 = none)");
   flags.Bool("child", &o.child,
              "run as one engine process of an agent: orders on stdin, snapshots on stdout");
+  flags.Bool("leased", &p.leased,
+             "with --child: start connections only under the agent's lease (its dead-man "
+             "switch), none before the first");
   return flags;
 }
 
@@ -136,6 +139,12 @@ int RunChild(Options& o) {
   if (!WriteChildFrame(STDOUT_FILENO, ChildStatus::kRunning, "")) return kExitCannotRun;
   char order = 0;
   while (read(STDIN_FILENO, &order, 1) == 1) {
+    if (order == 'L') {
+      // The agent writes the order whole (9 bytes to a pipe are one write).
+      int64_t until = 0;
+      if (read(STDIN_FILENO, &until, sizeof(until)) != sizeof(until)) break;
+      (*engine)->ExtendLease(until);
+    }
     if (order == 'S') (*engine)->Start();
     if (order == 'X') (*engine)->Stop();
     if (order == 'P') {

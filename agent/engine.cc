@@ -1,6 +1,7 @@
 #include "agent/engine.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "agent/engine_worker.h"
 #include "common/status_macros.h"
@@ -8,7 +9,10 @@
 namespace churnlab {
 
 Engine::Engine(EngineParams params, Clock& clock)
-    : params_(std::move(params)), clock_(clock), schedule_(Pacer::For(params_)) {}
+    : params_(std::move(params)),
+      clock_(clock),
+      lease_until_nanos_(params_.leased ? 0 : std::numeric_limits<int64_t>::max()),
+      schedule_(Pacer::For(params_)) {}
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(EngineParams params, OsSysCalls& sys,
                                                        Clock& clock) {
@@ -43,7 +47,7 @@ void Engine::Start() {
   started_.store(true);
   for (auto& worker : workers_) {
     threads_.emplace_back([this, w = worker.get(), start] {
-      w->Run(start, stop_);
+      w->Run(start, stop_, lease_until_nanos_);
       // The run ends when its last worker does; record that before counting this one out.
       int64_t now = clock_.NowNanos();
       int64_t seen = end_nanos_.load();
@@ -65,6 +69,13 @@ EngineSnapshot Engine::Snapshot() const {
 }
 
 void Engine::Stop() { stop_.store(true); }
+
+void Engine::ExtendLease(int64_t until_nanos) {
+  if (!params_.leased) return;
+  int64_t seen = lease_until_nanos_.load();
+  while (seen < until_nanos && !lease_until_nanos_.compare_exchange_weak(seen, until_nanos)) {
+  }
+}
 
 void Engine::ChangeRate(double rate) {
   // A staged profile has no one rate to change (validation refuses rebalance with stages).

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <chrono>
 #include <thread>
 
@@ -37,6 +38,15 @@ bool WriteAll(int fd, const char* data, size_t size) {
     size -= static_cast<size_t>(n);
   }
   return true;
+}
+
+// One order, written whole or not at all: at most PIPE_BUF bytes to a non-blocking pipe. A child
+// that is not reading (stopped) or gone misses it; EPIPE needs SIGPIPE ignored (the agent does).
+void WriteOrder(int fd, const char* order, size_t size) {
+  ssize_t n;
+  do {
+    n = write(fd, order, size);
+  } while (n < 0 && errno == EINTR);
 }
 
 bool ReadAll(int fd, char* data, size_t size) {
@@ -92,7 +102,8 @@ std::vector<std::string> ChildArgs(const EngineParams& p) {
       absl::StrCat("--io-timeout=", DurationText(p.io_timeout)),
       absl::StrCat("--hold=", DurationText(p.hold)),
       absl::StrCat("--max-connections=", p.max_connections), absl::StrCat("--threads=", p.threads),
-      absl::StrCat("--max-rate=", RateText(p.max_rate))};
+      absl::StrCat("--max-rate=", RateText(p.max_rate)),
+      absl::StrCat("--leased=", p.leased ? "true" : "false")};
   if (!sources.empty()) args.push_back(absl::StrCat("--source-ips=", absl::StrJoin(sources, ",")));
   if (p.rate > 0) {
     args.push_back(absl::StrCat("--rate=", RateText(p.rate)));
@@ -142,7 +153,7 @@ absl::StatusOr<std::unique_ptr<EngineProcesses>> EngineProcesses::Create(
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, in[0], 0);
     posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    Child child;
+    Child& child = group->children_.emplace_back();
     int rc = posix_spawn(&child.pid, churn_path.c_str(), &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     close(in[0]);
@@ -150,11 +161,13 @@ absl::StatusOr<std::unique_ptr<EngineProcesses>> EngineProcesses::Create(
     child.to = in[1];
     child.from = out[0];
     if (rc != 0) {
-      close(child.to);
-      close(child.from);
+      child.pid = -1;
       return absl::ErrnoToStatus(rc, absl::StrCat("starting ", churn_path));
     }
-    group->children_.push_back(std::move(child));
+    // Orders never block the agent on a child that does not read them.
+    if (fcntl(child.to, F_SETFL, O_NONBLOCK) != 0) {
+      return absl::ErrnoToStatus(errno, "fcntl(O_NONBLOCK) on an engine process's pipe");
+    }
   }
   // Each child validates its part and says so in its first frame.
   for (Child& child : group->children_) {
@@ -179,8 +192,18 @@ EngineProcesses::~EngineProcesses() {
 }
 
 void EngineProcesses::SendAll(char order) {
+  std::lock_guard<std::mutex> lock(write_mu_);
   for (Child& child : children_) {
-    if (!child.done) WriteAll(child.to, &order, 1);
+    if (!child.done.load()) WriteOrder(child.to, &order, 1);
+  }
+}
+
+void EngineProcesses::ExtendLease(int64_t until_nanos) {
+  char order[9] = {'L'};
+  std::memcpy(order + 1, &until_nanos, sizeof(until_nanos));
+  std::lock_guard<std::mutex> lock(write_mu_);
+  for (Child& child : children_) {
+    if (!child.done.load()) WriteOrder(child.to, order, sizeof(order));
   }
 }
 
@@ -203,11 +226,11 @@ EngineSnapshot EngineProcesses::PollLocked() {
     std::string payload;
     EngineSnapshot snapshot;
     if (!ReadChildFrame(child.from, &status, &payload)) {
-      child.done = true;  // died: its counts are those of its last frame
+      child.done.store(true);  // died: its counts are those of its last frame
       continue;
     }
     if (DecodeSnapshot(payload, &snapshot)) child.last = std::move(snapshot);
-    child.done = status == ChildStatus::kDone;
+    child.done.store(status == ChildStatus::kDone);
   }
   EngineSnapshot merged;
   for (const Child& child : children_) merged.Merge(child.last);
@@ -215,7 +238,8 @@ EngineSnapshot EngineProcesses::PollLocked() {
 }
 
 bool EngineProcesses::AllDoneLocked() const {
-  return std::all_of(children_.begin(), children_.end(), [](const Child& c) { return c.done; });
+  return std::all_of(children_.begin(), children_.end(),
+                     [](const Child& c) { return c.done.load(); });
 }
 
 EngineSnapshot EngineProcesses::Snapshot() {

@@ -1,12 +1,14 @@
 // The churn engine in several processes, seen as one: each process has a fd limit of its own
 // (RLIMIT_NOFILE's hard limit may be far below a million), so a shard that holds more
 // connections than one process may open is split over churnlab-churn processes running in
-// child mode. They talk over pipes: a byte order in ('S' start, 'P' poll, 'X' stop), a framed
-// snapshot out. The agent merges their snapshots into one, so the coordinator sees one agent.
+// child mode. They talk over pipes: a byte order in ('S' start, 'P' poll, 'X' stop, 'L' and 8
+// bytes: the lease's end in CLOCK_MONOTONIC nanoseconds), a framed snapshot out. The agent merges their snapshots into one, so the coordinator sees one agent.
 #pragma once
 
 #include <sys/types.h>
 
+#include <atomic>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -48,6 +50,9 @@ class EngineProcesses final : public ShardEngine {
   void Stop() override;
   // Not carried to the children: a lost agent's share is not handed on to a split shard.
   void ChangeRate(double) override {}
+  // Written to every child at once without waiting (a child that is stopped misses it, and its
+  // own lease lapses), so no child can hold up the others' leases.
+  void ExtendLease(int64_t until_nanos) override;
   bool Done() override;
   EngineSnapshot Wait() override;
   const EngineParams& params() const override { return params_; }
@@ -58,7 +63,7 @@ class EngineProcesses final : public ShardEngine {
     int to = -1;    // its stdin
     int from = -1;  // its stdout
     EngineSnapshot last;
-    bool done = false;
+    std::atomic<bool> done{false};
   };
   explicit EngineProcesses(EngineParams params) : params_(std::move(params)) {}
   void SendAll(char order);
@@ -67,8 +72,12 @@ class EngineProcesses final : public ShardEngine {
   bool AllDoneLocked() const;
 
   EngineParams params_;
-  std::mutex mu_;
-  std::vector<Child> children_;
+  std::mutex mu_;  // one poll at a time; the children's snapshots
+  // Orders go out under write_mu_ alone, so ExtendLease never waits behind a poll that waits for
+  // a child. Each order is one write() of at most 9 bytes to a non-blocking pipe: atomic, and
+  // dropped when the child is not reading.
+  std::mutex write_mu_;
+  std::deque<Child> children_;  // fixed once Create() returns
   bool started_ = false;
 };
 

@@ -19,6 +19,8 @@ constexpr int kMaxEvents = 1024;
 constexpr size_t kScratchBytes = 16 * 1024;
 // The loop looks at the stop flag at least this often.
 constexpr int64_t kMaxWaitNanos = 50'000'000;
+// How often a worker whose lease has lapsed looks whether it was extended.
+constexpr int64_t kLeasePollNanos = 10'000'000;
 // Starts made in one loop pass at most, and the time they may take, before the loop looks at
 // ready events and deadlines again.
 constexpr int kMaxStartsPerPass = 256;
@@ -88,10 +90,12 @@ absl::Status EngineWorker::Init() {
   return absl::OkStatus();
 }
 
-void EngineWorker::Run(int64_t start_nanos, const std::atomic<bool>& stop) {
+void EngineWorker::Run(int64_t start_nanos, const std::atomic<bool>& stop,
+                       const std::atomic<int64_t>& lease_until) {
   start_ = start_nanos;
   end_ = start_nanos + ToNanos(params_.duration);
   stop_ = &stop;
+  lease_until_ = &lease_until;
   next_index_ = index_;
   // In-flight connections get the time their own timeouts and the hold allow after the end, then
   // are cut off.
@@ -139,9 +143,13 @@ void EngineWorker::Run(int64_t start_nanos, const std::atomic<bool>& stop) {
   }
 }
 
-bool EngineWorker::MayStart(int64_t now, int64_t pass_start) const {
-  return now < end_ && now - pass_start < kMaxStartNanosPerPass &&
+bool EngineWorker::MayConnect(int64_t now) const {
+  return now < end_ && now < lease_until_->load(std::memory_order_relaxed) &&
          !stop_->load(std::memory_order_relaxed);
+}
+
+bool EngineWorker::MayStart(int64_t now, int64_t pass_start) const {
+  return MayConnect(now) && now - pass_start < kMaxStartNanosPerPass;
 }
 
 void EngineWorker::StartDue(int64_t pass_start) {
@@ -251,6 +259,13 @@ bool EngineWorker::StartConnection(uint64_t global_index, int64_t now) {
   outcomes_[c.source].Attempt();
   if (!OpenSocket(c)) {
     HoldBackClosedModel(c.started_at);
+    return false;
+  }
+  // The last look before the SYN: opening the socket may have taken long (bind()'s port search,
+  // the process stopped inside it), and no connect() may follow the end, a stop or a lapsed
+  // lease. Such a start ends as stopped, with no SYN sent.
+  if (!MayConnect(clock_.NowNanos())) {
+    Fail(c, Phase::kStopped, 0);
     return false;
   }
 
@@ -532,7 +547,10 @@ void EngineWorker::ExpireTimeouts(int64_t looked) {
 int64_t EngineWorker::WaitNanos(int64_t now) const {
   int64_t wake = now + kMaxWaitNanos;
   if (now < end_ && next_index_ < index_limit_) {
-    if (!open_model_) {
+    if (now >= lease_until_->load(std::memory_order_relaxed)) {
+      // A lapsed lease: no start until it is extended.
+      wake = std::min(wake, now + kLeasePollNanos);
+    } else if (!open_model_) {
       if (open_ < capacity_) wake = std::min(wake, std::max(now, retry_at_));
     } else {
       wake = std::min(wake, IntendedStart(next_index_));

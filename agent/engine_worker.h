@@ -39,9 +39,11 @@ class EngineWorker {
   // Runs the load from `start_nanos` (on the clock) until the duration ends and the in-flight
   // connections finish or time out, or until `stop` becomes true (in-flight ones then end as
   // Phase::kStopped). Hard bounds, whatever the kernel does: no connect() at or after the end
-  // (the clock is read before each one), and every fd closed by the end plus the connections'
-  // own timeouts. Call once, from the worker's own thread.
-  void Run(int64_t start_nanos, const std::atomic<bool>& stop);
+  // or while the lease has lapsed (`lease_until`, on the clock; the clock is read before each
+  // one), and every fd closed by the end plus the connections' own timeouts. Call once, from
+  // the worker's own thread.
+  void Run(int64_t start_nanos, const std::atomic<bool>& stop,
+           const std::atomic<int64_t>& lease_until);
   // Adds this worker's counters to `out`; safe from any thread while Run() is going.
   void AddTo(EngineSnapshot* out) const;
   // From connection `from_index` (at `from_nanos` after the start) on, the engine's total rate is
@@ -86,6 +88,8 @@ class EngineWorker {
   void SkipUnmadeStarts();
   // True when a start may still be made at `now`: before the end, not stopped, pass not over.
   bool MayStart(int64_t now, int64_t pass_start) const;
+  // Whether a connect() may go out now: before the end and the lease's, and not stopped.
+  bool MayConnect(int64_t now) const;
   // Starts connection `global_index` at `now` (the clock read that allowed it). False when it
   // failed at once (counted).
   bool StartConnection(uint64_t global_index, int64_t now);
@@ -149,6 +153,7 @@ class EngineWorker {
   // Open model: a start due longer ago than this is counted late-skipped, not made late.
   const int64_t late_limit_;
   const std::atomic<bool>* stop_ = nullptr;
+  const std::atomic<int64_t>* lease_until_ = nullptr;
 
   int epoll_fd_ = -1;
   std::vector<Connection> slots_;

@@ -21,6 +21,11 @@ class ShardEngine {
   virtual void Stop() = 0;
   // Open model: the total rate becomes `rate` shortly from now (see Engine::ChangeRate).
   virtual void ChangeRate(double rate) = 0;
+  // Leased params (EngineParams::leased): connections start only before `until_nanos` on the
+  // monotonic clock (CLOCK_MONOTONIC, the same in every process); a lease only grows. Starts
+  // due while it has lapsed are counted late, never made late. Safe from any thread, and never
+  // blocks on an engine process.
+  virtual void ExtendLease(int64_t until_nanos) = 0;
   // True once started and every worker has finished.
   virtual bool Done() = 0;
   // Blocks until the run ends; the final snapshot.

@@ -76,10 +76,14 @@ void ObserveLostAgents(const v1::RunReport& report, std::vector<std::string>* ou
           agent.name(), agent.lost_after_s(), share, missing_s));
       continue;
     }
+    // A lost agent may have been stopped (SIGSTOP, a paused VM) rather than gone: what it did
+    // after its last telemetry is unknown here, bounded by the lease its engine holds.
     out->push_back(absl::StrFormat(
-        "%s was lost %.1f s into the run; its counts are those it last reported. Its share "
-        "(%.0f connections/s) went unrun for the remaining %.1f s, about %.0f connections "
-        "fewer than asked; the other agents ran their own shares unchanged%s.",
+        "%s was lost %.1f s into the run; its counts are those it last reported, and any "
+        "connection it started after that (its engine starts none later than its dead-man "
+        "limit, 3 s by default, after this coordinator last answered it) is in no count. Its "
+        "share (%.0f connections/s) went unrun for the remaining %.1f s, up to about %.0f "
+        "connections fewer than asked; the other agents ran their own shares unchanged%s.",
         agent.name(), agent.lost_after_s(), share, missing_s, share * missing_s,
         report.spec().rebalance() ? " (no agent was still running to take it)"
                                   : " (--rebalance hands such a share on)"));

@@ -80,6 +80,9 @@ struct EngineParams {
   // The open model may not ask for more; the closed model's starts are paced to stay under it,
   // however fast the target answers or refuses.
   double max_rate = 0;
+  // Starts only under a lease (ShardEngine::ExtendLease), none until the first: an agent's
+  // dead-man switch, held by the engine itself. false: the run's own end bounds it alone.
+  bool leased = false;
 };
 
 // Hard limits that keep a mistyped flag from becoming a runaway load.

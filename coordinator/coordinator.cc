@@ -157,6 +157,23 @@ void Coordinator::OnTelemetry(const std::string& agent, const v1::ShardTelemetry
   }
 }
 
+v1::CoordinatorMessage Coordinator::LeaseFor(const std::string& agent, const v1::Ping& ping) {
+  v1::CoordinatorMessage message;
+  v1::Lease* lease = message.mutable_lease();
+  lease->set_agent_clock_nanos(ping.agent_clock_nanos());
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = agents_.find(agent);
+  if (it == agents_.end() || it->second.busy_with.empty()) return message;
+  ShardRecord* shard = FindShard(it->second.busy_with, agent);
+  if (shard == nullptr || shard->final) return message;
+  lease->set_run_id(it->second.busy_with);
+  *lease->mutable_duration() = TimeUtil::NanosecondsToDuration(
+      absl::ToInt64Nanoseconds(options_.lease));
+  // The agent's lease runs from its Ping, which was sent before now.
+  shard->lease_until = std::max(shard->lease_until, options_.now() + options_.lease);
+  return message;
+}
+
 void Coordinator::OnRefusal(const std::string& agent, const v1::Refusal& refusal) {
   std::lock_guard<std::mutex> lock(mu_);
   ShardRecord* shard = FindShard(refusal.run_id(), agent);

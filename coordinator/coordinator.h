@@ -51,6 +51,11 @@ class Coordinator {
     // A running shard that sends no telemetry for this long is marked lost (a cut network is
     // usually noticed sooner, by gRPC keepalive closing its stream).
     absl::Duration telemetry_silence = absl::Seconds(3);
+    // How long an answered Ping lets an agent's engine start connections (its lease). A shard
+    // that did not end by itself (lost, or past the deadline) holds its run open until the last
+    // lease granted to it has lapsed: a stopped agent resumed later starts nothing after the
+    // run's end.
+    absl::Duration lease = absl::Seconds(3);
     // Once every shard has drained, a run waits up to this long for each of its observers'
     // next census (they report about once a second), so the server side's last state counts.
     absl::Duration observer_census_wait = absl::Milliseconds(2500);
@@ -79,6 +84,9 @@ class Coordinator {
   void DetachAgent(const std::string& name, AgentLink* link);
   void OnTelemetry(const std::string& agent, const v1::ShardTelemetry& telemetry);
   void OnRefusal(const std::string& agent, const v1::Refusal& refusal);
+  // The answer to an agent's Ping: its clock echoed, and the run this coordinator counts its
+  // shard in ("" once the run ended, the shard was refused or finished, or the agent was lost).
+  v1::CoordinatorMessage LeaseFor(const std::string& agent, const v1::Ping& ping);
 
   absl::StatusOr<v1::StartRunResponse> StartRun(v1::RunSpec spec);
   absl::StatusOr<v1::RunReport> GetRun(const std::string& run_id);

@@ -61,16 +61,18 @@ Coordinator::TickWork Coordinator::CollectTick(absl::Time now) {
 
 void Coordinator::CollectRun(RunRecord& run, absl::Time now, TickWork& work) {
   MarkSilentShardsLost(run, now);
-  bool all_final = std::all_of(run.shards.begin(), run.shards.end(),
-                               [](const ShardRecord& s) { return s.final; });
-  if (!all_final && now >= run.deadline) {
+  if (now >= run.deadline) {
     for (ShardRecord& shard : run.shards) {
       if (shard.final) continue;
       shard.final = true;
       shard.problem = "sent no final telemetry by the run's deadline";
     }
-    all_final = true;
   }
+  // A shard that did not end by itself (lost, or past the deadline) may still have an engine
+  // holding a lease: the run ends once that has lapsed, so nothing connects after its end.
+  bool all_final = std::all_of(run.shards.begin(), run.shards.end(), [now](const ShardRecord& s) {
+    return s.final && (s.problem.empty() || now >= s.lease_until);
+  });
   if (!all_final && !PointDue(run, now)) return;
   if (all_final && AwaitingObserverCensus(run, now)) return;
   v1::RunReport report = BuildReport(run);

@@ -29,6 +29,9 @@ struct ShardRecord {
   bool share_handed_on = false;  // its rate went to the others (the spec's rebalance)
   bool fresh = false;            // telemetry arrived since the last series point
   absl::Time last_telemetry;     // when the latest arrived (the run's start before the first)
+  // When the last lease granted to its agent lapses (Coordinator::LeaseFor); the agent may start
+  // connections until then.
+  absl::Time lease_until = absl::InfinitePast();
   v1::Totals series_totals;      // its cumulative counts at the last series point
 };
 

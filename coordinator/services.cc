@@ -41,6 +41,8 @@ class AttachReactor final
       coordinator_->OnTelemetry(name_, in_.telemetry());
     } else if (in_.has_refusal()) {
       coordinator_->OnRefusal(name_, in_.refusal());
+    } else if (in_.has_ping()) {
+      Send(coordinator_->LeaseFor(name_, in_.ping()));
     }
     StartRead(&in_);
   }

@@ -95,6 +95,8 @@ grpc::Status CoordinatorSession::Serve(v1::AgentGateway::Stub& stub) {
         handler_->OnAdjust(message.adjust());
       } else if (message.has_stop()) {
         handler_->OnStop(message.stop());
+      } else if (message.has_lease()) {
+        handler_->OnLease(message.lease());
       }
     }
   }

@@ -31,6 +31,8 @@ class CoordinatorSession {
     virtual void OnAssign(const v1::Shard& shard) = 0;
     virtual void OnAdjust(const v1::Adjust& adjust) {}
     virtual void OnStop(const v1::Stop& stop) {}
+    // The coordinator's answer to a Ping the process sent.
+    virtual void OnLease(const v1::Lease& lease) {}
     // The stream ended, and every order with it: an agent stops its load here (the dead-man
     // switch), before the session redials.
     virtual void OnDetached() {}

@@ -160,6 +160,42 @@ TEST_F(AgentSessionTest, StopsItsLoadWhenTheCoordinatorGoesAwayAndRedials) {
   ASSERT_TRUE(coordinator_.WaitUntil([](const auto&, int attaches) { return attaches >= 2; }));
 }
 
+uint64_t Attempted(const v1::ShardTelemetry& telemetry) {
+  uint64_t n = 0;
+  for (const v1::SourceCounts& s : telemetry.sources()) n += s.attempted();
+  return n;
+}
+
+// The dead-man switch held by the engine: it starts connections only while the coordinator
+// answers the agent's pings for this run. Unanswered (a stopped coordinator, answers stuck in a
+// buffer), or answered for another run, every start is counted late and none is made.
+TEST_F(AgentSessionTest, StartsConnectionsOnlyWhileTheCoordinatorAnswersItsPingsForTheRun) {
+  Start(Options());
+  Listener target;
+  coordinator_.AnswerPings(false);
+  ASSERT_TRUE(coordinator_.Send(Assign("r-mute", target.address(), 100, absl::Seconds(1))));
+  std::optional<v1::AgentMessage> mute = TelemetryOf("r-mute", /*final=*/true);
+  ASSERT_TRUE(mute);
+  EXPECT_EQ(Attempted(mute->telemetry()), 0u);
+  EXPECT_EQ(mute->telemetry().late_starts(), 100u);
+
+  coordinator_.AnswerPings(true);
+  coordinator_.LeaseFor("r-other");
+  ASSERT_TRUE(
+      coordinator_.Send(Assign("r-elsewhere", target.address(), 100, absl::Seconds(1))));
+  std::optional<v1::AgentMessage> elsewhere = TelemetryOf("r-elsewhere", /*final=*/true);
+  ASSERT_TRUE(elsewhere);
+  EXPECT_EQ(Attempted(elsewhere->telemetry()), 0u);
+
+  coordinator_.LeaseFor(std::nullopt);
+  ASSERT_TRUE(coordinator_.Send(Assign("r-heard", target.address(), 100, absl::Seconds(1))));
+  std::optional<v1::AgentMessage> heard = TelemetryOf("r-heard", /*final=*/true);
+  ASSERT_TRUE(heard);
+  // The first start waits for the first answer (a round trip in-process): nearly all are made.
+  EXPECT_GE(Attempted(heard->telemetry()), 90u);
+  EXPECT_EQ(Attempted(heard->telemetry()) + heard->telemetry().late_starts(), 100u);
+}
+
 TEST_F(AgentSessionTest, LeavesWhenIdleByItsOwnClock) {
   AgentSession::Options options = Options();
   options.exit_when_idle = absl::Hours(1);

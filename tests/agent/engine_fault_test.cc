@@ -67,6 +67,55 @@ TEST_F(EngineFaultTest, AStagedProfileEndingAtZeroStartsExactlyItsConnections) {
   EXPECT_EQ(s.late_starts, 0u);
 }
 
+// A leased engine (an agent's) starts nothing before its first lease and nothing once the
+// lease has lapsed: the starts due then are counted late, never made.
+TEST_F(EngineFaultTest, ALeasedEngineStartsOnlyWhileItsLeaseHolds) {
+  sys_.connect_errno = ECONNREFUSED;  // no network: each start ends at once
+  EngineParams p = OneSecondAt100PerSecond();
+  p.leased = true;
+  EngineSnapshot never = RunToEnd(p, sys_, clock_);
+  EXPECT_EQ(never.Total().attempted, 0u);
+  EXPECT_EQ(never.late_starts, 100u);
+
+  // Leased for the first half second: connections 0..49 (due every 10 ms from the start).
+  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(p, sys_, clock_);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  (*engine)->ExtendLease(clock_.NowNanos() + 500'000'000 - 1);
+  (*engine)->ExtendLease(clock_.NowNanos());  // a lease only grows
+  (*engine)->Start();
+  EngineSnapshot half = (*engine)->Wait();
+  EXPECT_EQ(half.Total().attempted, 50u);
+  EXPECT_EQ(half.Total().attempted + half.late_starts, 100u);
+}
+
+// The agent stopped (SIGSTOP) inside a connect() and resumed after its lease lapsed: the engine
+// makes no further start, although its own duration has not ended.
+TEST_F(EngineFaultTest, ALeaseThatLapsedWhileStoppedStartsNothingAfterTheResume) {
+  sys_.connect_errno = ECONNREFUSED;
+  sys_.stall_at_connect = 30;
+  sys_.stall_nanos = 300'000'000;  // resumed at ~0.59 s, past the lease's 0.4 s
+  EngineParams p = OneSecondAt100PerSecond();
+  p.leased = true;
+  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(p, sys_, clock_);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  (*engine)->ExtendLease(clock_.NowNanos() + 400'000'000);
+  (*engine)->Start();
+  EngineSnapshot s = (*engine)->Wait();
+  EXPECT_EQ(s.Total().attempted, 30u);
+  EXPECT_EQ(s.late_starts, 70u);
+}
+
+// Without a lease (churnlab-churn on its own) the run's end alone bounds the engine.
+TEST_F(EngineFaultTest, AnEngineWithoutALeaseIgnoresLeases) {
+  sys_.connect_errno = ECONNREFUSED;
+  absl::StatusOr<std::unique_ptr<Engine>> engine =
+      Engine::Create(OneSecondAt100PerSecond(), sys_, clock_);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  (*engine)->ExtendLease(0);
+  (*engine)->Start();
+  EXPECT_EQ((*engine)->Wait().Total().attempted, 100u);
+}
+
 TEST_F(EngineFaultTest, ConnectEaddrnotavailIsCountedInTheConnectPhase) {
   sys_.connect_errno = EADDRNOTAVAIL;
   EngineSnapshot s = RunToEnd(OneSecondAt100PerSecond(), sys_, clock_);

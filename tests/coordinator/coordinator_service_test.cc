@@ -83,6 +83,8 @@ class CoordinatorServiceTest : public ::testing::Test {
     Coordinator::Options options;
     options.start_after = absl::ZeroDuration();
     options.finish_grace = absl::Seconds(1);
+    // Longer than the silence that marks an agent lost, so a test can tell the two apart.
+    options.lease = absl::Seconds(10);
     coordinator_ = std::make_unique<Coordinator>(store_.get(), options);
     gateway_ = std::make_unique<AgentGatewayService>(coordinator_.get());
     control_ = std::make_unique<ControlService>(coordinator_.get());
@@ -276,6 +278,45 @@ TEST_F(CoordinatorServiceTest, ASilentAgentIsMarkedLostAndStopped) {
   for (const std::string& o : report.observations()) said = said || o.rfind("b was lost", 0) == 0;
   EXPECT_TRUE(said);
   EXPECT_EQ(report.verdict(), v1::RunReport::VERDICT_FAIL);
+}
+
+// The dead-man switch's lease: a Ping is answered with the agent's clock and the run its shard
+// counts in. A silent agent that was granted a lease is marked lost as before, but its run
+// ends only once that lease has lapsed (the agent, stopped and resumed, may start connections
+// until then), and a lost agent's pings extend nothing.
+TEST_F(CoordinatorServiceTest, ALeaseGrantedToALostAgentHoldsItsRunOpenUntilItLapses) {
+  auto b = Attach("b", {"127.0.0.3"});
+  absl::Time start = absl::Now();
+  absl::StatusOr<v1::StartRunResponse> started = Start(100);
+  ASSERT_TRUE(started.ok());
+  v1::CoordinatorMessage assign;
+  ASSERT_TRUE(b->Read(&assign));
+  v1::AgentMessage ping;
+  ping.mutable_ping()->set_agent_clock_nanos(12345);
+  b->Send(ping);
+  v1::CoordinatorMessage lease;
+  ASSERT_TRUE(b->Read(&lease));
+  ASSERT_TRUE(lease.has_lease()) << lease.DebugString();
+  EXPECT_EQ(lease.lease().agent_clock_nanos(), 12345);
+  EXPECT_EQ(lease.lease().run_id(), started->run_id());
+  EXPECT_EQ(TimeUtil::DurationToSeconds(lease.lease().duration()), 10);
+
+  coordinator_->Tick(start + absl::Seconds(4));  // silent for 4 s: lost and told to stop
+  v1::CoordinatorMessage stop;
+  ASSERT_TRUE(b->Read(&stop));
+  EXPECT_TRUE(stop.has_stop()) << stop.DebugString();
+  EXPECT_EQ(Get(started->run_id()).state(), v1::RunReport::STATE_RUNNING);
+  b->Send(ping);
+  ASSERT_TRUE(b->Read(&lease));
+  EXPECT_EQ(lease.lease().run_id(), "");  // lost: nothing to extend
+
+  coordinator_->Tick(start + absl::Seconds(9));
+  EXPECT_EQ(Get(started->run_id()).state(), v1::RunReport::STATE_RUNNING);
+  coordinator_->Tick(absl::Now() + absl::Seconds(11));  // past the lease granted at the ping
+  v1::RunReport report = WaitForVerdict(started->run_id());
+  EXPECT_EQ(report.state(), v1::RunReport::STATE_FAILED);
+  EXPECT_NE(report.agents(0).problem().find("no telemetry for 3s"), std::string::npos)
+      << report.agents(0).problem();
 }
 
 TEST_F(CoordinatorServiceTest, RefusalsAndCancelReachTheReport) {

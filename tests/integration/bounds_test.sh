@@ -19,6 +19,14 @@
 #     enforced (/proc/PID/limits) and its attempted matches ActiveOpens within 2%.
 #  5. One engine (churnlab-churn) over its fd limit retries EMFILE at a bounded pace (it used to
 #     count 880,011 in 12.5 s).
+#  6. The agent stopped (SIGSTOP) 2.6 s into a 12 s run and resumed after the coordinator had
+#     ended the run (it lost the agent): no SYN toward the target leaves its namespace after the
+#     resume (nftables counter), though the engine's own duration has not ended (it used to run
+#     on to it), and the report says what it cannot count.
+#  7. One of the agent's engine processes stopped, then the coordinator killed: the other
+#     processes start nothing once the lease lapses (no SYN 4 to 7 s after the kill; they used
+#     to go on at full speed while the agent waited for the stopped one), nor the stopped one
+#     when it resumes.
 # Usage: bounds_test.sh BIN_DIR
 source "$(dirname "$0")/../support/shell_test.sh" bounds_test "$@"
 if [[ $(id -u) -ne 0 ]]; then
@@ -50,6 +58,21 @@ counter() {
                        for (i = 2; i <= NF; i++) if (n[$1, i] == k) print $i }'
 }
 fds() { ls "/proc/$1/fd" | wc -l; }
+# count_syns PORT: counts the SYNs the namespace sends toward PORT (an nftables table of its own,
+# gone with the namespace); syns: the count so far.
+count_syns() {
+  in_ns nft add table inet bounds_syn
+  in_ns nft add chain inet bounds_syn out '{ type filter hook output priority 0; }'
+  in_ns nft add rule inet bounds_syn out tcp dport "$1" 'tcp flags & (syn | ack) == syn' counter
+}
+# syns: SYNs that opened a connection (a stopped process's socket in SYN_SENT is retransmitted by
+# the kernel, which is no new connect(), so TCPSynRetrans is taken off).
+syns() {
+  local sent
+  sent=$(in_ns nft list chain inet bounds_syn out |
+    awk '/counter packets/ { for (i = 1; i < NF; i++) if ($i == "packets") print $(i + 1) }')
+  echo $((sent - $(counter TCPSynRetrans)))
+}
 
 echo "== 1. a million per second into an exhausted source ends at its duration"
 new_namespace churn "40000 40009"
@@ -73,6 +96,7 @@ start_lab() {
   rm -f grpc target
   in_ns "$bin/churnlab-coordinator" --grpc-listen=127.0.0.1:0 --http-listen=127.0.0.1:0 \
     --address-file=grpc --db="$work/$1.db" >"$1-coordinator.log" 2>&1 &
+  coordinator_pid=$!
   pids+=($!)
   in_ns "$bin/churnlab-target" --listen=127.0.0.1:0 --address-file=target ${4:-} \
     >"$1-target.log" 2>&1 &
@@ -199,4 +223,68 @@ echo "   churnlab-churn under ulimit -n 300: ${emfile:-0} EMFILE in 3 s"
 ((${emfile:-0} > 0)) || fail "no EMFILE over the fd limit: $(tail -n 8 emfile.log)"
 # Hold-backs of 1 ms at least after each immediate failure: at most ~1,000 a second.
 ((emfile < 4000)) || fail "$emfile EMFILE in 3 s: the closed model spins"
+echo "== 6. an agent stopped until its run had ended starts nothing when it resumes"
+start_lab resume "20000 59999"
+target_port=$(cat target)
+count_syns "${target_port##*:}"
+in_ns "$bin/churnlab" run --coordinator="$c" --target="$(cat target)" --rate=500 --duration=12s \
+  --report=resume.json >resume-run.log 2>&1 &
+run=$!
+sleep 2.6
+kill -STOP "$agent"
+stopped=$(syns)
+wait "$run" || true  # a run that lost its agent fails
+ended=$(syns)
+kill -CONT "$agent"
+sleep 3
+after=$(syns)
+attempted=$(json resume.json 'r["totals"]["attempted"]')
+echo "   SYNs: $stopped by the stop, $ended when the run ended ($(json resume.json \
+  'r["agents"][0].get("lost_after_s", 0)') s in, the agent lost), $after 3 s after SIGCONT;" \
+  "report: attempted $attempted"
+((after == ended)) || fail "$((after - ended)) SYNs toward the target after the resume, once the run had ended"
+((ended == stopped)) || fail "$((ended - stopped)) SYNs while the agent was stopped"
+# Its last telemetry came up to a second before the stop: at 500/s at most ~500 are uncounted.
+((attempted <= stopped && attempted >= stopped - 600)) ||
+  fail "report attempted $attempted, SYNs before the stop $stopped"
+json resume.json '"\n".join(r.get("observations", []))' | grep -q "is in no count" ||
+  fail "the report does not say that what the lost agent did after its last telemetry is uncounted"
+
+echo "== 7. a stopped engine process does not keep the others loading without a coordinator"
+start_lab child "20000 59999" 300
+target_port=$(cat target)
+count_syns "${target_port##*:}"
+in_ns "$bin/churnlab" run --coordinator="$c" --target="$(cat target)" --concurrency=1000 \
+  --duration=30s >child-run.log 2>&1 &
+run=$!
+pids+=($run)
+engines=0
+for _ in $(seq 100); do
+  engines=$({ pgrep -P "$agent" || true; } | wc -l)
+  ((engines >= 2)) && break
+  sleep 0.1
+done
+((engines >= 2)) || fail "the agent started no engine processes past its fd limit"
+sleep 1
+child=$(pgrep -P "$agent" | head -n 1)
+kill -STOP "$child"
+kill -9 "$coordinator_pid"
+killed=$(syns)
+sleep 1
+one=$(syns)
+sleep 3  # the dead-man limit: 3 s after the last answered ping
+a=$(syns)
+sleep 3
+b=$(syns)
+kill -CONT "$child"
+sleep 1
+d=$(syns)
+echo "   $engines engine processes, one stopped, the coordinator killed: SYNs +$((one - killed))" \
+  "in the first second after, +$((b - a)) from 4 to 7 s after, +$((d - b)) in the second after" \
+  "the stopped one resumed"
+# The others were loading when the coordinator died, so silence later is the lease's doing.
+((one > killed)) || fail "no SYN in the second after the kill: the others were not loading"
+((b == a)) || fail "$((b - a)) SYNs 4 to 7 s after the coordinator died"
+((d == b)) || fail "$((d - b)) SYNs after the stopped engine process resumed"
+
 echo "bounds_test: passed"

@@ -49,6 +49,14 @@ class FakeCoordinator final : public v1::AgentGateway::Service {
       std::lock_guard<std::mutex> lock(mu_);
       received_.push_back(message);
       cv_.notify_all();
+      if (message.has_ping() && answer_pings_) {
+        // As the coordinator does: the clock echoed, and the run it counts the agent in.
+        v1::CoordinatorMessage lease;
+        lease.mutable_lease()->set_agent_clock_nanos(message.ping().agent_clock_nanos());
+        lease.mutable_lease()->set_run_id(fixed_lease_run_.value_or(leased_run_));
+        lease.mutable_lease()->mutable_duration()->set_seconds(3);
+        stream->Write(lease);
+      }
     }
     std::lock_guard<std::mutex> lock(mu_);
     stream_ = nullptr;
@@ -57,10 +65,23 @@ class FakeCoordinator final : public v1::AgentGateway::Service {
     return grpc::Status::OK;
   }
 
-  // False when no agent is attached.
+  // False when no agent is attached. An assignment's run is the one pings are answered for.
   bool Send(const v1::CoordinatorMessage& message) {
     std::lock_guard<std::mutex> lock(mu_);
+    if (message.has_assign()) leased_run_ = message.assign().run_id();
     return stream_ != nullptr && stream_->Write(message);
+  }
+  // Whether pings are answered (by default they are), as a coordinator that is stopped, or whose
+  // answers are lost, would not.
+  void AnswerPings(bool answer) {
+    std::lock_guard<std::mutex> lock(mu_);
+    answer_pings_ = answer;
+  }
+  // Answers pings for `run_id` from now on, whatever is assigned; nullopt: for the last run
+  // assigned, as by default.
+  void LeaseFor(std::optional<std::string> run_id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    fixed_lease_run_ = std::move(run_id);
   }
   // The next attachment ends at once with `status` (ALREADY_EXISTS: a name already taken).
   void RefuseNext(grpc::Status status) {
@@ -106,6 +127,9 @@ class FakeCoordinator final : public v1::AgentGateway::Service {
   int attaches_ = 0;  // attachments begun, refused ones too
   grpc::Status refusal_;
   std::deque<v1::AgentMessage> received_;
+  bool answer_pings_ = true;
+  std::string leased_run_;  // the last run assigned
+  std::optional<std::string> fixed_lease_run_;
 };
 
 // The session's log lines, kept so a test can wait for one.
