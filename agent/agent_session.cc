@@ -157,7 +157,10 @@ absl::StatusOr<ShardEnginePtr> AgentSession::MakeEngine(const EngineParams& para
 
 void AgentSession::RunShard(std::string run_id, ShardEnginePtr engine, absl::Duration start_after) {
   link_.Log(absl::StrCat("run ", run_id, ": starting in ", absl::FormatDuration(start_after)));
-  SendPing();  // the engine starts nothing until the coordinator answers
+  // The settings in force for this run (a sysctl changed just before it), ahead of everything
+  // else the shard sends; then the engine starts nothing until the coordinator answers a ping.
+  link_.RefreshHello();
+  SendPing();
   bool stopped_before_start;
   {
     std::unique_lock<std::mutex> lock(mu_);
@@ -231,6 +234,13 @@ void AgentSession::OnLease(const v1::Lease& lease) {
 
 void AgentSession::OnAdjust(const v1::Adjust& adjust) {
   double rate = adjust.rate();
+  // Checked where it enters: `rate > max` is false for NaN, and the pacer cannot schedule
+  // infinity.
+  if (!(rate > 0 && rate <= kMaxRate)) {
+    link_.Log(absl::StrFormat("run %s: refused a rate change to %g conn/s (not in (0, %.0f])",
+                              adjust.run_id(), rate, kMaxRate));
+    return;
+  }
   if (options_.max_rate > 0 && rate > options_.max_rate) {
     link_.Log(absl::StrFormat("run %s: asked for %.1f conn/s; --max-rate holds it at %.1f",
                               adjust.run_id(), rate, options_.max_rate));

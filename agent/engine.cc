@@ -79,7 +79,10 @@ void Engine::ExtendLease(int64_t until_nanos) {
 
 void Engine::ChangeRate(double rate) {
   // A staged profile has no one rate to change (validation refuses rebalance with stages).
-  if (params_.rate <= 0 || !params_.stages.empty() || rate <= 0 || !started_.load() || Done()) {
+  // A rate that is not a finite positive number (NaN compares false with everything) is no
+  // rate; the agent refuses it before it gets here.
+  if (params_.rate <= 0 || !params_.stages.empty() || !(rate > 0 && rate <= kMaxRate) ||
+      !started_.load() || Done()) {
     return;
   }
   if (params_.max_rate > 0) rate = std::min(rate, params_.max_rate);

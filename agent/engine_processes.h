@@ -2,7 +2,8 @@
 // (RLIMIT_NOFILE's hard limit may be far below a million), so a shard that holds more
 // connections than one process may open is split over churnlab-churn processes running in
 // child mode. They talk over pipes: a byte order in ('S' start, 'P' poll, 'X' stop, 'L' and 8
-// bytes: the lease's end in CLOCK_MONOTONIC nanoseconds), a framed snapshot out. The agent merges their snapshots into one, so the coordinator sees one agent.
+// bytes: the lease's end in CLOCK_MONOTONIC nanoseconds), a framed snapshot out. The agent merges
+// their snapshots into one, so the coordinator sees one agent.
 #pragma once
 
 #include <sys/types.h>

@@ -29,10 +29,10 @@ std::string PortWarning(const std::string& agent, const v1::TupleBudget& budget,
     return absl::StrFormat(
         "agent %s: at %.0f conn/s per source IP its %d ports x %d destination(s) would run out "
         "after ~%ss (budget %.0f conn/s per source with %gs %s); %s",
-        agent, s.requested_rate(), s.ports(), s.destinations(), ApproxSeconds(s.exhaustion_after_s()),
-        s.budget_rate(), s.hold_s(),
+        agent, s.requested_rate(), s.ports(), s.destinations(),
+        ApproxSeconds(s.exhaustion_after_s()), s.budget_rate(), s.hold_s(),
         limit == v1::PORT_LIMIT_TW_REUSE ? "of tcp_tw_reuse_delay" : "TIME_WAIT",
-        ends_first ? absl::StrFormat("the %.0fs run ends first", shape.duration_s)
+        ends_first                 ? absl::StrFormat("the %.0fs run ends first", shape.duration_s)
         : shape.bind_reserves_port ? "expect EADDRINUSE from bind()"
                                    : "expect EADDRNOTAVAIL");
   }
@@ -141,8 +141,8 @@ std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
     if (!tuples.empty()) warnings.push_back(std::move(tuples));
     std::string memory = MemoryWarning(spec, shard);
     if (!memory.empty()) warnings.push_back(std::move(memory));
-    for (v1::PortLimit limit : {v1::PORT_LIMIT_TIME_WAIT, v1::PORT_LIMIT_TW_REUSE,
-                                v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS}) {
+    for (v1::PortLimit limit :
+         {v1::PORT_LIMIT_TIME_WAIT, v1::PORT_LIMIT_TW_REUSE, v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS}) {
       std::string warning = PortWarning(hello.name(), budget, limit, shape);
       if (!warning.empty()) warnings.push_back(std::move(warning));
     }

@@ -2,11 +2,15 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 
 namespace churnlab::analysis {
 namespace {
@@ -47,17 +51,12 @@ v1::PortLimit LimitOf(const SourceFacts& facts) {
   uint64_t tuples = facts.ports * facts.destinations;
   if (tuples == 0) return v1::PORT_LIMIT_UNSPECIFIED;
   if (facts.close != ClosePolicy::kClientFin) return v1::PORT_LIMIT_NO_CLIENT_TIME_WAIT;
-  if (facts.max_tw_buckets.has_value() && *facts.max_tw_buckets >= 0 &&
-      static_cast<uint64_t>(*facts.max_tw_buckets) < tuples) {
-    return v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS;
-  }
   if (facts.reuse_delay_s > 0) return v1::PORT_LIMIT_TW_REUSE;
   return v1::PORT_LIMIT_TIME_WAIT;
 }
 
-// Notes on the agent's settings: reuse that shortens the hold, reuse that does not apply (2 on
-// connections that are not loopback ones, or timestamps off), a tcp_max_tw_buckets that caps
-// TIME_WAIT below the ports.
+// Notes on the agent's settings: reserved ports, reuse that shortens the hold, reuse that does
+// not apply (2 on connections that are not loopback ones, or timestamps off).
 void AddHostNotes(const ShardFacts& shard, const RunShape& shape,
                   const std::vector<const v1::SourceBudget*>& sources,
                   std::set<std::string>* notes) {
@@ -81,8 +80,8 @@ void AddHostNotes(const ShardFacts& shard, const RunShape& shape,
     } else if (s->limit() == v1::PORT_LIMIT_TIME_WAIT && shape.close == ClosePolicy::kClientFin &&
                ReuseSetFor(hello, s->ip(), shape) && !TimestampsOn(hello)) {
       notes->insert(absl::StrCat(
-          "tcp_tw_reuse=", reuse, " on ", hello.host(), ", but tcp_timestamps=",
-          Sysctl(hello, kTimestamps).value_or("(not reported)"),
+          "tcp_tw_reuse=", reuse, " on ", hello.host(),
+          ", but tcp_timestamps=", Sysctl(hello, kTimestamps).value_or("(not reported)"),
           ": the kernel takes over a TIME_WAIT tuple only by its TCP timestamp, so TIME_WAIT "
           "binds in full"));
     } else if (s->limit() == v1::PORT_LIMIT_TIME_WAIT && reuse == "2" &&
@@ -91,14 +90,6 @@ void AddHostNotes(const ShardFacts& shard, const RunShape& shape,
                                  " reuses TIME_WAIT tuples of loopback connections only; these "
                                  "are not, so TIME_WAIT binds (1 would shorten it to the reuse "
                                  "delay)"));
-    } else if (s->limit() == v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS) {
-      notes->insert(absl::StrFormat(
-          "tcp_max_tw_buckets=%s on %s is below the %d TIME_WAIT sockets a source's %d ports x "
-          "%d destination(s) would hold: past it the kernel destroys TIME_WAIT sockets at once "
-          "(TCPTimeWaitOverflow), so the ports do not run out, and TIME_WAIT no longer guards "
-          "new connections against an old one's late segments",
-          Sysctl(hello, kMaxTwBuckets).value_or("?"), hello.host(), s->ports() * s->destinations(),
-          s->ports(), s->destinations()));
     }
   }
 }
@@ -121,6 +112,92 @@ void AddSpecNotes(const RunShape& shape, v1::TupleBudget* budget) {
 }
 
 std::string Rate(double rate) { return absl::StrFormat("%.0f", rate); }
+
+// Which kernel tables a hello's sources share: ports, TIME_WAIT and tcp_max_tw_buckets are per
+// network namespace of a kernel (its kernel_id); an agent that did not say is one of its own.
+std::string NamespaceOf(const v1::Hello& hello) {
+  return hello.kernel_id().empty() ? absl::StrCat("agent ", hello.name()) : hello.kernel_id();
+}
+
+// One (agent, source IP) of a run.
+struct SourceEntry {
+  const ShardFacts* shard;
+  std::string ip;
+  std::string space;  // NamespaceOf its agent
+  SourceFacts facts;
+  double rate;  // its share, new connections/s
+};
+
+// A source IP within one namespace: the agents that offer it and their rates summed.
+struct SharedIp {
+  std::vector<std::string> agents;
+  double rate = 0;
+};
+
+std::map<std::pair<std::string, std::string>, SharedIp> SharedIps(
+    const std::vector<SourceEntry>& entries) {
+  std::map<std::pair<std::string, std::string>, SharedIp> out;
+  for (const SourceEntry& e : entries) {
+    SharedIp& same = out[{e.space, e.ip}];
+    same.agents.push_back(e.shard->hello->name());
+    same.rate += e.rate;
+  }
+  return out;
+}
+
+// tcp_max_tw_buckets caps every TIME_WAIT of a namespace: all its sources, the server side and
+// other programs. At the namespace's total rate TIME_WAIT reaches the cap after cap / rate
+// seconds; a source whose ports would run out later than that never does, because past the cap
+// the kernel destroys TIME_WAIT sockets at once (TCPTimeWaitOverflow). The closed model has no
+// rate: there the cap is held against the namespace's four-tuples.
+void ApplyTimeWaitCaps(const std::vector<SourceEntry>& entries,
+                       const std::vector<v1::SourceBudget*>& budgets,
+                       std::set<std::string>* notes) {
+  struct Space {
+    std::optional<int64_t> cap;
+    double rate = 0;
+    uint64_t tuples = 0;
+    std::set<std::string> hosts;
+  };
+  std::map<std::string, Space> spaces;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (!PortLimitBinds(budgets[i]->limit())) continue;
+    Space& space = spaces[entries[i].space];
+    space.cap = SysctlInt(*entries[i].shard->hello, kMaxTwBuckets);
+    space.rate += entries[i].rate;
+    space.tuples += budgets[i]->ports() * budgets[i]->destinations();
+    space.hosts.insert(entries[i].shard->hello->host());
+  }
+  for (size_t i = 0; i < entries.size(); ++i) {
+    v1::SourceBudget* s = budgets[i];
+    auto it = spaces.find(entries[i].space);
+    if (!PortLimitBinds(s->limit()) || it == spaces.end() || !it->second.cap ||
+        *it->second.cap < 0) {
+      continue;
+    }
+    const Space& space = it->second;
+    double cap = static_cast<double>(*space.cap);
+    double ports_last = entries[i].rate > 0
+                            ? static_cast<double>(s->ports() * s->destinations()) / entries[i].rate
+                            : std::numeric_limits<double>::infinity();
+    bool capped = space.rate > 0 ? cap / space.rate < ports_last : cap < space.tuples;
+    if (!capped) continue;
+    s->set_limit(v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS);
+    s->set_exhaustion_after_s(0);
+    notes->insert(absl::StrFormat(
+        "tcp_max_tw_buckets=%d caps every TIME_WAIT of the network namespace of %s (all its "
+        "sources, the server side, other programs): %s, before any of its sources runs out of "
+        "ports, so past it the kernel destroys TIME_WAIT sockets at once (TCPTimeWaitOverflow): "
+        "no EADDRNOTAVAIL, and TIME_WAIT no longer guards new connections against an old one's "
+        "late segments",
+        *space.cap, absl::StrJoin(space.hosts, ", "),
+        space.rate > 0
+            ? absl::StrFormat("at %.0f new connections/s in all it is reached after "
+                              "about %s s",
+                              space.rate, ApproxSeconds(cap / space.rate))
+            : absl::StrFormat("it is below the namespace's %d four-tuples", space.tuples)));
+  }
+}
 
 // What a closed tuple is held for, in words: the longest hold of the sources.
 std::string HoldWords(const v1::TupleBudget& budget) {
@@ -217,7 +294,6 @@ v1::SourceBudget BudgetOfSource(const SourceFacts& facts, double requested_rate)
   s.set_ports(facts.ports);
   s.set_destinations(facts.destinations);
   s.set_limit(LimitOf(facts));
-  // A tcp_max_tw_buckets below the tuples destroys TIME_WAIT early instead of reusing it.
   s.set_hold_s(s.limit() == v1::PORT_LIMIT_TW_REUSE ? facts.reuse_delay_s : facts.time_wait_s);
   s.set_budget_rate(s.hold_s() > 0 ? tuples / s.hold_s() : 0);
   s.set_requested_rate(requested_rate);
@@ -235,28 +311,54 @@ v1::TupleBudget ComputeTupleBudget(const v1::RunSpec& spec, std::span<const Shar
   budget.set_time_wait_s(kTimeWaitSeconds);
   uint32_t destinations =
       shape.bind_reserves_port ? 1 : static_cast<uint32_t>(std::max(1, spec.targets_size()));
-  std::set<std::string> notes;
+  std::vector<SourceEntry> entries;
   for (const ShardFacts& shard : shards) {
-    const v1::Hello& hello = *shard.hello;
     std::vector<std::string> sources(shard.source_ips.begin(), shard.source_ips.end());
     if (sources.empty()) sources.push_back("auto");
-    std::vector<const v1::SourceBudget*> added;
     for (const std::string& ip : sources) {
-      SourceFacts facts{.ports = PortCount(hello),
-                        .destinations = destinations,
-                        .time_wait_s = kTimeWaitSeconds,
-                        .close = shape.close,
-                        .reuse_delay_s = ReuseDelayOf(hello, ip, shape),
-                        .max_tw_buckets = SysctlInt(hello, kMaxTwBuckets)};
-      v1::SourceBudget* s = budget.add_sources();
-      *s = BudgetOfSource(facts, shard.rate / sources.size());
-      s->set_agent(hello.name());
-      s->set_ip(ip);
-      budget.set_total_rate(budget.total_rate() + s->budget_rate());
-      added.push_back(s);
+      const v1::Hello& hello = *shard.hello;
+      entries.push_back(SourceEntry{.shard = &shard,
+                                    .ip = ip,
+                                    .space = NamespaceOf(hello),
+                                    .facts = {.ports = PortCount(hello),
+                                              .destinations = destinations,
+                                              .time_wait_s = kTimeWaitSeconds,
+                                              .close = shape.close,
+                                              .reuse_delay_s = ReuseDelayOf(hello, ip, shape)},
+                                    .rate = shard.rate / sources.size()});
     }
-    AddHostNotes(shard, shape, added, &notes);
   }
+  std::set<std::string> notes;
+  std::vector<v1::SourceBudget*> added;
+  std::map<std::pair<std::string, std::string>, SharedIp> shared = SharedIps(entries);
+  for (const SourceEntry& e : entries) {
+    const SharedIp& same = shared.at({e.space, e.ip});
+    // An IP that two agents of one namespace offer has its ports once: they share its budget,
+    // and the rate of both draws on it.
+    v1::SourceBudget* s = budget.add_sources();
+    *s = BudgetOfSource(e.facts, same.rate);
+    s->set_budget_rate(s->budget_rate() / same.agents.size());
+    s->set_requested_rate(e.rate);
+    s->set_agent(e.shard->hello->name());
+    s->set_ip(e.ip);
+    budget.set_total_rate(budget.total_rate() + s->budget_rate());
+    added.push_back(s);
+    if (same.agents.size() > 1 && e.ip != "auto") {
+      notes.insert(absl::StrFormat(
+          "source IP %s is offered by agents %s on one kernel and network namespace: they share "
+          "its ports and TIME_WAIT, so it counts once in the budget",
+          e.ip, absl::StrJoin(same.agents, ", ")));
+    }
+  }
+  for (size_t first = 0; first < entries.size();) {
+    size_t end = first;
+    while (end < entries.size() && entries[end].shard == entries[first].shard) ++end;
+    AddHostNotes(*entries[first].shard, shape,
+                 std::vector<const v1::SourceBudget*>(added.begin() + first, added.begin() + end),
+                 &notes);
+    first = end;
+  }
+  ApplyTimeWaitCaps(entries, added, &notes);
   for (const std::string& note : notes) budget.add_notes(note);
   AddSpecNotes(shape, &budget);
   budget.set_summary(Summary(spec, shape, budget));

@@ -32,7 +32,6 @@ struct SourceFacts {
   // Where tcp_tw_reuse applies (1, or 2 on a loopback connection) and TCP timestamps are on:
   // tcp_tw_reuse_delay, after which a new connection takes over a TIME_WAIT tuple. 0: no reuse.
   double reuse_delay_s = 0;
-  std::optional<int64_t> max_tw_buckets;  // tcp_max_tw_buckets, when known
 };
 
 // One source: ports x destinations / the seconds a closed tuple is held (hold_s: TIME_WAIT, or

@@ -45,8 +45,7 @@ SourceFacts FactsOf(const PlanInputs& in) {
                      .destinations = in.bind == BindMode::kBind ? 1 : in.destinations,
                      .time_wait_s = in.time_wait_s,
                      .close = in.close,
-                     .reuse_delay_s = ReuseApplies(in) ? in.tw_reuse_delay_s : 0,
-                     .max_tw_buckets = std::nullopt};
+                     .reuse_delay_s = ReuseApplies(in) ? in.tw_reuse_delay_s : 0};
 }
 
 v1::SourceBudget OneSource(const PlanInputs& in) {
@@ -239,20 +238,21 @@ std::string Plural(uint64_t n, const char* one, const char* many) {
 // How long a closed tuple is held, in words.
 std::string HoldWords(const PlanInputs& in, const v1::SourceBudget& one) {
   if (one.limit() == v1::PORT_LIMIT_TW_REUSE) {
-    return absl::StrFormat("tcp_tw_reuse taking over a TIME_WAIT tuple %g s after its last "
-                           "timestamp",
-                           one.hold_s());
+    return absl::StrFormat(
+        "tcp_tw_reuse taking over a TIME_WAIT tuple %g s after its last "
+        "timestamp",
+        one.hold_s());
   }
   return absl::StrFormat("%.0f s of TIME_WAIT", in.time_wait_s);
 }
 
 std::string Summary(const PlanInputs& in, const v1::BudgetPlan& plan) {
   const v1::SourceBudget& one = plan.per_source();
-  std::string head = absl::StrFormat(
-      "%s x %s with %d ports (%d-%d) and %s sustain %.0f new connections/s",
-      Plural(plan.sources(), "source IP", "source IPs"),
-      Plural(one.destinations(), "destination", "destinations"), one.ports(), in.port_low,
-      in.port_high, HoldWords(in, one), plan.total_rate());
+  std::string head =
+      absl::StrFormat("%s x %s with %d ports (%d-%d) and %s sustain %.0f new connections/s",
+                      Plural(plan.sources(), "source IP", "source IPs"),
+                      Plural(one.destinations(), "destination", "destinations"), one.ports(),
+                      in.port_low, in.port_high, HoldWords(in, one), plan.total_rate());
   if (in.requests_per_connection > 1) {
     absl::StrAppendFormat(&head, " (%.0f requests/s at %d requests per connection)",
                           plan.total_request_rate(), in.requests_per_connection);

@@ -249,8 +249,7 @@ std::string FormatBudgetPlan(const v1::BudgetPlan& p) {
   if (p.rate() > 0) {
     absl::StrAppendFormat(&out, "  %-14s", absl::StrFormat("at %.0f/s:", p.rate()));
     if (p.exhaustion_after_s() > 0) {
-      absl::StrAppendFormat(&out,
-                            "ports run out after %.1f s, after %d connections; then %.0f/s\n",
+      absl::StrAppendFormat(&out, "ports run out after %.1f s, after %d connections; then %.0f/s\n",
                             p.exhaustion_after_s(), p.connections_until_exhaustion(),
                             p.total_rate());
     } else {

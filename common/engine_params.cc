@@ -146,7 +146,9 @@ absl::Status ValidateLoad(const EngineParams& p) {
   if (p.max_connections < 0) {
     return Invalid("max_connections", absl::StrCat(p.max_connections, " is negative"));
   }
-  if (p.max_rate < 0) return Invalid("max_rate", absl::StrFormat("%g is negative", p.max_rate));
+  if (!(p.max_rate >= 0 && p.max_rate <= kMaxRate)) {
+    return Invalid("max_rate", absl::StrFormat("%g is not in [0, %.0f]", p.max_rate, kMaxRate));
+  }
   if (open && p.max_rate > 0 && p.rate > p.max_rate) {
     return Invalid("rate",
                    absl::StrFormat("%g connections/s is above the cap of %g", p.rate, p.max_rate));

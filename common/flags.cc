@@ -1,5 +1,6 @@
 #include "common/flags.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
@@ -35,7 +36,11 @@ void FlagSet::Int(std::string name, int64_t* value, std::string help) {
 void FlagSet::Double(std::string name, double* value, std::string help) {
   Custom(std::move(name), "X", absl::StrCat(*value), std::move(help),
          [value](absl::string_view text) {
-           if (!absl::SimpleAtod(text, value)) return absl::InvalidArgumentError("not a number");
+           // SimpleAtod takes "nan" and "inf": no flag of ours means either.
+           double parsed = 0;
+           if (!absl::SimpleAtod(text, &parsed)) return absl::InvalidArgumentError("not a number");
+           if (!std::isfinite(parsed)) return absl::InvalidArgumentError("not a finite number");
+           *value = parsed;
            return absl::OkStatus();
          });
 }

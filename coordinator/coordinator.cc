@@ -93,7 +93,13 @@ absl::Status Coordinator::UpdateAgent(const std::string& name, const v1::Hello& 
   if (absl::Status s = ValidateHello(hello); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(mu_);
   auto it = agents_.find(name);
-  if (it != agents_.end()) it->second.hello = hello;
+  if (it == agents_.end()) return absl::OkStatus();
+  it->second.hello = hello;
+  // The settings in force during its shard are the ones its report judges by (the agent
+  // re-reads them as the shard starts).
+  if (ShardRecord* shard = FindShard(it->second.busy_with, name); shard && !shard->final) {
+    shard->hello = hello;
+  }
   return absl::OkStatus();
 }
 
@@ -167,8 +173,8 @@ v1::CoordinatorMessage Coordinator::LeaseFor(const std::string& agent, const v1:
   ShardRecord* shard = FindShard(it->second.busy_with, agent);
   if (shard == nullptr || shard->final) return message;
   lease->set_run_id(it->second.busy_with);
-  *lease->mutable_duration() = TimeUtil::NanosecondsToDuration(
-      absl::ToInt64Nanoseconds(options_.lease));
+  *lease->mutable_duration() =
+      TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(options_.lease));
   // The agent's lease runs from its Ping, which was sent before now.
   shard->lease_until = std::max(shard->lease_until, options_.now() + options_.lease);
   return message;

@@ -21,7 +21,7 @@ namespace churnlab {
 struct ShardRecord {
   Assignment assignment;
   std::string host;
-  v1::Hello hello;               // the agent's hello when the shard was sent: port range, sysctls
+  v1::Hello hello;               // the agent's latest hello while it ran: port range, sysctls
   v1::ShardTelemetry latest;     // cumulative; empty until the first telemetry
   bool final = false;            // no more telemetry will come
   std::string problem;           // why the shard did not run to the end ("" if it did)
@@ -32,7 +32,7 @@ struct ShardRecord {
   // When the last lease granted to its agent lapses (Coordinator::LeaseFor); the agent may start
   // connections until then.
   absl::Time lease_until = absl::InfinitePast();
-  v1::Totals series_totals;      // its cumulative counts at the last series point
+  v1::Totals series_totals;  // its cumulative counts at the last series point
 };
 
 // A target attached as an observer, followed over one run.

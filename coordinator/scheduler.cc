@@ -1,5 +1,7 @@
 #include "coordinator/scheduler.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cmath>
 #include <unordered_map>
@@ -296,7 +298,12 @@ bool ObserverServesTargets(const v1::Hello& observer, const v1::RunSpec& spec) {
     for (const SocketAddress& target : targets) {
       if (target.port() != listen->port()) continue;
       if (target == *listen) return true;
-      if (listen->is_unspecified() && target.family() == listen->family()) return true;
+      // A wildcard listener accepts on every address of its family; [::] takes IPv4 clients too
+      // (as v4-mapped sockets) unless IPV6_V6ONLY, which the target does not set.
+      if (listen->is_unspecified() &&
+          (target.family() == listen->family() || listen->family() == AF_INET6)) {
+        return true;
+      }
     }
   }
   return false;

@@ -123,7 +123,7 @@ void CoordinatorSession::TickWhile(const std::atomic<bool>& attached) {
       *message.mutable_telemetry() = *std::move(telemetry);
       Send(message);
     }
-    SendHelloIfChanged();
+    RefreshHello();
     if (handler_->ShouldLeave()) {
       Shutdown();
       return;
@@ -151,7 +151,7 @@ bool MemoryMoved(uint64_t told, uint64_t now) {
 
 }  // namespace
 
-void CoordinatorSession::SendHelloIfChanged() {
+void CoordinatorSession::RefreshHello() {
   if (!options_.refresh_settings) return;
   v1::Hello now = options_.hello;
   options_.refresh_settings(&now);

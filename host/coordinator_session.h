@@ -83,6 +83,9 @@ class CoordinatorSession {
   // A line to options.log, or on stderr prefixed with the program's name.
   void Log(const std::string& line) const;
   const v1::Hello& first_hello() const { return options_.hello; }
+  // Re-reads the host's settings now (options.refresh_settings) and sends a new hello when they
+  // differ from the last one sent; also done once per tick. From any thread.
+  void RefreshHello();
 
  private:
   using Stream = grpc::ClientReaderWriter<v1::AgentMessage, v1::CoordinatorMessage>;
@@ -92,7 +95,6 @@ class CoordinatorSession {
   // While attached, once per telemetry_interval: the handler's message, and a new hello when the
   // host's settings changed.
   void TickWhile(const std::atomic<bool>& attached);
-  void SendHelloIfChanged();
   // Waits until `due` on the session's clock, or Shutdown().
   void WaitOnClock(absl::Time due);
 

@@ -30,6 +30,17 @@ struct RawAddress {
   bool SameIp(int f, const uint8_t* other) const {
     return family == f && memcmp(bytes, other, f == AF_INET ? 4 : 16) == 0;
   }
+  // 0.0.0.0 or ::, as a wildcard listener's address.
+  bool IsWildcard() const {
+    static constexpr uint8_t kZeros[16] = {};
+    return memcmp(bytes, kZeros, family == AF_INET ? 4 : 16) == 0;
+  }
+  // Whether a socket with this local address was accepted on this listening address: the same
+  // address, or any of the family for a wildcard listener (whose accepted sockets carry the
+  // address the client reached; IPv4 clients of [::] appear as v4-mapped IPv6 sockets).
+  bool Accepts(int f, const uint8_t* local) const {
+    return IsWildcard() ? family == f : SameIp(f, local);
+  }
   std::string IpString() const {
     char text[INET6_ADDRSTRLEN] = {};
     inet_ntop(family, bytes, text, sizeof(text));
@@ -153,7 +164,7 @@ absl::StatusOr<std::map<std::string, SourceSockets>> TakeListenCensus(
         family, AllButListen(), PortFilter{PortFilter::Side::kLocal, low, high},
         [&](const RawTcpSocket& s) {
           for (size_t i = 0; i < wanted.size(); ++i) {
-            if (wanted[i].port != s.local_port || !wanted[i].SameIp(s.family, s.local_address)) {
+            if (wanted[i].port != s.local_port || !wanted[i].Accepts(s.family, s.local_address)) {
               continue;
             }
             size_t state = static_cast<size_t>(s.state);

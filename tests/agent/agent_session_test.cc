@@ -108,6 +108,15 @@ class AgentSessionTest : public ::testing::Test {
   }
 
   void Advance(absl::Duration d) { link_.Advance(d); }
+  // Until the agent has put its last shard away (its final telemetry goes up just before), so
+  // that the next assignment does not find it busy. Bounded (20 s) for a broken build.
+  bool WaitIdle() {
+    for (int i = 0; i < 20'000; ++i) {
+      if (agent_->running_run().empty()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return false;
+  }
 
   InProcessCoordinator link_;  // outlives the agent
   FakeCoordinator& coordinator_ = link_.coordinator;
@@ -178,14 +187,15 @@ TEST_F(AgentSessionTest, StartsConnectionsOnlyWhileTheCoordinatorAnswersItsPings
   ASSERT_TRUE(mute);
   EXPECT_EQ(Attempted(mute->telemetry()), 0u);
   EXPECT_EQ(mute->telemetry().late_starts(), 100u);
+  ASSERT_TRUE(WaitIdle());
 
   coordinator_.AnswerPings(true);
   coordinator_.LeaseFor("r-other");
-  ASSERT_TRUE(
-      coordinator_.Send(Assign("r-elsewhere", target.address(), 100, absl::Seconds(1))));
+  ASSERT_TRUE(coordinator_.Send(Assign("r-elsewhere", target.address(), 100, absl::Seconds(1))));
   std::optional<v1::AgentMessage> elsewhere = TelemetryOf("r-elsewhere", /*final=*/true);
   ASSERT_TRUE(elsewhere);
   EXPECT_EQ(Attempted(elsewhere->telemetry()), 0u);
+  ASSERT_TRUE(WaitIdle());
 
   coordinator_.LeaseFor(std::nullopt);
   ASSERT_TRUE(coordinator_.Send(Assign("r-heard", target.address(), 100, absl::Seconds(1))));
@@ -194,6 +204,31 @@ TEST_F(AgentSessionTest, StartsConnectionsOnlyWhileTheCoordinatorAnswersItsPings
   // The first start waits for the first answer (a round trip in-process): nearly all are made.
   EXPECT_GE(Attempted(heard->telemetry()), 90u);
   EXPECT_EQ(Attempted(heard->telemetry()) + heard->telemetry().late_starts(), 100u);
+}
+
+// A rate change that is not a finite positive number is refused where it enters (NaN passed
+// `rate > max_rate`, then made the pacer start connections as fast as it could), and the run
+// keeps its rate and its cap.
+TEST_F(AgentSessionTest, RefusesARateChangeThatIsNotAFinitePositiveNumber) {
+  AgentSession::Options options = Options();
+  options.max_rate = 100;
+  Start(std::move(options));
+  Listener target;
+  ASSERT_TRUE(coordinator_.Send(Assign("r-nan", target.address(), 50, absl::Seconds(1))));
+  ASSERT_TRUE(TelemetryOf("r-nan", /*final=*/false));
+  for (double odd : {std::nan(""), std::numeric_limits<double>::infinity(), -5.0, 0.0}) {
+    v1::CoordinatorMessage adjust;
+    adjust.mutable_adjust()->set_run_id("r-nan");
+    adjust.mutable_adjust()->set_rate(odd);
+    ASSERT_TRUE(coordinator_.Send(adjust));
+  }
+  ASSERT_TRUE(log_.WaitFor("refused a rate change to nan conn/s"));
+  ASSERT_TRUE(log_.WaitFor("refused a rate change to inf conn/s"));
+  std::optional<v1::AgentMessage> final = TelemetryOf("r-nan", /*final=*/true);
+  ASSERT_TRUE(final);
+  // 50/s for 1 s: the rate held.
+  EXPECT_LE(Attempted(final->telemetry()) + final->telemetry().late_starts(), 50u);
+  EXPECT_EQ(agent_->running_run(), "");
 }
 
 TEST_F(AgentSessionTest, LeavesWhenIdleByItsOwnClock) {

@@ -1,5 +1,6 @@
 #include "analysis/tuple_budget.h"
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/analysis/facts.h"
 
@@ -178,7 +179,10 @@ TEST(TupleBudgetTest, TwBucketsBelowThePortsMeanNoExhaustion) {
   v1::TupleBudget b = ComputeTupleBudget(Spec({"10.0.0.1:80"}, 200), fleet.facts());
   EXPECT_EQ(b.sources(0).limit(), v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS);
   EXPECT_EQ(b.sources(0).exhaustion_after_s(), 0);
-  EXPECT_TRUE(Has(b, "tcp_max_tw_buckets=500 on a1-host"));
+  EXPECT_TRUE(Has(b,
+                  "tcp_max_tw_buckets=500 caps every TIME_WAIT of the network namespace of "
+                  "a1-host"));
+  EXPECT_TRUE(Has(b, "reached after about 2.5 s"));
   EXPECT_NE(b.summary().find("TCPTimeWaitOverflow"), std::string::npos) << b.summary();
   EXPECT_EQ(b.summary().find("EADDRNOTAVAIL"), std::string::npos) << b.summary();
 
@@ -195,6 +199,61 @@ TEST(TupleBudgetTest, TwBucketsBelowThePortsMeanNoExhaustion) {
            {{"net.ipv4.tcp_tw_reuse", "0"}, {"net.ipv4.tcp_max_tw_buckets", "262144"}});
   EXPECT_EQ(ComputeTupleBudget(Spec({"10.0.0.1:80"}, 200), many.facts()).sources(0).limit(),
             v1::PORT_LIMIT_TIME_WAIT);
+}
+
+// The case: the cap counts the namespace's TIME_WAIT, not one source's. Four sources of
+// 1,000 ports at 100/s each run out after 10 s on their own, but in one namespace TIME_WAIT
+// reaches 1,500 after 3.75 s and the kernel destroys the rest: no exhaustion (the kernel ran
+// 6,000 of 6,000, TIME_WAIT held at 1,499). In four namespaces each reaches it after 15 s.
+TEST(TupleBudgetTest, TheTimeWaitCapCountsTheWholeNamespace) {
+  std::map<std::string, std::string> capped = {{"net.ipv4.tcp_tw_reuse", "0"},
+                                               {"net.ipv4.tcp_max_tw_buckets", "1500"}};
+  Fleet one;
+  for (int i = 1; i <= 4; ++i) {
+    one.Add(absl::StrCat("a", i), {absl::StrCat("10.0.1.", i)}, 100, capped)
+        .set_kernel_id("boot-1/net:[4026531840]");
+  }
+  v1::TupleBudget shared = ComputeTupleBudget(Spec({"10.0.0.1:80"}, 400), one.facts());
+  for (const v1::SourceBudget& s : shared.sources()) {
+    EXPECT_EQ(s.limit(), v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS) << s.agent();
+    EXPECT_EQ(s.exhaustion_after_s(), 0) << s.agent();
+  }
+  EXPECT_TRUE(Has(shared, "at 400 new connections/s in all it is reached after about 3.8 s"));
+  EXPECT_EQ(shared.summary().find("EADDRNOTAVAIL"), std::string::npos) << shared.summary();
+
+  Fleet apart;
+  for (int i = 1; i <= 4; ++i) {
+    apart.Add(absl::StrCat("a", i), {absl::StrCat("10.0.1.", i)}, 100, capped)
+        .set_kernel_id(absl::StrCat("boot-1/net:[", i, "]"));
+  }
+  v1::TupleBudget separate = ComputeTupleBudget(Spec({"10.0.0.1:80"}, 400), apart.facts());
+  for (const v1::SourceBudget& s : separate.sources()) {
+    EXPECT_EQ(s.limit(), v1::PORT_LIMIT_TIME_WAIT) << s.agent();
+    EXPECT_DOUBLE_EQ(s.exhaustion_after_s(), 10) << s.agent();
+  }
+}
+
+// One source IP offered by two agents on one kernel and namespace has its ports once.
+TEST(TupleBudgetTest, AnIpTwoAgentsOfOneNamespaceOfferCountsOnce) {
+  Fleet fleet;
+  for (const char* name : {"a1", "a2"}) {
+    fleet.Add(name, {"10.0.1.1"}, 10).set_kernel_id("boot-1/net:[7]");
+  }
+  v1::TupleBudget b = ComputeTupleBudget(Spec({"10.0.0.1:80"}, 20), fleet.facts());
+  ASSERT_EQ(b.sources_size(), 2);
+  EXPECT_NEAR(b.total_rate(), 1000.0 / 60, 1e-9);
+  EXPECT_NEAR(b.sources(0).budget_rate(), 1000.0 / 120, 1e-9);
+  EXPECT_DOUBLE_EQ(b.sources(0).requested_rate(), 10);
+  // 20/s in all on 1,000 ports: gone after 50 s (each alone would have lasted 100 s).
+  EXPECT_DOUBLE_EQ(b.sources(0).exhaustion_after_s(), 50);
+  EXPECT_TRUE(Has(b, "source IP 10.0.1.1 is offered by agents a1, a2 on one kernel"));
+
+  // On two kernels (or namespaces) the same address is two sources.
+  Fleet apart;
+  apart.Add("a1", {"10.0.1.1"}, 10).set_kernel_id("boot-1/net:[7]");
+  apart.Add("a2", {"10.0.1.1"}, 10).set_kernel_id("boot-2/net:[7]");
+  EXPECT_NEAR(ComputeTupleBudget(Spec({"10.0.0.1:80"}, 20), apart.facts()).total_rate(),
+              2000.0 / 60, 1e-9);
 }
 
 TEST(TupleBudgetTest, NoPortRangeReportedMeansNoSummary) {

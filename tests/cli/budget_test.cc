@@ -173,8 +173,8 @@ TEST(BudgetCommandTest, ReuseOnAHundredPortsRunsOutAtAHundredThousand) {
   Output untimed = RunBudget({"--tw-reuse=1", "--timestamps=0", "--port-range=40000-40099"});
   ExpectHas(untimed.out, "/ 60 s = 2/s");
   ExpectHas(untimed.out, "tcp_timestamps=0");
-  Output delay = RunBudget({"--tw-reuse=1", "--tw-reuse-delay=100ms", "--rate=500",
-                            "--port-range=40000-40099"});
+  Output delay = RunBudget(
+      {"--tw-reuse=1", "--tw-reuse-delay=100ms", "--rate=500", "--port-range=40000-40099"});
   EXPECT_EQ(delay.exit_code, kExitOk) << delay.out;
   ExpectHas(delay.out, "sustainable:  1000 new connections/s");
   Output windows = RunBudget({"--preset=windows", "--timestamps=1"});
@@ -236,7 +236,8 @@ INSTANTIATE_TEST_SUITE_P(
         Refused{{"--preset=macos"}, "--preset=macos: unknown preset"},
         Refused{{"--preset=linux", "--max-user-port=6000"}, "--preset=linux is not Windows"},
         Refused{{"--preset=linux", "--tcp-timed-wait-delay=30"}, "--preset=linux is not Windows"},
-        Refused{{"--preset=windows", "--tw-reuse=1"}, "--tw-reuse, --timestamps and --tw-reuse-delay are Linux settings"},
+        Refused{{"--preset=windows", "--tw-reuse=1"},
+                "--tw-reuse, --timestamps and --tw-reuse-delay are Linux settings"},
         Refused{{"--max-user-port=6000", "--tw-reuse=1"}, "--preset=windows-legacy is Windows"},
         Refused{{"--time-wait=30s", "--tcp-timed-wait-delay=30"},
                 "give --time-wait or --tcp-timed-wait-delay, not both"},

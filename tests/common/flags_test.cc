@@ -53,6 +53,15 @@ TEST(FlagSetTest, ErrorsNameTheFlagAndTheValue) {
   Args missing({"prog", "--rate"});
   r = flags.Parse(missing.argc(), missing.argv.data());
   EXPECT_EQ(r.status().message(), "flag --rate needs a value");
+  // No flag means NaN or infinity (an agent's --max-rate=nan used to pass every check).
+  for (const char* text : {"nan", "NaN", "inf", "-inf", "1e999"}) {
+    rate = 7;
+    Args odd({"prog", std::string("--rate=") + text});
+    r = flags.Parse(odd.argc(), odd.argv.data());
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_NE(r.status().message().find("not a"), std::string::npos) << r.status();
+    EXPECT_EQ(rate, 7) << text;
+  }
 }
 
 TEST(FlagSetTest, HelpListsEveryFlagWithItsDefault) {

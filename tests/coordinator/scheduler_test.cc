@@ -253,12 +253,16 @@ TEST(ObserverServesTargetsTest, ByAddressOrWildcardAtTheTargetPort) {
   wildcard.add_listen_addresses("0.0.0.0:9000");
   v1::Hello other_port;
   other_port.add_listen_addresses("127.0.0.1:9001");
-  v1::Hello other_family;
-  other_family.add_listen_addresses("[::]:9000");
+  v1::Hello dual_stack;  // [::] takes IPv4 clients too (the target does not set IPV6_V6ONLY)
+  dual_stack.add_listen_addresses("[::]:9000");
   EXPECT_TRUE(ObserverServesTargets(exact, spec));
   EXPECT_TRUE(ObserverServesTargets(wildcard, spec));
   EXPECT_FALSE(ObserverServesTargets(other_port, spec));
-  EXPECT_FALSE(ObserverServesTargets(other_family, spec));
+  EXPECT_TRUE(ObserverServesTargets(dual_stack, spec));
+  v1::RunSpec six;
+  six.add_targets("[::1]:9000");
+  EXPECT_FALSE(ObserverServesTargets(wildcard, six));  // 0.0.0.0 takes no IPv6 client
+  EXPECT_TRUE(ObserverServesTargets(dual_stack, six));
 }
 
 }  // namespace

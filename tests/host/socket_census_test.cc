@@ -2,6 +2,11 @@
 // parse as the kernel writes them.
 #include "host/socket_census.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <thread>
@@ -75,6 +80,50 @@ TEST(SocketCensusTest, AgreesWithSsTakenAtTheSameMoment) {
   (*held)->Stop();
   (*churned)->Wait();
   (*held)->Wait();
+}
+
+// A listener on a wildcard address (0.0.0.0, or [::] taking IPv4 clients as v4-mapped sockets)
+// owns the sockets accepted on any of the host's addresses: the observer counts them all, as
+// `ss` does (it used to count none).
+TEST(SocketCensusTest, AWildcardListenerCountsWhatItAcceptedOnEveryAddress) {
+  for (const char* wildcard : {"0.0.0.0", "::"}) {
+    int family = std::string(wildcard) == "::" ? AF_INET6 : AF_INET;
+    int listener = socket(family, SOCK_STREAM, 0);
+    ASSERT_GE(listener, 0);
+    sockaddr_storage any{};
+    any.ss_family = static_cast<sa_family_t>(family);
+    socklen_t length = family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+    ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&any), length), 0);
+    ASSERT_EQ(listen(listener, 64), 0);
+    ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&any), &length), 0);
+    int port = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in*>(&any)->sin_port
+                                       : reinterpret_cast<sockaddr_in6*>(&any)->sin6_port);
+    std::vector<int> fds;
+    for (const char* ip : {"127.0.0.1", "127.0.0.2", "127.0.0.3"}) {
+      for (int i = 0; i < 5; ++i) {
+        SocketAddress to = *SocketAddress::ParseIpPort(absl::StrCat(ip, ":", port));
+        int c = socket(AF_INET, SOCK_STREAM, 0);
+        ASSERT_EQ(connect(c, to.sockaddr_ptr(), to.length()), 0) << ip;
+        fds.push_back(c);
+        fds.push_back(accept(listener, nullptr, nullptr));
+        ASSERT_GE(fds.back(), 0);
+      }
+    }
+    SocketAddress listening = *SocketAddress::ParseIpPort(
+        family == AF_INET ? absl::StrCat("0.0.0.0:", port) : absl::StrCat("[::]:", port));
+    absl::StatusOr<std::map<std::string, SourceSockets>> census =
+        TakeListenCensus({listening}, nullptr);
+    ASSERT_TRUE(census.ok()) << census.status();
+    absl::StatusOr<testing::CommandResult> ss = testing::RunCommand(
+        {"ss", "-Htan", "state", "established", "sport", absl::StrCat("= :", port)});
+    ASSERT_TRUE(ss.ok()) << ss.status();
+    std::vector<std::string> lines = absl::StrSplit(ss->output, '\n', absl::SkipEmpty());
+    const SourceSockets& on = (*census)[listening.ToString()];
+    EXPECT_EQ(lines.size(), 15u) << wildcard;
+    EXPECT_EQ(on.count(TcpState::kEstablished), lines.size()) << wildcard;
+    for (int fd : fds) close(fd);
+    close(listener);
+  }
 }
 
 TEST(SocketCensusTest, CountsOnlySocketsTowardTheTargetsByLocalAddress) {

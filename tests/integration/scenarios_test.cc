@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <functional>
 
 #include "absl/strings/str_cat.h"
@@ -364,6 +365,84 @@ INSTANTIATE_TEST_SUITE_P(
                   << r.tuple_budget().summary();
             },
             {{"net.ipv4.tcp_max_tw_buckets", "300"}}},
+        // tcp_tw_reuse=1 with timestamps: the kernel takes a TIME_WAIT tuple over only
+        // tcp_tw_reuse_delay (1 s) after its last timestamp, so 1,000 ports carry about 1,000/s
+        // of the 3,000/s asked; the report predicts that, not "does not bind".
+        Scenario{
+            "tw_reuse_after_its_delay",
+            "time-wait",
+            {},
+            1,
+            {"--agents=1", "--ips-per-agent=1", "--rate=3000", "--duration=4s"},
+            true,
+            1,
+            [](const v1::RunReport& r, Witness& w) {
+              const v1::SourceBudget& b = r.tuple_budget().sources(0);
+              EXPECT_EQ(b.limit(), v1::PORT_LIMIT_TW_REUSE);
+              EXPECT_DOUBLE_EQ(b.hold_s(), 1);
+              EXPECT_DOUBLE_EQ(b.budget_rate(), 1000);
+              EXPECT_NE(r.tuple_budget().summary().find("predicted to bind"), std::string::npos)
+                  << r.tuple_budget().summary();
+              EXPECT_GT(w.Delta("TWRecycled"), 1000);
+              EXPECT_GT(Errors(r, "EADDRNOTAVAIL"), 1000u);
+              // The first 1,000 fill the range in 1/3 s; each port is free again one
+              // reuse delay after its close, so from 1 s on about 1,000/s.
+              double predicted = 1000 + b.budget_rate() * (4 - b.hold_s());
+              std::printf("succeeded %lu, predicted %.0f; kernel TWRecycled +%ld\n",
+                          static_cast<unsigned long>(r.totals().succeeded()), predicted,
+                          static_cast<long>(w.Delta("TWRecycled")));
+              ExpectKernelAgrees(r.totals().succeeded(), predicted, "succeeded");
+              ExpectKernelAgrees(w.Delta("TWRecycled"), predicted - 1000, "TWRecycled");
+            },
+            {{"net.ipv4.tcp_tw_reuse", "1"}, {"net.ipv4.tcp_timestamps", "1"}}},
+        // The same without timestamps: no reuse at all, TIME_WAIT binds in full.
+        Scenario{"tw_reuse_without_timestamps",
+                 "time-wait",
+                 {},
+                 1,
+                 {"--agents=1", "--ips-per-agent=1", "--rate=3000", "--duration=2s"},
+                 true,
+                 1,
+                 [](const v1::RunReport& r, Witness& w) {
+                   const v1::SourceBudget& b = r.tuple_budget().sources(0);
+                   EXPECT_EQ(b.limit(), v1::PORT_LIMIT_TIME_WAIT);
+                   EXPECT_DOUBLE_EQ(b.hold_s(), 60);
+                   bool said = false;
+                   for (const std::string& n : r.tuple_budget().notes()) {
+                     said = said || n.find("only by its TCP timestamp") != std::string::npos;
+                   }
+                   EXPECT_TRUE(said);
+                   EXPECT_EQ(w.Delta("TWRecycled"), 0);
+                   ExpectKernelAgrees(r.totals().succeeded(), 1000, "succeeded, one per port");
+                 },
+                 {{"net.ipv4.tcp_tw_reuse", "1"}, {"net.ipv4.tcp_timestamps", "0"}}},
+        // tcp_max_tw_buckets caps the namespace's TIME_WAIT, not a source's: four sources of
+        // 1,000 ports at 200/s each would run out after 5 s alone, but together they reach the
+        // 1,500 cap after 1.9 s and the kernel destroys the rest: no failure, no exhaustion
+        // predicted.
+        Scenario{"tw_buckets_count_the_namespace",
+                 "time-wait",
+                 {},
+                 1,
+                 {"--agents=1", "--ips-per-agent=4", "--rate=800", "--duration=7s"},
+                 true,
+                 0,
+                 [](const v1::RunReport& r, Witness& w) {
+                   ASSERT_EQ(r.tuple_budget().sources_size(), 4);
+                   for (const v1::SourceBudget& b : r.tuple_budget().sources()) {
+                     EXPECT_EQ(b.limit(), v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS) << b.ip();
+                     EXPECT_EQ(b.exhaustion_after_s(), 0) << b.ip();
+                   }
+                   EXPECT_EQ(r.totals().failed(), 0u);
+                   std::printf("TCPTimeWaitOverflow +%ld, TIME_WAIT now %lu\n",
+                               static_cast<long>(w.Delta("TCPTimeWaitOverflow")),
+                               static_cast<unsigned long>(w.Sockets("time-wait")));
+                   EXPECT_GT(w.Delta("TCPTimeWaitOverflow"), 2000);
+                   EXPECT_LE(w.Sockets("time-wait"), 1500u);
+                   EXPECT_EQ(r.tuple_budget().summary().find("EADDRNOTAVAIL"), std::string::npos)
+                       << r.tuple_budget().summary();
+                 },
+                 {{"net.ipv4.tcp_max_tw_buckets", "1500"}}},
         Scenario{"classic_stress",
                  "classic-stress",
                  {"--delay=10ms..1000ms"},
