@@ -119,7 +119,7 @@ void Coordinator::DetachAgent(const std::string& name, AgentLink* link) {
             [](const auto& a, const auto& b) { return a.second.at < b.second.at; });
         lost_.erase(oldest);
       }
-      lost_[name] = LostAgent{LostSummary(it->second.hello), options_.now()};
+      lost_[name] = LostAgent{LostSummary(it->second.hello), options_.wall()};
     }
   }
   agents_.erase(it);
@@ -239,12 +239,14 @@ absl::StatusOr<RunRecord> Coordinator::PlanRecord(v1::RunSpec spec,
   if (!plan.ok()) return plan.status();
 
   absl::Time now = options_.now();
+  absl::Time wall = options_.wall();
   RunRecord run;
-  run.id = NewRunId(now);
-  while (running_.count(run.id) > 0) run.id = NewRunId(now);
+  run.id = NewRunId(wall);
+  while (running_.count(run.id) > 0) run.id = NewRunId(wall);
   run.starting = true;
   run.spec = std::move(spec);
   run.started_at = now + options_.start_after;
+  run.started_wall = wall + options_.start_after;
   run.last_point_at = run.started_at;
   run.last_save = now;
   run.deadline = run.started_at +
@@ -388,7 +390,7 @@ absl::Status Coordinator::CancelRun(const std::string& run_id) {
 std::vector<v1::AgentInfo> Coordinator::ListAgents() {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<v1::AgentInfo> out;
-  absl::Time now = options_.now();
+  absl::Time now = options_.wall();
   auto rfc3339 = [](absl::Time t) {
     return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
   };

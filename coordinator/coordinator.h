@@ -20,6 +20,7 @@
 #include "absl/time/time.h"
 #include "churnlab/v1/agent.pb.h"
 #include "churnlab/v1/control.pb.h"
+#include "common/clock.h"
 #include "coordinator/run_report_builder.h"
 #include "coordinator/run_store.h"
 #include "coordinator/watchers.h"
@@ -59,9 +60,13 @@ class Coordinator {
     // Once every shard has drained, a run waits up to this long for each of its observers'
     // next census (they report about once a second), so the server side's last state counts.
     absl::Duration observer_census_wait = absl::Milliseconds(2500);
-    // The coordinator's clock: when telemetry arrived, when runs start, when agents were lost.
-    // Tests drive it by hand (with Tick()) instead of sleeping.
-    std::function<absl::Time()> now = [] { return absl::Now(); };
+    // The coordinator's clock for everything it decides by: when telemetry arrived, silences,
+    // leases, deadlines, the series' seconds. Monotonic (CLOCK_MONOTONIC as an absl::Time): a
+    // wall-clock step (NTP, a resumed VM) must not lose agents or end runs. Tests drive it by
+    // hand (with Tick()) instead of sleeping.
+    std::function<absl::Time()> now = [] { return absl::FromUnixNanos(SystemClock().NowNanos()); };
+    // Wall time, only for what people read: run ids, a run's start, when an agent was seen.
+    std::function<absl::Time()> wall = [] { return absl::Now(); };
     // Agents lost during a run stay listed (state "lost") up to this many, each with a summary
     // of its hello (name, host, settings, at most 16 source IPs), not all of it.
     size_t max_lost_agents = 256;
@@ -113,6 +118,8 @@ class Coordinator {
   // runs that are done; then, when agents left or runs ended, gives freed memory back to the
   // kernel. State changes under mu_; the store and the watchers outside it.
   void Tick(absl::Time now);
+  // options.now(): the clock Tick() takes.
+  absl::Time Now() const { return options_.now(); }
 
  private:
   struct AgentEntry {
@@ -122,7 +129,7 @@ class Coordinator {
   };
   struct LostAgent {
     v1::Hello hello;
-    absl::Time at;
+    absl::Time at;  // wall time, for people
   };
   // Finished runs whose final report the store could not take: kept here, served from here, and
   // saved (with their unstored points) as soon as the store can write again.

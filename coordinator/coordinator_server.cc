@@ -25,7 +25,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     while (!self->cv_.wait_for(lock, std::chrono::milliseconds(100),
                                [&] { return self->stopping_; })) {
       lock.unlock();
-      self->coordinator_->Tick(absl::Now());
+      self->coordinator_->Tick(self->coordinator_->Now());
       lock.lock();
     }
   });

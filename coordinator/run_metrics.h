@@ -26,6 +26,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "churnlab/v1/report.pb.h"
+#include "common/clock.h"
 #include "coordinator/prometheus_text.h"
 
 namespace churnlab {
@@ -36,7 +37,8 @@ class RunMetrics {
     absl::Duration expiry = absl::Hours(24);
     // At most this many names are kept; beyond, those whose runs ended longest ago go first.
     size_t max_names = 1000;
-    std::function<absl::Time()> now = [] { return absl::Now(); };
+    // When runs ended, for expiry: monotonic, so a wall-clock step expires nothing early.
+    std::function<absl::Time()> now = [] { return absl::FromUnixNanos(SystemClock().NowNanos()); };
   };
 
   explicit RunMetrics(Options options) : options_(std::move(options)) {}

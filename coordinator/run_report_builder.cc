@@ -151,9 +151,9 @@ v1::RunReport BuildReport(const RunRecord& run) {
   report.set_run_id(run.id);
   *report.mutable_spec() = run.spec;
   report.set_state(run.state);
-  report.set_started_at(absl::FormatTime(absl::RFC3339_sec, run.started_at, absl::UTCTimeZone()));
+  report.set_started_at(absl::FormatTime(absl::RFC3339_sec, run.started_wall, absl::UTCTimeZone()));
   *report.mutable_start_time() =
-      TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(run.started_at));
+      TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(run.started_wall));
   report.set_requested_rate(run.spec.rate());
   report.mutable_totals();
   MergedLatency merged;

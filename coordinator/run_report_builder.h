@@ -55,8 +55,9 @@ struct RunRecord {
   std::vector<ShardRecord> shards;
   std::map<std::string, size_t> shard_of;  // agent name -> index in shards
   std::vector<ObserverRecord> observers;
-  absl::Time started_at;
-  absl::Time deadline;  // finalized then even if some shard never sent its final telemetry
+  absl::Time started_at;    // on the coordinator's (monotonic) clock
+  absl::Time started_wall;  // the same moment on the wall clock, for people
+  absl::Time deadline;      // finalized then even if some shard never sent its final telemetry
   // When every shard had sent its final telemetry: the observers' census taken after this
   // moment holds the drain (the last CLOSE_WAIT and TIME_WAIT), so the run waits for it.
   absl::Time drained_at = absl::InfiniteFuture();

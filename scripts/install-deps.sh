@@ -4,8 +4,8 @@
 # Idempotent: packages already present are skipped, and nothing runs apt-get when all are there.
 # Usage: scripts/install-deps.sh [--test] [--bench] [--image]
 #   --test   adds Debian's chromium, the Prometheus parser and server, xmllint, kubectl, clang's
-#            libFuzzer and nftables for the browser, /metrics, JUnit, Kubernetes, fuzz and NAT
-#            tests
+#            libFuzzer, nftables and faketime for the browser, /metrics, JUnit, Kubernetes, fuzz,
+#            NAT, SYN-count and clock-step tests
 #   --bench  adds nginx and wrk for bench/
 #   --image  adds podman (with runc, for machines where crun cannot run) and mmdebstrap for the
 #            container image test (scripts/image-test.sh)
@@ -23,7 +23,7 @@ test_tools=0
 for arg in "$@"; do
   case "$arg" in
     --test) packages+=(chromium python3-prometheus-client prometheus libxml2-utils clang
-                       libclang-rt-14-dev nftables); test_tools=1 ;;
+                       libclang-rt-14-dev nftables faketime); test_tools=1 ;;
     --bench) packages+=(libbenchmark-dev nginx-light wrk) ;;
     --image) packages+=(podman runc mmdebstrap) ;;
     *) echo "install-deps: unknown option '$arg' (use --test, --bench, --image)" >&2; exit 2 ;;

@@ -139,7 +139,7 @@ class CoordinatorServiceTest : public ::testing::Test {
   v1::RunReport WaitForVerdict(const std::string& run_id) {
     v1::RunReport report;
     for (int i = 0; i < 200 && report.verdict() == v1::RunReport::VERDICT_UNSPECIFIED; ++i) {
-      coordinator_->Tick(absl::Now());
+      coordinator_->Tick(coordinator_->Now());
       report = Get(run_id);
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
@@ -265,7 +265,7 @@ TEST_F(CoordinatorServiceTest, ASilentAgentIsMarkedLostAndStopped) {
   a->SendTelemetry(started->run_id(), "127.0.0.2", 100, 0, true);
   ASSERT_TRUE(WaitForTelemetry(1));
   // Four seconds on the coordinator's clock, and not a word from b.
-  coordinator_->Tick(absl::Now() + absl::Seconds(4));
+  coordinator_->Tick(coordinator_->Now() + absl::Seconds(4));
   v1::CoordinatorMessage stop;
   ASSERT_TRUE(b->Read(&stop));
   EXPECT_TRUE(stop.has_stop()) << stop.DebugString();
@@ -286,7 +286,7 @@ TEST_F(CoordinatorServiceTest, ASilentAgentIsMarkedLostAndStopped) {
 // until then), and a lost agent's pings extend nothing.
 TEST_F(CoordinatorServiceTest, ALeaseGrantedToALostAgentHoldsItsRunOpenUntilItLapses) {
   auto b = Attach("b", {"127.0.0.3"});
-  absl::Time start = absl::Now();
+  absl::Time start = coordinator_->Now();
   absl::StatusOr<v1::StartRunResponse> started = Start(100);
   ASSERT_TRUE(started.ok());
   v1::CoordinatorMessage assign;
@@ -312,7 +312,8 @@ TEST_F(CoordinatorServiceTest, ALeaseGrantedToALostAgentHoldsItsRunOpenUntilItLa
 
   coordinator_->Tick(start + absl::Seconds(9));
   EXPECT_EQ(Get(started->run_id()).state(), v1::RunReport::STATE_RUNNING);
-  coordinator_->Tick(absl::Now() + absl::Seconds(11));  // past the lease granted at the ping
+  coordinator_->Tick(coordinator_->Now() +
+                     absl::Seconds(11));  // past the lease granted at the ping
   v1::RunReport report = WaitForVerdict(started->run_id());
   EXPECT_EQ(report.state(), v1::RunReport::STATE_FAILED);
   EXPECT_NE(report.agents(0).problem().find("no telemetry for 3s"), std::string::npos)

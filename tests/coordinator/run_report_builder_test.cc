@@ -165,7 +165,7 @@ TEST(BuildReportTest, ConnectLatencyHistogramIsExactAtItsBounds) {
   a2.Record(int64_t{1} << 36);       // 68.7 s: past the last bound, only in the count
   HistogramToProto(a1, run.shards[0].latest.mutable_connect_latency());
   HistogramToProto(a2, run.shards[1].latest.mutable_connect_latency());
-  run.started_at = absl::FromUnixMillis(1'800'000'000'123);
+  run.started_wall = absl::FromUnixMillis(1'800'000'000'123);  // what people read
   v1::RunReport report = BuildReport(run);
   const v1::LatencyHistogram& h = report.latency().connect_histogram();
   const std::vector<int64_t>& bounds = LatencyHistogramBoundsNanos();
