@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "analysis/tuple_budget.h"
 #include "common/terminal_text.h"
 #include "proto/message_json.h"
 #include "proto/run_spec.h"
@@ -85,17 +86,22 @@ std::string Latency(const char* name, const v1::LatencySummary& s) {
 std::string FormatTupleBudget(const v1::RunReport& r) {
   const v1::TupleBudget& b = r.tuple_budget();
   if (b.sources_size() == 0) return "";
+  ClosePolicy close = ToEngine(r.spec().close_policy()).value_or(ClosePolicy::kClientFin);
   std::string out = absl::StrFormat(
-      "\n  tuple budget (client-first close, TIME_WAIT %.0fs): %.0f new conn/s sustainable, "
-      "%.0f requested, %.0f achieved\n",
-      b.time_wait_s(), b.total_rate(), r.requested_rate(), r.achieved_rate());
+      "\n  tuple budget (close %s, TIME_WAIT %.0fs): %.0f new conn/s sustainable, %.0f "
+      "requested, %.0f achieved\n",
+      ClosePolicyName(close), b.time_wait_s(), b.total_rate(), r.requested_rate(),
+      r.achieved_rate());
   for (const v1::SourceBudget& s : b.sources()) {
+    // A report stored before hold_s existed held every tuple for TIME_WAIT.
+    double hold = s.hold_s() > 0 ? s.hold_s() : b.time_wait_s();
     absl::StrAppendFormat(&out,
-                          "    %-12s %-16s %6d ports x %d dest / %.0fs = %7.0f/s, asked %7.0f/s",
+                          "    %-12s %-16s %6d ports x %d dest / %gs = %7.0f/s, asked %7.0f/s",
                           TerminalSafe(s.agent()), TerminalSafe(s.ip()), s.ports(),
-                          s.destinations(), b.time_wait_s(), s.budget_rate(), s.requested_rate());
+                          s.destinations(), hold, s.budget_rate(), s.requested_rate());
     if (s.exhaustion_after_s() > 0) {
-      absl::StrAppendFormat(&out, "  -> ports run out after ~%.0fs", s.exhaustion_after_s());
+      absl::StrAppend(&out, "  -> ports would run out after ~",
+                      analysis::ApproxSeconds(s.exhaustion_after_s()), "s");
     }
     absl::StrAppend(&out, "\n");
   }

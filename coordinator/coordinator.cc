@@ -188,6 +188,7 @@ void Coordinator::OnRefusal(const std::string& agent, const v1::Refusal& refusal
   constexpr size_t kMaxReason = 1024;
   shard->problem =
       absl::StrCat("refused: ", absl::string_view(refusal.reason()).substr(0, kMaxReason));
+  shard->never_ran = true;
   shard->final = true;
   auto it = agents_.find(agent);
   if (it != agents_.end()) it->second.busy_with.clear();
@@ -288,6 +289,7 @@ void Coordinator::SendShards(RunRecord& run) {
     if (run.cancel_requested && !record.final) {
       record.final = true;
       record.problem = "cancelled before it was sent";
+      record.never_ran = true;
       auto agent = agents_.find(record.assignment.agent);
       if (agent != agents_.end() && agent->second.busy_with == run.id) {
         agent->second.busy_with.clear();
@@ -460,11 +462,18 @@ void Coordinator::HandOnShare(RunRecord& run, ShardRecord& lost) {
 }
 
 void Coordinator::MarkSilentShardsLost(RunRecord& run, absl::Time now) {
+  const absl::Duration duration =
+      absl::Nanoseconds(TimeUtil::DurationToNanoseconds(run.spec.duration()));
   for (ShardRecord& shard : run.shards) {
     if (shard.final ||
         now - std::max(shard.last_telemetry, run.started_at) <= options_.telemetry_silence) {
       continue;
     }
+    // Its telemetry already covered the whole load: it starts nothing more, and its final
+    // report comes after the drain (late on a busy host). The run's deadline still bounds it.
+    absl::Duration reported =
+        absl::Nanoseconds(TimeUtil::DurationToNanoseconds(shard.latest.elapsed()));
+    if (duration > absl::ZeroDuration() && reported >= duration) continue;
     MarkLost(run, shard,
              absl::StrCat("no telemetry for ", absl::FormatDuration(options_.telemetry_silence)),
              now);

@@ -120,6 +120,10 @@ class Coordinator {
   void Tick(absl::Time now);
   // options.now(): the clock Tick() takes.
   absl::Time Now() const { return options_.now(); }
+  // The coordinator itself did not run for `stalled` (its ticker overslept that long: CPU
+  // contention, SIGSTOP): running shards' silences and deadlines do not count that time, so a
+  // busy host loses no agent that kept talking while nobody here was listening.
+  void CreditStall(absl::Duration stalled);
 
  private:
   struct AgentEntry {

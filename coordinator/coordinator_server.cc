@@ -21,11 +21,20 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   RETURN_IF_ERROR(server->WriteAddressFiles());
   CoordinatorServer* self = server.get();
   server->ticker_ = std::thread([self] {
+    constexpr absl::Duration kInterval = absl::Milliseconds(100);
+    // Oversleeping past this is the coordinator not running (CPU contention, SIGSTOP), and
+    // credited to the agents' silences; less is ordinary scheduling noise.
+    constexpr absl::Duration kNoticedStall = absl::Milliseconds(250);
     std::unique_lock<std::mutex> lock(self->mu_);
-    while (!self->cv_.wait_for(lock, std::chrono::milliseconds(100),
+    absl::Time before = self->coordinator_->Now();
+    while (!self->cv_.wait_for(lock, absl::ToChronoNanoseconds(kInterval),
                                [&] { return self->stopping_; })) {
       lock.unlock();
-      self->coordinator_->Tick(self->coordinator_->Now());
+      absl::Time now = self->coordinator_->Now();
+      absl::Duration overslept = now - before - kInterval;
+      if (overslept > kNoticedStall) self->coordinator_->CreditStall(overslept);
+      self->coordinator_->Tick(now);
+      before = self->coordinator_->Now();
       lock.lock();
     }
   });

@@ -252,4 +252,16 @@ void Coordinator::ReleaseFreedMemory(absl::Time now) {
 #endif
 }
 
+void Coordinator::CreditStall(absl::Duration stalled) {
+  if (stalled <= absl::ZeroDuration()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::Time now = options_.now();
+  for (auto& [id, run] : running_) {
+    run.deadline += stalled;
+    for (ShardRecord& shard : run.shards) {
+      if (!shard.final) shard.last_telemetry = std::min(now, shard.last_telemetry + stalled);
+    }
+  }
+}
+
 }  // namespace churnlab

@@ -124,8 +124,9 @@ struct Families {
   MetricFamily achieved{"churnlab_run_achieved_connections_per_second", "gauge",
                         "Successful connections per second over the run so far."};
   MetricFamily budget{"churnlab_run_tuple_budget_connections_per_second", "gauge",
-                      "Sustainable new-connection rate under client-first close (the tuple "
-                      "budget)."};
+                      "The tuple budget: new connections/s the run's source IPs sustain before "
+                      "their four-tuples run out (ports x destinations / TIME_WAIT, or the "
+                      "tcp_tw_reuse delay)."};
   MetricFamily in_flight{"churnlab_run_connections_in_flight", "gauge",
                          "Connections open at the newest series point."};
   MetricFamily observed{"churnlab_run_threshold_observed", "gauge",

@@ -191,6 +191,7 @@ std::vector<analysis::ShardFacts> FactsOf(const RunRecord& run) {
   std::vector<analysis::ShardFacts> facts;
   facts.reserve(run.shards.size());
   for (const ShardRecord& shard : run.shards) {
+    if (shard.never_ran) continue;  // its sources carried nothing: they are no part of the budget
     const Assignment& a = shard.assignment;
     facts.push_back(analysis::ShardFacts{&shard.hello, a.source_ips, a.rate,
                                          a.rate > 0 ? a.max_in_flight : a.concurrency});

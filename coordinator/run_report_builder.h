@@ -25,6 +25,7 @@ struct ShardRecord {
   v1::ShardTelemetry latest;     // cumulative; empty until the first telemetry
   bool final = false;            // no more telemetry will come
   std::string problem;           // why the shard did not run to the end ("" if it did)
+  bool never_ran = false;        // refused, or cancelled before it was sent: no load, no budget
   double lost_after_s = 0;       // seconds into the run when it was lost; 0 if it was not
   bool share_handed_on = false;  // its rate went to the others (the spec's rebalance)
   bool fresh = false;            // telemetry arrived since the last series point

@@ -347,6 +347,11 @@ TEST_F(CoordinatorServiceTest, RefusalsAndCancelReachTheReport) {
   EXPECT_EQ(report.state(), v1::RunReport::STATE_CANCELLED);
   EXPECT_NE(report.agents(1).problem().find("refused: target outside allow-list"),
             std::string::npos);
+  // The refused agent's source carried nothing: the budget is a's alone.
+  EXPECT_EQ(report.tuple_budget().sources_size(), 1);
+  for (const v1::SourceBudget& s : report.tuple_budget().sources()) {
+    EXPECT_EQ(s.agent(), "a") << s.ip();
+  }
   // A run that ended cannot be cancelled again.
   grpc::ClientContext context;
   v1::CancelRunRequest cancel;

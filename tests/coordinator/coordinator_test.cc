@@ -139,6 +139,39 @@ TEST_F(CoordinatorTest, AShardSilentForThreeSecondsIsLostOnTheCoordinatorsClock)
   EXPECT_TRUE(link.sent.back().has_stop());
 }
 
+// A busy host cannot make a lost agent: time in which the coordinator itself did not run (its
+// ticker overslept) is not silence; and a shard whose telemetry already covered its whole load
+// is not lost while its final report is late.
+TEST_F(CoordinatorTest, TheCoordinatorsOwnStallAndALateFinalReportLoseNoAgent) {
+  RecordingLink link;
+  ASSERT_TRUE(coordinator_->AttachAgent(AgentHello("a1", "127.0.0.2"), &link).ok());
+  absl::StatusOr<v1::StartRunResponse> started = coordinator_->StartRun(HundredPerSecond(5));
+  ASSERT_TRUE(started.ok()) << started.status();
+  absl::Time t0 = now_;
+  now_ = t0 + absl::Seconds(1);
+  coordinator_->OnTelemetry("a1", Second(started->run_id(), 1, 100, Histogram(), false));
+  // The coordinator stopped for 2.5 s of the next 3.5: 1 s of silence it could have heard.
+  now_ = t0 + absl::Milliseconds(4500);
+  coordinator_->CreditStall(absl::Milliseconds(2500));
+  AdvanceTo(now_);
+  absl::StatusOr<v1::RunReport> running = coordinator_->GetRun(started->run_id());
+  ASSERT_TRUE(running.ok()) << running.status();
+  EXPECT_TRUE(running->agents(0).problem().empty()) << running->agents(0).problem();
+  // Its load ended at 5 s and it said so; then its final report is slow to come.
+  coordinator_->OnTelemetry("a1", Second(started->run_id(), 5, 100, Histogram(), false));
+  AdvanceTo(t0 + absl::Seconds(9));  // 4 s of silence after the load
+  running = coordinator_->GetRun(started->run_id());
+  ASSERT_TRUE(running.ok()) << running.status();
+  EXPECT_TRUE(running->agents(0).problem().empty()) << running->agents(0).problem();
+  coordinator_->OnTelemetry("a1", Second(started->run_id(), 5, 100, Histogram(), true));
+  AdvanceTo(t0 + absl::Seconds(10));
+  absl::StatusOr<v1::RunReport> done = coordinator_->GetRun(started->run_id());
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state(), v1::RunReport::STATE_COMPLETED);
+  EXPECT_EQ(done->verdict(), v1::RunReport::VERDICT_PASS);
+  EXPECT_EQ(done->agents(0).lost_after_s(), 0);
+}
+
 TEST_F(CoordinatorTest, StartRunWarnsFromTheSameBudgetAsTheReport) {
   RecordingLink link;
   v1::Hello hello = AgentHello("a1", "10.0.1.1");
