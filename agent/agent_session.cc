@@ -84,6 +84,12 @@ void AgentSession::Refuse(const std::string& run_id, const std::string& reason) 
 absl::Status AgentSession::CheckShard(const v1::Shard& shard, EngineParams* params) const {
   absl::StatusOr<EngineParams> p = EngineParamsFromShard(shard);
   if (!p.ok()) return p.status();
+  // Checked before any arithmetic on it: seconds * 1e9 of a peer's number can overflow.
+  const google::protobuf::Duration& after = shard.start_after();
+  if (after.seconds() < 0 || after.nanos() < 0 || after.seconds() > kMaxStartAfterSeconds) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "start_after ", after.seconds(), " s is not in [0, ", kMaxStartAfterSeconds, "] s"));
+  }
   if (absl::Status allowed = CheckTargetsAllowed(p->targets, options_.allow_targets);
       !allowed.ok()) {
     return allowed;
@@ -178,7 +184,6 @@ void AgentSession::RunShard(std::string run_id, ShardEnginePtr engine, absl::Dur
                    [&] { return stop_requested_; });
       if (stop_requested_) engine->Stop();
     }
-    SendPing();
     v1::AgentMessage message;
     *message.mutable_telemetry() = telemetry.Collect(engine->Snapshot(), false);
     link_.Send(message);
@@ -206,6 +211,17 @@ void AgentSession::StopShard() {
   if (finished.joinable()) finished.join();
 }
 
+std::optional<v1::ShardTelemetry> AgentSession::OnTick() {
+  bool holding;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    holding = !running_run_.empty();
+  }
+  // From the session's own ticker: pings go on whatever the shard's thread is waiting for.
+  if (holding) SendPing();
+  return std::nullopt;
+}
+
 void AgentSession::SendPing() {
   v1::AgentMessage message;
   int64_t now = SystemClock().NowNanos();
@@ -225,18 +241,22 @@ void AgentSession::OnLease(const v1::Lease& lease) {
       sent > last_ping_nanos_) {
     return;
   }
-  // The coordinator's lease, checked where it enters: never longer than this agent's own limit.
-  int64_t granted = TimeUtil::DurationToNanoseconds(lease.duration());
+  // The coordinator's lease, checked where it enters (its seconds before any arithmetic on
+  // them): never longer than this agent's own limit.
   int64_t limit = absl::ToInt64Nanoseconds(options_.lease);
-  if (granted <= 0) return;
-  engine_->ExtendLease(sent + std::min(granted, limit));
+  const google::protobuf::Duration& d = lease.duration();
+  if (d.seconds() < 0 || d.nanos() < 0 || (d.seconds() == 0 && d.nanos() == 0)) return;
+  int64_t granted = d.seconds() >= limit / 1'000'000'000 + 1
+                        ? limit
+                        : std::min(limit, TimeUtil::DurationToNanoseconds(d));
+  engine_->ExtendLease(sent + granted);
 }
 
 void AgentSession::OnAdjust(const v1::Adjust& adjust) {
   double rate = adjust.rate();
   // Checked where it enters: `rate > max` is false for NaN, and the pacer cannot schedule
   // infinity.
-  if (!(rate > 0 && rate <= kMaxRate)) {
+  if (!IsValidRate(rate)) {
     link_.Log(absl::StrFormat("run %s: refused a rate change to %g conn/s (not in (0, %.0f])",
                               adjust.run_id(), rate, kMaxRate));
     return;
@@ -248,7 +268,13 @@ void AgentSession::OnAdjust(const v1::Adjust& adjust) {
   }
   std::lock_guard<std::mutex> lock(mu_);
   if (running_run_ != adjust.run_id() || engine_ == nullptr) return;
-  engine_->ChangeRate(rate);
+  if (!engine_->ChangeRate(rate)) {
+    link_.Log(
+        absl::StrFormat("run %s: cannot take a rate change to %.1f conn/s here (not "
+                        "running, closed model, stages, or split over engine processes)",
+                        adjust.run_id(), rate));
+    return;
+  }
   link_.Log(absl::StrFormat("run %s: rate now %.1f conn/s (a lost agent's share)", adjust.run_id(),
                             rate));
 }

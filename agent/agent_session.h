@@ -22,6 +22,8 @@ namespace churnlab {
 
 class AgentSession final : public CoordinatorSession::Handler {
  public:
+  // The longest wait before a shard starts that the agent accepts from a coordinator.
+  static constexpr int64_t kMaxStartAfterSeconds = 60;
   struct Options {
     // The coordinator, security, hello, intervals, and the agent's clock (link.now: when its
     // last shard ended, for exit_when_idle, and when a redial is due).
@@ -62,6 +64,8 @@ class AgentSession final : public CoordinatorSession::Handler {
   void OnLease(const v1::Lease& lease) override;
   // The dead-man switch: never keep loading a target without a coordinator.
   void OnDetached() override;
+  // Once per telemetry interval: a Ping while a shard is held.
+  std::optional<v1::ShardTelemetry> OnTick() override;
   bool ShouldLeave() override;
 
  private:

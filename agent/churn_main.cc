@@ -107,6 +107,11 @@ FlagSet MakeFlags(Options& o) {
 
 absl::Status Resolve(Options& o) {
   EngineParams& p = o.params;
+  if (p.leased && !o.child) {
+    return absl::InvalidArgumentError(
+        "--leased: only with --child (an agent's engine process gets its lease from the agent; "
+        "on its own it would start nothing)");
+  }
   if (o.bind == "auto") {
     p.bind_mode = p.source_ips.empty() ? BindMode::kNone : BindMode::kNoPort;
   } else {

@@ -77,13 +77,13 @@ void Engine::ExtendLease(int64_t until_nanos) {
   }
 }
 
-void Engine::ChangeRate(double rate) {
+bool Engine::ChangeRate(double rate) {
   // A staged profile has no one rate to change (validation refuses rebalance with stages).
   // A rate that is not a finite positive number (NaN compares false with everything) is no
   // rate; the agent refuses it before it gets here.
-  if (params_.rate <= 0 || !params_.stages.empty() || !(rate > 0 && rate <= kMaxRate) ||
-      !started_.load() || Done()) {
-    return;
+  if (params_.rate <= 0 || !params_.stages.empty() || !IsValidRate(rate) || !started_.load() ||
+      Done()) {
+    return false;
   }
   if (params_.max_rate > 0) rate = std::min(rate, params_.max_rate);
   std::lock_guard<std::mutex> lock(schedule_mu_);
@@ -92,6 +92,7 @@ void Engine::ChangeRate(double rate) {
   uint64_t from_index = schedule_.DueBy(from_nanos);
   schedule_.ChangeRate(from_index, from_nanos, rate);
   for (auto& worker : workers_) worker->PostRateChange(from_index, from_nanos, rate);
+  return true;
 }
 
 bool Engine::Done() const { return started_.load() && running_.load() == 0; }

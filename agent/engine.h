@@ -47,7 +47,7 @@ class Engine final : public ShardEngine {
   // coordinator handing out a lost agent's share). Every worker switches at the same connection
   // index, so the schedule stays one schedule. No effect on the closed model, or before Start().
   // Safe from any thread.
-  void ChangeRate(double rate) override;
+  bool ChangeRate(double rate) override;
   static constexpr int64_t kRateChangeLeadNanos = 200'000'000;
   void ExtendLease(int64_t until_nanos) override;
   // True once Start() was called and every worker has finished.

@@ -42,11 +42,12 @@ bool WriteAll(int fd, const char* data, size_t size) {
 
 // One order, written whole or not at all: at most PIPE_BUF bytes to a non-blocking pipe. A child
 // that is not reading (stopped) or gone misses it; EPIPE needs SIGPIPE ignored (the agent does).
-void WriteOrder(int fd, const char* order, size_t size) {
+bool WriteOrder(int fd, const char* order, size_t size) {
   ssize_t n;
   do {
     n = write(fd, order, size);
   } while (n < 0 && errno == EINTR);
+  return n == static_cast<ssize_t>(size);
 }
 
 bool ReadAll(int fd, char* data, size_t size) {
@@ -140,6 +141,8 @@ int ProcessesNeeded(const EngineParams& params, uint64_t fd_limit) {
 
 absl::StatusOr<std::unique_ptr<EngineProcesses>> EngineProcesses::Create(
     const EngineParams& params, int count, const std::string& churn_path) {
+  // An engine process that died must be a failed write here, not the agent's death.
+  signal(SIGPIPE, SIG_IGN);
   std::unique_ptr<EngineProcesses> group(new EngineProcesses(params));
   for (int i = 0; i < count; ++i) {
     int in[2], out[2];
@@ -191,11 +194,12 @@ EngineProcesses::~EngineProcesses() {
   }
 }
 
-void EngineProcesses::SendAll(char order) {
+std::vector<bool> EngineProcesses::SendAll(char order) {
   std::lock_guard<std::mutex> lock(write_mu_);
-  for (Child& child : children_) {
-    if (!child.done.load()) WriteOrder(child.to, &order, 1);
-  }
+  std::vector<bool> took;
+  for (Child& child : children_)
+    took.push_back(!child.done.load() && WriteOrder(child.to, &order, 1));
+  return took;
 }
 
 void EngineProcesses::ExtendLease(int64_t until_nanos) {
@@ -219,9 +223,11 @@ void EngineProcesses::Stop() {
 }
 
 EngineSnapshot EngineProcesses::PollLocked() {
-  SendAll('P');
-  for (Child& child : children_) {
-    if (child.done) continue;
+  std::vector<bool> asked = SendAll('P');
+  for (size_t i = 0; i < children_.size(); ++i) {
+    Child& child = children_[i];
+    // A child whose pipe is full has not read its orders for a long time: no frame is coming.
+    if (child.done || !asked[i]) continue;
     ChildStatus status;
     std::string payload;
     EngineSnapshot snapshot;

@@ -2,7 +2,7 @@
 // (RLIMIT_NOFILE's hard limit may be far below a million), so a shard that holds more
 // connections than one process may open is split over churnlab-churn processes running in
 // child mode. They talk over pipes: a byte order in ('S' start, 'P' poll, 'X' stop, 'L' and 8
-// bytes: the lease's end in CLOCK_MONOTONIC nanoseconds), a framed snapshot out. The agent merges
+// bytes: the lease's end in CLOCK_BOOTTIME nanoseconds), a framed snapshot out. The agent merges
 // their snapshots into one, so the coordinator sees one agent.
 #pragma once
 
@@ -50,9 +50,11 @@ class EngineProcesses final : public ShardEngine {
   EngineSnapshot Snapshot() override;
   void Stop() override;
   // Not carried to the children: a lost agent's share is not handed on to a split shard.
-  void ChangeRate(double) override {}
-  // Written to every child at once without waiting (a child that is stopped misses it, and its
-  // own lease lapses), so no child can hold up the others' leases.
+  bool ChangeRate(double) override { return false; }
+  // Written to every child without waiting on any (a stopped child misses it, and its own lease
+  // lapses). A stopped child still holds up the agent's polls, and with them its telemetry and
+  // pings, until the coordinator gives up on the shard and no lease is extended any more: the
+  // load stops, bounded by the lease, not gracefully.
   void ExtendLease(int64_t until_nanos) override;
   bool Done() override;
   EngineSnapshot Wait() override;
@@ -67,7 +69,8 @@ class EngineProcesses final : public ShardEngine {
     std::atomic<bool> done{false};
   };
   explicit EngineProcesses(EngineParams params) : params_(std::move(params)) {}
-  void SendAll(char order);
+  // Writes `order` to every child not done; which ones took it.
+  std::vector<bool> SendAll(char order);
   // Polls every child not yet done; merges the latest snapshots. Holds mu_.
   EngineSnapshot PollLocked();
   bool AllDoneLocked() const;

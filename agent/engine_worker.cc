@@ -262,8 +262,9 @@ bool EngineWorker::StartConnection(uint64_t global_index, int64_t now) {
     return false;
   }
   // The last look before the SYN: opening the socket may have taken long (bind()'s port search,
-  // the process stopped inside it), and no connect() may follow the end, a stop or a lapsed
-  // lease. Such a start ends as stopped, with no SYN sent.
+  // the process stopped inside it). A start that finds the end passed, a stop or a lapsed lease
+  // ends as stopped, with no SYN sent; what is left is the few instructions between this read
+  // of the clock and the syscall.
   if (!MayConnect(clock_.NowNanos())) {
     Fail(c, Phase::kStopped, 0);
     return false;

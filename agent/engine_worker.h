@@ -39,9 +39,9 @@ class EngineWorker {
   // Runs the load from `start_nanos` (on the clock) until the duration ends and the in-flight
   // connections finish or time out, or until `stop` becomes true (in-flight ones then end as
   // Phase::kStopped). Hard bounds, whatever the kernel does: no connect() at or after the end
-  // or while the lease has lapsed (`lease_until`, on the clock; the clock is read before each
-  // one), and every fd closed by the end plus the connections' own timeouts. Call once, from
-  // the worker's own thread.
+  // or while the lease has lapsed (`lease_until`, on the clock, read again just before each
+  // connect()), and every fd closed by the end plus the connections' own timeouts. Call once,
+  // from the worker's own thread.
   void Run(int64_t start_nanos, const std::atomic<bool>& stop,
            const std::atomic<int64_t>& lease_until);
   // Adds this worker's counters to `out`; safe from any thread while Run() is going.

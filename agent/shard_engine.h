@@ -19,12 +19,13 @@ class ShardEngine {
   virtual EngineSnapshot Snapshot() = 0;
   // Ends the run early: no new connections; held ones close by the policy, others end stopped.
   virtual void Stop() = 0;
-  // Open model: the total rate becomes `rate` shortly from now (see Engine::ChangeRate).
-  virtual void ChangeRate(double rate) = 0;
+  // Open model: the total rate becomes `rate` shortly from now (see Engine::ChangeRate); false
+  // when the engine does not take it (closed model, stages, not running, split over processes).
+  virtual bool ChangeRate(double rate) = 0;
   // Leased params (EngineParams::leased): connections start only before `until_nanos` on the
-  // monotonic clock (CLOCK_MONOTONIC, the same in every process); a lease only grows. Starts
-  // due while it has lapsed are counted late, never made late. Safe from any thread, and never
-  // blocks on an engine process.
+  // monotonic clock (SystemClock: CLOCK_BOOTTIME, the same in every process); a lease only grows.
+  // Starts due while it has lapsed are counted late, never made late. Safe from any thread, and
+  // never blocks on an engine process.
   virtual void ExtendLease(int64_t until_nanos) = 0;
   // True once started and every worker has finished.
   virtual bool Done() = 0;

@@ -51,8 +51,10 @@ std::string SingleLine(const v1::RunReport& single) {
   std::string lifted;
   if (b.sources_size() > 0) {
     const v1::SourceBudget& s = b.sources(0);
+    // A report stored before hold_s existed held every tuple for TIME_WAIT.
+    double hold = s.hold_s() > 0 ? s.hold_s() : b.time_wait_s();
     per_source = absl::StrFormat(
-        " (%d ports x %d destination(s) / %g s of %s)", s.ports(), s.destinations(), s.hold_s(),
+        " (%d ports x %d destination(s) / %g s of %s)", s.ports(), s.destinations(), hold,
         s.limit() == v1::PORT_LIMIT_TW_REUSE ? "tcp_tw_reuse_delay" : "TIME_WAIT");
     lifted = Lifted(s.limit());
   }

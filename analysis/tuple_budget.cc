@@ -20,21 +20,17 @@ constexpr char kTwReuseDelay[] = "net.ipv4.tcp_tw_reuse_delay";
 constexpr char kTimestamps[] = "net.ipv4.tcp_timestamps";
 constexpr char kMaxTwBuckets[] = "net.ipv4.tcp_max_tw_buckets";
 
-// tcp_tw_reuse=2 reuses a TIME_WAIT tuple only when the connection is loopback: either end a
-// loopback address (the kernel's tcp_twsk_unique). An agent that did not report it is taken as
-// 0, so an unknown setting never hides a limit.
-bool ReuseSetFor(const v1::Hello& hello, const std::string& source_ip, const RunShape& shape) {
-  std::optional<std::string> reuse = Sysctl(hello, kTwReuse);
-  if (reuse == "1") return true;
-  if (reuse != "2") return false;
-  if (shape.all_targets_loopback) return true;
+// Whether a source's connections are loopback ones for tcp_tw_reuse=2: either end a loopback
+// address (the kernel's tcp_twsk_unique).
+bool Loopback(const std::string& source_ip, const RunShape& shape) {
   absl::StatusOr<SocketAddress> source = SocketAddress::ParseIp(source_ip);
-  return source.ok() && source->is_loopback();
+  return shape.all_targets_loopback || (source.ok() && source->is_loopback());
 }
 
-// The kernel takes a TIME_WAIT tuple over only with TCP timestamps on (the tuple's last
-// timestamp is what the delay counts from); a hello without tcp_timestamps is taken as off.
-bool TimestampsOn(const v1::Hello& hello) { return SysctlInt(hello, kTimestamps).value_or(0) > 0; }
+// Settings a hello did not report read as 0: an unknown setting never hides a limit.
+int SysctlOrZero(const v1::Hello& hello, const char* key) {
+  return static_cast<int>(SysctlInt(hello, key).value_or(0));
+}
 
 // tcp_tw_reuse_delay in seconds where the kernel has it (ms), else its fixed one second.
 double ReuseDelaySeconds(const v1::Hello& hello) {
@@ -43,8 +39,8 @@ double ReuseDelaySeconds(const v1::Hello& hello) {
 }
 
 double ReuseDelayOf(const v1::Hello& hello, const std::string& source_ip, const RunShape& shape) {
-  if (!ReuseSetFor(hello, source_ip, shape) || !TimestampsOn(hello)) return 0;
-  return ReuseDelaySeconds(hello);
+  return ReuseDelay(SysctlOrZero(hello, kTwReuse), SysctlOrZero(hello, kTimestamps),
+                    Loopback(source_ip, shape), ReuseDelaySeconds(hello));
 }
 
 v1::PortLimit LimitOf(const SourceFacts& facts) {
@@ -78,7 +74,8 @@ void AddHostNotes(const ShardFacts& shard, const RunShape& shape,
           reuse, hello.host(), reuse == "2" ? " (2: loopback connections only; these are)" : "",
           s->hold_s(), s->hold_s(), kTimeWaitSeconds));
     } else if (s->limit() == v1::PORT_LIMIT_TIME_WAIT && shape.close == ClosePolicy::kClientFin &&
-               ReuseSetFor(hello, s->ip(), shape) && !TimestampsOn(hello)) {
+               SysctlOrZero(hello, kTimestamps) == 0 &&
+               ReuseDelay(SysctlOrZero(hello, kTwReuse), 1, Loopback(s->ip(), shape), 1) > 0) {
       notes->insert(absl::StrCat(
           "tcp_tw_reuse=", reuse, " on ", hello.host(),
           ", but tcp_timestamps=", Sysctl(hello, kTimestamps).value_or("(not reported)"),
@@ -146,10 +143,11 @@ std::map<std::pair<std::string, std::string>, SharedIp> SharedIps(
 }
 
 // tcp_max_tw_buckets caps every TIME_WAIT of a namespace: all its sources, the server side and
-// other programs. At the namespace's total rate TIME_WAIT reaches the cap after cap / rate
-// seconds; a source whose ports would run out later than that never does, because past the cap
-// the kernel destroys TIME_WAIT sockets at once (TCPTimeWaitOverflow). The closed model has no
-// rate: there the cap is held against the namespace's four-tuples.
+// other programs. TIME_WAIT there levels off at the namespace's total rate x TIME_WAIT (one per
+// four-tuple at most); a cap below that is reached after cap / rate seconds, and past it the
+// kernel destroys TIME_WAIT sockets at once (TCPTimeWaitOverflow), so a source whose ports
+// would run out later than that (or never) does not. The closed model has no rate: there the
+// cap is held against the namespace's four-tuples.
 void ApplyTimeWaitCaps(const std::vector<SourceEntry>& entries,
                        const std::vector<v1::SourceBudget*>& budgets,
                        std::set<std::string>* notes) {
@@ -157,6 +155,7 @@ void ApplyTimeWaitCaps(const std::vector<SourceEntry>& entries,
     std::optional<int64_t> cap;
     double rate = 0;
     uint64_t tuples = 0;
+    std::set<std::string> ips;  // counted once each, however many agents offer them
     std::set<std::string> hosts;
   };
   std::map<std::string, Space> spaces;
@@ -165,7 +164,9 @@ void ApplyTimeWaitCaps(const std::vector<SourceEntry>& entries,
     Space& space = spaces[entries[i].space];
     space.cap = SysctlInt(*entries[i].shard->hello, kMaxTwBuckets);
     space.rate += entries[i].rate;
-    space.tuples += budgets[i]->ports() * budgets[i]->destinations();
+    if (space.ips.insert(entries[i].ip).second) {
+      space.tuples += budgets[i]->ports() * budgets[i]->destinations();
+    }
     space.hosts.insert(entries[i].shard->hello->host());
   }
   for (size_t i = 0; i < entries.size(); ++i) {
@@ -177,11 +178,13 @@ void ApplyTimeWaitCaps(const std::vector<SourceEntry>& entries,
     }
     const Space& space = it->second;
     double cap = static_cast<double>(*space.cap);
-    double ports_last = entries[i].rate > 0
-                            ? static_cast<double>(s->ports() * s->destinations()) / entries[i].rate
-                            : std::numeric_limits<double>::infinity();
-    bool capped = space.rate > 0 ? cap / space.rate < ports_last : cap < space.tuples;
-    if (!capped) continue;
+    double tuples = static_cast<double>(space.tuples);
+    double level = space.rate > 0 ? std::min(space.rate * kTimeWaitSeconds, tuples) : tuples;
+    if (cap >= level) continue;  // never reached
+    double reached = space.rate > 0 ? cap / space.rate : 0;
+    double runs_out = s->exhaustion_after_s() > 0 ? s->exhaustion_after_s()
+                                                  : std::numeric_limits<double>::infinity();
+    if (reached >= runs_out) continue;  // its ports run out first
     s->set_limit(v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS);
     s->set_exhaustion_after_s(0);
     notes->insert(absl::StrFormat(
@@ -194,7 +197,7 @@ void ApplyTimeWaitCaps(const std::vector<SourceEntry>& entries,
         space.rate > 0
             ? absl::StrFormat("at %.0f new connections/s in all it is reached after "
                               "about %s s",
-                              space.rate, ApproxSeconds(cap / space.rate))
+                              space.rate, ApproxSeconds(reached))
             : absl::StrFormat("it is below the namespace's %d four-tuples", space.tuples)));
   }
 }
@@ -280,6 +283,11 @@ std::string Summary(const v1::RunSpec& spec, const RunShape& shape, const v1::Tu
 
 }  // namespace
 
+double ReuseDelay(int tw_reuse, int timestamps, bool loopback, double delay_s) {
+  bool set = tw_reuse == 1 || (tw_reuse == 2 && loopback);
+  return set && timestamps > 0 ? delay_s : 0;
+}
+
 std::string ApproxSeconds(double seconds) {
   return seconds >= 10 ? absl::StrFormat("%.0f", seconds) : absl::StrFormat("%.2g", seconds);
 }
@@ -294,7 +302,10 @@ v1::SourceBudget BudgetOfSource(const SourceFacts& facts, double requested_rate)
   s.set_ports(facts.ports);
   s.set_destinations(facts.destinations);
   s.set_limit(LimitOf(facts));
-  s.set_hold_s(s.limit() == v1::PORT_LIMIT_TW_REUSE ? facts.reuse_delay_s : facts.time_wait_s);
+  // Reuse never holds a tuple longer than TIME_WAIT would.
+  s.set_hold_s(s.limit() == v1::PORT_LIMIT_TW_REUSE
+                   ? std::min(facts.reuse_delay_s, facts.time_wait_s)
+                   : facts.time_wait_s);
   s.set_budget_rate(s.hold_s() > 0 ? tuples / s.hold_s() : 0);
   s.set_requested_rate(requested_rate);
   // Ports in use grow at the requested rate until the first closed tuple is free again; past

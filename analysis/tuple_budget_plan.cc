@@ -33,11 +33,9 @@ bool IsLegacyWindows(const PlanInputs& in) {
 // Under bind mode none the kernel picks one address for the route: one source.
 uint32_t SourcesOf(const PlanInputs& in) { return in.bind == BindMode::kNone ? 1 : in.sources; }
 
-// tcp_tw_reuse as the kernel applies it (tcp_twsk_unique): 1, or 2 on loopback connections,
-// and only by the TIME_WAIT tuple's TCP timestamp.
 bool ReuseApplies(const PlanInputs& in) {
-  return in.os == HostOs::kLinux && in.timestamps > 0 &&
-         (in.tw_reuse == 1 || (in.tw_reuse == 2 && in.loopback));
+  return in.os == HostOs::kLinux &&
+         ReuseDelay(in.tw_reuse, in.timestamps, in.loopback, in.tw_reuse_delay_s) > 0;
 }
 
 SourceFacts FactsOf(const PlanInputs& in) {

@@ -118,7 +118,7 @@ void AddFlags(FlagSet& flags, BudgetFlags* f) {
                "Windows' TcpTimedWaitDelay registry value (30-300): TIME_WAIT in seconds",
                [f](absl::string_view v) {
                  double seconds = 0;
-                 if (!absl::SimpleAtod(v, &seconds) || seconds < analysis::kMinTcpTimedWaitDelay ||
+                 if (!ParseFiniteDouble(v, &seconds) || seconds < analysis::kMinTcpTimedWaitDelay ||
                      seconds > analysis::kMaxTcpTimedWaitDelay) {
                    return absl::InvalidArgumentError("expected seconds from 30 to 300");
                  }
@@ -155,7 +155,7 @@ void AddFlags(FlagSet& flags, BudgetFlags* f) {
                InRange<int64_t>(&f->requests_per_connection, 1, 1'000'000'000));
   flags.Custom("rate", "R", "none", "new connections/s wanted, over all sources",
                [f](absl::string_view v) {
-                 if (!absl::SimpleAtod(v, &f->rate) || f->rate < 0 || f->rate > kMaxRate) {
+                 if (!ParseFiniteDouble(v, &f->rate) || f->rate < 0 || f->rate > kMaxRate) {
                    return absl::InvalidArgumentError("expected new connections/s from 0 to 5e6");
                  }
                  return absl::OkStatus();

@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "common/engine_params.h"
+#include "common/flags.h"
 #include "proto/message_json.h"
 #include "proto/run_spec.h"
 
@@ -152,8 +153,8 @@ void AddSpecFlags(FlagSet& flags, SpecOverrides& o) {
       flags, o, "rate", "N", "open model: new connections/s in total",
       [](absl::string_view v, S* s) {
         double rate;
-        if (!absl::SimpleAtod(v, &rate)) {
-          return absl::InvalidArgumentError(absl::StrCat("'", v, "' is not a number"));
+        if (!ParseFiniteDouble(v, &rate)) {
+          return absl::InvalidArgumentError(absl::StrCat("'", v, "' is not a finite number"));
         }
         s->set_rate(rate);
         s->set_concurrency(0);

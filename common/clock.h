@@ -13,7 +13,8 @@ class Clock {
   virtual int64_t NowNanos() = 0;
 };
 
-// CLOCK_MONOTONIC through the vDSO: about 20 ns a call, cheap enough for the hot path.
+// CLOCK_BOOTTIME (monotonic, suspend included, the same in every process of a host) through the
+// vDSO: about 20 ns a call, cheap enough for the hot path.
 class RealClock final : public Clock {
  public:
   int64_t NowNanos() override;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "common/flags.h"
 
 namespace churnlab {
 
@@ -121,7 +122,7 @@ absl::Status ValidateLoad(const EngineParams& p) {
   bool open = p.rate != 0;
   bool closed = p.concurrency != 0;
   if (open == closed) return Invalid("rate", "set exactly one of rate and concurrency");
-  if (open && !(p.rate > 0 && p.rate <= kMaxRate)) {
+  if (open && !IsValidRate(p.rate)) {
     return Invalid("rate",
                    absl::StrFormat("%g is not in (0, %.0f] connections/s", p.rate, kMaxRate));
   }
@@ -200,7 +201,7 @@ absl::StatusOr<RateStage> ParseRateStage(absl::string_view text) {
   std::vector<absl::string_view> parts = absl::StrSplit(text, ':');
   RateStage stage;
   if (parts.size() != 2 || !absl::ParseDuration(parts[0], &stage.duration) ||
-      !absl::SimpleAtod(parts[1], &stage.rate)) {
+      !ParseFiniteDouble(parts[1], &stage.rate)) {
     return absl::InvalidArgumentError(
         absl::StrCat("'", text, "' is not DURATION:RATE like 10s:100"));
   }

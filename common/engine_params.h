@@ -91,6 +91,9 @@ inline constexpr int64_t kMaxConcurrency = 1'000'000;
 inline constexpr absl::Duration kMaxDuration = absl::Hours(24);
 inline constexpr int kMaxThreads = 256;
 
+// A rate the engine can pace: finite, above 0, at most kMaxRate (`rate > max` is false for NaN).
+inline bool IsValidRate(double rate) { return rate > 0 && rate <= kMaxRate; }
+
 // OK, or INVALID_ARGUMENT naming the offending field and value.
 absl::Status ValidateEngineParams(const EngineParams& params);
 

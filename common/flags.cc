@@ -36,11 +36,9 @@ void FlagSet::Int(std::string name, int64_t* value, std::string help) {
 void FlagSet::Double(std::string name, double* value, std::string help) {
   Custom(std::move(name), "X", absl::StrCat(*value), std::move(help),
          [value](absl::string_view text) {
-           // SimpleAtod takes "nan" and "inf": no flag of ours means either.
-           double parsed = 0;
-           if (!absl::SimpleAtod(text, &parsed)) return absl::InvalidArgumentError("not a number");
-           if (!std::isfinite(parsed)) return absl::InvalidArgumentError("not a finite number");
-           *value = parsed;
+           if (!ParseFiniteDouble(text, value)) {
+             return absl::InvalidArgumentError("not a finite number");
+           }
            return absl::OkStatus();
          });
 }
@@ -166,6 +164,13 @@ void ExitIfBadInput(const std::string& program, const absl::Status& status) {
   if (status.ok()) return;
   std::fprintf(stderr, "%s: %s\n", program.c_str(), TerminalSafe(status.message()).c_str());
   std::exit(kExitBadInput);
+}
+
+bool ParseFiniteDouble(absl::string_view text, double* out) {
+  double parsed = 0;
+  if (!absl::SimpleAtod(text, &parsed) || !std::isfinite(parsed)) return false;
+  *out = parsed;
+  return true;
 }
 
 }  // namespace churnlab

@@ -72,4 +72,8 @@ class FlagSet {
 // Exits with kExitBadInput after printing "program: message" when `status` is not OK.
 void ExitIfBadInput(const std::string& program, const absl::Status& status);
 
+// absl::SimpleAtod, less what no flag, spec or threshold of ours means: "nan", "inf", and
+// numbers too large for a double. False for those and for what is not a number.
+bool ParseFiniteDouble(absl::string_view text, double* out);
+
 }  // namespace churnlab

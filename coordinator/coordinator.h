@@ -61,9 +61,9 @@ class Coordinator {
     // next census (they report about once a second), so the server side's last state counts.
     absl::Duration observer_census_wait = absl::Milliseconds(2500);
     // The coordinator's clock for everything it decides by: when telemetry arrived, silences,
-    // leases, deadlines, the series' seconds. Monotonic (CLOCK_MONOTONIC as an absl::Time): a
-    // wall-clock step (NTP, a resumed VM) must not lose agents or end runs. Tests drive it by
-    // hand (with Tick()) instead of sleeping.
+    // leases, deadlines, the series' seconds. Monotonic (SystemClock, CLOCK_BOOTTIME, as an
+    // absl::Time): a wall-clock step (NTP, a resumed VM) must not lose agents or end runs. Tests
+    // drive it by hand (with Tick()) instead of sleeping.
     std::function<absl::Time()> now = [] { return absl::FromUnixNanos(SystemClock().NowNanos()); };
     // Wall time, only for what people read: run ids, a run's start, when an agent was seen.
     std::function<absl::Time()> wall = [] { return absl::Now(); };

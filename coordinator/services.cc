@@ -42,7 +42,7 @@ class AttachReactor final
     } else if (in_.has_refusal()) {
       coordinator_->OnRefusal(name_, in_.refusal());
     } else if (in_.has_ping()) {
-      Send(coordinator_->LeaseFor(name_, in_.ping()));
+      SendLease(coordinator_->LeaseFor(name_, in_.ping()));
     }
     StartRead(&in_);
   }
@@ -50,13 +50,30 @@ class AttachReactor final
   void OnWriteDone(bool ok) override {
     std::lock_guard<std::mutex> lock(mu_);
     writing_ = false;
-    if (!out_.empty()) out_.pop_front();
-    if (!ok) out_.clear();
+    if (!out_.empty()) {
+      if (out_.front().has_lease()) lease_queued_ = false;
+      out_.pop_front();
+    }
+    if (!ok) {
+      out_.clear();
+      lease_queued_ = false;
+    }
     if (!out_.empty() && !finishing_) return WriteNext();
     if (finishing_ && !finished_) {
       finished_ = true;
       Finish(final_status_);
     }
+  }
+
+  // An answer to a Ping, unless one is already waiting to be written: an agent that pings
+  // faster than it reads cannot grow this queue (it gets the earlier answer).
+  void SendLease(const v1::CoordinatorMessage& lease) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (lease_queued_) return;
+      lease_queued_ = true;
+    }
+    Send(lease);
   }
 
   void OnDone() override {
@@ -89,6 +106,7 @@ class AttachReactor final
   std::mutex mu_;
   std::deque<v1::CoordinatorMessage> out_;
   bool writing_ = false;
+  bool lease_queued_ = false;  // a Lease waits in out_ (or is being written)
   bool finishing_ = false;
   bool finished_ = false;
   grpc::Status final_status_;

@@ -153,6 +153,9 @@ bool MemoryMoved(uint64_t told, uint64_t now) {
 
 void CoordinatorSession::RefreshHello() {
   if (!options_.refresh_settings) return;
+  // One at a time (the ticker and a shard's start both call it): an older reading must not be
+  // sent after a newer one.
+  std::lock_guard<std::mutex> one_at_a_time(refresh_mu_);
   v1::Hello now = options_.hello;
   options_.refresh_settings(&now);
   bool settings;

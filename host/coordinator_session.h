@@ -109,8 +109,9 @@ class CoordinatorSession {
   std::condition_variable cv_;
   grpc::ClientContext* context_ = nullptr;
   Stream* stream_ = nullptr;
-  v1::Hello last_hello_;  // what the coordinator was last told (options_.hello, refreshed)
-  std::mutex write_mu_;   // one Write at a time on the stream
+  v1::Hello last_hello_;   // what the coordinator was last told (options_.hello, refreshed)
+  std::mutex write_mu_;    // one Write at a time on the stream
+  std::mutex refresh_mu_;  // one RefreshHello at a time
 };
 
 }  // namespace churnlab

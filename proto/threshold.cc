@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "common/flags.h"
 
 namespace churnlab {
 namespace {
@@ -102,10 +103,14 @@ absl::StatusOr<Threshold> ParseThreshold(absl::string_view expression) {
   if (op == nullptr)
     return bad(absl::StrCat("unknown operator '", parts[1], "' (use <, <=, >, >=)"));
   t.op = op->second;
-  if (absl::SimpleAtod(parts[2], &t.value)) return t;
+  if (ParseFiniteDouble(parts[2], &t.value)) return t;
   absl::Duration d;
   if (!metric->latency) return bad("the limit is not a number");
-  if (!absl::ParseDuration(parts[2], &d)) return bad("the limit is not a duration like 50ms");
+  // ParseDuration takes "inf" too: a limit no latency can pass or fail is no limit.
+  if (!absl::ParseDuration(parts[2], &d) || d == absl::InfiniteDuration() ||
+      d == -absl::InfiniteDuration()) {
+    return bad("the limit is not a duration like 50ms");
+  }
   t.value = absl::ToDoubleMilliseconds(d);
   return t;
 }

@@ -105,6 +105,24 @@ TEST_F(EngineFaultTest, ALeaseThatLapsedWhileStoppedStartsNothingAfterTheResume)
   EXPECT_EQ(s.late_starts, 70u);
 }
 
+// Stopped between its socket() and its connect(), past the lease: the start ends as stopped and
+// no connect() goes out (the last look before the SYN).
+TEST_F(EngineFaultTest, AStartStoppedBeforeItsConnectSendsNoSynOnceTheLeaseLapsed) {
+  sys_.connect_errno = ECONNREFUSED;
+  sys_.stall_at_socket = 30;
+  sys_.stall_nanos = 300'000'000;
+  EngineParams p = OneSecondAt100PerSecond();
+  p.leased = true;
+  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(p, sys_, clock_);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  (*engine)->ExtendLease(clock_.NowNanos() + 400'000'000);
+  (*engine)->Start();
+  EngineSnapshot s = (*engine)->Wait();
+  EXPECT_EQ(sys_.connects, 29u);
+  EXPECT_EQ(s.Total().attempted, 30u);
+  EXPECT_EQ(s.Total().failures_of(Phase::kStopped, 0), 1u);
+}
+
 // Without a lease (churnlab-churn on its own) the run's end alone bounds the engine.
 TEST_F(EngineFaultTest, AnEngineWithoutALeaseIgnoresLeases) {
   sys_.connect_errno = ECONNREFUSED;

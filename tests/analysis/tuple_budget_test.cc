@@ -233,6 +233,20 @@ TEST(TupleBudgetTest, TheTimeWaitCapCountsTheWholeNamespace) {
   }
 }
 
+// The cap bites only where the namespace's TIME_WAIT would pass it: 100/s levels off at 6,000
+// sockets, under a cap of 10,000, so the ports' own limit stands.
+TEST(TupleBudgetTest, ACapAboveTheLevelTimeWaitReachesChangesNothing) {
+  Fleet fleet;
+  fleet
+      .Add("a1", {"10.0.1.1"}, 100,
+           {{"net.ipv4.tcp_tw_reuse", "0"}, {"net.ipv4.tcp_max_tw_buckets", "10000"}})
+      .mutable_port_range()
+      ->set_high(40000 + 28231);
+  v1::TupleBudget b = ComputeTupleBudget(Spec({"10.0.0.1:80"}, 100), fleet.facts());
+  EXPECT_EQ(b.sources(0).limit(), v1::PORT_LIMIT_TIME_WAIT);
+  EXPECT_FALSE(Has(b, "tcp_max_tw_buckets"));
+}
+
 // One source IP offered by two agents on one kernel and namespace has its ports once.
 TEST(TupleBudgetTest, AnIpTwoAgentsOfOneNamespaceOfferCountsOnce) {
   Fleet fleet;

@@ -245,7 +245,8 @@ TEST_P(SpecFlagsBadValueTest, IsRefusedNamingTheValue) {
 INSTANTIATE_TEST_SUITE_P(
     Flags, SpecFlagsBadValueTest,
     ::testing::Values(
-        BadValue{"--rate=abc", "'abc' is not a number"}, BadValue{"--rate=-3", "-3"},
+        BadValue{"--rate=abc", "'abc' is not a finite number"},
+        BadValue{"--rate=nan", "'nan' is not a finite number"}, BadValue{"--rate=-3", "-3"},
         BadValue{"--concurrency=many", "'many' is not an integer", true},
         BadValue{"--concurrency=-4", "-4", true}, BadValue{"--duration=5", "'5' is not a duration"},
         BadValue{"--duration=-5s", "-5s"}, BadValue{"--ramp-up=soon", "'soon' is not a duration"},

@@ -45,7 +45,7 @@ TEST(FlagSetTest, ErrorsNameTheFlagAndTheValue) {
   Args bad_value({"prog", "--rate=fast"});
   absl::StatusOr<std::vector<std::string>> r = flags.Parse(bad_value.argc(), bad_value.argv.data());
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().message(), "--rate=fast: not a number");
+  EXPECT_EQ(r.status().message(), "--rate=fast: not a finite number");
   Args unknown({"prog", "--rtae=5"});
   r = flags.Parse(unknown.argc(), unknown.argv.data());
   ASSERT_FALSE(r.ok());

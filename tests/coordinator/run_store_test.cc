@@ -105,6 +105,28 @@ TEST_F(RunStoreTest, ReadsRowsWithChoicesAsWordsAndCountsAsNumbers) {
   EXPECT_EQ(old->totals().failed(), 7);
 }
 
+// A report stored before tcp_tw_reuse was modelled by its delay named the limit
+// PORT_LIMIT_LIFTED_BY_REUSE: it still reads, as the same value.
+TEST_F(RunStoreTest, ReadsTheOldNameOfTheReuseLimit) {
+  {
+    absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(path_);
+    ASSERT_TRUE(store.ok());
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  const char* insert =
+      "INSERT INTO runs VALUES ('r-2026', 'old', 'completed', '2026-01-01T00:00:00Z', 'pass', "
+      "'{\"run_id\":\"r-2026\",\"state\":\"completed\",\"tuple_budget\":{\"sources\":[{"
+      "\"ip\":\"127.0.0.2\",\"ports\":\"1000\",\"limit\":\"PORT_LIMIT_LIFTED_BY_REUSE\"}]}}')";
+  ASSERT_EQ(sqlite3_exec(db, insert, nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(path_);
+  ASSERT_TRUE(store.ok());
+  absl::StatusOr<v1::RunReport> old = (*store)->Load("r-2026");
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(old->tuple_budget().sources(0).limit(), v1::PORT_LIMIT_TW_REUSE);
+}
+
 TEST_F(RunStoreTest, ListsRunsWithTheirTagsAndFindsThemByTag) {
   absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(path_);
   ASSERT_TRUE(store.ok()) << store.status();

@@ -31,6 +31,10 @@ TEST(ThresholdTest, ParsesAndEvaluates) {
   EXPECT_TRUE(ThresholdPasses(*rate, ObservedMetric(*rate, report)));
   EXPECT_FALSE(ParseThreshold("connect_p99 < fast").ok());
   EXPECT_FALSE(ParseThreshold("error_rate <").ok());
+  // NaN fails every comparison and infinity passes it: a limit of either checks nothing.
+  for (const char* odd : {"error_rate < nan", "achieved_rate >= inf", "connect_p99 < -inf"}) {
+    EXPECT_FALSE(ParseThreshold(odd).ok()) << odd;
+  }
 }
 
 // Each metric's name parses to the metric that reads its own figure, and back to its name.

@@ -49,12 +49,14 @@ class FakeCoordinator final : public v1::AgentGateway::Service {
       std::lock_guard<std::mutex> lock(mu_);
       received_.push_back(message);
       cv_.notify_all();
-      if (message.has_ping() && answer_pings_) {
+      if (message.has_ping() && answer_pings_ && answers_left_ != 0) {
         // As the coordinator does: the clock echoed, and the run it counts the agent in.
+        if (answers_left_ > 0) --answers_left_;
         v1::CoordinatorMessage lease;
-        lease.mutable_lease()->set_agent_clock_nanos(message.ping().agent_clock_nanos());
+        lease.mutable_lease()->set_agent_clock_nanos(message.ping().agent_clock_nanos() +
+                                                     lease_clock_skew_nanos_);
         lease.mutable_lease()->set_run_id(fixed_lease_run_.value_or(leased_run_));
-        lease.mutable_lease()->mutable_duration()->set_seconds(3);
+        lease.mutable_lease()->mutable_duration()->set_seconds(lease_seconds_);
         stream->Write(lease);
       }
     }
@@ -76,6 +78,14 @@ class FakeCoordinator final : public v1::AgentGateway::Service {
   void AnswerPings(bool answer) {
     std::lock_guard<std::mutex> lock(mu_);
     answer_pings_ = answer;
+  }
+  // A hostile or broken coordinator's leases: the echoed clock moved by `skew_nanos`, `seconds`
+  // long, and only the next `answers` pings answered (-1: all).
+  void OddLeases(int64_t skew_nanos, int64_t seconds, int answers) {
+    std::lock_guard<std::mutex> lock(mu_);
+    lease_clock_skew_nanos_ = skew_nanos;
+    lease_seconds_ = seconds;
+    answers_left_ = answers;
   }
   // Answers pings for `run_id` from now on, whatever is assigned; nullopt: for the last run
   // assigned, as by default.
@@ -130,6 +140,9 @@ class FakeCoordinator final : public v1::AgentGateway::Service {
   bool answer_pings_ = true;
   std::string leased_run_;  // the last run assigned
   std::optional<std::string> fixed_lease_run_;
+  int64_t lease_clock_skew_nanos_ = 0;
+  int64_t lease_seconds_ = 3;
+  int answers_left_ = -1;
 };
 
 // The session's log lines, kept so a test can wait for one.

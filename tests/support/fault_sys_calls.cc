@@ -11,6 +11,7 @@ FaultSysCalls::~FaultSysCalls() {
 }
 
 SysCallResult FaultSysCalls::Socket(int domain, int type, int protocol) {
+  if (++sockets == stall_at_socket) clock_.Advance(stall_nanos);
   if (socket_errno != 0) return {-1, socket_errno};
   if (connect_hangs) {
     int fds[2];

@@ -38,6 +38,9 @@ class FaultSysCalls final : public OsSysCallsImpl {
   // stopped by SIGSTOP, or starved of CPU, just before the call).
   uint64_t stall_at_connect = 0;
   int64_t stall_nanos = 0;
+  // The same for the socket() call with this 1-based number: stopped before the connect().
+  uint64_t stall_at_socket = 0;
+  uint64_t sockets = 0;  // socket() calls made
   // Read after the run: connect() calls made, and the clock when the last one was entered.
   uint64_t connects = 0;
   int64_t last_connect_at = 0;
