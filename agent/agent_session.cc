@@ -184,6 +184,9 @@ void AgentSession::RunShard(std::string run_id, ShardEnginePtr engine, absl::Dur
                    [&] { return stop_requested_; });
       if (stop_requested_) engine->Stop();
     }
+    // From the thread that polls the engine, on purpose: an agent wedged on a stopped engine
+    // process pings no more, so every process's lease lapses within the dead-man limit.
+    SendPing();
     v1::AgentMessage message;
     *message.mutable_telemetry() = telemetry.Collect(engine->Snapshot(), false);
     link_.Send(message);
@@ -209,17 +212,6 @@ void AgentSession::StopShard() {
     finished = std::move(shard_thread_);
   }
   if (finished.joinable()) finished.join();
-}
-
-std::optional<v1::ShardTelemetry> AgentSession::OnTick() {
-  bool holding;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    holding = !running_run_.empty();
-  }
-  // From the session's own ticker: pings go on whatever the shard's thread is waiting for.
-  if (holding) SendPing();
-  return std::nullopt;
 }
 
 void AgentSession::SendPing() {

@@ -64,8 +64,6 @@ class AgentSession final : public CoordinatorSession::Handler {
   void OnLease(const v1::Lease& lease) override;
   // The dead-man switch: never keep loading a target without a coordinator.
   void OnDetached() override;
-  // Once per telemetry interval: a Ping while a shard is held.
-  std::optional<v1::ShardTelemetry> OnTick() override;
   bool ShouldLeave() override;
 
  private:

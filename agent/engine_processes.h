@@ -53,8 +53,8 @@ class EngineProcesses final : public ShardEngine {
   bool ChangeRate(double) override { return false; }
   // Written to every child without waiting on any (a stopped child misses it, and its own lease
   // lapses). A stopped child still holds up the agent's polls, and with them its telemetry and
-  // pings, until the coordinator gives up on the shard and no lease is extended any more: the
-  // load stops, bounded by the lease, not gracefully.
+  // its pings (sent from the polling thread on purpose), so every child's lease lapses within
+  // the dead-man limit: the load stops, bounded, not gracefully.
   void ExtendLease(int64_t until_nanos) override;
   bool Done() override;
   EngineSnapshot Wait() override;

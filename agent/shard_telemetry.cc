@@ -1,6 +1,7 @@
 #include "agent/shard_telemetry.h"
 
 #include <google/protobuf/util/time_util.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -24,6 +25,13 @@ v1::FailurePhase ToProto(Phase phase) {
 // and at most 30 s after.
 constexpr int64_t kMinCensusGapNanos = 950'000'000;
 constexpr int64_t kMaxCensusGapNanos = 30'000'000'000;
+
+// CPU time the calling thread has used, nanoseconds.
+int64_t ThreadCpuNanos() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
 
 // "auto" (no bind) or a wildcard bind (0.0.0.0, ::): the census sees the address the kernel
 // chose, never the wildcard itself.
@@ -91,9 +99,10 @@ bool ShardTelemetryCollector::UpdateCensus(bool final) {
       (final || pending_.wait_for(std::chrono::seconds(0)) == std::future_status::ready)) {
     census_ = pending_.get();
     host_states_ = pending_host_states_;
-    // About 1% of a core, by what the census itself took (not how long it waited to be picked
-    // up, a whole telemetry beat), but at least every 30 s: on a host holding a million
-    // connections a census takes a second or two, and the peaks must still be seen. A cheap
+    // About 1% of a core, by the CPU the census itself used (not the wall time it took, which a
+    // busy CPU stretches many times over and which used to leave the live census 30 s stale
+    // while the kernel filled up), but at least every 30 s: on a host holding a million
+    // connections a census costs a second or two, and the peaks must still be seen. A cheap
     // census is due a beat after it started, so that every beat carries a fresh one.
     next_census_ =
         census_started_ + std::clamp(pending_cost_ * 100, kMinCensusGapNanos, kMaxCensusGapNanos);
@@ -111,12 +120,12 @@ bool ShardTelemetryCollector::UpdateCensus(bool final) {
     // sockets), so it is done every tenth census and for the final message.
     bool whole_host = census_count_++ % 10 == 0;
     census_started_ = now;
-    // Its cost is real time spent (the system clock); clock_ only says when one is due.
+    // Its cost is the CPU time of the thread that takes it; clock_ only says when one is due.
     pending_ = std::async(std::launch::async, [this, whole_host] {
-      int64_t start = SystemClock().NowNanos();
+      int64_t start = ThreadCpuNanos();
       absl::StatusOr<SocketCensus> census =
           TakeSocketCensus(targets_, whole_host ? &pending_host_states_ : nullptr);
-      pending_cost_ = SystemClock().NowNanos() - start;
+      pending_cost_ = ThreadCpuNanos() - start;
       return census;
     });
   }

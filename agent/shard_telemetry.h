@@ -28,9 +28,10 @@ class ShardTelemetryCollector {
                           uint64_t port_range_size, Clock& clock = SystemClock());
 
   // The cumulative telemetry for `snapshot`; peaks are the largest seen over all calls. The
-  // socket census is retaken when due, in the background: it costs about 0.5 us per socket on
-  // the host, so on a host with many sockets it is spaced out to about 1% of one core, at most
-  // 30 s apart (and always retaken for the final message).
+  // socket census is retaken when due, in the background: it costs about 0.5 us of CPU per
+  // socket on the host, so on a host with many sockets it is spaced out to about 1% of one core
+  // by its own CPU time (a busy host stretches its wall time, not its cost), at most 30 s apart
+  // (and always retaken for the final message).
   v1::ShardTelemetry Collect(const EngineSnapshot& snapshot, bool final);
   ~ShardTelemetryCollector();
 
@@ -63,7 +64,7 @@ class ShardTelemetryCollector {
   std::future<absl::StatusOr<SocketCensus>> pending_;
   HostTcpStates pending_host_states_{};  // written by the pending census only
   int64_t census_started_ = 0;           // clock_ nanos
-  int64_t pending_cost_ = 0;  // nanos the census took, written by the pending census only
+  int64_t pending_cost_ = 0;  // CPU nanos the census used, written by the pending census only
   uint64_t peak_in_flight_ = 0;
   HostMemory memory_at_start_ = ReadHostMemory();
   uint64_t peak_established_ = 0;
