@@ -180,6 +180,7 @@ v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapsh
 void ShardTelemetryCollector::AddMemory(uint64_t established) {
   // A few /proc reads per engine process: cheap beside the census, taken as often.
   memory_.set_mem_available_at_start_bytes(memory_at_start_.mem_available_bytes);
+  memory_.set_pss_at_start_bytes(pss_at_start_);
   if (memory_.processes() != 0 && (established == 0 || established < peak_established_)) return;
   ProcessMemory process = SelfAndChildrenMemory();
   memory_.set_pss_bytes(process.pss_bytes);

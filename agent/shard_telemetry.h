@@ -67,6 +67,9 @@ class ShardTelemetryCollector {
   int64_t pending_cost_ = 0;  // CPU nanos the census used, written by the pending census only
   uint64_t peak_in_flight_ = 0;
   HostMemory memory_at_start_ = ReadHostMemory();
+  // The processes' proportional set size before the first connection (the collector is made
+  // after the engine, before it starts).
+  uint64_t pss_at_start_ = SelfAndChildrenMemory().pss_bytes;
   uint64_t peak_established_ = 0;
   v1::ShardMemory memory_;  // as of the most established connections seen
 };

@@ -105,9 +105,16 @@ v1::ConcurrencyReport AnalyzeConcurrency(const std::vector<ConcurrencyShard>& sh
     if (shard.latest == nullptr || shard.hello == nullptr) continue;
     AddSources(shard, &out);
     out.set_peak_in_flight(out.peak_in_flight() + shard.latest->peak_in_flight());
-    pss += shard.latest->memory().pss_bytes();
-    HostFigures& host =
-        hosts[shard.hello->kernel_id().empty() ? shard.agent : shard.hello->kernel_id()];
+    // What the connections added: the processes' fixed cost is no connection's.
+    const v1::ShardMemory& memory = shard.latest->memory();
+    pss += memory.pss_bytes() > memory.pss_at_start_bytes()
+               ? memory.pss_bytes() - memory.pss_at_start_bytes()
+               : 0;
+    // Memory, slab and fs.file-max are the kernel's (its boot id), shared by every network
+    // namespace on it: agents in two namespaces of one kernel (the netns lab, pods of one
+    // node) have them once.
+    const std::string& id = shard.hello->kernel_id();
+    HostFigures& host = hosts[id.empty() ? shard.agent : id.substr(0, id.find('/'))];
     host.slab_growth = std::max(host.slab_growth, shard.latest->memory().slab_growth_bytes());
     host.mem_available =
         std::max(host.mem_available, shard.latest->memory().mem_available_at_start_bytes());

@@ -92,7 +92,20 @@ struct PlanInputs {
   BindMode bind = BindMode::kNoPort;
   int64_t requests_per_connection = 1;
   double rate = 0;  // new connections/s asked for over all sources; 0 = none
+  // Seed 002's question, `--hold`: connections held open at once (0 = not asked), whether both
+  // ends share this kernel (2 fds and both ends' kernel memory each), and the host's fs.file-max
+  // and memory for them, when known.
+  uint64_t hold = 0;
+  bool same_host = false;
+  std::optional<uint64_t> file_max;
+  std::optional<uint64_t> memory_bytes;
 };
+
+// Kernel memory of one end of a held TCP connection (socket, inode, dentry, file, epoll item):
+// bench/RESULTS.md measured 10,283 B for both ends of a loopback connection (1,000,000 held),
+// and user space 161 B per connection in the agent.
+inline constexpr double kKernelBytesPerEnd = 10283.0 / 2;
+inline constexpr double kUserBytesPerConnection = 161;
 
 // The budget of `in` (one source's, by BudgetOfSource, times the sources), how long `rate`
 // lasts, where TIME_WAIT lands, what a client sees when ports run out (on Linux and Windows)

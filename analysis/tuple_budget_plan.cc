@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -321,6 +322,49 @@ void AddNotes(const PlanInputs& in, v1::BudgetPlan* plan) {
   }
 }
 
+// How many connections the host holds at once: the least of its four-tuples, fs.file-max and
+// memory, what binds first, and the source IPs `in.hold` needs.
+v1::HoldPlan PlanHold(const PlanInputs& in) {
+  v1::HoldPlan h;
+  h.set_connections(in.hold);
+  uint64_t per_source = FactsOf(in).ports * FactsOf(in).destinations;
+  h.set_tuples(per_source * SourcesOf(in));
+  h.set_fds_per_connection(in.same_host ? 2 : 1);
+  if (in.file_max) h.set_fd_bound(*in.file_max / h.fds_per_connection());
+  h.set_bytes_per_connection(kKernelBytesPerEnd * (in.same_host ? 2 : 1) + kUserBytesPerConnection);
+  if (in.memory_bytes) {
+    h.set_memory_bound(static_cast<uint64_t>(*in.memory_bytes / h.bytes_per_connection()));
+  }
+  h.set_capacity(h.tuples());
+  h.set_limiter("four-tuples");
+  for (auto [bound, name] : {std::pair<uint64_t, const char*>{h.fd_bound(), "fs.file-max"},
+                             {h.memory_bound(), "memory"}}) {
+    if (bound > 0 && bound < h.capacity()) {
+      h.set_capacity(bound);
+      h.set_limiter(name);
+    }
+  }
+  h.set_sources_needed(per_source > 0 ? (in.hold + per_source - 1) / per_source : 0);
+  std::string bounds = absl::StrFormat(
+      "four-tuples %d (%d ports x %d destination(s) x %d source "
+      "IP(s))",
+      h.tuples(), FactsOf(in).ports, FactsOf(in).destinations, SourcesOf(in));
+  if (h.fd_bound() > 0) {
+    absl::StrAppendFormat(&bounds, ", fs.file-max %d (%d fd(s) a connection)", h.fd_bound(),
+                          h.fds_per_connection());
+  }
+  if (h.memory_bound() > 0) {
+    absl::StrAppendFormat(&bounds, ", memory %d (about %.0f B a connection%s)", h.memory_bound(),
+                          h.bytes_per_connection(), in.same_host ? ", both ends" : "");
+  }
+  h.set_summary(absl::StrFormat(
+      "This host can hold about %d connections at once; %s binds first (%s). %d at once %s; "
+      "at these ports and destinations %d needs %d source IP(s).",
+      h.capacity(), h.limiter(), bounds, in.hold, in.hold <= h.capacity() ? "fit" : "do not fit",
+      in.hold, h.sources_needed()));
+  return h;
+}
+
 }  // namespace
 
 v1::BudgetPlan PlanBudget(const PlanInputs& in) {
@@ -359,6 +403,7 @@ v1::BudgetPlan PlanBudget(const PlanInputs& in) {
   }
   AddNotes(in, &plan);
   plan.set_summary(Summary(in, plan));
+  if (in.hold > 0) *plan.mutable_hold() = PlanHold(in);
   return plan;
 }
 

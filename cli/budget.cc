@@ -36,8 +36,10 @@ constexpr char kSummary[] =
     "  churnlab budget --rate=1000\n"
     "  churnlab budget --preset=windows --tcp-timed-wait-delay=30 --rate=500 --json\n"
     "  churnlab budget --sources=4 --destinations=2 --port-range=40000-40999 --time-wait=60s\n"
-    "Exit codes: 0 the budget carries --rate (or none was given), 1 the ports run out at\n"
-    "--rate, 2 invalid input.";
+    "  churnlab budget --hold=1000000 --sources=40 --same-host --file-max=1228800 --memory=16GiB\n"
+    "With --hold=N: how many connections the host can hold open at once and what binds first.\n"
+    "Exit codes: 0 the budget carries --rate and the host --hold (or neither was given), 1 the\n"
+    "ports run out at --rate or --hold does not fit, 2 invalid input.";
 
 // What the flags said, before presets fill the rest.
 struct BudgetFlags {
@@ -56,8 +58,32 @@ struct BudgetFlags {
   BindMode bind = BindMode::kNoPort;
   int64_t requests_per_connection = 1;
   double rate = 0;
+  int64_t hold = 0;
+  bool same_host = false;
+  std::optional<uint64_t> file_max;
+  std::optional<uint64_t> memory_bytes;
   bool json = false;
 };
+
+// "16GiB", "512MiB", "2G", "1000000" (bytes).
+absl::Status ParseBytes(absl::string_view text, std::optional<uint64_t>* out) {
+  static constexpr std::pair<const char*, double> kUnits[] = {
+      {"TiB", 0x1p40}, {"GiB", 0x1p30}, {"MiB", 0x1p20}, {"KiB", 0x1p10}, {"T", 1e12},
+      {"G", 1e9},      {"M", 1e6},      {"K", 1e3},      {"B", 1}};
+  double scale = 1;
+  for (const auto& [suffix, factor] : kUnits) {
+    if (absl::ConsumeSuffix(&text, suffix)) {
+      scale = factor;
+      break;
+    }
+  }
+  double value = 0;
+  if (!ParseFiniteDouble(text, &value) || value <= 0 || value * scale > 0x1p60) {
+    return absl::InvalidArgumentError("expected a size like 16GiB, 512MiB or bytes");
+  }
+  *out = static_cast<uint64_t>(value * scale);
+  return absl::OkStatus();
+}
 
 absl::Status ParsePortRange(absl::string_view text, BudgetFlags* f) {
   std::vector<absl::string_view> parts =
@@ -160,6 +186,24 @@ void AddFlags(FlagSet& flags, BudgetFlags* f) {
                  }
                  return absl::OkStatus();
                });
+  flags.Custom("hold", "N", "none",
+               "connections to hold open at once: how many the host can hold and what binds "
+               "first (four-tuples, fs.file-max, memory)",
+               InRange<int64_t>(&f->hold, 1, 1'000'000'000'000));
+  flags.Bool("same-host", &f->same_host,
+             "with --hold: both ends on this kernel (2 fds and both ends' memory a connection)");
+  flags.Custom("file-max", "N", "unbounded", "with --hold: the host's fs.file-max",
+               [f](absl::string_view v) {
+                 uint64_t n = 0;
+                 if (!absl::SimpleAtoi(v, &n) || n == 0) {
+                   return absl::InvalidArgumentError("expected a positive integer");
+                 }
+                 f->file_max = n;
+                 return absl::OkStatus();
+               });
+  flags.Custom("memory", "SIZE", "unbounded",
+               "with --hold: memory the connections may use, like 16GiB",
+               [f](absl::string_view v) { return ParseBytes(v, &f->memory_bytes); });
   flags.Bool("json", &f->json, "print the plan as JSON (a BudgetPlan, report.proto)");
 }
 
@@ -211,6 +255,13 @@ absl::StatusOr<PlanInputs> Resolve(const BudgetFlags& f) {
   in.bind = f.bind;
   in.requests_per_connection = f.requests_per_connection;
   in.rate = f.rate;
+  if ((f.same_host || f.file_max || f.memory_bytes) && f.hold == 0) {
+    return absl::InvalidArgumentError("--same-host, --file-max and --memory go with --hold=N");
+  }
+  in.hold = static_cast<uint64_t>(f.hold);
+  in.same_host = f.same_host;
+  in.file_max = f.file_max;
+  in.memory_bytes = f.memory_bytes;
   return in;
 }
 
@@ -267,6 +318,7 @@ std::string FormatBudgetPlan(const v1::BudgetPlan& p) {
     absl::StrAppend(&out, "\nWhat changes it most:\n");
     for (const v1::BudgetLever& lever : p.levers()) absl::StrAppend(&out, Lever(lever));
   }
+  if (p.has_hold()) absl::StrAppend(&out, "\n", p.hold().summary(), "\n");
   if (p.notes_size() > 0) absl::StrAppend(&out, "\n");
   for (const std::string& note : p.notes()) absl::StrAppend(&out, "  note: ", note, "\n");
   return out;
@@ -287,7 +339,9 @@ int BudgetCommand(int argc, char** argv) {
   v1::BudgetPlan plan = analysis::PlanBudget(*inputs);
   std::string text = f.json ? MessageToJson(plan) : FormatBudgetPlan(plan);
   std::fputs(text.c_str(), stdout);
-  return plan.exhaustion_after_s() > 0 ? kExitFailed : kExitOk;
+  bool over = plan.exhaustion_after_s() > 0 ||
+              (plan.has_hold() && plan.hold().connections() > plan.hold().capacity());
+  return over ? kExitFailed : kExitOk;
 }
 
 }  // namespace churnlab

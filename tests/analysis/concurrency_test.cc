@@ -59,6 +59,27 @@ TEST(ConcurrencyTest, MemoryLimitsWhenItIsScarce) {
   EXPECT_NE(r.projection().find("more GiB"), std::string::npos) << r.projection();
 }
 
+// Two agents in two network namespaces of one kernel (the lab, pods of a node) share its
+// memory, slab and fs.file-max: counted once, not twice. The processes' fixed cost is no
+// connection's.
+TEST(ConcurrencyTest, KernelFiguresCountOncePerKernelAndUserBytesLeaveTheFixedCost) {
+  Agent a = Holding(1, 25000, uint64_t{21} << 30);
+  Agent b = Holding(1, 25000, uint64_t{21} << 30);
+  b.hello.set_kernel_id("boot/net:[2]");  // same boot id, another namespace
+  a.latest.mutable_memory()->set_pss_at_start_bytes(4'000'000);
+  a.latest.mutable_memory()->set_pss_bytes(4'000'000 + 25000 * 100);
+  v1::ConcurrencyReport r = AnalyzeConcurrency({ConcurrencyShard{"a1", &a.hello, &a.latest, 1},
+                                                ConcurrencyShard{"a2", &b.hello, &b.latest, 1}});
+  EXPECT_EQ(r.fd_bound(), 10'000'000u);                     // one kernel's fs.file-max
+  EXPECT_DOUBLE_EQ(r.kernel_bytes_per_connection(), 1000);  // one kernel's slab over 50,000
+  EXPECT_DOUBLE_EQ(r.user_bytes_per_connection(), 100);
+  Agent c = Holding(1, 25000, uint64_t{21} << 30);
+  c.hello.set_kernel_id("other-boot/net:[1]");
+  v1::ConcurrencyReport two = AnalyzeConcurrency({ConcurrencyShard{"a1", &a.hello, &a.latest, 1},
+                                                  ConcurrencyShard{"a3", &c.hello, &c.latest, 1}});
+  EXPECT_EQ(two.fd_bound(), 20'000'000u);  // two kernels
+}
+
 TEST(ConcurrencyTest, NothingHeldGivesNoReport) {
   Agent a = Holding(1, 0, 1 << 30);
   v1::ConcurrencyReport r = AnalyzeConcurrency({ConcurrencyShard{"a1", &a.hello, &a.latest, 1}});

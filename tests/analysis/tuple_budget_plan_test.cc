@@ -147,6 +147,41 @@ TEST(BudgetPlanTest, TwReuseSustainsPortsOverTheReuseDelay) {
   EXPECT_TRUE(lever);
 }
 
+// Seed 002's question: how many connections can one host hold, and what binds first.
+TEST(BudgetPlanTest, HoldSaysWhatBindsFirstAndHowManySourceIpsItNeeds) {
+  PlanInputs in = Preset("linux");
+  in.hold = 1'000'000;
+  in.same_host = true;
+  in.file_max = 1'228'800;
+  in.memory_bytes = uint64_t{16} << 30;
+  v1::HoldPlan one = PlanBudget(in).hold();
+  EXPECT_EQ(one.tuples(), 28232u);
+  EXPECT_EQ(one.fds_per_connection(), 2u);
+  EXPECT_EQ(one.fd_bound(), 614'400u);
+  EXPECT_DOUBLE_EQ(one.bytes_per_connection(), 10283 + 161);
+  EXPECT_EQ(one.memory_bound(), static_cast<uint64_t>((uint64_t{16} << 30) / (10283.0 + 161)));
+  EXPECT_EQ(one.capacity(), 28232u);
+  EXPECT_EQ(one.limiter(), "four-tuples");
+  EXPECT_EQ(one.sources_needed(), 36u);  // ceil(1,000,000 / 28,232)
+  EXPECT_NE(one.summary().find("do not fit"), std::string::npos) << one.summary();
+
+  in.sources = 40;  // 1,129,280 four-tuples: now the fds bind, 2 a connection
+  v1::HoldPlan forty = PlanBudget(in).hold();
+  EXPECT_EQ(forty.capacity(), 614'400u);
+  EXPECT_EQ(forty.limiter(), "fs.file-max");
+  in.same_host = false;  // the other end elsewhere: one fd and one end's memory a connection
+  in.memory_bytes = uint64_t{4} << 30;
+  v1::HoldPlan apart = PlanBudget(in).hold();
+  EXPECT_EQ(apart.fd_bound(), 1'228'800u);
+  EXPECT_EQ(apart.limiter(), "memory");
+  EXPECT_EQ(apart.capacity(), static_cast<uint64_t>((uint64_t{4} << 30) / (10283.0 / 2 + 161)));
+  // Bind mode bind: a port for every destination, so destinations add nothing.
+  in.destinations = 4;
+  in.bind = BindMode::kBind;
+  EXPECT_EQ(PlanBudget(in).hold().tuples(), 40u * 28232);
+  EXPECT_FALSE(PlanBudget(Preset("linux")).has_hold());
+}
+
 TEST(BudgetPlanTest, TwReuseOnLinuxOnly) {
   PlanInputs in = Preset("linux", 1000);
   in.tw_reuse = 1;

@@ -182,6 +182,19 @@ TEST(BudgetCommandTest, ReuseOnAHundredPortsRunsOutAtAHundredThousand) {
   ExpectHas(windows.err, "are Linux settings");
 }
 
+TEST(BudgetCommandTest, HoldAnswersHowManyConnectionsTheHostHolds) {
+  Output out = RunBudget(
+      {"--hold=1000000", "--sources=40", "--same-host", "--file-max=1228800", "--memory=16GiB"});
+  EXPECT_EQ(out.exit_code, kExitFailed) << out.out;
+  ExpectHas(out.out, "This host can hold about 614400 connections at once; fs.file-max binds");
+  Output fits = RunBudget({"--hold=500000", "--sources=40", "--file-max=1228800"});
+  EXPECT_EQ(fits.exit_code, kExitOk) << fits.out;
+  ExpectHas(fits.out, "500000 at once fit");
+  Output alone = RunBudget({"--file-max=100"});
+  EXPECT_EQ(alone.exit_code, kExitBadInput);
+  ExpectHas(alone.err, "go with --hold=N");
+}
+
 // What shortens or lifts the TIME_WAIT limit reaches the plan: at 1000/s the ports then last.
 TEST(BudgetCommandTest, ReuseLoopbackAndClosePolicyReachThePlan) {
   v1::BudgetPlan reuse = JsonPlan({"--tw-reuse=1", "--rate=1000"});
