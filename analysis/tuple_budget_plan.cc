@@ -395,7 +395,9 @@ v1::BudgetPlan PlanBudget(const PlanInputs& in) {
   PlaceTimeWait(in, &plan);
   // Out of ports, Linux fails connect() (or bind(), under bind mode bind); Windows says 10048.
   plan.set_linux_error(in.bind == BindMode::kBind ? "EADDRINUSE" : "EADDRNOTAVAIL");
-  if (const WindowsError* w = WindowsErrorFor(plan.linux_error())) {
+  // Windows of the MaxUserPort era said 10055 WSAENOBUFS for it, newer ones 10048.
+  if (const WindowsError* w =
+          WindowsErrorFor(IsLegacyWindows(in) ? "ENOBUFS" : plan.linux_error())) {
     *plan.mutable_windows_error() = WindowsErrorToProto(*w);
   }
   if (PortLimitBinds(plan.per_source().limit())) {

@@ -41,6 +41,19 @@ EngineSnapshot RunToEnd(EngineParams params, FaultSysCalls& sys, FakeClock& cloc
 
 class EngineFaultTest : public ::testing::Test {
  protected:
+  // A leased engine whose lease ends `lease_nanos` after now, run to its end.
+  EngineSnapshot RunLeased(EngineParams p, int64_t lease_nanos) {
+    p.leased = true;
+    absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(std::move(p), sys_, clock_);
+    if (!engine.ok()) {
+      ADD_FAILURE() << engine.status();
+      return EngineSnapshot{};
+    }
+    (*engine)->ExtendLease(clock_.NowNanos() + lease_nanos);
+    (*engine)->Start();
+    return (*engine)->Wait();
+  }
+
   FakeClock clock_;
   FaultSysCalls sys_{clock_};
 };
@@ -94,13 +107,7 @@ TEST_F(EngineFaultTest, ALeaseThatLapsedWhileStoppedStartsNothingAfterTheResume)
   sys_.connect_errno = ECONNREFUSED;
   sys_.stall_at_connect = 30;
   sys_.stall_nanos = 300'000'000;  // resumed at ~0.59 s, past the lease's 0.4 s
-  EngineParams p = OneSecondAt100PerSecond();
-  p.leased = true;
-  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(p, sys_, clock_);
-  ASSERT_TRUE(engine.ok()) << engine.status();
-  (*engine)->ExtendLease(clock_.NowNanos() + 400'000'000);
-  (*engine)->Start();
-  EngineSnapshot s = (*engine)->Wait();
+  EngineSnapshot s = RunLeased(OneSecondAt100PerSecond(), 400'000'000);
   EXPECT_EQ(s.Total().attempted, 30u);
   EXPECT_EQ(s.late_starts, 70u);
 }
@@ -111,13 +118,7 @@ TEST_F(EngineFaultTest, AStartStoppedBeforeItsConnectSendsNoSynOnceTheLeaseLapse
   sys_.connect_errno = ECONNREFUSED;
   sys_.stall_at_socket = 30;
   sys_.stall_nanos = 300'000'000;
-  EngineParams p = OneSecondAt100PerSecond();
-  p.leased = true;
-  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(p, sys_, clock_);
-  ASSERT_TRUE(engine.ok()) << engine.status();
-  (*engine)->ExtendLease(clock_.NowNanos() + 400'000'000);
-  (*engine)->Start();
-  EngineSnapshot s = (*engine)->Wait();
+  EngineSnapshot s = RunLeased(OneSecondAt100PerSecond(), 400'000'000);
   EXPECT_EQ(sys_.connects, 29u);
   EXPECT_EQ(s.Total().attempted, 30u);
   EXPECT_EQ(s.Total().failures_of(Phase::kStopped, 0), 1u);

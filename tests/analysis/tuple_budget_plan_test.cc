@@ -182,6 +182,12 @@ TEST(BudgetPlanTest, HoldSaysWhatBindsFirstAndHowManySourceIpsItNeeds) {
   EXPECT_FALSE(PlanBudget(Preset("linux")).has_hold());
 }
 
+// Out of ports, XP and Server 2003 said 10055 WSAENOBUFS (KB 196271); Vista on, 10048.
+TEST(BudgetPlanTest, EachWindowsSaysItsOwnErrorWhenPortsRunOut) {
+  EXPECT_EQ(PlanBudget(Preset("windows-legacy", 100)).windows_error().code(), 10055);
+  EXPECT_EQ(PlanBudget(Preset("windows", 100)).windows_error().code(), 10048);
+}
+
 TEST(BudgetPlanTest, TwReuseOnLinuxOnly) {
   PlanInputs in = Preset("linux", 1000);
   in.tw_reuse = 1;

@@ -37,6 +37,23 @@ class RunStoreTest : public ::testing::Test {
     return report;
   }
 
+  // Writes a row as an older build did (`insert`, raw SQL), then loads `id` from a store opened
+  // afresh.
+  absl::StatusOr<v1::RunReport> LoadRawRow(const char* insert, const std::string& id) {
+    {
+      absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(path_);
+      if (!store.ok()) return store.status();
+    }
+    sqlite3* db = nullptr;
+    if (sqlite3_open(path_.c_str(), &db) != SQLITE_OK) return absl::InternalError("open");
+    int rc = sqlite3_exec(db, insert, nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+    if (rc != SQLITE_OK) return absl::InternalError("insert");
+    absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(path_);
+    if (!store.ok()) return store.status();
+    return (*store)->Load(id);
+  }
+
   std::string dir_;
   std::string path_;
 };
@@ -83,21 +100,11 @@ TEST_F(RunStoreTest, ARestartMarksRunsInFlightInterrupted) {
 
 // Rows are JSON as users read it; one stored when choices were strings reads the same.
 TEST_F(RunStoreTest, ReadsRowsWithChoicesAsWordsAndCountsAsNumbers) {
-  {
-    absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(path_);
-    ASSERT_TRUE(store.ok());
-  }
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  const char* insert =
+  absl::StatusOr<v1::RunReport> old = LoadRawRow(
       "INSERT INTO runs VALUES ('r-2025', 'old', 'completed', '2025-01-01T00:00:00Z', 'pass', "
       "'{\"run_id\":\"r-2025\",\"state\":\"completed\",\"spec\":{\"close_policy\":\"rst\","
-      "\"bind_mode\":\"bind\",\"protocol\":\"http\"},\"totals\":{\"failed\":\"7\"}}')";
-  ASSERT_EQ(sqlite3_exec(db, insert, nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(db);
-  absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(path_);
-  ASSERT_TRUE(store.ok());
-  absl::StatusOr<v1::RunReport> old = (*store)->Load("r-2025");
+      "\"bind_mode\":\"bind\",\"protocol\":\"http\"},\"totals\":{\"failed\":\"7\"}}')",
+      "r-2025");
   ASSERT_TRUE(old.ok()) << old.status();
   EXPECT_EQ(old->spec().close_policy(), v1::CLOSE_POLICY_RST);
   EXPECT_EQ(old->spec().bind_mode(), v1::BIND_MODE_BIND);
@@ -108,21 +115,11 @@ TEST_F(RunStoreTest, ReadsRowsWithChoicesAsWordsAndCountsAsNumbers) {
 // A report stored before tcp_tw_reuse was modelled by its delay named the limit
 // PORT_LIMIT_LIFTED_BY_REUSE: it still reads, as the same value.
 TEST_F(RunStoreTest, ReadsTheOldNameOfTheReuseLimit) {
-  {
-    absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(path_);
-    ASSERT_TRUE(store.ok());
-  }
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  const char* insert =
+  absl::StatusOr<v1::RunReport> old = LoadRawRow(
       "INSERT INTO runs VALUES ('r-2026', 'old', 'completed', '2026-01-01T00:00:00Z', 'pass', "
       "'{\"run_id\":\"r-2026\",\"state\":\"completed\",\"tuple_budget\":{\"sources\":[{"
-      "\"ip\":\"127.0.0.2\",\"ports\":\"1000\",\"limit\":\"PORT_LIMIT_LIFTED_BY_REUSE\"}]}}')";
-  ASSERT_EQ(sqlite3_exec(db, insert, nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(db);
-  absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(path_);
-  ASSERT_TRUE(store.ok());
-  absl::StatusOr<v1::RunReport> old = (*store)->Load("r-2026");
+      "\"ip\":\"127.0.0.2\",\"ports\":\"1000\",\"limit\":\"PORT_LIMIT_LIFTED_BY_REUSE\"}]}}')",
+      "r-2026");
   ASSERT_TRUE(old.ok()) << old.status();
   EXPECT_EQ(old->tuple_budget().sources(0).limit(), v1::PORT_LIMIT_TW_REUSE);
 }
