@@ -133,7 +133,17 @@ void ObservePortExhaustion(const v1::RunReport& report, std::vector<std::string>
     }
     std::string remedy =
         ". More source IPs, destination IPs or ports raise the limit; so do RST close or pooling.";
-    if (!holder.empty() && holder != "TIME_WAIT") {
+    if (!worst.empty() && worst_fill < 0.5) {
+      // The source's own sockets cannot explain it: the rest of the range was taken elsewhere.
+      remedy =
+          ". The source's own sockets held under half the range, so the other ports were taken "
+          "elsewhere on this host: connect() skips every port that bind() took on any address "
+          "(bind mode bind, a client binding IPAddress.Any:0 or 0.0.0.0, servers listening "
+          "inside the range) and every port in net.ipv4.ip_local_reserved_ports, whatever the "
+          "source IP, so more source IPs do not help. `ss -tan` shows who holds the range; "
+          "IP_BIND_ADDRESS_NO_PORT (bind mode no-port) on those clients, or a port range apart "
+          "from them, frees it.";
+    } else if (!holder.empty() && holder != "TIME_WAIT") {
       remedy = absl::StrCat(". Most of those ports were held in ", holder,
                             holder == "FIN_WAIT2"
                                 ? ", not TIME_WAIT: the server never closed its side (CLOSE_WAIT "

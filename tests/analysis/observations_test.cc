@@ -33,6 +33,20 @@ TEST(ObserveTest, NamesPortExhaustionWithTheFullestSource) {
   EXPECT_TRUE(Observe(v1::RunReport()).empty());
 }
 
+// Seed 002's "B's bind() takes A's ports": a source whose own sockets hold few of its ports,
+// yet connect() finds none, lost them to bind() elsewhere on the host; more sources are no cure.
+TEST(ObserveTest, PortsTakenByBindElsewhereAreNotBlamedOnTheSource) {
+  v1::RunReport report = Exhausted();
+  report.mutable_agents(0)->mutable_sources(0)->set_peak_ports_in_use(0);
+  report.mutable_agents(0)->mutable_sources(0)->set_peak_time_wait(0);
+  std::string s = Find(Observe(report), "EADDRNOTAVAIL");
+  EXPECT_NE(s.find("taken elsewhere on this host"), std::string::npos) << s;
+  EXPECT_NE(s.find("bind() took on any address"), std::string::npos) << s;
+  EXPECT_EQ(s.find("More source IPs"), std::string::npos) << s;
+  // A full source is its own explanation.
+  EXPECT_NE(Find(Observe(Exhausted()), "EADDRNOTAVAIL").find("More source IPs"), std::string::npos);
+}
+
 // ListenDrops already includes ListenOverflows: 445 each is 445 drops, not 890.
 TEST(ObserveTest, AFullListenQueueIsCountedOnceByListenDrops) {
   v1::RunReport report;

@@ -27,6 +27,10 @@
 #     processes start nothing once the lease lapses (no SYN 4 to 7 s after the kill; they used
 #     to go on at full speed while the agent waited for the stopped one), nor the stopped one
 #     when it resumes.
+#  8. Seed 002's "B's bind() takes A's ports": churnlab-churn in bind mode bind from 127.0.0.3
+#     leaves 990 of the 1,000-port range in TIME_WAIT; then a no-port run from 127.0.0.2 finds no port
+#     (the kernel's connect() skips every port bind() took, whatever the address), and the
+#     report says the ports were taken elsewhere, not that more source IPs would help.
 # Usage: bounds_test.sh BIN_DIR
 source "$(dirname "$0")/../support/shell_test.sh" bounds_test "$@"
 if [[ $(id -u) -ne 0 ]]; then
@@ -286,5 +290,22 @@ echo "   $engines engine processes, one stopped, the coordinator killed: SYNs +$
 ((one > killed)) || fail "no SYN in the second after the kill: the others were not loading"
 ((b == a)) || fail "$((b - a)) SYNs 4 to 7 s after the coordinator died"
 ((d == b)) || fail "$((d - b)) SYNs after the stopped engine process resumed"
+
+echo "== 8. ports bind() took from another address are no source's"
+start_lab elsewhere "40000 40999"
+# 990 of the 1,000 ports: the CLI's own connection to the coordinator needs one of the rest.
+in_ns "$bin/churnlab-churn" --target="$(cat target)" --source-ips=127.0.0.3 --bind=bind \
+  --rate=990 --duration=1s --progress=false >elsewhere-fill.log 2>&1 || true
+held=$(in_ns ss -Htan state time-wait src 127.0.0.3 | wc -l)
+in_ns "$bin/churnlab" run --coordinator="$c" --target="$(cat target)" --rate=100 --duration=1s \
+  --report=elsewhere.json >elsewhere-run.log 2>&1 || true
+failed=$(json elsewhere.json 'r.get("errors", {}).get("EADDRNOTAVAIL", 0)')
+said=$(json elsewhere.json '[o for o in r.get("observations", []) if "EADDRNOTAVAIL" in o][0]')
+echo "   127.0.0.3's bind() left $held ports in TIME_WAIT; the no-port run from 127.0.0.2:" \
+  "EADDRNOTAVAIL $failed; the report: ${said:0:160}..."
+((held >= 980)) || fail "bind mode bind left only $held ports in TIME_WAIT"
+((failed >= 80)) || fail "only $failed connects found no port"
+[[ $said == *"taken elsewhere on this host"* && $said != *"More source IPs"* ]] ||
+  fail "the report blames the source: $said"
 
 echo "bounds_test: passed"
