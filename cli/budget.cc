@@ -131,6 +131,28 @@ FlagSet::Parser Optional(std::optional<T>* out, T low, T high) {
   };
 }
 
+// --hold and what it needs to know of the host.
+void AddHoldFlags(FlagSet& flags, BudgetFlags* f) {
+  flags.Custom("hold", "N", "none",
+               "connections to hold open at once: how many the host can hold and what binds "
+               "first (four-tuples, fs.file-max, memory)",
+               InRange<int64_t>(&f->hold, 1, 1'000'000'000'000));
+  flags.Bool("same-host", &f->same_host,
+             "with --hold: both ends on this kernel (2 fds and both ends' memory a connection)");
+  flags.Custom("file-max", "N", "unbounded", "with --hold: the host's fs.file-max",
+               [f](absl::string_view v) {
+                 uint64_t n = 0;
+                 if (!absl::SimpleAtoi(v, &n) || n == 0) {
+                   return absl::InvalidArgumentError("expected a positive integer");
+                 }
+                 f->file_max = n;
+                 return absl::OkStatus();
+               });
+  flags.Custom("memory", "SIZE", "unbounded",
+               "with --hold: memory the connections may use, like 16GiB",
+               [f](absl::string_view v) { return ParseBytes(v, &f->memory_bytes); });
+}
+
 void AddFlags(FlagSet& flags, BudgetFlags* f) {
   flags.String("preset", &f->preset, "linux, windows or windows-legacy");
   flags.Custom("sources", "N", "1", "source IPs", InRange<int64_t>(&f->sources, 1, 1'000'000));
@@ -186,24 +208,7 @@ void AddFlags(FlagSet& flags, BudgetFlags* f) {
                  }
                  return absl::OkStatus();
                });
-  flags.Custom("hold", "N", "none",
-               "connections to hold open at once: how many the host can hold and what binds "
-               "first (four-tuples, fs.file-max, memory)",
-               InRange<int64_t>(&f->hold, 1, 1'000'000'000'000));
-  flags.Bool("same-host", &f->same_host,
-             "with --hold: both ends on this kernel (2 fds and both ends' memory a connection)");
-  flags.Custom("file-max", "N", "unbounded", "with --hold: the host's fs.file-max",
-               [f](absl::string_view v) {
-                 uint64_t n = 0;
-                 if (!absl::SimpleAtoi(v, &n) || n == 0) {
-                   return absl::InvalidArgumentError("expected a positive integer");
-                 }
-                 f->file_max = n;
-                 return absl::OkStatus();
-               });
-  flags.Custom("memory", "SIZE", "unbounded",
-               "with --hold: memory the connections may use, like 16GiB",
-               [f](absl::string_view v) { return ParseBytes(v, &f->memory_bytes); });
+  AddHoldFlags(flags, f);
   flags.Bool("json", &f->json, "print the plan as JSON (a BudgetPlan, report.proto)");
 }
 
