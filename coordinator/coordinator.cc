@@ -16,6 +16,7 @@
 #include "proto/hello.h"
 #include "proto/message_json.h"
 #include "proto/run_spec.h"
+#include "proto/telemetry_codec.h"
 
 namespace churnlab {
 namespace {
@@ -134,7 +135,12 @@ ShardRecord* Coordinator::FindShard(const std::string& run_id, const std::string
   return index == run->second.shard_of.end() ? nullptr : &run->second.shards[index->second];
 }
 
-void Coordinator::OnTelemetry(const std::string& agent, const v1::ShardTelemetry& telemetry) {
+void Coordinator::OnTelemetry(const std::string& agent, const v1::ShardTelemetry& received) {
+  // Checked where it enters, before it is kept: no peer grows a map or wraps a total here.
+  v1::ShardTelemetry telemetry = received;
+  if (uint64_t changed = SanitizeTelemetry(&telemetry); changed > 0) {
+    telemetry_entries_refused_.fetch_add(changed, std::memory_order_relaxed);
+  }
   std::lock_guard<std::mutex> lock(mu_);
   // Counted under the lock: whoever sees the count and then takes the lock sees the message's
   // effect.

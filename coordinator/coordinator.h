@@ -104,6 +104,8 @@ class Coordinator {
   uint64_t telemetry_messages() const { return telemetry_messages_.load(); }
   // Run-store writes that failed since the coordinator started.
   uint64_t store_errors() const { return store_errors_.load(); }
+  // Telemetry entries dropped or clamped where they entered (SanitizeTelemetry).
+  uint64_t telemetry_entries_refused() const { return telemetry_entries_refused_.load(); }
 
   // Calls `watcher` on every tick of the run until it ends (at once with the final report when
   // it already has). Returns an id for Unwatch; NOT_FOUND for an unknown run. Watchers are
@@ -183,6 +185,7 @@ class Coordinator {
   std::map<std::string, RunRecord> running_;  // also starting and finishing runs
   std::map<std::string, Unsaved> unsaved_;
   std::atomic<uint64_t> store_errors_{0};
+  std::atomic<uint64_t> telemetry_entries_refused_{0};
   // Observers' latest telemetry (targets reporting their host), by name.
   std::map<std::string, v1::ShardTelemetry> observed_;
   Watchers watchers_;

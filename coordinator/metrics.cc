@@ -17,6 +17,10 @@ std::string RenderMetrics(const std::vector<v1::AgentInfo>& agents, RunMetrics* 
   MetricFamily store_errors("churnlab_coordinator_run_store_errors_total", "counter",
                             "Run-store writes that failed (a full disk, say); the runs are kept "
                             "and stored once the store writes again.");
+  MetricFamily refused("churnlab_coordinator_telemetry_entries_refused_total", "counter",
+                       "Telemetry entries no honest agent sends, dropped or clamped as they "
+                       "entered: TCP-state names that are no state, sources or listeners past "
+                       "the cap, counts past 2^48.");
   MetricFamily agent_count("churnlab_agents", "gauge",
                            "Agents known to the coordinator, by state.");
   MetricFamily runs_running("churnlab_runs_running", "gauge", "Runs in flight.");
@@ -24,6 +28,7 @@ std::string RenderMetrics(const std::vector<v1::AgentInfo>& agents, RunMetrics* 
   start_time.Add({}, absl::ToDoubleSeconds(health.started_at - absl::UnixEpoch()));
   telemetry.Add({}, static_cast<double>(health.telemetry_messages));
   store_errors.Add({}, static_cast<double>(health.store_errors));
+  refused.Add({}, static_cast<double>(health.telemetry_entries_refused));
   std::map<std::string, int> by_state;  // every state, 0 included: by its word
   for (v1::AgentInfo::State state : {v1::AgentInfo::STATE_IDLE, v1::AgentInfo::STATE_RUNNING,
                                      v1::AgentInfo::STATE_OBSERVER, v1::AgentInfo::STATE_LOST}) {
@@ -39,7 +44,7 @@ std::string RenderMetrics(const std::vector<v1::AgentInfo>& agents, RunMetrics* 
 
   std::string out;
   for (const MetricFamily* f :
-       {&start_time, &telemetry, &store_errors, &agent_count, &runs_running}) {
+       {&start_time, &telemetry, &store_errors, &refused, &agent_count, &runs_running}) {
     f->AppendTo(&out);
   }
   return out + run_families;

@@ -15,7 +15,8 @@ namespace churnlab {
 struct CoordinatorHealth {
   absl::Time started_at;
   uint64_t telemetry_messages = 0;
-  uint64_t store_errors = 0;  // run-store writes that failed
+  uint64_t store_errors = 0;               // run-store writes that failed
+  uint64_t telemetry_entries_refused = 0;  // dropped or clamped as they entered
 };
 
 std::string RenderMetrics(const std::vector<v1::AgentInfo>& agents, RunMetrics* runs,

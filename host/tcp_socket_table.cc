@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include <cstddef>
+#include <span>
+
+#include "proto/telemetry_codec.h"
 
 namespace churnlab {
 namespace {
@@ -43,11 +46,9 @@ class FdCloser {
 }  // namespace
 
 const char* TcpStateName(TcpState state) {
-  static constexpr const char* kNames[] = {"UNKNOWN",    "ESTABLISHED", "SYN_SENT",  "SYN_RECV",
-                                           "FIN_WAIT1",  "FIN_WAIT2",   "TIME_WAIT", "CLOSE",
-                                           "CLOSE_WAIT", "LAST_ACK",    "LISTEN",    "CLOSING"};
+  std::span<const absl::string_view> names = TcpStateNames();  // null-terminated literals
   size_t i = static_cast<size_t>(state);
-  return i < sizeof(kNames) / sizeof(kNames[0]) ? kNames[i] : "UNKNOWN";
+  return (i < names.size() ? names[i] : names[0]).data();
 }
 
 uint32_t AllButListen() { return ~0u & ~(1u << static_cast<int>(TcpState::kListen)); }

@@ -5,6 +5,65 @@
 #include "proto/message_json.h"
 
 namespace churnlab {
+namespace {
+
+constexpr absl::string_view kTcpStateNames[] = {
+    "UNKNOWN",   "ESTABLISHED", "SYN_SENT",   "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
+    "TIME_WAIT", "CLOSE",       "CLOSE_WAIT", "LAST_ACK", "LISTEN",    "CLOSING"};
+
+// Drops the keys that are no TCP state and clamps the counts; how many it changed.
+uint64_t SanitizeStates(google::protobuf::Map<std::string, uint64_t>* states) {
+  uint64_t changed = 0;
+  for (auto it = states->begin(); it != states->end();) {
+    bool known = false;
+    for (absl::string_view name : kTcpStateNames) known = known || it->first == name;
+    if (!known) {
+      it = states->erase(it);
+      ++changed;
+      continue;
+    }
+    if (it->second > kMaxTelemetryCount) {
+      it->second = kMaxTelemetryCount;
+      ++changed;
+    }
+    ++it;
+  }
+  return changed;
+}
+
+uint64_t Clamp(uint64_t value, uint64_t* changed) {
+  if (value <= kMaxTelemetryCount) return value;
+  ++*changed;
+  return kMaxTelemetryCount;
+}
+
+template <typename T>
+uint64_t Truncate(google::protobuf::RepeatedPtrField<T>* field, int max) {
+  if (field->size() <= max) return 0;
+  uint64_t dropped = static_cast<uint64_t>(field->size() - max);
+  field->DeleteSubrange(max, field->size() - max);
+  return dropped;
+}
+
+}  // namespace
+
+std::span<const absl::string_view> TcpStateNames() { return kTcpStateNames; }
+
+uint64_t SanitizeTelemetry(v1::ShardTelemetry* t) {
+  uint64_t changed = Truncate(t->mutable_sources(), kMaxTelemetrySources) +
+                     Truncate(t->mutable_listen(), kMaxTelemetryListeners);
+  for (v1::SourceCounts& s : *t->mutable_sources()) {
+    s.set_attempted(Clamp(s.attempted(), &changed));
+    s.set_succeeded(Clamp(s.succeeded(), &changed));
+    s.set_requests(Clamp(s.requests(), &changed));
+    for (v1::FailureCount& f : *s.mutable_failures()) f.set_count(Clamp(f.count(), &changed));
+    changed += SanitizeStates(s.mutable_tcp_states());
+  }
+  for (v1::ListenSockets& l : *t->mutable_listen())
+    changed += SanitizeStates(l.mutable_tcp_states());
+  changed += SanitizeStates(t->mutable_host()->mutable_tcp_states());
+  return changed;
+}
 
 void HistogramToProto(const Histogram& h, v1::HistogramData* out) {
   out->Clear();

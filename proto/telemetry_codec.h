@@ -2,9 +2,12 @@
 // latencies. (An engine snapshot becomes telemetry in agent/shard_telemetry.)
 #pragma once
 
+#include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "churnlab/v1/report.pb.h"
 #include "churnlab/v1/telemetry.pb.h"
 #include "common/histogram.h"
@@ -18,6 +21,20 @@ Histogram HistogramFromProto(const v1::HistogramData& data);
 // the phase for outcomes the engine decided ("connect-timeout", "response-timeout", "protocol",
 // "stopped"), and "EOF" for a peer that closed too early.
 std::string ErrorKey(const v1::FailureCount& failure);
+
+// The TCP states a socket census reports, by the kernel's number (1 ESTABLISHED ... 11
+// CLOSING; 0 "UNKNOWN"), named as `ss` names them: the only keys of telemetry's tcp_states.
+std::span<const absl::string_view> TcpStateNames();
+
+// What no honest agent or observer sends, taken out where telemetry enters the coordinator, so
+// that no peer can grow its maps, the report or /metrics (a line per source x state) or wrap a
+// total: tcp_states keys that are no TCP state, sources past kMaxTelemetrySources, listeners past
+// kMaxTelemetryListeners, counts above kMaxTelemetryCount (clamped to it). Returns how many
+// entries it dropped or clamped.
+inline constexpr int kMaxTelemetrySources = 4096;
+inline constexpr int kMaxTelemetryListeners = 64;
+inline constexpr uint64_t kMaxTelemetryCount = uint64_t{1} << 48;
+uint64_t SanitizeTelemetry(v1::ShardTelemetry* telemetry);
 
 // p50/p90/p99/max in milliseconds.
 void SummarizeLatency(const Histogram& h, v1::LatencySummary* out);

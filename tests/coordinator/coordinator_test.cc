@@ -4,6 +4,7 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include "absl/strings/str_cat.h"
 #include "common/histogram.h"
 #include "gtest/gtest.h"
 #include "proto/hello.h"
@@ -170,6 +171,36 @@ TEST_F(CoordinatorTest, TheCoordinatorsOwnStallAndALateFinalReportLoseNoAgent) {
   EXPECT_EQ(done->state(), v1::RunReport::STATE_COMPLETED);
   EXPECT_EQ(done->verdict(), v1::RunReport::VERDICT_PASS);
   EXPECT_EQ(done->agents(0).lost_after_s(), 0);
+}
+
+// Telemetry is checked where it enters: a TCP-state name no census reports is dropped (an agent
+// sending 150 new ones a second grew /metrics to 730 MB), and a count of 2^64 - 1 is clamped
+// instead of wrapping the totals; both are counted.
+TEST_F(CoordinatorTest, TelemetryNoHonestAgentSendsIsDroppedOrClampedAndCounted) {
+  RecordingLink link;
+  ASSERT_TRUE(coordinator_->AttachAgent(AgentHello("a1", "127.0.0.2"), &link).ok());
+  absl::StatusOr<v1::StartRunResponse> started = coordinator_->StartRun(HundredPerSecond(30));
+  ASSERT_TRUE(started.ok()) << started.status();
+  v1::ShardTelemetry t = Second(started->run_id(), 1, 100, Histogram(), false);
+  v1::SourceCounts* s = t.mutable_sources(0);
+  (*s->mutable_tcp_states())["TIME_WAIT"] = 90;
+  for (int i = 0; i < 150; ++i) (*s->mutable_tcp_states())[absl::StrCat("STATE_", i)] = 1;
+  s->set_attempted(UINT64_MAX);
+  (*t.mutable_host()->mutable_tcp_states())["<script>"] = 1;
+  coordinator_->OnTelemetry("a1", t);
+  EXPECT_EQ(coordinator_->telemetry_entries_refused(), 152u);
+  AdvanceTo(now_ + absl::Seconds(1));  // a series point from it
+  absl::StatusOr<v1::RunReport> report = coordinator_->GetRun(started->run_id());
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->agents(0).sources(0).attempted(), kMaxTelemetryCount);
+  EXPECT_TRUE(report->agents(0).host_tcp_states().empty());
+  std::vector<v1::RunReport> running = coordinator_->RunningReports();
+  ASSERT_EQ(running.size(), 1u);
+  ASSERT_GT(running[0].series_size(), 0);
+  const v1::SourcePoint& point =
+      running[0].series(running[0].series_size() - 1).agents(0).sources(0);
+  EXPECT_EQ(point.tcp_states_size(), 1);
+  EXPECT_EQ(point.tcp_states().at("TIME_WAIT"), 90u);
 }
 
 TEST_F(CoordinatorTest, StartRunWarnsFromTheSameBudgetAsTheReport) {
