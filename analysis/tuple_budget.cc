@@ -292,6 +292,10 @@ std::string ApproxSeconds(double seconds) {
   return seconds >= 10 ? absl::StrFormat("%.0f", seconds) : absl::StrFormat("%.2g", seconds);
 }
 
+std::string PlanSeconds(double seconds) {
+  return seconds >= 0.1 ? absl::StrFormat("%.1f", seconds) : absl::StrFormat("%.2g", seconds);
+}
+
 bool PortLimitBinds(v1::PortLimit limit) {
   return limit == v1::PORT_LIMIT_TIME_WAIT || limit == v1::PORT_LIMIT_TW_REUSE;
 }

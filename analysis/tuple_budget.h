@@ -46,6 +46,8 @@ double ReuseDelay(int tw_reuse, int timestamps, bool loopback, double delay_s);
 
 // Seconds as a prediction reads them: whole from 10 s up, two digits below ("0.2", "5").
 std::string ApproxSeconds(double seconds);
+// Seconds as the planner prints them: tenths ("28.2"), two digits under 0.1 s ("0.001").
+std::string PlanSeconds(double seconds);
 
 // Whether a source with this limit can run out of ports (TIME_WAIT, or the reuse delay).
 bool PortLimitBinds(v1::PortLimit limit);

@@ -274,9 +274,9 @@ std::string Summary(const PlanInputs& in, const v1::BudgetPlan& plan) {
           ? absl::StrFormat("%d %s, \"%s\" (%s on Linux)", w.code(), w.name(), w.message(), error)
           : absl::StrFormat("%s (Windows: %d %s, \"%s\")", error, w.code(), w.name(), w.message());
   return absl::StrFormat(
-      "%s. At %.0f/s the ports run out after about %.1f s, after %d connections: then %s fails "
+      "%s. At %.0f/s the ports run out after about %s s, after %d connections: then %s fails "
       "with %s for whatever is asked above %.0f/s.",
-      head, in.rate, plan.exhaustion_after_s(), plan.connections_until_exhaustion(),
+      head, in.rate, PlanSeconds(plan.exhaustion_after_s()), plan.connections_until_exhaustion(),
       in.bind == BindMode::kBind ? "bind()" : "connect()", fails, plan.total_rate());
 }
 

@@ -305,9 +305,9 @@ std::string FormatBudgetPlan(const v1::BudgetPlan& p) {
   if (p.rate() > 0) {
     absl::StrAppendFormat(&out, "  %-14s", absl::StrFormat("at %.0f/s:", p.rate()));
     if (p.exhaustion_after_s() > 0) {
-      absl::StrAppendFormat(&out, "ports run out after %.1f s, after %d connections; then %.0f/s\n",
-                            p.exhaustion_after_s(), p.connections_until_exhaustion(),
-                            p.total_rate());
+      absl::StrAppendFormat(&out, "ports run out after %s s, after %d connections; then %.0f/s\n",
+                            analysis::PlanSeconds(p.exhaustion_after_s()),
+                            p.connections_until_exhaustion(), p.total_rate());
     } else {
       absl::StrAppend(&out, "ports do not run out\n");
     }
