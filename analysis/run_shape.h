@@ -42,9 +42,7 @@ std::optional<std::string> Sysctl(const v1::Hello& hello, const std::string& key
 std::optional<int64_t> SysctlInt(const v1::Hello& hello, const std::string& key);
 
 // Ports of the hello's ip_local_port_range that connect() may choose: the range less its
-// ip_local_reserved_ports (the kernel never picks those); 0 when it reported no range.
+// reserved_ports (the kernel never picks those); 0 when it reported no range.
 uint64_t PortCount(const v1::Hello& hello);
-// How many of ports low..high the hello's ip_local_reserved_ports holds back.
-uint64_t ReservedPortsIn(const v1::Hello& hello, int64_t low, int64_t high);
 
 }  // namespace churnlab::analysis

@@ -58,7 +58,7 @@ void AddHostNotes(const ShardFacts& shard, const RunShape& shape,
                   std::set<std::string>* notes) {
   const v1::Hello& hello = *shard.hello;
   const v1::PortRange& range = hello.port_range();
-  if (uint64_t reserved = ReservedPortsIn(hello, range.low(), range.high()); reserved > 0) {
+  if (uint64_t reserved = hello.reserved_ports(); reserved > 0 && PortCount(hello) > 0) {
     notes->insert(absl::StrFormat(
         "%d of %s's %d ports are in net.ipv4.ip_local_reserved_ports: connect() never picks "
         "them, so the budget counts %d",

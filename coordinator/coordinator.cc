@@ -135,9 +135,8 @@ ShardRecord* Coordinator::FindShard(const std::string& run_id, const std::string
   return index == run->second.shard_of.end() ? nullptr : &run->second.shards[index->second];
 }
 
-void Coordinator::OnTelemetry(const std::string& agent, const v1::ShardTelemetry& received) {
+void Coordinator::OnTelemetry(const std::string& agent, v1::ShardTelemetry telemetry) {
   // Checked where it enters, before it is kept: no peer grows a map or wraps a total here.
-  v1::ShardTelemetry telemetry = received;
   if (uint64_t changed = SanitizeTelemetry(&telemetry); changed > 0) {
     telemetry_entries_refused_.fetch_add(changed, std::memory_order_relaxed);
   }
@@ -159,10 +158,11 @@ void Coordinator::OnTelemetry(const std::string& agent, const v1::ShardTelemetry
   }
   ShardRecord* shard = FindShard(telemetry.run_id(), agent);
   if (shard == nullptr || shard->final) return;  // late, or for a run that has ended
-  shard->latest = telemetry;
+  bool final = telemetry.final();
+  shard->latest = std::move(telemetry);
   shard->fresh = true;
   shard->last_telemetry = options_.now();
-  if (telemetry.final()) {
+  if (final) {
     shard->final = true;
     auto it = agents_.find(agent);
     if (it != agents_.end()) it->second.busy_with.clear();

@@ -87,7 +87,9 @@ class Coordinator {
   absl::Status UpdateAgent(const std::string& name, const v1::Hello& hello);
   // The agent's stream ended; a shard it was running is marked lost (its data so far kept).
   void DetachAgent(const std::string& name, AgentLink* link);
-  void OnTelemetry(const std::string& agent, const v1::ShardTelemetry& telemetry);
+  // Takes the message (the reactor moves its own in: no copy on the way), checks it
+  // (SanitizeTelemetry) and keeps it.
+  void OnTelemetry(const std::string& agent, v1::ShardTelemetry telemetry);
   void OnRefusal(const std::string& agent, const v1::Refusal& refusal);
   // The answer to an agent's Ping: its clock echoed, and the run this coordinator counts its
   // shard in ("" once the run ended, the shard was refused or finished, or the agent was lost).

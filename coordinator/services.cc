@@ -38,7 +38,7 @@ class AttachReactor final
       absl::Status updated = coordinator_->UpdateAgent(name_, in_.hello());
       if (!updated.ok()) return End(ToGrpcStatus(updated));
     } else if (in_.has_telemetry()) {
-      coordinator_->OnTelemetry(name_, in_.telemetry());
+      coordinator_->OnTelemetry(name_, std::move(*in_.mutable_telemetry()));
     } else if (in_.has_refusal()) {
       coordinator_->OnRefusal(name_, in_.refusal());
     } else if (in_.has_ping()) {

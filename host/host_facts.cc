@@ -5,10 +5,14 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "host/process_memory.h"
 
@@ -60,13 +64,33 @@ std::pair<int, int> LocalPortRange() {
   return {low, high};
 }
 
+uint32_t ReservedPortsIn(absl::string_view list, uint32_t low, uint32_t high) {
+  // The kernel writes its bitmap as sorted, disjoint spans: "8080,9000-9099".
+  uint32_t reserved = 0;
+  for (absl::string_view part : absl::StrSplit(list, ',', absl::SkipWhitespace())) {
+    std::pair<absl::string_view, absl::string_view> ends = absl::StrSplit(part, '-');
+    uint32_t a = 0;
+    uint32_t b = 0;
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(ends.first), &a)) continue;
+    if (ends.second.empty()) {
+      b = a;
+    } else if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(ends.second), &b)) {
+      continue;
+    }
+    a = std::max(a, low);
+    b = std::min(b, high);
+    if (a <= b) reserved += b - a + 1;
+  }
+  return reserved;
+}
+
 std::map<std::string, std::string> ChurnSysctls() {
   std::map<std::string, std::string> out;
   for (const char* key :
        {"net.ipv4.ip_local_port_range", "net.ipv4.tcp_tw_reuse", "net.ipv4.tcp_tw_reuse_delay",
-        "net.ipv4.tcp_timestamps", "net.ipv4.ip_local_reserved_ports", "net.ipv4.tcp_fin_timeout",
-        "net.ipv4.tcp_max_tw_buckets", "net.core.somaxconn", "net.ipv4.tcp_max_syn_backlog",
-        "net.ipv4.tcp_abort_on_overflow", "fs.file-max", "fs.nr_open"}) {
+        "net.ipv4.tcp_timestamps", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_max_tw_buckets",
+        "net.core.somaxconn", "net.ipv4.tcp_max_syn_backlog", "net.ipv4.tcp_abort_on_overflow",
+        "fs.file-max", "fs.nr_open"}) {
     std::string value = ReadProcSys(key);
     if (!value.empty()) out[key] = absl::StrReplaceAll(value, {{"\t", " "}});
   }
@@ -92,6 +116,9 @@ void FillHostSettings(v1::Hello* hello) {
   auto [low, high] = LocalPortRange();
   hello->mutable_port_range()->set_low(low);
   hello->mutable_port_range()->set_high(high);
+  hello->set_reserved_ports(ReservedPortsIn(ReadProcSys("net.ipv4.ip_local_reserved_ports"),
+                                            static_cast<uint32_t>(low),
+                                            static_cast<uint32_t>(high)));
   hello->clear_sysctls();
   for (const auto& [key, value] : ChurnSysctls()) (*hello->mutable_sysctls())[key] = value;
   hello->set_fd_limit(FdLimit());

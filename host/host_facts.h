@@ -2,10 +2,12 @@
 // decide connection-churn limits.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "churnlab/v1/agent.pb.h"
 #include "common/net_address.h"
 
@@ -19,6 +21,8 @@ std::vector<SocketAddress> LocalAddresses();
 std::pair<int, int> LocalPortRange();
 // The sysctls that shape churn limits, "net.ipv4.tcp_tw_reuse" -> "2"; unreadable ones omitted.
 std::map<std::string, std::string> ChurnSysctls();
+// How many of ports low..high a net.ipv4.ip_local_reserved_ports list ("8080,9000-9099") holds.
+uint32_t ReservedPortsIn(absl::string_view list, uint32_t low, uint32_t high);
 // RLIMIT_NOFILE's soft limit.
 int64_t FdLimit();
 

@@ -155,11 +155,13 @@ TEST(TupleBudgetTest, TwReuseTwoAppliesToLoopbackOnly) {
 // ip_local_reserved_ports are never picked by connect(): they leave the budget.
 TEST(TupleBudgetTest, ReservedPortsLeaveTheBudget) {
   Fleet fleet;
-  fleet.Add("a1", {"10.0.1.1"}, 100,
-            {{"net.ipv4.tcp_tw_reuse", "0"},
-             {"net.ipv4.ip_local_reserved_ports", "8080,40000-40049,40040-40099,41000-42000"}});
+  fleet.Add("a1", {"10.0.1.1"}, 100).set_reserved_ports(100);
   v1::TupleBudget b = ComputeTupleBudget(Spec({"10.0.0.1:80"}, 100), fleet.facts());
-  EXPECT_EQ(b.sources(0).ports(), 900u);  // 40000-40999 less 40000-40099 (overlaps once)
+  EXPECT_EQ(b.sources(0).ports(), 900u);  // 40000-40999 less the 100 reserved
+  // A peer's count past its range leaves no ports, not a wrapped number.
+  Fleet odd;
+  odd.Add("a1", {"10.0.1.1"}, 100).set_reserved_ports(5000);
+  EXPECT_EQ(ComputeTupleBudget(Spec({"10.0.0.1:80"}, 100), odd.facts()).sources(0).ports(), 0u);
   EXPECT_TRUE(Has(b, "100 of a1-host's 1000 ports are in net.ipv4.ip_local_reserved_ports"));
 }
 
