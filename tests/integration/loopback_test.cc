@@ -37,6 +37,22 @@ StateCounts CountState(TcpState state, const SocketAddress& target) {
   return out;
 }
 
+// A connection's close finishes in the kernel after close() returns: the FIN of the side that
+// closed last may still be queued (softirq) when the engine stops, so its peer sits in FIN_WAIT_2
+// for a moment before TIME_WAIT. Wait, bounded, until no socket of the target is between states.
+void WaitForClosesToFinish(const SocketAddress& target) {
+  for (int i = 0; i < 100; ++i) {
+    int closing = 0;
+    for (TcpState state :
+         {TcpState::kFinWait1, TcpState::kFinWait2, TcpState::kClosing, TcpState::kLastAck}) {
+      StateCounts n = CountState(state, target);
+      closing += n.client_side + n.server_side;
+    }
+    if (closing == 0) return;
+    usleep(50'000);
+  }
+}
+
 // Each target gets a loopback address of its own, so sockets left in TIME_WAIT by earlier tests
 // (which may hold the same port number) are never counted as this test's.
 absl::StatusOr<TargetProcess> StartTargetOnFreshIp(const std::vector<std::string>& flags) {
@@ -90,6 +106,7 @@ TEST_P(LoopbackChurnTest, CountsAgreeAndTimeWaitLandsOnTheSideThatClosedFirst) {
   EngineParams params = LoadAgainst(target->address, c.protocol, c.policy);
   EngineSnapshot s = RunEngine(params);
   OutcomeCounts t = s.Total();
+  WaitForClosesToFinish(target->address);
   StateCounts time_wait = CountState(TcpState::kTimeWait, target->address);
   std::map<std::string, uint64_t> served = target->StopAndReadCounters();
 
@@ -141,6 +158,7 @@ TEST(LoopbackTargetTest, CounterServerFinWithATargetThatClosesFirst) {
   EngineParams params = LoadAgainst(target->address, Protocol::kCounter, ClosePolicy::kServerFin);
   params.requests_per_connection = 1;
   EngineSnapshot s = RunEngine(params);
+  WaitForClosesToFinish(target->address);
   StateCounts time_wait = CountState(TcpState::kTimeWait, target->address);
   std::map<std::string, uint64_t> served = target->StopAndReadCounters();
   EXPECT_EQ(s.Total().succeeded, 400u);
