@@ -53,7 +53,8 @@ FlagSet MakeFlags(Options& o) {
                  return list.status();
                });
   flags.String("bind", &o.bind,
-               "none | no-port | bind; auto = no-port with --source-ips, else none");
+               "none | no-port | bind | bind-any (bind(0.0.0.0, 0), like IPAddress.Any:0); auto = "
+               "no-port with --source-ips, else none");
   flags.Custom("protocol", "counter|http", "counter", "request/response protocol",
                [&p](absl::string_view v) {
                  absl::StatusOr<Protocol> x = ParseProtocol(v);

@@ -262,11 +262,19 @@ bool EngineWorker::StartConnection(uint64_t global_index, int64_t now) {
     return false;
   }
   // The last look before the SYN: opening the socket may have taken long (bind()'s port search,
-  // the process stopped inside it). A start that finds the end passed, a stop or a lapsed lease
-  // ends as stopped, with no SYN sent; what is left is the few instructions between this read
-  // of the clock and the syscall.
-  if (!MayConnect(clock_.NowNanos())) {
-    Fail(c, Phase::kStopped, 0);
+  // the process stopped inside it). A start that finds the end passed is one the run had no time
+  // for, counted late like those the pacer skips; a stop or a lapsed lease ends it as stopped.
+  // Either way no SYN is sent; what is left is the few instructions between this read of the
+  // clock and the syscall.
+  int64_t checked = clock_.NowNanos();
+  if (!MayConnect(checked)) {
+    if (checked >= end_) {
+      outcomes_[c.source].Withdraw();
+      late_starts_.Add();
+      Release(c);
+    } else {
+      Fail(c, Phase::kStopped, 0);
+    }
     return false;
   }
 
@@ -303,6 +311,9 @@ bool EngineWorker::OpenSocket(Connection& c) {
   }
   c.fd = static_cast<int>(s.rc);
   if (params_.bind_mode == BindMode::kNone) return true;
+  if (params_.bind_mode == BindMode::kBindAny) {
+    return Bind(c, SocketAddress::Any(params_.targets[c.target].family()));
+  }
   if (params_.bind_mode == BindMode::kNoPort) {
     int one = 1;
     SysCallResult opt =
@@ -322,7 +333,11 @@ bool EngineWorker::OpenSocket(Connection& c) {
       return false;
     }
   }
-  SysCallResult b = sys_.Bind(c.fd, source.sockaddr_ptr(), source.length());
+  return Bind(c, source);
+}
+
+bool EngineWorker::Bind(Connection& c, const SocketAddress& address) {
+  SysCallResult b = sys_.Bind(c.fd, address.sockaddr_ptr(), address.length());
   if (!b.ok()) {
     Fail(c, Phase::kBind, b.errno_);
     return false;

@@ -94,6 +94,8 @@ class EngineWorker {
   // failed at once (counted).
   bool StartConnection(uint64_t global_index, int64_t now);
   bool OpenSocket(Connection& c);
+  // bind() to `address`; false when it failed (counted).
+  bool Bind(Connection& c, const SocketAddress& address);
   // Closed model: a connection that failed before its handshake holds the next start back, for a
   // delay that doubles while failures go on, so a failure that returns at once cannot spin.
   void HoldBackClosedModel(int64_t now);

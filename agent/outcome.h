@@ -102,6 +102,8 @@ class LiveOutcomeCounts {
   ~LiveOutcomeCounts();
 
   void Attempt() { attempted_.Add(); }
+  // Takes back an Attempt() whose connect() never came (the start turned out late).
+  void Withdraw() { attempted_.Set(attempted_.Load() - 1); }
   void Succeed() { succeeded_.Add(); }
   void Request() { requests_.Add(); }
   void Fail(Phase phase, int err) { RowOf(phase)[ErrnoSlot(err)].Add(); }

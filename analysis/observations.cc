@@ -156,10 +156,15 @@ void ObservePortExhaustion(const v1::RunReport& report, std::vector<std::string>
                                 worst.empty() ? "" : absl::StrCat("; ", worst), remedy));
   }
   if (CountOf(report.errors(), "EADDRINUSE") > 0) {
+    bool wildcard = report.spec().bind_mode() == v1::BIND_MODE_BIND_ANY;
     out->push_back(absl::StrCat(
         "bind() found no free port: EADDRINUSE", OnWindows("EADDRINUSE"),
-        ". bind(ip, 0), like binding IPAddress.Any:0 in .NET, reserves a port for every "
-        "destination; bind mode no-port defers the choice to connect()"));
+        wildcard ? ". bind(0.0.0.0, 0), as binding IPAddress.Any:0 in .NET does, reserves a port "
+                   "on every address and for every destination, so more source IPs do not help; "
+                   "bind mode no-port with source IPs defers the choice to connect()"
+                 : ". bind(ip, 0) reserves a port for every destination (IPAddress.Any:0 in .NET "
+                   "does too, on every address); bind mode no-port defers the choice to "
+                   "connect()"));
   }
 }
 
@@ -307,9 +312,18 @@ void ObserveServerSide(const v1::RunReport& report, std::vector<std::string>* ou
             o.name(), l.address(), l.peak_close_wait()));
       }
       if (l.peak_time_wait() > 0) {
+        // Fewer than the connections closed: the clients came back on tuples it held.
+        bool taken_over = l.peak_time_wait() < 0.9 * report.totals().succeeded();
         out->push_back(absl::StrFormat(
-            "TIME_WAIT landed on the server %s (%s, up to %d at once): the server closed first",
-            o.name(), l.address(), l.peak_time_wait()));
+            "TIME_WAIT landed on the server %s (%s, up to %d at once): the server closed first%s",
+            o.name(), l.address(), l.peak_time_wait(),
+            taken_over
+                ? absl::StrFormat(". It holds at most one per client four-tuple, fewer than the %d "
+                                  "connections: a SYN on a tuple in TIME_WAIT takes it over, and a "
+                                  "Linux client's port search (connect() and bind() alike) cycles "
+                                  "through one parity of its range, free again at each close",
+                                  report.totals().succeeded())
+                : ""));
       }
     }
   }

@@ -32,9 +32,9 @@ std::string PortWarning(const std::string& agent, const v1::TupleBudget& budget,
         agent, s.requested_rate(), s.ports(), s.destinations(),
         ApproxSeconds(s.exhaustion_after_s()), s.budget_rate(), s.hold_s(),
         limit == v1::PORT_LIMIT_TW_REUSE ? "of tcp_tw_reuse_delay" : "TIME_WAIT",
-        ends_first                 ? absl::StrFormat("the %.0fs run ends first", shape.duration_s)
-        : shape.bind_reserves_port ? "expect EADDRINUSE from bind()"
-                                   : "expect EADDRNOTAVAIL");
+        ends_first ? absl::StrFormat("the %.0fs run ends first", shape.duration_s)
+        : BindReservesPort(shape.bind) ? "expect EADDRINUSE from bind()"
+                                       : "expect EADDRNOTAVAIL");
   }
   return absl::StrFormat(
       "agent %s: at %.0f conn/s per source IP (budget %.0f conn/s) TIME_WAIT would fill its "
@@ -48,7 +48,7 @@ std::string PortWarning(const std::string& agent, const v1::TupleBudget& budget,
 // mode "bind" (bind(ip, 0) reserves a port toward all of them).
 uint64_t Destinations(const v1::RunSpec& spec) {
   RunShape shape = ShapeOf(spec);
-  return shape.bind_reserves_port ? 1 : std::max<size_t>(1, shape.targets.size());
+  return BindReservesPort(shape.bind) ? 1 : std::max<size_t>(1, shape.targets.size());
 }
 
 // Closed model: connections held at once need a four-tuple each. Over its ports x destinations

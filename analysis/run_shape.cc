@@ -13,7 +13,7 @@ RunShape ShapeOf(const v1::RunSpec& spec) {
   RunShape shape;
   // An unset choice (a report stored before defaults) reads as the default.
   shape.close = ToEngine(spec.close_policy()).value_or(ClosePolicy::kClientFin);
-  shape.bind_reserves_port = spec.bind_mode() == v1::BIND_MODE_BIND;
+  shape.bind = ToEngine(spec.bind_mode()).value_or(BindMode::kNoPort);
   shape.all_targets_loopback = spec.targets_size() > 0;
   for (const std::string& text : spec.targets()) {
     absl::StatusOr<SocketAddress> target = SocketAddress::ParseIpPort(text);

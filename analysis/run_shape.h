@@ -26,8 +26,8 @@ struct ShardFacts {
 // The spec as the analysis needs it.
 struct RunShape {
   ClosePolicy close = ClosePolicy::kClientFin;
-  // bind(ip, 0) reserves a port toward every destination (bind mode "bind").
-  bool bind_reserves_port = false;
+  // How sources are bound; BindReservesPort(bind): bind() takes a port for every destination.
+  BindMode bind = BindMode::kNoPort;
   std::vector<SocketAddress> targets;  // the parseable ones
   bool all_targets_loopback = false;
   double duration_s = 0;

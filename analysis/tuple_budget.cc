@@ -38,7 +38,10 @@ double ReuseDelaySeconds(const v1::Hello& hello) {
   return ms.has_value() && *ms > 0 ? *ms / 1000.0 : kTwReuseDelaySeconds;
 }
 
+// tcp_tw_reuse acts where connect() picks the port (__inet_hash_connect); a port bind() took
+// stays held by its TIME_WAIT, whatever the sysctl says.
 double ReuseDelayOf(const v1::Hello& hello, const std::string& source_ip, const RunShape& shape) {
+  if (BindReservesPort(shape.bind)) return 0;
   return ReuseDelay(SysctlOrZero(hello, kTwReuse), SysctlOrZero(hello, kTimestamps),
                     Loopback(source_ip, shape), ReuseDelaySeconds(hello));
 }
@@ -101,10 +104,15 @@ void AddSpecNotes(const RunShape& shape, v1::TupleBudget* budget) {
         "close_policy server-fin: the server closes first and keeps the TIME_WAIT; "
         "the clients' ports are free at once, the server's side carries the state");
   }
-  if (shape.bind_reserves_port) {
+  if (shape.bind == BindMode::kBind) {
     budget->add_notes(
         "bind mode bind: bind(ip, 0) reserves a port for every destination, so more "
         "destinations do not raise the budget; no-port lets each destination reuse it");
+  } else if (shape.bind == BindMode::kBindAny) {
+    budget->add_notes(
+        "bind mode bind-any: bind(0.0.0.0, 0), like IPAddress.Any:0, reserves a port on every "
+        "address and for every destination, so neither more source IPs nor more destinations "
+        "raise the budget, and tcp_tw_reuse does not shorten it; no-port with source IPs does");
   }
 }
 
@@ -236,7 +244,7 @@ std::string Binding(const v1::RunSpec& spec, const RunShape& shape, const v1::Tu
       "The four-tuple limit is predicted to bind: %s, so their ports would run out after about "
       "%s s; then %s fails for whatever is asked above the budget. More source IPs or "
       "destination ports lift it.",
-      head, ApproxSeconds(soonest), shape.bind_reserves_port ? "bind()" : "connect()");
+      head, ApproxSeconds(soonest), BindReservesPort(shape.bind) ? "bind()" : "connect()");
 }
 
 // Whether the budget binds this run, in one sentence.
@@ -325,7 +333,7 @@ v1::TupleBudget ComputeTupleBudget(const v1::RunSpec& spec, std::span<const Shar
   v1::TupleBudget budget;
   budget.set_time_wait_s(kTimeWaitSeconds);
   uint32_t destinations =
-      shape.bind_reserves_port ? 1 : static_cast<uint32_t>(std::max(1, spec.targets_size()));
+      BindReservesPort(shape.bind) ? 1 : static_cast<uint32_t>(std::max(1, spec.targets_size()));
   std::vector<SourceEntry> entries;
   for (const ShardFacts& shard : shards) {
     std::vector<std::string> sources(shard.source_ips.begin(), shard.source_ips.end());

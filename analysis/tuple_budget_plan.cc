@@ -31,17 +31,19 @@ bool IsLegacyWindows(const PlanInputs& in) {
   return in.os == HostOs::kWindows && in.port_low == 1025 && in.port_high <= 5000;
 }
 
-// Under bind mode none the kernel picks one address for the route: one source.
-uint32_t SourcesOf(const PlanInputs& in) { return in.bind == BindMode::kNone ? 1 : in.sources; }
+// Under bind mode none the kernel picks one address for the route, and bind-any's wildcard takes
+// each port on every address: one source either way.
+uint32_t SourcesOf(const PlanInputs& in) { return BindsSourceIp(in.bind) ? in.sources : 1; }
 
+// tcp_tw_reuse acts where connect() picks the port; a port bind() took is held by its TIME_WAIT.
 bool ReuseApplies(const PlanInputs& in) {
-  return in.os == HostOs::kLinux &&
+  return in.os == HostOs::kLinux && !BindReservesPort(in.bind) &&
          ReuseDelay(in.tw_reuse, in.timestamps, in.loopback, in.tw_reuse_delay_s) > 0;
 }
 
 SourceFacts FactsOf(const PlanInputs& in) {
   return SourceFacts{.ports = in.port_high - in.port_low + 1ull,
-                     .destinations = in.bind == BindMode::kBind ? 1 : in.destinations,
+                     .destinations = BindReservesPort(in.bind) ? 1 : in.destinations,
                      .time_wait_s = in.time_wait_s,
                      .close = in.close,
                      .reuse_delay_s = ReuseApplies(in) ? in.tw_reuse_delay_s : 0};
@@ -116,7 +118,8 @@ void AddLimitLifters(const PlanInputs& in, std::vector<Change>* out) {
   out->push_back({"server closes first", server,
                   "let the server close first (HTTP: the server sends Connection: close): "
                   "TIME_WAIT moves to the server, which holds one socket per connection of the "
-                  "last TIME_WAIT seconds (memory, not ports); churnlab's --close=server-fin",
+                  "last TIME_WAIT seconds, at most one per client four-tuple (memory, not "
+                  "ports); churnlab's --close=server-fin",
                   1});
   PlanInputs rst = in;
   rst.close = ClosePolicy::kRst;
@@ -152,26 +155,33 @@ void AddPortRange(const PlanInputs& in, std::vector<Change>* out) {
 }
 
 void AddCountChanges(const PlanInputs& in, std::vector<Change>* out) {
-  double per_source = TotalRate(in) / SourcesOf(in);
+  // Source IPs count only where the client binds them: bind modes none and bind-any become
+  // no-port, and a source then gets what no-port gives it.
   PlanInputs sources = in;
-  if (in.bind == BindMode::kNone) sources.bind = BindMode::kNoPort;
+  if (!BindsSourceIp(in.bind)) {
+    sources.bind = BindMode::kNoPort;
+    sources.sources = 1;
+  }
+  double per_source = TotalRate(sources) / SourcesOf(sources);
   sources.sources = CountFor(in.rate, per_source, SourcesOf(in));
   out->push_back(
-      {absl::StrFormat("%d source IPs", sources.sources), sources,
+      {absl::StrFormat(BindsSourceIp(in.bind) ? "%d source IPs" : "%d source IPs, bind no-port",
+                       sources.sources),
+       sources,
        absl::StrFormat(
            "each source IP adds %.0f new connections/s (ports x "
-           "destinations / TIME_WAIT)%s",
-           per_source,
-           in.bind == BindMode::kNone ? "; the client must bind them (bind mode no-port)" : "")});
-  if (in.bind == BindMode::kBind) {
+           "destinations / %s)%s",
+           per_source, ReuseApplies(sources) ? "tcp_tw_reuse_delay" : "TIME_WAIT",
+           BindsSourceIp(in.bind) ? "" : "; the client must bind them (bind mode no-port)")});
+  if (BindReservesPort(in.bind)) {
     PlanInputs no_port = in;
     no_port.bind = BindMode::kNoPort;
     if (in.destinations == 1) no_port.destinations = 2;
-    out->push_back({absl::StrFormat("bind mode no-port, %d destinations", no_port.destinations),
-                    no_port,
-                    "bind(ip, 0), like binding IPAddress.Any:0 in .NET, reserves each port for "
-                    "every destination; IP_BIND_ADDRESS_NO_PORT (or no bind at all) leaves the "
-                    "choice to connect(), so each destination ip:port has all the ports again"});
+    out->push_back(
+        {absl::StrFormat("bind mode no-port, %d destinations", no_port.destinations), no_port,
+         "bind() to port 0 (bind(ip, 0), or IPAddress.Any:0 in .NET) reserves each "
+         "port for every destination; IP_BIND_ADDRESS_NO_PORT (or no bind at all) leaves the "
+         "choice to connect(), so each destination ip:port has all the ports again"});
     return;
   }
   PlanInputs dests = in;
@@ -219,14 +229,26 @@ std::vector<v1::BudgetLever> Levers(const PlanInputs& in) {
 }
 
 // Where TIME_WAIT lands, and how many sockets it holds at the plan's rate once settled: one
-// per connection of the last TIME_WAIT seconds, at most one per four-tuple.
+// per connection of the last TIME_WAIT seconds, at most one per four-tuple. The client skips a
+// tuple in TIME_WAIT, so its TIME_WAIT can fill every tuple. The server's cannot: a new SYN on a
+// tuple takes its TIME_WAIT over, and a Linux client's port search (connect() and bind() alike)
+// tries the ports of one parity first, free again at each close, so the server holds at most
+// half the client's tuples.
+uint64_t ServerTimeWaitCeiling(const PlanInputs& in) {
+  SourceFacts facts = FactsOf(in);
+  uint64_t ports = in.os == HostOs::kLinux ? (facts.ports + 1) / 2 : facts.ports;
+  return ports * facts.destinations * SourcesOf(in);
+}
+
 void PlaceTimeWait(const PlanInputs& in, v1::BudgetPlan* plan) {
   if (in.close == ClosePolicy::kRst) {
     plan->set_time_wait_side("none");
     return;
   }
-  plan->set_time_wait_side(in.close == ClosePolicy::kServerFin ? "server" : "client");
-  double held = std::min(in.rate * in.time_wait_s, static_cast<double>(TotalTuples(in)));
+  bool server = in.close == ClosePolicy::kServerFin;
+  plan->set_time_wait_side(server ? "server" : "client");
+  double tuples = static_cast<double>(server ? ServerTimeWaitCeiling(in) : TotalTuples(in));
+  double held = std::min(in.rate * in.time_wait_s, tuples);
   plan->set_time_wait_sockets(static_cast<uint64_t>(std::llround(held)));
 }
 
@@ -277,7 +299,7 @@ std::string Summary(const PlanInputs& in, const v1::BudgetPlan& plan) {
       "%s. At %.0f/s the ports run out after about %s s, after %d connections: then %s fails "
       "with %s for whatever is asked above %.0f/s.",
       head, in.rate, PlanSeconds(plan.exhaustion_after_s()), plan.connections_until_exhaustion(),
-      in.bind == BindMode::kBind ? "bind()" : "connect()", fails, plan.total_rate());
+      BindReservesPort(in.bind) ? "bind()" : "connect()", fails, plan.total_rate());
 }
 
 void AddNotes(const PlanInputs& in, v1::BudgetPlan* plan) {
@@ -295,14 +317,21 @@ void AddNotes(const PlanInputs& in, v1::BudgetPlan* plan) {
   }
   if (in.bind == BindMode::kBind && in.destinations > 1) {
     plan->add_notes(absl::StrFormat(
-        "bind mode bind: bind(ip, 0), like binding IPAddress.Any:0, reserves each port for every "
-        "destination, so the %d destinations count as one.",
+        "bind mode bind: bind(ip, 0) reserves each port for every destination, so the %d "
+        "destinations count as one.",
         in.destinations));
   }
   if (in.bind == BindMode::kNone && in.sources > 1) {
     plan->add_notes(
         "bind mode none: the kernel picks one source address per route, so only one source IP "
         "counts.");
+  }
+  if (in.bind == BindMode::kBindAny) {
+    plan->add_notes(absl::StrFormat(
+        "bind mode bind-any: bind(0.0.0.0, 0), like binding IPAddress.Any:0, takes each port on "
+        "every address and for every destination, so %d source IP%s and %d destination%s count "
+        "as one, and tcp_tw_reuse does not shorten the TIME_WAIT a bound port waits out.",
+        in.sources, in.sources == 1 ? "" : "s", in.destinations, in.destinations == 1 ? "" : "s"));
   }
   if (in.os == HostOs::kLinux && in.tw_reuse > 0 && in.timestamps == 0 &&
       in.close == ClosePolicy::kClientFin) {
@@ -394,7 +423,7 @@ v1::BudgetPlan PlanBudget(const PlanInputs& in) {
   }
   PlaceTimeWait(in, &plan);
   // Out of ports, Linux fails connect() (or bind(), under bind mode bind); Windows says 10048.
-  plan.set_linux_error(in.bind == BindMode::kBind ? "EADDRINUSE" : "EADDRNOTAVAIL");
+  plan.set_linux_error(BindReservesPort(in.bind) ? "EADDRINUSE" : "EADDRNOTAVAIL");
   // Windows of the MaxUserPort era said 10055 WSAENOBUFS for it, newer ones 10048.
   if (const WindowsError* w =
           WindowsErrorFor(IsLegacyWindows(in) ? "ENOBUFS" : plan.linux_error())) {

@@ -193,7 +193,8 @@ void AddFlags(FlagSet& flags, BudgetFlags* f) {
                  if (p.ok()) f->close = *p;
                  return p.status();
                });
-  flags.Custom("bind", "MODE", "no-port", "none, no-port or bind (bind(ip, 0), IPAddress.Any:0)",
+  flags.Custom("bind", "MODE", "no-port",
+               "none, no-port, bind (bind(ip, 0)) or bind-any (bind(0.0.0.0, 0), IPAddress.Any:0)",
                [f](absl::string_view v) {
                  absl::StatusOr<BindMode> m = ParseBindMode(v);
                  if (m.ok()) f->bind = *m;

@@ -145,7 +145,7 @@ absl::StatusOr<v1::RunReport> ExecuteSpreadRun(v1::Control::Stub* stub, const v1
   spread.set_name(spec.name().empty() ? "distributed" : spec.name() + " (distributed)");
   std::string used = FirstSourceIp(single);
   const v1::RunSpec unexcluded = spread;
-  if (!used.empty() && spec.bind_mode() != v1::BIND_MODE_NONE) {
+  if (!used.empty() && BindsSourceIps(spec.bind_mode())) {
     spread.add_exclude_source_ips(used);
     DropAgentsLeftWithoutSources(stub, &spread);
   }

@@ -1,5 +1,7 @@
 #include "cli/compare.h"
 
+#include "proto/run_spec.h"
+
 namespace churnlab {
 
 v1::RunSpec SingleSourceSpec(const v1::RunSpec& spec) {
@@ -14,7 +16,7 @@ v1::RunSpec SingleSourceSpec(const v1::RunSpec& spec) {
   if (spec.source_ips_size() > 0) {
     single.clear_source_ips();
     single.add_source_ips(spec.source_ips(0));
-  } else if (spec.bind_mode() != v1::BIND_MODE_NONE) {
+  } else if (BindsSourceIps(spec.bind_mode())) {
     single.set_source_ips_per_agent(1);
   }
   return single;

@@ -184,7 +184,7 @@ void AddSpecFlags(FlagSet& flags, SpecOverrides& o) {
               Choice(&S::set_close_policy, v1::ClosePolicy_descriptor()));
   AddSpecFlag(flags, o, "protocol", "counter|http", "request/response protocol",
               Choice(&S::set_protocol, v1::Protocol_descriptor()));
-  AddSpecFlag(flags, o, "bind", "MODE", "none | no-port | bind",
+  AddSpecFlag(flags, o, "bind", "MODE", "none | no-port | bind | bind-any",
               Choice(&S::set_bind_mode, v1::BindMode_descriptor()));
   AddSpecFlag(flags, o, "name", "NAME", "a label for the run", Text(&S::set_name));
   AddSpecFlag(flags, o, "requests-per-connection", "N", "exchanges per connection",

@@ -19,8 +19,16 @@ absl::string_view BindModeName(BindMode mode) {
       return "no-port";
     case BindMode::kBind:
       return "bind";
+    case BindMode::kBindAny:
+      return "bind-any";
   }
   return "unknown";
+}
+
+bool BindsSourceIp(BindMode mode) { return mode == BindMode::kNoPort || mode == BindMode::kBind; }
+
+bool BindReservesPort(BindMode mode) {
+  return mode == BindMode::kBind || mode == BindMode::kBindAny;
 }
 
 absl::string_view ClosePolicyName(ClosePolicy policy) {
@@ -36,11 +44,11 @@ absl::string_view ClosePolicyName(ClosePolicy policy) {
 }
 
 absl::StatusOr<BindMode> ParseBindMode(absl::string_view name) {
-  for (BindMode mode : {BindMode::kNone, BindMode::kNoPort, BindMode::kBind}) {
+  for (BindMode mode : {BindMode::kNone, BindMode::kNoPort, BindMode::kBind, BindMode::kBindAny}) {
     if (name == BindModeName(mode)) return mode;
   }
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown bind mode '", name, "' (expected none, no-port or bind)"));
+      absl::StrCat("unknown bind mode '", name, "' (expected none, no-port, bind or bind-any)"));
 }
 
 absl::StatusOr<ClosePolicy> ParseClosePolicy(absl::string_view name) {
@@ -67,10 +75,12 @@ absl::Status ValidateAddresses(const EngineParams& p) {
       return Invalid("targets", "IPv4 and IPv6 targets cannot be mixed in one run");
     }
   }
-  if (p.bind_mode == BindMode::kNone && !p.source_ips.empty()) {
-    return Invalid("source_ips", "bind mode none binds nothing; use no-port or bind with them");
+  if (!BindsSourceIp(p.bind_mode) && !p.source_ips.empty()) {
+    return Invalid("source_ips",
+                   absl::StrCat("bind mode ", BindModeName(p.bind_mode),
+                                " binds no source IP; use no-port or bind with them"));
   }
-  if (p.bind_mode != BindMode::kNone && p.source_ips.empty()) {
+  if (BindsSourceIp(p.bind_mode) && p.source_ips.empty()) {
     return Invalid("source_ips", absl::StrCat("bind mode ", BindModeName(p.bind_mode),
                                               " needs at least one source IP"));
   }

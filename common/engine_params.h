@@ -19,7 +19,15 @@ enum class BindMode : uint8_t {
   kNone,    // no bind(): the kernel picks the source address and port at connect()
   kNoPort,  // IP_BIND_ADDRESS_NO_PORT + bind(ip, 0): port picked at connect(), four-tuple unique
   kBind,    // bind(ip, 0): the port is reserved for all destinations (the classic mistake)
+  // bind(0.0.0.0 or ::, 0) (.NET's IPAddress.Any:0): the port is reserved on every address and
+  // for all destinations; the kernel picks the source address at connect().
+  kBindAny,
 };
+
+// Whether the mode binds the source IPs it is given (no-port, bind); none and bind-any take none.
+bool BindsSourceIp(BindMode mode);
+// Whether bind() picks the port, reserving it for every destination (bind, bind-any).
+bool BindReservesPort(BindMode mode);
 
 enum class ClosePolicy : uint8_t {
   kClientFin,  // the client closes first and keeps the TIME_WAIT
@@ -27,7 +35,7 @@ enum class ClosePolicy : uint8_t {
   kServerFin,  // the client asks the server to close, waits for its FIN, then closes
 };
 
-absl::string_view BindModeName(BindMode mode);          // "none", "no-port", "bind"
+absl::string_view BindModeName(BindMode mode);          // "none", "no-port", "bind", "bind-any"
 absl::string_view ClosePolicyName(ClosePolicy policy);  // "client-fin", "rst", "server-fin"
 absl::StatusOr<BindMode> ParseBindMode(absl::string_view name);
 absl::StatusOr<ClosePolicy> ParseClosePolicy(absl::string_view name);
@@ -48,7 +56,7 @@ std::string RateStageText(const RateStage& stage);
 struct EngineParams {
   // Destinations; connections go round-robin over every (source IP, target) pair.
   std::vector<SocketAddress> targets;
-  // Source IPs to bind; must be empty with BindMode::kNone and non-empty otherwise.
+  // Source IPs to bind; non-empty exactly when BindsSourceIp(bind_mode).
   std::vector<SocketAddress> source_ips;
   BindMode bind_mode = BindMode::kNone;
   Protocol protocol = Protocol::kCounter;

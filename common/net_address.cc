@@ -42,6 +42,13 @@ absl::StatusOr<SocketAddress> SocketAddress::ParseIp(absl::string_view text) {
   return absl::InvalidArgumentError(absl::StrCat("'", text, "' is not an IPv4 or IPv6 address"));
 }
 
+SocketAddress SocketAddress::Any(int family) {
+  SocketAddress out;
+  out.storage_.ss_family = family == AF_INET ? AF_INET : AF_INET6;
+  out.length_ = family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  return out;
+}
+
 absl::StatusOr<SocketAddress> SocketAddress::ParseIpPort(absl::string_view text) {
   absl::string_view host;
   absl::string_view port_text;

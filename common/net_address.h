@@ -25,6 +25,8 @@ class SocketAddress {
   // "127.0.0.2", "::1" (port 0). INVALID_ARGUMENT naming `text` when malformed. IPv4-mapped
   // addresses come back as IPv4, as above.
   static absl::StatusOr<SocketAddress> ParseIp(absl::string_view text);
+  // The wildcard of `family` (AF_INET: 0.0.0.0, otherwise ::), port 0.
+  static SocketAddress Any(int family);
 
   const sockaddr* sockaddr_ptr() const { return reinterpret_cast<const sockaddr*>(&storage_); }
   socklen_t length() const { return length_; }

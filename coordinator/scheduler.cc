@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "analysis/preflight.h"
 #include "common/net_address.h"
+#include "proto/run_spec.h"
 
 namespace churnlab {
 namespace {
@@ -76,7 +77,7 @@ std::string Ineligibility(const v1::RunSpec& spec, const SpecFacts& facts,
   if (agent.busy) return "busy with another run";
   std::string not_allowed = AllowVerdict(facts, agent.hello);
   if (!not_allowed.empty()) return not_allowed;
-  if (spec.bind_mode() != v1::BIND_MODE_NONE && Offered(facts, agent.hello).empty()) {
+  if (BindsSourceIps(spec.bind_mode()) && Offered(facts, agent.hello).empty()) {
     bool any_of_family =
         std::any_of(agent.hello.source_ips().begin(), agent.hello.source_ips().end(),
                     [&](const std::string& ip) { return OfFamily(ip, facts.family); });
@@ -153,7 +154,7 @@ absl::StatusOr<std::vector<std::string>> ChooseSources(const v1::RunSpec& spec,
                                                        const SpecFacts& facts,
                                                        const v1::Hello& hello) {
   std::vector<std::string> sources;
-  if (spec.bind_mode() == v1::BIND_MODE_NONE) return sources;
+  if (!BindsSourceIps(spec.bind_mode())) return sources;
   std::vector<std::string> offered = Offered(facts, hello);
   if (spec.source_ips_size() > 0) {
     for (const std::string& ip : offered) {

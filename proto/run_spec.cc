@@ -104,9 +104,12 @@ absl::Status ValidateSelection(const v1::RunSpec& spec) {
     absl::StatusOr<SocketAddress> parsed = SocketAddress::ParseIp(ip);
     if (!parsed.ok()) return Invalid("exclude_source_ips", parsed.status().message());
   }
-  if (spec.bind_mode() == v1::BIND_MODE_NONE &&
+  absl::StatusOr<BindMode> bind = ToEngine(spec.bind_mode());
+  if (bind.ok() && !BindsSourceIp(*bind) &&
       (spec.source_ips_size() > 0 || spec.source_ips_per_agent() > 0)) {
-    return Invalid("bind_mode", "none binds no source IP; drop source_ips or use no-port/bind");
+    return Invalid("bind_mode", absl::StrCat(BindModeName(*bind),
+                                             " binds no source IP; drop source_ips or use "
+                                             "no-port/bind"));
   }
   for (const std::string& expression : spec.thresholds()) {
     RETURN_IF_ERROR(ParseThreshold(expression).status());
@@ -188,6 +191,8 @@ absl::StatusOr<BindMode> ToEngine(v1::BindMode mode) {
       return BindMode::kNoPort;
     case v1::BIND_MODE_BIND:
       return BindMode::kBind;
+    case v1::BIND_MODE_BIND_ANY:
+      return BindMode::kBindAny;
     default:
       return Unnamed(*v1::BindMode_descriptor(), mode);
   }
@@ -290,6 +295,11 @@ absl::StatusOr<EngineParams> EngineParamsFromSpec(const v1::RunSpec& spec) {
   RETURN_IF_ERROR(ValidateEngineParams(p));
   p.bind_mode = chosen;
   return p;
+}
+
+bool BindsSourceIps(v1::BindMode mode) {
+  absl::StatusOr<BindMode> engine = ToEngine(mode);
+  return engine.ok() && BindsSourceIp(*engine);
 }
 
 absl::Status ValidateRunSpec(const v1::RunSpec& spec) {

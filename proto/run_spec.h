@@ -31,6 +31,9 @@ std::string RunSpecToJson(const v1::RunSpec& spec);
 absl::StatusOr<Protocol> ToEngine(v1::Protocol protocol);
 absl::StatusOr<ClosePolicy> ToEngine(v1::ClosePolicy policy);
 absl::StatusOr<BindMode> ToEngine(v1::BindMode mode);
+// Whether agents bind the source IPs they are given (no-port, bind); false for none, bind-any
+// and an unknown mode.
+bool BindsSourceIps(v1::BindMode mode);
 
 // The open model's rate the spec asks for `t_s` seconds into the run, over all agents: linear
 // within its ramp or each stage, its rate after; 0 for the closed model or after the duration.

@@ -124,6 +124,20 @@ TEST_F(EngineFaultTest, AStartStoppedBeforeItsConnectSendsNoSynOnceTheLeaseLapse
   EXPECT_EQ(s.Total().failures_of(Phase::kStopped, 0), 1u);
 }
 
+// Stalled between its socket() and its connect() past the run's end (a busy host, bind()'s port
+// search): no SYN goes out, and the start is late, like those the pacer skips, not a failure.
+TEST_F(EngineFaultTest, AStartThatReachesItsConnectAfterTheEndIsLateNotFailed) {
+  sys_.connect_errno = ECONNREFUSED;
+  sys_.stall_at_socket = 100;  // the last start of the second
+  sys_.stall_nanos = 50'000'000;
+  EngineSnapshot s = RunToEnd(OneSecondAt100PerSecond(), sys_, clock_);
+  EXPECT_EQ(sys_.connects, 99u);
+  EXPECT_EQ(s.Total().attempted, 99u);
+  EXPECT_EQ(s.Total().failed(), 99u);
+  EXPECT_EQ(s.Total().failures_of(Phase::kStopped, 0), 0u);
+  EXPECT_EQ(s.late_starts, 1u);
+}
+
 // Without a lease (churnlab-churn on its own) the run's end alone bounds the engine.
 TEST_F(EngineFaultTest, AnEngineWithoutALeaseIgnoresLeases) {
   sys_.connect_errno = ECONNREFUSED;
@@ -163,6 +177,20 @@ TEST_F(EngineFaultTest, BindEaddrinuseIsCountedInTheBindPhase) {
   p.bind_mode = BindMode::kBind;
   p.source_ips = {*SocketAddress::ParseIp("127.0.0.1")};
   EngineSnapshot s = RunToEnd(p, sys_, clock_);
+  EXPECT_EQ(s.Total().failures_of(Phase::kBind, EADDRINUSE), 100u);
+}
+
+// Bind mode bind-any binds every socket to the wildcard of the targets' family, port 0, and the
+// failures count under the one source the kernel chooses ("auto").
+TEST_F(EngineFaultTest, BindAnyBindsTheWildcard) {
+  sys_.bind_errno = EADDRINUSE;
+  EngineParams p = OneSecondAt100PerSecond();
+  p.bind_mode = BindMode::kBindAny;
+  EngineSnapshot s = RunToEnd(p, sys_, clock_);
+  EXPECT_EQ(sys_.binds, 100u);
+  EXPECT_EQ(sys_.last_bind, "0.0.0.0:0");
+  ASSERT_EQ(s.sources.size(), 1u);
+  EXPECT_EQ(s.sources[0].source, "auto");
   EXPECT_EQ(s.Total().failures_of(Phase::kBind, EADDRINUSE), 100u);
 }
 
@@ -371,6 +399,14 @@ TEST(EngineCreateTest, SourceIpsNeedABindModeAndViceVersa) {
   p.source_ips.clear();
   p.bind_mode = BindMode::kBind;
   EXPECT_NE(ValidateEngineParams(p).message().find("source_ips"), absl::string_view::npos);
+  // bind-any binds the wildcard: no source IP, and the kernel's choice counts as one source.
+  p.bind_mode = BindMode::kBindAny;
+  EXPECT_TRUE(ValidateEngineParams(p).ok());
+  p.source_ips = {*SocketAddress::ParseIp("127.0.0.1")};
+  EXPECT_NE(ValidateEngineParams(p).message().find("bind-any binds no source IP"),
+            absl::string_view::npos);
+  EXPECT_EQ(ParseBindMode("bind-any").value_or(BindMode::kNone), BindMode::kBindAny);
+  EXPECT_EQ(BindModeName(BindMode::kBindAny), "bind-any");
 }
 
 }  // namespace

@@ -66,6 +66,23 @@ TEST(TupleBudgetTest, BindModeBindReservesThePortForEveryDestination) {
   EXPECT_TRUE(Has(bind, "bind mode bind"));
 }
 
+// bind(0.0.0.0, 0): one source per agent whatever it offers, one destination, and no reuse (the
+// kernel's tcp_tw_reuse acts only where connect() picks the port).
+TEST(TupleBudgetTest, BindModeBindAnyTakesThePortOnEveryAddress) {
+  Fleet fleet;
+  fleet.Add("a1", {}, 200, {{"net.ipv4.tcp_tw_reuse", "1"}, {"net.ipv4.tcp_timestamps", "1"}});
+  v1::TupleBudget any =
+      ComputeTupleBudget(Spec({"10.0.0.1:80", "10.0.0.1:81"}, 200, v1::CLOSE_POLICY_CLIENT_FIN,
+                              v1::BIND_MODE_BIND_ANY),
+                         fleet.facts());
+  ASSERT_EQ(any.sources_size(), 1);
+  EXPECT_EQ(any.sources(0).destinations(), 1u);
+  EXPECT_EQ(any.sources(0).limit(), v1::PORT_LIMIT_TIME_WAIT);
+  EXPECT_DOUBLE_EQ(any.sources(0).budget_rate(), 1000.0 / 60);
+  EXPECT_TRUE(Has(any, "bind mode bind-any"));
+  EXPECT_NE(any.summary().find("bind()"), std::string::npos) << any.summary();
+}
+
 TEST(TupleBudgetTest, RstAndServerCloseLeaveTheClientNoTimeWait) {
   Fleet fleet;
   fleet.Add("a1", {"10.0.1.1"}, 200);

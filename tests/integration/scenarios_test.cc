@@ -57,6 +57,13 @@ void ExpectKernelAgrees(double reported, double kernel, const std::string& what)
       << what << ": report " << reported << ", kernel " << kernel;
 }
 
+std::string ErrorsText(const v1::RunReport& r) {
+  std::string out;
+  for (const auto& [key, count] : r.errors()) absl::StrAppend(&out, key, " ", count, "; ");
+  for (const std::string& o : r.observations()) absl::StrAppend(&out, "\n  ", o);
+  return out;
+}
+
 bool Says(const v1::RunReport& r, const std::string& text) {
   for (const std::string& o : r.observations()) {
     if (o.find(text) != std::string::npos) return true;
@@ -462,9 +469,9 @@ INSTANTIATE_TEST_SUITE_P(
 INSTANTIATE_TEST_SUITE_P(
     FieldReports, ScenarioTest,
     ::testing::Values(
-        // 10,000 parallel clients, each binding IPAddress.Any:0, against the counter server with
-        // a random 10-1000 ms delay: bind(ip, 0) takes a port per connection from the whole
-        // range, and TIME_WAIT keeps each one for 60 s.
+        // 10,000 parallel clients, each binding IPAddress.Any:0 (bind-any), against the counter
+        // server with a random 10-1000 ms delay, the client closing first: bind(0.0.0.0, 0) takes
+        // a port per connection from the whole range, and TIME_WAIT keeps each one for 60 s.
         Scenario{"parallel_clients_bind_any",
                  "parallel-clients-bind-any",
                  {"--delay=10ms..1000ms"},
@@ -484,6 +491,41 @@ INSTANTIATE_TEST_SUITE_P(
                    ASSERT_EQ(r.windows_errors().count("EADDRINUSE"), 1u);
                    EXPECT_EQ(r.windows_errors().at("EADDRINUSE").name(), "WSAEADDRINUSE");
                    EXPECT_TRUE(Says(r, "IPAddress.Any:0"));
+                   EXPECT_EQ(r.tuple_budget().sources(0).ip(), "auto");
+                   EXPECT_EQ(r.tuple_budget().sources(0).destinations(), 1u);
+                 }},
+        // The same clients in the field report's own close order: its server closed first (the
+        // TIME_WAIT lines it showed were the server's). Linux then frees each client port at
+        // close, and the server's TIME_WAIT does not stop a new connection from the same port
+        // (a SYN with a newer timestamp takes the tuple over): nothing fails.
+        Scenario{"parallel_clients_bind_any_server_closes",
+                 "parallel-clients-bind-any-server-close",
+                 {"--delay=10ms..1000ms", "--close=server"},
+                 1,
+                 {"--duration=3s"},
+                 false,
+                 0,
+                 [](const v1::RunReport& r, Witness& w) {
+                   EXPECT_EQ(r.totals().failed(), 0u) << ErrorsText(r);
+                   EXPECT_GE(r.totals().succeeded(), 10000u);
+                   EXPECT_EQ(r.agents(0).sources(0).peak_time_wait(), 0u);
+                   EXPECT_EQ(w.Sockets("time-wait"), 0u);
+                   // One TIME_WAIT per client tuple at most: the port search cycles through
+                   // one parity of 32768-60999 (14,116 ports), and each new SYN takes over the
+                   // server's TIME_WAIT on its tuple.
+                   uint64_t server = w.Sockets("time-wait", /*server_side=*/true);
+                   EXPECT_LE(server, 14116u + 100);
+                   ExpectKernelAgrees(std::min<uint64_t>(r.totals().succeeded(), 14116), server,
+                                      "server TIME_WAIT");
+                   ExpectKernelAgrees(r.observers(0).listen(0).peak_time_wait(), server,
+                                      "the observer's TIME_WAIT");
+                   EXPECT_TRUE(Says(r, "at most one per client four-tuple"));
+                   EXPECT_EQ(r.tuple_budget().sources(0).limit(),
+                             v1::PORT_LIMIT_NO_CLIENT_TIME_WAIT);
+                 },
+                 {},
+                 [](const v1::RunReport& r, Witness& w) {
+                   EXPECT_EQ(w.target["closed_by_server"], r.totals().succeeded());
                  }},
         // A new HttpClient per request: a connection per request, each leaving a TIME_WAIT.
         Scenario{"httpclient_per_request",

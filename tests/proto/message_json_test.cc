@@ -62,7 +62,8 @@ TEST(MessageJsonTest, AnUnknownWordNamesTheFieldAndTheWords) {
   v1::RunSpec spec;
   absl::Status status = ParseMessageJson(R"({"bind_mode": "sometimes"})", &spec);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(status.message(), R"(bind_mode: "sometimes" is not one of none, no-port, bind)");
+  EXPECT_EQ(status.message(),
+            R"(bind_mode: "sometimes" is not one of none, no-port, bind, bind-any)");
   // The unset zero reads back by its name (reports print it so), and is no word of its own.
   EXPECT_TRUE(ParseMessageJson(R"({"protocol": "PROTOCOL_UNSPECIFIED"})", &spec).ok());
   EXPECT_EQ(spec.protocol(), v1::PROTOCOL_UNSPECIFIED);
@@ -76,7 +77,8 @@ TEST(MessageJsonTest, WordsAreTheEngineNames) {
     EXPECT_EQ(EnumWord(*v1::ClosePolicy_descriptor()->FindValueByNumber(p)),
               ClosePolicyName(*ToEngine(p)));
   }
-  for (v1::BindMode m : {v1::BIND_MODE_NONE, v1::BIND_MODE_NO_PORT, v1::BIND_MODE_BIND}) {
+  for (v1::BindMode m :
+       {v1::BIND_MODE_NONE, v1::BIND_MODE_NO_PORT, v1::BIND_MODE_BIND, v1::BIND_MODE_BIND_ANY}) {
     EXPECT_EQ(EnumWord(*v1::BindMode_descriptor()->FindValueByNumber(m)),
               BindModeName(*ToEngine(m)));
   }

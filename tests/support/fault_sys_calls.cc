@@ -24,6 +24,9 @@ SysCallResult FaultSysCalls::Socket(int domain, int type, int protocol) {
 }
 
 SysCallResult FaultSysCalls::Bind(int fd, const sockaddr* addr, socklen_t len) {
+  ++binds;
+  absl::StatusOr<SocketAddress> bound = SocketAddress::FromSockaddr(addr, len);
+  last_bind = bound.ok() ? bound->ToString() : "?";
   if (bind_errno != 0) return {-1, bind_errno};
   if (connect_hangs) return {0, 0};
   return OsSysCallsImpl::Bind(fd, addr, len);

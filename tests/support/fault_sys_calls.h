@@ -5,9 +5,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "common/clock.h"
+#include "common/net_address.h"
 #include "common/os_sys_calls.h"
 
 namespace churnlab::testing {
@@ -44,6 +46,8 @@ class FaultSysCalls final : public OsSysCallsImpl {
   // Read after the run: connect() calls made, and the clock when the last one was entered.
   uint64_t connects = 0;
   int64_t last_connect_at = 0;
+  std::atomic<uint64_t> binds{0};  // bind() calls made
+  std::string last_bind;           // the last one's address, "0.0.0.0:0" (one engine thread)
 
   SysCallResult Socket(int domain, int type, int protocol) override;
   SysCallResult Bind(int fd, const sockaddr* addr, socklen_t len) override;
