@@ -52,7 +52,8 @@ uint64_t Destinations(const v1::RunSpec& spec) {
 }
 
 // Closed model: connections held at once need a four-tuple each. Over its ports x destinations
-// per source IP, the surplus fails with EADDRNOTAVAIL at once, whatever TIME_WAIT does.
+// per source IP, the surplus fails at once (EADDRNOTAVAIL, or EADDRINUSE where bind() picks the
+// port), whatever TIME_WAIT does.
 std::string TupleWarning(const v1::RunSpec& spec, const ShardFacts& shard) {
   uint64_t ports = PortCount(*shard.hello);
   if (shard.rate > 0 || ports == 0 || shard.in_flight <= 0) return "";
@@ -60,11 +61,14 @@ std::string TupleWarning(const v1::RunSpec& spec, const ShardFacts& shard) {
   uint64_t sources = std::max<size_t>(1, shard.source_ips.size());
   uint64_t tuples = ports * destinations * sources;
   if (static_cast<uint64_t>(shard.in_flight) <= tuples) return "";
+  bool bind_picks = BindReservesPort(ShapeOf(spec).bind);
   return absl::StrFormat(
       "agent %s: concurrency %d needs a four-tuple per connection, but %d source IP(s) x %d "
-      "ports x %d destination(s) give only %d: the rest fail with EADDRNOTAVAIL at once (add "
-      "source IPs or destinations)",
-      shard.hello->name(), shard.in_flight, sources, ports, destinations, tuples);
+      "ports x %d destination(s) give only %d: the rest fail with %s at once (%s)",
+      shard.hello->name(), shard.in_flight, sources, ports, destinations, tuples,
+      bind_picks ? "EADDRINUSE from bind()" : "EADDRNOTAVAIL",
+      bind_picks ? "bind mode no-port with more source IPs or destinations"
+                 : "add source IPs or destinations");
 }
 
 // Memory for connections held at once on the agent's host: about 5.1 KB of kernel memory a

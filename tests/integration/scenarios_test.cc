@@ -121,6 +121,8 @@ TEST_P(ScenarioTest, ShowsItsPhenomenonOrItsFix) {
   witness.after = *after;
   witness.target_port = std::to_string(target->address.port());
   ASSERT_EQ(code, s.exit_code) << (*lab)->output();
+  // CHURNLAB_SCENARIO_OUTPUT=1 shows what `churnlab run` printed (figures for scenarios/README).
+  if (getenv("CHURNLAB_SCENARIO_OUTPUT") != nullptr) std::printf("%s\n", (*lab)->output().c_str());
   EXPECT_EQ(report.totals().attempted(), report.totals().succeeded() + report.totals().failed());
   // Every connect() that got a port sent a SYN: the kernel's ActiveOpens (the CLI's own gRPC
   // connection adds one). Kernel counters in the report are the namespace's, counted once.
