@@ -98,6 +98,7 @@ bool ShardTelemetryCollector::UpdateCensus(bool final) {
   if (pending_.valid() &&
       (final || pending_.wait_for(std::chrono::seconds(0)) == std::future_status::ready)) {
     census_ = pending_.get();
+    census_taken_at_ = census_started_;
     host_states_ = pending_host_states_;
     // About 1% of a core, by the CPU the census itself used (not the wall time it took, which a
     // busy CPU stretches many times over and which used to leave the live census 30 s stale
@@ -111,6 +112,7 @@ bool ShardTelemetryCollector::UpdateCensus(bool final) {
   if (final) {
     // The last message's census is taken now, whole host, whatever it costs.
     census_ = TakeSocketCensus(targets_, &host_states_);
+    census_taken_at_ = now;
     return true;
   }
   if (!pending_.valid() && now >= next_census_) {
@@ -137,6 +139,10 @@ v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapsh
   t.set_port_range_size(port_range_size_);
   bool fresh_census = UpdateCensus(final);
   const absl::StatusOr<SocketCensus>& census = census_;
+  if (census.ok() && census_taken_at_ >= 0) {
+    *t.mutable_census_age() = google::protobuf::util::TimeUtil::NanosecondsToDuration(
+        std::max<int64_t>(0, clock_.NowNanos() - census_taken_at_));
+  }
   uint64_t established = 0;
   for (v1::SourceCounts& source : *t.mutable_sources()) {
     if (census.ok()) {

@@ -64,6 +64,7 @@ class ShardTelemetryCollector {
   std::future<absl::StatusOr<SocketCensus>> pending_;
   HostTcpStates pending_host_states_{};  // written by the pending census only
   int64_t census_started_ = 0;           // clock_ nanos
+  int64_t census_taken_at_ = -1;         // clock_ nanos when census_ was started; -1: none yet
   int64_t pending_cost_ = 0;  // CPU nanos the census used, written by the pending census only
   uint64_t peak_in_flight_ = 0;
   HostMemory memory_at_start_ = ReadHostMemory();

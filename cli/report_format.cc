@@ -10,6 +10,7 @@
 #include "common/terminal_text.h"
 #include "proto/message_json.h"
 #include "proto/run_spec.h"
+#include "proto/telemetry_codec.h"
 
 namespace churnlab {
 namespace {
@@ -153,6 +154,10 @@ std::string FormatProgressLine(const v1::RunReport& report) {
   absl::StrAppendFormat(&line, "  TIME_WAIT %d", p.time_wait());
   if (p.max_port_fill() >= 0.05) {
     absl::StrAppendFormat(&line, "  ports %.0f%%", 100 * p.max_port_fill());
+  }
+  // TIME_WAIT and ports come from the socket census; a busy host spaces it out.
+  if (p.census_age_s() > kStaleCensusSeconds) {
+    absl::StrAppendFormat(&line, " (census %.0f s old)", p.census_age_s());
   }
   if (p.failed() > 0) absl::StrAppend(&line, "  [", FormatErrors(p.errors(), 3), "]");
   return line;

@@ -313,12 +313,15 @@ void AppendSeriesPoint(RunRecord* run, const v1::RunReport& now, double t_s) {
   uint64_t in_flight = 0;
   uint64_t time_wait = 0;
   double max_fill = 0;
+  double census_age_s = 0;
   Histogram connect;
   Histogram connect_call;
   Histogram loop_lag;
   for (size_t i = 0; i < run->shards.size(); ++i) {
     ShardRecord& shard = run->shards[i];
     in_flight += shard.latest.in_flight();
+    census_age_s =
+        std::max(census_age_s, TimeUtil::DurationToNanoseconds(shard.latest.census_age()) / 1e9);
     connect.Merge(HistogramFromProto(shard.latest.connect_latency()));
     connect_call.Merge(HistogramFromProto(shard.latest.connect_call()));
     loop_lag.Merge(HistogramFromProto(shard.latest.loop_lag()));
@@ -336,6 +339,7 @@ void AppendSeriesPoint(RunRecord* run, const v1::RunReport& now, double t_s) {
   point.set_in_flight(in_flight);
   point.set_time_wait(time_wait);
   point.set_max_port_fill(max_fill);
+  point.set_census_age_s(census_age_s);
   SetIntervalLatency(run, std::move(connect), std::move(connect_call), std::move(loop_lag), &point);
   run->series_totals = now.totals();
   run->last_point = std::move(point);

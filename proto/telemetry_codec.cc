@@ -62,6 +62,14 @@ uint64_t SanitizeTelemetry(v1::ShardTelemetry* t) {
   for (v1::ListenSockets& l : *t->mutable_listen())
     changed += SanitizeStates(l.mutable_tcp_states());
   changed += SanitizeStates(t->mutable_host()->mutable_tcp_states());
+  if (t->has_census_age()) {
+    const google::protobuf::Duration& age = t->census_age();
+    if (age.seconds() < 0 || age.seconds() > kMaxCensusAgeSeconds || age.nanos() < 0 ||
+        age.nanos() > 999'999'999) {
+      t->clear_census_age();
+      ++changed;
+    }
+  }
   return changed;
 }
 

@@ -34,6 +34,10 @@ std::span<const absl::string_view> TcpStateNames();
 inline constexpr int kMaxTelemetrySources = 4096;
 inline constexpr int kMaxTelemetryListeners = 64;
 inline constexpr uint64_t kMaxTelemetryCount = uint64_t{1} << 48;
+// A census_age outside 0..kMaxCensusAgeSeconds (or not a valid duration) is dropped, counted.
+inline constexpr int64_t kMaxCensusAgeSeconds = 86400;
+// A census older than this is shown as stale (its age beside the figures), not as current.
+inline constexpr double kStaleCensusSeconds = 2;
 uint64_t SanitizeTelemetry(v1::ShardTelemetry* telemetry);
 
 // p50/p90/p99/max in milliseconds.

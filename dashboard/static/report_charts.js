@@ -7,6 +7,7 @@
   'use strict';
 
   const MAX_PORT_SERIES = 12;  // the fullest sources drawn; the note says how many there are
+  const STALE_CENSUS_S = 2;  // kStaleCensusSeconds (proto/telemetry_codec.h)
   const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2',
     '#7f7f7f', '#bcbd22', '#17becf'];
 
@@ -85,8 +86,13 @@
     const peak = (ys) => Math.max(...ys.map(num));
     const fullest = [...fills.entries()].sort((a, b) => peak(b[1]) - peak(a[1]))
       .slice(0, MAX_PORT_SERIES).sort((a, b) => a[0].localeCompare(b[0]));
-    const note = fills.size > MAX_PORT_SERIES ?
-      `(the ${MAX_PORT_SERIES} fullest of ${fills.size} sources)` : '';
+    // Ports and TCP states come from the agents' socket census, which a busy host spaces out:
+    // an old one is marked, not shown as current (proto: SeriesPoint.census_age_s).
+    const age = points.length ? num(points[points.length - 1].census_age_s) : 0;
+    const note = [
+      fills.size > MAX_PORT_SERIES ? `(the ${MAX_PORT_SERIES} fullest of ${fills.size} sources)` : '',
+      age > STALE_CENSUS_S ? `(census ${Math.round(age)} s old: behind the kernel)` : '',
+    ].filter(Boolean).join(' ');
     const opts = { scales: { x: { time: false }, y: { range: [0, 100] } } };
     if (!fullest.length) {
       return { series: [line('ports', 0)], data: [x, x.map(() => null)], opts, note };

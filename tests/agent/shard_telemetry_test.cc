@@ -4,6 +4,7 @@
 #include "agent/shard_telemetry.h"
 
 #include <arpa/inet.h>
+#include <google/protobuf/util/time_util.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -119,6 +120,25 @@ TEST_F(ShardTelemetryTest, TheFinalTelemetryTakesACensusAtOnce) {
   ASSERT_EQ(t.sources_size(), 1);
   EXPECT_EQ(t.sources(0).ports_in_use(), 3u);
   EXPECT_EQ(t.sources(0).peak_ports_in_use(), 3u);
+  ASSERT_TRUE(t.has_census_age());
+  EXPECT_EQ(google::protobuf::util::TimeUtil::DurationToNanoseconds(t.census_age()), 0);
+}
+
+// Each message says how old its census is: from the census' start, on the collector's clock.
+TEST_F(ShardTelemetryTest, EachMessageSaysHowOldItsCensusIs) {
+  ShardTelemetryCollector collector("r", {Target()}, 28232, clock_);
+  EngineSnapshot snapshot;
+  snapshot.sources.push_back({kSource, {}});
+  EXPECT_FALSE(collector.Collect(snapshot, false).has_census_age());  // started, not in yet
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  clock_.Advance(300'000'000);  // picked up, not due again for a beat
+  v1::ShardTelemetry t = collector.Collect(snapshot, false);
+  ASSERT_TRUE(t.has_census_age());
+  EXPECT_EQ(google::protobuf::util::TimeUtil::DurationToNanoseconds(t.census_age()), 300'000'000);
+  clock_.Advance(400'000'000);
+  EXPECT_EQ(google::protobuf::util::TimeUtil::DurationToNanoseconds(
+                collector.Collect(snapshot, false).census_age()),
+            700'000'000);
 }
 
 // Every engine phase reaches the wire as the phase of the same word, the one the engine's own

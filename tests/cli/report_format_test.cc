@@ -48,6 +48,22 @@ TEST(ReportFormatTest, TheTextReportShowsWindowsWordsFinWait2AndRequestsPerConne
   ExpectHas(text, "CLOSE_WAIT 50 (clients' FIN_WAIT2 48)");
 }
 
+// TIME_WAIT and ports come from the socket census; one a busy host left behind says its age.
+TEST(ReportFormatTest, TheProgressLineMarksAStaleCensus) {
+  v1::RunReport r = LeakingRun("r-1");
+  r.set_state(v1::RunReport::STATE_RUNNING);
+  v1::SeriesPoint* p = r.add_series();
+  p->set_t_s(12);
+  p->set_time_wait(900);
+  p->set_max_port_fill(0.2);
+  p->set_census_age_s(1.5);
+  std::string fresh = FormatProgressLine(r);
+  ExpectHas(fresh, "ports 20%");
+  EXPECT_EQ(fresh.find("census"), std::string::npos) << fresh;
+  p->set_census_age_s(9.4);
+  ExpectHas(FormatProgressLine(r), "ports 20% (census 9 s old)");
+}
+
 TEST(ReportFormatTest, CompareShowsThemSideBySide) {
   v1::CompareReport c;
   *c.mutable_single() = LeakingRun("r-1");

@@ -187,8 +187,9 @@ TEST_F(CoordinatorTest, TelemetryNoHonestAgentSendsIsDroppedOrClampedAndCounted)
   for (int i = 0; i < 150; ++i) (*s->mutable_tcp_states())[absl::StrCat("STATE_", i)] = 1;
   s->set_attempted(UINT64_MAX);
   (*t.mutable_host()->mutable_tcp_states())["<script>"] = 1;
+  t.mutable_census_age()->set_seconds(-5);  // no census is taken in the future
   coordinator_->OnTelemetry("a1", t);
-  EXPECT_EQ(coordinator_->telemetry_entries_refused(), 152u);
+  EXPECT_EQ(coordinator_->telemetry_entries_refused(), 153u);
   AdvanceTo(now_ + absl::Seconds(1));  // a series point from it
   absl::StatusOr<v1::RunReport> report = coordinator_->GetRun(started->run_id());
   ASSERT_TRUE(report.ok()) << report.status();
@@ -201,6 +202,25 @@ TEST_F(CoordinatorTest, TelemetryNoHonestAgentSendsIsDroppedOrClampedAndCounted)
       running[0].series(running[0].series_size() - 1).agents(0).sources(0);
   EXPECT_EQ(point.tcp_states_size(), 1);
   EXPECT_EQ(point.tcp_states().at("TIME_WAIT"), 90u);
+  EXPECT_EQ(running[0].series(running[0].series_size() - 1).census_age_s(), 0);
+}
+
+// The series carries the oldest agent's census age, so the live view can mark a census that a
+// busy host left seconds behind instead of showing it as current.
+TEST_F(CoordinatorTest, TheSeriesSaysHowOldTheCensusIs) {
+  RecordingLink link;
+  ASSERT_TRUE(coordinator_->AttachAgent(AgentHello("a1", "127.0.0.2"), &link).ok());
+  absl::StatusOr<v1::StartRunResponse> started = coordinator_->StartRun(HundredPerSecond(30));
+  ASSERT_TRUE(started.ok()) << started.status();
+  v1::ShardTelemetry t = Second(started->run_id(), 1, 100, Histogram(), false);
+  t.mutable_census_age()->set_seconds(7);
+  t.mutable_census_age()->set_nanos(500'000'000);
+  coordinator_->OnTelemetry("a1", t);
+  AdvanceTo(now_ + absl::Seconds(1));
+  std::vector<v1::RunReport> running = coordinator_->RunningReports();
+  ASSERT_EQ(running.size(), 1u);
+  ASSERT_GT(running[0].series_size(), 0);
+  EXPECT_DOUBLE_EQ(running[0].series(running[0].series_size() - 1).census_age_s(), 7.5);
 }
 
 TEST_F(CoordinatorTest, StartRunWarnsFromTheSameBudgetAsTheReport) {
