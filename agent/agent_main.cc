@@ -10,9 +10,9 @@
 #include "absl/strings/str_split.h"
 #include "agent/agent_session.h"
 #include "agent/agent_sources.h"
+#include "common/fd_limit.h"
 #include "common/flags.h"
 #include "common/signals.h"
-#include "host/fd_limit.h"
 #include "host/host_facts.h"
 
 namespace churnlab {

@@ -167,15 +167,27 @@ void AgentSession::RunShard(std::string run_id, ShardEnginePtr engine, absl::Dur
   // else the shard sends; then the engine starts nothing until the coordinator answers a ping.
   link_.RefreshHello();
   SendPing();
+  // What the host holds before the first connection (an earlier run's TIME_WAIT, ports other
+  // programs took with bind()), taken while the start is still ahead.
+  auto [low, high] = LocalPortRange();
+  absl::StatusOr<SocketCensus> toward_targets = TakeSocketCensus(engine->params().targets);
+  absl::StatusOr<RangeUse> range = TakeRangeUse(low, high);
+  for (const absl::Status& status : {toward_targets.status(), range.status()}) {
+    if (!status.ok()) {
+      link_.Log(absl::StrCat("run ", run_id, ": no socket census before the start (",
+                             status.message(),
+                             "): the report cannot say which ports were taken already"));
+    }
+  }
   bool stopped_before_start;
   {
     std::unique_lock<std::mutex> lock(mu_);
     stopped_before_start =
         cv_.wait_for(lock, absl::ToChronoNanoseconds(start_after), [&] { return stop_requested_; });
   }
-  auto [low, high] = LocalPortRange();
   ShardTelemetryCollector telemetry(run_id, engine->params().targets,
                                     high >= low && low > 0 ? high - low + 1 : 0);
+  telemetry.SetPortsAtStart(toward_targets, range);
   if (!stopped_before_start) engine->Start();
   while (!stopped_before_start && !engine->Done()) {
     {

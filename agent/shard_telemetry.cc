@@ -41,6 +41,18 @@ bool KernelPicksAddress(const std::string& source) {
   return ip.ok() && ip->is_unspecified();
 }
 
+// The census entries that count for `source`: every local address when the kernel picks it,
+// else its own.
+std::vector<const SourceSockets*> SocketsOf(const SocketCensus& census, const std::string& source) {
+  std::vector<const SourceSockets*> out;
+  if (KernelPicksAddress(source)) {
+    for (const auto& [ip, sockets] : census) out.push_back(&sockets);
+  } else if (auto it = census.find(source); it != census.end()) {
+    out.push_back(&it->second);
+  }
+  return out;
+}
+
 }  // namespace
 
 v1::ShardTelemetry SnapshotToTelemetry(const EngineSnapshot& snapshot, const std::string& run_id,
@@ -134,6 +146,12 @@ bool ShardTelemetryCollector::UpdateCensus(bool final) {
   return fresh;
 }
 
+void ShardTelemetryCollector::SetPortsAtStart(const absl::StatusOr<SocketCensus>& toward_targets,
+                                              const absl::StatusOr<RangeUse>& range) {
+  if (toward_targets.ok()) at_start_ = *toward_targets;
+  if (range.ok()) range_at_start_ = *range;
+}
+
 v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapshot, bool final) {
   v1::ShardTelemetry t = SnapshotToTelemetry(snapshot, run_id_, final);
   t.set_port_range_size(port_range_size_);
@@ -146,11 +164,13 @@ v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapsh
   uint64_t established = 0;
   for (v1::SourceCounts& source : *t.mutable_sources()) {
     if (census.ok()) {
-      if (KernelPicksAddress(source.ip())) {
-        // The kernel picked the sources: count every local address toward the targets.
-        for (const auto& [ip, sockets] : *census) AddSockets(sockets, &source);
-      } else if (auto it = census->find(source.ip()); it != census->end()) {
-        AddSockets(it->second, &source);
+      for (const SourceSockets* sockets : SocketsOf(*census, source.ip())) {
+        AddSockets(*sockets, &source);
+      }
+    }
+    if (at_start_.has_value()) {
+      for (const SourceSockets* sockets : SocketsOf(*at_start_, source.ip())) {
+        source.set_ports_in_use_at_start(source.ports_in_use_at_start() + sockets->ports_in_use);
       }
     }
     Peaks& peaks = peaks_[source.ip()];
@@ -174,6 +194,10 @@ v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapsh
   // closed would pair their peak with the memory left once they are gone.
   if (fresh_census) AddMemory(established);
   *t.mutable_memory() = memory_;
+  if (range_at_start_.has_value()) {
+    t.mutable_ports_at_start()->set_in_use(range_at_start_->in_use);
+    t.mutable_ports_at_start()->set_listening(range_at_start_->listening);
+  }
   FillHostTelemetry(baseline_, t.mutable_host(), &conntrack_peak_);
   for (size_t state = 1; state < host_states_.size(); ++state) {
     if (host_states_[state] == 0) continue;

@@ -5,6 +5,7 @@
 
 #include <future>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,9 @@ class ShardTelemetryCollector {
   // by its own CPU time (a busy host stretches its wall time, not its cost), at most 30 s apart
   // (and always retaken for the final message).
   v1::ShardTelemetry Collect(const EngineSnapshot& snapshot, bool final);
+  // The ports held before the first connection (TakePortsAtStart), carried by every message.
+  void SetPortsAtStart(const absl::StatusOr<SocketCensus>& toward_targets,
+                       const absl::StatusOr<RangeUse>& range);
   ~ShardTelemetryCollector();
 
  private:
@@ -72,7 +76,9 @@ class ShardTelemetryCollector {
   // after the engine, before it starts).
   uint64_t pss_at_start_ = SelfAndChildrenMemory().pss_bytes;
   uint64_t peak_established_ = 0;
-  v1::ShardMemory memory_;  // as of the most established connections seen
+  v1::ShardMemory memory_;                // as of the most established connections seen
+  std::optional<SocketCensus> at_start_;  // sources' sockets toward the targets before the run
+  std::optional<RangeUse> range_at_start_;
 };
 
 }  // namespace churnlab

@@ -16,6 +16,7 @@ struct HostFigures {
   int64_t slab_growth = 0;
   uint64_t mem_available = 0;
   uint64_t file_max = 0;
+  bool both_ends = false;  // the server's end of each connection is on this kernel too
 };
 
 uint64_t SysctlNumber(const v1::Hello& hello, const char* key) {
@@ -97,7 +98,13 @@ std::string Projection(const v1::ConcurrencyReport& r, size_t sources) {
 
 }  // namespace
 
-v1::ConcurrencyReport AnalyzeConcurrency(const std::vector<ConcurrencyShard>& shards) {
+std::string BootIdOf(const v1::Hello& hello) {
+  const std::string& id = hello.kernel_id();
+  return id.substr(0, id.find('/'));
+}
+
+v1::ConcurrencyReport AnalyzeConcurrency(const std::vector<ConcurrencyShard>& shards,
+                                         const std::set<std::string>& server_kernels) {
   v1::ConcurrencyReport out;
   std::map<std::string, HostFigures> hosts;
   uint64_t pss = 0;
@@ -113,8 +120,9 @@ v1::ConcurrencyReport AnalyzeConcurrency(const std::vector<ConcurrencyShard>& sh
     // Memory, slab and fs.file-max are the kernel's (its boot id), shared by every network
     // namespace on it: agents in two namespaces of one kernel (the netns lab, pods of one
     // node) have them once.
-    const std::string& id = shard.hello->kernel_id();
-    HostFigures& host = hosts[id.empty() ? shard.agent : id.substr(0, id.find('/'))];
+    std::string boot = BootIdOf(*shard.hello);
+    HostFigures& host = hosts[boot.empty() ? shard.agent : boot];
+    host.both_ends = !boot.empty() && server_kernels.count(boot) > 0;
     host.slab_growth = std::max(host.slab_growth, shard.latest->memory().slab_growth_bytes());
     host.mem_available =
         std::max(host.mem_available, shard.latest->memory().mem_available_at_start_bytes());
@@ -124,16 +132,22 @@ v1::ConcurrencyReport AnalyzeConcurrency(const std::vector<ConcurrencyShard>& sh
   if (held == 0) return v1::ConcurrencyReport();
   int64_t slab = 0;
   uint64_t available = 0;
+  bool shared = false;
   for (const auto& [id, host] : hosts) {
     slab += host.slab_growth;
     available += host.mem_available;
-    out.set_fd_bound(out.fd_bound() + host.file_max);
+    // Each connection is an fd at each end: two of this kernel's when it holds both.
+    out.set_fd_bound(out.fd_bound() + (host.both_ends ? host.file_max / 2 : host.file_max));
+    shared = shared || host.both_ends;
   }
   out.set_kernel_bytes_per_connection(std::max<int64_t>(0, slab) / static_cast<double>(held));
   out.set_user_bytes_per_connection(pss / static_cast<double>(held));
   out.set_kernel_note(
-      "the growth of the host's Slab (tcp_sock, inode, dentry, file, epoll item): a target on "
-      "the agents' host adds its end of each connection");
+      shared ? "the growth of the host's Slab (tcp_sock, inode, dentry, file, epoll item), both "
+               "ends of each connection: the target shares the agents' kernel, and each "
+               "connection costs it 2 fds (the fd bound is fs.file-max / 2)"
+             : "the growth of the host's Slab (tcp_sock, inode, dentry, file, epoll item): a "
+               "target on the agents' host adds its end of each connection");
   double per_connection = out.kernel_bytes_per_connection() + out.user_bytes_per_connection();
   if (per_connection > 0 && slab > 0) {
     out.set_memory_bound(static_cast<uint64_t>(available / per_connection));

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -21,7 +22,11 @@ struct ConcurrencyShard {
   uint32_t destinations = 1;                   // the run's targets
 };
 
-// Empty (no peak) when no shard reported a connection open.
-v1::ConcurrencyReport AnalyzeConcurrency(const std::vector<ConcurrencyShard>& shards);
+// Empty (no peak) when no shard reported a connection open. `server_kernels`: the boot ids
+// (a kernel_id up to its '/') of kernels that also hold the server's end of each connection.
+v1::ConcurrencyReport AnalyzeConcurrency(const std::vector<ConcurrencyShard>& shards,
+                                         const std::set<std::string>& server_kernels = {});
+// The boot id a hello's kernel_id names ("BOOT/NETNS" -> "BOOT"); "" when it reported none.
+std::string BootIdOf(const v1::Hello& hello);
 
 }  // namespace churnlab::analysis

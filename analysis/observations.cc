@@ -112,37 +112,60 @@ std::string StateHoldingPorts(const v1::RunReport& report, const std::string& ag
   return state;
 }
 
+// The source that came closest to running out of ports, in words: its peak, the TCP state that
+// held most of its ports, and what its host held before the run.
+struct FullestSource {
+  std::string words;  // "" when no source reported a port range
+  std::string holder;
+  std::string at_start;
+  double fill = 0;
+};
+
+FullestSource FindFullestSource(const v1::RunReport& report) {
+  FullestSource out;
+  for (const v1::AgentReport& agent : report.agents()) {
+    for (const v1::SourceReport& s : agent.sources()) {
+      if (s.port_range_size() == 0) continue;
+      double fill = static_cast<double>(s.peak_ports_in_use()) / s.port_range_size();
+      if (fill < out.fill) continue;
+      out.fill = fill;
+      out.words = absl::StrFormat("%s (%s) peaked at %d of %d ports in use, %d in TIME_WAIT",
+                                  s.ip(), agent.name(), s.peak_ports_in_use(), s.port_range_size(),
+                                  s.peak_time_wait());
+      out.holder = StateHoldingPorts(report, agent.name(), s.ip());
+      out.at_start = agent.has_ports_at_start()
+                         ? absl::StrFormat(
+                               " (before the run, sockets on the host held %d ports of the "
+                               "range, %d of them listeners'; %d were this source's own toward "
+                               "the targets)",
+                               agent.ports_at_start().in_use(), agent.ports_at_start().listening(),
+                               s.ports_in_use_at_start())
+                         : "";
+    }
+  }
+  return out;
+}
+
 void ObservePortExhaustion(const v1::RunReport& report, std::vector<std::string>* out) {
   uint64_t no_port = CountOf(report.errors(), "EADDRNOTAVAIL");
   if (no_port > 0) {
-    std::string worst;
-    std::string holder;
-    double worst_fill = 0;
-    for (const v1::AgentReport& agent : report.agents()) {
-      for (const v1::SourceReport& s : agent.sources()) {
-        if (s.port_range_size() == 0) continue;
-        double fill = static_cast<double>(s.peak_ports_in_use()) / s.port_range_size();
-        if (fill >= worst_fill) {
-          worst_fill = fill;
-          worst = absl::StrFormat("%s (%s) peaked at %d of %d ports in use, %d in TIME_WAIT",
-                                  s.ip(), agent.name(), s.peak_ports_in_use(), s.port_range_size(),
-                                  s.peak_time_wait());
-          holder = StateHoldingPorts(report, agent.name(), s.ip());
-        }
-      }
-    }
+    FullestSource fullest = FindFullestSource(report);
+    const std::string& worst = fullest.words;
+    const std::string& holder = fullest.holder;
     std::string remedy =
         ". More source IPs, destination IPs or ports raise the limit; so do RST close or pooling.";
-    if (!worst.empty() && worst_fill < 0.5) {
+    if (!worst.empty() && fullest.fill < 0.5) {
       // The source's own sockets cannot explain it: the rest of the range was taken elsewhere.
-      remedy =
-          ". The source's own sockets held under half the range, so the other ports were taken "
-          "elsewhere on this host: connect() skips every port that bind() took on any address "
+      remedy = absl::StrCat(
+          ". The source's own sockets held under half the range, so the other ports "
+          "were taken elsewhere on this host",
+          fullest.at_start,
+          ": connect() skips every port that bind() took on any address "
           "(bind mode bind, a client binding IPAddress.Any:0 or 0.0.0.0, servers listening "
           "inside the range) and every port in net.ipv4.ip_local_reserved_ports, whatever the "
           "source IP, so more source IPs do not help. `ss -tan` shows who holds the range; "
           "IP_BIND_ADDRESS_NO_PORT (bind mode no-port) on those clients, or a port range apart "
-          "from them, frees it.";
+          "from them, frees it.");
     } else if (!holder.empty() && holder != "TIME_WAIT") {
       remedy = absl::StrCat(". Most of those ports were held in ", holder,
                             holder == "FIN_WAIT2"

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -10,6 +11,7 @@
 
 #include "churnlab/v1/agent.pb.h"
 #include "churnlab/v1/spec.pb.h"
+#include "churnlab/v1/telemetry.pb.h"
 #include "common/engine_params.h"
 #include "common/net_address.h"
 
@@ -21,6 +23,10 @@ struct ShardFacts {
   std::span<const std::string> source_ips;  // empty under bind mode none (the kernel picks)
   double rate = 0;                          // its share, new connections/s (open model)
   int64_t in_flight = 0;                    // max_in_flight (open model) or concurrency
+  // Known once it ran: ports each source ("auto" too) held toward the targets before the first
+  // connection, and the ports of the range any socket on the host held then.
+  std::map<std::string, uint64_t> taken_at_start = {};
+  std::optional<v1::PortsAtStart> range_at_start = std::nullopt;
 };
 
 // The spec as the analysis needs it.

@@ -67,6 +67,25 @@ void AddHostNotes(const ShardFacts& shard, const RunShape& shape,
         "them, so the budget counts %d",
         reserved, hello.host(), range.high() - range.low() + 1, PortCount(hello)));
   }
+  for (const auto& [ip, held] : shard.taken_at_start) {
+    notes->insert(absl::StrFormat(
+        "%s (%s) already held %d ports toward the targets when the run started (an earlier "
+        "run's TIME_WAIT): the budget counts the %d left",
+        ip, hello.name(), held, PortCount(hello) - std::min<uint64_t>(held, PortCount(hello))));
+  }
+  if (shard.range_at_start.has_value() && shard.range_at_start->in_use() > 0) {
+    uint64_t own = 0;
+    for (const auto& [ip, held] : shard.taken_at_start) own += held;
+    uint64_t elsewhere =
+        shard.range_at_start->in_use() - std::min(own, shard.range_at_start->in_use());
+    if (elsewhere >= std::max<uint64_t>(1, PortCount(hello) / 100)) {
+      notes->insert(absl::StrFormat(
+          "when the run started, %d ports of %s's range were held by other sockets on the host "
+          "(other addresses or programs; %d by listeners): connect() skips every one that bind() "
+          "took, from any source IP, so the budget is at most that much lower",
+          elsewhere, hello.host(), shard.range_at_start->listening()));
+    }
+  }
   std::string reuse = Sysctl(hello, kTwReuse).value_or("");
   for (const v1::SourceBudget* s : sources) {
     if (s->limit() == v1::PORT_LIMIT_TW_REUSE) {
@@ -328,10 +347,12 @@ v1::SourceBudget BudgetOfSource(const SourceFacts& facts, double requested_rate)
   return s;
 }
 
-v1::TupleBudget ComputeTupleBudget(const v1::RunSpec& spec, std::span<const ShardFacts> shards) {
-  RunShape shape = ShapeOf(spec);
-  v1::TupleBudget budget;
-  budget.set_time_wait_s(kTimeWaitSeconds);
+namespace {
+
+// A budget entry per source of each shard ("auto" where the kernel picks it), its ports less
+// those it held toward the targets before the run.
+std::vector<SourceEntry> EntriesOf(const v1::RunSpec& spec, const RunShape& shape,
+                                   std::span<const ShardFacts> shards) {
   uint32_t destinations =
       BindReservesPort(shape.bind) ? 1 : static_cast<uint32_t>(std::max(1, spec.targets_size()));
   std::vector<SourceEntry> entries;
@@ -340,17 +361,30 @@ v1::TupleBudget ComputeTupleBudget(const v1::RunSpec& spec, std::span<const Shar
     if (sources.empty()) sources.push_back("auto");
     for (const std::string& ip : sources) {
       const v1::Hello& hello = *shard.hello;
-      entries.push_back(SourceEntry{.shard = &shard,
-                                    .ip = ip,
-                                    .space = NamespaceOf(hello),
-                                    .facts = {.ports = PortCount(hello),
-                                              .destinations = destinations,
-                                              .time_wait_s = kTimeWaitSeconds,
-                                              .close = shape.close,
-                                              .reuse_delay_s = ReuseDelayOf(hello, ip, shape)},
-                                    .rate = shard.rate / sources.size()});
+      auto taken = shard.taken_at_start.find(ip);
+      uint64_t held = taken == shard.taken_at_start.end() ? 0 : taken->second;
+      entries.push_back(
+          SourceEntry{.shard = &shard,
+                      .ip = ip,
+                      .space = NamespaceOf(hello),
+                      .facts = {.ports = PortCount(hello) - std::min(held, PortCount(hello)),
+                                .destinations = destinations,
+                                .time_wait_s = kTimeWaitSeconds,
+                                .close = shape.close,
+                                .reuse_delay_s = ReuseDelayOf(hello, ip, shape)},
+                      .rate = shard.rate / sources.size()});
     }
   }
+  return entries;
+}
+
+}  // namespace
+
+v1::TupleBudget ComputeTupleBudget(const v1::RunSpec& spec, std::span<const ShardFacts> shards) {
+  RunShape shape = ShapeOf(spec);
+  v1::TupleBudget budget;
+  budget.set_time_wait_s(kTimeWaitSeconds);
+  std::vector<SourceEntry> entries = EntriesOf(spec, shape, shards);
   std::set<std::string> notes;
   std::vector<v1::SourceBudget*> added;
   std::map<std::pair<std::string, std::string>, SharedIp> shared = SharedIps(entries);

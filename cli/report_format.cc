@@ -369,6 +369,7 @@ std::string FormatRuns(const std::vector<v1::RunSummary>& runs) {
         r.verdict() == v1::RunReport::VERDICT_UNSPECIFIED ? "-" : Word(r.verdict()), achieved,
         r.requested_rate(), TerminalSafe(r.name()),
         tags.empty() ? "" : TerminalSafe(absl::StrCat(" [", tags, "]")));
+    if (!r.problem().empty()) absl::StrAppend(&out, "    (", TerminalSafe(r.problem()), ")\n");
   }
   return out;
 }

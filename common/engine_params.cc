@@ -176,16 +176,23 @@ absl::Status ValidateEngineParams(const EngineParams& p) {
     return Invalid("requests_per_connection",
                    absl::StrCat(p.requests_per_connection, " is not in 1..1000000"));
   }
-  if (p.connect_timeout <= absl::ZeroDuration()) {
+  if (p.connect_timeout <= absl::ZeroDuration() || p.connect_timeout > kMaxTimeout) {
     return Invalid("connect_timeout",
-                   absl::StrCat(absl::FormatDuration(p.connect_timeout), " must be positive"));
+                   absl::StrCat(absl::FormatDuration(p.connect_timeout), " is not in (0, 1h]"));
   }
-  if (p.io_timeout <= absl::ZeroDuration()) {
+  if (p.io_timeout <= absl::ZeroDuration() || p.io_timeout > kMaxTimeout) {
     return Invalid("io_timeout",
-                   absl::StrCat(absl::FormatDuration(p.io_timeout), " must be positive"));
+                   absl::StrCat(absl::FormatDuration(p.io_timeout), " is not in (0, 1h]"));
   }
   if (p.hold < absl::ZeroDuration() || p.hold > kMaxDuration) {
     return Invalid("hold", absl::StrCat(absl::FormatDuration(p.hold), " is not in [0, 24h]"));
+  }
+  // What in-flight connections may take after the end bounds the run as much as its duration.
+  if (absl::Duration timeouts = DrainBound(p) - p.hold; timeouts > kMaxDuration) {
+    return Invalid("io_timeout", absl::StrCat("connect_timeout + io_timeout x "
+                                              "(requests_per_connection + 1), the longest a "
+                                              "connection may take, is ",
+                                              absl::FormatDuration(timeouts), "; at most 24h"));
   }
   if (p.hold > absl::ZeroDuration() && p.close_policy == ClosePolicy::kServerFin) {
     return Invalid("hold",

@@ -97,6 +97,9 @@ struct EngineParams {
 inline constexpr double kMaxRate = 5'000'000;
 inline constexpr int64_t kMaxConcurrency = 1'000'000;
 inline constexpr absl::Duration kMaxDuration = absl::Hours(24);
+// connect_timeout and io_timeout each; the longest a connection may take with them
+// (connect_timeout + io_timeout x (requests_per_connection + 1)) is at most kMaxDuration.
+inline constexpr absl::Duration kMaxTimeout = absl::Hours(1);
 inline constexpr int kMaxThreads = 256;
 
 // A rate the engine can pace: finite, above 0, at most kMaxRate (`rate > max` is false for NaN).

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "analysis/concurrency.h"
 #include "analysis/observations.h"
 #include "analysis/preflight.h"
 #include "analysis/verdict.h"
@@ -277,6 +278,7 @@ absl::StatusOr<RunRecord> Coordinator::PlanRecord(v1::RunSpec spec,
     record.name = name;
     const v1::Hello& hello = agents_.at(name).hello;
     record.host = hello.host();
+    record.boot_id = analysis::BootIdOf(hello);
     record.sysctls.insert(hello.sysctls().begin(), hello.sysctls().end());
     record.baseline.insert(telemetry.host().counter_deltas().begin(),
                            telemetry.host().counter_deltas().end());

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 
+#include "common/fd_limit.h"
 #include "common/flags.h"
 #include "common/signals.h"
 #include "coordinator/coordinator_config.h"
@@ -18,6 +19,9 @@ int Main(int argc, char** argv) {
   MakeCoordinatorFlags(given).ParseFlagsOnlyOrExit(argc, argv);
   absl::StatusOr<CoordinatorConfig> config = MakeCoordinatorConfig(given);
   ExitIfBadInput("churnlab-coordinator", config.status());
+  // Each agent, CLI and browser connection is an fd: at a soft limit of 1,024, 1,500 idle HTTP
+  // clients left the gRPC port unable to accept (no CLI could cancel, no agent attach).
+  std::fprintf(stderr, "churnlab-coordinator: %s\n", RaiseFdLimit().Describe().c_str());
   sigset_t signals = BlockTerminationSignals();
   absl::StatusOr<std::unique_ptr<CoordinatorServer>> server =
       CoordinatorServer::Start(*std::move(config));

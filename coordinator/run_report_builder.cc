@@ -6,6 +6,7 @@
 #include <set>
 
 #include "analysis/concurrency.h"
+#include "analysis/run_shape.h"
 #include "analysis/tuple_budget.h"
 #include "proto/report_export.h"
 #include "proto/run_spec.h"
@@ -38,6 +39,7 @@ uint64_t AddSource(const v1::SourceCounts& in, uint64_t port_range_size, v1::Sou
   out->set_port_range_size(port_range_size);
   out->set_peak_time_wait(in.peak_time_wait());
   out->set_peak_fin_wait2(in.peak_fin_wait2());
+  out->set_ports_in_use_at_start(in.ports_in_use_at_start());
   uint64_t failed = 0;
   uint64_t made = in.succeeded();
   for (const v1::FailureCount& f : in.failures()) {
@@ -92,6 +94,9 @@ void AddShard(const ShardRecord& shard, std::set<std::string>& counted_kernels,
   if (shard.latest.host().has_conntrack()) {
     *agent->mutable_conntrack() = shard.latest.host().conntrack();
   }
+  if (shard.latest.has_ports_at_start()) {
+    *agent->mutable_ports_at_start() = shard.latest.ports_at_start();
+  }
   // Agents in one network namespace of one kernel read the same counters: count them once.
   // Never by host name: namespaces on one host share it, and each has counters of its own.
   const std::string& kernel = shard.hello.kernel_id();
@@ -134,11 +139,20 @@ void AddObserver(const ObserverRecord& observer, v1::RunReport* report) {
 void AddConcurrency(const RunRecord& run, v1::RunReport* report) {
   if (google::protobuf::util::TimeUtil::DurationToNanoseconds(run.spec.hold()) <= 0) return;
   std::vector<analysis::ConcurrencyShard> held;
+  // Kernels holding the server's end too: an observer's, and with loopback targets every agent's.
+  std::set<std::string> server_kernels;
+  for (const ObserverRecord& observer : run.observers) {
+    if (!observer.boot_id.empty()) server_kernels.insert(observer.boot_id);
+  }
+  bool loopback = analysis::ShapeOf(run.spec).all_targets_loopback;
   for (const ShardRecord& shard : run.shards) {
     held.push_back(analysis::ConcurrencyShard{shard.assignment.agent, &shard.hello, &shard.latest,
                                               static_cast<uint32_t>(run.spec.targets_size())});
+    if (loopback && !analysis::BootIdOf(shard.hello).empty()) {
+      server_kernels.insert(analysis::BootIdOf(shard.hello));
+    }
   }
-  v1::ConcurrencyReport concurrency = analysis::AnalyzeConcurrency(held);
+  v1::ConcurrencyReport concurrency = analysis::AnalyzeConcurrency(held, server_kernels);
   if (concurrency.peak_in_flight() > 0 || concurrency.peak_established() > 0) {
     *report->mutable_concurrency() = std::move(concurrency);
   }
@@ -193,8 +207,12 @@ std::vector<analysis::ShardFacts> FactsOf(const RunRecord& run) {
   for (const ShardRecord& shard : run.shards) {
     if (shard.never_ran) continue;  // its sources carried nothing: they are no part of the budget
     const Assignment& a = shard.assignment;
-    facts.push_back(analysis::ShardFacts{&shard.hello, a.source_ips, a.rate,
-                                         a.rate > 0 ? a.max_in_flight : a.concurrency});
+    analysis::ShardFacts& f = facts.emplace_back(analysis::ShardFacts{
+        &shard.hello, a.source_ips, a.rate, a.rate > 0 ? a.max_in_flight : a.concurrency});
+    for (const v1::SourceCounts& s : shard.latest.sources()) {
+      if (s.ports_in_use_at_start() > 0) f.taken_at_start[s.ip()] = s.ports_in_use_at_start();
+    }
+    if (shard.latest.has_ports_at_start()) f.range_at_start = shard.latest.ports_at_start();
   }
   return facts;
 }

@@ -40,6 +40,7 @@ struct ShardRecord {
 struct ObserverRecord {
   std::string name;
   std::string host;
+  std::string boot_id;                         // its kernel's (BootIdOf its hello)
   std::map<std::string, std::string> sysctls;  // from its hello: the server host's settings
   std::map<std::string, int64_t> baseline;     // its counter deltas when the run started
   v1::ShardTelemetry latest;

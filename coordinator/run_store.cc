@@ -36,9 +36,10 @@ Enum FromColumn(const std::string& word) {
 }
 
 // Rows hold the JSON users read (counts as numbers, choices as words), so `sqlite3` and
-// json_extract() see what the API serves; ParseMessageJson also reads older rows.
-std::string ToJson(const google::protobuf::Message& message) {
-  return MessageToJson(message, /*one_line=*/true);
+// json_extract() see what the API serves; ParseMessageJson also reads older rows. A message
+// that cannot be written so is refused: nothing is stored that cannot be read back.
+absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message) {
+  return EncodeMessageJson(message, /*one_line=*/true);
 }
 
 absl::Status SqliteError(sqlite3* db, absl::string_view what) {
@@ -84,19 +85,20 @@ absl::Status RunStore::Exec(const char* sql) {
 
 absl::Status RunStore::AppendPoint(const std::string& run_id, int seq,
                                    const v1::SeriesPoint& point) {
-  std::string json = ToJson(point);
+  absl::StatusOr<std::string> json = ToJson(point);
+  if (!json.ok()) return json.status();
   std::lock_guard<std::mutex> lock(mu_);
   Statement stmt(db_, "INSERT OR REPLACE INTO points (run_id, seq, point_json) VALUES (?, ?, ?)");
   if (!stmt.ok()) return SqliteError(db_, "prepare point");
   stmt.Bind(1, run_id);
   sqlite3_bind_int(stmt.get(), 2, seq);
-  stmt.Bind(3, json);
+  stmt.Bind(3, *json);
   if (sqlite3_step(stmt.get()) != SQLITE_DONE) return SqliteError(db_, "point");
   return absl::OkStatus();
 }
 
 absl::Status RunStore::Save(const v1::RunReport& report) {
-  std::string json;
+  absl::StatusOr<std::string> json;
   if (report.series_size() == 0) {
     json = ToJson(report);
   } else {
@@ -104,6 +106,7 @@ absl::Status RunStore::Save(const v1::RunReport& report) {
     head.clear_series();  // the points are AppendPoint's
     json = ToJson(head);
   }
+  if (!json.ok()) return json.status();
   std::lock_guard<std::mutex> lock(mu_);
   Statement stmt(db_,
                  "INSERT OR REPLACE INTO runs (run_id, name, state, started_at, verdict, "
@@ -114,7 +117,7 @@ absl::Status RunStore::Save(const v1::RunReport& report) {
   stmt.Bind(3, Word(report.state()));
   stmt.Bind(4, report.started_at());
   stmt.Bind(5, Word(report.verdict()));
-  stmt.Bind(6, json);
+  stmt.Bind(6, *json);
   if (sqlite3_step(stmt.get()) != SQLITE_DONE) return SqliteError(db_, "save");
   return absl::OkStatus();
 }
@@ -169,12 +172,18 @@ bool HasTags(const v1::RunSpec& spec, const RunTags& tags) {
 absl::StatusOr<std::vector<v1::RunSummary>> RunStore::List(const RunTags& tags) {
   // One json_extract per tag, its path and value bound: tag keys are of [A-Za-z0-9_.-/]
   // (ValidateTag), so "$.spec.tags."KEY"" names exactly that key.
+  // A row whose report is no JSON (a store written by hand, or by a build that stored what it
+  // could not encode) is listed from its columns with a problem, never the end of the listing:
+  // json_extract() on it would fail the whole query.
   std::string sql =
       "SELECT run_id, name, state, started_at, verdict, "
-      "json_extract(report_json, '$.achieved_rate'), "
-      "json_extract(report_json, '$.requested_rate'), "
-      "json_extract(report_json, '$.spec.tags') FROM runs WHERE 1";
-  for (size_t i = 0; i < tags.size(); ++i) sql += " AND json_extract(report_json, ?) = ?";
+      "CASE WHEN json_valid(report_json) THEN json_extract(report_json, '$.achieved_rate') END, "
+      "CASE WHEN json_valid(report_json) THEN json_extract(report_json, '$.requested_rate') END, "
+      "CASE WHEN json_valid(report_json) THEN json_extract(report_json, '$.spec.tags') END, "
+      "json_valid(report_json) FROM runs WHERE 1";
+  for (size_t i = 0; i < tags.size(); ++i) {
+    sql += " AND json_valid(report_json) AND json_extract(report_json, ?) = ?";
+  }
   sql += " ORDER BY started_at DESC, run_id DESC";
   std::lock_guard<std::mutex> lock(mu_);
   Statement stmt(db_, sql.c_str());
@@ -185,7 +194,8 @@ absl::StatusOr<std::vector<v1::RunSummary>> RunStore::List(const RunTags& tags) 
     stmt.Bind(index++, value);
   }
   std::vector<v1::RunSummary> out;
-  while (sqlite3_step(stmt.get()) == SQLITE_ROW) {
+  int step;
+  while ((step = sqlite3_step(stmt.get())) == SQLITE_ROW) {
     v1::RunSummary summary;
     summary.set_run_id(stmt.Column(0));
     summary.set_name(stmt.Column(1));
@@ -201,8 +211,12 @@ absl::StatusOr<std::vector<v1::RunSummary>> RunStore::List(const RunTags& tags) 
         *summary.mutable_tags() = std::move(*tagged.mutable_tags());
       }
     }
+    if (sqlite3_column_int(stmt.get(), 8) == 0) {
+      summary.set_problem("its stored report is not JSON: `churnlab get` cannot read it");
+    }
     out.push_back(std::move(summary));
   }
+  if (step != SQLITE_DONE) return SqliteError(db_, "list");
   return out;
 }
 

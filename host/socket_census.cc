@@ -151,6 +151,27 @@ absl::StatusOr<SocketCensus> TakeSocketCensus(const std::vector<SocketAddress>& 
   return counter.Result();
 }
 
+absl::StatusOr<RangeUse> TakeRangeUse(int low, int high) {
+  RangeUse out;
+  if (low <= 0 || high < low || high > 65535) return out;
+  // IPv4 and IPv6 sockets share the port space.
+  auto held = std::make_unique<std::bitset<65536>>();
+  auto listening = std::make_unique<std::bitset<65536>>();
+  for (int family : {AF_INET, AF_INET6}) {
+    absl::Status status = VisitTcpSockets(
+        family, ~0u, PortFilter{PortFilter::Side::kLocal, low, high}, [&](const RawTcpSocket& s) {
+          held->set(s.local_port);
+          if (s.state == TcpState::kListen) {
+            listening->set(s.local_port);
+          }
+        });
+    if (!status.ok()) return status;
+  }
+  out.in_use = held->count();
+  out.listening = listening->count();
+  return out;
+}
+
 absl::StatusOr<std::map<std::string, SourceSockets>> TakeListenCensus(
     const std::vector<SocketAddress>& listen, std::map<std::string, std::set<std::string>>* peers) {
   std::vector<RawAddress> wanted;

@@ -35,6 +35,15 @@ using HostTcpStates = std::array<uint64_t, 12>;
 absl::StatusOr<SocketCensus> TakeSocketCensus(const std::vector<SocketAddress>& targets,
                                               HostTcpStates* host_states = nullptr);
 
+// Ports of the local range low..high that sockets on the host hold now, whatever their address,
+// state or program: connect() skips every one that bind() took, for every source and
+// destination. Listeners are counted apart (bind() took theirs, always).
+struct RangeUse {
+  uint64_t in_use = 0;     // distinct ports of low..high held by some socket
+  uint64_t listening = 0;  // of them, held by a listener
+};
+absl::StatusOr<RangeUse> TakeRangeUse(int low, int high);
+
 // The server's side: for each listening address ("ip:port"), the accepted sockets on it by TCP
 // state (ports_in_use then counts sockets), and with `peers` the first kMaxListenPeers peer
 // addresses of those sockets (after any NAT on the way, as the server sees them).

@@ -119,16 +119,33 @@ absl::StatusOr<int> EnumFromWord(const EnumDescriptor& type, absl::string_view t
   return absl::InvalidArgumentError(absl::StrCat("\"", text, "\" is not one of ", EnumWords(type)));
 }
 
-std::string MessageToJson(const google::protobuf::Message& message, bool one_line) {
+absl::StatusOr<std::string> EncodeMessageJson(const google::protobuf::Message& message,
+                                              bool one_line) {
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
   options.always_print_primitive_fields = true;
   std::string out;
-  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
+  auto printed = google::protobuf::util::MessageToJsonString(message, &out, options);
+  if (!printed.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(message.GetDescriptor()->name(),
+                     " cannot be written as JSON: ", printed.message().as_string()));
+  }
   Json json = Json::parse(out, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) return out;
-  (void)Rewrite(*message.GetDescriptor(), Direction::kToReader, json);
+  if (json.is_discarded()) {
+    return absl::InternalError(
+        absl::StrCat(message.GetDescriptor()->name(), ": protobuf wrote JSON that does not parse"));
+  }
+  absl::Status rewritten = Rewrite(*message.GetDescriptor(), Direction::kToReader, json);
+  if (!rewritten.ok()) return rewritten;
   return json.dump(one_line ? -1 : 2) + (one_line ? "" : "\n");
+}
+
+std::string MessageToJson(const google::protobuf::Message& message, bool one_line) {
+  absl::StatusOr<std::string> json = EncodeMessageJson(message, one_line);
+  if (json.ok()) return *std::move(json);
+  Json error = {{"error", std::string(json.status().message())}};
+  return error.dump(one_line ? -1 : 2) + (one_line ? "" : "\n");
 }
 
 absl::Status ParseMessageJson(absl::string_view text, google::protobuf::Message* message) {

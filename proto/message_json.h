@@ -19,7 +19,12 @@ namespace churnlab {
 
 // Any API message as JSON: snake_case keys, zero values included, counts as numbers and choices
 // as words; indented, or on one line with `one_line`. ParseMessageJson reads it back.
+// A message protobuf cannot encode (a Duration or Timestamp outside its range) gives
+// {"error": "..."}, never an empty string; what is stored uses EncodeMessageJson.
 std::string MessageToJson(const google::protobuf::Message& message, bool one_line = false);
+// The same, with protobuf's refusal as INVALID_ARGUMENT: for what must read back.
+absl::StatusOr<std::string> EncodeMessageJson(const google::protobuf::Message& message,
+                                              bool one_line = false);
 
 // Parses `json` into `message` (cleared first): protobuf's JSON mapping, plus enum words.
 // Unknown fields are refused. INVALID_ARGUMENT naming the field: "close_policy: \"fin\" is not

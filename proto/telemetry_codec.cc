@@ -31,11 +31,18 @@ uint64_t SanitizeStates(google::protobuf::Map<std::string, uint64_t>* states) {
   return changed;
 }
 
-uint64_t Clamp(uint64_t value, uint64_t* changed) {
-  if (value <= kMaxTelemetryCount) return value;
+uint64_t ClampTo(uint64_t value, uint64_t max, uint64_t* changed) {
+  if (value <= max) return value;
   ++*changed;
-  return kMaxTelemetryCount;
+  return max;
 }
+
+uint64_t Clamp(uint64_t value, uint64_t* changed) {
+  return ClampTo(value, kMaxTelemetryCount, changed);
+}
+
+// Ports a count of ports cannot pass.
+constexpr uint64_t kPortCount = 65536;
 
 template <typename T>
 uint64_t Truncate(google::protobuf::RepeatedPtrField<T>* field, int max) {
@@ -57,11 +64,17 @@ uint64_t SanitizeTelemetry(v1::ShardTelemetry* t) {
     s.set_succeeded(Clamp(s.succeeded(), &changed));
     s.set_requests(Clamp(s.requests(), &changed));
     for (v1::FailureCount& f : *s.mutable_failures()) f.set_count(Clamp(f.count(), &changed));
+    s.set_ports_in_use_at_start(ClampTo(s.ports_in_use_at_start(), kPortCount, &changed));
     changed += SanitizeStates(s.mutable_tcp_states());
   }
   for (v1::ListenSockets& l : *t->mutable_listen())
     changed += SanitizeStates(l.mutable_tcp_states());
   changed += SanitizeStates(t->mutable_host()->mutable_tcp_states());
+  if (t->has_ports_at_start()) {
+    v1::PortsAtStart* p = t->mutable_ports_at_start();
+    p->set_in_use(ClampTo(p->in_use(), kPortCount, &changed));
+    p->set_listening(ClampTo(p->listening(), p->in_use(), &changed));
+  }
   if (t->has_census_age()) {
     const google::protobuf::Duration& age = t->census_age();
     if (age.seconds() < 0 || age.seconds() > kMaxCensusAgeSeconds || age.nanos() < 0 ||

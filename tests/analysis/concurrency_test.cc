@@ -78,6 +78,15 @@ TEST(ConcurrencyTest, KernelFiguresCountOncePerKernelAndUserBytesLeaveTheFixedCo
   v1::ConcurrencyReport two = AnalyzeConcurrency({ConcurrencyShard{"a1", &a.hello, &a.latest, 1},
                                                   ConcurrencyShard{"a3", &c.hello, &c.latest, 1}});
   EXPECT_EQ(two.fd_bound(), 20'000'000u);  // two kernels
+  // The target on the first kernel too (an observer with its boot id): each connection costs
+  // that kernel 2 fds, so it holds half as many.
+  v1::ConcurrencyReport shared =
+      AnalyzeConcurrency({ConcurrencyShard{"a1", &a.hello, &a.latest, 1},
+                          ConcurrencyShard{"a3", &c.hello, &c.latest, 1}},
+                         {BootIdOf(a.hello)});
+  EXPECT_EQ(BootIdOf(a.hello), "boot");
+  EXPECT_EQ(shared.fd_bound(), 5'000'000u + 10'000'000u);
+  EXPECT_NE(shared.kernel_note().find("2 fds"), std::string::npos) << shared.kernel_note();
 }
 
 TEST(ConcurrencyTest, NothingHeldGivesNoReport) {

@@ -31,6 +31,7 @@ class Fleet {
     return hello;
   }
   const std::vector<ShardFacts>& facts() const { return facts_; }
+  ShardFacts& last() { return facts_.back(); }
 
  private:
   std::deque<v1::Hello> hellos_;

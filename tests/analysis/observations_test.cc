@@ -43,6 +43,14 @@ TEST(ObserveTest, PortsTakenByBindElsewhereAreNotBlamedOnTheSource) {
   EXPECT_NE(s.find("taken elsewhere on this host"), std::string::npos) << s;
   EXPECT_NE(s.find("bind() took on any address"), std::string::npos) << s;
   EXPECT_EQ(s.find("More source IPs"), std::string::npos) << s;
+  // With the census taken before the run, it says how much of the range was held then.
+  report.mutable_agents(0)->mutable_ports_at_start()->set_in_use(990);
+  report.mutable_agents(0)->mutable_ports_at_start()->set_listening(2);
+  s = Find(Observe(report), "EADDRNOTAVAIL");
+  EXPECT_NE(s.find("before the run, sockets on the host held 990 ports of the range, 2 of them "
+                   "listeners'; 0 were this source's own"),
+            std::string::npos)
+      << s;
   // A full source is its own explanation.
   EXPECT_NE(Find(Observe(Exhausted()), "EADDRNOTAVAIL").find("More source IPs"), std::string::npos);
 }

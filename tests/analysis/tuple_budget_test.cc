@@ -83,6 +83,25 @@ TEST(TupleBudgetTest, BindModeBindAnyTakesThePortOnEveryAddress) {
   EXPECT_NE(any.summary().find("bind()"), std::string::npos) << any.summary();
 }
 
+// Ports the census found taken before the run: a source's own toward the targets leave the
+// budget; the range's others (other addresses, other programs) are named, with the listeners.
+TEST(TupleBudgetTest, PortsTakenBeforeTheRunLeaveTheBudgetOrAreNamed) {
+  Fleet fleet;
+  fleet.Add("a1", {"10.0.1.1"}, 200);
+  fleet.last().taken_at_start["10.0.1.1"] = 400;
+  v1::PortsAtStart range;
+  range.set_in_use(950);
+  range.set_listening(3);
+  fleet.last().range_at_start = range;
+  v1::TupleBudget b = ComputeTupleBudget(Spec({"10.0.0.1:80"}, 200), fleet.facts());
+  ASSERT_EQ(b.sources_size(), 1);
+  EXPECT_EQ(b.sources(0).ports(), 600u);
+  EXPECT_DOUBLE_EQ(b.sources(0).budget_rate(), 600.0 / 60);
+  EXPECT_TRUE(Has(b, "already held 400 ports toward the targets"));
+  EXPECT_TRUE(Has(b, "550 ports of a1-host's range were held by other sockets on the host"));
+  EXPECT_TRUE(Has(b, "3 by listeners"));
+}
+
 TEST(TupleBudgetTest, RstAndServerCloseLeaveTheClientNoTimeWait) {
   Fleet fleet;
   fleet.Add("a1", {"10.0.1.1"}, 200);

@@ -124,6 +124,41 @@ TEST_F(RunStoreTest, ReadsTheOldNameOfTheReuseLimit) {
   EXPECT_EQ(old->tuple_budget().sources(0).limit(), v1::PORT_LIMIT_TW_REUSE);
 }
 
+// A report protobuf cannot write as JSON (a duration past protobuf's 10,000 years) is refused,
+// not stored empty; and a row that is no JSON is listed with its problem, never the end of the
+// listing (json_extract() on it failed the whole query, and every run vanished from the lists).
+TEST_F(RunStoreTest, NothingUnreadableIsStoredAndABadRowHidesNoOther) {
+  absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(path_);
+  ASSERT_TRUE(store.ok()) << store.status();
+  v1::RunReport huge = Report("r-huge", v1::RunReport::STATE_RUNNING);
+  huge.mutable_spec()->mutable_io_timeout()->set_seconds(400'000'000'000);
+  absl::Status saved = (*store)->Save(huge);
+  EXPECT_EQ(saved.code(), absl::StatusCode::kInvalidArgument) << saved;
+  EXPECT_NE(saved.message().find("cannot be written as JSON"), absl::string_view::npos) << saved;
+  EXPECT_EQ((*store)->Load("r-huge").status().code(), absl::StatusCode::kNotFound);
+  v1::SeriesPoint point;
+  EXPECT_TRUE((*store)->AppendPoint("r-1", 0, point).ok());
+
+  ASSERT_TRUE((*store)->Save(Report("r-1", v1::RunReport::STATE_COMPLETED)).ok());
+  store->reset();
+  absl::StatusOr<v1::RunReport> bad = LoadRawRow(
+      "INSERT INTO runs VALUES ('r-bad', 'bad', 'completed', '2026-02-01T00:00:00Z', 'pass', "
+      "'not json')",
+      "r-bad");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss);
+  store = RunStore::Open(path_);
+  ASSERT_TRUE(store.ok());
+  absl::StatusOr<std::vector<v1::RunSummary>> all = (*store)->List();
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 2u);
+  for (const v1::RunSummary& s : *all) {
+    EXPECT_EQ(s.problem().empty(), s.run_id() == "r-1") << s.run_id() << ": " << s.problem();
+  }
+  absl::StatusOr<std::vector<v1::RunSummary>> tagged = (*store)->List({{"build", "1"}});
+  ASSERT_TRUE(tagged.ok()) << tagged.status();
+  EXPECT_TRUE(tagged->empty());
+}
+
 TEST_F(RunStoreTest, ListsRunsWithTheirTagsAndFindsThemByTag) {
   absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(path_);
   ASSERT_TRUE(store.ok()) << store.status();

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -80,6 +81,54 @@ TEST(SocketCensusTest, AgreesWithSsTakenAtTheSameMoment) {
   (*held)->Stop();
   (*churned)->Wait();
   (*held)->Wait();
+}
+
+// The ports of a range that sockets hold, whatever their address and state, listeners apart: a
+// listener's port, and a client's port taken by bind() on another address, as `ss` lists them.
+TEST(SocketCensusTest, RangeUseCountsEveryHeldPortAndTheListenersApart) {
+  auto bound = [](int fd, const char* ip) {
+    SocketAddress a = *SocketAddress::ParseIp(ip);
+    EXPECT_EQ(bind(fd, a.sockaddr_ptr(), a.length()), 0) << ip;
+    sockaddr_in local{};
+    socklen_t len = sizeof(local);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
+    return static_cast<int>(ntohs(local.sin_port));
+  };
+  int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int listen_port = bound(listener, "127.0.0.1");
+  ASSERT_EQ(listen(listener, 4), 0);
+  int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int client_port = bound(client, "127.0.0.3");
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<uint16_t>(listen_port));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(client, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0);
+
+  absl::StatusOr<RangeUse> at_listener = TakeRangeUse(listen_port, listen_port);
+  ASSERT_TRUE(at_listener.ok()) << at_listener.status();
+  EXPECT_GE(at_listener->in_use, 1u);
+  EXPECT_EQ(at_listener->listening, 1u);
+  absl::StatusOr<RangeUse> at_client = TakeRangeUse(client_port, client_port);
+  ASSERT_TRUE(at_client.ok());
+  EXPECT_EQ(at_client->in_use, 1u);
+  EXPECT_EQ(at_client->listening, 0u);
+  // A whole span, against ss's distinct local ports in it.
+  int low = std::min(listen_port, client_port);
+  int high = std::max(listen_port, client_port);
+  absl::StatusOr<RangeUse> span = TakeRangeUse(low, high);
+  absl::StatusOr<testing::CommandResult> ss = testing::RunCommand(
+      {"ss", "-Htan", absl::StrCat("( sport >= :", low, " and sport <= :", high, " )")});
+  ASSERT_TRUE(span.ok() && ss.ok());
+  std::set<std::string> ports;
+  for (absl::string_view line : absl::StrSplit(ss->output, '\n', absl::SkipEmpty())) {
+    std::vector<absl::string_view> fields = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (fields.size() >= 4) ports.insert(std::string(fields[3].substr(fields[3].rfind(':') + 1)));
+  }
+  EXPECT_NEAR(static_cast<double>(span->in_use), ports.size(), 0.02 * ports.size() + 2);
+  EXPECT_EQ(TakeRangeUse(0, 0)->in_use, 0u);  // no range: nothing
+  close(client);
+  close(listener);
 }
 
 // A listener on a wildcard address (0.0.0.0, or [::] taking IPv4 clients as v4-mapped sockets)

@@ -30,7 +30,8 @@
 #  8. Seed 002's "B's bind() takes A's ports": churnlab-churn in bind mode bind from 127.0.0.3
 #     leaves 990 of the 1,000-port range in TIME_WAIT; then a no-port run from 127.0.0.2 finds no port
 #     (the kernel's connect() skips every port bind() took, whatever the address), and the
-#     report says the ports were taken elsewhere, not that more source IPs would help.
+#     report says the ports were taken elsewhere, not that more source IPs would help, with the
+#     ports of the range its census found held before the run (ss agrees within 2%).
 # Usage: bounds_test.sh BIN_DIR
 source "$(dirname "$0")/../support/shell_test.sh" bounds_test "$@"
 if [[ $(id -u) -ne 0 ]]; then
@@ -297,15 +298,28 @@ start_lab elsewhere "40000 40999"
 in_ns "$bin/churnlab-churn" --target="$(cat target)" --source-ips=127.0.0.3 --bind=bind \
   --rate=990 --duration=1s --progress=false >elsewhere-fill.log 2>&1 || true
 held=$(in_ns ss -Htan state time-wait src 127.0.0.3 | wc -l)
+range_held=$(in_ns ss -Htan '( sport >= :40000 and sport <= :40999 )' |
+  awk '{n = split($4, a, ":"); print a[n]}' | sort -u | wc -l)
 in_ns "$bin/churnlab" run --coordinator="$c" --target="$(cat target)" --rate=100 --duration=1s \
   --report=elsewhere.json >elsewhere-run.log 2>&1 || true
 failed=$(json elsewhere.json 'r.get("errors", {}).get("EADDRNOTAVAIL", 0)')
 said=$(json elsewhere.json '[o for o in r.get("observations", []) if "EADDRNOTAVAIL" in o][0]')
-echo "   127.0.0.3's bind() left $held ports in TIME_WAIT; the no-port run from 127.0.0.2:" \
-  "EADDRNOTAVAIL $failed; the report: ${said:0:160}..."
+at_start=$(json elsewhere.json 'r["agents"][0].get("ports_at_start", {}).get("in_use", 0)')
+noted=$(json elsewhere.json '[n for n in r["tuple_budget"].get("notes", []) if "held by other sockets" in n]')
+echo "   127.0.0.3's bind() left $held ports in TIME_WAIT ($range_held of the range held by" \
+  "ss's count before the run; the report's census at start: $at_start); the no-port run from" \
+  "127.0.0.2: EADDRNOTAVAIL $failed; the report: ${said:0:160}..."
 ((held >= 980)) || fail "bind mode bind left only $held ports in TIME_WAIT"
 ((failed >= 80)) || fail "only $failed connects found no port"
 [[ $said == *"taken elsewhere on this host"* && $said != *"More source IPs"* ]] ||
   fail "the report blames the source: $said"
+# The census at start against ss's count just before the run (the CLI's own connection to the
+# coordinator takes one more port of the range): within 2%.
+((at_start * 100 >= range_held * 98 && at_start * 100 <= range_held * 102 + 300)) ||
+  fail "the census at start says $at_start ports of the range were held, ss $range_held"
+[[ $said == *"before the run, sockets on the host held $at_start ports"* ]] ||
+  fail "the report does not say what the host held before the run: $said"
+[[ $noted == *"held by other sockets on the host"* ]] ||
+  fail "the budget does not say the range was taken before the run: $noted"
 
 echo "bounds_test: passed"

@@ -580,5 +580,32 @@ INSTANTIATE_TEST_SUITE_P(
                  {{"net.ipv4.ip_local_port_range", "1025 5000"}}}),
     [](const ::testing::TestParamInfo<Scenario>& info) { return info.param.name; });
 
+// Connections held with the target on the agents' kernel (it observes, with the same boot id):
+// each costs that kernel 2 fds, so the fd bound is fs.file-max / 2, and the report says why.
+TEST(ConcurrencyScenarioTest, BothEndsOnOneKernelCostTwoFdsAConnection) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to create network namespaces (ip netns add)";
+  absl::StatusOr<std::unique_ptr<testing::NetnsLab>> lab = testing::NetnsLab::Create("fd", true);
+  ASSERT_TRUE(lab.ok()) << lab.status();
+  ASSERT_TRUE((*lab)->StartCoordinator().ok());
+  absl::StatusOr<testing::TargetProcess> target =
+      (*lab)->StartTarget({"--coordinator=" + (*lab)->coordinator(), "--listen=127.0.0.1:0"});
+  ASSERT_TRUE(target.ok()) << target.status();
+  ASSERT_TRUE((*lab)->StartAgent("a1", "127.0.0.2").ok());
+  v1::RunReport report;
+  int code = (*lab)->Churnlab("run",
+                              {"--target=" + target->address_list, "--rate=200", "--duration=1s",
+                               "--hold=2s", "--bind=no-port"},
+                              &report);
+  ASSERT_EQ(code, 0) << (*lab)->output();
+  absl::StatusOr<testing::CommandResult> file_max =
+      testing::RunCommand({"cat", "/proc/sys/fs/file-max"});
+  ASSERT_TRUE(file_max.ok());
+  uint64_t kernel_max = std::stoull(file_max->output);
+  ASSERT_GT(report.concurrency().peak_established(), 150u) << (*lab)->output();
+  EXPECT_EQ(report.concurrency().fd_bound(), kernel_max / 2);
+  EXPECT_NE(report.concurrency().kernel_note().find("2 fds"), std::string::npos)
+      << report.concurrency().kernel_note();
+}
+
 }  // namespace
 }  // namespace churnlab

@@ -13,7 +13,9 @@
 #    refused (403) with and without a token; with TLS and a CA the HTTP port speaks only TLS and
 #    wants a client certificate (a loopback plaintext port only on request); 2,000 event streams
 #    and 100 slow-header connections leave /api/runs answering within a second, one stream over
-#    the cap gets 503 and the slow ones are closed at the request deadline.
+#    the cap gets 503 and the slow ones are closed at the request deadline;
+#  - the coordinator raises its soft fd limit to the hard one at start, so 1,500 idle HTTP
+#    clients cannot stop the gRPC port from accepting.
 # Usage: security_test.sh BIN_DIR
 source "$(dirname "$0")/../support/shell_test.sh" security_test "$@"
 expect() {  # expect CODE DESCRIPTION CMD...: runs CMD, checks its exit code
@@ -204,6 +206,33 @@ python3 "$(dirname "$0")/http_flood.py" "$(cat flood.http)" 2000 100 3 s3cret >f
   fail "$(cat flood.txt)"
 cat flood.txt
 echo "ok: 2,000 streams and 100 slow clients leave the API answering"
+
+echo "== the coordinator's fd limit"
+# Started at a soft limit of 1,024, it raises its own to the hard one: 1,500 idle HTTP clients
+# then leave the gRPC port accepting (at 1,024 it stopped: no CLI could cancel, no agent attach).
+(
+  ulimit -S -n 1024
+  exec "$bin/churnlab-coordinator" --grpc-listen=127.0.0.1:0 --http-listen=127.0.0.1:0 \
+    --address-file=fd.grpc --http-address-file=fd.http --db=fd.db
+) >fd.log 2>&1 &
+fd_pid=$!
+pids+=("$fd_pid")
+need_file fd.grpc
+need_file fd.http
+read -r soft hard < <(awk '/Max open files/ {print $4, $5}' "/proc/$fd_pid/limits")
+[[ $soft == "$hard" ]] && ((soft > 1024)) ||
+  fail "the coordinator kept a soft fd limit of $soft (hard $hard): $(cat fd.log)"
+grep -q "soft 1024 -> $soft" fd.log || fail "it did not say so: $(cat fd.log)"
+python3 - "$(cat fd.http)" "$bin/churnlab" "$(cat fd.grpc)" <<'PY' || fail "idle HTTP clients blocked the gRPC port"
+import resource, socket, subprocess, sys
+host, port = sys.argv[1].rsplit(":", 1)
+resource.setrlimit(resource.RLIMIT_NOFILE, (4096, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+idle = [socket.create_connection((host, int(port))) for _ in range(1500)]
+r = subprocess.run([sys.argv[2], "runs", "--coordinator=" + sys.argv[3]], capture_output=True, timeout=20)
+print("   1,500 idle HTTP connections held; `churnlab runs` exit", r.returncode)
+sys.exit(r.returncode)
+PY
+echo "ok: soft fd limit $soft (hard $hard); the gRPC port accepts beside 1,500 idle HTTP clients"
 
 echo "== listen address"
 expect 2 "non-loopback listen without a token is refused" "$bin/churnlab-coordinator" \

@@ -99,6 +99,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadField{R"("rate": 5, "requests_per_connection": -2)", "requests_per_connection"},
         BadField{R"("rate": 5, "connect_timeout": "-1s")", "connect_timeout"},
         BadField{R"("rate": 5, "io_timeout": "-1s")", "io_timeout"},
+        // No JSON holds 4e11 s; an hour is the documented most, and the drain they make 24 h.
+        BadField{R"("rate": 5, "io_timeout": "3601s")", "io_timeout"},
+        BadField{R"("rate": 5, "connect_timeout": "3601s")", "connect_timeout"},
+        BadField{R"("rate": 5, "io_timeout": "3600s", "requests_per_connection": 100)",
+                 "io_timeout"},
+        BadField{R"("rate": 5, "bind_mode": "bind-any", "source_ips_per_agent": 1)", "bind_mode"},
         BadField{R"("rate": 5, "hold": "-1s")", "hold"},
         BadField{R"("rate": 5, "hold": "100000s")", "hold"},
         BadField{R"("concurrency": 5, "hold": "5s", "close_policy": "server-fin")", "hold"},

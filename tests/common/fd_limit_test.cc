@@ -1,6 +1,6 @@
 // RaiseFdLimit on this process: the soft limit ends at the hard one, never lower than before,
 // and with CAP_SYS_RESOURCE the hard one reaches fs.nr_open.
-#include "host/fd_limit.h"
+#include "common/fd_limit.h"
 
 #include <sys/resource.h>
 #include <unistd.h>

@@ -1,6 +1,6 @@
 // The process's file-descriptor limit (RLIMIT_NOFILE), raised at start: every connection an
-// agent holds or a target accepts is one fd, and distributions ship a soft limit (1,024) far
-// below what a connection test needs.
+// agent holds or a target accepts is one fd, every agent, CLI and browser a coordinator serves
+// too, and distributions ship a soft limit (1,024) far below what either needs.
 #pragma once
 
 #include <cstdint>

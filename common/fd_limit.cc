@@ -1,4 +1,4 @@
-#include "host/fd_limit.h"
+#include "common/fd_limit.h"
 
 #include <sched.h>
 #include <sys/resource.h>
