@@ -108,6 +108,10 @@ class Coordinator {
   uint64_t store_errors() const { return store_errors_.load(); }
   // Telemetry entries dropped or clamped where they entered (SanitizeTelemetry).
   uint64_t telemetry_entries_refused() const { return telemetry_entries_refused_.load(); }
+  // Stalls of its own CreditStall was told of (its ticker overslept: CPU contention, SIGSTOP),
+  // and their total length.
+  uint64_t stalls() const { return stalls_.load(); }
+  absl::Duration stalled() const { return absl::Nanoseconds(stalled_nanos_.load()); }
 
   // Calls `watcher` on every tick of the run until it ends (at once with the final report when
   // it already has). Returns an id for Unwatch; NOT_FOUND for an unknown run. Watchers are
@@ -188,6 +192,8 @@ class Coordinator {
   std::map<std::string, Unsaved> unsaved_;
   std::atomic<uint64_t> store_errors_{0};
   std::atomic<uint64_t> telemetry_entries_refused_{0};
+  std::atomic<uint64_t> stalls_{0};
+  std::atomic<int64_t> stalled_nanos_{0};
   // Observers' latest telemetry (targets reporting their host), by name.
   std::map<std::string, v1::ShardTelemetry> observed_;
   Watchers watchers_;

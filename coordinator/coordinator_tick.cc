@@ -254,6 +254,8 @@ void Coordinator::ReleaseFreedMemory(absl::Time now) {
 
 void Coordinator::CreditStall(absl::Duration stalled) {
   if (stalled <= absl::ZeroDuration()) return;
+  stalls_.fetch_add(1, std::memory_order_relaxed);
+  stalled_nanos_.fetch_add(absl::ToInt64Nanoseconds(stalled), std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(mu_);
   absl::Time now = options_.now();
   for (auto& [id, run] : running_) {

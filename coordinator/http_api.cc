@@ -303,7 +303,8 @@ HttpServerResponse HttpApi::Get(const HttpServerRequest& req) {
     res.body =
         RenderMetrics(coordinator_->ListAgents(), &run_metrics_,
                       {started_at_, coordinator_->telemetry_messages(),
-                       coordinator_->store_errors(), coordinator_->telemetry_entries_refused()});
+                       coordinator_->store_errors(), coordinator_->telemetry_entries_refused(),
+                       coordinator_->stalls(), coordinator_->stalled()});
     return res;
   }
   if (std::optional<std::string> id = RunIdIn(path, "/series.csv")) {

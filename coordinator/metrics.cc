@@ -21,6 +21,11 @@ std::string RenderMetrics(const std::vector<v1::AgentInfo>& agents, RunMetrics* 
                        "Telemetry entries no honest agent sends, dropped or clamped as they "
                        "entered: TCP-state names that are no state, sources or listeners past "
                        "the cap, counts past 2^48.");
+  MetricFamily stalls("churnlab_coordinator_stalls_total", "counter",
+                      "Times the coordinator's ticker overslept by over 250 ms (CPU contention, "
+                      "a stopped process): that time is not counted as agents' silence.");
+  MetricFamily stalled("churnlab_coordinator_stalled_seconds_total", "counter",
+                       "The length of those stalls, summed.");
   MetricFamily agent_count("churnlab_agents", "gauge",
                            "Agents known to the coordinator, by state.");
   MetricFamily runs_running("churnlab_runs_running", "gauge", "Runs in flight.");
@@ -29,6 +34,8 @@ std::string RenderMetrics(const std::vector<v1::AgentInfo>& agents, RunMetrics* 
   telemetry.Add({}, static_cast<double>(health.telemetry_messages));
   store_errors.Add({}, static_cast<double>(health.store_errors));
   refused.Add({}, static_cast<double>(health.telemetry_entries_refused));
+  stalls.Add({}, static_cast<double>(health.stalls));
+  stalled.Add({}, absl::ToDoubleSeconds(health.stalled));
   std::map<std::string, int> by_state;  // every state, 0 included: by its word
   for (v1::AgentInfo::State state : {v1::AgentInfo::STATE_IDLE, v1::AgentInfo::STATE_RUNNING,
                                      v1::AgentInfo::STATE_OBSERVER, v1::AgentInfo::STATE_LOST}) {
@@ -43,8 +50,8 @@ std::string RenderMetrics(const std::vector<v1::AgentInfo>& agents, RunMetrics* 
   runs_running.Add({}, running);
 
   std::string out;
-  for (const MetricFamily* f :
-       {&start_time, &telemetry, &store_errors, &refused, &agent_count, &runs_running}) {
+  for (const MetricFamily* f : {&start_time, &telemetry, &store_errors, &refused, &stalls, &stalled,
+                                &agent_count, &runs_running}) {
     f->AppendTo(&out);
   }
   return out + run_families;

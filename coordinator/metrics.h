@@ -17,6 +17,8 @@ struct CoordinatorHealth {
   uint64_t telemetry_messages = 0;
   uint64_t store_errors = 0;               // run-store writes that failed
   uint64_t telemetry_entries_refused = 0;  // dropped or clamped as they entered
+  uint64_t stalls = 0;                     // its ticker overslept (CreditStall)
+  absl::Duration stalled;                  // their total length
 };
 
 std::string RenderMetrics(const std::vector<v1::AgentInfo>& agents, RunMetrics* runs,
