@@ -1,5 +1,7 @@
 #include "agent/agent_sources.h"
 
+#include <set>
+
 #include "absl/strings/str_cat.h"
 #include "common/source_prefix.h"
 #include "host/host_facts.h"
@@ -106,6 +108,19 @@ absl::Status CheckOneWay(const SourceFlags& f) {
   return absl::OkStatus();
 }
 
+// A source a connection can come from: no wildcard, multicast or broadcast address.
+absl::Status CheckUnicast(const SocketAddress& ip) {
+  for (const char* block :
+       {"0.0.0.0/32", "224.0.0.0/4", "255.255.255.255/32", "::/128", "ff00::/8"}) {
+    if (Cidr::Parse(block)->Contains(ip)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--source-ips: ", ip.IpString(), " is no unicast address (in ", block,
+                       "): a connection's source is one host's address"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<SocketAddress>> ResolveSources(const SourceFlags& f) {
@@ -117,7 +132,14 @@ absl::StatusOr<std::vector<SocketAddress>> ResolveSources(const SourceFlags& f) 
   if (!parsed.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--source-ips: ", parsed.status().message()));
   }
+  std::set<std::string> seen;
   for (const SocketAddress& ip : *parsed) {
+    // Listed twice, an IP would count twice in every budget; its ports are there once.
+    if (!seen.insert(ip.IpString()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--source-ips: ", ip.IpString(), " is listed twice"));
+    }
+    if (absl::Status unicast = CheckUnicast(ip); !unicast.ok()) return unicast;
     if (absl::Status local = CheckAddressIsLocal(ip); !local.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("--source-ips: ", local.message()));
     }

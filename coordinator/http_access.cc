@@ -17,15 +17,22 @@ bool HasToken(const std::string& token, const HttpRequestFacts& request, bool qu
          BearerTokenMatches(absl::StrCat("Bearer ", request.query_token), token);
 }
 
-absl::Status CheckSameSite(const HttpAccessRules& rules, const HttpRequestFacts& request) {
+// The Host header names this server: a page whose own name was rebound to this address (DNS
+// rebinding) sends its own name.
+absl::Status CheckHost(const HttpAccessRules& rules, const HttpRequestFacts& request) {
   if (request.host.empty()) {
-    return absl::PermissionDeniedError("a write request needs a Host header");
+    return absl::PermissionDeniedError("this request needs a Host header");
   }
   if (!HostNamesServer(request.host, request.local, request.tls, rules.allowed_hosts)) {
     return absl::PermissionDeniedError(
         absl::StrCat("Host '", request.host,
                      "' is not this server's address (add the name with --http-allowed-hosts)"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status CheckSameSite(const HttpAccessRules& rules, const HttpRequestFacts& request) {
+  if (absl::Status host = CheckHost(rules, request); !host.ok()) return host;
   if (!request.has_origin) return absl::OkStatus();  // not a browser, or a same-origin GET
   const std::string want =
       absl::StrCat(request.tls ? "https://" : "http://", absl::AsciiStrToLower(request.host));
@@ -72,11 +79,14 @@ absl::Status CheckHttpAccess(const HttpAccessRules& rules, HttpRouteKind kind,
       return absl::OkStatus();
     case HttpRouteKind::kRead:
     case HttpRouteKind::kEvents:
+      // Without a token, the Host is what keeps a rebinding page from reading.
+      if (rules.token.empty()) return CheckHost(rules, request);
       if (rules.public_read || HasToken(rules.token, request, kind == HttpRouteKind::kEvents)) {
         return absl::OkStatus();
       }
       return need_token;
     case HttpRouteKind::kMetrics:
+      if (rules.token.empty() && rules.metrics_token.empty()) return CheckHost(rules, request);
       if (rules.public_read) return absl::OkStatus();
       if (rules.metrics_token.empty()) {
         return HasToken(rules.token, request, false) ? absl::OkStatus() : need_token;

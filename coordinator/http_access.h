@@ -43,7 +43,9 @@ struct HttpRequestFacts {
 
 // OK, or UNAUTHENTICATED (HTTP 401) when the route needs a token the request lacks, or
 // PERMISSION_DENIED (HTTP 403) when a write comes from another site or names a Host that is not
-// this server. The Origin/Host check comes first and holds with or without a token.
+// this server. The Origin/Host check comes first and holds with or without a token. Without a
+// token (none for the route), reads are held to the Host check too: a page whose name was
+// rebound to this address (DNS rebinding) reads nothing.
 absl::Status CheckHttpAccess(const HttpAccessRules& rules, HttpRouteKind kind,
                              const HttpRequestFacts& request);
 

@@ -23,6 +23,13 @@
 namespace churnlab {
 namespace {
 
+// On every response: no site may frame the page (clickjacking), no browser may sniff a type.
+void AddSafetyHeaders(evkeyvalq* out) {
+  evhttp_add_header(out, "Content-Security-Policy", "frame-ancestors 'none'");
+  evhttp_add_header(out, "X-Frame-Options", "DENY");
+  evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
+}
+
 constexpr timeval kSweepEvery = {0, 200 * 1000};
 constexpr timeval kAcceptPause = {0, 100 * 1000};
 std::atomic<uint64_t> g_accept_errors{0};     // process-wide: the callback has no server
@@ -396,6 +403,7 @@ void HttpServer::Reply(uint64_t request_id, const HttpServerResponse& response) 
     return;
   }
   evkeyvalq* out = evhttp_request_get_output_headers(req);
+  AddSafetyHeaders(out);
   if (!response.content_type.empty()) {
     evhttp_add_header(out, "Content-Type", response.content_type.c_str());
   }
@@ -426,6 +434,7 @@ bool HttpServer::StartStream(uint64_t request_id, const HttpServerResponse& head
   }
   it->second.on_close = std::move(on_close);
   evkeyvalq* out = evhttp_request_get_output_headers(req);
+  AddSafetyHeaders(out);
   evhttp_add_header(out, "Content-Type", head.content_type.c_str());
   for (const auto& [name, value] : head.headers) {
     evhttp_add_header(out, name.c_str(), value.c_str());

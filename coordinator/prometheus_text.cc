@@ -8,7 +8,9 @@
 namespace churnlab {
 namespace {
 
-// The text format escapes \ and line feeds in HELP text, and in label values also ".
+// The text format escapes \ and line feeds in HELP text, and in label values also ". Other
+// control characters but tab (CR, ESC: a terminal showing a scrape would act on them) have no
+// escape in the format and become '?'.
 std::string Escape(const std::string& value, bool quote) {
   std::string out;
   for (char c : value) {
@@ -17,6 +19,8 @@ std::string Escape(const std::string& value, bool quote) {
       out += c;
     } else if (c == '\n') {
       out += "\\n";
+    } else if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) {
+      out += '?';
     } else {
       out += c;
     }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <map>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -32,8 +33,14 @@ std::string FailureColumn(const v1::FailureCount& f) {
   return name;
 }
 
-// A field as RFC 4180 has it: quoted when it holds a comma, a quote or a line break.
-std::string CsvField(const std::string& value) {
+// A field as RFC 4180 has it: quoted when it holds a comma, a quote or a line break. One that
+// begins with = + - @ (or a tab or CR) would be a formula to a spreadsheet (=HYPERLINK(...)):
+// it gets a leading ' (OWASP's advice for CSV injection).
+std::string CsvField(const std::string& raw) {
+  std::string value = raw;
+  if (!value.empty() && std::string_view("=+-@\t\r").find(value[0]) != std::string_view::npos) {
+    value.insert(0, "'");
+  }
   if (value.find_first_of(",\"\r\n") == std::string::npos) return value;
   std::string out = "\"";
   for (char c : value) {

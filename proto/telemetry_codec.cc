@@ -2,6 +2,9 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
 #include "proto/message_json.h"
 
 namespace churnlab {
@@ -41,6 +44,16 @@ uint64_t Clamp(uint64_t value, uint64_t* changed) {
   return ClampTo(value, kMaxTelemetryCount, changed);
 }
 
+// A failure code as agents write them: an errno name ("EADDRNOTAVAIL"), "EOF", "TIMEOUT", ...
+// Anything else (a formula for a spreadsheet, escape sequences for a terminal) is no code.
+bool IsFailureCode(const std::string& code) {
+  if (code.empty() || code.size() > kMaxFailureCodeLength) return false;
+  return std::all_of(code.begin(), code.end(), [](char c) {
+    return absl::ascii_isupper(static_cast<unsigned char>(c)) ||
+           absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
+
 // Ports a count of ports cannot pass.
 constexpr uint64_t kPortCount = 65536;
 
@@ -63,7 +76,13 @@ uint64_t SanitizeTelemetry(v1::ShardTelemetry* t) {
     s.set_attempted(Clamp(s.attempted(), &changed));
     s.set_succeeded(Clamp(s.succeeded(), &changed));
     s.set_requests(Clamp(s.requests(), &changed));
-    for (v1::FailureCount& f : *s.mutable_failures()) f.set_count(Clamp(f.count(), &changed));
+    for (v1::FailureCount& f : *s.mutable_failures()) {
+      f.set_count(Clamp(f.count(), &changed));
+      if (!IsFailureCode(f.code())) {
+        f.set_code("UNKNOWN");
+        ++changed;
+      }
+    }
     s.set_ports_in_use_at_start(ClampTo(s.ports_in_use_at_start(), kPortCount, &changed));
     changed += SanitizeStates(s.mutable_tcp_states());
   }

@@ -34,6 +34,8 @@ std::span<const absl::string_view> TcpStateNames();
 inline constexpr int kMaxTelemetrySources = 4096;
 inline constexpr int kMaxTelemetryListeners = 64;
 inline constexpr uint64_t kMaxTelemetryCount = uint64_t{1} << 48;
+// A failure code is [A-Z0-9_], 1 to this many characters; others become "UNKNOWN" (counted).
+inline constexpr size_t kMaxFailureCodeLength = 32;
 // A census_age outside 0..kMaxCensusAgeSeconds (or not a valid duration) is dropped, counted.
 inline constexpr int64_t kMaxCensusAgeSeconds = 86400;
 // A census older than this is shown as stale (its age beside the figures), not as current.

@@ -80,5 +80,17 @@ TEST(AgentSourcesTest, SourceIpsStillNeedToBeThisHosts) {
   EXPECT_NE(s.message().find("--source-ips"), std::string::npos) << s;
 }
 
+// Listed twice, an IP counted twice in every budget (three times: a tripled budget); a
+// wildcard, multicast or broadcast address is no connection's source.
+TEST(AgentSourcesTest, SourceIpsAreEachListedOnceAndUnicast) {
+  absl::Status twice = ResolveSources(Ips("127.0.0.2,127.0.0.3,127.0.0.2")).status();
+  EXPECT_EQ(twice.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(twice.message().find("127.0.0.2 is listed twice"), std::string::npos) << twice;
+  for (const char* ip : {"0.0.0.0", "224.0.0.1", "239.1.2.3", "255.255.255.255", "::", "ff02::1"}) {
+    absl::Status s = ResolveSources(Ips(ip)).status();
+    EXPECT_NE(s.message().find("no unicast address"), std::string::npos) << ip << ": " << s;
+  }
+}
+
 }  // namespace
 }  // namespace churnlab

@@ -188,12 +188,18 @@ TEST_F(CoordinatorTest, TelemetryNoHonestAgentSendsIsDroppedOrClampedAndCounted)
   s->set_attempted(UINT64_MAX);
   (*t.mutable_host()->mutable_tcp_states())["<script>"] = 1;
   t.mutable_census_age()->set_seconds(-5);  // no census is taken in the future
+  v1::FailureCount* formula = s->add_failures();
+  formula->set_phase(v1::FAILURE_PHASE_READ);
+  formula->set_code("=HYPERLINK(\"x\")");  // no errno name: a spreadsheet's formula
+  formula->set_count(1);
   coordinator_->OnTelemetry("a1", t);
-  EXPECT_EQ(coordinator_->telemetry_entries_refused(), 153u);
+  EXPECT_EQ(coordinator_->telemetry_entries_refused(), 154u);
   AdvanceTo(now_ + absl::Seconds(1));  // a series point from it
   absl::StatusOr<v1::RunReport> report = coordinator_->GetRun(started->run_id());
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->agents(0).sources(0).attempted(), kMaxTelemetryCount);
+  EXPECT_EQ(report->errors().count("=HYPERLINK(\"x\")"), 0u);
+  EXPECT_EQ(report->errors().at("UNKNOWN"), 1u);
   EXPECT_TRUE(report->agents(0).host_tcp_states().empty());
   std::vector<v1::RunReport> running = coordinator_->RunningReports();
   ASSERT_EQ(running.size(), 1u);

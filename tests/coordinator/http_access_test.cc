@@ -123,6 +123,30 @@ TEST(HttpAccessTest, DnsRebindingIsCaughtByTheHostHeader) {
   EXPECT_FALSE(CheckHttpAccess(rules, HttpRouteKind::kWrite, f).ok());
 }
 
+// Without a token a rebinding page reads nothing either: reads, events and /metrics answer
+// only the server's own names (its address, localhost on loopback, --http-allowed-hosts). With
+// a token the token guards them; the page itself holds no data.
+TEST(HttpAccessTest, DnsRebindingReadsNothingFromATokenlessCoordinator) {
+  HttpAccessRules rules;
+  HttpRequestFacts f = Facts();
+  f.host = "evil.example:7401";
+  for (HttpRouteKind kind :
+       {HttpRouteKind::kRead, HttpRouteKind::kEvents, HttpRouteKind::kMetrics}) {
+    EXPECT_EQ(CheckHttpAccess(rules, kind, f).code(), absl::StatusCode::kPermissionDenied);
+  }
+  EXPECT_TRUE(CheckHttpAccess(rules, HttpRouteKind::kPage, f).ok());
+  f.host = "localhost:7401";
+  EXPECT_TRUE(CheckHttpAccess(rules, HttpRouteKind::kRead, f).ok());
+  f.host = "";
+  EXPECT_FALSE(CheckHttpAccess(rules, HttpRouteKind::kRead, f).ok());
+  // The metrics token guards /metrics; reads stay held to the Host.
+  rules.metrics_token = "m";
+  f.host = "evil.example:7401";
+  f.authorization = "Bearer m";
+  EXPECT_TRUE(CheckHttpAccess(rules, HttpRouteKind::kMetrics, f).ok());
+  EXPECT_FALSE(CheckHttpAccess(rules, HttpRouteKind::kRead, f).ok());
+}
+
 TEST(HttpAccessTest, HostNamesServer) {
   const std::vector<std::string> none;
   EXPECT_TRUE(HostNamesServer("127.0.0.1:7401", Local("127.0.0.1:7401"), false, none));

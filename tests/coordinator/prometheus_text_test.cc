@@ -90,7 +90,15 @@ TEST(PrometheusTextTest, ASampleIsOneLineWhateverItsLabelsHold) {
   std::string out = Exposition(f);
   std::vector<std::string> lines = absl::StrSplit(out, '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 3u) << out;
-  EXPECT_EQ(lines[2], "m{a=\"x\\ny\r\\nz\",b=\"\\n\\n\"} 1");
+  EXPECT_EQ(lines[2], "m{a=\"x\\ny?\\nz\",b=\"\\n\\n\"} 1");
+}
+
+// CR, ESC and the other control characters but tab have no escape in the format: a terminal
+// showing a scrape would act on them, so they become '?'.
+TEST(PrometheusTextTest, ControlCharactersInLabelValuesBecomeQuestionMarks) {
+  MetricFamily f("m", "gauge", "M.");
+  f.Add({{"name", "evil\x1b[2J\r\x07\x7f"}}, 1);
+  EXPECT_EQ(Exposition(f), "# HELP m M.\n# TYPE m gauge\nm{name=\"evil?[2J???\"} 1\n");
 }
 
 TEST(PrometheusTextTest, IntegersAreWrittenWithoutAFractionOrExponent) {

@@ -176,6 +176,18 @@ code=$(http_code -X POST -H "Origin: http://$h" -d '{}' "http://$h/api/runs")
 "$bin/churnlab" runs --coordinator="$(cat open.grpc)" >runs.txt
 ! grep -q '^r-' runs.txt || fail "a refused cross-site POST started a run"
 echo "ok: a cross-site POST is refused (403) with and without a token; same-origin passes"
+# DNS rebinding reads: a tokenless coordinator answers reads only to its own names.
+for path in /api/agents /api/runs /metrics; do
+  code=$(http_code -H "Host: evil.example:${h##*:}" "http://$h$path")
+  [[ $code == 403 ]] || fail "a read naming another Host ($path, DNS rebinding): HTTP $code"
+  code=$(http_code -H "Host: localhost:${h##*:}" "http://$h$path")
+  [[ $code == 200 ]] || fail "a read naming localhost ($path): HTTP $code"
+done
+headers=$(curl -s -D - -o /dev/null "http://$h/")
+for want in "frame-ancestors 'none'" "X-Frame-Options: DENY" "X-Content-Type-Options: nosniff"; do
+  grep -qiF "$want" <<<"$headers" || fail "the page is sent without $want: $headers"
+done
+echo "ok: reads naming another Host are refused (403) without a token; no site may frame the page"
 
 echo "== HTTP over TLS"
 start_coordinator htls --token-file=token --tls-cert=server.pem --tls-key=server.key \

@@ -153,5 +153,16 @@ TEST(SeriesToCsvTest, NamesFromAgentsCannotBreakTheColumns) {
   EXPECT_NE(csv.find(",\"EVIL,\"\"x\"\"\n=1\","), std::string::npos) << csv;
 }
 
+// A cell a spreadsheet would run as a formula (=HYPERLINK(...), +cmd, -2+3, @SUM) gets a
+// leading ' (CSV injection).
+TEST(SeriesToCsvTest, ACellCannotBeAFormula) {
+  v1::RunReport report;
+  AddFailure(report.add_series(), "read", "=HYPERLINK(\"http://x\")", 1);
+  std::string csv = SeriesToCsv(report);
+  std::string row = csv.substr(csv.find('\n') + 1);
+  EXPECT_NE(row.find("\"'=HYPERLINK("), std::string::npos) << csv;
+  EXPECT_EQ(row.find(",=HYPERLINK"), std::string::npos) << csv;
+}
+
 }  // namespace
 }  // namespace churnlab
