@@ -2,6 +2,7 @@
 // and with CAP_SYS_RESOURCE the hard one reaches fs.nr_open.
 #include "common/fd_limit.h"
 
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -50,7 +51,25 @@ TEST(FdLimitTest, RaisesTheSoftLimitToTheHardOneAndSaysSo) {
   EXPECT_EQ(again.hard, change.hard);
 }
 
-TEST(FdLimitTest, UsableCoresIsAtLeastOne) { EXPECT_GE(UsableCores(), 1); }
+// The cores of this process' CPU affinity, as the kernel lists them: narrowed to one, one.
+TEST(FdLimitTest, UsableCoresAreTheAffinityMasksCores) {
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  ASSERT_EQ(sched_getaffinity(0, sizeof(all), &all), 0);
+  EXPECT_EQ(UsableCores(), CPU_COUNT(&all));
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &all)) {
+      CPU_SET(cpu, &one);
+      break;
+    }
+  }
+  ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
+  int narrowed = UsableCores();
+  ASSERT_EQ(sched_setaffinity(0, sizeof(all), &all), 0);
+  EXPECT_EQ(narrowed, 1);
+}
 
 }  // namespace
 }  // namespace churnlab

@@ -47,6 +47,13 @@ TEST(WindowsErrorsTest, TheFieldReportsCodesAndTexts) {
   ExpectMaps("ENOBUFS", "", 10055, "WSAENOBUFS", "NoBufferSpaceAvailable");
   ExpectMaps("EMFILE", "socket", 10024, "WSAEMFILE", "TooManyOpenSockets");
   EXPECT_EQ(WindowsErrorFor("EMFILE")->message, "Too many open sockets.");
+  // Network and host unreachable are two codes, easy to swap.
+  ExpectMaps("ENETUNREACH", "connect", 10051, "WSAENETUNREACH", "NetworkUnreachable");
+  ExpectMaps("EHOSTUNREACH", "connect", 10065, "WSAEHOSTUNREACH", "HostUnreachable");
+  EXPECT_EQ(WindowsErrorFor("ENETUNREACH")->message,
+            "A socket operation was attempted to an unreachable network.");
+  EXPECT_EQ(WindowsErrorFor("EHOSTUNREACH")->message,
+            "A socket operation was attempted to an unreachable host.");
 }
 
 TEST(WindowsErrorsTest, KindsWindowsHasNoCodeForHaveNone) {

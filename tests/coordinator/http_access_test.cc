@@ -108,6 +108,24 @@ TEST(HttpAccessTest, CrossSiteWritesAreRefusedBeforeTheTokenIsLookedAt) {
             absl::StatusCode::kPermissionDenied);
 }
 
+// Over TLS the page's origin is https://: a same-origin POST names it, an http:// one is from
+// another origin (a plaintext page of the same host).
+TEST(HttpAccessTest, TheOriginCheckKnowsTls) {
+  HttpAccessRules rules;
+  HttpRequestFacts f = Facts();
+  f.tls = true;
+  f.has_origin = true;
+  f.origin = "https://127.0.0.1:7401";
+  EXPECT_TRUE(CheckHttpAccess(rules, HttpRouteKind::kWrite, f).ok());
+  f.origin = "http://127.0.0.1:7401";
+  EXPECT_EQ(CheckHttpAccess(rules, HttpRouteKind::kWrite, f).code(),
+            absl::StatusCode::kPermissionDenied);
+  f.tls = false;
+  EXPECT_TRUE(CheckHttpAccess(rules, HttpRouteKind::kWrite, f).ok());
+  f.origin = "https://127.0.0.1:7401";
+  EXPECT_FALSE(CheckHttpAccess(rules, HttpRouteKind::kWrite, f).ok());
+}
+
 TEST(HttpAccessTest, DnsRebindingIsCaughtByTheHostHeader) {
   HttpAccessRules rules;
   HttpRequestFacts f = Facts();

@@ -112,6 +112,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadField{R"("rate": 5, "agents": -1)", "agents"},
         BadField{R"("rate": 5, "source_ips_per_agent": -1)", "source_ips_per_agent"},
         BadField{R"("rate": 5, "source_ips": ["127.0.0.300"])", "source_ips"},
+        BadField{R"("rate": 5, "exclude_source_ips": ["127.0.0.300"])", "exclude_source_ips"},
         BadField{R"("rate": 5, "agent_names": [""])", "agent_names"},
         BadField{R"("rate": 5, "bind_mode": "none", "source_ips": ["127.0.0.2"])", "bind_mode"},
         BadField{R"("rate": 5, "thresholds": ["latency < 5"])", "thresholds"},

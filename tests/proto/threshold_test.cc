@@ -37,6 +37,23 @@ TEST(ThresholdTest, ParsesAndEvaluates) {
   }
 }
 
+// Every operator at its bound: "error_rate < 0.01" with 10 failures of 1,000 fails (0.01 is not
+// under 0.01), "<=" passes it; likewise ">" and ">=".
+TEST(ThresholdTest, EveryOperatorAtItsExactBound) {
+  v1::RunReport report;
+  report.mutable_totals()->set_attempted(1000);
+  report.mutable_totals()->set_failed(10);
+  const std::pair<const char*, bool> want[] = {{"error_rate < 0.01", false},
+                                               {"error_rate <= 0.01", true},
+                                               {"error_rate > 0.01", false},
+                                               {"error_rate >= 0.01", true}};
+  for (const auto& [text, passes] : want) {
+    absl::StatusOr<Threshold> t = ParseThreshold(text);
+    ASSERT_TRUE(t.ok()) << text;
+    EXPECT_EQ(ThresholdPasses(*t, ObservedMetric(*t, report)), passes) << text;
+  }
+}
+
 // Each metric's name parses to the metric that reads its own figure, and back to its name.
 TEST(ThresholdTest, EveryMetricReadsItsOwnFigure) {
   v1::RunReport report;
