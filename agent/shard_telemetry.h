@@ -34,8 +34,7 @@ class ShardTelemetryCollector {
   // by its own CPU time (a busy host stretches its wall time, not its cost), at most 30 s apart
   // (and always retaken for the final message).
   v1::ShardTelemetry Collect(const EngineSnapshot& snapshot, bool final);
-  // The ports held before the first connection (TakeSocketCensus toward the targets and
-  // TakeRangeUse, taken before the start), carried by every message.
+  // What the host held before the start (TakeSocketCensus, TakeRangeUse): in every message.
   void SetPortsAtStart(const absl::StatusOr<SocketCensus>& toward_targets,
                        const absl::StatusOr<RangeUse>& range);
   ~ShardTelemetryCollector();

@@ -212,7 +212,7 @@ absl::StatusOr<std::vector<v1::RunSummary>> RunStore::List(const RunTags& tags) 
       }
     }
     if (sqlite3_column_int(stmt.get(), 8) == 0) {
-      summary.set_problem("its stored report is not JSON: `churnlab get` cannot read it");
+      summary.set_problem("its stored report is not JSON: `churnlab report` cannot read it");
     }
     out.push_back(std::move(summary));
   }

@@ -114,13 +114,17 @@ start_lab() {
   in_ns "${limit[@]}" "$bin/churnlab-agent" --coordinator="$c" --name=a1 \
     --source-ips=127.0.0.2 >"$1-agent.log" 2>&1 &
   pids+=($!)
+  attached() { [[ $listed == *$'\n'"a1 "* || $listed == "a1 "* ]]; }
   for _ in $(seq 100); do
-    agent=$(pgrep -n -f "churnlab-agent --coordinator=$c" || true)
     listed=$(in_ns "$bin/churnlab" agents --coordinator="$c" 2>/dev/null || true)
-    [[ $listed == *$'\n'"a1 "* || $listed == "a1 "* ]] && break
+    attached && break
     sleep 0.1
   done
-  [[ -n $agent ]] || fail "the agent did not attach"
+  attached || fail "the agent did not attach"
+  # Looked up once it is there (a lookup in the loop above once came back empty under load,
+  # and the test blamed an agent that had attached).
+  agent=$(pgrep -n -f "churnlab-agent --coordinator=$c" || true)
+  [[ -n $agent ]] || fail "no churnlab-agent process for $c"
 }
 
 echo "== 2. no connect after the end of a run that fills its port range (8,000 ports)"
