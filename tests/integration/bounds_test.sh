@@ -8,7 +8,7 @@
 #     namespace makes no connect (ActiveOpens still for 3 s) and the agent holds no more fds than
 #     before the run; no connect-timeout is reported while the kernel retransmitted no SYN; the
 #     report's attempted equals the kernel's ActiveOpens plus the EADDRNOTAVAIL failures (2%),
-#     and it says that connect() slowed as the range filled.
+#     and it says that connect() slowed as the range filled exactly when its series shows it.
 #  3. The agent stopped (SIGSTOP) for 1 s mid-run: on SIGCONT it does not fire the starts it
 #     missed (the kernel's ActiveOpens in the 0.3 s after the resume stay near the rate), the
 #     report counts them as late-skipped, and its attempted matches ActiveOpens within 2%.
@@ -150,8 +150,17 @@ json fill.json '"\n".join("   - " + o for o in r.get("observations", []))'
 ((opens_later == opens_end)) || fail "$((opens_later - opens_end)) connects after the run's end"
 ((fds_after <= fds_before + 2)) || fail "the agent holds $fds_after fds after the run ($fds_before before)"
 ((retrans > 0 || timeouts == 0)) || fail "$timeouts connect timeouts reported, no SYN retransmitted"
-json fill.json '"\n".join(r.get("observations", []))' | grep "connect() slowed from a p99" >/dev/null ||
-  fail "the report does not say that connect() slowed as the range filled; its series (t, fullest source's fill, p99 in connect(), handshake p99):
+# The slowdown is the kernel's to show or not (its port search got 5x slower in most runs here,
+# in some not at all): the report says so exactly when its own series shows it, the fastest
+# second under 40% full against the slowest from half full.
+slowed=$(json fill.json 'int((lambda low, high: bool(low and high and max(high) >= 5 * min(low)))(
+  [p.get("connect_call_p99_ms", 0) for p in r.get("series", [])
+   if p.get("max_port_fill", 0) < 0.4 and p.get("connect_call_p99_ms", 0) > 0],
+  [p.get("connect_call_p99_ms", 0) for p in r.get("series", []) if p.get("max_port_fill", 0) >= 0.5]))')
+said=$(json fill.json 'int(any("connect() slowed from a p99" in o for o in r.get("observations", [])))')
+echo "   the series shows a 5x slowdown: $slowed; the report says so: $said"
+[[ $said == "$slowed" ]] ||
+  fail "the report's word on connect() slowing ($said) does not match its series ($slowed): (t, fullest source's fill, p99 in connect(), handshake p99):
 $(json fill.json '"\n".join("%s %.2f %.3f %.3f" % (p.get("t_s", 0), p.get("max_port_fill", 0), p.get("connect_call_p99_ms", 0), p.get("connect_p99_ms", 0)) for p in r.get("series", []))')"
 # Every attempt either sent a SYN (ActiveOpens; the CLI's own gRPC connection adds one) or found
 # no port; 2% for the few other control connections.
