@@ -104,7 +104,8 @@ std::string BootIdOf(const v1::Hello& hello) {
 }
 
 v1::ConcurrencyReport AnalyzeConcurrency(const std::vector<ConcurrencyShard>& shards,
-                                         const std::set<std::string>& server_kernels) {
+                                         const std::set<std::string>& observer_kernels,
+                                         bool targets_loopback) {
   v1::ConcurrencyReport out;
   std::map<std::string, HostFigures> hosts;
   uint64_t pss = 0;
@@ -122,7 +123,7 @@ v1::ConcurrencyReport AnalyzeConcurrency(const std::vector<ConcurrencyShard>& sh
     // node) have them once.
     std::string boot = BootIdOf(*shard.hello);
     HostFigures& host = hosts[boot.empty() ? shard.agent : boot];
-    host.both_ends = !boot.empty() && server_kernels.count(boot) > 0;
+    host.both_ends = targets_loopback || (!boot.empty() && observer_kernels.count(boot) > 0);
     host.slab_growth = std::max(host.slab_growth, shard.latest->memory().slab_growth_bytes());
     host.mem_available =
         std::max(host.mem_available, shard.latest->memory().mem_available_at_start_bytes());

@@ -22,10 +22,12 @@ struct ConcurrencyShard {
   uint32_t destinations = 1;                   // the run's targets
 };
 
-// Empty (no peak) when no shard reported a connection open. `server_kernels`: the boot ids
-// (a kernel_id up to its '/') of kernels that also hold the server's end of each connection.
+// Empty (no peak) when no shard reported a connection open. A kernel also holds the server's end
+// of each connection when an observer of the run has its boot id (`observer_kernels`: a
+// kernel_id up to its '/'), and every agent's does when the targets are loopback addresses.
 v1::ConcurrencyReport AnalyzeConcurrency(const std::vector<ConcurrencyShard>& shards,
-                                         const std::set<std::string>& server_kernels = {});
+                                         const std::set<std::string>& observer_kernels = {},
+                                         bool targets_loopback = false);
 // The boot id a hello's kernel_id names ("BOOT/NETNS" -> "BOOT"); "" when it reported none.
 std::string BootIdOf(const v1::Hello& hello);
 

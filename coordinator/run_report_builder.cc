@@ -139,20 +139,16 @@ void AddObserver(const ObserverRecord& observer, v1::RunReport* report) {
 void AddConcurrency(const RunRecord& run, v1::RunReport* report) {
   if (google::protobuf::util::TimeUtil::DurationToNanoseconds(run.spec.hold()) <= 0) return;
   std::vector<analysis::ConcurrencyShard> held;
-  // Kernels holding the server's end too: an observer's, and with loopback targets every agent's.
-  std::set<std::string> server_kernels;
+  std::set<std::string> observer_kernels;
   for (const ObserverRecord& observer : run.observers) {
-    if (!observer.boot_id.empty()) server_kernels.insert(observer.boot_id);
+    if (!observer.boot_id.empty()) observer_kernels.insert(observer.boot_id);
   }
-  bool loopback = analysis::ShapeOf(run.spec).all_targets_loopback;
   for (const ShardRecord& shard : run.shards) {
     held.push_back(analysis::ConcurrencyShard{shard.assignment.agent, &shard.hello, &shard.latest,
                                               static_cast<uint32_t>(run.spec.targets_size())});
-    if (loopback && !analysis::BootIdOf(shard.hello).empty()) {
-      server_kernels.insert(analysis::BootIdOf(shard.hello));
-    }
   }
-  v1::ConcurrencyReport concurrency = analysis::AnalyzeConcurrency(held, server_kernels);
+  v1::ConcurrencyReport concurrency = analysis::AnalyzeConcurrency(
+      held, observer_kernels, analysis::ShapeOf(run.spec).all_targets_loopback);
   if (concurrency.peak_in_flight() > 0 || concurrency.peak_established() > 0) {
     *report->mutable_concurrency() = std::move(concurrency);
   }

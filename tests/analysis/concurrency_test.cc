@@ -87,6 +87,12 @@ TEST(ConcurrencyTest, KernelFiguresCountOncePerKernelAndUserBytesLeaveTheFixedCo
   EXPECT_EQ(BootIdOf(a.hello), "boot");
   EXPECT_EQ(shared.fd_bound(), 5'000'000u + 10'000'000u);
   EXPECT_NE(shared.kernel_note().find("2 fds"), std::string::npos) << shared.kernel_note();
+  // Loopback targets: the server is on every agent's kernel.
+  v1::ConcurrencyReport loopback =
+      AnalyzeConcurrency({ConcurrencyShard{"a1", &a.hello, &a.latest, 1},
+                          ConcurrencyShard{"a3", &c.hello, &c.latest, 1}},
+                         {}, /*targets_loopback=*/true);
+  EXPECT_EQ(loopback.fd_bound(), 5'000'000u + 5'000'000u);
 }
 
 TEST(ConcurrencyTest, NothingHeldGivesNoReport) {
