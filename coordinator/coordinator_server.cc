@@ -23,18 +23,20 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   server->ticker_ = std::thread([self] {
     constexpr absl::Duration kInterval = absl::Milliseconds(100);
     // Oversleeping past this is the coordinator not running (CPU contention, SIGSTOP), and
-    // credited to the agents' silences; less is ordinary scheduling noise.
+    // credited to the agents' silences; less is ordinary scheduling noise. Measured from one
+    // tick's start to the next: a stop that lands inside Tick (slow when starved of CPU) is a
+    // stall as much as one that lands in the wait.
     constexpr absl::Duration kNoticedStall = absl::Milliseconds(250);
     std::unique_lock<std::mutex> lock(self->mu_);
-    absl::Time before = self->coordinator_->Now();
+    absl::Time last_tick = self->coordinator_->Now();
     while (!self->cv_.wait_for(lock, absl::ToChronoNanoseconds(kInterval),
                                [&] { return self->stopping_; })) {
       lock.unlock();
       absl::Time now = self->coordinator_->Now();
-      absl::Duration overslept = now - before - kInterval;
+      absl::Duration overslept = now - last_tick - kInterval;
       if (overslept > kNoticedStall) self->coordinator_->CreditStall(overslept);
       self->coordinator_->Tick(now);
-      before = self->coordinator_->Now();
+      last_tick = now;
       lock.lock();
     }
   });

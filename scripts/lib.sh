@@ -3,11 +3,12 @@
 work=$(mktemp -d)
 pids=()
 # kill_tree PID: PID and everything it started (a background function's subshell leaves its
-# children behind otherwise).
+# children behind otherwise). A stopped process (a test's SIGSTOP) is continued so that it can die.
 kill_tree() {
   local child
   for child in $(pgrep -P "$1"); do kill_tree "$child"; done
   kill "$1" 2>/dev/null || true
+  kill -CONT "$1" 2>/dev/null || true
 }
 cleanup() {
   for p in "${pids[@]}"; do kill_tree "$p"; done
