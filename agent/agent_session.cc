@@ -188,20 +188,9 @@ void AgentSession::RunShard(std::string run_id, ShardEnginePtr engine, absl::Dur
   ShardTelemetryCollector telemetry(run_id, engine->params().targets,
                                     high >= low && low > 0 ? high - low + 1 : 0);
   telemetry.SetPortsAtStart(toward_targets, range);
-  if (!stopped_before_start) engine->Start();
-  while (!stopped_before_start && !engine->Done()) {
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.link.telemetry_interval),
-                   [&] { return stop_requested_; });
-      if (stop_requested_) engine->Stop();
-    }
-    // From the thread that polls the engine, on purpose: an agent wedged on a stopped engine
-    // process pings no more, so every process's lease lapses within the dead-man limit.
-    SendPing();
-    v1::AgentMessage message;
-    *message.mutable_telemetry() = telemetry.Collect(engine->Snapshot(), false);
-    link_.Send(message);
+  if (!stopped_before_start) {
+    engine->Start();
+    StreamTelemetry(run_id, *engine, telemetry);
   }
   EngineSnapshot final_snapshot = stopped_before_start ? engine->Snapshot() : engine->Wait();
   v1::AgentMessage last;
@@ -213,6 +202,36 @@ void AgentSession::RunShard(std::string run_id, ShardEnginePtr engine, absl::Dur
   engine_ = nullptr;
   ++runs_done_;
   last_run_end_ = options_.link.now();
+}
+
+void AgentSession::StreamTelemetry(const std::string& run_id, ShardEngine& engine,
+                                   ShardTelemetryCollector& telemetry) {
+  uint32_t processes_lost = 0;
+  while (!engine.Done()) {
+    bool stop;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      stop = cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.link.telemetry_interval),
+                          [&] { return stop_requested_; });
+    }
+    // Outside the session's lock: the engine's exchanges with its processes have deadlines of
+    // their own, and OnLease, OnAdjust and OnStop never wait behind them.
+    if (stop) engine.Stop();
+    // From the thread that polls the engine, on purpose: an agent whose polling is wedged pings
+    // no more, so its engine's leases lapse within the dead-man limit.
+    SendPing();
+    EngineSnapshot now = engine.Snapshot();
+    if (now.processes_lost > processes_lost) {
+      processes_lost = now.processes_lost;
+      link_.Log(absl::StrCat("run ", run_id, ": ", processes_lost, " of ", now.processes,
+                             " engine processes lost (no answer within ",
+                             absl::FormatDuration(EngineProcesses::kAnswerDeadline),
+                             ", so killed, or died); the others run on"));
+    }
+    v1::AgentMessage message;
+    *message.mutable_telemetry() = telemetry.Collect(now, false);
+    link_.Send(message);
+  }
 }
 
 void AgentSession::StopShard() {

@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "agent/engine.h"
+#include "agent/shard_telemetry.h"
 #include "common/net_address.h"
 #include "host/coordinator_session.h"
 
@@ -70,6 +71,9 @@ class AgentSession final : public CoordinatorSession::Handler {
   // Why the agent will not run `shard`, or OK.
   absl::Status CheckShard(const v1::Shard& shard, EngineParams* params) const;
   void RunShard(std::string run_id, ShardEnginePtr engine, absl::Duration start_after);
+  // Until the engine is done: a stop asked for, pings, and telemetry each interval.
+  void StreamTelemetry(const std::string& run_id, ShardEngine& engine,
+                       ShardTelemetryCollector& telemetry);
   // The engine in this process, or in as many processes as the fd limit needs.
   absl::StatusOr<ShardEnginePtr> MakeEngine(const EngineParams& params);
   void StopShard();

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -16,11 +17,14 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "agent/engine_snapshot_codec.h"
+#include "common/child_processes.h"
 
 extern char** environ;
 
 namespace churnlab {
 namespace {
+
+enum class ReadResult { kAnswered, kBroken, kLate };
 
 // fds a child needs besides its connections: epoll per thread, stdio, the allocator's slack.
 constexpr uint64_t kReservedFds = 64;
@@ -50,27 +54,44 @@ bool WriteOrder(int fd, const char* order, size_t size) {
   return n == static_cast<ssize_t>(size);
 }
 
-bool ReadAll(int fd, char* data, size_t size) {
+using Deadline = std::chrono::steady_clock::time_point;
+
+Deadline DeadlineIn(absl::Duration d) {
+  return std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(d);
+}
+
+// Reads exactly `size` bytes by `deadline`.
+ReadResult ReadAllBy(int fd, char* data, size_t size, Deadline deadline) {
   while (size > 0) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd readable = {fd, POLLIN, 0};
+    int ready = poll(&readable, 1, static_cast<int>(std::max<int64_t>(0, left.count())));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0) return ReadResult::kBroken;
+    if (ready == 0) return ReadResult::kLate;
     ssize_t n = read(fd, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) return ReadResult::kBroken;
     data += n;
     size -= static_cast<size_t>(n);
   }
-  return true;
+  return ReadResult::kAnswered;
 }
 
-// One frame from a child; false when its pipe broke (the child died).
-bool ReadChildFrame(int fd, ChildStatus* status, std::string* payload) {
+// One frame from a child by `deadline`.
+ReadResult ReadChildFrame(int fd, Deadline deadline, ChildStatus* status, std::string* payload) {
   uint64_t length = 0;
   uint8_t code = 0;
-  if (!ReadAll(fd, reinterpret_cast<char*>(&length), 8) || length > (64u << 20)) return false;
-  if (!ReadAll(fd, reinterpret_cast<char*>(&code), 1)) return false;
+  ReadResult r = ReadAllBy(fd, reinterpret_cast<char*>(&length), 8, deadline);
+  if (r != ReadResult::kAnswered) return r;
+  if (length > (64u << 20)) return ReadResult::kBroken;
+  if ((r = ReadAllBy(fd, reinterpret_cast<char*>(&code), 1, deadline)) != ReadResult::kAnswered)
+    return r;
   payload->resize(length);
-  if (!ReadAll(fd, payload->data(), length)) return false;
+  if ((r = ReadAllBy(fd, payload->data(), length, deadline)) != ReadResult::kAnswered) return r;
   *status = static_cast<ChildStatus>(code);
-  return true;
+  return ReadResult::kAnswered;
 }
 
 // Durations and rates as the child's flags read them back exactly.
@@ -172,14 +193,26 @@ absl::StatusOr<std::unique_ptr<EngineProcesses>> EngineProcesses::Create(
       return absl::ErrnoToStatus(errno, "fcntl(O_NONBLOCK) on an engine process's pipe");
     }
   }
-  // Each child validates its part and says so in its first frame.
+  // Each child validates its part and says so in its first frame. On an error the group's
+  // destructor ends every child, a stopped one too.
+  Deadline deadline = DeadlineIn(kStartDeadline);
   for (Child& child : group->children_) {
     ChildStatus status;
     std::string payload;
-    if (!ReadChildFrame(child.from, &status, &payload)) {
+    ReadResult r = ReadChildFrame(child.from, deadline, &status, &payload);
+    if (r == ReadResult::kLate) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("engine process ", child.pid, " did not start within ",
+                       absl::FormatDuration(kStartDeadline), " (stopped or wedged)"));
+    }
+    if (r == ReadResult::kBroken) {
       return absl::InternalError(absl::StrCat("engine process ", child.pid, " ended at start"));
     }
     if (status == ChildStatus::kError) return absl::FailedPreconditionError(payload);
+    // Polls read whatever has come, never waiting on one child (PollLocked).
+    if (fcntl(child.from, F_SETFL, O_NONBLOCK) != 0) {
+      return absl::ErrnoToStatus(errno, "fcntl(O_NONBLOCK) on an engine process's pipe");
+    }
   }
   return group;
 }
@@ -188,18 +221,25 @@ EngineProcesses::~EngineProcesses() {
   for (Child& child : children_) {
     if (child.to >= 0) close(child.to);  // EOF: the child stops and exits
   }
+  std::vector<pid_t> pids;
   for (Child& child : children_) {
     if (child.from >= 0) close(child.from);
-    if (child.pid > 0) waitpid(child.pid, nullptr, 0);
+    pids.push_back(child.pid);
   }
+  ReapOrKill(pids, kAnswerDeadline);
 }
 
-std::vector<bool> EngineProcesses::SendAll(char order) {
+std::vector<pid_t> EngineProcesses::pids() const {
+  std::vector<pid_t> pids;
+  for (const Child& child : children_) pids.push_back(child.pid);
+  return pids;
+}
+
+void EngineProcesses::SendAll(char order) {
   std::lock_guard<std::mutex> lock(write_mu_);
-  std::vector<bool> took;
-  for (Child& child : children_)
-    took.push_back(!child.done.load() && WriteOrder(child.to, &order, 1));
-  return took;
+  for (Child& child : children_) {
+    if (!child.done.load()) WriteOrder(child.to, &order, 1);
+  }
 }
 
 void EngineProcesses::ExtendLease(int64_t until_nanos) {
@@ -222,24 +262,93 @@ void EngineProcesses::Stop() {
   SendAll('X');
 }
 
-EngineSnapshot EngineProcesses::PollLocked() {
-  std::vector<bool> asked = SendAll('P');
-  for (size_t i = 0; i < children_.size(); ++i) {
-    Child& child = children_[i];
-    // A child whose pipe is full has not read its orders for a long time: no frame is coming.
-    if (child.done || !asked[i]) continue;
-    ChildStatus status;
-    std::string payload;
-    EngineSnapshot snapshot;
-    if (!ReadChildFrame(child.from, &status, &payload)) {
-      child.done.store(true);  // died: its counts are those of its last frame
-      continue;
+void EngineProcesses::AskLocked(std::chrono::steady_clock::time_point now) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  for (Child& child : children_) {
+    if (child.done.load() || child.asked) continue;
+    // A child whose pipe is full has not read its orders for a long time: it is asked all the
+    // same, and its deadline runs.
+    char order = 'P';
+    WriteOrder(child.to, &order, 1);
+    child.asked = true;
+    child.asked_at = now;
+  }
+}
+
+void EngineProcesses::ReadLocked(Child& child) {
+  char buffer[64 * 1024];
+  while (true) {
+    ssize_t n = read(child.from, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) break;
+    if (n <= 0) {  // died: its counts are those of its last frame
+      child.lost = !child.done.load();
+      child.done.store(true);
+      return;
     }
-    if (DecodeSnapshot(payload, &snapshot)) child.last = std::move(snapshot);
+    child.inbox.append(buffer, static_cast<size_t>(n));
+  }
+  // Whole frames: 8-byte length, status, payload. Only the latest counts.
+  while (child.inbox.size() >= 9) {
+    uint64_t length = 0;
+    std::memcpy(&length, child.inbox.data(), 8);
+    if (length > (64u << 20)) {
+      kill(child.pid, SIGKILL);
+      child.lost = true;
+      child.done.store(true);
+      return;
+    }
+    if (child.inbox.size() < 9 + length) break;
+    auto status = static_cast<ChildStatus>(child.inbox[8]);
+    EngineSnapshot snapshot;
+    if (DecodeSnapshot(child.inbox.substr(9, length), &snapshot)) child.last = std::move(snapshot);
+    child.inbox.erase(0, 9 + length);
+    child.asked = false;
     child.done.store(status == ChildStatus::kDone);
   }
+}
+
+EngineSnapshot EngineProcesses::PollLocked(absl::Duration wait) {
+  auto now = std::chrono::steady_clock::now();
+  AskLocked(now);
+  // Answers that come within `wait`; a child that has not answered yet keeps its last counts.
+  Deadline deadline = now + absl::ToChronoNanoseconds(wait);
+  while (true) {
+    std::vector<pollfd> waiting;
+    std::vector<Child*> of;
+    for (Child& child : children_) {
+      if (child.done.load() || !child.asked) continue;
+      waiting.push_back({child.from, POLLIN, 0});
+      of.push_back(&child);
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (waiting.empty() || left.count() <= 0) break;
+    int ready = poll(waiting.data(), waiting.size(), static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) break;
+    for (size_t i = 0; i < waiting.size(); ++i) {
+      if (waiting[i].revents != 0) ReadLocked(*of[i]);
+    }
+  }
+  // Stopped or wedged: asked longer ago than the deadline. Ended, so that it can start nothing
+  // more (SIGKILL works on a stopped process); its counts are those of its last frame.
+  for (Child& child : children_) {
+    if (child.done.load() || !child.asked ||
+        std::chrono::steady_clock::now() - child.asked_at <
+            absl::ToChronoNanoseconds(kAnswerDeadline)) {
+      continue;
+    }
+    kill(child.pid, SIGKILL);
+    child.lost = true;
+    child.done.store(true);
+  }
   EngineSnapshot merged;
-  for (const Child& child : children_) merged.Merge(child.last);
+  for (const Child& child : children_) {
+    merged.Merge(child.last);
+    merged.processes_lost += child.lost ? 1 : 0;
+  }
+  merged.processes = static_cast<uint32_t>(children_.size());
   return merged;
 }
 
@@ -250,24 +359,21 @@ bool EngineProcesses::AllDoneLocked() const {
 
 EngineSnapshot EngineProcesses::Snapshot() {
   std::lock_guard<std::mutex> lock(mu_);
-  return PollLocked();
+  return PollLocked(kPollWait);
 }
 
 bool EngineProcesses::Done() {
   std::lock_guard<std::mutex> lock(mu_);
   if (!started_) return false;
-  PollLocked();
+  PollLocked(kPollWait);
   return AllDoneLocked();
 }
 
 EngineSnapshot EngineProcesses::Wait() {
   while (true) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      EngineSnapshot merged = PollLocked();
-      if (AllDoneLocked()) return merged;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::lock_guard<std::mutex> lock(mu_);
+    EngineSnapshot merged = PollLocked(absl::Milliseconds(100));
+    if (AllDoneLocked()) return merged;
   }
 }
 

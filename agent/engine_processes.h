@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "agent/shard_engine.h"
 
 namespace churnlab {
@@ -38,6 +40,14 @@ int ProcessesNeeded(const EngineParams& params, uint64_t fd_limit);
 
 class EngineProcesses final : public ShardEngine {
  public:
+  // How long a child has to answer a poll, and to exit once told to. One that has not is
+  // stopped or wedged: it is killed (SIGKILL) and counted lost (EngineSnapshot::processes_lost).
+  // Meanwhile a snapshot carries its last counts, so the agent's telemetry and pings go on.
+  static constexpr absl::Duration kAnswerDeadline = absl::Seconds(2);
+  // How long Snapshot() and Done() wait for the children's answers.
+  static constexpr absl::Duration kPollWait = absl::Milliseconds(200);
+  // How long the children have to validate their parts at the start.
+  static constexpr absl::Duration kStartDeadline = absl::Seconds(5);
   // Starts `count` children of `churn_path`, each with its part, and waits until each has
   // validated its part (the child's error as INVALID_ARGUMENT or FAILED_PRECONDITION, an errno
   // status when a process cannot start).
@@ -52,13 +62,13 @@ class EngineProcesses final : public ShardEngine {
   // Not carried to the children: a lost agent's share is not handed on to a split shard.
   bool ChangeRate(double) override { return false; }
   // Written to every child without waiting on any (a stopped child misses it, and its own lease
-  // lapses). A stopped child still holds up the agent's polls, and with them its telemetry and
-  // its pings (sent from the polling thread on purpose), so every child's lease lapses within
-  // the dead-man limit: the load stops, bounded, not gracefully.
+  // lapses).
   void ExtendLease(int64_t until_nanos) override;
   bool Done() override;
   EngineSnapshot Wait() override;
   const EngineParams& params() const override { return params_; }
+  // The children's process ids, in the order of their parts.
+  std::vector<pid_t> pids() const;
 
  private:
   struct Child {
@@ -67,12 +77,21 @@ class EngineProcesses final : public ShardEngine {
     int from = -1;  // its stdout
     EngineSnapshot last;
     std::atomic<bool> done{false};
+    bool lost = false;   // gave no answer in time (killed) or died before its last frame
+    bool asked = false;  // a poll it has not answered yet, since asked_at
+    std::chrono::steady_clock::time_point asked_at;
+    std::string inbox;  // bytes of a frame still coming
   };
   explicit EngineProcesses(EngineParams params) : params_(std::move(params)) {}
-  // Writes `order` to every child not done; which ones took it.
-  std::vector<bool> SendAll(char order);
-  // Polls every child not yet done; merges the latest snapshots. Holds mu_.
-  EngineSnapshot PollLocked();
+  // Writes `order` to every child not done.
+  void SendAll(char order);
+  // Asks every child not done that has answered its last poll for a frame. Holds mu_.
+  void AskLocked(std::chrono::steady_clock::time_point now);
+  // Reads what `child` has written; keeps its latest whole frame. Holds mu_.
+  void ReadLocked(Child& child);
+  // Asks, reads the answers that come within `wait`, kills a child asked longer than
+  // kAnswerDeadline ago, and merges the latest snapshots. Holds mu_.
+  EngineSnapshot PollLocked(absl::Duration wait);
   bool AllDoneLocked() const;
 
   EngineParams params_;

@@ -32,6 +32,8 @@ void EngineSnapshot::Merge(const EngineSnapshot& other) {
   late_starts += other.late_starts;
   in_flight += other.in_flight;
   held += other.held;
+  processes += other.processes;
+  processes_lost += other.processes_lost;
   if (sources.empty())
     sources = other.sources;
   else {

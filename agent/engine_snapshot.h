@@ -25,6 +25,11 @@ struct EngineSnapshot {
   uint64_t late_starts = 0;
   uint64_t in_flight = 0;  // a gauge: connections open now (not diffed)
   uint64_t held = 0;       // a gauge: of those, held open after their exchanges (spec `hold`)
+  // Gauges of a shard split over engine processes (agent/engine_processes.h), 0 otherwise: how
+  // many, and how many were lost (no answer in time, so killed, or died); a lost one's counts
+  // are those of its last answer.
+  uint32_t processes = 0;
+  uint32_t processes_lost = 0;
   std::vector<SourceSnapshot> sources;
   Histogram connect_latency;     // connect() to the handshake completing, ns
   Histogram connection_latency;  // socket() to close(), successful connections, ns

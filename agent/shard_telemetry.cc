@@ -78,6 +78,8 @@ v1::ShardTelemetry SnapshotToTelemetry(const EngineSnapshot& snapshot, const std
   t.set_late_starts(snapshot.late_starts);
   t.set_in_flight(snapshot.in_flight);
   t.set_held(snapshot.held);
+  t.set_engine_processes(snapshot.processes);
+  t.set_engine_processes_lost(snapshot.processes_lost);
   HistogramToProto(snapshot.connect_latency, t.mutable_connect_latency());
   HistogramToProto(snapshot.connection_latency, t.mutable_connection_latency());
   HistogramToProto(snapshot.connect_call, t.mutable_connect_call());

@@ -90,6 +90,20 @@ void ObserveLostAgents(const v1::RunReport& report, std::vector<std::string>* ou
   }
 }
 
+// Engine processes of a split shard that stopped answering (killed) or died mid-run.
+void ObserveLostEngineProcesses(const v1::RunReport& report, std::vector<std::string>* out) {
+  for (const v1::AgentReport& agent : report.agents()) {
+    if (agent.engine_processes_lost() == 0) continue;
+    out->push_back(absl::StrFormat(
+        "%s: %u of its %u engine processes were lost mid-run (gave no answer within 2 s, so "
+        "were killed: stopped or wedged; or died). Their counts are those of their last answer, "
+        "and their part of %s's share, about %.0f%%, went unrun from then; the other processes "
+        "ran on.",
+        agent.name(), agent.engine_processes_lost(), agent.engine_processes(), agent.name(),
+        100.0 * agent.engine_processes_lost() / std::max(1u, agent.engine_processes())));
+  }
+}
+
 // The TCP state that held most of `ip`'s ports when it had the most in use (from the series),
 // e.g. "TIME_WAIT", or "FIN_WAIT2" against a server that leaks CLOSE_WAIT; "" when unknown.
 std::string StateHoldingPorts(const v1::RunReport& report, const std::string& agent,
@@ -401,6 +415,7 @@ std::vector<std::string> Observe(const v1::RunReport& report) {
         "it is lost if the coordinator stops"));
   }
   ObserveLostAgents(report, &out);
+  ObserveLostEngineProcesses(report, &out);
   ObservePortExhaustion(report, &out);
   ObserveListenQueue(report, &out);
   if (report.totals().missed_starts() > 0) {

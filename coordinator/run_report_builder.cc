@@ -85,6 +85,8 @@ void AddShard(const ShardRecord& shard, std::set<std::string>& counted_kernels,
   agent->set_lost_after_s(shard.lost_after_s);
   agent->set_share_handed_on(shard.share_handed_on);
   agent->set_fd_limit(shard.hello.fd_limit());
+  agent->set_engine_processes(shard.latest.engine_processes());
+  agent->set_engine_processes_lost(shard.latest.engine_processes_lost());
   for (const v1::SourceCounts& source : shard.latest.sources()) {
     merged.connections_made += AddSource(source, shard.latest.port_range_size(),
                                          agent->add_sources(), report, &merged.failures);

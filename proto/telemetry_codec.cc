@@ -94,6 +94,10 @@ uint64_t SanitizeTelemetry(v1::ShardTelemetry* t) {
     p->set_in_use(ClampTo(p->in_use(), kPortCount, &changed));
     p->set_listening(ClampTo(p->listening(), p->in_use(), &changed));
   }
+  t->set_engine_processes(
+      static_cast<uint32_t>(ClampTo(t->engine_processes(), kMaxEngineProcesses, &changed)));
+  t->set_engine_processes_lost(
+      static_cast<uint32_t>(ClampTo(t->engine_processes_lost(), t->engine_processes(), &changed)));
   if (t->has_census_age()) {
     const google::protobuf::Duration& age = t->census_age();
     if (age.seconds() < 0 || age.seconds() > kMaxCensusAgeSeconds || age.nanos() < 0 ||

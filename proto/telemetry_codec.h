@@ -38,6 +38,8 @@ inline constexpr uint64_t kMaxTelemetryCount = uint64_t{1} << 48;
 inline constexpr size_t kMaxFailureCodeLength = 32;
 // A census_age outside 0..kMaxCensusAgeSeconds (or not a valid duration) is dropped, counted.
 inline constexpr int64_t kMaxCensusAgeSeconds = 86400;
+// engine_processes above this are clamped to it, engine_processes_lost to engine_processes.
+inline constexpr uint32_t kMaxEngineProcesses = 4096;
 // A census older than this is shown as stale (its age beside the figures), not as current.
 inline constexpr double kStaleCensusSeconds = 2;
 uint64_t SanitizeTelemetry(v1::ShardTelemetry* telemetry);

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/address_file.h"
+#include "common/child_processes.h"
 #include "common/fd_limit.h"
 #include "common/flags.h"
 #include "common/load_priority.h"
@@ -195,9 +196,15 @@ std::vector<pid_t> ForkServers(int64_t count, const TargetServer& parent, Target
   return children;
 }
 
+// SIGTERM, then SIGKILL for a server process that has not exited 2 s later (stopped or wedged).
 void StopServers(const std::vector<pid_t>& children) {
   for (pid_t pid : children) kill(pid, SIGTERM);
-  for (pid_t pid : children) waitpid(pid, nullptr, 0);
+  if (int killed = ReapOrKill(children, absl::Seconds(2)); killed > 0) {
+    std::fprintf(
+        stderr,
+        "churnlab-target: %d server process(es) did not exit within 2 s of SIGTERM: killed\n",
+        killed);
+  }
 }
 
 int Main(int argc, char** argv) {

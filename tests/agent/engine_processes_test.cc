@@ -1,8 +1,12 @@
 // The engine split over processes: the parts add up to the shard, a snapshot survives its
-// encoding, and a real split run against an in-process target counts like one engine.
+// encoding, a real split run against an in-process target counts like one engine, and a
+// stopped child is killed and counted, not waited on.
 #include "agent/engine_processes.h"
 
+#include <signal.h>
+
 #include <algorithm>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -12,6 +16,15 @@
 
 namespace churnlab {
 namespace {
+
+// The state letter of /proc/PID/stat ('R', 'S', 'T' stopped, 'Z' dead and not reaped), '?'.
+char ProcessState(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  size_t paren = line.rfind(')');
+  return paren != std::string::npos && paren + 2 < line.size() ? line[paren + 2] : '?';
+}
 
 EngineParams HeldShard(const SocketAddress& target) {
   EngineParams p;
@@ -79,6 +92,37 @@ TEST(EngineProcessesTest, ASplitRunCountsLikeOneEngine) {
   EXPECT_EQ(s.Total().succeeded, 1001u);
   EXPECT_EQ(s.in_flight, 0u);
   EXPECT_EQ((*target)->Counters().accepted, 1001u);
+}
+
+// A child that stops answering (SIGSTOP) holds up no poll: its last counts stand in for it until
+// kAnswerDeadline has passed, then it is killed and counted lost, and the others run to the end.
+TEST(EngineProcessesTest, AStoppedChildIsKilledAndCountedLost) {
+  TargetParams t;
+  t.listen = {*SocketAddress::ParseIpPort("127.0.0.1:0")};
+  absl::StatusOr<std::unique_ptr<TargetServer>> target = TargetServer::Create(t);
+  ASSERT_TRUE(target.ok()) << target.status();
+  (*target)->Start();
+  EngineParams p = HeldShard((*target)->addresses()[0]);
+  p.duration = absl::Seconds(4);
+  p.max_connections = 0;
+  absl::StatusOr<std::unique_ptr<EngineProcesses>> group =
+      EngineProcesses::Create(p, 3, CHURNLAB_BINARY_DIR "/churnlab-churn");
+  ASSERT_TRUE(group.ok()) << group.status();
+  (*group)->Start();
+  ASSERT_EQ((*group)->pids().size(), 3u);
+  pid_t stopped = (*group)->pids()[1];
+  ASSERT_EQ(kill(stopped, SIGSTOP), 0);
+  EngineSnapshot s;
+  // Each poll waits kPollWait at most for answers: enough of them outlast kAnswerDeadline.
+  int polls = 0;
+  while (s.processes_lost == 0 && polls++ < 200) s = (*group)->Snapshot();
+  EXPECT_EQ(s.processes, 3u);
+  EXPECT_EQ(s.processes_lost, 1u);
+  // Killed: SIGKILL wakes a stopped process to die ('R' for a moment, then 'Z' until reaped).
+  EXPECT_NE(ProcessState(stopped), 'T');
+  s = (*group)->Wait();
+  EXPECT_EQ(s.processes_lost, 1u);
+  EXPECT_GT(s.Total().succeeded, 0u);
 }
 
 // A staged rate profile is split like a plain rate: each process runs every stage at its part

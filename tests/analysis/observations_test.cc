@@ -35,6 +35,18 @@ TEST(ObserveTest, NamesPortExhaustionWithTheFullestSource) {
 
 // Seed 002's "B's bind() takes A's ports": a source whose own sockets hold few of its ports,
 // yet connect() finds none, lost them to bind() elsewhere on the host; more sources are no cure.
+TEST(ObserveTest, LostEngineProcessesAreNamedWithTheirShare) {
+  v1::RunReport report;
+  v1::AgentReport* agent = report.add_agents();
+  agent->set_name("a1");
+  agent->set_engine_processes(4);
+  EXPECT_EQ(Find(Observe(report), "engine processes"), "");
+  agent->set_engine_processes_lost(1);
+  std::string said = Find(Observe(report), "engine processes were lost");
+  EXPECT_NE(said.find("a1: 1 of its 4 engine processes were lost"), std::string::npos) << said;
+  EXPECT_NE(said.find("about 25%"), std::string::npos) << said;
+}
+
 TEST(ObserveTest, PortsTakenByBindElsewhereAreNotBlamedOnTheSource) {
   v1::RunReport report = Exhausted();
   report.mutable_agents(0)->mutable_sources(0)->set_peak_ports_in_use(0);

@@ -23,15 +23,18 @@
 #     ended the run (it lost the agent): no SYN toward the target leaves its namespace after the
 #     resume (nftables counter), though the engine's own duration has not ended (it used to run
 #     on to it), and the report says what it cannot count.
-#  7. One of the agent's engine processes stopped, then the coordinator killed: the other
-#     processes start nothing once the lease lapses (no SYN 4 to 7 s after the kill; they used
-#     to go on at full speed while the agent waited for the stopped one), nor the stopped one
-#     when it resumes.
+#  7. One of the agent's engine processes stopped, then the coordinator killed, or stopped as if
+#     behind a partition: the other processes, loading until then, start nothing once the
+#     dead-man limit has passed (no SYN 4 to 7 s after), nor the stopped one when it resumes.
 #  8. Seed 002's "B's bind() takes A's ports": churnlab-churn in bind mode bind from 127.0.0.3
 #     leaves 990 of the 1,000-port range in TIME_WAIT; then a no-port run from 127.0.0.2 finds no port
 #     (the kernel's connect() skips every port bind() took, whatever the address), and the
 #     report says the ports were taken elsewhere, not that more source IPs would help, with the
 #     ports of the range its census found held before the run (ss agrees within 2%).
+#  9. One of the agent's engine processes stopped while the coordinator lives: within the
+#     agent's answer deadline (2 s) plus a poll the agent kills it (SIGKILL) and goes on; the
+#     other processes keep loading (SYNs after the kill), the run ends on time, and the report
+#     names 1 of the processes lost.
 # Usage: bounds_test.sh BIN_DIR
 source "$(dirname "$0")/../support/shell_test.sh" bounds_test "$@"
 if [[ $(id -u) -ne 0 ]]; then
@@ -101,7 +104,6 @@ start_lab() {
   rm -f grpc target
   in_ns "$bin/churnlab-coordinator" --grpc-listen=127.0.0.1:0 --http-listen=127.0.0.1:0 \
     --address-file=grpc --db="$work/$1.db" >"$1-coordinator.log" 2>&1 &
-  coordinator_pid=$!
   pids+=($!)
   in_ns "$bin/churnlab-target" --listen=127.0.0.1:0 --address-file=target ${4:-} \
     >"$1-target.log" 2>&1 &
@@ -109,6 +111,10 @@ start_lab() {
   need_file grpc
   need_file target
   c=$(cat grpc)
+  # The coordinator itself: $! is the subshell that runs in_ns (a function) in the background,
+  # and killing it leaves the coordinator running.
+  coordinator_pid=$(pgrep -n -f -- "churnlab-coordinator .*--db=$work/$1.db" || true)
+  [[ -n $coordinator_pid ]] || fail "no churnlab-coordinator process for $1"
   local limit=()
   [[ -n ${3:-} ]] && limit=(prlimit --nofile="$3")
   in_ns "${limit[@]}" "$bin/churnlab-agent" --coordinator="$c" --name=a1 \
@@ -268,42 +274,50 @@ echo "   SYNs: $stopped by the stop, $ended when the run ended ($(json resume.js
 json resume.json '"\n".join(r.get("observations", []))' | grep -q "is in no count" ||
   fail "the report does not say that what the lost agent did after its last telemetry is uncounted"
 
+# stopped_child_then SIGNAL: one engine process stopped, then the coordinator sent SIGNAL: KILL
+# (its connections close, the agent sees it at once) or STOP (silent, as behind a partition: only
+# the lapsing leases and the link's keepalive stop the load).
+stopped_child_then() {
+  start_lab "child-$1" "20000 59999" 300
+  target_port=$(cat target)
+  count_syns "${target_port##*:}"
+  in_ns "$bin/churnlab" run --coordinator="$c" --target="$(cat target)" --concurrency=1000 \
+    --duration=30s >"child-$1-run.log" 2>&1 &
+  pids+=($!)
+  local engines=0 child before stopped sent a b d
+  for _ in $(seq 100); do
+    engines=$({ pgrep -P "$agent" || true; } | wc -l)
+    ((engines >= 2)) && break
+    sleep 0.1
+  done
+  ((engines >= 2)) || fail "the agent started no engine processes past its fd limit"
+  sleep 1
+  child=$(pgrep -P "$agent" | head -n 1)
+  kill -STOP "$child"
+  before=$(syns)
+  sleep 0.5
+  stopped=$(syns)
+  kill -"$1" "$coordinator_pid"
+  sent=$(syns)
+  sleep 4  # the dead-man limit (3 s after the last answered ping), and a second
+  a=$(syns)
+  sleep 3
+  b=$(syns)
+  kill -CONT "$child" 2>/dev/null || true  # the agent may have killed it by now (part 9)
+  sleep 1
+  d=$(syns)
+  kill -CONT "$coordinator_pid" 2>/dev/null || true
+  echo "   $1: $engines engine processes, one stopped: SYNs +$((stopped - before)) in the 0.5 s" \
+    "before the coordinator's SIG$1, +$((a - sent)) in the 4 s after, +$((b - a)) from 4 to 7 s" \
+    "after, +$((d - b)) in the second after the stopped one resumed"
+  # The others were loading with one stopped, so silence later is the dead-man switch's doing.
+  ((stopped > before)) || fail "$1: no SYN with one engine process stopped: the others were not loading"
+  ((b == a)) || fail "$1: $((b - a)) SYNs 4 to 7 s after the coordinator's SIG$1"
+  ((d == b)) || fail "$1: $((d - b)) SYNs after the stopped engine process resumed"
+}
 echo "== 7. a stopped engine process does not keep the others loading without a coordinator"
-start_lab child "20000 59999" 300
-target_port=$(cat target)
-count_syns "${target_port##*:}"
-in_ns "$bin/churnlab" run --coordinator="$c" --target="$(cat target)" --concurrency=1000 \
-  --duration=30s >child-run.log 2>&1 &
-run=$!
-pids+=($run)
-engines=0
-for _ in $(seq 100); do
-  engines=$({ pgrep -P "$agent" || true; } | wc -l)
-  ((engines >= 2)) && break
-  sleep 0.1
-done
-((engines >= 2)) || fail "the agent started no engine processes past its fd limit"
-sleep 1
-child=$(pgrep -P "$agent" | head -n 1)
-kill -STOP "$child"
-kill -9 "$coordinator_pid"
-killed=$(syns)
-sleep 1
-one=$(syns)
-sleep 3  # the dead-man limit: 3 s after the last answered ping
-a=$(syns)
-sleep 3
-b=$(syns)
-kill -CONT "$child"
-sleep 1
-d=$(syns)
-echo "   $engines engine processes, one stopped, the coordinator killed: SYNs +$((one - killed))" \
-  "in the first second after, +$((b - a)) from 4 to 7 s after, +$((d - b)) in the second after" \
-  "the stopped one resumed"
-# The others were loading when the coordinator died, so silence later is the lease's doing.
-((one > killed)) || fail "no SYN in the second after the kill: the others were not loading"
-((b == a)) || fail "$((b - a)) SYNs 4 to 7 s after the coordinator died"
-((d == b)) || fail "$((d - b)) SYNs after the stopped engine process resumed"
+stopped_child_then KILL
+stopped_child_then STOP
 
 echo "== 8. ports bind() took from another address are no source's"
 start_lab elsewhere "40000 40999"
@@ -334,5 +348,50 @@ echo "   127.0.0.3's bind() left $held ports in TIME_WAIT ($range_held of the ra
   fail "the report does not say what the host held before the run: $said"
 [[ $noted == *"held by other sockets on the host"* ]] ||
   fail "the budget does not say the range was taken before the run: $noted"
+
+echo "== 9. a stopped engine process is killed, and the others run on"
+start_lab wedged "20000 59999" 300
+target_port=$(cat target)
+count_syns "${target_port##*:}"
+started=$(now_ms)
+in_ns "$bin/churnlab" run --coordinator="$c" --target="$(cat target)" --concurrency=1000 \
+  --duration=8s --report=wedged.json >wedged-run.log 2>&1 &
+run=$!
+pids+=($run)
+engines=0
+for _ in $(seq 100); do
+  engines=$({ pgrep -P "$agent" || true; } | wc -l)
+  ((engines >= 2)) && break
+  sleep 0.1
+done
+((engines >= 2)) || fail "the agent started no engine processes past its fd limit"
+sleep 1
+child=$(pgrep -P "$agent" | head -n 1)
+kill -STOP "$child"
+stopped_at=$(now_ms)
+state=T
+while [[ $state == T ]] && (($(now_ms) - stopped_at < 5000)); do
+  sleep 0.1
+  state=$(awk '{print $3}' "/proc/$child/stat" 2>/dev/null || echo gone)
+done
+killed_after=$(($(now_ms) - stopped_at))
+at_kill=$(syns)
+sleep 1
+later=$(syns)
+wait "$run" || true
+took=$(($(now_ms) - started))
+lost=$(json wedged.json 'r["agents"][0].get("engine_processes_lost", 0)')
+of=$(json wedged.json 'r["agents"][0].get("engine_processes", 0)')
+said=$(json wedged.json '[o for o in r.get("observations", []) if "engine processes were lost" in o]')
+echo "   $engines engine processes, one stopped: state $state ${killed_after} ms later; SYNs +$((later -
+  at_kill)) in the second after; the run took $took ms; report: $lost of $of lost"
+[[ $state != T ]] || fail "the stopped engine process was still stopped after 5 s"
+((later > at_kill)) || fail "no SYN in the second after the kill: the other processes stopped"
+((took < 16000)) || fail "an 8 s run took $took ms"
+((lost == 1 && of == engines)) || fail "the report says $lost of $of processes lost, not 1 of $engines"
+[[ $said == *"1 of its $engines engine processes were lost"* ]] ||
+  fail "the report does not name the lost process: $said"
+grep -q "1 of $engines engine processes lost" wedged-agent.log ||
+  fail "the agent did not log the lost process"
 
 echo "bounds_test: passed"

@@ -81,5 +81,18 @@ TEST(TelemetryCodecTest, PrometheusBucketsAreCumulativeAndExactAtTheirBounds) {
   EXPECT_DOUBLE_EQ(out.sum_ms(), h.sum() / 1e6);
 }
 
+// A peer's engine-process counts are held to the documented maximum, and lost to the count.
+TEST(TelemetryCodecTest, EngineProcessCountsAreBounded) {
+  v1::ShardTelemetry t;
+  t.set_engine_processes(1'000'000);
+  t.set_engine_processes_lost(2'000'000);
+  EXPECT_EQ(SanitizeTelemetry(&t), 2u);
+  EXPECT_EQ(t.engine_processes(), kMaxEngineProcesses);
+  EXPECT_EQ(t.engine_processes_lost(), kMaxEngineProcesses);
+  t.set_engine_processes(4);
+  t.set_engine_processes_lost(1);
+  EXPECT_EQ(SanitizeTelemetry(&t), 0u);
+}
+
 }  // namespace
 }  // namespace churnlab
