@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "analysis/run_shape.h"
 
 namespace churnlab::analysis {
 namespace {
@@ -35,18 +36,31 @@ std::string Thousands(uint64_t n) {
   return out;
 }
 
+// Four-tuples a source of `shard` can hold open, as the tuple budget counts its ports: the range
+// less the reserved ports, times the destinations unless bind() takes the port for all of them.
+uint64_t SourcePortBound(const ConcurrencyShard& shard) {
+  uint64_t ports = PortCount(*shard.hello);
+  if (ports == 0) ports = shard.latest->port_range_size();
+  return ports * (BindReservesPort(shard.bind) ? 1 : shard.destinations);
+}
+
 void AddSources(const ConcurrencyShard& shard, v1::ConcurrencyReport* out) {
+  uint64_t bound = SourcePortBound(shard);
+  bool shared = shard.bind == BindMode::kBindAny;  // every address's port at once
+  bool first = true;
   for (const v1::SourceCounts& source : shard.latest->sources()) {
     v1::SourceConcurrency* s = out->add_sources();
     s->set_agent(shard.agent);
     s->set_ip(source.ip());
     s->set_peak_established(source.peak_established());
     s->set_peak_ports_in_use(source.peak_ports_in_use());
-    s->set_port_bound(shard.latest->port_range_size() * shard.destinations);
+    s->set_port_bound(bound);
     out->set_peak_established(out->peak_established() + source.peak_established());
-    out->set_port_bound(out->port_bound() + s->port_bound());
-    out->set_per_source_ip(std::max(out->per_source_ip(), s->port_bound()));
+    if (!shared || first) out->set_port_bound(out->port_bound() + bound);
+    first = false;
   }
+  // More source IPs add nothing under bind-any: no per-source figure to project from.
+  if (!shared) out->set_per_source_ip(std::max(out->per_source_ip(), bound));
 }
 
 // The smallest known bound names the limiter.

@@ -12,6 +12,7 @@
 #include "churnlab/v1/agent.pb.h"
 #include "churnlab/v1/report.pb.h"
 #include "churnlab/v1/telemetry.pb.h"
+#include "common/engine_params.h"
 
 namespace churnlab::analysis {
 
@@ -20,6 +21,10 @@ struct ConcurrencyShard {
   const v1::Hello* hello = nullptr;            // port range, sysctls (fs.file-max), kernel id
   const v1::ShardTelemetry* latest = nullptr;  // peaks, memory
   uint32_t destinations = 1;                   // the run's targets
+  // How the sources bind: under `bind` and `bind-any` a port is taken for every destination
+  // (one four-tuple per port), and under `bind-any` for every address too (the shard's sources
+  // share one set of ports).
+  BindMode bind = BindMode::kNoPort;
 };
 
 // Empty (no peak) when no shard reported a connection open. A kernel also holds the server's end

@@ -78,6 +78,12 @@ absl::Status Coordinator::AttachAgent(const v1::Hello& hello, AgentLink* link) {
     return absl::AlreadyExistsError(
         absl::StrCat("agent name '", hello.name(), "' is taken by a live agent"));
   }
+  if (agents_.size() >= options_.max_agents) {
+    attaches_refused_.fetch_add(1, std::memory_order_relaxed);
+    return absl::ResourceExhaustedError(absl::StrCat("the coordinator holds its maximum of ",
+                                                     options_.max_agents,
+                                                     " agents and observers (--max-agents)"));
+  }
   agents_[hello.name()] = AgentEntry{hello, link, ""};
   lost_.erase(hello.name());
   v1::CoordinatorMessage welcome;
@@ -447,26 +453,6 @@ absl::StatusOr<int> Coordinator::Watch(const std::string& run_id, Watcher watche
   if (!ended.ok()) return ended.status();
   watcher(*ended, true);
   return 0;
-}
-
-void Coordinator::HandOnShare(RunRecord& run, ShardRecord& lost) {
-  if (!run.spec.rebalance()) return;  // validation: only with the open model
-  std::vector<ShardRecord*> running;
-  for (ShardRecord& shard : run.shards) {
-    if (!shard.final && agents_.count(shard.assignment.agent) > 0) running.push_back(&shard);
-  }
-  if (running.empty()) return;
-  std::vector<double> parts = SplitRate(lost.assignment.rate, static_cast<int>(running.size()));
-  for (size_t i = 0; i < running.size(); ++i) {
-    ShardRecord& shard = *running[i];
-    shard.assignment.rate += parts[i];
-    if (run.starting) continue;  // its assignment, sent once stored, carries the new rate
-    v1::CoordinatorMessage adjust;
-    adjust.mutable_adjust()->set_run_id(run.id);
-    adjust.mutable_adjust()->set_rate(shard.assignment.rate);
-    agents_.at(shard.assignment.agent).link->Send(adjust);
-  }
-  lost.share_handed_on = true;
 }
 
 void Coordinator::MarkSilentShardsLost(RunRecord& run, absl::Time now) {

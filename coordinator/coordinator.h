@@ -67,6 +67,9 @@ class Coordinator {
     std::function<absl::Time()> now = [] { return absl::FromUnixNanos(SystemClock().NowNanos()); };
     // Wall time, only for what people read: run ids, a run's start, when an agent was seen.
     std::function<absl::Time()> wall = [] { return absl::Now(); };
+    // Agents and observers attached at once; one more is refused (RESOURCE_EXHAUSTED) and
+    // counted (attaches_refused).
+    size_t max_agents = 4096;
     // Agents lost during a run stay listed (state "lost") up to this many, each with a summary
     // of its hello (name, host, settings, at most 16 source IPs), not all of it.
     size_t max_lost_agents = 256;
@@ -108,6 +111,8 @@ class Coordinator {
   uint64_t store_errors() const { return store_errors_.load(); }
   // Telemetry entries dropped or clamped where they entered (SanitizeTelemetry).
   uint64_t telemetry_entries_refused() const { return telemetry_entries_refused_.load(); }
+  // Attaches refused because max_agents were attached.
+  uint64_t attaches_refused() const { return attaches_refused_.load(); }
   // Stalls of its own CreditStall was told of (its ticker overslept: CPU contention, SIGSTOP),
   // and their total length.
   uint64_t stalls() const { return stalls_.load(); }
@@ -192,6 +197,7 @@ class Coordinator {
   std::map<std::string, Unsaved> unsaved_;
   std::atomic<uint64_t> store_errors_{0};
   std::atomic<uint64_t> telemetry_entries_refused_{0};
+  std::atomic<uint64_t> attaches_refused_{0};
   std::atomic<uint64_t> stalls_{0};
   std::atomic<int64_t> stalled_nanos_{0};
   // Observers' latest telemetry (targets reporting their host), by name.

@@ -97,6 +97,9 @@ FlagSet MakeCoordinatorFlags(CoordinatorFlags& o) {
   flags.Duration("metrics-expiry", &o.metrics_expiry,
                  "/metrics keeps a run name's series (its newest run's final values, its "
                  "counters) this long after its last run ended");
+  flags.Int("max-agents", &o.max_agents,
+            "agents and observers attached at once (at most 1000000); one more is refused "
+            "(RESOURCE_EXHAUSTED) and counted in churnlab_coordinator_attaches_refused_total");
   flags.Bool("insecure", &o.insecure,
              "allow listening on a non-loopback address without a token (anyone who can reach "
              "it can then make the agents send traffic)");
@@ -133,6 +136,11 @@ absl::StatusOr<CoordinatorConfig> MakeCoordinatorConfig(const CoordinatorFlags& 
       }
     }
   }
+  if (o.max_agents < 1 || o.max_agents > kMaxAgentsLimit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-agents=", o.max_agents, ": not in 1..", kMaxAgentsLimit));
+  }
+  c.max_agents = static_cast<size_t>(o.max_agents);
   c.db = o.db;
   c.address_file = o.address_file;
   c.http_address_file = o.http_address_file;

@@ -12,6 +12,9 @@
 
 namespace churnlab {
 
+// --max-agents at most: far above any fleet, a bound on what the flag can ask of memory.
+inline constexpr int64_t kMaxAgentsLimit = 1'000'000;
+
 // The flags as given.
 struct CoordinatorFlags {
   std::string grpc_listen = "127.0.0.1:7400";
@@ -31,6 +34,7 @@ struct CoordinatorFlags {
   int64_t http_max_connections = 4096;
   absl::Duration http_request_timeout = absl::Seconds(10);
   absl::Duration metrics_expiry = absl::Hours(24);
+  int64_t max_agents = 4096;
 };
 
 FlagSet MakeCoordinatorFlags(CoordinatorFlags& flags);
@@ -46,11 +50,13 @@ struct CoordinatorConfig {
   std::string address_file;
   std::string http_address_file;
   std::string http_plaintext_address_file;
+  size_t max_agents = 4096;  // agents and observers attached at once
 };
 
 // INVALID_ARGUMENT naming the flag: an address that does not parse, unreadable token or
 // certificate files, non-positive HTTP limits, a plaintext port without TLS or off loopback, and
-// a non-loopback listener without a token unless --insecure.
+// a non-loopback listener without a token unless --insecure, --max-agents outside
+// 1..kMaxAgentsLimit.
 absl::StatusOr<CoordinatorConfig> MakeCoordinatorConfig(const CoordinatorFlags& flags);
 
 }  // namespace churnlab

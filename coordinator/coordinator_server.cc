@@ -14,8 +14,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     CoordinatorConfig config) {
   std::unique_ptr<CoordinatorServer> server(new CoordinatorServer(std::move(config)));
   ASSIGN_OR_RETURN(server->store_, RunStore::Open(server->config_.db));
-  server->coordinator_ =
-      std::make_unique<Coordinator>(server->store_.get(), Coordinator::Options{});
+  server->coordinator_ = std::make_unique<Coordinator>(
+      server->store_.get(), Coordinator::Options{.max_agents = server->config_.max_agents});
   RETURN_IF_ERROR(server->StartGrpc());
   RETURN_IF_ERROR(server->StartHttp());
   RETURN_IF_ERROR(server->WriteAddressFiles());

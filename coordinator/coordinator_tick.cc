@@ -13,6 +13,7 @@
 #include "analysis/observations.h"
 #include "analysis/verdict.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/scheduler.h"
 
 namespace churnlab {
 
@@ -264,6 +265,27 @@ void Coordinator::CreditStall(absl::Duration stalled) {
       if (!shard.final) shard.last_telemetry = std::min(now, shard.last_telemetry + stalled);
     }
   }
+}
+
+// A lost agent's share, handed on (spec `rebalance`) to the run's agents still running.
+void Coordinator::HandOnShare(RunRecord& run, ShardRecord& lost) {
+  if (!run.spec.rebalance()) return;  // validation: only with the open model
+  std::vector<ShardRecord*> running;
+  for (ShardRecord& shard : run.shards) {
+    if (!shard.final && agents_.count(shard.assignment.agent) > 0) running.push_back(&shard);
+  }
+  if (running.empty()) return;
+  std::vector<double> parts = SplitRate(lost.assignment.rate, static_cast<int>(running.size()));
+  for (size_t i = 0; i < running.size(); ++i) {
+    ShardRecord& shard = *running[i];
+    shard.assignment.rate += parts[i];
+    if (run.starting) continue;  // its assignment, sent once stored, carries the new rate
+    v1::CoordinatorMessage adjust;
+    adjust.mutable_adjust()->set_run_id(run.id);
+    adjust.mutable_adjust()->set_rate(shard.assignment.rate);
+    agents_.at(shard.assignment.agent).link->Send(adjust);
+  }
+  lost.share_handed_on = true;
 }
 
 }  // namespace churnlab

@@ -300,11 +300,11 @@ HttpServerResponse HttpApi::Get(const HttpServerRequest& req) {
   if (path == "/metrics") {
     HttpServerResponse res;
     res.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    res.body =
-        RenderMetrics(coordinator_->ListAgents(), &run_metrics_,
-                      {started_at_, coordinator_->telemetry_messages(),
-                       coordinator_->store_errors(), coordinator_->telemetry_entries_refused(),
-                       coordinator_->stalls(), coordinator_->stalled()});
+    res.body = RenderMetrics(
+        coordinator_->ListAgents(), &run_metrics_,
+        {started_at_, coordinator_->telemetry_messages(), coordinator_->store_errors(),
+         coordinator_->telemetry_entries_refused(), coordinator_->stalls(), coordinator_->stalled(),
+         coordinator_->attaches_refused()});
     return res;
   }
   if (std::optional<std::string> id = RunIdIn(path, "/series.csv")) {

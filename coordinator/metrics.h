@@ -19,6 +19,7 @@ struct CoordinatorHealth {
   uint64_t telemetry_entries_refused = 0;  // dropped or clamped as they entered
   uint64_t stalls = 0;                     // its ticker overslept (CreditStall)
   absl::Duration stalled;                  // their total length
+  uint64_t attaches_refused = 0;           // agents turned away at --max-agents
 };
 
 std::string RenderMetrics(const std::vector<v1::AgentInfo>& agents, RunMetrics* runs,

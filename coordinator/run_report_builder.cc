@@ -145,12 +145,14 @@ void AddConcurrency(const RunRecord& run, v1::RunReport* report) {
   for (const ObserverRecord& observer : run.observers) {
     if (!observer.boot_id.empty()) observer_kernels.insert(observer.boot_id);
   }
+  analysis::RunShape shape = analysis::ShapeOf(run.spec);
   for (const ShardRecord& shard : run.shards) {
     held.push_back(analysis::ConcurrencyShard{shard.assignment.agent, &shard.hello, &shard.latest,
-                                              static_cast<uint32_t>(run.spec.targets_size())});
+                                              static_cast<uint32_t>(run.spec.targets_size()),
+                                              shape.bind});
   }
-  v1::ConcurrencyReport concurrency = analysis::AnalyzeConcurrency(
-      held, observer_kernels, analysis::ShapeOf(run.spec).all_targets_loopback);
+  v1::ConcurrencyReport concurrency =
+      analysis::AnalyzeConcurrency(held, observer_kernels, shape.all_targets_loopback);
   if (concurrency.peak_in_flight() > 0 || concurrency.peak_established() > 0) {
     *report->mutable_concurrency() = std::move(concurrency);
   }

@@ -323,6 +323,8 @@ absl::StatusOr<EngineParams> EngineParamsFromShard(const v1::Shard& shard) {
   // The shard's part of a staged profile: every stage in the proportion of its share of the peak.
   double share = spec.rate() > 0 ? shard.rate() / spec.rate() : 0;
   for (v1::Stage& stage : *spec.mutable_stages()) stage.set_rate(stage.rate() * share);
+  if (shard.concurrency() < 0) return Invalid("concurrency", "is negative");
+  if (shard.max_in_flight() < 0) return Invalid("max_in_flight", "is negative");
   spec.set_rate(shard.rate());
   spec.set_concurrency(shard.concurrency());
   if (shard.max_in_flight() > 0) spec.set_max_in_flight(shard.max_in_flight());

@@ -51,6 +51,28 @@ TEST(ConcurrencyTest, PortsLimitFirstAndMoreSourceIpsLiftThem) {
       << r.projection();
 }
 
+// The port bound counts ports as the kernel hands them out: the reserved ones never; under bind
+// mode `bind` one four-tuple a port whatever the destinations; under `bind-any` one set of
+// ports for all the shard's addresses, so more source IPs are no lever.
+TEST(ConcurrencyTest, ThePortBoundFollowsTheBindModeAndReservedPorts) {
+  Agent a = Holding(2, 100, uint64_t{21} << 30);
+  a.hello.mutable_port_range()->set_low(40000);
+  a.hello.mutable_port_range()->set_high(40099);
+  a.hello.set_reserved_ports(10);
+  auto bound = [&](BindMode bind, uint32_t destinations) {
+    return AnalyzeConcurrency({ConcurrencyShard{"a1", &a.hello, &a.latest, destinations, bind}});
+  };
+  EXPECT_EQ(bound(BindMode::kNoPort, 2).port_bound(), 2u * 90 * 2);
+  EXPECT_EQ(bound(BindMode::kNone, 2).sources(0).port_bound(), 90u * 2);
+  v1::ConcurrencyReport bind = bound(BindMode::kBind, 2);
+  EXPECT_EQ(bind.sources(0).port_bound(), 90u);
+  EXPECT_EQ(bind.port_bound(), 2u * 90);
+  v1::ConcurrencyReport any = bound(BindMode::kBindAny, 2);
+  EXPECT_EQ(any.port_bound(), 90u);
+  EXPECT_EQ(any.per_source_ip(), 0u);
+  EXPECT_EQ(any.projection().find("more source IPs"), std::string::npos) << any.projection();
+}
+
 TEST(ConcurrencyTest, MemoryLimitsWhenItIsScarce) {
   Agent a = Holding(40, 25000, uint64_t{1} << 30);  // 1 GiB free
   v1::ConcurrencyReport r = AnalyzeConcurrency({ConcurrencyShard{"a1", &a.hello, &a.latest, 1}});

@@ -1,6 +1,7 @@
 // churnlab-coordinator's flags and their rules, without starting anything.
 #include "coordinator/coordinator_config.h"
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace churnlab {
@@ -37,6 +38,16 @@ TEST(CoordinatorConfigTest, NamesTheBadValue) {
   flags.http_max_streams = 0;
   EXPECT_NE(MakeCoordinatorConfig(flags).status().message().find("--http-max-streams"),
             absl::string_view::npos);
+  for (int64_t agents : {int64_t{0}, int64_t{-1}, kMaxAgentsLimit + 1}) {
+    flags = CoordinatorFlags{};
+    flags.max_agents = agents;
+    EXPECT_NE(MakeCoordinatorConfig(flags).status().message().find(
+                  absl::StrCat("--max-agents=", agents, ": not in 1..1000000")),
+              absl::string_view::npos);
+  }
+  flags = CoordinatorFlags{};
+  flags.max_agents = kMaxAgentsLimit;
+  EXPECT_EQ(MakeCoordinatorConfig(flags)->max_agents, 1'000'000u);
   flags = CoordinatorFlags{};
   flags.http_plaintext_listen = "127.0.0.1:0";  // without TLS
   EXPECT_NE(MakeCoordinatorConfig(flags).status().message().find("needs TLS"),

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Every peer is a stranger, tried with fake peers that speak churnlab's gRPC protocol (Debian's
+# python3-grpcio), in a network namespace of the test's own:
+#  1. A fake agent against a real churnlab-coordinator (--max-agents=4): hellos outside every
+#     limit, one agent too many, a run's telemetry past every bound, a message past the receive
+#     limit (fake_agent.py says what each must do; the coordinator's RSS, /metrics and the run's
+#     report are the witnesses).
+#  2. A fake coordinator against a real churnlab-agent: shards with bad values, a lease of a
+#     billion seconds, a lease from the agent's future, NaN rates, then silence
+#     (fake_coordinator.py; the namespace's SYN counter in nftables is the witness).
+# Usage: hostile_peers_test.sh BIN_DIR
+here=$(realpath "$(dirname "$0")")  # before shell_test.sh enters the scratch directory
+source "$here/../support/shell_test.sh" hostile_peers_test "$@"
+if [[ $(id -u) -ne 0 ]]; then
+  echo "hostile_peers_test: skipped: needs root to create a network namespace"
+  exit 77
+fi
+py=/usr/bin/python3  # Debian's, with python3-grpcio and python3-protobuf
+if ! "$py" -c 'import grpc, google.protobuf' 2>/dev/null || ! command -v nft >/dev/null; then
+  echo "hostile_peers_test: skipped: needs python3-grpcio, python3-protobuf and nftables" \
+    "(scripts/install-deps.sh --test)"
+  exit 77
+fi
+ns="hostile-$$"
+trap 'cleanup; ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null; ip netns del "$ns" 2>/dev/null || true' EXIT
+ip netns add "$ns"
+ip -n "$ns" link set lo up
+in_ns() { ip netns exec "$ns" "$@"; }
+
+in_ns "$bin/churnlab-target" --listen=127.0.0.1:0 --address-file=target >target.log 2>&1 &
+pids+=($!)
+need_file target
+target_port=$(cut -d: -f2 target)
+in_ns nft add table inet hostile_syn
+in_ns nft add chain inet hostile_syn out '{ type filter hook output priority 0; }'
+in_ns nft add rule inet hostile_syn out tcp dport "$target_port" 'tcp flags & (syn | ack) == syn' counter
+
+echo "== 1. a fake agent against a real coordinator"
+in_ns "$bin/churnlab-coordinator" --grpc-listen=127.0.0.1:0 --http-listen=127.0.0.1:0 \
+  --address-file=grpc --http-address-file=http --db=runs.db --max-agents=4 \
+  >coordinator.log 2>&1 &
+pids+=($!)
+need_file grpc
+need_file http
+coordinator=$(pgrep -n -f -- "churnlab-coordinator .*--db=runs.db") ||
+  fail "no churnlab-coordinator process"
+in_ns "$py" "$here/fake_agent.py" "$(cat grpc)" "$(cat http)" "$coordinator" "$(cat target)" \
+  "$bin" "$work" || fail "the fake agent's checks (above)"
+kill -0 "$coordinator" || fail "the coordinator died"
+
+echo "== 2. a fake coordinator against a real agent"
+in_ns "$py" "$here/fake_coordinator.py" fake "$(cat target)" >fake.log 2>&1 &
+fake=$!
+pids+=($!)
+need_file fake
+in_ns "$bin/churnlab-agent" --coordinator="$(cat fake)" --name=a1 --source-ips=127.0.0.2 \
+  >agent.log 2>&1 &
+pids+=($!)
+code=0
+wait "$fake" || code=$?
+cat fake.log
+((code == 0)) || fail "the fake coordinator's checks (above)"
+for rate in nan inf -1; do
+  grep -q "refused a rate change to $rate conn/s" agent.log ||
+    fail "the agent did not say it refused a rate change to $rate"
+done
+agent=$(pgrep -n -f -- "churnlab-agent --coordinator=$(cat fake)") || fail "the agent died"
+echo "hostile_peers_test: passed"
