@@ -197,7 +197,7 @@ absl::StatusOr<std::unique_ptr<EngineProcesses>> EngineProcesses::Create(
   // destructor ends every child, a stopped one too.
   Deadline deadline = DeadlineIn(kStartDeadline);
   for (Child& child : group->children_) {
-    ChildStatus status;
+    ChildStatus status = ChildStatus::kError;
     std::string payload;
     ReadResult r = ReadChildFrame(child.from, deadline, &status, &payload);
     if (r == ReadResult::kLate) {

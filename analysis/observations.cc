@@ -90,6 +90,27 @@ void ObserveLostAgents(const v1::RunReport& report, std::vector<std::string>* ou
   }
 }
 
+// TIME_WAIT sockets the kernel destroyed at once because tcp_max_tw_buckets was reached: a cap
+// on the whole namespace, whatever the sources (the prediction is in the tuple budget; this is
+// what the kernel counted).
+void ObserveTimeWaitOverflow(const v1::RunReport& report, std::vector<std::string>* out) {
+  int64_t overflow = CounterOf(report, "TCPTimeWaitOverflow");
+  if (overflow <= 0) return;
+  bool predicted = false;
+  for (const v1::SourceBudget& s : report.tuple_budget().sources()) {
+    predicted = predicted || s.limit() == v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS;
+  }
+  out->push_back(absl::StrFormat(
+      "The kernel destroyed %d TIME_WAIT sockets as they closed (TCPTimeWaitOverflow): "
+      "net.ipv4.tcp_max_tw_buckets was reached. It caps every TIME_WAIT socket of the network "
+      "namespace (this run's sources, the server side when it shares the namespace, other "
+      "programs), so those four-tuples were free again at once: %s, and TIME_WAIT protected "
+      "nothing (a late segment of an old connection can land in a new one on the same tuple).",
+      overflow,
+      predicted ? "the ports did not run out, as the budget predicted"
+                : "the ports lasted longer than the TIME_WAIT budget says"));
+}
+
 // Engine processes of a split shard that stopped answering (killed) or died mid-run.
 void ObserveLostEngineProcesses(const v1::RunReport& report, std::vector<std::string>* out) {
   for (const v1::AgentReport& agent : report.agents()) {
@@ -416,6 +437,7 @@ std::vector<std::string> Observe(const v1::RunReport& report) {
   }
   ObserveLostAgents(report, &out);
   ObserveLostEngineProcesses(report, &out);
+  ObserveTimeWaitOverflow(report, &out);
   ObservePortExhaustion(report, &out);
   ObserveListenQueue(report, &out);
   if (report.totals().missed_starts() > 0) {

@@ -351,6 +351,27 @@ void AddNotes(const PlanInputs& in, v1::BudgetPlan* plan) {
   }
 }
 
+// What more source IPs do for `in.hold`: how many it needs at these ports and destinations, and
+// where they are no lever (bind-any takes every address's port at once; fds or memory binding
+// before the four-tuples; bind mode none, which leaves the source to the route).
+std::string SourcesSentence(const PlanInputs& in, const v1::HoldPlan& h) {
+  if (in.bind == BindMode::kBindAny) {
+    return "More source IPs do not raise the four-tuples here: bind-any takes each port on "
+           "every address at once.";
+  }
+  std::string out = absl::StrFormat("At these ports and destinations %d needs %d source IP(s)",
+                                    in.hold, h.sources_needed());
+  if (in.hold > h.capacity() && h.limiter() != "four-tuples") {
+    absl::StrAppend(&out, ", but ", h.limiter(),
+                    " binds before the four-tuples: more source IPs alone do not make it fit");
+  } else if (in.bind == BindMode::kNone && h.sources_needed() > 1) {
+    absl::StrAppend(&out,
+                    "; bind mode none leaves the source address to the route, so bind them "
+                    "(bind mode no-port)");
+  }
+  return out + ".";
+}
+
 // How many connections the host holds at once: the least of its four-tuples, fs.file-max and
 // memory, what binds first, and the source IPs `in.hold` needs.
 v1::HoldPlan PlanHold(const PlanInputs& in) {
@@ -387,10 +408,9 @@ v1::HoldPlan PlanHold(const PlanInputs& in) {
                           h.bytes_per_connection(), in.same_host ? ", both ends" : "");
   }
   h.set_summary(absl::StrFormat(
-      "This host can hold about %d connections at once; %s binds first (%s). %d at once %s; "
-      "at these ports and destinations %d needs %d source IP(s).",
+      "This host can hold about %d connections at once; %s binds first (%s). %d at once %s. %s",
       h.capacity(), h.limiter(), bounds, in.hold, in.hold <= h.capacity() ? "fit" : "do not fit",
-      in.hold, h.sources_needed()));
+      SourcesSentence(in, h)));
   return h;
 }
 

@@ -6,12 +6,15 @@
 #include <variant>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "churnlab/v1/control.grpc.pb.h"
 #include "cli/commands.h"
 #include "cli/coordinator_client.h"
 #include "cli/report_format.h"
 #include "common/flags.h"
+#include "common/terminal_text.h"
 #include "dashboard/report_html.h"
+#include "proto/message_json.h"
 #include "proto/report_export.h"
 #include "proto/run_spec.h"
 
@@ -22,9 +25,15 @@ int RunsCommand(int argc, char** argv) {
   CoordinatorFlags coordinator;
   v1::ListRunsRequest request;
   FlagSet flags(program,
-                "Lists the coordinator's runs, newest first, with their tags.\n"
-                "Example: churnlab runs --tag=build=1234");
+                "Lists the coordinator's runs, newest first, with their tags, a page at a time;\n"
+                "the last line gives the command for the next page.\n"
+                "Example: churnlab runs --tag=build=1234 --state=completed --limit=20");
   AddCoordinatorFlags(flags, &coordinator);
+  int64_t limit = kDefaultRunsPage;
+  std::string after, state;
+  flags.Int("limit", &limit, "runs on the page (1..1000)");
+  flags.String("after", &after, "the runs listed after this run id (the previous page's last)");
+  flags.String("state", &state, "only runs in this state (running, completed, cancelled, ...)");
   flags.Custom("tag", "KEY=VALUE", "", "only runs with this tag (churnlab run --tag); repeatable",
                [&request](absl::string_view v) {
                  absl::StatusOr<std::pair<std::string, std::string>> tag = ParseTag(v);
@@ -33,6 +42,18 @@ int RunsCommand(int argc, char** argv) {
                  return absl::OkStatus();
                });
   flags.ParseFlagsOnlyOrExit(argc, argv);
+  if (limit < 1 || limit > static_cast<int64_t>(kMaxRunsPage)) {
+    return Fail(program, kExitBadInput,
+                absl::StrCat("--limit=", limit, ": not in 1..", kMaxRunsPage));
+  }
+  request.set_limit(static_cast<uint32_t>(limit));
+  request.set_after(after);
+  if (!state.empty()) {
+    absl::StatusOr<int> n = EnumFromWord(*v1::RunReport::State_descriptor(), state);
+    if (!n.ok())
+      return Fail(program, kExitBadInput, absl::StrCat("--state: ", n.status().message()));
+    request.set_state(static_cast<v1::RunReport::State>(*n));
+  }
   std::variant<Connection, int> dialed = Dial(program, coordinator);
   if (const int* code = std::get_if<int>(&dialed)) return *code;
   grpc::ClientContext context;
@@ -40,6 +61,10 @@ int RunsCommand(int argc, char** argv) {
   grpc::Status status = std::get<Connection>(dialed).stub->ListRuns(&context, request, &response);
   if (!status.ok()) return Fail(program, ExitCodeFor(status), status.error_message());
   std::printf("%s", FormatRuns({response.runs().begin(), response.runs().end()}).c_str());
+  if (!response.next().empty()) {
+    std::printf("more: churnlab runs --after=%s (with the same filters)\n",
+                TerminalSafe(response.next()).c_str());
+  }
   return kExitOk;
 }
 

@@ -354,16 +354,20 @@ absl::StatusOr<v1::RunReport> Coordinator::GetRun(const std::string& run_id) {
   return *std::move(report);
 }
 
-absl::StatusOr<std::vector<v1::RunSummary>> Coordinator::ListRuns(const RunTags& tags) {
-  absl::StatusOr<std::vector<v1::RunSummary>> runs = store_->List(tags);
+absl::StatusOr<RunPage> Coordinator::ListRuns(const RunQuery& query) {
+  absl::StatusOr<RunPage> page = store_->List(query);
   std::lock_guard<std::mutex> lock(mu_);
-  if (unsaved_.empty()) return runs;
-  std::vector<v1::RunSummary> out;
-  // Newest first, like the store's list: run ids sort by their start time.
-  for (auto it = unsaved_.rbegin(); it != unsaved_.rend(); ++it) {
-    const v1::RunReport& r = it->second.report;
-    if (!HasTags(r.spec(), tags)) continue;
-    v1::RunSummary& summary = out.emplace_back();
+  if (unsaved_.empty()) return page;
+  // The runs the store could not take, where the page would list them: run ids sort by their
+  // start time, as the store's order does.
+  std::vector<v1::RunSummary> merged;
+  for (const auto& [id, unsaved] : unsaved_) {
+    const v1::RunReport& r = unsaved.report;
+    if (!HasTags(r.spec(), query.tags) || (!query.after.empty() && id >= query.after) ||
+        (query.state != v1::RunReport::STATE_UNSPECIFIED && r.state() != query.state)) {
+      continue;
+    }
+    v1::RunSummary& summary = merged.emplace_back();
     summary.set_run_id(r.run_id());
     summary.set_name(r.spec().name());
     summary.set_state(r.state());
@@ -373,11 +377,21 @@ absl::StatusOr<std::vector<v1::RunSummary>> Coordinator::ListRuns(const RunTags&
     summary.set_requested_rate(r.requested_rate());
     *summary.mutable_tags() = r.spec().tags();
   }
-  if (runs.ok()) {
-    for (v1::RunSummary& summary : *runs) {
-      if (unsaved_.count(summary.run_id()) == 0) out.push_back(std::move(summary));
+  if (page.ok()) {
+    for (v1::RunSummary& summary : page->runs) {
+      if (unsaved_.count(summary.run_id()) == 0) merged.push_back(std::move(summary));
     }
   }
+  std::sort(merged.begin(), merged.end(), [](const v1::RunSummary& a, const v1::RunSummary& b) {
+    return a.run_id() > b.run_id();
+  });
+  RunPage out;
+  out.next = page.ok() ? page->next : "";
+  if (merged.size() > query.limit) {
+    merged.resize(query.limit);
+    out.next = merged.back().run_id();
+  }
+  out.runs = std::move(merged);
   return out;
 }
 

@@ -100,7 +100,8 @@ class Coordinator {
 
   absl::StatusOr<v1::StartRunResponse> StartRun(v1::RunSpec spec);
   absl::StatusOr<v1::RunReport> GetRun(const std::string& run_id);
-  absl::StatusOr<std::vector<v1::RunSummary>> ListRuns(const RunTags& tags = {});
+  // A page of the stored runs, with those the store could not save yet in their places.
+  absl::StatusOr<RunPage> ListRuns(const RunQuery& query = {});
   absl::Status CancelRun(const std::string& run_id);
   std::vector<v1::AgentInfo> ListAgents();
   // The runs in flight as they stand, each with its newest series point only.

@@ -7,12 +7,14 @@
 #include <sstream>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "coordinator/metrics.h"
 #include "dashboard/report_html.h"
 #include "proto/grpc_link.h"
+#include "proto/message_json.h"
 #include "proto/report_export.h"
 #include "proto/run_spec.h"
 
@@ -283,20 +285,7 @@ HttpServerResponse HttpApi::Get(const HttpServerRequest& req) {
     }
     return JsonResponse(MessageToJson(response));
   }
-  if (path == "/api/runs") {
-    // ?tag=key=value: only the runs with that tag.
-    RunTags tags;
-    if (std::string tag = req.QueryParam("tag"); !tag.empty()) {
-      absl::StatusOr<std::pair<std::string, std::string>> parsed = ParseTag(tag);
-      if (!parsed.ok()) return ErrorResponse(parsed.status());
-      tags.insert(*std::move(parsed));
-    }
-    absl::StatusOr<std::vector<v1::RunSummary>> runs = coordinator_->ListRuns(tags);
-    if (!runs.ok()) return ErrorResponse(runs.status());
-    v1::ListRunsResponse response;
-    for (v1::RunSummary& run : *runs) *response.add_runs() = std::move(run);
-    return JsonResponse(MessageToJson(response));
-  }
+  if (path == "/api/runs") return RunList(req);
   if (path == "/metrics") {
     HttpServerResponse res;
     res.content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -333,6 +322,36 @@ HttpServerResponse HttpApi::Get(const HttpServerRequest& req) {
 }
 
 // The self-contained HTML report of `ids` (dashboard/report_html.h), as a download.
+HttpServerResponse HttpApi::RunList(const HttpServerRequest& req) {
+  v1::ListRunsRequest request;
+  if (std::string tag = req.QueryParam("tag"); !tag.empty()) {
+    absl::StatusOr<std::pair<std::string, std::string>> parsed = ParseTag(tag);
+    if (!parsed.ok()) return ErrorResponse(parsed.status());
+    (*request.mutable_tags())[parsed->first] = parsed->second;
+  }
+  if (std::string limit = req.QueryParam("limit"); !limit.empty()) {
+    uint32_t n = 0;
+    if (!absl::SimpleAtoi(limit, &n)) {
+      return ErrorResponse(absl::InvalidArgumentError(absl::StrCat("limit: '", limit, "'")));
+    }
+    request.set_limit(n);
+  }
+  request.set_after(req.QueryParam("after"));
+  if (std::string state = req.QueryParam("state"); !state.empty()) {
+    absl::StatusOr<int> n = EnumFromWord(*v1::RunReport::State_descriptor(), state);
+    if (!n.ok()) return ErrorResponse(n.status());
+    request.set_state(static_cast<v1::RunReport::State>(*n));
+  }
+  absl::StatusOr<RunQuery> query = RunQueryOf(request);
+  if (!query.ok()) return ErrorResponse(query.status());
+  absl::StatusOr<RunPage> page = coordinator_->ListRuns(*query);
+  if (!page.ok()) return ErrorResponse(page.status());
+  v1::ListRunsResponse response;
+  for (v1::RunSummary& run : page->runs) *response.add_runs() = std::move(run);
+  response.set_next(page->next);
+  return JsonResponse(MessageToJson(response));
+}
+
 HttpServerResponse HttpApi::HtmlReport(const std::vector<std::string>& ids) {
   std::vector<v1::RunReport> reports;
   for (const std::string& id : ids) {

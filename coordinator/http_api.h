@@ -79,6 +79,8 @@ class HttpApi {
   void ServeEvents(uint64_t id);
   void ServeFile(uint64_t id, const HttpServerRequest& request);
   HttpServerResponse HtmlReport(const std::vector<std::string>& ids);
+  // GET /api/runs?tag=K=V&state=WORD&limit=N&after=ID: a page of runs (ListRunsRequest's rules).
+  HttpServerResponse RunList(const HttpServerRequest& request);
   void Broadcast(const std::shared_ptr<const std::string>& frame);
   void TickAgents();
   std::string AgentsFrame();

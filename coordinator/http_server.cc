@@ -41,35 +41,17 @@ int64_t NowMs() {
       .count();
 }
 
+// The request line and the header lines as the client sent them ("Key: value\r\n").
+size_t HeaderBytes(evhttp_request* req, const std::string& method) {
+  size_t bytes = method.size() + std::strlen(evhttp_request_get_uri(req)) + 11;
+  evkeyvalq* headers = evhttp_request_get_input_headers(req);
+  for (evkeyval* h = headers->tqh_first; h != nullptr; h = h->next.tqe_next) {
+    bytes += std::strlen(h->key) + std::strlen(h->value) + 4;
+  }
+  return bytes;
+}
+
 }  // namespace
-
-std::string HttpServerRequest::Header(absl::string_view name) const {
-  for (const auto& [key, value] : headers) {
-    if (key == name) return value;
-  }
-  return "";
-}
-
-bool HttpServerRequest::HasHeader(absl::string_view name) const {
-  for (const auto& [key, value] : headers) {
-    if (key == name) return true;
-  }
-  return false;
-}
-
-std::string HttpServerRequest::QueryParam(absl::string_view name) const {
-  for (absl::string_view pair : absl::StrSplit(query, '&')) {
-    absl::string_view key = pair.substr(0, pair.find('='));
-    if (key != name) continue;
-    if (key.size() == pair.size()) return "";
-    std::string raw(pair.substr(key.size() + 1));
-    char* decoded = evhttp_uridecode(raw.c_str(), /*decode_plus=*/1, nullptr);
-    std::string out = decoded != nullptr ? decoded : "";
-    free(decoded);
-    return out;
-  }
-  return "";
-}
 
 struct HttpServer::Listener {
   HttpServer* server = nullptr;
@@ -156,7 +138,9 @@ absl::StatusOr<SocketAddress> HttpServer::Listen(const SocketAddress& address, b
   evhttp_set_bevcb(l->http, &HttpServer::NewConnection, l.get());
   evhttp_set_gencb(l->http, &HttpServer::OnRequest, this);
   evhttp_set_allowed_methods(l->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
-  evhttp_set_max_headers_size(l->http, static_cast<ev_ssize_t>(options_.max_header_bytes));
+  // Headers over max_header_bytes are answered 431 (OnRequest); libevent's own cap, twice that,
+  // bounds what is read at all (past it, libevent answers 400 and closes).
+  evhttp_set_max_headers_size(l->http, static_cast<ev_ssize_t>(2 * options_.max_header_bytes));
   evhttp_set_max_body_size(l->http, static_cast<ev_ssize_t>(options_.max_body_bytes));
   // A body over the limit is read and dropped before the 413 goes out: closing with it unread
   // would send RST, and the client could lose the 413 to it (seen: curl got no status at all).
@@ -352,6 +336,13 @@ void HttpServer::OnRequest(evhttp_request* req, void* arg) {
   evkeyvalq* headers = evhttp_request_get_input_headers(req);
   for (evkeyval* h = headers->tqh_first; h != nullptr; h = h->next.tqe_next) {
     request.headers.emplace_back(absl::AsciiStrToLower(h->key), h->value);
+  }
+  if (HeaderBytes(req, request.method) > self->options_.max_header_bytes) {
+    evhttp_send_error(req, 431,
+                      absl::StrCat("Request Header Fields Too Large (over ",
+                                   self->options_.max_header_bytes, " bytes)")
+                          .c_str());
+    return;
   }
   evbuffer* body = evhttp_request_get_input_buffer(req);
   request.body.resize(evbuffer_get_length(body));

@@ -1,7 +1,12 @@
 #include "coordinator/run_store.h"
 
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "proto/message_json.h"
+#include "proto/run_spec.h"
 
 namespace churnlab {
 namespace {
@@ -62,6 +67,9 @@ absl::StatusOr<std::unique_ptr<RunStore>> RunStore::Open(const std::string& path
                           "CREATE TABLE IF NOT EXISTS runs ("
                           "  run_id TEXT PRIMARY KEY, name TEXT, state TEXT, started_at TEXT,"
                           "  verdict TEXT, report_json TEXT NOT NULL)",
+                          // The listing's order, so that a page reads only its own rows.
+                          "CREATE INDEX IF NOT EXISTS runs_newest ON runs (started_at DESC, "
+                          "run_id DESC)",
                           "CREATE TABLE IF NOT EXISTS points ("
                           "  run_id TEXT NOT NULL, seq INTEGER NOT NULL, point_json TEXT NOT NULL,"
                           "  PRIMARY KEY (run_id, seq))",
@@ -169,55 +177,109 @@ bool HasTags(const v1::RunSpec& spec, const RunTags& tags) {
   return true;
 }
 
-absl::StatusOr<std::vector<v1::RunSummary>> RunStore::List(const RunTags& tags) {
+absl::StatusOr<RunQuery> RunQueryOf(const v1::ListRunsRequest& request) {
+  RunQuery query;
+  query.tags = RunTags(request.tags().begin(), request.tags().end());
+  for (const auto& [key, value] : query.tags) RETURN_IF_ERROR(ValidateTag(key, value));
+  if (request.limit() > kMaxRunsPage) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit: ", request.limit(), " is not in 1..", kMaxRunsPage));
+  }
+  query.limit = request.limit() == 0 ? kDefaultRunsPage : request.limit();
+  const std::string& after = request.after();
+  if (after.size() > 128 || !std::all_of(after.begin(), after.end(), [](char c) {
+        return absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.';
+      })) {
+    return absl::InvalidArgumentError(
+        "after: not a run id (at most 128 characters of [A-Za-z0-9._-])");
+  }
+  query.after = after;
+  if (!v1::RunReport::State_IsValid(request.state())) {
+    return absl::InvalidArgumentError(absl::StrCat("state: ", request.state(), " is no state"));
+  }
+  query.state = request.state();
+  return query;
+}
+
+namespace {
+
+// The listing's columns of one row: a row whose report is no JSON (a store written by hand, or by
+// a build that stored what it could not encode) is listed from its columns with a problem.
+v1::RunSummary SummaryOf(Statement& stmt) {
+  v1::RunSummary summary;
+  summary.set_run_id(stmt.Column(0));
+  summary.set_name(stmt.Column(1));
+  summary.set_state(FromColumn<v1::RunReport::State>(stmt.Column(2)));
+  summary.set_started_at(stmt.Column(3));
+  summary.set_verdict(FromColumn<v1::RunReport::Verdict>(stmt.Column(4)));
+  summary.set_achieved_rate(sqlite3_column_double(stmt.get(), 5));
+  summary.set_requested_rate(sqlite3_column_double(stmt.get(), 6));
+  // The stored object, read as a summary's tags (the same map).
+  if (std::string json = stmt.Column(7); !json.empty()) {
+    v1::RunSummary tagged;
+    if (ParseMessageJson(absl::StrCat("{\"tags\": ", json, "}"), &tagged).ok()) {
+      *summary.mutable_tags() = std::move(*tagged.mutable_tags());
+    }
+  }
+  if (sqlite3_column_int(stmt.get(), 8) == 0) {
+    summary.set_problem("its stored report is not JSON: `churnlab report` cannot read it");
+  }
+  return summary;
+}
+
+}  // namespace
+
+absl::StatusOr<RunPage> RunStore::List(const RunQuery& query) {
   // One json_extract per tag, its path and value bound: tag keys are of [A-Za-z0-9_.-/]
-  // (ValidateTag), so "$.spec.tags."KEY"" names exactly that key.
-  // A row whose report is no JSON (a store written by hand, or by a build that stored what it
-  // could not encode) is listed from its columns with a problem, never the end of the listing:
-  // json_extract() on it would fail the whole query.
+  // (ValidateTag), so "$.spec.tags."KEY"" names exactly that key. json_valid() first: on a row
+  // that is no JSON json_extract() would fail the whole query.
   std::string sql =
       "SELECT run_id, name, state, started_at, verdict, "
       "CASE WHEN json_valid(report_json) THEN json_extract(report_json, '$.achieved_rate') END, "
       "CASE WHEN json_valid(report_json) THEN json_extract(report_json, '$.requested_rate') END, "
       "CASE WHEN json_valid(report_json) THEN json_extract(report_json, '$.spec.tags') END, "
       "json_valid(report_json) FROM runs WHERE 1";
-  for (size_t i = 0; i < tags.size(); ++i) {
-    sql += " AND json_valid(report_json) AND json_extract(report_json, ?) = ?";
+  std::vector<std::string> values;
+  if (query.state != v1::RunReport::STATE_UNSPECIFIED) {
+    sql += " AND state = ?";
+    values.push_back(Word(query.state));
   }
-  sql += " ORDER BY started_at DESC, run_id DESC";
   std::lock_guard<std::mutex> lock(mu_);
+  if (!query.after.empty()) {
+    // After that run in the listing's order; a run the store does not hold (one it could not
+    // save yet) is placed by its id, which sorts by its start.
+    Statement start(db_, "SELECT started_at FROM runs WHERE run_id = ?");
+    if (!start.ok()) return SqliteError(db_, "prepare list");
+    start.Bind(1, query.after);
+    if (sqlite3_step(start.get()) == SQLITE_ROW) {
+      sql += " AND (started_at, run_id) < (?, ?)";
+      values.push_back(start.Column(0));
+    } else {
+      sql += " AND run_id < ?";
+    }
+    values.push_back(query.after);
+  }
+  for (const auto& [key, value] : query.tags) {
+    sql += " AND json_valid(report_json) AND json_extract(report_json, ?) = ?";
+    values.push_back(absl::StrCat("$.spec.tags.\"", key, "\""));
+    values.push_back(value);
+  }
+  // One more than the page: whether there is a next one.
+  sql += absl::StrCat(" ORDER BY started_at DESC, run_id DESC LIMIT ", query.limit + 1);
   Statement stmt(db_, sql.c_str());
   if (!stmt.ok()) return SqliteError(db_, "prepare list");
-  int index = 1;
-  for (const auto& [key, value] : tags) {
-    stmt.Bind(index++, absl::StrCat("$.spec.tags.\"", key, "\""));
-    stmt.Bind(index++, value);
-  }
-  std::vector<v1::RunSummary> out;
+  for (size_t i = 0; i < values.size(); ++i) stmt.Bind(static_cast<int>(i + 1), values[i]);
+  RunPage page;
   int step;
   while ((step = sqlite3_step(stmt.get())) == SQLITE_ROW) {
-    v1::RunSummary summary;
-    summary.set_run_id(stmt.Column(0));
-    summary.set_name(stmt.Column(1));
-    summary.set_state(FromColumn<v1::RunReport::State>(stmt.Column(2)));
-    summary.set_started_at(stmt.Column(3));
-    summary.set_verdict(FromColumn<v1::RunReport::Verdict>(stmt.Column(4)));
-    summary.set_achieved_rate(sqlite3_column_double(stmt.get(), 5));
-    summary.set_requested_rate(sqlite3_column_double(stmt.get(), 6));
-    // The stored object, read as a summary's tags (the same map).
-    if (std::string json = stmt.Column(7); !json.empty()) {
-      v1::RunSummary tagged;
-      if (ParseMessageJson(absl::StrCat("{\"tags\": ", json, "}"), &tagged).ok()) {
-        *summary.mutable_tags() = std::move(*tagged.mutable_tags());
-      }
+    if (page.runs.size() == query.limit) {
+      page.next = page.runs.back().run_id();
+      break;
     }
-    if (sqlite3_column_int(stmt.get(), 8) == 0) {
-      summary.set_problem("its stored report is not JSON: `churnlab report` cannot read it");
-    }
-    out.push_back(std::move(summary));
+    page.runs.push_back(SummaryOf(stmt));
   }
-  if (step != SQLITE_DONE) return SqliteError(db_, "list");
-  return out;
+  if (step != SQLITE_ROW && step != SQLITE_DONE) return SqliteError(db_, "list");
+  return page;
 }
 
 }  // namespace churnlab

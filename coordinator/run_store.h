@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "churnlab/v1/control.pb.h"
 #include "churnlab/v1/report.pb.h"
+#include "proto/run_spec.h"
 
 namespace churnlab {
 
@@ -23,6 +24,24 @@ using RunTags = std::map<std::string, std::string>;
 
 // True when `spec` has every tag of `tags`.
 bool HasTags(const v1::RunSpec& spec, const RunTags& tags);
+
+// Which runs to list, a page at a time: newest first (by start, then run id).
+struct RunQuery {
+  RunTags tags;
+  size_t limit = kDefaultRunsPage;  // 1..kMaxRunsPage
+  std::string after;                // runs listed after this run id; "" from the newest
+  v1::RunReport::State state = v1::RunReport::STATE_UNSPECIFIED;  // unspecified: any
+};
+
+// A page of runs, and the `after` of the next one ("" when this is the last).
+struct RunPage {
+  std::vector<v1::RunSummary> runs;
+  std::string next;
+};
+
+// The query of a ListRunsRequest, checked: INVALID_ARGUMENT for a limit over kMaxRunsPage, a tag
+// outside ValidateTag, an `after` that is no run id's shape.
+absl::StatusOr<RunQuery> RunQueryOf(const v1::ListRunsRequest& request);
 
 class RunStore {
  public:
@@ -40,8 +59,9 @@ class RunStore {
   absl::StatusOr<v1::RunReport> Load(const std::string& run_id);
   // The run's stored series points, in order (none for an unknown id).
   absl::StatusOr<std::vector<v1::SeriesPoint>> LoadPoints(const std::string& run_id);
-  // Newest first; with `tags`, only the runs whose spec has every one of them (key and value).
-  absl::StatusOr<std::vector<v1::RunSummary>> List(const RunTags& tags = {});
+  // A page of `query`: an index on (started_at, run_id) finds it without reading the others, so
+  // the first page of 10,000 stored runs costs what the first page of 10 does.
+  absl::StatusOr<RunPage> List(const RunQuery& query = {});
 
  private:
   explicit RunStore(sqlite3* db) : db_(db) {}

@@ -244,13 +244,11 @@ grpc::ServerUnaryReactor* ControlService::ListRuns(grpc::CallbackServerContext* 
                                                    const v1::ListRunsRequest* request,
                                                    v1::ListRunsResponse* response) {
   return Unary(context, token_, [&] {
-    RunTags tags(request->tags().begin(), request->tags().end());
-    for (const auto& [key, value] : tags) RETURN_IF_ERROR(ValidateTag(key, value));
-    absl::StatusOr<std::vector<v1::RunSummary>> r = coordinator_->ListRuns(tags);
-    if (r.ok()) {
-      for (v1::RunSummary& run : *r) *response->add_runs() = std::move(run);
-    }
-    return r.status();
+    ASSIGN_OR_RETURN(RunQuery query, RunQueryOf(*request));
+    ASSIGN_OR_RETURN(RunPage page, coordinator_->ListRuns(query));
+    for (v1::RunSummary& run : page.runs) *response->add_runs() = std::move(run);
+    response->set_next(page.next);
+    return absl::OkStatus();
   });
 }
 

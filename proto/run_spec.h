@@ -51,6 +51,10 @@ absl::Status ValidateRunSpec(const v1::RunSpec& spec);
 // A run's tag (RunSpec.tags): OK, or INVALID_ARGUMENT saying what is wrong with the key (1-64
 // of [A-Za-z0-9_.-/]) or the value (at most 256 bytes, no control characters).
 absl::Status ValidateTag(absl::string_view key, absl::string_view value);
+// A page of ListRuns: this many runs when the request gives no limit, and at most this many.
+inline constexpr uint32_t kDefaultRunsPage = 100;
+inline constexpr uint32_t kMaxRunsPage = 1000;
+
 // "key=value" (the first '=' splits) as --tag and ?tag= take it, validated.
 absl::StatusOr<std::pair<std::string, std::string>> ParseTag(absl::string_view key_eq_value);
 

@@ -35,6 +35,17 @@ TEST(ObserveTest, NamesPortExhaustionWithTheFullestSource) {
 
 // Seed 002's "B's bind() takes A's ports": a source whose own sockets hold few of its ports,
 // yet connect() finds none, lost them to bind() elsewhere on the host; more sources are no cure.
+TEST(ObserveTest, TimeWaitOverflowIsExplainedAsTheNamespacesCap) {
+  v1::RunReport report;
+  EXPECT_EQ(Find(Observe(report), "TCPTimeWaitOverflow"), "");
+  (*report.mutable_kernel_counters())["TCPTimeWaitOverflow"] = 4501;
+  report.mutable_tuple_budget()->add_sources()->set_limit(v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS);
+  std::string said = Find(Observe(report), "TCPTimeWaitOverflow");
+  EXPECT_NE(said.find("destroyed 4501 TIME_WAIT sockets"), std::string::npos) << said;
+  EXPECT_NE(said.find("every TIME_WAIT socket of the network namespace"), std::string::npos);
+  EXPECT_NE(said.find("as the budget predicted"), std::string::npos) << said;
+}
+
 TEST(ObserveTest, LostEngineProcessesAreNamedWithTheirShare) {
   v1::RunReport report;
   v1::AgentReport* agent = report.add_agents();

@@ -179,10 +179,17 @@ TEST(BudgetPlanTest, HoldSaysWhatBindsFirstAndHowManySourceIpsItNeeds) {
   EXPECT_EQ(one.sources_needed(), 36u);  // ceil(1,000,000 / 28,232)
   EXPECT_NE(one.summary().find("do not fit"), std::string::npos) << one.summary();
 
+  EXPECT_NE(one.summary().find("1000000 needs 36 source IP(s)."), std::string::npos)
+      << one.summary();
+
   in.sources = 40;  // 1,129,280 four-tuples: now the fds bind, 2 a connection
   v1::HoldPlan forty = PlanBudget(in).hold();
   EXPECT_EQ(forty.capacity(), 614'400u);
   EXPECT_EQ(forty.limiter(), "fs.file-max");
+  EXPECT_NE(forty.summary().find("but fs.file-max binds before the four-tuples: more source IPs "
+                                 "alone do not make it fit"),
+            std::string::npos)
+      << forty.summary();
   in.same_host = false;  // the other end elsewhere: one fd and one end's memory a connection
   in.memory_bytes = uint64_t{4} << 30;
   v1::HoldPlan apart = PlanBudget(in).hold();
@@ -193,6 +200,11 @@ TEST(BudgetPlanTest, HoldSaysWhatBindsFirstAndHowManySourceIpsItNeeds) {
   in.destinations = 4;
   in.bind = BindMode::kBind;
   EXPECT_EQ(PlanBudget(in).hold().tuples(), 40u * 28232);
+  // Bind-any: one set of ports for every address, so source IPs are no lever either.
+  in.bind = BindMode::kBindAny;
+  EXPECT_EQ(PlanBudget(in).hold().tuples(), 28232u);
+  EXPECT_NE(PlanBudget(in).hold().summary().find("More source IPs do not raise"),
+            std::string::npos);
   EXPECT_FALSE(PlanBudget(Preset("linux")).has_hold());
 }
 

@@ -377,7 +377,7 @@ TEST_F(CoordinatorServiceTest, TheStoreKeepsFinishedRunsAndMarksUnfinishedOnesIn
   EXPECT_EQ(finished->state(), v1::RunReport::STATE_COMPLETED);
   EXPECT_EQ(finished->totals().succeeded(), 20u);
   EXPECT_EQ((*reopened)->Load(unfinished->run_id())->state(), v1::RunReport::STATE_INTERRUPTED);
-  EXPECT_EQ((*reopened)->List()->size(), 2u);
+  EXPECT_EQ((*reopened)->List()->runs.size(), 2u);
   EXPECT_EQ((*reopened)->Load("nope").status().code(), absl::StatusCode::kNotFound);
 }
 

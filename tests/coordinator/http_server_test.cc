@@ -389,6 +389,41 @@ TEST_F(HttpServerTest, ABodyOverTheLimitIsAnswered413AndNeverReachesTheHandler) 
   EXPECT_EQ(ok->status, 200);
 }
 
+// The limits are exact: every body size up to max_body_bytes is served whole, one byte more is
+// 413; headers up to max_header_bytes are served, past it the request is refused (431, Request
+// Header Fields Too Large) and never reaches the handler.
+TEST_F(HttpServerTest, EverySizeUpToTheLimitsIsServedAndOneByteMoreIsNot) {
+  HttpServer::Options options;
+  options.max_body_bytes = 1024;
+  options.max_header_bytes = 2048;
+  ASSERT_TRUE(ServeOk(options));
+  for (size_t size : {size_t{0}, size_t{1}, size_t{1023}, size_t{1024}}) {
+    Client client(address_);
+    std::optional<Response> response = client.Ask(Post("/sized", std::string(size, 'b')));
+    ASSERT_TRUE(response) << size;
+    EXPECT_EQ(response->status, 200) << size;
+  }
+  std::vector<HttpServerRequest> served = Requests();
+  ASSERT_EQ(served.size(), 4u);
+  EXPECT_EQ(served[3].body.size(), 1024u);
+  {
+    Client client(address_);
+    std::optional<Response> response = client.Ask(Post("/sized", std::string(1025, 'b')));
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->status, 413);
+  }
+  // Headers: the request line and Host take under 64 bytes; a filler header brings the
+  // headers to about 1,900 bytes (served) or 2,100 (refused).
+  for (auto [filler, status] : {std::pair{size_t{1800}, 200}, std::pair{size_t{2100}, 431}}) {
+    Client client(address_);
+    std::optional<Response> response =
+        client.Ask(Get("/headers", absl::StrCat("X-Filler: ", std::string(filler, 'h'), "\r\n")));
+    ASSERT_TRUE(response) << filler;
+    EXPECT_EQ(response->status, status) << filler;
+  }
+  EXPECT_EQ(Requests().size(), 5u);  // the 1,800-byte header's request, and no other
+}
+
 TEST_F(HttpServerTest, MethodsOtherThanGetPostAndHeadNeverReachTheHandler) {
   ASSERT_TRUE(ServeOk());
   for (const char* method : {"PUT", "DELETE", "OPTIONS", "PATCH"}) {

@@ -9,10 +9,21 @@
 #include <map>
 #include <string>
 
+#include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
 
 namespace churnlab {
 namespace {
+
+// Every run of `store` with `tags`, in one page.
+absl::StatusOr<std::vector<v1::RunSummary>> ListAll(RunStore& store, RunTags tags = {}) {
+  RunQuery query;
+  query.tags = std::move(tags);
+  query.limit = kMaxRunsPage;
+  absl::StatusOr<RunPage> page = store.List(query);
+  if (!page.ok()) return page.status();
+  return std::move(page->runs);
+}
 
 class RunStoreTest : public ::testing::Test {
  protected:
@@ -88,7 +99,7 @@ TEST_F(RunStoreTest, ARestartMarksRunsInFlightInterrupted) {
   }
   absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(path_);
   ASSERT_TRUE(store.ok());
-  absl::StatusOr<std::vector<v1::RunSummary>> runs = (*store)->List();
+  absl::StatusOr<std::vector<v1::RunSummary>> runs = ListAll(**store);
   ASSERT_TRUE(runs.ok());
   ASSERT_EQ(runs->size(), 2u);
   for (const v1::RunSummary& run : *runs) {
@@ -148,13 +159,13 @@ TEST_F(RunStoreTest, NothingUnreadableIsStoredAndABadRowHidesNoOther) {
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss);
   store = RunStore::Open(path_);
   ASSERT_TRUE(store.ok());
-  absl::StatusOr<std::vector<v1::RunSummary>> all = (*store)->List();
+  absl::StatusOr<std::vector<v1::RunSummary>> all = ListAll(**store);
   ASSERT_TRUE(all.ok()) << all.status();
   ASSERT_EQ(all->size(), 2u);
   for (const v1::RunSummary& s : *all) {
     EXPECT_EQ(s.problem().empty(), s.run_id() == "r-1") << s.run_id() << ": " << s.problem();
   }
-  absl::StatusOr<std::vector<v1::RunSummary>> tagged = (*store)->List({{"build", "1"}});
+  absl::StatusOr<std::vector<v1::RunSummary>> tagged = ListAll(**store, {{"build", "1"}});
   ASSERT_TRUE(tagged.ok()) << tagged.status();
   EXPECT_TRUE(tagged->empty());
 }
@@ -171,7 +182,7 @@ TEST_F(RunStoreTest, ListsRunsWithTheirTagsAndFindsThemByTag) {
   ASSERT_TRUE((*store)->Save(b).ok());
   ASSERT_TRUE((*store)->Save(Report("r-3", v1::RunReport::STATE_COMPLETED)).ok());
 
-  absl::StatusOr<std::vector<v1::RunSummary>> all = (*store)->List();
+  absl::StatusOr<std::vector<v1::RunSummary>> all = ListAll(**store);
   ASSERT_TRUE(all.ok()) << all.status();
   ASSERT_EQ(all->size(), 3u);
   std::map<std::string, const v1::RunSummary*> by_id;
@@ -180,19 +191,70 @@ TEST_F(RunStoreTest, ListsRunsWithTheirTagsAndFindsThemByTag) {
   EXPECT_EQ(by_id["r-2"]->tags().at("build"), "1235");
   EXPECT_TRUE(by_id["r-3"]->tags().empty());
 
-  absl::StatusOr<std::vector<v1::RunSummary>> found = (*store)->List({{"build", "1234"}});
+  absl::StatusOr<std::vector<v1::RunSummary>> found = ListAll(**store, {{"build", "1234"}});
   ASSERT_TRUE(found.ok()) << found.status();
   ASSERT_EQ(found->size(), 1u);
   EXPECT_EQ((*found)[0].run_id(), "r-1");
-  found = (*store)->List({{"build", "1234"}, {"kernel", "6.2"}});
+  found = ListAll(**store, {{"build", "1234"}, {"kernel", "6.2"}});
   ASSERT_TRUE(found.ok());
   EXPECT_TRUE(found->empty());
-  found = (*store)->List({{"nosuch", ""}});
+  found = ListAll(**store, {{"nosuch", ""}});
   ASSERT_TRUE(found.ok());
   EXPECT_TRUE(found->empty());
 
   EXPECT_TRUE(HasTags(a.spec(), {{"kernel", "6.1"}}));
   EXPECT_FALSE(HasTags(b.spec(), {{"kernel", "6.1"}}));
+}
+
+// Pages: newest first by start, each after the previous page's last run, the state filter, and
+// a bad query named.
+TEST_F(RunStoreTest, ListsAPageAtATimeAfterTheLastRunOfThePreviousOne) {
+  absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(path_);
+  ASSERT_TRUE(store.ok()) << store.status();
+  for (int i = 0; i < 25; ++i) {
+    v1::RunReport r =
+        Report(absl::StrFormat("r-%02d", i),
+               i % 5 == 0 ? v1::RunReport::STATE_CANCELLED : v1::RunReport::STATE_COMPLETED);
+    r.set_started_at(absl::StrFormat("2026-12-06T10:%02d:00Z", i));
+    ASSERT_TRUE((*store)->Save(r).ok());
+  }
+  RunQuery query;
+  query.limit = 10;
+  std::vector<std::string> seen;
+  int pages = 0;
+  do {
+    absl::StatusOr<RunPage> page = (*store)->List(query);
+    ASSERT_TRUE(page.ok()) << page.status();
+    for (const v1::RunSummary& s : page->runs) seen.push_back(s.run_id());
+    query.after = page->next;
+    ++pages;
+  } while (!query.after.empty() && pages < 10);
+  EXPECT_EQ(pages, 3);
+  ASSERT_EQ(seen.size(), 25u);
+  EXPECT_EQ(seen.front(), "r-24");
+  EXPECT_EQ(seen[10], "r-14");
+  EXPECT_EQ(seen.back(), "r-00");
+  query = RunQuery{};
+  query.state = v1::RunReport::STATE_CANCELLED;
+  query.limit = 5;
+  absl::StatusOr<RunPage> cancelled = (*store)->List(query);
+  ASSERT_TRUE(cancelled.ok());
+  ASSERT_EQ(cancelled->runs.size(), 5u);
+  EXPECT_EQ(cancelled->runs[0].run_id(), "r-20");
+  EXPECT_EQ(cancelled->next, "");  // exactly a page: no next one
+  // A run the store does not hold is placed by its id.
+  query = RunQuery{};
+  query.after = "r-12x";
+  EXPECT_EQ((*store)->List(query)->runs[0].run_id(), "r-12");
+
+  v1::ListRunsRequest request;
+  request.set_limit(1001);
+  EXPECT_NE(RunQueryOf(request).status().message().find("limit: 1001 is not in 1..1000"),
+            std::string::npos);
+  request.set_limit(0);
+  EXPECT_EQ(RunQueryOf(request)->limit, 100u);
+  request.set_after("r-1; DROP TABLE runs");
+  EXPECT_NE(RunQueryOf(request).status().message().find("after: not a run id"), std::string::npos);
 }
 
 }  // namespace

@@ -1,5 +1,9 @@
 // Every binary's command line: --help exits 0, bad input exits 2 with a message naming the value.
+#include <arpa/inet.h>
 #include <google/protobuf/util/json_util.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "churnlab/v1/report.pb.h"
 #include "gtest/gtest.h"
@@ -84,6 +88,27 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"churnlab", {"budget", "--preset=linux", "--max-user-port=5000"}, "linux"},
         BadInput{"churnlab", {"budget", "--sources=0"}, "--sources=0"},
         BadInput{"churnlab", {"budget", "--close=later"}, "later"}));
+
+// A coordinator the CLI cannot reach: exit 3, and the kernel's errno in the message (a port
+// nothing listens on, as a loopback socket bound and closed leaves it: ECONNREFUSED).
+TEST(CliUnreachableTest, NamesTheErrnoTheKernelGave) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(a);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&a), &length), 0);
+  close(fd);
+  std::string address = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  absl::StatusOr<testing::CommandResult> r =
+      RunCommand({BinaryPath("churnlab"), "agents", "--coordinator=" + address});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 3) << r->output;
+  EXPECT_NE(r->output.find("connect() failed with ECONNREFUSED"), std::string::npos) << r->output;
+  EXPECT_NE(r->output.find(address), std::string::npos) << r->output;
+}
 
 TEST(CliHelpTest, EveryBinaryHasHelpAndExitsZero) {
   for (const char* binary : {"churnlab-churn", "churnlab-target", "churnlab-coordinator",

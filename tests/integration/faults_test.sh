@@ -93,7 +93,7 @@ run1b=$!
 sleep 3
 kill -9 "$a4_pid"
 wait $run1b || true
-json r1b.json "[a['share_handed_on'] for a in r['agents'] if a['name'] == 'a4'][0]" | grep -qx True ||
+[[ $(json r1b.json "[a['share_handed_on'] for a in r['agents'] if a['name'] == 'a4'][0]") == True ]] ||
   fail "a4's share was not handed on"
 json r1b.json "any(o.startswith('a4 was lost') and 'was handed' in o for o in r['observations'])" |
   grep -qx True || fail "the observations do not say a4's share was handed on"

@@ -372,6 +372,13 @@ INSTANTIATE_TEST_SUITE_P(
               EXPECT_EQ(r.tuple_budget().sources(0).limit(), v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS);
               EXPECT_EQ(r.tuple_budget().summary().find("expect EADDRNOTAVAIL"), std::string::npos)
                   << r.tuple_budget().summary();
+              // The kernel's count, in the report's words.
+              std::string said = absl::StrCat("destroyed ", Kernel(r, "TCPTimeWaitOverflow"),
+                                              " TIME_WAIT sockets as they closed");
+              bool explained = false;
+              for (const std::string& o : r.observations())
+                explained = explained || o.find(said) != std::string::npos;
+              EXPECT_TRUE(explained) << said;
             },
             {{"net.ipv4.tcp_max_tw_buckets", "300"}}},
         // tcp_tw_reuse=1 with timestamps: the kernel takes a TIME_WAIT tuple over only

@@ -268,7 +268,7 @@ pids+=($!)
 for _ in $(seq 100); do grep -q "hello.source_ips" wide.log && break; sleep 0.1; done
 grep -q "hello.source_ips: 5000 items; at most 4096" wide.log ||
   fail "a 5,000-address hello was not refused naming the field: $(tail -n 3 wide.log)"
-agents | grep -q '^wide ' && fail "the 5,000-address agent attached"
+[[ $'\n'$(agents) == *$'\n'"wide "* ]] && fail "the 5,000-address agent attached"
 echo "ok: a 5,000-address hello is refused, naming hello.source_ips and the limit"
 
 printf '{"targets":["127.0.0.1:9"],"duration":"1s","rate":1,"rate":1e6}' >dup.json
@@ -296,8 +296,8 @@ echo "== IPv4-mapped targets"
 "$bin/churnlab-agent" --coordinator="$c" --token-file=token --name=six --source-ips=::1 \
   --allow-targets=::/0 >six.log 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do agents | grep -q '^six ' && break; sleep 0.1; done
-agents | grep -q '^six ' || fail "the IPv6-only agent did not attach: $(tail -n 3 six.log)"
+for _ in $(seq 100); do [[ $'\n'$(agents) == *$'\n'"six "* ]] && break; sleep 0.1; done
+[[ $'\n'$(agents) == *$'\n'"six "* ]] || fail "the IPv6-only agent did not attach: $(tail -n 3 six.log)"
 expect 3 "an IPv4 target written ::ffff:a.b.c.d is outside an allow-list of ::/0" \
   "$bin/churnlab" run --coordinator="$c" --token-file=token --agents=six \
   --target='[::ffff:127.0.0.1]:9' --rate=1 --duration=1s
