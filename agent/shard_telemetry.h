@@ -38,8 +38,7 @@ class ShardTelemetryCollector {
   void SetPortsAtStart(const absl::StatusOr<SocketCensus>& toward_targets,
                        const absl::StatusOr<RangeUse>& range);
   ~ShardTelemetryCollector();
-  // When the census picked up last is followed by the next, after its start: 100 times the CPU
-  // it cost, within 0.95 to 30 s (its cadence, for those who must know when to expect it).
+  // The next census's delay after the last one's start: 100 x its CPU cost, within 0.95-30 s.
   int64_t census_gap_nanos() const { return next_census_ - census_started_; }
 
  private:
@@ -75,8 +74,7 @@ class ShardTelemetryCollector {
   int64_t pending_cost_ = 0;  // CPU nanos the census used, written by the pending census only
   uint64_t peak_in_flight_ = 0;
   HostMemory memory_at_start_ = ReadHostMemory();
-  // The processes' proportional set size before the first connection (the collector is made
-  // after the engine, before it starts).
+  // The processes' PSS before the first connection (made after the engine, before its start).
   uint64_t pss_at_start_ = SelfAndChildrenMemory().pss_bytes;
   uint64_t peak_established_ = 0;
   v1::ShardMemory memory_;                // as of the most established connections seen
