@@ -52,8 +52,7 @@ class ShardTelemetryCollector {
   // `established` is the most connections held so far.
   void AddMemory(uint64_t established);
   void AddSockets(const SourceSockets& sockets, v1::SourceCounts* out);
-  // Takes in a census finished in the background (true when one did) and starts the next when
-  // due; the final one is taken at once.
+  // Takes in a census done in the background (true if one was), starts the next when due.
   bool UpdateCensus(bool final);
 
   std::string run_id_;
