@@ -37,10 +37,9 @@ std::string FailureColumn(const v1::FailureCount& f) {
 // begins with = + - @ (or a tab or CR) would be a formula to a spreadsheet (=HYPERLINK(...)):
 // it gets a leading ' (OWASP's advice for CSV injection).
 std::string CsvField(const std::string& raw) {
-  std::string value = raw;
-  if (!value.empty() && std::string_view("=+-@\t\r").find(value[0]) != std::string_view::npos) {
-    value.insert(0, "'");
-  }
+  bool formula =
+      !raw.empty() && std::string_view("=+-@\t\r").find(raw[0]) != std::string_view::npos;
+  std::string value = formula ? absl::StrCat("'", raw) : raw;
   if (value.find_first_of(",\"\r\n") == std::string::npos) return value;
   std::string out = "\"";
   for (char c : value) {

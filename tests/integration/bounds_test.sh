@@ -35,6 +35,9 @@
 #     agent's answer deadline (2 s) plus a poll the agent kills it (SIGKILL) and goes on; the
 #     other processes keep loading (SYNs after the kill), the run ends on time, and the report
 #     names 1 of the processes lost.
+# 10. Every bind mode (none, no-port, bind, bind-any) at 2,000/s for 2 s: once `churnlab run`
+#     has returned, the namespace sends no SYN toward the target (nftables, 2 s), and the
+#     report's attempted matches the SYNs the run sent within 2%.
 # Usage: bounds_test.sh BIN_DIR
 source "$(dirname "$0")/../support/shell_test.sh" bounds_test "$@"
 if [[ $(id -u) -ne 0 ]]; then
@@ -395,5 +398,24 @@ echo "   $engines engine processes, one stopped: state $state ${killed_after} ms
   fail "the report does not name the lost process: $said"
 grep -q "1 of $engines engine processes lost" wedged-agent.log ||
   fail "the agent did not log the lost process"
+
+echo "== 10. no SYN after a run's end, in every bind mode"
+start_lab modes "20000 59999"
+target_port=$(cat target)
+count_syns "${target_port##*:}"
+for mode in none no-port bind bind-any; do
+  before=$(syns)
+  in_ns "$bin/churnlab" run --coordinator="$c" --target="$(cat target)" --rate=2000 \
+    --duration=2s --bind="$mode" --report="mode-$mode.json" >"mode-$mode.log" 2>&1 || true
+  ended=$(syns)
+  sleep 2
+  later=$(syns)
+  attempted=$(json "mode-$mode.json" 'r["totals"]["attempted"]')
+  echo "   $mode: SYNs +$((ended - before)) in the run, +$((later - ended)) in the 2 s after it;" \
+    "report: attempted $attempted"
+  ((later == ended)) || fail "$mode: $((later - ended)) SYNs after the run had ended"
+  python3 -c "import sys; a, k = $attempted, $((ended - before)); sys.exit(k == 0 or abs(a - k) > 0.02 * k)" ||
+    fail "$mode: report attempted $attempted, SYNs $((ended - before))"
+done
 
 echo "bounds_test: passed"

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "churnlab/v1/report.pb.h"
 #include "gtest/gtest.h"
 #include "tests/support/netns_lab.h"
@@ -71,6 +72,25 @@ bool Says(const v1::RunReport& r, const std::string& text) {
   return false;
 }
 
+// The server never closes: the client's ports wait in FIN_WAIT2, the server's sockets in
+// CLOSE_WAIT (the observer's census after the drain counts the last ones), and the report
+// says why.
+void CheckCloseWaitLeak(const v1::RunReport& r, Witness& w) {
+  uint64_t held = 0, fin_wait2 = 0;
+  for (const v1::SourceReport& s : r.agents(0).sources()) {
+    held += s.peak_ports_in_use();
+    fin_wait2 += s.peak_fin_wait2();
+  }
+  ExpectKernelAgrees(held, w.Sockets("fin-wait-2"), "client FIN_WAIT2");
+  ExpectKernelAgrees(fin_wait2, w.Sockets("fin-wait-2"), "peak FIN_WAIT2");
+  ASSERT_EQ(r.observers_size(), 1);
+  ASSERT_GE(r.observers(0).listen_size(), 1);
+  ExpectKernelAgrees(r.observers(0).listen(0).peak_close_wait(),
+                     w.Sockets("close-wait", /*server_side=*/true), "server CLOSE_WAIT");
+  EXPECT_GT(r.observers(0).listen(0).peak_close_wait(), 0u);
+  EXPECT_TRUE(Says(r, "CLOSE_WAIT"));
+}
+
 struct Scenario {
   std::string name;                       // the tests' name
   std::string spec;                       // scenarios/<spec>.json
@@ -83,6 +103,9 @@ struct Scenario {
   std::map<std::string, std::string> sysctls = {};  // set in the lab before the run
   // Checks of the target's own counters, read once it has stopped.
   std::function<void(const v1::RunReport&, Witness&)> check_target = nullptr;
+  // Where the target listens: a wildcard (0.0.0.0) is reached at 127.0.0.1, and its observer
+  // must count the connections all the same.
+  std::string listen_ip = "127.0.0.1";
 };
 
 void PrintTo(const Scenario& s, std::ostream* os) { *os << s.name; }
@@ -99,7 +122,7 @@ TEST_P(ScenarioTest, ShowsItsPhenomenonOrItsFix) {
   // The target also attaches as an observer, reporting the server side.
   std::vector<std::string> target_flags = s.target_flags;
   target_flags.push_back("--coordinator=" + (*lab)->coordinator());
-  std::vector<std::string> listen(s.target_ports, "127.0.0.1:0");
+  std::vector<std::string> listen(s.target_ports, s.listen_ip + ":0");
   target_flags.push_back("--listen=" + absl::StrJoin(listen, ","));
   absl::StatusOr<testing::TargetProcess> target = (*lab)->StartTarget(target_flags);
   ASSERT_TRUE(target.ok()) << target.status();
@@ -108,7 +131,8 @@ TEST_P(ScenarioTest, ShowsItsPhenomenonOrItsFix) {
 
   std::vector<std::string> args = {"--spec=" + std::string(CHURNLAB_SOURCE_DIR) + "/scenarios/" +
                                    s.spec + ".json"};
-  args.push_back("--target=" + target->address_list);
+  args.push_back("--target=" +
+                 absl::StrReplaceAll(target->address_list, {{"0.0.0.0:", "127.0.0.1:"}}));
   args.insert(args.end(), s.run_flags.begin(), s.run_flags.end());
   Witness witness{lab->get()};
   absl::StatusOr<std::map<std::string, int64_t>> before = (*lab)->KernelCounters();
@@ -309,30 +333,26 @@ INSTANTIATE_TEST_SUITE_P(
                  {},
                  true,
                  0,
-                 [](const v1::RunReport& r, Witness& w) {
-                   // The client's sockets wait in FIN_WAIT2, holding their ports.
-                   uint64_t held = 0;
-                   for (const v1::SourceReport& s : r.agents(0).sources()) {
-                     held += s.peak_ports_in_use();
-                   }
-                   ExpectKernelAgrees(held, w.Sockets("fin-wait-2"), "client FIN_WAIT2");
-                   uint64_t fin_wait2 = 0;
-                   for (const v1::SourceReport& s : r.agents(0).sources()) {
-                     fin_wait2 += s.peak_fin_wait2();
-                   }
-                   ExpectKernelAgrees(fin_wait2, w.Sockets("fin-wait-2"), "peak FIN_WAIT2");
-                   // The server's sockets wait in CLOSE_WAIT (the observer's census after the
-                   // drain counts the last ones), and the report says why.
-                   ASSERT_EQ(r.observers_size(), 1);
-                   ExpectKernelAgrees(r.observers(0).listen(0).peak_close_wait(),
-                                      w.Sockets("close-wait", /*server_side=*/true),
-                                      "server CLOSE_WAIT");
-                   EXPECT_TRUE(Says(r, "CLOSE_WAIT"));
-                 },
+                 CheckCloseWaitLeak,
                  {},
                  [](const v1::RunReport& r, Witness& w) {
                    EXPECT_EQ(w.target["leaked"], r.totals().attempted());
                  }},
+        // The same with the target on the wildcard address (as the Kubernetes files run it):
+        // its observer counts its connections all the same.
+        Scenario{"close_wait_leak_wildcard",
+                 "close-wait-leak",
+                 {"--close=never", "--max-leaked=100000"},
+                 1,
+                 {},
+                 true,
+                 0,
+                 CheckCloseWaitLeak,
+                 {},
+                 [](const v1::RunReport& r, Witness& w) {
+                   EXPECT_EQ(w.target["leaked"], r.totals().attempted());
+                 },
+                 "0.0.0.0"},
         Scenario{"close_wait_fix",
                  "close-wait-leak",
                  {"--close=client"},
