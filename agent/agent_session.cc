@@ -207,16 +207,21 @@ void AgentSession::RunShard(std::string run_id, ShardEnginePtr engine, absl::Dur
 void AgentSession::StreamTelemetry(const std::string& run_id, ShardEngine& engine,
                                    ShardTelemetryCollector& telemetry) {
   uint32_t processes_lost = 0;
+  bool stopped = false;
   while (!engine.Done()) {
     bool stop;
     {
+      // A stop wakes the wait once; after it, the engine drains at the telemetry's own beat.
       std::unique_lock<std::mutex> lock(mu_);
       stop = cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.link.telemetry_interval),
-                          [&] { return stop_requested_; });
+                          [&] { return stop_requested_ && !stopped; });
     }
     // Outside the session's lock: the engine's exchanges with its processes have deadlines of
     // their own, and OnLease, OnAdjust and OnStop never wait behind them.
-    if (stop) engine.Stop();
+    if (stop && !stopped) {
+      engine.Stop();
+      stopped = true;
+    }
     // From the thread that polls the engine, on purpose: an agent whose polling is wedged pings
     // no more, so its engine's leases lapse within the dead-man limit.
     SendPing();

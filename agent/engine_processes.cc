@@ -277,14 +277,14 @@ void EngineProcesses::AskLocked(std::chrono::steady_clock::time_point now) {
 
 void EngineProcesses::ReadLocked(Child& child) {
   char buffer[64 * 1024];
+  bool ended = false;  // the pipe's end: the child is gone
   while (true) {
     ssize_t n = read(child.from, buffer, sizeof(buffer));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) break;
-    if (n <= 0) {  // died: its counts are those of its last frame
-      child.lost = !child.done.load();
-      child.done.store(true);
-      return;
+    if (n <= 0) {
+      ended = true;
+      break;
     }
     child.inbox.append(buffer, static_cast<size_t>(n));
   }
@@ -305,6 +305,11 @@ void EngineProcesses::ReadLocked(Child& child) {
     child.inbox.erase(0, 9 + length);
     child.asked = false;
     child.done.store(status == ChildStatus::kDone);
+  }
+  // Gone before its final frame: its counts are those of the last frame it wrote (read above).
+  if (ended && !child.done.load()) {
+    child.lost = true;
+    child.done.store(true);
   }
 }
 

@@ -22,22 +22,33 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   CoordinatorServer* self = server.get();
   server->ticker_ = std::thread([self] {
     constexpr absl::Duration kInterval = absl::Milliseconds(100);
-    // Oversleeping past this is the coordinator not running (CPU contention, SIGSTOP), and
-    // credited to the agents' silences; less is ordinary scheduling noise. Measured from one
-    // tick's start to the next: a stop that lands inside Tick (slow when starved of CPU) is a
-    // stall as much as one that lands in the wait.
-    constexpr absl::Duration kNoticedStall = absl::Milliseconds(250);
     std::unique_lock<std::mutex> lock(self->mu_);
-    absl::Time last_tick = self->coordinator_->Now();
     while (!self->cv_.wait_for(lock, absl::ToChronoNanoseconds(kInterval),
                                [&] { return self->stopping_; })) {
       lock.unlock();
-      absl::Time now = self->coordinator_->Now();
-      absl::Duration overslept = now - last_tick - kInterval;
-      if (overslept > kNoticedStall) self->coordinator_->CreditStall(overslept);
-      self->coordinator_->Tick(now);
-      last_tick = now;
+      self->coordinator_->Tick(self->coordinator_->Now());
       lock.lock();
+    }
+  });
+  // The stall watch: a thread that does nothing but wake every 100 ms. Oversleeping past 250 ms
+  // is the coordinator not running (CPU contention, SIGSTOP), credited to the agents' silences;
+  // less is ordinary scheduling noise. Not the ticker's own lag: a Tick slow with work (a final
+  // report, a store write) is no stall, and telemetry keeps arriving meanwhile.
+  server->stall_watch_ = std::thread([self] {
+    constexpr absl::Duration kInterval = absl::Milliseconds(100);
+    constexpr absl::Duration kNoticedStall = absl::Milliseconds(250);
+    std::unique_lock<std::mutex> lock(self->mu_);
+    absl::Time before = self->coordinator_->Now();
+    while (!self->cv_.wait_for(lock, absl::ToChronoNanoseconds(kInterval),
+                               [&] { return self->stopping_; })) {
+      absl::Time now = self->coordinator_->Now();
+      if (absl::Duration overslept = now - before - kInterval; overslept > kNoticedStall) {
+        lock.unlock();
+        self->coordinator_->CreditStall(overslept);
+        lock.lock();
+        now = self->coordinator_->Now();  // not the wait for the coordinator's lock
+      }
+      before = now;
     }
   });
   return server;
@@ -112,6 +123,7 @@ void CoordinatorServer::Stop() {
   }
   cv_.notify_all();
   if (ticker_.joinable()) ticker_.join();
+  if (stall_watch_.joinable()) stall_watch_.join();
   if (http_) http_->Stop();
   if (grpc_) grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
 }

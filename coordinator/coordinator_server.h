@@ -51,6 +51,7 @@ class CoordinatorServer {
   std::condition_variable cv_;
   bool stopping_ = false;
   std::thread ticker_;
+  std::thread stall_watch_;  // credits the coordinator's own stalls (CreditStall)
 };
 
 }  // namespace churnlab

@@ -43,7 +43,7 @@ int64_t NowMs() {
 
 // The request line and the header lines as the client sent them ("Key: value\r\n").
 size_t HeaderBytes(evhttp_request* req, const std::string& method) {
-  size_t bytes = method.size() + std::strlen(evhttp_request_get_uri(req)) + 11;
+  size_t bytes = method.size() + std::strlen(evhttp_request_get_uri(req)) + 12;  // " HTTP/1.1\r\n"
   evkeyvalq* headers = evhttp_request_get_input_headers(req);
   for (evkeyval* h = headers->tqh_first; h != nullptr; h = h->next.tqe_next) {
     bytes += std::strlen(h->key) + std::strlen(h->value) + 4;

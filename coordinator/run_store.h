@@ -60,7 +60,8 @@ class RunStore {
   // The run's stored series points, in order (none for an unknown id).
   absl::StatusOr<std::vector<v1::SeriesPoint>> LoadPoints(const std::string& run_id);
   // A page of `query`: an index on (started_at, run_id) finds it without reading the others, so
-  // the first page of 10,000 stored runs costs what the first page of 10 does.
+  // the first page of 10,000 stored runs costs what the first page of 10 does (a tag or state
+  // filter reads runs newest first until it has a page of matches).
   absl::StatusOr<RunPage> List(const RunQuery& query = {});
 
  private:

@@ -230,6 +230,24 @@ TEST(ObserveTest, LateStartsAndALaggingLoopAreSaid) {
   EXPECT_TRUE(Observe(report).empty());
 }
 
+// Why starts were skipped, when connect() was quick: a loop away for half the connect timeout or
+// more was stopped or starved; one that was not, and still fell behind, had too few threads.
+// Each side of half the timeout, and at it.
+TEST(ObserveTest, SkippedStartsAreBlamedOnTheLoopOnlyPastHalfTheConnectTimeout) {
+  v1::RunReport report;
+  report.mutable_totals()->set_late_starts(100);
+  report.mutable_spec()->mutable_connect_timeout()->set_seconds(1);
+  report.mutable_latency()->mutable_connect_call()->set_p99_ms(0.2);
+  auto why = [&](double lag_max_ms) {
+    report.mutable_latency()->mutable_loop_lag()->set_max_ms(lag_max_ms);
+    return Find(Observe(report), "scheduled starts were skipped");
+  };
+  EXPECT_NE(why(850).find("stopped or starved of CPU"), std::string::npos) << why(850);
+  EXPECT_NE(why(500).find("stopped or starved of CPU"), std::string::npos) << why(500);
+  EXPECT_NE(why(499).find("could not keep up with the rate"), std::string::npos) << why(499);
+  EXPECT_NE(why(20).find("could not keep up with the rate"), std::string::npos) << why(20);
+}
+
 // The server's TIME_WAIT below the connections closed within 60 s: the clients came back on
 // tuples it held, and the report says how; a long run's older TIME_WAIT simply expired.
 TEST(ObserveTest, ServerTimeWaitBelowTheClosesIsExplainedOnlyWhenItIsTakenOver) {

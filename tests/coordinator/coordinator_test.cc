@@ -308,5 +308,24 @@ TEST_F(CoordinatorTest, ALostAgentIsListedWithoutItsLists) {
   EXPECT_EQ(kept.allow_targets_size(), 0);
 }
 
+// --max-agents: one agent past the cap is refused (RESOURCE_EXHAUSTED) and counted; a name
+// freed by one that left can attach again.
+TEST_F(CoordinatorTest, AttachesPastMaxAgentsAreRefusedAndCounted) {
+  Coordinator::Options options;
+  options.max_agents = 2;
+  Coordinator capped(store_.get(), options);
+  RecordingLink a, b, c;
+  ASSERT_TRUE(capped.AttachAgent(AgentHello("a1", "127.0.0.2"), &a).ok());
+  ASSERT_TRUE(capped.AttachAgent(AgentHello("a2", "127.0.0.3"), &b).ok());
+  absl::Status third = capped.AttachAgent(AgentHello("a3", "127.0.0.4"), &c);
+  EXPECT_EQ(third.code(), absl::StatusCode::kResourceExhausted) << third;
+  EXPECT_NE(third.message().find("maximum of 2 agents"), std::string::npos) << third;
+  EXPECT_EQ(capped.attaches_refused(), 1u);
+  EXPECT_EQ(capped.ListAgents().size(), 2u);
+  capped.DetachAgent("a2", &b);
+  EXPECT_TRUE(capped.AttachAgent(AgentHello("a3", "127.0.0.4"), &c).ok());
+  EXPECT_EQ(capped.attaches_refused(), 1u);
+}
+
 }  // namespace
 }  // namespace churnlab

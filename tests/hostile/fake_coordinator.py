@@ -120,8 +120,8 @@ bad = {
     "a connect timeout of 10^6 s": (dict(connect_timeout_s=10**6), "timeout"),
     "a target outside the allow-list": (dict(targets=["10.1.2.3:80"]), "10.1.2.3"),
     "a start 10^9 s ahead": (dict(start_after_s=10**9), "start_after"),
-    "a max_in_flight of -5": (dict(max_in_flight=-5), "in_flight"),
-    "a max_in_flight of 2^62": (dict(max_in_flight=2**62), "in_flight"),
+    "a max_in_flight of -5": (dict(max_in_flight=-5), "max_in_flight: is negative"),
+    "a max_in_flight of 2^62": (dict(max_in_flight=2**62), "max_in_flight: 4611686018427387904"),
     "a source IP the agent does not offer": (dict(source_ips=["127.0.0.9"]), "127.0.0.9"),
 }
 before = syns()

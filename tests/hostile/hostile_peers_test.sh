@@ -26,6 +26,14 @@ trap 'cleanup; ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null; i
 ip netns add "$ns"
 ip -n "$ns" link set lo up
 in_ns() { ip netns exec "$ns" "$@"; }
+# in_ns_pid NAME: the pid of this test's process named NAME (its namespace's, no other test's).
+in_ns_pid() {
+  local p
+  for p in $(ip netns pids "$ns"); do
+    [[ $(cat "/proc/$p/comm" 2>/dev/null) == "$1" ]] && { echo "$p"; return 0; }
+  done
+  return 1
+}
 
 in_ns "$bin/churnlab-target" --listen=127.0.0.1:0 --address-file=target >target.log 2>&1 &
 pids+=($!)
@@ -42,8 +50,7 @@ in_ns "$bin/churnlab-coordinator" --grpc-listen=127.0.0.1:0 --http-listen=127.0.
 pids+=($!)
 need_file grpc
 need_file http
-coordinator=$(pgrep -n -f -- "churnlab-coordinator .*--db=runs.db") ||
-  fail "no churnlab-coordinator process"
+coordinator=$(in_ns_pid churnlab-coordi) || fail "no churnlab-coordinator process"
 in_ns "$py" "$here/fake_agent.py" "$(cat grpc)" "$(cat http)" "$coordinator" "$(cat target)" \
   "$bin" "$work" || fail "the fake agent's checks (above)"
 kill -0 "$coordinator" || fail "the coordinator died"
@@ -64,5 +71,5 @@ for rate in nan inf -1; do
   grep -q "refused a rate change to $rate conn/s" agent.log ||
     fail "the agent did not say it refused a rate change to $rate"
 done
-agent=$(pgrep -n -f -- "churnlab-agent --coordinator=$(cat fake)") || fail "the agent died"
+in_ns_pid churnlab-agent >/dev/null || fail "the agent died"
 echo "hostile_peers_test: passed"

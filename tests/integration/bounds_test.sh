@@ -25,7 +25,7 @@
 #     on to it), and the report says what it cannot count.
 #  7. One of the agent's engine processes stopped, then the coordinator killed, or stopped as if
 #     behind a partition: the other processes, loading until then, start nothing once the
-#     dead-man limit has passed (no SYN 4 to 7 s after), nor the stopped one when it resumes.
+#     dead-man limit has passed (no SYN 4 to 7 s after), and the stopped one has been killed.
 #  8. Seed 002's "B's bind() takes A's ports": churnlab-churn in bind mode bind from 127.0.0.3
 #     leaves 990 of the 1,000-port range in TIME_WAIT; then a no-port run from 127.0.0.2 finds no port
 #     (the kernel's connect() skips every port bind() took, whatever the address), and the
@@ -308,7 +308,11 @@ stopped_child_then() {
   a=$(syns)
   sleep 3
   b=$(syns)
-  kill -CONT "$child" 2>/dev/null || true  # the agent may have killed it by now (part 9)
+  # The agent has killed the stopped one by now (no answer within 2 s: part 9).
+  local state
+  state=$(awk '{print $3}' "/proc/$child/stat" 2>/dev/null || echo gone)
+  [[ $state != T ]] || fail "$1: the stopped engine process was not killed in 7 s"
+  kill -CONT "$child" 2>/dev/null || true
   sleep 1
   d=$(syns)
   kill -CONT "$coordinator_pid" 2>/dev/null || true

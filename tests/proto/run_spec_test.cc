@@ -393,5 +393,25 @@ TEST(RunSpecTagsTest, ParseTagSplitsAtTheFirstEquals) {
   EXPECT_FALSE(ParseTag("=v").ok());
 }
 
+// A shard's own numbers are checked where they enter the agent: a negative concurrency or
+// max_in_flight is refused, not read as "unset" (the spec's default).
+TEST(ShardParamsTest, NegativeCountsAreRefusedNotReadAsUnset) {
+  v1::Shard shard;
+  shard.mutable_spec()->add_targets("127.0.0.1:9000");
+  shard.mutable_spec()->mutable_duration()->set_seconds(3);
+  ApplyRunSpecDefaults(shard.mutable_spec());
+  shard.add_source_ips("127.0.0.2");
+  shard.set_rate(50);
+  shard.set_max_in_flight(-5);
+  EXPECT_NE(EngineParamsFromShard(shard).status().message().find("max_in_flight: is negative"),
+            std::string::npos);
+  shard.set_max_in_flight(50);
+  EXPECT_TRUE(EngineParamsFromShard(shard).ok()) << EngineParamsFromShard(shard).status();
+  shard.set_rate(0);
+  shard.set_concurrency(-1);
+  EXPECT_NE(EngineParamsFromShard(shard).status().message().find("concurrency: is negative"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace churnlab
