@@ -123,13 +123,20 @@ function tagCell(tags) {
   return span;
 }
 
+// Each call is numbered: a listing that comes back after a newer one was asked for (an event's
+// refresh with the old filter, answered late on a busy host) is dropped, never shown over it.
+let runsAsked = 0;
+
 async function loadRuns() {
+  const asked = ++runsAsked;
   const filter = $('tag-filter').value.trim();
   const query = filter ? `?tag=${encodeURIComponent(filter)}` : '';
   const response = await fetch(`/api/runs${query}`, { headers: authHeaders() });
+  if (asked !== runsAsked) return;
   $('tag-filter').classList.toggle('error', response.status === 400);
   if (!response.ok) return;
   const runs = (await response.json()).runs || [];
+  if (asked !== runsAsked) return;
   $('runs').tBodies[0].replaceChildren(...runs.map((r) => {
     const box = document.createElement('input');
     box.type = 'checkbox';
