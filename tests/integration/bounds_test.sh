@@ -279,6 +279,20 @@ echo "   SYNs: $stopped by the stop, $ended when the run ended ($(json resume.js
 [[ $(json resume.json '"\n".join(r.get("observations", []))') == *"is in no count"* ]] ||
   fail "the report does not say that what the lost agent did after its last telemetry is uncounted"
 
+# stop_an_engine_process: once the agent runs its shard in 2 or more engine processes
+# ($engines), a second later, stops the first of them ($child).
+stop_an_engine_process() {
+  engines=0
+  for _ in $(seq 100); do
+    engines=$({ pgrep -P "$agent" || true; } | wc -l)
+    ((engines >= 2)) && break
+    sleep 0.1
+  done
+  ((engines >= 2)) || fail "the agent started no engine processes past its fd limit"
+  sleep 1
+  child=$(pgrep -P "$agent" | head -n 1)
+  kill -STOP "$child"
+}
 # stopped_child_then SIGNAL: one engine process stopped, then the coordinator sent SIGNAL: KILL
 # (its connections close, the agent sees it at once) or STOP (silent, as behind a partition: only
 # the lapsing leases and the link's keepalive stop the load).
@@ -289,16 +303,8 @@ stopped_child_then() {
   in_ns "$bin/churnlab" run --coordinator="$c" --target="$(cat target)" --concurrency=1000 \
     --duration=30s >"child-$1-run.log" 2>&1 &
   pids+=($!)
-  local engines=0 child before stopped sent a b d
-  for _ in $(seq 100); do
-    engines=$({ pgrep -P "$agent" || true; } | wc -l)
-    ((engines >= 2)) && break
-    sleep 0.1
-  done
-  ((engines >= 2)) || fail "the agent started no engine processes past its fd limit"
-  sleep 1
-  child=$(pgrep -P "$agent" | head -n 1)
-  kill -STOP "$child"
+  local child before stopped sent a b d
+  stop_an_engine_process
   before=$(syns)
   sleep 0.5
   stopped=$(syns)
@@ -367,16 +373,7 @@ in_ns "$bin/churnlab" run --coordinator="$c" --target="$(cat target)" --concurre
   --duration=8s --report=wedged.json >wedged-run.log 2>&1 &
 run=$!
 pids+=($run)
-engines=0
-for _ in $(seq 100); do
-  engines=$({ pgrep -P "$agent" || true; } | wc -l)
-  ((engines >= 2)) && break
-  sleep 0.1
-done
-((engines >= 2)) || fail "the agent started no engine processes past its fd limit"
-sleep 1
-child=$(pgrep -P "$agent" | head -n 1)
-kill -STOP "$child"
+stop_an_engine_process
 stopped_at=$(now_ms)
 state=T
 while [[ $state == T ]] && (($(now_ms) - stopped_at < 5000)); do
