@@ -321,7 +321,6 @@ HttpServerResponse HttpApi::Get(const HttpServerRequest& req) {
   return ErrorResponse(absl::NotFoundError(absl::StrCat("no route GET ", path)));
 }
 
-// The self-contained HTML report of `ids` (dashboard/report_html.h), as a download.
 HttpServerResponse HttpApi::RunList(const HttpServerRequest& req) {
   v1::ListRunsRequest request;
   if (std::string tag = req.QueryParam("tag"); !tag.empty()) {
@@ -352,6 +351,7 @@ HttpServerResponse HttpApi::RunList(const HttpServerRequest& req) {
   return JsonResponse(MessageToJson(response));
 }
 
+// The self-contained HTML report of `ids` (dashboard/report_html.h), as a download.
 HttpServerResponse HttpApi::HtmlReport(const std::vector<std::string>& ids) {
   std::vector<v1::RunReport> reports;
   for (const std::string& id : ids) {

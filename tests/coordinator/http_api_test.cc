@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "churnlab/v1/control.pb.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "proto/message_json.h"
@@ -54,6 +55,35 @@ class HttpApiTest : public ::testing::Test {
   SocketAddress address_;
   std::unique_ptr<httplib::Client> client_;
 };
+
+// /api/runs a page at a time, as ListRuns: limit, after (the `next` of the page before), state;
+// a bad value is a 400 naming it.
+TEST_F(HttpApiTest, RunsComeAPageAtATime) {
+  Serve({});
+  v1::RunReport second = FinishedRun();
+  second.set_run_id("r-0002");
+  second.set_started_at("2026-12-06T10:00:00Z");
+  ASSERT_TRUE(store_->Save(second).ok());
+  auto first = client_->Get("/api/runs?limit=1");
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->status, 200) << first->body;
+  v1::ListRunsResponse page;
+  ASSERT_TRUE(ParseMessageJson(first->body, &page).ok()) << first->body;
+  ASSERT_EQ(page.runs_size(), 1);
+  EXPECT_EQ(page.runs(0).run_id(), "r-0002");
+  EXPECT_EQ(page.next(), "r-0002");
+  auto rest = client_->Get("/api/runs?limit=1&after=r-0002&state=completed");
+  ASSERT_TRUE(rest);
+  ASSERT_TRUE(ParseMessageJson(rest->body, &page).ok()) << rest->body;
+  ASSERT_EQ(page.runs_size(), 1);
+  EXPECT_EQ(page.runs(0).run_id(), "r-0001");
+  EXPECT_EQ(page.next(), "");
+  for (const char* bad : {"/api/runs?limit=x", "/api/runs?limit=1001", "/api/runs?state=nope"}) {
+    auto r = client_->Get(bad);
+    ASSERT_TRUE(r) << bad;
+    EXPECT_EQ(r->status, 400) << bad << ": " << r->body;
+  }
+}
 
 TEST_F(HttpApiTest, TheRoutesAnswerWhatTheStoreHolds) {
   Serve({});
