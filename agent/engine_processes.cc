@@ -11,20 +11,19 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <thread>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "agent/engine_snapshot_codec.h"
 #include "common/child_processes.h"
+#include "common/status_macros.h"
 
 extern char** environ;
 
 namespace churnlab {
 namespace {
-
-enum class ReadResult { kAnswered, kBroken, kLate };
 
 // fds a child needs besides its connections: epoll per thread, stdio, the allocator's slack.
 constexpr uint64_t kReservedFds = 64;
@@ -60,38 +59,60 @@ Deadline DeadlineIn(absl::Duration d) {
   return std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(d);
 }
 
-// Reads exactly `size` bytes by `deadline`.
-ReadResult ReadAllBy(int fd, char* data, size_t size, Deadline deadline) {
-  while (size > 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    pollfd readable = {fd, POLLIN, 0};
-    int ready = poll(&readable, 1, static_cast<int>(std::max<int64_t>(0, left.count())));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready < 0) return ReadResult::kBroken;
-    if (ready == 0) return ReadResult::kLate;
-    ssize_t n = read(fd, data, size);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n <= 0) return ReadResult::kBroken;
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return ReadResult::kAnswered;
+// A frame as a child writes it (WriteChildFrame).
+struct Frame {
+  ChildStatus status;
+  std::string payload;
+};
+
+// The whole frame at the front of `inbox`, taken off it; nullopt while it is still coming, or
+// with *bad set when its length is past any snapshot's (64 MiB): the stream is not to be trusted.
+std::optional<Frame> TakeFrame(std::string& inbox, bool* bad) {
+  if (inbox.size() < 9) return std::nullopt;
+  uint64_t length = 0;
+  std::memcpy(&length, inbox.data(), 8);
+  *bad = length > (64u << 20);
+  if (*bad || inbox.size() < 9 + length) return std::nullopt;
+  Frame frame{static_cast<ChildStatus>(inbox[8]), inbox.substr(9, length)};
+  inbox.erase(0, 9 + length);
+  return frame;
 }
 
-// One frame from a child by `deadline`.
-ReadResult ReadChildFrame(int fd, Deadline deadline, ChildStatus* status, std::string* payload) {
-  uint64_t length = 0;
-  uint8_t code = 0;
-  ReadResult r = ReadAllBy(fd, reinterpret_cast<char*>(&length), 8, deadline);
-  if (r != ReadResult::kAnswered) return r;
-  if (length > (64u << 20)) return ReadResult::kBroken;
-  if ((r = ReadAllBy(fd, reinterpret_cast<char*>(&code), 1, deadline)) != ReadResult::kAnswered)
-    return r;
-  payload->resize(length);
-  if ((r = ReadAllBy(fd, payload->data(), length, deadline)) != ReadResult::kAnswered) return r;
-  *status = static_cast<ChildStatus>(code);
-  return ReadResult::kAnswered;
+// Appends what the non-blocking `fd` holds to `inbox`; false once the pipe has ended (the
+// child is gone).
+bool ReadAvailable(int fd, std::string& inbox) {
+  char buffer[64 * 1024];
+  while (true) {
+    ssize_t n = read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return true;
+    if (n <= 0) return false;
+    inbox.append(buffer, static_cast<size_t>(n));
+  }
+}
+
+// A child's first frame, by `deadline`: OK when it validated its part; its refusal as
+// FAILED_PRECONDITION; DEADLINE_EXCEEDED for a child stopped or wedged at its start.
+absl::Status AwaitFirstFrame(int fd, pid_t pid, std::string& inbox, Deadline deadline) {
+  std::optional<Frame> first;
+  bool open = true, bad = false;
+  while (!(first = TakeFrame(inbox, &bad)) && open && !bad) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "engine process ", pid, " did not start within ",
+          absl::FormatDuration(EngineProcesses::kStartDeadline), " (stopped or wedged)"));
+    }
+    pollfd readable = {fd, POLLIN, 0};
+    if (poll(&readable, 1, static_cast<int>(left.count())) < 0 && errno != EINTR) {
+      return absl::ErrnoToStatus(errno, "poll on an engine process's pipe");
+    }
+    open = ReadAvailable(fd, inbox);
+  }
+  if (!first) return absl::InternalError(absl::StrCat("engine process ", pid, " ended at start"));
+  if (first->status == ChildStatus::kError) return absl::FailedPreconditionError(first->payload);
+  return absl::OkStatus();
 }
 
 // Durations and rates as the child's flags read them back exactly.
@@ -188,31 +209,19 @@ absl::StatusOr<std::unique_ptr<EngineProcesses>> EngineProcesses::Create(
       child.pid = -1;
       return absl::ErrnoToStatus(rc, absl::StrCat("starting ", churn_path));
     }
-    // Orders never block the agent on a child that does not read them.
-    if (fcntl(child.to, F_SETFL, O_NONBLOCK) != 0) {
-      return absl::ErrnoToStatus(errno, "fcntl(O_NONBLOCK) on an engine process's pipe");
+    // Orders never block the agent on a child that does not read them, and reads never wait on
+    // one child (PollLocked).
+    for (int fd : {child.to, child.from}) {
+      if (fcntl(fd, F_SETFL, O_NONBLOCK) != 0) {
+        return absl::ErrnoToStatus(errno, "fcntl(O_NONBLOCK) on an engine process's pipe");
+      }
     }
   }
   // Each child validates its part and says so in its first frame. On an error the group's
   // destructor ends every child, a stopped one too.
   Deadline deadline = DeadlineIn(kStartDeadline);
   for (Child& child : group->children_) {
-    ChildStatus status = ChildStatus::kError;
-    std::string payload;
-    ReadResult r = ReadChildFrame(child.from, deadline, &status, &payload);
-    if (r == ReadResult::kLate) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("engine process ", child.pid, " did not start within ",
-                       absl::FormatDuration(kStartDeadline), " (stopped or wedged)"));
-    }
-    if (r == ReadResult::kBroken) {
-      return absl::InternalError(absl::StrCat("engine process ", child.pid, " ended at start"));
-    }
-    if (status == ChildStatus::kError) return absl::FailedPreconditionError(payload);
-    // Polls read whatever has come, never waiting on one child (PollLocked).
-    if (fcntl(child.from, F_SETFL, O_NONBLOCK) != 0) {
-      return absl::ErrnoToStatus(errno, "fcntl(O_NONBLOCK) on an engine process's pipe");
-    }
+    RETURN_IF_ERROR(AwaitFirstFrame(child.from, child.pid, child.inbox, deadline));
   }
   return group;
 }
@@ -276,38 +285,18 @@ void EngineProcesses::AskLocked(std::chrono::steady_clock::time_point now) {
 }
 
 void EngineProcesses::ReadLocked(Child& child) {
-  char buffer[64 * 1024];
-  bool ended = false;  // the pipe's end: the child is gone
-  while (true) {
-    ssize_t n = read(child.from, buffer, sizeof(buffer));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) break;
-    if (n <= 0) {
-      ended = true;
-      break;
-    }
-    child.inbox.append(buffer, static_cast<size_t>(n));
-  }
-  // Whole frames: 8-byte length, status, payload. Only the latest counts.
-  while (child.inbox.size() >= 9) {
-    uint64_t length = 0;
-    std::memcpy(&length, child.inbox.data(), 8);
-    if (length > (64u << 20)) {
-      kill(child.pid, SIGKILL);
-      child.lost = true;
-      child.done.store(true);
-      return;
-    }
-    if (child.inbox.size() < 9 + length) break;
-    auto status = static_cast<ChildStatus>(child.inbox[8]);
+  bool open = ReadAvailable(child.from, child.inbox);
+  bool bad = false;
+  // Only the latest whole frame counts.
+  while (std::optional<Frame> frame = TakeFrame(child.inbox, &bad)) {
     EngineSnapshot snapshot;
-    if (DecodeSnapshot(child.inbox.substr(9, length), &snapshot)) child.last = std::move(snapshot);
-    child.inbox.erase(0, 9 + length);
+    if (DecodeSnapshot(frame->payload, &snapshot)) child.last = std::move(snapshot);
     child.asked = false;
-    child.done.store(status == ChildStatus::kDone);
+    child.done.store(frame->status == ChildStatus::kDone);
   }
-  // Gone before its final frame: its counts are those of the last frame it wrote (read above).
-  if (ended && !child.done.load()) {
+  if (bad) kill(child.pid, SIGKILL);
+  // Gone (or garbled) before its final frame: its counts are those of the last frame it wrote.
+  if ((bad || !open) && !child.done.load()) {
     child.lost = true;
     child.done.store(true);
   }
