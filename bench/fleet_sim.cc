@@ -6,6 +6,8 @@
 // dashboard's event stream (SSE).
 //
 // churnlab-fleet-sim --agents=1000 --seconds=30
+// churnlab-fleet-sim --agents=300 --ips-per-agent=4096 --run-ips-per-agent=4 --pages=20
+//   (maximal hellos, 20 dashboard pages open)
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
 #include <signal.h>
@@ -62,11 +64,13 @@ class FakeAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Coo
   bool SendTelemetry(double elapsed_s, bool final) {
     std::string run_id;
     double rate;
+    std::vector<std::string> sources;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (run_id_.empty() || done_) return false;
       run_id = run_id_;
       rate = rate_;
+      sources = sources_;
     }
     v1::AgentMessage message;
     v1::ShardTelemetry* t = message.mutable_telemetry();
@@ -74,10 +78,14 @@ class FakeAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Coo
     t->mutable_elapsed()->set_seconds(static_cast<int64_t>(elapsed_s));
     t->set_final(final);
     t->set_port_range_size(28232);
-    uint64_t count = static_cast<uint64_t>(rate * elapsed_s / ips_);
-    for (int k = 0; k < ips_; ++k) {
+    // The shard's source IPs, as a real agent reports them (all of its own when none is named).
+    if (sources.empty()) {
+      for (int k = 0; k < ips_; ++k) sources.push_back(SourceIp(k));
+    }
+    uint64_t count = static_cast<uint64_t>(rate * elapsed_s / sources.size());
+    for (const std::string& ip : sources) {
       v1::SourceCounts* s = t->add_sources();
-      s->set_ip(SourceIp(k));
+      s->set_ip(ip);
       s->set_attempted(count);
       s->set_succeeded(count);
       s->set_requests(count);
@@ -100,6 +108,7 @@ class FakeAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Coo
       std::lock_guard<std::mutex> lock(mu_);
       run_id_ = in_.assign().run_id();
       rate_ = in_.assign().rate();
+      sources_.assign(in_.assign().source_ips().begin(), in_.assign().source_ips().end());
     }
     StartRead(&in_);
   }
@@ -154,6 +163,7 @@ class FakeAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Coo
   bool finished_ = false;
   std::string run_id_;
   double rate_ = 0;
+  std::vector<std::string> sources_;
 };
 
 // Delays from a telemetry burst to the update that carries it.
@@ -222,12 +232,14 @@ bool WaitForAgents(v1::Control::Stub& control, int64_t agents) {
   }
 }
 
-// A run of 10 connections/s per agent aimed at the discard port; its id.
+// A run of 10 connections/s per agent aimed at the discard port, from `run_ips` source IPs of
+// each agent (0: all); its id.
 absl::StatusOr<std::string> StartFleetRun(v1::Control::Stub& control, int64_t agents,
-                                          int64_t seconds) {
+                                          int64_t seconds, int64_t run_ips) {
   v1::StartRunRequest start;
   v1::RunSpec* spec = start.mutable_spec();
   spec->set_name("fleet-sim");
+  if (run_ips > 0) spec->set_source_ips_per_agent(static_cast<int32_t>(run_ips));
   spec->add_targets("127.0.0.1:9");
   spec->set_rate(10.0 * agents);
   spec->mutable_duration()->set_seconds(seconds);
@@ -246,6 +258,8 @@ int Main(int argc, char** argv) {
   int64_t channels = 50;
   int64_t ips = 1;
   bool sse = true;
+  int64_t pages = 1;
+  int64_t run_ips = 0;
   FlagSet flags("churnlab-fleet-sim",
                 "Drives a real churnlab-coordinator with fake agents (the real protocol, no\n"
                 "traffic) and reports its CPU, memory and telemetry-to-update delay.");
@@ -254,11 +268,15 @@ int Main(int argc, char** argv) {
   flags.Int("channels", &channels, "gRPC connections the agents share");
   flags.Int("ips-per-agent", &ips, "source IPs each fake agent reports");
   flags.Bool("sse", &sse, "also follow the dashboard's event stream (as an open page does)");
+  flags.Int("run-ips-per-agent", &run_ips, "source IPs of each agent the run uses (0: all)");
+  flags.Int("pages", &pages, "event streams open at once with --sse (open dashboard pages)");
   flags.ParseFlagsOnlyOrExit(argc, argv);
-  if (agents < 1 || agents > 100000 || seconds < 5 || channels < 1 || ips < 1 || ips > 64) {
+  if (agents < 1 || agents > 100000 || seconds < 5 || channels < 1 || ips < 1 || ips > 4096 ||
+      pages < 1 || pages > 256 || run_ips < 0 || run_ips > ips) {
     ExitIfBadInput("churnlab-fleet-sim",
                    absl::InvalidArgumentError("want --agents 1..100000, --seconds >= 5, "
-                                              "--channels >= 1, --ips-per-agent 1..64"));
+                                              "--channels >= 1, --ips-per-agent 1..4096, "
+                                              "--pages 1..256, --run-ips-per-agent 0..ips"));
   }
 
   std::string dir = testing::MakeTempDir();
@@ -287,11 +305,14 @@ int Main(int argc, char** argv) {
   for (int i = 0; i < agents; ++i) {
     fleet.push_back(std::make_unique<FakeAgent>(stubs[i % channels].get(), i, ips));
   }
-  auto control = v1::Control::NewStub(DialCoordinator(*grpc_address, LinkSecurity{}));
+  grpc::ChannelArguments control_args;
+  control_args.SetMaxReceiveMessageSize(-1);  // ListAgents carries every agent
+  auto control = v1::Control::NewStub(
+      grpc::CreateCustomChannel(*grpc_address, grpc::InsecureChannelCredentials(), control_args));
   if (!WaitForAgents(*control, agents)) return kExitFailed;
   ProcessUsage idle = Usage(coordinator->pid());
 
-  absl::StatusOr<std::string> run_id = StartFleetRun(*control, agents, seconds);
+  absl::StatusOr<std::string> run_id = StartFleetRun(*control, agents, seconds, run_ips);
   if (!run_id.ok()) {
     std::fprintf(stderr, "StartRun: %s\n", std::string(run_id.status().message()).c_str());
     return kExitFailed;
@@ -307,20 +328,23 @@ int Main(int argc, char** argv) {
     while (reader->Read(&update)) watch_delays.Update(Clock::now());
   });
   std::atomic<bool> stop_sse{false};
-  httplib::Client http(absl::StrCat("http://", *http_address));
-  http.set_read_timeout(5, 0);
-  std::thread sse_reader([&] {
-    if (!sse) return;
-    std::string pending;
-    http.Get("/api/events", [&](const char* data, size_t n) {
-      pending.append(data, n);
-      for (size_t end; (end = pending.find("\n\n")) != std::string::npos;) {
-        if (pending.rfind("event: run", 0) == 0) sse_delays.Update(Clock::now());
-        pending.erase(0, end + 2);
-      }
-      return !stop_sse.load();
+  std::vector<std::thread> sse_readers;
+  for (int64_t page = 0; sse && page < pages; ++page) {
+    sse_readers.emplace_back([&, page] {
+      httplib::Client http(absl::StrCat("http://", *http_address));
+      http.set_read_timeout(5, 0);
+      std::string pending;
+      http.Get("/api/events", [&](const char* data, size_t n) {
+        pending.append(data, n);
+        for (size_t end; (end = pending.find("\n\n")) != std::string::npos;) {
+          // The first page's delays stand for all: the frames are the same for every page.
+          if (page == 0 && pending.rfind("event: run", 0) == 0) sse_delays.Update(Clock::now());
+          pending.erase(0, end + 2);
+        }
+        return !stop_sse.load();
+      });
     });
-  });
+  }
 
   // Telemetry bursts once a second after the shards' start delay (0.5 s), as real agents do.
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -343,7 +367,7 @@ int Main(int argc, char** argv) {
   double steady_s = std::chrono::duration<double>(Clock::now() - steady_at).count();
   watcher.join();
   stop_sse.store(true);
-  sse_reader.join();
+  for (std::thread& reader : sse_readers) reader.join();
   uint64_t skipped = 0;
   for (auto& agent : fleet) skipped += agent->skipped.load();
 

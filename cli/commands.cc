@@ -26,6 +26,7 @@
 #include "common/terminal_text.h"
 #include "dashboard/report_html.h"
 #include "proto/grpc_link.h"
+#include "proto/hello.h"
 #include "proto/report_export.h"
 #include "proto/run_spec.h"
 
@@ -116,8 +117,12 @@ absl::StatusOr<v1::RunReport> ExecuteRun(v1::Control::Stub* stub, const v1::RunS
 void DropAgentsLeftWithoutSources(v1::Control::Stub* stub, v1::RunSpec* spec) {
   if (spec->agent_names_size() == 0) return;
   grpc::ClientContext context;
+  v1::ListAgentsRequest request;
+  for (int i = 0; i < spec->agent_names_size() && i < kMaxAgentsInFull; ++i) {
+    request.add_names(spec->agent_names(i));  // in full: every source IP
+  }
   v1::ListAgentsResponse agents;
-  if (!stub->ListAgents(&context, v1::ListAgentsRequest(), &agents).ok()) return;
+  if (!stub->ListAgents(&context, request, &agents).ok()) return;
   std::vector<std::string> keep;
   for (const std::string& name : spec->agent_names()) {
     bool has_source = true;
@@ -314,38 +319,29 @@ int CompareCommand(int argc, char** argv) {
                    ExitCodeForReport(*distributed));
 }
 
-namespace {
-
-// A command that takes only --coordinator, makes one Control call and prints its response.
-template <typename Response, typename Call, typename Print>
-int ListCommand(int argc, char** argv, const std::string& program, const std::string& summary,
-                Call call, Print print) {
+int AgentsCommand(int argc, char** argv) {
+  const std::string program = "churnlab agents";
   CoordinatorFlags coordinator;
-  FlagSet flags(program, summary);
+  FlagSet flags(program,
+                "Lists the agents attached to the coordinator (and those lost during a run), each "
+                "with its\nfirst 16 source IPs; named agents are listed with all of them.\n"
+                "Usage: churnlab agents [NAME...]");
   AddCoordinatorFlags(flags, &coordinator);
-  flags.ParseFlagsOnlyOrExit(argc, argv);
+  std::vector<std::string> names = flags.ParseOrExit(argc, argv);
+  if (names.size() > static_cast<size_t>(kMaxAgentsInFull)) {
+    return Fail(program, kExitBadInput,
+                absl::StrCat(names.size(), " names; at most ", kMaxAgentsInFull, " at once"));
+  }
   std::variant<Connection, int> dialed = Dial(program, coordinator);
   if (const int* code = std::get_if<int>(&dialed)) return *code;
-  Connection* conn = &std::get<Connection>(dialed);
   grpc::ClientContext context;
-  Response response;
-  grpc::Status status = call(*conn->stub, &context, &response);
+  v1::ListAgentsRequest request;
+  for (const std::string& name : names) request.add_names(name);
+  v1::ListAgentsResponse response;
+  grpc::Status status = std::get<Connection>(dialed).stub->ListAgents(&context, request, &response);
   if (!status.ok()) return Fail(program, ExitCodeFor(status), status.error_message());
-  std::printf("%s", print(response).c_str());
+  std::printf("%s", FormatAgents({response.agents().begin(), response.agents().end()}).c_str());
   return kExitOk;
-}
-
-}  // namespace
-
-int AgentsCommand(int argc, char** argv) {
-  return ListCommand<v1::ListAgentsResponse>(
-      argc, argv, "churnlab agents", "Lists the agents attached to the coordinator.",
-      [](v1::Control::Stub& stub, grpc::ClientContext* context, v1::ListAgentsResponse* out) {
-        return stub.ListAgents(context, v1::ListAgentsRequest(), out);
-      },
-      [](const v1::ListAgentsResponse& r) {
-        return FormatAgents({r.agents().begin(), r.agents().end()});
-      });
 }
 
 int CancelCommand(int argc, char** argv) {

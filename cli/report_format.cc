@@ -337,10 +337,15 @@ std::string FormatAgents(const std::vector<v1::AgentInfo>& agents) {
                                     "busy with", "port range", "fd limit", "source IPs");
   for (const v1::AgentInfo& a : agents) {
     const v1::Hello& h = a.hello();
+    std::string sources = absl::StrJoin(h.source_ips(), ",");
+    if (a.source_ips_total() > static_cast<uint32_t>(h.source_ips_size())) {
+      // A summary: the first 16 (`churnlab agents NAME` lists them all).
+      absl::StrAppendFormat(&sources, " ... (%d of %u)", h.source_ips_size(), a.source_ips_total());
+    }
     absl::StrAppendFormat(&out, "%-16s %-20s %-24s %-13s %-8d %s\n", TerminalSafe(h.name()),
                           TerminalSafe(h.host()), TerminalSafe(a.busy_with()),
                           absl::StrCat(h.port_range().low(), "-", h.port_range().high()),
-                          h.fd_limit(), TerminalSafe(absl::StrJoin(h.source_ips(), ",")));
+                          h.fd_limit(), TerminalSafe(sources));
   }
   return out;
 }

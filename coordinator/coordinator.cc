@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <optional>
 #include <random>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -14,6 +15,7 @@
 #include "analysis/observations.h"
 #include "analysis/preflight.h"
 #include "analysis/verdict.h"
+#include "coordinator/source_detail.h"
 #include "proto/hello.h"
 #include "proto/message_json.h"
 #include "proto/run_spec.h"
@@ -48,22 +50,33 @@ void MarkLost(const RunRecord& run, ShardRecord& shard, const std::string& why, 
   shard.fresh = true;
 }
 
-// What stays of a lost agent for listings: who it was and its settings, not its lists. 256 lost
-// agents with full hellos (4,096 source IPs, sysctls) held ~80 MB for as long as they stayed
-// listed.
-v1::Hello LostSummary(const v1::Hello& hello) {
-  constexpr int kLostSourceIps = 16;
-  v1::Hello out;
-  out.set_name(hello.name());
-  out.set_host(hello.host());
-  out.set_version(hello.version());
-  *out.mutable_port_range() = hello.port_range();
-  out.set_fd_limit(hello.fd_limit());
-  out.set_kernel_id(hello.kernel_id());
-  out.set_observer(hello.observer());
-  for (int i = 0; i < hello.source_ips_size() && i < kLostSourceIps; ++i) {
-    out.add_source_ips(hello.source_ips(i));
+std::string Rfc3339(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
+}
+
+// An agent in summary: its scalars and the first few entries of each list, so that a listing's
+// size does not grow with agents' addresses (300 agents of 4,096 source IPs each made the
+// dashboard's agents frame 20 MB a second and the coordinator peak at 6 GB with 20 pages open).
+// Lost agents keep only this: 256 of them with full hellos held ~80 MB.
+v1::AgentInfo AgentSummary(const v1::Hello& hello) {
+  constexpr int kShownListEntries = 16;
+  v1::AgentInfo out;
+  v1::Hello* h = out.mutable_hello();
+  *h = hello;
+  auto keep_first = [](google::protobuf::RepeatedPtrField<std::string>* list) {
+    if (list->size() > kShownListEntries) {
+      list->DeleteSubrange(kShownListEntries, list->size() - kShownListEntries);
+    }
+  };
+  keep_first(h->mutable_source_ips());
+  keep_first(h->mutable_listen_addresses());
+  keep_first(h->mutable_allow_targets());
+  h->clear_sysctls();
+  if (auto it = hello.sysctls().find("net.ipv4.tcp_tw_reuse"); it != hello.sysctls().end()) {
+    h->mutable_sysctls()->insert(*it);
   }
+  out.set_source_ips_total(static_cast<uint32_t>(hello.source_ips_size()));
+  out.set_listen_addresses_total(static_cast<uint32_t>(hello.listen_addresses_size()));
   return out;
 }
 
@@ -127,7 +140,7 @@ void Coordinator::DetachAgent(const std::string& name, AgentLink* link) {
             [](const auto& a, const auto& b) { return a.second.at < b.second.at; });
         lost_.erase(oldest);
       }
-      lost_[name] = LostAgent{LostSummary(it->second.hello), options_.wall()};
+      lost_[name] = LostAgent{AgentSummary(it->second.hello), options_.wall()};
     }
   }
   agents_.erase(it);
@@ -349,30 +362,35 @@ absl::Status Coordinator::CancelRun(const std::string& run_id) {
       absl::StrCat("run ", run_id, " has already ended (", Word(ended->state()), ")"));
 }
 
-std::vector<v1::AgentInfo> Coordinator::ListAgents() {
+std::vector<v1::AgentInfo> Coordinator::ListAgents(const std::vector<std::string>& full) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<v1::AgentInfo> out;
-  absl::Time now = options_.wall();
-  auto rfc3339 = [](absl::Time t) {
-    return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
-  };
+  const std::string now = Rfc3339(options_.wall());
+  const std::set<std::string> named(full.begin(), full.end());
   for (const auto& [name, entry] : agents_) {
+    if (!named.empty() && named.count(name) == 0) continue;
     v1::AgentInfo info;
-    *info.mutable_hello() = entry.hello;
+    if (named.empty()) {
+      info = AgentSummary(entry.hello);
+    } else {
+      *info.mutable_hello() = entry.hello;
+      info.set_source_ips_total(static_cast<uint32_t>(entry.hello.source_ips_size()));
+      info.set_listen_addresses_total(static_cast<uint32_t>(entry.hello.listen_addresses_size()));
+    }
     info.set_state(entry.hello.observer()    ? v1::AgentInfo::STATE_OBSERVER
                    : entry.busy_with.empty() ? v1::AgentInfo::STATE_IDLE
                                              : v1::AgentInfo::STATE_RUNNING);
     info.set_busy_with(entry.busy_with.empty() ? Word(info.state()) : entry.busy_with);
     // An attached agent's stream is alive: gRPC keepalive drops a silent one within ~2.5 s.
-    info.set_last_seen(rfc3339(now));
+    info.set_last_seen(now);
     out.push_back(std::move(info));
   }
   for (const auto& [name, lost] : lost_) {
-    v1::AgentInfo info;
-    *info.mutable_hello() = lost.hello;
+    if (!named.empty() && named.count(name) == 0) continue;
+    v1::AgentInfo info = lost.summary;
     info.set_state(v1::AgentInfo::STATE_LOST);
     info.set_busy_with("lost");
-    info.set_last_seen(rfc3339(lost.at));
+    info.set_last_seen(Rfc3339(lost.at));
     out.push_back(std::move(info));
   }
   return out;
@@ -384,7 +402,7 @@ std::vector<v1::RunReport> Coordinator::RunningReports() {
   for (const auto& [id, run] : running_) {
     v1::RunReport report = BuildReport(run);
     if (run.point_count > 0) *report.add_series() = run.last_point;
-    out.push_back(std::move(report));
+    out.push_back(ViewerSummary(report));
   }
   return out;
 }

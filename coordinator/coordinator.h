@@ -71,7 +71,7 @@ class Coordinator {
     // counted (attaches_refused).
     size_t max_agents = 4096;
     // Agents lost during a run stay listed (state "lost") up to this many, each with a summary
-    // of its hello (name, host, settings, at most 16 source IPs), not all of it.
+    // of its hello (AgentInfo's), not all of it.
     size_t max_lost_agents = 256;
     // After agents leave or runs end, freed heap is handed back to the kernel at most this often.
     absl::Duration trim_interval = absl::Seconds(1);
@@ -103,8 +103,11 @@ class Coordinator {
   // A page of the stored runs, with those the store could not save yet in their places.
   absl::StatusOr<RunPage> ListRuns(const RunQuery& query = {});
   absl::Status CancelRun(const std::string& run_id);
-  std::vector<v1::AgentInfo> ListAgents();
-  // The runs in flight as they stand, each with its newest series point only.
+  // Every agent in summary (AgentInfo's comment says what that keeps), or only those named in
+  // `full` (at most kMaxAgentsInFull) with their whole hello; lost agents always in summary.
+  std::vector<v1::AgentInfo> ListAgents(const std::vector<std::string>& full = {});
+  // The runs in flight as they stand, in summary (ViewerSummary: the fullest sources, the newest
+  // series point).
   std::vector<v1::RunReport> RunningReports();
   // Telemetry messages received since start (a health figure for /metrics).
   uint64_t telemetry_messages() const { return telemetry_messages_.load(); }
@@ -146,7 +149,7 @@ class Coordinator {
     std::string busy_with;  // run id, "" when idle
   };
   struct LostAgent {
-    v1::Hello hello;
+    v1::AgentInfo summary;
     absl::Time at;  // wall time, for people
   };
   // Finished runs whose final report the store could not take: kept here, served from here, and

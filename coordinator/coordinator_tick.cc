@@ -14,6 +14,7 @@
 #include "analysis/verdict.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/scheduler.h"
+#include "coordinator/source_detail.h"
 
 namespace churnlab {
 
@@ -87,13 +88,16 @@ void Coordinator::CollectRun(RunRecord& run, absl::Time now, TickWork& work) {
   w.points = std::exchange(run.unstored_points, {});
   w.dropped_points = run.dropped_points;
   if (all_final) return FinishRun(run, w);
+  // Watchers get the newest point only (they have seen the others), and the store between
+  // points the same summary: its totals and fullest sources (source_detail.h), so that neither
+  // grows with the agents' addresses every second (the final report keeps every source).
+  *report.add_series() = run.last_point;
+  v1::RunReport summary = ViewerSummary(report);
   if (now - run.last_save >= options_.save_every) {
-    w.save = report;
+    w.save = summary;
     run.last_save = now;
   }
-  // Watchers get the newest point only; they have seen the others.
-  *report.add_series() = run.last_point;
-  w.progress = std::move(report);
+  w.progress = std::move(summary);
 }
 
 void Coordinator::FinishRun(RunRecord& run, RunWork& work) {

@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -12,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "coordinator/metrics.h"
+#include "coordinator/source_detail.h"
 #include "dashboard/report_html.h"
 #include "proto/grpc_link.h"
 #include "proto/message_json.h"
@@ -78,24 +78,6 @@ std::optional<std::string> RunIdIn(absl::string_view path, absl::string_view suf
     if (!absl::ascii_isalnum(c) && c != '-') return std::nullopt;
   }
   return std::string(id);
-}
-
-std::string ContentTypeFor(absl::string_view path) {
-  static const std::pair<const char*, const char*> kTypes[] = {
-      {".html", "text/html; charset=utf-8"},
-      {".js", "text/javascript; charset=utf-8"},
-      {".mjs", "text/javascript; charset=utf-8"},
-      {".css", "text/css; charset=utf-8"},
-      {".json", "application/json"},
-      {".svg", "image/svg+xml"},
-      {".png", "image/png"},
-      {".ico", "image/x-icon"},
-      {".map", "application/json"},
-      {".txt", "text/plain"}};
-  for (const auto& [ext, type] : kTypes) {
-    if (absl::EndsWith(path, ext)) return type;
-  }
-  return "application/octet-stream";
 }
 
 // Most runs one report.html shows side by side.
@@ -190,41 +172,6 @@ class HttpApi::Workers {
   std::vector<std::thread> threads_;
 };
 
-std::string FindDashboardDir() {
-  std::error_code error;
-  std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", error);
-  if (error) return "";
-  std::filesystem::path bin = exe.parent_path();
-  for (const std::filesystem::path& candidate : {bin.parent_path().parent_path() / "dashboard",
-                                                 bin.parent_path() / "share/churnlab/dashboard"}) {
-    if (std::filesystem::exists(candidate / "static/index.html", error)) return candidate.string();
-  }
-  return "";
-}
-
-absl::StatusOr<StaticFile> ResolveStaticFile(const std::string& dashboard_dir,
-                                             absl::string_view url_path) {
-  const absl::Status not_found = absl::NotFoundError(absl::StrCat("no file ", url_path));
-  if (dashboard_dir.empty() || !absl::StartsWith(url_path, "/")) return not_found;
-  std::string root = dashboard_dir + "/static";
-  absl::string_view rest = url_path.substr(1);
-  if (absl::StartsWith(url_path, "/vendor/uplot/")) {
-    root = dashboard_dir + "/node_modules/uplot/dist";
-    rest = url_path.substr(absl::string_view("/vendor/uplot/").size());
-  }
-  if (rest.empty()) rest = "index.html";
-  for (absl::string_view segment : absl::StrSplit(rest, '/')) {
-    if (segment.empty() || segment[0] == '.' || absl::StrContains(segment, '%') ||
-        absl::StrContains(segment, '\\')) {
-      return not_found;
-    }
-  }
-  std::string path = absl::StrCat(root, "/", rest);
-  std::error_code error;
-  if (!std::filesystem::is_regular_file(path, error)) return not_found;
-  return StaticFile{path, ContentTypeFor(path)};
-}
-
 HttpApi::HttpApi(Coordinator* coordinator, Options options)
     : coordinator_(coordinator), options_(std::move(options)), run_metrics_(options_.metrics) {}
 
@@ -279,8 +226,11 @@ HttpServerResponse HttpApi::Post(const HttpServerRequest& req) {
 HttpServerResponse HttpApi::Get(const HttpServerRequest& req) {
   const std::string& path = req.path;
   if (path == "/api/agents") {
+    // Every agent in summary, or ?name=NAME in full.
+    std::vector<std::string> full;
+    if (std::string name = req.QueryParam("name"); !name.empty()) full.push_back(name);
     v1::ListAgentsResponse response;
-    for (v1::AgentInfo& agent : coordinator_->ListAgents()) {
+    for (v1::AgentInfo& agent : coordinator_->ListAgents(full)) {
       *response.add_agents() = std::move(agent);
     }
     return JsonResponse(MessageToJson(response));
@@ -467,17 +417,18 @@ absl::StatusOr<HttpApi::Bound> HttpApi::Start(const SocketAddress& address,
   }
   workers_ = std::make_unique<Workers>(options_.workers);
   server_->Every(kAgentsEvery, [this] { TickAgents(); });
-  // Called under the coordinator's lock on every series point: with no page open it costs no
-  // JSON (which at thousands of agents is most of a point's work), and no socket is touched
-  // here: the frame goes to the loop thread.
+  // Called from the coordinator's tick (after its state lock, under the watchers' lock) on every
+  // series point: with no page open it costs no JSON, and no socket is touched here: the frame
+  // goes to the loop thread. Progress comes in summary, the final report whole; pages get its
+  // summary too and fetch /api/runs/ID for the rest.
   watch_id_ = coordinator_->WatchAll([this](const v1::RunReport& report, bool) {
     if (stream_count_.load(std::memory_order_relaxed) == 0) return;
     auto frame = std::make_shared<const std::string>(
-        SseFrame("run", MessageToJson(report, /*one_line=*/true)));
+        SseFrame("run", MessageToJson(ViewerSummary(report), /*one_line=*/true)));
     server_->Post([this, frame] { Broadcast(frame); });
   });
   // Every run's updates and final report, so that /metrics keeps a run's final values after it
-  // ends; cheap under the coordinator's lock (a trimmed copy of the report).
+  // ends; cheap (a trimmed copy of the report).
   metrics_watch_id_ = coordinator_->WatchAll(
       [this](const v1::RunReport& report, bool final) { run_metrics_.OnReport(report, final); });
   server_->Start();

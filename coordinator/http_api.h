@@ -1,14 +1,16 @@
 // The coordinator's HTTP side, for the dashboard, scripts and Prometheus:
 //   GET  /                          the dashboard (files from the dashboard directory)
 //   GET  /vendor/uplot/...          the chart library, as npm installed it
-//   GET  /api/agents                the agents: attached, and lost during a run
+//   GET  /api/agents[?name=NAME]    the agents in summary (attached, and lost during a run), or
+//                                   the one named in full
 //   GET  /api/runs                  the runs, newest first
 //   GET  /api/runs/ID               one run's report
 //   GET  /api/runs/ID/series.csv    its per-second series
 //   GET  /api/runs/ID/report.html   its self-contained HTML report (opens offline), a download
 //   GET  /api/report.html?runs=A,B  the same for several runs side by side
 //   GET  /api/events                Server-Sent Events: "run" (each new series point of every
-//                                   running run, and its final report), "agents" (every second)
+//                                   running run, and its final report, in summary: the fullest
+//                                   sources only), "agents" (every second, in summary)
 //   GET  /metrics                   Prometheus text exposition
 //   POST /api/runs                  start a run: the body is a RunSpec as JSON
 //   POST /api/runs/ID/cancel        cancel it
@@ -33,6 +35,7 @@
 #include "absl/status/statusor.h"
 #include "common/net_address.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/dashboard_files.h"
 #include "coordinator/http_access.h"
 #include "coordinator/http_server.h"
 #include "coordinator/run_metrics.h"
@@ -98,19 +101,5 @@ class HttpApi {
   std::atomic<bool> agents_job_pending_{false};
   std::atomic<size_t> stream_count_{0};  // streams_.size(), read without the loop
 };
-
-// The dashboard directory next to the running binary: <prefix>/dashboard for build/bin/X, or
-// <prefix>/share/churnlab/dashboard for an installed <prefix>/bin/X; "" when neither exists.
-std::string FindDashboardDir();
-
-// The file an URL path names under the dashboard directory: "/vendor/uplot/X" is
-// node_modules/uplot/dist/X, anything else static/X ("/" is static/index.html); with its
-// Content-Type. NOT_FOUND for a path with "..", a hidden or encoded segment, or no such file.
-struct StaticFile {
-  std::string path;
-  std::string content_type;
-};
-absl::StatusOr<StaticFile> ResolveStaticFile(const std::string& dashboard_dir,
-                                             absl::string_view url_path);
 
 }  // namespace churnlab

@@ -8,6 +8,7 @@
 #include "analysis/concurrency.h"
 #include "analysis/run_shape.h"
 #include "analysis/tuple_budget.h"
+#include "coordinator/source_detail.h"
 #include "proto/report_export.h"
 #include "proto/run_spec.h"
 #include "proto/telemetry_codec.h"
@@ -267,6 +268,8 @@ v1::AgentPoint MakeAgentPoint(ShardRecord* shard, const v1::AgentReport& now) {
     s->set_ip(source.ip());
     s->set_ports_in_use(source.ports_in_use());
     s->mutable_tcp_states()->insert(source.tcp_states().begin(), source.tcp_states().end());
+    for (const auto& [state, count] : source.tcp_states())
+      (*point.mutable_tcp_states())[state] += count;
   }
   shard->fresh = false;
   return point;
@@ -353,6 +356,7 @@ void AppendSeriesPoint(RunRecord* run, const v1::RunReport& now, double t_s) {
       }
     }
   }
+  KeepFullestSources(&point);  // after time_wait and max_fill have counted every source
   for (const ObserverRecord& observer : run->observers) AddObserverPoint(observer, &point);
   point.set_in_flight(in_flight);
   point.set_time_wait(time_wait);

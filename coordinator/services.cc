@@ -2,9 +2,13 @@
 
 #include <deque>
 #include <mutex>
+#include <string>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "proto/grpc_link.h"
+#include "proto/hello.h"
 #include "proto/run_spec.h"
 
 namespace churnlab {
@@ -155,7 +159,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunUpdate> {
     std::lock_guard<std::mutex> lock(mu_);
     if (last_queued_) return;
     v1::RunUpdate update;
-    *update.mutable_report() = report;
+    *update.mutable_report() = report;  // progress in summary (Tick), the final report whole
     // A slow reader gets the newest progress, not a backlog: keep at most one pending update.
     if (queue_.size() > 1) queue_.pop_back();
     queue_.push_back(std::move(update));
@@ -267,11 +271,17 @@ grpc::ServerWriteReactor<v1::RunUpdate>* ControlService::WatchRun(
 }
 
 grpc::ServerUnaryReactor* ControlService::ListAgents(grpc::CallbackServerContext* context,
-                                                     const v1::ListAgentsRequest*,
+                                                     const v1::ListAgentsRequest* request,
                                                      v1::ListAgentsResponse* response) {
   return Unary(context, token_, [&] {
-    for (v1::AgentInfo& agent : coordinator_->ListAgents())
+    if (request->names_size() > kMaxAgentsInFull) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("names: ", request->names_size(), " agents; at most ", kMaxAgentsInFull));
+    }
+    std::vector<std::string> names(request->names().begin(), request->names().end());
+    for (v1::AgentInfo& agent : coordinator_->ListAgents(names)) {
       *response->add_agents() = std::move(agent);
+    }
     return absl::OkStatus();
   });
 }

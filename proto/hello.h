@@ -19,6 +19,8 @@ inline constexpr int kMaxHelloSourceIps = 4096;
 inline constexpr int kMaxAllowTargets = 256;
 inline constexpr int kMaxListenAddresses = 256;
 inline constexpr int kMaxSysctls = 64;
+// Agents one listing may ask for in full (ListAgentsRequest.names).
+inline constexpr int kMaxAgentsInFull = 64;
 inline constexpr size_t kMaxSysctlKeyLength = 128;
 inline constexpr size_t kMaxSysctlValueLength = 256;
 

@@ -40,7 +40,11 @@ function renderAgents() {
     const h = a.hello || {};
     const range = h.port_range ? `${h.port_range.low}-${h.port_range.high}` : '';
     const reuse = (h.sysctls || {})['net.ipv4.tcp_tw_reuse'] ?? '';
-    const sources = h.observer ? (h.listen_addresses || []).join(', ') : (h.source_ips || []).join(', ');
+    // A summary lists the first 16 of each (proto: AgentInfo).
+    const list = (items, total) => (items || []).join(', ') +
+      (num(total) > (items || []).length ? ` … (${(items || []).length} of ${num(total)})` : '');
+    const sources = h.observer ? list(h.listen_addresses, a.listen_addresses_total) :
+      list(h.source_ips, a.source_ips_total);
     const tr = row([h.name, h.host, sources, range, reuse, num(h.fd_limit), pill(a.state),
       secondsAgo(a.last_seen)]);
     tr.dataset.agent = h.name;
@@ -73,21 +77,26 @@ function onRun(report) {
     run = { report, points: [] };
     state.runs.set(report.run_id, run);
   }
-  const series = report.series || [];
   if (report.state !== 'running') {
-    run.points = series;  // the final report holds the whole series
-  } else {
-    for (const p of series) {
-      const last = run.points[run.points.length - 1];
-      if (!last || p.t_s > last.t_s) run.points.push(p);
+    // The stream's reports are summaries (the fullest sources, the newest point): an ended run's
+    // whole report comes from /api/runs/ID, now if it is on screen, else when it is opened.
+    state.runs.delete(report.run_id);
+    loadRuns();
+    if (state.selected === report.run_id) {
+      fetchRun(report.run_id).then(scheduleRender, (e) => { $('run-message').textContent = e.message; });
     }
+    return;
+  }
+  for (const p of report.series || []) {
+    const last = run.points[run.points.length - 1];
+    if (!last || p.t_s > last.t_s) run.points.push(p);
   }
   run.report = report;
   if (isNew && report.state === 'running' && !state.pinned) {
     state.selected = report.run_id;  // follow a new run
     history.replaceState(null, '', `#/runs/${encodeURIComponent(report.run_id)}`);
   }
-  if (isNew || report.state !== 'running') loadRuns();
+  if (isNew) loadRuns();
   else updateRunRow(run);
   if (state.selected === report.run_id) scheduleRender();
 }

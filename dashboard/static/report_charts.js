@@ -106,18 +106,26 @@
   function statesChart(r, points, scope) {
     const x = points.map((p) => num(p.t_s));
     const inScope = (p) => (p.agents || []).filter((a) => !scope || a.name === scope);
+    // An agent's states over all its sources (a point keeps only its fullest sources); points
+    // stored before that field summed their sources here.
+    const statesOf = (a) => {
+      if (a.tcp_states) return a.tcp_states;
+      const sum = {};
+      for (const s of a.sources || []) {
+        for (const [k, c] of Object.entries(s.tcp_states || {})) sum[k] = (sum[k] || 0) + num(c);
+      }
+      return sum;
+    };
     const agentKeys = new Set();
     const observerKeys = new Set();
     for (const p of points) {
-      for (const a of inScope(p)) {
-        for (const s of a.sources || []) Object.keys(s.tcp_states || {}).forEach((k) => agentKeys.add(k));
-      }
+      for (const a of inScope(p)) Object.keys(statesOf(a)).forEach((k) => agentKeys.add(k));
       for (const o of p.observers || []) {
         Object.keys(o.tcp_states || {}).forEach((k) => observerKeys.add(`${o.name}: ${k}`));
       }
     }
     const keys = [...agentKeys, ...observerKeys].sort();
-    const counted = (p) => inScope(p).some((a) => (a.sources || []).length);
+    const counted = (p) => inScope(p).some((a) => (a.sources || []).length || a.tcp_states);
     if (!keys.length) {  // censuses that found no socket are 0; none taken, a gap
       return { series: [line('sockets', 0)], data: [x, points.map((p) => (counted(p) ? 0 : null))] };
     }
@@ -126,9 +134,7 @@
       if (counted(p)) {
         for (const k of agentKeys) ys.get(k)[j] = 0;
         for (const a of inScope(p)) {
-          for (const s of a.sources || []) {
-            for (const [k, c] of Object.entries(s.tcp_states || {})) ys.get(k)[j] += num(c);
-          }
+          for (const [k, c] of Object.entries(statesOf(a))) ys.get(k)[j] += num(c);
         }
       }
       for (const o of p.observers || []) {

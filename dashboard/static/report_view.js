@@ -150,7 +150,8 @@
         this.part('sockets-line', 'p', 'sockets-line'), this.heldPart(), charts,
         el('h3', 'Observations'), this.part('observations', 'ul'),
         el('h3', 'Thresholds'), this.tablePart('thresholds', ['threshold', 'observed', 'result']),
-        el('h3', 'Sources'), this.tablePart('sources', ['agent', 'source IP', 'attempted',
+        el('h3', 'Sources'), this.part('sources-note', 'p', 'note'),
+        this.tablePart('sources', ['agent', 'source IP', 'attempted',
           'succeeded', 'failed', 'peak ports in use / range', 'peak TIME_WAIT', 'peak FIN_WAIT2',
           'errors']),
         el('h3', 'Kernel counters over the run'),
@@ -248,6 +249,10 @@
           num(s.attempted), num(s.succeeded), num(s.failed),
           `${num(s.peak_ports_in_use)} / ${num(s.port_range_size)}`, num(s.peak_time_wait),
           num(s.peak_fin_wait2), errorList(s.errors)]))));
+      // A live run's summary holds its fullest sources only (proto: AgentReport.sources_omitted).
+      const omitted = (r.agents || []).reduce((n, a) => n + num(a.sources_omitted), 0);
+      P['sources-note'].textContent = omitted ? `The fullest sources so far; ${omitted} more ` +
+        'are in the report when the run ends.' : '';
       const counters = new Map();  // name -> [agents' hosts, targets' hosts]
       const add = (map, i) => Object.entries(map || {}).forEach(([k, v]) => {
         if (!counters.has(k)) counters.set(k, [0, 0]);

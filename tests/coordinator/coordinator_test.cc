@@ -304,8 +304,36 @@ TEST_F(CoordinatorTest, ALostAgentIsListedWithoutItsLists) {
   EXPECT_EQ(kept.port_range().high(), 40999);
   EXPECT_EQ(kept.source_ips_size(), 16);
   EXPECT_EQ(kept.source_ips(0), "127.0.0.2");
-  EXPECT_EQ(kept.sysctls_size(), 0);
-  EXPECT_EQ(kept.allow_targets_size(), 0);
+  EXPECT_EQ(agents[0].source_ips_total(), 248u);
+  ASSERT_EQ(kept.sysctls_size(), 1);  // tcp_tw_reuse alone, the page's column
+  EXPECT_EQ(kept.sysctls().at("net.ipv4.tcp_tw_reuse"), "0");
+  EXPECT_EQ(kept.allow_targets_size(), 1);
+  // Asked for by name, a lost agent is still its summary: the rest is gone.
+  EXPECT_EQ(coordinator_->ListAgents({"a1"})[0].hello().source_ips_size(), 16);
+}
+
+// A listing's size does not grow with agents' addresses: every agent in summary, the first 16
+// of each list and the totals; asked for by name, the named agents in full.
+TEST_F(CoordinatorTest, AgentsAreListedInSummaryAndInFullByName) {
+  RecordingLink a, b;
+  v1::Hello big = AgentHello("a1", "127.0.0.2");
+  for (int i = 3; i < 100; ++i) big.add_source_ips(absl::StrCat("127.0.0.", i));
+  for (int i = 0; i < 30; ++i) (*big.mutable_sysctls())[absl::StrCat("k", i)] = "v";
+  ASSERT_TRUE(coordinator_->AttachAgent(big, &a).ok());
+  ASSERT_TRUE(coordinator_->AttachAgent(AgentHello("a2", "127.0.1.2"), &b).ok());
+  std::vector<v1::AgentInfo> summary = coordinator_->ListAgents();
+  ASSERT_EQ(summary.size(), 2u);
+  EXPECT_EQ(summary[0].hello().source_ips_size(), 16);
+  EXPECT_EQ(summary[0].source_ips_total(), 98u);
+  EXPECT_EQ(summary[0].hello().sysctls_size(), 1);
+  EXPECT_EQ(summary[0].state(), v1::AgentInfo::STATE_IDLE);
+  EXPECT_EQ(summary[1].hello().source_ips_size(), 1);
+  EXPECT_EQ(summary[1].source_ips_total(), 1u);
+  std::vector<v1::AgentInfo> full = coordinator_->ListAgents({"a1", "nobody"});
+  ASSERT_EQ(full.size(), 1u);
+  EXPECT_EQ(full[0].hello().source_ips_size(), 98);
+  EXPECT_EQ(full[0].hello().sysctls_size(), 31);
+  EXPECT_EQ(full[0].source_ips_total(), 98u);
 }
 
 // --max-agents: one agent past the cap is refused (RESOURCE_EXHAUSTED) and counted; a name

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
+#include "coordinator/source_detail.h"
 #include "gtest/gtest.h"
 #include "proto/message_json.h"
 #include "proto/telemetry_codec.h"
@@ -150,6 +152,30 @@ TEST(BuildReportTest, FailuresKeepTheirPhaseInTheReportAndTheSeries) {
   EXPECT_EQ(run.last_point.failures(0).code(), "EADDRNOTAVAIL");
   EXPECT_EQ(run.last_point.failures(0).count(), 4u);
   EXPECT_EQ(run.last_point.errors().at("EADDRNOTAVAIL"), 4u);
+}
+
+// A point keeps the fullest kMaxPointSources sources; the agent's states, the point's TIME_WAIT
+// and its fullest fill count every source (a run's agents may bring 4,096 IPs each).
+TEST(AppendSeriesPointTest, APointKeepsItsFullestSourcesAndCountsThemAll) {
+  RunRecord run = MakeRun(v1::CLOSE_POLICY_CLIENT_FIN, v1::BIND_MODE_NO_PORT);
+  v1::ShardTelemetry& latest = run.shards[0].latest;
+  latest.set_port_range_size(1000);
+  uint64_t time_wait = 0;
+  for (int i = 0; i < 100; ++i) {
+    v1::SourceCounts* source = latest.add_sources();
+    source->set_ip(absl::StrCat("10.0.1.", i));
+    source->set_ports_in_use(static_cast<uint64_t>(i));
+    (*source->mutable_tcp_states())["TIME_WAIT"] = static_cast<uint64_t>(i);
+    time_wait += static_cast<uint64_t>(i);
+  }
+  AppendSeriesPoint(&run, BuildReport(run), 1.0);
+  const v1::AgentPoint& agent = run.last_point.agents(0);
+  ASSERT_EQ(agent.sources_size(), static_cast<int>(kMaxPointSources));
+  EXPECT_EQ(agent.sources(0).ports_in_use(), 100 - kMaxPointSources);
+  EXPECT_EQ(agent.sources_omitted(), 100 - kMaxPointSources);
+  EXPECT_EQ(agent.tcp_states().at("TIME_WAIT"), time_wait);
+  EXPECT_EQ(run.last_point.time_wait(), time_wait);
+  EXPECT_DOUBLE_EQ(run.last_point.max_port_fill(), 99 / 1000.0);
 }
 
 // The connect latency's histogram at its fixed bounds is exact: each bound ends a bucket of the

@@ -284,6 +284,10 @@ TEST_F(ControlPlaneTest, GarbageOnTheGrpcPortDoesNotHurtTheCoordinator) {
   testing::CommandResult agents = Churnlab({"agents"});
   EXPECT_EQ(agents.exit_code, 0);
   EXPECT_NE(agents.output.find("127.0.0.3"), std::string::npos);
+  testing::CommandResult named = Churnlab({"agents", "a3"});
+  EXPECT_EQ(named.exit_code, 0);
+  EXPECT_NE(named.output.find("127.0.0.3"), std::string::npos) << named.output;
+  EXPECT_EQ(named.output.find("127.0.0.2"), std::string::npos) << named.output;
 }
 
 TEST_F(ControlPlaneTest, TheHttpApiServesTheSameRunsAndShrugsOffGarbage) {
@@ -347,6 +351,13 @@ TEST_F(ControlPlaneTest, TheHttpApiServesTheSameRunsAndShrugsOffGarbage) {
   auto agents = client.Get("/api/agents");
   ASSERT_TRUE(agents);
   EXPECT_NE(agents->body.find("127.0.0.4"), std::string::npos);
+  EXPECT_NE(agents->body.find("\"source_ips_total\": 1"), std::string::npos) << agents->body;
+  // One agent in full by name; a name no agent has lists none.
+  auto named = client.Get("/api/agents?name=a4");
+  ASSERT_TRUE(named);
+  EXPECT_NE(named->body.find("127.0.0.4"), std::string::npos) << named->body;
+  EXPECT_EQ(named->body.find("127.0.0.3"), std::string::npos) << named->body;
+  EXPECT_EQ(client.Get("/api/agents?name=nobody")->body.find("127.0.0."), std::string::npos);
 }
 
 // A loopback port nothing listens on: connections to it are refused.
