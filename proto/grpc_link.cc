@@ -127,6 +127,12 @@ void ConfigureCoordinatorServer(grpc::ServerBuilder* builder) {
   builder->AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                               kKeepaliveTimeMs / 2);
   builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  // A connection that has not finished its TLS and HTTP/2 handshakes within 10 s is closed (a
+  // socket that says nothing held its fd for as long as it stayed open), and one with no call
+  // open for a minute is closed too: an agent always has its stream open, and a CLI's channel
+  // reconnects on its next call.
+  builder->AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, kServerHandshakeTimeoutMs);
+  builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, kServerIdleTimeoutMs);
 }
 
 std::shared_ptr<grpc::ServerCredentials> CoordinatorCredentials(const LinkSecurity& security) {

@@ -26,6 +26,10 @@ namespace churnlab {
 
 constexpr int kKeepaliveTimeMs = 1000;
 constexpr int kKeepaliveTimeoutMs = 1500;
+// The coordinator closes a connection that has not finished its handshakes in this long, and one
+// with no call open for this long.
+constexpr int kServerHandshakeTimeoutMs = 10000;
+constexpr int kServerIdleTimeoutMs = 60000;
 
 // File names from the command line.
 struct SecurityFlags {

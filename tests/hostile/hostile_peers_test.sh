@@ -4,7 +4,8 @@
 #  1. A fake agent against a real churnlab-coordinator (--max-agents=4): hellos outside every
 #     limit, one agent too many, a run's telemetry past every bound, a message past the receive
 #     limit (fake_agent.py says what each must do; the coordinator's RSS, /metrics and the run's
-#     report are the witnesses).
+#     report are the witnesses); sockets that connect to its gRPC port and say nothing are
+#     closed (its /proc/PID/fd is the witness).
 #  2. A fake coordinator against a real churnlab-agent: shards with bad values, a lease of a
 #     billion seconds, a lease from the agent's future, NaN rates, then silence
 #     (fake_coordinator.py; the namespace's SYN counter in nftables is the witness).
@@ -54,6 +55,39 @@ coordinator=$(in_ns_pid churnlab-coordi) || fail "no churnlab-coordinator proces
 in_ns "$py" "$here/fake_agent.py" "$(cat grpc)" "$(cat http)" "$coordinator" "$(cat target)" \
   "$bin" "$work" || fail "the fake agent's checks (above)"
 kill -0 "$coordinator" || fail "the coordinator died"
+
+echo "== 1b. connections to the gRPC port that never speak are closed"
+# 200 sockets connect and say nothing: each holds one of the coordinator's fds until its 10 s
+# handshake deadline closes it (kServerHandshakeTimeoutMs); /proc/PID/fd is the witness.
+fds_before=$(ls "/proc/$coordinator/fd" | wc -l)
+in_ns "$py" - "$(cat grpc)" "$coordinator" <<'PY' || fail "silent gRPC connections stayed open"
+import os, socket, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+pid = sys.argv[2]
+socks = [socket.create_connection((host, int(port))) for _ in range(200)]
+time.sleep(0.5)
+held = len(os.listdir(f"/proc/{pid}/fd"))
+print(f"the coordinator holds {held} fds with 200 silent connections")
+deadline = time.monotonic() + 20
+closed = 0
+for s in socks:
+    try:
+        while True:  # the server's HTTP/2 settings come first, then EOF when it closes
+            s.settimeout(max(0.1, deadline - time.monotonic()))
+            if s.recv(4096) == b"":
+                closed += 1
+                break
+    except ConnectionResetError:
+        closed += 1
+    except socket.timeout:
+        pass
+print(f"{closed} of 200 closed by the coordinator within 20 s")
+sys.exit(0 if closed == 200 else 1)
+PY
+sleep 0.5
+fds_after=$(ls "/proc/$coordinator/fd" | wc -l)
+echo "the coordinator's fds: $fds_before before, $fds_after after"
+((fds_after <= fds_before + 5)) || fail "the coordinator kept the silent connections' fds"
 
 echo "== 2. a fake coordinator against a real agent"
 in_ns "$py" "$here/fake_coordinator.py" fake "$(cat target)" >fake.log 2>&1 &
