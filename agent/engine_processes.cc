@@ -18,15 +18,13 @@
 #include "absl/strings/str_join.h"
 #include "agent/engine_snapshot_codec.h"
 #include "common/child_processes.h"
+#include "common/fd_limit.h"
 #include "common/status_macros.h"
 
 extern char** environ;
 
 namespace churnlab {
 namespace {
-
-// fds a child needs besides its connections: epoll per thread, stdio, the allocator's slack.
-constexpr uint64_t kReservedFds = 64;
 
 int64_t ShareOf(int64_t total, int index, int count) {
   return total / count + (index < total % count ? 1 : 0);
@@ -176,9 +174,7 @@ EngineParams PartOf(const EngineParams& params, int index, int count) {
 int ProcessesNeeded(const EngineParams& params, uint64_t fd_limit) {
   uint64_t held =
       static_cast<uint64_t>(params.rate > 0 ? params.max_in_flight : params.concurrency);
-  uint64_t per_process = fd_limit > 2 * kReservedFds ? fd_limit - kReservedFds : fd_limit / 2;
-  if (per_process == 0) return 1;
-  return static_cast<int>(std::max<uint64_t>(1, (held + per_process - 1) / per_process));
+  return static_cast<int>(ProcessesFor(held, fd_limit));
 }
 
 absl::StatusOr<std::unique_ptr<EngineProcesses>> EngineProcesses::Create(

@@ -4,12 +4,12 @@
 
 #include "absl/strings/str_format.h"
 #include "analysis/tuple_budget.h"
+#include "common/fd_limit.h"
 
 namespace churnlab::analysis {
 namespace {
 
 // Descriptors the agent needs for itself (gRPC, epoll, logs).
-constexpr int64_t kAgentOwnFds = 64;
 
 // The warning for the agent's sources of `limit` that are asked for more than their budget,
 // or "" when none are.
@@ -133,13 +133,16 @@ std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
     const v1::Hello& hello = *shard.hello;
     // One process's fd limit does not cap a shard: the agent splits it over engine processes
     // (agent/engine_processes.h), and says so here first.
-    int64_t fds = hello.fd_limit();
-    if (fds > 0 && shard.in_flight > fds - kAgentOwnFds) {
-      int64_t per_process = std::max<int64_t>(1, fds - kAgentOwnFds);
+    const int64_t fds = hello.fd_limit();
+    const uint64_t processes =
+        fds > 0 && shard.in_flight > 0
+            ? ProcessesFor(static_cast<uint64_t>(shard.in_flight), static_cast<uint64_t>(fds))
+            : 1;
+    if (processes > 1) {
       warnings.push_back(absl::StrFormat(
           "agent %s: its share of %d connections at once is past its fd limit %d: it runs them "
           "in %d engine processes",
-          hello.name(), shard.in_flight, fds, (shard.in_flight + per_process - 1) / per_process));
+          hello.name(), shard.in_flight, fds, processes));
     }
     std::string tuples = TupleWarning(spec, shard);
     if (!tuples.empty()) warnings.push_back(std::move(tuples));

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <thread>
@@ -250,6 +251,32 @@ absl::StatusOr<std::string> StartFleetRun(v1::Control::Stub& control, int64_t ag
   return started.run_id();
 }
 
+// Pages through the stored runs (ListRuns, 100 at a time, as `churnlab runs` does) and reads
+// each page's first run whole (GetRun), over and over until `stop`, as a client browsing the
+// store would; adds the calls it made to `calls`.
+void PageThroughRuns(v1::Control::Stub& control, const std::atomic<bool>& stop,
+                     std::atomic<uint64_t>& calls) {
+  std::string after;
+  while (!stop.load()) {
+    grpc::ClientContext context;
+    v1::ListRunsRequest request;
+    request.set_limit(100);
+    request.set_after(after);
+    v1::ListRunsResponse page;
+    if (!control.ListRuns(&context, request, &page).ok()) return;
+    calls.fetch_add(1);
+    if (page.runs_size() > 0) {
+      grpc::ClientContext read_context;
+      v1::GetRunRequest read;
+      read.set_run_id(page.runs(0).run_id());
+      v1::GetRunResponse report;
+      control.GetRun(&read_context, read, &report);
+      calls.fetch_add(1);
+    }
+    after = page.next();
+  }
+}
+
 // Long: the benchmark's script from top to bottom (start, attach, run, measure, print); the
 // threads and figures it shares are local to it on purpose.
 int Main(int argc, char** argv) {
@@ -260,6 +287,8 @@ int Main(int argc, char** argv) {
   bool sse = true;
   int64_t pages = 1;
   int64_t run_ips = 0;
+  int64_t pagers = 0;
+  std::string db;
   FlagSet flags("churnlab-fleet-sim",
                 "Drives a real churnlab-coordinator with fake agents (the real protocol, no\n"
                 "traffic) and reports its CPU, memory and telemetry-to-update delay.");
@@ -269,17 +298,26 @@ int Main(int argc, char** argv) {
   flags.Int("ips-per-agent", &ips, "source IPs each fake agent reports");
   flags.Bool("sse", &sse, "also follow the dashboard's event stream (as an open page does)");
   flags.Int("run-ips-per-agent", &run_ips, "source IPs of each agent the run uses (0: all)");
+  flags.Int("pagers", &pagers,
+            "clients paging through the stored runs (ListRuns and GetRun) during the run");
+  flags.String("db", &db, "a run store to start from (copied; default: an empty one)");
   flags.Int("pages", &pages, "event streams open at once with --sse (open dashboard pages)");
   flags.ParseFlagsOnlyOrExit(argc, argv);
   if (agents < 1 || agents > 100000 || seconds < 5 || channels < 1 || ips < 1 || ips > 4096 ||
-      pages < 1 || pages > 256 || run_ips < 0 || run_ips > ips) {
-    ExitIfBadInput("churnlab-fleet-sim",
-                   absl::InvalidArgumentError("want --agents 1..100000, --seconds >= 5, "
-                                              "--channels >= 1, --ips-per-agent 1..4096, "
-                                              "--pages 1..256, --run-ips-per-agent 0..ips"));
+      pages < 1 || pages > 256 || run_ips < 0 || run_ips > ips || pagers < 0 || pagers > 256) {
+    ExitIfBadInput(
+        "churnlab-fleet-sim",
+        absl::InvalidArgumentError("want --agents 1..100000, --seconds >= 5, "
+                                   "--channels >= 1, --ips-per-agent 1..4096, "
+                                   "--pages 1..256, --run-ips-per-agent 0..ips, --pagers 0..256"));
   }
 
   std::string dir = testing::MakeTempDir();
+  std::error_code copy_error;
+  if (!db.empty() && !std::filesystem::copy_file(db, dir + "/runs.db", copy_error)) {
+    std::fprintf(stderr, "cannot copy --db=%s: %s\n", db.c_str(), copy_error.message().c_str());
+    return kExitCannotRun;
+  }
   absl::StatusOr<testing::ChildProcess> coordinator = testing::ChildProcess::Start(
       {testing::BinaryPath("churnlab-coordinator"), "--grpc-listen=127.0.0.1:0",
        "--http-listen=127.0.0.1:0", "--address-file=" + dir + "/grpc",
@@ -328,6 +366,11 @@ int Main(int argc, char** argv) {
     while (reader->Read(&update)) watch_delays.Update(Clock::now());
   });
   std::atomic<bool> stop_sse{false};
+  std::atomic<uint64_t> pager_calls{0};
+  std::vector<std::thread> pager_threads;
+  for (int64_t i = 0; i < pagers; ++i) {
+    pager_threads.emplace_back([&] { PageThroughRuns(*control, stop_sse, pager_calls); });
+  }
   std::vector<std::thread> sse_readers;
   for (int64_t page = 0; sse && page < pages; ++page) {
     sse_readers.emplace_back([&, page] {
@@ -367,6 +410,7 @@ int Main(int argc, char** argv) {
   double steady_s = std::chrono::duration<double>(Clock::now() - steady_at).count();
   watcher.join();
   stop_sse.store(true);
+  for (std::thread& pager : pager_threads) pager.join();
   for (std::thread& reader : sse_readers) reader.join();
   uint64_t skipped = 0;
   for (auto& agent : fleet) skipped += agent->skipped.load();
@@ -385,6 +429,11 @@ int Main(int argc, char** argv) {
               steady_to.rss_kib / 1024.0, steady_to.hwm_kib / 1024.0);
   std::printf("telemetry -> WatchRun update: %s\n", watch_delays.Summary().c_str());
   std::printf("telemetry -> dashboard event (SSE): %s\n", sse_delays.Summary().c_str());
+  if (pagers > 0) {
+    std::printf("%lld clients paging through the store made %llu calls\n",
+                static_cast<long long>(pagers),
+                static_cast<unsigned long long>(pager_calls.load()));
+  }
   for (auto& agent : fleet) agent->Close();
   coordinator->Stop(SIGTERM);
   return kExitOk;

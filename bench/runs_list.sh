@@ -4,6 +4,8 @@
 # store, the first page (20 runs) and a full page (1,000), each RUNS_LIST_REPEAT times (median
 # and worst, in ms), and the same first page on a store of 10 runs: a page costs what its rows
 # do, not what the store holds. Loopback only; everything it starts is stopped on exit.
+# With RUNS_LIST_STORE=FILE (an absolute path) the store of N runs is kept there
+# (bench/paging_load.sh starts from it).
 # Usage: bench/runs_list.sh [N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -80,3 +82,4 @@ for size in 10 "$n"; do
   kill "$coordinator"
   wait "$coordinator" 2>/dev/null || true
 done
+if [[ -n ${RUNS_LIST_STORE:-} ]]; then cp "store-$n.db" "$RUNS_LIST_STORE"; fi

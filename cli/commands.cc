@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "analysis/compare_summary.h"
+#include "analysis/run_sources.h"
 #include "churnlab/v1/control.grpc.pb.h"
 #include "cli/compare.h"
 #include "cli/coordinator_client.h"
@@ -112,8 +113,8 @@ absl::StatusOr<v1::RunReport> ExecuteRun(v1::Control::Stub* stub, const v1::RunS
   return final_report;
 }
 
-// Named agents whose every source IP the spec excludes would make the run fail; leave them out
-// (the spec's other names stay).
+// Named agents left without a source IP the spec may use (the scheduler's rule: the targets'
+// family, less the exclusions) would make the run fail; leave them out (the others stay).
 void DropAgentsLeftWithoutSources(v1::Control::Stub* stub, v1::RunSpec* spec) {
   if (spec->agent_names_size() == 0) return;
   grpc::ClientContext context;
@@ -123,17 +124,12 @@ void DropAgentsLeftWithoutSources(v1::Control::Stub* stub, v1::RunSpec* spec) {
   }
   v1::ListAgentsResponse agents;
   if (!stub->ListAgents(&context, request, &agents).ok()) return;
+  const analysis::RunSources sources(*spec);
   std::vector<std::string> keep;
   for (const std::string& name : spec->agent_names()) {
-    bool has_source = true;
+    bool has_source = true;  // an agent not listed is left for the coordinator to judge
     for (const v1::AgentInfo& agent : agents.agents()) {
-      if (agent.hello().name() != name) continue;
-      has_source = std::any_of(agent.hello().source_ips().begin(), agent.hello().source_ips().end(),
-                               [&](const std::string& ip) {
-                                 return std::find(spec->exclude_source_ips().begin(),
-                                                  spec->exclude_source_ips().end(),
-                                                  ip) == spec->exclude_source_ips().end();
-                               });
+      if (agent.hello().name() == name) has_source = sources.WhyNone(agent.hello()).empty();
     }
     if (has_source) keep.push_back(name);
   }

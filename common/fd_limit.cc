@@ -53,6 +53,16 @@ FdLimitChange RaiseFdLimit() {
   return change;
 }
 
+uint64_t ConnectionsPerProcess(uint64_t fd_limit) {
+  uint64_t per_process = fd_limit > 2 * kReservedFds ? fd_limit - kReservedFds : fd_limit / 2;
+  return std::max<uint64_t>(1, per_process);
+}
+
+uint64_t ProcessesFor(uint64_t connections, uint64_t fd_limit) {
+  const uint64_t per_process = ConnectionsPerProcess(fd_limit);
+  return std::max<uint64_t>(1, connections / per_process + (connections % per_process != 0));
+}
+
 int UsableCores() {
   cpu_set_t set;
   CPU_ZERO(&set);

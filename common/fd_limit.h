@@ -22,6 +22,16 @@ struct FdLimitChange {
 // then the soft limit to the hard one. Never lowers either; a refused raise leaves it as it was.
 FdLimitChange RaiseFdLimit();
 
+// fds a load process (an engine process, a target's server process) keeps for itself beside its
+// connections: epoll per thread, stdio, pipes, listeners, the observer's gRPC and netlink.
+inline constexpr uint64_t kReservedFds = 64;
+// Connections one process may hold under the fd limit `fd_limit`: the limit less kReservedFds, or
+// half of a limit under twice that; at least 1. The one rule for the agent's engine processes,
+// the target's server processes and the preflight's word on them.
+uint64_t ConnectionsPerProcess(uint64_t fd_limit);
+// Processes that hold `connections` at once, each at most ConnectionsPerProcess; at least 1.
+uint64_t ProcessesFor(uint64_t connections, uint64_t fd_limit);
+
 // The cores this process may run on (its CPU affinity), at least 1.
 int UsableCores();
 

@@ -73,6 +73,9 @@ class Coordinator {
     // Agents lost during a run stay listed (state "lost") up to this many, each with a summary
     // of its hello (AgentInfo's), not all of it.
     size_t max_lost_agents = 256;
+    // Watch (WatchRun streams) following runs at once; one more is refused (RESOURCE_EXHAUSTED)
+    // and counted (watches_refused): each holds a stream, its connection and an update queue.
+    size_t max_watches = 1024;
     // After agents leave or runs end, freed heap is handed back to the kernel at most this often.
     absl::Duration trim_interval = absl::Seconds(1);
   };
@@ -117,6 +120,7 @@ class Coordinator {
   uint64_t telemetry_entries_refused() const { return telemetry_entries_refused_.load(); }
   // Attaches refused because max_agents were attached.
   uint64_t attaches_refused() const { return attaches_refused_.load(); }
+  uint64_t watches_refused() const { return watches_refused_.load(); }
   // Stalls of its own CreditStall was told of (its ticker overslept: CPU contention, SIGSTOP),
   // and their total length.
   uint64_t stalls() const { return stalls_.load(); }
@@ -202,6 +206,7 @@ class Coordinator {
   std::atomic<uint64_t> store_errors_{0};
   std::atomic<uint64_t> telemetry_entries_refused_{0};
   std::atomic<uint64_t> attaches_refused_{0};
+  std::atomic<uint64_t> watches_refused_{0};
   std::atomic<uint64_t> stalls_{0};
   std::atomic<int64_t> stalled_nanos_{0};
   // Observers' latest telemetry (targets reporting their host), by name.

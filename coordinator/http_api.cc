@@ -22,6 +22,10 @@ namespace churnlab {
 namespace {
 
 constexpr size_t kMaxQueuedCalls = 512;  // JSON calls waiting for a worker; more get 503
+// Downloads (HTML reports, series CSV) have a thread of their own and a short queue: a burst of
+// them (each reads whole reports and renders pages of HTML) waited ahead of the JSON calls and
+// slowed /api/agents from 1 ms to 1.4 s, then 503s.
+constexpr size_t kMaxQueuedDownloads = 16;
 constexpr auto kAgentsEvery = absl::Seconds(1);
 
 int HttpStatusFor(const absl::Status& status) {
@@ -114,6 +118,13 @@ HttpRequestFacts FactsOf(const HttpServerRequest& request) {
   return facts;
 }
 
+// A route that renders a whole report or series to a file: /api/runs/ID/report.html,
+// /api/report.html?runs=..., /api/runs/ID/series.csv.
+bool IsDownload(const HttpServerRequest& request) {
+  return request.method != "POST" &&
+         (absl::EndsWith(request.path, "/report.html") || absl::EndsWith(request.path, ".csv"));
+}
+
 // The headers of the event stream (Server-Sent Events).
 HttpServerResponse EventsHead() {
   HttpServerResponse head;
@@ -123,54 +134,6 @@ HttpServerResponse EventsHead() {
 }
 
 }  // namespace
-
-// A few threads for the JSON routes: they read the run store and take the coordinator's lock,
-// which must never stall the loop that serves every other connection.
-class HttpApi::Workers {
- public:
-  explicit Workers(int n) {
-    for (int i = 0; i < n; ++i) threads_.emplace_back([this] { Run(); });
-  }
-  ~Workers() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    for (std::thread& t : threads_) t.join();
-  }
-  // False when kMaxQueuedCalls are already waiting.
-  bool Submit(std::function<void()> fn) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (queue_.size() >= kMaxQueuedCalls) return false;
-      queue_.push_back(std::move(fn));
-    }
-    cv_.notify_one();
-    return true;
-  }
-
- private:
-  void Run() {
-    for (;;) {
-      std::function<void()> fn;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-        if (stopping_) return;
-        fn = std::move(queue_.front());
-        queue_.pop_front();
-      }
-      fn();
-    }
-  }
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;
-  bool stopping_ = false;
-  std::vector<std::thread> threads_;
-};
 
 HttpApi::HttpApi(Coordinator* coordinator, Options options)
     : coordinator_(coordinator), options_(std::move(options)), run_metrics_(options_.metrics) {}
@@ -191,14 +154,17 @@ void HttpApi::Handle(uint64_t id, HttpServerRequest request) {
     // HEAD gets the stream's headers and no stream: one would hold a slot and never end.
     return request.method == "HEAD" ? server_->Reply(id, EventsHead()) : ServeEvents(id);
   }
+  const bool download = IsDownload(request);
   auto shared = std::make_shared<HttpServerRequest>(std::move(request));
-  bool queued = workers_->Submit([this, id, shared] {
+  bool queued = (download ? downloads_ : workers_)->Submit([this, id, shared] {
     HttpServerResponse response = Api(*shared);
     server_->Post([this, id, response = std::move(response)] { server_->Reply(id, response); });
   });
   if (!queued) {
-    server_->Reply(id, ErrorResponse(absl::UnavailableError(
-                           "the coordinator is busy: too many API calls waiting; try again")));
+    server_->Reply(
+        id, ErrorResponse(absl::UnavailableError(
+                download ? "the coordinator is busy: too many downloads waiting; try again"
+                         : "the coordinator is busy: too many API calls waiting; try again")));
   }
 }
 
@@ -243,7 +209,7 @@ HttpServerResponse HttpApi::Get(const HttpServerRequest& req) {
         coordinator_->ListAgents(), &run_metrics_,
         {started_at_, coordinator_->telemetry_messages(), coordinator_->store_errors(),
          coordinator_->telemetry_entries_refused(), coordinator_->stalls(), coordinator_->stalled(),
-         coordinator_->attaches_refused()});
+         coordinator_->attaches_refused(), coordinator_->watches_refused()});
     return res;
   }
   if (std::optional<std::string> id = RunIdIn(path, "/series.csv")) {
@@ -415,7 +381,8 @@ absl::StatusOr<HttpApi::Bound> HttpApi::Start(const SocketAddress& address,
     if (!plain.ok()) return plain.status();
     bound.plaintext = *plain;
   }
-  workers_ = std::make_unique<Workers>(options_.workers);
+  workers_ = std::make_unique<WorkQueue>(options_.workers, kMaxQueuedCalls);
+  downloads_ = std::make_unique<WorkQueue>(1, kMaxQueuedDownloads);
   server_->Every(kAgentsEvery, [this] { TickAgents(); });
   // Called from the coordinator's tick (after its state lock, under the watchers' lock) on every
   // series point: with no page open it costs no JSON, and no socket is touched here: the frame
@@ -442,6 +409,7 @@ void HttpApi::Stop() {
   metrics_watch_id_ = -1;
   if (server_ != nullptr) server_->Stop();  // no handler runs after this
   workers_.reset();  // finishes the calls in hand; their answers are dropped with the loop
+  downloads_.reset();
 }
 
 }  // namespace churnlab

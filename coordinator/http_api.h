@@ -17,23 +17,22 @@
 // Who may call what is HttpAccessRules (http_access.h): with a token every route but the page's
 // files needs it (`Authorization: Bearer TOKEN`, or `?token=` for /api/events) unless
 // public_read; writes also pass the Origin/Host check. The server (http_server.h) is one event
-// loop; the JSON routes run on a few workers so that a slow store never stalls the loop.
+// loop; the JSON routes run on a few workers so that a slow store never stalls the loop, and
+// downloads on a thread of their own so that a burst of them never holds up the JSON routes.
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/net_address.h"
+#include "common/work_queue.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/dashboard_files.h"
 #include "coordinator/http_access.h"
@@ -72,8 +71,6 @@ class HttpApi {
   HttpServer::Counters server_counters() const;
 
  private:
-  class Workers;
-
   void Handle(uint64_t id, HttpServerRequest request);
   // Runs on a worker; the answer goes back to the loop thread.
   HttpServerResponse Api(const HttpServerRequest& request);
@@ -92,7 +89,11 @@ class HttpApi {
   Options options_;
   absl::Time started_at_ = absl::Now();
   std::unique_ptr<HttpServer> server_;
-  std::unique_ptr<Workers> workers_;
+  // The JSON routes (they read the run store and take the coordinator's lock, which must never
+  // stall the loop that serves every other connection), and the downloads: one thread, a short
+  // queue.
+  std::unique_ptr<WorkQueue> workers_;
+  std::unique_ptr<WorkQueue> downloads_;
   int watch_id_ = -1;
   RunMetrics run_metrics_;  // fed by its own watch, read by /metrics
   int metrics_watch_id_ = -1;

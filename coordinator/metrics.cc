@@ -29,6 +29,8 @@ std::string RenderMetrics(const std::vector<v1::AgentInfo>& agents, RunMetrics* 
   MetricFamily attaches_refused("churnlab_coordinator_attaches_refused_total", "counter",
                                 "Agents and observers refused because --max-agents were "
                                 "attached.");
+  MetricFamily watches_refused("churnlab_coordinator_watches_refused_total", "counter",
+                               "WatchRun streams refused because 1024 already followed runs.");
   MetricFamily agent_count("churnlab_agents", "gauge",
                            "Agents known to the coordinator, by state.");
   MetricFamily runs_running("churnlab_runs_running", "gauge", "Runs in flight.");
@@ -40,6 +42,7 @@ std::string RenderMetrics(const std::vector<v1::AgentInfo>& agents, RunMetrics* 
   stalls.Add({}, static_cast<double>(health.stalls));
   stalled.Add({}, absl::ToDoubleSeconds(health.stalled));
   attaches_refused.Add({}, static_cast<double>(health.attaches_refused));
+  watches_refused.Add({}, static_cast<double>(health.watches_refused));
   std::map<std::string, int> by_state;  // every state, 0 included: by its word
   for (v1::AgentInfo::State state : {v1::AgentInfo::STATE_IDLE, v1::AgentInfo::STATE_RUNNING,
                                      v1::AgentInfo::STATE_OBSERVER, v1::AgentInfo::STATE_LOST}) {
@@ -55,7 +58,7 @@ std::string RenderMetrics(const std::vector<v1::AgentInfo>& agents, RunMetrics* 
 
   std::string out;
   for (const MetricFamily* f : {&start_time, &telemetry, &store_errors, &refused, &stalls, &stalled,
-                                &attaches_refused, &agent_count, &runs_running}) {
+                                &attaches_refused, &watches_refused, &agent_count, &runs_running}) {
     f->AppendTo(&out);
   }
   return out + run_families;

@@ -20,6 +20,7 @@ struct CoordinatorHealth {
   uint64_t stalls = 0;                     // its ticker overslept (CreditStall)
   absl::Duration stalled;                  // their total length
   uint64_t attaches_refused = 0;           // agents turned away at --max-agents
+  uint64_t watches_refused = 0;            // WatchRun streams turned away at the cap
 };
 
 std::string RenderMetrics(const std::vector<v1::AgentInfo>& agents, RunMetrics* runs,

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "analysis/preflight.h"
+#include "analysis/run_sources.h"
 #include "common/net_address.h"
 #include "proto/run_spec.h"
 
@@ -21,39 +22,18 @@ namespace {
 // addresses against 100k exclusions took 20 s under the coordinator's lock with linear finds).
 struct SpecFacts {
   explicit SpecFacts(const v1::RunSpec& spec)
-      : excluded(spec.exclude_source_ips().begin(), spec.exclude_source_ips().end()),
-        wanted(spec.source_ips().begin(), spec.source_ips().end()) {
+      : sources(spec), wanted(spec.source_ips().begin(), spec.source_ips().end()) {
     for (const std::string& text : spec.targets()) {
       absl::StatusOr<SocketAddress> target = SocketAddress::ParseIpPort(text);
-      if (!target.ok()) continue;
-      targets.push_back(*target);
-      // The targets' address family (validation keeps them to one).
-      if (family == AF_UNSPEC) family = target->family();
+      if (target.ok()) targets.push_back(*target);
     }
   }
   std::vector<SocketAddress> targets;
-  int family = AF_UNSPEC;  // when no target parses
-  std::unordered_set<std::string> excluded;
+  analysis::RunSources sources;  // which of an agent's source IPs the spec may use
   std::unordered_set<std::string> wanted;
   // Whether the targets fit an allow-list, by the list's text: agents mostly share one.
   mutable std::unordered_map<std::string, std::string> allow_verdicts;
 };
-
-bool OfFamily(const std::string& ip, int family) {
-  if (family == AF_UNSPEC) return true;
-  absl::StatusOr<SocketAddress> address = SocketAddress::ParseIp(ip);
-  return address.ok() && address->family() == family;
-}
-
-// The agent's source IPs of the targets' family, less those the spec excludes: a dual-stack
-// agent offering 127.0.0.1 and ::1 takes part in IPv4 runs with the first only.
-std::vector<std::string> Offered(const SpecFacts& facts, const v1::Hello& hello) {
-  std::vector<std::string> out;
-  for (const std::string& ip : hello.source_ips()) {
-    if (OfFamily(ip, facts.family) && facts.excluded.count(ip) == 0) out.push_back(ip);
-  }
-  return out;
-}
 
 // "" when every target is inside the agent's allow-list; otherwise why not.
 std::string AllowVerdict(const SpecFacts& facts, const v1::Hello& hello) {
@@ -77,17 +57,7 @@ std::string Ineligibility(const v1::RunSpec& spec, const SpecFacts& facts,
   if (agent.busy) return "busy with another run";
   std::string not_allowed = AllowVerdict(facts, agent.hello);
   if (!not_allowed.empty()) return not_allowed;
-  if (BindsSourceIps(spec.bind_mode()) && Offered(facts, agent.hello).empty()) {
-    bool any_of_family =
-        std::any_of(agent.hello.source_ips().begin(), agent.hello.source_ips().end(),
-                    [&](const std::string& ip) { return OfFamily(ip, facts.family); });
-    if (!any_of_family && agent.hello.source_ips_size() > 0) {
-      return absl::StrCat("offers no source IP of the targets' family (",
-                          facts.family == AF_INET6 ? "IPv6" : "IPv4", ")");
-    }
-    return "offers no source IP (that the spec does not exclude)";
-  }
-  return "";
+  return BindsSourceIps(spec.bind_mode()) ? facts.sources.WhyNone(agent.hello) : "";
 }
 
 absl::StatusOr<std::vector<const AgentCandidate*>> ChooseAgents(
@@ -155,7 +125,7 @@ absl::StatusOr<std::vector<std::string>> ChooseSources(const v1::RunSpec& spec,
                                                        const v1::Hello& hello) {
   std::vector<std::string> sources;
   if (!BindsSourceIps(spec.bind_mode())) return sources;
-  std::vector<std::string> offered = Offered(facts, hello);
+  std::vector<std::string> offered = facts.sources.Offered(hello);
   if (spec.source_ips_size() > 0) {
     for (const std::string& ip : offered) {
       if (facts.wanted.count(ip) > 0) sources.push_back(ip);

@@ -200,12 +200,20 @@ absl::Status Authenticate(const grpc::CallbackServerContext* context, const std:
   return CheckBearerToken(context->client_metadata(), token);
 }
 
+// Authenticates, then runs `fn` on `calls` and finishes with its status there: the run store's
+// disk (StartRun, GetRun, ListRuns) never holds up a gRPC thread that serves agents. `fn` must
+// capture by value; the request and response it points to live until Finish.
 template <typename Fn>
 grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, const std::string& token,
-                                Fn fn) {
+                                WorkQueue* calls, Fn fn) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   absl::Status authenticated = Authenticate(context, token);
-  reactor->Finish(ToGrpcStatus(authenticated.ok() ? fn() : authenticated));
+  if (!authenticated.ok()) {
+    reactor->Finish(ToGrpcStatus(authenticated));
+  } else if (!calls->Submit([reactor, fn] { reactor->Finish(ToGrpcStatus(fn())); })) {
+    reactor->Finish(ToGrpcStatus(
+        absl::UnavailableError("the coordinator is busy: too many calls waiting; try again")));
+  }
   return reactor;
 }
 
@@ -227,7 +235,7 @@ grpc::ServerBidiReactor<v1::AgentMessage, v1::CoordinatorMessage>* AgentGatewayS
 grpc::ServerUnaryReactor* ControlService::StartRun(grpc::CallbackServerContext* context,
                                                    const v1::StartRunRequest* request,
                                                    v1::StartRunResponse* response) {
-  return Unary(context, token_, [&] {
+  return Unary(context, token_, &calls_, [this, request, response] {
     absl::StatusOr<v1::StartRunResponse> r = coordinator_->StartRun(request->spec());
     if (r.ok()) *response = *r;
     return r.status();
@@ -237,7 +245,7 @@ grpc::ServerUnaryReactor* ControlService::StartRun(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* ControlService::GetRun(grpc::CallbackServerContext* context,
                                                  const v1::GetRunRequest* request,
                                                  v1::GetRunResponse* response) {
-  return Unary(context, token_, [&] {
+  return Unary(context, token_, &calls_, [this, request, response] {
     absl::StatusOr<v1::RunReport> r = coordinator_->GetRun(request->run_id());
     if (r.ok()) *response->mutable_report() = *r;
     return r.status();
@@ -247,7 +255,7 @@ grpc::ServerUnaryReactor* ControlService::GetRun(grpc::CallbackServerContext* co
 grpc::ServerUnaryReactor* ControlService::ListRuns(grpc::CallbackServerContext* context,
                                                    const v1::ListRunsRequest* request,
                                                    v1::ListRunsResponse* response) {
-  return Unary(context, token_, [&] {
+  return Unary(context, token_, &calls_, [this, request, response] {
     ASSIGN_OR_RETURN(RunQuery query, RunQueryOf(*request));
     ASSIGN_OR_RETURN(RunPage page, coordinator_->ListRuns(query));
     for (v1::RunSummary& run : page.runs) *response->add_runs() = std::move(run);
@@ -259,7 +267,8 @@ grpc::ServerUnaryReactor* ControlService::ListRuns(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* ControlService::CancelRun(grpc::CallbackServerContext* context,
                                                     const v1::CancelRunRequest* request,
                                                     v1::CancelRunResponse*) {
-  return Unary(context, token_, [&] { return coordinator_->CancelRun(request->run_id()); });
+  return Unary(context, token_, &calls_,
+               [this, request] { return coordinator_->CancelRun(request->run_id()); });
 }
 
 grpc::ServerWriteReactor<v1::RunUpdate>* ControlService::WatchRun(
@@ -273,7 +282,7 @@ grpc::ServerWriteReactor<v1::RunUpdate>* ControlService::WatchRun(
 grpc::ServerUnaryReactor* ControlService::ListAgents(grpc::CallbackServerContext* context,
                                                      const v1::ListAgentsRequest* request,
                                                      v1::ListAgentsResponse* response) {
-  return Unary(context, token_, [&] {
+  return Unary(context, token_, &calls_, [this, request, response] {
     if (request->names_size() > kMaxAgentsInFull) {
       return absl::InvalidArgumentError(
           absl::StrCat("names: ", request->names_size(), " agents; at most ", kMaxAgentsInFull));

@@ -4,6 +4,7 @@
 
 #include "churnlab/v1/agent.grpc.pb.h"
 #include "churnlab/v1/control.grpc.pb.h"
+#include "common/work_queue.h"
 #include "coordinator/coordinator.h"
 
 namespace churnlab {
@@ -23,10 +24,12 @@ class AgentGatewayService final : public v1::AgentGateway::CallbackService {
   std::string token_;
 };
 
+// Its unary calls run on a queue of their own (two threads, 256 waiting; one more gets
+// UNAVAILABLE), not on gRPC's threads: reading and writing the run store takes the disk.
 class ControlService final : public v1::Control::CallbackService {
  public:
   explicit ControlService(Coordinator* coordinator, std::string token = "")
-      : coordinator_(coordinator), token_(std::move(token)) {}
+      : coordinator_(coordinator), token_(std::move(token)), calls_(2, 256) {}
   grpc::ServerUnaryReactor* StartRun(grpc::CallbackServerContext* context,
                                      const v1::StartRunRequest* request,
                                      v1::StartRunResponse* response) override;
@@ -48,6 +51,7 @@ class ControlService final : public v1::Control::CallbackService {
  private:
   Coordinator* coordinator_;
   std::string token_;
+  WorkQueue calls_;  // last: destroyed (its threads joined) first
 };
 
 }  // namespace churnlab

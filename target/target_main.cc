@@ -148,11 +148,9 @@ void WaitForSignal(const sigset_t& signals, const Options& o, TargetServer& serv
 inline constexpr int64_t kMaxProcesses = 1024;
 
 // Processes needed so that each holds at most its fd limit's worth of `connections`.
-int64_t ProcessesFor(const Options& o, uint64_t fd_limit) {
-  constexpr uint64_t kReservedFds = 64;  // listeners, epoll, the observer's gRPC and netlink
+int64_t ServerProcesses(const Options& o, uint64_t fd_limit) {
   if (o.connections <= 0) return o.processes;
-  uint64_t per_process = fd_limit > 2 * kReservedFds ? fd_limit - kReservedFds : fd_limit / 2;
-  return static_cast<int64_t>((o.connections + per_process - 1) / per_process);
+  return static_cast<int64_t>(ProcessesFor(static_cast<uint64_t>(o.connections), fd_limit));
 }
 
 // Serves in a forked child until SIGTERM (also sent when the parent dies), then exits.
@@ -229,7 +227,7 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "churnlab-target: %s\n", std::string(server.status().message()).c_str());
     return absl::IsInvalidArgument(server.status()) ? kExitBadInput : kExitCannotRun;
   }
-  int64_t processes = std::min(ProcessesFor(o, fds.soft), kMaxProcesses);
+  int64_t processes = std::min(ServerProcesses(o, fds.soft), kMaxProcesses);
   std::vector<pid_t> children = ForkServers(processes, **server, o.params);
   (*server)->Start();
   std::vector<std::string> listening;

@@ -34,6 +34,17 @@ TEST(PreflightTest, WarnsOfFdLimitsAndPortsThatWillRunOut) {
   EXPECT_TRUE(PreflightWarnings(Spec({"10.0.0.1:80"}, 10), calm.facts()).empty());
 }
 
+// The preflight counts engine processes by the agent's own rule (common/fd_limit.h): at an fd
+// limit of 100 each holds 50, so 120 at once take 3 (it used to say 4, at 36 each).
+TEST(PreflightTest, CountsEngineProcessesAsTheAgentStartsThem) {
+  Fleet fleet;
+  fleet.Add("a1", {"10.0.1.1"}, 10, {{"net.ipv4.tcp_tw_reuse", "0"}}, 120).set_fd_limit(100);
+  std::vector<std::string> warnings = PreflightWarnings(Spec({"10.0.0.1:80"}, 10), fleet.facts());
+  ASSERT_FALSE(warnings.empty());
+  EXPECT_NE(warnings[0].find("it runs them in 3 engine processes"), std::string::npos)
+      << warnings[0];
+}
+
 // What the connections held at once need beside ports: files (fs.file-max) and memory.
 TEST(PreflightTest, WarnsWhenTheHostCannotHoldTheConnections) {
   Fleet fleet;

@@ -71,5 +71,20 @@ TEST(FdLimitTest, UsableCoresAreTheAffinityMasksCores) {
   EXPECT_EQ(narrowed, 1);
 }
 
+// The one rule for processes per fd limit (engine processes, the target's server processes,
+// the preflight): the limit less 64, or half of a small one.
+TEST(ProcessesForTest, EachProcessHoldsItsLimitLessItsOwnFds) {
+  EXPECT_EQ(ConnectionsPerProcess(1024), 960u);
+  EXPECT_EQ(ConnectionsPerProcess(129), 65u);
+  EXPECT_EQ(ConnectionsPerProcess(128), 64u);  // half
+  EXPECT_EQ(ConnectionsPerProcess(100), 50u);
+  EXPECT_EQ(ConnectionsPerProcess(1), 1u);
+  EXPECT_EQ(ConnectionsPerProcess(0), 1u);
+  EXPECT_EQ(ProcessesFor(0, 1024), 1u);
+  EXPECT_EQ(ProcessesFor(960, 1024), 1u);
+  EXPECT_EQ(ProcessesFor(961, 1024), 2u);
+  EXPECT_EQ(ProcessesFor(1000, 100), 20u);
+}
+
 }  // namespace
 }  // namespace churnlab

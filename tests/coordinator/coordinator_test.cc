@@ -355,5 +355,28 @@ TEST_F(CoordinatorTest, AttachesPastMaxAgentsAreRefusedAndCounted) {
   EXPECT_EQ(capped.attaches_refused(), 1u);
 }
 
+// WatchRun streams are a set a client can grow: past max_watches following runs, one more is
+// refused and counted; a watcher that leaves frees its place.
+TEST_F(CoordinatorTest, WatchersPastTheCapAreRefusedAndCounted) {
+  Coordinator::Options options;
+  options.max_watches = 2;
+  Coordinator capped(store_.get(), options);
+  RecordingLink link;
+  ASSERT_TRUE(capped.AttachAgent(AgentHello("a1", "127.0.0.2"), &link).ok());
+  absl::StatusOr<v1::StartRunResponse> started = capped.StartRun(HundredPerSecond(8));
+  ASSERT_TRUE(started.ok()) << started.status();
+  auto ignore = [](const v1::RunReport&, bool) {};
+  absl::StatusOr<int> first = capped.Watch(started->run_id(), ignore);
+  absl::StatusOr<int> second = capped.Watch(started->run_id(), ignore);
+  ASSERT_TRUE(first.ok() && second.ok());
+  absl::StatusOr<int> third = capped.Watch(started->run_id(), ignore);
+  EXPECT_EQ(third.status().code(), absl::StatusCode::kResourceExhausted) << third.status();
+  EXPECT_EQ(capped.watches_refused(), 1u);
+  capped.Unwatch(*first);
+  EXPECT_TRUE(capped.Watch(started->run_id(), ignore).ok());
+  EXPECT_EQ(capped.watches_refused(), 1u);
+  capped.Unwatch(*second);
+}
+
 }  // namespace
 }  // namespace churnlab

@@ -9,9 +9,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -390,6 +392,45 @@ const std::string kJunitSchema = std::string(CHURNLAB_SOURCE_DIR) + "/tests/cli/
 // run's completion and one per threshold, the failed one carrying its observed value and rule.
 // The same run's CSV has a column per phase and errno adding up to the report's errors, and
 // absolute times that are the relative ones after the run's start.
+// Downloads have a thread and a short queue of their own: 30 heavy ones at once (16 reports side
+// by side each) do not hold up a JSON call made while they wait, which answers before most of them
+// (it used to wait behind them all, then get 503).
+TEST_F(ControlPlaneTest, DownloadsDoNotHoldUpTheJsonRoutes) {
+  std::string report_path = dir_ + "/report.json";
+  ASSERT_EQ(Churnlab({"run", "--target=" + target_->address.ToString(), "--rate=100",
+                      "--duration=1s", "--report=" + report_path})
+                .exit_code,
+            0);
+  const std::string id = ReadReport(report_path).run_id();
+  std::string runs = id;
+  for (int i = 1; i < 16; ++i) absl::StrAppend(&runs, ",", id);
+  absl::StatusOr<SocketAddress> http = SocketAddress::ParseIpPort(http_address_);
+  ASSERT_TRUE(http.ok()) << http_address_;
+  std::atomic<int> downloaded{0};
+  std::atomic<int> refused{0};
+  std::vector<std::thread> downloads;
+  for (int i = 0; i < 30; ++i) {
+    downloads.emplace_back([&] {
+      httplib::Client client(http->IpString(), http->port());
+      client.set_read_timeout(60, 0);
+      auto res = client.Get("/api/report.html?runs=" + runs);
+      if (res && res->status == 200) downloaded.fetch_add(1);
+      if (res && res->status == 503) refused.fetch_add(1);
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let them queue
+  httplib::Client client(http->IpString(), http->port());
+  auto agents = client.Get("/api/agents");
+  const int done_when_answered = downloaded.load();
+  for (std::thread& t : downloads) t.join();
+  ASSERT_TRUE(agents);
+  EXPECT_EQ(agents->status, 200);
+  EXPECT_EQ(downloaded + refused, 30);
+  EXPECT_LT(done_when_answered, 20) << "the JSON call waited behind the downloads";
+  std::printf("downloads done when /api/agents answered: %d (of %d served, %d refused busy)\n",
+              done_when_answered, downloaded.load(), refused.load());
+}
+
 TEST_F(ControlPlaneTest, JunitAndCsvOfARunWithFailures) {
   const std::string junit = dir_ + "/junit.xml";
   const std::string report_path = dir_ + "/report.json";
