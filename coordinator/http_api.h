@@ -35,9 +35,9 @@
 #include "common/work_queue.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/dashboard_files.h"
-#include "coordinator/http_access.h"
-#include "coordinator/http_server.h"
 #include "coordinator/run_metrics.h"
+#include "http/http_access.h"
+#include "http/http_server.h"
 
 namespace churnlab {
 

@@ -2,7 +2,7 @@
 
 #include <map>
 
-#include "coordinator/prometheus_text.h"
+#include "http/prometheus_text.h"
 #include "proto/message_json.h"
 
 namespace churnlab {

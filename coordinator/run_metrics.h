@@ -27,7 +27,7 @@
 #include "absl/time/time.h"
 #include "churnlab/v1/report.pb.h"
 #include "common/clock.h"
-#include "coordinator/prometheus_text.h"
+#include "http/prometheus_text.h"
 
 namespace churnlab {
 

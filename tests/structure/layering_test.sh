@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The modules' dependencies run one way (DESIGN.md, "Parts, and which way they depend"):
-#   common <- proto <- host, analysis, dashboard <- agent, coordinator, target, cli
+#   common <- proto <- host, analysis, dashboard, http <- agent, coordinator, target, cli
 # Every #include "module/..." in a module's sources must name a module it may depend on; a
 # wrong-way include fails this test (and with it the test command), naming the file and line.
 # Usage: layering_test.sh SOURCE_DIR
@@ -12,9 +12,10 @@ declare -A allowed=(
   [host]="common proto churnlab host"
   [analysis]="common proto churnlab analysis"
   [dashboard]="common proto churnlab dashboard"
+  [http]="common proto churnlab http"
   [agent]="common proto churnlab host agent"
   [target]="common proto churnlab host target"
-  [coordinator]="common proto churnlab analysis dashboard coordinator"
+  [coordinator]="common proto churnlab analysis dashboard http coordinator"
   [cli]="common proto churnlab analysis dashboard cli"
 )
 bad=0

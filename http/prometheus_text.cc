@@ -1,4 +1,4 @@
-#include "coordinator/prometheus_text.h"
+#include "http/prometheus_text.h"
 
 #include <cmath>
 

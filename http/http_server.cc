@@ -1,4 +1,4 @@
-#include "coordinator/http_server.h"
+#include "http/http_server.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -18,7 +18,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "coordinator/http_tls.h"
+#include "http/http_tls.h"
 
 namespace churnlab {
 namespace {

@@ -1,6 +1,6 @@
 // The HTTP access rules: tokens per route kind, --public-read, the metrics token, and the
 // Origin/Host check of write routes; plus the static file resolver's refusals.
-#include "coordinator/http_access.h"
+#include "http/http_access.h"
 
 #include <gtest/gtest.h>
 

@@ -4,7 +4,7 @@
 #include <cstdlib>
 
 #include "absl/strings/str_split.h"
-#include "coordinator/http_server.h"
+#include "http/http_server.h"
 
 namespace churnlab {
 

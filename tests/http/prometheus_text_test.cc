@@ -1,6 +1,6 @@
 // The Prometheus text exposition (format 0.0.4) as MetricFamily writes it: HELP and TYPE lines,
 // sample lines with escaped label values, numbers a scraper parses back exactly, and `le` bounds.
-#include "coordinator/prometheus_text.h"
+#include "http/prometheus_text.h"
 
 #include <cmath>
 #include <cstdlib>

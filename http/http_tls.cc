@@ -1,4 +1,4 @@
-#include "coordinator/http_tls.h"
+#include "http/http_tls.h"
 
 #include <openssl/err.h>
 #include <openssl/pem.h>

@@ -1,4 +1,4 @@
-#include "coordinator/http_access.h"
+#include "http/http_access.h"
 
 #include <algorithm>
 

@@ -1,6 +1,6 @@
 // HttpServer on 127.0.0.1 port 0, asked over plain loopback sockets: requests reach the handler as
 // sent and its answers come back; body and method limits, deadlines, the connection cap, streams.
-#include "coordinator/http_server.h"
+#include "http/http_server.h"
 
 #include <sys/socket.h>
 #include <unistd.h>
