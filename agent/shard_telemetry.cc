@@ -199,6 +199,7 @@ v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapsh
   if (range_at_start_.has_value()) {
     t.mutable_ports_at_start()->set_in_use(range_at_start_->in_use);
     t.mutable_ports_at_start()->set_listening(range_at_start_->listening);
+    t.mutable_ports_at_start()->set_time_wait(range_at_start_->time_wait);
   }
   FillHostTelemetry(baseline_, t.mutable_host(), &conntrack_peak_);
   for (size_t state = 1; state < host_states_.size(); ++state) {

@@ -170,11 +170,12 @@ std::map<std::pair<std::string, std::string>, SharedIp> SharedIps(
 }
 
 // tcp_max_tw_buckets caps every TIME_WAIT of a namespace: all its sources, the server side and
-// other programs. TIME_WAIT there levels off at the namespace's total rate x TIME_WAIT (one per
-// four-tuple at most); a cap below that is reached after cap / rate seconds, and past it the
-// kernel destroys TIME_WAIT sockets at once (TCPTimeWaitOverflow), so a source whose ports
-// would run out later than that (or never) does not. The closed model has no rate: there the
-// cap is held against the namespace's four-tuples.
+// other programs. TIME_WAIT there levels off at what the namespace held when the run started
+// (its agents' census) plus the run's total rate x TIME_WAIT (one per four-tuple at most); a cap
+// below that is reached after (cap - held) / rate seconds, and past it the kernel destroys
+// TIME_WAIT sockets at once (TCPTimeWaitOverflow), so a source whose ports would run out later
+// than that (or never) does not. The closed model has no rate: there the cap is held against
+// the namespace's four-tuples.
 void ApplyTimeWaitCaps(const std::vector<SourceEntry>& entries,
                        const std::vector<v1::SourceBudget*>& budgets,
                        std::set<std::string>* notes) {
@@ -184,6 +185,7 @@ void ApplyTimeWaitCaps(const std::vector<SourceEntry>& entries,
     uint64_t tuples = 0;
     std::set<std::string> ips;  // counted once each, however many agents offer them
     std::set<std::string> hosts;
+    uint64_t held = 0;  // TIME_WAIT in the namespace at the start, as its agents counted it
   };
   std::map<std::string, Space> spaces;
   for (size_t i = 0; i < entries.size(); ++i) {
@@ -195,6 +197,9 @@ void ApplyTimeWaitCaps(const std::vector<SourceEntry>& entries,
       space.tuples += budgets[i]->ports() * budgets[i]->destinations();
     }
     space.hosts.insert(entries[i].shard->hello->host());
+    if (const auto& at_start = entries[i].shard->range_at_start) {
+      space.held = std::max(space.held, at_start->time_wait());
+    }
   }
   for (size_t i = 0; i < entries.size(); ++i) {
     v1::SourceBudget* s = budgets[i];
@@ -206,9 +211,11 @@ void ApplyTimeWaitCaps(const std::vector<SourceEntry>& entries,
     const Space& space = it->second;
     double cap = static_cast<double>(*space.cap);
     double tuples = static_cast<double>(space.tuples);
-    double level = space.rate > 0 ? std::min(space.rate * kTimeWaitSeconds, tuples) : tuples;
+    const double held = static_cast<double>(space.held);
+    double level =
+        held + (space.rate > 0 ? std::min(space.rate * kTimeWaitSeconds, tuples) : tuples);
     if (cap >= level) continue;  // never reached
-    double reached = space.rate > 0 ? cap / space.rate : 0;
+    double reached = space.rate > 0 ? std::max(0.0, cap - held) / space.rate : 0;
     double runs_out = s->exhaustion_after_s() > 0 ? s->exhaustion_after_s()
                                                   : std::numeric_limits<double>::infinity();
     if (reached >= runs_out) continue;  // its ports run out first
@@ -216,11 +223,13 @@ void ApplyTimeWaitCaps(const std::vector<SourceEntry>& entries,
     s->set_exhaustion_after_s(0);
     notes->insert(absl::StrFormat(
         "tcp_max_tw_buckets=%d caps every TIME_WAIT of the network namespace of %s (all its "
-        "sources, the server side, other programs): %s, before any of its sources runs out of "
+        "sources, the server side, other programs%s): %s, before any of its sources runs out of "
         "ports, so past it the kernel destroys TIME_WAIT sockets at once (TCPTimeWaitOverflow): "
         "no EADDRNOTAVAIL, and TIME_WAIT no longer guards new connections against an old one's "
         "late segments",
         *space.cap, absl::StrJoin(space.hosts, ", "),
+        space.held > 0 ? absl::StrFormat("; %d were in TIME_WAIT when the run started", space.held)
+                       : "",
         space.rate > 0
             ? absl::StrFormat("at %.0f new connections/s in all it is reached after "
                               "about %s s",

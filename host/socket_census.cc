@@ -166,6 +166,10 @@ absl::StatusOr<RangeUse> TakeRangeUse(int low, int high) {
           }
         });
     if (!status.ok()) return status;
+    // The kernel filters by state: a walk of the table that copies only TIME_WAIT sockets.
+    status = VisitTcpSockets(family, 1u << static_cast<int>(TcpState::kTimeWait), PortFilter{},
+                             [&](const RawTcpSocket&) { ++out.time_wait; });
+    if (!status.ok()) return status;
   }
   out.in_use = held->count();
   out.listening = listening->count();

@@ -38,9 +38,11 @@ absl::StatusOr<SocketCensus> TakeSocketCensus(const std::vector<SocketAddress>& 
 // Ports of the local range low..high that sockets on the host hold now, whatever their address,
 // state or program: connect() skips every one that bind() took, for every source and
 // destination. Listeners are counted apart (bind() took theirs, always).
+// Also the namespace's TIME_WAIT sockets, any port or program: tcp_max_tw_buckets counts them all.
 struct RangeUse {
   uint64_t in_use = 0;     // distinct ports of low..high held by some socket
   uint64_t listening = 0;  // of them, held by a listener
+  uint64_t time_wait = 0;  // TIME_WAIT sockets of the network namespace, every port
 };
 absl::StatusOr<RangeUse> TakeRangeUse(int low, int high);
 

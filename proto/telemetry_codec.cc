@@ -93,6 +93,7 @@ uint64_t SanitizeTelemetry(v1::ShardTelemetry* t) {
     v1::PortsAtStart* p = t->mutable_ports_at_start();
     p->set_in_use(ClampTo(p->in_use(), kPortCount, &changed));
     p->set_listening(ClampTo(p->listening(), p->in_use(), &changed));
+    p->set_time_wait(Clamp(p->time_wait(), &changed));
   }
   t->set_engine_processes(
       static_cast<uint32_t>(ClampTo(t->engine_processes(), kMaxEngineProcesses, &changed)));
