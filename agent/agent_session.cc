@@ -3,6 +3,7 @@
 #include <google/protobuf/util/time_util.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
@@ -22,7 +23,41 @@ using google::protobuf::util::TimeUtil;
 }  // namespace
 
 AgentSession::AgentSession(Options options)
-    : options_(std::move(options)), link_(options_.link, this) {}
+    : options_(std::move(options)), link_(LinkOptions(), this) {}
+
+CoordinatorSession::Options AgentSession::LinkOptions() {
+  CoordinatorSession::Options link = options_.link;
+  if (link.refresh_settings) {
+    link.refresh_settings = [this, fill = link.refresh_settings](v1::Hello* hello) {
+      fill(hello);
+      AddIdleCensus(hello);
+    };
+  }
+  return link;
+}
+
+void AgentSession::AddIdleCensus(v1::Hello* hello) {
+  if (!running_run().empty()) return;  // the shard's telemetry counts the host then
+  std::lock_guard<std::mutex> lock(census_mu_);
+  const absl::Time now = options_.link.now();
+  if (now >= idle_census_due_) {
+    auto [low, high] = LocalPortRange();
+    const int64_t started = SystemClock().NowNanos();
+    absl::StatusOr<RangeUse> range = TakeRangeUse(low, high);
+    // Every 2 s, or 50 times its own cost apart on a host whose socket table is large (the
+    // kernel walks every socket): at most 2% of a core.
+    idle_census_due_ = now + std::max(absl::Seconds(2),
+                                      50 * absl::Nanoseconds(SystemClock().NowNanos() - started));
+    idle_census_.reset();
+    if (range.ok()) {
+      idle_census_.emplace();
+      idle_census_->set_in_use(range->in_use);
+      idle_census_->set_listening(range->listening);
+      idle_census_->set_time_wait(range->time_wait);
+    }
+  }
+  if (idle_census_.has_value()) *hello->mutable_range_held() = *idle_census_;
+}
 
 AgentSession::~AgentSession() {
   Shutdown();

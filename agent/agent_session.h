@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -80,8 +81,16 @@ class AgentSession final : public CoordinatorSession::Handler {
   // Asks the coordinator whether it still counts this agent in (its answer: OnLease).
   void SendPing();
   void Refuse(const std::string& run_id, const std::string& reason);
+  // The link's options, its hello refresh adding the idle census (AddIdleCensus).
+  CoordinatorSession::Options LinkOptions();
+  // While no shard runs: the ports of the range held on the host and the namespace's TIME_WAIT
+  // (Hello.range_held), counted every 2 s or less often (its cost) and reused in between.
+  void AddIdleCensus(v1::Hello* hello);
 
   Options options_;
+  std::mutex census_mu_;  // guards the two below
+  std::optional<v1::PortsAtStart> idle_census_;
+  absl::Time idle_census_due_ = absl::InfinitePast();
   CoordinatorSession link_;
 
   std::mutex mu_;  // guards the members below

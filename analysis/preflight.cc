@@ -106,6 +106,23 @@ std::string MemoryWarning(const v1::RunSpec& spec, const ShardFacts& shard) {
       hello.name(), held, held * kBytesPerHeldConnection >> 20, available >> 20);
 }
 
+// Ports of the agent's range its last census found held on its host (any address, state or
+// program) before the run: connect() skips every one bind() took, from every source IP. Said
+// when they are a tenth of the range or more; the census cannot tell bind()'s from connect()'s.
+std::string HeldPortsWarning(const ShardFacts& shard) {
+  const v1::Hello& hello = *shard.hello;
+  const uint64_t range = PortCount(hello);
+  if (!shard.range_at_start.has_value() || range == 0) return "";
+  const uint64_t held = shard.range_at_start->in_use();
+  if (held * 10 < range) return "";
+  return absl::StrFormat(
+      "agent %s: %d of its %d ports were held by sockets on its host a moment ago (other "
+      "addresses or programs, an earlier run's TIME_WAIT; %d by listeners): connect() skips "
+      "every port bind() took, from any source IP, so expect EADDRNOTAVAIL sooner than the "
+      "budget says (free them, or widen net.ipv4.ip_local_port_range)",
+      hello.name(), std::min(held, range), range, shard.range_at_start->listening());
+}
+
 }  // namespace
 
 uint64_t HoldCapacity(const v1::RunSpec& spec, const ShardFacts& shard) {
@@ -148,6 +165,8 @@ std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
     if (!tuples.empty()) warnings.push_back(std::move(tuples));
     std::string memory = MemoryWarning(spec, shard);
     if (!memory.empty()) warnings.push_back(std::move(memory));
+    std::string held = HeldPortsWarning(shard);
+    if (!held.empty()) warnings.push_back(std::move(held));
     for (v1::PortLimit limit :
          {v1::PORT_LIMIT_TIME_WAIT, v1::PORT_LIMIT_TW_REUSE, v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS}) {
       std::string warning = PortWarning(hello.name(), budget, limit, shape);

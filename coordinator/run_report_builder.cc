@@ -213,7 +213,12 @@ std::vector<analysis::ShardFacts> FactsOf(const RunRecord& run) {
     for (const v1::SourceCounts& s : shard.latest.sources()) {
       if (s.ports_in_use_at_start() > 0) f.taken_at_start[s.ip()] = s.ports_in_use_at_start();
     }
-    if (shard.latest.has_ports_at_start()) f.range_at_start = shard.latest.ports_at_start();
+    // Its census at the start once it ran; before, the idle census its hello carried.
+    if (shard.latest.has_ports_at_start()) {
+      f.range_at_start = shard.latest.ports_at_start();
+    } else if (shard.hello.has_range_held()) {
+      f.range_at_start = shard.hello.range_held();
+    }
   }
   return facts;
 }

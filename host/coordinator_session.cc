@@ -136,17 +136,27 @@ void CoordinatorSession::TickWhile(const std::atomic<bool>& attached) {
 
 namespace {
 
-// Whether two hellos differ in a setting: anything but the host's available memory, which
-// moves a little all the time.
+// Whether two hellos differ in a setting: anything but the host's available memory and the
+// agent's idle census, which move a little all the time.
 bool SettingsDiffer(v1::Hello a, v1::Hello b) {
   a.clear_mem_available_bytes();
   b.clear_mem_available_bytes();
+  a.clear_range_held();
+  b.clear_range_held();
   return !google::protobuf::util::MessageDifferencer::Equals(a, b);
 }
 
-// Whether available memory moved by more than an eighth of what the coordinator was told.
-bool MemoryMoved(uint64_t told, uint64_t now) {
-  return (now > told ? now - told : told - now) > told / 8;
+// Whether a figure moved by more than an eighth of what the coordinator was told (and, for
+// small counts, by more than `slack`).
+bool Moved(uint64_t told, uint64_t now, uint64_t slack = 0) {
+  return (now > told ? now - told : told - now) > std::max(told / 8, slack);
+}
+
+// Whether the census moved enough to tell: ports held or TIME_WAIT, by an eighth or 16.
+bool CensusMoved(const v1::Hello& told, const v1::Hello& now) {
+  if (told.has_range_held() != now.has_range_held()) return true;
+  return Moved(told.range_held().in_use(), now.range_held().in_use(), 16) ||
+         Moved(told.range_held().time_wait(), now.range_held().time_wait(), 16);
 }
 
 }  // namespace
@@ -162,7 +172,8 @@ void CoordinatorSession::RefreshHello() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     settings = SettingsDiffer(now, last_hello_);
-    if (!settings && !MemoryMoved(last_hello_.mem_available_bytes(), now.mem_available_bytes())) {
+    if (!settings && !Moved(last_hello_.mem_available_bytes(), now.mem_available_bytes()) &&
+        !CensusMoved(last_hello_, now)) {
       return;
     }
     last_hello_ = now;  // also what the next attachment says

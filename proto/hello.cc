@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "common/net_address.h"
+#include "proto/telemetry_codec.h"
 
 namespace churnlab {
 namespace {
@@ -86,6 +87,13 @@ absl::Status ValidateHello(const v1::Hello& hello) {
   if (ports.low() < 0 || ports.high() > 65535 || ports.low() > ports.high()) {
     return Invalid("port_range",
                    absl::StrCat(ports.low(), "-", ports.high(), " is not a range within 0-65535"));
+  }
+  const v1::PortsAtStart& held = hello.range_held();
+  if (held.in_use() > 65536 || held.listening() > held.in_use() ||
+      held.time_wait() > kMaxTelemetryCount) {
+    return Invalid("range_held",
+                   absl::StrCat(held.in_use(), " ports in use, ", held.listening(), " listening, ",
+                                held.time_wait(), " in TIME_WAIT: not counts a census can give"));
   }
   return absl::OkStatus();
 }

@@ -34,6 +34,26 @@ TEST(PreflightTest, WarnsOfFdLimitsAndPortsThatWillRunOut) {
   EXPECT_TRUE(PreflightWarnings(Spec({"10.0.0.1:80"}, 10), calm.facts()).empty());
 }
 
+// Ports held on the agent's host before the run (its idle census in the hello): a tenth of the
+// range or more is said before any traffic; less is not.
+TEST(PreflightTest, SaysWhenTheHostAlreadyHoldsMuchOfTheRange) {
+  Fleet fleet;
+  fleet.Add("a1", {"10.0.1.1"}, 10, {{"net.ipv4.tcp_tw_reuse", "0"}}, 10);
+  v1::PortsAtStart held;
+  held.set_in_use(990);
+  held.set_listening(2);
+  fleet.last().range_at_start = held;
+  std::vector<std::string> warnings = PreflightWarnings(Spec({"10.0.0.1:80"}, 10), fleet.facts());
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("990 of its 1000 ports were held by sockets on its host"),
+            std::string::npos)
+      << warnings[0];
+  EXPECT_NE(warnings[0].find("2 by listeners"), std::string::npos) << warnings[0];
+  held.set_in_use(99);
+  fleet.last().range_at_start = held;
+  EXPECT_TRUE(PreflightWarnings(Spec({"10.0.0.1:80"}, 10), fleet.facts()).empty());
+}
+
 // The preflight counts engine processes by the agent's own rule (common/fd_limit.h): at an fd
 // limit of 100 each holds 50, so 120 at once take 3 (it used to say 4, at 36 each).
 TEST(PreflightTest, CountsEngineProcessesAsTheAgentStartsThem) {

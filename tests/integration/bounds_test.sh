@@ -342,8 +342,11 @@ in_ns "$bin/churnlab-churn" --target="$(cat target)" --source-ips=127.0.0.3 --bi
 held=$(in_ns ss -Htan state time-wait src 127.0.0.3 | wc -l)
 range_held=$(in_ns ss -Htan '( sport >= :40000 and sport <= :40999 )' |
   awk '{n = split($4, a, ":"); print a[n]}' | sort -u | wc -l)
+sleep 3.5 # the idle agent's census (every 2 s) reaches the coordinator in its hello
 in_ns "$bin/churnlab" run --coordinator="$c" --target="$(cat target)" --rate=100 --duration=1s \
   --report=elsewhere.json >elsewhere-run.log 2>&1 || true
+warned=$(grep -o 'warning: agent [^:]*: [0-9]* of its 1000 ports were held by sockets on its host' \
+  elsewhere-run.log || true)
 failed=$(json elsewhere.json 'r.get("errors", {}).get("EADDRNOTAVAIL", 0)')
 said=$(json elsewhere.json '[o for o in r.get("observations", []) if "EADDRNOTAVAIL" in o][0]')
 at_start=$(json elsewhere.json 'r["agents"][0].get("ports_at_start", {}).get("in_use", 0)')
@@ -363,6 +366,9 @@ echo "   127.0.0.3's bind() left $held ports in TIME_WAIT ($range_held of the ra
   fail "the report does not say what the host held before the run: $said"
 [[ $noted == *"held by other sockets on the host"* ]] ||
   fail "the budget does not say the range was taken before the run: $noted"
+# Before any traffic: StartRun's preflight, from the idle agent's census in its hello.
+echo "   before the run, churnlab run said: ${warned:-nothing}"
+[[ -n $warned ]] || fail "the preflight did not say the host held the range: $(cat elsewhere-run.log)"
 
 echo "== 9. a stopped engine process is killed, and the others run on"
 start_lab wedged "20000 59999" 300

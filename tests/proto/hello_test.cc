@@ -91,5 +91,21 @@ TEST(HelloTest, SysctlsAndPortRangeAreBounded) {
   ExpectRefused(hello, "port_range", "0-65535");
 }
 
+// The idle census: counts a census can give, or the hello is refused.
+TEST(HelloTest, TheIdleCensusIsBounded) {
+  v1::Hello hello = RealHello();
+  hello.mutable_range_held()->set_in_use(990);
+  hello.mutable_range_held()->set_listening(2);
+  hello.mutable_range_held()->set_time_wait(2400);
+  EXPECT_TRUE(ValidateHello(hello).ok());
+  hello.mutable_range_held()->set_in_use(70000);
+  ExpectRefused(hello, "range_held", "70000 ports in use");
+  hello.mutable_range_held()->set_in_use(1);
+  ExpectRefused(hello, "range_held", "2 listening");  // more listeners than ports held
+  hello.mutable_range_held()->set_listening(0);
+  hello.mutable_range_held()->set_time_wait(uint64_t{1} << 60);
+  ExpectRefused(hello, "range_held", "in TIME_WAIT");
+}
+
 }  // namespace
 }  // namespace churnlab
