@@ -24,7 +24,8 @@ struct Coordinator::RunWork {
   // The run's unstored points, oldest first: moved out of the run, written, and what the store
   // did not take goes back. While they are out, GetRun serves the series without them.
   std::deque<std::pair<int, v1::SeriesPoint>> points;
-  std::optional<v1::RunReport> save;      // a periodic save of a running run
+  bool save_due = false;                  // a periodic save of the running run (its progress)
+  std::optional<v1::RunReport> save;      // that save, the progress in summary
   std::optional<v1::RunReport> progress;  // for watchers: the report with its newest point
   std::optional<v1::RunReport> final;     // an ended run: built under mu_, judged after
   uint64_t dropped_points = 0;
@@ -41,6 +42,12 @@ struct Coordinator::TickWork {
 void Coordinator::Tick(absl::Time now) {
   std::lock_guard<std::mutex> one_tick(tick_mu_);
   TickWork work = CollectTick(now);
+  // Watchers and the store between points get summaries (source_detail.h): neither grows with
+  // the agents' addresses every second, and the copy is made outside mu_. Final reports whole.
+  for (RunWork& run : work.runs) {
+    if (run.progress) run.progress = ViewerSummary(*run.progress);
+    if (run.save_due && run.progress) run.save = run.progress;
+  }
   StoreTick(work);
   ApplyTick(work);
   for (RunWork& run : work.runs) {
@@ -88,16 +95,13 @@ void Coordinator::CollectRun(RunRecord& run, absl::Time now, TickWork& work) {
   w.points = std::exchange(run.unstored_points, {});
   w.dropped_points = run.dropped_points;
   if (all_final) return FinishRun(run, w);
-  // Watchers get the newest point only (they have seen the others), and the store between
-  // points the same summary: its totals and fullest sources (source_detail.h), so that neither
-  // grows with the agents' addresses every second (the final report keeps every source).
-  *report.add_series() = run.last_point;
-  v1::RunReport summary = ViewerSummary(report);
   if (now - run.last_save >= options_.save_every) {
-    w.save = summary;
+    w.save_due = true;
     run.last_save = now;
   }
-  w.progress = std::move(summary);
+  // Watchers get the newest point only: they have seen the others.
+  *report.add_series() = run.last_point;
+  w.progress = std::move(report);
 }
 
 void Coordinator::FinishRun(RunRecord& run, RunWork& work) {
