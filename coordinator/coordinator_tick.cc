@@ -25,7 +25,7 @@ struct Coordinator::RunWork {
   // did not take goes back. While they are out, GetRun serves the series without them.
   std::deque<std::pair<int, v1::SeriesPoint>> points;
   bool save_due = false;                  // a periodic save of the running run (its progress)
-  std::optional<v1::RunReport> save;      // that save, the progress in summary
+  std::optional<v1::RunReport> save;      // that save: the progress in summary
   std::optional<v1::RunReport> progress;  // for watchers: the report with its newest point
   std::optional<v1::RunReport> final;     // an ended run: built under mu_, judged after
   uint64_t dropped_points = 0;
@@ -42,11 +42,11 @@ struct Coordinator::TickWork {
 void Coordinator::Tick(absl::Time now) {
   std::lock_guard<std::mutex> one_tick(tick_mu_);
   TickWork work = CollectTick(now);
-  // Watchers and the store between points get summaries (source_detail.h): neither grows with
-  // the agents' addresses every second, and the copy is made outside mu_. Final reports whole.
+  // The store between points gets a summary (source_detail.h), made outside mu_: it does not
+  // grow with the agents' addresses every second. Watchers get the whole report and each that
+  // sends it on (the event stream, WatchRun) its summary; /metrics counts every source.
   for (RunWork& run : work.runs) {
-    if (run.progress) run.progress = ViewerSummary(*run.progress);
-    if (run.save_due && run.progress) run.save = run.progress;
+    if (run.save_due && run.progress) run.save = ViewerSummary(*run.progress);
   }
   StoreTick(work);
   ApplyTick(work);

@@ -386,8 +386,8 @@ absl::StatusOr<HttpApi::Bound> HttpApi::Start(const SocketAddress& address,
   server_->Every(kAgentsEvery, [this] { TickAgents(); });
   // Called from the coordinator's tick (after its state lock, under the watchers' lock) on every
   // series point: with no page open it costs no JSON, and no socket is touched here: the frame
-  // goes to the loop thread. Progress comes in summary, the final report whole; pages get its
-  // summary too and fetch /api/runs/ID for the rest.
+  // goes to the loop thread. Pages get the report's summary (ViewerSummary), the final one too,
+  // and fetch /api/runs/ID for the rest.
   watch_id_ = coordinator_->WatchAll([this](const v1::RunReport& report, bool) {
     if (stream_count_.load(std::memory_order_relaxed) == 0) return;
     auto frame = std::make_shared<const std::string>(

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "coordinator/source_detail.h"
 #include "proto/grpc_link.h"
 #include "proto/hello.h"
 #include "proto/run_spec.h"
@@ -159,7 +160,9 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunUpdate> {
     std::lock_guard<std::mutex> lock(mu_);
     if (last_queued_) return;
     v1::RunUpdate update;
-    *update.mutable_report() = report;  // progress in summary (Tick), the final report whole
+    // Progress in summary (its size does not grow with the agents' addresses), the final
+    // report whole.
+    *update.mutable_report() = final ? report : ViewerSummary(report);
     // A slow reader gets the newest progress, not a backlog: keep at most one pending update.
     if (queue_.size() > 1) queue_.pop_back();
     queue_.push_back(std::move(update));
