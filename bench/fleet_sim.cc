@@ -253,9 +253,10 @@ absl::StatusOr<std::string> StartFleetRun(v1::Control::Stub& control, int64_t ag
 
 // Pages through the stored runs (ListRuns, 100 at a time, as `churnlab runs` does) and reads
 // each page's first run whole (GetRun), over and over until `stop`, as a client browsing the
-// store would; adds the calls it made to `calls`.
-void PageThroughRuns(v1::Control::Stub& control, const std::atomic<bool>& stop,
-                     std::atomic<uint64_t>& calls) {
+// store would; adds the calls it made to `calls`. Returns "" at `stop`, or the error of the call
+// that failed.
+std::string PageThroughRuns(v1::Control::Stub& control, const std::atomic<bool>& stop,
+                            std::atomic<uint64_t>& calls) {
   std::string after;
   while (!stop.load()) {
     grpc::ClientContext context;
@@ -263,18 +264,21 @@ void PageThroughRuns(v1::Control::Stub& control, const std::atomic<bool>& stop,
     request.set_limit(100);
     request.set_after(after);
     v1::ListRunsResponse page;
-    if (!control.ListRuns(&context, request, &page).ok()) return;
+    grpc::Status listed = control.ListRuns(&context, request, &page);
+    if (!listed.ok()) return "ListRuns: " + listed.error_message();
     calls.fetch_add(1);
     if (page.runs_size() > 0) {
       grpc::ClientContext read_context;
       v1::GetRunRequest read;
       read.set_run_id(page.runs(0).run_id());
       v1::GetRunResponse report;
-      control.GetRun(&read_context, read, &report);
+      grpc::Status got = control.GetRun(&read_context, read, &report);
+      if (!got.ok()) return "GetRun: " + got.error_message();
       calls.fetch_add(1);
     }
     after = page.next();
   }
+  return "";
 }
 
 // Long: the benchmark's script from top to bottom (start, attach, run, measure, print); the
@@ -367,9 +371,11 @@ int Main(int argc, char** argv) {
   });
   std::atomic<bool> stop_sse{false};
   std::atomic<uint64_t> pager_calls{0};
+  std::vector<std::string> pager_errors(static_cast<size_t>(pagers));
   std::vector<std::thread> pager_threads;
   for (int64_t i = 0; i < pagers; ++i) {
-    pager_threads.emplace_back([&] { PageThroughRuns(*control, stop_sse, pager_calls); });
+    pager_threads.emplace_back(
+        [&, i] { pager_errors[i] = PageThroughRuns(*control, stop_sse, pager_calls); });
   }
   std::vector<std::thread> sse_readers;
   for (int64_t page = 0; sse && page < pages; ++page) {
@@ -433,6 +439,10 @@ int Main(int argc, char** argv) {
     std::printf("%lld clients paging through the store made %llu calls\n",
                 static_cast<long long>(pagers),
                 static_cast<unsigned long long>(pager_calls.load()));
+  }
+  for (const std::string& error : pager_errors) {
+    if (!error.empty())
+      std::printf("a client paging through the store stopped: %s\n", error.c_str());
   }
   for (auto& agent : fleet) agent->Close();
   coordinator->Stop(SIGTERM);

@@ -397,13 +397,16 @@ std::vector<v1::AgentInfo> Coordinator::ListAgents(const std::vector<std::string
 }
 
 std::vector<v1::RunReport> Coordinator::RunningReports() {
-  std::lock_guard<std::mutex> lock(mu_);
   std::vector<v1::RunReport> out;
-  for (const auto& [id, run] : running_) {
-    v1::RunReport report = BuildReport(run);
-    if (run.point_count > 0) *report.add_series() = run.last_point;
-    out.push_back(ViewerSummary(report));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, run] : running_) {
+      v1::RunReport& report = out.emplace_back(BuildReport(run));
+      if (run.point_count > 0) *report.add_series() = run.last_point;
+    }
   }
+  // The summaries' copies outside the lock that agents' telemetry waits for.
+  for (v1::RunReport& report : out) report = ViewerSummary(report);
   return out;
 }
 
