@@ -86,6 +86,7 @@ Coordinator::Coordinator(RunStore* store, Options options) : store_(store), opti
 
 absl::Status Coordinator::AttachAgent(const v1::Hello& hello, AgentLink* link) {
   if (absl::Status s = ValidateHello(hello); !s.ok()) return s;
+  v1::AgentInfo summary = AgentSummary(hello);  // outside mu_: it copies the whole hello
   std::lock_guard<std::mutex> lock(mu_);
   if (agents_.count(hello.name()) > 0) {
     return absl::AlreadyExistsError(
@@ -97,7 +98,7 @@ absl::Status Coordinator::AttachAgent(const v1::Hello& hello, AgentLink* link) {
                                                      options_.max_agents,
                                                      " agents and observers (--max-agents)"));
   }
-  agents_[hello.name()] = AgentEntry{hello, link, ""};
+  agents_[hello.name()] = AgentEntry{hello, std::move(summary), link, ""};
   lost_.erase(hello.name());
   v1::CoordinatorMessage welcome;
   *welcome.mutable_welcome()->mutable_telemetry_interval() = TimeUtil::SecondsToDuration(1);
@@ -112,10 +113,12 @@ absl::Status Coordinator::UpdateAgent(const std::string& name, const v1::Hello& 
   }
   // Agents re-send their hello when a setting changes: the same limits as at attach.
   if (absl::Status s = ValidateHello(hello); !s.ok()) return s;
+  v1::AgentInfo summary = AgentSummary(hello);
   std::lock_guard<std::mutex> lock(mu_);
   auto it = agents_.find(name);
   if (it == agents_.end()) return absl::OkStatus();
   it->second.hello = hello;
+  it->second.summary = std::move(summary);
   // The settings in force during its shard are the ones its report judges by (the agent
   // re-reads them as the shard starts).
   if (ShardRecord* shard = FindShard(it->second.busy_with, name); shard && !shard->final) {
@@ -140,7 +143,7 @@ void Coordinator::DetachAgent(const std::string& name, AgentLink* link) {
             [](const auto& a, const auto& b) { return a.second.at < b.second.at; });
         lost_.erase(oldest);
       }
-      lost_[name] = LostAgent{AgentSummary(it->second.hello), options_.wall()};
+      lost_[name] = LostAgent{it->second.summary, options_.wall()};
     }
   }
   agents_.erase(it);
@@ -371,7 +374,7 @@ std::vector<v1::AgentInfo> Coordinator::ListAgents(const std::vector<std::string
     if (!named.empty() && named.count(name) == 0) continue;
     v1::AgentInfo info;
     if (named.empty()) {
-      info = AgentSummary(entry.hello);
+      info = entry.summary;
     } else {
       *info.mutable_hello() = entry.hello;
       info.set_source_ips_total(static_cast<uint32_t>(entry.hello.source_ips_size()));

@@ -149,6 +149,9 @@ class Coordinator {
  private:
   struct AgentEntry {
     v1::Hello hello;
+    // Its listing's summary (the first 16 of each list, the totals), made once per hello: a
+    // listing every second copied 4,096 addresses per agent under mu_ to keep 16.
+    v1::AgentInfo summary;
     AgentLink* link;
     std::string busy_with;  // run id, "" when idle
   };
