@@ -10,12 +10,15 @@
 #include <cstdio>
 #include <thread>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_split.h"
 #include "agent/engine.h"
 #include "agent/engine_processes.h"
 #include "agent/engine_snapshot_codec.h"
 #include "agent/run_summary.h"
 #include "common/flags.h"
 #include "common/load_priority.h"
+#include "common/status_macros.h"
 
 namespace churnlab {
 namespace {
@@ -31,6 +34,48 @@ struct Options {
   bool progress = true;
   bool child = false;
 };
+
+// What http and https requests carry, and TLS's client side.
+void AddRequestFlags(FlagSet& flags, Options& o) {
+  EngineParams& p = o.params;
+  flags.String("method", &p.request.method, "http/https: the request method");
+  flags.String("path", &p.request.path, "http/https: the request path and query");
+  flags.Custom("header", "'NAME: VALUE'", "", "http/https, repeatable: a request header",
+               [&p](absl::string_view v) {
+                 RETURN_IF_ERROR(CheckHeaderLine(v));
+                 p.request.headers.emplace_back(v);
+                 return absl::OkStatus();
+               });
+  flags.Custom(
+      "body-file", "FILE", "", "http/https: the request body, from a file",
+      [&p](absl::string_view v) { return ReadFlagFile(v, kMaxRequestBodyBytes, &p.request.body); });
+  flags.Custom("body-base64", "B64", "", "with --child: the request body (the agent's copy)",
+               [&p](absl::string_view v) {
+                 if (absl::Base64Unescape(v, &p.request.body)) return absl::OkStatus();
+                 return absl::InvalidArgumentError("not base64");
+               });
+  flags.Custom("expect-status", "CODE", "0",
+               "http/https: a response with another status fails (phase status); 0 = any",
+               InRange<int>(&p.expect_status, 0, 599));
+  flags.String("target-ca", &p.tls.ca_file, "tls/https: verify the server against these CAs");
+  flags.Bool("insecure", &p.tls.insecure, "tls/https: take any certificate, unverified");
+  flags.Custom("tls-resumption", "FRACTION", "0",
+               "tls/https: share of connections that resume a session of an earlier one from "
+               "the same source IP to the same target",
+               [&p](absl::string_view v) {
+                 if (ParseFiniteDouble(v, &p.tls.resumption) && p.tls.resumption >= 0 &&
+                     p.tls.resumption <= 1) {
+                   return absl::OkStatus();
+                 }
+                 return absl::InvalidArgumentError("not a fraction in [0, 1]");
+               });
+  flags.Custom("target-names", "NAME,...", "",
+               "with --child: the host name each target was resolved from (empty for an IP)",
+               [&p](absl::string_view v) {
+                 p.target_names = absl::StrSplit(v, ',');
+                 return absl::OkStatus();
+               });
+}
 
 // Long: a table of the engine's flags, one entry each.
 FlagSet MakeFlags(Options& o) {
@@ -55,7 +100,8 @@ FlagSet MakeFlags(Options& o) {
   flags.String("bind", &o.bind,
                "none | no-port | bind | bind-any (bind(0.0.0.0, 0), like IPAddress.Any:0); auto = "
                "no-port with --source-ips, else none");
-  flags.Custom("protocol", "counter|http", "counter", "request/response protocol",
+  flags.Custom("protocol", "counter|http|tls|https", "counter",
+               "request/response protocol; tls and https run inside TLS",
                [&p](absl::string_view v) {
                  absl::StatusOr<Protocol> x = ParseProtocol(v);
                  if (x.ok()) p.protocol = *x;
@@ -81,7 +127,9 @@ FlagSet MakeFlags(Options& o) {
                  return absl::OkStatus();
                });
   flags.Int("requests-per-connection", &p.requests_per_connection,
-            "request/response exchanges per connection (>1 = keep-alive)");
+            "request/response exchanges per connection (>1 = keep-alive; 0 = connect, and the "
+            "TLS handshake, then close)");
+  AddRequestFlags(flags, o);
   flags.Duration("connect-timeout", &p.connect_timeout, "longest wait for the handshake");
   flags.Duration("io-timeout", &p.io_timeout, "longest wait for a response or the server's FIN");
   flags.Duration("hold", &p.hold, "keep each connection open this long after its requests");

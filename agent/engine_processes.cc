@@ -10,9 +10,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -126,6 +128,27 @@ bool WriteChildFrame(int fd, ChildStatus status, const std::string& payload) {
          WriteAll(fd, payload.data(), payload.size());
 }
 
+// What each connection does after connect(): the request, the expected status, TLS.
+void AddExchangeArgs(const EngineParams& p, std::vector<std::string>* args) {
+  if (!p.target_names.empty()) {
+    args->push_back(absl::StrCat("--target-names=", absl::StrJoin(p.target_names, ",")));
+  }
+  if (SpeaksHttp(p.protocol)) {
+    args->push_back(absl::StrCat("--method=", p.request.method));
+    args->push_back(absl::StrCat("--path=", p.request.path));
+    for (const std::string& h : p.request.headers) args->push_back(absl::StrCat("--header=", h));
+    if (!p.request.body.empty()) {
+      args->push_back(absl::StrCat("--body-base64=", absl::Base64Escape(p.request.body)));
+    }
+    args->push_back(absl::StrCat("--expect-status=", p.expect_status));
+  }
+  if (UsesTls(p.protocol)) {
+    if (p.tls.insecure) args->push_back("--insecure");
+    if (!p.tls.ca_file.empty()) args->push_back(absl::StrCat("--target-ca=", p.tls.ca_file));
+    args->push_back(absl::StrCat("--tls-resumption=", RateText(p.tls.resumption)));
+  }
+}
+
 std::vector<std::string> ChildArgs(const EngineParams& p) {
   std::vector<std::string> targets, sources;
   for (const SocketAddress& t : p.targets) targets.push_back(t.ToString());
@@ -146,6 +169,7 @@ std::vector<std::string> ChildArgs(const EngineParams& p) {
       absl::StrCat("--max-rate=", RateText(p.max_rate)),
       absl::StrCat("--leased=", p.leased ? "true" : "false")};
   if (!sources.empty()) args.push_back(absl::StrCat("--source-ips=", absl::StrJoin(sources, ",")));
+  AddExchangeArgs(p, &args);
   if (p.rate > 0) {
     args.push_back(absl::StrCat("--rate=", RateText(p.rate)));
     args.push_back(absl::StrCat("--ramp-up=", DurationText(p.ramp_up)));
@@ -177,16 +201,52 @@ int ProcessesNeeded(const EngineParams& params, uint64_t fd_limit) {
   return static_cast<int>(ProcessesFor(held, fd_limit));
 }
 
+namespace {
+
+// A spec's CA certificates, for engine processes to load (too big for argv): a file only this
+// user can read, removed once every process has loaded it.
+class CaFile {
+ public:
+  ~CaFile() {
+    if (!path_.empty()) unlink(path_.c_str());
+  }
+  absl::Status Write(const std::string& pem) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string templ =
+        absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/churnlab-ca.XXXXXX");
+    int fd = mkstemp(templ.data());
+    if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("mkstemp ", templ));
+    path_ = templ;
+    bool ok = WriteAll(fd, pem.data(), pem.size());
+    int err = errno;
+    if (close(fd) != 0 || !ok) return absl::ErrnoToStatus(err, absl::StrCat("writing ", path_));
+    return absl::OkStatus();
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<EngineProcesses>> EngineProcesses::Create(
     const EngineParams& params, int count, const std::string& churn_path) {
   // An engine process that died must be a failed write here, not the agent's death.
   signal(SIGPIPE, SIG_IGN);
   std::unique_ptr<EngineProcesses> group(new EngineProcesses(params));
+  EngineParams shared = params;
+  CaFile ca;
+  if (!params.tls.ca_pem.empty()) {
+    RETURN_IF_ERROR(ca.Write(params.tls.ca_pem));
+    shared.tls.ca_pem.clear();
+    shared.tls.ca_file = ca.path();
+  }
   for (int i = 0; i < count; ++i) {
     int in[2], out[2];
     if (pipe2(in, O_CLOEXEC) != 0) return absl::ErrnoToStatus(errno, "pipe2");
     if (pipe2(out, O_CLOEXEC) != 0) return absl::ErrnoToStatus(errno, "pipe2");
-    std::vector<std::string> args = ChildArgs(PartOf(params, i, count));
+    std::vector<std::string> args = ChildArgs(PartOf(shared, i, count));
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

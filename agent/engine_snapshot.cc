@@ -19,6 +19,13 @@ EngineSnapshot EngineSnapshot::Since(const EngineSnapshot& earlier) const {
     delta.sources[i].counts.Subtract(earlier.sources[i].counts);
   }
   delta.connect_latency.Subtract(earlier.connect_latency);
+  delta.tls_handshake.Subtract(earlier.tls_handshake);
+  for (const auto& [code, n] : earlier.status_codes) {
+    auto it = delta.status_codes.find(code);
+    if (it == delta.status_codes.end()) continue;
+    it->second -= std::min(it->second, n);
+    if (it->second == 0) delta.status_codes.erase(it);
+  }
   delta.connection_latency.Subtract(earlier.connection_latency);
   delta.start_lateness.Subtract(earlier.start_lateness);
   delta.connect_call.Subtract(earlier.connect_call);
@@ -42,6 +49,8 @@ void EngineSnapshot::Merge(const EngineSnapshot& other) {
     }
   }
   connect_latency.Merge(other.connect_latency);
+  tls_handshake.Merge(other.tls_handshake);
+  for (const auto& [code, n] : other.status_codes) status_codes[code] += n;
   connection_latency.Merge(other.connection_latency);
   start_lateness.Merge(other.start_lateness);
   connect_call.Merge(other.connect_call);

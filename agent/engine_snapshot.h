@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,10 @@ struct SourceSnapshot {
   std::string source;  // the source IP, or "auto" when the kernel picks it (bind mode none)
   OutcomeCounts counts;
 };
+
+// HTTP status codes counted one by one: 100..599.
+inline constexpr int kMinStatusCode = 100;
+inline constexpr int kStatusCodes = 500;
 
 struct EngineSnapshot {
   int64_t elapsed_nanos = 0;  // since the run's start
@@ -31,7 +36,11 @@ struct EngineSnapshot {
   uint32_t processes = 0;
   uint32_t processes_lost = 0;
   std::vector<SourceSnapshot> sources;
-  Histogram connect_latency;     // connect() to the handshake completing, ns
+  Histogram connect_latency;  // connect() to the handshake completing, ns
+  // TLS: the TCP handshake's end to the TLS handshake's, successful ones, ns.
+  Histogram tls_handshake;
+  // http and https: responses by status code (kMinStatusCode..+kStatusCodes), non-zero only.
+  std::map<int, uint64_t> status_codes;
   Histogram connection_latency;  // socket() to close(), successful connections, ns
   Histogram start_lateness;      // actual start minus intended start (open model), ns
   // socket() through connect() returning, every attempt that got that far: the kernel's search

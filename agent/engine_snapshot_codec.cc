@@ -79,6 +79,8 @@ std::string EncodeSnapshot(const EngineSnapshot& s) {
     Put(&out, source.counts.attempted);
     Put(&out, source.counts.succeeded);
     Put(&out, source.counts.requests);
+    Put(&out, source.counts.tls_full);
+    Put(&out, source.counts.tls_resumed);
     Put(&out, source.counts.failures.size());
     source.counts.ForEachFailure([&](Phase phase, int code, uint64_t count) {
       Put(&out, static_cast<uint64_t>(phase));
@@ -87,8 +89,13 @@ std::string EncodeSnapshot(const EngineSnapshot& s) {
     });
   }
   for (const Histogram* h : {&s.connect_latency, &s.connection_latency, &s.start_lateness,
-                             &s.connect_call, &s.loop_lag}) {
+                             &s.connect_call, &s.loop_lag, &s.tls_handshake}) {
     PutHistogram(&out, *h);
+  }
+  Put(&out, s.status_codes.size());
+  for (const auto& [code, n] : s.status_codes) {
+    Put(&out, static_cast<uint64_t>(code));
+    Put(&out, n);
   }
   return out;
 }
@@ -108,6 +115,8 @@ bool DecodeSnapshot(absl::string_view bytes, EngineSnapshot* out) {
     source.counts.attempted = r.Get();
     source.counts.succeeded = r.Get();
     source.counts.requests = r.Get();
+    source.counts.tls_full = r.Get();
+    source.counts.tls_resumed = r.Get();
     uint64_t cells = r.Get();
     for (uint64_t c = 0; c < cells && r.ok(); ++c) {
       uint64_t phase = r.Get();
@@ -119,8 +128,16 @@ bool DecodeSnapshot(absl::string_view bytes, EngineSnapshot* out) {
     s.sources.push_back(std::move(source));
   }
   for (Histogram* h : {&s.connect_latency, &s.connection_latency, &s.start_lateness,
-                       &s.connect_call, &s.loop_lag}) {
+                       &s.connect_call, &s.loop_lag, &s.tls_handshake}) {
     *h = r.GetHistogram();
+  }
+  uint64_t codes = r.Get();
+  if (codes > kStatusCodes) return false;
+  for (uint64_t i = 0; i < codes && r.ok(); ++i) {
+    uint64_t code = r.Get();
+    uint64_t n = r.Get();
+    if (code < kMinStatusCode || code >= kMinStatusCode + kStatusCodes) return false;
+    s.status_codes[static_cast<int>(code)] = n;
   }
   if (!r.ok()) return false;
   *out = std::move(s);

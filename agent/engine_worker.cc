@@ -9,8 +9,11 @@
 
 #include <algorithm>
 #include <limits>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "agent/tls_reason.h"
+#include "common/tls_io.h"
 
 namespace churnlab {
 namespace {
@@ -56,10 +59,12 @@ EngineWorker::EngineWorker(const EngineParams& params, std::vector<bool> free_bi
       io_timeout_(ToNanos(params.io_timeout)),
       hold_(ToNanos(params.hold)),
       late_limit_(ToNanos(params.connect_timeout)),
-      outcomes_(new LiveOutcomeCounts[source_slots_]) {}
+      outcomes_(new LiveOutcomeCounts[source_slots_]),
+      status_codes_(new SingleWriterCounter[kStatusCodes]) {}
 
 EngineWorker::~EngineWorker() {
   for (Connection& c : slots_) {
+    if (c.ssl != nullptr) TlsFree(c.ssl, /*notify=*/false);
     if (c.fd >= 0) sys_.Close(c.fd);
   }
   if (epoll_fd_ >= 0) sys_.Close(epoll_fd_);
@@ -72,17 +77,27 @@ absl::Status EngineWorker::Init() {
   slots_.resize(capacity_);
   free_slots_.reserve(capacity_);
   for (uint64_t i = capacity_; i > 0; --i) free_slots_.push_back(static_cast<uint32_t>(i - 1));
-  for (const SocketAddress& target : params_.targets) {
-    if (params_.protocol == Protocol::kCounter) {
+  if (UsesTls(params_.protocol)) {
+    absl::StatusOr<std::unique_ptr<TlsClient>> tls =
+        TlsClient::Create(params_, size_t{source_slots_} * params_.targets.size());
+    if (!tls.ok()) return tls.status();
+    tls_ = std::move(*tls);
+  }
+  for (size_t t = 0; t < params_.targets.size(); ++t) {
+    if (!SpeaksHttp(params_.protocol)) {
       char one[kCounterMessageSize];
       EncodeCounter(1, one);
       requests_.emplace_back(one, kCounterMessageSize);
       last_requests_.push_back(requests_.back());
     } else {
+      // The Host header: the name the target was given by, else its ip:port.
+      std::string host = t < params_.target_names.size() && !params_.target_names[t].empty()
+                             ? absl::StrCat(params_.target_names[t], ":", params_.targets[t].port())
+                             : params_.targets[t].ToString();
       // Only server-fin asks the server to close; otherwise the client closes first as told.
-      requests_.push_back(HttpRequest(target.ToString(), /*close=*/false));
+      requests_.push_back(HttpRequest(params_.request, host, /*close=*/false));
       last_requests_.push_back(
-          HttpRequest(target.ToString(), params_.close_policy == ClosePolicy::kServerFin));
+          HttpRequest(params_.request, host, params_.close_policy == ClosePolicy::kServerFin));
     }
   }
   scratch_.resize(kScratchBytes);
@@ -358,12 +373,19 @@ void EngineWorker::HandleEvent(uint32_t slot, uint32_t events) {
       }
       if (events & EPOLLOUT) OnConnected(c);
       return;
+    case State::kHandshaking:
+      return ContinueHandshake(c);
+    case State::kAwaitingSession:
+      return OnSessionEvent(c);
     case State::kSending:
-      if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) SendRequest(c);
+      // TLS may need to read before it can write (a key update): any event, then.
+      if (c.ssl != nullptr || (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) SendRequest(c);
       return;
     case State::kReceiving:
     case State::kAwaitingFin:
-      if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) ReadResponse(c);
+      if (c.ssl != nullptr || (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))) {
+        ReadResponse(c);
+      }
       return;
     case State::kHolding:
       if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) OnHeldEvent(c);
@@ -374,10 +396,78 @@ void EngineWorker::HandleEvent(uint32_t slot, uint32_t events) {
 }
 
 void EngineWorker::OnConnected(Connection& c) {
-  connect_latency_.Record(clock_.NowNanos() - c.started_at);
+  int64_t now = clock_.NowNanos();
+  connect_latency_.Record(now - c.started_at);
   retry_delay_ = 0;
-  c.state = State::kSending;
-  SendRequest(c);
+  if (tls_ == nullptr) return StartExchanges(c);
+  c.handshake_started = now;
+  StartHandshake(c);
+}
+
+void EngineWorker::StartHandshake(Connection& c) {
+  uint32_t pair = c.source + c.target * source_slots_;
+  const std::string no_name;
+  const std::string& name =
+      c.target < params_.target_names.size() ? params_.target_names[c.target] : no_name;
+  c.ssl = tls_->Open(c.fd, pair, name, params_.targets[c.target]);
+  if (c.ssl == nullptr) return Fail(c, Phase::kTls, kTlsHandshakeFailed);
+  c.state = State::kHandshaking;
+  // The TLS handshake gets an io_timeout of its own.
+  Append(io_list_, ListId::kIo, SlotOf(c), c.handshake_started + io_timeout_);
+  ContinueHandshake(c);
+}
+
+void EngineWorker::ContinueHandshake(Connection& c) {
+  int reason = kTlsHandshakeFailed;
+  switch (TlsClient::Handshake(c.ssl, &reason)) {
+    case TlsClient::Step::kPending:
+      return;
+    case TlsClient::Step::kFailed:
+      return Fail(c, Phase::kTls, reason);
+    case TlsClient::Step::kDone:
+      break;
+  }
+  tls_handshake_.Record(clock_.NowNanos() - c.handshake_started);
+  outcomes_[c.source].Handshake(SSL_session_reused(c.ssl) == 1);
+  Unlink(c);
+  StartExchanges(c);
+}
+
+void EngineWorker::StartExchanges(Connection& c) {
+  if (params_.requests_per_connection > 0) {
+    c.state = State::kSending;
+    return SendRequest(c);
+  }
+  // Connect-only. TLS 1.3 sends its session tickets after the handshake: a connection that
+  // closed at once would leave none to resume with, so it waits for one (io_timeout at most).
+  if (c.ssl != nullptr && tls_->resuming() && TlsClient::IsTls13(c.ssl) &&
+      !TlsClient::GotSession(c.ssl)) {
+    c.state = State::kAwaitingSession;
+    Append(io_list_, ListId::kIo, SlotOf(c), clock_.NowNanos() + io_timeout_);
+    return OnSessionEvent(c);
+  }
+  EndExchanges(c);
+}
+
+void EngineWorker::OnSessionEvent(Connection& c) {
+  while (!TlsClient::GotSession(c.ssl)) {
+    SysCallResult r = ReceiveBytes(c, scratch_.data(), scratch_.size());
+    if (r.ok() && r.rc > 0) continue;  // the server spoke first (a banner): dropped
+    // The read may have taken the ticket before running out of bytes.
+    if (!r.ok() && r.errno_ == EAGAIN && !TlsClient::GotSession(c.ssl)) return;
+    // A session, or the server closed or failed: the handshake was done all the same.
+    break;
+  }
+  Unlink(c);
+  EndExchanges(c);
+}
+
+SysCallResult EngineWorker::ReceiveBytes(Connection& c, char* buf, size_t len) {
+  return c.ssl != nullptr ? TlsRead(c.ssl, buf, len) : sys_.Recv(c.fd, buf, len);
+}
+
+SysCallResult EngineWorker::SendBytes(Connection& c, const char* buf, size_t len) {
+  return c.ssl != nullptr ? TlsWrite(c.ssl, buf, len) : sys_.Send(c.fd, buf, len);
 }
 
 absl::string_view EngineWorker::RequestFor(const Connection& c) const {
@@ -391,7 +481,7 @@ void EngineWorker::SendRequest(Connection& c) {
     Append(io_list_, ListId::kIo, SlotOf(c), clock_.NowNanos() + io_timeout_);
   }
   absl::string_view request = RequestFor(c);
-  SysCallResult r = sys_.Send(c.fd, request.data() + c.send_offset, request.size() - c.send_offset);
+  SysCallResult r = SendBytes(c, request.data() + c.send_offset, request.size() - c.send_offset);
   if (!r.ok()) {
     if (r.errno_ == EAGAIN) return;  // EPOLLOUT will call again
     return Fail(c, Phase::kWrite, r.errno_);
@@ -401,21 +491,22 @@ void EngineWorker::SendRequest(Connection& c) {
   c.send_offset = 0;
   c.state = State::kReceiving;
   c.counter_received = 0;
-  c.http.Reset(HttpParser::Kind::kResponse);
+  c.http.Reset(HttpParser::Kind::kResponse, /*head_response=*/params_.request.method == "HEAD");
 }
 
 void EngineWorker::ReadResponse(Connection& c) {
   while (c.state == State::kReceiving || c.state == State::kAwaitingFin) {
-    SysCallResult r = sys_.Recv(c.fd, scratch_.data(), scratch_.size());
+    SysCallResult r = ReceiveBytes(c, scratch_.data(), scratch_.size());
     if (!r.ok()) {
       if (r.errno_ == EAGAIN) return;
       return Fail(c, Phase::kRead, r.errno_);
     }
     if (r.rc == 0) {
       if (c.state == State::kAwaitingFin) return Finish(c);
-      if (params_.protocol == Protocol::kHttp && c.http.CompletesAtEof() &&
+      if (SpeaksHttp(params_.protocol) && c.http.CompletesAtEof() &&
           c.requests_done + 1 == params_.requests_per_connection) {
         outcomes_[c.source].Request();
+        if (!CheckStatus(c)) return;
         return Finish(c);
       }
       return Fail(c, Phase::kRead, 0);
@@ -423,7 +514,7 @@ void EngineWorker::ReadResponse(Connection& c) {
     if (c.state == State::kAwaitingFin) return Fail(c, Phase::kProtocol, 0);  // bytes after the end
     size_t len = static_cast<size_t>(r.rc);
     bool complete = false;
-    if (params_.protocol == Protocol::kCounter) {
+    if (!SpeaksHttp(params_.protocol)) {
       if (c.counter_received + len > kCounterMessageSize) return Fail(c, Phase::kProtocol, 0);
       c.counter_received += static_cast<uint8_t>(len);
       complete = c.counter_received == kCounterMessageSize;
@@ -437,12 +528,27 @@ void EngineWorker::ReadResponse(Connection& c) {
   }
 }
 
+bool EngineWorker::CheckStatus(Connection& c) {
+  int code = c.http.status_code();
+  if (code >= kMinStatusCode && code < kMinStatusCode + kStatusCodes) {
+    status_codes_[code - kMinStatusCode].Add();
+  }
+  if (params_.expect_status == 0 || code == params_.expect_status) return true;
+  Fail(c, Phase::kStatus, code / 100);
+  return false;
+}
+
 void EngineWorker::OnResponse(Connection& c) {
   outcomes_[c.source].Request();
+  if (SpeaksHttp(params_.protocol) && !CheckStatus(c)) return;
   if (++c.requests_done < params_.requests_per_connection) {
     c.state = State::kSending;
     return SendRequest(c);
   }
+  EndExchanges(c);
+}
+
+void EngineWorker::EndExchanges(Connection& c) {
   if (hold_ > 0) return StartHold(c);
   CloseByPolicy(c);
 }
@@ -450,6 +556,7 @@ void EngineWorker::OnResponse(Connection& c) {
 void EngineWorker::CloseByPolicy(Connection& c) {
   switch (params_.close_policy) {
     case ClosePolicy::kClientFin:
+      if (c.ssl != nullptr) TlsFree(std::exchange(c.ssl, nullptr), /*notify=*/true);
       return Finish(c);
     case ClosePolicy::kRst: {
       linger reset{1, 0};
@@ -472,7 +579,7 @@ void EngineWorker::StartHold(Connection& c) {
 }
 
 void EngineWorker::OnHeldEvent(Connection& c) {
-  SysCallResult r = sys_.Recv(c.fd, scratch_.data(), scratch_.size());
+  SysCallResult r = ReceiveBytes(c, scratch_.data(), scratch_.size());
   if (!r.ok()) {
     if (r.errno_ == EAGAIN) return;
     return Fail(c, Phase::kRead, r.errno_);
@@ -494,6 +601,7 @@ void EngineWorker::Fail(Connection& c, Phase phase, int err) {
 
 void EngineWorker::Release(Connection& c) {
   Unlink(c);
+  if (c.ssl != nullptr) TlsFree(std::exchange(c.ssl, nullptr), /*notify=*/false);
   // close() also takes the fd out of the epoll set.
   if (c.fd >= 0) sys_.Close(c.fd);
   c.fd = -1;
@@ -552,7 +660,16 @@ void EngineWorker::ExpireTimeouts(int64_t looked) {
     Fail(slots_[connect_list_.head], Phase::kConnectTimeout, ETIMEDOUT);
   }
   while (io_list_.head != kNil && slots_[io_list_.head].deadline <= looked) {
-    Fail(slots_[io_list_.head], Phase::kResponseTimeout, ETIMEDOUT);
+    Connection& c = slots_[io_list_.head];
+    if (c.state == State::kHandshaking) {
+      Fail(c, Phase::kTls, kTlsTimeout);
+    } else if (c.state == State::kAwaitingSession) {
+      // No ticket came: the connection did what it was for all the same.
+      Unlink(c);
+      EndExchanges(c);
+    } else {
+      Fail(c, Phase::kResponseTimeout, ETIMEDOUT);
+    }
   }
   while (hold_list_.head != kNil && slots_[hold_list_.head].deadline <= looked) {
     CloseByPolicy(slots_[hold_list_.head]);
@@ -589,6 +706,10 @@ void EngineWorker::AddTo(EngineSnapshot* out) const {
   }
   for (uint32_t i = 0; i < source_slots_; ++i) outcomes_[i].AddTo(&out->sources[i].counts);
   out->connect_latency.Merge(connect_latency_.Snapshot());
+  out->tls_handshake.Merge(tls_handshake_.Snapshot());
+  for (int i = 0; i < kStatusCodes; ++i) {
+    if (uint64_t n = status_codes_[i].Load(); n != 0) out->status_codes[kMinStatusCode + i] += n;
+  }
   out->connection_latency.Merge(connection_latency_.Snapshot());
   out->start_lateness.Merge(start_lateness_.Snapshot());
   out->connect_call.Merge(connect_call_.Snapshot());

@@ -15,6 +15,7 @@
 #include "agent/engine_snapshot.h"
 #include "agent/outcome.h"
 #include "agent/pacer.h"
+#include "agent/tls_client.h"
 #include "common/clock.h"
 #include "common/engine_params.h"
 #include "common/histogram.h"
@@ -52,7 +53,16 @@ class EngineWorker {
 
  private:
   static constexpr uint32_t kNil = UINT32_MAX;
-  enum class State : uint8_t { kFree, kConnecting, kSending, kReceiving, kAwaitingFin, kHolding };
+  enum class State : uint8_t {
+    kFree,
+    kConnecting,
+    kHandshaking,  // TLS
+    kSending,
+    kReceiving,
+    kAwaitingFin,
+    kAwaitingSession,  // connect-only TLS 1.3 with resumption: the server's ticket comes after
+    kHolding
+  };
   enum class ListId : uint8_t { kNone, kConnect, kIo, kHold };
 
   struct Connection {
@@ -69,6 +79,8 @@ class EngineWorker {
     uint8_t counter_received = 0;
     int64_t started_at = 0;
     int64_t deadline = 0;
+    int64_t handshake_started = 0;  // TLS: when the TCP handshake completed
+    SSL* ssl = nullptr;             // TLS: owned, freed by Release()
     HttpParser http;
   };
   struct List {
@@ -103,9 +115,21 @@ class EngineWorker {
   // The connection state machine, driven by epoll events.
   void HandleEvent(uint32_t slot, uint32_t events);
   void OnConnected(Connection& c);
+  void StartHandshake(Connection& c);
+  void ContinueHandshake(Connection& c);
+  // After the handshakes: the first request, or for connect-only, the close.
+  void StartExchanges(Connection& c);
+  void OnSessionEvent(Connection& c);
+  // recv() and send(), through TLS when the protocol uses it.
+  SysCallResult ReceiveBytes(Connection& c, char* buf, size_t len);
+  SysCallResult SendBytes(Connection& c, const char* buf, size_t len);
   void SendRequest(Connection& c);
   void ReadResponse(Connection& c);
   void OnResponse(Connection& c);
+  // http and https: counts the response's status; false when it failed the expected one.
+  bool CheckStatus(Connection& c);
+  // A connection whose exchanges are done: the hold, or the close.
+  void EndExchanges(Connection& c);
   // Closes a connection whose exchanges are done as the close policy says.
   void CloseByPolicy(Connection& c);
   // Keeps a done connection open for the hold; the peer closing or sending first fails it.
@@ -163,6 +187,7 @@ class EngineWorker {
   List connect_list_;
   List io_list_;
   List hold_list_;
+  std::unique_ptr<TlsClient> tls_;          // protocols tls and https
   std::vector<std::string> requests_;       // per target: a keep-alive request
   std::vector<std::string> last_requests_;  // per target: the last request of a connection
   std::vector<char> scratch_;
@@ -179,6 +204,7 @@ class EngineWorker {
   // Read by AddTo() from other threads.
   std::unique_ptr<LiveOutcomeCounts[]> outcomes_;
   LiveHistogram connect_latency_;
+  LiveHistogram tls_handshake_;
   LiveHistogram connection_latency_;
   LiveHistogram start_lateness_;
   LiveHistogram connect_call_;  // socket() through connect() returning: the kernel's port search
@@ -187,6 +213,8 @@ class EngineWorker {
   SingleWriterCounter late_starts_;
   SingleWriterCounter in_flight_;
   SingleWriterCounter held_;
+  // http and https: responses by status code, 100..599 (kStatusCodes entries from 100).
+  std::unique_ptr<SingleWriterCounter[]> status_codes_;
 };
 
 }  // namespace churnlab

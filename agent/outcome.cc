@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
+#include "agent/tls_reason.h"
+
 namespace churnlab {
 
 const char* PhaseName(Phase phase) {
@@ -24,11 +27,17 @@ const char* PhaseName(Phase phase) {
       return "response-timeout";
     case Phase::kStopped:
       return "stopped";
+    case Phase::kTls:
+      return "tls";
+    case Phase::kStatus:
+      return "status";
   }
   return "unknown";
 }
 
 std::string OutcomeCodeName(Phase phase, int code) {
+  if (phase == Phase::kTls) return TlsReasonName(code);
+  if (phase == Phase::kStatus) return absl::StrCat(code, "XX");
   if (code != 0) return ErrnoName(code);
   switch (phase) {
     case Phase::kRead:
@@ -101,6 +110,8 @@ void OutcomeCounts::Add(const OutcomeCounts& other) {
   attempted += other.attempted;
   succeeded += other.succeeded;
   requests += other.requests;
+  tls_full += other.tls_full;
+  tls_resumed += other.tls_resumed;
   failures.Add(other.failures);
 }
 
@@ -108,6 +119,8 @@ void OutcomeCounts::Subtract(const OutcomeCounts& earlier) {
   attempted -= earlier.attempted;
   succeeded -= earlier.succeeded;
   requests -= earlier.requests;
+  tls_full -= earlier.tls_full;
+  tls_resumed -= earlier.tls_resumed;
   failures.Subtract(earlier.failures);
 }
 
@@ -129,6 +142,8 @@ void LiveOutcomeCounts::AddTo(OutcomeCounts* out) const {
   }
   out->failures.Add(read);
   out->requests += requests_.Load();
+  out->tls_full += tls_full_.Load();
+  out->tls_resumed += tls_resumed_.Load();
   out->succeeded += succeeded_.Load();
   out->attempted += attempted_.Load();
 }

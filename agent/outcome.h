@@ -25,14 +25,18 @@ enum class Phase : uint8_t {
   kProtocol,         // a response that does not parse (code 0)
   kResponseTimeout,  // no response, or no server FIN under server-fin, within io_timeout
   kStopped,          // still in flight when the run was stopped (code 0)
+  kTls,              // the TLS handshake: the code is a TlsReason (agent/tls_client.h), no errno
+  kStatus,  // a response whose status is not the expected one: the code is its class (2..5)
 };
-inline constexpr int kPhaseCount = 9;
+inline constexpr int kPhaseCount = 11;
 inline constexpr int kErrnoSlots = kMaxTrackedErrno + 1;
 
 // "socket", "bind", "connect", "connect-timeout", "write", "read", "protocol",
-// "response-timeout", "stopped".
+// "response-timeout", "stopped", "tls", "status".
 const char* PhaseName(Phase phase);
-// The errno name, or for code 0 what it means in that phase ("EOF", "BAD_RESPONSE", "STOPPED").
+// The errno name, or for code 0 what it means in that phase ("EOF", "BAD_RESPONSE", "STOPPED");
+// in phase tls the reason's name ("CERT_HAS_EXPIRED", "ALERT_UNKNOWN_CA", "TIMEOUT"), in phase
+// status the class ("4XX").
 std::string OutcomeCodeName(Phase phase, int code);
 
 inline int ErrnoSlot(int err) { return err < 0 || err > kMaxTrackedErrno ? kMaxTrackedErrno : err; }
@@ -79,6 +83,9 @@ struct OutcomeCounts {
   uint64_t attempted = 0;  // connections started (socket() called)
   uint64_t succeeded = 0;  // all requests answered and closed by the policy
   uint64_t requests = 0;   // request/response exchanges completed, in succeeded or failed ones
+  // TLS handshakes completed: full ones, and ones where the server resumed the offered session.
+  uint64_t tls_full = 0;
+  uint64_t tls_resumed = 0;
   FailureTable failures;
 
   uint64_t failed() const { return failures.Total(); }
@@ -106,6 +113,7 @@ class LiveOutcomeCounts {
   void Withdraw() { attempted_.Set(attempted_.Load() - 1); }
   void Succeed() { succeeded_.Add(); }
   void Request() { requests_.Add(); }
+  void Handshake(bool resumed) { (resumed ? tls_resumed_ : tls_full_).Add(); }
   void Fail(Phase phase, int err) { RowOf(phase)[ErrnoSlot(err)].Add(); }
   void AddTo(OutcomeCounts* out) const;
 
@@ -126,6 +134,8 @@ class LiveOutcomeCounts {
   SingleWriterCounter attempted_;
   SingleWriterCounter succeeded_;
   SingleWriterCounter requests_;
+  SingleWriterCounter tls_full_;
+  SingleWriterCounter tls_resumed_;
   std::array<std::atomic<Row*>, kPhaseCount> rows_{};
 };
 

@@ -41,6 +41,24 @@ std::string WindowsLines(const OutcomeCounts& counts) {
   return out;
 }
 
+// TLS handshakes (full and resumed) and HTTP status codes, for the protocols that have them.
+std::string ExchangeLines(const EngineParams& params, const EngineSnapshot& s,
+                          const OutcomeCounts& t) {
+  std::string out;
+  if (UsesTls(params.protocol)) {
+    uint64_t done = t.tls_full + t.tls_resumed;
+    absl::StrAppendFormat(&out, "  tls handshakes %d: full %d, resumed %d (%.1f%%)%s\n", done,
+                          t.tls_full, t.tls_resumed, done > 0 ? 100.0 * t.tls_resumed / done : 0,
+                          params.tls.insecure ? "; certificates NOT verified (--insecure)" : "");
+  }
+  if (!s.status_codes.empty()) {
+    std::vector<std::string> codes;
+    for (const auto& [code, n] : s.status_codes) codes.push_back(absl::StrCat(code, " ", n));
+    absl::StrAppend(&out, "  responses by status: ", absl::StrJoin(codes, ", "), "\n");
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string FormatNanos(int64_t nanos) {
@@ -82,6 +100,9 @@ std::string FormatProgress(const EngineParams& params, const EngineSnapshot& tot
   if (delta.connect_latency.count() > 0) {
     absl::StrAppend(&line, "  connect p99 ", FormatNanos(delta.connect_latency.Percentile(99)));
   }
+  if (delta.tls_handshake.count() > 0) {
+    absl::StrAppend(&line, "  tls p99 ", FormatNanos(delta.tls_handshake.Percentile(99)));
+  }
   if (delta.connect_call.count() > 0) {
     absl::StrAppend(&line, "  in connect() p99 ", FormatNanos(delta.connect_call.Percentile(99)));
   }
@@ -111,9 +132,11 @@ std::string FormatSummary(const EngineParams& params, const EngineSnapshot& s) {
                           source.counts.attempted, source.counts.succeeded, source.counts.failed(),
                           FormatFailures(source.counts, 4));
   }
-  absl::StrAppend(&out, WindowsLines(t));
-  absl::StrAppend(&out, "\n", LatencyLine("connect", s.connect_latency),
-                  LatencyLine("connection", s.connection_latency));
+  absl::StrAppend(&out, WindowsLines(t), ExchangeLines(params, s, t));
+  absl::StrAppend(&out, "\n", LatencyLine("connect", s.connect_latency));
+  if (UsesTls(params.protocol))
+    absl::StrAppend(&out, LatencyLine("tls handshake", s.tls_handshake));
+  absl::StrAppend(&out, LatencyLine("connection", s.connection_latency));
   if (params.rate > 0) absl::StrAppend(&out, LatencyLine("start lateness", s.start_lateness));
   absl::StrAppend(&out, LatencyLine("in connect() call", s.connect_call),
                   LatencyLine("engine loop lag", s.loop_lag));

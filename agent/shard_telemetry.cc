@@ -67,6 +67,8 @@ v1::ShardTelemetry SnapshotToTelemetry(const EngineSnapshot& snapshot, const std
     s->set_attempted(source.counts.attempted);
     s->set_succeeded(source.counts.succeeded);
     s->set_requests(source.counts.requests);
+    s->set_tls_full(source.counts.tls_full);
+    s->set_tls_resumed(source.counts.tls_resumed);
     source.counts.ForEachFailure([s](Phase phase, int code, uint64_t count) {
       v1::FailureCount* f = s->add_failures();
       f->set_phase(ToProto(phase));
@@ -84,6 +86,10 @@ v1::ShardTelemetry SnapshotToTelemetry(const EngineSnapshot& snapshot, const std
   HistogramToProto(snapshot.connection_latency, t.mutable_connection_latency());
   HistogramToProto(snapshot.connect_call, t.mutable_connect_call());
   HistogramToProto(snapshot.loop_lag, t.mutable_loop_lag());
+  if (snapshot.tls_handshake.count() > 0) {
+    HistogramToProto(snapshot.tls_handshake, t.mutable_tls_handshake());
+  }
+  t.mutable_status_codes()->insert(snapshot.status_codes.begin(), snapshot.status_codes.end());
   t.set_final(final);
   return t;
 }

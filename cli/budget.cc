@@ -111,17 +111,6 @@ absl::Status ParseSeconds(absl::string_view text, std::optional<double>* out) {
 }
 
 template <typename T>
-FlagSet::Parser InRange(T* out, T low, T high) {
-  return [out, low, high](absl::string_view text) {
-    if (!absl::SimpleAtoi(text, out) || *out < low || *out > high) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("expected an integer from ", low, " to ", high));
-    }
-    return absl::OkStatus();
-  };
-}
-
-template <typename T>
 FlagSet::Parser Optional(std::optional<T>* out, T low, T high) {
   return [out, low, high](absl::string_view text) {
     T value;

@@ -2,7 +2,6 @@
 
 #include <google/protobuf/util/time_util.h>
 
-#include <fstream>
 #include <limits>
 #include <vector>
 
@@ -12,6 +11,8 @@
 #include "absl/time/time.h"
 #include "common/engine_params.h"
 #include "common/flags.h"
+#include "common/status_macros.h"
+#include "common/wire_protocol.h"
 #include "proto/message_json.h"
 #include "proto/run_spec.h"
 
@@ -143,6 +144,73 @@ SpecEdit List(google::protobuf::RepeatedPtrField<std::string>* (v1::RunSpec::*fi
   };
 }
 
+// Edits of the spec's request (protocols http and https).
+SpecEdit Request(std::function<absl::Status(absl::string_view, v1::HttpRequest*)> edit) {
+  return [edit](absl::string_view v, v1::RunSpec* s) { return edit(v, s->mutable_request()); };
+}
+
+// What each connection carries after connect(): the HTTP request, the expected status, TLS.
+void AddExchangeFlags(FlagSet& flags, SpecOverrides& o) {
+  using R = v1::HttpRequest;
+  AddSpecFlag(flags, o, "method", "METHOD", "http/https: the request method (default GET)",
+              Request([](absl::string_view v, R* r) {
+                r->set_method(std::string(v));
+                return absl::OkStatus();
+              }));
+  AddSpecFlag(flags, o, "path", "PATH", "http/https: the request path and query (default /)",
+              Request([](absl::string_view v, R* r) {
+                r->set_path(std::string(v));
+                return absl::OkStatus();
+              }));
+  AddSpecFlag(flags, o, "header", "'NAME: VALUE'", "http/https, repeatable: a request header",
+              Request([](absl::string_view v, R* r) {
+                RETURN_IF_ERROR(CheckHeaderLine(v));
+                r->add_headers(std::string(v));
+                return absl::OkStatus();
+              }));
+  AddSpecFlag(flags, o, "body-file", "FILE", "http/https: the request body, from a file",
+              Request([](absl::string_view v, R* r) {
+                return ReadFlagFile(v, kMaxRequestBodyBytes, r->mutable_body());
+              }));
+  AddSpecFlag(flags, o, "expect-status", "CODE",
+              "http/https: a response with another status fails (phase status)",
+              Request([](absl::string_view v, R* r) {
+                int32_t code = 0;
+                RETURN_IF_ERROR(InRange<int32_t>(&code, 100, 599)(v));
+                r->set_expect_status(code);
+                return absl::OkStatus();
+              }));
+  AddSpecFlag(flags, o, "target-ca", "FILE",
+              "tls/https: verify servers against these CA certificates (PEM; read here, carried "
+              "in the spec to the agents)",
+              [](absl::string_view v, v1::RunSpec* s) {
+                return ReadFlagFile(v, kMaxCaPemBytes, s->mutable_tls()->mutable_target_ca_pem());
+              });
+  flags.CustomBool("insecure", "false", "tls/https: take any certificate, unverified",
+                   [&o](absl::string_view v) {
+                     bool on;
+                     if (!absl::SimpleAtob(v, &on)) {
+                       return absl::InvalidArgumentError("not true or false");
+                     }
+                     o.edits.push_back([on](v1::RunSpec* spec) {
+                       spec->mutable_tls()->set_insecure(on);
+                       return absl::OkStatus();
+                     });
+                     return absl::OkStatus();
+                   });
+  AddSpecFlag(flags, o, "tls-resumption", "FRACTION",
+              "tls/https: share of connections that resume a session of an earlier one from "
+              "the same source IP to the same target",
+              [](absl::string_view v, v1::RunSpec* s) {
+                double share;
+                if (!ParseFiniteDouble(v, &share)) {
+                  return absl::InvalidArgumentError(absl::StrCat("'", v, "' is not a number"));
+                }
+                s->mutable_tls()->set_resumption(share);
+                return absl::OkStatus();
+              });
+}
+
 }  // namespace
 
 // Long: a table of the spec's flags, one entry each, most with the few lines that parse it.
@@ -182,13 +250,16 @@ void AddSpecFlags(FlagSet& flags, SpecOverrides& o) {
               Duration(&S::mutable_hold));
   AddSpecFlag(flags, o, "close", "POLICY", "client-fin | rst | server-fin",
               Choice(&S::set_close_policy, v1::ClosePolicy_descriptor()));
-  AddSpecFlag(flags, o, "protocol", "counter|http", "request/response protocol",
+  AddSpecFlag(flags, o, "protocol", "counter|http|tls|https",
+              "request/response protocol; tls and https run inside TLS",
               Choice(&S::set_protocol, v1::Protocol_descriptor()));
   AddSpecFlag(flags, o, "bind", "MODE", "none | no-port | bind | bind-any",
               Choice(&S::set_bind_mode, v1::BindMode_descriptor()));
   AddSpecFlag(flags, o, "name", "NAME", "a label for the run", Text(&S::set_name));
-  AddSpecFlag(flags, o, "requests-per-connection", "N", "exchanges per connection",
-              Integer(&S::set_requests_per_connection, int64_t{1}));
+  AddSpecFlag(flags, o, "requests-per-connection", "N",
+              "exchanges per connection; 0 = connect (and TLS handshake), then close",
+              Integer(&S::set_requests_per_connection, int64_t{0}));
+  AddExchangeFlags(flags, o);
   AddSpecFlag(flags, o, "max-in-flight", "N", "open model: cap on open connections in total",
               Integer(&S::set_max_in_flight, int64_t{1}));
   AddSpecFlag(flags, o, "agents", "N|NAME,...", "how many agents, or which by name",
@@ -233,18 +304,10 @@ absl::StatusOr<v1::RunSpec> BuildSpec(const std::string& spec_file,
   }
   v1::RunSpec spec;
   if (!spec_file.empty()) {
-    std::ifstream in(spec_file, std::ios::binary);
-    if (!in)
-      return absl::InvalidArgumentError(absl::StrCat("--spec: cannot read '", spec_file, "'"));
-    // One byte past the limit is enough for the parser to refuse it, naming the limit; a huge
-    // file is never read whole.
-    std::string text(kMaxSpecJsonBytes + 1, '\0');
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
-    text.resize(static_cast<size_t>(in.gcount()));
-    if (text.size() > kMaxSpecJsonBytes) {
-      return absl::InvalidArgumentError(absl::StrCat("--spec: '", spec_file,
-                                                     "' is over the spec size limit of ",
-                                                     kMaxSpecJsonBytes, " bytes (1 MiB)"));
+    std::string text;
+    if (absl::Status s = ReadFlagFile(spec_file, kMaxSpecJsonBytes, &text); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--spec: ", s.message(), " (a spec is at most 1 MiB)"));
     }
     absl::StatusOr<v1::RunSpec> parsed = ParseRunSpecJson(text);
     if (!parsed.ok()) {

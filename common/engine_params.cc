@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/flags.h"
+#include "common/status_macros.h"
 
 namespace churnlab {
 
@@ -167,15 +168,71 @@ absl::Status ValidateLoad(const EngineParams& p) {
   return ValidateStages(p);
 }
 
+absl::Status ValidateTls(const EngineParams& p) {
+  bool has_ca = !p.tls.ca_file.empty() || !p.tls.ca_pem.empty();
+  if (!UsesTls(p.protocol)) {
+    if (has_ca || p.tls.insecure || p.tls.resumption != 0) {
+      return Invalid("tls", absl::StrCat("target_ca, insecure and tls_resumption apply to "
+                                         "protocols tls and https, not ",
+                                         ProtocolName(p.protocol)));
+    }
+    return absl::OkStatus();
+  }
+  if (!has_ca && !p.tls.insecure) {
+    return Invalid("target_ca",
+                   "TLS needs a CA file to verify the server against (--target-ca=FILE), or "
+                   "--insecure to take any certificate unverified");
+  }
+  if (has_ca && p.tls.insecure) {
+    return Invalid("insecure", "give either a CA file or insecure, not both");
+  }
+  if (p.tls.ca_pem.size() > kMaxCaPemBytes) {
+    return Invalid("target_ca",
+                   absl::StrCat(p.tls.ca_pem.size(), " bytes of PEM; at most ", kMaxCaPemBytes));
+  }
+  if (!(p.tls.resumption >= 0 && p.tls.resumption <= 1)) {
+    return Invalid("tls_resumption", absl::StrFormat("%g is not in [0, 1]", p.tls.resumption));
+  }
+  return absl::OkStatus();
+}
+
+// What each connection does after its handshake: the user's request, the status it expects,
+// connect-only's limits.
+absl::Status ValidateExchange(const EngineParams& p) {
+  RETURN_IF_ERROR(ValidateTls(p));
+  if (!p.target_names.empty() && p.target_names.size() != p.targets.size()) {
+    return Invalid("targets", "a name for every target, or none");
+  }
+  if (SpeaksHttp(p.protocol)) {
+    RETURN_IF_ERROR(ValidateHttpRequestSpec(p.request));
+  } else if (p.request.method != "GET" || p.request.path != "/" || !p.request.headers.empty() ||
+             !p.request.body.empty() || p.expect_status != 0) {
+    return Invalid("request", absl::StrCat("method, path, headers, body and expect_status apply "
+                                           "to protocols http and https, not ",
+                                           ProtocolName(p.protocol)));
+  }
+  if (p.expect_status != 0 && (p.expect_status < 100 || p.expect_status > 599)) {
+    return Invalid("expect_status", absl::StrCat(p.expect_status, " is not in 100..599"));
+  }
+  if (p.requests_per_connection == 0 && p.close_policy == ClosePolicy::kServerFin) {
+    return Invalid("close_policy",
+                   "server-fin asks the server to close in the last request; with "
+                   "requests_per_connection 0 there is none (use client-fin or rst)");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateEngineParams(const EngineParams& p) {
   if (absl::Status s = ValidateAddresses(p); !s.ok()) return s;
   if (absl::Status s = ValidateLoad(p); !s.ok()) return s;
-  if (p.requests_per_connection < 1 || p.requests_per_connection > 1'000'000) {
+  if (p.requests_per_connection < 0 || p.requests_per_connection > kMaxRequestsPerConnection) {
     return Invalid("requests_per_connection",
-                   absl::StrCat(p.requests_per_connection, " is not in 1..1000000"));
+                   absl::StrCat(p.requests_per_connection, " is not in 0..",
+                                kMaxRequestsPerConnection, " (0 = connect, then close)"));
   }
+  RETURN_IF_ERROR(ValidateExchange(p));
   if (p.connect_timeout <= absl::ZeroDuration() || p.connect_timeout > kMaxTimeout) {
     return Invalid("connect_timeout",
                    absl::StrCat(absl::FormatDuration(p.connect_timeout), " is not in (0, 1h]"));
@@ -190,8 +247,8 @@ absl::Status ValidateEngineParams(const EngineParams& p) {
   // What in-flight connections may take after the end bounds the run as much as its duration.
   if (absl::Duration timeouts = DrainBound(p) - p.hold; timeouts > kMaxDuration) {
     return Invalid("io_timeout", absl::StrCat("connect_timeout + io_timeout x "
-                                              "(requests_per_connection + 1), the longest a "
-                                              "connection may take, is ",
+                                              "(requests_per_connection + 1, + 1 with TLS), the "
+                                              "longest a connection may take, is ",
                                               absl::FormatDuration(timeouts), "; at most 24h"));
   }
   if (p.hold > absl::ZeroDuration() && p.close_policy == ClosePolicy::kServerFin) {
@@ -211,7 +268,8 @@ absl::Status ValidateEngineParams(const EngineParams& p) {
 }
 
 absl::Duration DrainBound(const EngineParams& p) {
-  return p.connect_timeout + p.io_timeout * (p.requests_per_connection + 1) + p.hold;
+  int64_t waits = p.requests_per_connection + 1 + (UsesTls(p.protocol) ? 1 : 0);
+  return p.connect_timeout + p.io_timeout * waits + p.hold;
 }
 
 absl::StatusOr<RateStage> ParseRateStage(absl::string_view text) {

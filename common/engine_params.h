@@ -53,9 +53,27 @@ absl::StatusOr<RateStage> ParseRateStage(absl::string_view text);
 // The stage as ParseRateStage reads it back exactly.
 std::string RateStageText(const RateStage& stage);
 
+// The client side of TLS (protocols tls and https).
+struct TlsClientParams {
+  // Verify the server's certificate chain against these CAs and its name (the target's host
+  // name, or its IP address): PEM text (a spec carries it), or a PEM file (churnlab-churn's
+  // --target-ca, an engine process's copy). Both empty only with `insecure`.
+  std::string ca_pem;
+  std::string ca_file;
+  // No verification at all: any certificate is taken. Reports say so.
+  bool insecure = false;
+  // The share of connections, in [0, 1], that offer a session from an earlier connection of the
+  // same source IP to the same target (a ticket or an ID, whichever the server gave); the rest
+  // make full handshakes. Whether the server resumed is counted, not assumed.
+  double resumption = 0;
+};
+
 struct EngineParams {
   // Destinations; connections go round-robin over every (source IP, target) pair.
   std::vector<SocketAddress> targets;
+  // Per target, the host name it was resolved from ("" for an IP literal): the TLS server name
+  // (SNI), the name its certificate must carry, and the Host header. Empty: all IP literals.
+  std::vector<std::string> target_names;
   // Source IPs to bind; non-empty exactly when BindsSourceIp(bind_mode).
   std::vector<SocketAddress> source_ips;
   BindMode bind_mode = BindMode::kNone;
@@ -72,7 +90,13 @@ struct EngineParams {
   // Open model only: the rate profile, instead of ramp_up. With stages, `rate` is their peak
   // (what caps and the tuple budget are checked against) and `duration` their sum.
   std::vector<RateStage> stages;
+  // Request/response exchanges per connection; 0 = connect (and the TLS handshake), then close.
   int64_t requests_per_connection = 1;
+  // http and https: what each request carries, and the status every response must have (0 = any;
+  // another is a failure of phase status).
+  HttpRequestSpec request;
+  int expect_status = 0;
+  TlsClientParams tls;
   // After its last response a connection stays open this long, then closes by the close policy
   // (client-fin or rst only: under server-fin the server closes after the last response).
   absl::Duration hold = absl::ZeroDuration();
@@ -97,10 +121,13 @@ struct EngineParams {
 inline constexpr double kMaxRate = 5'000'000;
 inline constexpr int64_t kMaxConcurrency = 1'000'000;
 inline constexpr absl::Duration kMaxDuration = absl::Hours(24);
-// connect_timeout and io_timeout each; the longest a connection may take with them
-// (connect_timeout + io_timeout x (requests_per_connection + 1)) is at most kMaxDuration.
+// connect_timeout and io_timeout each; the longest a connection may take with them (DrainBound
+// without the hold) is at most kMaxDuration.
 inline constexpr absl::Duration kMaxTimeout = absl::Hours(1);
 inline constexpr int kMaxThreads = 256;
+inline constexpr int64_t kMaxRequestsPerConnection = 1'000'000;
+// The most CA certificates' PEM a spec may carry (Debian's whole bundle is about 220 KiB).
+inline constexpr size_t kMaxCaPemBytes = 512 * 1024;
 
 // A rate the engine can pace: finite, above 0, at most kMaxRate (`rate > max` is false for NaN).
 inline bool IsValidRate(double rate) { return rate > 0 && rate <= kMaxRate; }
@@ -108,8 +135,9 @@ inline bool IsValidRate(double rate) { return rate > 0 && rate <= kMaxRate; }
 // OK, or INVALID_ARGUMENT naming the offending field and value.
 absl::Status ValidateEngineParams(const EngineParams& params);
 
-// The longest a connection started at the end of the run may still take: its handshake, every
-// exchange, the server's FIN and the hold. Past the run's end plus this, nothing is left open.
+// The longest a connection started at the end of the run may still take: its handshake (TCP and
+// TLS), every exchange, the server's FIN (or, connect-only, a TLS session ticket) and the hold.
+// Past the run's end plus this, nothing is left open.
 absl::Duration DrainBound(const EngineParams& params);
 
 }  // namespace churnlab

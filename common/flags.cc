@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -164,6 +165,22 @@ void ExitIfBadInput(const std::string& program, const absl::Status& status) {
   if (status.ok()) return;
   std::fprintf(stderr, "%s: %s\n", program.c_str(), TerminalSafe(status.message()).c_str());
   std::exit(kExitBadInput);
+}
+
+absl::Status ReadFlagFile(absl::string_view path, size_t max_bytes, std::string* out) {
+  std::ifstream in{std::string(path), std::ios::binary};
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read '", path, "'"));
+  // One byte past the limit tells a file that is too big without reading it whole.
+  std::string text(max_bytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (in.bad()) return absl::InvalidArgumentError(absl::StrCat("cannot read '", path, "'"));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > max_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", path, "' is over the size limit of ", max_bytes, " bytes"));
+  }
+  *out = std::move(text);
+  return absl::OkStatus();
 }
 
 bool ParseFiniteDouble(absl::string_view text, double* out) {

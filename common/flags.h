@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
@@ -68,6 +70,22 @@ class FlagSet {
   std::vector<Flag> flags_;
   bool help_requested_ = false;
 };
+
+// A Custom parser for an integer in [low, high]: the error says the range.
+template <typename T>
+FlagSet::Parser InRange(T* out, T low, T high) {
+  return [out, low, high](absl::string_view text) {
+    if (!absl::SimpleAtoi(text, out) || *out < low || *out > high) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("expected an integer from ", low, " to ", high));
+    }
+    return absl::OkStatus();
+  };
+}
+
+// Reads the file a flag names, whole, when it holds at most `max_bytes` (a bigger one is never
+// read whole). INVALID_ARGUMENT naming the path when it cannot be read or is too big.
+absl::Status ReadFlagFile(absl::string_view path, size_t max_bytes, std::string* out);
 
 // Exits with kExitBadInput after printing "program: message" when `status` is not OK.
 void ExitIfBadInput(const std::string& program, const absl::Status& status);

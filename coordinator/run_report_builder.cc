@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "analysis/concurrency.h"
 #include "analysis/run_shape.h"
 #include "analysis/tuple_budget.h"
@@ -27,7 +28,8 @@ using FailureTotals = std::map<std::pair<v1::FailurePhase, std::string>, uint64_
 // A failure in one of these phases came after the handshake: the connection was made.
 bool AfterHandshake(v1::FailurePhase phase) {
   return phase == v1::FAILURE_PHASE_WRITE || phase == v1::FAILURE_PHASE_READ ||
-         phase == v1::FAILURE_PHASE_PROTOCOL || phase == v1::FAILURE_PHASE_RESPONSE_TIMEOUT;
+         phase == v1::FAILURE_PHASE_PROTOCOL || phase == v1::FAILURE_PHASE_RESPONSE_TIMEOUT ||
+         phase == v1::FAILURE_PHASE_TLS || phase == v1::FAILURE_PHASE_STATUS;
 }
 
 // Adds the source to the report; returns the connections it made (handshakes completed).
@@ -41,6 +43,8 @@ uint64_t AddSource(const v1::SourceCounts& in, uint64_t port_range_size, v1::Sou
   out->set_peak_time_wait(in.peak_time_wait());
   out->set_peak_fin_wait2(in.peak_fin_wait2());
   out->set_ports_in_use_at_start(in.ports_in_use_at_start());
+  out->set_tls_full(in.tls_full());
+  out->set_tls_resumed(in.tls_resumed());
   uint64_t failed = 0;
   uint64_t made = in.succeeded();
   for (const v1::FailureCount& f : in.failures()) {
@@ -57,6 +61,8 @@ uint64_t AddSource(const v1::SourceCounts& in, uint64_t port_range_size, v1::Sou
   t->set_succeeded(t->succeeded() + in.succeeded());
   t->set_failed(t->failed() + failed);
   t->set_requests(t->requests() + in.requests());
+  t->set_tls_full(t->tls_full() + in.tls_full());
+  t->set_tls_resumed(t->tls_resumed() + in.tls_resumed());
   return made;
 }
 
@@ -70,6 +76,7 @@ struct MergedLatency {
   Histogram total;
   Histogram connect_call;
   Histogram loop_lag;
+  Histogram tls_handshake;
   int64_t elapsed_nanos = 0;
   uint64_t connections_made = 0;  // handshakes completed, for requests per connection
   FailureTotals failures;
@@ -115,6 +122,8 @@ void AddShard(const ShardRecord& shard, std::set<std::string>& counted_kernels,
   merged.total.Merge(HistogramFromProto(shard.latest.connection_latency()));
   merged.connect_call.Merge(HistogramFromProto(shard.latest.connect_call()));
   merged.loop_lag.Merge(HistogramFromProto(shard.latest.loop_lag()));
+  merged.tls_handshake.Merge(HistogramFromProto(shard.latest.tls_handshake()));
+  for (const auto& [code, n] : shard.latest.status_codes()) (*t->mutable_status_codes())[code] += n;
   merged.elapsed_nanos =
       std::max(merged.elapsed_nanos, TimeUtil::DurationToNanoseconds(shard.latest.elapsed()));
 }
@@ -159,6 +168,15 @@ void AddConcurrency(const RunRecord& run, v1::RunReport* report) {
   }
 }
 
+// What the TLS and HTTP counts add up to: the resumed share, responses by class.
+void AddExchangeTotals(v1::Totals* t) {
+  uint64_t handshakes = t->tls_full() + t->tls_resumed();
+  t->set_resumed_ratio(handshakes > 0 ? static_cast<double>(t->tls_resumed()) / handshakes : 0);
+  for (const auto& [code, n] : t->status_codes()) {
+    (*t->mutable_status_classes())[absl::StrCat(code / 100, "xx")] += n;
+  }
+}
+
 }  // namespace
 
 v1::RunReport BuildReport(const RunRecord& run) {
@@ -186,6 +204,12 @@ v1::RunReport BuildReport(const RunRecord& run) {
   SummarizeLatency(merged.total, report.mutable_latency()->mutable_total());
   SummarizeLatency(merged.connect_call, report.mutable_latency()->mutable_connect_call());
   SummarizeLatency(merged.loop_lag, report.mutable_latency()->mutable_loop_lag());
+  if (merged.tls_handshake.count() > 0) {
+    SummarizeLatency(merged.tls_handshake, report.mutable_latency()->mutable_tls_handshake());
+    SummarizeHistogram(merged.tls_handshake,
+                       report.mutable_latency()->mutable_tls_handshake_histogram());
+  }
+  AddExchangeTotals(report.mutable_totals());
   double seconds = merged.elapsed_nanos / 1e9;
   report.set_duration_s(seconds);
   report.set_achieved_rate(seconds > 0 ? report.totals().succeeded() / seconds : 0);

@@ -165,6 +165,10 @@ absl::StatusOr<Protocol> ToEngine(v1::Protocol protocol) {
       return Protocol::kCounter;
     case v1::PROTOCOL_HTTP:
       return Protocol::kHttp;
+    case v1::PROTOCOL_TLS:
+      return Protocol::kTls;
+    case v1::PROTOCOL_HTTPS:
+      return Protocol::kHttps;
     default:
       return Unnamed(*v1::Protocol_descriptor(), protocol);
   }
@@ -238,7 +242,12 @@ void ApplyRunSpecDefaults(v1::RunSpec* spec) {
     spec->set_close_policy(v1::CLOSE_POLICY_CLIENT_FIN);
   }
   if (spec->bind_mode() == v1::BIND_MODE_UNSPECIFIED) spec->set_bind_mode(v1::BIND_MODE_NO_PORT);
-  if (spec->requests_per_connection() == 0) spec->set_requests_per_connection(1);
+  if (!spec->has_requests_per_connection()) spec->set_requests_per_connection(1);
+  if (spec->protocol() == v1::PROTOCOL_HTTP || spec->protocol() == v1::PROTOCOL_HTTPS) {
+    v1::HttpRequest* request = spec->mutable_request();
+    if (request->method().empty()) request->set_method(defaults.request.method);
+    if (request->path().empty()) request->set_path(defaults.request.path);
+  }
   if (!spec->has_connect_timeout())
     SetDuration(spec->mutable_connect_timeout(), defaults.connect_timeout);
   if (!spec->has_io_timeout()) SetDuration(spec->mutable_io_timeout(), defaults.io_timeout);
@@ -255,6 +264,25 @@ void ApplyRunSpecDefaults(v1::RunSpec* spec) {
     if (spec->rate() == 0 && spec->concurrency() == 0) spec->set_rate(peak);
   }
 }
+
+namespace {
+
+// The request, the expected status and TLS, as the engine takes them; validated with the rest.
+void ExchangeFromSpec(const v1::RunSpec& spec, EngineParams* p) {
+  if (spec.has_request()) {
+    const v1::HttpRequest& r = spec.request();
+    if (!r.method().empty()) p->request.method = r.method();
+    if (!r.path().empty()) p->request.path = r.path();
+    p->request.headers.assign(r.headers().begin(), r.headers().end());
+    p->request.body = r.body();
+    p->expect_status = r.expect_status();
+  }
+  p->tls.ca_pem = spec.tls().target_ca_pem();
+  p->tls.insecure = spec.tls().insecure();
+  p->tls.resumption = spec.tls().resumption();
+}
+
+}  // namespace
 
 absl::StatusOr<EngineParams> EngineParamsFromSpec(const v1::RunSpec& spec) {
   EngineParams p;
@@ -285,6 +313,7 @@ absl::StatusOr<EngineParams> EngineParamsFromSpec(const v1::RunSpec& spec) {
     p.stages.push_back(RateStage{ToAbsl(stage.duration()), stage.rate()});
   }
   p.requests_per_connection = spec.requests_per_connection();
+  ExchangeFromSpec(spec, &p);
   p.connect_timeout = ToAbsl(spec.connect_timeout());
   p.io_timeout = ToAbsl(spec.io_timeout());
   p.hold = ToAbsl(spec.hold());

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "proto/message_json.h"
 
 namespace churnlab {
@@ -54,6 +55,24 @@ bool IsFailureCode(const std::string& code) {
   });
 }
 
+// HTTP status codes are 100..599: any other key goes (so the map holds 500 at most).
+uint64_t SanitizeStatusCodes(google::protobuf::Map<int32_t, uint64_t>* codes) {
+  uint64_t changed = 0;
+  for (auto it = codes->begin(); it != codes->end();) {
+    if (it->first < 100 || it->first > 599) {
+      it = codes->erase(it);
+      ++changed;
+      continue;
+    }
+    if (it->second > kMaxTelemetryCount) {
+      it->second = kMaxTelemetryCount;
+      ++changed;
+    }
+    ++it;
+  }
+  return changed;
+}
+
 // Ports a count of ports cannot pass.
 constexpr uint64_t kPortCount = 65536;
 
@@ -76,6 +95,8 @@ uint64_t SanitizeTelemetry(v1::ShardTelemetry* t) {
     s.set_attempted(Clamp(s.attempted(), &changed));
     s.set_succeeded(Clamp(s.succeeded(), &changed));
     s.set_requests(Clamp(s.requests(), &changed));
+    s.set_tls_full(Clamp(s.tls_full(), &changed));
+    s.set_tls_resumed(Clamp(s.tls_resumed(), &changed));
     for (v1::FailureCount& f : *s.mutable_failures()) {
       f.set_count(Clamp(f.count(), &changed));
       if (!IsFailureCode(f.code())) {
@@ -88,6 +109,7 @@ uint64_t SanitizeTelemetry(v1::ShardTelemetry* t) {
   }
   for (v1::ListenSockets& l : *t->mutable_listen())
     changed += SanitizeStates(l.mutable_tcp_states());
+  changed += SanitizeStatusCodes(t->mutable_status_codes());
   changed += SanitizeStates(t->mutable_host()->mutable_tcp_states());
   if (t->has_ports_at_start()) {
     v1::PortsAtStart* p = t->mutable_ports_at_start();
@@ -139,6 +161,9 @@ std::string ErrorKey(const v1::FailureCount& failure) {
     case v1::FAILURE_PHASE_PROTOCOL:
     case v1::FAILURE_PHASE_STOPPED:
       return Word(failure.phase());
+    case v1::FAILURE_PHASE_TLS:
+    case v1::FAILURE_PHASE_STATUS:
+      return absl::StrCat(Word(failure.phase()), "-", failure.code());  // "tls-TIMEOUT"
     default:
       return failure.code();
   }

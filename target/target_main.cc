@@ -18,6 +18,7 @@
 #include "common/load_priority.h"
 #include "common/net_address.h"
 #include "common/signals.h"
+#include "common/status_macros.h"
 #include "host/host_facts.h"
 #include "host/observer_session.h"
 #include "target/target_server.h"
@@ -51,8 +52,9 @@ FlagSet MakeFlags(Options& o) {
                  if (list.ok()) p.listen = *list;
                  return list.status();
                });
-  flags.Custom("protocol", "counter|http", "counter",
-               "counter: 4-byte LE int32 in, the incremented global counter out; http: HTTP/1.1",
+  flags.Custom("protocol", "counter|http|tls|https", "counter",
+               "counter: 4-byte LE int32 in, the incremented global counter out; http: HTTP/1.1; "
+               "tls and https: the same inside TLS",
                [&p](absl::string_view v) {
                  absl::StatusOr<Protocol> x = ParseProtocol(v);
                  if (x.ok()) p.protocol = *x;
@@ -79,6 +81,10 @@ FlagSet MakeFlags(Options& o) {
                  }
                  return absl::OkStatus();
                });
+  flags.String("tls-cert", &p.tls_cert,
+               "tls/https: the certificate (chain), PEM; without it and --tls-key a self-signed "
+               "ECDSA one is made for localhost and the listen addresses, and its path printed");
+  flags.String("tls-key", &p.tls_key, "tls/https: the certificate's private key, PEM");
   flags.Double("accept-rate", &p.accept_rate,
                "accepts per second over all threads, 0 = unlimited; low values fill the backlog");
   flags.Custom("threads", "N", "2", "worker threads, each with its own SO_REUSEPORT socket",
@@ -110,7 +116,29 @@ std::string FormatCounters(const TargetCounters& c) {
   return absl::StrCat(
       "accepted=", c.accepted, " answered=", c.answered, " closed_by_peer=", c.closed_by_peer,
       " closed_by_server=", c.closed_by_server, " reset=", c.reset, " errors=", c.errors,
-      " leaked=", c.leaked, " leak_cap_closes=", c.leak_cap_closes);
+      " leaked=", c.leaked, " leak_cap_closes=", c.leak_cap_closes, " tls_full=", c.tls_full,
+      " tls_resumed=", c.tls_resumed, " tls_failed=", c.tls_failed);
+}
+
+// Protocols tls and https without --tls-cert/--tls-key: a self-signed certificate, made now and
+// removed at exit; its path is printed for clients' --target-ca. Empty when not needed.
+absl::StatusOr<std::string> GenerateCertificateIfNeeded(TargetParams& p) {
+  if (!UsesTls(p.protocol) || !p.tls_cert.empty() || !p.tls_key.empty()) return "";
+  ASSIGN_OR_RETURN(GeneratedCertificate made, WriteSelfSignedCertificate(p.listen));
+  p.tls_cert = made.cert_file;
+  p.tls_key = made.key_file;
+  std::printf(
+      "churnlab-target: TLS certificate (self-signed, ECDSA P-256, localhost and the listen "
+      "addresses): %s (clients: --target-ca=%s)\n",
+      made.cert_file.c_str(), made.cert_file.c_str());
+  std::fflush(stdout);
+  return made.dir;
+}
+
+void RemoveCertificate(const std::string& dir) {
+  if (dir.empty()) return;
+  for (const char* file : {"/cert.pem", "/key.pem"}) unlink((dir + file).c_str());
+  rmdir(dir.c_str());
 }
 
 // The target as an observer of its own host, reporting to the coordinator; null without one.
@@ -222,8 +250,15 @@ int Main(int argc, char** argv) {
   // Signals are taken by sigwait below, never by a worker thread.
   sigset_t signals = BlockTerminationSignals();
 
+  absl::StatusOr<std::string> generated = GenerateCertificateIfNeeded(o.params);
+  if (!generated.ok()) {
+    std::fprintf(stderr, "churnlab-target: cannot make a TLS certificate: %s\n",
+                 std::string(generated.status().message()).c_str());
+    return kExitCannotRun;
+  }
   absl::StatusOr<std::unique_ptr<TargetServer>> server = TargetServer::Create(o.params);
   if (!server.ok()) {
+    RemoveCertificate(*generated);
     std::fprintf(stderr, "churnlab-target: %s\n", std::string(server.status().message()).c_str());
     return absl::IsInvalidArgument(server.status()) ? kExitBadInput : kExitCannotRun;
   }
@@ -241,6 +276,8 @@ int Main(int argc, char** argv) {
   if (!o.address_file.empty()) {
     if (absl::Status s = WriteAddressFile(o.address_file, absl::StrJoin(listening, ",")); !s.ok()) {
       std::fprintf(stderr, "churnlab-target: %s\n", std::string(s.message()).c_str());
+      StopServers(children);
+      RemoveCertificate(*generated);
       return kExitCannotRun;
     }
   }
@@ -255,6 +292,7 @@ int Main(int argc, char** argv) {
   }
   StopServers(children);
   (*server)->Stop();
+  RemoveCertificate(*generated);
   std::printf("churnlab-target: %s (this process of %zu)\n",
               FormatCounters((*server)->Counters()).c_str(), children.size() + 1);
   return kExitOk;

@@ -56,6 +56,14 @@ absl::Status ValidateTargetParams(const TargetParams& p) {
   if (p.max_leaked < 0) {
     return absl::InvalidArgumentError(absl::StrCat("max_leaked: ", p.max_leaked, " is negative"));
   }
+  if (UsesTls(p.protocol) && (p.tls_cert.empty() || p.tls_key.empty())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tls_cert, tls_key: protocol ", ProtocolName(p.protocol), " needs both"));
+  }
+  if (!UsesTls(p.protocol) && (!p.tls_cert.empty() || !p.tls_key.empty())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tls_cert, tls_key: apply to protocols tls and https, not ", ProtocolName(p.protocol)));
+  }
   if (p.delay.max > absl::Minutes(10)) {
     return absl::InvalidArgumentError(absl::StrCat("delay: ", absl::FormatDuration(p.delay.max),
                                                    " is longer than the 10m maximum"));

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -40,6 +41,9 @@ struct TargetParams {
   double accept_rate = 0;  // accepts per second over all workers; 0 = as fast as possible
   int threads = 2;
   int64_t max_leaked = 10000;  // kNever: connections kept open after the client's FIN, at most
+  // Protocols tls and https: the certificate (chain) and its key, PEM files; required then.
+  std::string tls_cert;
+  std::string tls_key;
 };
 
 // OK, or INVALID_ARGUMENT naming the offending field and value.

@@ -8,9 +8,14 @@ absl::StatusOr<std::unique_ptr<TargetServer>> TargetServer::Create(TargetParams 
                                                                    OsSysCalls& sys, Clock& clock) {
   RETURN_IF_ERROR(ValidateTargetParams(params));
   std::unique_ptr<TargetServer> server(new TargetServer(std::move(params)));
-  for (int i = 0; i < server->params_.threads; ++i) {
+  const TargetParams& p = server->params_;
+  if (UsesTls(p.protocol)) {
+    ASSIGN_OR_RETURN(server->tls_,
+                     MakeServerTlsContext(p.tls_cert, p.tls_key, SpeaksHttp(p.protocol)));
+  }
+  for (int i = 0; i < p.threads; ++i) {
     server->workers_.push_back(
-        std::make_unique<TargetWorker>(server->params_, server->shared_, sys, clock));
+        std::make_unique<TargetWorker>(p, server->tls_.get(), server->shared_, sys, clock));
     // The first worker resolves port 0 in params_.listen; the others join those ports.
     RETURN_IF_ERROR(server->workers_.back()->Listen(server->params_.listen));
   }

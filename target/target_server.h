@@ -11,14 +11,16 @@
 #include "common/clock.h"
 #include "common/os_sys_calls.h"
 #include "target/target_params.h"
+#include "target/target_tls.h"
 #include "target/target_worker.h"
 
 namespace churnlab {
 
 class TargetServer {
  public:
-  // Validates `params` and listens on every address (INVALID_ARGUMENT naming a bad field; the
-  // errno status of a failed bind/listen naming the address). Serving starts with Start().
+  // Validates `params`, loads its TLS certificate, and listens on every address
+  // (INVALID_ARGUMENT naming a bad field or file; the errno status of a failed bind/listen naming
+  // the address). Serving starts with Start().
   static absl::StatusOr<std::unique_ptr<TargetServer>> Create(TargetParams params,
                                                               OsSysCalls& sys = RealSysCalls(),
                                                               Clock& clock = SystemClock());
@@ -36,6 +38,7 @@ class TargetServer {
   explicit TargetServer(TargetParams params) : params_(std::move(params)) {}
 
   TargetParams params_;
+  SslCtxPtr tls_;  // protocols tls and https
   TargetWorker::Shared shared_;
   std::vector<std::unique_ptr<TargetWorker>> workers_;
   std::vector<std::thread> threads_;

@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/tls_io.h"
 
 namespace churnlab {
 namespace {
@@ -24,9 +25,10 @@ uint64_t ConnTag(int fd, uint32_t serial) {
 
 }  // namespace
 
-TargetWorker::TargetWorker(const TargetParams& params, Shared& shared, OsSysCalls& sys,
-                           Clock& clock)
+TargetWorker::TargetWorker(const TargetParams& params, SSL_CTX* tls, Shared& shared,
+                           OsSysCalls& sys, Clock& clock)
     : params_(params),
+      tls_(tls),
       shared_(shared),
       sys_(sys),
       clock_(clock),
@@ -47,6 +49,7 @@ TargetWorker::TargetWorker(const TargetParams& params, Shared& shared, OsSysCall
 
 TargetWorker::~TargetWorker() {
   for (size_t fd = 0; fd < conns_.size(); ++fd) {
+    if (conns_[fd].ssl != nullptr) TlsFree(conns_[fd].ssl, /*notify=*/false);
     if (conns_[fd].serial != 0) sys_.Close(static_cast<int>(fd));
   }
   for (int fd : leaked_fds_) sys_.Close(fd);
@@ -124,6 +127,10 @@ void TargetWorker::Run() {
       if (static_cast<size_t>(fd) >= conns_.size() || conns_[fd].serial != tag >> 32) continue;
       uint32_t ev = events[i].events;
       if ((ev & EPOLLOUT) && conns_[fd].want_write) {
+        if (conns_[fd].handshaking) {
+          OnReadable(fd);  // the handshake waited to write
+          continue;
+        }
         Flush(fd);
         ProcessInput(fd);  // requests that queued up behind the response
       }
@@ -155,6 +162,16 @@ void TargetWorker::OnListenerReady(int64_t now) {
       c = Conn{};
       c.serial = next_serial_++;
       if (next_serial_ >= (1u << 30)) next_serial_ = 1;
+      if (tls_ != nullptr) {
+        c.ssl = SSL_new(tls_);
+        if (c.ssl == nullptr || SSL_set_fd(c.ssl, fd) != 1) {
+          tls_failed_.Add();
+          CloseConn(fd);
+          continue;
+        }
+        SSL_set_accept_state(c.ssl);
+        c.handshaking = true;
+      }
       epoll_event ev{};
       ev.events = EPOLLIN | EPOLLRDHUP;
       ev.data.u64 = ConnTag(fd, c.serial);
@@ -176,19 +193,52 @@ void TargetWorker::SetListenersArmed(bool armed) {
 
 void TargetWorker::OnReadable(int fd) {
   Conn& c = conns_[fd];
-  SysCallResult r = sys_.Recv(fd, scratch_.data(), scratch_.size());
-  if (!r.ok()) {
-    if (r.errno_ == EAGAIN) return;
-    (r.errno_ == ECONNRESET ? reset_ : errors_).Add();
-    return CloseConn(fd);
-  }
-  if (r.rc == 0) return OnPeerClosed(fd);
-  if (c.in.size() - c.in_pos + r.rc > kMaxBufferedInput) {
-    errors_.Add();
-    return CloseConn(fd);
-  }
-  c.in.append(scratch_.data(), r.rc);
+  if (c.handshaking && !Handshake(fd)) return;
+  // TLS keeps records it decrypted where epoll cannot see them: read until it wants more.
+  do {
+    SysCallResult r = ReceiveBytes(c, fd);
+    if (!r.ok()) {
+      if (r.errno_ == EAGAIN) break;
+      (r.errno_ == ECONNRESET ? reset_ : errors_).Add();
+      return CloseConn(fd);
+    }
+    if (r.rc == 0) return OnPeerClosed(fd);
+    if (c.in.size() - c.in_pos + r.rc > kMaxBufferedInput) {
+      errors_.Add();
+      return CloseConn(fd);
+    }
+    c.in.append(scratch_.data(), r.rc);
+  } while (c.ssl != nullptr);
   ProcessInput(fd);
+}
+
+bool TargetWorker::Handshake(int fd) {
+  Conn& c = conns_[fd];
+  int rc = SSL_do_handshake(c.ssl);
+  int error = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(c.ssl, rc);
+  bool wants_write = error == SSL_ERROR_WANT_WRITE;
+  if (wants_write != c.want_write) {
+    SetInterest(fd, EPOLLIN | EPOLLRDHUP | (wants_write ? uint32_t{EPOLLOUT} : 0u));
+    c.want_write = wants_write;
+  }
+  if (rc == 1) {
+    c.handshaking = false;
+    (SSL_session_reused(c.ssl) == 1 ? tls_resumed_ : tls_full_).Add();
+    return true;
+  }
+  if (error != SSL_ERROR_WANT_READ && !wants_write) CloseConn(fd);  // counted failed there
+  return false;
+}
+
+SysCallResult TargetWorker::ReceiveBytes(Conn& c, int fd) {
+  if (c.ssl != nullptr) return TlsRead(c.ssl, scratch_.data(), scratch_.size());
+  return sys_.Recv(fd, scratch_.data(), scratch_.size());
+}
+
+SysCallResult TargetWorker::SendBytes(Conn& c, int fd) {
+  const char* data = c.out.data() + c.out_pos;
+  size_t len = c.out.size() - c.out_pos;
+  return c.ssl != nullptr ? TlsWrite(c.ssl, data, len) : sys_.Send(fd, data, len);
 }
 
 // Answers the complete requests in the input buffer, one at a time: the next waits until the
@@ -247,7 +297,7 @@ void TargetWorker::Respond(int fd) {
 
 void TargetWorker::Flush(int fd) {
   Conn& c = conns_[fd];
-  SysCallResult r = sys_.Send(fd, c.out.data() + c.out_pos, c.out.size() - c.out_pos);
+  SysCallResult r = SendBytes(c, fd);
   if (!r.ok() && r.errno_ != EAGAIN) {
     (r.errno_ == ECONNRESET || r.errno_ == EPIPE ? reset_ : errors_).Add();
     return CloseConn(fd);
@@ -266,7 +316,7 @@ void TargetWorker::Flush(int fd) {
   answered_.Add();
   if (c.close_after) {
     closed_by_server_.Add();
-    CloseConn(fd);
+    CloseConn(fd, /*notify=*/true);
   }
 }
 
@@ -280,14 +330,23 @@ void TargetWorker::OnPeerClosed(int fd) {
   }
   // Keep the socket, unwatched, in CLOSE_WAIT until the target exits.
   sys_.EpollCtl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
-  conns_[fd] = Conn{};
+  Forget(fd, /*notify=*/false);
   leaked_fds_.push_back(fd);
   leaked_.Add();
 }
 
-void TargetWorker::CloseConn(int fd) {
+void TargetWorker::CloseConn(int fd, bool notify) {
+  Forget(fd, notify);
   sys_.Close(fd);
-  conns_[fd] = Conn{};
+}
+
+void TargetWorker::Forget(int fd, bool notify) {
+  Conn& c = conns_[fd];
+  if (c.ssl != nullptr) {
+    if (c.handshaking) tls_failed_.Add();  // cut off before its handshake was done
+    TlsFree(c.ssl, notify);
+  }
+  c = Conn{};
 }
 
 void TargetWorker::RunDueTimers(int64_t now) {
@@ -326,6 +385,9 @@ void TargetWorker::AddTo(TargetCounters* out) const {
   out->errors += errors_.Load();
   out->leaked += leaked_.Load();
   out->leak_cap_closes += leak_cap_closes_.Load();
+  out->tls_full += tls_full_.Load();
+  out->tls_resumed += tls_resumed_.Load();
+  out->tls_failed += tls_failed_.Load();
 }
 
 }  // namespace churnlab

@@ -2,6 +2,7 @@
 // counters. Internal to the target; use TargetServer (target_server.h).
 #pragma once
 
+#include <openssl/ssl.h>
 #include <sys/epoll.h>
 
 #include <atomic>
@@ -29,6 +30,10 @@ struct TargetCounters {
   uint64_t errors = 0;            // other socket errors and unparseable requests
   uint64_t leaked = 0;            // close mode never: connections kept open after the client's FIN
   uint64_t leak_cap_closes = 0;   // ... closed anyway because max_leaked was reached
+  // TLS handshakes: completed full, completed resuming a session, failed (or cut off).
+  uint64_t tls_full = 0;
+  uint64_t tls_resumed = 0;
+  uint64_t tls_failed = 0;
 };
 
 class TargetWorker {
@@ -39,7 +44,9 @@ class TargetWorker {
     std::atomic<int32_t> counter{0};
     std::atomic<int64_t> leaked{0};
   };
-  TargetWorker(const TargetParams& params, Shared& shared, OsSysCalls& sys, Clock& clock);
+  // `tls`: the server context for protocols tls and https (shared; null otherwise).
+  TargetWorker(const TargetParams& params, SSL_CTX* tls, Shared& shared, OsSysCalls& sys,
+               Clock& clock);
   ~TargetWorker();
   TargetWorker(const TargetWorker&) = delete;
   TargetWorker& operator=(const TargetWorker&) = delete;
@@ -59,6 +66,8 @@ class TargetWorker {
     bool pending = false;      // a response is being delayed or written
     bool close_after = false;  // close once the pending response is written
     bool want_write = false;   // EPOLLOUT armed for the rest of `out`
+    bool handshaking = false;  // TLS: the handshake is not done yet
+    SSL* ssl = nullptr;        // TLS: owned
     HttpParser http{HttpParser::Kind::kRequest};
     std::string in;
     size_t in_pos = 0;
@@ -75,17 +84,26 @@ class TargetWorker {
   void OnListenerReady(int64_t now);
   void SetListenersArmed(bool armed);
   void OnReadable(int fd);
+  // TLS: one handshake step; false when the connection ended (failed).
+  bool Handshake(int fd);
+  // recv() and send(), through TLS when it is on.
+  SysCallResult ReceiveBytes(Conn& c, int fd);
+  SysCallResult SendBytes(Conn& c, int fd);
+  // Frees the connection's TLS state (close_notify first when `notify`) and its slot.
+  void Forget(int fd, bool notify);
   void ProcessInput(int fd);
   void Answer(int fd, bool asked_to_close);
   void Respond(int fd);
   void Flush(int fd);
   void OnPeerClosed(int fd);
-  void CloseConn(int fd);
+  // Closes the socket; `notify` sends TLS close_notify first.
+  void CloseConn(int fd, bool notify = false);
   void RunDueTimers(int64_t now);
   int64_t WaitNanos(int64_t now) const;
   void SetInterest(int fd, uint32_t events);
 
   const TargetParams& params_;
+  SSL_CTX* const tls_;
   Shared& shared_;
   OsSysCalls& sys_;
   Clock& clock_;
@@ -111,6 +129,9 @@ class TargetWorker {
   SingleWriterCounter errors_;
   SingleWriterCounter leaked_;
   SingleWriterCounter leak_cap_closes_;
+  SingleWriterCounter tls_full_;
+  SingleWriterCounter tls_resumed_;
+  SingleWriterCounter tls_failed_;
 };
 
 }  // namespace churnlab

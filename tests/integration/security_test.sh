@@ -109,7 +109,7 @@ expect 2 "a 5,000-target spec is bad input" "$bin/churnlab" run --coordinator="$
 grep -q "at most 1000" out.txt || fail "the refusal does not give the limit: $(cat out.txt)"
 expect 2 "a 5 MB spec is bad input, named by its size limit" "$bin/churnlab" run \
   --coordinator="$c" --token-file=token --spec=big.json
-grep -q "spec size limit of 1048576 bytes" out.txt || fail "no word of the size: $(cat out.txt)"
+grep -q "size limit of 1048576 bytes" out.txt || fail "no word of the size: $(cat out.txt)"
 head -c 1000000 /dev/zero | tr '\0' 'a' >body.txt
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X POST \
   -H 'Authorization: Bearer s3cret' --data-binary @body.txt "http://$h/api/runs" || true)

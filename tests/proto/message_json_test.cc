@@ -67,7 +67,7 @@ TEST(MessageJsonTest, AnUnknownWordNamesTheFieldAndTheWords) {
   // The unset zero reads back by its name (reports print it so), and is no word of its own.
   EXPECT_TRUE(ParseMessageJson(R"({"protocol": "PROTOCOL_UNSPECIFIED"})", &spec).ok());
   EXPECT_EQ(spec.protocol(), v1::PROTOCOL_UNSPECIFIED);
-  EXPECT_EQ(EnumWords(*v1::Protocol_descriptor()), "counter, http");
+  EXPECT_EQ(EnumWords(*v1::Protocol_descriptor()), "counter, http, tls, https");
 }
 
 // The engine names its choices itself (it links no protobuf); both spellings must agree.

@@ -149,7 +149,7 @@ TEST(TargetServerTest, HttpIsAnsweredAndConnectionCloseHonoured) {
   ASSERT_NE(server, nullptr);
   Client client(server->addresses()[0]);
   ASSERT_TRUE(client.connected());
-  ASSERT_TRUE(client.Send(HttpRequest("target", /*close=*/true)));
+  ASSERT_TRUE(client.Send(HttpRequest({}, "target", /*close=*/true)));
   HttpParser parser(HttpParser::Kind::kResponse);
   HttpParser::Result result = HttpParser::Result::kNeedMore;
   while (result == HttpParser::Result::kNeedMore) {
