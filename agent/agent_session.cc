@@ -125,6 +125,10 @@ absl::Status AgentSession::CheckShard(const v1::Shard& shard, EngineParams* para
     return absl::InvalidArgumentError(absl::StrCat(
         "start_after ", after.seconds(), " s is not in [0, ", kMaxStartAfterSeconds, "] s"));
   }
+  // Names resolve here, where the connections go from; DNS cannot widen the allow-list: every
+  // address a name has must be inside it.
+  std::vector<Resolution> resolved;
+  RETURN_IF_ERROR(ResolveEngineTargets(&*p, &resolved));
   if (absl::Status allowed = CheckTargetsAllowed(p->targets, options_.allow_targets);
       !allowed.ok()) {
     return allowed;
@@ -223,6 +227,7 @@ void AgentSession::RunShard(std::string run_id, ShardEnginePtr engine, absl::Dur
   ShardTelemetryCollector telemetry(run_id, engine->params().targets,
                                     high >= low && low > 0 ? high - low + 1 : 0);
   telemetry.SetPortsAtStart(toward_targets, range);
+  telemetry.SetTargetNames(engine->params().targets, engine->params().target_names);
   if (!stopped_before_start) {
     engine->Start();
     StreamTelemetry(run_id, *engine, telemetry);

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "agent/engine.h"
 #include "agent/engine_processes.h"
@@ -86,11 +87,23 @@ FlagSet MakeFlags(Options& o) {
       "reports every outcome by source IP, phase and errno.\n"
       "Example: churnlab-churn --target=127.0.0.1:9000 --rate=1000 --duration=10s");
   EngineParams& p = o.params;
-  flags.Custom("target", "IP:PORT,...", "", "destinations (required)", [&p](absl::string_view v) {
-    absl::StatusOr<std::vector<SocketAddress>> list = ParseIpPortList(v);
-    if (list.ok()) p.targets = *list;
-    return list.status();
-  });
+  flags.Custom("target", "IP:PORT|HOST:PORT,...", "",
+               "destinations (required); a host name is resolved here and each of its addresses "
+               "(of the run's family) is a destination",
+               [&p](absl::string_view v) {
+                 p.targets.clear();
+                 p.named_targets.clear();
+                 for (absl::string_view item : absl::StrSplit(v, ',')) {
+                   absl::StatusOr<SocketAddress> ip = SocketAddress::ParseIpPort(item);
+                   if (ip.ok()) {
+                     p.targets.push_back(*ip);
+                     continue;
+                   }
+                   ASSIGN_OR_RETURN(NamedTarget named, ParseNamedTarget(item));
+                   p.named_targets.push_back(named);
+                 }
+                 return absl::OkStatus();
+               });
   flags.Custom("source-ips", "IP,...", "", "source IPs to spread connections over",
                [&p](absl::string_view v) {
                  absl::StatusOr<std::vector<SocketAddress>> list = ParseIpList(v);
@@ -173,6 +186,21 @@ absl::Status Resolve(Options& o) {
   if (!allowed.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--allow-targets: ", allowed.status().message()));
+  }
+  if (!o.child) {
+    std::vector<Resolution> resolved;
+    RETURN_IF_ERROR(ResolveEngineTargets(&p, &resolved));
+    for (const Resolution& r : resolved) {
+      std::vector<std::string> addresses;
+      for (const SocketAddress& a : r.addresses) addresses.push_back(a.IpString());
+      std::fprintf(stderr, "churnlab-churn: %s resolved to %s%s\n", r.target.host.c_str(),
+                   absl::StrJoin(addresses, ", ").c_str(),
+                   r.found > r.addresses.size()
+                       ? absl::StrCat(" (", r.found - r.addresses.size(),
+                                      " more of another family or past 16, not used)")
+                             .c_str()
+                       : "");
+    }
   }
   return CheckTargetsAllowed(p.targets, *allowed);
 }

@@ -17,6 +17,10 @@ Engine::Engine(EngineParams params, Clock& clock)
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(EngineParams params, OsSysCalls& sys,
                                                        Clock& clock) {
   RETURN_IF_ERROR(ValidateEngineParams(params));
+  if (!params.named_targets.empty()) {
+    return absl::FailedPreconditionError(
+        "targets given by name must be resolved first (ResolveEngineTargets)");
+  }
   // Sources inside a prefix routed `local` but on no interface (IPv6 AnyIP) bind only with
   // FREEBIND; the others keep the kernel's check that the address is still this host's.
   std::vector<bool> free_bind;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "absl/strings/str_cat.h"
 #include "host/host_telemetry.h"
 #include "proto/telemetry_codec.h"
 
@@ -160,8 +161,27 @@ void ShardTelemetryCollector::SetPortsAtStart(const absl::StatusOr<SocketCensus>
   if (range.ok()) range_at_start_ = *range;
 }
 
+void ShardTelemetryCollector::SetTargetNames(const std::vector<SocketAddress>& targets,
+                                             const std::vector<std::string>& names) {
+  resolved_.Clear();
+  for (size_t i = 0; i < targets.size() && i < names.size(); ++i) {
+    if (names[i].empty()) continue;
+    std::string name = absl::StrCat(names[i], ":", targets[i].port());
+    v1::ResolvedTarget* entry = nullptr;
+    for (v1::ResolvedTarget& r : resolved_) {
+      if (r.name() == name) entry = &r;
+    }
+    if (entry == nullptr) {
+      entry = resolved_.Add();
+      entry->set_name(name);
+    }
+    entry->add_addresses(targets[i].ToString());
+  }
+}
+
 v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapshot, bool final) {
   v1::ShardTelemetry t = SnapshotToTelemetry(snapshot, run_id_, final);
+  *t.mutable_resolved_targets() = resolved_;
   t.set_port_range_size(port_range_size_);
   bool fresh_census = UpdateCensus(final);
   const absl::StatusOr<SocketCensus>& census = census_;

@@ -18,10 +18,6 @@
 
 namespace churnlab {
 
-// The cumulative telemetry of a shard from its engine's snapshot alone (no kernel figures).
-v1::ShardTelemetry SnapshotToTelemetry(const EngineSnapshot& snapshot, const std::string& run_id,
-                                       bool final);
-
 class ShardTelemetryCollector {
  public:
   // Takes the kernel counters' baseline now. `clock` paces the census.
@@ -37,6 +33,10 @@ class ShardTelemetryCollector {
   // What the host held before the start (TakeSocketCensus, TakeRangeUse): in every message.
   void SetPortsAtStart(const absl::StatusOr<SocketCensus>& toward_targets,
                        const absl::StatusOr<RangeUse>& range);
+  // Targets given by name (`names[i]` for `targets[i]`, "" for an IP literal): every message
+  // lists each name with the addresses it resolved to.
+  void SetTargetNames(const std::vector<SocketAddress>& targets,
+                      const std::vector<std::string>& names);
   ~ShardTelemetryCollector();
   // The next census's delay after the last one's start: 100 x its CPU cost, within 0.95-30 s.
   int64_t census_gap_nanos() const { return next_census_ - census_started_; }
@@ -51,6 +51,7 @@ class ShardTelemetryCollector {
   // Called with a fresh census: keeps the shard's memory and the kernel's slab growth when
   // `established` is the most connections held so far.
   void AddMemory(uint64_t established);
+  google::protobuf::RepeatedPtrField<v1::ResolvedTarget> resolved_;
   void AddSockets(const SourceSockets& sockets, v1::SourceCounts* out);
   // Takes in a census done in the background (true if one was), starts the next when due.
   bool UpdateCensus(bool final);
@@ -80,5 +81,9 @@ class ShardTelemetryCollector {
   std::optional<SocketCensus> at_start_;  // sources' sockets toward the targets before the run
   std::optional<RangeUse> range_at_start_;
 };
+
+// The cumulative telemetry of a shard from its engine's snapshot alone (no kernel figures).
+v1::ShardTelemetry SnapshotToTelemetry(const EngineSnapshot& snapshot, const std::string& run_id,
+                                       bool final);
 
 }  // namespace churnlab

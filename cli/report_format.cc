@@ -165,6 +165,36 @@ std::string FormatProgressLine(const v1::RunReport& report) {
 
 namespace {
 
+// What each connection carried: the target names' addresses, TLS handshakes, HTTP statuses.
+std::string ExchangeText(const v1::RunReport& r) {
+  std::string out;
+  for (const v1::ResolvedTarget& name : r.resolved_targets()) {
+    std::vector<std::string> addresses;
+    for (const std::string& a : name.addresses()) addresses.push_back(TerminalSafe(a));
+    absl::StrAppendFormat(&out, "  target %s resolved to %s\n", TerminalSafe(name.name()),
+                          absl::StrJoin(addresses, ", "));
+  }
+  const v1::Totals& t = r.totals();
+  const v1::RunSpec& spec = r.spec();
+  if (spec.protocol() == v1::PROTOCOL_TLS || spec.protocol() == v1::PROTOCOL_HTTPS) {
+    absl::StrAppendFormat(&out,
+                          "  tls handshakes %d: full %d, resumed %d (%.1f%%, %.0f%% asked)%s\n",
+                          t.tls_full() + t.tls_resumed(), t.tls_full(), t.tls_resumed(),
+                          100 * t.resumed_ratio(), 100 * spec.tls().resumption(),
+                          spec.tls().insecure() ? "; certificates NOT verified (insecure)" : "");
+  }
+  if (t.status_codes_size() > 0) {
+    std::map<int32_t, uint64_t> codes(t.status_codes().begin(), t.status_codes().end());
+    std::vector<std::string> parts;
+    for (const auto& [code, n] : codes) parts.push_back(absl::StrCat(code, " ", n));
+    absl::StrAppendFormat(&out, "  responses by status: %s%s\n", absl::StrJoin(parts, ", "),
+                          spec.request().expect_status() > 0
+                              ? absl::StrCat(" (expected ", spec.request().expect_status(), ")")
+                              : "");
+  }
+  return out;
+}
+
 // The head: run, state, verdict, totals, rates, requests and the errors with their Windows words.
 std::string SummaryText(const v1::RunReport& r) {
   std::string out = absl::StrFormat(
@@ -184,6 +214,7 @@ std::string SummaryText(const v1::RunReport& r) {
   }
   absl::StrAppendFormat(&out, "  requests %d, %s per connection\n", t.requests(),
                         RequestsPerConnection(r));
+  absl::StrAppend(&out, ExchangeText(r));
   absl::StrAppendFormat(&out, "  errors: %s\n%s\n", FormatErrors(r.errors(), 8), WindowsLines(r));
   return out;
 }
@@ -271,6 +302,7 @@ std::string FindingsText(const v1::RunReport& r) {
 std::string FormatReportText(const v1::RunReport& r) {
   return absl::StrCat(
       SummaryText(r), SourcesText(r), "\n", Latency("connect", r.latency().connect()),
+      r.latency().tls_handshake().count() > 0 ? Latency("tls", r.latency().tls_handshake()) : "",
       Latency("total", r.latency().total()), Latency("in connect", r.latency().connect_call()),
       Latency("loop lag", r.latency().loop_lag()), ObserversText(r), FormatTupleBudget(r),
       FormatConcurrency(r), FindingsText(r));

@@ -67,7 +67,9 @@ absl::Status Invalid(absl::string_view field, absl::string_view why) {
 }
 
 absl::Status ValidateAddresses(const EngineParams& p) {
-  if (p.targets.empty()) return Invalid("targets", "at least one ip:port is required");
+  if (p.targets.empty() && p.named_targets.empty()) {
+    return Invalid("targets", "at least one ip:port or host:port is required");
+  }
   for (const SocketAddress& target : p.targets) {
     if (target.port() == 0) {
       return Invalid("targets", absl::StrCat(target.ToString(), " has port 0"));
@@ -86,7 +88,7 @@ absl::Status ValidateAddresses(const EngineParams& p) {
                                               " needs at least one source IP"));
   }
   for (const SocketAddress& ip : p.source_ips) {
-    if (ip.family() != p.targets.front().family()) {
+    if (!p.targets.empty() && ip.family() != p.targets.front().family()) {
       return Invalid("source_ips", absl::StrCat(ip.IpString(), " is not of the targets' family"));
     }
   }
@@ -265,6 +267,22 @@ absl::Status ValidateEngineParams(const EngineParams& p) {
                                            " connections in flight"));
   }
   return absl::OkStatus();
+}
+
+absl::Status ResolveEngineTargets(EngineParams* p, std::vector<Resolution>* resolved) {
+  if (p->named_targets.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(*resolved, ResolveTargets(p->named_targets, p->targets, p->source_ips));
+  p->target_names.resize(p->targets.size());
+  for (const Resolution& r : *resolved) {
+    for (const SocketAddress& a : r.addresses) {
+      p->targets.push_back(a);
+      p->target_names.push_back(r.target.host);
+    }
+  }
+  p->named_targets.clear();
+  const int family = p->targets.front().family();
+  std::erase_if(p->source_ips, [family](const SocketAddress& ip) { return ip.family() != family; });
+  return ValidateAddresses(*p);
 }
 
 absl::Duration DrainBound(const EngineParams& p) {

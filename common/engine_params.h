@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/net_address.h"
+#include "common/target_names.h"
 #include "common/wire_protocol.h"
 
 namespace churnlab {
@@ -74,6 +75,9 @@ struct EngineParams {
   // Per target, the host name it was resolved from ("" for an IP literal): the TLS server name
   // (SNI), the name its certificate must carry, and the Host header. Empty: all IP literals.
   std::vector<std::string> target_names;
+  // Destinations given by name, not resolved yet: ResolveEngineTargets adds their addresses to
+  // `targets` where the engine runs. The engine takes none.
+  std::vector<NamedTarget> named_targets;
   // Source IPs to bind; non-empty exactly when BindsSourceIp(bind_mode).
   std::vector<SocketAddress> source_ips;
   BindMode bind_mode = BindMode::kNone;
@@ -134,6 +138,14 @@ inline bool IsValidRate(double rate) { return rate > 0 && rate <= kMaxRate; }
 
 // OK, or INVALID_ARGUMENT naming the offending field and value.
 absl::Status ValidateEngineParams(const EngineParams& params);
+
+// Resolves `named_targets` on this host (ResolveTargets): appends every address of each name to
+// `targets`, its name to `target_names` (IP literals get ""), and clears `named_targets`; source
+// IPs of another family than the run's are left out (a spec of names alone cannot say its
+// family before they resolve). What each name resolved to goes to *resolved. UNAVAILABLE naming
+// the name when it cannot be resolved; INVALID_ARGUMENT when no source IP is of the family. The
+// caller checks the allow-list against the addresses.
+absl::Status ResolveEngineTargets(EngineParams* params, std::vector<Resolution>* resolved);
 
 // The longest a connection started at the end of the run may still take: its handshake (TCP and
 // TLS), every exchange, the server's FIN (or, connect-only, a TLS session ticket) and the hold.

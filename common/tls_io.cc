@@ -39,7 +39,13 @@ SysCallResult TlsWrite(SSL* ssl, const void* buf, size_t len) {
 }
 
 void TlsFree(SSL* ssl, bool notify) {
-  if (notify && SSL_is_init_finished(ssl)) SSL_shutdown(ssl);
+  if (notify && SSL_is_init_finished(ssl)) {
+    SSL_shutdown(ssl);
+  } else {
+    // Without this OpenSSL takes a connection freed unshut for a broken one and makes its session
+    // unresumable: a 404, a timeout or an RST close does not make TLS's session bad.
+    SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  }
   ERR_clear_error();
   SSL_free(ssl);
 }

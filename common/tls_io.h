@@ -18,7 +18,7 @@ namespace churnlab {
 SysCallResult TlsRead(SSL* ssl, void* buf, size_t len);
 SysCallResult TlsWrite(SSL* ssl, const void* buf, size_t len);
 // Frees `ssl`, sending close_notify first when `notify` and the handshake was done (without
-// waiting for the peer's). The fd stays open.
+// waiting for the peer's); either way its session stays resumable. The fd stays open.
 void TlsFree(SSL* ssl, bool notify);
 // The thread's OpenSSL error queue as "a; b", emptied; "no detail" when it was empty.
 std::string OpenSslErrors();

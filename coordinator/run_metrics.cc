@@ -23,6 +23,8 @@ enum CounterFamily : int {
   kLateStarts,
   kKernelCounter,
   kTargetKernelCounter,
+  kTlsHandshakes,
+  kHttpResponses,
   kCounterFamilyCount,
 };
 
@@ -51,10 +53,21 @@ constexpr FamilySpec kCounterFamilies[kCounterFamilyCount] = {
      "name's runs, each kernel counted once."},
     {"churnlab_target_kernel_counter_total",
      "Kernel TCP counters on the target's host (its observer) during the name's runs."},
+    {"churnlab_tls_handshakes_total",
+     "TLS handshakes completed, per agent, source IP and kind (full, or resumed: the server "
+     "took the offered session), over every run of the name."},
+    {"churnlab_http_responses_total",
+     "HTTP responses by status code, over every run of the name."},
 };
 
 void AddCount(RunMetrics::Counters* c, CounterFamily family, MetricLabels labels, double value) {
   c->values[{family, std::move(labels)}] += value;
+}
+
+MetricLabels With(const MetricLabels& labels, const char* key, const std::string& value) {
+  MetricLabels out = labels;
+  out.emplace_back(key, value);
+  return out;
 }
 
 RunMetrics::Counters CountersOf(const v1::RunReport& r) {
@@ -64,6 +77,12 @@ RunMetrics::Counters CountersOf(const v1::RunReport& r) {
       const MetricLabels labels = {{"agent", agent.name()}, {"source_ip", s.ip()}};
       AddCount(&c, kAttempted, labels, static_cast<double>(s.attempted()));
       AddCount(&c, kSucceeded, labels, static_cast<double>(s.succeeded()));
+      if (s.tls_full() + s.tls_resumed() > 0) {
+        AddCount(&c, kTlsHandshakes, With(labels, "kind", "full"),
+                 static_cast<double>(s.tls_full()));
+        AddCount(&c, kTlsHandshakes, With(labels, "kind", "resumed"),
+                 static_cast<double>(s.tls_resumed()));
+      }
       for (const auto& [error, count] : s.errors()) {
         MetricLabels with_error = labels;
         with_error.emplace_back("error", error);
@@ -72,6 +91,9 @@ RunMetrics::Counters CountersOf(const v1::RunReport& r) {
     }
   }
   AddCount(&c, kRequests, {}, static_cast<double>(r.totals().requests()));
+  for (const auto& [code, n] : r.totals().status_codes()) {
+    AddCount(&c, kHttpResponses, {{"code", std::to_string(code)}}, static_cast<double>(n));
+  }
   AddCount(&c, kMissedStarts, {}, static_cast<double>(r.totals().missed_starts()));
   AddCount(&c, kLateStarts, {}, static_cast<double>(r.totals().late_starts()));
   // Deltas of kernel counters over the run: they only grow (a negative one means the observer
@@ -162,12 +184,6 @@ struct Families {
     latency.AppendTo(out);
   }
 };
-
-MetricLabels With(const MetricLabels& labels, const char* key, const std::string& value) {
-  MetricLabels out = labels;
-  out.emplace_back(key, value);
-  return out;
-}
 
 // The count of `state` in `states`, 0 when absent.
 double StateCount(const google::protobuf::Map<std::string, uint64_t>& states,

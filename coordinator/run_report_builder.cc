@@ -80,6 +80,8 @@ struct MergedLatency {
   int64_t elapsed_nanos = 0;
   uint64_t connections_made = 0;  // handshakes completed, for requests per connection
   FailureTotals failures;
+  // Targets given by name: every address any agent resolved each to.
+  std::map<std::string, std::set<std::string>> resolved;
 };
 
 // One shard's part of the report: its agent entry, its sources, its kernel's counters (once per
@@ -123,6 +125,9 @@ void AddShard(const ShardRecord& shard, std::set<std::string>& counted_kernels,
   merged.connect_call.Merge(HistogramFromProto(shard.latest.connect_call()));
   merged.loop_lag.Merge(HistogramFromProto(shard.latest.loop_lag()));
   merged.tls_handshake.Merge(HistogramFromProto(shard.latest.tls_handshake()));
+  for (const v1::ResolvedTarget& r : shard.latest.resolved_targets()) {
+    merged.resolved[r.name()].insert(r.addresses().begin(), r.addresses().end());
+  }
   for (const auto& [code, n] : shard.latest.status_codes()) (*t->mutable_status_codes())[code] += n;
   merged.elapsed_nanos =
       std::max(merged.elapsed_nanos, TimeUtil::DurationToNanoseconds(shard.latest.elapsed()));
@@ -210,6 +215,11 @@ v1::RunReport BuildReport(const RunRecord& run) {
                        report.mutable_latency()->mutable_tls_handshake_histogram());
   }
   AddExchangeTotals(report.mutable_totals());
+  for (const auto& [name, addresses] : merged.resolved) {
+    v1::ResolvedTarget* r = report.add_resolved_targets();
+    r->set_name(name);
+    r->mutable_addresses()->Add(addresses.begin(), addresses.end());
+  }
   double seconds = merged.elapsed_nanos / 1e9;
   report.set_duration_s(seconds);
   report.set_achieved_rate(seconds > 0 ? report.totals().succeeded() / seconds : 0);

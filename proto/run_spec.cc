@@ -22,6 +22,7 @@ constexpr int kMaxThresholds = 64;
 constexpr size_t kMaxNameLength = 256;
 constexpr size_t kMaxAgentNameLength = 128;
 constexpr size_t kMaxAddressLength = 64;  // "[v6]:port" is at most 53
+constexpr size_t kMaxTargetLength = 260;  // "host:port" with a 253-byte DNS name
 constexpr size_t kMaxThresholdLength = 256;
 constexpr int kMaxTags = 32;
 constexpr size_t kMaxTagKeyLength = 64;
@@ -65,7 +66,7 @@ absl::Status ValidateSizes(const v1::RunSpec& spec) {
   if (spec.name().size() > kMaxNameLength) {
     return Invalid("name", absl::StrCat(spec.name().size(), " bytes; at most ", kMaxNameLength));
   }
-  RETURN_IF_ERROR(CheckList("targets", spec.targets(), kMaxTargets, kMaxAddressLength));
+  RETURN_IF_ERROR(CheckList("targets", spec.targets(), kMaxTargets, kMaxTargetLength));
   RETURN_IF_ERROR(CheckList("agent_names", spec.agent_names(), kMaxListItems, kMaxAgentNameLength));
   RETURN_IF_ERROR(CheckList("source_ips", spec.source_ips(), kMaxListItems, kMaxAddressLength));
   RETURN_IF_ERROR(
@@ -286,14 +287,22 @@ void ExchangeFromSpec(const v1::RunSpec& spec, EngineParams* p) {
 
 absl::StatusOr<EngineParams> EngineParamsFromSpec(const v1::RunSpec& spec) {
   EngineParams p;
-  if (spec.targets_size() == 0) return Invalid("targets", "at least one ip:port is required");
+  if (spec.targets_size() == 0) {
+    return Invalid("targets", "at least one ip:port or host:port is required");
+  }
   if (spec.targets_size() > kMaxTargets) {
     return Invalid("targets", absl::StrCat(spec.targets_size(), " targets; at most ", kMaxTargets));
   }
   for (const std::string& target : spec.targets()) {
     absl::StatusOr<SocketAddress> parsed = SocketAddress::ParseIpPort(target);
-    if (!parsed.ok()) return Invalid("targets", parsed.status().message());
-    p.targets.push_back(*parsed);
+    if (parsed.ok()) {
+      p.targets.push_back(*parsed);
+      continue;
+    }
+    // A host name is resolved where the engine runs (ResolveEngineTargets).
+    absl::StatusOr<NamedTarget> named = ParseNamedTarget(target);
+    if (!named.ok()) return Invalid("targets", named.status().message());
+    p.named_targets.push_back(*named);
   }
   absl::StatusOr<Protocol> protocol = ToEngine(spec.protocol());
   if (!protocol.ok()) return Invalid("protocol", protocol.status().message());

@@ -6,6 +6,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/target_names.h"
 #include "proto/message_json.h"
 
 namespace churnlab {
@@ -84,6 +85,23 @@ uint64_t Truncate(google::protobuf::RepeatedPtrField<T>* field, int max) {
   return dropped;
 }
 
+// A name and its addresses as an agent reports them: at most kMaxResolvedTargets names of a
+// DNS name's length, each with at most 16 addresses that parse; others go.
+uint64_t SanitizeResolved(google::protobuf::RepeatedPtrField<v1::ResolvedTarget>* resolved) {
+  uint64_t changed = Truncate(resolved, kMaxResolvedTargets);
+  for (auto it = resolved->begin(); it != resolved->end();) {
+    bool ok = ParseNamedTarget(it->name()).ok() && it->addresses_size() <= 16;
+    for (const std::string& a : it->addresses()) ok = ok && SocketAddress::ParseIpPort(a).ok();
+    if (!ok) {
+      it = resolved->erase(it);
+      ++changed;
+    } else {
+      ++it;
+    }
+  }
+  return changed;
+}
+
 }  // namespace
 
 std::span<const absl::string_view> TcpStateNames() { return kTcpStateNames; }
@@ -110,6 +128,7 @@ uint64_t SanitizeTelemetry(v1::ShardTelemetry* t) {
   for (v1::ListenSockets& l : *t->mutable_listen())
     changed += SanitizeStates(l.mutable_tcp_states());
   changed += SanitizeStatusCodes(t->mutable_status_codes());
+  changed += SanitizeResolved(t->mutable_resolved_targets());
   changed += SanitizeStates(t->mutable_host()->mutable_tcp_states());
   if (t->has_ports_at_start()) {
     v1::PortsAtStart* p = t->mutable_ports_at_start();

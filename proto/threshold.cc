@@ -31,6 +31,7 @@ double ErrorRate(const v1::RunReport& r) {
 }
 const v1::LatencySummary& Connect(const v1::RunReport& r) { return r.latency().connect(); }
 const v1::LatencySummary& Total(const v1::RunReport& r) { return r.latency().total(); }
+const v1::LatencySummary& Tls(const v1::RunReport& r) { return r.latency().tls_handshake(); }
 
 constexpr MetricSpelling kMetrics[] = {
     {"error_rate", Metric::kErrorRate, false, ErrorRate},
@@ -54,6 +55,16 @@ constexpr MetricSpelling kMetrics[] = {
      [](const v1::RunReport& r) { return Total(r).p99_ms(); }},
     {"total_max", Metric::kTotalMax, true,
      [](const v1::RunReport& r) { return Total(r).max_ms(); }},
+    {"tls_handshake_p50", Metric::kTlsHandshakeP50, true,
+     [](const v1::RunReport& r) { return Tls(r).p50_ms(); }},
+    {"tls_handshake_p90", Metric::kTlsHandshakeP90, true,
+     [](const v1::RunReport& r) { return Tls(r).p90_ms(); }},
+    {"tls_handshake_p99", Metric::kTlsHandshakeP99, true,
+     [](const v1::RunReport& r) { return Tls(r).p99_ms(); }},
+    {"tls_handshake_max", Metric::kTlsHandshakeMax, true,
+     [](const v1::RunReport& r) { return Tls(r).max_ms(); }},
+    {"resumed_ratio", Metric::kResumedRatio, false,
+     [](const v1::RunReport& r) { return r.totals().resumed_ratio(); }},
 };
 
 constexpr std::pair<absl::string_view, Op> kOps[] = {

@@ -25,6 +25,11 @@ struct Threshold {
     kTotalP90,
     kTotalP99,
     kTotalMax,
+    kTlsHandshakeP50,
+    kTlsHandshakeP90,
+    kTlsHandshakeP99,
+    kTlsHandshakeMax,
+    kResumedRatio,  // TLS handshakes that resumed a session / all completed, 0..1
   };
   enum class Op { kLess, kLessEqual, kGreater, kGreaterEqual };
   std::string expression;

@@ -135,11 +135,21 @@ absl::StatusOr<std::string> GenerateCertificateIfNeeded(TargetParams& p) {
   return made.dir;
 }
 
-void RemoveCertificate(const std::string& dir) {
-  if (dir.empty()) return;
-  for (const char* file : {"/cert.pem", "/key.pem"}) unlink((dir + file).c_str());
-  rmdir(dir.c_str());
-}
+// The made certificate's directory ("" for none), removed when the target exits.
+class CertificateDir {
+ public:
+  explicit CertificateDir(std::string dir) : dir_(std::move(dir)) {}
+  ~CertificateDir() {
+    if (dir_.empty()) return;
+    for (const char* file : {"/cert.pem", "/key.pem"}) unlink((dir_ + file).c_str());
+    rmdir(dir_.c_str());
+  }
+  CertificateDir(const CertificateDir&) = delete;
+  CertificateDir& operator=(const CertificateDir&) = delete;
+
+ private:
+  std::string dir_;
+};
 
 // The target as an observer of its own host, reporting to the coordinator; null without one.
 std::unique_ptr<ObserverSession> MakeObserver(const Options& o, LinkSecurity security,
@@ -233,6 +243,18 @@ void StopServers(const std::vector<pid_t>& children) {
   }
 }
 
+// Says what is served where; the listening addresses as text.
+std::vector<std::string> Serving(const Options& o, const TargetServer& server, size_t processes) {
+  std::vector<std::string> listening;
+  for (const SocketAddress& a : server.addresses()) listening.push_back(a.ToString());
+  std::printf("churnlab-target: serving %s on %s, close=%s, %d threads x %zu processes\n",
+              std::string(ProtocolName(o.params.protocol)).c_str(),
+              absl::StrJoin(listening, ",").c_str(),
+              std::string(CloseModeName(o.params.close_mode)).c_str(), o.params.threads, processes);
+  std::fflush(stdout);
+  return listening;
+}
+
 int Main(int argc, char** argv) {
   Options o;
   FlagSet flags = MakeFlags(o);
@@ -256,28 +278,20 @@ int Main(int argc, char** argv) {
                  std::string(generated.status().message()).c_str());
     return kExitCannotRun;
   }
+  CertificateDir certificate(*generated);
   absl::StatusOr<std::unique_ptr<TargetServer>> server = TargetServer::Create(o.params);
   if (!server.ok()) {
-    RemoveCertificate(*generated);
     std::fprintf(stderr, "churnlab-target: %s\n", std::string(server.status().message()).c_str());
     return absl::IsInvalidArgument(server.status()) ? kExitBadInput : kExitCannotRun;
   }
   int64_t processes = std::min(ServerProcesses(o, fds.soft), kMaxProcesses);
   std::vector<pid_t> children = ForkServers(processes, **server, o.params);
   (*server)->Start();
-  std::vector<std::string> listening;
-  for (const SocketAddress& a : (*server)->addresses()) listening.push_back(a.ToString());
-  std::printf("churnlab-target: serving %s on %s, close=%s, %d threads x %zu processes\n",
-              std::string(ProtocolName(o.params.protocol)).c_str(),
-              absl::StrJoin(listening, ",").c_str(),
-              std::string(CloseModeName(o.params.close_mode)).c_str(), o.params.threads,
-              children.size() + 1);
-  std::fflush(stdout);
+  std::vector<std::string> listening = Serving(o, **server, children.size() + 1);
   if (!o.address_file.empty()) {
     if (absl::Status s = WriteAddressFile(o.address_file, absl::StrJoin(listening, ",")); !s.ok()) {
       std::fprintf(stderr, "churnlab-target: %s\n", std::string(s.message()).c_str());
       StopServers(children);
-      RemoveCertificate(*generated);
       return kExitCannotRun;
     }
   }
@@ -292,7 +306,6 @@ int Main(int argc, char** argv) {
   }
   StopServers(children);
   (*server)->Stop();
-  RemoveCertificate(*generated);
   std::printf("churnlab-target: %s (this process of %zu)\n",
               FormatCounters((*server)->Counters()).c_str(), children.size() + 1);
   return kExitOk;

@@ -1,0 +1,114 @@
+#include "common/target_names.h"
+
+#include <netdb.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace churnlab {
+namespace {
+
+bool IsHostName(absl::string_view host) {
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+  if (host.empty() || host.size() > 253) return false;
+  for (absl::string_view label : absl::StrSplit(host, '.')) {
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+      return false;
+    }
+    for (char c : label) {
+      if (!absl::ascii_isalnum(c) && c != '-' && c != '_') return false;
+    }
+  }
+  // All digits and dots is an IPv4 address that did not parse, not a name.
+  return !std::all_of(host.begin(), host.end(),
+                      [](char c) { return absl::ascii_isdigit(c) || c == '.'; });
+}
+
+struct AddrInfoFree {
+  void operator()(addrinfo* ai) const { freeaddrinfo(ai); }
+};
+
+// Every address of `host` (both families, in getaddrinfo's order, each once).
+absl::StatusOr<std::vector<SocketAddress>> LookUp(const NamedTarget& target) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_ADDRCONFIG;
+  addrinfo* found = nullptr;
+  int rc = getaddrinfo(target.host.c_str(), nullptr, &hints, &found);
+  std::unique_ptr<addrinfo, AddrInfoFree> owned(found);
+  if (rc != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("target ", target.host, ": cannot resolve it: ", gai_strerror(rc)));
+  }
+  std::vector<SocketAddress> out;
+  for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
+    absl::StatusOr<SocketAddress> a = SocketAddress::FromSockaddr(ai->ai_addr, ai->ai_addrlen);
+    if (!a.ok()) continue;
+    a->set_port(target.port);
+    if (std::find(out.begin(), out.end(), *a) == out.end()) out.push_back(*a);
+  }
+  return out;
+}
+
+int Families(const std::vector<SocketAddress>& addresses) {
+  int bits = 0;
+  for (const SocketAddress& a : addresses) bits |= a.family() == AF_INET ? 1 : 2;
+  return bits;
+}
+
+}  // namespace
+
+absl::StatusOr<NamedTarget> ParseNamedTarget(absl::string_view text) {
+  size_t colon = text.rfind(':');
+  NamedTarget out;
+  uint32_t port = 0;
+  if (colon == absl::string_view::npos || !IsHostName(text.substr(0, colon)) ||
+      !absl::SimpleAtoi(text.substr(colon + 1), &port) || port == 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", text, "' is not ip:port, [v6]:port or host:port (a DNS name and a port 1-65535)"));
+  }
+  out.host = std::string(text.substr(0, colon));
+  out.port = static_cast<uint16_t>(port);
+  return out;
+}
+
+int RunFamily(const std::vector<SocketAddress>& ip_targets,
+              const std::vector<SocketAddress>& source_ips, int first_name_families) {
+  if (!ip_targets.empty()) return ip_targets.front().family();
+  int both = first_name_families & (source_ips.empty() ? 3 : Families(source_ips));
+  if (both == 0) both = first_name_families;
+  return (both & 1) != 0 || both == 0 ? AF_INET : AF_INET6;
+}
+
+absl::StatusOr<std::vector<Resolution>> ResolveTargets(
+    const std::vector<NamedTarget>& names, const std::vector<SocketAddress>& ip_targets,
+    const std::vector<SocketAddress>& source_ips) {
+  std::vector<Resolution> out;
+  int family = AF_UNSPEC;
+  for (const NamedTarget& name : names) {
+    absl::StatusOr<std::vector<SocketAddress>> all = LookUp(name);
+    if (!all.ok()) return all.status();
+    if (family == AF_UNSPEC) family = RunFamily(ip_targets, source_ips, Families(*all));
+    Resolution r{name, {}, all->size()};
+    for (const SocketAddress& a : *all) {
+      if (a.family() == family && r.addresses.size() < kMaxAddressesPerName) {
+        r.addresses.push_back(a);
+      }
+    }
+    if (r.addresses.empty()) {
+      return absl::UnavailableError(
+          absl::StrCat("target ", name.host, ": no ", family == AF_INET ? "IPv4" : "IPv6",
+                       " address (the run's family, from its other targets or source IPs)"));
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+}  // namespace churnlab
