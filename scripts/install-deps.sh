@@ -5,7 +5,8 @@
 # Usage: scripts/install-deps.sh [--test] [--bench] [--image]
 #   --test   adds Debian's chromium, the Prometheus parser and server, xmllint, kubectl, clang's
 #            libFuzzer, nftables and faketime for the browser, /metrics, JUnit, Kubernetes, fuzz,
-#            NAT, SYN-count and clock-step tests, and gRPC for the hostile-peer tests' fake peers
+#            NAT, SYN-count and clock-step tests, gRPC for the hostile-peer tests' fake peers, and
+#            nginx for the HTTPS test's real server
 #   --bench  adds nginx and wrk for bench/
 #   --image  adds podman (with runc, for machines where crun cannot run) and mmdebstrap for the
 #            container image test (scripts/image-test.sh)
@@ -23,7 +24,8 @@ test_tools=0
 for arg in "$@"; do
   case "$arg" in
     --test) packages+=(chromium python3-prometheus-client prometheus libxml2-utils clang
-                       libclang-rt-14-dev nftables faketime python3-grpcio python3-protobuf)
+                       libclang-rt-14-dev nftables faketime python3-grpcio python3-protobuf
+                       nginx-light)
             test_tools=1 ;;
     --bench) packages+=(libbenchmark-dev nginx-light wrk) ;;
     --image) packages+=(podman runc mmdebstrap) ;;

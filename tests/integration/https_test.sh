@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# HTTPS churn by host name against nginx, not our own target, with nginx's access log as the
+# witness: every request on the user's path with the user's header, each connection's requests,
+# and the share of resumed handshakes ($ssl_session_reused), from churnlab-churn and from a run
+# through the coordinator. Then TLS failures provoked and named by their reason: a CA that did
+# not sign the certificate, an expired certificate, a name the certificate does not carry, a
+# server that does not speak TLS (nginx's plain HTTP port), and a handshake that times out.
+# Usage: https_test.sh BIN_DIR
+source "$(dirname "$0")/../support/shell_test.sh" https "$@"
+command -v nginx >/dev/null || { echo "https: no nginx (scripts/install-deps.sh --test): skipped"; exit 77; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# Certificates: a CA, a leaf it signs for localhost (no IP), the same leaf expired (made 40
+# days in the past, valid 1 day), and a second CA that signed nothing here.
+ca() { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+  -subj "/CN=$1" -keyout "$1.key" -out "$1.pem" 2>/dev/null; }
+ca test-ca
+ca other-ca
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+  -keyout leaf.key -out leaf.csr 2>/dev/null
+echo "subjectAltName=DNS:localhost" >san.ext
+openssl x509 -req -in leaf.csr -CA test-ca.pem -CAkey test-ca.key -CAcreateserial -days 2 \
+  -extfile san.ext -out leaf.pem 2>/dev/null
+faketime -f '-40d' openssl x509 -req -in leaf.csr -CA test-ca.pem -CAkey test-ca.key \
+  -CAcreateserial -days 1 -extfile san.ext -out expired.pem 2>/dev/null
+
+port=$(free_port)
+expired_port=$(free_port)
+plain_port=$(free_port)
+cat >nginx.conf <<CONF
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 2048; }
+http {
+  log_format witness '\$connection \$connection_requests "\$request" \$status '
+                     '\$ssl_session_reused \$http_x_churn';
+  access_log $work/access.log witness;
+  client_body_temp_path $work/body;
+  ssl_protocols TLSv1.2 TLSv1.3;
+  server {
+    listen 127.0.0.1:$port ssl;
+    ssl_certificate $work/leaf.pem;
+    ssl_certificate_key $work/leaf.key;
+    location / { return 200 "ok\n"; }
+  }
+  server {
+    listen 127.0.0.1:$expired_port ssl;
+    ssl_certificate $work/expired.pem;
+    ssl_certificate_key $work/leaf.key;
+    location / { return 200 "ok\n"; }
+  }
+  server {
+    listen 127.0.0.1:$plain_port;
+    location / { return 200 "ok\n"; }
+  }
+}
+CONF
+bg nginx -p "$work" -c "$work/nginx.conf" -g 'daemon off;'
+for _ in $(seq 100); do [[ -s nginx.pid ]] && break; sleep 0.05; done
+[[ -s nginx.pid ]] || fail "nginx did not start: $(cat nginx-error.log)"
+sleep 0.2
+
+# 1. churnlab-churn by name: 300 connections of 2 requests each, half of them offered a session.
+"$bin/churnlab-churn" --target="localhost:$port" --protocol=https --target-ca=test-ca.pem \
+  --path='/churn?leg=1' --header='X-Churn: leg1' --requests-per-connection=2 --expect-status=200 \
+  --tls-resumption=0.5 --rate=150 --duration=2s --progress=false >churn.out 2>churn.err ||
+  fail "churnlab-churn failed: $(cat churn.out churn.err)"
+grep -q "localhost resolved to 127.0.0.1" churn.err || fail "no word of what localhost resolved to: $(cat churn.err)"
+read -r attempted succeeded < <(sed -n 's/.*attempted \([0-9]*\)  succeeded \([0-9]*\).*/\1 \2/p' churn.out)
+read -r full resumed < <(sed -n 's/.*tls handshakes [0-9]*: full \([0-9]*\), resumed \([0-9]*\).*/\1 \2/p' churn.out)
+[[ $attempted -eq 300 && $succeeded -eq 300 ]] || fail "attempted $attempted, succeeded $succeeded of 300: $(cat churn.out)"
+sleep 0.3  # nginx writes its log lines as requests end
+leg1=$(grep -c '"GET /churn?leg=1 HTTP/1.1" 200 .* leg1$' access.log || true)
+connections=$(grep ' leg1$' access.log | awk '{print $1}' | sort -u | wc -l)
+second=$(grep -c '^[0-9]* 2 "GET /churn?leg=1' access.log || true)
+reused=$(grep ' leg1$' access.log | awk '$2 == 1 && $7 == "r"' | wc -l)
+echo "churn: 300 connections, handshakes full $full resumed $resumed; nginx: $leg1 requests on" \
+  "the path with the header, $connections connections, $second second requests, $reused resumed"
+[[ $leg1 -eq 600 ]] || fail "nginx logged $leg1 requests on /churn?leg=1 with X-Churn, not 600"
+[[ $connections -eq 300 && $second -eq 300 ]] || fail "nginx saw $connections connections, $second second requests"
+[[ $resumed -eq $reused ]] || fail "churn says $resumed resumed, nginx $reused"
+((full + resumed == 300)) || fail "full $full + resumed $resumed is not 300"
+# Half were offered a session; the first connection has none to offer.
+((resumed >= 140 && resumed <= 150)) || fail "resumed $resumed, not about half of 300"
+
+# 2. The same through a coordinator and an agent, connect-only (the handshake, then close): the
+# report's figures against nginx's (which logs no request, so its error log's handshakes are
+# not needed: the report must say 0 requests and every handshake done).
+bg "$bin/churnlab-coordinator" --grpc-listen=127.0.0.1:0 --http-listen=127.0.0.1:0 \
+  --address-file=grpc.addr >coordinator.log 2>&1
+need_file grpc.addr
+bg "$bin/churnlab-agent" --coordinator="$(cat grpc.addr)" --name=a1 >agent.log 2>&1
+for _ in $(seq 100); do "$bin/churnlab" agents --coordinator="$(cat grpc.addr)" 2>/dev/null | grep -q a1 && break; sleep 0.1; done
+: >access.log
+"$bin/churnlab" run --coordinator="$(cat grpc.addr)" --target="localhost:$port" --protocol=https \
+  --target-ca=test-ca.pem --path=/churn2 --header='X-Churn: leg2' --tls-resumption=1 \
+  --rate=100 --duration=2s --threshold='resumed_ratio >= 0.9' --threshold='tls_handshake_p99 < 500ms' \
+  --report=report.json >run.out 2>&1 || fail "the run failed: $(cat run.out)"
+sleep 0.3
+leg2=$(grep -c '"GET /churn2 HTTP/1.1" 200 .* leg2$' access.log || true)
+reused2=$(grep ' leg2$' access.log | awk '$7 == "r"' | wc -l)
+[[ $(json report.json 'r["totals"]["succeeded"]') -eq 200 ]] || fail "not 200 succeeded: $(cat run.out)"
+[[ $(json report.json 'r["totals"]["status_codes"]["200"]') -eq $leg2 ]] || fail "report's 200s are not nginx's $leg2"
+[[ $(json report.json 'r["totals"]["tls_resumed"]') -eq $reused2 ]] || fail "report's resumed are not nginx's $reused2"
+[[ $(json report.json 'r["resolved_targets"][0]["addresses"][0]') == "127.0.0.1:$port" ]] ||
+  fail "the report does not list what localhost resolved to: $(json report.json 'r.get("resolved_targets")')"
+grep -q "target localhost:$port resolved to 127.0.0.1:$port" run.out || fail "the text report does not say what the name resolved to"
+# Each engine thread's first connection has no session to offer.
+grep -Eq "tls handshakes 200: full [1-4], resumed 19[6-9]" run.out ||
+  fail "the text report's handshakes: $(grep tls run.out)"
+echo "run: 200 connections, nginx logged $leg2 on /churn2, $reused2 resumed; report agrees"
+
+# 3. Connect-only through TLS 1.3 with resumption: sessions come after the handshake, and still
+# reach the next connection.
+"$bin/churnlab-churn" --target="localhost:$port" --protocol=tls --target-ca=test-ca.pem \
+  --requests-per-connection=0 --tls-resumption=1 --rate=100 --duration=1s --progress=false \
+  >connect-only.out 2>&1 || fail "connect-only failed: $(cat connect-only.out)"
+grep -q "succeeded 100 .*requests 0" connect-only.out || fail "connect-only: $(cat connect-only.out)"
+grep -q "full 1, resumed 99" connect-only.out || fail "connect-only resumed: $(grep tls connect-only.out)"
+
+# 4. Failures, each named by its reason in phase tls.
+expect_failure() {  # NAME REASON ARGS...: every connection failed with "tls REASON"
+  local name=$1 reason=$2
+  shift 2
+  "$bin/churnlab-churn" --rate=50 --duration=1s --progress=false "$@" >"$name.out" 2>&1 || true
+  grep -q "failed 50 " "$name.out" || fail "$name: not all 50 failed: $(cat "$name.out")"
+  grep -q "tls $reason 50" "$name.out" || fail "$name: no 'tls $reason 50': $(cat "$name.out")"
+  echo "$name: 50 of 50 failed, tls $reason"
+}
+expect_failure wrong-ca CERT_UNKNOWN_ISSUER --target="localhost:$port" --protocol=https \
+  --target-ca=other-ca.pem
+expect_failure expired CERT_HAS_EXPIRED --target="localhost:$expired_port" --protocol=https \
+  --target-ca=test-ca.pem
+expect_failure name-mismatch CERT_NAME_MISMATCH --target="127.0.0.1:$port" --protocol=https \
+  --target-ca=test-ca.pem
+bg "$bin/churnlab-target" --listen=127.0.0.1:0 --protocol=counter --delay=5s \
+  --address-file=slow.addr >slow.log 2>&1
+need_file slow.addr
+expect_failure not-tls NOT_TLS --target="127.0.0.1:$plain_port" --protocol=https --insecure
+expect_failure timeout TIMEOUT --target="$(cat slow.addr)" --protocol=tls --insecure --io-timeout=300ms
+echo "https: passed"
