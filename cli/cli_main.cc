@@ -31,7 +31,8 @@ constexpr char kUsage[] =
     "           scripts/demo.sh of the source tree it was built from\n\n"
     "Exit codes: 0 completed and thresholds passed (without thresholds: error_rate < 0.01),\n"
     "1 a threshold failed or the run was cancelled (budget: the ports run out at --rate),\n"
-    "2 invalid input, 3 could not run (coordinator unreachable, no eligible agent).\n";
+    "2 invalid input, 3 could not run (coordinator unreachable, no eligible agent).\n"
+    "churnlab --version prints the version.\n";
 
 // Process orchestration (namespaces, background processes, cleanup) is the shell's job; the
 // demo lives in scripts/demo.sh and this hands over to it. An installed churnlab finds the copy
@@ -70,6 +71,10 @@ int DemoCommand(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "--version") == 0) {
+    std::printf("churnlab %s\n", churnlab::kChurnlabVersion);
+    return churnlab::kExitOk;
+  }
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
       std::strcmp(argv[1], "help") == 0) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);

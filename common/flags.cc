@@ -91,6 +91,10 @@ absl::StatusOr<std::vector<std::string>> FlagSet::Parse(int argc, char** argv) {
       help_requested_ = true;
       return positional;
     }
+    if (arg == "--version") {
+      version_requested_ = true;
+      return positional;
+    }
     if (arg == "--") {
       for (++i; i < argc; ++i) positional.emplace_back(argv[i]);
       break;
@@ -135,6 +139,7 @@ std::string FlagSet::Usage() const {
     absl::StrAppend(&out, "\n");
   }
   absl::StrAppend(&out, "  --help                         print this help and exit\n");
+  absl::StrAppend(&out, "  --version                      print the version and exit\n");
   return out;
 }
 
@@ -142,6 +147,10 @@ std::vector<std::string> FlagSet::ParseOrExit(int argc, char** argv) {
   absl::StatusOr<std::vector<std::string>> positional = Parse(argc, argv);
   if (help_requested_) {
     std::fputs(Usage().c_str(), stdout);
+    std::exit(kExitOk);
+  }
+  if (version_requested_) {
+    std::printf("%s %s\n", program_.c_str(), kChurnlabVersion);
     std::exit(kExitOk);
   }
   if (!positional.ok()) {

@@ -16,6 +16,9 @@
 
 namespace churnlab {
 
+// The project's version (CMake's PROJECT_VERSION), which every binary's --version prints.
+inline constexpr char kChurnlabVersion[] = CHURNLAB_VERSION;
+
 // Exit codes shared by every binary.
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;
@@ -47,6 +50,8 @@ class FlagSet {
   // missing or malformed value (the message names both). Sets help_requested() on --help / -h.
   absl::StatusOr<std::vector<std::string>> Parse(int argc, char** argv);
   bool help_requested() const { return help_requested_; }
+  // --version was given (ParseOrExit prints it and exits 0).
+  bool version_requested() const { return version_requested_; }
   std::string Usage() const;
 
   // Parse, then: print usage and exit 0 on --help; print the error and exit 2 on bad input.
@@ -69,6 +74,7 @@ class FlagSet {
   std::string summary_;
   std::vector<Flag> flags_;
   bool help_requested_ = false;
+  bool version_requested_ = false;
 };
 
 // A Custom parser for an integer in [low, high]: the error says the range.

@@ -75,6 +75,17 @@ TEST(FlagSetTest, HelpListsEveryFlagWithItsDefault) {
   EXPECT_NE(usage.find("Does things."), std::string::npos);
   EXPECT_NE(usage.find("--count=N"), std::string::npos);
   EXPECT_NE(usage.find("(default: 42)"), std::string::npos);
+  EXPECT_NE(usage.find("--version"), std::string::npos);
+}
+
+TEST(FlagSetTest, VersionIsAskedForAndIsTheProjects) {
+  FlagSet flags("prog", "Does things.");
+  Args version({"prog", "--version"});
+  ASSERT_TRUE(flags.Parse(version.argc(), version.argv.data()).ok());
+  EXPECT_TRUE(flags.version_requested());
+  EXPECT_FALSE(flags.help_requested());
+  EXPECT_STREQ(kChurnlabVersion, CHURNLAB_VERSION);
+  EXPECT_NE(std::string(kChurnlabVersion).find('.'), std::string::npos);
 }
 
 }  // namespace

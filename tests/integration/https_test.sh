@@ -119,7 +119,24 @@ echo "run: 200 connections, nginx logged $leg2 on /churn2, $reused2 resumed; rep
 grep -q "succeeded 100 .*requests 0" connect-only.out || fail "connect-only: $(cat connect-only.out)"
 grep -q "full 1, resumed 99" connect-only.out || fail "connect-only resumed: $(grep tls connect-only.out)"
 
-# 4. Failures, each named by its reason in phase tls.
+# 4. Our own target serving https with the certificate it makes: its counts of full and resumed
+# handshakes are the client's.
+bg "$bin/churnlab-target" --listen=127.0.0.1:0 --protocol=https --address-file=tls.addr >tls-target.log 2>&1
+need_file tls.addr
+target_pid=${pids[-1]}
+made_ca=$(sed -n 's/.*--target-ca=\([^)]*\)).*/\1/p' tls-target.log)
+[[ -s $made_ca ]] || fail "the target printed no certificate path: $(cat tls-target.log)"
+"$bin/churnlab-churn" --target="$(cat tls.addr)" --protocol=https --target-ca="$made_ca" \
+  --tls-resumption=0.75 --rate=200 --duration=1s --progress=false >own.out 2>&1 || fail "own target: $(cat own.out)"
+read -r own_full own_resumed < <(sed -n 's/.*tls handshakes [0-9]*: full \([0-9]*\), resumed \([0-9]*\).*/\1 \2/p' own.out)
+kill -INT "$target_pid"
+for _ in $(seq 100); do grep -q "tls_full=" tls-target.log && break; sleep 0.05; done
+grep -q "tls_full=$own_full tls_resumed=$own_resumed tls_failed=0" tls-target.log ||
+  fail "client full $own_full resumed $own_resumed; target: $(grep -o 'tls_full=.*' tls-target.log)"
+[[ ! -e $made_ca ]] || fail "the target left its certificate behind: $made_ca"
+echo "own target: full $own_full, resumed $own_resumed at both ends"
+
+# 5. Failures, each named by its reason in phase tls.
 expect_failure() {  # NAME REASON ARGS...: every connection failed with "tls REASON"
   local name=$1 reason=$2
   shift 2
