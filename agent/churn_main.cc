@@ -16,10 +16,12 @@
 #include "agent/engine.h"
 #include "agent/engine_processes.h"
 #include "agent/engine_snapshot_codec.h"
+#include "agent/local_report.h"
 #include "agent/run_summary.h"
 #include "common/flags.h"
 #include "common/load_priority.h"
 #include "common/status_macros.h"
+#include "proto/report_export.h"
 
 namespace churnlab {
 namespace {
@@ -33,7 +35,9 @@ struct Options {
   std::string bind = "auto";
   std::string allow_targets{kLoopbackCidrs};
   bool progress = true;
+  bool json = false;
   bool child = false;
+  std::vector<Resolution> resolved;  // target names and their addresses
 };
 
 // What http and https requests carry, and TLS's client side.
@@ -158,6 +162,9 @@ FlagSet MakeFlags(Options& o) {
   });
   flags.String("allow-targets", &o.allow_targets, "CIDRs the targets must be inside");
   flags.Bool("progress", &o.progress, "print a progress line every second");
+  flags.Bool("json", &o.json,
+             "print the summary as the report's JSON (churnlab report --format=json's shape), "
+             "and progress lines on standard error");
   flags.Double("max-rate", &p.max_rate, "never more new connections/s than this (0 = none)");
   flags.Bool("child", &o.child,
              "run as one engine process of an agent: orders on stdin, snapshots on stdout");
@@ -188,9 +195,8 @@ absl::Status Resolve(Options& o) {
         absl::StrCat("--allow-targets: ", allowed.status().message()));
   }
   if (!o.child) {
-    std::vector<Resolution> resolved;
-    RETURN_IF_ERROR(ResolveEngineTargets(&p, &resolved));
-    for (const Resolution& r : resolved) {
+    RETURN_IF_ERROR(ResolveEngineTargets(&p, &o.resolved));
+    for (const Resolution& r : o.resolved) {
       std::vector<std::string> addresses;
       for (const SocketAddress& a : r.addresses) addresses.push_back(a.IpString());
       std::fprintf(stderr, "churnlab-churn: %s resolved to %s%s\n", r.target.host.c_str(),
@@ -267,12 +273,19 @@ int Main(int argc, char** argv) {
     if (std::chrono::steady_clock::now() < next) continue;
     next += std::chrono::seconds(1);
     EngineSnapshot now = (*engine)->Snapshot();
-    if (o.progress) std::printf("%s\n", FormatProgress(o.params, now, now.Since(previous)).c_str());
+    if (o.progress) {
+      std::fprintf(o.json ? stderr : stdout, "%s\n",
+                   FormatProgress(o.params, now, now.Since(previous)).c_str());
+    }
     std::fflush(stdout);
     previous = std::move(now);
   }
   EngineSnapshot final_snapshot = (*engine)->Wait();
-  std::printf("%s", FormatSummary(o.params, final_snapshot).c_str());
+  if (o.json) {
+    std::printf("%s\n", ReportToJson(LocalReport(o.params, final_snapshot, o.resolved)).c_str());
+  } else {
+    std::printf("%s", FormatSummary(o.params, final_snapshot).c_str());
+  }
   return interrupted.load() ? kExitFailed : kExitOk;
 }
 

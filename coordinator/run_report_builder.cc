@@ -11,6 +11,7 @@
 #include "analysis/tuple_budget.h"
 #include "coordinator/source_detail.h"
 #include "proto/report_export.h"
+#include "proto/report_totals.h"
 #include "proto/run_spec.h"
 #include "proto/telemetry_codec.h"
 
@@ -21,54 +22,6 @@ using google::protobuf::util::TimeUtil;
 
 // The most peer addresses a listen report keeps (an observer sends at most 16 a census).
 constexpr int kMaxPeerIps = 16;
-
-// Failures by (phase, code), summed over agents.
-using FailureTotals = std::map<std::pair<v1::FailurePhase, std::string>, uint64_t>;
-
-// A failure in one of these phases came after the handshake: the connection was made.
-bool AfterHandshake(v1::FailurePhase phase) {
-  return phase == v1::FAILURE_PHASE_WRITE || phase == v1::FAILURE_PHASE_READ ||
-         phase == v1::FAILURE_PHASE_PROTOCOL || phase == v1::FAILURE_PHASE_RESPONSE_TIMEOUT ||
-         phase == v1::FAILURE_PHASE_TLS || phase == v1::FAILURE_PHASE_STATUS;
-}
-
-// Adds the source to the report; returns the connections it made (handshakes completed).
-uint64_t AddSource(const v1::SourceCounts& in, uint64_t port_range_size, v1::SourceReport* out,
-                   v1::RunReport* report, FailureTotals* failures) {
-  out->set_ip(in.ip());
-  out->set_attempted(in.attempted());
-  out->set_succeeded(in.succeeded());
-  out->set_peak_ports_in_use(in.peak_ports_in_use());
-  out->set_port_range_size(port_range_size);
-  out->set_peak_time_wait(in.peak_time_wait());
-  out->set_peak_fin_wait2(in.peak_fin_wait2());
-  out->set_ports_in_use_at_start(in.ports_in_use_at_start());
-  out->set_tls_full(in.tls_full());
-  out->set_tls_resumed(in.tls_resumed());
-  uint64_t failed = 0;
-  uint64_t made = in.succeeded();
-  for (const v1::FailureCount& f : in.failures()) {
-    std::string key = ErrorKey(f);
-    (*out->mutable_errors())[key] += f.count();
-    (*report->mutable_errors())[key] += f.count();
-    (*failures)[{f.phase(), f.code()}] += f.count();
-    failed += f.count();
-    if (AfterHandshake(f.phase())) made += f.count();
-  }
-  out->set_failed(failed);
-  v1::Totals* t = report->mutable_totals();
-  t->set_attempted(t->attempted() + in.attempted());
-  t->set_succeeded(t->succeeded() + in.succeeded());
-  t->set_failed(t->failed() + failed);
-  t->set_requests(t->requests() + in.requests());
-  t->set_tls_full(t->tls_full() + in.tls_full());
-  t->set_tls_resumed(t->tls_resumed() + in.tls_resumed());
-  return made;
-}
-
-}  // namespace
-
-namespace {
 
 // The shards' histograms, merged bucket by bucket, and the longest elapsed time among them.
 struct MergedLatency {
@@ -98,8 +51,8 @@ void AddShard(const ShardRecord& shard, std::set<std::string>& counted_kernels,
   agent->set_engine_processes(shard.latest.engine_processes());
   agent->set_engine_processes_lost(shard.latest.engine_processes_lost());
   for (const v1::SourceCounts& source : shard.latest.sources()) {
-    merged.connections_made += AddSource(source, shard.latest.port_range_size(),
-                                         agent->add_sources(), report, &merged.failures);
+    merged.connections_made += AddSourceToReport(source, shard.latest.port_range_size(),
+                                                 agent->add_sources(), report, &merged.failures);
   }
   agent->mutable_host_tcp_states()->insert(shard.latest.host().tcp_states().begin(),
                                            shard.latest.host().tcp_states().end());
@@ -173,15 +126,6 @@ void AddConcurrency(const RunRecord& run, v1::RunReport* report) {
   }
 }
 
-// What the TLS and HTTP counts add up to: the resumed share, responses by class.
-void AddExchangeTotals(v1::Totals* t) {
-  uint64_t handshakes = t->tls_full() + t->tls_resumed();
-  t->set_resumed_ratio(handshakes > 0 ? static_cast<double>(t->tls_resumed()) / handshakes : 0);
-  for (const auto& [code, n] : t->status_codes()) {
-    (*t->mutable_status_classes())[absl::StrCat(code / 100, "xx")] += n;
-  }
-}
-
 }  // namespace
 
 v1::RunReport BuildReport(const RunRecord& run) {
@@ -198,12 +142,7 @@ v1::RunReport BuildReport(const RunRecord& run) {
   std::set<std::string> counted_kernels;
   for (const ShardRecord& shard : run.shards) AddShard(shard, counted_kernels, merged, &report);
   for (const ObserverRecord& observer : run.observers) AddObserver(observer, &report);
-  for (const auto& [kind, count] : merged.failures) {
-    v1::FailureCount* f = report.add_failures();
-    f->set_phase(kind.first);
-    f->set_code(kind.second);
-    f->set_count(count);
-  }
+  AddFailureTotals(merged.failures, &report);
   SummarizeLatency(merged.connect, report.mutable_latency()->mutable_connect());
   SummarizeHistogram(merged.connect, report.mutable_latency()->mutable_connect_histogram());
   SummarizeLatency(merged.total, report.mutable_latency()->mutable_total());
