@@ -56,8 +56,7 @@ constexpr FamilySpec kCounterFamilies[kCounterFamilyCount] = {
     {"churnlab_tls_handshakes_total",
      "TLS handshakes completed, per agent, source IP and kind (full, or resumed: the server "
      "took the offered session), over every run of the name."},
-    {"churnlab_http_responses_total",
-     "HTTP responses by status code, over every run of the name."},
+    {"churnlab_http_responses_total", "HTTP responses by status code, over every run of the name."},
 };
 
 void AddCount(RunMetrics::Counters* c, CounterFamily family, MetricLabels labels, double value) {
