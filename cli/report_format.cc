@@ -266,6 +266,14 @@ std::string ObserversText(const v1::RunReport& r) {
           TerminalSafe(o.name()), TerminalSafe(l.address()), l.peak_time_wait(),
           l.peak_close_wait(), PeakFinWait2(r), l.peak_established());
     }
+    const v1::ServerCounts& s = o.server();
+    if (s.tls_full() + s.tls_resumed() + s.tls_failed() > 0) {
+      absl::StrAppendFormat(&out,
+                            "  server %s tls handshakes: full %d, resumed %d, failed %d (its "
+                            "first process; the clients counted full %d, resumed %d)\n",
+                            TerminalSafe(o.name()), s.tls_full(), s.tls_resumed(), s.tls_failed(),
+                            r.totals().tls_full(), r.totals().tls_resumed());
+    }
     std::string counters = MovedCounters(o.kernel_counters());
     if (!counters.empty()) {
       absl::StrAppend(&out, "  server ", TerminalSafe(o.name()), " kernel: ", counters, "\n");

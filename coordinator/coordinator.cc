@@ -304,6 +304,7 @@ absl::StatusOr<RunRecord> Coordinator::PlanRecord(v1::RunSpec spec,
     record.sysctls.insert(hello.sysctls().begin(), hello.sysctls().end());
     record.baseline.insert(telemetry.host().counter_deltas().begin(),
                            telemetry.host().counter_deltas().end());
+    record.server_baseline = telemetry.server();
     record.latest = telemetry;
     run.observers.push_back(std::move(record));
   }

@@ -96,6 +96,18 @@ void AddObserver(const ObserverRecord& observer, v1::RunReport* report) {
   if (observer.latest.host().has_conntrack()) {
     *o->mutable_conntrack() = observer.latest.host().conntrack();
   }
+  if (observer.latest.has_server()) {
+    // Counts only grow; a smaller one means the target restarted, and counts from zero.
+    auto since = [](uint64_t now, uint64_t then) { return now >= then ? now - then : now; };
+    const v1::ServerCounts& now = observer.latest.server();
+    const v1::ServerCounts& then = observer.server_baseline;
+    v1::ServerCounts* s = o->mutable_server();
+    s->set_accepted(since(now.accepted(), then.accepted()));
+    s->set_answered(since(now.answered(), then.answered()));
+    s->set_tls_full(since(now.tls_full(), then.tls_full()));
+    s->set_tls_resumed(since(now.tls_resumed(), then.tls_resumed()));
+    s->set_tls_failed(since(now.tls_failed(), then.tls_failed()));
+  }
   for (const auto& [name, value] : observer.latest.host().counter_deltas()) {
     auto base = observer.baseline.find(name);
     (*o->mutable_kernel_counters())[name] =

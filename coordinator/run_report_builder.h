@@ -43,6 +43,7 @@ struct ObserverRecord {
   std::string boot_id;                         // its kernel's (BootIdOf its hello)
   std::map<std::string, std::string> sysctls;  // from its hello: the server host's settings
   std::map<std::string, int64_t> baseline;     // its counter deltas when the run started
+  v1::ServerCounts server_baseline;            // its server's counts when the run started
   v1::ShardTelemetry latest;
   std::map<std::string, v1::ListenReport> peaks;  // by address
   absl::Time updated_at = absl::InfinitePast();   // when `latest` arrived

@@ -15,8 +15,17 @@ CoordinatorSession::Options ObserverSession::Complete(CoordinatorSession::Option
 }
 
 ObserverSession::ObserverSession(CoordinatorSession::Options options,
-                                 std::vector<SocketAddress> listen)
-    : collector_(listen), session_(Complete(std::move(options), listen), this) {}
+                                 std::vector<SocketAddress> listen,
+                                 std::function<v1::ServerCounts()> server_counts)
+    : collector_(listen),
+      server_counts_(std::move(server_counts)),
+      session_(Complete(std::move(options), listen), this) {}
+
+std::optional<v1::ShardTelemetry> ObserverSession::OnTick() {
+  std::optional<v1::ShardTelemetry> t = collector_.Collect();
+  if (t.has_value() && server_counts_ != nullptr) *t->mutable_server() = server_counts_();
+  return t;
+}
 
 void ObserverSession::OnAssign(const v1::Shard& shard) {
   const char* reason = "an observer (churnlab-target) runs no load";

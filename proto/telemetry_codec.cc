@@ -129,6 +129,14 @@ uint64_t SanitizeTelemetry(v1::ShardTelemetry* t) {
     changed += SanitizeStates(l.mutable_tcp_states());
   changed += SanitizeStatusCodes(t->mutable_status_codes());
   changed += SanitizeResolved(t->mutable_resolved_targets());
+  if (t->has_server()) {
+    v1::ServerCounts* c = t->mutable_server();
+    c->set_accepted(Clamp(c->accepted(), &changed));
+    c->set_answered(Clamp(c->answered(), &changed));
+    c->set_tls_full(Clamp(c->tls_full(), &changed));
+    c->set_tls_resumed(Clamp(c->tls_resumed(), &changed));
+    c->set_tls_failed(Clamp(c->tls_failed(), &changed));
+  }
   changed += SanitizeStates(t->mutable_host()->mutable_tcp_states());
   if (t->has_ports_at_start()) {
     v1::PortsAtStart* p = t->mutable_ports_at_start();

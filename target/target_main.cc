@@ -153,7 +153,7 @@ class CertificateDir {
 
 // The target as an observer of its own host, reporting to the coordinator; null without one.
 std::unique_ptr<ObserverSession> MakeObserver(const Options& o, LinkSecurity security,
-                                              const std::vector<SocketAddress>& addresses) {
+                                              const TargetServer& server) {
   if (o.coordinator.empty()) return nullptr;
   CoordinatorSession::Options link;
   link.program = "churnlab-target";
@@ -161,7 +161,18 @@ std::unique_ptr<ObserverSession> MakeObserver(const Options& o, LinkSecurity sec
   link.security = std::move(security);
   link.hello.set_name(o.name);
   link.hello.set_host(HostName());
-  return std::make_unique<ObserverSession>(std::move(link), addresses);
+  // Its counts go with every message, so a run's report sets them beside the clients'.
+  auto counts = [&server] {
+    TargetCounters c = server.Counters();
+    v1::ServerCounts out;
+    out.set_accepted(c.accepted);
+    out.set_answered(c.answered);
+    out.set_tls_full(c.tls_full);
+    out.set_tls_resumed(c.tls_resumed);
+    out.set_tls_failed(c.tls_failed);
+    return out;
+  };
+  return std::make_unique<ObserverSession>(std::move(link), server.addresses(), counts);
 }
 
 // Waits for SIGINT/SIGTERM, printing the counters every --stats-interval meanwhile.
@@ -296,7 +307,7 @@ int Main(int argc, char** argv) {
     }
   }
   std::unique_ptr<ObserverSession> observer =
-      MakeObserver(o, *std::move(security), (*server)->addresses());
+      MakeObserver(o, *std::move(security), **server);
   std::thread observer_thread;
   if (observer != nullptr) observer_thread = std::thread([&] { observer->Run(); });
   WaitForSignal(signals, o, **server);
