@@ -1,8 +1,10 @@
 #include "common/net_address.h"
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
 
 #include "common/local_route.h"
+#include "common/target_names.h"
 #include "gtest/gtest.h"
 
 namespace churnlab {
@@ -132,6 +134,50 @@ TEST(IsRoutedLocalTest, TheKernelsLocalTableDecides) {
   absl::StatusOr<bool> doc = IsRoutedLocal(*SocketAddress::ParseIp("192.0.2.9"));
   ASSERT_TRUE(doc.ok()) << doc.status();
   EXPECT_FALSE(*doc);
+}
+
+TEST(NamedTargetTest, ParsesDnsNamesAndRefusesWhatIsNone) {
+  absl::StatusOr<NamedTarget> t = ParseNamedTarget("api.example.com:443");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->host, "api.example.com");
+  EXPECT_EQ(t->port, 443);
+  EXPECT_TRUE(ParseNamedTarget("localhost:9000").ok());
+  EXPECT_TRUE(ParseNamedTarget("svc_name.ns.svc.cluster.local.:80").ok());
+  for (const char* bad :
+       {"api.example.com", "api.example.com:0", "api.example.com:70000", "-a.example:1",
+        "a..example:1", "a b:1", "10.0.0.300:80", ":80", "\x1b[31m:80"}) {
+    absl::StatusOr<NamedTarget> r = ParseNamedTarget(bad);
+    EXPECT_FALSE(r.ok()) << bad;
+    if (!r.ok()) EXPECT_NE(r.status().message().find("host:port"), std::string::npos) << bad;
+  }
+  EXPECT_FALSE(ParseNamedTarget(std::string(250, 'a') + ".example:1").ok());  // over 63 a label
+}
+
+TEST(NamedTargetTest, TheRunsFamilyComesFromIpTargetsThenSourcesThenTheName) {
+  std::vector<SocketAddress> v4 = {*SocketAddress::ParseIpPort("127.0.0.1:1")};
+  std::vector<SocketAddress> v6 = {*SocketAddress::ParseIpPort("[::1]:1")};
+  EXPECT_EQ(RunFamily(v6, v4, 1), AF_INET6);  // IP targets decide
+  EXPECT_EQ(RunFamily({}, v6, 3), AF_INET6);  // a dual-stack name from IPv6 sources
+  EXPECT_EQ(RunFamily({}, v4, 3), AF_INET);
+  EXPECT_EQ(RunFamily({}, {}, 3), AF_INET);   // dual stack, no sources: IPv4
+  EXPECT_EQ(RunFamily({}, {}, 2), AF_INET6);  // an IPv6-only name
+  EXPECT_EQ(RunFamily({}, v4, 2), AF_INET6);  // the name wins over sources it cannot reach
+}
+
+TEST(NamedTargetTest, LocalhostResolvesHereToLoopback) {
+  absl::StatusOr<std::vector<Resolution>> r =
+      ResolveTargets({NamedTarget{"localhost", 9000}}, {}, {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->size(), 1u);
+  ASSERT_FALSE((*r)[0].addresses.empty());
+  for (const SocketAddress& a : (*r)[0].addresses) {
+    EXPECT_TRUE(a.is_loopback()) << a.ToString();
+    EXPECT_EQ(a.port(), 9000);
+  }
+  absl::StatusOr<std::vector<Resolution>> none =
+      ResolveTargets({NamedTarget{"no-such-host.invalid", 1}}, {}, {});
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.status().message().find("no-such-host.invalid"), std::string::npos);
 }
 
 }  // namespace

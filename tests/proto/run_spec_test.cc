@@ -118,7 +118,64 @@ INSTANTIATE_TEST_SUITE_P(
         BadField{R"("rate": 5, "thresholds": ["latency < 5"])", "thresholds"},
         BadField{R"("rate": 5, "thresholds": ["error_rate ~ 5"])", "thresholds"},
         BadField{R"("rate": 5, "targets": ["127.0.0.1"])", "targets"},
-        BadField{R"("rate": 5, "targets": ["127.0.0.1:0"])", "targets"}));
+        BadField{R"("rate": 5, "targets": ["127.0.0.1:0"])", "targets"},
+        BadField{R"("rate": 5, "targets": ["-bad-.example:443"])", "targets"},
+        BadField{R"("rate": 5, "targets": ["api.example:0"])", "targets"},
+        BadField{R"("rate": 5, "targets": ["api.example"])", "targets"},
+        // TLS: a CA or insecure, not both, not for plain protocols; a share in [0, 1].
+        BadField{R"("rate": 5, "protocol": "https")", "target_ca"},
+        BadField{
+            R"("rate": 5, "protocol": "tls", "tls": {"insecure": true, "target_ca_pem": "eA=="})",
+            "insecure"},
+        BadField{R"("rate": 5, "tls": {"insecure": true})", "tls"},
+        BadField{R"("rate": 5, "protocol": "https", "tls": {"insecure": true, "resumption": 1.5})",
+                 "tls_resumption"},
+        // Requests: HTTP only; a method, path and headers that cannot break the request.
+        BadField{R"("rate": 5, "request": {"path": "/x"})", "request"},
+        BadField{R"("rate": 5, "protocol": "http", "request": {"method": "GE T"})", "method"},
+        BadField{R"("rate": 5, "protocol": "http", "request": {"path": "no-slash"})", "path"},
+        BadField{R"("rate": 5, "protocol": "http", "request": {"headers": ["Connection: close"]})",
+                 "headers"},
+        BadField{R"("rate": 5, "protocol": "http", "request": {"expect_status": 99})",
+                 "expect_status"},
+        // Connect-only has no last request to ask the server to close in.
+        BadField{R"("rate": 5, "requests_per_connection": 0, "close_policy": "server-fin")",
+                 "close_policy"}));
+
+TEST(RunSpecTest, HttpsByNameWithTheUsersRequestReachesTheEngine) {
+  absl::StatusOr<v1::RunSpec> spec = ParseRunSpecJson(R"({
+    "targets": ["api.example:443", "127.0.0.1:8443"], "rate": 10, "duration": "5s",
+    "protocol": "https", "requests_per_connection": 0,
+    "request": {"method": "POST", "path": "/v1?x=1", "headers": ["X-A: b"], "body": "eyJ9",
+                "expect_status": 201},
+    "tls": {"target_ca_pem": "LS0t", "resumption": 0.5}})");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ApplyRunSpecDefaults(&*spec);
+  ASSERT_TRUE(ValidateRunSpec(*spec).ok()) << ValidateRunSpec(*spec);
+  EXPECT_TRUE(spec->has_requests_per_connection());
+  EXPECT_EQ(spec->requests_per_connection(), 0);  // kept: 0 means connect-only, not "unset"
+  absl::StatusOr<EngineParams> p = EngineParamsFromSpec(*spec);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->protocol, Protocol::kHttps);
+  ASSERT_EQ(p->targets.size(), 1u);
+  ASSERT_EQ(p->named_targets.size(), 1u);
+  EXPECT_EQ(p->named_targets[0].host, "api.example");
+  EXPECT_EQ(p->named_targets[0].port, 443);
+  EXPECT_EQ(p->request.method, "POST");
+  EXPECT_EQ(p->request.path, "/v1?x=1");
+  EXPECT_EQ(p->request.body, "{\"}");
+  EXPECT_EQ(p->expect_status, 201);
+  EXPECT_EQ(p->tls.ca_pem, "---");
+  EXPECT_EQ(p->tls.resumption, 0.5);
+  // A spec without requests_per_connection still gets one request; http gets GET /.
+  absl::StatusOr<v1::RunSpec> plain = ParseRunSpecJson(
+      R"({"targets": ["127.0.0.1:80"], "rate": 1, "duration": "1s", "protocol": "http"})");
+  ASSERT_TRUE(plain.ok());
+  ApplyRunSpecDefaults(&*plain);
+  EXPECT_EQ(plain->requests_per_connection(), 1);
+  EXPECT_EQ(plain->request().method(), "GET");
+  EXPECT_EQ(plain->request().path(), "/");
+}
 
 // The parser's own status: INVALID_ARGUMENT, starting with `field`, mentioning `words`.
 void ExpectParseRefused(const std::string& json, const std::string& field,
@@ -150,8 +207,8 @@ TEST(RunSpecTest, NestedValuesWhereSingleOnesBelongAreRefused) {
   ExpectParseRefused(R"({"targets":[{"ip":"127.0.0.1"}]})", "targets", "an object inside the list");
   ExpectParseRefused(R"({"targets":"127.0.0.1:9000"})", "targets", "where a list belongs");
   ExpectParseRefused(R"({"rate":[1]})", "rate", "an array where a single value belongs");
-  ExpectParseRefused(R"({"name":{"a":1}})", "name", "an object where a single value belongs");
-  ExpectParseRefused(R"({"duration":{"seconds":1}})", "duration", "an object");
+  ExpectParseRefused(R"({"name":{"a":1})", "name", "an object where a single value belongs");
+  ExpectParseRefused(R"({"duration":{"seconds":1})", "duration", "an object");
   ExpectParseRefused(R"([{"rate":1}])", "spec", "where a JSON object belongs");
   // 200,000 levels: refused at the ninth, without recursion.
   std::string deep = R"({"targets":)" + std::string(200'000, '[') + std::string(200'000, ']') + "}";

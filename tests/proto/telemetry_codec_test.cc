@@ -94,5 +94,45 @@ TEST(TelemetryCodecTest, EngineProcessCountsAreBounded) {
   EXPECT_EQ(SanitizeTelemetry(&t), 0u);
 }
 
+TEST(TelemetryCodecTest, StatusCodesNamesAndServerCountsAreBounded) {
+  v1::ShardTelemetry t;
+  (*t.mutable_status_codes())[200] = 5;
+  (*t.mutable_status_codes())[99] = 1;    // no HTTP status: dropped
+  (*t.mutable_status_codes())[1000] = 1;  // idem
+  (*t.mutable_status_codes())[503] = kMaxTelemetryCount + 1;
+  v1::ResolvedTarget* good = t.add_resolved_targets();
+  good->set_name("api.example:443");
+  good->add_addresses("127.0.0.1:443");
+  v1::ResolvedTarget* bad = t.add_resolved_targets();
+  bad->set_name("\x1b[31mred:443");
+  v1::ResolvedTarget* odd = t.add_resolved_targets();
+  odd->set_name("api.example:443");
+  odd->add_addresses("not an address");
+  t.mutable_server()->set_tls_full(kMaxTelemetryCount + 5);
+  EXPECT_EQ(SanitizeTelemetry(&t), 6u);
+  EXPECT_EQ(t.status_codes_size(), 2);
+  EXPECT_EQ(t.status_codes().at(503), kMaxTelemetryCount);
+  ASSERT_EQ(t.resolved_targets_size(), 1);
+  EXPECT_EQ(t.resolved_targets(0).name(), "api.example:443");
+  EXPECT_EQ(t.server().tls_full(), kMaxTelemetryCount);
+  for (int i = 0; i < kMaxResolvedTargets + 10; ++i) {
+    v1::ResolvedTarget* r = t.add_resolved_targets();
+    r->set_name("a.example:1");
+  }
+  SanitizeTelemetry(&t);
+  EXPECT_EQ(t.resolved_targets_size(), kMaxResolvedTargets);
+}
+
+TEST(TelemetryCodecTest, TlsAndStatusFailuresKeepTheirPhaseInTheErrorKey) {
+  v1::FailureCount tls;
+  tls.set_phase(v1::FAILURE_PHASE_TLS);
+  tls.set_code("TIMEOUT");
+  EXPECT_EQ(ErrorKey(tls), "tls-TIMEOUT");
+  v1::FailureCount status;
+  status.set_phase(v1::FAILURE_PHASE_STATUS);
+  status.set_code("5XX");
+  EXPECT_EQ(ErrorKey(status), "status-5XX");
+}
+
 }  // namespace
 }  // namespace churnlab
