@@ -78,8 +78,7 @@ absl::Status EngineWorker::Init() {
   free_slots_.reserve(capacity_);
   for (uint64_t i = capacity_; i > 0; --i) free_slots_.push_back(static_cast<uint32_t>(i - 1));
   if (UsesTls(params_.protocol)) {
-    absl::StatusOr<std::unique_ptr<TlsClient>> tls =
-        TlsClient::Create(params_, size_t{source_slots_} * params_.targets.size());
+    absl::StatusOr<std::unique_ptr<TlsClient>> tls = TlsClient::Create(params_);
     if (!tls.ok()) return tls.status();
     tls_ = std::move(*tls);
   }

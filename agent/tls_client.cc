@@ -46,11 +46,10 @@ absl::Status LoadCas(SSL_CTX* ctx, const TlsClientParams& tls) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<TlsClient>> TlsClient::Create(const EngineParams& params,
-                                                             size_t pairs) {
+absl::StatusOr<std::unique_ptr<TlsClient>> TlsClient::Create(const EngineParams& params) {
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
   if (ctx == nullptr) return absl::InternalError(absl::StrCat("SSL_CTX_new: ", OpenSslErrors()));
-  std::unique_ptr<TlsClient> client(new TlsClient(ctx, params.tls, pairs));
+  std::unique_ptr<TlsClient> client(new TlsClient(ctx, params.tls));
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   // A server that closes without close_notify (most HTTP servers after "Connection: close")
   // ends the stream; bodies are delimited by their own length.
@@ -76,14 +75,11 @@ absl::StatusOr<std::unique_ptr<TlsClient>> TlsClient::Create(const EngineParams&
   return client;
 }
 
-TlsClient::TlsClient(SSL_CTX* ctx, const TlsClientParams& params, size_t pairs)
-    : ctx_(ctx),
-      insecure_(params.insecure),
-      resumption_(params.resumption),
-      sessions_(pairs, nullptr) {}
+TlsClient::TlsClient(SSL_CTX* ctx, const TlsClientParams& params)
+    : ctx_(ctx), insecure_(params.insecure), resumption_(params.resumption) {}
 
 TlsClient::~TlsClient() {
-  for (SSL_SESSION* s : sessions_) SSL_SESSION_free(s);  // null-safe
+  for (const auto& [pair, s] : sessions_) SSL_SESSION_free(s);
   SSL_CTX_free(ctx_);
 }
 
@@ -115,8 +111,9 @@ SSL* TlsClient::Open(int fd, uint32_t pair, const std::string& name, const Socke
                                                              address.IpString().c_str()) == 1
                              : SSL_set1_host(ssl, name.c_str()) == 1);
   }
-  if (ok && sessions_[pair] != nullptr && ResumptionTurn()) {
-    ok = SSL_set_session(ssl, sessions_[pair]) == 1;
+  auto kept = sessions_.find(pair);
+  if (ok && kept != sessions_.end() && ResumptionTurn()) {
+    ok = SSL_set_session(ssl, kept->second) == 1;
   }
   if (!ok) {
     ERR_clear_error();

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <vector>
+#include <unordered_map>
 
 #include "absl/status/statusor.h"
 #include "common/engine_params.h"
@@ -19,10 +19,9 @@ namespace churnlab {
 
 class TlsClient {
  public:
-  // `pairs`: how many (source IP, target) pairs the thread connects over. INVALID_ARGUMENT naming
-  // the CA file when it cannot be read as PEM certificates; INTERNAL when OpenSSL fails.
-  static absl::StatusOr<std::unique_ptr<TlsClient>> Create(const EngineParams& params,
-                                                           size_t pairs);
+  // INVALID_ARGUMENT naming the CA file (or text) when it cannot be read as PEM certificates;
+  // INTERNAL when OpenSSL fails.
+  static absl::StatusOr<std::unique_ptr<TlsClient>> Create(const EngineParams& params);
   ~TlsClient();
   TlsClient(const TlsClient&) = delete;
   TlsClient& operator=(const TlsClient&) = delete;
@@ -44,7 +43,7 @@ class TlsClient {
   bool resuming() const { return resumption_ > 0; }
 
  private:
-  TlsClient(SSL_CTX* ctx, const TlsClientParams& params, size_t pairs);
+  TlsClient(SSL_CTX* ctx, const TlsClientParams& params);
   // OpenSSL's new-session callback: keeps the session as its pair's newest.
   static int OnNewSession(SSL* ssl, SSL_SESSION* session);
   // Deterministic: of the connections whose pair has a session kept, the share that offers it is
@@ -55,7 +54,9 @@ class TlsClient {
   const bool insecure_;
   const double resumption_;
   double credit_ = 0;
-  std::vector<SSL_SESSION*> sessions_;  // per pair, the newest; owned
+  // Per pair, the newest session; owned. Only pairs that got one have an entry, so a shard of
+  // 4,096 sources and 1,000 targets costs what it uses.
+  std::unordered_map<uint32_t, SSL_SESSION*> sessions_;
 };
 
 }  // namespace churnlab

@@ -16,14 +16,13 @@ constexpr absl::string_view kTcpStateNames[] = {
     "UNKNOWN",   "ESTABLISHED", "SYN_SENT",   "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
     "TIME_WAIT", "CLOSE",       "CLOSE_WAIT", "LAST_ACK", "LISTEN",    "CLOSING"};
 
-// Drops the keys that are no TCP state and clamps the counts; how many it changed.
-uint64_t SanitizeStates(google::protobuf::Map<std::string, uint64_t>* states) {
+// Drops the keys `known` refuses and clamps the counts; how many it changed.
+template <typename Key, typename Known>
+uint64_t SanitizeCounts(google::protobuf::Map<Key, uint64_t>* counts, Known known) {
   uint64_t changed = 0;
-  for (auto it = states->begin(); it != states->end();) {
-    bool known = false;
-    for (absl::string_view name : kTcpStateNames) known = known || it->first == name;
-    if (!known) {
-      it = states->erase(it);
+  for (auto it = counts->begin(); it != counts->end();) {
+    if (!known(it->first)) {
+      it = counts->erase(it);
       ++changed;
       continue;
     }
@@ -34,6 +33,16 @@ uint64_t SanitizeStates(google::protobuf::Map<std::string, uint64_t>* states) {
     ++it;
   }
   return changed;
+}
+
+// TCP states by name: a key that is no TCP state goes.
+uint64_t SanitizeStates(google::protobuf::Map<std::string, uint64_t>* states) {
+  return SanitizeCounts(states, [](const std::string& key) {
+    for (absl::string_view name : kTcpStateNames) {
+      if (key == name) return true;
+    }
+    return false;
+  });
 }
 
 uint64_t ClampTo(uint64_t value, uint64_t max, uint64_t* changed) {
@@ -58,20 +67,7 @@ bool IsFailureCode(const std::string& code) {
 
 // HTTP status codes are 100..599: any other key goes (so the map holds 500 at most).
 uint64_t SanitizeStatusCodes(google::protobuf::Map<int32_t, uint64_t>* codes) {
-  uint64_t changed = 0;
-  for (auto it = codes->begin(); it != codes->end();) {
-    if (it->first < 100 || it->first > 599) {
-      it = codes->erase(it);
-      ++changed;
-      continue;
-    }
-    if (it->second > kMaxTelemetryCount) {
-      it->second = kMaxTelemetryCount;
-      ++changed;
-    }
-    ++it;
-  }
-  return changed;
+  return SanitizeCounts(codes, [](int32_t code) { return code >= 100 && code <= 599; });
 }
 
 // Ports a count of ports cannot pass.

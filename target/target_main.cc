@@ -306,8 +306,7 @@ int Main(int argc, char** argv) {
       return kExitCannotRun;
     }
   }
-  std::unique_ptr<ObserverSession> observer =
-      MakeObserver(o, *std::move(security), **server);
+  std::unique_ptr<ObserverSession> observer = MakeObserver(o, *std::move(security), **server);
   std::thread observer_thread;
   if (observer != nullptr) observer_thread = std::thread([&] { observer->Run(); });
   WaitForSignal(signals, o, **server);

@@ -248,7 +248,7 @@ void TargetWorker::ProcessInput(int fd) {
   if (c.serial == 0) return;
   while (!c.pending && c.in_pos < c.in.size()) {
     size_t available = c.in.size() - c.in_pos;
-    if (params_.protocol == Protocol::kCounter) {
+    if (!SpeaksHttp(params_.protocol)) {
       if (available < kCounterMessageSize) break;
       c.in_pos += kCounterMessageSize;
       Answer(fd, /*asked_to_close=*/false);
@@ -285,7 +285,7 @@ void TargetWorker::Answer(int fd, bool asked_to_close) {
 
 void TargetWorker::Respond(int fd) {
   Conn& c = conns_[fd];
-  if (params_.protocol == Protocol::kCounter) {
+  if (!SpeaksHttp(params_.protocol)) {
     char value[kCounterMessageSize];
     EncodeCounter(shared_.counter.fetch_add(1, std::memory_order_relaxed) + 1, value);
     c.out.append(value, kCounterMessageSize);

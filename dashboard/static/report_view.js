@@ -63,6 +63,23 @@
     return `${num(t.requests_per_connection).toFixed(1)} (spec ${spec})`;
   }
 
+  // TLS handshakes (full, resumed, the handshake's p99) and responses by status, as the report
+  // counts them; '' for a run with neither.
+  function exchangeLine(r) {
+    const t = r.totals || {};
+    const parts = [];
+    const handshakes = num(t.tls_full) + num(t.tls_resumed);
+    if (handshakes > 0) {
+      const p99 = num(((r.latency || {}).tls_handshake || {}).p99_ms).toFixed(2);
+      parts.push(`tls handshakes ${handshakes}: full ${num(t.tls_full)}, resumed ` +
+        `${num(t.tls_resumed)} (${(100 * num(t.resumed_ratio)).toFixed(1)}%), p99 ${p99} ms` +
+        ((r.spec || {}).tls && r.spec.tls.insecure ? ', certificates NOT verified' : ''));
+    }
+    const codes = Object.entries(t.status_codes || {}).map(([k, v]) => `${k}: ${num(v)}`);
+    if (codes.length > 0) parts.push(`responses ${codes.join(', ')}`);
+    return parts.join(' · ');
+  }
+
   function errorList(errors) {
     const parts = Object.entries(errors || {}).map(([k, v]) => `${k} ${num(v)}`);
     return parts.length ? parts.join(', ') : 'none';
@@ -223,7 +240,8 @@
       P['budget-sentence'].textContent = (r.tuple_budget || {}).summary || '';
       P['sockets-line'].textContent = `peak TIME_WAIT ${peakTimeWait(r)} · FIN_WAIT2 ` +
         `${peakFinWait2(r)} (clients) beside CLOSE_WAIT ${peakCloseWait(r)} (server) · ` +
-        `requests per connection ${requestsPerConnection(r)}`;
+        `requests per connection ${requestsPerConnection(r)}` +
+        (exchangeLine(r) ? ` · ${exchangeLine(r)}` : '');
       P['windows-errors'].replaceChildren(...Object.entries(r.windows_errors || {})
         .sort(([a], [b]) => a.localeCompare(b))
         .map(([k, w]) => el('li', `on Windows ${k} is ${num(w.code)} ${w.name} ` +
@@ -318,6 +336,7 @@
     ['connect p99 (ms)', (r) => (num((r.totals || {}).succeeded) ?
       num(((r.latency || {}).connect || {}).p99_ms).toFixed(2) : '- (none succeeded)')],
     ['requests per connection', (r) => requestsPerConnection(r)],
+    ['tls handshakes and responses', (r) => exchangeLine(r) || '-'],
     ['peak TIME_WAIT (summed over sources)', (r) => peakTimeWait(r)],
     ['peak FIN_WAIT2 (clients) / CLOSE_WAIT (server)', (r) => `${peakFinWait2(r)} / ${peakCloseWait(r)}`],
     ['peak ports in use per source IP', (r) => portUse(r)],

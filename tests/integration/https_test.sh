@@ -151,6 +151,16 @@ for _ in $(seq 100); do [[ ! -e $made_ca ]] && break; sleep 0.05; done
 [[ ! -e $made_ca ]] || fail "the target left its certificate behind: $made_ca"
 echo "own target: full $own_full + $run_full, resumed $own_resumed + $run_resumed at both ends"
 
+# The counter protocol inside TLS (protocol tls), keep-alive: every exchange answered.
+bg "$bin/churnlab-target" --listen=127.0.0.1:0 --protocol=tls --address-file=counter.addr >counter-tls.log 2>&1
+need_file counter.addr
+counter_ca=$(sed -n 's/.*--target-ca=\([^)]*\)).*/\1/p' counter-tls.log)
+"$bin/churnlab-churn" --target="$(cat counter.addr)" --protocol=tls --target-ca="$counter_ca" \
+  --requests-per-connection=3 --rate=100 --duration=1s --progress=false >counter-tls.out 2>&1 ||
+  fail "tls counter: $(cat counter-tls.out)"
+grep -q "attempted 100  succeeded 100  failed 0  requests 300" counter-tls.out ||
+  fail "tls counter: $(cat counter-tls.out)"
+
 # 5. Failures, each named by its reason in phase tls.
 expect_failure() {  # NAME REASON ARGS...: every connection made failed with "tls REASON"
   local name=$1 reason=$2 attempted failed
