@@ -27,6 +27,9 @@ struct ShardFacts {
   // connection, and the ports of the range any socket on the host held then.
   std::map<std::string, uint64_t> taken_at_start = {};
   std::optional<v1::PortsAtStart> range_at_start = std::nullopt;
+  // Known once it ran: its destinations, every address a target name resolved to on it counted
+  // (IP targets once each). 0 until then: one per spec target.
+  uint32_t destinations = 0;
 };
 
 // The spec as the analysis needs it.

@@ -362,10 +362,12 @@ namespace {
 // those it held toward the targets before the run.
 std::vector<SourceEntry> EntriesOf(const v1::RunSpec& spec, const RunShape& shape,
                                    std::span<const ShardFacts> shards) {
-  uint32_t destinations =
-      BindReservesPort(shape.bind) ? 1 : static_cast<uint32_t>(std::max(1, spec.targets_size()));
+  const uint32_t spec_destinations = static_cast<uint32_t>(std::max(1, spec.targets_size()));
   std::vector<SourceEntry> entries;
   for (const ShardFacts& shard : shards) {
+    uint32_t destinations = BindReservesPort(shape.bind) ? 1
+                            : shard.destinations > 0     ? shard.destinations
+                                                         : spec_destinations;
     std::vector<std::string> sources(shard.source_ips.begin(), shard.source_ips.end());
     if (sources.empty()) sources.push_back("auto");
     for (const std::string& ip : sources) {

@@ -198,6 +198,13 @@ std::vector<analysis::ShardFacts> FactsOf(const RunRecord& run) {
     for (const v1::SourceCounts& s : shard.latest.sources()) {
       if (s.ports_in_use_at_start() > 0) f.taken_at_start[s.ip()] = s.ports_in_use_at_start();
     }
+    // Names count every address they resolved to on the agent.
+    if (shard.latest.resolved_targets_size() > 0) {
+      f.destinations = static_cast<uint32_t>(run.spec.targets_size());
+      for (const v1::ResolvedTarget& r : shard.latest.resolved_targets()) {
+        f.destinations += static_cast<uint32_t>(std::max(0, r.addresses_size() - 1));
+      }
+    }
     // Its census at the start once it ran; before, the idle census its hello carried.
     if (shard.latest.has_ports_at_start()) {
       f.range_at_start = shard.latest.ports_at_start();

@@ -36,6 +36,24 @@ TEST(TupleBudgetTest, PortsTimesDestinationsOverTimeWaitPerSource) {
   EXPECT_NE(budget.summary().find("after about 20 s"), std::string::npos) << budget.summary();
 }
 
+TEST(TupleBudgetTest, ANameCountsEveryAddressItResolvedToOnTheAgent) {
+  Fleet fleet;
+  // a1's answer for api.example had three addresses; a2's has not come yet (one per target).
+  fleet.Add("a1", {"10.0.1.1"}, 100);
+  fleet.last().destinations = 3;
+  fleet.Add("a2", {"10.0.2.1"}, 100);
+  v1::TupleBudget budget = ComputeTupleBudget(Spec({"api.example:443"}, 200), fleet.facts());
+  ASSERT_EQ(budget.sources_size(), 2);
+  EXPECT_EQ(budget.sources(0).destinations(), 3u);
+  EXPECT_DOUBLE_EQ(budget.sources(0).budget_rate(), 1000.0 * 3 / 60);
+  EXPECT_EQ(budget.sources(1).destinations(), 1u);
+  // Under bind, bind() takes a port for every destination: more addresses do not help.
+  budget = ComputeTupleBudget(
+      Spec({"api.example:443"}, 200, v1::CLOSE_POLICY_CLIENT_FIN, v1::BIND_MODE_BIND),
+      fleet.facts());
+  EXPECT_EQ(budget.sources(0).destinations(), 1u);
+}
+
 TEST(TupleBudgetTest, ARunThatEndsBeforeThePortsRunOutSaysSo) {
   Fleet fleet;
   fleet.Add("a1", {"10.0.1.1"}, 100);
