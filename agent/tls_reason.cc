@@ -94,7 +94,10 @@ std::string TlsReasonName(int code) {
 }
 
 int ClassifyTlsFailure(const SSL* ssl, int ssl_error, int saved_errno) {
-  long verify = SSL_get_verify_result(ssl);
+  // Without verification (--insecure) OpenSSL still records what it found wrong with the
+  // certificate; that is no reason for this failure then.
+  long verify =
+      (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) != 0 ? SSL_get_verify_result(ssl) : X509_V_OK;
   int queued = FromErrorQueue();  // read (and cleared) in every case
   if (verify != X509_V_OK) return FromVerifyResult(verify);
   if (ssl_error == SSL_ERROR_SYSCALL) {
