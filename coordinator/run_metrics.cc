@@ -69,6 +69,18 @@ MetricLabels With(const MetricLabels& labels, const char* key, const std::string
   return out;
 }
 
+RunMetrics::HistogramCounts HistogramCountsOf(const v1::LatencyHistogram& h) {
+  RunMetrics::HistogramCounts out;
+  const size_t bounds = LatencyHistogramBoundsNanos().size();
+  out.buckets.assign(bounds, 0);
+  if (static_cast<size_t>(h.buckets_size()) == bounds) {
+    for (size_t i = 0; i < bounds; ++i) out.buckets[i] = h.buckets(i).count();
+  }
+  out.count = static_cast<double>(h.count());
+  out.sum_s = h.sum_ms() / 1e3;
+  return out;
+}
+
 RunMetrics::Counters CountersOf(const v1::RunReport& r) {
   RunMetrics::Counters c;
   for (const v1::AgentReport& agent : r.agents()) {
@@ -106,14 +118,8 @@ RunMetrics::Counters CountersOf(const v1::RunReport& r) {
                std::max<double>(0, delta));
     }
   }
-  const v1::LatencyHistogram& h = r.latency().connect_histogram();
-  const size_t bounds = LatencyHistogramBoundsNanos().size();
-  c.latency_buckets.assign(bounds, 0);
-  if (static_cast<size_t>(h.buckets_size()) == bounds) {
-    for (size_t i = 0; i < bounds; ++i) c.latency_buckets[i] = h.buckets(i).count();
-  }
-  c.latency_count = static_cast<double>(h.count());
-  c.latency_sum_s = h.sum_ms() / 1e3;
+  c.connect = HistogramCountsOf(r.latency().connect_histogram());
+  c.tls_handshake = HistogramCountsOf(r.latency().tls_handshake_histogram());
   return c;
 }
 
@@ -167,6 +173,9 @@ struct Families {
   std::vector<MetricFamily> counters;
   MetricFamily latency{"churnlab_connect_latency_seconds", "histogram",
                        "connect() to the handshake completing, over every run of the name."};
+  MetricFamily tls_latency{"churnlab_tls_handshake_latency_seconds", "histogram",
+                           "The TLS handshake, from the TCP handshake's end, over every run of "
+                           "the name (protocols tls and https)."};
 
   Families() {
     for (const FamilySpec& spec : kCounterFamilies) {
@@ -181,6 +190,7 @@ struct Families {
     }
     for (const MetricFamily& f : counters) f.AppendTo(out);
     latency.AppendTo(out);
+    tls_latency.AppendTo(out);
   }
 };
 
@@ -248,19 +258,26 @@ void AddRunGauges(const MetricLabels& name, const v1::RunReport& r, bool ended,
   AddSourceGauges(name, r, source_states, target_states, f);
 }
 
+void AddHistogram(const MetricLabels& name, const RunMetrics::HistogramCounts& h,
+                  MetricFamily* family) {
+  const std::vector<int64_t>& bounds = LatencyHistogramBoundsNanos();
+  for (size_t i = 0; i < bounds.size() && i < h.buckets.size(); ++i) {
+    family->Add(With(name, "le", LeSeconds(bounds[i])), h.buckets[i], "_bucket");
+  }
+  family->Add(With(name, "le", "+Inf"), h.count, "_bucket");
+  family->Add(name, h.sum_s, "_sum");
+  family->Add(name, h.count, "_count");
+}
+
 void AddCounters(const MetricLabels& name, const RunMetrics::Counters& c, Families* f) {
   for (const auto& [key, value] : c.values) {
     MetricLabels labels = name;
     labels.insert(labels.end(), key.second.begin(), key.second.end());
     f->counters[key.first].Add(labels, value);
   }
-  const std::vector<int64_t>& bounds = LatencyHistogramBoundsNanos();
-  for (size_t i = 0; i < bounds.size() && i < c.latency_buckets.size(); ++i) {
-    f->latency.Add(With(name, "le", LeSeconds(bounds[i])), c.latency_buckets[i], "_bucket");
-  }
-  f->latency.Add(With(name, "le", "+Inf"), c.latency_count, "_bucket");
-  f->latency.Add(name, c.latency_sum_s, "_sum");
-  f->latency.Add(name, c.latency_count, "_count");
+  AddHistogram(name, c.connect, &f->latency);
+  // Only names that ran TLS have the family's series.
+  if (c.tls_handshake.count > 0) AddHistogram(name, c.tls_handshake, &f->tls_latency);
 }
 
 // The TCP states a point holds, on the agents' side and on the target's.
@@ -278,16 +295,17 @@ void NoteStates(const v1::SeriesPoint& point, std::set<std::string>* source_stat
 
 }  // namespace
 
+void RunMetrics::HistogramCounts::Add(const HistogramCounts& other) {
+  if (buckets.size() < other.buckets.size()) buckets.resize(other.buckets.size(), 0);
+  for (size_t i = 0; i < other.buckets.size(); ++i) buckets[i] += other.buckets[i];
+  count += other.count;
+  sum_s += other.sum_s;
+}
+
 void RunMetrics::Counters::Add(const Counters& other) {
   for (const auto& [key, value] : other.values) values[key] += value;
-  if (latency_buckets.size() < other.latency_buckets.size()) {
-    latency_buckets.resize(other.latency_buckets.size(), 0);
-  }
-  for (size_t i = 0; i < other.latency_buckets.size(); ++i) {
-    latency_buckets[i] += other.latency_buckets[i];
-  }
-  latency_count += other.latency_count;
-  latency_sum_s += other.latency_sum_s;
+  connect.Add(other.connect);
+  tls_handshake.Add(other.tls_handshake);
 }
 
 void RunMetrics::OnReport(const v1::RunReport& report, bool final) {

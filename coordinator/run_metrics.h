@@ -51,12 +51,18 @@ class RunMetrics {
   // The runs' families, in exposition format; `running` gets the number of runs in flight.
   void AppendTo(std::string* out, int* running);
 
+  // A latency histogram of one name, summed over runs.
+  struct HistogramCounts {
+    std::vector<double> buckets;  // cumulative, at LatencyHistogramBoundsNanos()
+    double count = 0;
+    double sum_s = 0;
+    void Add(const HistogramCounts& other);
+  };
   // Counters of one name (its label sets without `name`), summed over runs.
   struct Counters {
     std::map<std::pair<int, MetricLabels>, double> values;  // by family index, labels
-    std::vector<double> latency_buckets;  // cumulative, at LatencyHistogramBoundsNanos()
-    double latency_count = 0;
-    double latency_sum_s = 0;
+    HistogramCounts connect;                                // connect() to the TCP handshake's end
+    HistogramCounts tls_handshake;                          // the TLS handshake (tls, https)
     void Add(const Counters& other);
   };
 

@@ -88,7 +88,7 @@ echo "churn: 300 connections, handshakes full $full resumed $resumed; nginx: $le
 # report's figures against nginx's (which logs no request, so its error log's handshakes are
 # not needed: the report must say 0 requests and every handshake done).
 bg "$bin/churnlab-coordinator" --grpc-listen=127.0.0.1:0 --http-listen=127.0.0.1:0 \
-  --address-file=grpc.addr >coordinator.log 2>&1
+  --address-file=grpc.addr --http-address-file=http.addr >coordinator.log 2>&1
 need_file grpc.addr
 bg "$bin/churnlab-agent" --coordinator="$(cat grpc.addr)" --name=a1 >agent.log 2>&1
 for _ in $(seq 100); do "$bin/churnlab" agents --coordinator="$(cat grpc.addr)" 2>/dev/null | grep -q a1 && break; sleep 0.1; done
@@ -109,7 +109,18 @@ grep -q "target localhost:$port resolved to 127.0.0.1:$port" run.out || fail "th
 # Each engine thread's first connection has no session to offer.
 grep -Eq "tls handshakes 200: full [1-4], resumed 19[6-9]" run.out ||
   fail "the text report's handshakes: $(grep tls run.out)"
-echo "run: 200 connections, nginx logged $leg2 on /churn2, $reused2 resumed; report agrees"
+# /metrics: the handshakes by kind, the responses by code, the handshake's latency histogram.
+need_file http.addr
+curl -sf "http://$(cat http.addr)/metrics" >metrics.txt || fail "no /metrics"
+metric() { awk -v m="$1" 'index($0, m) == 1 {print $NF}' metrics.txt | head -1; }
+resumed_metric=$(awk '/^churnlab_tls_handshakes_total\{.*kind="resumed"\}/ {s += $NF} END {print s}' metrics.txt)
+[[ $resumed_metric == "$reused2" ]] ||
+  fail "/metrics' resumed handshakes: $(grep tls_handshakes metrics.txt)"
+[[ $(metric 'churnlab_http_responses_total{name="",code="200"}') == "$leg2" ]] ||
+  fail "/metrics' responses: $(grep http_responses metrics.txt)"
+[[ $(metric 'churnlab_tls_handshake_latency_seconds_count{name=""}') == 200 ]] ||
+  fail "/metrics' handshake histogram: $(grep tls_handshake_latency metrics.txt | tail -3)"
+echo "run: 200 connections, nginx logged $leg2 on /churn2, $reused2 resumed; report and /metrics agree"
 
 # 3. Connect-only through TLS 1.3 with resumption: sessions come after the handshake, and still
 # reach the next connection.
