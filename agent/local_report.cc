@@ -73,16 +73,9 @@ v1::RunReport LocalReport(const EngineParams& params, const EngineSnapshot& snap
                                                : 0);
   for (const auto& [code, n] : snapshot.status_codes) (*totals->mutable_status_codes())[code] = n;
   AddExchangeTotals(totals);
-  v1::Latency* latency = report.mutable_latency();
-  SummarizeLatency(snapshot.connect_latency, latency->mutable_connect());
-  SummarizeHistogram(snapshot.connect_latency, latency->mutable_connect_histogram());
-  SummarizeLatency(snapshot.connection_latency, latency->mutable_total());
-  SummarizeLatency(snapshot.connect_call, latency->mutable_connect_call());
-  SummarizeLatency(snapshot.loop_lag, latency->mutable_loop_lag());
-  if (snapshot.tls_handshake.count() > 0) {
-    SummarizeLatency(snapshot.tls_handshake, latency->mutable_tls_handshake());
-    SummarizeHistogram(snapshot.tls_handshake, latency->mutable_tls_handshake_histogram());
-  }
+  SummarizeLatencies({snapshot.connect_latency, snapshot.connection_latency, snapshot.connect_call,
+                      snapshot.loop_lag, snapshot.tls_handshake},
+                     report.mutable_latency());
   double seconds = snapshot.elapsed_nanos / 1e9;
   report.set_duration_s(seconds);
   report.set_achieved_rate(seconds > 0 ? totals->succeeded() / seconds : 0);

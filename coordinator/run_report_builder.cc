@@ -155,16 +155,9 @@ v1::RunReport BuildReport(const RunRecord& run) {
   for (const ShardRecord& shard : run.shards) AddShard(shard, counted_kernels, merged, &report);
   for (const ObserverRecord& observer : run.observers) AddObserver(observer, &report);
   AddFailureTotals(merged.failures, &report);
-  SummarizeLatency(merged.connect, report.mutable_latency()->mutable_connect());
-  SummarizeHistogram(merged.connect, report.mutable_latency()->mutable_connect_histogram());
-  SummarizeLatency(merged.total, report.mutable_latency()->mutable_total());
-  SummarizeLatency(merged.connect_call, report.mutable_latency()->mutable_connect_call());
-  SummarizeLatency(merged.loop_lag, report.mutable_latency()->mutable_loop_lag());
-  if (merged.tls_handshake.count() > 0) {
-    SummarizeLatency(merged.tls_handshake, report.mutable_latency()->mutable_tls_handshake());
-    SummarizeHistogram(merged.tls_handshake,
-                       report.mutable_latency()->mutable_tls_handshake_histogram());
-  }
+  SummarizeLatencies(
+      {merged.connect, merged.total, merged.connect_call, merged.loop_lag, merged.tls_handshake},
+      report.mutable_latency());
   AddExchangeTotals(report.mutable_totals());
   for (const auto& [name, addresses] : merged.resolved) {
     v1::ResolvedTarget* r = report.add_resolved_targets();

@@ -65,4 +65,16 @@ void AddExchangeTotals(v1::Totals* t) {
   }
 }
 
+void SummarizeLatencies(const RunHistograms& h, v1::Latency* out) {
+  SummarizeLatency(h.connect, out->mutable_connect());
+  SummarizeHistogram(h.connect, out->mutable_connect_histogram());
+  SummarizeLatency(h.total, out->mutable_total());
+  SummarizeLatency(h.connect_call, out->mutable_connect_call());
+  SummarizeLatency(h.loop_lag, out->mutable_loop_lag());
+  if (h.tls_handshake.count() > 0) {
+    SummarizeLatency(h.tls_handshake, out->mutable_tls_handshake());
+    SummarizeHistogram(h.tls_handshake, out->mutable_tls_handshake_histogram());
+  }
+}
+
 }  // namespace churnlab

@@ -10,6 +10,7 @@
 
 #include "churnlab/v1/report.pb.h"
 #include "churnlab/v1/telemetry.pb.h"
+#include "common/histogram.h"
 
 namespace churnlab {
 
@@ -25,5 +26,16 @@ uint64_t AddSourceToReport(const v1::SourceCounts& in, uint64_t port_range_size,
 void AddFailureTotals(const FailureTotals& failures, v1::RunReport* report);
 // What the TLS and HTTP counts add up to: the resumed share, responses by class ("2xx").
 void AddExchangeTotals(v1::Totals* totals);
+
+// A run's latency histograms, merged over its engines.
+struct RunHistograms {
+  const Histogram& connect;
+  const Histogram& total;
+  const Histogram& connect_call;
+  const Histogram& loop_lag;
+  const Histogram& tls_handshake;
+};
+// The report's latency section from them (the TLS handshake's only when there was one).
+void SummarizeLatencies(const RunHistograms& h, v1::Latency* out);
 
 }  // namespace churnlab
