@@ -128,7 +128,10 @@ echo "run: 200 connections, nginx logged $leg2 on /churn2, $reused2 resumed; rep
   --requests-per-connection=0 --tls-resumption=1 --rate=100 --duration=1s --progress=false \
   >connect-only.out 2>&1 || fail "connect-only failed: $(cat connect-only.out)"
 grep -q "succeeded 100 .*requests 0" connect-only.out || fail "connect-only: $(cat connect-only.out)"
-grep -q "full 1, resumed 99" connect-only.out || fail "connect-only resumed: $(grep tls connect-only.out)"
+# Only connections opened before the first ticket arrived can be full: one, or a few on a busy host.
+read -r co_full co_resumed < <(sed -n 's/.*tls handshakes 100: full \([0-9]*\), resumed \([0-9]*\).*/\1 \2/p' connect-only.out)
+[[ -n $co_full && $co_full -ge 1 && $co_full -le 5 && $((co_full + co_resumed)) -eq 100 ]] ||
+  fail "connect-only resumed: $(grep tls connect-only.out)"
 
 # 4. Our own target serving https with the certificate it makes, attached to the coordinator as
 # an observer: its counts of full and resumed handshakes are the clients', in the run's report
