@@ -46,7 +46,7 @@ lab=deploy/netns/lab.sh
 bash $lab hosts --prefix="$prefix" >/dev/null
 if [[ $build -eq 1 ]]; then
   bash scripts/install-deps.sh
-  bash scripts/build.sh
+  bash scripts/build.sh churnlab churnlab-agent churnlab-coordinator churnlab-target churnlab-churn
 fi
 # Unless told, the first free port from 7401, so a second demo does not fail on the first's.
 if [[ -z "$dashboard_port" ]]; then

@@ -13,6 +13,7 @@
 #include "agent/engine_snapshot_codec.h"
 #include "gtest/gtest.h"
 #include "target/target_server.h"
+#include "tests/support/child_process.h"
 
 namespace churnlab {
 namespace {
@@ -84,7 +85,7 @@ TEST(EngineProcessesTest, ASplitRunCountsLikeOneEngine) {
   ASSERT_TRUE(target.ok()) << target.status();
   (*target)->Start();
   absl::StatusOr<std::unique_ptr<EngineProcesses>> group = EngineProcesses::Create(
-      HeldShard((*target)->addresses()[0]), 3, CHURNLAB_BINARY_DIR "/churnlab-churn");
+      HeldShard((*target)->addresses()[0]), 3, testing::BinaryPath("churnlab-churn"));
   ASSERT_TRUE(group.ok()) << group.status();
   (*group)->Start();
   EngineSnapshot s = (*group)->Wait();
@@ -106,7 +107,7 @@ TEST(EngineProcessesTest, AStoppedChildIsKilledAndCountedLost) {
   p.duration = absl::Seconds(4);
   p.max_connections = 0;
   absl::StatusOr<std::unique_ptr<EngineProcesses>> group =
-      EngineProcesses::Create(p, 3, CHURNLAB_BINARY_DIR "/churnlab-churn");
+      EngineProcesses::Create(p, 3, testing::BinaryPath("churnlab-churn"));
   ASSERT_TRUE(group.ok()) << group.status();
   (*group)->Start();
   ASSERT_EQ((*group)->pids().size(), 3u);
@@ -152,7 +153,7 @@ TEST(EngineProcessesTest, AStagedRateIsSplitStageByStage) {
   (*target)->Start();
   p.targets = {(*target)->addresses()[0]};
   absl::StatusOr<std::unique_ptr<EngineProcesses>> group =
-      EngineProcesses::Create(p, 3, CHURNLAB_BINARY_DIR "/churnlab-churn");
+      EngineProcesses::Create(p, 3, testing::BinaryPath("churnlab-churn"));
   ASSERT_TRUE(group.ok()) << group.status();
   (*group)->Start();
   EngineSnapshot s = (*group)->Wait();
@@ -168,7 +169,7 @@ TEST(EngineProcessesTest, AChildsRefusalIsTheCreateError) {
   p.bind_mode = BindMode::kNoPort;
   p.source_ips = {*SocketAddress::ParseIp("192.0.2.77")};  // not on this host
   absl::StatusOr<std::unique_ptr<EngineProcesses>> group =
-      EngineProcesses::Create(p, 2, CHURNLAB_BINARY_DIR "/churnlab-churn");
+      EngineProcesses::Create(p, 2, testing::BinaryPath("churnlab-churn"));
   ASSERT_FALSE(group.ok());
   EXPECT_NE(group.status().message().find("192.0.2.77"), absl::string_view::npos) << group.status();
 }

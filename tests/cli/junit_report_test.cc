@@ -12,11 +12,12 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/support/child_process.h"
+#include "tests/support/source_path.h"
 
 namespace churnlab {
 namespace {
 
-const std::string kSchema = std::string(CHURNLAB_SOURCE_DIR) + "/tests/cli/junit.xsd";
+const std::string kSchema = testing::SourcePath("/tests/cli/junit.xsd");
 
 // xmllint's verdict on `xml` against the schema: its exit code and what it said.
 testing::CommandResult Validate(const std::string& xml) {

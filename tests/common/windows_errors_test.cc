@@ -7,6 +7,7 @@
 
 #include "common/errno_name.h"
 #include "gtest/gtest.h"
+#include "tests/support/source_path.h"
 
 namespace churnlab {
 namespace {
@@ -92,7 +93,7 @@ TEST(WindowsErrorsTest, DescribedAsUsersSeeIt) {
 
 // The docs list the same table: every code, name, .NET member and text appears in the README.
 TEST(WindowsErrorsTest, TheReadmeListsEveryRow) {
-  std::ifstream in(std::string(CHURNLAB_SOURCE_DIR) + "/README.md");
+  std::ifstream in(testing::SourcePath("/README.md"));
   std::stringstream text;
   text << in.rdbuf();
   std::string readme = text.str();

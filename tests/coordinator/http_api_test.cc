@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "proto/message_json.h"
+#include "tests/support/source_path.h"
 
 namespace churnlab {
 namespace {
@@ -37,7 +38,7 @@ class HttpApiTest : public ::testing::Test {
     ASSERT_TRUE(store_->Save(FinishedRun()).ok());
     Coordinator::Options coordinator_options;
     coordinator_ = std::make_unique<Coordinator>(store_.get(), coordinator_options);
-    options.dashboard_dir = std::string(CHURNLAB_SOURCE_DIR) + "/dashboard";
+    options.dashboard_dir = testing::SourcePath("/dashboard");
     api_ = std::make_unique<HttpApi>(coordinator_.get(), options);
     absl::StatusOr<HttpApi::Bound> bound = api_->Start(*SocketAddress::ParseIpPort("127.0.0.1:0"));
     ASSERT_TRUE(bound.ok()) << bound.status();
@@ -205,7 +206,7 @@ TEST_F(HttpApiTest, AHeadOfTheEventStreamOpensNoStream) {
 }
 
 TEST(StaticFileTest, ServesTheDashboardAndNothingBesideIt) {
-  const std::string dir = std::string(CHURNLAB_SOURCE_DIR) + "/dashboard";
+  const std::string dir = testing::SourcePath("/dashboard");
   absl::StatusOr<StaticFile> index = ResolveStaticFile(dir, "/");
   ASSERT_TRUE(index.ok()) << index.status();
   EXPECT_EQ(index->path, dir + "/static/index.html");

@@ -21,6 +21,7 @@
 #include "churnlab/v1/control.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "proto/message_json.h"
+#include "tests/support/source_path.h"
 #include "tests/support/target_process.h"
 
 namespace churnlab {
@@ -386,7 +387,7 @@ std::string Xmllint(std::vector<std::string> args) {
   if (!out.empty() && out.back() == '\n') out.pop_back();
   return out;
 }
-const std::string kJunitSchema = std::string(CHURNLAB_SOURCE_DIR) + "/tests/cli/junit.xsd";
+const std::string kJunitSchema = testing::SourcePath("/tests/cli/junit.xsd");
 
 // `run --junit` on a real run with failures: a file CI readers take, with a test case for the
 // run's completion and one per threshold, the failed one carrying its observed value and rule.

@@ -14,6 +14,7 @@
 #include "churnlab/v1/report.pb.h"
 #include "gtest/gtest.h"
 #include "tests/support/netns_lab.h"
+#include "tests/support/source_path.h"
 
 namespace churnlab {
 namespace {
@@ -137,8 +138,8 @@ TEST_P(ScenarioTest, ShowsItsPhenomenonOrItsFix) {
   ASSERT_TRUE((*lab)->StartAgent("a1", "127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5").ok());
   for (const auto& [key, value] : s.sysctls) ASSERT_TRUE((*lab)->SetSysctl(key, value).ok());
 
-  std::vector<std::string> args = {"--spec=" + std::string(CHURNLAB_SOURCE_DIR) + "/scenarios/" +
-                                   s.spec + ".json"};
+  std::vector<std::string> args = {"--spec=" + testing::SourcePath("/scenarios/") + s.spec +
+                                   ".json"};
   args.push_back("--target=" +
                  absl::StrReplaceAll(target->address_list, {{"0.0.0.0:", "127.0.0.1:"}}));
   if (!s.earlier_run.empty()) {

@@ -9,6 +9,7 @@
 #include "absl/strings/strip.h"
 #include "gtest/gtest.h"
 #include "tests/fuzz/spec_invariants.h"
+#include "tests/support/source_path.h"
 
 namespace churnlab {
 namespace {
@@ -325,7 +326,7 @@ namespace {
 
 TEST(ScenariosTest, EveryShippedScenarioIsAValidSpec) {
   int seen = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(CHURNLAB_SOURCE_DIR "/scenarios")) {
+  for (const auto& entry : std::filesystem::directory_iterator(testing::SourcePath("/scenarios"))) {
     if (entry.path().extension() != ".json") continue;
     std::ifstream in(entry.path());
     std::stringstream text;
@@ -348,7 +349,7 @@ TEST(RunSpecFuzzRegressions, EveryStoredInputKeepsTheInvariants) {
   int inputs = 0;
   for (const char* dir : {"/tests/fuzz/regressions", "/scenarios"}) {
     for (const auto& entry :
-         std::filesystem::directory_iterator(std::string(CHURNLAB_SOURCE_DIR) + dir)) {
+         std::filesystem::directory_iterator(churnlab::testing::SourcePath(dir))) {
       if (!entry.is_regular_file() || entry.path().extension() == ".md") continue;
       std::ifstream in(entry.path(), std::ios::binary);
       std::stringstream text;
