@@ -1,8 +1,13 @@
 #include "analysis/preflight.h"
 
 #include <algorithm>
+#include <map>
+#include <optional>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "analysis/concurrency.h"
 #include "analysis/tuple_budget.h"
 #include "common/fd_limit.h"
 
@@ -86,24 +91,58 @@ uint64_t HeldAtOnce(const v1::RunSpec& spec, const ShardFacts& shard) {
   return std::min(cap, static_cast<uint64_t>(shard.rate * open_s));
 }
 
-std::string MemoryWarning(const v1::RunSpec& spec, const ShardFacts& shard) {
-  const v1::Hello& hello = *shard.hello;
-  uint64_t held = HeldAtOnce(spec, shard);
-  if (held == 0) return "";
-  if (std::optional<int64_t> file_max = SysctlInt(hello, "fs.file-max");
-      file_max && *file_max > 0 && held > static_cast<uint64_t>(*file_max)) {
-    return absl::StrFormat(
-        "agent %s: its share of %d connections at once is past its host's fs.file-max of %d "
-        "(ENFILE beyond; raise fs.file-max or add agents)",
-        hello.name(), held, *file_max);
+// fs.file-max and memory are a kernel's (its boot id), shared by every network namespace on it:
+// two agents in two namespaces of one host draw on one pool, so their shares are summed per
+// kernel. A loopback target runs on that kernel too, and each connection then costs it both
+// ends. Agents that give no boot id count as a kernel each.
+std::vector<std::string> KernelWarnings(const v1::RunSpec& spec,
+                                        std::span<const ShardFacts> shards) {
+  struct Kernel {
+    std::vector<std::string> agents;
+    uint64_t held = 0;
+    std::optional<int64_t> file_max;
+    uint64_t available = 0;
+  };
+  std::map<std::string, Kernel> kernels;
+  for (const ShardFacts& shard : shards) {
+    const uint64_t held = HeldAtOnce(spec, shard);
+    if (held == 0) continue;
+    const std::string boot = BootIdOf(*shard.hello);
+    Kernel& kernel = kernels[boot.empty() ? "agent " + shard.hello->name() : boot];
+    kernel.agents.push_back(shard.hello->name());
+    kernel.held += held;
+    kernel.file_max = SysctlInt(*shard.hello, "fs.file-max");
+    kernel.available = std::max(kernel.available, shard.hello->mem_available_bytes());
   }
-  uint64_t available = hello.mem_available_bytes();
-  if (available == 0 || held * kBytesPerHeldConnection <= available) return "";
-  return absl::StrFormat(
-      "agent %s: %d connections at once take about %d MiB (~5.5 KB each, most of it the "
-      "kernel's), more than the %d MiB its host had available: expect ENOBUFS, ENOMEM or the "
-      "OOM killer (add agents or memory)",
-      hello.name(), held, held * kBytesPerHeldConnection >> 20, available >> 20);
+  const uint64_t ends = ShapeOf(spec).all_targets_loopback ? 2 : 1;
+  std::vector<std::string> warnings;
+  for (const auto& [id, kernel] : kernels) {
+    const bool one = kernel.agents.size() == 1;
+    const std::string agents =
+        one ? absl::StrCat("agent ", kernel.agents[0])
+            : absl::StrCat("agents ", absl::StrJoin(kernel.agents, ", "), " (one kernel)");
+    const std::string held =
+        one ? absl::StrFormat("its share of %d connections at once", kernel.held)
+            : absl::StrFormat("their %d connections at once in all", kernel.held);
+    const uint64_t sockets = kernel.held * ends;
+    const std::string both =
+        ends == 2 ? absl::StrFormat(" (%d sockets: the target is on this host too)", sockets) : "";
+    if (kernel.file_max && *kernel.file_max > 0 &&
+        sockets > static_cast<uint64_t>(*kernel.file_max)) {
+      warnings.push_back(absl::StrFormat(
+          "%s: %s%s %s past its host's fs.file-max of %d (ENFILE beyond; raise fs.file-max or "
+          "add agents on other hosts)",
+          agents, held, both, one ? "is" : "are", *kernel.file_max));
+    } else if (kernel.available > 0 && sockets * kBytesPerHeldConnection > kernel.available) {
+      warnings.push_back(absl::StrFormat(
+          "%s: %s%s %s about %d MiB (~5.5 KB a socket, most of it the kernel's), more than "
+          "the %d MiB its host had available: expect ENOBUFS, ENOMEM or the OOM killer (add "
+          "agents on other hosts, or memory)",
+          agents, held, both, one ? "takes" : "take", sockets * kBytesPerHeldConnection >> 20,
+          kernel.available >> 20));
+    }
+  }
+  return warnings;
 }
 
 // Ports of the agent's range its last census found held on its host (any address, state or
@@ -163,8 +202,6 @@ std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
     }
     std::string tuples = TupleWarning(spec, shard);
     if (!tuples.empty()) warnings.push_back(std::move(tuples));
-    std::string memory = MemoryWarning(spec, shard);
-    if (!memory.empty()) warnings.push_back(std::move(memory));
     std::string held = HeldPortsWarning(shard);
     if (!held.empty()) warnings.push_back(std::move(held));
     for (v1::PortLimit limit :
@@ -173,6 +210,7 @@ std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
       if (!warning.empty()) warnings.push_back(std::move(warning));
     }
   }
+  for (std::string& warning : KernelWarnings(spec, shards)) warnings.push_back(std::move(warning));
   return warnings;
 }
 

@@ -167,8 +167,14 @@ struct RunFlags {
   std::string report_file;
   std::string junit_file;
   std::string html_file;
+  int64_t expect_agents = 0;
+  absl::Duration expect_agents_timeout = absl::Minutes(1);
   SpecOverrides overrides;
 };
+
+// The most agents --expect-agents waits for, and the longest it waits.
+constexpr int64_t kMaxExpectedAgents = 100'000;
+constexpr absl::Duration kMaxExpectAgentsTimeout = absl::Hours(24);
 
 void AddRunFlags(FlagSet& flags, RunFlags& f) {
   AddCoordinatorFlags(flags, &f.coordinator);
@@ -180,6 +186,12 @@ void AddRunFlags(FlagSet& flags, RunFlags& f) {
   flags.String("html", &f.html_file,
                "write the report here as one HTML file that opens offline (compare: both runs "
                "side by side)");
+  flags.Custom("expect-agents", "N", "0",
+               "before starting, wait until N agents are attached and idle (of --agents when "
+               "given), showing who is there; 0: start with whoever is",
+               InRange<int64_t>(&f.expect_agents, 0, kMaxExpectedAgents));
+  flags.Duration("expect-agents-timeout", &f.expect_agents_timeout,
+                 "how long --expect-agents waits before giving up (exit 3)");
   AddSpecFlags(flags, f.overrides);
 }
 
@@ -198,12 +210,25 @@ std::variant<PreparedRun, int> PrepareRun(const std::string& program, const std:
   FlagSet flags(program, summary);
   AddRunFlags(flags, f);
   flags.ParseFlagsOnlyOrExit(argc, argv);
+  if (f.expect_agents_timeout <= absl::ZeroDuration() ||
+      f.expect_agents_timeout > kMaxExpectAgentsTimeout) {
+    return Fail(
+        program, kExitBadInput,
+        absl::StrCat("--expect-agents-timeout=", absl::FormatDuration(f.expect_agents_timeout),
+                     ": want over 0, ", absl::FormatDuration(kMaxExpectAgentsTimeout), " at most"));
+  }
   absl::StatusOr<v1::RunSpec> spec = BuildSpec(f.spec_file, f.overrides);
   if (!spec.ok()) return Fail(program, kExitBadInput, std::string(spec.status().message()));
   std::variant<Connection, int> conn = Dial(program, f.coordinator);
   if (const int* code = std::get_if<int>(&conn)) return *code;
   signal(SIGINT, OnSignal);
   signal(SIGTERM, OnSignal);
+  if (f.expect_agents > 0) {
+    const std::vector<std::string> names(spec->agent_names().begin(), spec->agent_names().end());
+    int code = WaitForAgents(program, std::get<Connection>(conn).stub.get(), f.expect_agents, names,
+                             f.expect_agents_timeout, [] { return interrupted.load(); });
+    if (code != kExitOk) return code;
+  }
   return PreparedRun{std::move(f), *std::move(spec), std::get<Connection>(std::move(conn))};
 }
 

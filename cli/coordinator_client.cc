@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -13,6 +14,8 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "common/errno_name.h"
 #include "common/terminal_text.h"
 
@@ -55,7 +58,61 @@ std::string ConnectErrno(const std::string& address) {
   return why;
 }
 
+// The attached, idle agents of a listing (of `names` when not empty): who a run would get.
+std::vector<std::string> ReadyAgents(const v1::ListAgentsResponse& agents,
+                                     const std::vector<std::string>& names) {
+  std::vector<std::string> ready;
+  for (const v1::AgentInfo& agent : agents.agents()) {
+    const std::string& name = agent.hello().name();
+    if (agent.state() != v1::AgentInfo::STATE_IDLE) continue;
+    if (!names.empty() && std::find(names.begin(), names.end(), name) == names.end()) continue;
+    ready.push_back(name);
+  }
+  return ready;
+}
+
 }  // namespace
+
+int WaitForAgents(const std::string& program, v1::Control::Stub* stub, int64_t want,
+                  const std::vector<std::string>& names, absl::Duration timeout,
+                  const std::function<bool()>& stop) {
+  const absl::Time give_up = absl::Now() + timeout;
+  std::string said;
+  std::string last_error;
+  for (;;) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    v1::ListAgentsRequest request;
+    v1::ListAgentsResponse response;
+    grpc::Status status = stub->ListAgents(&context, request, &response);
+    std::vector<std::string> ready;
+    if (status.ok()) {
+      ready = ReadyAgents(response, names);
+      last_error.clear();
+    } else {
+      last_error = status.error_message();
+    }
+    if (static_cast<int64_t>(ready.size()) >= want) return kExitOk;
+    std::string now = absl::StrCat("waiting for ", want, " agent(s): ", ready.size(), " ready",
+                                   ready.empty() ? "" : " (", absl::StrJoin(ready, ", "),
+                                   ready.empty() ? "" : ")");
+    if (now != said) {
+      std::printf("%s\n", TerminalSafe(now).c_str());
+      std::fflush(stdout);
+      said = now;
+    }
+    if (stop()) return Fail(program, kExitFailed, "interrupted while " + now);
+    if (absl::Now() >= give_up) {
+      return Fail(
+          program, kExitCannotRun,
+          absl::StrCat("--expect-agents=", want, ": after ", absl::FormatDuration(timeout),
+                       " only ", ready.size(), " attached and idle",
+                       ready.empty() ? "" : " (" + absl::StrJoin(ready, ", ") + ")",
+                       last_error.empty() ? "" : "; the last listing failed: " + last_error));
+    }
+    absl::SleepFor(absl::Milliseconds(250));
+  }
+}
 
 int Fail(const std::string& program, int code, const std::string& message) {
   std::fprintf(stderr, "%s: %s\n", program.c_str(), TerminalSafe(message).c_str());

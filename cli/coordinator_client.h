@@ -4,10 +4,13 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <variant>
+#include <vector>
 
+#include "absl/time/time.h"
 #include "churnlab/v1/control.grpc.pb.h"
 #include "common/flags.h"
 #include "proto/grpc_link.h"
@@ -40,6 +43,14 @@ int ExitCodeFor(const absl::Status& status);
 // Dials the coordinator, waiting up to 5 s. On failure returns the exit code (the message
 // printed): 2 when a token or certificate file cannot be read, 3 when it is unreachable.
 std::variant<Connection, int> Dial(const std::string& program, const CoordinatorFlags& f);
+
+// --expect-agents: waits until `want` agents are attached and idle (of `names` when it is not
+// empty), polling every 250 ms and printing who is there whenever that changes; gives up
+// after `timeout`, or when `stop` turns true, with the exit code (3, the message printed).
+// 0 when they are there.
+int WaitForAgents(const std::string& program, v1::Control::Stub* stub, int64_t want,
+                  const std::vector<std::string>& names, absl::Duration timeout,
+                  const std::function<bool()>& stop);
 
 // False when `path` cannot be written whole.
 bool WriteFile(const std::string& path, const std::string& text);

@@ -13,6 +13,8 @@ using google::protobuf::util::TimeUtil;
 
 // A name keeps the ids of its last ended runs, to ignore updates that come after the end.
 constexpr size_t kEndedIdsKept = 64;
+// agent and source_ip of the series that sums the sources past Options::max_sources.
+constexpr char kFoldedLabel[] = "_other";
 
 enum CounterFamily : int {
   kAttempted,
@@ -81,11 +83,28 @@ RunMetrics::HistogramCounts HistogramCountsOf(const v1::LatencyHistogram& h) {
   return out;
 }
 
-RunMetrics::Counters CountersOf(const v1::RunReport& r) {
+// Whether a source has series of its own: those shown already do, new ones while fewer than
+// `max` are shown (so a series, once there, stays).
+bool Shown(const RunMetrics::SourceKey& key, size_t max, std::set<RunMetrics::SourceKey>* shown) {
+  if (shown->count(key) > 0) return true;
+  if (shown->size() >= max) return false;
+  shown->insert(key);
+  return true;
+}
+
+// The labels a source's counts go under: its own, or the one series past the cap.
+MetricLabels SourceLabels(const std::string& agent, const std::string& ip, size_t max,
+                          std::set<RunMetrics::SourceKey>* shown) {
+  if (Shown({agent, ip}, max, shown)) return {{"agent", agent}, {"source_ip", ip}};
+  return {{"agent", kFoldedLabel}, {"source_ip", kFoldedLabel}};
+}
+
+RunMetrics::Counters CountersOf(const v1::RunReport& r, size_t max_sources,
+                                std::set<RunMetrics::SourceKey>* shown) {
   RunMetrics::Counters c;
   for (const v1::AgentReport& agent : r.agents()) {
     for (const v1::SourceReport& s : agent.sources()) {
-      const MetricLabels labels = {{"agent", agent.name()}, {"source_ip", s.ip()}};
+      const MetricLabels labels = SourceLabels(agent.name(), s.ip(), max_sources, shown);
       AddCount(&c, kAttempted, labels, static_cast<double>(s.attempted()));
       AddCount(&c, kSucceeded, labels, static_cast<double>(s.succeeded()));
       if (s.tls_full() + s.tls_resumed() > 0) {
@@ -167,6 +186,10 @@ struct Families {
                      "Size of the agent's ip_local_port_range."};
   MetricFamily states{"churnlab_source_tcp_sockets", "gauge",
                       "Sockets from the source IP toward the run's targets, by TCP state."};
+  MetricFamily folded{"churnlab_metrics_sources_folded", "gauge",
+                      "Sources (agent, source IP) of the name's newest run without series of "
+                      "their own: past the coordinator's cap, their counts are summed under "
+                      "agent=\"_other\", source_ip=\"_other\" and their gauges left out."};
   MetricFamily target_states{"churnlab_target_tcp_sockets", "gauge",
                              "The target's sockets on its listening addresses, by TCP state, "
                              "as its observer reports them."};
@@ -183,15 +206,23 @@ struct Families {
     }
   }
   void AppendTo(std::string* out) const {
-    for (const MetricFamily* f :
-         {&info, &running, &passed, &start, &elapsed, &planned, &requested, &achieved, &budget,
-          &in_flight, &observed, &threshold_passed, &ports, &range, &states, &target_states}) {
+    for (const MetricFamily* f : {&info, &running, &passed, &start, &elapsed, &planned, &requested,
+                                  &achieved, &budget, &in_flight, &observed, &threshold_passed,
+                                  &ports, &range, &states, &folded, &target_states}) {
       f->AppendTo(out);
     }
     for (const MetricFamily& f : counters) f.AppendTo(out);
     latency.AppendTo(out);
     tls_latency.AppendTo(out);
   }
+};
+
+// What the gauges of a name's newest run need of the name: the states seen so far (a state that
+// empties shows 0 rather than vanishing) and the sources that have series of their own.
+struct NameView {
+  const std::set<std::string>* source_states;
+  const std::set<std::string>* target_states;
+  const std::set<RunMetrics::SourceKey>* shown;
 };
 
 // The count of `state` in `states`, 0 when absent.
@@ -203,16 +234,22 @@ double StateCount(const google::protobuf::Map<std::string, uint64_t>& states,
 
 // Every state of `seen` for each source and observer of the run's newest point (0 for those it
 // does not hold).
-void AddSourceGauges(const MetricLabels& name, const v1::RunReport& r,
-                     const std::set<std::string>& source_states,
-                     const std::set<std::string>& target_states, Families* f) {
+void AddSourceGauges(const MetricLabels& name, const v1::RunReport& r, const NameView& view,
+                     Families* f) {
   const v1::SeriesPoint* now = r.series_size() > 0 ? &r.series(r.series_size() - 1) : nullptr;
+  const std::set<std::string>& source_states = *view.source_states;
+  const std::set<std::string>& target_states = *view.target_states;
+  uint64_t folded = 0;
   for (const v1::AgentReport& agent : r.agents()) {
     const v1::AgentPoint* agent_now = nullptr;
     for (int i = 0; now != nullptr && i < now->agents_size(); ++i) {
       if (now->agents(i).name() == agent.name()) agent_now = &now->agents(i);
     }
     for (const v1::SourceReport& source : agent.sources()) {
+      if (view.shown->count({agent.name(), source.ip()}) == 0) {
+        ++folded;
+        continue;
+      }
       MetricLabels labels = With(With(name, "agent", agent.name()), "source_ip", source.ip());
       f->range.Add(labels, static_cast<double>(source.port_range_size()));
       if (agent_now == nullptr) continue;
@@ -225,6 +262,7 @@ void AddSourceGauges(const MetricLabels& name, const v1::RunReport& r,
       }
     }
   }
+  f->folded.Add(name, static_cast<double>(folded));
   if (now == nullptr) return;
   for (const v1::ObserverPoint& o : now->observers()) {
     for (const std::string& state : target_states) {
@@ -235,8 +273,7 @@ void AddSourceGauges(const MetricLabels& name, const v1::RunReport& r,
 }
 
 void AddRunGauges(const MetricLabels& name, const v1::RunReport& r, bool ended,
-                  const std::set<std::string>& source_states,
-                  const std::set<std::string>& target_states, Families* f) {
+                  const NameView& view, Families* f) {
   f->info.Add(With(name, "run_id", r.run_id()), 1);
   f->running.Add(name, ended ? 0 : 1);
   if (ended) f->passed.Add(name, r.verdict() == v1::RunReport::VERDICT_PASS ? 1 : 0);
@@ -255,7 +292,7 @@ void AddRunGauges(const MetricLabels& name, const v1::RunReport& r, bool ended,
     f->observed.Add(With(name, "threshold", t.expression()), t.observed());
     f->threshold_passed.Add(With(name, "threshold", t.expression()), t.passed() ? 1 : 0);
   }
-  AddSourceGauges(name, r, source_states, target_states, f);
+  AddSourceGauges(name, r, view, f);
 }
 
 void AddHistogram(const MetricLabels& name, const RunMetrics::HistogramCounts& h,
@@ -310,10 +347,11 @@ void RunMetrics::Counters::Add(const Counters& other) {
 
 void RunMetrics::OnReport(const v1::RunReport& report, bool final) {
   v1::RunReport trimmed = Trimmed(report);
-  Counters counts = final ? CountersOf(report) : Counters();
   std::lock_guard<std::mutex> lock(mu_);
   Name& name = names_[report.spec().name()];
   if (name.ended.count(report.run_id()) > 0) return;  // a late update of a run that ended
+  Counters counts =
+      final ? CountersOf(report, options_.max_sources, &name.shown_sources) : Counters();
   Entry& entry = name.runs[report.run_id()];
   if (entry.seq == 0) entry.seq = next_seq_++;
   if (trimmed.series_size() > 0) {
@@ -366,17 +404,20 @@ void RunMetrics::AppendTo(std::string* out, int* running) {
     for (const auto& [name, state] : names_) {
       const MetricLabels labels = {{"name", name}};
       Counters counters = state.finished;
+      // Runs in flight show their new sources while there is room; their final report keeps
+      // them (same order, same cap).
+      std::set<SourceKey> shown = state.shown_sources;
       const Entry* newest = nullptr;
       for (const auto& [id, entry] : state.runs) {
         if (!entry.final) {
-          counters.Add(CountersOf(entry.report));
+          counters.Add(CountersOf(entry.report, options_.max_sources, &shown));
           ++*running;
         }
         if (newest == nullptr || entry.seq > newest->seq) newest = &entry;
       }
       if (newest != nullptr) {
-        AddRunGauges(labels, newest->report, newest->final, state.source_states,
-                     state.target_states, &families);
+        AddRunGauges(labels, newest->report, newest->final,
+                     {&state.source_states, &state.target_states, &shown}, &families);
       }
       AddCounters(labels, counters, &families);
     }

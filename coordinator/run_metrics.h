@@ -39,6 +39,10 @@ class RunMetrics {
     size_t max_names = 1000;
     // When runs ended, for expiry: monotonic, so a wall-clock step expires nothing early.
     std::function<absl::Time()> now = [] { return absl::FromUnixNanos(SystemClock().NowNanos()); };
+    // At most this many sources (agent, source IP) of a name have series of their own, the
+    // first seen; the counts of the rest are summed under agent="_other", source_ip="_other",
+    // their gauges are left out, and churnlab_metrics_sources_folded says how many.
+    size_t max_sources = 1000;
   };
 
   explicit RunMetrics(Options options) : options_(std::move(options)) {}
@@ -50,6 +54,8 @@ class RunMetrics {
 
   // The runs' families, in exposition format; `running` gets the number of runs in flight.
   void AppendTo(std::string* out, int* running);
+
+  using SourceKey = std::pair<std::string, std::string>;  // agent, source IP
 
   // A latency histogram of one name, summed over runs.
   struct HistogramCounts {
@@ -80,6 +86,7 @@ class RunMetrics {
     // 0 rather than vanishing.
     std::set<std::string> source_states;
     std::set<std::string> target_states;
+    std::set<SourceKey> shown_sources;  // those with series of their own, max_sources at most
     absl::Time ended_at = absl::InfinitePast();
   };
 

@@ -1,5 +1,6 @@
 #include "analysis/preflight.h"
 
+#include "absl/strings/str_cat.h"
 #include "analysis/tuple_budget.h"
 #include "gtest/gtest.h"
 #include "tests/analysis/facts.h"
@@ -81,7 +82,8 @@ TEST(PreflightTest, WarnsWhenTheHostCannotHoldTheConnections) {
   shards[0].in_flight = 400000;
   std::vector<std::string> warnings = PreflightWarnings(spec, shards);
   ASSERT_EQ(warnings.size(), 2u);  // 56,464 four-tuples, and the memory
-  EXPECT_NE(warnings[1].find("400000 connections at once take about 2098 MiB"), std::string::npos)
+  EXPECT_NE(warnings[1].find("its share of 400000 connections at once takes about 2098 MiB"),
+            std::string::npos)
       << warnings[1];
   EXPECT_NE(warnings[1].find("the 1024 MiB its host had available"), std::string::npos)
       << warnings[1];
@@ -106,6 +108,48 @@ TEST(PreflightTest, WarnsWhenTheHostCannotHoldTheConnections) {
                            "fs.file-max") != std::string::npos;
   }
   EXPECT_TRUE(warned) << "the cap of 400,000 in flight binds first";
+}
+
+// fs.file-max and memory are the kernel's: two agents in two namespaces of one host share them,
+// and a loopback target's ends are on that kernel too.
+TEST(PreflightTest, AgentsOnOneKernelShareItsFilesAndMemory) {
+  Fleet fleet;
+  std::vector<v1::Hello*> hellos;
+  for (const char* name : {"a1", "a2"}) {
+    v1::Hello& hello =
+        *hellos.emplace_back(&fleet.Add(name, {name[1] == '1' ? "10.0.1.1" : "10.0.2.1"}, 0));
+    hello.set_kernel_id(absl::StrCat("boot-1/net:[", name[1] == '1' ? 1 : 2, "]"));
+    hello.mutable_port_range()->set_low(1024);
+    hello.mutable_port_range()->set_high(65535);
+    (*hello.mutable_sysctls())["fs.file-max"] = "150000";
+    hello.set_mem_available_bytes(uint64_t{4} << 30);
+  }
+  v1::RunSpec spec = Spec({"10.0.0.1:80"}, 0);
+  spec.set_rate(0);
+  spec.set_concurrency(200000);
+  std::vector<ShardFacts> shards = fleet.facts();
+  shards[0].in_flight = shards[1].in_flight = 100000;  // each under the limit, not together
+  auto said = [&](const std::string& text) {
+    for (const std::string& w : PreflightWarnings(spec, shards)) {
+      if (w.find(text) != std::string::npos) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(
+      said("agents a1, a2 (one kernel): their 200000 connections at once in all are past "
+           "its host's fs.file-max of 150000"));
+  // Two kernels: each has its own.
+  hellos[1]->set_kernel_id("boot-2/net:[2]");
+  EXPECT_FALSE(said("fs.file-max"));
+  // A loopback target doubles what one agent's connections cost its kernel.
+  *spec.mutable_targets(0) = "127.0.0.1:80";
+  shards.pop_back();
+  shards[0].in_flight = 80000;
+  EXPECT_TRUE(
+      said("agent a1: its share of 80000 connections at once (160000 sockets: the target "
+           "is on this host too) is past its host's fs.file-max of 150000"));
+  shards[0].in_flight = 70000;
+  EXPECT_FALSE(said("fs.file-max"));
 }
 
 TEST(PreflightTest, APortRangeThatOutlastsTheRunIsNoPromiseOfEaddrnotavail) {

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "proto/telemetry_codec.h"
@@ -246,6 +247,68 @@ TEST_F(RunMetricsTest, NamesExpire) {
   EXPECT_EQ(Value(s, R"(churnlab_run_info{name="b",run_id="r-b"})"), 1);
   EXPECT_EQ(Value(s, R"(churnlab_run_info{name="c",run_id="r-c"})"), 1);
   EXPECT_EQ(Value(s, R"(churnlab_run_info{name="running",run_id="r-3"})"), 1);
+}
+
+}  // namespace
+}  // namespace churnlab
+
+namespace churnlab {
+namespace {
+
+// Sources past the cap share one series per family: sum() over them stays the run's total, the
+// number of series does not grow with agents x IPs, and the folded ones are counted.
+TEST(RunMetricsCapTest, SourcesPastTheCapAreSummedAndCounted) {
+  absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  RunMetrics metrics({absl::Hours(1), 3, [&] { return now; }, /*max_sources=*/2});
+  v1::RunReport r = Report("r-1", "big", 100, 10);
+  for (int i = 3; i <= 5; ++i) {  // 4 sources of 100 attempts, 10 refused each
+    v1::SourceReport* s = r.mutable_agents(0)->add_sources();
+    *s = r.agents(0).sources(0);
+    s->set_ip(absl::StrCat("127.0.0.", i));
+    v1::SourcePoint* p = r.mutable_series(0)->mutable_agents(0)->add_sources();
+    *p = r.series(0).agents(0).sources(0);
+    p->set_ip(s->ip());
+  }
+  auto scrape = [&] {
+    std::string text;
+    int running = 0;
+    metrics.AppendTo(&text, &running);
+    return Samples(text);
+  };
+  const std::string folded = R"(churnlab_metrics_sources_folded{name="big"})";
+  const std::string other_attempted =
+      R"(churnlab_connections_attempted_total{name="big",agent="_other",source_ip="_other"})";
+  metrics.OnReport(r, false);  // live: the first two have series, the others are summed
+  std::map<std::string, double> live = scrape();
+  EXPECT_EQ(Value(live, folded), 2);
+  EXPECT_EQ(Value(live, other_attempted), 200);
+  EXPECT_EQ(Value(live, R"(churnlab_connections_failed_total{name="big",agent="_other",)"
+                        R"(source_ip="_other",error="ECONNREFUSED"})"),
+            20);
+  metrics.OnReport(Final(r), true);
+  std::map<std::string, double> after = scrape();
+  EXPECT_EQ(Value(after, folded), 2);
+  double attempted = 0;
+  int series = 0;
+  int ports = 0;
+  for (const auto& [sample, value] : after) {
+    if (sample.rfind("churnlab_connections_attempted_total{", 0) == 0) {
+      attempted += value;
+      ++series;
+    }
+    ports += sample.rfind("churnlab_source_ports_in_use{", 0) == 0;
+  }
+  EXPECT_EQ(attempted, 400);
+  EXPECT_EQ(series, 3);  // two sources and _other
+  EXPECT_EQ(ports, 2);   // gauges of folded sources are left out, not summed
+  EXPECT_EQ(Value(after, R"(churnlab_connections_attempted_total{name="big",agent="a1",)"
+                         R"(source_ip="127.0.0.2"})"),
+            100);
+  // The next run keeps the same two: a series, once there, stays.
+  metrics.OnReport(Final(Report("r-2", "big", 50, 0)), true);
+  EXPECT_EQ(Value(scrape(), R"(churnlab_connections_attempted_total{name="big",agent="a1",)"
+                            R"(source_ip="127.0.0.2"})"),
+            150);
 }
 
 }  // namespace
