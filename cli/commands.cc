@@ -15,6 +15,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "analysis/compare_summary.h"
 #include "analysis/run_sources.h"
 #include "churnlab/v1/control.grpc.pb.h"
@@ -69,6 +71,47 @@ class CancelOnInterrupt {
 
 namespace {
 
+// How long `churnlab run` keeps watching again after its progress stream broke before it gives
+// up: a starved coordinator can miss the channel's keepalive, and the run goes on without us.
+constexpr absl::Duration kRewatchFor = absl::Seconds(30);
+
+// Watches run `id`, printing its progress each second, until its final report arrives. A stream
+// that breaks first (a keepalive missed on a busy host, a restarted proxy) is opened again: the
+// coordinator keeps the run, and a watch of an ended run gives its final report at once.
+// UNAVAILABLE once it has failed for kRewatchFor in a row.
+absl::StatusOr<v1::RunReport> WatchToTheEnd(v1::Control::Stub* stub, const std::string& id) {
+  absl::Time failing_since = absl::InfiniteFuture();
+  for (;;) {
+    grpc::ClientContext context;
+    v1::WatchRunRequest watch;
+    watch.set_run_id(id);
+    auto reader = stub->WatchRun(&context, watch);
+    v1::RunUpdate update;
+    while (reader->Read(&update)) {
+      failing_since = absl::InfiniteFuture();
+      if (update.report().verdict() != v1::RunReport::VERDICT_UNSPECIFIED) {
+        reader->Finish();  // FINISHED: the final report ends the watch
+        return update.report();
+      }
+      std::printf("%s\n", FormatProgressLine(update.report()).c_str());
+      std::fflush(stdout);
+    }
+    grpc::Status status = reader->Finish();
+    if (status.ok()) return absl::UnavailableError("the watch ended without the final report");
+    const absl::Time now = absl::Now();
+    failing_since = std::min(failing_since, now);
+    if (status.error_code() == grpc::StatusCode::NOT_FOUND ||
+        status.error_code() == grpc::StatusCode::PERMISSION_DENIED ||
+        status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+        now - failing_since > kRewatchFor) {
+      return absl::UnavailableError("lost the run's progress: " + status.error_message());
+    }
+    std::fprintf(stderr, "churnlab run: the progress stream broke (%s); watching again\n",
+                 TerminalSafe(status.error_message()).c_str());
+    absl::SleepFor(absl::Milliseconds(500));
+  }
+}
+
 // Starts `spec`, prints its progress each second until it ends, and returns the final report.
 // A failed StartRun comes back as its status (the caller decides what it means); a watch that
 // breaks is UNAVAILABLE.
@@ -91,26 +134,8 @@ absl::StatusOr<v1::RunReport> ExecuteRun(v1::Control::Stub* stub, const v1::RunS
     std::printf("warning: %s\n", TerminalSafe(warning).c_str());
   }
   std::fflush(stdout);
-  v1::RunReport final_report;
   CancelOnInterrupt canceller(stub, started.run_id());
-  grpc::ClientContext context;
-  v1::WatchRunRequest watch;
-  watch.set_run_id(started.run_id());
-  auto reader = stub->WatchRun(&context, watch);
-  v1::RunUpdate update;
-  while (reader->Read(&update)) {
-    if (update.report().verdict() != v1::RunReport::VERDICT_UNSPECIFIED) {
-      final_report = update.report();
-    } else {
-      std::printf("%s\n", FormatProgressLine(update.report()).c_str());
-      std::fflush(stdout);
-    }
-  }
-  grpc::Status status = reader->Finish();
-  if (!status.ok()) {
-    return absl::UnavailableError("lost the run's progress: " + status.error_message());
-  }
-  return final_report;
+  return WatchToTheEnd(stub, started.run_id());
 }
 
 // Named agents left without a source IP the spec may use (the scheduler's rule: the targets'

@@ -104,14 +104,15 @@ grep -q EADDRNOTAVAIL exhausted.log || fail "the source was not exhausted"
 # 127.0.0.2) in a namespace; the agent with that many fds at most when given.
 start_lab() {
   new_namespace "$1" "$2"
-  rm -f grpc target
+  rm -f grpc http target
   in_ns "$bin/churnlab-coordinator" --grpc-listen=127.0.0.1:0 --http-listen=127.0.0.1:0 \
-    --address-file=grpc --db="$work/$1.db" >"$1-coordinator.log" 2>&1 &
+    --address-file=grpc --http-address-file=http --db="$work/$1.db" >"$1-coordinator.log" 2>&1 &
   pids+=($!)
   in_ns "$bin/churnlab-target" --listen=127.0.0.1:0 --address-file=target ${4:-} \
     >"$1-target.log" 2>&1 &
   pids+=($!)
   need_file grpc
+  need_file http
   need_file target
   c=$(cat grpc)
   # The coordinator itself: $! is the subshell that runs in_ns (a function) in the background,
@@ -342,7 +343,14 @@ in_ns "$bin/churnlab-churn" --target="$(cat target)" --source-ips=127.0.0.3 --bi
 held=$(in_ns ss -Htan state time-wait src 127.0.0.3 | wc -l)
 range_held=$(in_ns ss -Htan '( sport >= :40000 and sport <= :40999 )' |
   awk '{n = split($4, a, ":"); print a[n]}' | sort -u | wc -l)
-sleep 3.5 # the idle agent's census (every 2 s) reaches the coordinator in its hello
+# The idle agent's census reaches the coordinator in its hello: every 2 s on a quiet host, later
+# on a busy one (its cadence follows its own CPU cost), so wait for it rather than a fixed time.
+census_held() {
+  in_ns curl -sf "http://$(cat http)/api/agents?name=a1" | python3 -c \
+    'import json,sys; a=json.load(sys.stdin)["agents"][0]["hello"]; print(a.get("range_held", {}).get("in_use", 0))' \
+    2>/dev/null || echo 0
+}
+for _ in $(seq 200); do (($(census_held) >= held)) && break; sleep 0.1; done
 in_ns "$bin/churnlab" run --coordinator="$c" --target="$(cat target)" --rate=100 --duration=1s \
   --report=elsewhere.json >elsewhere-run.log 2>&1 || true
 warned=$(grep -o 'warning: agent [^:]*: [0-9]* of its 1000 ports were held by sockets on its host' \

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# `churnlab run --expect-agents=N` on the real binaries (loopback):
+# What `churnlab run` waits for, on the real binaries (loopback): its agents (--expect-agents=N)
+# and a progress stream that broke.
 #  1. No agent comes: it gives up after --expect-agents-timeout, exit 3, saying who is there.
 #  2. Two agents attach one after the other while it waits: it says who is there as that changes
 #     and starts once both are idle; the report has both.
 #  3. Bad values exit 2 naming the flag.
-# Usage: expect_agents_test.sh BIN_DIR
-source "$(dirname "$0")/../support/shell_test.sh" expect_agents_test "$@"
+#  4. The coordinator stopped (SIGSTOP) for 4 s mid-run, past the CLI channel's keepalive: the
+#     progress stream breaks, `churnlab run` watches again and ends with the run's final report
+#     (exit 0 or 1 by its verdict), not "lost the run's progress" (exit 3).
+# Usage: run_waits_test.sh BIN_DIR
+source "$(dirname "$0")/../support/shell_test.sh" run_waits_test "$@"
 bg "$bin/churnlab-coordinator" --grpc-listen=127.0.0.1:0 --address-file=grpc.addr >coordinator.log 2>&1
 need_file grpc.addr
 coordinator=$(cat grpc.addr)
@@ -41,4 +45,21 @@ for bad in --expect-agents=-1 --expect-agents=x --expect-agents-timeout=0s; do
   run "$bad" >bad.out 2>&1 || code=$?
   [[ $code -eq 2 ]] && grep -q -- "${bad%%=*}" bad.out || fail "$bad: exit $code: $(cat bad.out)"
 done
-echo "expect_agents_test: ok"
+
+# 4. A progress stream that breaks is watched again.
+coordinator_pid=${pids[0]}
+code=0
+run --rate=50 --duration=6s --report=rewatch.json >rewatch.out 2>&1 &
+waiter=$!
+pids+=("$waiter")
+sleep 1.5
+kill -STOP "$coordinator_pid"
+sleep 4
+kill -CONT "$coordinator_pid"
+wait "$waiter" || code=$?
+((code == 0 || code == 1)) || fail "a broken stream ended the CLI with exit $code: $(cat rewatch.out)"
+grep -q "the progress stream broke (.*); watching again" rewatch.out ||
+  fail "the stream never broke, so nothing was tested: $(cat rewatch.out)"
+[[ -n $(json rewatch.json 'r["run_id"]') ]] || fail "no final report: $(cat rewatch.out)"
+echo "the coordinator stopped 4 s: the CLI watched again and got the final report (exit $code)"
+echo "run_waits_test: ok"
