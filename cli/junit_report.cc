@@ -13,6 +13,7 @@
 #include "common/terminal_text.h"
 #include "proto/message_json.h"
 #include "proto/report_export.h"
+#include "proto/threshold.h"
 
 namespace churnlab {
 namespace {
@@ -81,6 +82,7 @@ void AddProperties(xmlNode* suite, const v1::RunReport& r) {
   property("attempted", absl::StrCat(r.totals().attempted()));
   property("succeeded", absl::StrCat(r.totals().succeeded()));
   property("failed", absl::StrCat(r.totals().failed()));
+  property("verdict_reasons", absl::StrJoin(r.verdict_reasons(), "; "));
 }
 
 // <testcase> with a <failure> (or <error>) when `problems` is not empty; returns whether it failed.
@@ -116,9 +118,16 @@ void AddSuite(xmlNode* root, int id, const JunitRun& run, int* tests, int* failu
       ++suite_tests;
       std::vector<std::string> problems;
       if (!t.passed()) {
-        problems.push_back(
-            absl::StrFormat("observed %g; the rule is %s%s", t.observed(), t.expression(),
-                            t.is_default() ? " (the default: the spec sets none)" : ""));
+        absl::StatusOr<Threshold> parsed = ParseThreshold(t.expression());
+        problems.push_back(absl::StrCat(
+            "observed ",
+            parsed.ok() ? FormatMetricValue(parsed->metric, t.observed())
+                        : absl::StrFormat("%g", t.observed()),
+            parsed.ok() ? absl::StrCat(", limit ", OpText(parsed->op), " ",
+                                       FormatMetricValue(parsed->metric, parsed->value))
+                        : "",
+            "; the rule is ", t.expression(),
+            t.is_default() ? " (the default: the spec sets none)" : ""));
       }
       suite_failures += AddCase(suite, classname, absl::StrCat("threshold ", t.expression()), 0,
                                 "failure", "threshold", problems);

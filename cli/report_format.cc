@@ -11,6 +11,7 @@
 #include "proto/message_json.h"
 #include "proto/run_spec.h"
 #include "proto/telemetry_codec.h"
+#include "proto/threshold.h"
 
 namespace churnlab {
 namespace {
@@ -297,10 +298,17 @@ std::string FindingsText(const v1::RunReport& r) {
     absl::StrAppend(&out, "  * ", TerminalSafe(o), "\n");
   }
   for (const v1::ThresholdResult& th : r.thresholds()) {
-    absl::StrAppendFormat(&out, "  threshold %-28s observed %-12g %s%s\n",
-                          TerminalSafe(th.expression()), th.observed(),
+    absl::StatusOr<Threshold> parsed = ParseThreshold(th.expression());
+    absl::StrAppendFormat(&out, "  threshold %-28s observed %-12s %s%s\n",
+                          TerminalSafe(th.expression()),
+                          parsed.ok() ? FormatMetricValue(parsed->metric, th.observed())
+                                      : absl::StrFormat("%g", th.observed()),
                           th.passed() ? "pass" : "FAIL",
                           th.is_default() ? " (the default: the spec sets no thresholds)" : "");
+  }
+  // Why the verdict is what it is (a report stored before reasons existed has none).
+  for (const std::string& reason : r.verdict_reasons()) {
+    absl::StrAppend(&out, "  verdict ", Word(r.verdict()), ": ", TerminalSafe(reason), "\n");
   }
   return out;
 }

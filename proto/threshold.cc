@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
@@ -142,6 +143,27 @@ bool ThresholdPasses(const Threshold& t, double observed) {
       return observed >= t.value;
   }
   return false;
+}
+
+std::string FormatMetricValue(Metric metric, double value) {
+  switch (metric) {
+    case Metric::kErrorRate:
+    case Metric::kResumedRatio:
+      return absl::StrFormat("%.3g%%", value * 100);
+    case Metric::kAchievedRate:
+      return absl::StrFormat("%.1f/s", value);
+    case Metric::kMissedStarts:
+      return absl::StrFormat("%.0f", value);
+    default:  // latencies, in milliseconds
+      return absl::StrFormat("%.3g ms", value);
+  }
+}
+
+absl::string_view OpText(Op op) {
+  for (const auto& o : kOps) {
+    if (o.second == op) return o.first;
+  }
+  return "?";
 }
 
 }  // namespace churnlab

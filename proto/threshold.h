@@ -46,5 +46,9 @@ absl::string_view MetricName(Threshold::Metric metric);
 // The metric's value in `report` (totals and latency must be filled in).
 double ObservedMetric(const Threshold& threshold, const v1::RunReport& report);
 bool ThresholdPasses(const Threshold& threshold, double observed);
+// A value of `metric` for people, with its unit: "0.254 ms", "0.9%", "1,980/s", "12".
+std::string FormatMetricValue(Threshold::Metric metric, double value);
+// The operator as written: "<", "<=", ">", ">=".
+absl::string_view OpText(Threshold::Op op);
 
 }  // namespace churnlab

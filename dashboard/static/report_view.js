@@ -162,7 +162,8 @@
         ' ', this.part('run-actions', 'span'));
       const charts = el('div', null, 'charts');
       for (const [name, caption] of CHARTS) charts.appendChild(this.figure(name, caption));
-      root.replaceChildren(title, head, this.part('run-tags', 'p', 'tags'),
+      root.replaceChildren(title, head, this.part('verdict-reasons', 'ul', 'verdict-reasons'),
+        this.part('run-tags', 'p', 'tags'),
         this.part('budget-sentence', 'p', 'budget-sentence'),
         this.part('sockets-line', 'p', 'sockets-line'), this.heldPart(), charts,
         el('h3', 'Observations'), this.part('observations', 'ul'),
@@ -232,6 +233,8 @@
       P['run-title'].textContent = `${r.run_id}${r.spec && r.spec.name ? ' — ' + r.spec.name : ''}`;
       P['run-state'].textContent = r.verdict ? `${r.state}, ${r.verdict}` : r.state;
       P['run-state'].dataset.state = r.verdict || r.state;
+      // Why the verdict is what it is: the rules that failed, or the one line that says all held.
+      P['verdict-reasons'].replaceChildren(...(r.verdict_reasons || []).map((t) => el('li', t)));
       const duration = r.spec && r.spec.duration ? parseFloat(r.spec.duration) : 0;
       P['run-progress'].textContent = `${num(r.duration_s).toFixed(0)} of ${duration} s, ` +
         `achieved ${fmtRate(r.achieved_rate)}/s of ${fmtRate(r.requested_rate)}/s requested, ` +

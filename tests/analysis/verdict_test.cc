@@ -58,5 +58,33 @@ TEST(VerdictTest, JudgingTwiceGivesTheSameThresholds) {
   EXPECT_EQ(report.thresholds_size(), 1);
 }
 
+// Every verdict says why, with units: each rule that failed, or the one line for a pass.
+TEST(VerdictTest, EveryVerdictSaysWhyWithUnits) {
+  v1::RunReport failed = Completed(1000, 200);
+  failed.mutable_spec()->add_thresholds("connect_p99 < 10ms");
+  failed.mutable_spec()->add_thresholds("error_rate < 0.5");
+  failed.mutable_latency()->mutable_connect()->set_p99_ms(25.4);
+  failed.mutable_agents(0)->set_problem("lost 1.0s into the run");
+  failed.set_state(v1::RunReport::STATE_CANCELLED);
+  JudgeRun(&failed);
+  ASSERT_EQ(failed.verdict_reasons_size(), 3) << failed.DebugString();
+  EXPECT_EQ(failed.verdict_reasons(0), "the run was cancelled before its end");
+  EXPECT_EQ(failed.verdict_reasons(1),
+            "threshold connect_p99 < 10ms failed: observed 25.4 ms, limit < 10 ms");
+  EXPECT_EQ(failed.verdict_reasons(2), "agent a1: lost 1.0s into the run");
+
+  v1::RunReport passed = Completed(1000, 5);
+  JudgeRun(&passed);
+  ASSERT_EQ(passed.verdict(), v1::RunReport::VERDICT_PASS);
+  ASSERT_EQ(passed.verdict_reasons_size(), 1);
+  EXPECT_EQ(passed.verdict_reasons(0),
+            "the run completed, no agent was lost or refused, and every threshold held: threshold "
+            "error_rate < 0.01 (the default: the spec sets no thresholds) passed: observed 0.5%, "
+            "limit < 1%");
+  // Judged again (a report rebuilt), the reasons are not repeated.
+  JudgeRun(&passed);
+  EXPECT_EQ(passed.verdict_reasons_size(), 1);
+}
+
 }  // namespace
 }  // namespace churnlab::analysis

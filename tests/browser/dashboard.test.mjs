@@ -196,6 +196,9 @@ async function moreRuns(page, http, first, refused) {
   await until('the page on the second run', async () =>
     (await page.textContent('#run-title')).startsWith(second) &&
     /completed/.test(await page.textContent('#run-state')));
+  // Why it failed, with units: the default rule, observed against its limit.
+  assert.match(await page.textContent('#verdict-reasons'),
+    /threshold error_rate < 0\.01 \(the default: the spec sets no thresholds\) failed: observed 100%, limit < 1%/);
   const latency = await page.evaluate(() =>
     window.churnlabPage.view.charts.get('latency').data.slice(1).flat());
   assert.ok(latency.length > 0 && latency.every((v) => v === null), `latency ${latency}`);

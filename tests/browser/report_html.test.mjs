@@ -153,6 +153,8 @@ async function main() {
   assert.match(await page.textContent('#chart-rate'), /a1.*a2.*requested.*tuple budget/s);
   assert.notEqual(await page.textContent('#budget-sentence'), '');
   assert.match(await page.textContent('#thresholds'), /error_rate < 0\.01 \(the default\).*fail/s);
+  assert.match(await page.textContent('#verdict-reasons'),
+    /threshold error_rate < 0\.01 \(the default: .*\) failed: observed [\d.]+%, limit < 1%/);
   assert.match(await page.textContent('#sources'), /a1.*127\.0\.0\.2.*a2.*127\.0\.0\.3/s);
   assert.match(await page.textContent('#spec-json'), /"rate": 100/);
   assert.ok(await page.$eval('#held', (e) => e.hidden), 'a churn run shows a held-connections section');

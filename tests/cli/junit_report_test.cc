@@ -149,7 +149,8 @@ TEST(JunitReportTest, FailuresCarryTheObservedValueTheRuleAndWhyTheRunDidNotComp
 
   const std::string second = "/testsuites/testsuite[2]";
   EXPECT_EQ(doc.String(second + "/testcase[2]/failure/@message"),
-            "observed 0.34; the rule is error_rate < 0.01 (the default: the spec sets none)");
+            "observed 34%, limit < 1%; the rule is error_rate < 0.01 (the default: the spec sets "
+            "none)");
   EXPECT_EQ(doc.String(second + "/testcase[2]/failure/@type"), "threshold");
   EXPECT_EQ(doc.Number("count(" + second + "/testcase[3]/failure)"), 0);
   const std::string completion = doc.String(second + "/testcase[1]/failure/@message");

@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "churnlab/v1/control.grpc.pb.h"
 #include "gtest/gtest.h"
@@ -449,8 +450,13 @@ TEST_F(ControlPlaneTest, JunitAndCsvOfARunWithFailures) {
   EXPECT_EQ(
       Xmllint({"--xpath", "string(//testcase[@name='threshold error_rate < 0.1']/failure/@message)",
                junit}),
-      absl::StrFormat("observed %g; the rule is error_rate < 0.1",
-                      report.thresholds(0).observed()));
+      absl::StrFormat("observed %.3g%%, limit < 10%%; the rule is error_rate < 0.1",
+                      report.thresholds(0).observed() * 100));
+  // The suite says why the verdict is what it is, as the report does.
+  EXPECT_EQ(Xmllint({"--xpath", "string(//property[@name='verdict_reasons']/@value)", junit}),
+            absl::StrJoin(report.verdict_reasons(), "; "));
+  EXPECT_NE(absl::StrJoin(report.verdict_reasons(), "; ").find("threshold error_rate < 0.1 failed"),
+            std::string::npos);
 
   testing::CommandResult csv = Churnlab({"report", report.run_id(), "--format=csv"});
   ASSERT_EQ(csv.exit_code, 0);
