@@ -406,6 +406,34 @@ std::string TagsText(const google::protobuf::Map<std::string, std::string>& tags
   return absl::StrJoin(parts, " ");
 }
 
+std::string FormatReportsText(const std::vector<v1::RunReport>& reports) {
+  std::string out =
+      absl::StrFormat("%-26s %-9s %10s %9s %10s %11s  %s\n", "run", "verdict", "attempted",
+                      "failed", "achieved/s", "connect p99", "top error");
+  for (const v1::RunReport& r : reports) {
+    std::string top = "-";
+    uint64_t most = 0;
+    for (const auto& [error, count] :
+         std::map<std::string, uint64_t>(r.errors().begin(), r.errors().end())) {
+      if (count > most) {
+        most = count;
+        top = absl::StrCat(error, " ", count);
+      }
+    }
+    absl::StrAppendFormat(
+        &out, "%-26s %-9s %10d %9d %10.0f %9.2fms  %s\n", TerminalSafe(r.run_id()).substr(0, 26),
+        r.verdict() == v1::RunReport::VERDICT_UNSPECIFIED ? "-" : Word(r.verdict()),
+        r.totals().attempted(), r.totals().failed(), r.achieved_rate(),
+        r.latency().connect().p99_ms(), TerminalSafe(top).substr(0, 18));
+  }
+  for (const v1::RunReport& r : reports) {
+    for (const std::string& reason : r.verdict_reasons()) {
+      absl::StrAppend(&out, TerminalSafe(r.run_id()), ": ", TerminalSafe(reason), "\n");
+    }
+  }
+  return out;
+}
+
 std::string FormatRuns(const std::vector<v1::RunSummary>& runs) {
   if (runs.empty()) return "no runs\n";
   std::string out = absl::StrFormat("%-26s %-25s %-12s %-8s %12s %12s  %s\n", "run", "started",

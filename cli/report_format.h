@@ -20,6 +20,9 @@ std::string FormatTupleBudget(const v1::RunReport& report);
 std::string FormatConcurrency(const v1::RunReport& report);
 // `churnlab compare`'s side-by-side table and summary.
 std::string FormatCompare(const v1::CompareReport& compare);
+// Several runs, one row each (`churnlab report A B ...`), then why each one's verdict is what it
+// is. The table fits 100 columns.
+std::string FormatReportsText(const std::vector<v1::RunReport>& reports);
 std::string FormatAgents(const std::vector<v1::AgentInfo>& agents);
 std::string FormatRuns(const std::vector<v1::RunSummary>& runs);
 

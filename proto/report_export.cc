@@ -100,6 +100,50 @@ std::string SeriesToCsv(const v1::RunReport& report) {
   return out;
 }
 
+std::string RunsToJson(const std::vector<v1::RunReport>& reports) {
+  std::string out = "{\"runs\": [";
+  for (size_t i = 0; i < reports.size(); ++i) {
+    absl::StrAppend(&out, i > 0 ? ",\n" : "\n", ReportToJson(reports[i]));
+  }
+  return out + "\n]}\n";
+}
+
+std::string RunsToCsv(const std::vector<v1::RunReport>& reports) {
+  std::string out =
+      "run_id,name,state,verdict,started_at,duration_s,requested_rate,achieved_rate,attempted,"
+      "succeeded,failed,error_rate,tuple_budget_rate";
+  for (const char* part : {"connect", "total", "tls_handshake"}) {
+    for (const char* q : {"p50", "p90", "p99", "max"})
+      absl::StrAppend(&out, ",", part, "_", q, "_ms");
+  }
+  out += ",tls_full,tls_resumed,top_error\n";
+  for (const v1::RunReport& r : reports) {
+    const v1::Totals& t = r.totals();
+    absl::StrAppendFormat(
+        &out, "%s,%s,%s,%s,%s,%.3f,%.3f,%.3f,%d,%d,%d,%.6f,%.3f", CsvField(r.run_id()),
+        CsvField(r.spec().name()), Word(r.state()), Word(r.verdict()), CsvField(r.started_at()),
+        r.duration_s(), r.requested_rate(), r.achieved_rate(), t.attempted(), t.succeeded(),
+        t.failed(), t.attempted() > 0 ? static_cast<double>(t.failed()) / t.attempted() : 0,
+        r.tuple_budget().total_rate());
+    for (const v1::LatencySummary* l :
+         {&r.latency().connect(), &r.latency().total(), &r.latency().tls_handshake()}) {
+      absl::StrAppendFormat(&out, ",%.3f,%.3f,%.3f,%.3f", l->p50_ms(), l->p90_ms(), l->p99_ms(),
+                            l->max_ms());
+    }
+    std::string top;
+    uint64_t most = 0;
+    for (const auto& [error, count] :
+         std::map<std::string, uint64_t>(r.errors().begin(), r.errors().end())) {
+      if (count > most) {
+        most = count;
+        top = absl::StrCat(error, "=", count);
+      }
+    }
+    absl::StrAppend(&out, ",", t.tls_full(), ",", t.tls_resumed(), ",", CsvField(top), "\n");
+  }
+  return out;
+}
+
 v1::WindowsError WindowsErrorToProto(const WindowsError& error) {
   v1::WindowsError out;
   out.set_code(error.code);

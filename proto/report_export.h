@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "churnlab/v1/report.pb.h"
@@ -25,6 +26,15 @@ std::optional<absl::Time> RunStart(const v1::RunReport& report);
 // ETIMEDOUT, read_ECONNRESET, ...: non-alphanumerics become '_'), sorted by name. Runs recorded
 // before points carried phases have no such columns.
 std::string SeriesToCsv(const v1::RunReport& report);
+
+// Several runs for comparing them (`churnlab report A B ... --format=json|csv`): JSON as
+// {"runs": [report, ...]} in the order given; CSV as one row per run with its verdict, counts,
+// rates and every latency summary (p50, p90, p99, max of connect, total and the TLS handshake):
+//   run_id,name,state,verdict,started_at,duration_s,requested_rate,achieved_rate,attempted,
+//   succeeded,failed,error_rate,tuple_budget_rate,connect_p50_ms,...,tls_handshake_max_ms,
+//   tls_full,tls_resumed,top_error
+std::string RunsToJson(const std::vector<v1::RunReport>& reports);
+std::string RunsToCsv(const std::vector<v1::RunReport>& reports);
 
 // The table's row (common/windows_errors.h) as the report carries it.
 v1::WindowsError WindowsErrorToProto(const WindowsError& error);

@@ -171,11 +171,33 @@ TEST_F(ControlPlaneTest, ARunSplitsAcrossAgentsAndItsTotalsMatchTheTarget) {
   EXPECT_EQ(html.exit_code, 0);
   EXPECT_EQ(html.output.rfind("<!doctype html>", 0), 0u);
   EXPECT_EQ(Churnlab({"report", "r-nope"}).exit_code, 2);
-  // Several runs only side by side, in HTML.
-  EXPECT_EQ(Churnlab({"report", report.run_id(), report.run_id()}).exit_code, 2);
+  // Several runs, in every format: HTML side by side, text and CSV a row each, JSON a list.
   testing::CommandResult both =
       Churnlab({"report", report.run_id(), report.run_id(), "--format=html"});
   EXPECT_NE(both.output.find("2 runs side by side"), std::string::npos);
+  testing::CommandResult rows = Churnlab({"report", report.run_id(), report.run_id()});
+  ASSERT_EQ(rows.exit_code, 0) << rows.output;
+  std::vector<std::string> lines = absl::StrSplit(rows.output, '\n', absl::SkipEmpty());
+  ASSERT_GE(lines.size(), 3u) << rows.output;
+  EXPECT_EQ(lines[0].rfind("run ", 0), 0u) << rows.output;
+  for (int i : {1, 2}) {
+    EXPECT_EQ(lines[i].rfind(report.run_id(), 0), 0u) << rows.output;
+    EXPECT_NE(lines[i].find(" pass "), std::string::npos) << rows.output;
+    EXPECT_LE(lines[i].size(), 100u) << lines[i];
+  }
+  testing::CommandResult csv_rows =
+      Churnlab({"report", report.run_id(), report.run_id(), "--format=csv"});
+  lines = absl::StrSplit(csv_rows.output, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << csv_rows.output;
+  EXPECT_EQ(lines[0].rfind("run_id,name,state,verdict,", 0), 0u) << csv_rows.output;
+  EXPECT_NE(lines[0].find("connect_p50_ms,connect_p90_ms,connect_p99_ms,connect_max_ms"),
+            std::string::npos);
+  EXPECT_EQ(lines[1].rfind(absl::StrCat(report.run_id(), ","), 0), 0u) << csv_rows.output;
+  testing::CommandResult list =
+      Churnlab({"report", report.run_id(), report.run_id(), "--format=json"});
+  EXPECT_EQ(list.output.rfind("{\"runs\": [", 0), 0u) << list.output.substr(0, 200);
+  const std::string id_field = absl::StrCat("\"run_id\": \"", report.run_id(), "\"");
+  EXPECT_NE(list.output.find(id_field, list.output.find(id_field) + 1), std::string::npos);
 }
 
 TEST_F(ControlPlaneTest, CancelStopsTheRunMidWayAndKeepsItsData) {

@@ -164,5 +164,46 @@ TEST(SeriesToCsvTest, ACellCannotBeAFormula) {
   EXPECT_EQ(row.find(",=HYPERLINK"), std::string::npos) << csv;
 }
 
+// Several runs: a row each, every latency summary in its columns, names that cannot be formulas;
+// JSON a list of the reports.
+TEST(RunsExportTest, ARowPerRunAndAListOfReports) {
+  std::vector<v1::RunReport> runs(2);
+  runs[0].set_run_id("r-1");
+  runs[0].mutable_spec()->set_name("=cmd()");
+  runs[0].set_state(v1::RunReport::STATE_COMPLETED);
+  runs[0].set_verdict(v1::RunReport::VERDICT_FAIL);
+  runs[0].mutable_totals()->set_attempted(200);
+  runs[0].mutable_totals()->set_failed(50);
+  (*runs[0].mutable_errors())["ECONNREFUSED"] = 20;
+  (*runs[0].mutable_errors())["EADDRNOTAVAIL"] = 30;
+  runs[0].mutable_latency()->mutable_connect()->set_p90_ms(1.5);
+  runs[0].mutable_latency()->mutable_tls_handshake()->set_max_ms(9.25);
+  runs[1].set_run_id("r-2");
+  const std::string csv = RunsToCsv(runs);
+  std::vector<std::string> lines = absl::StrSplit(csv, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << csv;
+  std::vector<std::string> header = absl::StrSplit(lines[0], ',');
+  std::vector<std::string> first = absl::StrSplit(lines[1], ',');
+  ASSERT_EQ(header.size(), first.size()) << csv;
+  auto cell = [&](const std::string& column) {
+    for (size_t i = 0; i < header.size(); ++i) {
+      if (header[i] == column) return first[i];
+    }
+    ADD_FAILURE() << "no column " << column;
+    return std::string();
+  };
+  EXPECT_EQ(cell("name"), "'=cmd()");
+  EXPECT_EQ(cell("verdict"), "fail");
+  EXPECT_EQ(cell("error_rate"), "0.250000");
+  EXPECT_EQ(cell("connect_p90_ms"), "1.500");
+  EXPECT_EQ(cell("tls_handshake_max_ms"), "9.250");
+  EXPECT_EQ(cell("top_error"), "EADDRNOTAVAIL=30");
+  EXPECT_EQ(lines[2].rfind("r-2,,", 0), 0u);
+
+  const std::string json = RunsToJson(runs);
+  EXPECT_EQ(json.rfind("{\"runs\": [", 0), 0u);
+  EXPECT_NE(json.find("\"run_id\": \"r-2\""), std::string::npos);
+}
+
 }  // namespace
 }  // namespace churnlab
