@@ -111,7 +111,7 @@ std::vector<std::string> KernelWarnings(const v1::RunSpec& spec,
     Kernel& kernel = kernels[boot.empty() ? "agent " + shard.hello->name() : boot];
     kernel.agents.push_back(shard.hello->name());
     kernel.held += held;
-    kernel.file_max = SysctlInt(*shard.hello, "fs.file-max");
+    if (auto file_max = SysctlInt(*shard.hello, "fs.file-max")) kernel.file_max = file_max;
     kernel.available = std::max(kernel.available, shard.hello->mem_available_bytes());
   }
   const uint64_t ends = ShapeOf(spec).all_targets_loopback ? 2 : 1;
@@ -130,16 +130,16 @@ std::vector<std::string> KernelWarnings(const v1::RunSpec& spec,
     if (kernel.file_max && *kernel.file_max > 0 &&
         sockets > static_cast<uint64_t>(*kernel.file_max)) {
       warnings.push_back(absl::StrFormat(
-          "%s: %s%s %s past its host's fs.file-max of %d (ENFILE beyond; raise fs.file-max or "
+          "%s: %s%s %s past %s host's fs.file-max of %d (ENFILE beyond; raise fs.file-max or "
           "add agents on other hosts)",
-          agents, held, both, one ? "is" : "are", *kernel.file_max));
+          agents, held, both, one ? "is" : "are", one ? "its" : "their", *kernel.file_max));
     } else if (kernel.available > 0 && sockets * kBytesPerHeldConnection > kernel.available) {
       warnings.push_back(absl::StrFormat(
           "%s: %s%s %s about %d MiB (~5.5 KB a socket, most of it the kernel's), more than "
-          "the %d MiB its host had available: expect ENOBUFS, ENOMEM or the OOM killer (add "
+          "the %d MiB %s host had available: expect ENOBUFS, ENOMEM or the OOM killer (add "
           "agents on other hosts, or memory)",
           agents, held, both, one ? "takes" : "take", sockets * kBytesPerHeldConnection >> 20,
-          kernel.available >> 20));
+          kernel.available >> 20, one ? "its" : "their"));
     }
   }
   return warnings;

@@ -26,13 +26,26 @@ std::string StateReason(v1::RunReport::State state) {
   }
 }
 
-// "connect_p99 < 10ms: observed 25.4 ms, limit 10 ms" (and whether it is the default rule).
+// "threshold connect_p99 < 10ms failed: observed 25.4 ms, limit < 10 ms"; more digits where the
+// observed value and the limit would otherwise read the same.
 std::string ThresholdReason(const Threshold& t, const v1::ThresholdResult& result) {
+  int extra = 0;
+  while (extra < 6 && result.observed() != t.value &&
+         FormatMetricValue(t.metric, result.observed(), extra) ==
+             FormatMetricValue(t.metric, t.value, extra)) {
+    ++extra;
+  }
   return absl::StrCat("threshold ", result.expression(),
                       result.is_default() ? " (the default: the spec sets no thresholds)" : "",
                       result.passed() ? " passed" : " failed", ": observed ",
-                      FormatMetricValue(t.metric, result.observed()), ", limit ", OpText(t.op), " ",
-                      FormatMetricValue(t.metric, t.value));
+                      FormatMetricValue(t.metric, result.observed(), extra), ", limit ",
+                      OpText(t.op), " ", FormatMetricValue(t.metric, t.value, extra));
+}
+
+// "error_rate < 0.01: observed 0.5%": a threshold that held, in the pass line.
+std::string HeldReason(const Threshold& t, const v1::ThresholdResult& result) {
+  return absl::StrCat(result.expression(), result.is_default() ? " (the default)" : "",
+                      ": observed ", FormatMetricValue(t.metric, result.observed()));
 }
 
 }  // namespace
@@ -59,7 +72,7 @@ void JudgeRun(v1::RunReport* report) {
     result->set_is_default(is_default);
     passed = passed && result->passed();
     if (result->passed()) {
-      held.push_back(ThresholdReason(*threshold, *result));
+      held.push_back(HeldReason(*threshold, *result));
     } else {
       report->add_verdict_reasons(ThresholdReason(*threshold, *result));
     }
@@ -72,8 +85,8 @@ void JudgeRun(v1::RunReport* report) {
   report->set_verdict(passed ? v1::RunReport::VERDICT_PASS : v1::RunReport::VERDICT_FAIL);
   if (passed) {
     report->add_verdict_reasons(
-        absl::StrCat("the run completed, no agent was lost or refused, and every threshold held: ",
-                     absl::StrJoin(held, "; ")));
+        absl::StrCat("the run completed, no agent was lost or refused, and every threshold held",
+                     held.empty() ? "" : absl::StrCat(" (", absl::StrJoin(held, "; "), ")")));
   }
 }
 

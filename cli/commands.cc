@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -80,35 +81,51 @@ constexpr absl::Duration kRewatchFor = absl::Seconds(30);
 // coordinator keeps the run, and a watch of an ended run gives its final report at once.
 // UNAVAILABLE once it has failed for kRewatchFor in a row.
 absl::StatusOr<v1::RunReport> WatchToTheEnd(v1::Control::Stub* stub, const std::string& id) {
-  absl::Time failing_since = absl::InfiniteFuture();
+  using Clock = std::chrono::steady_clock;
+  std::optional<Clock::time_point> failing_since;
   for (;;) {
     grpc::ClientContext context;
     v1::WatchRunRequest watch;
     watch.set_run_id(id);
     auto reader = stub->WatchRun(&context, watch);
     v1::RunUpdate update;
+    std::optional<v1::RunReport> final_report;
     while (reader->Read(&update)) {
-      failing_since = absl::InfiniteFuture();
+      failing_since.reset();
       if (update.report().verdict() != v1::RunReport::VERDICT_UNSPECIFIED) {
-        reader->Finish();  // FINISHED: the final report ends the watch
-        return update.report();
+        final_report = update.report();  // the last update; the stream ends after it
+      } else {
+        std::printf("%s\n", FormatProgressLine(update.report()).c_str());
+        std::fflush(stdout);
       }
-      std::printf("%s\n", FormatProgressLine(update.report()).c_str());
-      std::fflush(stdout);
     }
     grpc::Status status = reader->Finish();
+    if (final_report.has_value()) {
+      if (!status.ok()) {
+        std::fprintf(stderr,
+                     "churnlab run: the watch closed with an error after the final "
+                     "report (%s)\n",
+                     TerminalSafe(status.error_message()).c_str());
+      }
+      return *std::move(final_report);
+    }
     if (status.ok()) return absl::UnavailableError("the watch ended without the final report");
-    const absl::Time now = absl::Now();
-    failing_since = std::min(failing_since, now);
-    if (status.error_code() == grpc::StatusCode::NOT_FOUND ||
-        status.error_code() == grpc::StatusCode::PERMISSION_DENIED ||
-        status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
-        now - failing_since > kRewatchFor) {
+    const grpc::StatusCode code = status.error_code();
+    const bool for_good = code == grpc::StatusCode::NOT_FOUND ||
+                          code == grpc::StatusCode::PERMISSION_DENIED ||
+                          code == grpc::StatusCode::UNAUTHENTICATED;
+    if (!failing_since.has_value()) {
+      failing_since = Clock::now();
+      if (!for_good) {  // said once per break, however many tries it takes
+        std::fprintf(stderr, "churnlab run: the progress stream broke (%s); watching again\n",
+                     TerminalSafe(status.error_message()).c_str());
+      }
+    }
+    if (for_good || interrupted.load() ||
+        Clock::now() - *failing_since > absl::ToChronoSeconds(kRewatchFor)) {
       return absl::UnavailableError("lost the run's progress: " + status.error_message());
     }
-    std::fprintf(stderr, "churnlab run: the progress stream broke (%s); watching again\n",
-                 TerminalSafe(status.error_message()).c_str());
-    absl::SleepFor(absl::Milliseconds(500));
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
 }
 
@@ -244,6 +261,11 @@ std::variant<PreparedRun, int> PrepareRun(const std::string& program, const std:
   }
   absl::StatusOr<v1::RunSpec> spec = BuildSpec(f.spec_file, f.overrides);
   if (!spec.ok()) return Fail(program, kExitBadInput, std::string(spec.status().message()));
+  if (spec->agent_names_size() > 0 && f.expect_agents > spec->agent_names_size()) {
+    return Fail(program, kExitBadInput,
+                absl::StrCat("--expect-agents=", f.expect_agents, ": only ",
+                             spec->agent_names_size(), " agent(s) are named (--agents)"));
+  }
   std::variant<Connection, int> conn = Dial(program, f.coordinator);
   if (const int* code = std::get_if<int>(&conn)) return *code;
   signal(SIGINT, OnSignal);

@@ -93,9 +93,12 @@ int WaitForAgents(const std::string& program, v1::Control::Stub* stub, int64_t w
       last_error = status.error_message();
     }
     if (static_cast<int64_t>(ready.size()) >= want) return kExitOk;
-    std::string now = absl::StrCat("waiting for ", want, " agent(s): ", ready.size(), " ready",
-                                   ready.empty() ? "" : " (", absl::StrJoin(ready, ", "),
-                                   ready.empty() ? "" : ")");
+    std::string now =
+        last_error.empty()
+            ? absl::StrCat("waiting for ", want, " agent(s): ", ready.size(), " ready",
+                           ready.empty() ? "" : " (", absl::StrJoin(ready, ", "),
+                           ready.empty() ? "" : ")")
+            : absl::StrCat("waiting for ", want, " agent(s): cannot list them (", last_error, ")");
     if (now != said) {
       std::printf("%s\n", TerminalSafe(now).c_str());
       std::fflush(stdout);

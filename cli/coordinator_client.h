@@ -45,9 +45,8 @@ int ExitCodeFor(const absl::Status& status);
 std::variant<Connection, int> Dial(const std::string& program, const CoordinatorFlags& f);
 
 // --expect-agents: waits until `want` agents are attached and idle (of `names` when it is not
-// empty), polling every 250 ms and printing who is there whenever that changes; gives up
-// after `timeout`, or when `stop` turns true, with the exit code (3, the message printed).
-// 0 when they are there.
+// empty), polling every 250 ms and printing who is there whenever that changes. 0 when they
+// are there; after `timeout` 3, when `stop` turns true (Ctrl-C) 1, the message printed.
 int WaitForAgents(const std::string& program, v1::Control::Stub* stub, int64_t want,
                   const std::vector<std::string>& names, absl::Duration timeout,
                   const std::function<bool()>& stop);

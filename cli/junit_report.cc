@@ -82,7 +82,7 @@ void AddProperties(xmlNode* suite, const v1::RunReport& r) {
   property("attempted", absl::StrCat(r.totals().attempted()));
   property("succeeded", absl::StrCat(r.totals().succeeded()));
   property("failed", absl::StrCat(r.totals().failed()));
-  property("verdict_reasons", absl::StrJoin(r.verdict_reasons(), "; "));
+  property("verdict_reasons", absl::StrJoin(r.verdict_reasons(), " | "));
 }
 
 // <testcase> with a <failure> (or <error>) when `problems` is not empty; returns whether it failed.

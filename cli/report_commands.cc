@@ -90,16 +90,34 @@ std::variant<std::vector<v1::RunReport>, int> GetReports(const std::string& prog
   return reports;
 }
 
+enum class Format { kText, kJson, kCsv, kHtml };
+constexpr std::pair<absl::string_view, Format> kFormats[] = {{"text", Format::kText},
+                                                             {"json", Format::kJson},
+                                                             {"csv", Format::kCsv},
+                                                             {"html", Format::kHtml}};
+
+// The reports in `format`: one run's report (its per-second series for csv), or with `as_runs`
+// the several-runs shape.
+std::string Render(Format format, const std::vector<v1::RunReport>& reports, bool as_runs) {
+  const v1::RunReport& r = reports[0];
+  switch (format) {
+    case Format::kText:
+      return as_runs ? FormatReportsText(reports) : FormatReportText(r);
+    case Format::kJson:
+      return as_runs ? RunsToJson(reports) : ReportToJson(r);
+    case Format::kCsv:
+      return as_runs ? RunsToCsv(reports) : SeriesToCsv(r);
+    case Format::kHtml:
+      break;
+  }
+  return ReportsToHtml(reports);
+}
+
 }  // namespace
 
 int ReportCommand(int argc, char** argv) {
   const std::string program = "churnlab report";
   CoordinatorFlags coordinator;
-  enum class Format { kText, kJson, kCsv, kHtml };
-  constexpr std::pair<absl::string_view, Format> kFormats[] = {{"text", Format::kText},
-                                                               {"json", Format::kJson},
-                                                               {"csv", Format::kCsv},
-                                                               {"html", Format::kHtml}};
   Format format = Format::kText;
   std::string output;
   FlagSet flags(program,
@@ -122,6 +140,10 @@ int ReportCommand(int argc, char** argv) {
                  return absl::InvalidArgumentError("expected text, json, csv or html");
                });
   flags.String("output", &output, "write here instead of standard output");
+  bool as_runs = false;
+  flags.Bool("runs", &as_runs,
+             "the several-runs shape even for one run (text rows, JSON {\"runs\": [...]}, CSV a "
+             "row per run), for scripts that pass a list of any length");
   std::vector<std::string> positional = flags.ParseOrExit(argc, argv);
   if (positional.empty()) return Fail(program, kExitBadInput, "give a RUN_ID, or several");
   if (positional.size() > kMaxReportsAtOnce) {
@@ -133,23 +155,7 @@ int ReportCommand(int argc, char** argv) {
   auto got = GetReports(program, std::get<Connection>(dialed).stub.get(), positional);
   if (const int* code = std::get_if<int>(&got)) return *code;
   const std::vector<v1::RunReport>& reports = std::get<std::vector<v1::RunReport>>(got);
-  const v1::RunReport& r = reports[0];
-  const bool one = reports.size() == 1;
-  std::string text;
-  switch (format) {
-    case Format::kText:
-      text = one ? FormatReportText(r) : FormatReportsText(reports);
-      break;
-    case Format::kJson:
-      text = one ? ReportToJson(r) : RunsToJson(reports);
-      break;
-    case Format::kCsv:
-      text = one ? SeriesToCsv(r) : RunsToCsv(reports);
-      break;
-    case Format::kHtml:
-      text = ReportsToHtml(reports);
-      break;
-  }
+  const std::string text = Render(format, reports, reports.size() > 1 || as_runs);
   if (output.empty()) {
     std::fwrite(text.data(), 1, text.size(), stdout);
   } else if (!WriteFile(output, text)) {

@@ -83,28 +83,30 @@ RunMetrics::HistogramCounts HistogramCountsOf(const v1::LatencyHistogram& h) {
   return out;
 }
 
-// Whether a source has series of its own: those shown already do, new ones while fewer than
-// `max` are shown (so a series, once there, stays).
-bool Shown(const RunMetrics::SourceKey& key, size_t max, std::set<RunMetrics::SourceKey>* shown) {
-  if (shown->count(key) > 0) return true;
-  if (shown->size() >= max) return false;
-  shown->insert(key);
-  return true;
+// Gives the sources of `r` series of their own while fewer than `max` have them: those shown
+// already keep theirs, so a series, once there, stays (a counter never moves to `_other`).
+void NoteSources(const v1::RunReport& r, size_t max, std::set<RunMetrics::SourceKey>* shown) {
+  for (const v1::AgentReport& agent : r.agents()) {
+    for (const v1::SourceReport& s : agent.sources()) {
+      if (shown->size() >= max) return;
+      shown->insert({agent.name(), s.ip()});
+    }
+  }
 }
 
 // The labels a source's counts go under: its own, or the one series past the cap.
-MetricLabels SourceLabels(const std::string& agent, const std::string& ip, size_t max,
-                          std::set<RunMetrics::SourceKey>* shown) {
-  if (Shown({agent, ip}, max, shown)) return {{"agent", agent}, {"source_ip", ip}};
+MetricLabels SourceLabels(const std::string& agent, const std::string& ip,
+                          const std::set<RunMetrics::SourceKey>& shown) {
+  if (shown.count({agent, ip}) > 0) return {{"agent", agent}, {"source_ip", ip}};
   return {{"agent", kFoldedLabel}, {"source_ip", kFoldedLabel}};
 }
 
-RunMetrics::Counters CountersOf(const v1::RunReport& r, size_t max_sources,
-                                std::set<RunMetrics::SourceKey>* shown) {
+RunMetrics::Counters CountersOf(const v1::RunReport& r,
+                                const std::set<RunMetrics::SourceKey>& shown) {
   RunMetrics::Counters c;
   for (const v1::AgentReport& agent : r.agents()) {
     for (const v1::SourceReport& s : agent.sources()) {
-      const MetricLabels labels = SourceLabels(agent.name(), s.ip(), max_sources, shown);
+      const MetricLabels labels = SourceLabels(agent.name(), s.ip(), shown);
       AddCount(&c, kAttempted, labels, static_cast<double>(s.attempted()));
       AddCount(&c, kSucceeded, labels, static_cast<double>(s.succeeded()));
       if (s.tls_full() + s.tls_resumed() > 0) {
@@ -350,8 +352,9 @@ void RunMetrics::OnReport(const v1::RunReport& report, bool final) {
   std::lock_guard<std::mutex> lock(mu_);
   Name& name = names_[report.spec().name()];
   if (name.ended.count(report.run_id()) > 0) return;  // a late update of a run that ended
-  Counters counts =
-      final ? CountersOf(report, options_.max_sources, &name.shown_sources) : Counters();
+  // Sources get their series as they first appear, in any run of the name, progress or final.
+  NoteSources(report, options_.max_sources, &name.shown_sources);
+  Counters counts = final ? CountersOf(report, name.shown_sources) : Counters();
   Entry& entry = name.runs[report.run_id()];
   if (entry.seq == 0) entry.seq = next_seq_++;
   if (trimmed.series_size() > 0) {
@@ -404,20 +407,17 @@ void RunMetrics::AppendTo(std::string* out, int* running) {
     for (const auto& [name, state] : names_) {
       const MetricLabels labels = {{"name", name}};
       Counters counters = state.finished;
-      // Runs in flight show their new sources while there is room; their final report keeps
-      // them (same order, same cap).
-      std::set<SourceKey> shown = state.shown_sources;
       const Entry* newest = nullptr;
       for (const auto& [id, entry] : state.runs) {
         if (!entry.final) {
-          counters.Add(CountersOf(entry.report, options_.max_sources, &shown));
+          counters.Add(CountersOf(entry.report, state.shown_sources));
           ++*running;
         }
         if (newest == nullptr || entry.seq > newest->seq) newest = &entry;
       }
       if (newest != nullptr) {
         AddRunGauges(labels, newest->report, newest->final,
-                     {&state.source_states, &state.target_states, &shown}, &families);
+                     {&state.source_states, &state.target_states, &state.shown_sources}, &families);
       }
       AddCounters(labels, counters, &families);
     }

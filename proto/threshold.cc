@@ -1,5 +1,6 @@
 #include "proto/threshold.h"
 
+#include <cmath>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -145,17 +146,35 @@ bool ThresholdPasses(const Threshold& t, double observed) {
   return false;
 }
 
-std::string FormatMetricValue(Metric metric, double value) {
+namespace {
+
+// Fixed notation, never exponents: three significant digits for small values, whole numbers from
+// 100 up, `extra` more decimals on request; trailing zeros dropped ("25.4", "1500", "0.254").
+std::string Fixed(double value, int extra) {
+  const double size = std::fabs(value);
+  const int decimals = (size >= 100 ? 0 : size >= 10 ? 1 : size >= 1 ? 2 : 3) + extra;
+  std::string out = absl::StrFormat("%.*f", decimals, value);
+  if (out.find('.') != std::string::npos) {
+    while (out.back() == '0') out.pop_back();
+    if (out.back() == '.') out.pop_back();
+  }
+  return out == "-0" ? "0" : out;
+}
+
+}  // namespace
+
+std::string FormatMetricValue(Metric metric, double value, int extra_digits) {
+  if (!std::isfinite(value)) return absl::StrCat(value);
   switch (metric) {
     case Metric::kErrorRate:
     case Metric::kResumedRatio:
-      return absl::StrFormat("%.3g%%", value * 100);
+      return absl::StrCat(Fixed(value * 100, extra_digits), "%");
     case Metric::kAchievedRate:
-      return absl::StrFormat("%.1f/s", value);
+      return absl::StrCat(Fixed(value, extra_digits), "/s");
     case Metric::kMissedStarts:
-      return absl::StrFormat("%.0f", value);
+      return Fixed(value, extra_digits);
     default:  // latencies, in milliseconds
-      return absl::StrFormat("%.3g ms", value);
+      return absl::StrCat(Fixed(value, extra_digits), " ms");
   }
 }
 

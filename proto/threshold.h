@@ -46,8 +46,9 @@ absl::string_view MetricName(Threshold::Metric metric);
 // The metric's value in `report` (totals and latency must be filled in).
 double ObservedMetric(const Threshold& threshold, const v1::RunReport& report);
 bool ThresholdPasses(const Threshold& threshold, double observed);
-// A value of `metric` for people, with its unit: "0.254 ms", "0.9%", "1,980/s", "12".
-std::string FormatMetricValue(Threshold::Metric metric, double value);
+// A value of `metric` for people, with its unit and no exponent: "0.254 ms", "1500 ms", "0.9%",
+// "1980/s", "12"; `extra_digits` more decimals where two values would otherwise read the same.
+std::string FormatMetricValue(Threshold::Metric metric, double value, int extra_digits = 0);
 // The operator as written: "<", "<=", ">", ">=".
 absl::string_view OpText(Threshold::Op op);
 

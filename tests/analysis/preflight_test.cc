@@ -137,7 +137,7 @@ TEST(PreflightTest, AgentsOnOneKernelShareItsFilesAndMemory) {
   };
   EXPECT_TRUE(
       said("agents a1, a2 (one kernel): their 200000 connections at once in all are past "
-           "its host's fs.file-max of 150000"));
+           "their host's fs.file-max of 150000"));
   // Two kernels: each has its own.
   hellos[1]->set_kernel_id("boot-2/net:[2]");
   EXPECT_FALSE(said("fs.file-max"));

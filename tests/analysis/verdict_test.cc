@@ -78,9 +78,19 @@ TEST(VerdictTest, EveryVerdictSaysWhyWithUnits) {
   ASSERT_EQ(passed.verdict(), v1::RunReport::VERDICT_PASS);
   ASSERT_EQ(passed.verdict_reasons_size(), 1);
   EXPECT_EQ(passed.verdict_reasons(0),
-            "the run completed, no agent was lost or refused, and every threshold held: threshold "
-            "error_rate < 0.01 (the default: the spec sets no thresholds) passed: observed 0.5%, "
-            "limit < 1%");
+            "the run completed, no agent was lost or refused, and every threshold held "
+            "(error_rate < 0.01 (the default): observed 0.5%)");
+  // Values read in fixed notation, with the digits that tell the observed value from its limit.
+  v1::RunReport slow = Completed(1000, 0);
+  slow.mutable_spec()->add_thresholds("connect_p99 < 2s");
+  slow.mutable_spec()->add_thresholds("connect_max <= 10ms");
+  slow.mutable_latency()->mutable_connect()->set_p99_ms(1500);
+  slow.mutable_latency()->mutable_connect()->set_max_ms(10.004);
+  JudgeRun(&slow);
+  ASSERT_EQ(slow.verdict_reasons_size(), 1) << slow.DebugString();
+  EXPECT_EQ(slow.verdict_reasons(0),
+            "threshold connect_max <= 10ms failed: observed 10.004 ms, limit <= 10 ms");
+  EXPECT_EQ(slow.thresholds(0).passed(), true);
   // Judged again (a report rebuilt), the reasons are not repeated.
   JudgeRun(&passed);
   EXPECT_EQ(passed.verdict_reasons_size(), 1);

@@ -311,5 +311,52 @@ TEST(RunMetricsCapTest, SourcesPastTheCapAreSummedAndCounted) {
             150);
 }
 
+// Sources that appear late (an agent's first telemetry, a second run of the name in flight) take
+// the slots left, never one a source already has: no counter goes down from scrape to scrape.
+TEST(RunMetricsCapTest, ASourceThatHasItsSeriesKeepsIt) {
+  absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  RunMetrics metrics({absl::Hours(1), 3, [&] { return now; }, /*max_sources=*/2});
+  auto with_source = [](v1::RunReport r, const std::string& ip) {
+    v1::SourceReport* s = r.mutable_agents(0)->add_sources();
+    *s = r.agents(0).sources(0);
+    s->set_ip(ip);
+    return r;
+  };
+  std::map<std::string, double> last;
+  auto scrape_grows = [&](const char* when) {
+    std::string text;
+    int running = 0;
+    metrics.AppendTo(&text, &running);
+    std::map<std::string, double> now_samples = Samples(text);
+    for (const auto& [sample, value] : last) {
+      if (sample.find("_total{") == std::string::npos) continue;
+      auto it = now_samples.find(sample);
+      ASSERT_NE(it, now_samples.end()) << when << ": " << sample << " vanished";
+      EXPECT_GE(it->second, value) << when << ": " << sample;
+    }
+    last = now_samples;
+  };
+  metrics.OnReport(Report("r-1", "n", 100, 0), false);  // 127.0.0.2
+  scrape_grows("r-1 live");
+  metrics.OnReport(with_source(with_source(Report("r-2", "n", 100, 0), "127.0.0.3"), "127.0.0.4"),
+                   false);
+  scrape_grows("r-2 live");
+  // r-1's late agent brings 127.0.0.5; both runs end.
+  metrics.OnReport(Final(with_source(Report("r-1", "n", 200, 0), "127.0.0.5")), true);
+  scrape_grows("r-1 final");
+  metrics.OnReport(
+      Final(with_source(with_source(Report("r-2", "n", 200, 0), "127.0.0.3"), "127.0.0.4")), true);
+  scrape_grows("r-2 final");
+  EXPECT_EQ(Value(last, R"(churnlab_connections_attempted_total{name="n",agent="a1",)"
+                        R"(source_ip="127.0.0.2"})"),
+            400);  // r-1's and r-2's 127.0.0.2
+  EXPECT_EQ(Value(last, R"(churnlab_connections_attempted_total{name="n",agent="a1",)"
+                        R"(source_ip="127.0.0.3"})"),
+            200);
+  EXPECT_EQ(Value(last, R"(churnlab_connections_attempted_total{name="n",agent="_other",)"
+                        R"(source_ip="_other"})"),
+            400);  // 127.0.0.4 and 127.0.0.5
+}
+
 }  // namespace
 }  // namespace churnlab

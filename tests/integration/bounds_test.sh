@@ -351,6 +351,7 @@ census_held() {
     2>/dev/null || echo 0
 }
 for _ in $(seq 200); do (($(census_held) >= held)) && break; sleep 0.1; done
+(($(census_held) >= held)) || fail "the idle agent's census never showed the $held held ports in 20 s"
 in_ns "$bin/churnlab" run --coordinator="$c" --target="$(cat target)" --rate=100 --duration=1s \
   --report=elsewhere.json >elsewhere-run.log 2>&1 || true
 warned=$(grep -o 'warning: agent [^:]*: [0-9]* of its 1000 ports were held by sockets on its host' \
