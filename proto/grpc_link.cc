@@ -102,6 +102,13 @@ std::shared_ptr<grpc::Channel> DialCoordinator(const std::string& address,
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);  // pings even while nothing is sent
+  // gRPC's own reconnect backoff grows to 120 s: after half a minute without a coordinator, a
+  // channel failed every call at once for 10 s and more after the coordinator was back (an agent
+  // missed a restart that way). The callers pace their retries themselves (an agent's session
+  // up to 5 s apart), so the channel tries again within a second of being asked.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kReconnectBackoffMs);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, kReconnectBackoffMs);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kReconnectBackoffMs);
   std::shared_ptr<grpc::ChannelCredentials> credentials =
       security.tls() ? grpc::SslCredentials(grpc::SslCredentialsOptions{
                            security.tls_ca, security.tls_key, security.tls_cert})

@@ -26,6 +26,9 @@ namespace churnlab {
 
 constexpr int kKeepaliveTimeMs = 1000;
 constexpr int kKeepaliveTimeoutMs = 1500;
+// How soon a client channel that lost its connection tries a new one when a call asks (every
+// time: callers pace their own retries).
+constexpr int kReconnectBackoffMs = 1000;
 // The coordinator closes a connection that has not finished its handshakes in this long, and one
 // with no call open for this long.
 constexpr int kServerHandshakeTimeoutMs = 10000;

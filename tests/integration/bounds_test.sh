@@ -350,8 +350,10 @@ census_held() {
     'import json,sys; a=json.load(sys.stdin)["agents"][0]["hello"]; print(a.get("range_held", {}).get("in_use", 0))' \
     2>/dev/null || echo 0
 }
-for _ in $(seq 200); do (($(census_held) >= held)) && break; sleep 0.1; done
-(($(census_held) >= held)) || fail "the idle agent's census never showed the $held held ports in 20 s"
+waited=$(now_ms)
+for _ in $(seq 450); do (($(census_held) >= held)) && break; sleep 0.1; done
+(($(census_held) >= held)) || fail "the idle agent's census never showed the $held held ports in 45 s"
+echo "   the idle agent's census showed them $(($(now_ms) - waited)) ms after the bind() run"
 in_ns "$bin/churnlab" run --coordinator="$c" --target="$(cat target)" --rate=100 --duration=1s \
   --report=elsewhere.json >elsewhere-run.log 2>&1 || true
 warned=$(grep -o 'warning: agent [^:]*: [0-9]* of its 1000 ports were held by sockets on its host' \
