@@ -42,12 +42,14 @@ void AgentSession::AddIdleCensus(v1::Hello* hello) {
   const absl::Time now = options_.link.now();
   if (now >= idle_census_due_) {
     auto [low, high] = LocalPortRange();
-    const int64_t started = SystemClock().NowNanos();
+    const int64_t started = ThreadCpuNanos();
     absl::StatusOr<RangeUse> range = TakeRangeUse(low, high);
-    // Every 2 s, or 50 times its own cost apart on a host whose socket table is large (the
-    // kernel walks every socket): at most 2% of a core.
-    idle_census_due_ = now + std::max(absl::Seconds(2),
-                                      50 * absl::Nanoseconds(SystemClock().NowNanos() - started));
+    // Every 2 s, or 50 times its own CPU cost apart on a host whose socket table is large (the
+    // kernel walks every socket): at most 2% of a core, and at least every 30 s. By CPU, not
+    // wall time: a busy CPU stretched one census to over a second, and the next came ~60 s
+    // later, when the ports it should have shown held were free again.
+    idle_census_due_ =
+        now + absl::Nanoseconds(CensusGapNanos(ThreadCpuNanos() - started, 50, 2'000'000'000));
     idle_census_.reset();
     if (range.ok()) {
       idle_census_.emplace();

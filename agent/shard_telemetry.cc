@@ -23,16 +23,8 @@ v1::FailurePhase ToProto(Phase phase) {
 }
 
 // A census is due a telemetry beat (1 s) after the last started, less some slack for jitter,
-// and at most 30 s after.
+// and at most 30 s after (CensusGapNanos).
 constexpr int64_t kMinCensusGapNanos = 950'000'000;
-constexpr int64_t kMaxCensusGapNanos = 30'000'000'000;
-
-// CPU time the calling thread has used, nanoseconds.
-int64_t ThreadCpuNanos() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
 
 // "auto" (no bind) or a wildcard bind (0.0.0.0, ::): the census sees the address the kernel
 // chose, never the wildcard itself.
@@ -126,8 +118,7 @@ bool ShardTelemetryCollector::UpdateCensus(bool final) {
     // while the kernel filled up), but at least every 30 s: on a host holding a million
     // connections a census costs a second or two, and the peaks must still be seen. A cheap
     // census is due a beat after it started, so that every beat carries a fresh one.
-    next_census_ =
-        census_started_ + std::clamp(pending_cost_ * 100, kMinCensusGapNanos, kMaxCensusGapNanos);
+    next_census_ = census_started_ + CensusGapNanos(pending_cost_, 100, kMinCensusGapNanos);
     fresh = true;
   }
   if (final) {

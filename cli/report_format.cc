@@ -9,6 +9,7 @@
 #include "analysis/tuple_budget.h"
 #include "common/terminal_text.h"
 #include "proto/message_json.h"
+#include "proto/report_export.h"
 #include "proto/run_spec.h"
 #include "proto/telemetry_codec.h"
 #include "proto/threshold.h"
@@ -411,15 +412,8 @@ std::string FormatReportsText(const std::vector<v1::RunReport>& reports) {
       absl::StrFormat("%-26s %-9s %10s %9s %10s %11s  %s\n", "run", "verdict", "attempted",
                       "failed", "achieved/s", "connect p99", "top error");
   for (const v1::RunReport& r : reports) {
-    std::string top = "-";
-    uint64_t most = 0;
-    for (const auto& [error, count] :
-         std::map<std::string, uint64_t>(r.errors().begin(), r.errors().end())) {
-      if (count > most) {
-        most = count;
-        top = absl::StrCat(error, " ", count);
-      }
-    }
+    const auto [error, count] = TopError(r);
+    const std::string top = count > 0 ? absl::StrCat(error, " ", count) : "-";
     absl::StrAppendFormat(
         &out, "%-26s %-9s %10d %9d %10.0f %9.2fms  %s\n", TerminalSafe(r.run_id()).substr(0, 26),
         r.verdict() == v1::RunReport::VERDICT_UNSPECIFIED ? "-" : Word(r.verdict()),

@@ -2,6 +2,8 @@
 
 #include <time.h>
 
+#include <algorithm>
+
 namespace churnlab {
 
 int64_t RealClock::NowNanos() {
@@ -15,6 +17,16 @@ int64_t RealClock::NowNanos() {
 Clock& SystemClock() {
   static RealClock clock;
   return clock;
+}
+
+int64_t ThreadCpuNanos() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+int64_t CensusGapNanos(int64_t cost_nanos, int64_t factor, int64_t min_nanos) {
+  return std::clamp(cost_nanos * factor, min_nanos, kMaxCensusGapNanos);
 }
 
 }  // namespace churnlab

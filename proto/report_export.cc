@@ -100,6 +100,16 @@ std::string SeriesToCsv(const v1::RunReport& report) {
   return out;
 }
 
+std::pair<std::string, uint64_t> TopError(const v1::RunReport& report) {
+  std::pair<std::string, uint64_t> top = {"", 0};
+  for (const auto& [error, count] : report.errors()) {
+    if (count > top.second || (count == top.second && count > 0 && error < top.first)) {
+      top = {error, count};
+    }
+  }
+  return top;
+}
+
 std::string RunsToJson(const std::vector<v1::RunReport>& reports) {
   std::string out = "{\"runs\": [";
   for (size_t i = 0; i < reports.size(); ++i) {
@@ -130,16 +140,9 @@ std::string RunsToCsv(const std::vector<v1::RunReport>& reports) {
       absl::StrAppendFormat(&out, ",%.3f,%.3f,%.3f,%.3f", l->p50_ms(), l->p90_ms(), l->p99_ms(),
                             l->max_ms());
     }
-    std::string top;
-    uint64_t most = 0;
-    for (const auto& [error, count] :
-         std::map<std::string, uint64_t>(r.errors().begin(), r.errors().end())) {
-      if (count > most) {
-        most = count;
-        top = absl::StrCat(error, "=", count);
-      }
-    }
-    absl::StrAppend(&out, ",", t.tls_full(), ",", t.tls_resumed(), ",", CsvField(top), "\n");
+    const auto [top, most] = TopError(r);
+    absl::StrAppend(&out, ",", t.tls_full(), ",", t.tls_resumed(), ",",
+                    CsvField(most > 0 ? absl::StrCat(top, "=", most) : ""), "\n");
   }
   return out;
 }

@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -34,6 +35,8 @@ std::string SeriesToCsv(const v1::RunReport& report);
 //   succeeded,failed,error_rate,tuple_budget_rate,connect_p50_ms,...,tls_handshake_max_ms,
 //   tls_full,tls_resumed,top_error
 std::string RunsToJson(const std::vector<v1::RunReport>& reports);
+// The run's most frequent error and its count (the first by name among equals); {"", 0} for none.
+std::pair<std::string, uint64_t> TopError(const v1::RunReport& report);
 std::string RunsToCsv(const std::vector<v1::RunReport>& reports);
 
 // The table's row (common/windows_errors.h) as the report carries it.

@@ -233,6 +233,8 @@ async function route() {
   if (r.compare) {
     if (!state.selected && r.compare.length) await showRun(r.compare[r.compare.length - 1]);
     await showCompare(r.compare);
+    // A shared comparison opens on the comparison, not on the run above it.
+    if (state.checked.length >= 2) $('compare').scrollIntoView({ block: 'start' });
   }
   return true;
 }

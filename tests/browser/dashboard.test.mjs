@@ -237,6 +237,11 @@ async function moreRuns(page, http, first, refused) {
   await third.goto(compareUrl);
   await until('the shared side by side', async () => !(await third.isHidden('#compare')));
   assert.equal(await third.$$eval('#compare .compare-table thead th', (t) => t.length), 3);
+  // The link opens on the comparison: its heading in the top half of the view, not screenfuls
+  // below the run (as far up as the page's length lets it scroll).
+  const [top, height] = await third.evaluate(() =>
+    [document.getElementById('compare').getBoundingClientRect().top, window.innerHeight]);
+  assert.ok(top >= 0 && top < height / 2, `the comparison starts ${top} px down a ${height} px view`);
   await third.waitForFunction(() =>
     [...document.querySelectorAll('#compare .chart')].every((c) => Number(c.dataset.points) > 0));
   await third.screenshot({ path: path.join(artifacts, 'dashboard-compare.png'), fullPage: true });
