@@ -136,14 +136,28 @@ function tagCell(tags) {
 // refresh with the old filter, answered late on a busy host) is dropped, never shown over it.
 let runsAsked = 0;
 
-async function loadRuns() {
+async function loadRuns(tries = 0) {
   const asked = ++runsAsked;
   const filter = $('tag-filter').value.trim();
   const query = filter ? `?tag=${encodeURIComponent(filter)}` : '';
-  const response = await fetch(`/api/runs${query}`, { headers: authHeaders() });
+  // A listing that fails on a busy coordinator (503, a dropped connection) is asked again a
+  // second later, a few times, rather than leaving the old list up until the next run event.
+  const again = () => {
+    if (asked === runsAsked && tries < 5) setTimeout(() => loadRuns(tries + 1), 1000);
+  };
+  let response;
+  try {
+    response = await fetch(`/api/runs${query}`, { headers: authHeaders() });
+  } catch (e) {
+    again();
+    return;
+  }
   if (asked !== runsAsked) return;
   $('tag-filter').classList.toggle('error', response.status === 400);
-  if (!response.ok) return;
+  if (!response.ok) {
+    if (response.status !== 400) again();
+    return;
+  }
   const runs = (await response.json()).runs || [];
   if (asked !== runsAsked) return;
   $('runs').tBodies[0].replaceChildren(...runs.map((r) => {
@@ -368,7 +382,7 @@ function main() {
   $('spec').addEventListener('input', () => { $('spec').dataset.touched = '1'; });
   $('token').addEventListener('change', loadAll);
   $('start-run').addEventListener('click', startRun);
-  $('tag-filter').addEventListener('change', loadRuns);
+  $('tag-filter').addEventListener('change', () => loadRuns());
   $('download-compare').addEventListener('click', () => downloadHtml(state.checked));
   window.addEventListener('popstate', route);
   loadAll();

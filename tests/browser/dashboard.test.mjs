@@ -210,9 +210,14 @@ async function moreRuns(page, http, first, refused) {
   await page.dispatchEvent('#tag-filter', 'change');
   await until('the filtered list', async () =>
     (await page.$$eval('#runs tbody tr', (rows) => rows.map((r) => r.dataset.run))).join() === second);
-  await page.click(`#runs tr[data-run="${second}"] button.tag >> text=suite=browser`);
-  await until('the list by suite', async () =>
-    (await page.$$('#runs tbody tr')).length === 2);
+  // Clicked again if the list was redrawn under the click (a run event's refresh) and the
+  // filter did not change: the list is what is tested here, not the race.
+  const suiteTag = `#runs tr[data-run="${second}"] button.tag >> text=suite=browser`;
+  await page.click(suiteTag);
+  await until('the list by suite', async () => {
+    if (await page.inputValue('#tag-filter') !== 'suite=browser') await page.click(suiteTag);
+    return (await page.$$('#runs tbody tr')).length === 2;
+  });
   assert.equal(await page.inputValue('#tag-filter'), 'suite=browser');
   const bad = await fetch(`${http}/api/runs?tag=nokey`, auth);
   assert.equal(bad.status, 400);
