@@ -76,7 +76,8 @@ std::vector<std::string> ReadyAgents(const v1::ListAgentsResponse& agents,
 int WaitForAgents(const std::string& program, v1::Control::Stub* stub, int64_t want,
                   const std::vector<std::string>& names, absl::Duration timeout,
                   const std::function<bool()>& stop) {
-  const absl::Time give_up = absl::Now() + timeout;
+  // On the steady clock: a wall-clock step neither ends the wait early nor stretches it.
+  const auto give_up = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(timeout);
   std::string said;
   std::string last_error;
   for (;;) {
@@ -105,7 +106,7 @@ int WaitForAgents(const std::string& program, v1::Control::Stub* stub, int64_t w
       said = now;
     }
     if (stop()) return Fail(program, kExitFailed, "interrupted while " + now);
-    if (absl::Now() >= give_up) {
+    if (std::chrono::steady_clock::now() >= give_up) {
       return Fail(
           program, kExitCannotRun,
           absl::StrCat("--expect-agents=", want, ": after ", absl::FormatDuration(timeout),
