@@ -1,6 +1,7 @@
 #include "coordinator/services.h"
 
 #include <deque>
+#include <iterator>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -143,11 +144,13 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunUpdate> {
     Pump();
   }
 
+  // gRPC may cancel while a write is in flight: the update being written stays in the queue
+  // (gRPC reads it until OnWriteDone, which pops it); only the ones waiting behind it go.
   void OnCancel() override {
     std::lock_guard<std::mutex> lock(mu_);
     last_queued_ = true;
-    queue_.clear();
-    if (!writing_) Pump();
+    queue_.erase(writing_ ? std::next(queue_.begin()) : queue_.begin(), queue_.end());
+    Pump();
   }
 
   void OnDone() override {
