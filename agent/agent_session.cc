@@ -51,12 +51,7 @@ void AgentSession::AddIdleCensus(v1::Hello* hello) {
     idle_census_due_ =
         now + absl::Nanoseconds(CensusGapNanos(ThreadCpuNanos() - started, 50, 2'000'000'000));
     idle_census_.reset();
-    if (range.ok()) {
-      idle_census_.emplace();
-      idle_census_->set_in_use(range->in_use);
-      idle_census_->set_listening(range->listening);
-      idle_census_->set_time_wait(range->time_wait);
-    }
+    if (range.ok()) idle_census_ = PortsAtStartOf(*range);
   }
   if (idle_census_.has_value()) *hello->mutable_range_held() = *idle_census_;
 }
@@ -211,14 +206,23 @@ void AgentSession::RunShard(std::string run_id, ShardEnginePtr engine, absl::Dur
   // What the host holds before the first connection (an earlier run's TIME_WAIT, ports other
   // programs took with bind()), taken while the start is still ahead.
   auto [low, high] = LocalPortRange();
-  absl::StatusOr<SocketCensus> toward_targets = TakeSocketCensus(engine->params().targets);
   absl::StatusOr<RangeUse> range = TakeRangeUse(low, high);
+  absl::StatusOr<SocketCensus> toward_targets = TakeSocketCensus(
+      engine->params().targets, nullptr,
+      range.ok() && range->bind_taken_ports ? range->bind_taken_ports.get() : nullptr);
   for (const absl::Status& status : {toward_targets.status(), range.status()}) {
     if (!status.ok()) {
       link_.Log(absl::StrCat("run ", run_id, ": no socket census before the start (",
                              status.message(),
                              "): the report cannot say which ports were taken already"));
     }
+  }
+  if (range.ok() && !range->bind_taken_known) {
+    link_.Log(absl::StrCat("run ", run_id, ": ", range->in_use,
+                           " ports of the range are held on this host, and which of them bind() "
+                           "took is unknown (",
+                           range->bind_taken_unknown_why,
+                           "): the report can only bound what they take"));
   }
   bool stopped_before_start;
   {

@@ -146,6 +146,16 @@ bool ShardTelemetryCollector::UpdateCensus(bool final) {
   return fresh;
 }
 
+v1::PortsAtStart PortsAtStartOf(const RangeUse& range) {
+  v1::PortsAtStart out;
+  out.set_in_use(range.in_use);
+  out.set_listening(range.listening);
+  out.set_time_wait(range.time_wait);
+  out.set_bind_taken(range.bind_taken);
+  out.set_bind_taken_known(range.bind_taken_known);
+  return out;
+}
+
 void ShardTelemetryCollector::SetPortsAtStart(const absl::StatusOr<SocketCensus>& toward_targets,
                                               const absl::StatusOr<RangeUse>& range) {
   if (toward_targets.ok()) at_start_ = *toward_targets;
@@ -190,6 +200,8 @@ v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapsh
     if (at_start_.has_value()) {
       for (const SourceSockets* sockets : SocketsOf(*at_start_, source.ip())) {
         source.set_ports_in_use_at_start(source.ports_in_use_at_start() + sockets->ports_in_use);
+        source.set_ports_bind_taken_at_start(source.ports_bind_taken_at_start() +
+                                             sockets->ports_bind_taken);
       }
     }
     Peaks& peaks = peaks_[source.ip()];
@@ -213,11 +225,7 @@ v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapsh
   // closed would pair their peak with the memory left once they are gone.
   if (fresh_census) AddMemory(established);
   *t.mutable_memory() = memory_;
-  if (range_at_start_.has_value()) {
-    t.mutable_ports_at_start()->set_in_use(range_at_start_->in_use);
-    t.mutable_ports_at_start()->set_listening(range_at_start_->listening);
-    t.mutable_ports_at_start()->set_time_wait(range_at_start_->time_wait);
-  }
+  if (range_at_start_.has_value()) *t.mutable_ports_at_start() = PortsAtStartOf(*range_at_start_);
   FillHostTelemetry(baseline_, t.mutable_host(), &conntrack_peak_);
   for (size_t state = 1; state < host_states_.size(); ++state) {
     if (host_states_[state] == 0) continue;

@@ -83,6 +83,9 @@ class ShardTelemetryCollector {
 };
 
 // The cumulative telemetry of a shard from its engine's snapshot alone (no kernel figures).
+// What a census of the port range says, as telemetry and the hello carry it.
+v1::PortsAtStart PortsAtStartOf(const RangeUse& range);
+
 v1::ShardTelemetry SnapshotToTelemetry(const EngineSnapshot& snapshot, const std::string& run_id,
                                        bool final);
 

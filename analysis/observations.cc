@@ -156,6 +156,19 @@ struct FullestSource {
   double fill = 0;
 };
 
+// What the host held of a source's range before the run, for a sentence on its exhaustion.
+std::string AtStartWords(const v1::PortsAtStart& at_start, const v1::SourceReport& s) {
+  return absl::StrFormat(
+      " (before the run, sockets on the host held %d ports of the range, %d of them listeners'%s; "
+      "%d were this source's own toward the targets)",
+      at_start.in_use(), at_start.listening(),
+      at_start.bind_taken_known()
+          ? absl::StrFormat("; bind() had taken %d of them, as the kernel's port choice said",
+                            at_start.bind_taken())
+          : "",
+      s.ports_in_use_at_start());
+}
+
 FullestSource FindFullestSource(const v1::RunReport& report) {
   FullestSource out;
   for (const v1::AgentReport& agent : report.agents()) {
@@ -168,14 +181,7 @@ FullestSource FindFullestSource(const v1::RunReport& report) {
                                   s.ip(), agent.name(), s.peak_ports_in_use(), s.port_range_size(),
                                   s.peak_time_wait());
       out.holder = StateHoldingPorts(report, agent.name(), s.ip());
-      out.at_start = agent.has_ports_at_start()
-                         ? absl::StrFormat(
-                               " (before the run, sockets on the host held %d ports of the "
-                               "range, %d of them listeners'; %d were this source's own toward "
-                               "the targets)",
-                               agent.ports_at_start().in_use(), agent.ports_at_start().listening(),
-                               s.ports_in_use_at_start())
-                         : "";
+      out.at_start = agent.has_ports_at_start() ? AtStartWords(agent.ports_at_start(), s) : "";
     }
   }
   return out;

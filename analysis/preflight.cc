@@ -147,18 +147,32 @@ std::vector<std::string> KernelWarnings(const v1::RunSpec& spec,
 
 // Ports of the agent's range its last census found held on its host (any address, state or
 // program) before the run: connect() skips every one bind() took, from every source IP. Said
-// when they are a tenth of the range or more; the census cannot tell bind()'s from connect()'s.
+// when bind()'s are a tenth of the range or more; where the agent could not ask the kernel which
+// were bind()'s, when all held ports are.
 std::string HeldPortsWarning(const ShardFacts& shard) {
   const v1::Hello& hello = *shard.hello;
   const uint64_t range = PortCount(hello);
   if (!shard.range_at_start.has_value() || range == 0) return "";
-  const uint64_t held = shard.range_at_start->in_use();
+  const v1::PortsAtStart& at_start = *shard.range_at_start;
+  if (at_start.bind_taken_known()) {
+    // Ports connect() took elsewhere block only their own four-tuples: bind()'s block them all.
+    const uint64_t taken = std::min(at_start.bind_taken(), range);
+    if (taken * 10 < range) return "";
+    return absl::StrFormat(
+        "agent %s: bind() had taken %d of its %d ports on its host a moment ago (any address or "
+        "program, %d of them listeners'): connect() skips them from every source IP, so its "
+        "budget counts the %d left (free them, run those clients with bind mode no-port, or "
+        "widen net.ipv4.ip_local_port_range)",
+        hello.name(), taken, range, at_start.listening(), range - taken);
+  }
+  const uint64_t held = at_start.in_use();
   if (held * 10 < range) return "";
   return absl::StrFormat(
       "agent %s: %d of its %d ports were held by sockets on its host a moment ago (other "
       "addresses or programs, an earlier run's TIME_WAIT; %d by listeners): connect() skips "
-      "every port bind() took, from any source IP, so expect EADDRNOTAVAIL sooner than the "
-      "budget says (free them, or widen net.ipv4.ip_local_port_range)",
+      "every port bind() took, from any source IP (the agent could not ask the kernel which "
+      "were bind()'s), so expect EADDRNOTAVAIL sooner than the budget says (free them, or "
+      "widen net.ipv4.ip_local_port_range)",
       hello.name(), std::min(held, range), range, shard.range_at_start->listening());
 }
 

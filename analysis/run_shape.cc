@@ -48,4 +48,16 @@ uint64_t PortCount(const v1::Hello& hello) {
   return ports - std::min<uint64_t>(hello.reserved_ports(), ports);
 }
 
+uint64_t UnusableAtStart(const ShardFacts& shard, const std::string& ip) {
+  auto count = [&ip](const std::map<std::string, uint64_t>& by_ip) {
+    auto it = by_ip.find(ip);
+    return it == by_ip.end() ? uint64_t{0} : it->second;
+  };
+  const uint64_t own = count(shard.taken_at_start);
+  if (!shard.range_at_start.has_value() || !shard.range_at_start->bind_taken_known()) return own;
+  const uint64_t bind_taken = shard.range_at_start->bind_taken();
+  // Its own ports bind() took are in both counts.
+  return own + bind_taken - std::min({count(shard.bind_taken_at_start), own, bind_taken});
+}
+
 }  // namespace churnlab::analysis

@@ -27,6 +27,8 @@ struct ShardFacts {
   // connection, and the ports of the range any socket on the host held then.
   std::map<std::string, uint64_t> taken_at_start = {};
   std::optional<v1::PortsAtStart> range_at_start = std::nullopt;
+  // Of taken_at_start, the ports bind() took (range_at_start's bind_taken counts them too).
+  std::map<std::string, uint64_t> bind_taken_at_start = {};
   // Known once it ran: its destinations, every address a target name resolved to on it counted
   // (IP targets once each). 0 until then: one per spec target.
   uint32_t destinations = 0;
@@ -53,5 +55,9 @@ std::optional<int64_t> SysctlInt(const v1::Hello& hello, const std::string& key)
 // Ports of the hello's ip_local_port_range that connect() may choose: the range less its
 // reserved_ports (the kernel never picks those); 0 when it reported no range.
 uint64_t PortCount(const v1::Hello& hello);
+// Ports of the range connect() could not give `ip` toward the targets when the run started, each
+// once: those it already held toward them, and where the kernel was asked, every port bind()
+// took on the host (any address; connect() skips those for every destination).
+uint64_t UnusableAtStart(const ShardFacts& shard, const std::string& ip);
 
 }  // namespace churnlab::analysis

@@ -67,13 +67,27 @@ void AddHostNotes(const ShardFacts& shard, const RunShape& shape,
         "them, so the budget counts %d",
         reserved, hello.host(), range.high() - range.low() + 1, PortCount(hello)));
   }
+  const bool bind_known =
+      shard.range_at_start.has_value() && shard.range_at_start->bind_taken_known();
   for (const auto& [ip, held] : shard.taken_at_start) {
     notes->insert(absl::StrFormat(
         "%s (%s) already held %d ports toward the targets when the run started (an earlier "
-        "run's TIME_WAIT): the budget counts the %d left",
-        ip, hello.name(), held, PortCount(hello) - std::min<uint64_t>(held, PortCount(hello))));
+        "run's TIME_WAIT)%s: the budget counts the %d left",
+        ip, hello.name(), held, bind_known ? ", and bind() took others on its host (below)" : "",
+        PortCount(hello) - std::min(UnusableAtStart(shard, ip), PortCount(hello))));
   }
-  if (shard.range_at_start.has_value() && shard.range_at_start->in_use() > 0) {
+  if (bind_known && shard.range_at_start->bind_taken() > 0) {
+    const v1::PortsAtStart& at_start = *shard.range_at_start;
+    notes->insert(absl::StrFormat(
+        "when the run started, bind() had taken %d ports of %s's range (any address or program, "
+        "%d of them listeners'; the kernel's own port choice was asked): connect() skips them "
+        "from every source IP and toward every destination, so the budget counts them out; the "
+        "other %d ports sockets held there were connect()'s, which take only their own "
+        "four-tuples",
+        at_start.bind_taken(), hello.host(), at_start.listening(),
+        at_start.in_use() - at_start.bind_taken()));
+  } else if (!bind_known && shard.range_at_start.has_value() &&
+             shard.range_at_start->in_use() > 0) {
     uint64_t own = 0;
     for (const auto& [ip, held] : shard.taken_at_start) own += held;
     uint64_t elsewhere =
@@ -82,7 +96,8 @@ void AddHostNotes(const ShardFacts& shard, const RunShape& shape,
       notes->insert(absl::StrFormat(
           "when the run started, %d ports of %s's range were held by other sockets on the host "
           "(other addresses or programs; %d by listeners): connect() skips every one that bind() "
-          "took, from any source IP, so the budget is at most that much lower",
+          "took, from any source IP, so the budget is at most that much lower (which were bind()'s "
+          "is unknown: the agent could not ask the kernel)",
           elsewhere, hello.host(), shard.range_at_start->listening()));
     }
   }
@@ -359,7 +374,7 @@ v1::SourceBudget BudgetOfSource(const SourceFacts& facts, double requested_rate)
 namespace {
 
 // A budget entry per source of each shard ("auto" where the kernel picks it), its ports less
-// those it held toward the targets before the run.
+// those connect() could not give it when the run started.
 std::vector<SourceEntry> EntriesOf(const v1::RunSpec& spec, const RunShape& shape,
                                    std::span<const ShardFacts> shards) {
   const uint32_t spec_destinations = static_cast<uint32_t>(std::max(1, spec.targets_size()));
@@ -372,8 +387,7 @@ std::vector<SourceEntry> EntriesOf(const v1::RunSpec& spec, const RunShape& shap
     if (sources.empty()) sources.push_back("auto");
     for (const std::string& ip : sources) {
       const v1::Hello& hello = *shard.hello;
-      auto taken = shard.taken_at_start.find(ip);
-      uint64_t held = taken == shard.taken_at_start.end() ? 0 : taken->second;
+      const uint64_t held = UnusableAtStart(shard, ip);
       entries.push_back(
           SourceEntry{.shard = &shard,
                       .ip = ip,

@@ -190,6 +190,9 @@ std::vector<analysis::ShardFacts> FactsOf(const RunRecord& run) {
         &shard.hello, a.source_ips, a.rate, a.rate > 0 ? a.max_in_flight : a.concurrency});
     for (const v1::SourceCounts& s : shard.latest.sources()) {
       if (s.ports_in_use_at_start() > 0) f.taken_at_start[s.ip()] = s.ports_in_use_at_start();
+      if (s.ports_bind_taken_at_start() > 0) {
+        f.bind_taken_at_start[s.ip()] = s.ports_bind_taken_at_start();
+      }
     }
     // Names count every address they resolved to on the agent.
     if (shard.latest.resolved_targets_size() > 0) {

@@ -64,9 +64,9 @@ std::pair<int, int> LocalPortRange() {
   return {low, high};
 }
 
-uint32_t ReservedPortsIn(absl::string_view list, uint32_t low, uint32_t high) {
+PortSet ReservedPortSet(absl::string_view list) {
   // The kernel writes its bitmap as sorted, disjoint spans: "8080,9000-9099".
-  uint32_t reserved = 0;
+  PortSet reserved;
   for (absl::string_view part : absl::StrSplit(list, ',', absl::SkipWhitespace())) {
     std::pair<absl::string_view, absl::string_view> ends = absl::StrSplit(part, '-');
     uint32_t a = 0;
@@ -77,12 +77,21 @@ uint32_t ReservedPortsIn(absl::string_view list, uint32_t low, uint32_t high) {
     } else if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(ends.second), &b)) {
       continue;
     }
-    a = std::max(a, low);
-    b = std::min(b, high);
-    if (a <= b) reserved += b - a + 1;
+    for (uint32_t port = a; port <= std::min<uint32_t>(b, 65535); ++port) reserved.set(port);
   }
   return reserved;
 }
+
+uint32_t ReservedPortsIn(absl::string_view list, uint32_t low, uint32_t high) {
+  PortSet reserved = ReservedPortSet(list);
+  uint32_t count = 0;
+  for (uint32_t port = low; port <= std::min<uint32_t>(high, 65535); ++port) {
+    count += reserved.test(port);
+  }
+  return count;
+}
+
+std::string ReservedPortsList() { return ReadProcSys("net.ipv4.ip_local_reserved_ports"); }
 
 std::map<std::string, std::string> ChurnSysctls() {
   std::map<std::string, std::string> out;
@@ -116,8 +125,7 @@ void FillHostSettings(v1::Hello* hello) {
   auto [low, high] = LocalPortRange();
   hello->mutable_port_range()->set_low(low);
   hello->mutable_port_range()->set_high(high);
-  hello->set_reserved_ports(ReservedPortsIn(ReadProcSys("net.ipv4.ip_local_reserved_ports"),
-                                            static_cast<uint32_t>(low),
+  hello->set_reserved_ports(ReservedPortsIn(ReservedPortsList(), static_cast<uint32_t>(low),
                                             static_cast<uint32_t>(high)));
   hello->clear_sysctls();
   for (const auto& [key, value] : ChurnSysctls()) (*hello->mutable_sysctls())[key] = value;

@@ -2,6 +2,7 @@
 // decide connection-churn limits.
 #pragma once
 
+#include <bitset>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -21,8 +22,14 @@ std::vector<SocketAddress> LocalAddresses();
 std::pair<int, int> LocalPortRange();
 // The sysctls that shape churn limits, "net.ipv4.tcp_tw_reuse" -> "2"; unreadable ones omitted.
 std::map<std::string, std::string> ChurnSysctls();
-// How many of ports low..high a net.ipv4.ip_local_reserved_ports list ("8080,9000-9099") holds.
+// A set of TCP ports, indexed by port.
+using PortSet = std::bitset<65536>;
+// The ports a net.ipv4.ip_local_reserved_ports list ("8080,9000-9099") holds.
+PortSet ReservedPortSet(absl::string_view list);
+// How many of ports low..high such a list holds.
 uint32_t ReservedPortsIn(absl::string_view list, uint32_t low, uint32_t high);
+// net.ipv4.ip_local_reserved_ports now; "" when unreadable.
+std::string ReservedPortsList();
 // RLIMIT_NOFILE's soft limit.
 int64_t FdLimit();
 

@@ -7,6 +7,8 @@
 #include <bitset>
 #include <memory>
 
+#include "host/bind_probe.h"
+
 namespace churnlab {
 namespace {
 
@@ -51,7 +53,7 @@ struct RawAddress {
 struct Tally {
   RawAddress source;
   SourceSockets sockets;
-  std::unique_ptr<std::bitset<65536>> ports = std::make_unique<std::bitset<65536>>();
+  std::unique_ptr<PortSet> ports = std::make_unique<PortSet>();
 };
 
 class Counter {
@@ -76,9 +78,12 @@ class Counter {
     }
   }
 
-  SocketCensus Result() const {
+  SocketCensus Result(const PortSet* bind_taken = nullptr) const {
     SocketCensus out;
-    for (const Tally& t : tallies_) out[t.source.IpString()] = t.sockets;
+    for (const Tally& t : tallies_) {
+      SourceSockets& sockets = out[t.source.IpString()] = t.sockets;
+      if (bind_taken != nullptr) sockets.ports_bind_taken = (*t.ports & *bind_taken).count();
+    }
     return out;
   }
 
@@ -130,7 +135,8 @@ SocketCensus CountSockets(const std::vector<TcpSocketInfo>& sockets,
 }
 
 absl::StatusOr<SocketCensus> TakeSocketCensus(const std::vector<SocketAddress>& targets,
-                                              HostTcpStates* host_states) {
+                                              HostTcpStates* host_states,
+                                              const PortSet* bind_taken) {
   Counter counter(targets);
   if (host_states != nullptr) host_states->fill(0);
   for (int family : {AF_INET, AF_INET6}) {
@@ -148,15 +154,15 @@ absl::StatusOr<SocketCensus> TakeSocketCensus(const std::vector<SocketAddress>& 
         });
     if (!status.ok()) return status;
   }
-  return counter.Result();
+  return counter.Result(bind_taken);
 }
 
 absl::StatusOr<RangeUse> TakeRangeUse(int low, int high) {
   RangeUse out;
   if (low <= 0 || high < low || high > 65535) return out;
   // IPv4 and IPv6 sockets share the port space.
-  auto held = std::make_unique<std::bitset<65536>>();
-  auto listening = std::make_unique<std::bitset<65536>>();
+  auto held = std::make_unique<PortSet>();
+  auto listening = std::make_unique<PortSet>();
   for (int family : {AF_INET, AF_INET6}) {
     absl::Status status = VisitTcpSockets(
         family, ~0u, PortFilter{PortFilter::Side::kLocal, low, high}, [&](const RawTcpSocket& s) {
@@ -173,6 +179,14 @@ absl::StatusOr<RangeUse> TakeRangeUse(int low, int high) {
   }
   out.in_use = held->count();
   out.listening = listening->count();
+  absl::StatusOr<std::unique_ptr<PortSet>> taken = BindTakenPorts(*held);
+  if (taken.ok()) {
+    out.bind_taken = (*taken)->count();
+    out.bind_taken_known = true;
+    out.bind_taken_ports = std::move(*taken);
+  } else {
+    out.bind_taken_unknown_why = std::string(taken.status().message());
+  }
   return out;
 }
 

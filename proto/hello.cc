@@ -90,10 +90,11 @@ absl::Status ValidateHello(const v1::Hello& hello) {
   }
   const v1::PortsAtStart& held = hello.range_held();
   if (held.in_use() > 65536 || held.listening() > held.in_use() ||
-      held.time_wait() > kMaxTelemetryCount) {
+      held.bind_taken() > held.in_use() || held.time_wait() > kMaxTelemetryCount) {
     return Invalid("range_held",
                    absl::StrCat(held.in_use(), " ports in use, ", held.listening(), " listening, ",
-                                held.time_wait(), " in TIME_WAIT: not counts a census can give"));
+                                held.bind_taken(), " taken by bind(), ", held.time_wait(),
+                                " in TIME_WAIT: not counts a census can give"));
   }
   return absl::OkStatus();
 }

@@ -119,6 +119,8 @@ uint64_t SanitizeTelemetry(v1::ShardTelemetry* t) {
       }
     }
     s.set_ports_in_use_at_start(ClampTo(s.ports_in_use_at_start(), kPortCount, &changed));
+    s.set_ports_bind_taken_at_start(
+        ClampTo(s.ports_bind_taken_at_start(), s.ports_in_use_at_start(), &changed));
     changed += SanitizeStates(s.mutable_tcp_states());
   }
   for (v1::ListenSockets& l : *t->mutable_listen())
@@ -139,6 +141,7 @@ uint64_t SanitizeTelemetry(v1::ShardTelemetry* t) {
     p->set_in_use(ClampTo(p->in_use(), kPortCount, &changed));
     p->set_listening(ClampTo(p->listening(), p->in_use(), &changed));
     p->set_time_wait(Clamp(p->time_wait(), &changed));
+    p->set_bind_taken(ClampTo(p->bind_taken(), p->in_use(), &changed));
   }
   t->set_engine_processes(
       static_cast<uint32_t>(ClampTo(t->engine_processes(), kMaxEngineProcesses, &changed)));

@@ -1,6 +1,7 @@
 #include "analysis/preflight.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "analysis/tuple_budget.h"
 #include "gtest/gtest.h"
 #include "tests/analysis/facts.h"
@@ -51,6 +52,25 @@ TEST(PreflightTest, SaysWhenTheHostAlreadyHoldsMuchOfTheRange) {
       << warnings[0];
   EXPECT_NE(warnings[0].find("2 by listeners"), std::string::npos) << warnings[0];
   held.set_in_use(99);
+  fleet.last().range_at_start = held;
+  EXPECT_TRUE(PreflightWarnings(Spec({"10.0.0.1:80"}, 10), fleet.facts()).empty());
+
+  // Where the kernel said which were bind()'s, only those count: connect()'s block only their
+  // own four-tuples.
+  held.set_in_use(990);
+  held.set_bind_taken_known(true);
+  held.set_bind_taken(500);
+  fleet.last().range_at_start = held;
+  warnings = PreflightWarnings(Spec({"10.0.0.1:80"}, 10), fleet.facts());
+  ASSERT_EQ(warnings.size(), 2u) << absl::StrJoin(warnings, "\n");
+  EXPECT_NE(warnings[0].find("bind() had taken 500 of its 1000 ports on its host"),
+            std::string::npos)
+      << warnings[0];
+  EXPECT_NE(warnings[0].find("its budget counts the 500 left"), std::string::npos) << warnings[0];
+  // and the budget's own warning counts them out
+  EXPECT_NE(warnings[1].find("its 500 ports x 1 destination(s) would run out"), std::string::npos)
+      << warnings[1];
+  held.set_bind_taken(99);
   fleet.last().range_at_start = held;
   EXPECT_TRUE(PreflightWarnings(Spec({"10.0.0.1:80"}, 10), fleet.facts()).empty());
 }

@@ -120,6 +120,32 @@ TEST(TupleBudgetTest, PortsTakenBeforeTheRunLeaveTheBudgetOrAreNamed) {
   EXPECT_TRUE(Has(b, "3 by listeners"));
 }
 
+// Where the agent asked the kernel which held ports bind() took, those leave every source's
+// budget (connect() skips them for every destination), each port once: 100 of 10.0.1.1's own
+// 400 were bind()'s, so it keeps 1000 - 400 - (300 - 100); 10.0.1.2 keeps 1000 - 300.
+TEST(TupleBudgetTest, PortsBindTookLeaveEverySourcesBudgetOnce) {
+  Fleet fleet;
+  fleet.Add("a1", {"10.0.1.1", "10.0.1.2"}, 200);
+  fleet.last().taken_at_start["10.0.1.1"] = 400;
+  fleet.last().bind_taken_at_start["10.0.1.1"] = 100;
+  v1::PortsAtStart range;
+  range.set_in_use(950);
+  range.set_listening(3);
+  range.set_bind_taken(300);
+  range.set_bind_taken_known(true);
+  fleet.last().range_at_start = range;
+  v1::TupleBudget b = ComputeTupleBudget(Spec({"10.0.0.1:80"}, 200), fleet.facts());
+  ASSERT_EQ(b.sources_size(), 2);
+  EXPECT_EQ(b.sources(0).ports(), 1000u - 400 - (300 - 100));
+  EXPECT_EQ(b.sources(1).ports(), 1000u - 300);
+  EXPECT_TRUE(Has(b, "bind() had taken 300 ports of a1-host's range"));
+  EXPECT_TRUE(Has(b, "3 of them listeners'"));
+  EXPECT_TRUE(Has(b, "the other 650 ports sockets held there were connect()'s"));
+  EXPECT_TRUE(Has(b, "10.0.1.1 (a1) already held 400 ports toward the targets"));
+  EXPECT_TRUE(Has(b, "the budget counts the 400 left"));
+  EXPECT_FALSE(Has(b, "at most that much lower"));
+}
+
 TEST(TupleBudgetTest, RstAndServerCloseLeaveTheClientNoTimeWait) {
   Fleet fleet;
   fleet.Add("a1", {"10.0.1.1"}, 200);

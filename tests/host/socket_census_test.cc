@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "agent/engine.h"
 #include "gtest/gtest.h"
+#include "host/bind_probe.h"
 #include "host/kernel_counters.h"
 #include "tests/support/target_process.h"
 
@@ -129,6 +130,78 @@ TEST(SocketCensusTest, RangeUseCountsEveryHeldPortAndTheListenersApart) {
   EXPECT_EQ(TakeRangeUse(0, 0)->in_use, 0u);  // no range: nothing
   close(client);
   close(listener);
+}
+
+int LocalPort(int fd) {
+  sockaddr_in local{};
+  socklen_t len = sizeof(local);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
+  return ntohs(local.sin_port);
+}
+
+// Which held ports bind() took, as the kernel's own port choice answers: a port bind() took on
+// another address (idle, listening, or in TIME_WAIT after a connection) is skipped by connect()
+// for every destination; a port connect() took (autobind, or bind mode no-port), or its TIME_WAIT,
+// is not. The probe sends nothing and leaves nothing behind (ss).
+TEST(BindProbeTest, TellsThePortsBindTookFromThoseConnectTook) {
+  auto socket_at = [](const char* ip, bool no_port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int on = 1;
+    if (no_port) setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on, sizeof(on));
+    if (ip != nullptr) {
+      SocketAddress a = *SocketAddress::ParseIp(ip);
+      EXPECT_EQ(bind(fd, a.sockaddr_ptr(), a.length()), 0) << ip;
+    }
+    return fd;
+  };
+  int listener = socket_at("127.0.0.1", false);
+  ASSERT_EQ(listen(listener, 16), 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<uint16_t>(LocalPort(listener)));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  auto connected = [&](int fd) {
+    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0);
+    return fd;
+  };
+  int idle_bound = socket_at("127.0.0.3", false);
+  int bound_client = connected(socket_at("127.0.0.3", false));
+  int auto_client = connected(socket_at(nullptr, false));
+  int no_port_client = connected(socket_at("127.0.0.4", true));
+  // Two clients that close first, leaving TIME_WAIT: one bind()'s port, one connect()'s.
+  int bound_tw = connected(socket_at("127.0.0.5", false));
+  int auto_tw = connected(socket_at(nullptr, false));
+  const int bound_tw_port = LocalPort(bound_tw);
+  const int auto_tw_port = LocalPort(auto_tw);
+  std::vector<int> accepted;
+  for (int i = 0; i < 5; ++i) accepted.push_back(accept(listener, nullptr, nullptr));
+  close(bound_tw);
+  close(auto_tw);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+
+  PortSet held;
+  for (int fd : {listener, idle_bound, bound_client, auto_client, no_port_client}) {
+    held.set(LocalPort(fd));
+  }
+  held.set(bound_tw_port);
+  held.set(auto_tw_port);
+  absl::StatusOr<std::unique_ptr<PortSet>> taken = BindTakenPorts(held);
+  if (!taken.ok()) GTEST_SKIP() << taken.status();  // no CAP_NET_ADMIN, or Linux before 6.3
+  for (int port :
+       {LocalPort(listener), LocalPort(idle_bound), LocalPort(bound_client), bound_tw_port}) {
+    EXPECT_TRUE((*taken)->test(port)) << "bind() took " << port;
+  }
+  for (int port : {LocalPort(auto_client), LocalPort(no_port_client), auto_tw_port}) {
+    EXPECT_FALSE((*taken)->test(port)) << "connect() took " << port;
+  }
+  EXPECT_EQ((*taken)->count(), 4u);
+  // Nothing toward the probe's address, in any state: no SYN, no TIME_WAIT.
+  absl::StatusOr<testing::CommandResult> ss =
+      testing::RunCommand({"ss", "-Htan", "dst", "127.255.255.254"});
+  ASSERT_TRUE(ss.ok());
+  EXPECT_EQ(ss->output, "");
+  for (int fd : accepted) close(fd);
+  for (int fd : {listener, idle_bound, bound_client, auto_client, no_port_client}) close(fd);
 }
 
 // A listener on a wildcard address (0.0.0.0, or [::] taking IPv4 clients as v4-mapped sockets)
