@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "analysis/nat_observations.h"
+#include "analysis/tuple_budget.h"
 #include "common/windows_errors.h"
 
 namespace churnlab::analysis {
@@ -97,18 +98,25 @@ void ObserveTimeWaitOverflow(const v1::RunReport& report, std::vector<std::strin
   int64_t overflow = CounterOf(report, "TCPTimeWaitOverflow");
   if (overflow <= 0) return;
   bool predicted = false;
+  bool client_time_wait = false;  // some source keeps TIME_WAIT: the budget's hold is it
   for (const v1::SourceBudget& s : report.tuple_budget().sources()) {
     predicted = predicted || s.limit() == v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS;
+    client_time_wait = client_time_wait || PortLimitBinds(s.limit()) ||
+                       s.limit() == v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS;
   }
+  const char* ports = predicted ? "the ports did not run out, as the budget predicted"
+                      : client_time_wait
+                          ? "the ports lasted longer than the TIME_WAIT budget says"
+                          : "the client's ports were never held by TIME_WAIT in this run (its "
+                            "close leaves it none), so these were the server side's, sharing the "
+                            "namespace, or other programs'";
   out->push_back(absl::StrFormat(
       "The kernel destroyed %d TIME_WAIT sockets as they closed (TCPTimeWaitOverflow): "
       "net.ipv4.tcp_max_tw_buckets was reached. It caps every TIME_WAIT socket of the network "
       "namespace (this run's sources, the server side when it shares the namespace, other "
       "programs), so those four-tuples were free again at once: %s, and TIME_WAIT protected "
       "nothing (a late segment of an old connection can land in a new one on the same tuple).",
-      overflow,
-      predicted ? "the ports did not run out, as the budget predicted"
-                : "the ports lasted longer than the TIME_WAIT budget says"));
+      overflow, ports));
 }
 
 // Engine processes of a split shard that stopped answering (killed) or died mid-run.

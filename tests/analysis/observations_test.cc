@@ -44,6 +44,13 @@ TEST(ObserveTest, TimeWaitOverflowIsExplainedAsTheNamespacesCap) {
   EXPECT_NE(said.find("destroyed 4501 TIME_WAIT sockets"), std::string::npos) << said;
   EXPECT_NE(said.find("every TIME_WAIT socket of the network namespace"), std::string::npos);
   EXPECT_NE(said.find("as the budget predicted"), std::string::npos) << said;
+
+  // A close that leaves the client no TIME_WAIT (server-fin, rst): the overflow was the server
+  // side's or another program's, not the sources' ports lasting longer than a budget said.
+  report.mutable_tuple_budget()->mutable_sources(0)->set_limit(v1::PORT_LIMIT_NO_CLIENT_TIME_WAIT);
+  said = Find(Observe(report), "TCPTimeWaitOverflow");
+  EXPECT_NE(said.find("these were the server side's"), std::string::npos) << said;
+  EXPECT_EQ(said.find("lasted longer"), std::string::npos) << said;
 }
 
 TEST(ObserveTest, LostEngineProcessesAreNamedWithTheirShare) {

@@ -164,6 +164,23 @@ async function main() {
   for (const c of charts) assert.ok(c.points >= 2 && c.coloured > 20, `a chart not drawn: ${JSON.stringify(charts)}`);
   assert.deepEqual(escaped, [], 'the report asked the network');
   assert.deepEqual(errors, [], 'the report logged errors');
+  assert.doesNotMatch(await page.textContent('#fill-note'), /old/, 'a fresh census marked stale');
+  await page.context().close();
+
+  // A census older than 2 s (an agent on a busy host spaces them out): the ports chart says how
+  // old it is instead of showing it as current. The same report, its last point's census aged.
+  const stale = path.join(artifactsDir, 'report-stale-census.html');
+  const html = fs.readFileSync(one, 'utf8');
+  const data = html.match(/(<script type="application\/json" id="churnlab-data">)([\s\S]*?)(<\/script>)/);
+  const runs = JSON.parse(data[2]);
+  const series = runs.runs[0].series;
+  assert.ok(series.length >= 2, 'no series to age');
+  series[series.length - 1].census_age_s = 7.4;
+  const aged = JSON.stringify(runs).replace(/</g, '\\u003c');
+  fs.writeFileSync(stale, html.replace(data[0], () => data[1] + aged + data[3]));
+  ({ page, errors, escaped } = await openOffline(stale));
+  assert.match(await page.textContent('#fill-note'), /\(census 7 s old: behind the kernel\)/);
+  assert.deepEqual(errors, [], 'the aged report logged errors');
   await page.context().close();
 
   // A run that holds its connections: the kernel's peak per source, what each cost.
