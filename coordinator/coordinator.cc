@@ -414,18 +414,22 @@ std::vector<v1::RunReport> Coordinator::RunningReports() {
   return out;
 }
 
+absl::StatusOr<std::optional<int>> Coordinator::WatchRunning(const std::string& run_id,
+                                                             Watcher watcher) {
+  // Added under mu_: a run still in running_ is announced ended only after it leaves it.
+  std::lock_guard<std::mutex> lock(mu_);
+  if (running_.count(run_id) == 0) return std::nullopt;
+  int id = watchers_.Add(run_id, std::move(watcher), options_.max_watches);
+  if (id >= 0) return id;
+  watches_refused_.fetch_add(1, std::memory_order_relaxed);
+  return absl::ResourceExhaustedError(absl::StrCat(
+      options_.max_watches, " watchers already follow runs (the most at once); try again"));
+}
+
 absl::StatusOr<int> Coordinator::Watch(const std::string& run_id, Watcher watcher) {
-  {
-    // Added under mu_: a run still in running_ is announced ended only after it leaves it.
-    std::lock_guard<std::mutex> lock(mu_);
-    if (running_.count(run_id) > 0) {
-      int id = watchers_.Add(run_id, std::move(watcher), options_.max_watches);
-      if (id >= 0) return id;
-      watches_refused_.fetch_add(1, std::memory_order_relaxed);
-      return absl::ResourceExhaustedError(absl::StrCat(
-          options_.max_watches, " watchers already follow runs (the most at once); try again"));
-    }
-  }
+  absl::StatusOr<std::optional<int>> running = WatchRunning(run_id, watcher);
+  if (!running.ok()) return running.status();
+  if (running->has_value()) return **running;
   absl::StatusOr<v1::RunReport> ended = GetRun(run_id);
   if (!ended.ok()) return ended.status();
   watcher(*ended, true);

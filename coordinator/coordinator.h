@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -130,6 +131,9 @@ class Coordinator {
   // it already has). Returns an id for Unwatch; NOT_FOUND for an unknown run. Watchers are
   // called from Tick(), never under mu_; they must not call Watch or Unwatch.
   absl::StatusOr<int> Watch(const std::string& run_id, Watcher watcher);
+  // Watch for a run still running only: nullopt when it is not (then its final report is
+  // GetRun's, which reads the store: call that where a disk may take its time).
+  absl::StatusOr<std::optional<int>> WatchRunning(const std::string& run_id, Watcher watcher);
   // Calls `watcher` on every update of every run, running or ending, until Unwatch().
   int WatchAll(Watcher watcher) { return watchers_.Add("", std::move(watcher)); }
   // After it returns, the watcher is never called again.

@@ -3,6 +3,7 @@
 #include <deque>
 #include <iterator>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -118,19 +119,30 @@ class AttachReactor final
   grpc::Status final_status_;
 };
 
-// Streams a run's updates as the Coordinator produces them, finishing after the final one.
+// Streams a run's updates as the Coordinator produces them, finishing after the final one. A
+// run that has ended is read from the store on `calls`, never on the gRPC thread that serves
+// agents too.
 class WatchReactor final : public grpc::ServerWriteReactor<v1::RunUpdate> {
  public:
-  WatchReactor(Coordinator* coordinator, const std::string& run_id) : coordinator_(coordinator) {
-    absl::StatusOr<int> id = coordinator_->Watch(
+  WatchReactor(Coordinator* coordinator, const std::string& run_id, WorkQueue* calls)
+      : coordinator_(coordinator) {
+    absl::StatusOr<std::optional<int>> id = coordinator_->WatchRunning(
         run_id, [this](const v1::RunReport& report, bool final) { Push(report, final); });
     std::lock_guard<std::mutex> lock(mu_);
     if (!id.ok()) {
       finished_ = true;
       Finish(ToGrpcStatus(id.status()));
-      return;
+    } else if (id->has_value()) {
+      watch_id_ = **id;
+    } else {
+      reading_store_ = true;  // before the call can run: it takes mu_ once this returns
+      if (!calls->Submit([this, run_id] { ReadEnded(run_id); })) {
+        reading_store_ = false;
+        finished_ = true;
+        Finish(ToGrpcStatus(
+            absl::UnavailableError("the coordinator is busy: too many calls waiting; try again")));
+      }
     }
-    watch_id_ = *id;
   }
 
   void OnWriteDone(bool ok) override {
@@ -173,9 +185,28 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunUpdate> {
     Pump();
   }
 
+  // On `calls`: the ended run's report from the store, as its final update.
+  void ReadEnded(const std::string& run_id) {
+    absl::StatusOr<v1::RunReport> ended = coordinator_->GetRun(run_id);
+    std::lock_guard<std::mutex> lock(mu_);
+    reading_store_ = false;
+    if (!ended.ok()) {
+      finished_ = true;
+      Finish(ToGrpcStatus(ended.status()));
+      return;
+    }
+    if (!last_queued_) {  // not cancelled meanwhile
+      v1::RunUpdate update;
+      *update.mutable_report() = *std::move(ended);
+      queue_.push_back(std::move(update));
+      last_queued_ = true;
+    }
+    Pump();
+  }
+
   // Requires mu_.
   void Pump() {
-    if (writing_ || finished_) return;
+    if (writing_ || finished_ || reading_store_) return;
     if (!queue_.empty()) {
       writing_ = true;
       StartWrite(&queue_.front());
@@ -192,6 +223,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunUpdate> {
   bool writing_ = false;
   bool last_queued_ = false;
   bool finished_ = false;
+  bool reading_store_ = false;  // ReadEnded is queued or running: it still needs this reactor
 };
 
 // A streaming call refused before it starts (no token, or the wrong one).
@@ -282,7 +314,7 @@ grpc::ServerWriteReactor<v1::RunUpdate>* ControlService::WatchRun(
   if (absl::Status s = Authenticate(context, token_); !s.ok()) {
     return new Refused<grpc::ServerWriteReactor<v1::RunUpdate>>(s);
   }
-  return new WatchReactor(coordinator_, request->run_id());
+  return new WatchReactor(coordinator_, request->run_id(), &calls_);
 }
 
 grpc::ServerUnaryReactor* ControlService::ListAgents(grpc::CallbackServerContext* context,

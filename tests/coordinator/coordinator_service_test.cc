@@ -207,6 +207,21 @@ TEST_F(CoordinatorServiceTest, ARunIsSplitAcrossAgentsAndMergedIntoOneReport) {
   EXPECT_TRUE(reader->Finish().ok());
   EXPECT_EQ(last.report().verdict(), v1::RunReport::VERDICT_PASS);
   EXPECT_EQ(last.report().totals().attempted(), 400u);
+
+  // Watching an ended run: its final report (read from the store), once, then OK; an unknown
+  // run: NOT_FOUND.
+  grpc::ClientContext ended_context;
+  auto ended = stub_->WatchRun(&ended_context, watch);
+  int updates = 0;
+  while (ended->Read(&update)) ++updates;
+  EXPECT_TRUE(ended->Finish().ok());
+  EXPECT_EQ(updates, 1);
+  EXPECT_EQ(update.report().totals().attempted(), 400u);
+  grpc::ClientContext unknown_context;
+  watch.set_run_id("r-nope");
+  auto unknown = stub_->WatchRun(&unknown_context, watch);
+  EXPECT_FALSE(unknown->Read(&update));
+  EXPECT_EQ(unknown->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
 TEST_F(CoordinatorServiceTest, AFailedThresholdFailsTheVerdict) {
