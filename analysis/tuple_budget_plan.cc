@@ -11,7 +11,9 @@
 #include "absl/strings/str_format.h"
 #include "analysis/tuple_budget.h"
 #include "common/windows_errors.h"
+#include "proto/message_json.h"
 #include "proto/report_export.h"
+#include "proto/run_spec.h"
 
 namespace churnlab::analysis {
 namespace {
@@ -242,11 +244,11 @@ uint64_t ServerTimeWaitCeiling(const PlanInputs& in) {
 
 void PlaceTimeWait(const PlanInputs& in, v1::BudgetPlan* plan) {
   if (in.close == ClosePolicy::kRst) {
-    plan->set_time_wait_side("none");
+    plan->set_time_wait_side(v1::TIME_WAIT_SIDE_NONE);
     return;
   }
   bool server = in.close == ClosePolicy::kServerFin;
-  plan->set_time_wait_side(server ? "server" : "client");
+  plan->set_time_wait_side(server ? v1::TIME_WAIT_SIDE_SERVER : v1::TIME_WAIT_SIDE_CLIENT);
   double tuples = static_cast<double>(server ? ServerTimeWaitCeiling(in) : TotalTuples(in));
   double held = std::min(in.rate * in.time_wait_s, tuples);
   plan->set_time_wait_sockets(static_cast<uint64_t>(std::llround(held)));
@@ -347,7 +349,8 @@ void AddNotes(const PlanInputs& in, v1::BudgetPlan* plan) {
   }
   if (plan->time_wait_sockets() > 0) {
     plan->add_notes(absl::StrFormat("At %.0f/s the %s holds about %d sockets in TIME_WAIT.",
-                                    in.rate, plan->time_wait_side(), plan->time_wait_sockets()));
+                                    in.rate, Word(plan->time_wait_side()),
+                                    plan->time_wait_sockets()));
   }
 }
 
@@ -418,7 +421,7 @@ v1::HoldPlan PlanHold(const PlanInputs& in) {
 
 v1::BudgetPlan PlanBudget(const PlanInputs& in) {
   v1::BudgetPlan plan;
-  plan.set_os(in.os == HostOs::kLinux ? "linux" : "windows");
+  plan.set_os(in.os == HostOs::kLinux ? v1::HOST_OS_LINUX : v1::HOST_OS_WINDOWS);
   plan.set_sources(SourcesOf(in));
   plan.set_destinations(in.destinations);
   plan.set_port_low(in.port_low);
@@ -430,8 +433,8 @@ v1::BudgetPlan PlanBudget(const PlanInputs& in) {
     plan.set_timestamps(in.timestamps);
     plan.set_tw_reuse_delay_s(in.tw_reuse_delay_s);
   }
-  plan.set_close_policy(std::string(ClosePolicyName(in.close)));
-  plan.set_bind_mode(std::string(BindModeName(in.bind)));
+  plan.set_close_policy(ToProto(in.close));
+  plan.set_bind_mode(ToProto(in.bind));
   plan.set_requests_per_connection(in.requests_per_connection);
   plan.set_rate(in.rate);
   *plan.mutable_per_source() = OneSource(in);

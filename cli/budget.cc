@@ -14,6 +14,7 @@
 #include "common/errno_name.h"
 #include "common/flags.h"
 #include "common/terminal_text.h"
+#include "proto/message_json.h"
 #include "proto/report_export.h"
 
 namespace churnlab {
@@ -280,11 +281,12 @@ std::string FormatBudgetPlan(const v1::BudgetPlan& p) {
   std::string out = absl::StrFormat(
       "Tuple budget (%s): %d source IP(s) x %d destination(s), ports %d-%d (%d), TIME_WAIT %.0f "
       "s, close %s, bind %s%s, %d request(s) per connection\n\n",
-      p.os(), p.sources(), p.destinations(), p.port_low(), p.port_high(), one.ports(),
-      p.time_wait_s(), p.close_policy(), p.bind_mode(),
-      p.os() == "linux" ? absl::StrFormat(", tcp_tw_reuse %d (timestamps %d, delay %g s)",
-                                          p.tw_reuse(), p.timestamps(), p.tw_reuse_delay_s())
-                        : "",
+      Word(p.os()), p.sources(), p.destinations(), p.port_low(), p.port_high(), one.ports(),
+      p.time_wait_s(), Word(p.close_policy()), Word(p.bind_mode()),
+      p.os() == v1::HOST_OS_LINUX
+          ? absl::StrFormat(", tcp_tw_reuse %d (timestamps %d, delay %g s)", p.tw_reuse(),
+                            p.timestamps(), p.tw_reuse_delay_s())
+          : "",
       p.requests_per_connection());
   absl::StrAppendFormat(&out, "  one source:   %d ports x %d destination(s) / %g s%s = %.0f/s\n",
                         one.ports(), one.destinations(), one.hold_s(),

@@ -203,6 +203,32 @@ absl::StatusOr<BindMode> ToEngine(v1::BindMode mode) {
   }
 }
 
+v1::ClosePolicy ToProto(ClosePolicy policy) {
+  switch (policy) {
+    case ClosePolicy::kClientFin:
+      return v1::CLOSE_POLICY_CLIENT_FIN;
+    case ClosePolicy::kRst:
+      return v1::CLOSE_POLICY_RST;
+    case ClosePolicy::kServerFin:
+      return v1::CLOSE_POLICY_SERVER_FIN;
+  }
+  return v1::CLOSE_POLICY_UNSPECIFIED;
+}
+
+v1::BindMode ToProto(BindMode mode) {
+  switch (mode) {
+    case BindMode::kNone:
+      return v1::BIND_MODE_NONE;
+    case BindMode::kNoPort:
+      return v1::BIND_MODE_NO_PORT;
+    case BindMode::kBind:
+      return v1::BIND_MODE_BIND;
+    case BindMode::kBindAny:
+      return v1::BIND_MODE_BIND_ANY;
+  }
+  return v1::BIND_MODE_UNSPECIFIED;
+}
+
 absl::StatusOr<v1::RunSpec> ParseRunSpecJson(absl::string_view json) {
   if (json.size() > kMaxSpecJsonBytes) {
     return Invalid("spec", absl::StrCat(json.size(), " bytes of JSON; at most ", kMaxSpecJsonBytes,

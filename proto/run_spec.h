@@ -31,6 +31,9 @@ std::string RunSpecToJson(const v1::RunSpec& spec);
 absl::StatusOr<Protocol> ToEngine(v1::Protocol protocol);
 absl::StatusOr<ClosePolicy> ToEngine(v1::ClosePolicy policy);
 absl::StatusOr<BindMode> ToEngine(v1::BindMode mode);
+// And back: the spec's form of the engine's choice.
+v1::ClosePolicy ToProto(ClosePolicy policy);
+v1::BindMode ToProto(BindMode mode);
 // Whether agents bind the source IPs they are given (no-port, bind); false for none, bind-any
 // and an unknown mode.
 bool BindsSourceIps(v1::BindMode mode);

@@ -38,7 +38,7 @@ TEST(BudgetPlanTest, LinuxDefaultsSustain470PerSecondAnd1000LastsAbout28Seconds)
   EXPECT_EQ(plan.per_source().limit(), v1::PORT_LIMIT_TIME_WAIT);
   EXPECT_DOUBLE_EQ(plan.exhaustion_after_s(), 28.232);
   EXPECT_EQ(plan.connections_until_exhaustion(), 28232u);
-  EXPECT_EQ(plan.time_wait_side(), "client");
+  EXPECT_EQ(plan.time_wait_side(), v1::TIME_WAIT_SIDE_CLIENT);
   EXPECT_EQ(plan.time_wait_sockets(), 28232u);  // every port, once they have run out
   EXPECT_EQ(plan.linux_error(), "EADDRNOTAVAIL");
   EXPECT_EQ(plan.windows_error().code(), 10048);
@@ -52,7 +52,7 @@ TEST(BudgetPlanTest, WindowsPresetsAndRegistryValues) {
   v1::BudgetPlan windows = PlanBudget(Preset("windows"));
   EXPECT_EQ(windows.per_source().ports(), 16384u);
   EXPECT_DOUBLE_EQ(windows.total_rate(), 16384.0 / 240);
-  EXPECT_EQ(windows.os(), "windows");
+  EXPECT_EQ(windows.os(), v1::HOST_OS_WINDOWS);
   EXPECT_FALSE(Has(windows.notes(), "fixed at compile time"));
 
   // TcpTimedWaitDelay=30: eight times the budget of 240 s.
@@ -102,7 +102,7 @@ TEST(BudgetPlanTest, ClosePolicyMovesOrRemovesTimeWait) {
   v1::BudgetPlan server = PlanBudget(in);
   EXPECT_EQ(server.per_source().limit(), v1::PORT_LIMIT_NO_CLIENT_TIME_WAIT);
   EXPECT_EQ(server.exhaustion_after_s(), 0);
-  EXPECT_EQ(server.time_wait_side(), "server");
+  EXPECT_EQ(server.time_wait_side(), v1::TIME_WAIT_SIDE_SERVER);
   // 60,000 closes, but a SYN takes over the TIME_WAIT of its tuple and the client's port search
   // cycles through one parity of the range (free again at close): 14,116 at most. The
   // parallel_clients_bind_any_server_closes scenario has the kernel's figure.
@@ -112,7 +112,7 @@ TEST(BudgetPlanTest, ClosePolicyMovesOrRemovesTimeWait) {
 
   in.close = ClosePolicy::kRst;
   v1::BudgetPlan rst = PlanBudget(in);
-  EXPECT_EQ(rst.time_wait_side(), "none");
+  EXPECT_EQ(rst.time_wait_side(), v1::TIME_WAIT_SIDE_NONE);
   EXPECT_EQ(rst.time_wait_sockets(), 0u);
 }
 

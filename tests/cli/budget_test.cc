@@ -77,7 +77,7 @@ class BudgetPresetTest : public ::testing::TestWithParam<PresetCase> {};
 TEST_P(BudgetPresetTest, FillsPortsAndTimeWait) {
   const PresetCase& c = GetParam();
   v1::BudgetPlan plan = JsonPlan(c.args);
-  EXPECT_EQ(plan.os(), c.os);
+  EXPECT_EQ(Word(plan.os()), c.os);
   EXPECT_EQ(plan.port_low(), c.port_low);
   EXPECT_EQ(plan.port_high(), c.port_high);
   EXPECT_EQ(plan.per_source().ports(), c.ports);
@@ -85,8 +85,8 @@ TEST_P(BudgetPresetTest, FillsPortsAndTimeWait) {
   EXPECT_EQ(plan.tw_reuse(), c.tw_reuse);
   EXPECT_EQ(plan.sources(), 1u);
   EXPECT_EQ(plan.destinations(), 1u);
-  EXPECT_EQ(plan.close_policy(), "client-fin");
-  EXPECT_EQ(plan.bind_mode(), "no-port");
+  EXPECT_EQ(plan.close_policy(), v1::CLOSE_POLICY_CLIENT_FIN);
+  EXPECT_EQ(plan.bind_mode(), v1::BIND_MODE_NO_PORT);
   EXPECT_DOUBLE_EQ(plan.total_rate(), static_cast<double>(c.ports) / c.time_wait_s);
 }
 
@@ -141,7 +141,7 @@ TEST(BudgetCommandTest, SourcesAndDestinationsMultiplyTheBudget) {
   // --bind=bind reserves a port for every destination: 1000 / 60 per source.
   v1::BudgetPlan bind =
       JsonPlan({"--sources=4", "--destinations=2", "--port-range=40000-40999", "--bind=bind"});
-  EXPECT_EQ(bind.bind_mode(), "bind");
+  EXPECT_EQ(bind.bind_mode(), v1::BIND_MODE_BIND);
   EXPECT_EQ(bind.per_source().destinations(), 1u);
   EXPECT_DOUBLE_EQ(bind.total_rate(), 4 * 1000.0 / 60);
 }
@@ -210,8 +210,8 @@ TEST(BudgetCommandTest, ReuseLoopbackAndClosePolicyReachThePlan) {
   EXPECT_EQ(loopback.per_source().limit(), v1::PORT_LIMIT_TW_REUSE);
 
   v1::BudgetPlan server = JsonPlan({"--close=server-fin", "--rate=1000"});
-  EXPECT_EQ(server.close_policy(), "server-fin");
-  EXPECT_EQ(server.time_wait_side(), "server");
+  EXPECT_EQ(server.close_policy(), v1::CLOSE_POLICY_SERVER_FIN);
+  EXPECT_EQ(server.time_wait_side(), v1::TIME_WAIT_SIDE_SERVER);
   EXPECT_EQ(server.per_source().limit(), v1::PORT_LIMIT_NO_CLIENT_TIME_WAIT);
 }
 
@@ -319,15 +319,15 @@ TEST(FormatBudgetPlanTest, WindowsWithinBudget) {
 // the budget, notes.
 TEST(FormatBudgetPlanTest, LeversNotesAndOptionalLines) {
   v1::BudgetPlan plan;
-  plan.set_os("linux");
+  plan.set_os(v1::HOST_OS_LINUX);
   plan.set_sources(1);
   plan.set_destinations(1);
   plan.set_port_low(40000);
   plan.set_port_high(40999);
   plan.set_time_wait_s(60);
   plan.set_tw_reuse(0);
-  plan.set_close_policy("client-fin");
-  plan.set_bind_mode("no-port");
+  plan.set_close_policy(v1::CLOSE_POLICY_CLIENT_FIN);
+  plan.set_bind_mode(v1::BIND_MODE_NO_PORT);
   plan.set_requests_per_connection(1);
   plan.mutable_per_source()->set_ports(1000);
   plan.mutable_per_source()->set_destinations(1);

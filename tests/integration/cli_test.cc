@@ -1,12 +1,12 @@
 // Every binary's command line: --help exits 0, bad input exits 2 with a message naming the value.
 #include <arpa/inet.h>
-#include <google/protobuf/util/json_util.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "churnlab/v1/report.pb.h"
 #include "gtest/gtest.h"
+#include "proto/message_json.h"
 #include "tests/support/child_process.h"
 
 namespace churnlab {
@@ -157,8 +157,12 @@ TEST(CliBudgetTest, JsonForScripts) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->exit_code, 1) << r->output;
   v1::BudgetPlan plan;
-  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r->output, &plan).ok()) << r->output;
-  EXPECT_EQ(plan.os(), "windows");
+  ASSERT_TRUE(ParseMessageJson(r->output, &plan).ok()) << r->output;
+  EXPECT_EQ(plan.os(), v1::HOST_OS_WINDOWS);
+  // Its choices read as words, as they did when they were strings.
+  EXPECT_NE(r->output.find(R"("os": "windows")"), std::string::npos) << r->output;
+  EXPECT_NE(r->output.find(R"("close_policy": "client-fin")"), std::string::npos) << r->output;
+  EXPECT_NE(r->output.find(R"("time_wait_side": "client")"), std::string::npos) << r->output;
   EXPECT_EQ(plan.per_source().ports(), 3976u);
   EXPECT_EQ(plan.connections_until_exhaustion(), 3976u);
   EXPECT_DOUBLE_EQ(plan.time_wait_s(), 240);
@@ -171,7 +175,7 @@ TEST(CliBudgetTest, JsonForScripts) {
       {BinaryPath("churnlab"), "budget", "--tcp-timed-wait-delay=30", "--sources=2", "--json"});
   ASSERT_TRUE(delay.ok()) << delay.status();
   EXPECT_EQ(delay->exit_code, 0) << delay->output;
-  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(delay->output, &plan).ok());
+  ASSERT_TRUE(ParseMessageJson(delay->output, &plan).ok());
   EXPECT_EQ(plan.port_low(), 49152u);  // a registry value means Windows
   EXPECT_DOUBLE_EQ(plan.total_rate(), 2 * 16384.0 / 30);
 }
