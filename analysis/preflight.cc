@@ -81,6 +81,18 @@ std::string TupleWarning(const v1::RunSpec& spec, const ShardFacts& shard) {
 // ends of a loopback connection) and a few hundred bytes of the engine's.
 constexpr uint64_t kBytesPerHeldConnection = 5500;
 
+// Which kernel an agent runs on: its boot id, or the agent itself when it gives none.
+std::string KernelKey(const v1::Hello& hello) {
+  const std::string boot = BootIdOf(hello);
+  return boot.empty() ? "agent " + hello.name() : boot;
+}
+
+// Sockets a connection takes on the agent's kernel: both ends when every target is a loopback
+// one (the target runs on that kernel too), else the agent's end.
+uint64_t SocketsPerConnection(const v1::RunSpec& spec) {
+  return ShapeOf(spec).all_targets_loopback ? 2 : 1;
+}
+
 // The connections a shard holds at once: the closed model's concurrency; the open model's rate
 // times how long each stays open (its hold and about a second of exchange), up to its cap.
 uint64_t HeldAtOnce(const v1::RunSpec& spec, const ShardFacts& shard) {
@@ -107,14 +119,13 @@ std::vector<std::string> KernelWarnings(const v1::RunSpec& spec,
   for (const ShardFacts& shard : shards) {
     const uint64_t held = HeldAtOnce(spec, shard);
     if (held == 0) continue;
-    const std::string boot = BootIdOf(*shard.hello);
-    Kernel& kernel = kernels[boot.empty() ? "agent " + shard.hello->name() : boot];
+    Kernel& kernel = kernels[KernelKey(*shard.hello)];
     kernel.agents.push_back(shard.hello->name());
     kernel.held += held;
     if (auto file_max = SysctlInt(*shard.hello, "fs.file-max")) kernel.file_max = file_max;
     kernel.available = std::max(kernel.available, shard.hello->mem_available_bytes());
   }
-  const uint64_t ends = ShapeOf(spec).all_targets_loopback ? 2 : 1;
+  const uint64_t ends = SocketsPerConnection(spec);
   std::vector<std::string> warnings;
   for (const auto& [id, kernel] : kernels) {
     const bool one = kernel.agents.size() == 1;
@@ -178,20 +189,30 @@ std::string HeldPortsWarning(const ShardFacts& shard) {
 
 }  // namespace
 
-uint64_t HoldCapacity(const v1::RunSpec& spec, const ShardFacts& shard) {
+uint64_t HoldCapacity(const v1::RunSpec& spec, const ShardFacts& shard, uint32_t agents_on_kernel) {
   const v1::Hello& hello = *shard.hello;
+  // The kernel's part of this agent, in sockets; each connection takes SocketsPerConnection.
+  const uint64_t sharing = std::max<uint32_t>(1, agents_on_kernel) * SocketsPerConnection(spec);
   uint64_t capacity = 0;
   auto bound = [&](uint64_t limit) {
     if (limit > 0) capacity = capacity == 0 ? limit : std::min(capacity, limit);
   };
   bound(PortCount(hello) * Destinations(spec) * std::max<size_t>(1, shard.source_ips.size()));
-  bound(hello.mem_available_bytes() / kBytesPerHeldConnection);
+  bound(hello.mem_available_bytes() / kBytesPerHeldConnection / sharing);
   // fs.file-max (often 2^63 - 1) only lowers a known bound: alone it says nothing of the host.
   if (std::optional<int64_t> file_max = SysctlInt(hello, "fs.file-max");
       capacity > 0 && file_max && *file_max > 0) {
-    bound(static_cast<uint64_t>(*file_max));
+    bound(static_cast<uint64_t>(*file_max) / sharing);
   }
   return capacity;
+}
+
+std::vector<uint32_t> AgentsPerKernel(std::span<const v1::Hello* const> hellos) {
+  std::map<std::string, uint32_t> agents;
+  for (const v1::Hello* hello : hellos) ++agents[KernelKey(*hello)];
+  std::vector<uint32_t> out;
+  for (const v1::Hello* hello : hellos) out.push_back(agents[KernelKey(*hello)]);
+  return out;
 }
 
 std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,

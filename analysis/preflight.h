@@ -19,10 +19,17 @@ std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
                                            std::span<const ShardFacts> shards);
 
 // How many connections the agent behind `shard.hello` can hold open at once with the share's
-// source IPs: the least of its four-tuples (ports x destinations x source IPs), its host's
-// fs.file-max, and its available memory at ~5.5 KB a connection (kernel and engine). Engine
-// processes lift the per-process fd limit, so it is not a bound here. 0 when the hello gives
-// neither ports nor memory (an older agent).
-uint64_t HoldCapacity(const v1::RunSpec& spec, const ShardFacts& shard);
+// source IPs: the least of its four-tuples (ports x destinations x source IPs), its kernel's
+// fs.file-max, and its kernel's available memory at ~5.5 KB a socket (kernel and engine). The
+// kernel's pool is shared: `agents_on_kernel` agents draw on it (one boot id, any namespaces;
+// AgentsPerKernel), and a loopback target's end of each connection is on it too. The same rule
+// as the preflight's warnings. Engine processes lift the per-process fd limit, so it is not a
+// bound here. 0 when the hello gives neither ports nor memory (an older agent).
+uint64_t HoldCapacity(const v1::RunSpec& spec, const ShardFacts& shard,
+                      uint32_t agents_on_kernel = 1);
+
+// For each hello, how many of `hellos` run on its kernel (its boot id; one that gives none is a
+// kernel of its own).
+std::vector<uint32_t> AgentsPerKernel(std::span<const v1::Hello* const> hellos);
 
 }  // namespace churnlab::analysis

@@ -145,17 +145,21 @@ absl::StatusOr<std::vector<std::string>> ChooseSources(const v1::RunSpec& spec,
 }
 
 // Each agent's weight in the split. A run that holds its connections open is split by how many
-// each agent's host can hold (analysis::HoldCapacity: its four-tuples, fs.file-max, memory), so
-// a larger host takes a larger share; otherwise, or when an agent does not say, evenly.
+// each agent's host can hold (analysis::HoldCapacity: its four-tuples, and its part of its
+// kernel's fs.file-max and memory, which the agents on one kernel share), so a larger host takes
+// a larger share; otherwise, or when an agent does not say, evenly.
 std::vector<uint64_t> HoldWeights(const v1::RunSpec& spec,
                                   const std::vector<const AgentCandidate*>& agents,
                                   const std::vector<Assignment>& plan) {
   std::vector<uint64_t> even(plan.size(), 1);
   if (spec.hold().seconds() <= 0 && spec.hold().nanos() <= 0) return even;
+  std::vector<const v1::Hello*> hellos;
+  for (size_t i = 0; i < plan.size(); ++i) hellos.push_back(&agents[i]->hello);
+  const std::vector<uint32_t> sharing = analysis::AgentsPerKernel(hellos);
   std::vector<uint64_t> weights;
   for (size_t i = 0; i < plan.size(); ++i) {
     analysis::ShardFacts facts{&agents[i]->hello, plan[i].source_ips};
-    uint64_t capacity = analysis::HoldCapacity(spec, facts);
+    uint64_t capacity = analysis::HoldCapacity(spec, facts, sharing[i]);
     if (capacity == 0) return even;
     weights.push_back(capacity);
   }

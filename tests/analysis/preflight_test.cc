@@ -263,9 +263,26 @@ TEST(HoldCapacityTest, TheLeastOfTuplesAndMemoryLoweredByFileMax) {
   (*hello.mutable_sysctls())["fs.file-max"] = "15000";
   EXPECT_EQ(HoldCapacity(spec, shard), 15'000u);
 
+  // Two agents on the kernel share its fs.file-max; a loopback target's end is on it too.
+  EXPECT_EQ(HoldCapacity(spec, shard, 2), 7'500u);
+  v1::RunSpec loopback;
+  loopback.add_targets("127.0.0.1:80");
+  EXPECT_EQ(HoldCapacity(loopback, shard), 7'500u);
+  EXPECT_EQ(HoldCapacity(loopback, shard, 2), 3'750u);
+
   v1::Hello says_little;
   (*says_little.mutable_sysctls())["fs.file-max"] = "9223372036854775807";
   EXPECT_EQ(HoldCapacity(spec, ShardFacts{&says_little, ips}), 0u);
+}
+
+TEST(HoldCapacityTest, AgentsPerKernelCountsBootIds) {
+  v1::Hello a, b, c, d;
+  a.set_kernel_id("k1/net:[1]");
+  b.set_kernel_id("k1/net:[2]");
+  c.set_kernel_id("k2/net:[1]");
+  d.set_name("d");  // gives no kernel id: a kernel of its own
+  std::vector<const v1::Hello*> hellos = {&a, &b, &c, &d};
+  EXPECT_EQ(AgentsPerKernel(hellos), (std::vector<uint32_t>{2, 2, 1, 1}));
 }
 
 }  // namespace

@@ -175,9 +175,10 @@ TEST(PlanRunTest, HeldConnectionsAreSplitByWhatEachHostCanHold) {
   EXPECT_EQ((*plan)[0].concurrency, 10000);
   EXPECT_EQ((*plan)[1].concurrency, 20000);
 
-  // Memory binds b first: ~5.5 KB a connection, 55 MB hold 10,000; a has room for 20,000.
+  // Memory binds b first: ~5.5 KB a socket, two sockets a connection with the target on the
+  // same host (loopback), so 110 MB hold 10,000; a has room for 20,000.
   agents[0] = Host("a", {"127.0.0.2"}, 20000, 1ull << 34);
-  agents[1] = Host("b", {"127.0.0.3", "127.0.0.4"}, 10000, 55'000'000);
+  agents[1] = Host("b", {"127.0.0.3", "127.0.0.4"}, 10000, 110'000'000);
   plan = PlanRun(spec, agents);
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ((*plan)[0].concurrency, 20000);
@@ -191,6 +192,25 @@ TEST(PlanRunTest, HeldConnectionsAreSplitByWhatEachHostCanHold) {
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_DOUBLE_EQ((*plan)[0].rate, 200);
   EXPECT_EQ((*plan)[1].max_in_flight, 10000);
+}
+
+// Agents on one kernel (one boot id, any namespaces) share its memory and fs.file-max: two of
+// them on one host weigh half as much each as one alone on a host like it.
+TEST(PlanRunTest, AgentsOnOneKernelShareWhatItCanHold) {
+  v1::RunSpec spec = Spec(0);
+  spec.set_concurrency(40000);
+  spec.mutable_hold()->set_seconds(60);
+  std::vector<AgentCandidate> agents = {Host("a1", {"127.0.0.2"}, 60000, 440'000'000),
+                                        Host("a2", {"127.0.0.3"}, 60000, 440'000'000),
+                                        Host("b", {"127.0.0.4"}, 60000, 440'000'000)};
+  agents[0].hello.set_kernel_id("boot-a/net:[1]");
+  agents[1].hello.set_kernel_id("boot-a/net:[2]");
+  agents[2].hello.set_kernel_id("boot-b/net:[1]");
+  absl::StatusOr<std::vector<Assignment>> plan = PlanRun(spec, agents);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ((*plan)[0].concurrency, 10000);
+  EXPECT_EQ((*plan)[1].concurrency, 10000);
+  EXPECT_EQ((*plan)[2].concurrency, 20000);
 }
 
 TEST(PlanRunTest, ChurnWithoutHoldOrWithoutHostFactsIsSplitEvenly) {
