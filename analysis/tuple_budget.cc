@@ -54,19 +54,11 @@ v1::PortLimit LimitOf(const SourceFacts& facts) {
   return v1::PORT_LIMIT_TIME_WAIT;
 }
 
-// Notes on the agent's settings: reserved ports, reuse that shortens the hold, reuse that does
-// not apply (2 on connections that are not loopback ones, or timestamps off).
-void AddHostNotes(const ShardFacts& shard, const RunShape& shape,
-                  const std::vector<const v1::SourceBudget*>& sources,
-                  std::set<std::string>* notes) {
+// Notes on the ports connect() could not give when the run started: each source's own toward
+// the targets, and bind()'s anywhere on the host (or, where the agent could not ask the kernel
+// which were bind()'s, every port held there, as an upper bound).
+void AddPortsAtStartNotes(const ShardFacts& shard, std::set<std::string>* notes) {
   const v1::Hello& hello = *shard.hello;
-  const v1::PortRange& range = hello.port_range();
-  if (uint64_t reserved = hello.reserved_ports(); reserved > 0 && PortCount(hello) > 0) {
-    notes->insert(absl::StrFormat(
-        "%d of %s's %d ports are in net.ipv4.ip_local_reserved_ports: connect() never picks "
-        "them, so the budget counts %d",
-        reserved, hello.host(), range.high() - range.low() + 1, PortCount(hello)));
-  }
   const bool bind_known =
       shard.range_at_start.has_value() && shard.range_at_start->bind_taken_known();
   for (const auto& [ip, held] : shard.taken_at_start) {
@@ -101,6 +93,22 @@ void AddHostNotes(const ShardFacts& shard, const RunShape& shape,
           elsewhere, hello.host(), shard.range_at_start->listening()));
     }
   }
+}
+
+// Notes on the agent's settings: reserved ports, reuse that shortens the hold, reuse that does
+// not apply (2 on connections that are not loopback ones, or timestamps off).
+void AddHostNotes(const ShardFacts& shard, const RunShape& shape,
+                  const std::vector<const v1::SourceBudget*>& sources,
+                  std::set<std::string>* notes) {
+  const v1::Hello& hello = *shard.hello;
+  const v1::PortRange& range = hello.port_range();
+  if (uint64_t reserved = hello.reserved_ports(); reserved > 0 && PortCount(hello) > 0) {
+    notes->insert(absl::StrFormat(
+        "%d of %s's %d ports are in net.ipv4.ip_local_reserved_ports: connect() never picks "
+        "them, so the budget counts %d",
+        reserved, hello.host(), range.high() - range.low() + 1, PortCount(hello)));
+  }
+  AddPortsAtStartNotes(shard, notes);
   std::string reuse = Sysctl(hello, kTwReuse).value_or("");
   for (const v1::SourceBudget* s : sources) {
     if (s->limit() == v1::PORT_LIMIT_TW_REUSE) {
