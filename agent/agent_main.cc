@@ -53,7 +53,9 @@ FlagSet MakeFlags(Options& o) {
   flags.Int("source-count", &o.sources.source_count,
             "how many addresses of the prefix to use, from its first: 1..4096");
   flags.String("allow-targets", &o.allow_targets,
-               "CIDRs this agent will send traffic to; shards aimed elsewhere are refused");
+               "address blocks (CIDRs) and host names this agent will send traffic to; a name "
+               "allows the addresses it resolves to when a shard comes; shards aimed elsewhere "
+               "are refused");
   flags.Double("max-rate", &o.max_rate,
                "never more new connections/s than this, in any model: open-model shards above "
                "it are refused, closed-model starts are paced under it (0 = none)");
@@ -82,7 +84,7 @@ absl::StatusOr<AgentSession::Options> Resolve(const Options& o) {
   if (o.name.empty() || o.name.size() > 128) {
     return absl::InvalidArgumentError(absl::StrCat("--name='", o.name, "': 1..128 characters"));
   }
-  absl::StatusOr<std::vector<Cidr>> allowed = ParseCidrList(o.allow_targets);
+  absl::StatusOr<AllowList> allowed = ParseAllowList(o.allow_targets);
   if (!allowed.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--allow-targets: ", allowed.status().message()));
@@ -107,7 +109,7 @@ absl::StatusOr<AgentSession::Options> Resolve(const Options& o) {
   out.threads = static_cast<int>(o.threads);
   out.link.hello.set_name(o.name);
   out.link.hello.set_host(HostName());
-  for (const Cidr& cidr : *allowed) out.link.hello.add_allow_targets(cidr.ToString());
+  for (const std::string& entry : allowed->Entries()) out.link.hello.add_allow_targets(entry);
   FillHostSettings(&out.link.hello);
   out.link.hello.set_version("0.1.0");
   out.link.refresh_settings = FillHostSettings;

@@ -18,6 +18,7 @@
 #include "agent/engine.h"
 #include "agent/shard_telemetry.h"
 #include "common/net_address.h"
+#include "common/target_names.h"
 #include "host/coordinator_session.h"
 
 namespace churnlab {
@@ -33,7 +34,7 @@ class AgentSession final : public CoordinatorSession::Handler {
     // Shutdown() once idle this long after running at least one shard (so a Kubernetes Job's
     // agents exit 0 when the work is done); zero = never.
     absl::Duration exit_when_idle = absl::ZeroDuration();
-    std::vector<Cidr> allow_targets;
+    AllowList allow_targets;
     // Caps the agent keeps whatever the coordinator asks (0 = none): new connections/s in any
     // model (open-model shards above it are refused, the closed model is paced under it), and
     // connections in flight (shards that would hold more are refused).

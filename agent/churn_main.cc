@@ -160,7 +160,9 @@ FlagSet MakeFlags(Options& o) {
     p.threads = static_cast<int>(n);
     return absl::OkStatus();
   });
-  flags.String("allow-targets", &o.allow_targets, "CIDRs the targets must be inside");
+  flags.String("allow-targets", &o.allow_targets,
+               "address blocks (CIDRs) and host names the targets must be inside (a name: the "
+               "addresses it resolves to)");
   flags.Bool("progress", &o.progress, "print a progress line every second");
   flags.Bool("json", &o.json,
              "print the summary as the report's JSON (churnlab report --format=json's shape), "
@@ -189,7 +191,7 @@ absl::Status Resolve(Options& o) {
       return absl::InvalidArgumentError(absl::StrCat("--bind: ", mode.status().message()));
     p.bind_mode = *mode;
   }
-  absl::StatusOr<std::vector<Cidr>> allowed = ParseCidrList(o.allow_targets);
+  absl::StatusOr<AllowList> allowed = ParseAllowList(o.allow_targets);
   if (!allowed.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--allow-targets: ", allowed.status().message()));

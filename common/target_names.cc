@@ -6,8 +6,10 @@
 #include <memory>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 
 namespace churnlab {
@@ -109,6 +111,65 @@ absl::StatusOr<std::vector<Resolution>> ResolveTargets(
     out.push_back(std::move(r));
   }
   return out;
+}
+
+std::vector<std::string> AllowList::Entries() const {
+  std::vector<std::string> out;
+  for (const Cidr& block : blocks) out.push_back(block.ToString());
+  out.insert(out.end(), hosts.begin(), hosts.end());
+  return out;
+}
+
+absl::StatusOr<AllowList> ParseAllowList(absl::string_view text) {
+  AllowList out;
+  for (absl::string_view item : absl::StrSplit(text, ',')) {
+    absl::StatusOr<Cidr> block = Cidr::Parse(item);
+    const bool looks_like_block =
+        absl::StrContains(item, '/') || absl::StrContains(item, ':') ||
+        (!item.empty() && std::all_of(item.begin(), item.end(),
+                                      [](char c) { return absl::ascii_isdigit(c) || c == '.'; }));
+    if (block.ok()) {
+      out.blocks.push_back(*block);
+    } else if (looks_like_block) {
+      return block.status();  // what is wrong with it as a block
+    } else if (IsHostName(item)) {
+      out.hosts.emplace_back(item);
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", item, "' is neither an address block (10.0.0.0/8, ::1) nor a host name"));
+    }
+  }
+  return out;
+}
+
+absl::Status CheckTargetsAllowed(const std::vector<SocketAddress>& targets,
+                                 const AllowList& allowed) {
+  std::vector<Cidr> blocks = allowed.blocks;
+  std::vector<std::string> resolved;  // "api.example: 10.0.0.5, ..." or why not
+  for (const std::string& host : allowed.hosts) {
+    absl::StatusOr<std::vector<SocketAddress>> found = LookUp(NamedTarget{host, 0});
+    if (!found.ok()) {
+      resolved.push_back(std::string(found.status().message()));
+      continue;
+    }
+    std::vector<std::string> ips;
+    for (const SocketAddress& a : *found) {
+      blocks.push_back(*Cidr::Parse(a.IpString()));
+      ips.push_back(a.IpString());
+    }
+    resolved.push_back(absl::StrCat(host, ": ", absl::StrJoin(ips, ", ")));
+  }
+  absl::Status status = CheckTargetsAllowed(targets, blocks);
+  if (status.ok() || allowed.hosts.empty()) return status;
+  for (const SocketAddress& target : targets) {
+    if (std::none_of(blocks.begin(), blocks.end(),
+                     [&](const Cidr& b) { return b.Contains(target); })) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "target ", target.ToString(), " is outside the allowed targets ",
+          absl::StrJoin(allowed.Entries(), ","), " (", absl::StrJoin(resolved, "; "), ")"));
+    }
+  }
+  return status;
 }
 
 }  // namespace churnlab

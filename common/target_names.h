@@ -52,4 +52,21 @@ absl::StatusOr<std::vector<Resolution>> ResolveTargets(
     const std::vector<NamedTarget>& names, const std::vector<SocketAddress>& ip_targets,
     const std::vector<SocketAddress>& source_ips);
 
+// An allow-list of targets: address blocks ("10.0.0.0/8", "::1"), and host names whose
+// addresses, resolved where the check runs (both families), are allowed too. A name is the
+// user's word that its addresses may be loaded; DNS widens nothing else.
+struct AllowList {
+  std::vector<Cidr> blocks;
+  std::vector<std::string> hosts;
+  // Each entry as given, blocks first ("127.0.0.0/8,::1/128,api.example").
+  std::vector<std::string> Entries() const;
+};
+// INVALID_ARGUMENT naming the entry that is neither a block nor a host name.
+absl::StatusOr<AllowList> ParseAllowList(absl::string_view text);
+// OK when every target is inside the list, its names resolved now (getaddrinfo); otherwise
+// PERMISSION_DENIED naming the first target that is not, the list, and what each name resolved
+// to (a name that does not resolve allows nothing, and says why).
+absl::Status CheckTargetsAllowed(const std::vector<SocketAddress>& targets,
+                                 const AllowList& allowed);
+
 }  // namespace churnlab

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "common/net_address.h"
+#include "common/target_names.h"
 #include "proto/telemetry_codec.h"
 
 namespace churnlab {
@@ -25,17 +26,19 @@ bool HasControlCharacters(absl::string_view text) {
 }
 
 // Count first, then each item: a list over its limit costs nothing more to refuse.
+// The longest valid item ("[v6]:port", a v6 CIDR) is under 64 bytes, a host name 253.
 template <typename Parse>
 absl::Status CheckList(absl::string_view field,
                        const google::protobuf::RepeatedPtrField<std::string>& items, int max,
-                       Parse parse) {
+                       Parse parse, size_t max_bytes = 64) {
   if (items.size() > max) {
     return Invalid(field, absl::StrCat(items.size(), " items; at most ", max));
   }
   for (const std::string& item : items) {
-    // The longest valid item ("[v6]:port", a v6 CIDR) is under 64 bytes; say so, not more.
-    if (item.size() > 64)
-      return Invalid(field, absl::StrCat("an item of ", item.size(), " bytes; at most 64"));
+    if (item.size() > max_bytes) {
+      return Invalid(field,
+                     absl::StrCat("an item of ", item.size(), " bytes; at most ", max_bytes));
+    }
     if (absl::Status s = parse(item).status(); !s.ok()) return Invalid(field, s.message());
   }
   return absl::OkStatus();
@@ -63,7 +66,7 @@ absl::Status ValidateHello(const v1::Hello& hello) {
     return s;
   }
   if (absl::Status s =
-          CheckList("allow_targets", hello.allow_targets(), kMaxAllowTargets, Cidr::Parse);
+          CheckList("allow_targets", hello.allow_targets(), kMaxAllowTargets, ParseAllowList, 253);
       !s.ok()) {
     return s;
   }

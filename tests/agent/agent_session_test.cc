@@ -69,7 +69,7 @@ class AgentSessionTest : public ::testing::Test {
   AgentSession::Options Options() {
     AgentSession::Options o;
     o.link = link_.SessionOptions();
-    o.allow_targets = {*Cidr::Parse("127.0.0.0/8")};
+    o.allow_targets = *ParseAllowList("127.0.0.0/8");
     return o;
   }
   void Start(AgentSession::Options options) {
@@ -144,6 +144,21 @@ TEST_F(AgentSessionTest, RefusesATargetOutsideItsAllowList) {
   EXPECT_NE(refusal->refusal().reason().find("10.1.2.3"), std::string::npos)
       << refusal->refusal().reason();
   EXPECT_EQ(agent_->running_run(), "");
+}
+
+// A host name in the allow-list allows what it resolves to when the shard comes, and no more.
+TEST_F(AgentSessionTest, AHostNameInItsAllowListAllowsItsAddresses) {
+  AgentSession::Options options = Options();
+  options.allow_targets = *ParseAllowList("localhost");
+  Start(std::move(options));
+  ASSERT_TRUE(coordinator_.Send(Assign("r-other", "127.0.0.2:80", 10, absl::Seconds(1))));
+  std::optional<v1::AgentMessage> refusal = RefusalOf("r-other");
+  ASSERT_TRUE(refusal);
+  EXPECT_NE(refusal->refusal().reason().find("(localhost: 127.0.0.1"), std::string::npos)
+      << refusal->refusal().reason();
+  Listener target;  // on 127.0.0.1: localhost's
+  ASSERT_TRUE(coordinator_.Send(Assign("r-local", target.address(), 10, absl::Seconds(1))));
+  EXPECT_TRUE(TelemetryOf("r-local", /*final=*/false));
 }
 
 TEST_F(AgentSessionTest, RefusesARateAboveItsMaxRate) {

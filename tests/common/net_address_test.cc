@@ -180,5 +180,40 @@ TEST(NamedTargetTest, LocalhostResolvesHereToLoopback) {
   EXPECT_NE(none.status().message().find("no-such-host.invalid"), std::string::npos);
 }
 
+// An allow-list takes address blocks and host names; a name allows what it resolves to where
+// the check runs, nothing else (DNS widens no block), and a name that does not resolve allows
+// nothing and says why.
+TEST(AllowListTest, BlocksAndHostNames) {
+  absl::StatusOr<AllowList> list = ParseAllowList("10.0.0.0/8,::1,localhost");
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_EQ(list->blocks.size(), 2u);
+  EXPECT_EQ(list->Entries(), (std::vector<std::string>{"10.0.0.0/8", "::1/128", "localhost"}));
+  for (const char* bad : {"10.0.0.0/99", "not a name", "999.1.1.1", ""}) {
+    absl::StatusOr<AllowList> refused = ParseAllowList(bad);
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_NE(refused.status().message().find(bad), std::string::npos) << refused.status();
+  }
+
+  absl::StatusOr<AllowList> by_name = ParseAllowList("localhost");
+  ASSERT_TRUE(by_name.ok());
+  auto target = [](const char* text) { return *SocketAddress::ParseIpPort(text); };
+  EXPECT_TRUE(CheckTargetsAllowed({target("127.0.0.1:80")}, *by_name).ok());
+  absl::Status outside = CheckTargetsAllowed({target("127.0.0.2:80")}, *by_name);
+  EXPECT_EQ(outside.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(outside.message().find("target 127.0.0.2:80 is outside the allowed targets localhost "
+                                   "(localhost: 127.0.0.1"),
+            std::string::npos)
+      << outside;
+  absl::Status unknown =
+      CheckTargetsAllowed({target("127.0.0.1:80")}, *ParseAllowList("no-such-host.invalid"));
+  EXPECT_EQ(unknown.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(unknown.message().find("no-such-host.invalid: cannot resolve it"), std::string::npos)
+      << unknown;
+  // Blocks beside a name still allow on their own.
+  EXPECT_TRUE(CheckTargetsAllowed({target("10.1.2.3:80")},
+                                  *ParseAllowList("no-such-host.invalid,10.0.0.0/8"))
+                  .ok());
+}
+
 }  // namespace
 }  // namespace churnlab
