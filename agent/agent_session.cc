@@ -116,12 +116,6 @@ void AgentSession::Refuse(const std::string& run_id, const std::string& reason) 
 absl::Status AgentSession::CheckShard(const v1::Shard& shard, EngineParams* params) const {
   absl::StatusOr<EngineParams> p = EngineParamsFromShard(shard);
   if (!p.ok()) return p.status();
-  // Checked before any arithmetic on it: seconds * 1e9 of a peer's number can overflow.
-  const google::protobuf::Duration& after = shard.start_after();
-  if (after.seconds() < 0 || after.nanos() < 0 || after.seconds() > kMaxStartAfterSeconds) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "start_after ", after.seconds(), " s is not in [0, ", kMaxStartAfterSeconds, "] s"));
-  }
   // Names resolve here, where the connections go from; DNS cannot widen the allow-list: every
   // address a name has must be inside it.
   std::vector<Resolution> resolved;
@@ -158,24 +152,68 @@ absl::Status AgentSession::CheckShard(const v1::Shard& shard, EngineParams* para
 }
 
 void AgentSession::OnAssign(const v1::Shard& shard) {
-  auto refuse = [&](const std::string& reason) { Refuse(shard.run_id(), reason); };
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!running_run_.empty()) return refuse(absl::StrCat("busy with run ", running_run_));
+    if (!running_run_.empty()) {
+      const std::string busy = absl::StrCat("busy with run ", running_run_);
+      return Refuse(shard.run_id(), busy);
+    }
   }
-  EngineParams params;
-  if (absl::Status s = CheckShard(shard, &params); !s.ok()) return refuse(std::string(s.message()));
-  absl::StatusOr<ShardEnginePtr> engine = MakeEngine(params);
-  if (!engine.ok()) return refuse(std::string(engine.status().message()));
+  // Checked where it enters, before any arithmetic on it: seconds * 1e9 of a peer's number can
+  // overflow.
+  const google::protobuf::Duration& after = shard.start_after();
+  if (after.seconds() < 0 || after.nanos() < 0 || after.seconds() > kMaxStartAfterSeconds) {
+    return Refuse(shard.run_id(), absl::StrCat("start_after ", after.seconds(), " s is not in [0, ",
+                                               kMaxStartAfterSeconds, "] s"));
+  }
+  // The start is counted from now, whatever the check and the census take on the way.
+  const auto start_at = std::chrono::steady_clock::now() +
+                        std::chrono::nanoseconds(TimeUtil::DurationToNanoseconds(after));
   StopShard();  // joins a finished previous shard thread
   std::lock_guard<std::mutex> lock(mu_);
   running_run_ = shard.run_id();
   stop_requested_ = false;
-  engine_ = engine->get();
-  absl::Duration start_after =
-      absl::Nanoseconds(TimeUtil::DurationToNanoseconds(shard.start_after()));
-  shard_thread_ =
-      std::thread(&AgentSession::RunShard, this, shard.run_id(), *std::move(engine), start_after);
+  engine_ = nullptr;
+  shard_thread_ = std::thread(&AgentSession::PrepareShard, this, shard, start_at);
+}
+
+void AgentSession::PrepareShard(v1::Shard shard, std::chrono::steady_clock::time_point start_at) {
+  // While the check resolves names (up to kResolveTimeout each), the coordinator hears that
+  // the shard is alive: its telemetry so far, nothing made yet, each telemetry interval.
+  std::mutex prepared_mu;
+  std::condition_variable prepared_cv;
+  bool prepared = false;
+  std::thread heartbeat([&] {
+    std::unique_lock<std::mutex> lock(prepared_mu);
+    while (!prepared_cv.wait_for(lock, absl::ToChronoNanoseconds(options_.link.telemetry_interval),
+                                 [&] { return prepared; })) {
+      v1::AgentMessage message;
+      message.mutable_telemetry()->set_run_id(shard.run_id());
+      link_.Send(message);
+    }
+  });
+  EngineParams params;
+  absl::Status checked = CheckShard(shard, &params);
+  absl::StatusOr<ShardEnginePtr> engine =
+      checked.ok() ? MakeEngine(params) : absl::StatusOr<ShardEnginePtr>(checked);
+  {
+    std::lock_guard<std::mutex> lock(prepared_mu);
+    prepared = true;
+  }
+  prepared_cv.notify_all();
+  heartbeat.join();
+  if (!engine.ok()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      running_run_.clear();
+    }
+    return Refuse(shard.run_id(), std::string(engine.status().message()));
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    engine_ = engine->get();
+  }
+  RunShard(shard.run_id(), *std::move(engine), start_at);
 }
 
 absl::StatusOr<ShardEnginePtr> AgentSession::MakeEngine(const EngineParams& params) {
@@ -197,7 +235,10 @@ absl::StatusOr<ShardEnginePtr> AgentSession::MakeEngine(const EngineParams& para
   return ShardEnginePtr(std::move(group));
 }
 
-void AgentSession::RunShard(std::string run_id, ShardEnginePtr engine, absl::Duration start_after) {
+void AgentSession::RunShard(std::string run_id, ShardEnginePtr engine,
+                            std::chrono::steady_clock::time_point start_at) {
+  const absl::Duration start_after = absl::FromChrono(std::max(
+      std::chrono::steady_clock::duration::zero(), start_at - std::chrono::steady_clock::now()));
   link_.Log(absl::StrCat("run ", run_id, ": starting in ", absl::FormatDuration(start_after)));
   // The settings in force for this run (a sysctl changed just before it), ahead of everything
   // else the shard sends; then the engine starts nothing until the coordinator answers a ping.
@@ -227,8 +268,7 @@ void AgentSession::RunShard(std::string run_id, ShardEnginePtr engine, absl::Dur
   bool stopped_before_start;
   {
     std::unique_lock<std::mutex> lock(mu_);
-    stopped_before_start =
-        cv_.wait_for(lock, absl::ToChronoNanoseconds(start_after), [&] { return stop_requested_; });
+    stopped_before_start = cv_.wait_until(lock, start_at, [&] { return stop_requested_; });
   }
   ShardTelemetryCollector telemetry(run_id, engine->params().targets,
                                     high >= low && low > 0 ? high - low + 1 : 0);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -72,7 +73,12 @@ class AgentSession final : public CoordinatorSession::Handler {
  private:
   // Why the agent will not run `shard`, or OK.
   absl::Status CheckShard(const v1::Shard& shard, EngineParams* params) const;
-  void RunShard(std::string run_id, ShardEnginePtr engine, absl::Duration start_after);
+  // On the shard's thread: checks the shard (resolving its names and the allow-list's, which
+  // may take DNS's time: never on the thread that reads the coordinator), builds its engine and
+  // runs it, or refuses it.
+  void PrepareShard(v1::Shard shard, std::chrono::steady_clock::time_point start_at);
+  void RunShard(std::string run_id, ShardEnginePtr engine,
+                std::chrono::steady_clock::time_point start_at);
   // Until the engine is done: a stop asked for, pings, and telemetry each interval.
   void StreamTelemetry(const std::string& run_id, ShardEngine& engine,
                        ShardTelemetryCollector& telemetry);

@@ -3,6 +3,7 @@
 #include <netdb.h>
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 
 #include "absl/strings/ascii.h"
@@ -35,21 +36,56 @@ struct AddrInfoFree {
   void operator()(addrinfo* ai) const { freeaddrinfo(ai); }
 };
 
-// Every address of `host` (both families, in getaddrinfo's order, each once).
-absl::StatusOr<std::vector<SocketAddress>> LookUp(const NamedTarget& target) {
+// A request that may outlive its caller: getaddrinfo_a keeps reading it until it completes, so
+// one that cannot be cancelled is left to the resolver (a bounded leak per timed-out lookup).
+struct PendingLookUp {
+  std::string host;
   addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_ADDRCONFIG;
-  addrinfo* found = nullptr;
-  int rc = getaddrinfo(target.host.c_str(), nullptr, &hints, &found);
-  std::unique_ptr<addrinfo, AddrInfoFree> owned(found);
+  gaicb request{};
+};
+
+// Every address of `host` (both families, in getaddrinfo's order, each once), within
+// kResolveTimeout: a resolver that does not answer fails the lookup instead of holding the
+// caller (getaddrinfo_a, glibc's asynchronous getaddrinfo).
+absl::StatusOr<std::vector<SocketAddress>> LookUp(const NamedTarget& target) {
+  auto pending = std::make_unique<PendingLookUp>();
+  pending->host = target.host;
+  pending->hints.ai_family = AF_UNSPEC;
+  pending->hints.ai_socktype = SOCK_STREAM;
+  pending->hints.ai_flags = AI_ADDRCONFIG;
+  pending->request.ar_name = pending->host.c_str();
+  pending->request.ar_request = &pending->hints;
+  gaicb* list[1] = {&pending->request};
+  int rc = getaddrinfo_a(GAI_NOWAIT, list, 1, nullptr);
+  if (rc == 0) {
+    // On the steady clock: a wall-clock step neither ends the wait early nor stretches it.
+    using Steady = std::chrono::steady_clock;
+    const Steady::time_point deadline = Steady::now() + absl::ToChronoNanoseconds(kResolveTimeout);
+    do {
+      timespec wait = absl::ToTimespec(
+          absl::FromChrono(std::max(Steady::duration::zero(), deadline - Steady::now())));
+      gai_suspend(list, 1, &wait);  // returns early on a signal: the loop waits on
+      rc = gai_error(&pending->request);
+    } while (rc == EAI_INPROGRESS && Steady::now() < deadline);
+    if (rc == EAI_INPROGRESS) {
+      const int cancelled = gai_cancel(&pending->request);
+      if (cancelled == EAI_ALLDONE) {
+        rc = gai_error(&pending->request);  // it answered just now
+      } else {
+        if (cancelled != EAI_CANCELED) pending.release();  // the resolver still holds it
+        return absl::UnavailableError(absl::StrCat("target ", target.host,
+                                                   ": cannot resolve it: no answer within ",
+                                                   absl::FormatDuration(kResolveTimeout)));
+      }
+    }
+  }
+  std::unique_ptr<addrinfo, AddrInfoFree> owned(pending->request.ar_result);
   if (rc != 0) {
     return absl::UnavailableError(
         absl::StrCat("target ", target.host, ": cannot resolve it: ", gai_strerror(rc)));
   }
   std::vector<SocketAddress> out;
-  for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
+  for (addrinfo* ai = owned.get(); ai != nullptr; ai = ai->ai_next) {
     absl::StatusOr<SocketAddress> a = SocketAddress::FromSockaddr(ai->ai_addr, ai->ai_addrlen);
     if (!a.ok()) continue;
     a->set_port(target.port);

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "common/net_address.h"
 
 namespace churnlab {
@@ -24,6 +25,9 @@ struct NamedTarget {
 // At most this many addresses of one name are used (a name with more is cut, and the report
 // says how many it had).
 inline constexpr size_t kMaxAddressesPerName = 16;
+// The longest a name's lookup may take; past it the lookup fails (UNAVAILABLE) and the caller
+// goes on.
+inline constexpr absl::Duration kResolveTimeout = absl::Seconds(5);
 
 // "host:port" with a DNS name (labels of letters, digits, '-' and '_', at most 63 bytes each,
 // 253 in all; a trailing dot allowed). INVALID_ARGUMENT naming `text` otherwise. IP literals are
