@@ -279,24 +279,58 @@ void AddObserverPoint(const ObserverRecord& observer, v1::SeriesPoint* point) {
   }
 }
 
+// The merged cumulative latency histograms of every shard at one series point.
+struct SeriesLatency {
+  Histogram connect;
+  Histogram connection;
+  Histogram tls_handshake;
+  Histogram connect_call;
+  Histogram loop_lag;
+
+  void Add(const v1::ShardTelemetry& t) {
+    connect.Merge(HistogramFromProto(t.connect_latency()));
+    connection.Merge(HistogramFromProto(t.connection_latency()));
+    tls_handshake.Merge(HistogramFromProto(t.tls_handshake()));
+    connect_call.Merge(HistogramFromProto(t.connect_call()));
+    loop_lag.Merge(HistogramFromProto(t.loop_lag()));
+  }
+};
+
+// `now` less `*last` (the counts at the last point), which `now` then becomes: the interval's.
+Histogram Interval(Histogram now, Histogram* last) {
+  Histogram interval = now;
+  interval.Subtract(*last);
+  *last = std::move(now);
+  return interval;
+}
+
+// p50, p90, p99 and p99.9 of `h`, in ms, to the four setters.
+template <typename Setter>
+void SetQuantiles(const Histogram& h, v1::SeriesPoint* point, Setter p50, Setter p90, Setter p99,
+                  Setter p999) {
+  (point->*p50)(h.Percentile(50) / 1e6);
+  (point->*p90)(h.Percentile(90) / 1e6);
+  (point->*p99)(h.Percentile(99) / 1e6);
+  (point->*p999)(h.Percentile(99.9) / 1e6);
+}
+
 // The interval's latencies: the merged cumulative histograms less those of the last point,
 // which they then become.
-void SetIntervalLatency(RunRecord* run, Histogram connect, Histogram connect_call,
-                        Histogram loop_lag, v1::SeriesPoint* point) {
-  Histogram interval = connect;
-  interval.Subtract(run->series_connect);
-  point->set_connect_p50_ms(interval.Percentile(50) / 1e6);
-  point->set_connect_p90_ms(interval.Percentile(90) / 1e6);
-  point->set_connect_p99_ms(interval.Percentile(99) / 1e6);
-  run->series_connect = std::move(connect);
-  Histogram call_interval = connect_call;
-  call_interval.Subtract(run->series_connect_call);
-  point->set_connect_call_p99_ms(call_interval.Percentile(99) / 1e6);
-  run->series_connect_call = std::move(connect_call);
-  Histogram lag_interval = loop_lag;
-  lag_interval.Subtract(run->series_loop_lag);
-  point->set_loop_lag_max_ms(lag_interval.Percentile(100) / 1e6);
-  run->series_loop_lag = std::move(loop_lag);
+void SetIntervalLatency(RunRecord* run, SeriesLatency now, v1::SeriesPoint* point) {
+  using P = v1::SeriesPoint;
+  SetQuantiles(Interval(std::move(now.connect), &run->series_connect), point,
+               &P::set_connect_p50_ms, &P::set_connect_p90_ms, &P::set_connect_p99_ms,
+               &P::set_connect_p999_ms);
+  SetQuantiles(Interval(std::move(now.connection), &run->series_connection), point,
+               &P::set_total_p50_ms, &P::set_total_p90_ms, &P::set_total_p99_ms,
+               &P::set_total_p999_ms);
+  SetQuantiles(Interval(std::move(now.tls_handshake), &run->series_tls_handshake), point,
+               &P::set_tls_handshake_p50_ms, &P::set_tls_handshake_p90_ms,
+               &P::set_tls_handshake_p99_ms, &P::set_tls_handshake_p999_ms);
+  point->set_connect_call_p99_ms(
+      Interval(std::move(now.connect_call), &run->series_connect_call).Percentile(99) / 1e6);
+  point->set_loop_lag_max_ms(
+      Interval(std::move(now.loop_lag), &run->series_loop_lag).Percentile(100) / 1e6);
 }
 
 }  // namespace
@@ -310,6 +344,8 @@ void AppendSeriesPoint(RunRecord* run, const v1::RunReport& now, double t_s) {
   point.set_attempted(now.totals().attempted() - before.attempted());
   point.set_succeeded(now.totals().succeeded() - before.succeeded());
   point.set_failed(now.totals().failed() - before.failed());
+  point.set_tls_full(now.totals().tls_full() - before.tls_full());
+  point.set_tls_resumed(now.totals().tls_resumed() - before.tls_resumed());
   for (const auto& [key, count] : now.errors()) {
     uint64_t delta = count - run->series_errors[key];
     if (delta > 0) (*point.mutable_errors())[key] = delta;
@@ -328,17 +364,13 @@ void AppendSeriesPoint(RunRecord* run, const v1::RunReport& now, double t_s) {
   uint64_t time_wait = 0;
   double max_fill = 0;
   double census_age_s = 0;
-  Histogram connect;
-  Histogram connect_call;
-  Histogram loop_lag;
+  SeriesLatency latency;
   for (size_t i = 0; i < run->shards.size(); ++i) {
     ShardRecord& shard = run->shards[i];
     in_flight += shard.latest.in_flight();
     census_age_s =
         std::max(census_age_s, TimeUtil::DurationToNanoseconds(shard.latest.census_age()) / 1e9);
-    connect.Merge(HistogramFromProto(shard.latest.connect_latency()));
-    connect_call.Merge(HistogramFromProto(shard.latest.connect_call()));
-    loop_lag.Merge(HistogramFromProto(shard.latest.loop_lag()));
+    latency.Add(shard.latest);
     v1::AgentPoint* agent = point.add_agents();
     *agent = MakeAgentPoint(&shard, now.agents(i));
     for (const v1::SourcePoint& source : agent->sources()) {
@@ -355,7 +387,7 @@ void AppendSeriesPoint(RunRecord* run, const v1::RunReport& now, double t_s) {
   point.set_time_wait(time_wait);
   point.set_max_port_fill(max_fill);
   point.set_census_age_s(census_age_s);
-  SetIntervalLatency(run, std::move(connect), std::move(connect_call), std::move(loop_lag), &point);
+  SetIntervalLatency(run, std::move(latency), &point);
   run->series_totals = now.totals();
   run->last_point = std::move(point);
   ++run->point_count;

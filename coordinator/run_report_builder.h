@@ -81,6 +81,8 @@ struct RunRecord {
   std::map<std::string, uint64_t> series_errors;
   std::map<std::pair<v1::FailurePhase, std::string>, uint64_t> series_failures;  // (phase, code)
   Histogram series_connect;
+  Histogram series_connection;
+  Histogram series_tls_handshake;
   Histogram series_connect_call;
   Histogram series_loop_lag;
   // Run-store writes that failed: the error while it lasts ("" once every write is stored), and

@@ -70,6 +70,13 @@ std::string SeriesToCsv(const v1::RunReport& report) {
   std::string out =
       "t_s,interval_s,attempted,succeeded,failed,in_flight,connect_p99_ms,connect_call_p99_ms,"
       "loop_lag_max_ms,errors,time,unix_s";
+  // Then each latency's percentiles in the interval, and its TLS handshakes.
+  for (const char* part : {"connect", "total", "tls_handshake"}) {
+    for (const char* q : {"p50", "p90", "p99", "p999"}) {
+      absl::StrAppend(&out, ",", part, "_", q, "_ms");
+    }
+  }
+  out += ",tls_full,tls_resumed";
   size_t next = 0;
   for (auto& [name, index] : columns) {
     index = next++;
@@ -92,6 +99,13 @@ std::string SeriesToCsv(const v1::RunReport& report) {
     } else {
       out += ",";
     }
+    absl::StrAppendFormat(&out, ",%.3f,%.3f,%.3f,%.3f", p.connect_p50_ms(), p.connect_p90_ms(),
+                          p.connect_p99_ms(), p.connect_p999_ms());
+    absl::StrAppendFormat(&out, ",%.3f,%.3f,%.3f,%.3f", p.total_p50_ms(), p.total_p90_ms(),
+                          p.total_p99_ms(), p.total_p999_ms());
+    absl::StrAppendFormat(&out, ",%.3f,%.3f,%.3f,%.3f,%d,%d", p.tls_handshake_p50_ms(),
+                          p.tls_handshake_p90_ms(), p.tls_handshake_p99_ms(),
+                          p.tls_handshake_p999_ms(), p.tls_full(), p.tls_resumed());
     std::vector<uint64_t> counts(columns.size());
     for (const v1::FailureCount& f : p.failures()) counts[columns[FailureColumn(f)]] += f.count();
     for (uint64_t count : counts) absl::StrAppend(&out, ",", count);

@@ -501,7 +501,19 @@ TEST_F(ControlPlaneTest, JunitAndCsvOfARunWithFailures) {
     std::vector<std::string> cells = absl::StrSplit(lines[row], ',');
     ASSERT_EQ(cells.size(), header.size()) << lines[row];
     refused += std::stoull(cells[column["connect_ECONNREFUSED"]]);
-    for (size_t i = column["unix_s"] + 1; i < cells.size(); ++i) failed += std::stoull(cells[i]);
+    // The per-phase columns follow the fixed ones, of which tls_resumed is the last.
+    for (size_t i = column["tls_resumed"] + 1; i < cells.size(); ++i) {
+      failed += std::stoull(cells[i]);
+    }
+    // An interval with connections made has their latencies, p50 <= p99 <= p99.9.
+    if (std::stoull(cells[column["succeeded"]]) > 0) {
+      EXPECT_GT(std::stod(cells[column["total_p50_ms"]]), 0) << lines[row];
+      EXPECT_LE(std::stod(cells[column["total_p99_ms"]]), std::stod(cells[column["total_p999_ms"]]))
+          << lines[row];
+      EXPECT_LE(std::stod(cells[column["connect_p50_ms"]]),
+                std::stod(cells[column["connect_p999_ms"]]))
+          << lines[row];
+    }
     // unix_s is the start plus t_s; the report's started_at is that start to the second.
     double offset = std::stod(cells[column["unix_s"]]) - std::stod(cells[column["t_s"]]);
     EXPECT_NEAR(offset, absl::ToUnixSeconds(start), 1.0) << lines[row];

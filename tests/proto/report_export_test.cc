@@ -107,6 +107,20 @@ TEST(SeriesToCsvTest, OneColumnPerPhaseAndErrnoAndAbsoluteTimes) {
                                            "errors",
                                            "time",
                                            "unix_s",
+                                           "connect_p50_ms",
+                                           "connect_p90_ms",
+                                           "connect_p99_ms",
+                                           "connect_p999_ms",
+                                           "total_p50_ms",
+                                           "total_p90_ms",
+                                           "total_p99_ms",
+                                           "total_p999_ms",
+                                           "tls_handshake_p50_ms",
+                                           "tls_handshake_p90_ms",
+                                           "tls_handshake_p99_ms",
+                                           "tls_handshake_p999_ms",
+                                           "tls_full",
+                                           "tls_resumed",
                                            "connect_EADDRNOTAVAIL",
                                            "connect_ECONNREFUSED",
                                            "connect_timeout_ETIMEDOUT",
@@ -120,10 +134,36 @@ TEST(SeriesToCsvTest, OneColumnPerPhaseAndErrnoAndAbsoluteTimes) {
   EXPECT_EQ(rows[2][11], "1800000002.750");
   EXPECT_EQ(rows[1][2], "10");
   EXPECT_EQ(rows[1][9], "ECONNREFUSED=3");
-  EXPECT_EQ(std::vector<std::string>(rows[1].begin() + 12, rows[1].end()),
+  EXPECT_EQ(std::vector<std::string>(rows[1].begin() + 26, rows[1].end()),
             (std::vector<std::string>{"0", "3", "0", "0"}));
-  EXPECT_EQ(std::vector<std::string>(rows[2].begin() + 12, rows[2].end()),
+  EXPECT_EQ(std::vector<std::string>(rows[2].begin() + 26, rows[2].end()),
             (std::vector<std::string>{"7", "0", "1", "2"}));
+}
+
+// Each interval's latencies to p99.9 (connect, the whole connection, the TLS handshake) and its
+// TLS handshakes, full and resumed, in their columns.
+TEST(SeriesToCsvTest, EveryLatencyToP999AndTlsHandshakesPerInterval) {
+  v1::RunReport report;
+  v1::SeriesPoint* p = report.add_series();
+  p->set_t_s(1.0);
+  p->set_connect_p999_ms(3.5);
+  p->set_total_p50_ms(1.25);
+  p->set_total_p999_ms(9);
+  p->set_tls_handshake_p99_ms(4.5);
+  p->set_tls_full(7);
+  p->set_tls_resumed(93);
+  std::vector<std::vector<std::string>> rows = Rows(SeriesToCsv(report));
+  ASSERT_EQ(rows.size(), 2u);
+  auto cell = [&](const std::string& column) {
+    auto it = std::find(rows[0].begin(), rows[0].end(), column);
+    return it == rows[0].end() ? std::string("(no column)") : rows[1][it - rows[0].begin()];
+  };
+  EXPECT_EQ(cell("connect_p999_ms"), "3.500");
+  EXPECT_EQ(cell("total_p50_ms"), "1.250");
+  EXPECT_EQ(cell("total_p999_ms"), "9.000");
+  EXPECT_EQ(cell("tls_handshake_p99_ms"), "4.500");
+  EXPECT_EQ(cell("tls_full"), "7");
+  EXPECT_EQ(cell("tls_resumed"), "93");
 }
 
 // Reports stored before start_time existed give their absolute times from started_at (to the
@@ -136,7 +176,7 @@ TEST(SeriesToCsvTest, OlderReportsStillGiveAbsoluteTimes) {
   (*p->mutable_errors())["ECONNREFUSED"] = 4;
   std::vector<std::vector<std::string>> rows = Rows(SeriesToCsv(report));
   ASSERT_EQ(rows.size(), 2u);
-  EXPECT_EQ(rows[0].back(), "unix_s");
+  EXPECT_EQ(rows[0].back(), "tls_resumed");  // no per-phase columns after the fixed ones
   EXPECT_EQ(rows[1][10], "2027-01-15T08:00:01.000Z");
   EXPECT_EQ(rows[1][11], "1800000001.000");
 }
@@ -148,7 +188,7 @@ TEST(SeriesToCsvTest, NamesFromAgentsCannotBreakTheColumns) {
   AddFailure(p, "read", "EVIL,\"x\"\n", 1);
   std::string csv = SeriesToCsv(report);
   std::string header = csv.substr(0, csv.find('\n'));
-  EXPECT_EQ(header.substr(header.rfind(",unix_s")), ",unix_s,read_EVIL__x__") << csv;
+  EXPECT_EQ(header.substr(header.rfind(",tls_resumed")), ",tls_resumed,read_EVIL__x__") << csv;
   // RFC 4180: the errors field is quoted, its quotes doubled, its line break kept inside.
   EXPECT_NE(csv.find(",\"EVIL,\"\"x\"\"\n=1\","), std::string::npos) << csv;
 }
