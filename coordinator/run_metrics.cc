@@ -73,10 +73,18 @@ MetricLabels With(const MetricLabels& labels, const char* key, const std::string
 
 RunMetrics::HistogramCounts HistogramCountsOf(const v1::LatencyHistogram& h) {
   RunMetrics::HistogramCounts out;
-  const size_t bounds = LatencyHistogramBoundsNanos().size();
-  out.buckets.assign(bounds, 0);
-  if (static_cast<size_t>(h.buckets_size()) == bounds) {
-    for (size_t i = 0; i < bounds; ++i) out.buckets[i] = h.buckets(i).count();
+  const std::vector<int64_t>& bounds = LatencyHistogramBoundsNanos();
+  out.buckets.assign(bounds.size(), 0);
+  // By bound: a report stored with fewer bounds (one an octave, a subset of these) gives each
+  // bound the count at its largest stored bound not above it, a count that is still true.
+  int stored = 0;
+  double below = 0;
+  for (size_t i = 0; i < bounds.size(); ++i) {
+    const double le_ms = bounds[i] / 1e6;
+    for (; stored < h.buckets_size() && h.buckets(stored).le_ms() <= le_ms * (1 + 1e-9); ++stored) {
+      below = static_cast<double>(h.buckets(stored).count());
+    }
+    out.buckets[i] = below;
   }
   out.count = static_cast<double>(h.count());
   out.sum_s = h.sum_ms() / 1e3;

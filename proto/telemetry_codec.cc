@@ -206,7 +206,13 @@ void SummarizeLatency(const Histogram& h, v1::LatencySummary* out) {
 const std::vector<int64_t>& LatencyHistogramBoundsNanos() {
   static const std::vector<int64_t> bounds = [] {
     std::vector<int64_t> out;
-    for (int k = 13; k <= 34; ++k) out.push_back((int64_t{1} << k) - 1);
+    for (int k = 13; k <= 34; ++k) {
+      const int64_t octave = int64_t{1} << k;
+      out.push_back(octave - 1);
+      if (k == 34) break;
+      // Eight steps an octave: each is four of the histogram's 32 sub-buckets, so an edge.
+      for (int j = 1; j < 8; ++j) out.push_back(octave + j * (octave >> 3) - 1);
+    }
     return out;
   }();
   return bounds;

@@ -168,6 +168,16 @@ def increase_over_second_run(prom, name, first_path, second_path):
     print(f"{name}: increase() over {second['run_id']}, [{window}] @ {at}")
     compare_counters(prom, name, totals([second]), lambda s: f"increase({s}[{window}] @ {at})",
                      at)
+    # Quantiles from the buckets, as a Grafana panel asks for them, within 10% of the report's.
+    for q, field in ((0.5, "p50_ms"), (0.99, "p99_ms")):
+        expr = (f'histogram_quantile({q}, sum by (le) (increase('
+                f'churnlab_connect_latency_seconds_bucket{{name="{name}"}}[{window}] @ {at})))')
+        got_ms = scalar(query(prom, expr, at)) * 1e3
+        want_ms = second["latency"]["connect"][field]
+        if abs(got_ms - want_ms) > 0.10 * want_ms:
+            raise AssertionError(f"connect {field}: Prometheus has {got_ms:.4f} ms, the report "
+                                 f"{want_ms:.4f} ms: more than 10% apart")
+        print(f"  connect {field}: Prometheus {got_ms:.4f} ms, the report {want_ms:.4f} ms")
     for metric in ("churnlab_connections_attempted_total", "churnlab_connections_failed_total",
                    "churnlab_connect_latency_seconds_count"):
         resets = scalar(query(prom, f'sum(resets({metric}{{name="{name}"}}[10m] @ {at}))', at))
