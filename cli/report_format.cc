@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -347,9 +348,16 @@ std::string FormatCompare(const v1::CompareReport& c) {
     }
     return time_wait ? absl::StrCat(best) : absl::StrCat(best, "/", range);
   };
-  std::string out = absl::StrFormat("\n%-28s %-28s %-28s\n", "", "single source", "distributed");
+  // Three columns of 30, 34 and 34: 100 in all; a longer cell wraps onto lines of its own.
+  std::string out = absl::StrFormat("\n%-30s %-34s %s\n", "", "single source", "distributed");
   auto row = [&](const char* name, const std::string& x, const std::string& y) {
-    absl::StrAppendFormat(&out, "%-28s %-28s %-28s\n", name, x, y);
+    const std::vector<std::string> xs = WrapWords(x, 34);
+    const std::vector<std::string> ys = WrapWords(y, 34);
+    for (size_t i = 0; i < std::max(xs.size(), ys.size()); ++i) {
+      std::string line = absl::StrFormat("%-30s %-34s %s", i == 0 ? name : "",
+                                         i < xs.size() ? xs[i] : "", i < ys.size() ? ys[i] : "");
+      absl::StrAppend(&out, absl::StripTrailingAsciiWhitespace(line), "\n");
+    }
   };
   row("run", TerminalSafe(a.run_id()), TerminalSafe(b.run_id()));
   row("agents / source IPs", absl::StrCat(a.agents_size(), " / ", sources(a)),
@@ -376,7 +384,11 @@ std::string FormatCompare(const v1::CompareReport& c) {
       absl::StrFormat("%.0f/s", b.tuple_budget().total_rate()));
   row("verdict", Word(a.verdict()), Word(b.verdict()));
   absl::StrAppend(&out, "\n");
-  for (const std::string& line : c.summary()) absl::StrAppend(&out, TerminalSafe(line), "\n");
+  for (const std::string& line : c.summary()) {
+    for (const std::string& part : WrapWords(TerminalSafe(line), 100)) {
+      absl::StrAppend(&out, part, "\n");
+    }
+  }
   return out;
 }
 

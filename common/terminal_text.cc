@@ -1,6 +1,10 @@
 #include "common/terminal_text.h"
 
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 
 namespace churnlab {
 namespace {
@@ -72,6 +76,28 @@ std::string TerminalSafe(absl::string_view text) {
     }
   }
   return out;
+}
+
+std::vector<std::string> WrapWords(absl::string_view text, size_t width) {
+  std::vector<std::string> lines(1);
+  width = std::max<size_t>(1, width);
+  for (absl::string_view word : absl::StrSplit(text, ' ', absl::SkipEmpty())) {
+    while (word.size() > width) {  // too long for any line: cut it
+      if (!lines.back().empty()) lines.emplace_back();
+      lines.back() = std::string(word.substr(0, width));
+      word.remove_prefix(width);
+      lines.emplace_back();
+    }
+    if (word.empty()) continue;
+    std::string& line = lines.back();
+    if (!line.empty() && line.size() + 1 + word.size() > width) {
+      lines.emplace_back(word);
+    } else {
+      absl::StrAppend(&line, line.empty() ? "" : " ", word);
+    }
+  }
+  if (lines.size() > 1 && lines.back().empty()) lines.pop_back();
+  return lines;
 }
 
 }  // namespace churnlab

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 
@@ -14,5 +15,9 @@ namespace churnlab {
 // terminals obey) as \u0080..\u009f; bytes that are not UTF-8 as \xNN; a backslash as \\, so
 // an escape cannot be forged. Printable UTF-8 (names in any script) is kept as it is.
 std::string TerminalSafe(absl::string_view text);
+
+// `text` in lines of at most `width` bytes, broken at spaces (a word longer than `width` is cut
+// where it reaches it); at least one line, "" for empty text.
+std::vector<std::string> WrapWords(absl::string_view text, size_t width);
 
 }  // namespace churnlab

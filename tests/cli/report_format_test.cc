@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "proto/report_export.h"
 
@@ -76,6 +77,25 @@ TEST(ReportFormatTest, CompareShowsThemSideBySide) {
   ExpectHas(text, "48 / 50");
   ExpectHas(text, "requests per connection");
   ExpectHas(text, "1.0 (spec 100)");
+}
+
+// The comparison fits 100 columns: long cells (many errors, their Windows codes) and the
+// summary's sentences wrap instead of running past it.
+TEST(ReportFormatTest, CompareFitsOneHundredColumns) {
+  v1::CompareReport c;
+  *c.mutable_single() = LeakingRun("r-1");
+  *c.mutable_distributed() = LeakingRun("r-2");
+  for (const char* e : {"ECONNREFUSED", "ETIMEDOUT", "ECONNRESET", "EADDRINUSE", "EMFILE"}) {
+    (*c.mutable_single()->mutable_errors())[e] = 123456;
+  }
+  c.add_summary(std::string(40, 'x') + " " + std::string(300, 'y') +
+                " and a sentence that goes on past the edge of any terminal the user has open");
+  const std::string text = FormatCompare(c);
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    EXPECT_LE(line.size(), 100u) << line;
+  }
+  ExpectHas(text, "ECONNREFUSED");
+  ExpectHas(text, "any terminal");
 }
 
 TEST(ReportFormatTest, RunsShowTagsAndNoAchievedRateBeforeTheEnd) {

@@ -36,5 +36,13 @@ TEST(TerminalSafeTest, AnEscapeCannotBeForged) {
   EXPECT_NE(TerminalSafe("\\e"), TerminalSafe("\x1b"));
 }
 
+TEST(WrapWordsTest, BreaksAtSpacesAndCutsOnlyWhatCannotFit) {
+  EXPECT_EQ(WrapWords("", 10), (std::vector<std::string>{""}));
+  EXPECT_EQ(WrapWords("one two three", 7), (std::vector<std::string>{"one two", "three"}));
+  EXPECT_EQ(WrapWords("one two three", 100), (std::vector<std::string>{"one two three"}));
+  EXPECT_EQ(WrapWords("ab abcdefghij c", 4),
+            (std::vector<std::string>{"ab", "abcd", "efgh", "ij c"}));
+}
+
 }  // namespace
 }  // namespace churnlab
