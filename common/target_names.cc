@@ -208,4 +208,8 @@ absl::Status CheckTargetsAllowed(const std::vector<SocketAddress>& targets,
   return status;
 }
 
+absl::StatusOr<std::vector<SocketAddress>> ResolveName(const NamedTarget& target) {
+  return LookUp(target);
+}
+
 }  // namespace churnlab

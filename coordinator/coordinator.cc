@@ -228,9 +228,11 @@ absl::StatusOr<v1::StartRunResponse> Coordinator::StartRun(v1::RunSpec spec) {
   if (absl::Status s = ValidateRunSpec(spec); !s.ok()) return s;
   v1::StartRunResponse response;
   v1::RunReport first;
+  // Before the lock: DNS may take its time (kResolveTimeout a name).
+  const std::vector<SocketAddress> named = NamedTargetAddresses(spec);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    absl::StatusOr<RunRecord> run = PlanRecord(std::move(spec), response);
+    absl::StatusOr<RunRecord> run = PlanRecord(std::move(spec), response, named);
     if (!run.ok()) return run.status();
     first = BuildReport(*run);
     // Reserved (its agents busy, its id taken) but sent nowhere until the store has it.
@@ -258,8 +260,8 @@ absl::StatusOr<v1::StartRunResponse> Coordinator::StartRun(v1::RunSpec spec) {
   return response;
 }
 
-absl::StatusOr<RunRecord> Coordinator::PlanRecord(v1::RunSpec spec,
-                                                  v1::StartRunResponse& response) {
+absl::StatusOr<RunRecord> Coordinator::PlanRecord(v1::RunSpec spec, v1::StartRunResponse& response,
+                                                  const std::vector<SocketAddress>& named) {
   std::vector<AgentCandidate> candidates;
   for (const auto& [name, entry] : agents_) {
     if (entry.hello.observer()) continue;  // targets reporting their host take no load
@@ -295,7 +297,7 @@ absl::StatusOr<RunRecord> Coordinator::PlanRecord(v1::RunSpec spec,
     response.add_agent_names(a.agent);
   }
   for (const auto& [name, telemetry] : observed_) {
-    if (!ObserverServesTargets(agents_.at(name).hello, run.spec)) continue;
+    if (!ObserverServesTargets(agents_.at(name).hello, run.spec, named)) continue;
     ObserverRecord record;
     record.name = name;
     const v1::Hello& hello = agents_.at(name).hello;

@@ -177,7 +177,9 @@ class Coordinator {
   void HandOnShare(RunRecord& run, ShardRecord& lost);
   // StartRun's plan under mu_: the run's record (starting), its response's id, agents and
   // warnings; FAILED_PRECONDITION and the like from PlanRun.
-  absl::StatusOr<RunRecord> PlanRecord(v1::RunSpec spec, v1::StartRunResponse& response);
+  // `named`: the addresses of the spec's names here, for matching observers.
+  absl::StatusOr<RunRecord> PlanRecord(v1::RunSpec spec, v1::StartRunResponse& response,
+                                       const std::vector<SocketAddress>& named);
   // Sends a run that the store took to its agents. Requires mu_.
   void SendShards(RunRecord& run);
   // Notes a failed store write in `run` (its report's store_error) and the metric. Requires mu_.

@@ -12,6 +12,7 @@
 #include "analysis/preflight.h"
 #include "analysis/run_sources.h"
 #include "common/net_address.h"
+#include "common/target_names.h"
 #include "proto/run_spec.h"
 
 namespace churnlab {
@@ -265,8 +266,21 @@ absl::StatusOr<std::vector<Assignment>> PlanRun(const v1::RunSpec& spec,
   return plan;
 }
 
-bool ObserverServesTargets(const v1::Hello& observer, const v1::RunSpec& spec) {
-  std::vector<SocketAddress> targets;
+std::vector<SocketAddress> NamedTargetAddresses(const v1::RunSpec& spec) {
+  std::vector<SocketAddress> out;
+  for (const std::string& text : spec.targets()) {
+    if (SocketAddress::ParseIpPort(text).ok()) continue;
+    absl::StatusOr<NamedTarget> name = ParseNamedTarget(text);
+    if (!name.ok()) continue;
+    absl::StatusOr<std::vector<SocketAddress>> found = ResolveName(*name);
+    if (found.ok()) out.insert(out.end(), found->begin(), found->end());
+  }
+  return out;
+}
+
+bool ObserverServesTargets(const v1::Hello& observer, const v1::RunSpec& spec,
+                           const std::vector<SocketAddress>& named) {
+  std::vector<SocketAddress> targets = named;
   for (const std::string& text : spec.targets()) {
     absl::StatusOr<SocketAddress> target = SocketAddress::ParseIpPort(text);
     if (target.ok()) targets.push_back(*target);

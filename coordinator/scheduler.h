@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "churnlab/v1/agent.pb.h"
 #include "churnlab/v1/spec.pb.h"
+#include "common/net_address.h"
 
 namespace churnlab {
 
@@ -44,8 +45,15 @@ absl::StatusOr<std::vector<Assignment>> PlanRun(const v1::RunSpec& spec,
                                                 const std::vector<AgentCandidate>& candidates);
 
 // True when an observer (a churnlab-target reporting its host) serves one of the spec's
-// targets: it listens on that ip:port, or on the wildcard (0.0.0.0, ::) at that port. A report
-// names only such observers.
-bool ObserverServesTargets(const v1::Hello& observer, const v1::RunSpec& spec);
+// targets: it listens on that ip:port, or on the wildcard (0.0.0.0, ::) at that port. A target
+// given by name counts by `named`, the addresses its names resolve to here (NamedTargetAddresses).
+// A report names only such observers.
+bool ObserverServesTargets(const v1::Hello& observer, const v1::RunSpec& spec,
+                           const std::vector<SocketAddress>& named = {});
+
+// Every address of the spec's targets given by name, as this host resolves them (within
+// kResolveTimeout each; a name that does not resolve adds none). For matching observers only:
+// the agents resolve the names they load themselves.
+std::vector<SocketAddress> NamedTargetAddresses(const v1::RunSpec& spec);
 
 }  // namespace churnlab

@@ -283,6 +283,15 @@ TEST(ObserverServesTargetsTest, ByAddressOrWildcardAtTheTargetPort) {
   six.add_targets("[::1]:9000");
   EXPECT_FALSE(ObserverServesTargets(wildcard, six));  // 0.0.0.0 takes no IPv6 client
   EXPECT_TRUE(ObserverServesTargets(dual_stack, six));
+
+  // A target by name: by the addresses it resolves to here.
+  v1::RunSpec named;
+  named.add_targets("localhost:9000");
+  EXPECT_FALSE(ObserverServesTargets(exact, named));
+  const std::vector<SocketAddress> addresses = NamedTargetAddresses(named);
+  ASSERT_FALSE(addresses.empty());
+  EXPECT_TRUE(ObserverServesTargets(exact, named, addresses));
+  EXPECT_FALSE(ObserverServesTargets(other_port, named, addresses));
 }
 
 }  // namespace
