@@ -118,6 +118,9 @@ case "$*" in
   *"get job/churnlab-run -o jsonpath={range"*)
     n=$(grep -c 'get job/churnlab-run -o jsonpath={range' "$d/calls")
     line=$(sed -n "$n{p;q}" "$d/conditions.txt"); [[ -n $line ]] || line=$(tail -n 1 "$d/conditions.txt")
+    if [[ $line == ERR ]]; then
+      echo 'Error from server (NotFound): jobs.batch "churnlab-run" not found' >&2; exit 1
+    fi
     [[ $line == - ]] || echo "$line" ;;
   *"get job/churnlab-run"*) echo BackoffLimitExceeded ;;
   *"get pods"*) echo "${exitCode}" ;;
@@ -147,6 +150,14 @@ test('wait-run.sh exits 0 on Complete and 4 on a failure without a verdict', () 
   const deadline = wait(fakeKubectl(['Failed=True '], ''));
   assert.equal(deadline.status, 4);
   assert.equal(deadline.polls, 1);
+});
+
+test('wait-run.sh fails at once, in kubectl\'s words, when kubectl cannot answer', () => {
+  const r = wait(fakeKubectl(['ERR'], 0));
+  assert.equal(r.status, 6, r.stderr);
+  assert.equal(r.polls, 1);
+  assert.match(r.stderr, /could not answer for job\/churnlab-run in namespace churnlab/);
+  assert.match(r.stderr, /Error from server \(NotFound\): jobs.batch "churnlab-run" not found/);
 });
 
 test('wait-run.sh gives up at its timeout and refuses bad input', () => {
