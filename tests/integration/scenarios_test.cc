@@ -656,6 +656,127 @@ INSTANTIATE_TEST_SUITE_P(
                  {{"net.ipv4.ip_local_port_range", "1025 5000"}}}),
     [](const ::testing::TestParamInfo<Scenario>& info) { return info.param.name; });
 
+// What a new TLS connection costs on top of TCP, with the server as the witness (its own count
+// of full and resumed handshakes, read once it stops): every connection a full handshake unless
+// the client offers an earlier session, and with HTTPS, a connection per request (seed 001's
+// "a new SSL/TLS negotiation is needed") against keep-alive carrying the same requests.
+// The report's handshake p99 is printed for scenarios/README.md.
+void PrintHandshakes(const v1::RunReport& r) {
+  std::printf(
+      "tls: full %lu, resumed %lu, handshake p50 %.3f ms, p99 %.3f ms; requests %lu over "
+      "%lu connections\n",
+      static_cast<unsigned long>(r.totals().tls_full()),
+      static_cast<unsigned long>(r.totals().tls_resumed()), r.latency().tls_handshake().p50_ms(),
+      r.latency().tls_handshake().p99_ms(), static_cast<unsigned long>(r.totals().requests()),
+      static_cast<unsigned long>(r.totals().succeeded()));
+}
+
+// The server's count of `kind` ("tls_full", "tls_resumed") against the report's: the same
+// handshakes, counted at each end.
+void ExpectServerCounted(Witness& w, const char* kind, uint64_t reported) {
+  EXPECT_NEAR(static_cast<double>(w.target[kind]), static_cast<double>(reported),
+              0.01 * static_cast<double>(reported) + 1)
+      << kind << ": the server counted " << w.target[kind] << ", the report " << reported;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Tls, ScenarioTest,
+    ::testing::Values(
+        Scenario{"tls_full_handshakes",
+                 "tls-full-handshakes",
+                 {"--protocol=tls"},
+                 1,
+                 {},
+                 true,
+                 0,
+                 [](const v1::RunReport& r, Witness&) {
+                   PrintHandshakes(r);
+                   EXPECT_EQ(r.totals().failed(), 0u);
+                   EXPECT_EQ(r.totals().tls_full(), r.totals().succeeded());
+                   EXPECT_EQ(r.totals().tls_resumed(), 0u);
+                   EXPECT_GT(r.latency().tls_handshake().p99_ms(), 0);
+                 },
+                 {},
+                 [](const v1::RunReport& r, Witness& w) {
+                   ExpectServerCounted(w, "tls_full", r.totals().tls_full());
+                   EXPECT_EQ(w.target["tls_resumed"], 0u);
+                 }},
+        // The fix at the same rate: each connection offers the last session of its source IP.
+        Scenario{"tls_resumed_handshakes",
+                 "tls-full-handshakes",
+                 {"--protocol=tls"},
+                 1,
+                 {"--tls-resumption=1"},
+                 true,
+                 0,
+                 [](const v1::RunReport& r, Witness&) {
+                   PrintHandshakes(r);
+                   EXPECT_EQ(r.totals().failed(), 0u);
+                   EXPECT_EQ(r.totals().tls_full() + r.totals().tls_resumed(),
+                             r.totals().succeeded());
+                   // The first of each source IP is full, and those that overlap it.
+                   EXPECT_GE(r.totals().tls_resumed(), r.totals().succeeded() * 9 / 10);
+                 },
+                 {},
+                 [](const v1::RunReport& r, Witness& w) {
+                   ExpectServerCounted(w, "tls_full", r.totals().tls_full());
+                   ExpectServerCounted(w, "tls_resumed", r.totals().tls_resumed());
+                 }},
+        // HTTPS with a connection per request: a full handshake and a TIME_WAIT per request.
+        Scenario{"https_connection_per_request",
+                 "https-close-per-request",
+                 {"--protocol=https", "--close=client"},
+                 1,
+                 {},
+                 true,
+                 0,
+                 [](const v1::RunReport& r, Witness& w) {
+                   PrintHandshakes(r);
+                   EXPECT_EQ(r.totals().failed(), 0u);
+                   EXPECT_EQ(r.totals().requests(), r.totals().succeeded());
+                   EXPECT_EQ(r.totals().tls_full(), r.totals().succeeded());
+                   uint64_t time_wait = 0;
+                   for (const v1::SourceReport& s : r.agents(0).sources()) {
+                     time_wait += s.peak_time_wait();
+                   }
+                   ExpectKernelAgrees(time_wait, w.Sockets("time-wait"), "client TIME_WAIT");
+                   // A TIME_WAIT per request, at one end or the other: TLS's close_notify
+                   // makes the server close too, racing the client's FIN (a few close at once,
+                   // or end in a reset, and leave none).
+                   const uint64_t server = w.Sockets("time-wait", /*server_side=*/true);
+                   std::printf("TIME_WAIT: client %lu, server %lu\n",
+                               static_cast<unsigned long>(time_wait),
+                               static_cast<unsigned long>(server));
+                   EXPECT_GE(time_wait + server, r.totals().succeeded() * 9 / 10);
+                 },
+                 {},
+                 [](const v1::RunReport& r, Witness& w) {
+                   ExpectServerCounted(w, "tls_full", r.totals().tls_full());
+                 }},
+        // The same 200 requests/s kept alive, 100 a connection: 2 connections/s, 2 handshakes/s,
+        // and a hundredth of the TIME_WAIT.
+        Scenario{"https_keep_alive",
+                 "https-close-per-request",
+                 {"--protocol=https", "--close=client"},
+                 1,
+                 {"--requests-per-connection=100", "--rate=2"},
+                 true,
+                 0,
+                 [](const v1::RunReport& r, Witness& w) {
+                   PrintHandshakes(r);
+                   EXPECT_EQ(r.totals().failed(), 0u);
+                   EXPECT_EQ(r.totals().requests(), 100 * r.totals().succeeded());
+                   EXPECT_GE(r.totals().requests(), 700u);
+                   EXPECT_EQ(r.totals().tls_full(), r.totals().succeeded());
+                   EXPECT_LE(w.Sockets("time-wait") + w.Sockets("time-wait", true),
+                             r.totals().succeeded() + 2);
+                 },
+                 {},
+                 [](const v1::RunReport& r, Witness& w) {
+                   ExpectServerCounted(w, "tls_full", r.totals().tls_full());
+                 }}),
+    [](const ::testing::TestParamInfo<Scenario>& info) { return info.param.name; });
+
 // Connections held with the target on the agents' kernel (it observes, with the same boot id):
 // each costs that kernel 2 fds, so the fd bound is fs.file-max / 2, and the report says why.
 TEST(ConcurrencyScenarioTest, BothEndsOnOneKernelCostTwoFdsAConnection) {
