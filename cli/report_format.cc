@@ -326,6 +326,23 @@ std::string FormatReportText(const v1::RunReport& r) {
       FormatConcurrency(r), FindingsText(r));
 }
 
+namespace {
+
+// A row of the comparison: three columns of 30, 34 and 34, 100 in all; a longer cell wraps
+// onto lines of its own.
+void AppendCompareRow(const char* name, const std::string& x, const std::string& y,
+                      std::string* out) {
+  const std::vector<std::string> xs = WrapWords(x, 34);
+  const std::vector<std::string> ys = WrapWords(y, 34);
+  for (size_t i = 0; i < std::max(xs.size(), ys.size()); ++i) {
+    std::string line = absl::StrFormat("%-30s %-34s %s", i == 0 ? name : "",
+                                       i < xs.size() ? xs[i] : "", i < ys.size() ? ys[i] : "");
+    absl::StrAppend(out, absl::StripTrailingAsciiWhitespace(line), "\n");
+  }
+}
+
+}  // namespace
+
 std::string FormatCompare(const v1::CompareReport& c) {
   const v1::RunReport& a = c.single();
   const v1::RunReport& b = c.distributed();
@@ -348,16 +365,9 @@ std::string FormatCompare(const v1::CompareReport& c) {
     }
     return time_wait ? absl::StrCat(best) : absl::StrCat(best, "/", range);
   };
-  // Three columns of 30, 34 and 34: 100 in all; a longer cell wraps onto lines of its own.
   std::string out = absl::StrFormat("\n%-30s %-34s %s\n", "", "single source", "distributed");
-  auto row = [&](const char* name, const std::string& x, const std::string& y) {
-    const std::vector<std::string> xs = WrapWords(x, 34);
-    const std::vector<std::string> ys = WrapWords(y, 34);
-    for (size_t i = 0; i < std::max(xs.size(), ys.size()); ++i) {
-      std::string line = absl::StrFormat("%-30s %-34s %s", i == 0 ? name : "",
-                                         i < xs.size() ? xs[i] : "", i < ys.size() ? ys[i] : "");
-      absl::StrAppend(&out, absl::StripTrailingAsciiWhitespace(line), "\n");
-    }
+  auto row = [&out](const char* name, const std::string& x, const std::string& y) {
+    AppendCompareRow(name, x, y, &out);
   };
   row("run", TerminalSafe(a.run_id()), TerminalSafe(b.run_id()));
   row("agents / source IPs", absl::StrCat(a.agents_size(), " / ", sources(a)),
