@@ -3,9 +3,10 @@
 # `ip netns exec`'s /etc/netns/NAME/ bind mount, names a UDP port on its loopback that reads and
 # never replies; glibc alone would wait 30 s):
 #  1. churnlab-churn gives up on the name after 5 s (kResolveTimeout), exit 2, saying so.
-#  2. An agent resolves a shard's names on the shard's thread: while the lookup hangs, the agent
-#     answers the coordinator (the CLI's `agents` lists it busy), and after 5 s it refuses the
-#     shard naming the name, so the run ends (exit 1) instead of waiting on DNS.
+#  2. An agent resolves a shard's names on the shard's thread: while the lookup hangs it is busy
+#     with the run and tells the coordinator it is alive (the report says it refused, not that it
+#     was lost for silence), and after 5 s it refuses the shard naming the name, so the run ends
+#     (exit 1) instead of waiting on DNS.
 # Usage: slow_dns_test.sh BIN_DIR
 source "$(dirname "$0")/../support/shell_test.sh" slow_dns_test "$@"
 if [[ $(id -u) -ne 0 ]]; then
@@ -63,16 +64,22 @@ in_ns "$bin/churnlab" run --coordinator="$c" --target=slow.example:80 --rate=10 
   --report=run.json >run.out 2>&1 &
 runner=$!
 pids+=("$runner")
-sleep 2
-# Mid-lookup: the agent still answers its coordinator.
-in_ns "$bin/churnlab" agents --coordinator="$c" >agents.out 2>&1 || fail "agents: $(cat agents.out)"
-grep -q '^a1 .* r-[0-9]' agents.out || fail "a1 is not listed busy while it resolves: $(cat agents.out)"
+# Mid-lookup (the 5 s after the shard reached it): the agent is busy with the run.
+busy=0
+for _ in $(seq 100); do
+  in_ns "$bin/churnlab" agents --coordinator="$c" >agents.out 2>&1 || fail "agents: $(cat agents.out)"
+  grep -q '^a1 .* r-[0-9]' agents.out && { busy=1; break; }
+  sleep 0.1
+done
+((busy == 1)) || fail "a1 was never listed busy with the run: $(cat agents.out)"
 code=0
 wait "$runner" || code=$?
 took=$(($(now_ms) - start))
 echo "the run: exit $code after $took ms; $(grep -o 'refused[^"]*' run.json | head -1)"
 ((code == 1)) || fail "the run: exit $code, want 1: $(cat run.out)"
 grep -q "no answer within 5s" run.json || fail "the report does not say why: $(cat run.out)"
+# It told the coordinator it was alive while it waited: refused, not lost for silence.
+! grep -q "no telemetry for" run.json || fail "the agent was lost while it resolved: $(cat run.out)"
 grep -q "run r-.*: refused\|refused run" a1.log || fail "the agent did not log its refusal"
 ((took < 20000)) || fail "the run took $took ms"
 echo "slow_dns_test: ok"
