@@ -21,6 +21,7 @@
 #include "common/status_macros.h"
 #include "host/host_facts.h"
 #include "host/observer_session.h"
+#include "target/shared_counters.h"
 #include "target/target_server.h"
 
 namespace churnlab {
@@ -153,7 +154,8 @@ class CertificateDir {
 
 // The target as an observer of its own host, reporting to the coordinator; null without one.
 std::unique_ptr<ObserverSession> MakeObserver(const Options& o, LinkSecurity security,
-                                              const TargetServer& server) {
+                                              const TargetServer& server,
+                                              const SharedCounters& processes) {
   if (o.coordinator.empty()) return nullptr;
   CoordinatorSession::Options link;
   link.program = "churnlab-target";
@@ -162,8 +164,8 @@ std::unique_ptr<ObserverSession> MakeObserver(const Options& o, LinkSecurity sec
   link.hello.set_name(o.name);
   link.hello.set_host(HostName());
   // Its counts go with every message, so a run's report sets them beside the clients'.
-  auto counts = [&server] {
-    TargetCounters c = server.Counters();
+  auto counts = [&server, &processes] {
+    TargetCounters c = processes.Sum(server.Counters());
     v1::ServerCounts out;
     out.set_accepted(c.accepted);
     out.set_answered(c.answered);
@@ -176,14 +178,16 @@ std::unique_ptr<ObserverSession> MakeObserver(const Options& o, LinkSecurity sec
 }
 
 // Waits for SIGINT/SIGTERM, printing the counters every --stats-interval meanwhile.
-void WaitForSignal(const sigset_t& signals, const Options& o, TargetServer& server) {
+void WaitForSignal(const sigset_t& signals, const Options& o, TargetServer& server,
+                   const SharedCounters& processes) {
   while (true) {
     int sig;
     if (o.stats_interval > absl::ZeroDuration()) {
       timespec wait = absl::ToTimespec(o.stats_interval);
       sig = sigtimedwait(&signals, nullptr, &wait);
       if (sig < 0) {
-        std::printf("churnlab-target: %s\n", FormatCounters(server.Counters()).c_str());
+        std::printf("churnlab-target: %s\n",
+                    FormatCounters(processes.Sum(server.Counters())).c_str());
         std::fflush(stdout);
         continue;
       }
@@ -203,7 +207,8 @@ int64_t ServerProcesses(const Options& o, uint64_t fd_limit) {
 }
 
 // Serves in a forked child until SIGTERM (also sent when the parent dies), then exits.
-[[noreturn]] void ServeInChild(const TargetParams& resolved, int64_t index) {
+[[noreturn]] void ServeInChild(const TargetParams& resolved, int64_t index,
+                               SharedCounters* processes) {
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (getppid() == 1) _exit(kExitOk);  // the parent died before prctl took effect
   YieldToControlPlane();               // the parent keeps the observer's beat
@@ -218,22 +223,27 @@ int64_t ServerProcesses(const Options& o, uint64_t fd_limit) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
-  int sig = 0;
-  sigwait(&signals, &sig);
+  // Its counters reach the reporting process every 100 ms, and once more as it stops.
+  const timespec beat = {0, 100'000'000};
+  while (sigtimedwait(&signals, nullptr, &beat) < 0) {
+    processes->Publish(static_cast<size_t>(index), (*server)->Counters());
+  }
   (*server)->Stop();
+  processes->Publish(static_cast<size_t>(index), (*server)->Counters());
   _exit(kExitOk);
 }
 
 // Forks the extra server processes, before any thread starts (fork() copies only the calling
 // thread): each listens with SO_REUSEPORT sockets of its own on the ports the parent resolved,
 // so the kernel spreads connections over every process and each has its own fd limit.
-std::vector<pid_t> ForkServers(int64_t count, const TargetServer& parent, TargetParams params) {
+std::vector<pid_t> ForkServers(int64_t count, const TargetServer& parent, TargetParams params,
+                               SharedCounters* processes) {
   params.listen = parent.addresses();
   std::vector<pid_t> children;
   for (int64_t i = 1; i < count; ++i) {
     std::fflush(nullptr);
     pid_t pid = fork();
-    if (pid == 0) ServeInChild(params, i);
+    if (pid == 0) ServeInChild(params, i, processes);
     if (pid < 0) {
       std::perror("churnlab-target: fork");
       break;
@@ -296,7 +306,13 @@ int Main(int argc, char** argv) {
     return absl::IsInvalidArgument(server.status()) ? kExitBadInput : kExitCannotRun;
   }
   int64_t processes = std::min(ServerProcesses(o, fds.soft), kMaxProcesses);
-  std::vector<pid_t> children = ForkServers(processes, **server, o.params);
+  absl::StatusOr<std::unique_ptr<SharedCounters>> counters =
+      SharedCounters::Create(static_cast<size_t>(processes));
+  if (!counters.ok()) {
+    std::fprintf(stderr, "churnlab-target: %s\n", std::string(counters.status().message()).c_str());
+    return kExitCannotRun;
+  }
+  std::vector<pid_t> children = ForkServers(processes, **server, o.params, counters->get());
   (*server)->Start();
   std::vector<std::string> listening = Serving(o, **server, children.size() + 1);
   if (!o.address_file.empty()) {
@@ -306,18 +322,19 @@ int Main(int argc, char** argv) {
       return kExitCannotRun;
     }
   }
-  std::unique_ptr<ObserverSession> observer = MakeObserver(o, *std::move(security), **server);
+  std::unique_ptr<ObserverSession> observer =
+      MakeObserver(o, *std::move(security), **server, **counters);
   std::thread observer_thread;
   if (observer != nullptr) observer_thread = std::thread([&] { observer->Run(); });
-  WaitForSignal(signals, o, **server);
+  WaitForSignal(signals, o, **server, **counters);
   if (observer != nullptr) {
     observer->Shutdown();
     observer_thread.join();
   }
-  StopServers(children);
+  StopServers(children);  // each publishes its last counters as it stops
   (*server)->Stop();
-  std::printf("churnlab-target: %s (this process of %zu)\n",
-              FormatCounters((*server)->Counters()).c_str(), children.size() + 1);
+  std::printf("churnlab-target: %s (all %zu processes)\n",
+              FormatCounters((*counters)->Sum((*server)->Counters())).c_str(), children.size() + 1);
   return kExitOk;
 }
 

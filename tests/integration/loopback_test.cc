@@ -167,6 +167,22 @@ TEST(LoopbackTargetTest, CounterServerFinWithATargetThatClosesFirst) {
   EXPECT_EQ(time_wait.client_side, 0);
 }
 
+// A target of several server processes (SO_REUSEPORT) counts every one's connections: its
+// last line (and its observer) sums them, not only its first process's share.
+TEST(LoopbackTargetTest, EveryServerProcessIsCounted) {
+  absl::StatusOr<TargetProcess> target =
+      StartTargetOnFreshIp({"--protocol=counter", "--close=client", "--processes=3"});
+  ASSERT_TRUE(target.ok()) << target.status();
+  EngineParams params = LoadAgainst(target->address, Protocol::kCounter, ClosePolicy::kClientFin);
+  EngineSnapshot s = RunEngine(params);
+  OutcomeCounts t = s.Total();
+  WaitForClosesToFinish(target->address);
+  std::map<std::string, uint64_t> served = target->StopAndReadCounters();
+  EXPECT_GE(t.succeeded, 392u);
+  EXPECT_EQ(served["accepted"], t.attempted);
+  EXPECT_EQ(served["answered"], t.requests);
+}
+
 TEST(LoopbackTargetTest, NothingListeningMeansConnectionRefused) {
   // Find a free port by listening on it, then close the listener.
   absl::StatusOr<TargetProcess> target = StartTargetOnFreshIp({});
