@@ -135,11 +135,19 @@ async function main() {
   assert.ok(fs.readFileSync(fromRun, 'utf8').includes(`"run_id": "${half}"`), 'run --html');
   const none = run(grpc, [`--target=${refused}`, '--rate=50', '--name=all refused']);
   const held = run(grpc, [`--target=${target}`, '--concurrency=40', '--hold=2s', '--name=held']);
+  // TLS against the target's own self-signed certificate, resuming sessions.
+  start('churnlab-target-2', ['--listen=127.0.0.1:0', '--protocol=tls', `--address-file=${work}/tls`]);
+  const tlsTarget = await readAddress('tls');
+  const tls = run(grpc, [`--target=${tlsTarget}`, '--protocol=tls', '--insecure',
+    '--tls-resumption=1', '--rate=50', '--name=tls']);
 
   const one = path.join(artifactsDir, 'report-one.html');
   churnlab(['report', half, '--format=html', `--coordinator=${grpc}`, `--output=${one}`]);
   const heldFile = path.join(artifactsDir, 'report-held.html');
   churnlab(['report', held, '--format=html', `--coordinator=${grpc}`, `--output=${heldFile}`]);
+  const tlsFile = path.join(artifactsDir, 'report-tls.html');
+  churnlab(['report', tls, '--format=html', `--coordinator=${grpc}`, `--output=${tlsFile}`]);
+  const tlsReport = JSON.parse(churnlab(['report', tls, '--format=json', `--coordinator=${grpc}`]));
   const two = path.join(artifactsDir, 'report-two.html');
   churnlab(['report', half, none, '--format=html', `--coordinator=${grpc}`, `--output=${two}`]);
   assert.doesNotMatch(fs.readFileSync(one, 'utf8'), /<b>half<\/b>/, 'a name became markup');
@@ -181,6 +189,20 @@ async function main() {
   ({ page, errors, escaped } = await openOffline(stale));
   assert.match(await page.textContent('#fill-note'), /\(census 7 s old: behind the kernel\)/);
   assert.deepEqual(errors, [], 'the aged report logged errors');
+  await page.context().close();
+
+  // A TLS run: the handshakes line, full and resumed as the report counts them, and the
+  // warning that certificates went unverified.
+  ({ page, errors, escaped } = await openOffline(tlsFile));
+  const line = await page.textContent('#sockets-line');
+  const m = line.match(/tls handshakes (\d+): full (\d+), resumed (\d+) \(([\d.]+)%\), p99 [\d.]+ ms, certificates NOT verified/);
+  assert.ok(m, `no TLS line: ${line}`);
+  const t = tlsReport.totals;
+  assert.equal(Number(m[2]), Number(t.tls_full || 0), line);
+  assert.equal(Number(m[3]), Number(t.tls_resumed || 0), line);
+  assert.equal(Number(m[1]), Number(t.succeeded), `every connection a handshake: ${line}`);
+  assert.ok(Number(m[3]) > 0, `none resumed: ${line}`);
+  assert.deepEqual(errors, [], 'the TLS report logged errors');
   await page.context().close();
 
   // A run that holds its connections: the kernel's peak per source, what each cost.
