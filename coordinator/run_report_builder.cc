@@ -23,13 +23,27 @@ using google::protobuf::util::TimeUtil;
 // The most peer addresses a listen report keeps (an observer sends at most 16 a census).
 constexpr int kMaxPeerIps = 16;
 
-// The shards' histograms, merged bucket by bucket, and the longest elapsed time among them.
-struct MergedLatency {
+// The shards' latency histograms, merged bucket by bucket: the report's from them, and the
+// series point's from them less those of the point before.
+struct ShardHistograms {
   Histogram connect;
-  Histogram total;
+  Histogram total;  // the whole connection, socket() to close()
   Histogram connect_call;
   Histogram loop_lag;
   Histogram tls_handshake;
+
+  void Add(const v1::ShardTelemetry& t) {
+    connect.Merge(HistogramFromProto(t.connect_latency()));
+    total.Merge(HistogramFromProto(t.connection_latency()));
+    connect_call.Merge(HistogramFromProto(t.connect_call()));
+    loop_lag.Merge(HistogramFromProto(t.loop_lag()));
+    tls_handshake.Merge(HistogramFromProto(t.tls_handshake()));
+  }
+};
+
+// The shards' histograms, and the longest elapsed time among them.
+struct MergedLatency {
+  ShardHistograms histograms;
   int64_t elapsed_nanos = 0;
   uint64_t connections_made = 0;  // handshakes completed, for requests per connection
   FailureTotals failures;
@@ -73,11 +87,7 @@ void AddShard(const ShardRecord& shard, std::set<std::string>& counted_kernels,
   v1::Totals* t = report->mutable_totals();
   t->set_missed_starts(t->missed_starts() + shard.latest.missed_starts());
   t->set_late_starts(t->late_starts() + shard.latest.late_starts());
-  merged.connect.Merge(HistogramFromProto(shard.latest.connect_latency()));
-  merged.total.Merge(HistogramFromProto(shard.latest.connection_latency()));
-  merged.connect_call.Merge(HistogramFromProto(shard.latest.connect_call()));
-  merged.loop_lag.Merge(HistogramFromProto(shard.latest.loop_lag()));
-  merged.tls_handshake.Merge(HistogramFromProto(shard.latest.tls_handshake()));
+  merged.histograms.Add(shard.latest);
   for (const v1::ResolvedTarget& r : shard.latest.resolved_targets()) {
     merged.resolved[r.name()].insert(r.addresses().begin(), r.addresses().end());
   }
@@ -155,9 +165,9 @@ v1::RunReport BuildReport(const RunRecord& run) {
   for (const ShardRecord& shard : run.shards) AddShard(shard, counted_kernels, merged, &report);
   for (const ObserverRecord& observer : run.observers) AddObserver(observer, &report);
   AddFailureTotals(merged.failures, &report);
-  SummarizeLatencies(
-      {merged.connect, merged.total, merged.connect_call, merged.loop_lag, merged.tls_handshake},
-      report.mutable_latency());
+  const ShardHistograms& h = merged.histograms;
+  SummarizeLatencies({h.connect, h.total, h.connect_call, h.loop_lag, h.tls_handshake},
+                     report.mutable_latency());
   AddExchangeTotals(report.mutable_totals());
   for (const auto& [name, addresses] : merged.resolved) {
     v1::ResolvedTarget* r = report.add_resolved_targets();
@@ -279,23 +289,6 @@ void AddObserverPoint(const ObserverRecord& observer, v1::SeriesPoint* point) {
   }
 }
 
-// The merged cumulative latency histograms of every shard at one series point.
-struct SeriesLatency {
-  Histogram connect;
-  Histogram connection;
-  Histogram tls_handshake;
-  Histogram connect_call;
-  Histogram loop_lag;
-
-  void Add(const v1::ShardTelemetry& t) {
-    connect.Merge(HistogramFromProto(t.connect_latency()));
-    connection.Merge(HistogramFromProto(t.connection_latency()));
-    tls_handshake.Merge(HistogramFromProto(t.tls_handshake()));
-    connect_call.Merge(HistogramFromProto(t.connect_call()));
-    loop_lag.Merge(HistogramFromProto(t.loop_lag()));
-  }
-};
-
 // `now` less `*last` (the counts at the last point), which `now` then becomes: the interval's.
 Histogram Interval(Histogram now, Histogram* last) {
   Histogram interval = now;
@@ -316,14 +309,13 @@ void SetQuantiles(const Histogram& h, v1::SeriesPoint* point, Setter p50, Setter
 
 // The interval's latencies: the merged cumulative histograms less those of the last point,
 // which they then become.
-void SetIntervalLatency(RunRecord* run, SeriesLatency now, v1::SeriesPoint* point) {
+void SetIntervalLatency(RunRecord* run, ShardHistograms now, v1::SeriesPoint* point) {
   using P = v1::SeriesPoint;
   SetQuantiles(Interval(std::move(now.connect), &run->series_connect), point,
                &P::set_connect_p50_ms, &P::set_connect_p90_ms, &P::set_connect_p99_ms,
                &P::set_connect_p999_ms);
-  SetQuantiles(Interval(std::move(now.connection), &run->series_connection), point,
-               &P::set_total_p50_ms, &P::set_total_p90_ms, &P::set_total_p99_ms,
-               &P::set_total_p999_ms);
+  SetQuantiles(Interval(std::move(now.total), &run->series_connection), point, &P::set_total_p50_ms,
+               &P::set_total_p90_ms, &P::set_total_p99_ms, &P::set_total_p999_ms);
   SetQuantiles(Interval(std::move(now.tls_handshake), &run->series_tls_handshake), point,
                &P::set_tls_handshake_p50_ms, &P::set_tls_handshake_p90_ms,
                &P::set_tls_handshake_p99_ms, &P::set_tls_handshake_p999_ms);
@@ -364,7 +356,7 @@ void AppendSeriesPoint(RunRecord* run, const v1::RunReport& now, double t_s) {
   uint64_t time_wait = 0;
   double max_fill = 0;
   double census_age_s = 0;
-  SeriesLatency latency;
+  ShardHistograms latency;
   for (size_t i = 0; i < run->shards.size(); ++i) {
     ShardRecord& shard = run->shards[i];
     in_flight += shard.latest.in_flight();
