@@ -44,10 +44,11 @@ struct PendingLookUp {
   gaicb request{};
 };
 
-// Every address of `host` (both families, in getaddrinfo's order, each once), within
-// kResolveTimeout: a resolver that does not answer fails the lookup instead of holding the
-// caller (getaddrinfo_a, glibc's asynchronous getaddrinfo).
-absl::StatusOr<std::vector<SocketAddress>> LookUp(const NamedTarget& target) {
+}  // namespace
+
+// Within kResolveTimeout: a resolver that does not answer fails the lookup instead of holding
+// the caller (getaddrinfo_a, glibc's asynchronous getaddrinfo).
+absl::StatusOr<std::vector<SocketAddress>> ResolveName(const NamedTarget& target) {
   auto pending = std::make_unique<PendingLookUp>();
   pending->host = target.host;
   pending->hints.ai_family = AF_UNSPEC;
@@ -94,6 +95,8 @@ absl::StatusOr<std::vector<SocketAddress>> LookUp(const NamedTarget& target) {
   return out;
 }
 
+namespace {
+
 int Families(const std::vector<SocketAddress>& addresses) {
   int bits = 0;
   for (const SocketAddress& a : addresses) bits |= a.family() == AF_INET ? 1 : 2;
@@ -130,7 +133,7 @@ absl::StatusOr<std::vector<Resolution>> ResolveTargets(
   std::vector<Resolution> out;
   int family = AF_UNSPEC;
   for (const NamedTarget& name : names) {
-    absl::StatusOr<std::vector<SocketAddress>> all = LookUp(name);
+    absl::StatusOr<std::vector<SocketAddress>> all = ResolveName(name);
     if (!all.ok()) return all.status();
     if (family == AF_UNSPEC) family = RunFamily(ip_targets, source_ips, Families(*all));
     Resolution r{name, {}, all->size()};
@@ -183,7 +186,7 @@ absl::Status CheckTargetsAllowed(const std::vector<SocketAddress>& targets,
   std::vector<Cidr> blocks = allowed.blocks;
   std::vector<std::string> resolved;  // "api.example: 10.0.0.5, ..." or why not
   for (const std::string& host : allowed.hosts) {
-    absl::StatusOr<std::vector<SocketAddress>> found = LookUp(NamedTarget{host, 0});
+    absl::StatusOr<std::vector<SocketAddress>> found = ResolveName(NamedTarget{host, 0});
     if (!found.ok()) {
       resolved.push_back(std::string(found.status().message()));
       continue;
@@ -195,21 +198,16 @@ absl::Status CheckTargetsAllowed(const std::vector<SocketAddress>& targets,
     }
     resolved.push_back(absl::StrCat(host, ": ", absl::StrJoin(ips, ", ")));
   }
-  absl::Status status = CheckTargetsAllowed(targets, blocks);
-  if (status.ok() || allowed.hosts.empty()) return status;
   for (const SocketAddress& target : targets) {
     if (std::none_of(blocks.begin(), blocks.end(),
                      [&](const Cidr& b) { return b.Contains(target); })) {
       return absl::PermissionDeniedError(absl::StrCat(
           "target ", target.ToString(), " is outside the allowed targets ",
-          absl::StrJoin(allowed.Entries(), ","), " (", absl::StrJoin(resolved, "; "), ")"));
+          absl::StrJoin(allowed.Entries(), ","),
+          resolved.empty() ? "" : absl::StrCat(" (", absl::StrJoin(resolved, "; "), ")")));
     }
   }
-  return status;
-}
-
-absl::StatusOr<std::vector<SocketAddress>> ResolveName(const NamedTarget& target) {
-  return LookUp(target);
+  return absl::OkStatus();
 }
 
 }  // namespace churnlab

@@ -35,7 +35,8 @@ inline constexpr absl::Duration kResolveTimeout = absl::Seconds(5);
 absl::StatusOr<NamedTarget> ParseNamedTarget(absl::string_view text);
 
 // Every address `target` has here (both families, in getaddrinfo's order, each once, with its
-// port), within kResolveTimeout. UNAVAILABLE naming the name when it does not resolve.
+// port), within kResolveTimeout. UNAVAILABLE naming the name when it does not resolve (or no
+// answer came in time).
 absl::StatusOr<std::vector<SocketAddress>> ResolveName(const NamedTarget& target);
 
 // What one name resolved to: the addresses used (the run's family, at most
