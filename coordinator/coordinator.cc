@@ -228,8 +228,15 @@ absl::StatusOr<v1::StartRunResponse> Coordinator::StartRun(v1::RunSpec spec) {
   if (absl::Status s = ValidateRunSpec(spec); !s.ok()) return s;
   v1::StartRunResponse response;
   v1::RunReport first;
-  // Before the lock: DNS may take its time (kResolveTimeout a name).
-  const std::vector<SocketAddress> named = NamedTargetAddresses(spec);
+  // Only to match observers, so only when one is attached; before the lock: DNS may take its
+  // time (kResolveTimeout a name).
+  bool observers = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    observers = !observed_.empty();
+  }
+  const std::vector<SocketAddress> named =
+      observers ? NamedTargetAddresses(spec) : std::vector<SocketAddress>{};
   {
     std::lock_guard<std::mutex> lock(mu_);
     absl::StatusOr<RunRecord> run = PlanRecord(std::move(spec), response, named);
