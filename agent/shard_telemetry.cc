@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "host/host_telemetry.h"
+#include "proto/tcp_state_counts.h"
 #include "proto/telemetry_codec.h"
 
 namespace churnlab {
@@ -98,7 +99,7 @@ ShardTelemetryCollector::ShardTelemetryCollector(std::string run_id,
 
 void ShardTelemetryCollector::AddSockets(const SourceSockets& sockets, v1::SourceCounts* out) {
   out->set_ports_in_use(out->ports_in_use() + sockets.ports_in_use);
-  AddTcpStates(sockets, out->mutable_tcp_states());
+  AddCounts(sockets.by_state, out->mutable_tcp_states());
 }
 
 ShardTelemetryCollector::~ShardTelemetryCollector() {
@@ -206,14 +207,11 @@ v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapsh
     }
     Peaks& peaks = peaks_[source.ip()];
     peaks.ports_in_use = std::max(peaks.ports_in_use, source.ports_in_use());
-    auto state = [&source](const char* name) {
-      auto it = source.tcp_states().find(name);
-      return it == source.tcp_states().end() ? uint64_t{0} : it->second;
-    };
-    peaks.time_wait = std::max(peaks.time_wait, state("TIME_WAIT"));
-    peaks.fin_wait2 = std::max(peaks.fin_wait2, state("FIN_WAIT2"));
-    peaks.established = std::max(peaks.established, state("ESTABLISHED"));
-    established += state("ESTABLISHED");
+    const v1::TcpStateCounts& states = source.tcp_states();
+    peaks.time_wait = std::max(peaks.time_wait, states.time_wait());
+    peaks.fin_wait2 = std::max(peaks.fin_wait2, states.fin_wait2());
+    peaks.established = std::max(peaks.established, states.established());
+    established += states.established();
     source.set_peak_established(peaks.established);
     source.set_peak_ports_in_use(peaks.ports_in_use);
     source.set_peak_time_wait(peaks.time_wait);
@@ -227,11 +225,7 @@ v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapsh
   *t.mutable_memory() = memory_;
   if (range_at_start_.has_value()) *t.mutable_ports_at_start() = PortsAtStartOf(*range_at_start_);
   FillHostTelemetry(baseline_, t.mutable_host(), &conntrack_peak_);
-  for (size_t state = 1; state < host_states_.size(); ++state) {
-    if (host_states_[state] == 0) continue;
-    (*t.mutable_host()->mutable_tcp_states())[TcpStateName(static_cast<TcpState>(state))] =
-        host_states_[state];
-  }
+  AddCounts(host_states_, t.mutable_host()->mutable_tcp_states());
   return t;
 }
 

@@ -10,6 +10,7 @@
 #include "analysis/nat_observations.h"
 #include "analysis/tuple_budget.h"
 #include "common/windows_errors.h"
+#include "proto/tcp_state_counts.h"
 
 namespace churnlab::analysis {
 namespace {
@@ -143,12 +144,16 @@ std::string StateHoldingPorts(const v1::RunReport& report, const std::string& ag
     for (const v1::AgentPoint& a : p.agents()) {
       if (a.name() != agent) continue;
       for (const v1::SourcePoint& s : a.sources()) {
-        if (s.ip() != ip || s.ports_in_use() < most_ports || s.tcp_states().empty()) continue;
-        most_ports = s.ports_in_use();
-        auto top =
-            std::max_element(s.tcp_states().begin(), s.tcp_states().end(),
-                             [](const auto& x, const auto& y) { return x.second < y.second; });
-        state = top->first;
+        if (s.ip() != ip || s.ports_in_use() < most_ports) continue;
+        // The first of the largest, in the kernel's order; none when no state holds any.
+        uint64_t most_sockets = 0;
+        for (TcpState st : AllTcpStates()) {
+          uint64_t n = CountOf(s.tcp_states(), st);
+          if (n <= most_sockets) continue;
+          most_sockets = n;
+          most_ports = s.ports_in_use();
+          state = TcpStateName(st);
+        }
       }
     }
   }

@@ -92,8 +92,8 @@ class FakeAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Coo
       s->set_requests(count);
       s->set_ports_in_use(std::min<uint64_t>(count, 28232));
       s->set_peak_ports_in_use(s->ports_in_use());
-      (*s->mutable_tcp_states())["TIME_WAIT"] = s->ports_in_use();
-      (*s->mutable_tcp_states())["ESTABLISHED"] = 2;
+      s->mutable_tcp_states()->set_time_wait(s->ports_in_use());
+      s->mutable_tcp_states()->set_established(2);
     }
     Histogram connect;
     for (uint64_t i = 0; i < std::min<uint64_t>(count, 200); ++i) connect.Record(50000 + 997 * i);

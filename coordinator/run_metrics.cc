@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "proto/tcp_state_counts.h"
 #include "proto/telemetry_codec.h"
 
 namespace churnlab {
@@ -230,16 +231,13 @@ struct Families {
 // What the gauges of a name's newest run need of the name: the states seen so far (a state that
 // empties shows 0 rather than vanishing) and the sources that have series of their own.
 struct NameView {
-  const std::set<std::string>* source_states;
-  const std::set<std::string>* target_states;
+  const std::set<TcpState>* source_states;
+  const std::set<TcpState>* target_states;
   const std::set<RunMetrics::SourceKey>* shown;
 };
 
-// The count of `state` in `states`, 0 when absent.
-double StateCount(const google::protobuf::Map<std::string, uint64_t>& states,
-                  const std::string& state) {
-  auto it = states.find(state);
-  return it == states.end() ? 0 : static_cast<double>(it->second);
+double StateCount(const v1::TcpStateCounts& states, TcpState state) {
+  return static_cast<double>(CountOf(states, state));
 }
 
 // Every state of `seen` for each source and observer of the run's newest point (0 for those it
@@ -247,8 +245,8 @@ double StateCount(const google::protobuf::Map<std::string, uint64_t>& states,
 void AddSourceGauges(const MetricLabels& name, const v1::RunReport& r, const NameView& view,
                      Families* f) {
   const v1::SeriesPoint* now = r.series_size() > 0 ? &r.series(r.series_size() - 1) : nullptr;
-  const std::set<std::string>& source_states = *view.source_states;
-  const std::set<std::string>& target_states = *view.target_states;
+  const std::set<TcpState>& source_states = *view.source_states;
+  const std::set<TcpState>& target_states = *view.target_states;
   uint64_t folded = 0;
   for (const v1::AgentReport& agent : r.agents()) {
     const v1::AgentPoint* agent_now = nullptr;
@@ -266,8 +264,9 @@ void AddSourceGauges(const MetricLabels& name, const v1::RunReport& r, const Nam
       for (const v1::SourcePoint& point : agent_now->sources()) {
         if (point.ip() != source.ip()) continue;
         f->ports.Add(labels, static_cast<double>(point.ports_in_use()));
-        for (const std::string& state : source_states) {
-          f->states.Add(With(labels, "state", state), StateCount(point.tcp_states(), state));
+        for (TcpState state : source_states) {
+          f->states.Add(With(labels, "state", TcpStateName(state)),
+                        StateCount(point.tcp_states(), state));
         }
       }
     }
@@ -275,8 +274,8 @@ void AddSourceGauges(const MetricLabels& name, const v1::RunReport& r, const Nam
   f->folded.Add(name, static_cast<double>(folded));
   if (now == nullptr) return;
   for (const v1::ObserverPoint& o : now->observers()) {
-    for (const std::string& state : target_states) {
-      f->target_states.Add(With(With(name, "observer", o.name()), "state", state),
+    for (TcpState state : target_states) {
+      f->target_states.Add(With(With(name, "observer", o.name()), "state", TcpStateName(state)),
                            StateCount(o.tcp_states(), state));
     }
   }
@@ -328,15 +327,20 @@ void AddCounters(const MetricLabels& name, const RunMetrics::Counters& c, Famili
 }
 
 // The TCP states a point holds, on the agents' side and on the target's.
-void NoteStates(const v1::SeriesPoint& point, std::set<std::string>* source_states,
-                std::set<std::string>* target_states) {
+void NoteStates(const v1::SeriesPoint& point, std::set<TcpState>* source_states,
+                std::set<TcpState>* target_states) {
+  auto note = [](const v1::TcpStateCounts& counts, std::set<TcpState>* seen) {
+    for (TcpState state : AllTcpStates()) {
+      if (CountOf(counts, state) > 0) seen->insert(state);
+    }
+  };
   for (const v1::AgentPoint& agent : point.agents()) {
     for (const v1::SourcePoint& source : agent.sources()) {
-      for (const auto& [state, count] : source.tcp_states()) source_states->insert(state);
+      note(source.tcp_states(), source_states);
     }
   }
   for (const v1::ObserverPoint& o : point.observers()) {
-    for (const auto& [state, count] : o.tcp_states()) target_states->insert(state);
+    note(o.tcp_states(), target_states);
   }
 }
 

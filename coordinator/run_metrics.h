@@ -27,6 +27,7 @@
 #include "absl/time/time.h"
 #include "churnlab/v1/report.pb.h"
 #include "common/clock.h"
+#include "common/tcp_state.h"
 #include "http/prometheus_text.h"
 
 namespace churnlab {
@@ -84,8 +85,8 @@ class RunMetrics {
     Counters finished;                  // the ended runs' final counts
     // TCP states seen so far on the agents' and the target's side: a state that empties shows
     // 0 rather than vanishing.
-    std::set<std::string> source_states;
-    std::set<std::string> target_states;
+    std::set<TcpState> source_states;
+    std::set<TcpState> target_states;
     std::set<SourceKey> shown_sources;  // those with series of their own, max_sources at most
     absl::Time ended_at = absl::InfinitePast();
   };

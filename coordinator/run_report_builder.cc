@@ -13,6 +13,7 @@
 #include "proto/report_export.h"
 #include "proto/report_totals.h"
 #include "proto/run_spec.h"
+#include "proto/tcp_state_counts.h"
 #include "proto/telemetry_codec.h"
 
 namespace churnlab {
@@ -68,8 +69,7 @@ void AddShard(const ShardRecord& shard, std::set<std::string>& counted_kernels,
     merged.connections_made += AddSourceToReport(source, shard.latest.port_range_size(),
                                                  agent->add_sources(), report, &merged.failures);
   }
-  agent->mutable_host_tcp_states()->insert(shard.latest.host().tcp_states().begin(),
-                                           shard.latest.host().tcp_states().end());
+  *agent->mutable_host_tcp_states() = shard.latest.host().tcp_states();
   if (shard.latest.host().has_conntrack()) {
     *agent->mutable_conntrack() = shard.latest.host().conntrack();
   }
@@ -226,13 +226,10 @@ void UpdateObserver(ObserverRecord* record, const v1::ShardTelemetry& telemetry)
   for (const v1::ListenSockets& listen : telemetry.listen()) {
     v1::ListenReport& peaks = record->peaks[listen.address()];
     peaks.set_address(listen.address());
-    auto state = [&](const char* name) {
-      auto it = listen.tcp_states().find(name);
-      return it == listen.tcp_states().end() ? uint64_t{0} : it->second;
-    };
-    peaks.set_peak_time_wait(std::max(peaks.peak_time_wait(), state("TIME_WAIT")));
-    peaks.set_peak_close_wait(std::max(peaks.peak_close_wait(), state("CLOSE_WAIT")));
-    peaks.set_peak_established(std::max(peaks.peak_established(), state("ESTABLISHED")));
+    const v1::TcpStateCounts& states = listen.tcp_states();
+    peaks.set_peak_time_wait(std::max(peaks.peak_time_wait(), states.time_wait()));
+    peaks.set_peak_close_wait(std::max(peaks.peak_close_wait(), states.close_wait()));
+    peaks.set_peak_established(std::max(peaks.peak_established(), states.established()));
     for (const std::string& ip : listen.peer_ips()) {
       if (peaks.peer_ips_size() >= kMaxPeerIps) break;
       if (std::find(peaks.peer_ips().begin(), peaks.peer_ips().end(), ip) ==
@@ -244,12 +241,6 @@ void UpdateObserver(ObserverRecord* record, const v1::ShardTelemetry& telemetry)
 }
 
 namespace {
-
-// The count under `key` in a map of counts (errors, TCP states); 0 when absent.
-uint64_t CountOf(const google::protobuf::Map<std::string, uint64_t>& counts, const char* key) {
-  auto it = counts.find(key);
-  return it == counts.end() ? 0 : it->second;
-}
 
 // The agent's part of the interval: its counts since its previous point, its sources now.
 v1::AgentPoint MakeAgentPoint(ShardRecord* shard, const v1::AgentReport& now) {
@@ -270,9 +261,8 @@ v1::AgentPoint MakeAgentPoint(ShardRecord* shard, const v1::AgentReport& now) {
     v1::SourcePoint* s = point.add_sources();
     s->set_ip(source.ip());
     s->set_ports_in_use(source.ports_in_use());
-    s->mutable_tcp_states()->insert(source.tcp_states().begin(), source.tcp_states().end());
-    for (const auto& [state, count] : source.tcp_states())
-      (*point.mutable_tcp_states())[state] += count;
+    *s->mutable_tcp_states() = source.tcp_states();
+    AddCounts(source.tcp_states(), point.mutable_tcp_states());
   }
   shard->fresh = false;
   return point;
@@ -283,9 +273,7 @@ void AddObserverPoint(const ObserverRecord& observer, v1::SeriesPoint* point) {
   v1::ObserverPoint* o = point->add_observers();
   o->set_name(observer.name);
   for (const v1::ListenSockets& listen : observer.latest.listen()) {
-    for (const auto& [state, count] : listen.tcp_states()) {
-      (*o->mutable_tcp_states())[state] += count;
-    }
+    AddCounts(listen.tcp_states(), o->mutable_tcp_states());
   }
 }
 
@@ -366,7 +354,7 @@ void AppendSeriesPoint(RunRecord* run, const v1::RunReport& now, double t_s) {
     v1::AgentPoint* agent = point.add_agents();
     *agent = MakeAgentPoint(&shard, now.agents(i));
     for (const v1::SourcePoint& source : agent->sources()) {
-      time_wait += CountOf(source.tcp_states(), "TIME_WAIT");
+      time_wait += source.tcp_states().time_wait();
       if (agent->port_range_size() > 0) {
         max_fill = std::max(max_fill,
                             static_cast<double>(source.ports_in_use()) / agent->port_range_size());

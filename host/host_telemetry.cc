@@ -5,6 +5,7 @@
 
 #include "host/conntrack.h"
 #include "host/kernel_counters.h"
+#include "proto/tcp_state_counts.h"
 
 namespace churnlab {
 
@@ -37,13 +38,6 @@ void FillHostTelemetry(const std::map<std::string, int64_t>& baseline, v1::HostT
   host->set_tcp_established(totals.tcp_established);
 }
 
-void AddTcpStates(const SourceSockets& sockets, google::protobuf::Map<std::string, uint64_t>* out) {
-  for (size_t state = 1; state < sockets.by_state.size(); ++state) {
-    if (sockets.by_state[state] == 0) continue;
-    (*out)[TcpStateName(static_cast<TcpState>(state))] += sockets.by_state[state];
-  }
-}
-
 ObserverTelemetryCollector::ObserverTelemetryCollector(std::vector<SocketAddress> listen)
     : listen_(std::move(listen)), baseline_(KernelCountersNow()) {}
 
@@ -56,7 +50,7 @@ v1::ShardTelemetry ObserverTelemetryCollector::Collect() {
     for (const auto& [address, sockets] : *census) {
       v1::ListenSockets* listen = t.add_listen();
       listen->set_address(address);
-      AddTcpStates(sockets, listen->mutable_tcp_states());
+      AddCounts(sockets.by_state, listen->mutable_tcp_states());
       for (const std::string& ip : peers[address]) listen->add_peer_ips(ip);
     }
   }

@@ -21,8 +21,6 @@ std::map<std::string, int64_t> KernelCountersNow();
 // has one) with the most entries seen, kept in `*conntrack_peak` between calls.
 void FillHostTelemetry(const std::map<std::string, int64_t>& baseline, v1::HostTelemetry* host,
                        uint64_t* conntrack_peak);
-// Adds `sockets`' counts by TCP state to `out` ("TIME_WAIT" -> n, ...).
-void AddTcpStates(const SourceSockets& sockets, google::protobuf::Map<std::string, uint64_t>* out);
 
 // A target's view, for a target attached as an observer: host counter deltas since it started,
 // socket totals, and its listening addresses' sockets by state.

@@ -19,9 +19,9 @@
 namespace churnlab {
 
 struct SourceSockets {
-  uint64_t ports_in_use = 0;            // distinct local ports
-  uint64_t ports_bind_taken = 0;        // of them, in the census's bind_taken set (if given)
-  std::array<uint64_t, 12> by_state{};  // indexed by TcpState
+  uint64_t ports_in_use = 0;      // distinct local ports
+  uint64_t ports_bind_taken = 0;  // of them, in the census's bind_taken set (if given)
+  std::array<uint64_t, kTcpStateSlots> by_state{};  // indexed by TcpState
   uint64_t count(TcpState state) const { return by_state[static_cast<int>(state)]; }
 };
 
@@ -29,7 +29,7 @@ struct SourceSockets {
 using SocketCensus = std::map<std::string, SourceSockets>;
 
 // Every TCP socket on the host by state (indexed by TcpState).
-using HostTcpStates = std::array<uint64_t, 12>;
+using HostTcpStates = std::array<uint64_t, kTcpStateSlots>;
 
 // The sources' sockets toward `targets`. Without `host_states`: one kernel-filtered dump per
 // address family in use (remote port between the targets' lowest and highest), then an exact

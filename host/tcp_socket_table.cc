@@ -13,8 +13,6 @@
 #include <cstddef>
 #include <span>
 
-#include "proto/telemetry_codec.h"
-
 namespace churnlab {
 namespace {
 
@@ -44,12 +42,6 @@ class FdCloser {
 };
 
 }  // namespace
-
-const char* TcpStateName(TcpState state) {
-  std::span<const absl::string_view> names = TcpStateNames();  // null-terminated literals
-  size_t i = static_cast<size_t>(state);
-  return (i < names.size() ? names[i] : names[0]).data();
-}
 
 uint32_t AllButListen() { return ~0u & ~(1u << static_cast<int>(TcpState::kListen)); }
 

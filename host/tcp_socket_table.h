@@ -8,24 +8,9 @@
 
 #include "absl/status/statusor.h"
 #include "common/net_address.h"
+#include "common/tcp_state.h"
 
 namespace churnlab {
-
-// Linux TCP states (include/net/tcp_states.h).
-enum class TcpState : uint8_t {
-  kEstablished = 1,
-  kSynSent,
-  kSynRecv,
-  kFinWait1,
-  kFinWait2,
-  kTimeWait,
-  kClose,
-  kCloseWait,
-  kLastAck,
-  kListen,
-  kClosing,
-};
-const char* TcpStateName(TcpState state);  // "ESTABLISHED", "TIME_WAIT", ...
 
 struct TcpSocketInfo {
   TcpState state;

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "churnlab/v1/spec.pb.h"
+#include "churnlab/v1/telemetry.pb.h"
 
 namespace churnlab {
 namespace {
@@ -22,6 +23,7 @@ using Json = nlohmann::ordered_json;  // keeps the message's field order
 enum class Direction { kToReader, kToProtobuf };
 
 absl::Status Rewrite(const Descriptor& message, Direction direction, Json& json);
+absl::Status RewriteFields(const Descriptor& message, Direction direction, Json& json);
 
 // One value of `field` (an element, for a repeated one).
 absl::Status RewriteValue(const FieldDescriptor& field, Direction direction, Json& value) {
@@ -66,8 +68,34 @@ const FieldDescriptor* FieldOfKey(const Descriptor& message, const std::string& 
   return nullptr;
 }
 
+// For a reader: a field whose proto declares its JSON name (TcpStateCounts' "TIME_WAIT") is
+// written by that name, and a message that omits zeros loses its 0 fields. Protobuf reads both
+// names back.
+void RenameForReader(const Descriptor& message, Json& json) {
+  const bool omit_zeros = message.options().GetExtension(v1::omit_zeros_in_json);
+  bool named = false;
+  for (int i = 0; i < message.field_count() && !named; ++i) {
+    named = message.field(i)->has_json_name();
+  }
+  if (!omit_zeros && !named) return;  // most messages: nothing to do, no copy
+  Json renamed = Json::object();
+  for (auto& [key, value] : json.items()) {
+    const FieldDescriptor* field = message.FindFieldByName(key);
+    if (omit_zeros && value.is_number() && value == 0) continue;
+    bool rename = field != nullptr && field->has_json_name();
+    renamed[rename ? field->json_name() : key] = std::move(value);
+  }
+  json = std::move(renamed);
+}
+
 absl::Status Rewrite(const Descriptor& message, Direction direction, Json& json) {
   if (!json.is_object()) return absl::OkStatus();
+  absl::Status status = RewriteFields(message, direction, json);
+  if (status.ok() && direction == Direction::kToReader) RenameForReader(message, json);
+  return status;
+}
+
+absl::Status RewriteFields(const Descriptor& message, Direction direction, Json& json) {
   for (auto& [key, value] : json.items()) {
     const FieldDescriptor* field = FieldOfKey(message, key);
     if (field == nullptr || value.is_null()) continue;  // protobuf names unknown keys

@@ -8,13 +8,10 @@
 #include "absl/strings/str_cat.h"
 #include "common/target_names.h"
 #include "proto/message_json.h"
+#include "proto/tcp_state_counts.h"
 
 namespace churnlab {
 namespace {
-
-constexpr absl::string_view kTcpStateNames[] = {
-    "UNKNOWN",   "ESTABLISHED", "SYN_SENT",   "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
-    "TIME_WAIT", "CLOSE",       "CLOSE_WAIT", "LAST_ACK", "LISTEN",    "CLOSING"};
 
 // Drops the keys `known` refuses and clamps the counts; how many it changed.
 template <typename Key, typename Known>
@@ -33,16 +30,6 @@ uint64_t SanitizeCounts(google::protobuf::Map<Key, uint64_t>* counts, Known know
     ++it;
   }
   return changed;
-}
-
-// TCP states by name: a key that is no TCP state goes.
-uint64_t SanitizeStates(google::protobuf::Map<std::string, uint64_t>* states) {
-  return SanitizeCounts(states, [](const std::string& key) {
-    for (absl::string_view name : kTcpStateNames) {
-      if (key == name) return true;
-    }
-    return false;
-  });
 }
 
 uint64_t ClampTo(uint64_t value, uint64_t max, uint64_t* changed) {
@@ -100,9 +87,10 @@ uint64_t SanitizeResolved(google::protobuf::RepeatedPtrField<v1::ResolvedTarget>
 
 }  // namespace
 
-std::span<const absl::string_view> TcpStateNames() { return kTcpStateNames; }
-
 uint64_t SanitizeTelemetry(v1::ShardTelemetry* t) {
+  // Fields this build does not know (an older agent's map of state names, or a stranger's
+  // padding) would ride along in every copy of the message the coordinator keeps.
+  t->DiscardUnknownFields();
   uint64_t changed = Truncate(t->mutable_sources(), kMaxTelemetrySources) +
                      Truncate(t->mutable_listen(), kMaxTelemetryListeners);
   for (v1::SourceCounts& s : *t->mutable_sources()) {
@@ -121,10 +109,10 @@ uint64_t SanitizeTelemetry(v1::ShardTelemetry* t) {
     s.set_ports_in_use_at_start(ClampTo(s.ports_in_use_at_start(), kPortCount, &changed));
     s.set_ports_bind_taken_at_start(
         ClampTo(s.ports_bind_taken_at_start(), s.ports_in_use_at_start(), &changed));
-    changed += SanitizeStates(s.mutable_tcp_states());
+    changed += ClampCounts(s.mutable_tcp_states(), kMaxTelemetryCount);
   }
   for (v1::ListenSockets& l : *t->mutable_listen())
-    changed += SanitizeStates(l.mutable_tcp_states());
+    changed += ClampCounts(l.mutable_tcp_states(), kMaxTelemetryCount);
   changed += SanitizeStatusCodes(t->mutable_status_codes());
   changed += SanitizeResolved(t->mutable_resolved_targets());
   if (t->has_server()) {
@@ -135,7 +123,7 @@ uint64_t SanitizeTelemetry(v1::ShardTelemetry* t) {
     c->set_tls_resumed(Clamp(c->tls_resumed(), &changed));
     c->set_tls_failed(Clamp(c->tls_failed(), &changed));
   }
-  changed += SanitizeStates(t->mutable_host()->mutable_tcp_states());
+  changed += ClampCounts(t->mutable_host()->mutable_tcp_states(), kMaxTelemetryCount);
   if (t->has_ports_at_start()) {
     v1::PortsAtStart* p = t->mutable_ports_at_start();
     p->set_in_use(ClampTo(p->in_use(), kPortCount, &changed));

@@ -3,11 +3,9 @@
 #pragma once
 
 #include <cstdint>
-#include <span>
 #include <string>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "churnlab/v1/report.pb.h"
 #include "churnlab/v1/telemetry.pb.h"
 #include "common/histogram.h"
@@ -22,15 +20,11 @@ Histogram HistogramFromProto(const v1::HistogramData& data);
 // "stopped"), and "EOF" for a peer that closed too early.
 std::string ErrorKey(const v1::FailureCount& failure);
 
-// The TCP states a socket census reports, by the kernel's number (1 ESTABLISHED ... 11
-// CLOSING; 0 "UNKNOWN"), named as `ss` names them: the only keys of telemetry's tcp_states.
-std::span<const absl::string_view> TcpStateNames();
-
 // What no honest agent or observer sends, taken out where telemetry enters the coordinator, so
 // that no peer can grow its maps, the report or /metrics (a line per source x state) or wrap a
-// total: tcp_states keys that are no TCP state, sources past kMaxTelemetrySources, listeners past
-// kMaxTelemetryListeners, counts above kMaxTelemetryCount (clamped to it). Returns how many
-// entries it dropped or clamped.
+// total: sources past kMaxTelemetrySources, listeners past kMaxTelemetryListeners, counts above
+// kMaxTelemetryCount (clamped to it). (TCP states need no check: TcpStateCounts has a field per
+// state the kernel has, and nothing else.) Returns how many entries it dropped or clamped.
 inline constexpr int kMaxTelemetrySources = 4096;
 inline constexpr int kMaxTelemetryListeners = 64;
 // Names a shard's telemetry may list (a spec's targets are at most 1000).

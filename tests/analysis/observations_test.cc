@@ -210,8 +210,8 @@ TEST(ObserveTest, NamesTheStateThatHeldThePorts) {
   report.mutable_series(0)->mutable_agents(0)->set_name("a1");
   source->set_ip("10.0.1.1");
   source->set_ports_in_use(998);
-  (*source->mutable_tcp_states())["FIN_WAIT2"] = 900;
-  (*source->mutable_tcp_states())["TIME_WAIT"] = 98;
+  source->mutable_tcp_states()->set_fin_wait2(900);
+  source->mutable_tcp_states()->set_time_wait(98);
   std::string s = Find(Observe(report), "EADDRNOTAVAIL");
   EXPECT_NE(s.find("held in FIN_WAIT2, not TIME_WAIT"), std::string::npos) << s;
   EXPECT_EQ(s.find("More source IPs"), std::string::npos) << s;

@@ -182,9 +182,9 @@ TEST_F(CoordinatorTest, TheCoordinatorsOwnStallAndALateFinalReportLoseNoAgent) {
   EXPECT_EQ(done->agents(0).lost_after_s(), 0);
 }
 
-// Telemetry is checked where it enters: a TCP-state name no census reports is dropped (an agent
-// sending 150 new ones a second grew /metrics to 730 MB), and a count of 2^64 - 1 is clamped
-// instead of wrapping the totals; both are counted.
+// Telemetry is checked where it enters: TCP-state names as an older agent sent them (an agent
+// sending 150 new ones a second grew /metrics to 730 MB) are unknown fields now, discarded; a
+// count of 2^64 - 1 is clamped instead of wrapping the totals, and counted.
 TEST_F(CoordinatorTest, TelemetryNoHonestAgentSendsIsDroppedOrClampedAndCounted) {
   RecordingLink link;
   ASSERT_TRUE(coordinator_->AttachAgent(AgentHello("a1", "127.0.0.2"), &link).ok());
@@ -192,30 +192,34 @@ TEST_F(CoordinatorTest, TelemetryNoHonestAgentSendsIsDroppedOrClampedAndCounted)
   ASSERT_TRUE(started.ok()) << started.status();
   v1::ShardTelemetry t = Second(started->run_id(), 1, 100, Histogram(), false);
   v1::SourceCounts* s = t.mutable_sources(0);
-  (*s->mutable_tcp_states())["TIME_WAIT"] = 90;
-  for (int i = 0; i < 150; ++i) (*s->mutable_tcp_states())[absl::StrCat("STATE_", i)] = 1;
+  s->mutable_tcp_states()->set_time_wait(90);
+  s->mutable_tcp_states()->set_close_wait(UINT64_MAX);
+  for (int i = 0; i < 150; ++i) {
+    // The old map's entry {key: "STATE_i", value: 1} on its field number, 8.
+    std::string name = absl::StrCat("STATE_", i);
+    s->GetReflection()->MutableUnknownFields(s)->AddLengthDelimited(
+        8, absl::StrCat("\x0a", std::string(1, static_cast<char>(name.size())), name, "\x10\x01"));
+  }
   s->set_attempted(UINT64_MAX);
-  (*t.mutable_host()->mutable_tcp_states())["<script>"] = 1;
   t.mutable_census_age()->set_seconds(-5);  // no census is taken in the future
   v1::FailureCount* formula = s->add_failures();
   formula->set_phase(v1::FAILURE_PHASE_READ);
   formula->set_code("=HYPERLINK(\"x\")");  // no errno name: a spreadsheet's formula
   formula->set_count(1);
   coordinator_->OnTelemetry("a1", t);
-  EXPECT_EQ(coordinator_->telemetry_entries_refused(), 154u);
+  EXPECT_EQ(coordinator_->telemetry_entries_refused(), 4u);
   AdvanceTo(now_ + absl::Seconds(1));  // a series point from it
   absl::StatusOr<v1::RunReport> report = coordinator_->GetRun(started->run_id());
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->agents(0).sources(0).attempted(), kMaxTelemetryCount);
   EXPECT_EQ(report->errors().count("=HYPERLINK(\"x\")"), 0u);
   EXPECT_EQ(report->errors().at("UNKNOWN"), 1u);
-  EXPECT_TRUE(report->agents(0).host_tcp_states().empty());
   v1::SeriesPoint newest = NewestPoint();
   ASSERT_EQ(newest.agents_size(), 1);
   ASSERT_EQ(newest.agents(0).sources_size(), 1);
   const v1::SourcePoint& point = newest.agents(0).sources(0);
-  EXPECT_EQ(point.tcp_states_size(), 1);
-  EXPECT_EQ(point.tcp_states().at("TIME_WAIT"), 90u);
+  EXPECT_EQ(point.tcp_states().time_wait(), 90u);
+  EXPECT_EQ(point.tcp_states().close_wait(), kMaxTelemetryCount);
   EXPECT_EQ(newest.census_age_s(), 0);
 }
 

@@ -76,10 +76,10 @@ v1::RunReport Report(const std::string& id, const std::string& name, uint64_t n,
   v1::SourcePoint* p = a->add_sources();
   p->set_ip("127.0.0.2");
   p->set_ports_in_use(n / 2);
-  (*p->mutable_tcp_states())["TIME_WAIT"] = n / 2;
+  p->mutable_tcp_states()->set_time_wait(n / 2);
   v1::ObserverPoint* op = now->add_observers();
   op->set_name("target");
-  (*op->mutable_tcp_states())["CLOSE_WAIT"] = 7;
+  op->mutable_tcp_states()->set_close_wait(7);
   return r;
 }
 
@@ -207,9 +207,9 @@ TEST_F(RunMetricsTest, AStateThatEmptiesShowsZero) {
   metrics_.OnReport(Report("r-1", "tw", 100, 0), false);
   v1::RunReport later = Report("r-1", "tw", 200, 0);
   v1::SeriesPoint* now = later.mutable_series(0);
-  now->mutable_observers(0)->mutable_tcp_states()->clear();
-  now->mutable_agents(0)->mutable_sources(0)->mutable_tcp_states()->clear();
-  (*now->mutable_agents(0)->mutable_sources(0)->mutable_tcp_states())["ESTABLISHED"] = 2;
+  now->mutable_observers(0)->mutable_tcp_states()->Clear();
+  now->mutable_agents(0)->mutable_sources(0)->mutable_tcp_states()->Clear();
+  now->mutable_agents(0)->mutable_sources(0)->mutable_tcp_states()->set_established(2);
   metrics_.OnReport(later, false);
   std::map<std::string, double> s = Scrape();
   EXPECT_EQ(Value(s, R"(churnlab_target_tcp_sockets{name="tw",observer="target",)"

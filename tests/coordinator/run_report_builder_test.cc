@@ -165,7 +165,7 @@ TEST(AppendSeriesPointTest, APointKeepsItsFullestSourcesAndCountsThemAll) {
     v1::SourceCounts* source = latest.add_sources();
     source->set_ip(absl::StrCat("10.0.1.", i));
     source->set_ports_in_use(static_cast<uint64_t>(i));
-    (*source->mutable_tcp_states())["TIME_WAIT"] = static_cast<uint64_t>(i);
+    source->mutable_tcp_states()->set_time_wait(static_cast<uint64_t>(i));
     time_wait += static_cast<uint64_t>(i);
   }
   AppendSeriesPoint(&run, BuildReport(run), 1.0);
@@ -173,7 +173,7 @@ TEST(AppendSeriesPointTest, APointKeepsItsFullestSourcesAndCountsThemAll) {
   ASSERT_EQ(agent.sources_size(), static_cast<int>(kMaxPointSources));
   EXPECT_EQ(agent.sources(0).ports_in_use(), 100 - kMaxPointSources);
   EXPECT_EQ(agent.sources_omitted(), 100 - kMaxPointSources);
-  EXPECT_EQ(agent.tcp_states().at("TIME_WAIT"), time_wait);
+  EXPECT_EQ(agent.tcp_states().time_wait(), time_wait);
   EXPECT_EQ(run.last_point.time_wait(), time_wait);
   EXPECT_DOUBLE_EQ(run.last_point.max_port_fill(), 99 / 1000.0);
 }

@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "host/conntrack.h"
 #include "host/kernel_counters.h"
+#include "proto/tcp_state_counts.h"
 
 namespace churnlab {
 namespace {
@@ -89,10 +90,13 @@ v1::ListenSockets Listener(const v1::ShardTelemetry& t, const SocketAddress& add
   return v1::ListenSockets();
 }
 
-// The count of `state` in `states`, 0 when absent.
-uint64_t Count(const google::protobuf::Map<std::string, uint64_t>& states, const char* state) {
-  auto it = states.find(state);
-  return it == states.end() ? 0 : it->second;
+// The states `counts` holds any socket in, by name.
+std::set<std::string> Held(const v1::TcpStateCounts& counts) {
+  std::set<std::string> out;
+  for (TcpState state : AllTcpStates()) {
+    if (CountOf(counts, state) > 0) out.insert(TcpStateName(state));
+  }
+  return out;
 }
 
 TEST(HostTelemetryTest, KernelCountersNowHoldsTheReportedCountersAndConntracks) {
@@ -180,19 +184,19 @@ TEST(HostTelemetryTest, TheConntrackPeakIsTheMostEntriesSeenAcrossCalls) {
   EXPECT_GE(peak, fresh.conntrack().count());
 }
 
-TEST(HostTelemetryTest, AddTcpStatesNamesEachNonZeroStateAndAdds) {
+TEST(HostTelemetryTest, AddCountsTakesEachStateOfACensusAndAdds) {
   SourceSockets sockets;
   sockets.by_state[0] = 9;  // no state has index 0: never reported
   sockets.by_state[static_cast<int>(TcpState::kEstablished)] = 3;
   sockets.by_state[static_cast<int>(TcpState::kTimeWait)] = 2;
   sockets.by_state[static_cast<int>(TcpState::kClosing)] = 1;
-  google::protobuf::Map<std::string, uint64_t> states;
-  states["TIME_WAIT"] = 5;  // from another source: added to
-  AddTcpStates(sockets, &states);
-  EXPECT_EQ(states.size(), 3u);
-  EXPECT_EQ(states["ESTABLISHED"], 3u);
-  EXPECT_EQ(states["TIME_WAIT"], 7u);
-  EXPECT_EQ(states["CLOSING"], 1u);
+  v1::TcpStateCounts states;
+  states.set_time_wait(5);  // from another source: added to
+  AddCounts(sockets.by_state, &states);
+  EXPECT_EQ(Held(states), (std::set<std::string>{"ESTABLISHED", "TIME_WAIT", "CLOSING"}));
+  EXPECT_EQ(states.established(), 3u);
+  EXPECT_EQ(states.time_wait(), 7u);
+  EXPECT_EQ(states.closing(), 1u);
 }
 
 TEST(HostTelemetryTest, AnObserverSeesItsListenersSocketsAndPeers) {
@@ -214,13 +218,13 @@ TEST(HostTelemetryTest, AnObserverSeesItsListenersSocketsAndPeers) {
   EXPECT_EQ(t.listen_size(), 2);
   v1::ListenSockets ours = Listener(t, server);
   // The server's sides only: neither the listening socket nor the clients' sockets.
-  EXPECT_EQ(Keys(ours.tcp_states()), (std::set<std::string>{"ESTABLISHED"}));
-  EXPECT_EQ(Count(ours.tcp_states(), "ESTABLISHED"), 3u);
+  EXPECT_EQ(Held(ours.tcp_states()), (std::set<std::string>{"ESTABLISHED"}));
+  EXPECT_EQ(ours.tcp_states().established(), 3u);
   std::vector<std::string> peers(ours.peer_ips().begin(), ours.peer_ips().end());
   std::sort(peers.begin(), peers.end());
   EXPECT_EQ(peers, (std::vector<std::string>{"127.0.0.3", "127.0.0.4"}));
   v1::ListenSockets idle = Listener(t, unused);
-  EXPECT_TRUE(idle.tcp_states().empty());
+  EXPECT_TRUE(Held(idle.tcp_states()).empty());
   EXPECT_EQ(idle.peer_ips_size(), 0);
   // Host deltas count from the collector's start.
   EXPECT_GE(Delta(t.host(), "PassiveOpens"), 3);
@@ -231,11 +235,11 @@ TEST(HostTelemetryTest, AnObserverSeesItsListenersSocketsAndPeers) {
   v1::ListenSockets after;
   for (int i = 0; i < 500; ++i) {
     after = Listener(collector.Collect(), server);
-    if (Count(after.tcp_states(), "CLOSE_WAIT") == 3) break;
+    if (after.tcp_states().close_wait() == 3) break;
     usleep(10 * 1000);
   }
-  EXPECT_EQ(Keys(after.tcp_states()), (std::set<std::string>{"CLOSE_WAIT"}));
-  EXPECT_EQ(Count(after.tcp_states(), "CLOSE_WAIT"), 3u);
+  EXPECT_EQ(Held(after.tcp_states()), (std::set<std::string>{"CLOSE_WAIT"}));
+  EXPECT_EQ(after.tcp_states().close_wait(), 3u);
 }
 
 }  // namespace

@@ -23,6 +23,9 @@ stub = agent_pb2_grpc.AgentGatewayStub(grpc.insecure_channel(
     grpc_address, options=[("grpc.max_send_message_length", 64 << 20)]))
 checks = Checks("fake_agent")
 U64_MAX = 2**64 - 1
+# Linux's TCP states as `ss` names them: the only keys a report's tcp_states may have.
+KERNEL_STATES = {"ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT",
+                 "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING"}
 
 
 def hello(name, **fields):
@@ -108,9 +111,11 @@ def poison(elapsed_s, final):
         s = t.sources.add(ip=f"127.0.{i // 250}.{i % 250 + 1}", attempted=U64_MAX,
                           succeeded=U64_MAX, requests=U64_MAX, ports_in_use_at_start=10**9)
         s.failures.add(code="\x1b[31mEVIL" if i % 2 else "EADDRNOTAVAIL", count=2**63)
-        s.tcp_states["BOGUS"] = 5
-        s.tcp_states["ESTABLISHED"] = U64_MAX
-    t.host.tcp_states["NOT_A_STATE"] = 7
+        # State names as the old map carried them (field 8: {key "BOGUS", value 5}): unknown
+        # to this build's TcpStateCounts, so they must vanish where telemetry enters.
+        s.MergeFromString(b"\x42\x09\x0a\x05BOGUS\x10\x05")
+        s.tcp_states.established = U64_MAX
+    t.host.MergeFromString(b"\x32\x0f\x0a\x0bNOT_A_STATE\x10\x07")
     return agent_pb2.AgentMessage(telemetry=t)
 
 
@@ -142,11 +147,17 @@ if report is not None:
     codes = list(report.get("errors", {}))
     checks.check(all(re.fullmatch(r"[A-Z0-9_]{1,32}", c) for c in codes),
                  f"error codes {codes}")
+    # The sources' states are in the series (the report's sources carry counts only).
+    points = [s for p in report.get("series", []) for a in p.get("agents", [])
+              for s in a.get("sources", [])]
     states = set(agent.get("host_tcp_states", {}))
-    for s in sources:
+    for s in points:
         states |= set(s.get("tcp_states", {}))
-    checks.check("BOGUS" not in states and "NOT_A_STATE" not in states,
-                 f"TCP states kept: {sorted(states)}")
+    checks.check(points and states <= KERNEL_STATES, f"TCP states kept: {sorted(states)}")
+    established = max((int(s.get("tcp_states", {}).get("ESTABLISHED", 0)) for s in points),
+                      default=0)
+    checks.check(0 < established <= 2**48,
+                 f"a source's ESTABLISHED {established} (clamped to 2^48)")
     processes = int(agent.get("engine_processes", 0))
     lost = int(agent.get("engine_processes_lost", 0))
     checks.check(processes <= 4096 and lost <= processes,

@@ -28,6 +28,27 @@ TEST(MessageJsonTest, ChoicesAreWordsOutAndWordsOrNamesIn) {
   EXPECT_EQ(back.close_policy(), v1::CLOSE_POLICY_RST);
 }
 
+// TCP states are written as `ss` names them, only those that hold a socket (as the map of names
+// they were before wrote them), and a report stored then reads back into the typed counts.
+TEST(MessageJsonTest, TcpStatesAreSsNamesWithoutZerosAndOldRowsRead) {
+  v1::SourcePoint point;
+  point.set_ip("127.0.0.2");
+  point.mutable_tcp_states()->set_time_wait(5);
+  point.mutable_tcp_states()->set_fin_wait2(2);
+  std::string json = MessageToJson(point, /*one_line=*/true);
+  EXPECT_NE(json.find(R"("tcp_states":{"FIN_WAIT2":2,"TIME_WAIT":5})"), std::string::npos) << json;
+  // Every other field keeps its proto name and its zeros.
+  EXPECT_NE(json.find(R"("ports_in_use":0)"), std::string::npos) << json;
+
+  v1::SourcePoint back;
+  ASSERT_TRUE(ParseMessageJson(json, &back).ok()) << json;
+  EXPECT_EQ(back.SerializeAsString(), point.SerializeAsString());
+  ASSERT_TRUE(
+      ParseMessageJson(R"({"ip": "127.0.0.2", "tcp_states": {"CLOSE_WAIT": "7"}})", &back).ok());
+  EXPECT_EQ(back.tcp_states().close_wait(), 7u);
+  EXPECT_FALSE(ParseMessageJson(R"({"tcp_states": {"BOGUS": 1}})", &back).ok());
+}
+
 // A run's state, verdict and limiter, an agent's state and a failure's phase read as the
 // strings they were before they became enums: a running run's verdict is "", and reports
 // stored then still parse.

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "gtest/gtest.h"
+#include "proto/tcp_state_counts.h"
 
 namespace churnlab {
 namespace {
@@ -134,6 +135,43 @@ TEST(TelemetryCodecTest, EngineProcessCountsAreBounded) {
   t.set_engine_processes(4);
   t.set_engine_processes_lost(1);
   EXPECT_EQ(SanitizeTelemetry(&t), 0u);
+}
+
+// TCP states are a field per kernel state; anything else a peer puts on the wire (the map of
+// state names older agents sent, on its field number) is discarded where telemetry enters.
+TEST(TelemetryCodecTest, StatesAreTheKernelsAndNothingElseIsKept) {
+  v1::ShardTelemetry t;
+  v1::SourceCounts* s = t.add_sources();
+  s->mutable_tcp_states()->set_time_wait(90);
+  s->mutable_tcp_states()->set_established(kMaxTelemetryCount + 1);
+  s->GetReflection()->MutableUnknownFields(s)->AddLengthDelimited(8,
+                                                                  "\x0a\x05"
+                                                                  "BOGUS"
+                                                                  "\x10\x05");
+  v1::TcpStateCounts* host = t.mutable_host()->mutable_tcp_states();
+  host->GetReflection()->MutableUnknownFields(host)->AddVarint(12, 7);  // a 12th state
+  EXPECT_EQ(SanitizeTelemetry(&t), 1u);
+  EXPECT_EQ(t.sources(0).tcp_states().established(), kMaxTelemetryCount);
+  EXPECT_EQ(t.sources(0).tcp_states().time_wait(), 90u);
+  EXPECT_EQ(t.SerializeAsString().find("BOGUS"), std::string::npos);
+  EXPECT_TRUE(host->GetReflection()->GetUnknownFields(*host).empty());
+}
+
+// TcpStateCounts' fields are numbered as the kernel numbers the states, and named as `ss`
+// names them in JSON: the reflection that reads them by state relies on it.
+TEST(TelemetryCodecTest, EveryStateHasItsFieldByNumberAndName) {
+  const google::protobuf::Descriptor* d = v1::TcpStateCounts::descriptor();
+  EXPECT_EQ(d->field_count(), static_cast<int>(AllTcpStates().size()));
+  for (TcpState state : AllTcpStates()) {
+    const google::protobuf::FieldDescriptor* f = d->FindFieldByNumber(static_cast<int>(state));
+    ASSERT_NE(f, nullptr) << TcpStateName(state);
+    EXPECT_EQ(f->json_name(), TcpStateName(state));
+    v1::TcpStateCounts counts;
+    AddCount(&counts, state, 3);
+    AddCount(&counts, state, 4);
+    EXPECT_EQ(CountOf(counts, state), 7u) << TcpStateName(state);
+    EXPECT_EQ(counts.GetReflection()->GetUInt64(counts, f), 7u);
+  }
 }
 
 TEST(TelemetryCodecTest, StatusCodesNamesAndServerCountsAreBounded) {
