@@ -100,6 +100,10 @@ FlagSet MakeCoordinatorFlags(CoordinatorFlags& o) {
   flags.Int("max-agents", &o.max_agents,
             "agents and observers attached at once (at most 1000000); one more is refused "
             "(RESOURCE_EXHAUSTED) and counted in churnlab_coordinator_attaches_refused_total");
+  flags.Int("grpc-max-connections", &o.grpc_max_connections,
+            "connections the gRPC port holds at once, counted by the kernel; more are closed "
+            "as they come and counted in churnlab_coordinator_connections_refused_total "
+            "(at least --max-agents + 16; 0: --max-agents + 4096)");
   flags.Bool("insecure", &o.insecure,
              "allow listening on a non-loopback address without a token (anyone who can reach "
              "it can then make the agents send traffic)");
@@ -141,6 +145,16 @@ absl::StatusOr<CoordinatorConfig> MakeCoordinatorConfig(const CoordinatorFlags& 
         absl::StrCat("--max-agents=", o.max_agents, ": not in 1..", kMaxAgentsLimit));
   }
   c.max_agents = static_cast<size_t>(o.max_agents);
+  const int64_t grpc_cap =
+      o.grpc_max_connections == 0 ? o.max_agents + kGrpcClientConnections : o.grpc_max_connections;
+  const int64_t grpc_cap_limit = kMaxAgentsLimit + kGrpcClientConnections;
+  if (grpc_cap < o.max_agents + kGrpcRoomForClients || grpc_cap > grpc_cap_limit) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--grpc-max-connections=", o.grpc_max_connections, ": not in ",
+        o.max_agents + kGrpcRoomForClients, "..", grpc_cap_limit, " (--max-agents=", o.max_agents,
+        " plus at least ", kGrpcRoomForClients, " for the CLI and scripts)"));
+  }
+  c.grpc_max_connections = static_cast<size_t>(grpc_cap);
   c.db = o.db;
   c.address_file = o.address_file;
   c.http_address_file = o.http_address_file;

@@ -35,6 +35,7 @@ struct CoordinatorFlags {
   absl::Duration http_request_timeout = absl::Seconds(10);
   absl::Duration metrics_expiry = absl::Hours(24);
   int64_t max_agents = 4096;
+  int64_t grpc_max_connections = 0;  // 0: max_agents + kGrpcClientConnections
 };
 
 FlagSet MakeCoordinatorFlags(CoordinatorFlags& flags);
@@ -51,12 +52,19 @@ struct CoordinatorConfig {
   std::string http_address_file;
   std::string http_plaintext_address_file;
   size_t max_agents = 4096;  // agents and observers attached at once
+  // Connections the gRPC port holds at once (GrpcDoor); more are closed as they come. At least
+  // max_agents + kGrpcRoomForClients, so attached agents never lock the CLI out.
+  size_t grpc_max_connections = 4096 + 4096;
 };
+
+inline constexpr int64_t kGrpcRoomForClients = 16;
+// The default room for CLIs and scripts beside max_agents.
+inline constexpr int64_t kGrpcClientConnections = 4096;
 
 // INVALID_ARGUMENT naming the flag: an address that does not parse, unreadable token or
 // certificate files, non-positive HTTP limits, a plaintext port without TLS or off loopback, and
 // a non-loopback listener without a token unless --insecure, --max-agents outside
-// 1..kMaxAgentsLimit.
+// 1..kMaxAgentsLimit, --grpc-max-connections below --max-agents + kGrpcRoomForClients.
 absl::StatusOr<CoordinatorConfig> MakeCoordinatorConfig(const CoordinatorFlags& flags);
 
 }  // namespace churnlab

@@ -58,24 +58,26 @@ absl::Status CoordinatorServer::StartGrpc() {
   const std::string& token = config_.security.token;
   gateway_ = std::make_unique<AgentGatewayService>(coordinator_.get(), token);
   control_ = std::make_unique<ControlService>(coordinator_.get(), token);
-  int port = 0;
+  ASSIGN_OR_RETURN(grpc_door_, GrpcDoor::Open(config_.grpc_listen, config_.grpc_max_connections));
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config_.grpc_listen.ToString(), CoordinatorCredentials(config_.security),
-                           &port);
+  grpc_door_->AttachTo(&builder, CoordinatorCredentials(config_.security));
   ConfigureCoordinatorServer(&builder);
   builder.RegisterService(gateway_.get());
   builder.RegisterService(control_.get());
   grpc_ = builder.BuildAndStart();
-  if (grpc_ == nullptr || port == 0) {
+  if (grpc_ == nullptr) {
     return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", config_.grpc_listen.ToString()));
+        absl::StrCat("gRPC did not start on ", config_.grpc_listen.ToString()));
   }
-  config_.grpc_listen.set_port(port);
+  config_.grpc_listen = grpc_door_->address();
+  grpc_door_->Start();
   return absl::OkStatus();
 }
 
 absl::Status CoordinatorServer::StartHttp() {
-  http_ = std::make_unique<HttpApi>(coordinator_.get(), config_.http);
+  HttpApi::Options options = config_.http;
+  options.grpc_door_counts = [door = grpc_door_.get()] { return door->counts(); };
+  http_ = std::make_unique<HttpApi>(coordinator_.get(), std::move(options));
   if (!config_.http_listen.has_value()) return absl::OkStatus();
   ASSIGN_OR_RETURN(http_bound_, http_->Start(*config_.http_listen, config_.http_plaintext));
   return absl::OkStatus();
@@ -125,6 +127,7 @@ void CoordinatorServer::Stop() {
   if (ticker_.joinable()) ticker_.join();
   if (stall_watch_.joinable()) stall_watch_.join();
   if (http_) http_->Stop();
+  if (grpc_door_) grpc_door_->Stop();
   if (grpc_) grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
 }
 

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/coordinator_config.h"
+#include "coordinator/grpc_door.h"
 #include "coordinator/http_api.h"
 #include "coordinator/run_store.h"
 #include "coordinator/services.h"
@@ -43,6 +44,7 @@ class CoordinatorServer {
   std::unique_ptr<Coordinator> coordinator_;
   std::unique_ptr<AgentGatewayService> gateway_;
   std::unique_ptr<ControlService> control_;
+  std::unique_ptr<GrpcDoor> grpc_door_;  // the gRPC port: accepts, caps, hands to grpc_
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<HttpApi> http_;
   std::optional<HttpApi::Bound> http_bound_;

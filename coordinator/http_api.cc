@@ -205,11 +205,17 @@ HttpServerResponse HttpApi::Get(const HttpServerRequest& req) {
   if (path == "/metrics") {
     HttpServerResponse res;
     res.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    res.body = RenderMetrics(
-        coordinator_->ListAgents(), &run_metrics_,
-        {started_at_, coordinator_->telemetry_messages(), coordinator_->store_errors(),
-         coordinator_->telemetry_entries_refused(), coordinator_->stalls(), coordinator_->stalled(),
-         coordinator_->attaches_refused(), coordinator_->watches_refused()});
+    CoordinatorHealth health{started_at_,
+                             coordinator_->telemetry_messages(),
+                             coordinator_->store_errors(),
+                             coordinator_->telemetry_entries_refused(),
+                             coordinator_->stalls(),
+                             coordinator_->stalled(),
+                             coordinator_->attaches_refused(),
+                             coordinator_->watches_refused()};
+    health.http_connections = server_counters();
+    if (options_.grpc_door_counts) health.grpc_connections = options_.grpc_door_counts();
+    res.body = RenderMetrics(coordinator_->ListAgents(), &run_metrics_, health);
     return res;
   }
   if (std::optional<std::string> id = RunIdIn(path, "/series.csv")) {

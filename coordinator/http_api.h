@@ -35,6 +35,7 @@
 #include "common/work_queue.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/dashboard_files.h"
+#include "coordinator/grpc_door.h"
 #include "coordinator/run_metrics.h"
 #include "http/http_access.h"
 #include "http/http_server.h"
@@ -51,6 +52,8 @@ class HttpApi {
     size_t max_streams = 256;     // open /api/events streams; one more gets 503
     int workers = 4;              // threads answering the JSON routes
     RunMetrics::Options metrics;  // how long /metrics keeps a run name's series
+    // The gRPC door's connection counts, for /metrics (none: not shown).
+    std::function<GrpcDoor::Counts()> grpc_door_counts;
   };
   struct Bound {
     SocketAddress address;                   // TLS when the server options have a certificate

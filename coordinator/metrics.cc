@@ -6,6 +6,31 @@
 #include "proto/message_json.h"
 
 namespace churnlab {
+namespace {
+
+// Each door's connections: open, and refused at its cap.
+void AppendDoorFamilies(const CoordinatorHealth& health, std::string* out) {
+  MetricFamily connections("churnlab_coordinator_connections", "gauge",
+                           "Connections open at each door (grpc: handed to gRPC and not seen "
+                           "closed at its last count; http: open now).");
+  MetricFamily connections_refused(
+      "churnlab_coordinator_connections_refused_total", "counter",
+      "Connections closed as they came because the door's cap was reached "
+      "(--grpc-max-connections, --http-max-connections).");
+  connections.Add({{"door", "http"}},
+                  static_cast<double>(health.http_connections.open_connections));
+  connections_refused.Add({{"door", "http"}},
+                          static_cast<double>(health.http_connections.over_connection_cap));
+  if (health.grpc_connections.has_value()) {
+    connections.Add({{"door", "grpc"}}, static_cast<double>(health.grpc_connections->open));
+    connections_refused.Add({{"door", "grpc"}},
+                            static_cast<double>(health.grpc_connections->refused));
+  }
+  connections.AppendTo(out);
+  connections_refused.AppendTo(out);
+}
+
+}  // namespace
 
 std::string RenderMetrics(const std::vector<v1::AgentInfo>& agents, RunMetrics* runs,
                           const CoordinatorHealth& health) {
@@ -19,8 +44,8 @@ std::string RenderMetrics(const std::vector<v1::AgentInfo>& agents, RunMetrics* 
                             "and stored once the store writes again.");
   MetricFamily refused("churnlab_coordinator_telemetry_entries_refused_total", "counter",
                        "Telemetry entries no honest agent sends, dropped or clamped as they "
-                       "entered: TCP-state names that are no state, sources or listeners past "
-                       "the cap, counts past 2^48.");
+                       "entered: sources, listeners or names past their caps, failure codes "
+                       "that are no code, counts past 2^48.");
   MetricFamily stalls("churnlab_coordinator_stalls_total", "counter",
                       "Times the coordinator's ticker overslept by over 250 ms (CPU contention, "
                       "a stopped process): that time is not counted as agents' silence.");
@@ -61,6 +86,7 @@ std::string RenderMetrics(const std::vector<v1::AgentInfo>& agents, RunMetrics* 
                                 &attaches_refused, &watches_refused, &agent_count, &runs_running}) {
     f->AppendTo(&out);
   }
+  AppendDoorFamilies(health, &out);
   return out + run_families;
 }
 

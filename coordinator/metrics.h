@@ -3,12 +3,15 @@
 // run of the name, the connect-latency histogram, the target's side from its observer).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/time/time.h"
 #include "churnlab/v1/control.pb.h"
+#include "coordinator/grpc_door.h"
 #include "coordinator/run_metrics.h"
+#include "http/http_server.h"
 
 namespace churnlab {
 
@@ -21,6 +24,9 @@ struct CoordinatorHealth {
   absl::Duration stalled;                  // their total length
   uint64_t attaches_refused = 0;           // agents turned away at --max-agents
   uint64_t watches_refused = 0;            // WatchRun streams turned away at the cap
+  // Each door's connections: open now, refused at its cap.
+  HttpServer::Counters http_connections;
+  std::optional<GrpcDoor::Counts> grpc_connections;
 };
 
 std::string RenderMetrics(const std::vector<v1::AgentInfo>& agents, RunMetrics* runs,

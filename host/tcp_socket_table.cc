@@ -112,7 +112,8 @@ absl::Status VisitTcpSockets(int family, uint32_t states, PortFilter filter,
       visit(RawTcpSocket{diag->idiag_family, static_cast<TcpState>(diag->idiag_state),
                          reinterpret_cast<const uint8_t*>(diag->id.idiag_src),
                          reinterpret_cast<const uint8_t*>(diag->id.idiag_dst),
-                         ntohs(diag->id.idiag_sport), ntohs(diag->id.idiag_dport)});
+                         ntohs(diag->id.idiag_sport), ntohs(diag->id.idiag_dport),
+                         diag->idiag_inode});
     }
   }
 }

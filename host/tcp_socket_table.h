@@ -27,6 +27,9 @@ struct RawTcpSocket {
   const uint8_t* remote_address;
   uint16_t local_port;
   uint16_t remote_port;
+  // The socket's inode (st_ino of its fd); 0 when no process holds it (closed and lingering,
+  // or waiting in a listener's accept queue).
+  uint32_t inode;
 };
 
 // A port range the kernel filters sockets by (an inet_diag bytecode filter), on the local or the

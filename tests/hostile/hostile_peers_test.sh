@@ -89,6 +89,65 @@ fds_after=$(ls "/proc/$coordinator/fd" | wc -l)
 echo "the coordinator's fds: $fds_before before, $fds_after after"
 ((fds_after <= fds_before + 5)) || fail "the coordinator kept the silent connections' fds"
 
+echo "== 1c. the gRPC port holds --grpc-max-connections, exactly, and lets the CLI in again"
+# A second coordinator, its gRPC door capped at 40 (--max-agents=4 plus room): 100 silent sockets
+# connect; the kernel (ss, the coordinator's established sockets on its port) must show 40,
+# /metrics 60 refused; the CLI is shut out while 40 are held and gets in once 10 have closed.
+in_ns "$bin/churnlab-coordinator" --grpc-listen=127.0.0.1:0 --http-listen=127.0.0.1:0 \
+  --address-file=grpc2 --http-address-file=http2 --db=capped.db --max-agents=4 \
+  --grpc-max-connections=40 >capped.log 2>&1 &
+pids+=($!)
+need_file grpc2
+need_file http2
+in_ns "$py" - "$(cat grpc2)" "$(cat http2)" "$bin" <<'PY' || fail "the gRPC door's cap (above)"
+import re, socket, subprocess, sys, time, urllib.request
+grpc_at, http_at, bin_dir = sys.argv[1:4]
+host, port = grpc_at.rsplit(":", 1)
+failures = []
+def check(ok, what):
+    print(("   ok: " if ok else "   FAILED: ") + what)
+    if not ok:
+        failures.append(what)
+def held_by_kernel():
+    out = subprocess.run(["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
+                         capture_output=True, text=True).stdout
+    return sum(1 for line in out.splitlines() if "churnlab-coordi" in line)
+def metric(name, door):
+    text = urllib.request.urlopen(f"http://{http_at}/metrics", timeout=5).read().decode()
+    m = re.search(rf'^{name}{{door="{door}"}} (\S+)$', text, re.M)
+    return float(m.group(1)) if m else -1
+def cli_agents():
+    return subprocess.run([f"{bin_dir}/churnlab", "agents", f"--coordinator={grpc_at}"],
+                          capture_output=True, text=True, timeout=30).returncode
+socks = [socket.create_connection((host, int(port))) for _ in range(100)]
+time.sleep(1)
+held_here, refused = [], 0  # by what each socket read: gRPC's settings, or the door's close
+for s in socks:
+    s.setblocking(False)
+    try:
+        if s.recv(4096) == b"":
+            refused += 1
+        else:
+            held_here.append(s)
+    except BlockingIOError:
+        held_here.append(s)
+    except ConnectionResetError:
+        refused += 1
+held = held_by_kernel()
+check(held == 40, f"the coordinator holds {held} established connections on its port (cap 40)")
+check(refused == 60, f"{refused} of 100 closed at once by the door")
+check(metric("churnlab_coordinator_connections_refused_total", "grpc") == 60,
+      "churnlab_coordinator_connections_refused_total{door=\"grpc\"} is 60")
+check(cli_agents() != 0, "the CLI is refused while 40 are held")
+for s in held_here[:10]:
+    s.close()
+time.sleep(0.5)
+check(cli_agents() == 0, "the CLI gets in once 10 held connections closed")
+for s in socks:
+    s.close()
+sys.exit(1 if failures else 0)
+PY
+
 echo "== 2. a fake coordinator against a real agent"
 in_ns "$py" "$here/fake_coordinator.py" fake "$(cat target)" >fake.log 2>&1 &
 fake=$!

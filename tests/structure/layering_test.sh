@@ -15,7 +15,8 @@ declare -A allowed=(
   [http]="common proto churnlab http"
   [agent]="common proto churnlab host agent"
   [target]="common proto churnlab host target"
-  [coordinator]="common proto churnlab analysis dashboard http coordinator"
+  # host/ for its own socket table: the gRPC door counts its connections by sock_diag.
+  [coordinator]="common proto churnlab host analysis dashboard http coordinator"
   [cli]="common proto churnlab analysis dashboard cli"
 )
 bad=0
