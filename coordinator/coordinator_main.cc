@@ -21,7 +21,20 @@ int Main(int argc, char** argv) {
   ExitIfBadInput("churnlab-coordinator", config.status());
   // Each agent, CLI and browser connection is an fd: at a soft limit of 1,024, 1,500 idle HTTP
   // clients left the gRPC port unable to accept (no CLI could cancel, no agent attach).
-  std::fprintf(stderr, "churnlab-coordinator: %s\n", RaiseFdLimit().Describe().c_str());
+  FdLimitChange fds = RaiseFdLimit();
+  std::fprintf(stderr, "churnlab-coordinator: %s\n", fds.Describe().c_str());
+  // Each door's cap keeps room for the other only if both fit under the limit, beside the
+  // store, pipes and threads' own fds.
+  const uint64_t doors = config->grpc_max_connections + config->http.server.max_connections;
+  if (fds.soft < doors + kReservedFds) {
+    std::fprintf(stderr,
+                 "churnlab-coordinator: warning: fd limit %llu is under the gRPC and HTTP caps "
+                 "(%zu + %zu) plus %llu of its own: at the limit neither door can accept; "
+                 "lower --grpc-max-connections or --http-max-connections, or raise the limit\n",
+                 static_cast<unsigned long long>(fds.soft), config->grpc_max_connections,
+                 config->http.server.max_connections,
+                 static_cast<unsigned long long>(kReservedFds));
+  }
   sigset_t signals = BlockTerminationSignals();
   absl::StatusOr<std::unique_ptr<CoordinatorServer>> server =
       CoordinatorServer::Start(*std::move(config));
