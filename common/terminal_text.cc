@@ -7,9 +7,7 @@
 #include "absl/strings/str_split.h"
 
 namespace churnlab {
-namespace {
 
-// The length of the valid UTF-8 sequence at the start of `s` (2..4), 0 when there is none.
 size_t Utf8SequenceLength(absl::string_view s) {
   auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
   auto continuation = [&](size_t i) { return i < s.size() && (byte(i) & 0xc0) == 0x80; };
@@ -29,8 +27,6 @@ size_t Utf8SequenceLength(absl::string_view s) {
   }
   return 0;
 }
-
-}  // namespace
 
 std::string TerminalSafe(absl::string_view text) {
   std::string out;

@@ -16,6 +16,10 @@ namespace churnlab {
 // an escape cannot be forged. Printable UTF-8 (names in any script) is kept as it is.
 std::string TerminalSafe(absl::string_view text);
 
+// The length of the valid multi-byte UTF-8 sequence at the start of `s` (2..4), 0 when there is
+// none (ASCII, a stray continuation byte, an overlong form, a surrogate, past U+10FFFF, cut short).
+size_t Utf8SequenceLength(absl::string_view s);
+
 // `text` in lines of at most `width` bytes, broken at spaces (a word longer than `width` is cut
 // where it reaches it); at least one line, "" for empty text.
 std::vector<std::string> WrapWords(absl::string_view text, size_t width);

@@ -1,8 +1,12 @@
 #include "proto/message_json.h"
 
+#include <cmath>
+#include <memory>
+
 #include "churnlab/v1/control.pb.h"
 #include "churnlab/v1/report.pb.h"
 #include "churnlab/v1/spec.pb.h"
+#include "churnlab/v1/telemetry.pb.h"
 #include "common/wire_protocol.h"
 #include "gtest/gtest.h"
 #include "proto/run_spec.h"
@@ -47,6 +51,98 @@ TEST(MessageJsonTest, TcpStatesAreSsNamesWithoutZerosAndOldRowsRead) {
       ParseMessageJson(R"({"ip": "127.0.0.2", "tcp_states": {"CLOSE_WAIT": "7"}})", &back).ok());
   EXPECT_EQ(back.tcp_states().close_wait(), 7u);
   EXPECT_FALSE(ParseMessageJson(R"({"tcp_states": {"BOGUS": 1}})", &back).ok());
+}
+
+// The writer's layout is pinned: two spaces per level, empty arrays and objects as [] and {},
+// one line without spaces.
+TEST(MessageJsonTest, LayoutIsIndentedOrOneLine) {
+  v1::RunSpec spec;
+  spec.add_targets("127.0.0.1:9000");
+  spec.set_rate(2.5);
+  (*spec.mutable_tags())["b"] = "2";
+  (*spec.mutable_tags())["a"] = "1";
+  spec.mutable_duration()->set_seconds(1);
+  spec.mutable_duration()->set_nanos(500'000'000);
+  std::string pretty = MessageToJson(spec);
+  EXPECT_NE(pretty.find("{\n  \"name\": \"\",\n  \"targets\": [\n    \"127.0.0.1:9000\"\n  ],"),
+            std::string::npos)
+      << pretty;
+  EXPECT_NE(pretty.find("\"rate\": 2.5,"), std::string::npos) << pretty;
+  EXPECT_NE(pretty.find("\"duration\": \"1.500s\""), std::string::npos) << pretty;
+  EXPECT_NE(pretty.find("\"tags\": {\n    \"a\": \"1\",\n    \"b\": \"2\"\n  }"), std::string::npos)
+      << pretty;
+  EXPECT_NE(pretty.find("\"exclude_source_ips\": []"), std::string::npos) << pretty;
+  EXPECT_EQ(pretty.back(), '\n');
+  std::string line = MessageToJson(spec, /*one_line=*/true);
+  EXPECT_NE(line.find(R"({"name":"","targets":["127.0.0.1:9000"],)"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("tags":{"a":"1","b":"2"})"), std::string::npos) << line;
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+}
+
+// Every kind of field reads back as it was written: strings with quotes, controls and other
+// scripts, bytes, an optional, maps keyed by number (sorted by value), NaN, 64-bit extremes,
+// nested and repeated messages, a Timestamp.
+TEST(MessageJsonTest, EveryKindOfFieldReadsBack) {
+  v1::RunSpec spec;
+  spec.set_name("q\"uote \\ tab\t esc\x1b \xc3\xa9t\xc3\xa9 \xe2\x82\xac");
+  spec.mutable_tls()->set_target_ca_pem(std::string("\0\xff-----BEGIN", 12));
+  spec.set_requests_per_connection(0);  // present though 0
+  spec.set_close_policy(v1::CLOSE_POLICY_RST);
+  v1::ShardTelemetry t;
+  (*t.mutable_status_codes())[503] = UINT64_MAX;
+  (*t.mutable_status_codes())[200] = 1;
+  (*t.mutable_status_codes())[99] = 2;
+  v1::SourceCounts* s = t.add_sources();
+  s->set_ip("127.0.0.2");
+  s->mutable_tcp_states()->set_time_wait(7);
+  t.add_sources()->set_ip("127.0.0.3");
+  v1::RunReport report;
+  *report.mutable_spec() = spec;
+  report.set_achieved_rate(std::nan(""));
+  report.set_requested_rate(1e300);
+  report.mutable_start_time()->set_seconds(1'800'000'000);
+  report.mutable_start_time()->set_nanos(123'000'000);
+
+  for (const google::protobuf::Message* m :
+       std::initializer_list<const google::protobuf::Message*>{&spec, &t, &report}) {
+    absl::StatusOr<std::string> json = EncodeMessageJson(*m);
+    ASSERT_TRUE(json.ok()) << json.status();
+    std::unique_ptr<google::protobuf::Message> back(m->New());
+    ASSERT_TRUE(ParseMessageJson(*json, back.get()).ok()) << *json;
+    if (m == &report) {  // NaN != NaN: compare the rest
+      EXPECT_TRUE(std::isnan(static_cast<v1::RunReport*>(back.get())->achieved_rate()));
+      static_cast<v1::RunReport*>(back.get())->set_achieved_rate(0);
+      v1::RunReport copy = report;
+      copy.set_achieved_rate(0);
+      EXPECT_EQ(back->SerializeAsString(), copy.SerializeAsString()) << *json;
+    } else {
+      EXPECT_EQ(back->DebugString(), m->DebugString()) << *json;
+    }
+  }
+  std::string telemetry = MessageToJson(t, /*one_line=*/true);
+  EXPECT_NE(telemetry.find(R"("status_codes":{"99":2,"200":1,"503":18446744073709551615})"),
+            std::string::npos)
+      << telemetry;
+  std::string named = MessageToJson(spec, /*one_line=*/true);
+  EXPECT_NE(named.find(R"("requests_per_connection":0)"), std::string::npos) << named;
+  EXPECT_NE(named.find(R"(esc\u001b )"), std::string::npos) << named;
+  EXPECT_NE(MessageToJson(report).find("\"achieved_rate\": \"NaN\""), std::string::npos);
+  EXPECT_NE(MessageToJson(report).find("\"start_time\": \"2027-01-15T08:00:00.123Z\""),
+            std::string::npos)
+      << MessageToJson(report);
+}
+
+// What protobuf's JSON mapping cannot hold is refused, naming the message, never written.
+TEST(MessageJsonTest, OutOfRangeTimesAndBrokenUtf8AreRefused) {
+  v1::RunSpec spec;
+  spec.mutable_io_timeout()->set_seconds(400'000'000'000);
+  absl::StatusOr<std::string> json = EncodeMessageJson(spec);
+  ASSERT_FALSE(json.ok());
+  EXPECT_NE(json.status().message().find("RunSpec cannot be written as JSON"), std::string::npos)
+      << json.status();
+  spec.clear_io_timeout();
+  spec.set_name("\xc3(");
+  EXPECT_FALSE(EncodeMessageJson(spec).ok());
 }
 
 // A run's state, verdict and limiter, an agent's state and a failure's phase read as the
