@@ -131,20 +131,26 @@ void Coordinator::DetachAgent(const std::string& name, AgentLink* link) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = agents_.find(name);
   if (it == agents_.end() || it->second.link != link) return;
+  std::optional<absl::Time> lost_at = it->second.silent_since;
   if (!it->second.busy_with.empty()) {
     auto run = running_.find(it->second.busy_with);
     ShardRecord* shard = FindShard(it->second.busy_with, name);
     if (shard != nullptr && !shard->final) {
       MarkLost(run->second, *shard, "its stream closed", options_.now());
       HandOnShare(run->second, *shard);
-      if (lost_.size() >= options_.max_lost_agents) {
-        auto oldest = std::min_element(
-            lost_.begin(), lost_.end(),
-            [](const auto& a, const auto& b) { return a.second.at < b.second.at; });
-        lost_.erase(oldest);
-      }
-      lost_[name] = LostAgent{it->second.summary, options_.wall()};
+      lost_at = options_.wall();
     }
+  }
+  // Lost from a run, whether its stream closed first or its silence was noticed first (then
+  // the stream closes later, on a busy host seconds later): listed lost from when it was.
+  if (lost_at.has_value()) {
+    if (lost_.size() >= options_.max_lost_agents) {
+      auto oldest = std::min_element(lost_.begin(), lost_.end(), [](const auto& a, const auto& b) {
+        return a.second.at < b.second.at;
+      });
+      lost_.erase(oldest);
+    }
+    lost_[name] = LostAgent{it->second.summary, *lost_at};
   }
   agents_.erase(it);
   observed_.erase(name);
@@ -168,6 +174,7 @@ void Coordinator::OnTelemetry(const std::string& agent, v1::ShardTelemetry telem
   // effect.
   telemetry_messages_.fetch_add(1, std::memory_order_relaxed);
   auto sender = agents_.find(agent);
+  if (sender != agents_.end()) sender->second.silent_since.reset();  // it speaks again
   if (sender != agents_.end() && sender->second.hello.observer()) {
     observed_[agent] = telemetry;
     for (auto& [id, run] : running_) {
@@ -198,6 +205,7 @@ v1::CoordinatorMessage Coordinator::LeaseFor(const std::string& agent, const v1:
   lease->set_agent_clock_nanos(ping.agent_clock_nanos());
   std::lock_guard<std::mutex> lock(mu_);
   auto it = agents_.find(agent);
+  if (it != agents_.end()) it->second.silent_since.reset();  // it speaks again
   if (it == agents_.end() || it->second.busy_with.empty()) return message;
   ShardRecord* shard = FindShard(it->second.busy_with, agent);
   if (shard == nullptr || shard->final) return message;
@@ -469,6 +477,7 @@ void Coordinator::MarkSilentShardsLost(RunRecord& run, absl::Time now) {
       stop.mutable_stop()->set_run_id(run.id);
       agent->second.link->Send(stop);
       agent->second.busy_with.clear();
+      agent->second.silent_since = options_.wall();
     }
   }
 }

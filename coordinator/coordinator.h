@@ -158,6 +158,9 @@ class Coordinator {
     v1::AgentInfo summary;
     AgentLink* link;
     std::string busy_with;  // run id, "" when idle
+    // When the silence rule lost it from a run (wall time), while its stream stayed open: if
+    // the stream then closes, it is listed lost from then. Any message from it clears this.
+    std::optional<absl::Time> silent_since;
   };
   struct LostAgent {
     v1::AgentInfo summary;

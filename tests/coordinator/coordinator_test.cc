@@ -8,6 +8,7 @@
 #include "common/histogram.h"
 #include "gtest/gtest.h"
 #include "proto/hello.h"
+#include "proto/message_json.h"
 #include "proto/telemetry_codec.h"
 
 namespace churnlab {
@@ -147,6 +148,30 @@ TEST_F(CoordinatorTest, AShardSilentForThreeSecondsIsLostOnTheCoordinatorsClock)
   EXPECT_NEAR(lost->agents(0).lost_after_s(), 4.1, 0.01);
   ASSERT_FALSE(link.sent.empty());
   EXPECT_TRUE(link.sent.back().has_stop());
+  // Its stream stays open (a cut link sends no FIN) until keepalive or TCP gives up, seconds
+  // later: then it is listed lost, from when its silence lost it.
+  std::vector<v1::AgentInfo> before = coordinator_->ListAgents();
+  ASSERT_EQ(before.size(), 1u);
+  EXPECT_EQ(before[0].state(), v1::AgentInfo::STATE_IDLE);
+  const std::string listed_at = before[0].last_seen();  // after the silence lost it
+  now_ = t0 + absl::Seconds(9);
+  coordinator_->DetachAgent("a1", &link);
+  std::vector<v1::AgentInfo> after = coordinator_->ListAgents();
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0].state(), v1::AgentInfo::STATE_LOST);
+  EXPECT_LE(after[0].last_seen(), listed_at);  // RFC 3339 in UTC: in the order of time
+
+  // An agent lost by silence that speaks again (a ping) is alive: its later detach is no loss.
+  RecordingLink other;
+  ASSERT_TRUE(coordinator_->AttachAgent(AgentHello("a2", "127.0.0.3"), &other).ok());
+  absl::StatusOr<v1::StartRunResponse> second = coordinator_->StartRun(HundredPerSecond(30));
+  ASSERT_TRUE(second.ok()) << second.status();
+  AdvanceTo(now_ + absl::Seconds(4));
+  coordinator_->LeaseFor("a2", v1::Ping());
+  coordinator_->DetachAgent("a2", &other);
+  for (const v1::AgentInfo& a : coordinator_->ListAgents()) {
+    EXPECT_NE(a.hello().name(), "a2") << "listed as " << Word(a.state());
+  }
 }
 
 // A busy host cannot make a lost agent: time in which the coordinator itself did not run (its
