@@ -10,17 +10,17 @@
 #include <cstdio>
 #include <thread>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "agent/engine.h"
+#include "agent/engine_pipe.h"
 #include "agent/engine_processes.h"
-#include "agent/engine_snapshot_codec.h"
 #include "agent/local_report.h"
 #include "agent/run_summary.h"
 #include "common/flags.h"
 #include "common/load_priority.h"
 #include "common/status_macros.h"
+#include "proto/engine_codec.h"
 #include "proto/report_export.h"
 
 namespace churnlab {
@@ -54,11 +54,6 @@ void AddRequestFlags(FlagSet& flags, Options& o) {
   flags.Custom(
       "body-file", "FILE", "", "http/https: the request body, from a file",
       [&p](absl::string_view v) { return ReadFlagFile(v, kMaxRequestBodyBytes, &p.request.body); });
-  flags.Custom("body-base64", "B64", "", "with --child: the request body (the agent's copy)",
-               [&p](absl::string_view v) {
-                 if (absl::Base64Unescape(v, &p.request.body)) return absl::OkStatus();
-                 return absl::InvalidArgumentError("not base64");
-               });
   flags.Custom("expect-status", "CODE", "0",
                "http/https: a response with another status fails (phase status); 0 = any",
                InRange<int>(&p.expect_status, 0, 599));
@@ -73,12 +68,6 @@ void AddRequestFlags(FlagSet& flags, Options& o) {
                    return absl::OkStatus();
                  }
                  return absl::InvalidArgumentError("not a fraction in [0, 1]");
-               });
-  flags.Custom("target-names", "NAME,...", "",
-               "with --child: the host name each target was resolved from (empty for an IP)",
-               [&p](absl::string_view v) {
-                 p.target_names = absl::StrSplit(v, ',');
-                 return absl::OkStatus();
                });
 }
 
@@ -169,20 +158,13 @@ FlagSet MakeFlags(Options& o) {
              "and progress lines on standard error");
   flags.Double("max-rate", &p.max_rate, "never more new connections/s than this (0 = none)");
   flags.Bool("child", &o.child,
-             "run as one engine process of an agent: orders on stdin, snapshots on stdout");
-  flags.Bool("leased", &p.leased,
-             "with --child: start connections only under the agent's lease (its dead-man "
-             "switch), none before the first");
+             "run as one engine process of an agent: its part of the shard, then orders, on "
+             "stdin; answers on stdout (protobuf, length-delimited); every other flag is unused");
   return flags;
 }
 
 absl::Status Resolve(Options& o) {
   EngineParams& p = o.params;
-  if (p.leased && !o.child) {
-    return absl::InvalidArgumentError(
-        "--leased: only with --child (an agent's engine process gets its lease from the agent; "
-        "on its own it would start nothing)");
-  }
   if (o.bind == "auto") {
     p.bind_mode = p.source_ips.empty() ? BindMode::kNone : BindMode::kNoPort;
   } else {
@@ -196,55 +178,79 @@ absl::Status Resolve(Options& o) {
     return absl::InvalidArgumentError(
         absl::StrCat("--allow-targets: ", allowed.status().message()));
   }
-  if (!o.child) {
-    RETURN_IF_ERROR(ResolveEngineTargets(&p, &o.resolved));
-    for (const Resolution& r : o.resolved) {
-      std::vector<std::string> addresses;
-      for (const SocketAddress& a : r.addresses) addresses.push_back(a.IpString());
-      std::fprintf(stderr, "churnlab-churn: %s resolved to %s%s\n", r.target.host.c_str(),
-                   absl::StrJoin(addresses, ", ").c_str(),
-                   r.found > r.addresses.size()
-                       ? absl::StrCat(" (", r.found - r.addresses.size(),
-                                      " more of another family or past 16, not used)")
-                             .c_str()
-                       : "");
-    }
+  RETURN_IF_ERROR(ResolveEngineTargets(&p, &o.resolved));
+  for (const Resolution& r : o.resolved) {
+    std::vector<std::string> addresses;
+    for (const SocketAddress& a : r.addresses) addresses.push_back(a.IpString());
+    std::fprintf(stderr, "churnlab-churn: %s resolved to %s%s\n", r.target.host.c_str(),
+                 absl::StrJoin(addresses, ", ").c_str(),
+                 r.found > r.addresses.size()
+                     ? absl::StrCat(" (", r.found - r.addresses.size(),
+                                    " more of another family or past 16, not used)")
+                           .c_str()
+                     : "");
   }
   return CheckTargetsAllowed(p.targets, *allowed);
 }
 
-// One engine process of an agent's shard (agent/engine_processes.h): validates, says so in its
-// first frame, then follows orders from stdin until it closes (the agent is done or gone).
-int RunChild(Options& o) {
+// Writes one answer to stdout; false when the pipe broke (the agent is gone).
+bool Answer(v1::EngineAnswer::Status status, const std::string& error,
+            const EngineSnapshot* snapshot = nullptr) {
+  v1::EngineAnswer answer;
+  answer.set_status(status);
+  answer.set_error(error);
+  if (snapshot != nullptr) *answer.mutable_snapshot() = SnapshotToProto(*snapshot);
+  return WriteAll(STDOUT_FILENO, DelimitedFrame(answer));
+}
+
+// The part of the shard on stdin, as an engine.
+absl::StatusOr<std::unique_ptr<Engine>> ReadPart() {
+  v1::EngineParams part;
+  if (!ReadDelimited(STDIN_FILENO, kMaxEngineParamsBytes, &part)) {
+    return absl::InvalidArgumentError("no part of a shard (EngineParams) on stdin");
+  }
+  ASSIGN_OR_RETURN(EngineParams params, EngineParamsFromProto(part));
+  return Engine::Create(params);
+}
+
+// One engine process of an agent's shard (agent/engine_processes.h): reads its part, validates
+// it, says so in its first answer, then follows orders from stdin until it closes (the agent is
+// done or gone).
+int RunChild() {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   signal(SIGPIPE, SIG_IGN);
   YieldToControlPlane();
-  absl::Status resolved = Resolve(o);
-  absl::StatusOr<std::unique_ptr<Engine>> engine =
-      resolved.ok() ? Engine::Create(o.params) : absl::StatusOr<std::unique_ptr<Engine>>(resolved);
+  absl::StatusOr<std::unique_ptr<Engine>> engine = ReadPart();
   if (!engine.ok()) {
-    WriteChildFrame(STDOUT_FILENO, ChildStatus::kError, std::string(engine.status().message()));
+    Answer(v1::EngineAnswer::STATUS_ERROR, std::string(engine.status().message()));
     return kExitBadInput;
   }
-  if (!WriteChildFrame(STDOUT_FILENO, ChildStatus::kRunning, "")) return kExitCannotRun;
-  char order = 0;
-  while (read(STDIN_FILENO, &order, 1) == 1) {
-    if (order == 'L') {
-      // The agent writes the order whole (9 bytes to a pipe are one write).
-      int64_t until = 0;
-      if (read(STDIN_FILENO, &until, sizeof(until)) != sizeof(until)) break;
-      (*engine)->ExtendLease(until);
-    }
-    if (order == 'S') (*engine)->Start();
-    if (order == 'X') (*engine)->Stop();
-    if (order == 'P') {
-      // Done first: a snapshot taken after it is the final one.
-      bool done = (*engine)->Done();
-      std::string frame = EncodeSnapshot((*engine)->Snapshot());
-      if (!WriteChildFrame(STDOUT_FILENO, done ? ChildStatus::kDone : ChildStatus::kRunning,
-                           frame)) {
+  if (!Answer(v1::EngineAnswer::STATUS_RUNNING, "")) return kExitCannotRun;
+  v1::EngineOrder order;
+  while (ReadDelimited(STDIN_FILENO, 64, &order)) {
+    switch (order.order_case()) {
+      case v1::EngineOrder::kLeaseUntilNanos:
+        (*engine)->ExtendLease(order.lease_until_nanos());
+        break;
+      case v1::EngineOrder::kStart:
+        (*engine)->Start();
+        break;
+      case v1::EngineOrder::kStop:
+        (*engine)->Stop();
+        break;
+      case v1::EngineOrder::kPoll: {
+        // Done first: a snapshot taken after it is the final one.
+        bool done = (*engine)->Done();
+        EngineSnapshot snapshot = (*engine)->Snapshot();
+        if (!Answer(done ? v1::EngineAnswer::STATUS_DONE : v1::EngineAnswer::STATUS_RUNNING, "",
+                    &snapshot)) {
+          (*engine)->Stop();
+          return kExitOk;
+        }
         break;
       }
+      default:
+        break;  // an order this build does not know
     }
   }
   (*engine)->Stop();
@@ -255,7 +261,7 @@ int Main(int argc, char** argv) {
   Options o;
   FlagSet flags = MakeFlags(o);
   flags.ParseFlagsOnlyOrExit(argc, argv);
-  if (o.child) return RunChild(o);
+  if (o.child) return RunChild();
   ExitIfBadInput("churnlab-churn", Resolve(o));
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(o.params);
   if (!engine.ok()) {

@@ -18,10 +18,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "agent/engine_snapshot_codec.h"
+#include "agent/engine_pipe.h"
 #include "common/child_processes.h"
 #include "common/fd_limit.h"
 #include "common/status_macros.h"
+#include "proto/engine_codec.h"
 
 extern char** environ;
 
@@ -30,17 +31,6 @@ namespace {
 
 int64_t ShareOf(int64_t total, int index, int count) {
   return total / count + (index < total % count ? 1 : 0);
-}
-
-bool WriteAll(int fd, const char* data, size_t size) {
-  while (size > 0) {
-    ssize_t n = write(fd, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
 }
 
 // One order, written whole or not at all: at most PIPE_BUF bytes to a non-blocking pipe. A child
@@ -59,25 +49,6 @@ Deadline DeadlineIn(absl::Duration d) {
   return std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(d);
 }
 
-// A frame as a child writes it (WriteChildFrame).
-struct Frame {
-  ChildStatus status;
-  std::string payload;
-};
-
-// The whole frame at the front of `inbox`, taken off it; nullopt while it is still coming, or
-// with *bad set when its length is past any snapshot's (64 MiB): the stream is not to be trusted.
-std::optional<Frame> TakeFrame(std::string& inbox, bool* bad) {
-  if (inbox.size() < 9) return std::nullopt;
-  uint64_t length = 0;
-  std::memcpy(&length, inbox.data(), 8);
-  *bad = length > (64u << 20);
-  if (*bad || inbox.size() < 9 + length) return std::nullopt;
-  Frame frame{static_cast<ChildStatus>(inbox[8]), inbox.substr(9, length)};
-  inbox.erase(0, 9 + length);
-  return frame;
-}
-
 // Appends what the non-blocking `fd` holds to `inbox`; false once the pipe has ended (the
 // child is gone).
 bool ReadAvailable(int fd, std::string& inbox) {
@@ -91,12 +62,12 @@ bool ReadAvailable(int fd, std::string& inbox) {
   }
 }
 
-// A child's first frame, by `deadline`: OK when it validated its part; its refusal as
+// A child's first answer, by `deadline`: OK when it validated its part; its refusal as
 // FAILED_PRECONDITION; DEADLINE_EXCEEDED for a child stopped or wedged at its start.
-absl::Status AwaitFirstFrame(int fd, pid_t pid, std::string& inbox, Deadline deadline) {
-  std::optional<Frame> first;
-  bool open = true, bad = false;
-  while (!(first = TakeFrame(inbox, &bad)) && open && !bad) {
+absl::Status AwaitFirstAnswer(int fd, pid_t pid, std::string& inbox, Deadline deadline) {
+  v1::EngineAnswer first;
+  bool open = true, bad = false, whole = false;
+  while (!(whole = TakeDelimited(inbox, kMaxEngineAnswerBytes, &first, &bad)) && open && !bad) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
@@ -110,78 +81,46 @@ absl::Status AwaitFirstFrame(int fd, pid_t pid, std::string& inbox, Deadline dea
     }
     open = ReadAvailable(fd, inbox);
   }
-  if (!first) return absl::InternalError(absl::StrCat("engine process ", pid, " ended at start"));
-  if (first->status == ChildStatus::kError) return absl::FailedPreconditionError(first->payload);
+  if (!whole) return absl::InternalError(absl::StrCat("engine process ", pid, " ended at start"));
+  if (first.status() == v1::EngineAnswer::STATUS_ERROR) {
+    return absl::FailedPreconditionError(first.error());
+  }
   return absl::OkStatus();
 }
 
-// Durations and rates as the child's flags read them back exactly.
-std::string DurationText(absl::Duration d) { return absl::FormatDuration(d); }
-std::string RateText(double rate) { return absl::StrFormat("%.17g", rate); }
+// Writes all of `bytes` to the non-blocking `fd` by `deadline`: the part of the shard, which
+// may be larger than the pipe holds, to a child that reads it as it starts.
+absl::Status WriteBy(int fd, absl::string_view bytes, pid_t pid, Deadline deadline) {
+  while (!bytes.empty()) {
+    ssize_t n = write(fd, bytes.data(), bytes.size());
+    if (n > 0) {
+      bytes.remove_prefix(static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno != EAGAIN && errno != EINTR) {
+      return absl::ErrnoToStatus(errno, absl::StrCat("writing to engine process ", pid));
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "engine process ", pid, " did not read its part within ",
+          absl::FormatDuration(EngineProcesses::kStartDeadline), " (stopped or wedged)"));
+    }
+    pollfd writable = {fd, POLLOUT, 0};
+    poll(&writable, 1, static_cast<int>(left.count()));
+  }
+  return absl::OkStatus();
+}
+
+// An order as one frame.
+std::string OrderFrame(void (v1::EngineOrder::*set)(bool)) {
+  v1::EngineOrder order;
+  (order.*set)(true);
+  return DelimitedFrame(order);
+}
 
 }  // namespace
-
-bool WriteChildFrame(int fd, ChildStatus status, const std::string& payload) {
-  uint64_t length = payload.size();
-  char code = static_cast<char>(status);
-  return WriteAll(fd, reinterpret_cast<const char*>(&length), 8) && WriteAll(fd, &code, 1) &&
-         WriteAll(fd, payload.data(), payload.size());
-}
-
-// What each connection does after connect(): the request, the expected status, TLS.
-void AddExchangeArgs(const EngineParams& p, std::vector<std::string>* args) {
-  if (!p.target_names.empty()) {
-    args->push_back(absl::StrCat("--target-names=", absl::StrJoin(p.target_names, ",")));
-  }
-  if (SpeaksHttp(p.protocol)) {
-    args->push_back(absl::StrCat("--method=", p.request.method));
-    args->push_back(absl::StrCat("--path=", p.request.path));
-    for (const std::string& h : p.request.headers) args->push_back(absl::StrCat("--header=", h));
-    if (!p.request.body.empty()) {
-      args->push_back(absl::StrCat("--body-base64=", absl::Base64Escape(p.request.body)));
-    }
-    args->push_back(absl::StrCat("--expect-status=", p.expect_status));
-  }
-  if (UsesTls(p.protocol)) {
-    if (p.tls.insecure) args->push_back("--insecure");
-    if (!p.tls.ca_file.empty()) args->push_back(absl::StrCat("--target-ca=", p.tls.ca_file));
-    args->push_back(absl::StrCat("--tls-resumption=", RateText(p.tls.resumption)));
-  }
-}
-
-std::vector<std::string> ChildArgs(const EngineParams& p) {
-  std::vector<std::string> targets, sources;
-  for (const SocketAddress& t : p.targets) targets.push_back(t.ToString());
-  for (const SocketAddress& s : p.source_ips) sources.push_back(s.IpString());
-  std::vector<std::string> args = {
-      "churnlab-churn", "--child", "--progress=false",
-      // The agent checked its allow-list before splitting the shard.
-      "--allow-targets=0.0.0.0/0,::/0", absl::StrCat("--target=", absl::StrJoin(targets, ",")),
-      absl::StrCat("--bind=", BindModeName(p.bind_mode)),
-      absl::StrCat("--protocol=", ProtocolName(p.protocol)),
-      absl::StrCat("--close=", ClosePolicyName(p.close_policy)),
-      absl::StrCat("--duration=", DurationText(p.duration)),
-      absl::StrCat("--requests-per-connection=", p.requests_per_connection),
-      absl::StrCat("--connect-timeout=", DurationText(p.connect_timeout)),
-      absl::StrCat("--io-timeout=", DurationText(p.io_timeout)),
-      absl::StrCat("--hold=", DurationText(p.hold)),
-      absl::StrCat("--max-connections=", p.max_connections), absl::StrCat("--threads=", p.threads),
-      absl::StrCat("--max-rate=", RateText(p.max_rate)),
-      absl::StrCat("--leased=", p.leased ? "true" : "false")};
-  if (!sources.empty()) args.push_back(absl::StrCat("--source-ips=", absl::StrJoin(sources, ",")));
-  AddExchangeArgs(p, &args);
-  if (p.rate > 0) {
-    args.push_back(absl::StrCat("--rate=", RateText(p.rate)));
-    args.push_back(absl::StrCat("--ramp-up=", DurationText(p.ramp_up)));
-    for (const RateStage& stage : p.stages) {
-      args.push_back(absl::StrCat("--stage=", RateStageText(stage)));
-    }
-    args.push_back(absl::StrCat("--max-in-flight=", p.max_in_flight));
-  } else {
-    args.push_back(absl::StrCat("--concurrency=", p.concurrency));
-  }
-  return args;
-}
 
 EngineParams PartOf(const EngineParams& params, int index, int count) {
   EngineParams p = params;
@@ -201,61 +140,24 @@ int ProcessesNeeded(const EngineParams& params, uint64_t fd_limit) {
   return static_cast<int>(ProcessesFor(held, fd_limit));
 }
 
-namespace {
-
-// A spec's CA certificates, for engine processes to load (too big for argv): a file only this
-// user can read, removed once every process has loaded it.
-class CaFile {
- public:
-  ~CaFile() {
-    if (!path_.empty()) unlink(path_.c_str());
-  }
-  absl::Status Write(const std::string& pem) {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string templ =
-        absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/churnlab-ca.XXXXXX");
-    int fd = mkstemp(templ.data());
-    if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("mkstemp ", templ));
-    path_ = templ;
-    bool ok = WriteAll(fd, pem.data(), pem.size());
-    int err = errno;
-    if (close(fd) != 0 || !ok) return absl::ErrnoToStatus(err, absl::StrCat("writing ", path_));
-    return absl::OkStatus();
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-}  // namespace
-
 absl::StatusOr<std::unique_ptr<EngineProcesses>> EngineProcesses::Create(
     const EngineParams& params, int count, const std::string& churn_path) {
   // An engine process that died must be a failed write here, not the agent's death.
   signal(SIGPIPE, SIG_IGN);
   std::unique_ptr<EngineProcesses> group(new EngineProcesses(params));
-  EngineParams shared = params;
-  CaFile ca;
-  if (!params.tls.ca_pem.empty()) {
-    RETURN_IF_ERROR(ca.Write(params.tls.ca_pem));
-    shared.tls.ca_pem.clear();
-    shared.tls.ca_file = ca.path();
-  }
+  // No flags: each child reads its part from its stdin (EngineParams, one delimited message).
+  std::string name = "churnlab-churn", child_flag = "--child";
+  char* argv[] = {name.data(), child_flag.data(), nullptr};
   for (int i = 0; i < count; ++i) {
     int in[2], out[2];
     if (pipe2(in, O_CLOEXEC) != 0) return absl::ErrnoToStatus(errno, "pipe2");
     if (pipe2(out, O_CLOEXEC) != 0) return absl::ErrnoToStatus(errno, "pipe2");
-    std::vector<std::string> args = ChildArgs(PartOf(shared, i, count));
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, in[0], 0);
     posix_spawn_file_actions_adddup2(&actions, out[1], 1);
     Child& child = group->children_.emplace_back();
-    int rc = posix_spawn(&child.pid, churn_path.c_str(), &actions, nullptr, argv.data(), environ);
+    int rc = posix_spawn(&child.pid, churn_path.c_str(), &actions, nullptr, argv, environ);
     posix_spawn_file_actions_destroy(&actions);
     close(in[0]);
     close(out[1]);
@@ -273,11 +175,16 @@ absl::StatusOr<std::unique_ptr<EngineProcesses>> EngineProcesses::Create(
       }
     }
   }
-  // Each child validates its part and says so in its first frame. On an error the group's
-  // destructor ends every child, a stopped one too.
+  // Each child reads its part, validates it and says so in its first answer. On an error the
+  // group's destructor ends every child, a stopped one too.
   Deadline deadline = DeadlineIn(kStartDeadline);
+  for (int i = 0; i < count; ++i) {
+    Child& child = group->children_[i];
+    std::string part = DelimitedFrame(EngineParamsToProto(PartOf(params, i, count)));
+    RETURN_IF_ERROR(WriteBy(child.to, part, child.pid, deadline));
+  }
   for (Child& child : group->children_) {
-    RETURN_IF_ERROR(AwaitFirstFrame(child.from, child.pid, child.inbox, deadline));
+    RETURN_IF_ERROR(AwaitFirstAnswer(child.from, child.pid, child.inbox, deadline));
   }
   return group;
 }
@@ -300,31 +207,30 @@ std::vector<pid_t> EngineProcesses::pids() const {
   return pids;
 }
 
-void EngineProcesses::SendAll(char order) {
+void EngineProcesses::SendAll(const std::string& order) {
   std::lock_guard<std::mutex> lock(write_mu_);
   for (Child& child : children_) {
-    if (!child.done.load()) WriteOrder(child.to, &order, 1);
+    if (!child.done.load()) WriteOrder(child.to, order.data(), order.size());
   }
 }
 
 void EngineProcesses::ExtendLease(int64_t until_nanos) {
-  char order[9] = {'L'};
-  std::memcpy(order + 1, &until_nanos, sizeof(until_nanos));
-  std::lock_guard<std::mutex> lock(write_mu_);
-  for (Child& child : children_) {
-    if (!child.done.load()) WriteOrder(child.to, order, sizeof(order));
-  }
+  v1::EngineOrder order;
+  order.set_lease_until_nanos(until_nanos);
+  SendAll(DelimitedFrame(order));
 }
 
 void EngineProcesses::Start() {
+  static const std::string kStart = OrderFrame(&v1::EngineOrder::set_start);
   std::lock_guard<std::mutex> lock(mu_);
-  SendAll('S');
+  SendAll(kStart);
   started_ = true;
 }
 
 void EngineProcesses::Stop() {
+  static const std::string kStop = OrderFrame(&v1::EngineOrder::set_stop);
   std::lock_guard<std::mutex> lock(mu_);
-  SendAll('X');
+  SendAll(kStop);
 }
 
 void EngineProcesses::AskLocked(std::chrono::steady_clock::time_point now) {
@@ -333,8 +239,8 @@ void EngineProcesses::AskLocked(std::chrono::steady_clock::time_point now) {
     if (child.done.load() || child.asked) continue;
     // A child whose pipe is full has not read its orders for a long time: it is asked all the
     // same, and its deadline runs.
-    char order = 'P';
-    WriteOrder(child.to, &order, 1);
+    static const std::string kPoll = OrderFrame(&v1::EngineOrder::set_poll);
+    WriteOrder(child.to, kPoll.data(), kPoll.size());
     child.asked = true;
     child.asked_at = now;
   }
@@ -343,12 +249,13 @@ void EngineProcesses::AskLocked(std::chrono::steady_clock::time_point now) {
 void EngineProcesses::ReadLocked(Child& child) {
   bool open = ReadAvailable(child.from, child.inbox);
   bool bad = false;
-  // Only the latest whole frame counts.
-  while (std::optional<Frame> frame = TakeFrame(child.inbox, &bad)) {
+  // Only the latest whole answer counts.
+  v1::EngineAnswer answer;
+  while (TakeDelimited(child.inbox, kMaxEngineAnswerBytes, &answer, &bad)) {
     EngineSnapshot snapshot;
-    if (DecodeSnapshot(frame->payload, &snapshot)) child.last = std::move(snapshot);
+    if (SnapshotFromProto(answer.snapshot(), &snapshot)) child.last = std::move(snapshot);
     child.asked = false;
-    child.done.store(frame->status == ChildStatus::kDone);
+    child.done.store(answer.status() == v1::EngineAnswer::STATUS_DONE);
   }
   if (bad) kill(child.pid, SIGKILL);
   // Gone (or garbled) before its final frame: its counts are those of the last frame it wrote.

@@ -1,9 +1,10 @@
 // The churn engine in several processes, seen as one: each process has a fd limit of its own
 // (RLIMIT_NOFILE's hard limit may be far below a million), so a shard that holds more
-// connections than one process may open is split over churnlab-churn processes running in
-// child mode. They talk over pipes: a byte order in ('S' start, 'P' poll, 'X' stop, 'L' and 8
-// bytes: the lease's end in CLOCK_BOOTTIME nanoseconds), a framed snapshot out. The agent merges
-// their snapshots into one, so the coordinator sees one agent.
+// connections than one process may open is split over `churnlab-churn --child` processes. They
+// talk over pipes in protobuf (proto/churnlab/v1/engine.proto, length-delimited): the process's
+// part of the shard (EngineParams) and then orders (EngineOrder: start, poll, stop, a lease's
+// end) in, answers (EngineAnswer: running, done or its error, with a snapshot) out. The agent
+// merges their snapshots into one, so the coordinator sees one agent.
 #pragma once
 
 #include <sys/types.h>
@@ -21,14 +22,6 @@
 #include "agent/shard_engine.h"
 
 namespace churnlab {
-
-// The frame a child writes: 8-byte length, 1 status byte, then the payload.
-enum class ChildStatus : uint8_t { kRunning = 0, kDone = 1, kError = 2 };
-// Writes one frame to `fd`; false when the pipe broke.
-bool WriteChildFrame(int fd, ChildStatus status, const std::string& payload);
-
-// The command line of one child running `params` (churnlab-churn flags, with --child).
-std::vector<std::string> ChildArgs(const EngineParams& params);
 
 // Part `index` of `count` of `params`: concurrency, max_in_flight and max_connections split
 // exactly, rate, max_rate and each stage's rate in equal parts, threads spread (at least one
@@ -83,8 +76,8 @@ class EngineProcesses final : public ShardEngine {
     std::string inbox;  // bytes of a frame still coming
   };
   explicit EngineProcesses(EngineParams params) : params_(std::move(params)) {}
-  // Writes `order` to every child not done.
-  void SendAll(char order);
+  // Writes `order` (one frame) to every child not done.
+  void SendAll(const std::string& order);
   // Asks every child not done that has answered its last poll for a frame. Holds mu_.
   void AskLocked(std::chrono::steady_clock::time_point now);
   // Reads what `child` has written; keeps its latest whole frame. Holds mu_.
@@ -97,8 +90,8 @@ class EngineProcesses final : public ShardEngine {
   EngineParams params_;
   std::mutex mu_;  // one poll at a time; the children's snapshots
   // Orders go out under write_mu_ alone, so ExtendLease never waits behind a poll that waits for
-  // a child. Each order is one write() of at most 9 bytes to a non-blocking pipe: atomic, and
-  // dropped when the child is not reading.
+  // a child. Each order is one write() of a few bytes (under PIPE_BUF) to a non-blocking pipe:
+  // atomic, and dropped when the child is not reading.
   std::mutex write_mu_;
   std::deque<Child> children_;  // fixed once Create() returns
   bool started_ = false;

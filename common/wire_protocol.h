@@ -50,7 +50,6 @@ struct HttpRequestSpec {
 // megabytes: at most this many headers, bytes per header line, and body bytes.
 inline constexpr size_t kMaxRequestHeaders = 64;
 inline constexpr size_t kMaxHeaderBytes = 8192;
-// (An engine process gets the body in its argv, base64, under Linux's 128 KiB per argument.)
 inline constexpr size_t kMaxRequestBodyBytes = 64 * 1024;
 // OK, or INVALID_ARGUMENT naming the field and the bad value: a method that is not an HTTP token,
 // a path not starting with '/' or holding spaces or control characters, a header that is not

@@ -37,6 +37,9 @@ class JsonWriter {
   absl::Status Map(const Message& message, const FieldDescriptor& field, int depth);
   // One value of `field`: element `index` of a repeated field, or the field itself (-1).
   absl::Status Value(const Message& message, const FieldDescriptor& field, int index, int depth);
+  // A number, a bool: written as JSON has them (64-bit integers too).
+  void Number(const Message& message, const FieldDescriptor& field, int index);
+  void Enum(const google::protobuf::EnumDescriptor& type, int number);
   absl::Status WellKnown(const Message& message, bool* written);
   absl::Status String(const std::string& text, const FieldDescriptor& field);
   void Double(double value);
@@ -188,6 +191,38 @@ absl::Status JsonWriter::Value(const Message& message, const FieldDescriptor& fi
   const Reflection& r = *message.GetReflection();
   const bool one = index < 0;
   switch (field.cpp_type()) {
+    case FieldDescriptor::CPPTYPE_ENUM:
+      Enum(*field.enum_type(),
+           one ? r.GetEnumValue(message, &field) : r.GetRepeatedEnumValue(message, &field, index));
+      return absl::OkStatus();
+    case FieldDescriptor::CPPTYPE_STRING: {
+      std::string scratch;
+      const std::string& text =
+          one ? r.GetStringReference(message, &field, &scratch)
+              : r.GetRepeatedStringReference(message, &field, index, &scratch);
+      out_.push_back('"');
+      if (field.type() == FieldDescriptor::TYPE_BYTES) {
+        out_.append(absl::Base64Escape(text));
+      } else if (absl::Status s = String(text, field); !s.ok()) {
+        return s;
+      }
+      out_.push_back('"');
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_MESSAGE:
+      return Object(
+          one ? r.GetMessage(message, &field) : r.GetRepeatedMessage(message, &field, index),
+          depth);
+    default:
+      Number(message, field, index);
+      return absl::OkStatus();
+  }
+}
+
+void JsonWriter::Number(const Message& message, const FieldDescriptor& field, int index) {
+  const Reflection& r = *message.GetReflection();
+  const bool one = index < 0;
+  switch (field.cpp_type()) {
     case FieldDescriptor::CPPTYPE_INT32:
       absl::StrAppend(
           &out_, one ? r.GetInt32(message, &field) : r.GetRepeatedInt32(message, &field, index));
@@ -210,44 +245,22 @@ absl::Status JsonWriter::Value(const Message& message, const FieldDescriptor& fi
     case FieldDescriptor::CPPTYPE_FLOAT:
       Double(one ? r.GetFloat(message, &field) : r.GetRepeatedFloat(message, &field, index));
       break;
-    case FieldDescriptor::CPPTYPE_BOOL: {
-      bool value = one ? r.GetBool(message, &field) : r.GetRepeatedBool(message, &field, index);
-      out_.append(value ? "true" : "false");
-      break;
-    }
-    case FieldDescriptor::CPPTYPE_ENUM: {
-      int number =
-          one ? r.GetEnumValue(message, &field) : r.GetRepeatedEnumValue(message, &field, index);
-      const auto* value = field.enum_type()->FindValueByNumber(number);
-      if (value == nullptr) {
-        absl::StrAppend(&out_, number);  // a number this build has no name for
-      } else {
-        out_.push_back('"');
-        out_.append(EnumWord(*value));  // words and names are [a-z0-9_-]: nothing to escape
-        out_.push_back('"');
-      }
-      break;
-    }
-    case FieldDescriptor::CPPTYPE_STRING: {
-      std::string scratch;
-      const std::string& text =
-          one ? r.GetStringReference(message, &field, &scratch)
-              : r.GetRepeatedStringReference(message, &field, index, &scratch);
-      out_.push_back('"');
-      if (field.type() == FieldDescriptor::TYPE_BYTES) {
-        out_.append(absl::Base64Escape(text));
-      } else if (absl::Status s = String(text, field); !s.ok()) {
-        return s;
-      }
-      out_.push_back('"');
-      break;
-    }
-    case FieldDescriptor::CPPTYPE_MESSAGE:
-      return Object(
-          one ? r.GetMessage(message, &field) : r.GetRepeatedMessage(message, &field, index),
-          depth);
+    default:  // CPPTYPE_BOOL
+      out_.append((one ? r.GetBool(message, &field) : r.GetRepeatedBool(message, &field, index))
+                      ? "true"
+                      : "false");
   }
-  return absl::OkStatus();
+}
+
+void JsonWriter::Enum(const google::protobuf::EnumDescriptor& type, int number) {
+  const auto* value = type.FindValueByNumber(number);
+  if (value == nullptr) {
+    absl::StrAppend(&out_, number);  // a number this build has no name for
+    return;
+  }
+  out_.push_back('"');
+  out_.append(EnumWord(*value));  // words and names are [a-z0-9_-]: nothing to escape
+  out_.push_back('"');
 }
 
 // Duration and Timestamp as protobuf's JSON mapping writes them, refused where it refuses.

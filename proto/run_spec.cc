@@ -203,6 +203,20 @@ absl::StatusOr<BindMode> ToEngine(v1::BindMode mode) {
   }
 }
 
+v1::Protocol ToProto(Protocol protocol) {
+  switch (protocol) {
+    case Protocol::kCounter:
+      return v1::PROTOCOL_COUNTER;
+    case Protocol::kHttp:
+      return v1::PROTOCOL_HTTP;
+    case Protocol::kTls:
+      return v1::PROTOCOL_TLS;
+    case Protocol::kHttps:
+      return v1::PROTOCOL_HTTPS;
+  }
+  return v1::PROTOCOL_UNSPECIFIED;
+}
+
 v1::ClosePolicy ToProto(ClosePolicy policy) {
   switch (policy) {
     case ClosePolicy::kClientFin:

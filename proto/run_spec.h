@@ -32,6 +32,7 @@ absl::StatusOr<Protocol> ToEngine(v1::Protocol protocol);
 absl::StatusOr<ClosePolicy> ToEngine(v1::ClosePolicy policy);
 absl::StatusOr<BindMode> ToEngine(v1::BindMode mode);
 // And back: the spec's form of the engine's choice.
+v1::Protocol ToProto(Protocol protocol);
 v1::ClosePolicy ToProto(ClosePolicy policy);
 v1::BindMode ToProto(BindMode mode);
 // Whether agents bind the source IPs they are given (no-port, bind); false for none, bind-any

@@ -1,17 +1,19 @@
-// The engine split over processes: the parts add up to the shard, a snapshot survives its
-// encoding, a real split run against an in-process target counts like one engine, and a
-// stopped child is killed and counted, not waited on.
+// The engine split over processes: the parts add up to the shard, a part and a snapshot survive
+// their messages and frames on the pipe, a real split run against an in-process target counts like
+// one engine, and a stopped child is killed and counted, not waited on.
 #include "agent/engine_processes.h"
 
 #include <signal.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <string>
 #include <vector>
 
-#include "agent/engine_snapshot_codec.h"
+#include "agent/engine_pipe.h"
 #include "gtest/gtest.h"
+#include "proto/engine_codec.h"
 #include "target/target_server.h"
 #include "tests/support/child_process.h"
 
@@ -56,7 +58,7 @@ TEST(EngineProcessesTest, PartsAddUpToTheShard) {
   EXPECT_EQ(ProcessesNeeded(p, 20000), 51);  // 19,936 connections per process
 }
 
-TEST(EngineProcessesTest, ASnapshotSurvivesItsEncoding) {
+TEST(EngineProcessesTest, ASnapshotSurvivesItsMessageAndFrame) {
   EngineSnapshot s;
   s.elapsed_nanos = 123;
   s.in_flight = 7;
@@ -67,15 +69,67 @@ TEST(EngineProcessesTest, ASnapshotSurvivesItsEncoding) {
   s.sources[1].counts.failures.Add(Phase::kConnect, ECONNREFUSED, 4);
   s.connect_latency.Record(1'000'000);
   s.loop_lag.Record(5);
-  EngineSnapshot back;
-  ASSERT_TRUE(DecodeSnapshot(EncodeSnapshot(s), &back));
-  EXPECT_EQ(back.elapsed_nanos, 123);
-  EXPECT_EQ(back.held, 5u);
-  EXPECT_EQ(back.sources[1].source, "127.0.0.2");
-  EXPECT_EQ(back.sources[1].counts.failures_of(Phase::kConnect, ECONNREFUSED), 4u);
-  EXPECT_EQ(back.connect_latency.count(), 1u);
-  EXPECT_EQ(back.connect_latency.max(), 1'000'000);
-  EXPECT_FALSE(DecodeSnapshot(EncodeSnapshot(s).substr(0, 20), &back));
+  s.status_codes[503] = 2;
+  v1::EngineAnswer answer;
+  *answer.mutable_snapshot() = SnapshotToProto(s);
+  std::string inbox = DelimitedFrame(answer) + DelimitedFrame(answer);
+  const size_t one = inbox.size() / 2;
+  std::string partial = inbox.substr(0, one - 1);
+  v1::EngineAnswer back;
+  bool bad = false;
+  EXPECT_FALSE(TakeDelimited(partial, kMaxEngineAnswerBytes, &back, &bad));  // still coming
+  EXPECT_FALSE(bad);
+  ASSERT_TRUE(TakeDelimited(inbox, kMaxEngineAnswerBytes, &back, &bad));
+  EXPECT_EQ(inbox.size(), one);  // the second frame stays for the next take
+  EngineSnapshot decoded;
+  ASSERT_TRUE(SnapshotFromProto(back.snapshot(), &decoded));
+  EXPECT_EQ(decoded.elapsed_nanos, 123);
+  EXPECT_EQ(decoded.held, 5u);
+  EXPECT_EQ(decoded.sources[1].source, "127.0.0.2");
+  EXPECT_EQ(decoded.sources[1].counts.failures_of(Phase::kConnect, ECONNREFUSED), 4u);
+  EXPECT_EQ(decoded.connect_latency.count(), 1u);
+  EXPECT_EQ(decoded.connect_latency.max(), 1'000'000);
+  EXPECT_EQ(decoded.status_codes.at(503), 2u);
+  // A length past the limit, or cells no engine counts, mark the stream untrusted.
+  std::string huge = DelimitedFrame(answer);
+  EXPECT_FALSE(TakeDelimited(huge, 4, &back, &bad));
+  EXPECT_TRUE(bad);
+  v1::EngineSnapshotData odd = SnapshotToProto(s);
+  odd.mutable_sources(1)->mutable_failures(0)->set_phase(kPhaseCount);
+  EXPECT_FALSE(SnapshotFromProto(odd, &decoded));
+  (*odd.mutable_status_codes())[42] = 1;
+  odd.mutable_sources(1)->mutable_failures(0)->set_phase(0);
+  EXPECT_FALSE(SnapshotFromProto(odd, &decoded));
+}
+
+// The part of a shard an engine process gets on its stdin reads back as it was sent: every field,
+// the CA certificates' PEM and a staged profile among them.
+TEST(EngineProcessesTest, APartSurvivesItsMessage) {
+  EngineParams p = HeldShard(*SocketAddress::ParseIpPort("127.0.0.1:9"));
+  p.protocol = Protocol::kHttps;
+  p.target_names = {"api.example"};
+  p.request.method = "POST";
+  p.request.headers = {"X-A: 1"};
+  p.request.body = std::string("\0body", 5);
+  p.expect_status = 204;
+  p.tls.ca_pem = "-----BEGIN CERTIFICATE-----";
+  p.tls.resumption = 0.25;
+  p.leased = true;
+  p.max_rate = 123.5;
+  p.hold = absl::Milliseconds(1500);
+  absl::StatusOr<EngineParams> back = EngineParamsFromProto(EngineParamsToProto(p));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(EngineParamsToProto(*back).SerializeAsString(),
+            EngineParamsToProto(p).SerializeAsString());
+  EXPECT_EQ(back->request.body, p.request.body);
+  EXPECT_EQ(back->hold, p.hold);
+  EXPECT_TRUE(back->leased);
+  v1::EngineParams bad = EngineParamsToProto(p);
+  bad.set_rate(std::nan(""));
+  EXPECT_FALSE(EngineParamsFromProto(bad).ok());
+  bad = EngineParamsToProto(p);
+  bad.add_source_ips("not an ip");
+  EXPECT_FALSE(EngineParamsFromProto(bad).ok());
 }
 
 TEST(EngineProcessesTest, ASplitRunCountsLikeOneEngine) {
@@ -142,9 +196,11 @@ TEST(EngineProcessesTest, AStagedRateIsSplitStageByStage) {
   EXPECT_DOUBLE_EQ(part.stages[0].rate, 100);
   EXPECT_DOUBLE_EQ(part.rate, 100);
   EXPECT_TRUE(ValidateEngineParams(part).ok()) << ValidateEngineParams(part);
-  std::vector<std::string> args = ChildArgs(part);
-  EXPECT_NE(std::find(args.begin(), args.end(), "--stage=1.5s:100"), args.end());
-  EXPECT_NE(std::find(args.begin(), args.end(), "--stage=1s:0"), args.end());
+  absl::StatusOr<EngineParams> sent = EngineParamsFromProto(EngineParamsToProto(part));
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  ASSERT_EQ(sent->stages.size(), 3u);
+  EXPECT_EQ(sent->stages[1].duration, absl::Milliseconds(1500));
+  EXPECT_DOUBLE_EQ(sent->stages[1].rate, 100);
 
   TargetParams t;
   t.listen = {*SocketAddress::ParseIpPort("127.0.0.1:0")};

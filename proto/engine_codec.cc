@@ -1,0 +1,114 @@
+#include "proto/engine_codec.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "proto/run_spec.h"
+
+namespace churnlab {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+google::protobuf::Duration ToProto(absl::Duration d) {
+  return TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(d));
+}
+
+absl::Duration FromProto(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+absl::Status Invalid(absl::string_view field, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
+}
+
+template <typename T>
+absl::StatusOr<T> Choice(absl::string_view field, absl::StatusOr<T> value) {
+  if (!value.ok()) return Invalid(field, value.status().message());
+  return value;
+}
+
+}  // namespace
+
+v1::EngineParams EngineParamsToProto(const EngineParams& p) {
+  v1::EngineParams m;
+  for (const SocketAddress& t : p.targets) m.add_targets(t.ToString());
+  for (const std::string& name : p.target_names) m.add_target_names(name);
+  for (const SocketAddress& s : p.source_ips) m.add_source_ips(s.IpString());
+  m.set_bind_mode(ToProto(p.bind_mode));
+  m.set_protocol(ToProto(p.protocol));
+  m.set_close_policy(ToProto(p.close_policy));
+  m.set_rate(p.rate);
+  m.set_concurrency(p.concurrency);
+  *m.mutable_duration() = ToProto(p.duration);
+  *m.mutable_ramp_up() = ToProto(p.ramp_up);
+  for (const RateStage& stage : p.stages) {
+    v1::Stage* s = m.add_stages();
+    *s->mutable_duration() = ToProto(stage.duration);
+    s->set_rate(stage.rate);
+  }
+  m.set_requests_per_connection(p.requests_per_connection);
+  v1::HttpRequest* request = m.mutable_request();
+  request->set_method(p.request.method);
+  request->set_path(p.request.path);
+  for (const std::string& h : p.request.headers) request->add_headers(h);
+  request->set_body(p.request.body);
+  request->set_expect_status(p.expect_status);
+  m.mutable_tls()->set_target_ca_pem(p.tls.ca_pem);
+  m.mutable_tls()->set_insecure(p.tls.insecure);
+  m.mutable_tls()->set_resumption(p.tls.resumption);
+  *m.mutable_hold() = ToProto(p.hold);
+  *m.mutable_connect_timeout() = ToProto(p.connect_timeout);
+  *m.mutable_io_timeout() = ToProto(p.io_timeout);
+  m.set_max_in_flight(p.max_in_flight);
+  m.set_max_connections(p.max_connections);
+  m.set_threads(p.threads);
+  m.set_max_rate(p.max_rate);
+  m.set_leased(p.leased);
+  return m;
+}
+
+absl::StatusOr<EngineParams> EngineParamsFromProto(const v1::EngineParams& m) {
+  EngineParams p;
+  for (const std::string& t : m.targets()) {
+    absl::StatusOr<SocketAddress> target = SocketAddress::ParseIpPort(t);
+    if (!target.ok()) return Invalid("targets", target.status().message());
+    p.targets.push_back(*target);
+  }
+  p.target_names.assign(m.target_names().begin(), m.target_names().end());
+  for (const std::string& ip : m.source_ips()) {
+    absl::StatusOr<SocketAddress> source = SocketAddress::ParseIp(ip);
+    if (!source.ok()) return Invalid("source_ips", source.status().message());
+    p.source_ips.push_back(*source);
+  }
+  ASSIGN_OR_RETURN(p.bind_mode, Choice("bind_mode", ToEngine(m.bind_mode())));
+  ASSIGN_OR_RETURN(p.protocol, Choice("protocol", ToEngine(m.protocol())));
+  ASSIGN_OR_RETURN(p.close_policy, Choice("close_policy", ToEngine(m.close_policy())));
+  p.rate = m.rate();
+  p.concurrency = m.concurrency();
+  p.duration = FromProto(m.duration());
+  p.ramp_up = FromProto(m.ramp_up());
+  for (const v1::Stage& s : m.stages()) p.stages.push_back({FromProto(s.duration()), s.rate()});
+  p.requests_per_connection = m.requests_per_connection();
+  p.request.method = m.request().method();
+  p.request.path = m.request().path();
+  p.request.headers.assign(m.request().headers().begin(), m.request().headers().end());
+  p.request.body = m.request().body();
+  p.expect_status = m.request().expect_status();
+  p.tls.ca_pem = m.tls().target_ca_pem();
+  p.tls.insecure = m.tls().insecure();
+  p.tls.resumption = m.tls().resumption();
+  p.hold = FromProto(m.hold());
+  p.connect_timeout = FromProto(m.connect_timeout());
+  p.io_timeout = FromProto(m.io_timeout());
+  p.max_in_flight = m.max_in_flight();
+  p.max_connections = m.max_connections();
+  p.threads = m.threads();
+  p.max_rate = m.max_rate();
+  p.leased = m.leased();
+  RETURN_IF_ERROR(ValidateEngineParams(p));
+  return p;
+}
+
+}  // namespace churnlab
