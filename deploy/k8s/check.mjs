@@ -1,11 +1,12 @@
 // Checks deploy/k8s without a cluster, on a copy holding only what a fresh checkout holds:
-// builds the base and every overlay with `kubectl kustomize` (current syntax: no deprecated
-// field, no warning), validates every object against the Kubernetes API schema
+// builds the base, each component on it and components together with `kubectl kustomize`
+// (current syntax: no deprecated field, no warning), validates every object against the
+// Kubernetes API schema
 // (kubernetes-models: validators generated from Kubernetes' OpenAPI spec), and checks what a
 // schema cannot: references (ConfigMaps, Secrets, keys, Multus networks) resolve in the same
 // build, Services select pods, the image is pinned to the project's version, Pod Security
 // admission admits every pod and each namespace enforces the strictest level its pods pass
-// (only "restricted" in the base), the run Job fails at once, pods refuse the example token, and
+// (only "restricted" in the base), the run template never fires and its Jobs fail at once, pods refuse the example token, and
 // the documented way to put a real token in builds.
 // node deploy/k8s/check.mjs        (after `npm ci` in deploy/k8s)
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -73,6 +74,8 @@ async function validateSchema(obj, where) {
     for (const p of checkNetworkAttachment(obj)) problem(where, p);
     return;
   }
+  // The prometheus-operator CRD's schema: monitoring/check.mjs validates it with its own models.
+  if (obj.kind === 'ServiceMonitor') return;
   try {
     const Model = (await import(modulePath(obj.apiVersion, obj.kind)))[obj.kind];
     new Model(obj).validate();
@@ -81,9 +84,11 @@ async function validateSchema(obj, where) {
   }
 }
 
+// Every pod template: a Deployment's or Job's, and the Jobs' a CronJob makes.
 function templates(objects) {
-  return objects.filter((o) => o.spec && o.spec.template)
-    .map((o) => ({ obj: o, template: o.spec.template, spec: o.spec.template.spec }));
+  return objects.map((o) => ({ obj: o, template: o.spec && (o.spec.template ||
+    (o.spec.jobTemplate && o.spec.jobTemplate.spec.template)) }))
+    .filter((t) => t.template).map((t) => ({ ...t, spec: t.template.spec }));
 }
 
 function checkReferences(objects, where) {
@@ -161,6 +166,18 @@ function checkToken(objects, where) {
   }
 }
 
+// An overlay of the base with `components` (paths relative to deploy/k8s), in a folder of its
+// own inside the copy.
+let overlays = 0;
+function overlayOf(k8s, components) {
+  const dir = path.join(k8s, `check-overlay-${overlays++}`);
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'kustomization.yaml'), [
+    'apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization', 'resources: [../base]',
+    `components: [${components.map((c) => `../${c}`).join(', ')}]`, ''].join('\n'));
+  return dir;
+}
+
 // The documented way to deploy (deploy/README.md): an overlay of one's own replaces the token.
 function checkOwnTokenOverlay(k8s) {
   const dir = path.join(k8s, 'local');
@@ -168,7 +185,7 @@ function checkOwnTokenOverlay(k8s) {
   fs.writeFileSync(path.join(dir, 'token'), 'c0ffee-test-token\n');
   fs.writeFileSync(path.join(dir, 'kustomization.yaml'), [
     'apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization',
-    'resources: [../overlays/ten-agents]',
+    'resources: [../base]', 'components: [../components/ten-agents]',
     'secretGenerator:', '  - {name: churnlab-token, behavior: replace, files: [token]}',
     'images:', `  - {name: churnlab, newName: registry.example.com/churnlab, newTag: "${version}"}`, ''].join('\n'));
   const objects = build(dir, 'own-token overlay');
@@ -181,9 +198,16 @@ function checkOwnTokenOverlay(k8s) {
 const kustomize = checkKustomizeVersion();
 const { dir, k8s } = freshCopy();
 try {
-  const builds = ['base', ...fs.readdirSync(path.join(k8s, 'overlays')).map((o) => `overlays/${o}`)];
-  for (const where of builds) {
-    const objects = build(path.join(k8s, where), where);
+  // The base, each component on it as a user's overlay adds it, and components together (their
+  // patches and generators must compose: overlays that each included the base could not).
+  const components = fs.readdirSync(path.join(k8s, 'components')).map((c) => `components/${c}`);
+  const builds = [['base', path.join(k8s, 'base')],
+    ...components.map((c) => [c, overlayOf(k8s, [c])]),
+    ['components/ten-agents + monitoring', overlayOf(k8s, ['components/ten-agents', 'monitoring'])],
+    ['components/multus + ten-agents + monitoring',
+      overlayOf(k8s, ['components/multus', 'components/ten-agents', 'monitoring'])]];
+  for (const [where, at] of builds) {
+    const objects = build(at, where);
     if (!objects.length) continue;
     for (const obj of objects) await validateSchema(obj, `${where}: ${obj.kind}/${obj.metadata.name}`);
     checkReferences(objects, where);

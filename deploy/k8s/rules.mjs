@@ -6,13 +6,15 @@ export const EXAMPLE_TOKEN = 'EXAMPLE-TOKEN-replace-me';
 // kustomize fields that current kubectl warns about (kustomize v5): resources and patches instead.
 export const DEPRECATED = ['bases', 'patchesJson6902', 'patchesStrategicMerge', 'commonLabels', 'vars', 'imageTags'];
 
-// The run Job's failure is seen at once: no retry, a podFailurePolicy that fails the Job on
-// the run's first non-zero verdict, pods never restarted in place, and a deadline.
+// The run template: a CronJob that never fires on its own (suspended: runs are made from it by
+// run.sh), whose Jobs' failure is seen at once: no retry, a podFailurePolicy that fails the Job
+// on the run's first non-zero verdict, pods never restarted in place, and a deadline.
 export function checkRunJob(objects) {
-  const job = objects.find((o) => o.kind === 'Job' && o.metadata.name === 'churnlab-run');
-  if (!job) return ['no Job churnlab-run'];
+  const cron = objects.find((o) => o.kind === 'CronJob' && o.metadata.name === 'churnlab-run');
+  if (!cron) return ['no CronJob churnlab-run (the run template)'];
   const out = [];
-  const spec = job.spec;
+  if (cron.spec.suspend !== true) out.push('churnlab-run: not suspended: it would start runs on its schedule');
+  const spec = cron.spec.jobTemplate.spec;
   if (spec.backoffLimit !== 0) out.push(`churnlab-run: backoffLimit ${spec.backoffLimit}, want 0`);
   if (!spec.activeDeadlineSeconds) out.push('churnlab-run: no activeDeadlineSeconds');
   if (spec.template.spec.restartPolicy !== 'Never') out.push('churnlab-run: restartPolicy is not Never');

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Waits for a run Job and returns as soon as it completes or fails, never later: prints the
-# run's log (the table and the JSON report) and exits with the run's verdict (0 pass, 1 a
-# threshold failed or an agent was lost, 2 bad input, 3 could not run; 4 the Job failed without
-# a verdict, e.g. its deadline; 5 the wait timed out; 6 kubectl could not answer: no cluster, no
-# such Job or namespace, no permission, said in kubectl's own words at the first poll).
+# Waits for a run Job (deploy/k8s/run.sh makes one and calls this) and returns as soon as it
+# completes or fails, never later: prints the run's log (the table and the JSON report) and
+# exits with the run's verdict (0 pass, 1 a threshold failed or an agent was lost, 2 bad input, 3
+# could not run; 4 the Job failed without a verdict, e.g. its deadline; 5 the wait timed out; 6
+# kubectl could not answer: no cluster, no such Job or namespace, no permission, said in
+# kubectl's own words at the first poll).
 # `kubectl wait` takes one condition, so a wait for `complete` sees a failed Job only at its own
 # timeout; this asks for the Job's conditions every two seconds (--interval) instead.
-# Usage: deploy/k8s/wait-run.sh [--namespace=churnlab] [--job=churnlab-run] [--timeout=SECONDS (2400)] [--interval=SECONDS (2)]
+# Usage: deploy/k8s/wait-run.sh --job=NAME [--namespace=churnlab] [--timeout=SECONDS (2400)] [--interval=SECONDS (2)]
 set -euo pipefail
 namespace=churnlab
-job=churnlab-run
+job=""
 timeout=2400
 interval=2
 for arg in "$@"; do
@@ -18,10 +19,11 @@ for arg in "$@"; do
     --job=*) job=${arg#*=} ;;
     --timeout=*) timeout=${arg#*=} ;;
     --interval=*) interval=${arg#*=} ;;
-    -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "wait-run.sh: unknown argument '$arg' (--namespace=NS, --job=NAME, --timeout=SECONDS, --interval=SECONDS)" >&2; exit 2 ;;
   esac
 done
+[[ -n "$job" ]] || { echo "wait-run.sh: --job=NAME is required (run.sh prints the name of the Job it made)" >&2; exit 2; }
 [[ "$timeout" =~ ^[0-9]+$ ]] || { echo "wait-run.sh: --timeout=$timeout: want seconds" >&2; exit 2; }
 [[ "$interval" =~ ^[0-9]+([.][0-9]+)?$ ]] ||
   { echo "wait-run.sh: --interval=$interval: want seconds" >&2; exit 2; }

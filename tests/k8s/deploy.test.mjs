@@ -1,6 +1,6 @@
 // The rules deploy/k8s/check.mjs holds the manifests to, each on pods and Jobs made to break it
 // (so a check that passes on the real manifests is known to fail on bad ones), and
-// deploy/k8s/wait-run.sh against a stand-in kubectl that plays a Job's life.
+// deploy/k8s/wait-run.sh and run.sh against stand-in kubectls that play a Job's life.
 // node --test tests/k8s/deploy.test.mjs
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -77,22 +77,24 @@ test('a namespace admits pods at its level and stricter', () => {
   assert.ok(admits('privileged', 'privileged'));
 });
 
-function runJob(patch = (j) => j) {
-  return [patch({
-    kind: 'Job', metadata: { name: 'churnlab-run' },
-    spec: { backoffLimit: 0, activeDeadlineSeconds: 60,
+// The run template (a suspended CronJob); `patch` changes its Job spec, `cron` the CronJob's.
+function runJob(patch = (j) => j, cron = (c) => c) {
+  return [cron({
+    kind: 'CronJob', metadata: { name: 'churnlab-run' },
+    spec: { suspend: true, schedule: '0 0 1 1 *', jobTemplate: patch({ spec: { backoffLimit: 0, activeDeadlineSeconds: 60,
       podFailurePolicy: { rules: [{ action: 'FailJob', onExitCodes: { containerName: 'run', operator: 'NotIn', values: [0] } }] },
-      template: { spec: { restartPolicy: 'Never', containers: [{ name: 'run' }] } } },
+      template: { spec: { restartPolicy: 'Never', containers: [{ name: 'run' }] } } } }) },
   })];
 }
 
-test('the run Job fails at once, and each way of not doing so is caught', () => {
+test('the run template never fires, its runs fail at once, and each way of not doing so is caught', () => {
   assert.deepEqual(checkRunJob(runJob()), []);
   assert.match(checkRunJob(runJob((j) => { j.spec.backoffLimit = 6; return j; })).join(), /backoffLimit 6/);
   assert.match(checkRunJob(runJob((j) => { delete j.spec.podFailurePolicy; return j; })).join(), /podFailurePolicy/);
   assert.match(checkRunJob(runJob((j) => { j.spec.podFailurePolicy.rules[0].action = 'Count'; return j; })).join(), /podFailurePolicy/);
   assert.match(checkRunJob(runJob((j) => { j.spec.template.spec.restartPolicy = 'OnFailure'; return j; })).join(), /restartPolicy/);
-  assert.match(checkRunJob([]).join(), /no Job/);
+  assert.match(checkRunJob(runJob((j) => j, (c) => { c.spec.suspend = false; return c; })).join(), /not suspended/);
+  assert.match(checkRunJob([]).join(), /no CronJob/);
 });
 
 test('Multus networks are read from the annotation and their definitions checked', () => {
@@ -131,7 +133,7 @@ esac
 }
 
 function wait(dir, args = []) {
-  const r = spawnSync('bash', [waitRun, '--interval=0.05', ...args], { encoding: 'utf8', env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
+  const r = spawnSync('bash', [waitRun, '--job=churnlab-run', '--interval=0.05', ...args], { encoding: 'utf8', env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
   const polls = fs.readFileSync(path.join(dir, 'calls'), 'utf8').split('\n').filter((l) => l.includes('jsonpath={range')).length;
   fs.rmSync(dir, { recursive: true, force: true });
   return { ...r, polls };
@@ -162,7 +164,66 @@ test('wait-run.sh fails at once, in kubectl\'s words, when kubectl cannot answer
 
 test('wait-run.sh gives up at its timeout and refuses bad input', () => {
   assert.equal(wait(fakeKubectl([''], 0), ['--timeout=0']).status, 5);
-  const bad = spawnSync('bash', [waitRun, '--timeout=soon'], { encoding: 'utf8' });
+  const bad = spawnSync('bash', [waitRun, '--job=j', '--timeout=soon'], { encoding: 'utf8' });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--timeout=soon/);
+  const nameless = spawnSync('bash', [waitRun], { encoding: 'utf8' });
+  assert.equal(nameless.status, 2);
+  assert.match(nameless.stderr, /--job=NAME is required/);
+});
+
+// A stand-in kubectl for run.sh: `create job` records the name (or fails as kubectl does when
+// `refuse` is set), `get job/NAME` answers Complete for the name it made; every call is logged.
+function fakeCluster(refuse = false) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'run-sh-'));
+  fs.writeFileSync(path.join(dir, 'kubectl'), `#!/usr/bin/env bash
+d=${dir}
+echo "$*" >>"$d/calls"
+case "$*" in
+  *"create job "*)
+    ${refuse ? `echo 'Error from server (NotFound): cronjobs.batch "churnlab-run" not found' >&2; exit 1` : ''}
+    set -- $*; echo "$5" >>"$d/made" ;;  # -n NS create job NAME
+  *"get job/"*"-o jsonpath={range"*) grep -q "$(tail -n 1 "$d/made")" <<<"$*" && echo "Complete=True " ;;
+  *logs*) echo "the run's report" ;;
+esac
+`, { mode: 0o755 });
+  return dir;
+}
+
+const runSh = path.resolve(here, '../../deploy/k8s/run.sh');
+function run(dir, args = []) {
+  const r = spawnSync('bash', [runSh, ...args], { encoding: 'utf8', env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
+  const read = (f) => (fs.existsSync(path.join(dir, f)) ? fs.readFileSync(path.join(dir, f), 'utf8') : '');
+  const out = { ...r, calls: read('calls'), made: read('made').split('\n').filter(Boolean) };
+  fs.rmSync(dir, { recursive: true, force: true });
+  return out;
+}
+
+test('run.sh makes each run a Job of its own from the template and waits for its verdict', () => {
+  const dir = fakeCluster();
+  const first = spawnSync('bash', [runSh, '--namespace=lab'], { encoding: 'utf8', env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
+  const second = run(dir, ['--namespace=lab']);
+  assert.equal(first.status, 0, first.stderr);
+  assert.equal(second.status, 0, second.stderr);
+  assert.equal(second.made.length, 2);
+  assert.notEqual(second.made[0], second.made[1]);
+  for (const name of second.made) {
+    assert.match(name, /^churnlab-run-\d{8}-\d{6}-[0-9a-f]{4}$/);
+    assert.ok(name.length <= 63, name);
+  }
+  assert.match(second.calls, /-n lab create job churnlab-run-\S+ --from=cronjob\/churnlab-run/);
+  assert.match(second.calls, /-n lab get job\/churnlab-run-/);
+  assert.match(second.stdout, /started job\/churnlab-run-/);
+  assert.match(second.stdout, /the run passed/);
+});
+
+test('run.sh says what kubectl said when it cannot make the Job, and --no-wait returns at once', () => {
+  const refused = run(fakeCluster(true));
+  assert.equal(refused.status, 6);
+  assert.match(refused.stderr, /could not make job\/churnlab-run-\S+ from cronjob\/churnlab-run in namespace churnlab/);
+  assert.match(refused.stderr, /cronjobs.batch "churnlab-run" not found/);
+  const quick = run(fakeCluster(), ['--no-wait']);
+  assert.equal(quick.status, 0);
+  assert.doesNotMatch(quick.calls, /get job/);
+  assert.equal(run(fakeCluster(), ['--timeout=soon']).status, 2);
 });

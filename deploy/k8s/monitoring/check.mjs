@@ -11,6 +11,7 @@
 // node deploy/k8s/monitoring/check.mjs        (after `npm ci` in deploy/k8s/monitoring)
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
@@ -97,8 +98,14 @@ if (inGit && spawnSync('git', ['-C', here, 'ls-files', '--error-unmatch', ...gen
   failures++;
   console.error('monitoring: a secret generator reads a file git does not track');
 }
+// A component builds on the base, as a user's overlay adds it (deploy/README.md).
+const overlay = fs.mkdtempSync(path.join(os.tmpdir(), 'churnlab-monitoring-'));
+const k8s = path.relative(overlay, path.dirname(here));
+fs.writeFileSync(path.join(overlay, 'kustomization.yaml'), [
+  'apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization',
+  `resources: [${k8s}/base]`, `components: [${k8s}/monitoring]`, ''].join('\n'));
 try {
-  const text = execFileSync('kubectl', ['kustomize', here], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const text = execFileSync('kubectl', ['kustomize', overlay], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   const objects = parseAllDocuments(text).map((d) => d.toJSON()).filter(Boolean);
   for (const obj of objects) {
     const error = schemaErrors(await modelFor(obj), obj);
@@ -121,6 +128,8 @@ try {
 } catch (e) {
   failures++;
   console.error(`monitoring: ${e.message}`);
+} finally {
+  fs.rmSync(overlay, { recursive: true, force: true });
 }
 if (failures) {
   console.error(`k8s monitoring check: ${failures} problem(s)`);
