@@ -51,22 +51,21 @@ std::string PortWarning(const std::string& agent, const v1::TupleBudget& budget,
 
 // The destinations a source IP's ports are counted toward: each target, or one under bind
 // mode "bind" (bind(ip, 0) reserves a port toward all of them).
-uint64_t Destinations(const v1::RunSpec& spec) {
-  RunShape shape = ShapeOf(spec);
+uint64_t Destinations(const RunShape& shape) {
   return BindReservesPort(shape.bind) ? 1 : std::max<size_t>(1, shape.targets.size());
 }
 
 // Closed model: connections held at once need a four-tuple each. Over its ports x destinations
 // per source IP, the surplus fails at once (EADDRNOTAVAIL, or EADDRINUSE where bind() picks the
 // port), whatever TIME_WAIT does.
-std::string TupleWarning(const v1::RunSpec& spec, const ShardFacts& shard) {
+std::string TupleWarning(const RunShape& shape, const ShardFacts& shard) {
   uint64_t ports = PortCount(*shard.hello);
   if (shard.rate > 0 || ports == 0 || shard.in_flight <= 0) return "";
-  uint64_t destinations = Destinations(spec);
+  uint64_t destinations = Destinations(shape);
   uint64_t sources = std::max<size_t>(1, shard.source_ips.size());
   uint64_t tuples = ports * destinations * sources;
   if (static_cast<uint64_t>(shard.in_flight) <= tuples) return "";
-  bool bind_picks = BindReservesPort(ShapeOf(spec).bind);
+  bool bind_picks = BindReservesPort(shape.bind);
   return absl::StrFormat(
       "agent %s: concurrency %d needs a four-tuple per connection, but %d source IP(s) x %d "
       "ports x %d destination(s) give only %d: the rest fail with %s at once (%s)",
@@ -89,9 +88,7 @@ std::string KernelKey(const v1::Hello& hello) {
 
 // Sockets a connection takes on the agent's kernel: both ends when every target is a loopback
 // one (the target runs on that kernel too), else the agent's end.
-uint64_t SocketsPerConnection(const v1::RunSpec& spec) {
-  return ShapeOf(spec).all_targets_loopback ? 2 : 1;
-}
+uint64_t SocketsPerConnection(const RunShape& shape) { return shape.all_targets_loopback ? 2 : 1; }
 
 // The connections a shard holds at once: the closed model's concurrency; the open model's rate
 // times how long each stays open (its hold and about a second of exchange), up to its cap.
@@ -107,7 +104,7 @@ uint64_t HeldAtOnce(const v1::RunSpec& spec, const ShardFacts& shard) {
 // two agents in two namespaces of one host draw on one pool, so their shares are summed per
 // kernel. A loopback target runs on that kernel too, and each connection then costs it both
 // ends. Agents that give no boot id count as a kernel each.
-std::vector<std::string> KernelWarnings(const v1::RunSpec& spec,
+std::vector<std::string> KernelWarnings(const v1::RunSpec& spec, const RunShape& shape,
                                         std::span<const ShardFacts> shards) {
   struct Kernel {
     std::vector<std::string> agents;
@@ -125,7 +122,7 @@ std::vector<std::string> KernelWarnings(const v1::RunSpec& spec,
     if (auto file_max = SysctlInt(*shard.hello, "fs.file-max")) kernel.file_max = file_max;
     kernel.available = std::max(kernel.available, shard.hello->mem_available_bytes());
   }
-  const uint64_t ends = SocketsPerConnection(spec);
+  const uint64_t ends = SocketsPerConnection(shape);
   std::vector<std::string> warnings;
   for (const auto& [id, kernel] : kernels) {
     const bool one = kernel.agents.size() == 1;
@@ -190,14 +187,18 @@ std::string HeldPortsWarning(const ShardFacts& shard) {
 }  // namespace
 
 uint64_t HoldCapacity(const v1::RunSpec& spec, const ShardFacts& shard, uint32_t agents_on_kernel) {
+  return HoldCapacity(ShapeOf(spec), shard, agents_on_kernel);
+}
+
+uint64_t HoldCapacity(const RunShape& shape, const ShardFacts& shard, uint32_t agents_on_kernel) {
   const v1::Hello& hello = *shard.hello;
   // The kernel's part of this agent, in sockets; each connection takes SocketsPerConnection.
-  const uint64_t sharing = std::max<uint32_t>(1, agents_on_kernel) * SocketsPerConnection(spec);
+  const uint64_t sharing = std::max<uint32_t>(1, agents_on_kernel) * SocketsPerConnection(shape);
   uint64_t capacity = 0;
   auto bound = [&](uint64_t limit) {
     if (limit > 0) capacity = capacity == 0 ? limit : std::min(capacity, limit);
   };
-  bound(PortCount(hello) * Destinations(spec) * std::max<size_t>(1, shard.source_ips.size()));
+  bound(PortCount(hello) * Destinations(shape) * std::max<size_t>(1, shard.source_ips.size()));
   bound(hello.mem_available_bytes() / kBytesPerHeldConnection / sharing);
   // fs.file-max (often 2^63 - 1) only lowers a known bound: alone it says nothing of the host.
   if (std::optional<int64_t> file_max = SysctlInt(hello, "fs.file-max");
@@ -217,8 +218,12 @@ std::vector<uint32_t> AgentsPerKernel(std::span<const v1::Hello* const> hellos) 
 
 std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
                                            std::span<const ShardFacts> shards) {
-  v1::TupleBudget budget = ComputeTupleBudget(spec, shards);
-  RunShape shape = ShapeOf(spec);
+  return PreflightWarnings(spec, ShapeOf(spec), shards);
+}
+
+std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec, const RunShape& shape,
+                                           std::span<const ShardFacts> shards) {
+  v1::TupleBudget budget = ComputeTupleBudget(spec, shape, shards);
   std::vector<std::string> warnings;
   for (const ShardFacts& shard : shards) {
     const v1::Hello& hello = *shard.hello;
@@ -235,7 +240,7 @@ std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
           "in %d engine processes",
           hello.name(), shard.in_flight, fds, processes));
     }
-    std::string tuples = TupleWarning(spec, shard);
+    std::string tuples = TupleWarning(shape, shard);
     if (!tuples.empty()) warnings.push_back(std::move(tuples));
     std::string held = HeldPortsWarning(shard);
     if (!held.empty()) warnings.push_back(std::move(held));
@@ -245,7 +250,9 @@ std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
       if (!warning.empty()) warnings.push_back(std::move(warning));
     }
   }
-  for (std::string& warning : KernelWarnings(spec, shards)) warnings.push_back(std::move(warning));
+  for (std::string& warning : KernelWarnings(spec, shape, shards)) {
+    warnings.push_back(std::move(warning));
+  }
   return warnings;
 }
 

@@ -17,6 +17,9 @@ namespace churnlab::analysis {
 // tcp_max_tw_buckets that makes the kernel destroy TIME_WAIT sockets early instead.
 std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
                                            std::span<const ShardFacts> shards);
+// The same with the spec's strings already parsed (`shape`, ShapeOf(spec)).
+std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec, const RunShape& shape,
+                                           std::span<const ShardFacts> shards);
 
 // How many connections the agent behind `shard.hello` can hold open at once with the share's
 // source IPs: the least of its four-tuples (ports x destinations x source IPs), its kernel's
@@ -26,6 +29,8 @@ std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec,
 // as the preflight's warnings. Engine processes lift the per-process fd limit, so it is not a
 // bound here. 0 when the hello gives neither ports nor memory (an older agent).
 uint64_t HoldCapacity(const v1::RunSpec& spec, const ShardFacts& shard,
+                      uint32_t agents_on_kernel = 1);
+uint64_t HoldCapacity(const RunShape& shape, const ShardFacts& shard,
                       uint32_t agents_on_kernel = 1);
 
 // For each hello, how many of `hellos` run on its kernel (its boot id; one that gives none is a

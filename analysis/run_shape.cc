@@ -19,9 +19,12 @@ RunShape ShapeOf(const v1::RunSpec& spec) {
     absl::StatusOr<SocketAddress> target = SocketAddress::ParseIpPort(text);
     if (!target.ok()) {
       shape.all_targets_loopback = false;
+      absl::StatusOr<NamedTarget> named = ParseNamedTarget(text);
+      if (named.ok()) shape.named_targets.push_back(*named);
       continue;
     }
     shape.all_targets_loopback = shape.all_targets_loopback && target->is_loopback();
+    if (shape.family == AF_UNSPEC) shape.family = target->family();
     shape.targets.push_back(*target);
   }
   shape.duration_s = google::protobuf::util::TimeUtil::DurationToNanoseconds(spec.duration()) / 1e9;

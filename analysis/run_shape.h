@@ -14,6 +14,7 @@
 #include "churnlab/v1/telemetry.pb.h"
 #include "common/engine_params.h"
 #include "common/net_address.h"
+#include "common/target_names.h"
 
 namespace churnlab::analysis {
 
@@ -34,12 +35,16 @@ struct ShardFacts {
   uint32_t destinations = 0;
 };
 
-// The spec as the analysis needs it.
+// The spec as the analysis and the scheduler need it, its strings parsed once (ShapeOf): the
+// rest passes this on rather than the spec's text.
 struct RunShape {
   ClosePolicy close = ClosePolicy::kClientFin;
   // How sources are bound; BindReservesPort(bind): bind() takes a port for every destination.
   BindMode bind = BindMode::kNoPort;
-  std::vector<SocketAddress> targets;  // the parseable ones
+  std::vector<SocketAddress> targets;      // the IP targets
+  std::vector<NamedTarget> named_targets;  // the targets by host name, resolved by agents
+  // The IP targets' family (validation keeps them to one); AF_UNSPEC when there are none.
+  int family = AF_UNSPEC;
   bool all_targets_loopback = false;
   double duration_s = 0;
 };

@@ -9,17 +9,9 @@
 
 namespace churnlab::analysis {
 
-RunSources::RunSources(const v1::RunSpec& spec)
-    : family_(AF_UNSPEC),
-      excluded_(spec.exclude_source_ips().begin(), spec.exclude_source_ips().end()) {
-  for (const std::string& text : spec.targets()) {
-    absl::StatusOr<SocketAddress> target = SocketAddress::ParseIpPort(text);
-    if (target.ok()) {
-      family_ = target->family();  // validation keeps the targets to one family
-      break;
-    }
-  }
-}
+RunSources::RunSources(const RunShape& shape, const v1::RunSpec& spec)
+    : family_(shape.family),
+      excluded_(spec.exclude_source_ips().begin(), spec.exclude_source_ips().end()) {}
 
 bool RunSources::OfFamily(const std::string& ip) const {
   if (family_ == AF_UNSPEC) return true;

@@ -8,6 +8,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "analysis/run_shape.h"
 #include "churnlab/v1/agent.pb.h"
 #include "churnlab/v1/spec.pb.h"
 
@@ -15,8 +16,9 @@ namespace churnlab::analysis {
 
 class RunSources {
  public:
-  // Reads the spec's targets and exclusions once: each agent is then a pass over its addresses.
-  explicit RunSources(const v1::RunSpec& spec);
+  // The targets' family from `shape` (the spec parsed once), the exclusions from `spec`: each
+  // agent is then a pass over its addresses.
+  RunSources(const RunShape& shape, const v1::RunSpec& spec);
 
   // The agent's source IPs the run may use, in its hello's order.
   std::vector<std::string> Offered(const v1::Hello& hello) const;

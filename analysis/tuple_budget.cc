@@ -414,7 +414,11 @@ std::vector<SourceEntry> EntriesOf(const v1::RunSpec& spec, const RunShape& shap
 }  // namespace
 
 v1::TupleBudget ComputeTupleBudget(const v1::RunSpec& spec, std::span<const ShardFacts> shards) {
-  RunShape shape = ShapeOf(spec);
+  return ComputeTupleBudget(spec, ShapeOf(spec), shards);
+}
+
+v1::TupleBudget ComputeTupleBudget(const v1::RunSpec& spec, const RunShape& shape,
+                                   std::span<const ShardFacts> shards) {
   v1::TupleBudget budget;
   budget.set_time_wait_s(kTimeWaitSeconds);
   std::vector<SourceEntry> entries = EntriesOf(spec, shape, shards);

@@ -56,6 +56,9 @@ bool PortLimitBinds(v1::PortLimit limit);
 // its ports run out at that share, and whether TIME_WAIT binds at all (`limit`); with notes on
 // what changes the picture and a one-sentence `summary`.
 v1::TupleBudget ComputeTupleBudget(const v1::RunSpec& spec, std::span<const ShardFacts> shards);
+// The same with the spec's strings already parsed (`shape`, ShapeOf(spec)).
+v1::TupleBudget ComputeTupleBudget(const v1::RunSpec& spec, const RunShape& shape,
+                                   std::span<const ShardFacts> shards);
 
 // ---- the planner: no agents, a client host described by its settings ----
 

@@ -165,7 +165,7 @@ void DropAgentsLeftWithoutSources(v1::Control::Stub* stub, v1::RunSpec* spec) {
   }
   v1::ListAgentsResponse agents;
   if (!stub->ListAgents(&context, request, &agents).ok()) return;
-  const analysis::RunSources sources(*spec);
+  const analysis::RunSources sources(analysis::ShapeOf(*spec), *spec);
   std::vector<std::string> keep;
   for (const std::string& name : spec->agent_names()) {
     bool has_source = true;  // an agent not listed is left for the coordinator to judge

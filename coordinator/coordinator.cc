@@ -98,7 +98,7 @@ absl::Status Coordinator::AttachAgent(const v1::Hello& hello, AgentLink* link) {
                                                      options_.max_agents,
                                                      " agents and observers (--max-agents)"));
   }
-  agents_[hello.name()] = AgentEntry{hello, std::move(summary), link, ""};
+  agents_[hello.name()] = AgentEntry{hello, std::move(summary), link, "", ListenAddressesOf(hello)};
   lost_.erase(hello.name());
   v1::CoordinatorMessage welcome;
   *welcome.mutable_welcome()->mutable_telemetry_interval() = TimeUtil::SecondsToDuration(1);
@@ -118,6 +118,7 @@ absl::Status Coordinator::UpdateAgent(const std::string& name, const v1::Hello& 
   auto it = agents_.find(name);
   if (it == agents_.end()) return absl::OkStatus();
   it->second.hello = hello;
+  it->second.listening = ListenAddressesOf(hello);
   it->second.summary = std::move(summary);
   // The settings in force during its shard are the ones its report judges by (the agent
   // re-reads them as the shard starts).
@@ -243,11 +244,12 @@ absl::StatusOr<v1::StartRunResponse> Coordinator::StartRun(v1::RunSpec spec) {
     std::lock_guard<std::mutex> lock(mu_);
     observers = !observed_.empty();
   }
+  analysis::RunShape shape = analysis::ShapeOf(spec);  // the one parse of the spec's strings
   const std::vector<SocketAddress> named =
-      observers ? NamedTargetAddresses(spec) : std::vector<SocketAddress>{};
+      observers ? NamedTargetAddresses(shape) : std::vector<SocketAddress>{};
   {
     std::lock_guard<std::mutex> lock(mu_);
-    absl::StatusOr<RunRecord> run = PlanRecord(std::move(spec), response, named);
+    absl::StatusOr<RunRecord> run = PlanRecord(std::move(spec), std::move(shape), response, named);
     if (!run.ok()) return run.status();
     first = BuildReport(*run);
     // Reserved (its agents busy, its id taken) but sent nowhere until the store has it.
@@ -275,14 +277,15 @@ absl::StatusOr<v1::StartRunResponse> Coordinator::StartRun(v1::RunSpec spec) {
   return response;
 }
 
-absl::StatusOr<RunRecord> Coordinator::PlanRecord(v1::RunSpec spec, v1::StartRunResponse& response,
+absl::StatusOr<RunRecord> Coordinator::PlanRecord(v1::RunSpec spec, analysis::RunShape shape,
+                                                  v1::StartRunResponse& response,
                                                   const std::vector<SocketAddress>& named) {
   std::vector<AgentCandidate> candidates;
   for (const auto& [name, entry] : agents_) {
     if (entry.hello.observer()) continue;  // targets reporting their host take no load
     candidates.push_back(AgentCandidate{entry.hello, !entry.busy_with.empty()});
   }
-  absl::StatusOr<std::vector<Assignment>> plan = PlanRun(spec, candidates);
+  absl::StatusOr<std::vector<Assignment>> plan = PlanRun(spec, shape, candidates);
   if (!plan.ok()) return plan.status();
 
   absl::Time now = options_.now();
@@ -292,6 +295,7 @@ absl::StatusOr<RunRecord> Coordinator::PlanRecord(v1::RunSpec spec, v1::StartRun
   while (running_.count(run.id) > 0) run.id = NewRunId(wall);
   run.starting = true;
   run.spec = std::move(spec);
+  run.shape = std::move(shape);
   run.started_at = now + options_.start_after;
   run.started_wall = wall + options_.start_after;
   run.last_point_at = run.started_at;
@@ -312,7 +316,7 @@ absl::StatusOr<RunRecord> Coordinator::PlanRecord(v1::RunSpec spec, v1::StartRun
     response.add_agent_names(a.agent);
   }
   for (const auto& [name, telemetry] : observed_) {
-    if (!ObserverServesTargets(agents_.at(name).hello, run.spec, named)) continue;
+    if (!ObserverServesTargets(agents_.at(name).listening, run.shape, named)) continue;
     ObserverRecord record;
     record.name = name;
     const v1::Hello& hello = agents_.at(name).hello;
@@ -325,7 +329,7 @@ absl::StatusOr<RunRecord> Coordinator::PlanRecord(v1::RunSpec spec, v1::StartRun
     record.latest = telemetry;
     run.observers.push_back(std::move(record));
   }
-  for (std::string& warning : analysis::PreflightWarnings(run.spec, FactsOf(run))) {
+  for (std::string& warning : analysis::PreflightWarnings(run.spec, run.shape, FactsOf(run))) {
     response.add_warnings(std::move(warning));
   }
   return run;

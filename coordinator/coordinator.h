@@ -157,7 +157,8 @@ class Coordinator {
     // listing every second copied 4,096 addresses per agent under mu_ to keep 16.
     v1::AgentInfo summary;
     AgentLink* link;
-    std::string busy_with;  // run id, "" when idle
+    std::string busy_with;                 // run id, "" when idle
+    std::vector<SocketAddress> listening;  // an observer's listen addresses, parsed once
     // When the silence rule lost it from a run (wall time), while its stream stayed open: if
     // the stream then closes, it is listed lost from then. Any message from it clears this.
     std::optional<absl::Time> silent_since;
@@ -181,7 +182,8 @@ class Coordinator {
   // StartRun's plan under mu_: the run's record (starting), its response's id, agents and
   // warnings; FAILED_PRECONDITION and the like from PlanRun.
   // `named`: the addresses of the spec's names here, for matching observers.
-  absl::StatusOr<RunRecord> PlanRecord(v1::RunSpec spec, v1::StartRunResponse& response,
+  absl::StatusOr<RunRecord> PlanRecord(v1::RunSpec spec, analysis::RunShape shape,
+                                       v1::StartRunResponse& response,
                                        const std::vector<SocketAddress>& named);
   // Sends a run that the store took to its agents. Requires mu_.
   void SendShards(RunRecord& run);

@@ -135,7 +135,7 @@ void AddConcurrency(const RunRecord& run, v1::RunReport* report) {
   for (const ObserverRecord& observer : run.observers) {
     if (!observer.boot_id.empty()) observer_kernels.insert(observer.boot_id);
   }
-  analysis::RunShape shape = analysis::ShapeOf(run.spec);
+  const analysis::RunShape& shape = run.shape;
   for (const ShardRecord& shard : run.shards) {
     held.push_back(analysis::ConcurrencyShard{shard.assignment.agent, &shard.hello, &shard.latest,
                                               static_cast<uint32_t>(run.spec.targets_size()),
@@ -184,7 +184,7 @@ v1::RunReport BuildReport(const RunRecord& run) {
                                           : 0);
   AddWindowsErrors(&report);
   std::vector<analysis::ShardFacts> facts = FactsOf(run);
-  *report.mutable_tuple_budget() = analysis::ComputeTupleBudget(run.spec, facts);
+  *report.mutable_tuple_budget() = analysis::ComputeTupleBudget(run.spec, run.shape, facts);
   report.set_store_error(run.store_error);
   AddConcurrency(run, &report);
   return report;

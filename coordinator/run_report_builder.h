@@ -55,6 +55,7 @@ void UpdateObserver(ObserverRecord* record, const v1::ShardTelemetry& telemetry)
 struct RunRecord {
   std::string id;
   v1::RunSpec spec;
+  analysis::RunShape shape;  // the spec's strings parsed once, as it started
   std::vector<ShardRecord> shards;
   std::map<std::string, size_t> shard_of;  // agent name -> index in shards
   std::vector<ObserverRecord> observers;

@@ -22,15 +22,12 @@ namespace {
 // hash lookup, so planning costs the sum of its inputs, not their product (100k offered
 // addresses against 100k exclusions took 20 s under the coordinator's lock with linear finds).
 struct SpecFacts {
-  explicit SpecFacts(const v1::RunSpec& spec)
-      : sources(spec), wanted(spec.source_ips().begin(), spec.source_ips().end()) {
-    for (const std::string& text : spec.targets()) {
-      absl::StatusOr<SocketAddress> target = SocketAddress::ParseIpPort(text);
-      if (target.ok()) targets.push_back(*target);
-    }
-  }
-  std::vector<SocketAddress> targets;
-  analysis::RunSources sources;  // which of an agent's source IPs the spec may use
+  SpecFacts(const v1::RunSpec& spec, const analysis::RunShape& shape)
+      : targets(shape.targets),
+        sources(shape, spec),
+        wanted(spec.source_ips().begin(), spec.source_ips().end()) {}
+  const std::vector<SocketAddress>& targets;  // the IP targets, parsed once (RunShape)
+  analysis::RunSources sources;               // which of an agent's source IPs the spec may use
   std::unordered_set<std::string> wanted;
   // Whether the targets fit an allow-list, by the list's text: agents mostly share one.
   mutable std::unordered_map<std::string, std::string> allow_verdicts;
@@ -153,7 +150,7 @@ absl::StatusOr<std::vector<std::string>> ChooseSources(const v1::RunSpec& spec,
 // each agent's host can hold (analysis::HoldCapacity: its four-tuples, and its part of its
 // kernel's fs.file-max and memory, which the agents on one kernel share), so a larger host takes
 // a larger share; otherwise, or when an agent does not say, evenly.
-std::vector<uint64_t> HoldWeights(const v1::RunSpec& spec,
+std::vector<uint64_t> HoldWeights(const v1::RunSpec& spec, const analysis::RunShape& shape,
                                   const std::vector<const AgentCandidate*>& agents,
                                   const std::vector<Assignment>& plan) {
   std::vector<uint64_t> even(plan.size(), 1);
@@ -164,7 +161,7 @@ std::vector<uint64_t> HoldWeights(const v1::RunSpec& spec,
   std::vector<uint64_t> weights;
   for (size_t i = 0; i < plan.size(); ++i) {
     analysis::ShardFacts facts{&agents[i]->hello, plan[i].source_ips};
-    uint64_t capacity = analysis::HoldCapacity(spec, facts, sharing[i]);
+    uint64_t capacity = analysis::HoldCapacity(shape, facts, sharing[i]);
     if (capacity == 0) return even;
     weights.push_back(capacity);
   }
@@ -221,7 +218,13 @@ std::vector<double> SplitRateByWeight(double rate, const std::vector<uint64_t>& 
 
 absl::StatusOr<std::vector<Assignment>> PlanRun(const v1::RunSpec& spec,
                                                 const std::vector<AgentCandidate>& candidates) {
-  SpecFacts facts(spec);
+  return PlanRun(spec, analysis::ShapeOf(spec), candidates);
+}
+
+absl::StatusOr<std::vector<Assignment>> PlanRun(const v1::RunSpec& spec,
+                                                const analysis::RunShape& shape,
+                                                const std::vector<AgentCandidate>& candidates) {
+  SpecFacts facts(spec, shape);
   absl::StatusOr<std::vector<const AgentCandidate*>> agents = ChooseAgents(spec, facts, candidates);
   if (!agents.ok()) return agents.status();
   std::vector<Assignment> plan;
@@ -238,7 +241,7 @@ absl::StatusOr<std::vector<Assignment>> PlanRun(const v1::RunSpec& spec,
     }
   }
   int n = static_cast<int>(plan.size());
-  std::vector<uint64_t> weights = HoldWeights(spec, *agents, plan);
+  std::vector<uint64_t> weights = HoldWeights(spec, shape, *agents, plan);
   if (spec.rate() > 0) {
     if (spec.max_in_flight() < n) {
       return absl::FailedPreconditionError(absl::StrCat("max_in_flight: ", spec.max_in_flight(),
@@ -266,35 +269,37 @@ absl::StatusOr<std::vector<Assignment>> PlanRun(const v1::RunSpec& spec,
   return plan;
 }
 
-std::vector<SocketAddress> NamedTargetAddresses(const v1::RunSpec& spec) {
+std::vector<SocketAddress> NamedTargetAddresses(const analysis::RunShape& shape) {
   std::vector<SocketAddress> out;
-  for (const std::string& text : spec.targets()) {
-    if (SocketAddress::ParseIpPort(text).ok()) continue;
-    absl::StatusOr<NamedTarget> name = ParseNamedTarget(text);
-    if (!name.ok()) continue;
-    absl::StatusOr<std::vector<SocketAddress>> found = ResolveName(*name);
+  for (const NamedTarget& name : shape.named_targets) {
+    absl::StatusOr<std::vector<SocketAddress>> found = ResolveName(name);
     if (found.ok()) out.insert(out.end(), found->begin(), found->end());
   }
   return out;
 }
 
-bool ObserverServesTargets(const v1::Hello& observer, const v1::RunSpec& spec,
+std::vector<SocketAddress> ListenAddressesOf(const v1::Hello& hello) {
+  std::vector<SocketAddress> out;
+  for (const std::string& text : hello.listen_addresses()) {
+    absl::StatusOr<SocketAddress> listen = SocketAddress::ParseIpPort(text);
+    if (listen.ok()) out.push_back(*listen);  // ValidateHello refused any other
+  }
+  return out;
+}
+
+bool ObserverServesTargets(const std::vector<SocketAddress>& listening,
+                           const analysis::RunShape& shape,
                            const std::vector<SocketAddress>& named) {
   std::vector<SocketAddress> targets = named;
-  for (const std::string& text : spec.targets()) {
-    absl::StatusOr<SocketAddress> target = SocketAddress::ParseIpPort(text);
-    if (target.ok()) targets.push_back(*target);
-  }
-  for (const std::string& text : observer.listen_addresses()) {
-    absl::StatusOr<SocketAddress> listen = SocketAddress::ParseIpPort(text);
-    if (!listen.ok()) continue;
+  targets.insert(targets.end(), shape.targets.begin(), shape.targets.end());
+  for (const SocketAddress& listen : listening) {
     for (const SocketAddress& target : targets) {
-      if (target.port() != listen->port()) continue;
-      if (target == *listen) return true;
+      if (target.port() != listen.port()) continue;
+      if (target == listen) return true;
       // A wildcard listener accepts on every address of its family; [::] takes IPv4 clients too
       // (as v4-mapped sockets) unless IPV6_V6ONLY, which the target does not set.
-      if (listen->is_unspecified() &&
-          (target.family() == listen->family() || listen->family() == AF_INET6)) {
+      if (listen.is_unspecified() &&
+          (target.family() == listen.family() || listen.family() == AF_INET6)) {
         return true;
       }
     }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "analysis/run_shape.h"
 #include "churnlab/v1/agent.pb.h"
 #include "churnlab/v1/spec.pb.h"
 #include "common/net_address.h"
@@ -43,17 +44,25 @@ std::vector<double> SplitRateByWeight(double rate, const std::vector<uint64_t>& 
 // FAILED_PRECONDITION naming the agent or address when the spec cannot be met.
 absl::StatusOr<std::vector<Assignment>> PlanRun(const v1::RunSpec& spec,
                                                 const std::vector<AgentCandidate>& candidates);
+// The same with the spec's strings already parsed (the coordinator parses a run's once).
+absl::StatusOr<std::vector<Assignment>> PlanRun(const v1::RunSpec& spec,
+                                                const analysis::RunShape& shape,
+                                                const std::vector<AgentCandidate>& candidates);
 
-// True when an observer (a churnlab-target reporting its host) serves one of the spec's
-// targets: it listens on that ip:port, or on the wildcard (0.0.0.0, ::) at that port. A target
-// given by name counts by `named`, the addresses its names resolve to here (NamedTargetAddresses).
-// A report names only such observers.
-bool ObserverServesTargets(const v1::Hello& observer, const v1::RunSpec& spec,
+// An observer's listen addresses, parsed once as its hello enters (ValidateHello checked them).
+std::vector<SocketAddress> ListenAddressesOf(const v1::Hello& hello);
+
+// True when an observer (a churnlab-target reporting its host) listening on `listening` serves
+// one of the run's targets: it listens on that ip:port, or on the wildcard (0.0.0.0, ::) at that
+// port. A target given by name counts by `named`, the addresses its names resolve to here
+// (NamedTargetAddresses). A report names only such observers.
+bool ObserverServesTargets(const std::vector<SocketAddress>& listening,
+                           const analysis::RunShape& shape,
                            const std::vector<SocketAddress>& named = {});
 
-// Every address of the spec's targets given by name, as this host resolves them (within
+// Every address of the run's targets given by name, as this host resolves them (within
 // kResolveTimeout each; a name that does not resolve adds none). For matching observers only:
 // the agents resolve the names they load themselves.
-std::vector<SocketAddress> NamedTargetAddresses(const v1::RunSpec& spec);
+std::vector<SocketAddress> NamedTargetAddresses(const analysis::RunShape& shape);
 
 }  // namespace churnlab

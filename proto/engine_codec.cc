@@ -1,23 +1,11 @@
 #include "proto/engine_codec.h"
 
-#include <google/protobuf/util/time_util.h>
-
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "proto/run_spec.h"
 
 namespace churnlab {
 namespace {
-
-using google::protobuf::util::TimeUtil;
-
-google::protobuf::Duration ToProto(absl::Duration d) {
-  return TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(d));
-}
-
-absl::Duration FromProto(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
 
 absl::Status Invalid(absl::string_view field, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
@@ -87,9 +75,9 @@ absl::StatusOr<EngineParams> EngineParamsFromProto(const v1::EngineParams& m) {
   ASSIGN_OR_RETURN(p.close_policy, Choice("close_policy", ToEngine(m.close_policy())));
   p.rate = m.rate();
   p.concurrency = m.concurrency();
-  p.duration = FromProto(m.duration());
-  p.ramp_up = FromProto(m.ramp_up());
-  for (const v1::Stage& s : m.stages()) p.stages.push_back({FromProto(s.duration()), s.rate()});
+  p.duration = ToAbsl(m.duration());
+  p.ramp_up = ToAbsl(m.ramp_up());
+  for (const v1::Stage& s : m.stages()) p.stages.push_back({ToAbsl(s.duration()), s.rate()});
   p.requests_per_connection = m.requests_per_connection();
   p.request.method = m.request().method();
   p.request.path = m.request().path();
@@ -99,9 +87,9 @@ absl::StatusOr<EngineParams> EngineParamsFromProto(const v1::EngineParams& m) {
   p.tls.ca_pem = m.tls().target_ca_pem();
   p.tls.insecure = m.tls().insecure();
   p.tls.resumption = m.tls().resumption();
-  p.hold = FromProto(m.hold());
-  p.connect_timeout = FromProto(m.connect_timeout());
-  p.io_timeout = FromProto(m.io_timeout());
+  p.hold = ToAbsl(m.hold());
+  p.connect_timeout = ToAbsl(m.connect_timeout());
+  p.io_timeout = ToAbsl(m.io_timeout());
   p.max_in_flight = m.max_in_flight();
   p.max_connections = m.max_connections();
   p.threads = m.threads();

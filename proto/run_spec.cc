@@ -28,14 +28,6 @@ constexpr int kMaxTags = 32;
 constexpr size_t kMaxTagKeyLength = 64;
 constexpr size_t kMaxTagValueLength = 256;
 
-absl::Duration ToAbsl(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
-void SetDuration(google::protobuf::Duration* d, absl::Duration value) {
-  *d = TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(value));
-}
-
 absl::Status Invalid(absl::string_view field, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
 }
@@ -203,6 +195,14 @@ absl::StatusOr<BindMode> ToEngine(v1::BindMode mode) {
   }
 }
 
+absl::Duration ToAbsl(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+google::protobuf::Duration ToProto(absl::Duration d) {
+  return TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(d));
+}
+
 v1::Protocol ToProto(Protocol protocol) {
   switch (protocol) {
     case Protocol::kCounter:
@@ -290,8 +290,8 @@ void ApplyRunSpecDefaults(v1::RunSpec* spec) {
     if (request->path().empty()) request->set_path(defaults.request.path);
   }
   if (!spec->has_connect_timeout())
-    SetDuration(spec->mutable_connect_timeout(), defaults.connect_timeout);
-  if (!spec->has_io_timeout()) SetDuration(spec->mutable_io_timeout(), defaults.io_timeout);
+    *spec->mutable_connect_timeout() = ToProto(defaults.connect_timeout);
+  if (!spec->has_io_timeout()) *spec->mutable_io_timeout() = ToProto(defaults.io_timeout);
   if (spec->max_in_flight() == 0) spec->set_max_in_flight(defaults.max_in_flight);
   // Stages say the run's length and its peak; `rate` and `duration`, when given, must agree.
   if (spec->stages_size() > 0) {

@@ -31,6 +31,9 @@ std::string RunSpecToJson(const v1::RunSpec& spec);
 absl::StatusOr<Protocol> ToEngine(v1::Protocol protocol);
 absl::StatusOr<ClosePolicy> ToEngine(v1::ClosePolicy policy);
 absl::StatusOr<BindMode> ToEngine(v1::BindMode mode);
+// A spec's duration as the engine's, and back.
+absl::Duration ToAbsl(const google::protobuf::Duration& d);
+google::protobuf::Duration ToProto(absl::Duration d);
 // And back: the spec's form of the engine's choice.
 v1::Protocol ToProto(Protocol protocol);
 v1::ClosePolicy ToProto(ClosePolicy policy);

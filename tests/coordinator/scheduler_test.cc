@@ -265,28 +265,35 @@ namespace churnlab {
 namespace {
 
 TEST(ObserverServesTargetsTest, ByAddressOrWildcardAtTheTargetPort) {
-  v1::RunSpec spec;
-  spec.add_targets("127.0.0.1:9000");
-  v1::Hello exact;
-  exact.add_listen_addresses("127.0.0.1:9000");
-  v1::Hello wildcard;
-  wildcard.add_listen_addresses("0.0.0.0:9000");
-  v1::Hello other_port;
-  other_port.add_listen_addresses("127.0.0.1:9001");
-  v1::Hello dual_stack;  // [::] takes IPv4 clients too (the target does not set IPV6_V6ONLY)
-  dual_stack.add_listen_addresses("[::]:9000");
+  // As the coordinator has them: a hello's listen addresses and the spec, each parsed once.
+  auto listening = [](const char* address) {
+    v1::Hello hello;
+    hello.add_listen_addresses(address);
+    return ListenAddressesOf(hello);
+  };
+  auto shape = [](const char* target) {
+    v1::RunSpec spec;
+    spec.add_targets(target);
+    return analysis::ShapeOf(spec);
+  };
+  const auto exact = listening("127.0.0.1:9000");
+  const auto wildcard = listening("0.0.0.0:9000");
+  const auto other_port = listening("127.0.0.1:9001");
+  // [::] takes IPv4 clients too (the target does not set IPV6_V6ONLY)
+  const auto dual_stack = listening("[::]:9000");
+  const analysis::RunShape spec = shape("127.0.0.1:9000");
   EXPECT_TRUE(ObserverServesTargets(exact, spec));
   EXPECT_TRUE(ObserverServesTargets(wildcard, spec));
   EXPECT_FALSE(ObserverServesTargets(other_port, spec));
   EXPECT_TRUE(ObserverServesTargets(dual_stack, spec));
-  v1::RunSpec six;
-  six.add_targets("[::1]:9000");
+  const analysis::RunShape six = shape("[::1]:9000");
   EXPECT_FALSE(ObserverServesTargets(wildcard, six));  // 0.0.0.0 takes no IPv6 client
   EXPECT_TRUE(ObserverServesTargets(dual_stack, six));
 
   // A target by name: by the addresses it resolves to here.
-  v1::RunSpec named;
-  named.add_targets("localhost:9000");
+  const analysis::RunShape named = shape("localhost:9000");
+  ASSERT_EQ(named.named_targets.size(), 1u);
+  EXPECT_TRUE(named.targets.empty());
   EXPECT_FALSE(ObserverServesTargets(exact, named));
   const std::vector<SocketAddress> addresses = NamedTargetAddresses(named);
   ASSERT_FALSE(addresses.empty());
