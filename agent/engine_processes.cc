@@ -151,7 +151,12 @@ absl::StatusOr<std::unique_ptr<EngineProcesses>> EngineProcesses::Create(
   for (int i = 0; i < count; ++i) {
     int in[2], out[2];
     if (pipe2(in, O_CLOEXEC) != 0) return absl::ErrnoToStatus(errno, "pipe2");
-    if (pipe2(out, O_CLOEXEC) != 0) return absl::ErrnoToStatus(errno, "pipe2");
+    if (pipe2(out, O_CLOEXEC) != 0) {
+      absl::Status status = absl::ErrnoToStatus(errno, "pipe2");
+      close(in[0]);
+      close(in[1]);
+      return status;
+    }
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, in[0], 0);

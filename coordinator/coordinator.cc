@@ -50,10 +50,6 @@ void MarkLost(const RunRecord& run, ShardRecord& shard, const std::string& why, 
   shard.fresh = true;
 }
 
-std::string Rfc3339(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
-}
-
 // An agent in summary: its scalars and the first few entries of each list, so that a listing's
 // size does not grow with agents' addresses (300 agents of 4,096 source IPs each made the
 // dashboard's agents frame 20 MB a second and the coordinator peak at 6 GB with 20 pages open).
@@ -98,7 +94,8 @@ absl::Status Coordinator::AttachAgent(const v1::Hello& hello, AgentLink* link) {
                                                      options_.max_agents,
                                                      " agents and observers (--max-agents)"));
   }
-  agents_[hello.name()] = AgentEntry{hello, std::move(summary), link, "", ListenAddressesOf(hello)};
+  agents_[hello.name()] =
+      AgentEntry{hello, std::move(summary), link, "", ListenAddressesOf(hello), std::nullopt};
   lost_.erase(hello.name());
   v1::CoordinatorMessage welcome;
   *welcome.mutable_welcome()->mutable_telemetry_interval() = TimeUtil::SecondsToDuration(1);
@@ -119,6 +116,7 @@ absl::Status Coordinator::UpdateAgent(const std::string& name, const v1::Hello& 
   if (it == agents_.end()) return absl::OkStatus();
   it->second.hello = hello;
   it->second.listening = ListenAddressesOf(hello);
+  it->second.silent_since.reset();  // it speaks again
   it->second.summary = std::move(summary);
   // The settings in force during its shard are the ones its report judges by (the agent
   // re-reads them as the shard starts).
@@ -222,14 +220,23 @@ void Coordinator::OnRefusal(const std::string& agent, const v1::Refusal& refusal
   std::lock_guard<std::mutex> lock(mu_);
   ShardRecord* shard = FindShard(refusal.run_id(), agent);
   if (shard == nullptr) return;
-  // The reason is the agent's words, kept in the report: a sentence, not a payload.
+  // The reason is the agent's words, kept in the report: a sentence, not a payload, cut at a
+  // character's start (never inside one).
   constexpr size_t kMaxReason = 1024;
-  shard->problem =
-      absl::StrCat("refused: ", absl::string_view(refusal.reason()).substr(0, kMaxReason));
+  absl::string_view reason = refusal.reason();
+  if (reason.size() > kMaxReason) {
+    size_t cut = kMaxReason;
+    while (cut > 0 && (static_cast<unsigned char>(reason[cut]) & 0xc0) == 0x80) --cut;
+    reason = reason.substr(0, cut);
+  }
+  shard->problem = absl::StrCat("refused: ", reason);
   shard->never_ran = true;
   shard->final = true;
   auto it = agents_.find(agent);
-  if (it != agents_.end()) it->second.busy_with.clear();
+  if (it != agents_.end()) {
+    it->second.busy_with.clear();
+    it->second.silent_since.reset();  // it speaks again
+  }
 }
 
 absl::StatusOr<v1::StartRunResponse> Coordinator::StartRun(v1::RunSpec spec) {
@@ -283,6 +290,9 @@ absl::StatusOr<RunRecord> Coordinator::PlanRecord(v1::RunSpec spec, analysis::Ru
   std::vector<AgentCandidate> candidates;
   for (const auto& [name, entry] : agents_) {
     if (entry.hello.observer()) continue;  // targets reporting their host take no load
+    // Lost from its last run by silence, its stream not closed yet: not offered until it
+    // speaks again (a cut link would lose the next run too).
+    if (entry.silent_since.has_value()) continue;
     candidates.push_back(AgentCandidate{entry.hello, !entry.busy_with.empty()});
   }
   absl::StatusOr<std::vector<Assignment>> plan = PlanRun(spec, shape, candidates);
@@ -385,40 +395,6 @@ absl::Status Coordinator::CancelRun(const std::string& run_id) {
   if (!ended.ok()) return ended.status();
   return absl::FailedPreconditionError(
       absl::StrCat("run ", run_id, " has already ended (", Word(ended->state()), ")"));
-}
-
-std::vector<v1::AgentInfo> Coordinator::ListAgents(const std::vector<std::string>& full) {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::vector<v1::AgentInfo> out;
-  const std::string now = Rfc3339(options_.wall());
-  const std::set<std::string> named(full.begin(), full.end());
-  for (const auto& [name, entry] : agents_) {
-    if (!named.empty() && named.count(name) == 0) continue;
-    v1::AgentInfo info;
-    if (named.empty()) {
-      info = entry.summary;
-    } else {
-      *info.mutable_hello() = entry.hello;
-      info.set_source_ips_total(static_cast<uint32_t>(entry.hello.source_ips_size()));
-      info.set_listen_addresses_total(static_cast<uint32_t>(entry.hello.listen_addresses_size()));
-    }
-    info.set_state(entry.hello.observer()    ? v1::AgentInfo::STATE_OBSERVER
-                   : entry.busy_with.empty() ? v1::AgentInfo::STATE_IDLE
-                                             : v1::AgentInfo::STATE_RUNNING);
-    info.set_busy_with(entry.busy_with.empty() ? Word(info.state()) : entry.busy_with);
-    // An attached agent's stream is alive: gRPC keepalive drops a silent one within ~2.5 s.
-    info.set_last_seen(now);
-    out.push_back(std::move(info));
-  }
-  for (const auto& [name, lost] : lost_) {
-    if (!named.empty() && named.count(name) == 0) continue;
-    v1::AgentInfo info = lost.summary;
-    info.set_state(v1::AgentInfo::STATE_LOST);
-    info.set_busy_with("lost");
-    info.set_last_seen(Rfc3339(lost.at));
-    out.push_back(std::move(info));
-  }
-  return out;
 }
 
 std::vector<v1::RunReport> Coordinator::RunningReports() {

@@ -1,13 +1,22 @@
-// The coordinator's answers about runs: one run's report (in flight, not yet stored, or from the
-// run store) and a page of the listing, with the runs the store could not take yet in their
-// places. SQLite is read outside the coordinator's lock.
+// The coordinator's answers about runs and agents: one run's report (in flight, not yet stored,
+// or from the run store), a page of the runs' listing, with the runs the store could not take
+// yet in their places (SQLite is read outside the coordinator's lock), and the agents' listing.
 #include <algorithm>
 #include <optional>
 #include <utility>
 
+#include "absl/time/time.h"
 #include "coordinator/coordinator.h"
+#include "proto/message_json.h"
 
 namespace churnlab {
+namespace {
+
+std::string Rfc3339(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
+}
+
+}  // namespace
 
 absl::StatusOr<v1::RunReport> Coordinator::GetRun(const std::string& run_id) {
   // The report and the points not yet stored under mu_; the stored series after it.
@@ -79,6 +88,40 @@ absl::StatusOr<RunPage> Coordinator::ListRuns(const RunQuery& query) {
     out.next = merged.back().run_id();
   }
   out.runs = std::move(merged);
+  return out;
+}
+
+std::vector<v1::AgentInfo> Coordinator::ListAgents(const std::vector<std::string>& full) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<v1::AgentInfo> out;
+  const std::string now = Rfc3339(options_.wall());
+  const std::set<std::string> named(full.begin(), full.end());
+  for (const auto& [name, entry] : agents_) {
+    if (!named.empty() && named.count(name) == 0) continue;
+    v1::AgentInfo info;
+    if (named.empty()) {
+      info = entry.summary;
+    } else {
+      *info.mutable_hello() = entry.hello;
+      info.set_source_ips_total(static_cast<uint32_t>(entry.hello.source_ips_size()));
+      info.set_listen_addresses_total(static_cast<uint32_t>(entry.hello.listen_addresses_size()));
+    }
+    info.set_state(entry.hello.observer()    ? v1::AgentInfo::STATE_OBSERVER
+                   : entry.busy_with.empty() ? v1::AgentInfo::STATE_IDLE
+                                             : v1::AgentInfo::STATE_RUNNING);
+    info.set_busy_with(entry.busy_with.empty() ? Word(info.state()) : entry.busy_with);
+    // An attached agent's stream is alive: gRPC keepalive drops a silent one within ~2.5 s.
+    info.set_last_seen(now);
+    out.push_back(std::move(info));
+  }
+  for (const auto& [name, lost] : lost_) {
+    if (!named.empty() && named.count(name) == 0) continue;
+    v1::AgentInfo info = lost.summary;
+    info.set_state(v1::AgentInfo::STATE_LOST);
+    info.set_busy_with("lost");
+    info.set_last_seen(Rfc3339(lost.at));
+    out.push_back(std::move(info));
+  }
   return out;
 }
 

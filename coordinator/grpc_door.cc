@@ -45,23 +45,24 @@ absl::StatusOr<std::unique_ptr<GrpcDoor>> GrpcDoor::Open(const SocketAddress& ad
   }
   absl::StatusOr<SocketAddress> actual =
       SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&bound), length);
-  if (!actual.ok()) {
+  int wake = actual.ok() ? eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) : -1;
+  if (!actual.ok() || wake < 0) {
+    absl::Status status = actual.ok() ? Unavailable(address, "eventfd") : actual.status();
     close(fd);
-    return actual.status();
+    return status;
   }
-  return std::unique_ptr<GrpcDoor>(new GrpcDoor(fd, *actual, max_connections));
+  return std::unique_ptr<GrpcDoor>(new GrpcDoor(fd, wake, *actual, max_connections));
 }
 
-GrpcDoor::GrpcDoor(int listener, SocketAddress address, size_t max_connections)
+GrpcDoor::GrpcDoor(int listener, int wake, SocketAddress address, size_t max_connections)
     : listener_(listener),
-      wake_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+      wake_(wake),
       address_(std::move(address)),
       max_connections_(max_connections) {}
 
 GrpcDoor::~GrpcDoor() {
   Stop();
-  close(listener_);
-  if (wake_ >= 0) close(wake_);
+  close(wake_);
 }
 
 void GrpcDoor::AttachTo(grpc::ServerBuilder* builder,
@@ -78,10 +79,12 @@ void GrpcDoor::Start() {
 void GrpcDoor::Stop() {
   std::call_once(stopped_, [this] {
     const uint64_t one = 1;
-    if (wake_ >= 0 && write(wake_, &one, sizeof(one)) != sizeof(one)) {
+    if (write(wake_, &one, sizeof(one)) != sizeof(one)) {
       std::perror("churnlab-coordinator: waking the gRPC door");
     }
     if (thread_.joinable()) thread_.join();
+    // Refused from now on, not left to wait in a backlog that nobody accepts from.
+    close(listener_);
   });
 }
 
@@ -91,15 +94,17 @@ GrpcDoor::Counts GrpcDoor::counts() const {
 
 void GrpcDoor::AcceptLoop() {
   pollfd fds[2] = {{listener_, POLLIN, 0}, {wake_, POLLIN, 0}};
-  int timeout_ms = -1;
+  bool pause = false;
   while (true) {
-    int ready = poll(fds, 2, timeout_ms);
+    // After an accept error (EMFILE), 100 ms on the wake fd alone: the listener stays readable
+    // with the connection still queued, and polling it would spin.
+    int ready = pause ? poll(&fds[1], 1, 100) : poll(fds, 2, -1);
     if (ready < 0 && errno != EINTR) {
       std::perror("churnlab-coordinator: gRPC door poll");
       return;
     }
-    if (fds[1].revents != 0) return;  // Stop()
-    timeout_ms = -1;
+    if (ready > 0 && fds[1].revents != 0) return;  // Stop()
+    pause = false;
     while (true) {
       int fd = accept4(listener_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd >= 0) {
@@ -108,10 +113,9 @@ void GrpcDoor::AcceptLoop() {
       }
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        // EMFILE and the like: the connection stays queued; try again in 100 ms rather than
-        // spin on a listener that stays readable.
+        // EMFILE and the like: the connection stays queued; try again in 100 ms.
         accept_errors_.fetch_add(1);
-        timeout_ms = 100;
+        pause = true;
       }
       break;
     }
@@ -119,13 +123,19 @@ void GrpcDoor::AcceptLoop() {
 }
 
 void GrpcDoor::Admit(int fd) {
-  // Only at the cap is the kernel asked (a walk of its socket table): below it, the sockets
-  // handed over are at most as many as the cap allows.
-  if (handed_.size() >= max_connections_ && StillOpen() >= max_connections_) {
+  // Only at the cap is the kernel asked (a walk of its socket table, every socket on the host),
+  // and at most every 50 ms: below the cap the sockets handed over are at most as many as it
+  // allows, and between walks the remembered set can only count too many, never too few.
+  const absl::Time now = absl::Now();
+  bool full = handed_.size() >= max_connections_;
+  if (full && now - last_walk_ >= absl::Milliseconds(50)) {
+    last_walk_ = now;
+    full = StillOpen() >= max_connections_;
+  }
+  if (full) {
     close(fd);
     uint64_t refused = refused_.fetch_add(1) + 1;
     // Said at most every 10 s: a flood must not become a flood of log lines.
-    const absl::Time now = absl::Now();
     if (now - last_said_ >= absl::Seconds(10)) {
       last_said_ = now;
       std::fprintf(stderr,

@@ -46,7 +46,7 @@ class GrpcDoor {
   Counts counts() const;
 
  private:
-  GrpcDoor(int listener, SocketAddress address, size_t max_connections);
+  GrpcDoor(int listener, int wake, SocketAddress address, size_t max_connections);
   void AcceptLoop();
   void Admit(int fd);
   // Of the sockets handed to gRPC, how many still have their fd; forgets the others.
@@ -60,6 +60,7 @@ class GrpcDoor {
   std::thread thread_;
   std::set<uint64_t> handed_;  // inodes of the sockets gRPC took (loop thread only)
   absl::Time last_said_ = absl::InfinitePast();  // the last refusal logged (loop thread only)
+  absl::Time last_walk_ = absl::InfinitePast();  // the last StillOpen (loop thread only)
   std::atomic<uint64_t> open_{0}, refused_{0}, accept_errors_{0};
   std::once_flag stopped_;
 };

@@ -41,7 +41,7 @@ class JsonWriter {
   void Number(const Message& message, const FieldDescriptor& field, int index);
   void Enum(const google::protobuf::EnumDescriptor& type, int number);
   absl::Status WellKnown(const Message& message, bool* written);
-  absl::Status String(const std::string& text, const FieldDescriptor& field);
+  void String(const std::string& text);
   void Double(double value);
   // Before the `n`th member of an object or array at `depth`: its separator and indentation.
   void Next(int n, int depth);
@@ -177,7 +177,7 @@ absl::Status JsonWriter::Map(const Message& message, const FieldDescriptor& fiel
     const Message& entry = r.GetRepeatedMessage(message, &field, e.index);
     Next(members++, depth);
     out_.push_back('"');
-    if (absl::Status s = String(e.key, field); !s.ok()) return s;
+    String(e.key);
     out_.append(one_line_ ? "\":" : "\": ");
     const FieldDescriptor& value = *entry.GetDescriptor()->map_value();
     if (absl::Status s = Value(entry, value, -1, depth + 1); !s.ok()) return s;
@@ -203,8 +203,8 @@ absl::Status JsonWriter::Value(const Message& message, const FieldDescriptor& fi
       out_.push_back('"');
       if (field.type() == FieldDescriptor::TYPE_BYTES) {
         out_.append(absl::Base64Escape(text));
-      } else if (absl::Status s = String(text, field); !s.ok()) {
-        return s;
+      } else {
+        String(text);
       }
       out_.push_back('"');
       return absl::OkStatus();
@@ -299,14 +299,17 @@ absl::Status JsonWriter::WellKnown(const Message& message, bool* written) {
 }
 
 // A string's characters, JSON-escaped: quote, backslash and C0 controls (as \n, \t, ...,
-// \u00XX); other UTF-8 as it is. A string that is not UTF-8 is refused.
-absl::Status JsonWriter::String(const std::string& text, const FieldDescriptor& field) {
+// \u00XX); other UTF-8 as it is; a byte that is not UTF-8 as U+FFFD, so one bad string (cut in
+// the middle of a character, say) never makes a whole report unwritable.
+void JsonWriter::String(const std::string& text) {
   for (size_t i = 0; i < text.size();) {
     unsigned char c = static_cast<unsigned char>(text[i]);
     if (c >= 0x80) {
       size_t n = Utf8SequenceLength(absl::string_view(text).substr(i));
       if (n == 0) {
-        return absl::InvalidArgumentError(absl::StrCat(field.name(), ": not UTF-8"));
+        out_.append("\\ufffd");
+        ++i;
+        continue;
       }
       out_.append(text, i, n);
       i += n;
@@ -343,7 +346,6 @@ absl::Status JsonWriter::String(const std::string& text, const FieldDescriptor& 
     }
     ++i;
   }
-  return absl::OkStatus();
 }
 
 // A whole number as an integer ("2"), any other the shortest text that reads back to it

@@ -18,9 +18,9 @@ namespace churnlab {
 // fields as arrays, maps as objects sorted by key, 64-bit integers as numbers, enum values as
 // their words, Duration and Timestamp as protobuf writes them ("1.500s",
 // "2026-12-07T05:00:00Z"), bytes as base64, NaN and infinities as "NaN", "Infinity".
-// Indented by two spaces per level, or on one line. INVALID_ARGUMENT, naming the field, for a
-// Duration or Timestamp outside protobuf's range or a string that is not UTF-8 (then `*out` holds
-// a partial text).
+// Bytes of a string that are not UTF-8 are written as U+FFFD. Indented by two spaces per level,
+// or on one line. INVALID_ARGUMENT for a Duration or Timestamp outside protobuf's range (then
+// `*out` holds a partial text).
 absl::Status AppendMessageJson(const google::protobuf::Message& message, bool one_line,
                                std::string* out);
 

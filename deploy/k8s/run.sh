@@ -24,7 +24,7 @@ for arg in "$@"; do
     *) echo "run.sh: unknown argument '$arg' (--namespace=NS, --timeout=SECONDS, --no-wait)" >&2; exit 2 ;;
   esac
 done
-[[ "$timeout" =~ ^[0-9]+$ ]] || { echo "run.sh: --timeout=$timeout: want seconds" >&2; exit 2; }
+[[ "$timeout" =~ ^(0|[1-9][0-9]*)$ ]] || { echo "run.sh: --timeout=$timeout: want seconds" >&2; exit 2; }
 # UTC time to the second, and 16 random bits for two runs started in one second.
 job="churnlab-run-$(date -u +%Y%m%d-%H%M%S)-$(od -An -N2 -tx1 /dev/urandom | tr -d ' \n')"
 err=$(mktemp)
@@ -35,5 +35,7 @@ if ! kubectl -n "$namespace" create job "$job" --from=cronjob/churnlab-run >/dev
   exit 6
 fi
 echo "run.sh: started job/$job (kubectl -n $namespace logs job/$job)"
+rm -f "$err"
+trap - EXIT
 ((wait)) || exit 0
 exec bash "$here/wait-run.sh" --namespace="$namespace" --job="$job" --timeout="$timeout"

@@ -24,7 +24,7 @@ for arg in "$@"; do
   esac
 done
 [[ -n "$job" ]] || { echo "wait-run.sh: --job=NAME is required (run.sh prints the name of the Job it made)" >&2; exit 2; }
-[[ "$timeout" =~ ^[0-9]+$ ]] || { echo "wait-run.sh: --timeout=$timeout: want seconds" >&2; exit 2; }
+[[ "$timeout" =~ ^(0|[1-9][0-9]*)$ ]] || { echo "wait-run.sh: --timeout=$timeout: want seconds" >&2; exit 2; }
 [[ "$interval" =~ ^[0-9]+([.][0-9]+)?$ ]] ||
   { echo "wait-run.sh: --interval=$interval: want seconds" >&2; exit 2; }
 k() { kubectl -n "$namespace" "$@"; }
@@ -58,7 +58,7 @@ k logs "job/$job" --tail=-1 || true
 # The verdict is the run container's exit code, when it got that far.
 code=$(k get pods -l "job-name=$job" \
   -o jsonpath='{.items[*].status.containerStatuses[?(@.name=="run")].state.terminated.exitCode}' \
-  2>/dev/null | awk '{print $NF}')
+  2>/dev/null | awk '{print $NF}' || true)
 reason=$(k get "job/$job" \
   -o jsonpath='{.status.conditions[?(@.type=="Failed")].reason}' 2>/dev/null || true)
 echo "wait-run.sh: job/$job failed (${reason:-no reason given}), run exit code ${code:-none}" >&2

@@ -248,6 +248,22 @@ TEST_F(CoordinatorTest, TelemetryNoHonestAgentSendsIsDroppedOrClampedAndCounted)
   EXPECT_EQ(newest.census_age_s(), 0);
 }
 
+// An agent's refusal is kept as its words, cut at 1,024 bytes on a character's start: a cut
+// inside "é" would leave bytes that are not UTF-8 in the report.
+TEST_F(CoordinatorTest, ARefusalIsCutBetweenCharacters) {
+  RecordingLink link;
+  ASSERT_TRUE(coordinator_->AttachAgent(AgentHello("a1", "127.0.0.2"), &link).ok());
+  absl::StatusOr<v1::StartRunResponse> started = coordinator_->StartRun(HundredPerSecond(30));
+  ASSERT_TRUE(started.ok()) << started.status();
+  v1::Refusal refusal;
+  refusal.set_run_id(started->run_id());
+  refusal.set_reason(std::string(1023, 'a') + "\xc3\xa9 and more");
+  coordinator_->OnRefusal("a1", refusal);
+  absl::StatusOr<v1::RunReport> report = coordinator_->GetRun(started->run_id());
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->agents(0).problem(), "refused: " + std::string(1023, 'a'));
+}
+
 // The series carries the oldest agent's census age, so the live view can mark a census that a
 // busy host left seconds behind instead of showing it as current.
 TEST_F(CoordinatorTest, TheSeriesSaysHowOldTheCensusIs) {

@@ -214,7 +214,11 @@ TEST(LoopbackTargetTest, DelaysWithinTheTimeoutShowInTheLatency) {
   params.requests_per_connection = 1;
   EngineSnapshot s = RunEngine(params);
   target->StopAndReadCounters();
-  EXPECT_EQ(s.Total().succeeded, 100u);
+  // Every connection made succeeds; on a loaded host the engine may skip a start it came to
+  // later than the connect timeout (CI: 99 made), and says so.
+  EXPECT_EQ(s.Total().succeeded, s.Total().attempted);
+  EXPECT_EQ(s.Total().attempted + s.late_starts, 100u);
+  EXPECT_GE(s.Total().attempted, 90u);
   EXPECT_GE(s.connection_latency.Percentile(1), 19'000'000);
   EXPECT_LE(s.connection_latency.Percentile(50), 60'000'000);
 }

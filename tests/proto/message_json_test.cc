@@ -132,8 +132,9 @@ TEST(MessageJsonTest, EveryKindOfFieldReadsBack) {
       << MessageToJson(report);
 }
 
-// What protobuf's JSON mapping cannot hold is refused, naming the message, never written.
-TEST(MessageJsonTest, OutOfRangeTimesAndBrokenUtf8AreRefused) {
+// What protobuf's JSON mapping cannot hold is refused, naming the message, never written; a
+// string cut inside a character is still written, the broken bytes as U+FFFD.
+TEST(MessageJsonTest, OutOfRangeTimesAreRefusedAndBrokenUtf8Replaced) {
   v1::RunSpec spec;
   spec.mutable_io_timeout()->set_seconds(400'000'000'000);
   absl::StatusOr<std::string> json = EncodeMessageJson(spec);
@@ -141,8 +142,13 @@ TEST(MessageJsonTest, OutOfRangeTimesAndBrokenUtf8AreRefused) {
   EXPECT_NE(json.status().message().find("RunSpec cannot be written as JSON"), std::string::npos)
       << json.status();
   spec.clear_io_timeout();
-  spec.set_name("\xc3(");
-  EXPECT_FALSE(EncodeMessageJson(spec).ok());
+  spec.set_name("caf\xc3");
+  json = EncodeMessageJson(spec, /*one_line=*/true);
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_NE(json->find(R"("name":"caf\ufffd")"), std::string::npos) << *json;
+  v1::RunSpec back;
+  EXPECT_TRUE(ParseMessageJson(*json, &back).ok());
+  EXPECT_EQ(back.name(), "caf\xef\xbf\xbd");
 }
 
 // A run's state, verdict and limiter, an agent's state and a failure's phase read as the
