@@ -159,7 +159,7 @@ FlagSet MakeFlags(Options& o) {
   flags.Double("max-rate", &p.max_rate, "never more new connections/s than this (0 = none)");
   flags.Bool("child", &o.child,
              "run as one engine process of an agent: its part of the shard, then orders, on "
-             "stdin; answers on stdout (protobuf, length-delimited); every other flag is unused");
+             "stdin; answers on stdout (protobuf, length-delimited); no other flag with it");
   return flags;
 }
 
@@ -261,7 +261,15 @@ int Main(int argc, char** argv) {
   Options o;
   FlagSet flags = MakeFlags(o);
   flags.ParseFlagsOnlyOrExit(argc, argv);
-  if (o.child) return RunChild();
+  if (o.child) {
+    // Its part of the shard comes on stdin, whole: a flag beside --child would be ignored.
+    if (argc != 2) {
+      std::fprintf(stderr,
+                   "churnlab-churn: --child takes no other flag (its part comes on stdin)\n");
+      return kExitBadInput;
+    }
+    return RunChild();
+  }
   ExitIfBadInput("churnlab-churn", Resolve(o));
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(o.params);
   if (!engine.ok()) {

@@ -51,6 +51,7 @@ INSTANTIATE_TEST_SUITE_P(
                  {"--target=127.0.0.1:9", "--rate=5", "--source-ips=192.0.2.55"},
                  "192.0.2.55"},
         BadInput{"churnlab-churn", {"--target=192.0.2.1:80", "--rate=5"}, "192.0.2.1:80"},
+        BadInput{"churnlab-churn", {"--child", "--rate=5"}, "--child takes no other flag"},
         BadInput{"churnlab-churn", {"--target=127.0.0.1:9", "--rate=5", "--close=later"}, "later"},
         BadInput{"churnlab-churn", {"--target=127.0.0.1:9", "--rate=5", "--duration=5"}, "5"},
         BadInput{"churnlab-target", {"--listen=127.0.0.1:70000"}, "70000"},
