@@ -12,7 +12,6 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "host/tcp_socket_table.h"
 
 namespace churnlab {
@@ -126,9 +125,10 @@ void GrpcDoor::Admit(int fd) {
   // Only at the cap is the kernel asked (a walk of its socket table, every socket on the host),
   // and at most every 50 ms: below the cap the sockets handed over are at most as many as it
   // allows, and between walks the remembered set can only count too many, never too few.
-  const absl::Time now = absl::Now();
+  const auto now = std::chrono::steady_clock::now();  // monotonic: a clock step moves nothing
   bool full = handed_.size() >= max_connections_;
-  if (full && now - last_walk_ >= absl::Milliseconds(50)) {
+  if (full && (!walked_ || now - last_walk_ >= std::chrono::milliseconds(50))) {
+    walked_ = true;
     last_walk_ = now;
     full = StillOpen() >= max_connections_;
   }
@@ -136,7 +136,8 @@ void GrpcDoor::Admit(int fd) {
     close(fd);
     uint64_t refused = refused_.fetch_add(1) + 1;
     // Said at most every 10 s: a flood must not become a flood of log lines.
-    if (now - last_said_ >= absl::Seconds(10)) {
+    if (!said_ || now - last_said_ >= std::chrono::seconds(10)) {
+      said_ = true;
       last_said_ = now;
       std::fprintf(stderr,
                    "churnlab-coordinator: gRPC port at its cap of %zu connections "

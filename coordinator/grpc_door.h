@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -14,7 +15,6 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
-#include "absl/time/time.h"
 #include "common/net_address.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
@@ -59,8 +59,9 @@ class GrpcDoor {
   std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor_;
   std::thread thread_;
   std::set<uint64_t> handed_;  // inodes of the sockets gRPC took (loop thread only)
-  absl::Time last_said_ = absl::InfinitePast();  // the last refusal logged (loop thread only)
-  absl::Time last_walk_ = absl::InfinitePast();  // the last StillOpen (loop thread only)
+  // The last refusal logged and the last StillOpen, on the monotonic clock (loop thread only).
+  bool said_ = false, walked_ = false;
+  std::chrono::steady_clock::time_point last_said_, last_walk_;
   std::atomic<uint64_t> open_{0}, refused_{0}, accept_errors_{0};
   std::once_flag stopped_;
 };
