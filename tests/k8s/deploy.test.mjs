@@ -227,3 +227,7 @@ test('run.sh says what kubectl said when it cannot make the Job, and --no-wait r
   assert.doesNotMatch(quick.calls, /get job/);
   assert.equal(run(fakeCluster(), ['--timeout=soon']).status, 2);
 });
+
+test('run.sh and wait-run.sh can be run as deploy/README runs them (executable)', () => {
+  for (const script of [runSh, waitRun]) fs.accessSync(script, fs.constants.X_OK);
+});
