@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,9 +28,14 @@ std::string MakeTempDir() {
 
 absl::StatusOr<ChildProcess> ChildProcess::Start(const std::vector<std::string>& argv) {
   std::string output_path = MakeTempDir() + "/output";
+  const pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) return absl::ErrnoToStatus(errno, "fork");
   if (pid == 0) {
+    // A test binary that dies without its destructors (an abort, a failed CHECK, SIGKILL from
+    // ctest's timeout) takes its children with it: an agent left behind would redial forever.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);  // it died before the line above
     int out = open(output_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(out, 1);
     dup2(out, 2);
