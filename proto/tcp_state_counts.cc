@@ -1,34 +1,43 @@
 #include "proto/tcp_state_counts.h"
 
-#include <google/protobuf/descriptor.h>
-
 namespace churnlab {
 namespace {
 
-using google::protobuf::FieldDescriptor;
+using C = v1::TcpStateCounts;
 
-// TcpStateCounts' field for each state: its number is the state's (checked by its test, and
-// here: a state without its field would be a build of mismatched files).
-const FieldDescriptor& FieldOf(TcpState state) {
-  static const std::array<const FieldDescriptor*, kTcpStateSlots> fields = [] {
-    std::array<const FieldDescriptor*, kTcpStateSlots> out{};
-    for (TcpState s : AllTcpStates()) {
-      out[static_cast<int>(s)] =
-          v1::TcpStateCounts::descriptor()->FindFieldByNumber(static_cast<int>(s));
-    }
-    return out;
-  }();
-  return *fields[static_cast<int>(state)];
-}
+// Each state's field, by the kernel's number: the generated accessors, so that the report
+// builder's per-source sums (122,880 sources a second in the fleet benchmark) use no
+// reflection. TelemetryCodecTest.EveryStateHasItsFieldByNumberAndName holds this table to the
+// message's field numbers and names.
+struct Field {
+  uint64_t (C::*get)() const;
+  void (C::*set)(uint64_t);
+};
+const Field kFields[kTcpStateSlots] = {
+    {nullptr, nullptr},  // 0: no state
+    {&C::established, &C::set_established},
+    {&C::syn_sent, &C::set_syn_sent},
+    {&C::syn_recv, &C::set_syn_recv},
+    {&C::fin_wait1, &C::set_fin_wait1},
+    {&C::fin_wait2, &C::set_fin_wait2},
+    {&C::time_wait, &C::set_time_wait},
+    {&C::close, &C::set_close},
+    {&C::close_wait, &C::set_close_wait},
+    {&C::last_ack, &C::set_last_ack},
+    {&C::listen, &C::set_listen},
+    {&C::closing, &C::set_closing},
+};
+
+const Field& FieldOf(TcpState state) { return kFields[static_cast<int>(state)]; }
 
 }  // namespace
 
 uint64_t CountOf(const v1::TcpStateCounts& counts, TcpState state) {
-  return counts.GetReflection()->GetUInt64(counts, &FieldOf(state));
+  return (counts.*FieldOf(state).get)();
 }
 
 void SetCount(v1::TcpStateCounts* counts, TcpState state, uint64_t n) {
-  counts->GetReflection()->SetUInt64(counts, &FieldOf(state), n);
+  (counts->*FieldOf(state).set)(n);
 }
 
 void AddCount(v1::TcpStateCounts* counts, TcpState state, uint64_t n) {
