@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "common/status_macros.h"
 #include "host/host_facts.h"
+#include "proto/hello.h"
 #include "proto/run_spec.h"
 
 namespace churnlab {
@@ -23,7 +24,11 @@ using google::protobuf::util::TimeUtil;
 }  // namespace
 
 AgentSession::AgentSession(Options options)
-    : options_(std::move(options)), link_(LinkOptions(), this) {}
+    : options_(std::move(options)),
+      offered_([](const std::vector<SocketAddress>& ips) {
+        return absl::flat_hash_set<SocketAddress>(ips.begin(), ips.end());
+      }(SourceAddressesOf(options_.link.hello))),
+      link_(LinkOptions(), this) {}
 
 CoordinatorSession::Options AgentSession::LinkOptions() {
   CoordinatorSession::Options link = options_.link;
@@ -113,9 +118,11 @@ void AgentSession::Refuse(const std::string& run_id, const std::string& reason) 
   link_.Send(message);
 }
 
-absl::Status AgentSession::CheckShard(const v1::Shard& shard, EngineParams* params) const {
+absl::Status AgentSession::CheckShard(const v1::Shard& shard, EngineParams* params,
+                                      std::vector<NamedTarget>* names) const {
   absl::StatusOr<EngineParams> p = EngineParamsFromShard(shard);
   if (!p.ok()) return p.status();
+  *names = p->named_targets;
   // Names resolve here, where the connections go from; DNS cannot widen the allow-list: every
   // address a name has must be inside it.
   std::vector<Resolution> resolved;
@@ -138,10 +145,7 @@ absl::Status AgentSession::CheckShard(const v1::Shard& shard, EngineParams* para
   p->max_rate = options_.max_rate;
   p->leased = true;
   for (const SocketAddress& ip : p->source_ips) {
-    bool offered = false;
-    for (const std::string& own : options_.link.hello.source_ips())
-      offered = offered || own == ip.IpString();
-    if (!offered) {
+    if (!offered_.contains(ip)) {
       return absl::PermissionDeniedError(
           absl::StrCat("source IP ", ip.IpString(), " is not one this agent offers"));
     }
@@ -193,7 +197,8 @@ void AgentSession::PrepareShard(v1::Shard shard, std::chrono::steady_clock::time
     }
   });
   EngineParams params;
-  absl::Status checked = CheckShard(shard, &params);
+  std::vector<NamedTarget> names;
+  absl::Status checked = CheckShard(shard, &params, &names);
   absl::StatusOr<ShardEnginePtr> engine =
       checked.ok() ? MakeEngine(params) : absl::StatusOr<ShardEnginePtr>(checked);
   {
@@ -213,7 +218,7 @@ void AgentSession::PrepareShard(v1::Shard shard, std::chrono::steady_clock::time
     std::lock_guard<std::mutex> lock(mu_);
     engine_ = engine->get();
   }
-  RunShard(shard.run_id(), *std::move(engine), start_at);
+  RunShard(shard.run_id(), *std::move(engine), start_at, std::move(names));
 }
 
 absl::StatusOr<ShardEnginePtr> AgentSession::MakeEngine(const EngineParams& params) {
@@ -236,7 +241,8 @@ absl::StatusOr<ShardEnginePtr> AgentSession::MakeEngine(const EngineParams& para
 }
 
 void AgentSession::RunShard(std::string run_id, ShardEnginePtr engine,
-                            std::chrono::steady_clock::time_point start_at) {
+                            std::chrono::steady_clock::time_point start_at,
+                            std::vector<NamedTarget> names) {
   const absl::Duration start_after = absl::FromChrono(std::max(
       std::chrono::steady_clock::duration::zero(), start_at - std::chrono::steady_clock::now()));
   link_.Log(absl::StrCat("run ", run_id, ": starting in ", absl::FormatDuration(start_after)));
@@ -273,25 +279,65 @@ void AgentSession::RunShard(std::string run_id, ShardEnginePtr engine,
   ShardTelemetryCollector telemetry(run_id, engine->params().targets,
                                     high >= low && low > 0 ? high - low + 1 : 0);
   telemetry.SetPortsAtStart(toward_targets, range);
-  telemetry.SetTargetNames(engine->params().targets, engine->params().target_names);
+  telemetry.SetDestinations(engine->params().targets, engine->params().target_names);
+  std::unique_ptr<NameWatch> watch =
+      stopped_before_start ? nullptr : WatchNames(run_id, engine->params(), std::move(names));
   if (!stopped_before_start) {
     engine->Start();
-    StreamTelemetry(run_id, *engine, telemetry);
+    StreamTelemetry(run_id, *engine, telemetry, watch.get());
   }
   EngineSnapshot final_snapshot = stopped_before_start ? engine->Snapshot() : engine->Wait();
+  if (watch != nullptr) TakeLookups(run_id, *watch, *engine, telemetry);
   v1::AgentMessage last;
   *last.mutable_telemetry() = telemetry.Collect(final_snapshot, true);
   link_.Send(last);
   link_.Log(absl::StrCat("run ", run_id, ": done"));
-  std::lock_guard<std::mutex> lock(mu_);
-  running_run_.clear();
-  engine_ = nullptr;
-  ++runs_done_;
-  last_run_end_ = options_.link.now();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    running_run_.clear();
+    engine_ = nullptr;
+    ++runs_done_;
+    last_run_end_ = options_.link.now();
+  }
+  watch.reset();  // a lookup under way ends within kResolveTimeout: after the report is out
+}
+
+std::unique_ptr<NameWatch> AgentSession::WatchNames(const std::string& run_id,
+                                                    const EngineParams& params,
+                                                    std::vector<NamedTarget> names) {
+  if (names.empty() || params.resolve_interval <= absl::ZeroDuration()) return nullptr;
+  return std::make_unique<NameWatch>(
+      DestinationTable(params.targets, params.target_names), std::move(names),
+      params.resolve_interval,
+      [this](const SocketAddress& a) {
+        return CheckTargetsAllowed({a}, options_.allow_targets).ok();
+      },
+      [this, run_id](const std::string& note) {
+        link_.Log(absl::StrCat("run ", run_id, ": ", note));
+      });
+}
+
+void AgentSession::TakeLookups(const std::string& run_id, NameWatch& watch, ShardEngine& engine,
+                               ShardTelemetryCollector& telemetry) {
+  if (std::optional<NameWatch::Found> found = watch.Take(); found.has_value()) {
+    if (engine.UpdateDestinations(found->update)) {
+      telemetry.SetDestinations(found->targets, found->names);
+    } else {
+      link_.Log(absl::StrCat("run ", run_id, ": the engine did not take the destinations a ",
+                             "lookup found (", found->update.added.size(), " new of ",
+                             found->targets.size(), "); it keeps its own"));
+    }
+  }
+  const uint32_t lookups = watch.rounds() + 1;  // the first was the shard's check
+  const std::vector<uint32_t> failures = watch.failures();
+  for (size_t i = 0; i < watch.names().size() && i < failures.size(); ++i) {
+    const NamedTarget& name = watch.names()[i];
+    telemetry.SetLookups(absl::StrCat(name.host, ":", name.port), lookups, failures[i]);
+  }
 }
 
 void AgentSession::StreamTelemetry(const std::string& run_id, ShardEngine& engine,
-                                   ShardTelemetryCollector& telemetry) {
+                                   ShardTelemetryCollector& telemetry, NameWatch* watch) {
   uint32_t processes_lost = 0;
   bool stopped = false;
   while (!engine.Done()) {
@@ -319,6 +365,7 @@ void AgentSession::StreamTelemetry(const std::string& run_id, ShardEngine& engin
                              absl::FormatDuration(EngineProcesses::kAnswerDeadline),
                              ", so killed, or died); the others run on"));
     }
+    if (watch != nullptr) TakeLookups(run_id, *watch, engine, telemetry);
     v1::AgentMessage message;
     *message.mutable_telemetry() = telemetry.Collect(now, false);
     link_.Send(message);

@@ -14,8 +14,10 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "agent/destinations.h"
 #include "agent/engine.h"
 #include "agent/shard_telemetry.h"
 #include "common/net_address.h"
@@ -71,17 +73,25 @@ class AgentSession final : public CoordinatorSession::Handler {
   bool ShouldLeave() override;
 
  private:
-  // Why the agent will not run `shard`, or OK.
-  absl::Status CheckShard(const v1::Shard& shard, EngineParams* params) const;
+  // Why the agent will not run `shard`, or OK; its targets given by name go to *names.
+  absl::Status CheckShard(const v1::Shard& shard, EngineParams* params,
+                          std::vector<NamedTarget>* names) const;
   // On the shard's thread: checks the shard (resolving its names and the allow-list's, which
   // may take DNS's time: never on the thread that reads the coordinator), builds its engine and
   // runs it, or refuses it.
   void PrepareShard(v1::Shard shard, std::chrono::steady_clock::time_point start_at);
   void RunShard(std::string run_id, ShardEnginePtr engine,
-                std::chrono::steady_clock::time_point start_at);
-  // Until the engine is done: a stop asked for, pings, and telemetry each interval.
+                std::chrono::steady_clock::time_point start_at, std::vector<NamedTarget> names);
+  // Until the engine is done: a stop asked for, pings, what the names' lookups changed (`watch`
+  // may be null), and telemetry each interval.
   void StreamTelemetry(const std::string& run_id, ShardEngine& engine,
-                       ShardTelemetryCollector& telemetry);
+                       ShardTelemetryCollector& telemetry, NameWatch* watch);
+  // Looks `names` up again every params.resolve_interval (null when there are none, or it is 0).
+  std::unique_ptr<NameWatch> WatchNames(const std::string& run_id, const EngineParams& params,
+                                        std::vector<NamedTarget> names);
+  // Gives the engine the destinations a lookup changed, and the telemetry the table and counts.
+  void TakeLookups(const std::string& run_id, NameWatch& watch, ShardEngine& engine,
+                   ShardTelemetryCollector& telemetry);
   // The engine in this process, or in as many processes as the fd limit needs.
   absl::StatusOr<ShardEnginePtr> MakeEngine(const EngineParams& params);
   void StopShard();
@@ -95,6 +105,8 @@ class AgentSession final : public CoordinatorSession::Handler {
   void AddIdleCensus(v1::Hello* hello);
 
   Options options_;
+  // The source IPs its hello offers, parsed once: a shard may bind only these.
+  absl::flat_hash_set<SocketAddress> offered_;
   std::mutex census_mu_;  // guards the two below
   std::optional<v1::PortsAtStart> idle_census_;
   absl::Time idle_census_due_ = absl::InfinitePast();

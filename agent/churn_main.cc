@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "agent/destinations.h"
 #include "agent/engine.h"
 #include "agent/engine_pipe.h"
 #include "agent/engine_processes.h"
@@ -38,6 +39,8 @@ struct Options {
   bool json = false;
   bool child = false;
   std::vector<Resolution> resolved;  // target names and their addresses
+  std::vector<NamedTarget> names;    // the targets given by name, looked up again while it runs
+  AllowList allowed;
 };
 
 // What http and https requests carry, and TLS's client side.
@@ -139,6 +142,9 @@ FlagSet MakeFlags(Options& o) {
   flags.Duration("connect-timeout", &p.connect_timeout, "longest wait for the handshake");
   flags.Duration("io-timeout", &p.io_timeout, "longest wait for a response or the server's FIN");
   flags.Duration("hold", &p.hold, "keep each connection open this long after its requests");
+  p.resolve_interval = kDefaultResolveInterval;
+  flags.Duration("resolve-interval", &p.resolve_interval,
+                 "targets by name: look them up again this often while it runs (0s: once)");
   flags.Int("max-in-flight", &p.max_in_flight, "open model: cap on open connections");
   flags.Int("max-connections", &p.max_connections, "cap on connections started (0 = none)");
   flags.Custom("threads", "N", "1", "engine threads", [&p](absl::string_view v) {
@@ -178,6 +184,8 @@ absl::Status Resolve(Options& o) {
     return absl::InvalidArgumentError(
         absl::StrCat("--allow-targets: ", allowed.status().message()));
   }
+  o.allowed = *allowed;
+  o.names = p.named_targets;
   RETURN_IF_ERROR(ResolveEngineTargets(&p, &o.resolved));
   for (const Resolution& r : o.resolved) {
     std::vector<std::string> addresses;
@@ -191,6 +199,24 @@ absl::Status Resolve(Options& o) {
                      : "");
   }
   return CheckTargetsAllowed(p.targets, *allowed);
+}
+
+// Looks the targets given by name up again every --resolve-interval (null: none, or once).
+std::unique_ptr<NameWatch> WatchNames(const Options& o) {
+  if (o.names.empty() || o.params.resolve_interval <= absl::ZeroDuration()) return nullptr;
+  return std::make_unique<NameWatch>(
+      DestinationTable(o.params.targets, o.params.target_names), o.names, o.params.resolve_interval,
+      [&o](const SocketAddress& a) { return CheckTargetsAllowed({a}, o.allowed).ok(); },
+      [](const std::string& note) { std::fprintf(stderr, "churnlab-churn: %s\n", note.c_str()); });
+}
+
+// Gives the engine what a lookup changed; the report lists every address used.
+void TakeLookups(NameWatch& watch, Engine& engine, Options& o) {
+  std::optional<NameWatch::Found> found = watch.Take();
+  if (!found.has_value() || !engine.UpdateDestinations(found->update)) return;
+  o.resolved = UsedByName(found->targets, found->names);
+  std::fprintf(stderr, "churnlab-churn: a lookup changed the destinations: %zu in use now\n",
+               found->update.active.size());
 }
 
 // Writes one answer to stdout; false when the pipe broke (the agent is gone).
@@ -227,8 +253,19 @@ int RunChild() {
   }
   if (!Answer(v1::EngineAnswer::STATUS_RUNNING, "")) return kExitCannotRun;
   v1::EngineOrder order;
-  while (ReadDelimited(STDIN_FILENO, 64, &order)) {
+  DestinationOrderReader destinations((*engine)->params().targets.size());
+  while (ReadDelimited(STDIN_FILENO, kMaxEngineOrderBytes, &order)) {
     switch (order.order_case()) {
+      case v1::EngineOrder::kAddDestination:
+        destinations.Add(order.add_destination());
+        break;
+      case v1::EngineOrder::kActiveDestinations:
+        if (std::optional<DestinationUpdate> update =
+                destinations.Active(order.active_destinations());
+            update.has_value() && !(*engine)->UpdateDestinations(*update)) {
+          destinations.OutOfStep();
+        }
+        break;
       case v1::EngineOrder::kLeaseUntilNanos:
         (*engine)->ExtendLease(order.lease_until_nanos());
         break;
@@ -280,6 +317,7 @@ int Main(int argc, char** argv) {
   }
   signal(SIGINT, OnSignal);
   signal(SIGTERM, OnSignal);
+  std::unique_ptr<NameWatch> watch = WatchNames(o);
   (*engine)->Start();
   EngineSnapshot previous = (*engine)->Snapshot();
   auto next = std::chrono::steady_clock::now() + std::chrono::seconds(1);
@@ -288,6 +326,7 @@ int Main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     if (std::chrono::steady_clock::now() < next) continue;
     next += std::chrono::seconds(1);
+    if (watch != nullptr) TakeLookups(*watch, **engine, o);
     EngineSnapshot now = (*engine)->Snapshot();
     if (o.progress) {
       std::fprintf(o.json ? stderr : stdout, "%s\n",
@@ -297,6 +336,7 @@ int Main(int argc, char** argv) {
     previous = std::move(now);
   }
   EngineSnapshot final_snapshot = (*engine)->Wait();
+  watch.reset();
   if (o.json) {
     std::printf("%s\n", ReportToJson(LocalReport(o.params, final_snapshot, o.resolved)).c_str());
   } else {

@@ -12,6 +12,7 @@ Engine::Engine(EngineParams params, Clock& clock)
     : params_(std::move(params)),
       clock_(clock),
       lease_until_nanos_(params_.leased ? 0 : std::numeric_limits<int64_t>::max()),
+      destinations_(params_.targets.size()),
       schedule_(Pacer::For(params_)) {}
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(EngineParams params, OsSysCalls& sys,
@@ -96,6 +97,14 @@ bool Engine::ChangeRate(double rate) {
   uint64_t from_index = schedule_.DueBy(from_nanos);
   schedule_.ChangeRate(from_index, from_nanos, rate);
   for (auto& worker : workers_) worker->PostRateChange(from_index, from_nanos, rate);
+  return true;
+}
+
+bool Engine::UpdateDestinations(const DestinationUpdate& update) {
+  std::lock_guard<std::mutex> lock(destinations_mu_);
+  if (!UpdateFits(update, destinations_, params_.targets.front().family())) return false;
+  destinations_ += update.added.size();
+  for (auto& worker : workers_) worker->PostDestinations(update);
   return true;
 }
 

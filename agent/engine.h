@@ -50,6 +50,7 @@ class Engine final : public ShardEngine {
   bool ChangeRate(double rate) override;
   static constexpr int64_t kRateChangeLeadNanos = 200'000'000;
   void ExtendLease(int64_t until_nanos) override;
+  bool UpdateDestinations(const DestinationUpdate& update) override;
   // True once Start() was called and every worker has finished.
   bool Done() const;
   bool Done() override { return std::as_const(*this).Done(); }
@@ -72,6 +73,8 @@ class Engine final : public ShardEngine {
   std::atomic<int64_t> start_nanos_{0};
   std::atomic<int64_t> end_nanos_{0};
   std::atomic<int64_t> lease_until_nanos_;  // INT64_MAX unless params_.leased
+  std::mutex destinations_mu_;
+  size_t destinations_;  // the workers' table size; guarded by destinations_mu_
   std::mutex schedule_mu_;
   Pacer schedule_;  // the workers' common schedule, with every rate change so far
 };

@@ -48,7 +48,7 @@ v1::EngineSnapshotData SnapshotToProto(const EngineSnapshot& s) {
   out.set_held(s.held);
   for (const SourceSnapshot& source : s.sources) {
     v1::EngineSourceData* d = out.add_sources();
-    d->set_source(source.source);
+    d->set_source(SourceName(source.source));
     d->set_attempted(source.counts.attempted);
     d->set_succeeded(source.counts.succeeded);
     d->set_requests(source.counts.requests);
@@ -80,7 +80,9 @@ bool SnapshotFromProto(const v1::EngineSnapshotData& d, EngineSnapshot* out) {
   s.held = d.held();
   for (const v1::EngineSourceData& source : d.sources()) {
     SourceSnapshot& to = s.sources.emplace_back();
-    to.source = source.source();
+    absl::StatusOr<SocketAddress> address = SourceOfName(source.source());
+    if (!address.ok()) return false;
+    to.source = *address;
     to.counts.attempted = source.attempted();
     to.counts.succeeded = source.succeeded();
     to.counts.requests = source.requests();
@@ -153,6 +155,57 @@ bool WriteAll(int fd, absl::string_view bytes) {
     size -= static_cast<size_t>(n);
   }
   return true;
+}
+
+std::vector<std::string> DestinationOrders(const DestinationUpdate& update) {
+  std::vector<std::string> orders;
+  for (size_t i = 0; i < update.added.size(); ++i) {
+    v1::EngineOrder order;
+    v1::EngineDestination* d = order.mutable_add_destination();
+    d->set_index(static_cast<uint32_t>(update.first + i));
+    d->set_address(update.added[i].ToString());
+    d->set_name(update.added_names[i]);
+    orders.push_back(DelimitedFrame(order));
+  }
+  std::string bits;
+  for (uint32_t i : update.active) {
+    if (i / 8 >= bits.size()) bits.resize(i / 8 + 1, '\0');
+    bits[i / 8] = static_cast<char>(bits[i / 8] | (1 << (i % 8)));
+  }
+  v1::EngineOrder active;
+  active.set_active_destinations(std::move(bits));
+  orders.push_back(DelimitedFrame(active));
+  return orders;
+}
+
+bool DestinationOrderReader::Add(const v1::EngineDestination& destination) {
+  absl::StatusOr<SocketAddress> address = SocketAddress::ParseIpPort(destination.address());
+  in_step_ = in_step_ && address.ok() && destination.index() == size_ + pending_.added.size();
+  if (!in_step_) return false;
+  pending_.added.push_back(*address);
+  pending_.added_names.push_back(destination.name());
+  return true;
+}
+
+std::optional<DestinationUpdate> DestinationOrderReader::Active(absl::string_view bits) {
+  if (!in_step_) return std::nullopt;
+  DestinationUpdate update = std::exchange(pending_, {});
+  update.first = static_cast<uint32_t>(size_);
+  const size_t size = size_ + update.added.size();
+  for (size_t i = 0; i < bits.size() * 8; ++i) {
+    if ((static_cast<unsigned char>(bits[i / 8]) >> (i % 8) & 1) == 0) continue;
+    if (i >= size) {
+      in_step_ = false;
+      return std::nullopt;
+    }
+    update.active.push_back(static_cast<uint32_t>(i));
+  }
+  if (update.active.empty()) {
+    in_step_ = false;
+    return std::nullopt;
+  }
+  size_ = size;
+  return update;
 }
 
 }  // namespace churnlab

@@ -6,11 +6,14 @@
 #include <google/protobuf/message_lite.h>
 
 #include <cstddef>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "agent/engine_snapshot.h"
 #include "churnlab/v1/engine.pb.h"
+#include "common/engine_params.h"
 
 namespace churnlab {
 
@@ -18,6 +21,32 @@ namespace churnlab {
 // shard may (CA certificates up to 512 KiB among it): past either the stream is not trusted.
 inline constexpr size_t kMaxEngineAnswerBytes = 64 << 20;
 inline constexpr size_t kMaxEngineParamsBytes = 4 << 20;
+// An order is one write(), atomic on a pipe up to PIPE_BUF (4,096 bytes on Linux): a bitmap of
+// kMaxDestinations bits (3,750 bytes) and its framing fit.
+inline constexpr size_t kMaxEngineOrderBytes = 4096;
+
+// A destination update as orders (EngineOrder), each at most kMaxEngineOrderBytes: one per
+// added address, then the active set.
+std::vector<std::string> DestinationOrders(const DestinationUpdate& update);
+// Collects those orders on the engine process's side, against a table of `size` entries.
+class DestinationOrderReader {
+ public:
+  explicit DestinationOrderReader(size_t size) : size_(size) {}
+  // Takes an add_destination order. False once an order did not follow the last (an index
+  // that is not the next, an address that does not parse: one was lost on the way): the
+  // process then keeps its destinations for the rest of the run.
+  bool Add(const v1::EngineDestination& destination);
+  // Takes the active set: the update to apply, or nothing when out of step or the set is empty
+  // or names an entry past the table.
+  std::optional<DestinationUpdate> Active(absl::string_view bits);
+  // The engine refused the last update: nothing after it applies.
+  void OutOfStep() { in_step_ = false; }
+
+ private:
+  size_t size_;  // the table's size once the update so far is applied
+  DestinationUpdate pending_;
+  bool in_step_ = true;
+};
 
 v1::EngineSnapshotData SnapshotToProto(const EngineSnapshot& snapshot);
 // False when a failure's phase or errno, or a status code, is out of range.

@@ -225,6 +225,18 @@ void EngineProcesses::ExtendLease(int64_t until_nanos) {
   SendAll(DelimitedFrame(order));
 }
 
+bool EngineProcesses::UpdateDestinations(const DestinationUpdate& update) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  if (!UpdateFits(update, destinations_, params_.targets.front().family())) return false;
+  destinations_ += update.added.size();
+  for (const std::string& order : DestinationOrders(update)) {
+    for (Child& child : children_) {
+      if (!child.done.load()) WriteOrder(child.to, order.data(), order.size());
+    }
+  }
+  return true;
+}
+
 void EngineProcesses::Start() {
   static const std::string kStart = OrderFrame(&v1::EngineOrder::set_start);
   std::lock_guard<std::mutex> lock(mu_);

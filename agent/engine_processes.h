@@ -54,6 +54,9 @@ class EngineProcesses final : public ShardEngine {
   void Stop() override;
   // Not carried to the children: a lost agent's share is not handed on to a split shard.
   bool ChangeRate(double) override { return false; }
+  // Sends the update to every child not done as orders (DestinationOrders), each one write that
+  // is dropped when the child is not reading: a child that misses one keeps its destinations.
+  bool UpdateDestinations(const DestinationUpdate& update) override;
   // Written to every child without waiting on any (a stopped child misses it, and its own lease
   // lapses).
   void ExtendLease(int64_t until_nanos) override;
@@ -93,7 +96,8 @@ class EngineProcesses final : public ShardEngine {
   // a child. Each order is one write() of a few bytes (under PIPE_BUF) to a non-blocking pipe:
   // atomic, and dropped when the child is not reading.
   std::mutex write_mu_;
-  std::deque<Child> children_;  // fixed once Create() returns
+  std::deque<Child> children_;                    // fixed once Create() returns
+  size_t destinations_ = params_.targets.size();  // the children's table size; under write_mu_
   bool started_ = false;
 };
 

@@ -4,6 +4,15 @@
 
 namespace churnlab {
 
+std::string SourceName(const SocketAddress& source) {
+  return source.family() == AF_UNSPEC ? "auto" : source.IpString();
+}
+
+absl::StatusOr<SocketAddress> SourceOfName(absl::string_view name) {
+  if (name == "auto") return SocketAddress();
+  return SocketAddress::ParseIp(name);
+}
+
 OutcomeCounts EngineSnapshot::Total() const {
   OutcomeCounts total;
   for (const SourceSnapshot& source : sources) total.Add(source.counts);

@@ -7,15 +7,24 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "agent/outcome.h"
 #include "common/histogram.h"
+#include "common/net_address.h"
 
 namespace churnlab {
 
 struct SourceSnapshot {
-  std::string source;  // the source IP, or "auto" when the kernel picks it (bind mode none)
+  // The source IP; an empty address (AF_UNSPEC) when the kernel picks it (bind mode none).
+  SocketAddress source;
   OutcomeCounts counts;
 };
+
+// How telemetry and reports name a source: its IP, or "auto" when the kernel picks it.
+std::string SourceName(const SocketAddress& source);
+// The other way, for a name that crossed a pipe: INVALID_ARGUMENT when it is neither.
+absl::StatusOr<SocketAddress> SourceOfName(absl::string_view name);
 
 // HTTP status codes counted one by one: 100..599.
 inline constexpr int kMinStatusCode = 100;

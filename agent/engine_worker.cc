@@ -60,7 +60,12 @@ EngineWorker::EngineWorker(const EngineParams& params, std::vector<bool> free_bi
       hold_(ToNanos(params.hold)),
       late_limit_(ToNanos(params.connect_timeout)),
       outcomes_(new LiveOutcomeCounts[source_slots_]),
-      status_codes_(new SingleWriterCounter[kStatusCodes]) {}
+      status_codes_(new SingleWriterCounter[kStatusCodes]),
+      targets_(params.targets),
+      target_names_(params.target_names) {
+  target_names_.resize(targets_.size());
+  for (uint32_t t = 0; t < targets_.size(); ++t) active_.push_back(t);
+}
 
 EngineWorker::~EngineWorker() {
   for (Connection& c : slots_) {
@@ -82,7 +87,14 @@ absl::Status EngineWorker::Init() {
     if (!tls.ok()) return tls.status();
     tls_ = std::move(*tls);
   }
-  for (size_t t = 0; t < params_.targets.size(); ++t) {
+  AddRequests(0);
+  scratch_.resize(kScratchBytes);
+  events_.resize(kMaxEvents);
+  return absl::OkStatus();
+}
+
+void EngineWorker::AddRequests(size_t first) {
+  for (size_t t = first; t < targets_.size(); ++t) {
     if (!SpeaksHttp(params_.protocol)) {
       char one[kCounterMessageSize];
       EncodeCounter(1, one);
@@ -90,18 +102,15 @@ absl::Status EngineWorker::Init() {
       last_requests_.push_back(requests_.back());
     } else {
       // The Host header: the name the target was given by, else its ip:port.
-      std::string host = t < params_.target_names.size() && !params_.target_names[t].empty()
-                             ? absl::StrCat(params_.target_names[t], ":", params_.targets[t].port())
-                             : params_.targets[t].ToString();
+      std::string host = target_names_[t].empty()
+                             ? targets_[t].ToString()
+                             : absl::StrCat(target_names_[t], ":", targets_[t].port());
       // Only server-fin asks the server to close; otherwise the client closes first as told.
       requests_.push_back(HttpRequest(params_.request, host, /*close=*/false));
       last_requests_.push_back(
           HttpRequest(params_.request, host, params_.close_policy == ClosePolicy::kServerFin));
     }
   }
-  scratch_.resize(kScratchBytes);
-  events_.resize(kMaxEvents);
-  return absl::OkStatus();
 }
 
 void EngineWorker::Run(int64_t start_nanos, const std::atomic<bool>& stop,
@@ -122,7 +131,7 @@ void EngineWorker::Run(int64_t start_nanos, const std::atomic<bool>& stop,
       AbortAll();
       return;
     }
-    if (has_changes_.load(std::memory_order_acquire)) TakeRateChanges();
+    if (has_changes_.load(std::memory_order_acquire)) TakeChanges();
     if (opening && (now >= end_ || next_index_ >= index_limit_)) {
       opening = false;
       if (open_model_) SkipUnmadeStarts();
@@ -250,10 +259,24 @@ void EngineWorker::PostRateChange(uint64_t from_index, int64_t from_nanos, doubl
   has_changes_.store(true, std::memory_order_release);
 }
 
-void EngineWorker::TakeRateChanges() {
+void EngineWorker::PostDestinations(DestinationUpdate update) {
+  std::lock_guard<std::mutex> lock(changes_mu_);
+  destination_changes_.push_back(std::move(update));
+  has_changes_.store(true, std::memory_order_release);
+}
+
+void EngineWorker::TakeChanges() {
   std::lock_guard<std::mutex> lock(changes_mu_);
   for (const RateChange& c : changes_) pacer_.ChangeRate(c.from_index, c.from_nanos, c.rate);
   changes_.clear();
+  for (DestinationUpdate& u : destination_changes_) {
+    const size_t first = targets_.size();
+    targets_.insert(targets_.end(), u.added.begin(), u.added.end());
+    target_names_.insert(target_names_.end(), u.added_names.begin(), u.added_names.end());
+    AddRequests(first);
+    active_ = std::move(u.active);
+  }
+  destination_changes_.clear();
   has_changes_.store(false, std::memory_order_release);
 }
 
@@ -261,9 +284,9 @@ bool EngineWorker::StartConnection(uint64_t global_index, int64_t now) {
   uint32_t slot = free_slots_.back();
   free_slots_.pop_back();
   Connection& c = slots_[slot];
-  uint64_t pair = global_index % (uint64_t{source_slots_} * params_.targets.size());
+  uint64_t pair = global_index % (uint64_t{source_slots_} * active_.size());
   c.source = static_cast<uint32_t>(pair % source_slots_);
-  c.target = static_cast<uint32_t>(pair / source_slots_);
+  c.target = active_[pair / source_slots_];
   c.requests_done = 0;
   c.send_offset = 0;
   c.state = State::kConnecting;
@@ -292,7 +315,7 @@ bool EngineWorker::StartConnection(uint64_t global_index, int64_t now) {
     return false;
   }
 
-  const SocketAddress& target = params_.targets[c.target];
+  const SocketAddress& target = targets_[c.target];
   SysCallResult r = sys_.Connect(c.fd, target.sockaddr_ptr(), target.length());
   int64_t returned = clock_.NowNanos();
   connect_call_.Record(returned - c.started_at);
@@ -317,8 +340,8 @@ bool EngineWorker::StartConnection(uint64_t global_index, int64_t now) {
 
 // socket(), then the source binding the bind mode asks for. False when it failed (counted).
 bool EngineWorker::OpenSocket(Connection& c) {
-  SysCallResult s = sys_.Socket(params_.targets[c.target].family(),
-                                SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  SysCallResult s =
+      sys_.Socket(targets_[c.target].family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (!s.ok()) {
     Fail(c, Phase::kSocket, s.errno_);
     return false;
@@ -326,7 +349,7 @@ bool EngineWorker::OpenSocket(Connection& c) {
   c.fd = static_cast<int>(s.rc);
   if (params_.bind_mode == BindMode::kNone) return true;
   if (params_.bind_mode == BindMode::kBindAny) {
-    return Bind(c, SocketAddress::Any(params_.targets[c.target].family()));
+    return Bind(c, SocketAddress::Any(targets_[c.target].family()));
   }
   if (params_.bind_mode == BindMode::kNoPort) {
     int one = 1;
@@ -405,10 +428,7 @@ void EngineWorker::OnConnected(Connection& c) {
 
 void EngineWorker::StartHandshake(Connection& c) {
   uint32_t pair = c.source + c.target * source_slots_;
-  const std::string no_name;
-  const std::string& name =
-      c.target < params_.target_names.size() ? params_.target_names[c.target] : no_name;
-  c.ssl = tls_->Open(c.fd, pair, name, params_.targets[c.target]);
+  c.ssl = tls_->Open(c.fd, pair, target_names_[c.target], targets_[c.target]);
   if (c.ssl == nullptr) return Fail(c, Phase::kTls, kTlsHandshakeFailed);
   c.state = State::kHandshaking;
   // The TLS handshake gets an io_timeout of its own.
@@ -699,8 +719,7 @@ void EngineWorker::AddTo(EngineSnapshot* out) const {
   if (out->sources.size() < source_slots_) {
     out->sources.resize(source_slots_);
     for (uint32_t i = 0; i < source_slots_; ++i) {
-      out->sources[i].source =
-          params_.source_ips.empty() ? "auto" : params_.source_ips[i].IpString();
+      if (!params_.source_ips.empty()) out->sources[i].source = params_.source_ips[i];
     }
   }
   for (uint32_t i = 0; i < source_slots_; ++i) outcomes_[i].AddTo(&out->sources[i].counts);

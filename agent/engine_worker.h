@@ -50,6 +50,9 @@ class EngineWorker {
   // From connection `from_index` (at `from_nanos` after the start) on, the engine's total rate is
   // `rate`; applied by the worker's own thread at its next loop pass. Safe from any thread.
   void PostRateChange(uint64_t from_index, int64_t from_nanos, double rate);
+  // New connections go to the update's destinations from the worker's next loop pass on
+  // (Engine::UpdateDestinations checked it against the table). Safe from any thread.
+  void PostDestinations(DestinationUpdate update);
 
  private:
   static constexpr uint32_t kNil = UINT32_MAX;
@@ -167,8 +170,11 @@ class EngineWorker {
   };
   std::mutex changes_mu_;
   std::vector<RateChange> changes_;
+  std::vector<DestinationUpdate> destination_changes_;
   std::atomic<bool> has_changes_{false};
-  void TakeRateChanges();
+  void TakeChanges();
+  // Builds the requests of the table's entries from `first` on.
+  void AddRequests(size_t first);
   const bool open_model_;
   const uint64_t capacity_;  // open: max in flight; closed: concurrency (this worker's share)
   const uint64_t index_limit_;
@@ -187,7 +193,12 @@ class EngineWorker {
   List connect_list_;
   List io_list_;
   List hold_list_;
-  std::unique_ptr<TlsClient> tls_;          // protocols tls and https
+  std::unique_ptr<TlsClient> tls_;  // protocols tls and https
+  // The destination table (params' targets, then addresses later lookups added; it only grows,
+  // so a connection's target index stays valid), and the entries new connections go to.
+  std::vector<SocketAddress> targets_;
+  std::vector<std::string> target_names_;  // per entry, its host name; "" for an IP literal
+  std::vector<uint32_t> active_;
   std::vector<std::string> requests_;       // per target: a keep-alive request
   std::vector<std::string> last_requests_;  // per target: the last request of a connection
   std::vector<char> scratch_;

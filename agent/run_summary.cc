@@ -128,7 +128,7 @@ std::string FormatSummary(const EngineParams& params, const EngineSnapshot& s) {
   absl::StrAppendFormat(&out, "\n  %-40s %10s %10s %10s  %s\n", "source", "attempted", "succeeded",
                         "failed", "failures");
   for (const SourceSnapshot& source : s.sources) {
-    absl::StrAppendFormat(&out, "  %-40s %10d %10d %10d  %s\n", source.source,
+    absl::StrAppendFormat(&out, "  %-40s %10d %10d %10d  %s\n", SourceName(source.source),
                           source.counts.attempted, source.counts.succeeded, source.counts.failed(),
                           FormatFailures(source.counts, 4));
   }

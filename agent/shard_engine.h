@@ -27,6 +27,12 @@ class ShardEngine {
   // Starts due while it has lapsed are counted late, never made late. Safe from any thread, and
   // never blocks on an engine process.
   virtual void ExtendLease(int64_t until_nanos) = 0;
+  // From shortly after now, new connections go to the update's destinations (a name looked up
+  // again). False, and nothing changes, when the update does not fit the engine's table (its
+  // `first` is not the table's size, an index is past it, the table would pass
+  // kMaxDestinations, an address is of another family). Safe from any thread; never blocks on an
+  // engine process.
+  virtual bool UpdateDestinations(const DestinationUpdate& update) = 0;
   // True once started and every worker has finished.
   virtual bool Done() = 0;
   // Blocks until the run ends; the final snapshot.

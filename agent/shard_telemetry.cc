@@ -27,21 +27,20 @@ v1::FailurePhase ToProto(Phase phase) {
 // and at most 30 s after (CensusGapNanos).
 constexpr int64_t kMinCensusGapNanos = 950'000'000;
 
-// "auto" (no bind) or a wildcard bind (0.0.0.0, ::): the census sees the address the kernel
-// chose, never the wildcard itself.
-bool KernelPicksAddress(const std::string& source) {
-  if (source == "auto") return true;
-  absl::StatusOr<SocketAddress> ip = SocketAddress::ParseIp(source);
-  return ip.ok() && ip->is_unspecified();
+// No bind (an empty address) or a wildcard bind (0.0.0.0, ::): the census sees the address the
+// kernel chose, never the wildcard itself.
+bool KernelPicksAddress(const SocketAddress& source) {
+  return source.family() == AF_UNSPEC || source.is_unspecified();
 }
 
 // The census entries that count for `source`: every local address when the kernel picks it,
 // else its own.
-std::vector<const SourceSockets*> SocketsOf(const SocketCensus& census, const std::string& source) {
+std::vector<const SourceSockets*> SocketsOf(const SocketCensus& census,
+                                            const SocketAddress& source) {
   std::vector<const SourceSockets*> out;
   if (KernelPicksAddress(source)) {
     for (const auto& [ip, sockets] : census) out.push_back(&sockets);
-  } else if (auto it = census.find(source); it != census.end()) {
+  } else if (auto it = census.find(source.IpString()); it != census.end()) {
     out.push_back(&it->second);
   }
   return out;
@@ -57,7 +56,7 @@ v1::ShardTelemetry SnapshotToTelemetry(const EngineSnapshot& snapshot, const std
       google::protobuf::util::TimeUtil::NanosecondsToDuration(snapshot.elapsed_nanos);
   for (const SourceSnapshot& source : snapshot.sources) {
     v1::SourceCounts* s = t.add_sources();
-    s->set_ip(source.source);
+    s->set_ip(SourceName(source.source));
     s->set_attempted(source.counts.attempted);
     s->set_succeeded(source.counts.succeeded);
     s->set_requests(source.counts.requests);
@@ -163,21 +162,44 @@ void ShardTelemetryCollector::SetPortsAtStart(const absl::StatusOr<SocketCensus>
   if (range.ok()) range_at_start_ = *range;
 }
 
-void ShardTelemetryCollector::SetTargetNames(const std::vector<SocketAddress>& targets,
-                                             const std::vector<std::string>& names) {
+void ShardTelemetryCollector::SetDestinations(const std::vector<SocketAddress>& targets,
+                                              const std::vector<std::string>& names) {
+  targets_ = targets;
+  std::map<std::string, std::pair<uint32_t, uint32_t>> lookups;  // kept from the last table
+  for (const v1::ResolvedTarget& r : resolved_) {
+    lookups[r.name()] = {r.lookups(), r.failed_lookups()};
+  }
   resolved_.Clear();
+  std::map<std::string, v1::ResolvedTarget*> by_name;  // into resolved_, first used first
   for (size_t i = 0; i < targets.size() && i < names.size(); ++i) {
     if (names[i].empty()) continue;
     std::string name = absl::StrCat(names[i], ":", targets[i].port());
-    v1::ResolvedTarget* entry = nullptr;
-    for (v1::ResolvedTarget& r : resolved_) {
-      if (r.name() == name) entry = &r;
+    auto [it, added] = by_name.try_emplace(name, nullptr);
+    if (added) {
+      it->second = resolved_.Add();
+      it->second->set_name(name);
+      auto known = lookups.find(name);
+      it->second->set_lookups(known == lookups.end() ? 1 : known->second.first);
+      it->second->set_failed_lookups(known == lookups.end() ? 0 : known->second.second);
     }
-    if (entry == nullptr) {
-      entry = resolved_.Add();
-      entry->set_name(name);
+    v1::ResolvedTarget& entry = *it->second;
+    if (entry.addresses_size() < kMaxReportedAddresses) {
+      entry.add_addresses(targets[i].ToString());
     }
-    entry->add_addresses(targets[i].ToString());
+    entry.set_addresses_used(entry.addresses_used() + 1);
+  }
+  for (v1::ResolvedTarget& r : resolved_) {
+    // addresses_used says more only when the list is cut.
+    if (r.addresses_used() <= static_cast<uint32_t>(r.addresses_size())) r.set_addresses_used(0);
+  }
+}
+
+void ShardTelemetryCollector::SetLookups(const std::string& name, uint32_t lookups,
+                                         uint32_t failed) {
+  for (v1::ResolvedTarget& r : resolved_) {
+    if (r.name() != name) continue;
+    r.set_lookups(lookups);
+    r.set_failed_lookups(failed);
   }
 }
 
@@ -192,14 +214,16 @@ v1::ShardTelemetry ShardTelemetryCollector::Collect(const EngineSnapshot& snapsh
         std::max<int64_t>(0, clock_.NowNanos() - census_taken_at_));
   }
   uint64_t established = 0;
-  for (v1::SourceCounts& source : *t.mutable_sources()) {
+  for (int i = 0; i < t.sources_size(); ++i) {  // one per snapshot source, in its order
+    v1::SourceCounts& source = *t.mutable_sources(i);
+    const SocketAddress& address = snapshot.sources[i].source;
     if (census.ok()) {
-      for (const SourceSockets* sockets : SocketsOf(*census, source.ip())) {
+      for (const SourceSockets* sockets : SocketsOf(*census, address)) {
         AddSockets(*sockets, &source);
       }
     }
     if (at_start_.has_value()) {
-      for (const SourceSockets* sockets : SocketsOf(*at_start_, source.ip())) {
+      for (const SourceSockets* sockets : SocketsOf(*at_start_, address)) {
         source.set_ports_in_use_at_start(source.ports_in_use_at_start() + sockets->ports_in_use);
         source.set_ports_bind_taken_at_start(source.ports_bind_taken_at_start() +
                                              sockets->ports_bind_taken);

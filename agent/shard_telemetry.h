@@ -33,10 +33,14 @@ class ShardTelemetryCollector {
   // What the host held before the start (TakeSocketCensus, TakeRangeUse): in every message.
   void SetPortsAtStart(const absl::StatusOr<SocketCensus>& toward_targets,
                        const absl::StatusOr<RangeUse>& range);
-  // Targets given by name (`names[i]` for `targets[i]`, "" for an IP literal): every message
-  // lists each name with the addresses it resolved to.
-  void SetTargetNames(const std::vector<SocketAddress>& targets,
-                      const std::vector<std::string>& names);
+  // The destination table (`names[i]` for `targets[i]`, "" for an IP literal), again whenever a
+  // lookup grew it: the census counts sockets toward every entry, and every message lists each
+  // name with the addresses it was used at (kMaxReportedAddresses, and how many in all).
+  void SetDestinations(const std::vector<SocketAddress>& targets,
+                       const std::vector<std::string>& names);
+  // Each name's lookups so far ("host:port", the first one included) and the later ones that
+  // failed.
+  void SetLookups(const std::string& name, uint32_t lookups, uint32_t failed);
   ~ShardTelemetryCollector();
   // The next census's delay after the last one's start: 100 x its CPU cost, within 0.95-30 s.
   int64_t census_gap_nanos() const { return next_census_ - census_started_; }

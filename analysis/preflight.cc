@@ -62,7 +62,7 @@ std::string TupleWarning(const RunShape& shape, const ShardFacts& shard) {
   uint64_t ports = PortCount(*shard.hello);
   if (shard.rate > 0 || ports == 0 || shard.in_flight <= 0) return "";
   uint64_t destinations = Destinations(shape);
-  uint64_t sources = std::max<size_t>(1, shard.source_ips.size());
+  uint64_t sources = std::max<size_t>(1, shard.sources.size());
   uint64_t tuples = ports * destinations * sources;
   if (static_cast<uint64_t>(shard.in_flight) <= tuples) return "";
   bool bind_picks = BindReservesPort(shape.bind);
@@ -198,7 +198,7 @@ uint64_t HoldCapacity(const RunShape& shape, const ShardFacts& shard, uint32_t a
   auto bound = [&](uint64_t limit) {
     if (limit > 0) capacity = capacity == 0 ? limit : std::min(capacity, limit);
   };
-  bound(PortCount(hello) * Destinations(shape) * std::max<size_t>(1, shard.source_ips.size()));
+  bound(PortCount(hello) * Destinations(shape) * std::max<size_t>(1, shard.sources.size()));
   bound(hello.mem_available_bytes() / kBytesPerHeldConnection / sharing);
   // fs.file-max (often 2^63 - 1) only lowers a known bound: alone it says nothing of the host.
   if (std::optional<int64_t> file_max = SysctlInt(hello, "fs.file-max");

@@ -28,6 +28,15 @@ RunShape ShapeOf(const v1::RunSpec& spec) {
     shape.targets.push_back(*target);
   }
   shape.duration_s = google::protobuf::util::TimeUtil::DurationToNanoseconds(spec.duration()) / 1e9;
+  auto parse = [](const auto& texts, std::vector<SocketAddress>* out) {
+    for (const std::string& text : texts) {
+      if (absl::StatusOr<SocketAddress> ip = SocketAddress::ParseIp(text); ip.ok()) {
+        out->push_back(*ip);
+      }
+    }
+  };
+  parse(spec.source_ips(), &shape.wanted_sources);
+  parse(spec.exclude_source_ips(), &shape.excluded_sources);
   return shape;
 }
 

@@ -20,10 +20,10 @@ namespace churnlab::analysis {
 
 // One agent's part of a run.
 struct ShardFacts {
-  const v1::Hello* hello = nullptr;         // never null; its name is the agent's
-  std::span<const std::string> source_ips;  // empty under bind mode none (the kernel picks)
-  double rate = 0;                          // its share, new connections/s (open model)
-  int64_t in_flight = 0;                    // max_in_flight (open model) or concurrency
+  const v1::Hello* hello = nullptr;        // never null; its name is the agent's
+  std::span<const SocketAddress> sources;  // empty under bind mode none (the kernel picks)
+  double rate = 0;                         // its share, new connections/s (open model)
+  int64_t in_flight = 0;                   // max_in_flight (open model) or concurrency
   // Known once it ran: ports each source ("auto" too) held toward the targets before the first
   // connection, and the ports of the range any socket on the host held then.
   std::map<std::string, uint64_t> taken_at_start = {};
@@ -47,6 +47,8 @@ struct RunShape {
   int family = AF_UNSPEC;
   bool all_targets_loopback = false;
   double duration_s = 0;
+  std::vector<SocketAddress> wanted_sources;    // spec.source_ips
+  std::vector<SocketAddress> excluded_sources;  // spec.exclude_source_ips
 };
 
 // Unknown strings read as the defaults (the spec was validated before it got here).

@@ -5,33 +5,30 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "common/net_address.h"
 
 namespace churnlab::analysis {
 
-RunSources::RunSources(const RunShape& shape, const v1::RunSpec& spec)
+RunSources::RunSources(const RunShape& shape)
     : family_(shape.family),
-      excluded_(spec.exclude_source_ips().begin(), spec.exclude_source_ips().end()) {}
+      excluded_(shape.excluded_sources.begin(), shape.excluded_sources.end()) {}
 
-bool RunSources::OfFamily(const std::string& ip) const {
-  if (family_ == AF_UNSPEC) return true;
-  absl::StatusOr<SocketAddress> address = SocketAddress::ParseIp(ip);
-  return address.ok() && address->family() == family_;
+bool RunSources::OfFamily(const SocketAddress& ip) const {
+  return family_ == AF_UNSPEC || ip.family() == family_;
 }
 
-std::vector<std::string> RunSources::Offered(const v1::Hello& hello) const {
-  std::vector<std::string> out;
-  for (const std::string& ip : hello.source_ips()) {
-    if (excluded_.count(ip) == 0 && OfFamily(ip)) out.push_back(ip);
+std::vector<SocketAddress> RunSources::Offered(std::span<const SocketAddress> sources) const {
+  std::vector<SocketAddress> out;
+  for (const SocketAddress& ip : sources) {
+    if (!excluded_.contains(ip) && OfFamily(ip)) out.push_back(ip);
   }
   return out;
 }
 
-std::string RunSources::WhyNone(const v1::Hello& hello) const {
-  if (!Offered(hello).empty()) return "";
-  const bool any_of_family = std::any_of(hello.source_ips().begin(), hello.source_ips().end(),
-                                         [&](const std::string& ip) { return OfFamily(ip); });
-  if (!any_of_family && hello.source_ips_size() > 0) {
+std::string RunSources::WhyNone(std::span<const SocketAddress> sources) const {
+  if (!Offered(sources).empty()) return "";
+  const bool any_of_family = std::any_of(sources.begin(), sources.end(),
+                                         [&](const SocketAddress& ip) { return OfFamily(ip); });
+  if (!any_of_family && !sources.empty()) {
     return absl::StrCat("offers no source IP of the targets' family (",
                         family_ == AF_INET6 ? "IPv6" : "IPv4", ")");
   }

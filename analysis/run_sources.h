@@ -4,32 +4,33 @@
 // leaves out the address its single run used.
 #pragma once
 
+#include <span>
 #include <string>
-#include <unordered_set>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "analysis/run_shape.h"
-#include "churnlab/v1/agent.pb.h"
-#include "churnlab/v1/spec.pb.h"
+#include "common/net_address.h"
 
 namespace churnlab::analysis {
 
 class RunSources {
  public:
-  // The targets' family from `shape` (the spec parsed once), the exclusions from `spec`: each
-  // agent is then a pass over its addresses.
-  RunSources(const RunShape& shape, const v1::RunSpec& spec);
+  // The targets' family and the exclusions from `shape` (the spec parsed once): each agent is
+  // then a pass over its addresses.
+  explicit RunSources(const RunShape& shape);
 
-  // The agent's source IPs the run may use, in its hello's order.
-  std::vector<std::string> Offered(const v1::Hello& hello) const;
+  // Of an agent's source IPs (its hello's, parsed: SourceAddressesOf), those the run may use, in
+  // their order.
+  std::vector<SocketAddress> Offered(std::span<const SocketAddress> sources) const;
   // "" when the agent offers one; otherwise why not, in words for an error.
-  std::string WhyNone(const v1::Hello& hello) const;
+  std::string WhyNone(std::span<const SocketAddress> sources) const;
 
  private:
-  bool OfFamily(const std::string& ip) const;
+  bool OfFamily(const SocketAddress& ip) const;
 
   int family_;  // AF_UNSPEC when no target parses
-  std::unordered_set<std::string> excluded_;
+  absl::flat_hash_set<SocketAddress> excluded_;
 };
 
 }  // namespace churnlab::analysis

@@ -22,9 +22,10 @@ constexpr char kMaxTwBuckets[] = "net.ipv4.tcp_max_tw_buckets";
 
 // Whether a source's connections are loopback ones for tcp_tw_reuse=2: either end a loopback
 // address (the kernel's tcp_twsk_unique).
-bool Loopback(const std::string& source_ip, const RunShape& shape) {
-  absl::StatusOr<SocketAddress> source = SocketAddress::ParseIp(source_ip);
-  return shape.all_targets_loopback || (source.ok() && source->is_loopback());
+// `source` is null where the kernel picks the address (a loopback target then means it picks a
+// loopback one).
+bool Loopback(const SocketAddress* source, const RunShape& shape) {
+  return shape.all_targets_loopback || (source != nullptr && source->is_loopback());
 }
 
 // Settings a hello did not report read as 0: an unknown setting never hides a limit.
@@ -40,10 +41,10 @@ double ReuseDelaySeconds(const v1::Hello& hello) {
 
 // tcp_tw_reuse acts where connect() picks the port (__inet_hash_connect); a port bind() took
 // stays held by its TIME_WAIT, whatever the sysctl says.
-double ReuseDelayOf(const v1::Hello& hello, const std::string& source_ip, const RunShape& shape) {
+double ReuseDelayOf(const v1::Hello& hello, bool loopback, const RunShape& shape) {
   if (BindReservesPort(shape.bind)) return 0;
-  return ReuseDelay(SysctlOrZero(hello, kTwReuse), SysctlOrZero(hello, kTimestamps),
-                    Loopback(source_ip, shape), ReuseDelaySeconds(hello));
+  return ReuseDelay(SysctlOrZero(hello, kTwReuse), SysctlOrZero(hello, kTimestamps), loopback,
+                    ReuseDelaySeconds(hello));
 }
 
 v1::PortLimit LimitOf(const SourceFacts& facts) {
@@ -95,11 +96,22 @@ void AddPortsAtStartNotes(const ShardFacts& shard, std::set<std::string>* notes)
   }
 }
 
+// One (agent, source IP) of a run.
+struct SourceEntry {
+  const ShardFacts* shard;
+  std::string ip;     // "auto" where the kernel picks it
+  bool loopback;      // its connections are loopback ones (Loopback)
+  std::string space;  // NamespaceOf its agent
+  SourceFacts facts;
+  double rate;  // its share, new connections/s
+};
+
 // Notes on the agent's settings: reserved ports, reuse that shortens the hold, reuse that does
-// not apply (2 on connections that are not loopback ones, or timestamps off).
+// not apply (2 on connections that are not loopback ones, or timestamps off). `entries` are the
+// shard's sources, `sources` their budgets.
 void AddHostNotes(const ShardFacts& shard, const RunShape& shape,
-                  const std::vector<const v1::SourceBudget*>& sources,
-                  std::set<std::string>* notes) {
+                  std::span<const SourceEntry> entries,
+                  std::span<const v1::SourceBudget* const> sources, std::set<std::string>* notes) {
   const v1::Hello& hello = *shard.hello;
   const v1::PortRange& range = hello.port_range();
   if (uint64_t reserved = hello.reserved_ports(); reserved > 0 && PortCount(hello) > 0) {
@@ -110,7 +122,8 @@ void AddHostNotes(const ShardFacts& shard, const RunShape& shape,
   }
   AddPortsAtStartNotes(shard, notes);
   std::string reuse = Sysctl(hello, kTwReuse).value_or("");
-  for (const v1::SourceBudget* s : sources) {
+  for (size_t i = 0; i < sources.size(); ++i) {
+    const v1::SourceBudget* s = sources[i];
     if (s->limit() == v1::PORT_LIMIT_TW_REUSE) {
       notes->insert(absl::StrFormat(
           "tcp_tw_reuse=%s on %s%s: a new connection may take over a TIME_WAIT tuple %g s "
@@ -120,7 +133,7 @@ void AddHostNotes(const ShardFacts& shard, const RunShape& shape,
           s->hold_s(), s->hold_s(), kTimeWaitSeconds));
     } else if (s->limit() == v1::PORT_LIMIT_TIME_WAIT && shape.close == ClosePolicy::kClientFin &&
                SysctlOrZero(hello, kTimestamps) == 0 &&
-               ReuseDelay(SysctlOrZero(hello, kTwReuse), 1, Loopback(s->ip(), shape), 1) > 0) {
+               ReuseDelay(SysctlOrZero(hello, kTwReuse), 1, entries[i].loopback, 1) > 0) {
       notes->insert(absl::StrCat(
           "tcp_tw_reuse=", reuse, " on ", hello.host(),
           ", but tcp_timestamps=", Sysctl(hello, kTimestamps).value_or("(not reported)"),
@@ -165,15 +178,6 @@ std::string Rate(double rate) { return absl::StrFormat("%.0f", rate); }
 std::string NamespaceOf(const v1::Hello& hello) {
   return hello.kernel_id().empty() ? absl::StrCat("agent ", hello.name()) : hello.kernel_id();
 }
-
-// One (agent, source IP) of a run.
-struct SourceEntry {
-  const ShardFacts* shard;
-  std::string ip;
-  std::string space;  // NamespaceOf its agent
-  SourceFacts facts;
-  double rate;  // its share, new connections/s
-};
 
 // A source IP within one namespace: the agents that offer it and their rates summed.
 struct SharedIp {
@@ -391,20 +395,25 @@ std::vector<SourceEntry> EntriesOf(const v1::RunSpec& spec, const RunShape& shap
     uint32_t destinations = BindReservesPort(shape.bind) ? 1
                             : shard.destinations > 0     ? shard.destinations
                                                          : spec_destinations;
-    std::vector<std::string> sources(shard.source_ips.begin(), shard.source_ips.end());
-    if (sources.empty()) sources.push_back("auto");
-    for (const std::string& ip : sources) {
+    // Where the kernel picks the address, one entry "auto" (a null source).
+    std::vector<const SocketAddress*> sources;
+    for (const SocketAddress& ip : shard.sources) sources.push_back(&ip);
+    if (sources.empty()) sources.push_back(nullptr);
+    for (const SocketAddress* source : sources) {
       const v1::Hello& hello = *shard.hello;
+      const std::string ip = source == nullptr ? "auto" : source->IpString();
       const uint64_t held = UnusableAtStart(shard, ip);
+      const bool loopback = Loopback(source, shape);
       entries.push_back(
           SourceEntry{.shard = &shard,
                       .ip = ip,
+                      .loopback = loopback,
                       .space = NamespaceOf(hello),
                       .facts = {.ports = PortCount(hello) - std::min(held, PortCount(hello)),
                                 .destinations = destinations,
                                 .time_wait_s = kTimeWaitSeconds,
                                 .close = shape.close,
-                                .reuse_delay_s = ReuseDelayOf(hello, ip, shape)},
+                                .reuse_delay_s = ReuseDelayOf(hello, loopback, shape)},
                       .rate = shard.rate / sources.size()});
     }
   }
@@ -448,7 +457,8 @@ v1::TupleBudget ComputeTupleBudget(const v1::RunSpec& spec, const RunShape& shap
     size_t end = first;
     while (end < entries.size() && entries[end].shard == entries[first].shard) ++end;
     AddHostNotes(*entries[first].shard, shape,
-                 std::vector<const v1::SourceBudget*>(added.begin() + first, added.begin() + end),
+                 std::span<const SourceEntry>(entries).subspan(first, end - first),
+                 std::span<const v1::SourceBudget* const>(added).subspan(first, end - first),
                  &notes);
     first = end;
   }

@@ -165,12 +165,14 @@ void DropAgentsLeftWithoutSources(v1::Control::Stub* stub, v1::RunSpec* spec) {
   }
   v1::ListAgentsResponse agents;
   if (!stub->ListAgents(&context, request, &agents).ok()) return;
-  const analysis::RunSources sources(analysis::ShapeOf(*spec), *spec);
+  const analysis::RunSources sources(analysis::ShapeOf(*spec));
   std::vector<std::string> keep;
   for (const std::string& name : spec->agent_names()) {
     bool has_source = true;  // an agent not listed is left for the coordinator to judge
     for (const v1::AgentInfo& agent : agents.agents()) {
-      if (agent.hello().name() == name) has_source = sources.WhyNone(agent.hello()).empty();
+      if (agent.hello().name() == name) {
+        has_source = sources.WhyNone(SourceAddressesOf(agent.hello())).empty();
+      }
     }
     if (has_source) keep.push_back(name);
   }

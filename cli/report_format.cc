@@ -174,8 +174,19 @@ std::string ExchangeText(const v1::RunReport& r) {
   for (const v1::ResolvedTarget& name : r.resolved_targets()) {
     std::vector<std::string> addresses;
     for (const std::string& a : name.addresses()) addresses.push_back(TerminalSafe(a));
-    absl::StrAppendFormat(&out, "  target %s resolved to %s\n", TerminalSafe(name.name()),
-                          absl::StrJoin(addresses, ", "));
+    std::string more =
+        name.addresses_used() > static_cast<uint32_t>(name.addresses_size())
+            ? absl::StrFormat(" and %d more", name.addresses_used() - name.addresses_size())
+            : "";
+    std::string lookups =
+        name.lookups() > 1
+            ? absl::StrFormat(" (looked up %d times%s)", name.lookups(),
+                              name.failed_lookups() > 0
+                                  ? absl::StrFormat(", %d failed", name.failed_lookups())
+                                  : "")
+            : "";
+    absl::StrAppendFormat(&out, "  target %s resolved to %s%s%s\n", TerminalSafe(name.name()),
+                          absl::StrJoin(addresses, ", "), more, lookups);
   }
   const v1::Totals& t = r.totals();
   const v1::RunSpec& spec = r.spec();

@@ -248,6 +248,9 @@ void AddSpecFlags(FlagSet& flags, SpecOverrides& o) {
   AddSpecFlag(flags, o, "hold", "DURATION",
               "keep each connection open this long after its requests, then close it",
               Duration(&S::mutable_hold));
+  AddSpecFlag(flags, o, "resolve-interval", "DURATION",
+              "targets by name: look them up again this often (0s: once; default 30s)",
+              Duration(&S::mutable_resolve_interval));
   AddSpecFlag(flags, o, "close", "POLICY", "client-fin | rst | server-fin",
               Choice(&S::set_close_policy, v1::ClosePolicy_descriptor()));
   AddSpecFlag(flags, o, "protocol", "counter|http|tls|https",

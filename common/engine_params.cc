@@ -70,6 +70,10 @@ absl::Status ValidateAddresses(const EngineParams& p) {
   if (p.targets.empty() && p.named_targets.empty()) {
     return Invalid("targets", "at least one ip:port or host:port is required");
   }
+  if (p.targets.size() > kMaxDestinations) {
+    return Invalid("targets",
+                   absl::StrCat(p.targets.size(), " destinations; at most ", kMaxDestinations));
+  }
   for (const SocketAddress& target : p.targets) {
     if (target.port() == 0) {
       return Invalid("targets", absl::StrCat(target.ToString(), " has port 0"));
@@ -239,6 +243,12 @@ absl::Status ValidateEngineParams(const EngineParams& p) {
     return Invalid("connect_timeout",
                    absl::StrCat(absl::FormatDuration(p.connect_timeout), " is not in (0, 1h]"));
   }
+  if (p.resolve_interval < absl::ZeroDuration() ||
+      (p.resolve_interval > absl::ZeroDuration() && p.resolve_interval < kMinResolveInterval) ||
+      p.resolve_interval > kMaxTimeout) {
+    return Invalid("resolve_interval", absl::StrCat(absl::FormatDuration(p.resolve_interval),
+                                                    " is not 0 (once) or in [1s, 1h]"));
+  }
   if (p.io_timeout <= absl::ZeroDuration() || p.io_timeout > kMaxTimeout) {
     return Invalid("io_timeout",
                    absl::StrCat(absl::FormatDuration(p.io_timeout), " is not in (0, 1h]"));
@@ -283,6 +293,16 @@ absl::Status ResolveEngineTargets(EngineParams* p, std::vector<Resolution>* reso
   const int family = p->targets.front().family();
   std::erase_if(p->source_ips, [family](const SocketAddress& ip) { return ip.family() != family; });
   return ValidateAddresses(*p);
+}
+
+bool UpdateFits(const DestinationUpdate& u, size_t table, int family) {
+  const size_t size = table + u.added.size();
+  return u.first == table && size <= kMaxDestinations && u.added_names.size() == u.added.size() &&
+         !u.active.empty() &&
+         std::all_of(
+             u.added.begin(), u.added.end(),
+             [&](const SocketAddress& a) { return a.family() == family && a.port() != 0; }) &&
+         std::all_of(u.active.begin(), u.active.end(), [&](uint32_t i) { return i < size; });
 }
 
 absl::Duration DrainBound(const EngineParams& p) {

@@ -78,6 +78,10 @@ struct EngineParams {
   // Destinations given by name, not resolved yet: ResolveEngineTargets adds their addresses to
   // `targets` where the engine runs. The engine takes none.
   std::vector<NamedTarget> named_targets;
+  // How often the agent looks the names up again while the run goes (DNS changes: addresses
+  // that appear are loaded from then on, addresses gone take no new connections); zero: once.
+  // The engine itself resolves nothing (DestinationUpdate).
+  absl::Duration resolve_interval = absl::ZeroDuration();
   // Source IPs to bind; non-empty exactly when BindsSourceIp(bind_mode).
   std::vector<SocketAddress> source_ips;
   BindMode bind_mode = BindMode::kNone;
@@ -121,6 +125,27 @@ struct EngineParams {
   bool leased = false;
 };
 
+// The most destinations one run's table may hold: its IP targets, every address its names had
+// at the start (kMaxAddressesPerName each) and those later lookups added. Past it a new address
+// is not used (and counted).
+inline constexpr size_t kMaxDestinations = 30'000;
+
+// A change of a running engine's destinations, after a name was looked up again: `added` (each
+// with its name in `added_names`) join the engine's table at index `first`, which must be the
+// table's size (a connection's index into it stays valid), and from then on new connections go
+// round-robin over `active`, indices into the table (at least one).
+struct DestinationUpdate {
+  uint32_t first = 0;
+  std::vector<SocketAddress> added;
+  std::vector<std::string> added_names;
+  std::vector<uint32_t> active;
+};
+
+// Whether `update` fits a table of `table` entries whose addresses are of `family`: its `first`
+// is `table`, each added address has a name and a port and is of that family, the table stays
+// within kMaxDestinations, and `active` is not empty and names entries of the table only.
+bool UpdateFits(const DestinationUpdate& update, size_t table, int family);
+
 // Hard limits that keep a mistyped flag from becoming a runaway load.
 inline constexpr double kMaxRate = 5'000'000;
 inline constexpr int64_t kMaxConcurrency = 1'000'000;
@@ -129,6 +154,10 @@ inline constexpr absl::Duration kMaxDuration = absl::Hours(24);
 // without the hold) is at most kMaxDuration.
 inline constexpr absl::Duration kMaxTimeout = absl::Hours(1);
 inline constexpr int kMaxThreads = 256;
+// resolve_interval, when not zero: at least this (and at most kMaxTimeout); a spec with a name
+// that does not say gets the default.
+inline constexpr absl::Duration kMinResolveInterval = absl::Seconds(1);
+inline constexpr absl::Duration kDefaultResolveInterval = absl::Seconds(30);
 inline constexpr int64_t kMaxRequestsPerConnection = 1'000'000;
 // The most CA certificates' PEM a spec may carry (Debian's whole bundle is about 220 KiB).
 inline constexpr size_t kMaxCaPemBytes = 512 * 1024;

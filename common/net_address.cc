@@ -132,6 +132,18 @@ bool SocketAddress::is_unspecified() const {
   return false;
 }
 
+absl::string_view SocketAddress::AddressBytes() const {
+  if (family() == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&storage_);
+    return {reinterpret_cast<const char*>(&v4->sin_addr), sizeof(v4->sin_addr)};
+  }
+  if (family() == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&storage_);
+    return {reinterpret_cast<const char*>(&v6->sin6_addr), sizeof(v6->sin6_addr)};
+  }
+  return {};
+}
+
 std::string SocketAddress::IpString() const {
   char buf[INET6_ADDRSTRLEN] = {};
   if (family() == AF_INET) {

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -46,11 +47,19 @@ class SocketAddress {
   // "127.0.0.1" / "::1".
   std::string IpString() const;
 
+  // Same family, address and port (an IPv6 scope or flow label aside), as ToString compares.
   friend bool operator==(const SocketAddress& a, const SocketAddress& b) {
-    return a.ToString() == b.ToString();
+    return a.family() == b.family() && a.port() == b.port() && a.AddressBytes() == b.AddressBytes();
+  }
+  template <typename H>
+  friend H AbslHashValue(H h, const SocketAddress& a) {
+    return H::combine(std::move(h), a.family(), a.port(), a.AddressBytes());
   }
 
  private:
+  // The address's bytes (4 or 16; none for an empty address).
+  absl::string_view AddressBytes() const;
+
   sockaddr_storage storage_{};
   socklen_t length_ = 0;
 };

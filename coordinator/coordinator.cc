@@ -94,8 +94,11 @@ absl::Status Coordinator::AttachAgent(const v1::Hello& hello, AgentLink* link) {
                                                      options_.max_agents,
                                                      " agents and observers (--max-agents)"));
   }
-  agents_[hello.name()] =
-      AgentEntry{hello, std::move(summary), link, "", ListenAddressesOf(hello), std::nullopt};
+  agents_[hello.name()] = AgentEntry{.hello = hello,
+                                     .summary = std::move(summary),
+                                     .link = link,
+                                     .sources = SourceAddressesOf(hello),
+                                     .listening = ListenAddressesOf(hello)};
   lost_.erase(hello.name());
   v1::CoordinatorMessage welcome;
   *welcome.mutable_welcome()->mutable_telemetry_interval() = TimeUtil::SecondsToDuration(1);
@@ -115,6 +118,7 @@ absl::Status Coordinator::UpdateAgent(const std::string& name, const v1::Hello& 
   auto it = agents_.find(name);
   if (it == agents_.end()) return absl::OkStatus();
   it->second.hello = hello;
+  it->second.sources = SourceAddressesOf(hello);
   it->second.listening = ListenAddressesOf(hello);
   it->second.silent_since.reset();  // it speaks again
   it->second.summary = std::move(summary);
@@ -293,7 +297,7 @@ absl::StatusOr<RunRecord> Coordinator::PlanRecord(v1::RunSpec spec, analysis::Ru
     // Lost from its last run by silence, its stream not closed yet: not offered until it
     // speaks again (a cut link would lose the next run too).
     if (entry.silent_since.has_value()) continue;
-    candidates.push_back(AgentCandidate{entry.hello, !entry.busy_with.empty()});
+    candidates.push_back(AgentCandidate{entry.hello, entry.sources, !entry.busy_with.empty()});
   }
   absl::StatusOr<std::vector<Assignment>> plan = PlanRun(spec, shape, candidates);
   if (!plan.ok()) return plan.status();
@@ -368,7 +372,7 @@ void Coordinator::SendShards(RunRecord& run) {
     shard->set_rate(a.rate);
     shard->set_concurrency(a.concurrency);
     shard->set_max_in_flight(a.max_in_flight);
-    for (const std::string& ip : a.source_ips) shard->add_source_ips(ip);
+    for (const SocketAddress& ip : a.sources) shard->add_source_ips(ip.IpString());
     *shard->mutable_start_after() =
         TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(options_.start_after));
     agent->second.link->Send(message);

@@ -158,6 +158,7 @@ class Coordinator {
     v1::AgentInfo summary;
     AgentLink* link;
     std::string busy_with;                 // run id, "" when idle
+    std::vector<SocketAddress> sources;    // its hello's source IPs, parsed once
     std::vector<SocketAddress> listening;  // an observer's listen addresses, parsed once
     // When the silence rule lost it from a run (wall time), while its stream stayed open: if
     // the stream then closes, it is listed lost from then. Any message from it clears this.

@@ -48,8 +48,13 @@ struct MergedLatency {
   int64_t elapsed_nanos = 0;
   uint64_t connections_made = 0;  // handshakes completed, for requests per connection
   FailureTotals failures;
-  // Targets given by name: every address any agent resolved each to.
-  std::map<std::string, std::set<std::string>> resolved;
+  // Targets given by name: every address any agent used each at, and the agents' lookups.
+  struct Name {
+    std::set<std::string> addresses;
+    uint64_t lookups = 0;
+    uint64_t failed_lookups = 0;
+  };
+  std::map<std::string, Name> resolved;
 };
 
 // One shard's part of the report: its agent entry, its sources, its kernel's counters (once per
@@ -89,7 +94,10 @@ void AddShard(const ShardRecord& shard, std::set<std::string>& counted_kernels,
   t->set_late_starts(t->late_starts() + shard.latest.late_starts());
   merged.histograms.Add(shard.latest);
   for (const v1::ResolvedTarget& r : shard.latest.resolved_targets()) {
-    merged.resolved[r.name()].insert(r.addresses().begin(), r.addresses().end());
+    MergedLatency::Name& name = merged.resolved[r.name()];
+    name.addresses.insert(r.addresses().begin(), r.addresses().end());
+    name.lookups += r.lookups();
+    name.failed_lookups += r.failed_lookups();
   }
   for (const auto& [code, n] : shard.latest.status_codes()) (*t->mutable_status_codes())[code] += n;
   merged.elapsed_nanos =
@@ -169,10 +177,20 @@ v1::RunReport BuildReport(const RunRecord& run) {
   SummarizeLatencies({h.connect, h.total, h.connect_call, h.loop_lag, h.tls_handshake},
                      report.mutable_latency());
   AddExchangeTotals(report.mutable_totals());
-  for (const auto& [name, addresses] : merged.resolved) {
+  for (const auto& [name, found] : merged.resolved) {
     v1::ResolvedTarget* r = report.add_resolved_targets();
     r->set_name(name);
-    r->mutable_addresses()->Add(addresses.begin(), addresses.end());
+    // At most kMaxReportedAddresses: agents that each cut their own lists may add up past it.
+    for (const std::string& a : found.addresses) {
+      if (r->addresses_size() == kMaxReportedAddresses) break;
+      r->add_addresses(a);
+    }
+    if (found.addresses.size() > static_cast<size_t>(r->addresses_size())) {
+      r->set_addresses_used(static_cast<uint32_t>(found.addresses.size()));
+    }
+    r->set_lookups(static_cast<uint32_t>(std::min<uint64_t>(found.lookups, UINT32_MAX)));
+    r->set_failed_lookups(
+        static_cast<uint32_t>(std::min<uint64_t>(found.failed_lookups, UINT32_MAX)));
   }
   double seconds = merged.elapsed_nanos / 1e9;
   report.set_duration_s(seconds);
@@ -197,7 +215,7 @@ std::vector<analysis::ShardFacts> FactsOf(const RunRecord& run) {
     if (shard.never_ran) continue;  // its sources carried nothing: they are no part of the budget
     const Assignment& a = shard.assignment;
     analysis::ShardFacts& f = facts.emplace_back(analysis::ShardFacts{
-        &shard.hello, a.source_ips, a.rate, a.rate > 0 ? a.max_in_flight : a.concurrency});
+        &shard.hello, a.sources, a.rate, a.rate > 0 ? a.max_in_flight : a.concurrency});
     for (const v1::SourceCounts& s : shard.latest.sources()) {
       if (s.ports_in_use_at_start() > 0) f.taken_at_start[s.ip()] = s.ports_in_use_at_start();
       if (s.ports_bind_taken_at_start() > 0) {
@@ -208,7 +226,8 @@ std::vector<analysis::ShardFacts> FactsOf(const RunRecord& run) {
     if (shard.latest.resolved_targets_size() > 0) {
       f.destinations = static_cast<uint32_t>(run.spec.targets_size());
       for (const v1::ResolvedTarget& r : shard.latest.resolved_targets()) {
-        f.destinations += static_cast<uint32_t>(std::max(0, r.addresses_size() - 1));
+        const uint32_t used = std::max<uint32_t>(r.addresses_size(), r.addresses_used());
+        f.destinations += std::max<uint32_t>(1, used) - 1;
       }
     }
     // Its census at the start once it ran; before, the idle census its hello carried.

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <unordered_map>
-#include <unordered_set>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "analysis/preflight.h"
@@ -24,11 +24,11 @@ namespace {
 struct SpecFacts {
   SpecFacts(const v1::RunSpec& spec, const analysis::RunShape& shape)
       : targets(shape.targets),
-        sources(shape, spec),
-        wanted(spec.source_ips().begin(), spec.source_ips().end()) {}
+        sources(shape),
+        wanted(shape.wanted_sources.begin(), shape.wanted_sources.end()) {}
   const std::vector<SocketAddress>& targets;  // the IP targets, parsed once (RunShape)
   analysis::RunSources sources;               // which of an agent's source IPs the spec may use
-  std::unordered_set<std::string> wanted;
+  absl::flat_hash_set<SocketAddress> wanted;  // spec.source_ips
   // Whether the targets fit an allow-list, by the list's text: agents mostly share one.
   mutable std::unordered_map<std::string, std::string> allow_verdicts;
 };
@@ -59,7 +59,7 @@ std::string Ineligibility(const v1::RunSpec& spec, const SpecFacts& facts,
   if (agent.busy) return "busy with another run";
   std::string not_allowed = AllowVerdict(facts, agent.hello);
   if (!not_allowed.empty()) return not_allowed;
-  return BindsSourceIps(spec.bind_mode()) ? facts.sources.WhyNone(agent.hello) : "";
+  return BindsSourceIps(spec.bind_mode()) ? facts.sources.WhyNone(agent.sources) : "";
 }
 
 absl::StatusOr<std::vector<const AgentCandidate*>> ChooseAgents(
@@ -95,11 +95,11 @@ absl::StatusOr<std::vector<const AgentCandidate*>> ChooseAgents(
   std::sort(chosen.begin(), chosen.end(), [](const AgentCandidate* a, const AgentCandidate* b) {
     return a->hello.name() < b->hello.name();
   });
-  if (spec.source_ips_size() > 0) {
+  if (!facts.wanted.empty()) {
     // Only agents that offer one of the requested addresses take part.
     std::erase_if(chosen, [&](const AgentCandidate* c) {
-      return std::none_of(c->hello.source_ips().begin(), c->hello.source_ips().end(),
-                          [&](const std::string& ip) { return facts.wanted.count(ip) > 0; });
+      return std::none_of(c->sources.begin(), c->sources.end(),
+                          [&](const SocketAddress& ip) { return facts.wanted.contains(ip); });
     });
     if (chosen.empty() && reasons.size() < candidates.size()) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -122,15 +122,16 @@ absl::StatusOr<std::vector<const AgentCandidate*>> ChooseAgents(
   return chosen;
 }
 
-absl::StatusOr<std::vector<std::string>> ChooseSources(const v1::RunSpec& spec,
-                                                       const SpecFacts& facts,
-                                                       const v1::Hello& hello) {
-  std::vector<std::string> sources;
+absl::StatusOr<std::vector<SocketAddress>> ChooseSources(const v1::RunSpec& spec,
+                                                         const SpecFacts& facts,
+                                                         const AgentCandidate& agent) {
+  const v1::Hello& hello = agent.hello;
+  std::vector<SocketAddress> sources;
   if (!BindsSourceIps(spec.bind_mode())) return sources;
-  std::vector<std::string> offered = facts.sources.Offered(hello);
-  if (spec.source_ips_size() > 0) {
-    for (const std::string& ip : offered) {
-      if (facts.wanted.count(ip) > 0) sources.push_back(ip);
+  std::vector<SocketAddress> offered = facts.sources.Offered(agent.sources);
+  if (!facts.wanted.empty()) {
+    for (const SocketAddress& ip : offered) {
+      if (facts.wanted.contains(ip)) sources.push_back(ip);
     }
     return sources;
   }
@@ -160,7 +161,7 @@ std::vector<uint64_t> HoldWeights(const v1::RunSpec& spec, const analysis::RunSh
   const std::vector<uint32_t> sharing = analysis::AgentsPerKernel(hellos);
   std::vector<uint64_t> weights;
   for (size_t i = 0; i < plan.size(); ++i) {
-    analysis::ShardFacts facts{&agents[i]->hello, plan[i].source_ips};
+    analysis::ShardFacts facts{&agents[i]->hello, plan[i].sources};
     uint64_t capacity = analysis::HoldCapacity(shape, facts, sharing[i]);
     if (capacity == 0) return even;
     weights.push_back(capacity);
@@ -228,16 +229,17 @@ absl::StatusOr<std::vector<Assignment>> PlanRun(const v1::RunSpec& spec,
   absl::StatusOr<std::vector<const AgentCandidate*>> agents = ChooseAgents(spec, facts, candidates);
   if (!agents.ok()) return agents.status();
   std::vector<Assignment> plan;
-  std::unordered_set<std::string> covered;
+  absl::flat_hash_set<SocketAddress> covered;
   for (const AgentCandidate* agent : *agents) {
-    absl::StatusOr<std::vector<std::string>> sources = ChooseSources(spec, facts, agent->hello);
+    absl::StatusOr<std::vector<SocketAddress>> sources = ChooseSources(spec, facts, *agent);
     if (!sources.ok()) return sources.status();
     covered.insert(sources->begin(), sources->end());
-    plan.push_back(Assignment{agent->hello.name(), *sources});
+    plan.push_back(Assignment{agent->hello.name(), *std::move(sources)});
   }
-  for (const std::string& ip : spec.source_ips()) {
-    if (covered.count(ip) == 0) {
-      return absl::FailedPreconditionError(absl::StrCat("source_ips: no chosen agent offers ", ip));
+  for (const SocketAddress& ip : shape.wanted_sources) {
+    if (!covered.contains(ip)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("source_ips: no chosen agent offers ", ip.IpString()));
     }
   }
   int n = static_cast<int>(plan.size());
@@ -274,15 +276,6 @@ std::vector<SocketAddress> NamedTargetAddresses(const analysis::RunShape& shape)
   for (const NamedTarget& name : shape.named_targets) {
     absl::StatusOr<std::vector<SocketAddress>> found = ResolveName(name);
     if (found.ok()) out.insert(out.end(), found->begin(), found->end());
-  }
-  return out;
-}
-
-std::vector<SocketAddress> ListenAddressesOf(const v1::Hello& hello) {
-  std::vector<SocketAddress> out;
-  for (const std::string& text : hello.listen_addresses()) {
-    absl::StatusOr<SocketAddress> listen = SocketAddress::ParseIpPort(text);
-    if (listen.ok()) out.push_back(*listen);  // ValidateHello refused any other
   }
   return out;
 }

@@ -15,12 +15,13 @@ namespace churnlab {
 
 struct AgentCandidate {
   v1::Hello hello;
+  std::vector<SocketAddress> sources;  // hello's source IPs, parsed (SourceAddressesOf)
   bool busy = false;
 };
 
 struct Assignment {
   std::string agent;
-  std::vector<std::string> source_ips;  // empty under bind mode none
+  std::vector<SocketAddress> sources;  // empty under bind mode none
   double rate = 0;
   int64_t concurrency = 0;
   int64_t max_in_flight = 0;
@@ -50,7 +51,6 @@ absl::StatusOr<std::vector<Assignment>> PlanRun(const v1::RunSpec& spec,
                                                 const std::vector<AgentCandidate>& candidates);
 
 // An observer's listen addresses, parsed once as its hello enters (ValidateHello checked them).
-std::vector<SocketAddress> ListenAddressesOf(const v1::Hello& hello);
 
 // True when an observer (a churnlab-target reporting its host) listening on `listening` serves
 // one of the run's targets: it listens on that ip:port, or on the wildcard (0.0.0.0, ::) at that

@@ -102,4 +102,28 @@ absl::Status ValidateHello(const v1::Hello& hello) {
   return absl::OkStatus();
 }
 
+namespace {
+
+template <typename Parse>
+std::vector<SocketAddress> ParsedAll(const google::protobuf::RepeatedPtrField<std::string>& texts,
+                                     Parse parse) {
+  std::vector<SocketAddress> out;
+  out.reserve(texts.size());
+  for (const std::string& text : texts) {
+    absl::StatusOr<SocketAddress> address = parse(text);
+    if (address.ok()) out.push_back(*address);  // ValidateHello refused any other
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<SocketAddress> SourceAddressesOf(const v1::Hello& hello) {
+  return ParsedAll(hello.source_ips(), SocketAddress::ParseIp);
+}
+
+std::vector<SocketAddress> ListenAddressesOf(const v1::Hello& hello) {
+  return ParsedAll(hello.listen_addresses(), SocketAddress::ParseIpPort);
+}
+
 }  // namespace churnlab

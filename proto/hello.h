@@ -4,9 +4,11 @@
 #pragma once
 
 #include <cstddef>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "churnlab/v1/agent.pb.h"
+#include "common/net_address.h"
 
 namespace churnlab {
 
@@ -29,5 +31,10 @@ inline constexpr size_t kMaxSysctlValueLength = 256;
 // count limit or an item of it that does not parse (source_ips as IPs, allow_targets as CIDRs,
 // listen_addresses as ip:port); a port range outside 0..65535 or upside down.
 absl::Status ValidateHello(const v1::Hello& hello);
+
+// A validated hello's addresses, parsed once where it enters: the rest passes these on. Its
+// source IPs in its order, and the addresses an observer listens on (ip:port).
+std::vector<SocketAddress> SourceAddressesOf(const v1::Hello& hello);
+std::vector<SocketAddress> ListenAddressesOf(const v1::Hello& hello);
 
 }  // namespace churnlab

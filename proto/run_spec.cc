@@ -292,6 +292,13 @@ void ApplyRunSpecDefaults(v1::RunSpec* spec) {
   if (!spec->has_connect_timeout())
     *spec->mutable_connect_timeout() = ToProto(defaults.connect_timeout);
   if (!spec->has_io_timeout()) *spec->mutable_io_timeout() = ToProto(defaults.io_timeout);
+  const bool has_name =
+      std::any_of(spec->targets().begin(), spec->targets().end(), [](const std::string& t) {
+        return !SocketAddress::ParseIpPort(t).ok() && ParseNamedTarget(t).ok();
+      });
+  if (has_name && !spec->has_resolve_interval()) {
+    *spec->mutable_resolve_interval() = ToProto(kDefaultResolveInterval);
+  }
   if (spec->max_in_flight() == 0) spec->set_max_in_flight(defaults.max_in_flight);
   // Stages say the run's length and its peak; `rate` and `duration`, when given, must agree.
   if (spec->stages_size() > 0) {
@@ -366,6 +373,7 @@ absl::StatusOr<EngineParams> EngineParamsFromSpec(const v1::RunSpec& spec) {
   p.connect_timeout = ToAbsl(spec.connect_timeout());
   p.io_timeout = ToAbsl(spec.io_timeout());
   p.hold = ToAbsl(spec.hold());
+  p.resolve_interval = ToAbsl(spec.resolve_interval());
   p.max_in_flight = spec.max_in_flight();
   // Source IPs come with the shard; validate the rest as if the kernel picked them.
   BindMode chosen = p.bind_mode;

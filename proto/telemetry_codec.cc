@@ -6,6 +6,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/engine_params.h"
 #include "common/target_names.h"
 #include "proto/message_json.h"
 #include "proto/tcp_state_counts.h"
@@ -69,11 +70,13 @@ uint64_t Truncate(google::protobuf::RepeatedPtrField<T>* field, int max) {
 }
 
 // A name and its addresses as an agent reports them: at most kMaxResolvedTargets names of a
-// DNS name's length, each with at most 16 addresses that parse; others go.
+// DNS name's length, each with at most kMaxReportedAddresses addresses that parse, its counts
+// within kMaxDestinations; others go.
 uint64_t SanitizeResolved(google::protobuf::RepeatedPtrField<v1::ResolvedTarget>* resolved) {
   uint64_t changed = Truncate(resolved, kMaxResolvedTargets);
   for (auto it = resolved->begin(); it != resolved->end();) {
-    bool ok = ParseNamedTarget(it->name()).ok() && it->addresses_size() <= 16;
+    bool ok = ParseNamedTarget(it->name()).ok() && it->addresses_size() <= kMaxReportedAddresses &&
+              it->addresses_used() <= kMaxDestinations && it->failed_lookups() <= it->lookups();
     for (const std::string& a : it->addresses()) ok = ok && SocketAddress::ParseIpPort(a).ok();
     if (!ok) {
       it = resolved->erase(it);

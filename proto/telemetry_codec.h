@@ -29,6 +29,8 @@ inline constexpr int kMaxTelemetrySources = 4096;
 inline constexpr int kMaxTelemetryListeners = 64;
 // Names a shard's telemetry may list (a spec's targets are at most 1000).
 inline constexpr int kMaxResolvedTargets = 1000;
+// A name's addresses listed in telemetry and reports (ResolvedTarget.addresses_used counts all).
+inline constexpr int kMaxReportedAddresses = 64;
 inline constexpr uint64_t kMaxTelemetryCount = uint64_t{1} << 48;
 // A failure code is [A-Z0-9_], 1 to this many characters; others become "UNKNOWN" (counted).
 inline constexpr size_t kMaxFailureCodeLength = 32;

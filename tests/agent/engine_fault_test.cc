@@ -164,8 +164,8 @@ TEST_F(EngineFaultTest, ConnectRefusedIsCountedPerSourceIp) {
   p.source_ips = {*SocketAddress::ParseIp("127.0.0.1"), *SocketAddress::ParseIp("127.0.0.2")};
   EngineSnapshot s = RunToEnd(p, sys_, clock_);
   ASSERT_EQ(s.sources.size(), 2u);
-  EXPECT_EQ(s.sources[0].source, "127.0.0.1");
-  EXPECT_EQ(s.sources[1].source, "127.0.0.2");
+  EXPECT_EQ(SourceName(s.sources[0].source), "127.0.0.1");
+  EXPECT_EQ(SourceName(s.sources[1].source), "127.0.0.2");
   // Round-robin: each source gets half.
   EXPECT_EQ(s.sources[0].counts.failures_of(Phase::kConnect, ECONNREFUSED), 50u);
   EXPECT_EQ(s.sources[1].counts.failures_of(Phase::kConnect, ECONNREFUSED), 50u);
@@ -190,7 +190,7 @@ TEST_F(EngineFaultTest, BindAnyBindsTheWildcard) {
   EXPECT_EQ(sys_.binds, 100u);
   EXPECT_EQ(sys_.last_bind, "0.0.0.0:0");
   ASSERT_EQ(s.sources.size(), 1u);
-  EXPECT_EQ(s.sources[0].source, "auto");
+  EXPECT_EQ(SourceName(s.sources[0].source), "auto");
   EXPECT_EQ(s.Total().failures_of(Phase::kBind, EADDRINUSE), 100u);
 }
 

@@ -64,7 +64,7 @@ TEST(EngineProcessesTest, ASnapshotSurvivesItsMessageAndFrame) {
   s.in_flight = 7;
   s.held = 5;
   s.sources.resize(2);
-  s.sources[1].source = "127.0.0.2";
+  s.sources[1].source = *SocketAddress::ParseIp("127.0.0.2");
   s.sources[1].counts.attempted = 9;
   s.sources[1].counts.failures.Add(Phase::kConnect, ECONNREFUSED, 4);
   s.connect_latency.Record(1'000'000);
@@ -85,7 +85,7 @@ TEST(EngineProcessesTest, ASnapshotSurvivesItsMessageAndFrame) {
   ASSERT_TRUE(SnapshotFromProto(back.snapshot(), &decoded));
   EXPECT_EQ(decoded.elapsed_nanos, 123);
   EXPECT_EQ(decoded.held, 5u);
-  EXPECT_EQ(decoded.sources[1].source, "127.0.0.2");
+  EXPECT_EQ(SourceName(decoded.sources[1].source), "127.0.0.2");
   EXPECT_EQ(decoded.sources[1].counts.failures_of(Phase::kConnect, ECONNREFUSED), 4u);
   EXPECT_EQ(decoded.connect_latency.count(), 1u);
   EXPECT_EQ(decoded.connect_latency.max(), 1'000'000);

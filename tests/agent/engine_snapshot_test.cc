@@ -13,8 +13,8 @@ EngineSnapshot Snapshot(int64_t elapsed, uint64_t attempted, uint64_t succeeded,
   s.elapsed_nanos = elapsed;
   s.in_flight = in_flight;
   s.sources.resize(2);
-  s.sources[0].source = "127.0.0.2";
-  s.sources[1].source = "127.0.0.3";
+  s.sources[0].source = *SocketAddress::ParseIp("127.0.0.2");
+  s.sources[1].source = *SocketAddress::ParseIp("127.0.0.3");
   s.sources[0].counts.attempted = attempted;
   s.sources[0].counts.succeeded = succeeded;
   s.sources[1].counts.attempted = refused;

@@ -76,7 +76,7 @@ class ShardTelemetryTest : public ::testing::Test {
   // task), until the source shows `ports` in use; false after 3 s.
   bool SeesPorts(ShardTelemetryCollector& collector, uint64_t ports) {
     EngineSnapshot snapshot;
-    snapshot.sources.push_back({kSource, {}});
+    snapshot.sources.push_back({*SocketAddress::ParseIp(kSource), {}});
     for (int i = 0; i < 150; ++i) {
       v1::ShardTelemetry t = collector.Collect(snapshot, false);
       last_ports_ = t.sources_size() == 1 ? static_cast<int64_t>(t.sources(0).ports_in_use()) : -1;
@@ -98,7 +98,7 @@ TEST_F(ShardTelemetryTest, EveryBeatCarriesACensusTakenAtMostABeatEarlier) {
   ShardTelemetryCollector collector("r", {Target()}, 28232, clock_);
   // Beat 0 starts a census; it is picked up at beat 1, a whole beat later, as in an agent.
   EngineSnapshot snapshot;
-  snapshot.sources.push_back({kSource, {}});
+  snapshot.sources.push_back({*SocketAddress::ParseIp(kSource), {}});
   collector.Collect(snapshot, false);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   clock_.Advance(kBeatNanos);
@@ -130,7 +130,7 @@ TEST_F(ShardTelemetryTest, TheFinalTelemetryTakesACensusAtOnce) {
   ShardTelemetryCollector collector("r", {Target()}, 28232, clock_);
   Open(3);
   EngineSnapshot snapshot;
-  snapshot.sources.push_back({kSource, {}});
+  snapshot.sources.push_back({*SocketAddress::ParseIp(kSource), {}});
   v1::ShardTelemetry t = collector.Collect(snapshot, true);
   ASSERT_EQ(t.sources_size(), 1);
   EXPECT_EQ(t.sources(0).ports_in_use(), 3u);
@@ -143,7 +143,7 @@ TEST_F(ShardTelemetryTest, TheFinalTelemetryTakesACensusAtOnce) {
 TEST_F(ShardTelemetryTest, EachMessageSaysHowOldItsCensusIs) {
   ShardTelemetryCollector collector("r", {Target()}, 28232, clock_);
   EngineSnapshot snapshot;
-  snapshot.sources.push_back({kSource, {}});
+  snapshot.sources.push_back({*SocketAddress::ParseIp(kSource), {}});
   EXPECT_FALSE(collector.Collect(snapshot, false).has_census_age());  // started, not in yet
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   clock_.Advance(300'000'000);  // picked up, not due again for a beat
@@ -160,7 +160,7 @@ TEST_F(ShardTelemetryTest, EachMessageSaysHowOldItsCensusIs) {
 // text output uses.
 TEST(SnapshotToTelemetryTest, EveryPhaseKeepsItsWord) {
   EngineSnapshot snapshot;
-  snapshot.sources.push_back({kSource, {}});
+  snapshot.sources.push_back({*SocketAddress::ParseIp(kSource), {}});
   for (int p = 0; p < kPhaseCount; ++p) {
     snapshot.sources[0].counts.failures.Add(static_cast<Phase>(p), 0, p + 1);
   }

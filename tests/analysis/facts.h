@@ -9,6 +9,7 @@
 #include "analysis/run_shape.h"
 #include "churnlab/v1/agent.pb.h"
 #include "churnlab/v1/spec.pb.h"
+#include "tests/support/addresses.h"
 
 namespace churnlab::analysis::testing {
 
@@ -26,7 +27,7 @@ class Fleet {
     hello.mutable_port_range()->set_high(40999);
     for (const auto& [key, value] : sysctls) (*hello.mutable_sysctls())[key] = value;
     for (const std::string& ip : ips) hello.add_source_ips(ip);
-    const std::vector<std::string>& sources = ips_.emplace_back(std::move(ips));
+    const std::vector<SocketAddress>& sources = ips_.emplace_back(churnlab::testing::Ips(ips));
     facts_.push_back(ShardFacts{&hello, sources, rate, in_flight});
     return hello;
   }
@@ -35,7 +36,7 @@ class Fleet {
 
  private:
   std::deque<v1::Hello> hellos_;
-  std::deque<std::vector<std::string>> ips_;
+  std::deque<std::vector<SocketAddress>> ips_;
   std::vector<ShardFacts> facts_;
 };
 

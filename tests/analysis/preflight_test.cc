@@ -255,7 +255,7 @@ TEST(HoldCapacityTest, TheLeastOfTuplesAndMemoryLoweredByFileMax) {
   v1::Hello hello;
   hello.mutable_port_range()->set_low(30000);
   hello.mutable_port_range()->set_high(39999);  // 10,000 ports
-  std::vector<std::string> ips = {"10.0.1.1", "10.0.1.2"};
+  std::vector<SocketAddress> ips = churnlab::testing::Ips({"10.0.1.1", "10.0.1.2"});
   ShardFacts shard{&hello, ips};
   EXPECT_EQ(HoldCapacity(spec, shard), 40'000u);  // 2 sources x 10,000 ports x 2 targets
   hello.set_mem_available_bytes(110'000'000);     // ~5.5 KB each: 20,000

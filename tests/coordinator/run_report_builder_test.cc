@@ -9,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "proto/message_json.h"
 #include "proto/telemetry_codec.h"
+#include "tests/support/addresses.h"
 
 namespace churnlab {
 namespace {
@@ -22,7 +23,7 @@ ShardRecord Shard(const std::string& agent, std::vector<std::string> ips, double
                   const std::string& tw_reuse = "0") {
   ShardRecord shard;
   shard.assignment.agent = agent;
-  shard.assignment.source_ips = std::move(ips);
+  shard.assignment.sources = testing::Ips(ips);
   shard.assignment.rate = rate;
   shard.host = agent + "-host";
   shard.hello.set_name(agent);
@@ -64,7 +65,7 @@ TEST(BuildReportTest, TheTupleBudgetComesFromTheShardsHellosAndShares) {
   std::vector<analysis::ShardFacts> facts = FactsOf(run);
   ASSERT_EQ(facts.size(), 2u);
   EXPECT_EQ(facts[1].hello->name(), "a2");
-  EXPECT_EQ(facts[1].source_ips.size(), 1u);
+  EXPECT_EQ(facts[1].sources.size(), 1u);
   EXPECT_DOUBLE_EQ(facts[1].rate, 100);
 }
 

@@ -6,6 +6,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "proto/hello.h"
+#include "tests/support/addresses.h"
 
 namespace churnlab {
 namespace {
@@ -35,6 +37,7 @@ AgentCandidate Agent(const std::string& name, std::vector<std::string> ips, bool
   c.hello.set_name(name);
   for (const std::string& ip : ips) c.hello.add_source_ips(ip);
   for (const std::string& cidr : allow) c.hello.add_allow_targets(cidr);
+  c.sources = SourceAddressesOf(c.hello);
   c.busy = busy;
   return c;
 }
@@ -56,7 +59,8 @@ TEST(PlanRunTest, UsesEveryIdleAgentThatAllowsTheTargets) {
   ASSERT_TRUE(plan.ok()) << plan.status();
   ASSERT_EQ(plan->size(), 2u);
   EXPECT_EQ((*plan)[0].agent, "a");
-  EXPECT_EQ((*plan)[0].source_ips, (std::vector<std::string>{"127.0.0.2", "127.0.0.3"}));
+  EXPECT_EQ(testing::IpStrings((*plan)[0].sources),
+            (std::vector<std::string>{"127.0.0.2", "127.0.0.3"}));
   EXPECT_EQ((*plan)[1].agent, "c");
   EXPECT_DOUBLE_EQ((*plan)[0].rate + (*plan)[1].rate, 1001);
   EXPECT_EQ((*plan)[0].max_in_flight + (*plan)[1].max_in_flight, 10000);
@@ -72,7 +76,7 @@ TEST(PlanRunTest, CountsNamesAndSourceIps) {
   absl::StatusOr<std::vector<Assignment>> plan = PlanRun(spec, agents);
   ASSERT_TRUE(plan.ok()) << plan.status();
   ASSERT_EQ(plan->size(), 2u);
-  EXPECT_EQ((*plan)[1].source_ips, std::vector<std::string>{"127.0.0.4"});
+  EXPECT_EQ(testing::IpStrings((*plan)[1].sources), std::vector<std::string>{"127.0.0.4"});
 
   v1::RunSpec named = Spec(100);
   named.add_agent_names("c");
@@ -87,7 +91,7 @@ TEST(PlanRunTest, CountsNamesAndSourceIps) {
   plan = PlanRun(exact, agents);
   ASSERT_TRUE(plan.ok()) << plan.status();
   ASSERT_EQ(plan->size(), 2u);
-  EXPECT_EQ((*plan)[0].source_ips, std::vector<std::string>{"127.0.0.3"});
+  EXPECT_EQ(testing::IpStrings((*plan)[0].sources), std::vector<std::string>{"127.0.0.3"});
   EXPECT_EQ((*plan)[1].agent, "c");
 }
 
@@ -101,14 +105,14 @@ TEST(PlanRunTest, EachAgentGetsOnlySourceIpsOfTheTargetsFamily) {
   ASSERT_TRUE(plan.ok()) << plan.status();
   ASSERT_EQ(plan->size(), 1u);
   EXPECT_EQ((*plan)[0].agent, "dual");
-  EXPECT_EQ((*plan)[0].source_ips, std::vector<std::string>{"127.0.0.2"});
+  EXPECT_EQ(testing::IpStrings((*plan)[0].sources), std::vector<std::string>{"127.0.0.2"});
 
   v1::RunSpec v6 = Spec(100);
   v6.set_targets(0, "[::1]:9000");
   plan = PlanRun(v6, agents);
   ASSERT_TRUE(plan.ok()) << plan.status();
   ASSERT_EQ(plan->size(), 2u);
-  EXPECT_EQ((*plan)[0].source_ips, std::vector<std::string>{"::1"});
+  EXPECT_EQ(testing::IpStrings((*plan)[0].sources), std::vector<std::string>{"::1"});
 
   v1::RunSpec named = Spec(100);
   named.add_agent_names("v6");

@@ -80,7 +80,7 @@ TEST(NetnsExhaustionTest, OneSourceRunsOutOfPortsFourSourcesDoNot) {
   EXPECT_EQ(four.failed(), 0u);
   ASSERT_EQ(spread.snapshot.sources.size(), 4u);
   for (const SourceSnapshot& source : spread.snapshot.sources) {
-    EXPECT_NEAR(source.counts.succeeded, 375, 8) << source.source;
+    EXPECT_NEAR(source.counts.succeeded, 375, 8) << SourceName(source.source);
   }
 }
 
