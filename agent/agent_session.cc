@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "agent/engine_processes.h"
+#include "agent/port_plan.h"
 #include "agent/shard_telemetry.h"
 #include "common/clock.h"
 #include "common/status_macros.h"
@@ -151,6 +152,10 @@ absl::Status AgentSession::CheckShard(const v1::Shard& shard, EngineParams* para
     }
   }
   p->threads = std::min<int>(options_.threads, p->rate > 0 ? p->max_in_flight : p->concurrency);
+  // Bind mode engine: the ports this host lets it pick, read as the shard starts.
+  if (p->bind_mode == BindMode::kEngine) {
+    ASSIGN_OR_RETURN(p->ports, HostPortPlan(*p));
+  }
   *params = *std::move(p);
   return absl::OkStatus();
 }

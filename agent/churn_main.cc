@@ -17,6 +17,7 @@
 #include "agent/engine_pipe.h"
 #include "agent/engine_processes.h"
 #include "agent/local_report.h"
+#include "agent/port_plan.h"
 #include "agent/run_summary.h"
 #include "common/flags.h"
 #include "common/load_priority.h"
@@ -107,8 +108,9 @@ FlagSet MakeFlags(Options& o) {
                  return list.status();
                });
   flags.String("bind", &o.bind,
-               "none | no-port | bind | bind-any (bind(0.0.0.0, 0), like IPAddress.Any:0); auto = "
-               "no-port with --source-ips, else none");
+               "none | no-port | bind | bind-any (bind(0.0.0.0, 0), like IPAddress.Any:0) | engine "
+               "(the engine picks each source port: connect() searches nothing); auto = no-port "
+               "with --source-ips, else none");
   flags.Custom("protocol", "counter|http|tls|https", "counter",
                "request/response protocol; tls and https run inside TLS",
                [&p](absl::string_view v) {
@@ -187,6 +189,9 @@ absl::Status Resolve(Options& o) {
   o.allowed = *allowed;
   o.names = p.named_targets;
   RETURN_IF_ERROR(ResolveEngineTargets(&p, &o.resolved));
+  if (p.bind_mode == BindMode::kEngine) {
+    ASSIGN_OR_RETURN(p.ports, HostPortPlan(p));
+  }
   for (const Resolution& r : o.resolved) {
     std::vector<std::string> addresses;
     for (const SocketAddress& a : r.addresses) addresses.push_back(a.IpString());

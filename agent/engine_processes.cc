@@ -19,6 +19,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "agent/engine_pipe.h"
+#include "agent/port_picker.h"
 #include "common/child_processes.h"
 #include "common/fd_limit.h"
 #include "common/status_macros.h"
@@ -131,6 +132,11 @@ EngineParams PartOf(const EngineParams& params, int index, int count) {
   p.max_rate = params.max_rate / count;
   for (RateStage& stage : p.stages) stage.rate /= count;
   p.threads = std::max<int>(1, static_cast<int>(ShareOf(params.threads, index, count)));
+  // Bind mode engine: each process picks from a slice of its own, so no two pick one port.
+  if (p.bind_mode == BindMode::kEngine) {
+    std::tie(p.ports.low, p.ports.high) =
+        PortSlice(params.ports.low, params.ports.high, index, count);
+  }
   return p;
 }
 

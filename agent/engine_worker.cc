@@ -88,6 +88,11 @@ absl::Status EngineWorker::Init() {
     tls_ = std::move(*tls);
   }
   AddRequests(0);
+  if (params_.bind_mode == BindMode::kEngine) {
+    auto [low, high] = PortSlice(params_.ports.low, params_.ports.high, index_, count_);
+    ports_ = std::make_unique<PortPicker>(low, high, params_.ports.excluded,
+                                          absl::ToInt64Nanoseconds(params_.ports.reuse_after));
+  }
   scratch_.resize(kScratchBytes);
   events_.resize(kMaxEvents);
   return absl::OkStatus();
@@ -289,6 +294,7 @@ bool EngineWorker::StartConnection(uint64_t global_index, int64_t now) {
   c.target = active_[pair / source_slots_];
   c.requests_done = 0;
   c.send_offset = 0;
+  c.picked = {};
   c.state = State::kConnecting;
   c.started_at = now;
   ++open_;
@@ -320,6 +326,8 @@ bool EngineWorker::StartConnection(uint64_t global_index, int64_t now) {
   int64_t returned = clock_.NowNanos();
   connect_call_.Record(returned - c.started_at);
   if (!r.ok() && r.errno_ != EINPROGRESS) {
+    // A four-tuple taken by a socket the engine does not know of: that port waits.
+    c.picked.refused = r.errno_ == EADDRNOTAVAIL;
     Fail(c, Phase::kConnect, r.errno_);
     HoldBackClosedModel(returned);
     return false;
@@ -370,7 +378,32 @@ bool EngineWorker::OpenSocket(Connection& c) {
       return false;
     }
   }
+  if (ports_ != nullptr) return BindPickedPort(c, source);
   return Bind(c, source);
+}
+
+bool EngineWorker::BindPickedPort(Connection& c, const SocketAddress& source) {
+  int one = 1;
+  SysCallResult opt = sys_.SetSockOpt(c.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (!opt.ok()) {
+    Fail(c, Phase::kBind, opt.errno_);
+    return false;
+  }
+  const uint16_t port = ports_->Pick(PairOf(c), c.started_at);
+  if (port == 0) {
+    Fail(c, Phase::kBind, EADDRNOTAVAIL);  // every port toward it in use or in TIME_WAIT
+    return false;
+  }
+  c.picked.port = port;
+  SocketAddress bound = source;
+  bound.set_port(port);
+  SysCallResult b = sys_.Bind(c.fd, bound.sockaddr_ptr(), bound.length());
+  if (!b.ok()) {
+    c.picked.refused = b.errno_ == EADDRINUSE;  // another program's bind() or listener
+    Fail(c, Phase::kBind, b.errno_);
+    return false;
+  }
+  return true;
 }
 
 bool EngineWorker::Bind(Connection& c, const SocketAddress& address) {
@@ -419,6 +452,7 @@ void EngineWorker::HandleEvent(uint32_t slot, uint32_t events) {
 
 void EngineWorker::OnConnected(Connection& c) {
   int64_t now = clock_.NowNanos();
+  c.picked.established = true;
   connect_latency_.Record(now - c.started_at);
   retry_delay_ = 0;
   if (tls_ == nullptr) return StartExchanges(c);
@@ -521,7 +555,10 @@ void EngineWorker::ReadResponse(Connection& c) {
       return Fail(c, Phase::kRead, r.errno_);
     }
     if (r.rc == 0) {
-      if (c.state == State::kAwaitingFin) return Finish(c);
+      if (c.state == State::kAwaitingFin) {
+        c.picked.no_time_wait = true;  // the server closed first: its side keeps the TIME_WAIT
+        return Finish(c);
+      }
       if (SpeaksHttp(params_.protocol) && c.http.CompletesAtEof() &&
           c.requests_done + 1 == params_.requests_per_connection) {
         outcomes_[c.source].Request();
@@ -579,7 +616,8 @@ void EngineWorker::CloseByPolicy(Connection& c) {
       return Finish(c);
     case ClosePolicy::kRst: {
       linger reset{1, 0};
-      sys_.SetSockOpt(c.fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+      c.picked.no_time_wait =
+          sys_.SetSockOpt(c.fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)).ok();
       return Finish(c);
     }
     case ClosePolicy::kServerFin:
@@ -620,6 +658,17 @@ void EngineWorker::Fail(Connection& c, Phase phase, int err) {
 
 void EngineWorker::Release(Connection& c) {
   Unlink(c);
+  if (c.picked.port != 0) {
+    const int64_t now = clock_.NowNanos();
+    if (c.picked.refused) {
+      ports_->SetAside(PairOf(c), c.picked.port, now);
+    } else {
+      // Closed before its handshake completed, or with no TIME_WAIT here: free at once.
+      ports_->Release(PairOf(c), c.picked.port, now,
+                      c.picked.established && !c.picked.no_time_wait);
+    }
+    c.picked.port = 0;
+  }
   if (c.ssl != nullptr) TlsFree(std::exchange(c.ssl, nullptr), /*notify=*/false);
   // close() also takes the fd out of the epoll set.
   if (c.fd >= 0) sys_.Close(c.fd);

@@ -15,6 +15,7 @@
 #include "agent/engine_snapshot.h"
 #include "agent/outcome.h"
 #include "agent/pacer.h"
+#include "agent/port_picker.h"
 #include "agent/tls_client.h"
 #include "common/clock.h"
 #include "common/engine_params.h"
@@ -68,6 +69,15 @@ class EngineWorker {
   };
   enum class ListId : uint8_t { kNone, kConnect, kIo, kHold };
 
+  // Bind mode engine: the port a connection picked (0: none), whether its TCP handshake
+  // completed, whether it closes without a TIME_WAIT on this side (RST, or the server's FIN
+  // first), and whether the kernel refused the port's four-tuple or bind().
+  struct PickedPort {
+    uint16_t port = 0;
+    bool established = false;
+    bool no_time_wait = false;
+    bool refused = false;
+  };
   struct Connection {
     int fd = -1;
     uint32_t generation = 0;
@@ -80,6 +90,7 @@ class EngineWorker {
     State state = State::kFree;
     ListId list = ListId::kNone;
     uint8_t counter_received = 0;
+    PickedPort picked;  // bind mode engine
     int64_t started_at = 0;
     int64_t deadline = 0;
     int64_t handshake_started = 0;  // TLS: when the TCP handshake completed
@@ -109,6 +120,13 @@ class EngineWorker {
   // failed at once (counted).
   bool StartConnection(uint64_t global_index, int64_t now);
   bool OpenSocket(Connection& c);
+  // Bind mode engine: SO_REUSEADDR, a port from ports_, bind(source, port). False when it failed
+  // (counted; no port left toward the destination is EADDRNOTAVAIL in phase bind).
+  bool BindPickedPort(Connection& c, const SocketAddress& source);
+  // The pair of a connection for ports_ (its source and destination).
+  uint64_t PairOf(const Connection& c) const {
+    return uint64_t{c.target} * source_slots_ + c.source;
+  }
   // bind() to `address`; false when it failed (counted).
   bool Bind(Connection& c, const SocketAddress& address);
   // Closed model: a connection that failed before its handshake holds the next start back, for a
@@ -193,7 +211,8 @@ class EngineWorker {
   List connect_list_;
   List io_list_;
   List hold_list_;
-  std::unique_ptr<TlsClient> tls_;  // protocols tls and https
+  std::unique_ptr<TlsClient> tls_;     // protocols tls and https
+  std::unique_ptr<PortPicker> ports_;  // bind mode engine: this worker's slice
   // The destination table (params' targets, then addresses later lookups added; it only grows,
   // so a connection's target index stays valid), and the entries new connections go to.
   std::vector<SocketAddress> targets_;

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "analysis/connect_observations.h"
 #include "analysis/nat_observations.h"
 #include "analysis/tuple_budget.h"
 #include "common/windows_errors.h"
@@ -15,10 +16,6 @@
 namespace churnlab::analysis {
 namespace {
 
-// Port fill below which connect() is still fast, and from which it slows (measured: 0.024 ms
-// at 42% full, 3.96 ms p50 at 54%).
-constexpr double kFastFill = 0.4;
-constexpr double kSlowFill = 0.5;
 // A loop lag below this is scheduling noise, not worth a sentence.
 constexpr double kLoopLagWorthSayingMs = 10;
 
@@ -360,14 +357,24 @@ void ObserveFdLimit(const v1::RunReport& report, std::vector<std::string>* out) 
 }
 
 // bind(ip, 0) took each port from the whole range, whatever the destination: while those sockets
-// sit in TIME_WAIT, no other connect() on the host can use the port either.
+// sit in TIME_WAIT, no other connect() on the host can use the port either. Bind mode engine
+// binds its ports too (per destination), with the same effect on other programs.
 void ObserveBoundPorts(const v1::RunReport& report, std::vector<std::string>* out) {
-  if (report.spec().bind_mode() != v1::BIND_MODE_BIND) return;
+  const v1::BindMode mode = report.spec().bind_mode();
+  if (mode != v1::BIND_MODE_BIND && mode != v1::BIND_MODE_ENGINE) return;
   uint64_t peak = 0;
   for (const v1::AgentReport& agent : report.agents()) {
     for (const v1::SourceReport& s : agent.sources()) peak = std::max(peak, s.peak_time_wait());
   }
   if (peak == 0) return;
+  if (mode == v1::BIND_MODE_ENGINE) {
+    out->push_back(absl::StrFormat(
+        "bind mode engine bound each source port itself: while its sockets held them (up to %d "
+        "in TIME_WAIT), other programs' connect() on the agent's host skipped those ports, as "
+        "under bind mode bind; churnlab itself used each port toward every destination.",
+        peak));
+    return;
+  }
   out->push_back(absl::StrFormat(
       "bind mode bind reserved each source port for every destination: up to %d of them sat in "
       "TIME_WAIT, and for 60 s after each close no other connect() on the agent's host (other "
@@ -412,40 +419,6 @@ void ObserveServerSide(const v1::RunReport& report, std::vector<std::string>* ou
 
 }  // namespace
 
-std::string ObserveConnectSlowdown(const v1::RunReport& report) {
-  // The port search happens inside connect(), so the time in that call is its witness; the
-  // handshake's latency also carries scheduling noise (a loaded host's first second can read
-  // slower than a filling range). Reports from agents that did not time the call use it anyway.
-  bool by_call = std::any_of(report.series().begin(), report.series().end(),
-                             [](const v1::SeriesPoint& p) { return p.connect_call_p99_ms() > 0; });
-  double low = 0;  // the fastest interval under kFastFill: 0 while there is none
-  double high_max = 0;
-  double fill_at_max = 0;
-  for (const v1::SeriesPoint& p : report.series()) {
-    double p99 = by_call ? p.connect_call_p99_ms() : p.connect_p99_ms();
-    if (p99 <= 0) continue;
-    if (p.max_port_fill() < kFastFill) {
-      low = low == 0 ? p99 : std::min(low, p99);
-    } else if (p.max_port_fill() >= kSlowFill && p99 > high_max) {
-      high_max = p99;
-      fill_at_max = p.max_port_fill();
-    }
-  }
-  // The baseline is the fastest low-fill interval: a point's fill is the census taken when the
-  // interval began (it runs in the background and is picked up a beat later), so at a fast rate
-  // an interval that starts under 40% full can end well past it; and one slow second (a
-  // preempted engine) must not hide the rise.
-  if (low == 0 || high_max == 0) return "";
-  if (high_max < 5 * low) return "";
-  return absl::StrFormat(
-      "connect() slowed from a p99 of %.2f ms while the fullest source's port range was under "
-      "%.0f%% full to %.2f ms at %.0f%% full%s: the kernel searches longer for a free port from "
-      "about half full. Exhaustion shows first as slow connects and a falling rate, then as "
-      "EADDRNOTAVAIL.",
-      low, 100 * kFastFill, high_max, 100 * fill_at_max,
-      by_call ? " (time inside the connect() call)" : "");
-}
-
 std::vector<std::string> Observe(const v1::RunReport& report) {
   std::vector<std::string> out;
   if (!report.store_error().empty()) {
@@ -466,6 +439,8 @@ std::vector<std::string> Observe(const v1::RunReport& report) {
   }
   if (std::string slowdown = ObserveConnectSlowdown(report); !slowdown.empty()) {
     out.push_back(std::move(slowdown));
+  } else if (std::string engine = ObserveEnginePorts(report); !engine.empty()) {
+    out.push_back(std::move(engine));
   }
   ObserveEngine(report, &out);
   ObserveFdLimit(report, &out);

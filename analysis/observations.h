@@ -13,9 +13,4 @@ namespace churnlab::analysis {
 // its observers' sysctls (what tcp_abort_on_overflow does depends on the server's setting).
 std::vector<std::string> Observe(const v1::RunReport& report);
 
-// Connect p99 while the fullest source's port range was at least half full, against while it
-// was under 40% full (the kernel's port search slows from about half full), as a sentence; ""
-// when the series shows no such slowdown.
-std::string ObserveConnectSlowdown(const v1::RunReport& report);
-
 }  // namespace churnlab::analysis

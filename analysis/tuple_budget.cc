@@ -168,6 +168,12 @@ void AddSpecNotes(const RunShape& shape, v1::TupleBudget* budget) {
         "bind mode bind-any: bind(0.0.0.0, 0), like IPAddress.Any:0, reserves a port on every "
         "address and for every destination, so neither more source IPs nor more destinations "
         "raise the budget, and tcp_tw_reuse does not shorten it; no-port with source IPs does");
+  } else if (shape.bind == BindMode::kEngine) {
+    budget->add_notes(
+        "bind mode engine: the engine picks each source port per destination and takes it "
+        "again only once its TIME_WAIT (or tcp_tw_reuse's delay) is over, so the budget is "
+        "no-port's and connect() has no port to search for; while it holds them, its ports are "
+        "skipped by other programs' connect() on the host");
   }
 }
 
@@ -345,11 +351,6 @@ std::string Summary(const v1::RunSpec& spec, const RunShape& shape, const v1::Tu
 }
 
 }  // namespace
-
-double ReuseDelay(int tw_reuse, int timestamps, bool loopback, double delay_s) {
-  bool set = tw_reuse == 1 || (tw_reuse == 2 && loopback);
-  return set && timestamps > 0 ? delay_s : 0;
-}
 
 std::string ApproxSeconds(double seconds) {
   return seconds >= 10 ? absl::StrFormat("%.0f", seconds) : absl::StrFormat("%.2g", seconds);

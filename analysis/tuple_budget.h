@@ -13,14 +13,9 @@
 #include "analysis/run_shape.h"
 #include "churnlab/v1/report.pb.h"
 #include "churnlab/v1/spec.pb.h"
+#include "common/time_wait.h"
 
 namespace churnlab::analysis {
-
-// Linux: TIME_WAIT lasts TCP_TIMEWAIT_LEN, fixed at compile time.
-inline constexpr double kTimeWaitSeconds = 60;
-// Linux: tcp_tw_reuse takes over a TIME_WAIT tuple this long after its last timestamp
-// (net.ipv4.tcp_tw_reuse_delay, in ms since 6.13; one second before it).
-inline constexpr double kTwReuseDelaySeconds = 1;
 
 // What one source IP's budget follows from, whether an agent reported it (its hello) or the
 // planner was told (`churnlab budget`).
@@ -39,10 +34,6 @@ struct SourceFacts {
 // `requested_rate` when its ports run out (exhaustion_after_s). The one computation of it, for
 // reports and the planner alike.
 v1::SourceBudget BudgetOfSource(const SourceFacts& facts, double requested_rate);
-// tcp_tw_reuse as the kernel applies it (tcp_twsk_unique): 1, or 2 on a loopback connection,
-// and only by the TIME_WAIT tuple's TCP timestamp (tcp_timestamps above 0). The delay after
-// which a new connection takes a TIME_WAIT tuple over, or 0 when reuse does not apply.
-double ReuseDelay(int tw_reuse, int timestamps, bool loopback, double delay_s);
 
 // Seconds as a prediction reads them: whole from 10 s up, two digits below ("0.2", "5").
 std::string ApproxSeconds(double seconds);

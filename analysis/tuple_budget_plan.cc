@@ -304,6 +304,30 @@ std::string Summary(const PlanInputs& in, const v1::BudgetPlan& plan) {
       BindReservesPort(in.bind) ? "bind()" : "connect()", fails, plan.total_rate());
 }
 
+// Where connect() time binds: the kernel's free-port search (bind modes none and no-port) slows
+// from about half of a source's tuples in use; bind mode engine picks the port itself.
+void AddPortSearchNote(const PlanInputs& in, v1::BudgetPlan& plan) {
+  if (in.os != HostOs::kLinux) return;
+  const uint64_t tuples = TotalTuples(in);
+  double fill = 0;
+  if (in.rate > 0 && plan.total_rate() > 0) fill = std::min(1.0, in.rate / plan.total_rate());
+  if (in.hold > 0 && tuples > 0) fill = std::max(fill, std::min(1.0, 1.0 * in.hold / tuples));
+  if (in.bind == BindMode::kEngine) {
+    plan.add_notes(
+        "bind mode engine: like no-port, each destination has every port again; the engine "
+        "picks each one itself (reusing it toward a destination once its TIME_WAIT is over), "
+        "so connect() does not slow as the range fills. While held, its ports are skipped by "
+        "other programs' connect() on the host, as under bind mode bind.");
+  } else if ((in.bind == BindMode::kNone || in.bind == BindMode::kNoPort) && fill >= 0.5) {
+    plan.add_notes(absl::StrFormat(
+        "This fills about %.0f%% of each source's four-tuples: connect() searches the port "
+        "range for a free one, and that search slows from about half full (up to seconds per "
+        "connect() near the end). --bind=engine picks each port in the engine instead, and "
+        "connect() stays as fast at any fill.",
+        100 * fill));
+  }
+}
+
 void AddNotes(const PlanInputs& in, v1::BudgetPlan* plan) {
   if (in.os == HostOs::kLinux) {
     plan->add_notes(
@@ -347,6 +371,7 @@ void AddNotes(const PlanInputs& in, v1::BudgetPlan* plan) {
         "tcp_tw_reuse=2 (the default of recent kernels) reuses TIME_WAIT tuples of loopback "
         "connections only, and these are not loopback ones (say --loopback if they are).");
   }
+  AddPortSearchNote(in, *plan);
   if (plan->time_wait_sockets() > 0) {
     plan->add_notes(absl::StrFormat("At %.0f/s the %s holds about %d sockets in TIME_WAIT.",
                                     in.rate, Word(plan->time_wait_side()),

@@ -245,7 +245,7 @@ absl::StatusOr<PlanInputs> Resolve(const BudgetFlags& f) {
   in.destinations = static_cast<uint32_t>(f.destinations);
   in.tw_reuse = f.tw_reuse.value_or(windows ? 0 : 2);
   in.timestamps = f.timestamps.value_or(windows ? 0 : 1);
-  in.tw_reuse_delay_s = f.tw_reuse_delay_s.value_or(analysis::kTwReuseDelaySeconds);
+  in.tw_reuse_delay_s = f.tw_reuse_delay_s.value_or(kTwReuseDelaySeconds);
   in.loopback = f.loopback;
   in.close = f.close;
   in.bind = f.bind;

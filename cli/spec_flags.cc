@@ -256,7 +256,8 @@ void AddSpecFlags(FlagSet& flags, SpecOverrides& o) {
   AddSpecFlag(flags, o, "protocol", "counter|http|tls|https",
               "request/response protocol; tls and https run inside TLS",
               Choice(&S::set_protocol, v1::Protocol_descriptor()));
-  AddSpecFlag(flags, o, "bind", "MODE", "none | no-port | bind | bind-any",
+  AddSpecFlag(flags, o, "bind", "MODE",
+              "none | no-port | bind | bind-any | engine (the engine picks each port)",
               Choice(&S::set_bind_mode, v1::BindMode_descriptor()));
   AddSpecFlag(flags, o, "name", "NAME", "a label for the run", Text(&S::set_name));
   AddSpecFlag(flags, o, "requests-per-connection", "N",

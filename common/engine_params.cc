@@ -22,11 +22,15 @@ absl::string_view BindModeName(BindMode mode) {
       return "bind";
     case BindMode::kBindAny:
       return "bind-any";
+    case BindMode::kEngine:
+      return "engine";
   }
   return "unknown";
 }
 
-bool BindsSourceIp(BindMode mode) { return mode == BindMode::kNoPort || mode == BindMode::kBind; }
+bool BindsSourceIp(BindMode mode) {
+  return mode == BindMode::kNoPort || mode == BindMode::kBind || mode == BindMode::kEngine;
+}
 
 bool BindReservesPort(BindMode mode) {
   return mode == BindMode::kBind || mode == BindMode::kBindAny;
@@ -45,11 +49,12 @@ absl::string_view ClosePolicyName(ClosePolicy policy) {
 }
 
 absl::StatusOr<BindMode> ParseBindMode(absl::string_view name) {
-  for (BindMode mode : {BindMode::kNone, BindMode::kNoPort, BindMode::kBind, BindMode::kBindAny}) {
+  for (BindMode mode : {BindMode::kNone, BindMode::kNoPort, BindMode::kBind, BindMode::kBindAny,
+                        BindMode::kEngine}) {
     if (name == BindModeName(mode)) return mode;
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown bind mode '", name, "' (expected none, no-port, bind or bind-any)"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown bind mode '", name, "' (expected none, no-port, bind, bind-any or engine)"));
 }
 
 absl::StatusOr<ClosePolicy> ParseClosePolicy(absl::string_view name) {
@@ -90,6 +95,14 @@ absl::Status ValidateAddresses(const EngineParams& p) {
   if (BindsSourceIp(p.bind_mode) && p.source_ips.empty()) {
     return Invalid("source_ips", absl::StrCat("bind mode ", BindModeName(p.bind_mode),
                                               " needs at least one source IP"));
+  }
+  if (p.bind_mode == BindMode::kEngine &&
+      (p.ports.low < 1 || p.ports.high < p.ports.low ||
+       p.ports.reuse_after < absl::ZeroDuration() || p.ports.reuse_after > kMaxTimeout)) {
+    return Invalid("bind_mode", absl::StrCat("engine: ports ", p.ports.low, "-", p.ports.high,
+                                             " to pick from, taken again after ",
+                                             absl::FormatDuration(p.ports.reuse_after),
+                                             ", are not a range within 1-65535 and 0-1h"));
   }
   for (const SocketAddress& ip : p.source_ips) {
     if (!p.targets.empty() && ip.family() != p.targets.front().family()) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/net_address.h"
+#include "common/port_set.h"
 #include "common/target_names.h"
 #include "common/wire_protocol.h"
 
@@ -23,9 +25,13 @@ enum class BindMode : uint8_t {
   // bind(0.0.0.0 or ::, 0) (.NET's IPAddress.Any:0): the port is reserved on every address and
   // for all destinations; the kernel picks the source address at connect().
   kBindAny,
+  // The engine picks each connection's port per source IP and destination (PortPlan): bind(ip,
+  // port) with SO_REUSEADDR, then connect() has no port to search for.
+  kEngine,
 };
 
-// Whether the mode binds the source IPs it is given (no-port, bind); none and bind-any take none.
+// Whether the mode binds the source IPs it is given (no-port, bind, engine); none and bind-any
+// take none.
 bool BindsSourceIp(BindMode mode);
 // Whether bind() picks the port, reserving it for every destination (bind, bind-any).
 bool BindReservesPort(BindMode mode);
@@ -69,6 +75,23 @@ struct TlsClientParams {
   double resumption = 0;
 };
 
+// Bind mode engine: where the engine picks source ports from, and when it takes a port again
+// toward the same destination.
+struct PortPlan {
+  // The range (ip_local_port_range, or a part of it: each engine process and worker thread of a
+  // shard picks from a slice of its own).
+  uint16_t low = 0;
+  uint16_t high = 0;
+  // Ports of the range never picked: ip_local_reserved_ports, and those bind() took on the host
+  // when the shard started (another program's, or a listener's). Null: none.
+  std::shared_ptr<const PortSet> excluded;
+  // A port closed first by this side stays in TIME_WAIT toward its destination: it is taken
+  // again toward that destination this long after (TIME_WAIT, or tcp_tw_reuse's delay where the
+  // kernel reuses it, plus a margin). Ports closed without a TIME_WAIT here are taken again at
+  // once.
+  absl::Duration reuse_after = absl::Seconds(61);
+};
+
 struct EngineParams {
   // Destinations; connections go round-robin over every (source IP, target) pair.
   std::vector<SocketAddress> targets;
@@ -85,6 +108,7 @@ struct EngineParams {
   // Source IPs to bind; non-empty exactly when BindsSourceIp(bind_mode).
   std::vector<SocketAddress> source_ips;
   BindMode bind_mode = BindMode::kNone;
+  PortPlan ports;  // bind mode engine: low..high within 1..65535
   Protocol protocol = Protocol::kCounter;
   ClosePolicy close_policy = ClosePolicy::kClientFin;
   // Open model: new connections per second over all threads. 0 selects the closed model.

@@ -72,6 +72,12 @@ void FlagSet::Duration(std::string name, absl::Duration* value, std::string help
 
 void FlagSet::Custom(std::string name, std::string value_name, std::string default_text,
                      std::string help, Parser parse) {
+  if (Find(name) != nullptr) {
+    // Two flags of one name: the second could never be given. A bug in the binary, not in its
+    // command line, caught by the first run of --help.
+    std::fprintf(stderr, "FlagSet: --%s is defined twice\n", name.c_str());
+    std::abort();
+  }
   flags_.push_back(Flag{std::move(name), std::move(value_name), std::move(default_text),
                         std::move(help), false, std::move(parse)});
 }

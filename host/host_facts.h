@@ -2,7 +2,6 @@
 // decide connection-churn limits.
 #pragma once
 
-#include <bitset>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -11,6 +10,7 @@
 #include "absl/strings/string_view.h"
 #include "churnlab/v1/agent.pb.h"
 #include "common/net_address.h"
+#include "common/port_set.h"
 
 namespace churnlab {
 
@@ -22,8 +22,6 @@ std::vector<SocketAddress> LocalAddresses();
 std::pair<int, int> LocalPortRange();
 // The sysctls that shape churn limits, "net.ipv4.tcp_tw_reuse" -> "2"; unreadable ones omitted.
 std::map<std::string, std::string> ChurnSysctls();
-// A set of TCP ports, indexed by port.
-using PortSet = std::bitset<65536>;
 // The ports a net.ipv4.ip_local_reserved_ports list ("8080,9000-9099") holds.
 PortSet ReservedPortSet(absl::string_view list);
 // How many of ports low..high such a list holds.

@@ -54,6 +54,19 @@ v1::EngineParams EngineParamsToProto(const EngineParams& p) {
   m.set_threads(p.threads);
   m.set_max_rate(p.max_rate);
   m.set_leased(p.leased);
+  if (p.bind_mode == BindMode::kEngine) {
+    v1::EnginePorts* ports = m.mutable_ports();
+    ports->set_low(p.ports.low);
+    ports->set_high(p.ports.high);
+    *ports->mutable_reuse_after() = ToProto(p.ports.reuse_after);
+    if (p.ports.excluded != nullptr) {
+      std::string bits(p.ports.excluded->size() / 8, '\0');
+      for (size_t port = 0; port < p.ports.excluded->size(); ++port) {
+        if (p.ports.excluded->test(port)) bits[port / 8] |= static_cast<char>(1 << (port % 8));
+      }
+      ports->set_excluded(std::move(bits));
+    }
+  }
   return m;
 }
 
@@ -95,6 +108,25 @@ absl::StatusOr<EngineParams> EngineParamsFromProto(const v1::EngineParams& m) {
   p.threads = m.threads();
   p.max_rate = m.max_rate();
   p.leased = m.leased();
+  if (m.has_ports()) {
+    const v1::EnginePorts& ports = m.ports();
+    if (ports.low() > 65535 || ports.high() > 65535 || ports.excluded().size() > 65536 / 8) {
+      return Invalid("ports", absl::StrCat(ports.low(), "-", ports.high(), " with ",
+                                           ports.excluded().size(), " bytes of exclusions"));
+    }
+    p.ports.low = static_cast<uint16_t>(ports.low());
+    p.ports.high = static_cast<uint16_t>(ports.high());
+    p.ports.reuse_after = ToAbsl(ports.reuse_after());
+    if (!ports.excluded().empty()) {
+      auto excluded = std::make_shared<PortSet>();
+      for (size_t port = 0; port < ports.excluded().size() * 8; ++port) {
+        if ((static_cast<unsigned char>(ports.excluded()[port / 8]) >> (port % 8)) & 1) {
+          excluded->set(port);
+        }
+      }
+      p.ports.excluded = std::move(excluded);
+    }
+  }
   RETURN_IF_ERROR(ValidateEngineParams(p));
   return p;
 }

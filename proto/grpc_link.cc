@@ -42,7 +42,7 @@ class TokenInterceptorFactory final : public grpc::experimental::ClientIntercept
   std::string header_;
 };
 
-absl::StatusOr<std::string> ReadSecret(const char* flag, const std::string& path) {
+absl::StatusOr<std::string> ReadSecret(const std::string& flag, const std::string& path) {
   if (path.empty()) return std::string();
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read ", path));
@@ -64,15 +64,19 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-void AddSecurityFlags(FlagSet& flags, SecurityFlags* f, bool server) {
+void AddSecurityFlags(FlagSet& flags, SecurityFlags* f, bool server,
+                      const std::string& tls_prefix) {
+  f->tls_prefix = tls_prefix;
+  const std::string cert = tls_prefix + "tls-cert";
+  const std::string key = tls_prefix + "tls-key";
   flags.String("token-file", &f->token_file,
                server ? "file holding the bearer token every client must present"
                       : "file holding the coordinator's bearer token");
-  flags.String("tls-cert", &f->tls_cert,
-               server ? "PEM certificate to serve TLS with (with --tls-key)"
-                      : "PEM client certificate for mutual TLS (with --tls-key)");
-  flags.String("tls-key", &f->tls_key, "PEM private key of --tls-cert");
-  flags.String("tls-ca", &f->tls_ca,
+  flags.String(cert, &f->tls_cert,
+               server ? "PEM certificate to serve TLS with (with --" + key + ")"
+                      : "PEM client certificate for mutual TLS (with --" + key + ")");
+  flags.String(key, &f->tls_key, "PEM private key of --" + cert);
+  flags.String(tls_prefix + "tls-ca", &f->tls_ca,
                server ? "PEM CA: require client certificates it signed (mutual TLS)"
                       : "PEM CA that signed the coordinator's certificate; turns TLS on");
 }
@@ -82,15 +86,17 @@ absl::StatusOr<LinkSecurity> LoadLinkSecurity(const SecurityFlags& flags) {
   absl::StatusOr<std::string> token = ReadSecret("token-file", flags.token_file);
   if (!token.ok()) return token.status();
   out.token = std::string(absl::StripAsciiWhitespace(*token));
-  for (auto [flag, path, field] : {std::tuple{"tls-cert", &flags.tls_cert, &out.tls_cert},
-                                   std::tuple{"tls-key", &flags.tls_key, &out.tls_key},
-                                   std::tuple{"tls-ca", &flags.tls_ca, &out.tls_ca}}) {
+  const std::string& p = flags.tls_prefix;
+  for (auto [flag, path, field] : {std::tuple{p + "tls-cert", &flags.tls_cert, &out.tls_cert},
+                                   std::tuple{p + "tls-key", &flags.tls_key, &out.tls_key},
+                                   std::tuple{p + "tls-ca", &flags.tls_ca, &out.tls_ca}}) {
     absl::StatusOr<std::string> pem = ReadSecret(flag, *path);
     if (!pem.ok()) return pem.status();
     *field = *std::move(pem);
   }
   if (out.tls_cert.empty() != out.tls_key.empty()) {
-    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", p, "tls-cert and --", p, "tls-key go together"));
   }
   return out;
 }

@@ -40,8 +40,12 @@ struct SecurityFlags {
   std::string tls_cert;
   std::string tls_key;
   std::string tls_ca;
+  std::string tls_prefix;  // set by AddSecurityFlags, for the flags' names in errors
 };
-void AddSecurityFlags(FlagSet& flags, SecurityFlags* f, bool server);
+// --token-file and --{tls_prefix}tls-cert, -key, -ca. A binary whose own --tls-cert means
+// something else (churnlab-target's serving certificate) names its link's "coordinator-tls-...".
+void AddSecurityFlags(FlagSet& flags, SecurityFlags* f, bool server,
+                      const std::string& tls_prefix = "");
 
 // What the files hold.
 struct LinkSecurity {

@@ -102,7 +102,7 @@ absl::Status ValidateSelection(const v1::RunSpec& spec) {
       (spec.source_ips_size() > 0 || spec.source_ips_per_agent() > 0)) {
     return Invalid("bind_mode", absl::StrCat(BindModeName(*bind),
                                              " binds no source IP; drop source_ips or use "
-                                             "no-port/bind"));
+                                             "no-port, bind or engine"));
   }
   for (const std::string& expression : spec.thresholds()) {
     RETURN_IF_ERROR(ParseThreshold(expression).status());
@@ -190,6 +190,8 @@ absl::StatusOr<BindMode> ToEngine(v1::BindMode mode) {
       return BindMode::kBind;
     case v1::BIND_MODE_BIND_ANY:
       return BindMode::kBindAny;
+    case v1::BIND_MODE_ENGINE:
+      return BindMode::kEngine;
     default:
       return Unnamed(*v1::BindMode_descriptor(), mode);
   }
@@ -239,6 +241,8 @@ v1::BindMode ToProto(BindMode mode) {
       return v1::BIND_MODE_BIND;
     case BindMode::kBindAny:
       return v1::BIND_MODE_BIND_ANY;
+    case BindMode::kEngine:
+      return v1::BIND_MODE_ENGINE;
   }
   return v1::BIND_MODE_UNSPECIFIED;
 }

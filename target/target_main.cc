@@ -109,7 +109,7 @@ FlagSet MakeFlags(Options& o) {
                "HOST:PORT of a coordinator to attach to as an observer: it reports this host's "
                "server side (TIME_WAIT, CLOSE_WAIT, listen overflows) and is never given load");
   flags.String("name", &o.name, "the observer's name at the coordinator");
-  AddSecurityFlags(flags, &o.security, /*server=*/false);
+  AddSecurityFlags(flags, &o.security, /*server=*/false, "coordinator-");
   return flags;
 }
 

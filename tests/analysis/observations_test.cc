@@ -1,5 +1,6 @@
 #include "analysis/observations.h"
 
+#include "analysis/connect_observations.h"
 #include "gtest/gtest.h"
 
 namespace churnlab::analysis {
@@ -152,6 +153,28 @@ TEST(ObserveTest, ConnectSlowdownIsSeenFromHalfFull) {
   EXPECT_NE(s.find("from a p99 of 0.05 ms"), std::string::npos) << s;
   EXPECT_NE(s.find("to 6.00 ms at 58% full"), std::string::npos) << s;
   EXPECT_FALSE(Find(Observe(report), "connect() slowed").empty());
+}
+
+// The slowdown's sentence names the remedy; under bind mode engine, past half full, the report
+// says what connect() cost with no port to search for (and says nothing of a search).
+TEST(ObserveTest, BindModeEngineIsNamedAsTheRemedyAndReportedWhenUsed) {
+  v1::RunReport no_port;
+  AddPoint(&no_port, 0.2, 0.05);
+  AddPoint(&no_port, 0.9, 9.0);
+  EXPECT_NE(ObserveConnectSlowdown(no_port).find("--bind=engine picks each port in the engine"),
+            std::string::npos);
+  v1::RunReport engine;
+  engine.mutable_spec()->set_bind_mode(v1::BIND_MODE_ENGINE);
+  for (double fill : {0.2, 0.6, 0.92}) {
+    AddPoint(&engine, fill, 0.1);
+    engine.mutable_series(engine.series_size() - 1)->set_connect_call_p99_ms(0.02);
+  }
+  EXPECT_EQ(ObserveConnectSlowdown(engine), "");
+  std::string said = Find(Observe(engine), "bind mode engine picked every source port");
+  EXPECT_NE(said.find("92% full, connect() took a p99 of 0.020 ms"), std::string::npos) << said;
+  engine.mutable_series(2)->set_max_port_fill(0.3);
+  engine.mutable_series(1)->set_max_port_fill(0.3);
+  EXPECT_EQ(ObserveEnginePorts(engine), "");  // never past half full: nothing to say
 }
 
 TEST(ObserveTest, NoSlowdownWithoutAFastBaselineOrWithoutASlowPhase) {

@@ -48,6 +48,26 @@ TEST(BudgetPlanTest, LinuxDefaultsSustain470PerSecondAnd1000LastsAbout28Seconds)
   EXPECT_TRUE(Has(plan.notes(), "tcp_tw_reuse=2"));
 }
 
+// Where the kernel's port search would slow connect() (half a source's tuples or more in use),
+// the plan names --bind=engine; under bind mode engine it says what that mode does instead.
+TEST(BudgetPlanTest, AFillingRangeNamesBindModeEngine) {
+  auto note = [](const v1::BudgetPlan& plan, const std::string& text) {
+    for (const std::string& n : plan.notes()) {
+      if (n.find(text) != std::string::npos) return true;
+    }
+    return false;
+  };
+  EXPECT_FALSE(note(PlanBudget(Preset("linux", 100)), "--bind=engine"));  // a fifth full
+  v1::BudgetPlan filling = PlanBudget(Preset("linux", 400));
+  EXPECT_TRUE(note(filling, "--bind=engine picks each port in the engine"))
+      << filling.DebugString();
+  PlanInputs engine = Preset("linux", 400);
+  engine.bind = BindMode::kEngine;
+  v1::BudgetPlan picked = PlanBudget(engine);
+  EXPECT_TRUE(note(picked, "bind mode engine: like no-port"));
+  EXPECT_DOUBLE_EQ(picked.total_rate(), filling.total_rate());  // the budget is no-port's
+}
+
 TEST(BudgetPlanTest, WindowsPresetsAndRegistryValues) {
   v1::BudgetPlan windows = PlanBudget(Preset("windows"));
   EXPECT_EQ(windows.per_source().ports(), 16384u);

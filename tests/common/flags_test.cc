@@ -38,6 +38,15 @@ TEST(FlagSetTest, ParsesBothSpellingsAndTypes) {
   EXPECT_EQ(*rest, std::vector<std::string>{"positional"});
 }
 
+// A second flag of a name already taken could never be given: the binary dies at once (its
+// first --help), naming it.
+TEST(FlagSetDeathTest, AFlagDefinedTwiceIsABug) {
+  std::string a, b;
+  FlagSet flags("churnlab-test", "");
+  flags.String("tls-cert", &a, "one");
+  EXPECT_DEATH(flags.String("tls-cert", &b, "two"), "--tls-cert is defined twice");
+}
+
 TEST(FlagSetTest, ErrorsNameTheFlagAndTheValue) {
   double rate = 0;
   FlagSet flags("prog", "test");

@@ -30,9 +30,10 @@ point() { printf '127.0.0.1 localhost\n%s moving.example\n' "$1" >"$hosts"; }  #
 ip -n "$ns" link set lo up
 in_ns() { ip netns exec "$ns" "$@"; }
 for ip in 127.0.0.2 127.0.0.3 127.0.0.4; do
-  bg in_ns "$bin/churnlab-target" --listen="$ip:9000" --threads=1 >"target-$ip.log" 2>&1
+  bg in_ns "$bin/churnlab-target" --listen="$ip:9000" --threads=1 --address-file="target-$ip" \
+    >"target-$ip.log" 2>&1
 done
-sleep 0.3
+for ip in 127.0.0.2 127.0.0.3 127.0.0.4; do need_file "target-$ip"; done
 # A SYN counter per address (a table of the test's own, gone with the namespace); syns IP: the
 # connections opened toward IP:9000 so far.
 in_ns nft add table inet cl_resolve

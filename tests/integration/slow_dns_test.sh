@@ -37,7 +37,13 @@ while time.monotonic() < end:
     try: s.recvfrom(4096)
     except socket.timeout: pass
 '
-sleep 0.3
+# Bound before the first lookup: a query to a port nobody holds fails at once (ICMP), and then
+# nothing here waits. Python's start takes a while on a busy host.
+for _ in $(seq 100); do
+  [[ -n $(in_ns ss -Hlun 'sport = :53') ]] && break
+  sleep 0.1
+done
+[[ -n $(in_ns ss -Hlun 'sport = :53') ]] || fail "the silent resolver did not start"
 
 # 1. churnlab-churn.
 start=$(now_ms)

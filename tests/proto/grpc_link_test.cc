@@ -112,6 +112,31 @@ TEST(LoadLinkSecurityTest, ACertificateAndItsKeyGoTogether) {
   ExpectBadInput(LoadLinkSecurity(key_only), {"--tls-cert", "--tls-key"});
 }
 
+// churnlab-target's own --tls-cert/--tls-key are the certificate it serves: its link to the
+// coordinator takes prefixed flags, and says so in its errors (both used to be --tls-cert, and
+// the link's could never be given).
+TEST(SecurityFlagsTest, APrefixNamesTheLinksTlsFlags) {
+  SecurityFlags f;
+  FlagSet flags("churnlab-test", "");
+  std::string serving;
+  flags.String("tls-cert", &serving, "the certificate served");
+  AddSecurityFlags(flags, &f, /*server=*/false, "coordinator-");
+  std::vector<std::string> args = {"churnlab-test", "--tls-cert=/served",
+                                   "--coordinator-tls-cert=/c", "--coordinator-tls-ca=/a"};
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  absl::StatusOr<std::vector<std::string>> rest =
+      flags.Parse(static_cast<int>(argv.size()), argv.data());
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  EXPECT_EQ(serving, "/served");
+  EXPECT_EQ(f.tls_cert, "/c");
+  EXPECT_EQ(f.tls_ca, "/a");
+  const std::string dir = testing::MakeTempDir();
+  f.tls_cert = WriteFile(dir, "cert.pem", "CERT");
+  f.tls_ca = "";
+  ExpectBadInput(LoadLinkSecurity(f), {"--coordinator-tls-cert", "--coordinator-tls-key"});
+}
+
 TEST(SecurityFlagsTest, TheFourFlagsFillTheirFieldsAndSayWhichSideTheyAreFor) {
   for (bool server : {false, true}) {
     SecurityFlags f;

@@ -186,7 +186,7 @@ TEST(MessageJsonTest, AnUnknownWordNamesTheFieldAndTheWords) {
   absl::Status status = ParseMessageJson(R"({"bind_mode": "sometimes"})", &spec);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(status.message(),
-            R"(bind_mode: "sometimes" is not one of none, no-port, bind, bind-any)");
+            R"(bind_mode: "sometimes" is not one of none, no-port, bind, bind-any, engine)");
   // The unset zero reads back by its name (reports print it so), and is no word of its own.
   EXPECT_TRUE(ParseMessageJson(R"({"protocol": "PROTOCOL_UNSPECIFIED"})", &spec).ok());
   EXPECT_EQ(spec.protocol(), v1::PROTOCOL_UNSPECIFIED);

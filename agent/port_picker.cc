@@ -1,0 +1,49 @@
+#include "agent/port_picker.h"
+
+namespace churnlab {
+
+PortPicker::PortPicker(uint16_t low, uint16_t high, std::shared_ptr<const PortSet> excluded,
+                       int64_t reuse_after_nanos)
+    : low_(low), high_(high), excluded_(std::move(excluded)), reuse_after_(reuse_after_nanos) {
+  for (uint32_t port = low_; low_ != 0 && port <= high_; ++port) {
+    if (excluded_ == nullptr || !excluded_->test(port)) ++usable_;
+  }
+}
+
+uint16_t PortPicker::Pick(uint64_t pair, int64_t now) {
+  Destination& d = destinations_.try_emplace(pair, Destination{low_, {}, {}}).first->second;
+  if (!d.ready.empty()) {
+    uint16_t port = d.ready.back();
+    d.ready.pop_back();
+    return port;
+  }
+  while (low_ != 0 && d.fresh <= high_) {
+    uint16_t port = static_cast<uint16_t>(d.fresh++);
+    if (excluded_ == nullptr || !excluded_->test(port)) return port;
+  }
+  if (!d.waiting.empty() && d.waiting.front().second <= now) {
+    uint16_t port = d.waiting.front().first;
+    d.waiting.pop_front();
+    return port;
+  }
+  return 0;
+}
+
+void PortPicker::Release(uint64_t pair, uint16_t port, int64_t now, bool time_wait) {
+  Destination& d = destinations_.try_emplace(pair, Destination{low_, {}, {}}).first->second;
+  if (time_wait) {
+    d.waiting.emplace_back(port, now + reuse_after_);
+  } else {
+    d.ready.push_back(port);
+  }
+}
+
+std::pair<uint16_t, uint16_t> PortSlice(uint16_t low, uint16_t high, int index, int count) {
+  const uint32_t ports = high >= low ? high - low + 1u : 0;
+  const uint32_t from = low + static_cast<uint32_t>(uint64_t{ports} * index / count);
+  const uint32_t to = low + static_cast<uint32_t>(uint64_t{ports} * (index + 1) / count);
+  if (to <= from) return {1, 0};
+  return {static_cast<uint16_t>(from), static_cast<uint16_t>(to - 1)};
+}
+
+}  // namespace churnlab

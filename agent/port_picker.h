@@ -1,0 +1,58 @@
+// Bind mode engine: each connection's source port, picked by the engine per (source IP,
+// destination) from a slice of the port range, so connect() has no port to search for. The
+// kernel's own search (no-port) slows as the range fills; this one does not: a port never used
+// toward the destination, else one freed at once (no TIME_WAIT on this side), else the one whose
+// TIME_WAIT ended longest ago. One per worker thread (no locks), each with a slice of its own.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "common/port_set.h"
+
+namespace churnlab {
+
+class PortPicker {
+ public:
+  // Ports low..high less `excluded` (may be null); a port closed with a TIME_WAIT here is taken
+  // again toward its destination `reuse_after_nanos` after it closed.
+  PortPicker(uint16_t low, uint16_t high, std::shared_ptr<const PortSet> excluded,
+             int64_t reuse_after_nanos);
+
+  // A port free toward destination `pair` (any number naming a source and destination) at
+  // `now`; 0 when every port of the slice is in use or waiting out its TIME_WAIT toward it.
+  uint16_t Pick(uint64_t pair, int64_t now);
+  // `port`, picked for `pair`, is closed: free again at once, or after reuse_after when this side
+  // keeps a TIME_WAIT (`time_wait`).
+  void Release(uint64_t pair, uint16_t port, int64_t now, bool time_wait);
+  // The kernel refused `port` for `pair` (another socket's four-tuple or bind(): a program the
+  // engine does not know of): it waits reuse_after, like a TIME_WAIT, before it is tried again.
+  void SetAside(uint64_t pair, uint16_t port, int64_t now) { Release(pair, port, now, true); }
+
+  // Ports the slice offers each destination.
+  uint32_t usable() const { return usable_; }
+
+ private:
+  struct Destination {
+    uint32_t fresh;                                    // the next port never used toward it
+    std::vector<uint16_t> ready;                       // freed with no TIME_WAIT here
+    std::deque<std::pair<uint16_t, int64_t>> waiting;  // with the time each is free again
+  };
+
+  const uint16_t low_;
+  const uint16_t high_;
+  const std::shared_ptr<const PortSet> excluded_;
+  const int64_t reuse_after_;
+  uint32_t usable_ = 0;
+  absl::flat_hash_map<uint64_t, Destination> destinations_;
+};
+
+// The slice of low..high that part `index` of `count` picks from (parts differ by one port at
+// most); {1, 0} (empty) when there are more parts than ports.
+std::pair<uint16_t, uint16_t> PortSlice(uint16_t low, uint16_t high, int index, int count);
+
+}  // namespace churnlab

@@ -1,0 +1,21 @@
+// The kernel's TIME_WAIT rules, one place for the analysis (budgets, the planner) and the engine
+// (bind mode engine's port reuse) alike.
+#pragma once
+
+namespace churnlab {
+
+// Linux: TIME_WAIT lasts TCP_TIMEWAIT_LEN, fixed at compile time.
+inline constexpr double kTimeWaitSeconds = 60;
+// Linux: tcp_tw_reuse takes over a TIME_WAIT tuple this long after its last timestamp
+// (net.ipv4.tcp_tw_reuse_delay, in ms since 6.13; one second before it).
+inline constexpr double kTwReuseDelaySeconds = 1;
+
+// tcp_tw_reuse as the kernel applies it (tcp_twsk_unique): 1, or 2 on a loopback connection,
+// and only by the TIME_WAIT tuple's TCP timestamp (tcp_timestamps above 0). The delay after
+// which a new connection takes a TIME_WAIT tuple over, or 0 when reuse does not apply.
+inline double ReuseDelay(int tw_reuse, int timestamps, bool loopback, double delay_s) {
+  bool set = tw_reuse == 1 || (tw_reuse == 2 && loopback);
+  return set && timestamps > 0 ? delay_s : 0;
+}
+
+}  // namespace churnlab

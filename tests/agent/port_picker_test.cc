@@ -1,0 +1,154 @@
+// Bind mode engine: the engine's own choice of source ports. The picker takes fresh ports first,
+// never an excluded one, a port freed without a TIME_WAIT at once and one with a TIME_WAIT only
+// after it, and nothing when every port is taken; a real engine binds only its plan's ports (the
+// kernel's socket table is the witness), reuses RST-closed ports at once, and sets aside a port
+// another program holds.
+#include "agent/port_picker.h"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <set>
+
+#include "agent/engine.h"
+#include "gtest/gtest.h"
+#include "host/tcp_socket_table.h"
+#include "target/target_server.h"
+
+namespace churnlab {
+namespace {
+
+constexpr int64_t kSecond = 1'000'000'000;
+
+TEST(PortPickerTest, FreshThenFreedAtOnceThenAfterTheirTimeWait) {
+  auto excluded = std::make_shared<PortSet>();
+  excluded->set(40001);
+  PortPicker picker(40000, 40003, excluded, 61 * kSecond);
+  EXPECT_EQ(picker.usable(), 3u);
+  EXPECT_EQ(picker.Pick(7, 0), 40000);
+  EXPECT_EQ(picker.Pick(7, 0), 40002);  // 40001 is excluded
+  EXPECT_EQ(picker.Pick(7, 0), 40003);
+  EXPECT_EQ(picker.Pick(7, 0), 0);      // all three in use toward destination 7
+  EXPECT_EQ(picker.Pick(8, 0), 40000);  // another destination has them all again
+  picker.Release(7, 40002, 10 * kSecond, /*time_wait=*/true);
+  picker.Release(7, 40003, 11 * kSecond, /*time_wait=*/false);
+  EXPECT_EQ(picker.Pick(7, 12 * kSecond), 40003);  // no TIME_WAIT here: at once
+  EXPECT_EQ(picker.Pick(7, 70 * kSecond), 0);      // 40002's TIME_WAIT: until 71 s
+  EXPECT_EQ(picker.Pick(7, 71 * kSecond), 40002);
+  picker.SetAside(8, 40000, 0);  // refused by the kernel: it waits like a TIME_WAIT
+  EXPECT_EQ(picker.Pick(8, 1 * kSecond), 40002);
+  EXPECT_EQ(picker.Pick(8, 1 * kSecond), 40003);
+  EXPECT_EQ(picker.Pick(8, 1 * kSecond), 0);
+}
+
+TEST(PortPickerTest, SlicesAreDisjointAndCoverTheRange) {
+  std::set<uint32_t> seen;
+  for (int i = 0; i < 7; ++i) {
+    auto [low, high] = PortSlice(32768, 60999, i, 7);
+    for (uint32_t p = low; p <= high; ++p) EXPECT_TRUE(seen.insert(p).second) << p;
+  }
+  EXPECT_EQ(seen.size(), 60999u - 32768 + 1);
+  EXPECT_EQ(*seen.begin(), 32768u);
+  EXPECT_EQ(*seen.rbegin(), 60999u);
+  auto [low, high] = PortSlice(40000, 40001, 0, 3);  // more parts than ports: one is empty
+  EXPECT_GT(low, high);
+}
+
+// A real engine toward a loopback target, bind mode engine with a plan of 50 ports less two.
+class EnginePortsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    TargetParams t;
+    t.listen = {*SocketAddress::ParseIpPort("127.0.0.1:0")};
+    absl::StatusOr<std::unique_ptr<TargetServer>> target = TargetServer::Create(t);
+    ASSERT_TRUE(target.ok()) << target.status();
+    target_ = *std::move(target);
+    target_->Start();
+  }
+  EngineParams Params(const std::string& source, int64_t connections) const {
+    EngineParams p;
+    p.targets = {target_->addresses()[0]};
+    p.source_ips = {*SocketAddress::ParseIp(source)};
+    p.bind_mode = BindMode::kEngine;
+    p.ports.low = 45100;
+    p.ports.high = 45149;
+    auto excluded = std::make_shared<PortSet>();
+    excluded->set(45110);
+    excluded->set(45120);
+    p.ports.excluded = excluded;
+    p.concurrency = 4;
+    p.max_connections = connections;
+    p.duration = absl::Seconds(5);
+    return p;
+  }
+  // The local ports of this host's sockets from `source` toward the target, by the kernel.
+  std::multiset<int> PortsInTheKernel(const std::string& source) const {
+    const int port = target_->addresses()[0].port();
+    absl::StatusOr<std::vector<TcpSocketInfo>> sockets = DumpTcpSocketsToPorts(AF_INET, port, port);
+    EXPECT_TRUE(sockets.ok()) << sockets.status();
+    std::multiset<int> out;
+    for (const TcpSocketInfo& s : sockets.value_or(std::vector<TcpSocketInfo>{})) {
+      if (s.local.IpString() == source) out.insert(s.local.port());
+    }
+    return out;
+  }
+  std::unique_ptr<TargetServer> target_;
+};
+
+// Client-fin leaves each port in TIME_WAIT toward the target: 48 connections take the 48 ports,
+// each once, and the rest find none left (EADDRNOTAVAIL, phase bind), as the kernel's own search
+// would at that point.
+TEST_F(EnginePortsTest, PortsComeFromThePlanAndWaitOutTheirTimeWait) {
+  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(Params("127.0.0.60", 60));
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  (*engine)->Start();
+  EngineSnapshot s = (*engine)->Wait();
+  EXPECT_EQ(s.Total().succeeded, 48u);
+  // The rest (the closed model backs off after each failure, so maybe not all 12 by the end).
+  EXPECT_GT(s.Total().failures_of(Phase::kBind, EADDRNOTAVAIL), 0u);
+  EXPECT_EQ(s.Total().failures_of(Phase::kBind, EADDRNOTAVAIL), s.Total().attempted - 48);
+  std::multiset<int> ports = PortsInTheKernel("127.0.0.60");
+  EXPECT_EQ(ports.size(), 48u);
+  EXPECT_EQ(std::set<int>(ports.begin(), ports.end()).size(), 48u);  // each port once
+  for (int port : ports) {
+    EXPECT_TRUE(port >= 45100 && port <= 45149 && port != 45110 && port != 45120) << port;
+  }
+}
+
+// RST leaves no TIME_WAIT: a port is free again at once, so 300 connections fit in 48 ports.
+TEST_F(EnginePortsTest, ResetConnectionsFreeTheirPortsAtOnce) {
+  EngineParams p = Params("127.0.0.61", 300);
+  p.close_policy = ClosePolicy::kRst;
+  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(p);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  (*engine)->Start();
+  EngineSnapshot s = (*engine)->Wait();
+  EXPECT_EQ(s.Total().succeeded, 300u);
+  EXPECT_EQ(s.Total().failed(), 0u);
+}
+
+// A port another program bound (without SO_REUSEADDR, unknown to the plan): bind() refuses it
+// once, that connection fails in phase bind, and the port is set aside, never tried again.
+TEST_F(EnginePortsTest, APortAnotherProgramHoldsIsSetAside) {
+  int other = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(other, 0);
+  sockaddr_in held{};
+  held.sin_family = AF_INET;
+  held.sin_port = htons(45100);
+  inet_pton(AF_INET, "127.0.0.62", &held.sin_addr);
+  ASSERT_EQ(bind(other, reinterpret_cast<sockaddr*>(&held), sizeof(held)), 0);
+  EngineParams p = Params("127.0.0.62", 40);
+  p.concurrency = 1;
+  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(p);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  (*engine)->Start();
+  EngineSnapshot s = (*engine)->Wait();
+  close(other);
+  EXPECT_EQ(s.Total().failures_of(Phase::kBind, EADDRINUSE), 1u);
+  EXPECT_EQ(s.Total().succeeded, 39u);
+  EXPECT_EQ(PortsInTheKernel("127.0.0.62").count(45100), 0u);
+}
+
+}  // namespace
+}  // namespace churnlab
