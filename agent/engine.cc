@@ -18,6 +18,7 @@ Engine::Engine(EngineParams params, Clock& clock)
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(EngineParams params, OsSysCalls& sys,
                                                        Clock& clock) {
   RETURN_IF_ERROR(ValidateEngineParams(params));
+  RETURN_IF_ERROR(ValidatePortPlan(params));
   if (!params.named_targets.empty()) {
     return absl::FailedPreconditionError(
         "targets given by name must be resolved first (ResolveEngineTargets)");

@@ -65,4 +65,4 @@ for round in $(seq "$rounds"); do
   done
 done
 awk -v e="${p99_sum[engine]}" -v n="${p99_sum[no-port]}" \
-  'BEGIN { printf "connect() p99, engine / no-port (summed over the runs): %.4f\n", n > 0 ? e / n : 0 }'
+  'BEGIN { printf "connect() p99, engine / no-port (summed over the runs): %.4f\n", (n > 0 ? e / n : 0) }'

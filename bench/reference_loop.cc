@@ -1,7 +1,8 @@
 // The benchmark's yardstick: the least a churn client can do. N sockets in flight on one epoll
-// loop, each doing non-blocking connect, write 4 bytes, read 4 bytes, close, and again. No
-// pacing, no timeouts, no per-source counting, no histograms: whatever churnlab's engine spends
-// beyond this is its own overhead.
+// loop, each doing non-blocking connect, write 4 bytes, read 4 bytes, close, and again (or, with
+// `http`, write one GET with Connection: close and read to the server's FIN). No pacing, no
+// timeouts, no per-source counting, no histograms: whatever churnlab's engine spends beyond this
+// is its own overhead.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -33,10 +34,16 @@ struct Target {
 // Long: the reference loop is meant to be read in one piece beside agent/engine_worker.cc, as
 // the plainest possible connect-exchange-close loop the engine is measured against.
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: %s IPv4:PORT[,IPv4:PORT...] CONCURRENCY SECONDS\n", argv[0]);
+  if (argc != 4 && argc != 5) {
+    std::fprintf(stderr, "usage: %s IPv4:PORT[,IPv4:PORT...] CONCURRENCY SECONDS [counter|http]\n",
+                 argv[0]);
     return 2;
   }
+  const bool http = argc == 5 && std::string(argv[4]) == "http";
+  const std::string request =
+      http ? "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+           : std::string("\x01\0\0\0", 4);  // the counter protocol's int32 1, little-endian
+  std::vector<int> got(1 << 20);            // http: bytes of the response so far, per fd
   std::vector<Target> targets;
   std::string list = argv[1];
   for (size_t at = 0; at < list.size();) {
@@ -97,8 +104,9 @@ int main(int argc, char** argv) {
         continue;
       }
       if (state[fd] == 0 && (events[i].events & EPOLLOUT)) {
-        int one = 1;
-        if (send(fd, &one, 4, MSG_NOSIGNAL) != 4) {
+        got[fd] = 0;
+        if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+            static_cast<ssize_t>(request.size())) {
           close(fd);
           --open;
           ++failed;
@@ -106,12 +114,15 @@ int main(int argc, char** argv) {
         }
         state[fd] = 1;
       } else if (state[fd] == 1 && (events[i].events & EPOLLIN)) {
-        char buf[64];
-        ssize_t r = recv(fd, buf, sizeof(buf), 0);
+        char buf[4096];
+        ssize_t r;
+        // http: to the server's FIN (edge-triggered: read until it would block)
+        while (http && (r = recv(fd, buf, sizeof(buf), 0)) > 0) got[fd] += static_cast<int>(r);
+        if (!http) r = recv(fd, buf, sizeof(buf), 0);
         if (r < 0 && errno == EAGAIN) continue;
         close(fd);
         --open;
-        if (r == 4)
+        if (http ? r == 0 && got[fd] > 0 : r == 4)
           ++done;
         else
           ++failed;

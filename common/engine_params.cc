@@ -96,14 +96,6 @@ absl::Status ValidateAddresses(const EngineParams& p) {
     return Invalid("source_ips", absl::StrCat("bind mode ", BindModeName(p.bind_mode),
                                               " needs at least one source IP"));
   }
-  if (p.bind_mode == BindMode::kEngine &&
-      (p.ports.low < 1 || p.ports.high < p.ports.low ||
-       p.ports.reuse_after < absl::ZeroDuration() || p.ports.reuse_after > kMaxTimeout)) {
-    return Invalid("bind_mode", absl::StrCat("engine: ports ", p.ports.low, "-", p.ports.high,
-                                             " to pick from, taken again after ",
-                                             absl::FormatDuration(p.ports.reuse_after),
-                                             ", are not a range within 1-65535 and 0-1h"));
-  }
   for (const SocketAddress& ip : p.source_ips) {
     if (!p.targets.empty() && ip.family() != p.targets.front().family()) {
       return Invalid("source_ips", absl::StrCat(ip.IpString(), " is not of the targets' family"));
@@ -242,6 +234,18 @@ absl::Status ValidateExchange(const EngineParams& p) {
 }
 
 }  // namespace
+
+absl::Status ValidatePortPlan(const EngineParams& p) {
+  if (p.bind_mode == BindMode::kEngine &&
+      (p.ports.low < 1 || p.ports.high < p.ports.low ||
+       p.ports.reuse_after < absl::ZeroDuration() || p.ports.reuse_after > kMaxTimeout)) {
+    return Invalid("bind_mode", absl::StrCat("engine: ports ", p.ports.low, "-", p.ports.high,
+                                             " to pick from, taken again after ",
+                                             absl::FormatDuration(p.ports.reuse_after),
+                                             ", are not a range within 1-65535 and 0-1h"));
+  }
+  return absl::OkStatus();
+}
 
 absl::Status ValidateEngineParams(const EngineParams& p) {
   if (absl::Status s = ValidateAddresses(p); !s.ok()) return s;

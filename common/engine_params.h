@@ -191,6 +191,9 @@ inline bool IsValidRate(double rate) { return rate > 0 && rate <= kMaxRate; }
 
 // OK, or INVALID_ARGUMENT naming the offending field and value.
 absl::Status ValidateEngineParams(const EngineParams& params);
+// Bind mode engine: its PortPlan, read where the engine runs (HostPortPlan) after the shard's
+// own checks, is a range within 1-65535 and a reuse delay within 0-1h. Engine::Create checks it.
+absl::Status ValidatePortPlan(const EngineParams& params);
 
 // Resolves `named_targets` on this host (ResolveTargets): appends every address of each name to
 // `targets`, its name to `target_names` (IP literals get ""), and clears `named_targets`; source

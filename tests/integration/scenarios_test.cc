@@ -238,6 +238,27 @@ INSTANTIATE_TEST_SUITE_P(
                    EXPECT_EQ(r.windows_errors().at("EADDRNOTAVAIL").code(), 10048);
                    EXPECT_TRUE(Says(r, "Only one usage of each socket address"));
                  }},
+        // Bind mode engine fills 92% of the lab's 1,000-port range with TIME_WAIT: no failure,
+        // every port once (the kernel's table agrees), and the report says the engine picked
+        // them and what that does to other programs' connect().
+        Scenario{"engine_at_high_fill",
+                 "engine-at-high-fill",
+                 {},
+                 1,
+                 {},
+                 true,
+                 0,
+                 [](const v1::RunReport& r, Witness& w) {
+                   EXPECT_EQ(r.totals().failed(), 0u) << ErrorsText(r);
+                   EXPECT_GE(r.totals().succeeded(), 900u);
+                   const v1::SourceReport& source = r.agents(0).sources(0);
+                   ExpectKernelAgrees(source.peak_time_wait(), w.Sockets("time-wait"),
+                                      "client TIME_WAIT");
+                   EXPECT_TRUE(Says(r, "bind mode engine picked every source port itself"))
+                       << ErrorsText(r);
+                   EXPECT_TRUE(Says(r, "other programs' connect() on the agent's host skipped"))
+                       << ErrorsText(r);
+                 }},
         Scenario{"time_wait_four_sources",
                  "time-wait",
                  {},
