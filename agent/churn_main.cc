@@ -190,7 +190,8 @@ absl::Status Resolve(Options& o) {
   o.names = p.named_targets;
   RETURN_IF_ERROR(ResolveEngineTargets(&p, &o.resolved));
   if (p.bind_mode == BindMode::kEngine) {
-    ASSIGN_OR_RETURN(p.ports, HostPortPlan(p));
+    ASSIGN_OR_RETURN(
+        p.ports, HostPortPlan(p, !o.names.empty() && p.resolve_interval > absl::ZeroDuration()));
   }
   for (const Resolution& r : o.resolved) {
     std::vector<std::string> addresses;

@@ -137,6 +137,10 @@ void NameWatch::Loop() {
     std::vector<std::string> notes;
     std::vector<bool> failed;
     for (const NamedTarget& name : names_) {
+      {
+        std::lock_guard<std::mutex> stopping(mu_);
+        if (stop_) return;  // a stop waits for one lookup at most, not a whole round
+      }
       absl::StatusOr<std::vector<SocketAddress>> found = ResolveName(name);
       failed.push_back(!found.ok());
       table_.Take(name, found, allowed_, &notes);

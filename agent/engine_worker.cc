@@ -100,6 +100,8 @@ absl::Status EngineWorker::Init() {
 
 void EngineWorker::AddRequests(size_t first) {
   for (size_t t = first; t < targets_.size(); ++t) {
+    same_address_.push_back(
+        first_of_address_.try_emplace(targets_[t], static_cast<uint32_t>(t)).first->second);
     if (!SpeaksHttp(params_.protocol)) {
       char one[kCounterMessageSize];
       EncodeCounter(1, one);
@@ -285,13 +287,20 @@ void EngineWorker::TakeChanges() {
   has_changes_.store(false, std::memory_order_release);
 }
 
+void EngineWorker::ChoosePair(Connection& c, uint64_t global_index) const {
+  // Each worker goes round every (source, destination) pair itself, from a pair of its own: its
+  // indices are every count_-th of the run, and under bind mode engine its port slice must serve
+  // every pair (the run's index alone would give a worker only the pairs its index falls on).
+  uint64_t pair = (global_index / count_ + index_) % (uint64_t{source_slots_} * active_.size());
+  c.source = static_cast<uint32_t>(pair % source_slots_);
+  c.target = active_[pair / source_slots_];
+}
+
 bool EngineWorker::StartConnection(uint64_t global_index, int64_t now) {
   uint32_t slot = free_slots_.back();
   free_slots_.pop_back();
   Connection& c = slots_[slot];
-  uint64_t pair = global_index % (uint64_t{source_slots_} * active_.size());
-  c.source = static_cast<uint32_t>(pair % source_slots_);
-  c.target = active_[pair / source_slots_];
+  ChoosePair(c, global_index);
   c.requests_done = 0;
   c.send_offset = 0;
   c.picked = {};
@@ -332,6 +341,7 @@ bool EngineWorker::StartConnection(uint64_t global_index, int64_t now) {
     HoldBackClosedModel(returned);
     return false;
   }
+  c.picked.syn_sent = true;
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.u64 = (uint64_t{c.generation} << 32) | slot;
@@ -423,6 +433,7 @@ void EngineWorker::HandleEvent(uint32_t slot, uint32_t events) {
         int err = 0;
         socklen_t len = sizeof(err);
         sys_.GetSockOpt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        c.picked.syn_sent = false;  // refused or unreachable: the socket is gone, nothing waits
         Fail(c, Phase::kConnect, err != 0 ? err : ECONNREFUSED);
         return HoldBackClosedModel(clock_.NowNanos());
       }
@@ -452,7 +463,7 @@ void EngineWorker::HandleEvent(uint32_t slot, uint32_t events) {
 
 void EngineWorker::OnConnected(Connection& c) {
   int64_t now = clock_.NowNanos();
-  c.picked.established = true;
+
   connect_latency_.Record(now - c.started_at);
   retry_delay_ = 0;
   if (tls_ == nullptr) return StartExchanges(c);
@@ -556,7 +567,9 @@ void EngineWorker::ReadResponse(Connection& c) {
     }
     if (r.rc == 0) {
       if (c.state == State::kAwaitingFin) {
-        c.picked.no_time_wait = true;  // the server closed first: its side keeps the TIME_WAIT
+        // The server closed first (its TCP FIN, not a TLS close_notify ahead of it): its side
+        // keeps the TIME_WAIT.
+        c.picked.peer_closed_first = c.ssl == nullptr;
         return Finish(c);
       }
       if (SpeaksHttp(params_.protocol) && c.http.CompletesAtEof() &&
@@ -616,8 +629,7 @@ void EngineWorker::CloseByPolicy(Connection& c) {
       return Finish(c);
     case ClosePolicy::kRst: {
       linger reset{1, 0};
-      c.picked.no_time_wait =
-          sys_.SetSockOpt(c.fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)).ok();
+      c.picked.reset = sys_.SetSockOpt(c.fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)).ok();
       return Finish(c);
     }
     case ClosePolicy::kServerFin:
@@ -660,12 +672,16 @@ void EngineWorker::Release(Connection& c) {
   Unlink(c);
   if (c.picked.port != 0) {
     const int64_t now = clock_.NowNanos();
+    using Reuse = PortPicker::Reuse;
     if (c.picked.refused) {
       ports_->SetAside(PairOf(c), c.picked.port, now);
     } else {
-      // Closed before its handshake completed, or with no TIME_WAIT here: free at once.
+      // Whatever else ended it after its SYN (a timeout, an error, our FIN first) may leave a
+      // TIME_WAIT here: the port waits it out.
       ports_->Release(PairOf(c), c.picked.port, now,
-                      c.picked.established && !c.picked.no_time_wait);
+                      !c.picked.syn_sent || c.picked.reset ? Reuse::kNow
+                      : c.picked.peer_closed_first         ? Reuse::kSoon
+                                                           : Reuse::kAfterTimeWait);
     }
     c.picked.port = 0;
   }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "agent/engine_snapshot.h"
 #include "agent/outcome.h"
@@ -69,13 +70,15 @@ class EngineWorker {
   };
   enum class ListId : uint8_t { kNone, kConnect, kIo, kHold };
 
-  // Bind mode engine: the port a connection picked (0: none), whether its TCP handshake
-  // completed, whether it closes without a TIME_WAIT on this side (RST, or the server's FIN
-  // first), and whether the kernel refused the port's four-tuple or bind().
+  // Bind mode engine: the port a connection picked (0: none), whether its SYN went out (a
+  // socket that never sent one, or was refused, leaves nothing behind), whether it closed by RST
+  // or after the server's FIN (no TIME_WAIT on this side), and whether the kernel refused the
+  // port's four-tuple or bind().
   struct PickedPort {
     uint16_t port = 0;
-    bool established = false;
-    bool no_time_wait = false;
+    bool syn_sent = false;
+    bool reset = false;
+    bool peer_closed_first = false;
     bool refused = false;
   };
   struct Connection {
@@ -119,13 +122,16 @@ class EngineWorker {
   // Starts connection `global_index` at `now` (the clock read that allowed it). False when it
   // failed at once (counted).
   bool StartConnection(uint64_t global_index, int64_t now);
+  // The source and destination of connection `global_index`.
+  void ChoosePair(Connection& c, uint64_t global_index) const;
   bool OpenSocket(Connection& c);
   // Bind mode engine: SO_REUSEADDR, a port from ports_, bind(source, port). False when it failed
   // (counted; no port left toward the destination is EADDRNOTAVAIL in phase bind).
   bool BindPickedPort(Connection& c, const SocketAddress& source);
-  // The pair of a connection for ports_ (its source and destination).
+  // The pair of a connection for ports_: its source and its destination address (two entries
+  // of the table with one address, a name's and an IP literal's, are one destination).
   uint64_t PairOf(const Connection& c) const {
-    return uint64_t{c.target} * source_slots_ + c.source;
+    return uint64_t{same_address_[c.target]} * source_slots_ + c.source;
   }
   // bind() to `address`; false when it failed (counted).
   bool Bind(Connection& c, const SocketAddress& address);
@@ -218,6 +224,9 @@ class EngineWorker {
   std::vector<SocketAddress> targets_;
   std::vector<std::string> target_names_;  // per entry, its host name; "" for an IP literal
   std::vector<uint32_t> active_;
+  // Per entry, the first entry with its address; and each address's first entry.
+  std::vector<uint32_t> same_address_;
+  absl::flat_hash_map<SocketAddress, uint32_t> first_of_address_;
   std::vector<std::string> requests_;       // per target: a keep-alive request
   std::vector<std::string> last_requests_;  // per target: the last request of a connection
   std::vector<char> scratch_;

@@ -10,31 +10,43 @@ PortPicker::PortPicker(uint16_t low, uint16_t high, std::shared_ptr<const PortSe
   }
 }
 
+PortPicker::Destination& PortPicker::Of(uint64_t pair) {
+  return destinations_.try_emplace(pair, Destination{low_, {}, {}, {}}).first->second;
+}
+
 uint16_t PortPicker::Pick(uint64_t pair, int64_t now) {
-  Destination& d = destinations_.try_emplace(pair, Destination{low_, {}, {}}).first->second;
-  if (!d.ready.empty()) {
-    uint16_t port = d.ready.back();
-    d.ready.pop_back();
+  Destination& d = Of(pair);
+  if (!d.now.empty()) {
+    uint16_t port = d.now.back();
+    d.now.pop_back();
     return port;
   }
   while (low_ != 0 && d.fresh <= high_) {
     uint16_t port = static_cast<uint16_t>(d.fresh++);
     if (excluded_ == nullptr || !excluded_->test(port)) return port;
   }
-  if (!d.waiting.empty() && d.waiting.front().second <= now) {
-    uint16_t port = d.waiting.front().first;
-    d.waiting.pop_front();
-    return port;
+  for (Queue* queue : {&d.soon, &d.waiting}) {
+    if (!queue->empty() && queue->front().second <= now) {
+      uint16_t port = queue->front().first;
+      queue->pop_front();
+      return port;
+    }
   }
   return 0;
 }
 
-void PortPicker::Release(uint64_t pair, uint16_t port, int64_t now, bool time_wait) {
-  Destination& d = destinations_.try_emplace(pair, Destination{low_, {}, {}}).first->second;
-  if (time_wait) {
-    d.waiting.emplace_back(port, now + reuse_after_);
-  } else {
-    d.ready.push_back(port);
+void PortPicker::Release(uint64_t pair, uint16_t port, int64_t now, Reuse reuse) {
+  Destination& d = Of(pair);
+  switch (reuse) {
+    case Reuse::kNow:
+      d.now.push_back(port);
+      return;
+    case Reuse::kSoon:
+      d.soon.emplace_back(port, now + kSoonNanos);
+      return;
+    case Reuse::kAfterTimeWait:
+      d.waiting.emplace_back(port, now + reuse_after_);
+      return;
   }
 }
 

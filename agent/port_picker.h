@@ -24,24 +24,34 @@ class PortPicker {
              int64_t reuse_after_nanos);
 
   // A port free toward destination `pair` (any number naming a source and destination) at
-  // `now`; 0 when every port of the slice is in use or waiting out its TIME_WAIT toward it.
+  // `now`: one freed at once, else one never used toward it, else the longest-waiting whose time
+  // has come; 0 when every port of the slice is in use or waiting toward it.
   uint16_t Pick(uint64_t pair, int64_t now);
-  // `port`, picked for `pair`, is closed: free again at once, or after reuse_after when this side
-  // keeps a TIME_WAIT (`time_wait`).
-  void Release(uint64_t pair, uint16_t port, int64_t now, bool time_wait);
+  // When a closed port may be taken again toward its destination: at once (its socket is gone:
+  // reset, or it never sent a SYN), soon (the server closed first: this side's socket lingers in
+  // LAST_ACK until the server's ACK), or once its TIME_WAIT is over (reuse_after).
+  enum class Reuse { kNow, kSoon, kAfterTimeWait };
+  static constexpr int64_t kSoonNanos = 1'000'000'000;
+  void Release(uint64_t pair, uint16_t port, int64_t now, Reuse reuse);
   // The kernel refused `port` for `pair` (another socket's four-tuple or bind(): a program the
   // engine does not know of): it waits reuse_after, like a TIME_WAIT, before it is tried again.
-  void SetAside(uint64_t pair, uint16_t port, int64_t now) { Release(pair, port, now, true); }
+  void SetAside(uint64_t pair, uint16_t port, int64_t now) {
+    Release(pair, port, now, Reuse::kAfterTimeWait);
+  }
 
   // Ports the slice offers each destination.
   uint32_t usable() const { return usable_; }
 
  private:
+  // Ports free again later, each with the time it is, oldest first.
+  using Queue = std::deque<std::pair<uint16_t, int64_t>>;
   struct Destination {
-    uint32_t fresh;                                    // the next port never used toward it
-    std::vector<uint16_t> ready;                       // freed with no TIME_WAIT here
-    std::deque<std::pair<uint16_t, int64_t>> waiting;  // with the time each is free again
+    uint32_t fresh;             // the next port never used toward it
+    std::vector<uint16_t> now;  // free at once (Reuse::kNow)
+    Queue soon;                 // Reuse::kSoon
+    Queue waiting;              // Reuse::kAfterTimeWait and ports set aside
   };
+  Destination& Of(uint64_t pair);
 
   const uint16_t low_;
   const uint16_t high_;

@@ -4,11 +4,13 @@
 #include <map>
 #include <string>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/time_wait.h"
 #include "host/host_facts.h"
 #include "host/socket_census.h"
+#include "host/tcp_socket_table.h"
 
 namespace churnlab {
 namespace {
@@ -24,9 +26,31 @@ int SysctlOr(const std::map<std::string, std::string>& sysctls, const std::strin
   return it != sysctls.end() && absl::SimpleAtoi(it->second, &value) ? value : fallback;
 }
 
+// Ports the run's sources hold toward its targets now, in any state: the four-tuples a fresh
+// port would collide with. Unreadable: none (a collision is then found at connect() and the port
+// set aside).
+void AddHeldTowardTargets(const EngineParams& params, PortSet* out) {
+  if (params.targets.empty() || params.source_ips.empty()) return;
+  absl::flat_hash_set<SocketAddress> sources(params.source_ips.begin(), params.source_ips.end());
+  absl::flat_hash_set<SocketAddress> targets(params.targets.begin(), params.targets.end());
+  int low = 65535, high = 0;
+  for (const SocketAddress& t : params.targets) {
+    low = std::min(low, t.port());
+    high = std::max(high, t.port());
+  }
+  absl::StatusOr<std::vector<TcpSocketInfo>> sockets =
+      DumpTcpSocketsToPorts(params.targets.front().family(), low, high);
+  if (!sockets.ok()) return;
+  for (const TcpSocketInfo& s : *sockets) {
+    SocketAddress local = s.local;
+    local.set_port(0);
+    if (sources.contains(local) && targets.contains(s.remote)) out->set(s.local.port());
+  }
+}
+
 }  // namespace
 
-absl::StatusOr<PortPlan> HostPortPlan(const EngineParams& params) {
+absl::StatusOr<PortPlan> HostPortPlan(const EngineParams& params, bool destinations_may_change) {
   auto [low, high] = LocalPortRange();
   if (low < 1 || high < low || high > 65535) {
     return absl::FailedPreconditionError(
@@ -43,17 +67,22 @@ absl::StatusOr<PortPlan> HostPortPlan(const EngineParams& params) {
       use.ok() && use->bind_taken_known && use->bind_taken_ports != nullptr) {
     *excluded |= *use->bind_taken_ports;
   }
+  AddHeldTowardTargets(params, excluded.get());
   plan.excluded = std::move(excluded);
   const std::map<std::string, std::string> sysctls = ChurnSysctls();
-  const bool loopback = std::all_of(params.targets.begin(), params.targets.end(),
-                                    [](const SocketAddress& t) { return t.is_loopback(); }) ||
-                        std::all_of(params.source_ips.begin(), params.source_ips.end(),
-                                    [](const SocketAddress& s) { return s.is_loopback(); });
+  auto all_loopback = [](const std::vector<SocketAddress>& addresses) {
+    return !addresses.empty() &&
+           std::all_of(addresses.begin(), addresses.end(),
+                       [](const SocketAddress& a) { return a.is_loopback(); });
+  };
+  const bool loopback =
+      all_loopback(params.source_ips) || (!destinations_may_change && all_loopback(params.targets));
   const int delay_ms = SysctlOr(sysctls, "net.ipv4.tcp_tw_reuse_delay", 0);
   const double reuse = ReuseDelay(SysctlOr(sysctls, "net.ipv4.tcp_tw_reuse", 0),
                                   SysctlOr(sysctls, "net.ipv4.tcp_timestamps", 0), loopback,
                                   delay_ms > 0 ? delay_ms / 1000.0 : kTwReuseDelaySeconds);
-  const double hold = reuse > 0 ? reuse : kTimeWaitSeconds;
+  // Reuse counts only where both ends are this kernel (its timestamps setting on both).
+  const double hold = reuse > 0 && loopback ? reuse : kTimeWaitSeconds;
   plan.reuse_after = absl::Seconds(hold + kReuseMarginSeconds);
   return plan;
 }

@@ -135,10 +135,11 @@ bool ShardTelemetryCollector::UpdateCensus(bool final) {
     bool whole_host = census_count_++ % 10 == 0;
     census_started_ = now;
     // Its cost is the CPU time of the thread that takes it; clock_ only says when one is due.
-    pending_ = std::async(std::launch::async, [this, whole_host] {
+    // Its own copy of the destinations: a lookup may change targets_ while it runs.
+    pending_ = std::async(std::launch::async, [this, whole_host, targets = targets_] {
       int64_t start = ThreadCpuNanos();
       absl::StatusOr<SocketCensus> census =
-          TakeSocketCensus(targets_, whole_host ? &pending_host_states_ : nullptr);
+          TakeSocketCensus(targets, whole_host ? &pending_host_states_ : nullptr);
       pending_cost_ = ThreadCpuNanos() - start;
       return census;
     });

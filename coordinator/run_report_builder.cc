@@ -51,6 +51,7 @@ struct MergedLatency {
   // Targets given by name: every address any agent used each at, and the agents' lookups.
   struct Name {
     std::set<std::string> addresses;
+    uint32_t used = 0;  // the most any agent used, when it cut its list
     uint64_t lookups = 0;
     uint64_t failed_lookups = 0;
   };
@@ -96,6 +97,7 @@ void AddShard(const ShardRecord& shard, std::set<std::string>& counted_kernels,
   for (const v1::ResolvedTarget& r : shard.latest.resolved_targets()) {
     MergedLatency::Name& name = merged.resolved[r.name()];
     name.addresses.insert(r.addresses().begin(), r.addresses().end());
+    name.used = std::max(name.used, r.addresses_used());
     name.lookups += r.lookups();
     name.failed_lookups += r.failed_lookups();
   }
@@ -185,8 +187,9 @@ v1::RunReport BuildReport(const RunRecord& run) {
       if (r->addresses_size() == kMaxReportedAddresses) break;
       r->add_addresses(a);
     }
-    if (found.addresses.size() > static_cast<size_t>(r->addresses_size())) {
-      r->set_addresses_used(static_cast<uint32_t>(found.addresses.size()));
+    const size_t used = std::max<size_t>(found.addresses.size(), found.used);
+    if (used > static_cast<size_t>(r->addresses_size())) {
+      r->set_addresses_used(static_cast<uint32_t>(used));
     }
     r->set_lookups(static_cast<uint32_t>(std::min<uint64_t>(found.lookups, UINT32_MAX)));
     r->set_failed_lookups(

@@ -132,6 +132,38 @@ TEST(EngineProcessesTest, APartSurvivesItsMessage) {
   EXPECT_FALSE(EngineParamsFromProto(bad).ok());
 }
 
+// Bind mode engine: each process picks from a slice of its own, and the plan (range, the ports
+// left out, the reuse delay) reaches it whole.
+TEST(EngineProcessesTest, APortPlanIsSlicedAndSurvivesItsMessage) {
+  EngineParams p = HeldShard(*SocketAddress::ParseIpPort("127.0.0.1:9"));
+  p.bind_mode = BindMode::kEngine;
+  p.source_ips = {*SocketAddress::ParseIp("127.0.0.5")};
+  p.ports.low = 40000;
+  p.ports.high = 40999;
+  auto excluded = std::make_shared<PortSet>();
+  excluded->set(40500);
+  excluded->set(65535);
+  p.ports.excluded = excluded;
+  p.ports.reuse_after = absl::Seconds(2);
+  uint32_t next = 40000;
+  for (int i = 0; i < 3; ++i) {
+    EngineParams part = PartOf(p, i, 3);
+    EXPECT_EQ(part.ports.low, next);
+    next = part.ports.high + 1u;
+    absl::StatusOr<EngineParams> back = EngineParamsFromProto(EngineParamsToProto(part));
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(back->ports.low, part.ports.low);
+    EXPECT_EQ(back->ports.high, part.ports.high);
+    EXPECT_EQ(back->ports.reuse_after, absl::Seconds(2));
+    ASSERT_NE(back->ports.excluded, nullptr);
+    EXPECT_EQ(*back->ports.excluded, *excluded);
+  }
+  EXPECT_EQ(next, 41000u);
+  v1::EngineParams bad = EngineParamsToProto(p);
+  bad.mutable_ports()->set_high(70000);
+  EXPECT_FALSE(EngineParamsFromProto(bad).ok());
+}
+
 TEST(EngineProcessesTest, ASplitRunCountsLikeOneEngine) {
   TargetParams t;
   t.listen = {*SocketAddress::ParseIpPort("127.0.0.1:0")};

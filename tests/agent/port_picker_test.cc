@@ -31,11 +31,16 @@ TEST(PortPickerTest, FreshThenFreedAtOnceThenAfterTheirTimeWait) {
   EXPECT_EQ(picker.Pick(7, 0), 40003);
   EXPECT_EQ(picker.Pick(7, 0), 0);      // all three in use toward destination 7
   EXPECT_EQ(picker.Pick(8, 0), 40000);  // another destination has them all again
-  picker.Release(7, 40002, 10 * kSecond, /*time_wait=*/true);
-  picker.Release(7, 40003, 11 * kSecond, /*time_wait=*/false);
-  EXPECT_EQ(picker.Pick(7, 12 * kSecond), 40003);  // no TIME_WAIT here: at once
+  using Reuse = PortPicker::Reuse;
+  picker.Release(7, 40002, 10 * kSecond, Reuse::kAfterTimeWait);
+  picker.Release(7, 40003, 11 * kSecond, Reuse::kNow);
+  EXPECT_EQ(picker.Pick(7, 12 * kSecond), 40003);  // its socket is gone: at once
   EXPECT_EQ(picker.Pick(7, 70 * kSecond), 0);      // 40002's TIME_WAIT: until 71 s
   EXPECT_EQ(picker.Pick(7, 71 * kSecond), 40002);
+  // The server closed first: this side's socket lingers in LAST_ACK a moment, not a TIME_WAIT.
+  picker.Release(7, 40000, 80 * kSecond, Reuse::kSoon);
+  EXPECT_EQ(picker.Pick(7, 80 * kSecond), 0);
+  EXPECT_EQ(picker.Pick(7, 81 * kSecond), 40000);
   picker.SetAside(8, 40000, 0);  // refused by the kernel: it waits like a TIME_WAIT
   EXPECT_EQ(picker.Pick(8, 1 * kSecond), 40002);
   EXPECT_EQ(picker.Pick(8, 1 * kSecond), 40003);
@@ -114,6 +119,22 @@ TEST_F(EnginePortsTest, PortsComeFromThePlanAndWaitOutTheirTimeWait) {
   for (int port : ports) {
     EXPECT_TRUE(port >= 45100 && port <= 45149 && port != 45110 && port != 45120) << port;
   }
+}
+
+// Two entries of the destination table with one address (a name's and an IP literal's) are one
+// destination for the ports: 48 ports serve both, and no four-tuple is handed out twice (the
+// kernel would refuse the second connect() with EADDRNOTAVAIL).
+TEST_F(EnginePortsTest, OneAddressIsOneDestinationWhateverItsEntries) {
+  EngineParams p = Params("127.0.0.63", 60);
+  p.targets.push_back(p.targets.front());
+  p.target_names = {"", "target.example"};
+  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(p);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  (*engine)->Start();
+  EngineSnapshot s = (*engine)->Wait();
+  EXPECT_EQ(s.Total().succeeded, 48u);
+  EXPECT_EQ(s.Total().failures_of(Phase::kConnect, EADDRNOTAVAIL), 0u);
+  EXPECT_EQ(PortsInTheKernel("127.0.0.63").size(), 48u);
 }
 
 // RST leaves no TIME_WAIT: a port is free again at once, so 300 connections fit in 48 ports.

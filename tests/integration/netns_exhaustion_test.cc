@@ -112,7 +112,7 @@ TEST(NetnsExhaustionTest, BindModeEngineFillsTheRangeAndSkipsWhatTheKernelWould)
   EngineSnapshot snapshot;
   std::multiset<int> ports;
   absl::Status inside = ns->RunInside([&] {
-    absl::StatusOr<PortPlan> plan = HostPortPlan(params);
+    absl::StatusOr<PortPlan> plan = HostPortPlan(params, /*destinations_may_change=*/false);
     ASSERT_TRUE(plan.ok()) << plan.status();
     EXPECT_EQ(plan->low, 40000);
     EXPECT_EQ(plan->high, 40999);
