@@ -17,6 +17,7 @@ command -v nginx >/dev/null && command -v wrk >/dev/null ||
 source scripts/lib.sh
 ns="cl-cpu-$$"
 trap 'ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null; sleep 0.2; ip netns del "$ns" 2>/dev/null; cleanup' EXIT
+trap 'exit 1' INT TERM  # the EXIT trap then removes the namespace
 ip netns add "$ns"
 in_ns() { ip netns exec "$ns" "$@"; }
 in_ns ip link set lo up

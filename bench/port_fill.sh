@@ -27,6 +27,7 @@ cleanup_ns() {
   cleanup
 }
 trap cleanup_ns EXIT
+trap 'exit 1' INT TERM  # the EXIT trap then removes the namespaces
 
 # run MODE -> "p50 p99 max seconds failed" of one filling run in a fresh namespace.
 run() {

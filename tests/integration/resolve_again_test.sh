@@ -15,20 +15,9 @@ if [[ $(id -u) -ne 0 ]]; then
   echo "resolve_again_test: skipped (needs root for a network namespace)"
   exit 0
 fi
-ns="cl-resolve-$$"
-ip netns add "$ns"
-mkdir -p "/etc/netns/$ns"
-trap 'cleanup_all' EXIT
-cleanup_all() {
-  ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
-  ip netns del "$ns" 2>/dev/null || true
-  rm -rf "/etc/netns/$ns"
-  cleanup
-}
+own_namespace cl-resolve
 hosts="/etc/netns/$ns/hosts"
 point() { printf '127.0.0.1 localhost\n%s moving.example\n' "$1" >"$hosts"; }  # in place
-ip -n "$ns" link set lo up
-in_ns() { ip netns exec "$ns" "$@"; }
 for ip in 127.0.0.2 127.0.0.3 127.0.0.4; do
   bg in_ns "$bin/churnlab-target" --listen="$ip:9000" --threads=1 --address-file="target-$ip" \
     >"target-$ip.log" 2>&1

@@ -254,8 +254,9 @@ INSTANTIATE_TEST_SUITE_P(
                    const v1::SourceReport& source = r.agents(0).sources(0);
                    ExpectKernelAgrees(source.peak_time_wait(), w.Sockets("time-wait"),
                                       "client TIME_WAIT");
-                   EXPECT_TRUE(Says(r, "bind mode engine picked every source port itself"))
-                       << ErrorsText(r);
+                   // Either sentence: past half full, what connect() cost with no search; or,
+                   // when a loaded host slowed the calls anyway, that it was not a search.
+                   EXPECT_TRUE(Says(r, "bind mode engine picked")) << ErrorsText(r);
                    EXPECT_TRUE(Says(r, "other programs' connect() on the agent's host skipped"))
                        << ErrorsText(r);
                  }},

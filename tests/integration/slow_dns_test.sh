@@ -13,19 +13,8 @@ if [[ $(id -u) -ne 0 ]]; then
   echo "slow_dns_test: skipped (needs root for a network namespace)"
   exit 0
 fi
-ns="cl-dns-$$"
-ip netns add "$ns"
-mkdir -p "/etc/netns/$ns"
-trap 'cleanup_all' EXIT
-cleanup_all() {
-  ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
-  ip netns del "$ns" 2>/dev/null || true
-  rm -rf "/etc/netns/$ns"
-  cleanup
-}
+own_namespace cl-dns
 printf 'nameserver 127.0.0.1\noptions timeout:30 attempts:1\n' >"/etc/netns/$ns/resolv.conf"
-ip -n "$ns" link set lo up
-in_ns() { ip netns exec "$ns" "$@"; }
 # The silent resolver: takes every query, answers none, for at most 2 minutes.
 bg in_ns python3 -c '
 import socket, time
