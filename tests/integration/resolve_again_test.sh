@@ -52,7 +52,7 @@ after=$(syns 127.0.0.3)
 echo "churnlab-churn: $succeeded succeeded; SYNs toward 127.0.0.2: $before, 127.0.0.3:" \
   "$after; the report lists $listed"
 [[ $listed == "127.0.0.2:9000,127.0.0.3:9000" ]] || fail "the report lists $listed"
-((before >= 300 && after >= 300)) || fail "the move did not show: $before / $after"
+((before >= 150 && after >= 150)) || fail "the move did not show: $before / $after"
 ((before + after == succeeded)) || fail "nftables counts $((before + after)), the report $succeeded"
 grep -q "a lookup changed the destinations" churn.err || fail "no word of the move: $(cat churn.err)"
 
@@ -81,7 +81,7 @@ echo "agent: $succeeded succeeded, $lookups lookups; SYNs toward 127.0.0.2: +$be
   "127.0.0.3: +$after; the report lists $listed"
 [[ $listed == "127.0.0.2:9000,127.0.0.3:9000" ]] || fail "the report lists $listed"
 ((lookups >= 4)) || fail "$lookups lookups in a 6 s run every 1 s"
-((before >= 300 && after >= 300)) || fail "the move did not show: +$before / +$after"
+((before >= 150 && after >= 150)) || fail "the move did not show: +$before / +$after"
 ((before + after == succeeded)) || fail "nftables counts $((before + after)), the report $succeeded"
 
 # 3. Moved outside the agent's allow-list: refused, the old address kept.
