@@ -119,8 +119,8 @@ void AgentSession::Refuse(const std::string& run_id, const std::string& reason) 
   link_.Send(message);
 }
 
-absl::Status AgentSession::CheckShard(const v1::Shard& shard, EngineParams* params,
-                                      std::vector<NamedTarget>* names) const {
+absl::Status AgentSession::CheckShard(const v1::Shard& shard, const absl::StatusOr<RangeUse>& range,
+                                      EngineParams* params, std::vector<NamedTarget>* names) const {
   absl::StatusOr<EngineParams> p = EngineParamsFromShard(shard);
   if (!p.ok()) return p.status();
   *names = p->named_targets;
@@ -155,7 +155,8 @@ absl::Status AgentSession::CheckShard(const v1::Shard& shard, EngineParams* para
   // Bind mode engine: the ports this host lets it pick, read as the shard starts.
   if (p->bind_mode == BindMode::kEngine) {
     ASSIGN_OR_RETURN(
-        p->ports, HostPortPlan(*p, !names->empty() && p->resolve_interval > absl::ZeroDuration()));
+        p->ports,
+        HostPortPlan(*p, !names->empty() && p->resolve_interval > absl::ZeroDuration(), range));
   }
   *params = *std::move(p);
   return absl::OkStatus();
@@ -202,9 +203,13 @@ void AgentSession::PrepareShard(v1::Shard shard, std::chrono::steady_clock::time
       link_.Send(message);
     }
   });
+  // The port range's use, taken once: bind mode engine's plan leaves out its bind() ports, and
+  // the report's census at the start counts them.
+  auto [low, high] = LocalPortRange();
+  absl::StatusOr<RangeUse> range = TakeRangeUse(low, high);
   EngineParams params;
   std::vector<NamedTarget> names;
-  absl::Status checked = CheckShard(shard, &params, &names);
+  absl::Status checked = CheckShard(shard, range, &params, &names);
   absl::StatusOr<ShardEnginePtr> engine =
       checked.ok() ? MakeEngine(params) : absl::StatusOr<ShardEnginePtr>(checked);
   {
@@ -224,7 +229,7 @@ void AgentSession::PrepareShard(v1::Shard shard, std::chrono::steady_clock::time
     std::lock_guard<std::mutex> lock(mu_);
     engine_ = engine->get();
   }
-  RunShard(shard.run_id(), *std::move(engine), start_at, std::move(names));
+  RunShard(shard.run_id(), *std::move(engine), start_at, std::move(names), std::move(range));
 }
 
 absl::StatusOr<ShardEnginePtr> AgentSession::MakeEngine(const EngineParams& params) {
@@ -248,7 +253,7 @@ absl::StatusOr<ShardEnginePtr> AgentSession::MakeEngine(const EngineParams& para
 
 void AgentSession::RunShard(std::string run_id, ShardEnginePtr engine,
                             std::chrono::steady_clock::time_point start_at,
-                            std::vector<NamedTarget> names) {
+                            std::vector<NamedTarget> names, absl::StatusOr<RangeUse> range) {
   const absl::Duration start_after = absl::FromChrono(std::max(
       std::chrono::steady_clock::duration::zero(), start_at - std::chrono::steady_clock::now()));
   link_.Log(absl::StrCat("run ", run_id, ": starting in ", absl::FormatDuration(start_after)));
@@ -257,9 +262,8 @@ void AgentSession::RunShard(std::string run_id, ShardEnginePtr engine,
   link_.RefreshHello();
   SendPing();
   // What the host holds before the first connection (an earlier run's TIME_WAIT, ports other
-  // programs took with bind()), taken while the start is still ahead.
+  // programs took with bind()), taken while the start is still ahead (`range`, as the shard came).
   auto [low, high] = LocalPortRange();
-  absl::StatusOr<RangeUse> range = TakeRangeUse(low, high);
   absl::StatusOr<SocketCensus> toward_targets = TakeSocketCensus(
       engine->params().targets, nullptr,
       range.ok() && range->bind_taken_ports ? range->bind_taken_ports.get() : nullptr);

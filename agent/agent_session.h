@@ -73,15 +73,17 @@ class AgentSession final : public CoordinatorSession::Handler {
   bool ShouldLeave() override;
 
  private:
-  // Why the agent will not run `shard`, or OK; its targets given by name go to *names.
-  absl::Status CheckShard(const v1::Shard& shard, EngineParams* params,
-                          std::vector<NamedTarget>* names) const;
+  // Why the agent will not run `shard`, or OK; its targets given by name go to *names. `range`:
+  // the port range's use now (bind mode engine's plan leaves out its bind() ports).
+  absl::Status CheckShard(const v1::Shard& shard, const absl::StatusOr<RangeUse>& range,
+                          EngineParams* params, std::vector<NamedTarget>* names) const;
   // On the shard's thread: checks the shard (resolving its names and the allow-list's, which
   // may take DNS's time: never on the thread that reads the coordinator), builds its engine and
   // runs it, or refuses it.
   void PrepareShard(v1::Shard shard, std::chrono::steady_clock::time_point start_at);
   void RunShard(std::string run_id, ShardEnginePtr engine,
-                std::chrono::steady_clock::time_point start_at, std::vector<NamedTarget> names);
+                std::chrono::steady_clock::time_point start_at, std::vector<NamedTarget> names,
+                absl::StatusOr<RangeUse> range);
   // Until the engine is done: a stop asked for, pings, what the names' lookups changed (`watch`
   // may be null), and telemetry each interval.
   void StreamTelemetry(const std::string& run_id, ShardEngine& engine,

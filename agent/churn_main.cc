@@ -22,6 +22,7 @@
 #include "common/flags.h"
 #include "common/load_priority.h"
 #include "common/status_macros.h"
+#include "host/host_facts.h"
 #include "proto/engine_codec.h"
 #include "proto/report_export.h"
 
@@ -190,8 +191,10 @@ absl::Status Resolve(Options& o) {
   o.names = p.named_targets;
   RETURN_IF_ERROR(ResolveEngineTargets(&p, &o.resolved));
   if (p.bind_mode == BindMode::kEngine) {
-    ASSIGN_OR_RETURN(
-        p.ports, HostPortPlan(p, !o.names.empty() && p.resolve_interval > absl::ZeroDuration()));
+    auto [low, high] = LocalPortRange();
+    ASSIGN_OR_RETURN(p.ports,
+                     HostPortPlan(p, !o.names.empty() && p.resolve_interval > absl::ZeroDuration(),
+                                  TakeRangeUse(low, high)));
   }
   for (const Resolution& r : o.resolved) {
     std::vector<std::string> addresses;

@@ -87,7 +87,7 @@ absl::Status EngineWorker::Init() {
     if (!tls.ok()) return tls.status();
     tls_ = std::move(*tls);
   }
-  AddRequests(0);
+  AddDestinations(0);
   if (params_.bind_mode == BindMode::kEngine) {
     auto [low, high] = PortSlice(params_.ports.low, params_.ports.high, index_, count_);
     ports_ = std::make_unique<PortPicker>(low, high, params_.ports.excluded,
@@ -98,7 +98,7 @@ absl::Status EngineWorker::Init() {
   return absl::OkStatus();
 }
 
-void EngineWorker::AddRequests(size_t first) {
+void EngineWorker::AddDestinations(size_t first) {
   for (size_t t = first; t < targets_.size(); ++t) {
     same_address_.push_back(
         first_of_address_.try_emplace(targets_[t], static_cast<uint32_t>(t)).first->second);
@@ -280,7 +280,7 @@ void EngineWorker::TakeChanges() {
     const size_t first = targets_.size();
     targets_.insert(targets_.end(), u.added.begin(), u.added.end());
     target_names_.insert(target_names_.end(), u.added_names.begin(), u.added_names.end());
-    AddRequests(first);
+    AddDestinations(first);
     active_ = std::move(u.active);
   }
   destination_changes_.clear();
@@ -463,6 +463,8 @@ void EngineWorker::HandleEvent(uint32_t slot, uint32_t events) {
 
 void EngineWorker::OnConnected(Connection& c) {
   int64_t now = clock_.NowNanos();
+  c.picked.handshake_micros =
+      static_cast<uint32_t>(std::min<int64_t>((now - c.started_at) / 1000, UINT32_MAX));
 
   connect_latency_.Record(now - c.started_at);
   retry_delay_ = 0;
@@ -678,10 +680,15 @@ void EngineWorker::Release(Connection& c) {
     } else {
       // Whatever else ended it after its SYN (a timeout, an error, our FIN first) may leave a
       // TIME_WAIT here: the port waits it out.
+      // After the server's FIN, this side's LAST_ACK lasts about a round trip: four of its
+      // handshake's, within 1 ms..1 s.
+      const int64_t soon =
+          std::clamp<int64_t>(4'000LL * c.picked.handshake_micros, 1'000'000, 1'000'000'000);
       ports_->Release(PairOf(c), c.picked.port, now,
                       !c.picked.syn_sent || c.picked.reset ? Reuse::kNow
                       : c.picked.peer_closed_first         ? Reuse::kSoon
-                                                           : Reuse::kAfterTimeWait);
+                                                           : Reuse::kAfterTimeWait,
+                      soon);
     }
     c.picked.port = 0;
   }

@@ -76,6 +76,7 @@ class EngineWorker {
   // port's four-tuple or bind().
   struct PickedPort {
     uint16_t port = 0;
+    uint32_t handshake_micros = 0;  // socket() to the TCP handshake's end: about a round trip
     bool syn_sent = false;
     bool reset = false;
     bool peer_closed_first = false;
@@ -197,8 +198,9 @@ class EngineWorker {
   std::vector<DestinationUpdate> destination_changes_;
   std::atomic<bool> has_changes_{false};
   void TakeChanges();
-  // Builds the requests of the table's entries from `first` on.
-  void AddRequests(size_t first);
+  // Takes in the table's entries from `first` on: their requests, and the first entry of each
+  // one's address (same_address_).
+  void AddDestinations(size_t first);
   const bool open_model_;
   const uint64_t capacity_;  // open: max in flight; closed: concurrency (this worker's share)
   const uint64_t index_limit_;

@@ -35,14 +35,15 @@ uint16_t PortPicker::Pick(uint64_t pair, int64_t now) {
   return 0;
 }
 
-void PortPicker::Release(uint64_t pair, uint16_t port, int64_t now, Reuse reuse) {
+void PortPicker::Release(uint64_t pair, uint16_t port, int64_t now, Reuse reuse,
+                         int64_t soon_nanos) {
   Destination& d = Of(pair);
   switch (reuse) {
     case Reuse::kNow:
       d.now.push_back(port);
       return;
     case Reuse::kSoon:
-      d.soon.emplace_back(port, now + kSoonNanos);
+      d.soon.emplace_back(port, now + soon_nanos);
       return;
     case Reuse::kAfterTimeWait:
       d.waiting.emplace_back(port, now + reuse_after_);

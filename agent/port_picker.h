@@ -29,10 +29,10 @@ class PortPicker {
   uint16_t Pick(uint64_t pair, int64_t now);
   // When a closed port may be taken again toward its destination: at once (its socket is gone:
   // reset, or it never sent a SYN), soon (the server closed first: this side's socket lingers in
-  // LAST_ACK until the server's ACK), or once its TIME_WAIT is over (reuse_after).
+  // LAST_ACK until the server's ACK, about a round trip: `soon_nanos` from now), or once its
+  // TIME_WAIT is over (reuse_after).
   enum class Reuse { kNow, kSoon, kAfterTimeWait };
-  static constexpr int64_t kSoonNanos = 1'000'000'000;
-  void Release(uint64_t pair, uint16_t port, int64_t now, Reuse reuse);
+  void Release(uint64_t pair, uint16_t port, int64_t now, Reuse reuse, int64_t soon_nanos = 0);
   // The kernel refused `port` for `pair` (another socket's four-tuple or bind(): a program the
   // engine does not know of): it waits reuse_after, like a TIME_WAIT, before it is tried again.
   void SetAside(uint64_t pair, uint16_t port, int64_t now) {
@@ -48,7 +48,7 @@ class PortPicker {
   struct Destination {
     uint32_t fresh;             // the next port never used toward it
     std::vector<uint16_t> now;  // free at once (Reuse::kNow)
-    Queue soon;                 // Reuse::kSoon
+    Queue soon;                 // Reuse::kSoon, in release order (a later one may be due first)
     Queue waiting;              // Reuse::kAfterTimeWait and ports set aside
   };
   Destination& Of(uint64_t pair);

@@ -50,7 +50,8 @@ void AddHeldTowardTargets(const EngineParams& params, PortSet* out) {
 
 }  // namespace
 
-absl::StatusOr<PortPlan> HostPortPlan(const EngineParams& params, bool destinations_may_change) {
+absl::StatusOr<PortPlan> HostPortPlan(const EngineParams& params, bool destinations_may_change,
+                                      const absl::StatusOr<RangeUse>& range_use) {
   auto [low, high] = LocalPortRange();
   if (low < 1 || high < low || high > 65535) {
     return absl::FailedPreconditionError(
@@ -63,9 +64,8 @@ absl::StatusOr<PortPlan> HostPortPlan(const EngineParams& params, bool destinati
   // Ports bind() took anywhere on the host (listeners, other programs): the kernel's connect()
   // skips them; so does the engine. Where the kernel cannot be asked, a conflict is found at
   // bind() and that port set aside.
-  if (absl::StatusOr<RangeUse> use = TakeRangeUse(low, high);
-      use.ok() && use->bind_taken_known && use->bind_taken_ports != nullptr) {
-    *excluded |= *use->bind_taken_ports;
+  if (range_use.ok() && range_use->bind_taken_known && range_use->bind_taken_ports != nullptr) {
+    *excluded |= *range_use->bind_taken_ports;
   }
   AddHeldTowardTargets(params, excluded.get());
   plan.excluded = std::move(excluded);

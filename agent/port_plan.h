@@ -10,12 +10,15 @@
 
 #include "absl/status/statusor.h"
 #include "common/engine_params.h"
+#include "host/socket_census.h"
 
 namespace churnlab {
 
 // The plan for `params` (its targets and source IPs decide whether the connections are loopback
 // ones; with `destinations_may_change`, names looked up again while it runs, only loopback
 // sources say so). FAILED_PRECONDITION when the port range cannot be read.
-absl::StatusOr<PortPlan> HostPortPlan(const EngineParams& params, bool destinations_may_change);
+// `range_use`: the port range's use now (TakeRangeUse), whose bind() ports are left out.
+absl::StatusOr<PortPlan> HostPortPlan(const EngineParams& params, bool destinations_may_change,
+                                      const absl::StatusOr<RangeUse>& range_use);
 
 }  // namespace churnlab

@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "agent/destinations.h"
 #include "host/host_telemetry.h"
 #include "proto/tcp_state_counts.h"
 #include "proto/telemetry_codec.h"
@@ -171,27 +172,20 @@ void ShardTelemetryCollector::SetDestinations(const std::vector<SocketAddress>& 
     lookups[r.name()] = {r.lookups(), r.failed_lookups()};
   }
   resolved_.Clear();
-  std::map<std::string, v1::ResolvedTarget*> by_name;  // into resolved_, first used first
-  for (size_t i = 0; i < targets.size() && i < names.size(); ++i) {
-    if (names[i].empty()) continue;
-    std::string name = absl::StrCat(names[i], ":", targets[i].port());
-    auto [it, added] = by_name.try_emplace(name, nullptr);
-    if (added) {
-      it->second = resolved_.Add();
-      it->second->set_name(name);
-      auto known = lookups.find(name);
-      it->second->set_lookups(known == lookups.end() ? 1 : known->second.first);
-      it->second->set_failed_lookups(known == lookups.end() ? 0 : known->second.second);
+  for (const Resolution& used : UsedByName(targets, names)) {
+    v1::ResolvedTarget* r = resolved_.Add();
+    r->set_name(absl::StrCat(used.target.host, ":", used.target.port));
+    auto known = lookups.find(r->name());
+    r->set_lookups(known == lookups.end() ? 1 : known->second.first);
+    r->set_failed_lookups(known == lookups.end() ? 0 : known->second.second);
+    for (const SocketAddress& a : used.addresses) {
+      if (r->addresses_size() == kMaxReportedAddresses) break;
+      r->add_addresses(a.ToString());
     }
-    v1::ResolvedTarget& entry = *it->second;
-    if (entry.addresses_size() < kMaxReportedAddresses) {
-      entry.add_addresses(targets[i].ToString());
-    }
-    entry.set_addresses_used(entry.addresses_used() + 1);
-  }
-  for (v1::ResolvedTarget& r : resolved_) {
     // addresses_used says more only when the list is cut.
-    if (r.addresses_used() <= static_cast<uint32_t>(r.addresses_size())) r.set_addresses_used(0);
+    if (used.addresses.size() > static_cast<size_t>(r->addresses_size())) {
+      r->set_addresses_used(static_cast<uint32_t>(used.addresses.size()));
+    }
   }
 }
 

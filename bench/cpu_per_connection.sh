@@ -15,6 +15,7 @@ BIN=$PWD/build/bin
 command -v nginx >/dev/null && command -v wrk >/dev/null ||
   { echo "cpu_per_connection: needs nginx and wrk (scripts/install-deps.sh --bench)" >&2; exit 2; }
 source scripts/lib.sh
+source bench/nginx_conf.sh
 ns="cl-cpu-$$"
 trap 'ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null; sleep 0.2; ip netns del "$ns" 2>/dev/null; cleanup' EXIT
 trap 'exit 1' INT TERM  # the EXIT trap then removes the namespace
@@ -24,26 +25,7 @@ in_ns ip link set lo up
 in_ns sysctl -q -w net.ipv4.ip_local_port_range="50000 59999" >/dev/null
 client_cpu=0
 server_cpu=$(($(nproc) > 1 ? 1 : 0))
-cat >"$work/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 16384; }
-worker_rlimit_nofile 40000;
-http {
-  access_log off;
-  client_body_temp_path $work;
-  proxy_temp_path $work;
-  fastcgi_temp_path $work;
-  uwsgi_temp_path $work;
-  scgi_temp_path $work;
-  server {
-    listen 127.0.0.1:8080 backlog=4096;
-    location / { return 200 "churnlab bench\n"; }
-  }
-}
-NGINX
+nginx_conf "$work" 127.0.0.1:8080
 bg in_ns taskset -c $server_cpu nginx -c "$work/nginx.conf" -p "$work" -e "$work/nginx-error.log"
 for _ in $(seq 100); do in_ns ss -Htln '( sport = :8080 )' | grep -q . && break; sleep 0.05; done
 

@@ -16,6 +16,7 @@ BIN=build/bin
 SECS=${BENCH_SECONDS:-5}
 CONC=64
 source scripts/lib.sh
+source bench/nginx_conf.sh
 
 start_target() {  # start_target NAME FLAGS... ; sets $addr to the bound addresses
   local name=$1
@@ -64,22 +65,7 @@ echo
 echo "(b) nginx, 1 worker, HTTP with Connection: close (the server closes first)"
 port=$(( 20000 + RANDOM % 10000 ))
 while ss -Htln "( sport = :$port )" | grep -q .; do port=$((port + 1)); done
-cat >"$work/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  client_body_temp_path $work;
-  proxy_temp_path $work;
-  fastcgi_temp_path $work;
-  uwsgi_temp_path $work;
-  scgi_temp_path $work;
-  server { listen 127.0.0.1:$port backlog=4096; location / { return 200 "churnlab bench\n"; } }
-}
-NGINX
+nginx_conf "$work" "127.0.0.1:$port"
 bg nginx -c "$work/nginx.conf" -p "$work" -e "$work/nginx-error.log"
 for _ in $(seq 100); do ss -Htln "( sport = :$port )" | grep -q . && break; sleep 0.05; done
 wrk_rate=$(wrk -t1 -c$CONC -d${SECS}s -H 'Connection: close' "http://127.0.0.1:$port/" |

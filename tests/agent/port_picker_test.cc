@@ -38,9 +38,9 @@ TEST(PortPickerTest, FreshThenFreedAtOnceThenAfterTheirTimeWait) {
   EXPECT_EQ(picker.Pick(7, 70 * kSecond), 0);      // 40002's TIME_WAIT: until 71 s
   EXPECT_EQ(picker.Pick(7, 71 * kSecond), 40002);
   // The server closed first: this side's socket lingers in LAST_ACK a moment, not a TIME_WAIT.
-  picker.Release(7, 40000, 80 * kSecond, Reuse::kSoon);
+  picker.Release(7, 40000, 80 * kSecond, Reuse::kSoon, /*soon_nanos=*/kSecond / 100);
   EXPECT_EQ(picker.Pick(7, 80 * kSecond), 0);
-  EXPECT_EQ(picker.Pick(7, 81 * kSecond), 40000);
+  EXPECT_EQ(picker.Pick(7, 80 * kSecond + kSecond / 100), 40000);
   picker.SetAside(8, 40000, 0);  // refused by the kernel: it waits like a TIME_WAIT
   EXPECT_EQ(picker.Pick(8, 1 * kSecond), 40002);
   EXPECT_EQ(picker.Pick(8, 1 * kSecond), 40003);

@@ -112,7 +112,8 @@ TEST(NetnsExhaustionTest, BindModeEngineFillsTheRangeAndSkipsWhatTheKernelWould)
   EngineSnapshot snapshot;
   std::multiset<int> ports;
   absl::Status inside = ns->RunInside([&] {
-    absl::StatusOr<PortPlan> plan = HostPortPlan(params, /*destinations_may_change=*/false);
+    absl::StatusOr<PortPlan> plan =
+        HostPortPlan(params, /*destinations_may_change=*/false, TakeRangeUse(40000, 40999));
     ASSERT_TRUE(plan.ok()) << plan.status();
     EXPECT_EQ(plan->low, 40000);
     EXPECT_EQ(plan->high, 40999);

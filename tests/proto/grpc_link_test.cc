@@ -112,6 +112,13 @@ TEST(LoadLinkSecurityTest, ACertificateAndItsKeyGoTogether) {
   ExpectBadInput(LoadLinkSecurity(key_only), {"--tls-cert", "--tls-key"});
 }
 
+// `args` (the program's name first) through `flags`.
+absl::StatusOr<std::vector<std::string>> Parse(FlagSet& flags, std::vector<std::string> args) {
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  return flags.Parse(static_cast<int>(argv.size()), argv.data());
+}
+
 // churnlab-target's own --tls-cert/--tls-key are the certificate it serves: its link to the
 // coordinator takes prefixed flags, and says so in its errors (both used to be --tls-cert, and
 // the link's could never be given).
@@ -121,12 +128,9 @@ TEST(SecurityFlagsTest, APrefixNamesTheLinksTlsFlags) {
   std::string serving;
   flags.String("tls-cert", &serving, "the certificate served");
   AddSecurityFlags(flags, &f, /*server=*/false, "coordinator-");
-  std::vector<std::string> args = {"churnlab-test", "--tls-cert=/served",
-                                   "--coordinator-tls-cert=/c", "--coordinator-tls-ca=/a"};
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
   absl::StatusOr<std::vector<std::string>> rest =
-      flags.Parse(static_cast<int>(argv.size()), argv.data());
+      Parse(flags, {"churnlab-test", "--tls-cert=/served", "--coordinator-tls-cert=/c",
+                    "--coordinator-tls-ca=/a"});
   ASSERT_TRUE(rest.ok()) << rest.status();
   EXPECT_EQ(serving, "/served");
   EXPECT_EQ(f.tls_cert, "/c");
@@ -142,12 +146,9 @@ TEST(SecurityFlagsTest, TheFourFlagsFillTheirFieldsAndSayWhichSideTheyAreFor) {
     SecurityFlags f;
     FlagSet flags("churnlab-test", "");
     AddSecurityFlags(flags, &f, server);
-    std::vector<std::string> args = {"churnlab-test", "--token-file=/t", "--tls-cert", "/c",
-                                     "--tls-key=/k",  "--tls-ca=/a"};
-    std::vector<char*> argv;
-    for (std::string& arg : args) argv.push_back(arg.data());
-    absl::StatusOr<std::vector<std::string>> rest =
-        flags.Parse(static_cast<int>(argv.size()), argv.data());
+    absl::StatusOr<std::vector<std::string>> rest = Parse(
+        flags,
+        {"churnlab-test", "--token-file=/t", "--tls-cert", "/c", "--tls-key=/k", "--tls-ca=/a"});
     ASSERT_TRUE(rest.ok()) << rest.status();
     EXPECT_TRUE(rest->empty());
     EXPECT_EQ(f.token_file, "/t");
