@@ -29,7 +29,6 @@ resume_port=$((full_port + 1))
 while ss -Htln "( sport = :$resume_port )" | grep -q .; do resume_port=$((resume_port + 1)); done
 cat >"$work/nginx.conf" <<NGINX
 worker_processes 1;
-worker_cpu_affinity $(printf '%0*d' $((server_cpu + 1)) 1 | rev | rev);
 daemon off;
 pid $work/nginx.pid;
 error_log $work/nginx-error.log;
@@ -61,8 +60,11 @@ NGINX
 bg taskset -c $server_cpu nginx -c "$work/nginx.conf" -p "$work" -e "$work/nginx-error.log"
 for _ in $(seq 100); do ss -Htln "( sport = :$resume_port )" | grep -q . && break; sleep 0.05; done
 
+worker_pid() { pgrep -P "$(cat "$work/nginx.pid")" | head -1; }
+# The worker inherits the master's CPU (taskset); say so from the kernel's side.
+echo "nginx worker $(worker_pid): $(grep Cpus_allowed_list "/proc/$(worker_pid)/status")"
 worker_ticks() {  # CPU ticks nginx's worker has used
-  awk '{print $14 + $15}' "/proc/$(pgrep -P "$(cat "$work/nginx.pid")" | head -1)/stat"
+  awk '{print $14 + $15}' "/proc/$(worker_pid)/stat"
 }
 # cpu_of CMD...: runs CMD on the client core; prints its output, then "cpu SECONDS" (user+sys)
 # and "server SHARE", the share of the run's wall time nginx's worker was on its CPU.
