@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Full TLS 1.3 handshakes per second on one client core against one nginx worker on the other
 # core (same ECDSA P-256 certificate; session tickets and the session cache off, so every
-# handshake is full), in one run: churnlab-churn (https, one request per connection, client
-# closes; without and with certificate verification, which neither peer does), wrk -H
-# 'Connection: close' over https, and openssl s_time -new. nginx's access log
-# ($ssl_session_reused) says whether each peer's handshakes were full. Then churnlab's resumed
-# handshakes (tickets on) on the same cores, full and resumed TLS 1.2 handshakes (tickets on), and
-# the client CPU per full handshake against what
-# `openssl speed` says its crypto costs (two X25519 operations and one ECDSA P-256 verify).
+# handshake is full): churnlab-churn (https, one request per connection, client closes) against
+# wrk -H 'Connection: close' over https in ABBA order, then churnlab verifying the certificate
+# (neither peer does), openssl s_time -new, churnlab's resumed handshakes (tickets on), and full
+# and resumed TLS 1.2 handshakes. nginx's access log ($ssl_session_reused) says whether each
+# handshake was full. Last, the client CPU per full handshake against what `openssl speed` says
+# its crypto costs (two X25519 operations and one ECDSA P-256 verify), and against OpenSSL's own
+# floor (bench/tls_floor.cc: the client side of a handshake in memory, no sockets).
 # Every client runs in a network namespace of its own, made for it, with a fresh nginx: no client
 # meets another's TIME_WAIT sockets (which slow the kernel's port search in connect()) or the
 # host's other sockets. Loopback only; every run is bounded in time; each namespace is removed.
@@ -128,53 +128,74 @@ echo "TLS 1.3 handshakes on loopback: client on CPU $client_cpu, nginx (1 worker
 fresh_ns
 # The worker inherits the master's CPU (taskset); say so from the kernel's side.
 echo "nginx worker: $(grep Cpus_allowed_list "/proc/$(worker_pid)/status")"
-# wrk and s_time verify no certificate: churnlab does without (--insecure) and with (--target-ca).
-read -r eng_rate eng_cpu eng_hs eng_srv < <(churn $full_port --insecure)
-eng_log=$(reused_share $full_port)
-fresh_ns
-read -r ver_rate ver_cpu ver_hs ver_srv < <(churn $full_port --target-ca="$work/cert.pem")
-ver_log=$(reused_share $full_port)
-fresh_ns
-wrk_out=$(cpu_of wrk -t1 -c$CONC -d${SECS}s -H 'Connection: close' "https://127.0.0.1:$full_port/")
-wrk_rate=$(awk '/Requests\/sec/ {printf "%.0f", $2}' <<<"$wrk_out")
-wrk_cpu=$(awk '/^cpu/ {print $2}' <<<"$wrk_out")
-wrk_srv=$(awk '/^server/ {print $2}' <<<"$wrk_out")
-wrk_log=$(reused_share $full_port)
+us_per() { awk -v c="$1" -v n="$2" 'BEGIN {printf "%.0f", (n > 0 ? 1e6 * c / n : 0)}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
+# row NAME RATE CPU_SECONDS CONNECTIONS SERVER_SHARE LOG: one line of the table.
+row() {
+  printf '  %-40s %6s conn/s  client CPU %6ss = %5s us/conn  nginx worker %4s  nginx logged: %s\n' \
+    "$1" "$2" "$3" "$(us_per "$3" "$4")" "$5" "$6"
+}
+# churn_row NAME PORT FLAGS...: churnlab-churn in a fresh namespace; its row; sets rate and us.
+churn_row() {
+  local name=$1 port=$2 r c h srv
+  shift 2
+  fresh_ns
+  read -r r c h srv < <(churn "$port" "$@")
+  row "$name" "$r" "$c" "$h" "$srv" "$(reused_share "$port")"
+  rate=$r
+  us=$(us_per "$c" "$h")
+}
+# wrk_row NAME: wrk in a fresh namespace against the full-handshake port; its row; sets rate.
+wrk_row() {
+  local out log
+  fresh_ns
+  out=$(cpu_of wrk -t1 -c$CONC -d${SECS}s -H 'Connection: close' "https://127.0.0.1:$full_port/")
+  log=$(reused_share $full_port)
+  rate=$(awk '/Requests\/sec/ {printf "%.0f", $2}' <<<"$out")
+  row "$1" "$rate" "$(awk '/^cpu/ {print $2}' <<<"$out")" "$(awk '{print $2}' <<<"$log")" \
+    "$(awk '/^server/ {print $2}' <<<"$out")" "$log"
+}
+
+# churnlab against wrk in ABBA order, each pair's ratio; wrk and s_time verify no certificate, so
+# churnlab does without (--insecure), and once with (--target-ca).
+churn_row "churnlab-churn (full, --insecure) A1" $full_port --insecure
+c1=$rate
+c1_us=$us
+wrk_row "wrk -H 'Connection: close' B1"
+w1=$rate
+wrk_row "wrk -H 'Connection: close' B2"
+w2=$rate
+churn_row "churnlab-churn (full, --insecure) A2" $full_port --insecure
+c2=$rate
+c2_us=$us
+churn_row "churnlab-churn (resumed, --insecure)" $resume_port --insecure --tls-resumption=1
+r13=$rate
+churn_row "churnlab-churn (full, --target-ca)" $full_port --target-ca="$work/cert.pem"
 fresh_ns
 stime_out=$(cpu_of openssl s_time -connect 127.0.0.1:$full_port -new -time "$SECS" 2>&1)
 # "N connections in T real seconds" (its other line counts per user-CPU second, not wall).
-stime_rate=$(awk '/connections in [0-9]+ real seconds/ {printf "%.0f", $1 / $4}' <<<"$stime_out")
-stime_n=$(awk '/connections in [0-9]+ real seconds/ {print $1}' <<<"$stime_out")
-stime_cpu=$(awk '/^cpu/ {print $2}' <<<"$stime_out")
-stime_srv=$(awk '/^server/ {print $2}' <<<"$stime_out")
-stime_log=$(reused_share $full_port)
-fresh_ns
-read -r res_rate res_cpu res_hs res_srv < <(churn $resume_port --insecure --tls-resumption=1)
-res_log=$(reused_share $resume_port)
+row "openssl s_time -new (one at a time)" \
+  "$(awk '/connections in [0-9]+ real seconds/ {printf "%.0f", $1 / $4}' <<<"$stime_out")" \
+  "$(awk '/^cpu/ {print $2}' <<<"$stime_out")" \
+  "$(awk '/connections in [0-9]+ real seconds/ {print $1}' <<<"$stime_out")" \
+  "$(awk '/^server/ {print $2}' <<<"$stime_out")" "(no request: nothing logged)"
 # TLS 1.2, where a resumed handshake needs no key exchange (TLS 1.3's resumption keeps an
 # X25519 exchange on both sides: psk_dhe_ke, the only mode nginx and OpenSSL's client offer).
-fresh_ns
-read -r t12_rate t12_cpu t12_hs t12_srv < <(churn $tls12_port --insecure)
-t12_log=$(reused_share $tls12_port)
-fresh_ns
-read -r r12_rate r12_cpu r12_hs r12_srv < <(churn $tls12_port --insecure --tls-resumption=1)
-r12_log=$(reused_share $tls12_port)
+churn_row "churnlab-churn (TLS 1.2, full)" $tls12_port --insecure
+t12=$rate
+churn_row "churnlab-churn (TLS 1.2, resumed)" $tls12_port --insecure --tls-resumption=1
+r12=$rate
 
 x25519=$(openssl speed -seconds 2 ecdhx25519 2>/dev/null | awk '/X25519/ {print $NF}' | tail -1)
 verify=$(openssl speed -seconds 2 ecdsap256 2>/dev/null | awk '/256 bits ecdsa/ {print $NF}' | tail -1)
 crypto_us=$(awk -v x="$x25519" -v v="$verify" 'BEGIN {printf "%.1f", 1e6 * (2 / x + 1 / v)}')
-us_per() { awk -v c="$1" -v n="$2" 'BEGIN {printf "%.0f", (n > 0 ? 1e6 * c / n : 0)}'; }
-per_hs_us=$(us_per "$eng_cpu" "$eng_hs")
-wrk_n=$(awk '{print $2}' <<<"$wrk_log")
-best=$(( wrk_rate > stime_rate ? wrk_rate : stime_rate ))
-printf '  %-38s %6s conn/s  client CPU %6ss = %5s us/conn  nginx worker %4s  nginx logged: %s\n' \
-  "churnlab-churn (full, --insecure)" "$eng_rate" "$eng_cpu" "$per_hs_us" "$eng_srv" "$eng_log" \
-  "churnlab-churn (full, --target-ca)" "$ver_rate" "$ver_cpu" "$(us_per "$ver_cpu" "$ver_hs")" "$ver_srv" "$ver_log" \
-  "wrk -H 'Connection: close'" "$wrk_rate" "$wrk_cpu" "$(us_per "$wrk_cpu" "$wrk_n")" "$wrk_srv" "$wrk_log" \
-  "openssl s_time -new (one at a time)" "$stime_rate" "$stime_cpu" "$(us_per "$stime_cpu" "$stime_n")" "$stime_srv" "(no request: nothing logged)" \
-  "churnlab-churn (resumed, --insecure)" "$res_rate" "$res_cpu" "$(us_per "$res_cpu" "$res_hs")" "$res_srv" "$res_log" \
-  "churnlab-churn (TLS 1.2, full)" "$t12_rate" "$t12_cpu" "$(us_per "$t12_cpu" "$t12_hs")" "$t12_srv" "$t12_log" \
-  "churnlab-churn (TLS 1.2, resumed)" "$r12_rate" "$r12_cpu" "$(us_per "$r12_cpu" "$r12_hs")" "$r12_srv" "$r12_log"
-echo "  churnlab / best peer: $(awk -v a="$eng_rate" -v b="$best" 'BEGIN {printf "%.2fx", a / b}')"
-echo "  resumed / full: TLS 1.3 $(awk -v a="$res_rate" -v b="$eng_rate" 'BEGIN {printf "%.2fx", a / b}'), TLS 1.2 $(awk -v a="$r12_rate" -v b="$t12_rate" 'BEGIN {printf "%.2fx", a / b}')"
-echo "  client CPU per full handshake (--insecure): ${per_hs_us} us (whole process: TCP, HTTP, TLS); openssl speed's crypto: ${crypto_us} us (2 x X25519 at ${x25519}/s + 1 ECDSA P-256 verify at ${verify}/s), ratio $(awk -v a="$per_hs_us" -v b="$crypto_us" 'BEGIN {printf "%.2f", a / b}')"
+floor_out=$(taskset -c $client_cpu "$BIN/churnlab-tls-floor" 2000)
+floor_us=$(awk '/built-in key methods/ {print $4}' <<<"$floor_out")
+echo "  churnlab / wrk, ABBA pairs: $(ratio "$c1" "$w1")x (A1/B1), $(ratio "$c2" "$w2")x (A2/B2)"
+echo "  resumed / full: TLS 1.3 $(ratio "$r13" "$c2")x, TLS 1.2 $(ratio "$r12" "$t12")x"
+echo "  client CPU per full handshake (--insecure, whole process: TCP, HTTP, TLS): ${c1_us} and ${c2_us} us;" \
+  "openssl speed's crypto ${crypto_us} us (2 x X25519 at ${x25519}/s + 1 ECDSA P-256 verify at ${verify}/s):" \
+  "$(ratio "$c1_us" "$crypto_us")x and $(ratio "$c2_us" "$crypto_us")x"
+echo "  OpenSSL's own floor, the client side of a full handshake in memory (no sockets, churnlab-tls-floor):" \
+  "${floor_us} us with the built-in key methods, $(ratio "$floor_us" "$crypto_us")x the crypto"
+sed 's/^/    /' <<<"$floor_out"

@@ -1,0 +1,142 @@
+// The floor under a TLS client's full handshake: OpenSSL's own client-side CPU for one full TLS
+// 1.3 handshake against an in-process server over memory (no sockets, no TCP, no HTTP), the way
+// churnlab's engine sets its client up (no verification, ALPN http/1.1, no session cache), with an
+// ECDSA P-256 certificate; then the same once OpenSSL's built-in key methods are registered
+// (agent/tls_key_methods.h), and what parsing the certificate costs either way. Only the client's
+// calls are timed, by the thread's CPU clock. Usage: churnlab-tls-floor [HANDSHAKES=2000]
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <time.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "agent/tls_key_methods.h"
+
+namespace {
+
+double CpuMicros() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+struct Server {
+  EVP_PKEY* key;
+  X509* cert;
+};
+
+Server MakeServer() {
+  Server s{EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"), X509_new()};
+  X509_set_version(s.cert, X509_VERSION_3);
+  ASN1_INTEGER_set(X509_get_serialNumber(s.cert), 1);
+  X509_gmtime_adj(X509_getm_notBefore(s.cert), 0);
+  X509_gmtime_adj(X509_getm_notAfter(s.cert), 3600);
+  X509_NAME_add_entry_by_txt(X509_get_subject_name(s.cert), "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
+  X509_set_issuer_name(s.cert, X509_get_subject_name(s.cert));
+  X509_set_pubkey(s.cert, s.key);
+  X509_sign(s.cert, s.key, EVP_sha256());
+  return s;
+}
+
+// One SSL_do_handshake step; the client's are timed into *client_us. Whether it finished.
+bool Step(SSL* ssl, double* client_us) {
+  double start = client_us != nullptr ? CpuMicros() : 0;
+  int rc = SSL_do_handshake(ssl);
+  if (client_us != nullptr) *client_us += CpuMicros() - start;
+  if (rc == 1) return true;
+  int error = SSL_get_error(ssl, rc);
+  if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) {
+    ERR_print_errors_fp(stderr);
+    std::exit(1);
+  }
+  return false;
+}
+
+// The client's CPU per full handshake, in microseconds, over `n` of them.
+double ClientMicrosPerHandshake(SSL_CTX* sctx, SSL_CTX* cctx, int n) {
+  double client_us = 0;
+  for (int i = 0; i < n; ++i) {
+    double start = CpuMicros();
+    SSL* c = SSL_new(cctx);
+    client_us += CpuMicros() - start;
+    SSL* s = SSL_new(sctx);
+    BIO* cbio = nullptr;
+    BIO* sbio = nullptr;
+    BIO_new_bio_pair(&cbio, 0, &sbio, 0);
+    SSL_set_bio(c, cbio, cbio);
+    SSL_set_bio(s, sbio, sbio);
+    SSL_set_connect_state(c);
+    SSL_set_accept_state(s);
+    bool client_done = false;
+    bool server_done = false;
+    while (!client_done || !server_done) {
+      if (!client_done) client_done = Step(c, &client_us);
+      if (!server_done) server_done = Step(s, nullptr);
+    }
+    if (SSL_session_reused(c) == 1) std::exit(1);  // every handshake must be full
+    SSL_free(s);
+    start = CpuMicros();
+    SSL_free(c);
+    client_us += CpuMicros() - start;
+  }
+  return client_us / n;
+}
+
+double ParseMicros(X509* cert, int n) {
+  unsigned char* der = nullptr;
+  int len = i2d_X509(cert, &der);
+  double start = CpuMicros();
+  for (int i = 0; i < n; ++i) {
+    const unsigned char* p = der;
+    X509* parsed = d2i_X509(nullptr, &p, len);
+    if (parsed == nullptr || X509_get0_pubkey(parsed) == nullptr) std::exit(1);
+    X509_free(parsed);
+  }
+  double micros = (CpuMicros() - start) / n;
+  OPENSSL_free(der);
+  return micros;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int n = argc > 1 ? std::atoi(argv[1]) : 2000;
+  if (n < 1 || n > 10'000'000) {
+    std::fprintf(stderr, "usage: churnlab-tls-floor [HANDSHAKES=2000], 1..10000000\n");
+    return 2;
+  }
+  Server server = MakeServer();
+  SSL_CTX* sctx = SSL_CTX_new(TLS_server_method());
+  SSL_CTX_use_certificate(sctx, server.cert);
+  SSL_CTX_use_PrivateKey(sctx, server.key);
+  SSL_CTX_set_min_proto_version(sctx, TLS1_3_VERSION);
+  SSL_CTX_set_session_cache_mode(sctx, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_num_tickets(sctx, 0);
+  SSL_CTX* cctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_min_proto_version(cctx, TLS1_2_VERSION);
+  SSL_CTX_set_verify(cctx, SSL_VERIFY_NONE, nullptr);
+  SSL_CTX_set_session_cache_mode(cctx, SSL_SESS_CACHE_OFF);
+  static constexpr unsigned char kAlpn[] = "\x08http/1.1";
+  SSL_CTX_set_alpn_protos(cctx, kAlpn, sizeof(kAlpn) - 1);
+
+  ClientMicrosPerHandshake(sctx, cctx, n / 10 + 1);  // warm: the first ones fault pages in
+  double parse = ParseMicros(server.cert, n);
+  double handshake = ClientMicrosPerHandshake(sctx, cctx, n);
+  if (!churnlab::UseBuiltInKeyMethods()) return 1;
+  double parse_builtin = ParseMicros(server.cert, n);
+  double handshake_builtin = ClientMicrosPerHandshake(sctx, cctx, n);
+  std::printf("%s, %d full TLS 1.3 handshakes in memory, client side only:\n",
+              OpenSSL_version(OPENSSL_VERSION), n);
+  std::printf(
+      "  provider decoders:    %6.1f us per handshake, %5.1f us of it parsing the certificate\n",
+      handshake, parse);
+  std::printf(
+      "  built-in key methods: %6.1f us per handshake, %5.1f us of it parsing the certificate\n",
+      handshake_builtin, parse_builtin);
+  return 0;
+}
