@@ -98,8 +98,21 @@ TEST(SocketCensusTest, RangeUseCountsEveryHeldPortAndTheListenersApart) {
   int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int listen_port = bound(listener, "127.0.0.1");
   ASSERT_EQ(listen(listener, 4), 0);
-  int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int client_port = bound(client, "127.0.0.3");
+  // The client's port must be no other program's listening port (tests run side by side, and a
+  // listener on port 0 takes one from the same range): ss says so, or it takes another.
+  int client = -1;
+  int client_port = 0;
+  for (int tries = 0; tries < 20; ++tries) {
+    client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    client_port = bound(client, "127.0.0.3");
+    absl::StatusOr<testing::CommandResult> listening =
+        testing::RunCommand({"ss", "-Htln", absl::StrCat("( sport = :", client_port, " )")});
+    ASSERT_TRUE(listening.ok());
+    if (listening->output.empty()) break;
+    close(client);
+    client = -1;
+  }
+  ASSERT_GE(client, 0) << "every port bind() gave was another program's listening port";
   sockaddr_in to{};
   to.sin_family = AF_INET;
   to.sin_port = htons(static_cast<uint16_t>(listen_port));
