@@ -59,8 +59,9 @@ absl::StatusOr<std::unique_ptr<TlsClient>> TlsClient::Create(const EngineParams&
   SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   // Whole flights in one read() instead of two per record (header, then body): a full handshake
-  // and its response took 18 reads. Every read loop runs until OpenSSL wants more from the socket,
-  // so nothing waits in OpenSSL's buffer for an edge that has passed.
+  // and its response took 18 reads. Bytes OpenSSL read ahead wait in its buffer, not the socket's:
+  // the engine waits for an edge without having read to EAGAIN only where what it waits for
+  // follows its own next write (the response after the request), or when it is closing.
   SSL_CTX_set_read_ahead(ctx, 1);
   if (params.protocol == Protocol::kHttps) {
     static constexpr unsigned char kAlpn[] = "\x08http/1.1";

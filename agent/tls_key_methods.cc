@@ -26,12 +26,18 @@ int BuiltInMethods(ENGINE* /*engine*/, EVP_PKEY_METHOD** method, const int** nid
 }
 
 bool Register() {
-  // Kept for the process's life: the method table refers to it.
+  // Kept for the process's life once registered: the method table refers to it.
   ENGINE* engine = ENGINE_new();
-  bool ok = engine != nullptr && ENGINE_set_id(engine, "churnlab-builtin-keys") == 1 &&
+  if (engine == nullptr) return false;
+  bool ok = ENGINE_set_id(engine, "churnlab-builtin-keys") == 1 &&
             ENGINE_set_name(engine, "OpenSSL's built-in EC and RSA key methods") == 1 &&
             ENGINE_set_pkey_meths(engine, &BuiltInMethods) == 1 &&
             ENGINE_register_pkey_meths(engine) == 1;
+  if (!ok) {
+    // Nothing half in place: OpenSSL works as before.
+    ENGINE_unregister_pkey_meths(engine);
+    ENGINE_free(engine);
+  }
   ERR_clear_error();
   return ok;
 }

@@ -9,10 +9,12 @@
 // the same certificate parses in 16 us and the client's handshake costs ~240 us. The keys and the
 // signature checks are OpenSSL's own EC and RSA code either way.
 //
-// It is process-wide: every EC and RSA key that is not a provider's (certificates' keys, TLS's
-// P-256 key shares) then uses the built-in methods, and EVP_PKEY_Q_keygen(.., "EC", curve) fails
-// in that process (the built-in method does not take the curve's name as a parameter). Only the
-// processes that open TLS connections to targets register it; they load keys, they make none.
+// It is process-wide: every operation on an EC or RSA key then uses the built-in methods, keys
+// loaded from files included (a TLS link's own key signs through a legacy copy of it), and
+// EVP_PKEY_Q_keygen(.., "EC", curve) fails in that process (the built-in method does not take the
+// curve's name as a parameter). Each lookup of the method takes OpenSSL's global ENGINE lock, a
+// few times a handshake, which the engine's threads share. Only the processes that open TLS
+// connections to targets register it; they load keys, they make none.
 #pragma once
 
 namespace churnlab {

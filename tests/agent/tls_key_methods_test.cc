@@ -24,7 +24,8 @@ struct Identity {
 };
 
 // A key of `type` ("EC" on P-256, or "RSA") and a certificate it signed for itself. Made before the
-// methods are registered, as a server's key is loaded, not made, in the processes that use them.
+// methods are registered, as keys are loaded, not made, in the processes that use them; the
+// server's handshakes then sign with it through the built-in methods.
 Identity SelfSigned(const std::string& type) {
   Identity id;
   id.key = type == "EC" ? EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256")
