@@ -91,8 +91,10 @@ absl::Status EngineWorker::Init() {
   AddDestinations(0);
   if (params_.bind_mode == BindMode::kEngine) {
     auto [low, high] = PortSlice(params_.ports.low, params_.ports.high, index_, count_);
-    ports_ = std::make_unique<PortPicker>(low, high, params_.ports.excluded,
-                                          absl::ToInt64Nanoseconds(params_.ports.reuse_after));
+    ports_ = std::make_unique<PortPicker>(
+        low, high, params_.ports.excluded, absl::ToInt64Nanoseconds(params_.ports.reuse_after),
+        params_.ports.time_wait,
+        clock_.NowNanos() + absl::ToInt64Nanoseconds(params_.ports.time_wait_left));
   }
   scratch_.resize(kScratchBytes);
   events_.resize(kMaxEvents);

@@ -3,15 +3,21 @@
 namespace churnlab {
 
 PortPicker::PortPicker(uint16_t low, uint16_t high, std::shared_ptr<const PortSet> excluded,
-                       int64_t reuse_after_nanos)
-    : low_(low), high_(high), excluded_(std::move(excluded)), reuse_after_(reuse_after_nanos) {
+                       int64_t reuse_after_nanos, std::shared_ptr<const PortSet> time_wait,
+                       int64_t time_wait_ends_nanos)
+    : low_(low),
+      high_(high),
+      excluded_(std::move(excluded)),
+      reuse_after_(reuse_after_nanos),
+      time_wait_(std::move(time_wait)),
+      time_wait_ends_(time_wait_ends_nanos) {
   for (uint32_t port = low_; low_ != 0 && port <= high_; ++port) {
     if (excluded_ == nullptr || !excluded_->test(port)) ++usable_;
   }
 }
 
 PortPicker::Destination& PortPicker::Of(uint64_t pair) {
-  return destinations_.try_emplace(pair, Destination{low_, {}, {}, {}}).first->second;
+  return destinations_.try_emplace(pair, Destination{low_, {}, {}, {}, {}}).first->second;
 }
 
 uint16_t PortPicker::Pick(uint64_t pair, int64_t now) {
@@ -23,7 +29,9 @@ uint16_t PortPicker::Pick(uint64_t pair, int64_t now) {
   }
   while (low_ != 0 && d.fresh <= high_) {
     uint16_t port = static_cast<uint16_t>(d.fresh++);
-    if (excluded_ == nullptr || !excluded_->test(port)) return port;
+    if (excluded_ != nullptr && excluded_->test(port)) continue;
+    if (time_wait_ == nullptr || !time_wait_->test(port) || time_wait_ends_ <= now) return port;
+    d.before.push_back(port);
   }
   for (Queue* queue : {&d.soon, &d.waiting}) {
     if (!queue->empty() && queue->front().second <= now) {
@@ -31,6 +39,11 @@ uint16_t PortPicker::Pick(uint64_t pair, int64_t now) {
       queue->pop_front();
       return port;
     }
+  }
+  if (!d.before.empty() && time_wait_ends_ <= now) {
+    uint16_t port = d.before.back();
+    d.before.pop_back();
+    return port;
   }
   return 0;
 }

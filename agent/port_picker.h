@@ -19,9 +19,12 @@ namespace churnlab {
 class PortPicker {
  public:
   // Ports low..high less `excluded` (may be null); a port closed with a TIME_WAIT here is taken
-  // again toward its destination `reuse_after_nanos` after it closed.
+  // again toward its destination `reuse_after_nanos` after it closed. A port of `time_wait` (may
+  // be null: a TIME_WAIT from before) is taken no sooner than `time_wait_ends_nanos`, toward any
+  // destination.
   PortPicker(uint16_t low, uint16_t high, std::shared_ptr<const PortSet> excluded,
-             int64_t reuse_after_nanos);
+             int64_t reuse_after_nanos, std::shared_ptr<const PortSet> time_wait = nullptr,
+             int64_t time_wait_ends_nanos = 0);
 
   // A port free toward destination `pair` (any number naming a source and destination) at
   // `now`: one freed at once, else one never used toward it, else the longest-waiting whose time
@@ -46,10 +49,11 @@ class PortPicker {
   // Ports free again later, each with the time it is, oldest first.
   using Queue = std::deque<std::pair<uint16_t, int64_t>>;
   struct Destination {
-    uint32_t fresh;             // the next port never used toward it
-    std::vector<uint16_t> now;  // free at once (Reuse::kNow)
-    Queue soon;                 // Reuse::kSoon, in release order (a later one may be due first)
-    Queue waiting;              // Reuse::kAfterTimeWait and ports set aside
+    uint32_t fresh;                // the next port never used toward it
+    std::vector<uint16_t> now;     // free at once (Reuse::kNow)
+    Queue soon;                    // Reuse::kSoon, in release order (a later one may be due first)
+    Queue waiting;                 // Reuse::kAfterTimeWait and ports set aside, oldest first
+    std::vector<uint16_t> before;  // time_wait's, due at time_wait_ends_
   };
   Destination& Of(uint64_t pair);
 
@@ -57,6 +61,8 @@ class PortPicker {
   const uint16_t high_;
   const std::shared_ptr<const PortSet> excluded_;
   const int64_t reuse_after_;
+  const std::shared_ptr<const PortSet> time_wait_;
+  const int64_t time_wait_ends_;
   uint32_t usable_ = 0;
   absl::flat_hash_map<uint64_t, Destination> destinations_;
 };

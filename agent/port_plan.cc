@@ -1,5 +1,7 @@
 #include "agent/port_plan.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <map>
 #include <string>
@@ -26,13 +28,25 @@ int SysctlOr(const std::map<std::string, std::string>& sysctls, const std::strin
   return it != sysctls.end() && absl::SimpleAtoi(it->second, &value) ? value : fallback;
 }
 
-// Ports the run's sources hold toward its targets now, in any state: the four-tuples a fresh
-// port would collide with. Unreadable: none (a collision is then found at connect() and the port
-// set aside).
-void AddHeldTowardTargets(const EngineParams& params, PortSet* out) {
+// The shard's sources and targets, to tell its own earlier sockets from others'.
+struct Ends {
+  absl::flat_hash_set<SocketAddress> sources;
+  absl::flat_hash_set<SocketAddress> targets;
+  // A TIME_WAIT from one of the sources to one of the targets: an earlier run's, this shard's to
+  // wait out.
+  bool OwnTimeWait(const TcpSocketInfo& s) const {
+    SocketAddress local = s.local;
+    local.set_port(0);
+    return s.state == TcpState::kTimeWait && sources.contains(local) && targets.contains(s.remote);
+  }
+};
+
+// Ports the run's sources hold toward its targets now: the four-tuples a fresh port would
+// collide with. In TIME_WAIT into `time_wait` (free once it ends), in any other state into
+// `held`. Unreadable: none (a collision is then found at connect() and the port set aside).
+void AddHeldTowardTargets(const EngineParams& params, const Ends& ends, PortSet* held,
+                          PortSet* time_wait) {
   if (params.targets.empty() || params.source_ips.empty()) return;
-  absl::flat_hash_set<SocketAddress> sources(params.source_ips.begin(), params.source_ips.end());
-  absl::flat_hash_set<SocketAddress> targets(params.targets.begin(), params.targets.end());
   int low = 65535, high = 0;
   for (const SocketAddress& t : params.targets) {
     low = std::min(low, t.port());
@@ -44,8 +58,30 @@ void AddHeldTowardTargets(const EngineParams& params, PortSet* out) {
   for (const TcpSocketInfo& s : *sockets) {
     SocketAddress local = s.local;
     local.set_port(0);
-    if (sources.contains(local) && targets.contains(s.remote)) out->set(s.local.port());
+    if (!ends.sources.contains(local) || !ends.targets.contains(s.remote)) continue;
+    (s.state == TcpState::kTimeWait ? time_wait : held)->set(s.local.port());
   }
+}
+
+// Of `time_wait`'s ports, those no socket but the shard's own TIME_WAITs holds, in either family:
+// bind() took them (the engine's explicit ports), but once the TIME_WAITs end they are free.
+// Unreadable: none.
+PortSet OnlyOwnTimeWait(const PortSet& time_wait, const Ends& ends) {
+  int low = 65535, high = 0;
+  for (int port = 1; port < 65536; ++port) {
+    if (!time_wait.test(port)) continue;
+    low = std::min(low, port);
+    high = std::max(high, port);
+  }
+  PortSet only = time_wait;
+  for (int family : {AF_INET, AF_INET6}) {
+    absl::StatusOr<std::vector<TcpSocketInfo>> sockets = DumpTcpSocketsFromPorts(family, low, high);
+    if (!sockets.ok()) return PortSet();
+    for (const TcpSocketInfo& s : *sockets) {
+      if (!ends.OwnTimeWait(s)) only.reset(s.local.port());
+    }
+  }
+  return only;
 }
 
 }  // namespace
@@ -60,15 +96,26 @@ absl::StatusOr<PortPlan> HostPortPlan(const EngineParams& params, bool destinati
   PortPlan plan;
   plan.low = static_cast<uint16_t>(low);
   plan.high = static_cast<uint16_t>(high);
-  auto excluded = std::make_shared<PortSet>(ReservedPortSet(ReservedPortsList()));
+  const PortSet reserved = ReservedPortSet(ReservedPortsList());
+  auto excluded = std::make_shared<PortSet>(reserved);
   // Ports bind() took anywhere on the host (listeners, other programs): the kernel's connect()
   // skips them; so does the engine. Where the kernel cannot be asked, a conflict is found at
   // bind() and that port set aside.
   if (range_use.ok() && range_use->bind_taken_known && range_use->bind_taken_ports != nullptr) {
     *excluded |= *range_use->bind_taken_ports;
   }
-  AddHeldTowardTargets(params, excluded.get());
+  // An earlier run's TIME_WAITs toward the targets: their ports wait them out (bind() took them,
+  // so the census above has them, but nothing else holds them); any other holder excludes a port.
+  const Ends ends{{params.source_ips.begin(), params.source_ips.end()},
+                  {params.targets.begin(), params.targets.end()}};
+  auto time_wait = std::make_shared<PortSet>();
+  AddHeldTowardTargets(params, ends, excluded.get(), time_wait.get());
+  if (time_wait->any()) {
+    *time_wait = OnlyOwnTimeWait(*time_wait, ends) & ~reserved;
+    *excluded &= ~*time_wait;
+  }
   plan.excluded = std::move(excluded);
+  if (time_wait->any()) plan.time_wait = std::move(time_wait);
   const std::map<std::string, std::string> sysctls = ChurnSysctls();
   auto all_loopback = [](const std::vector<SocketAddress>& addresses) {
     return !addresses.empty() &&
@@ -84,6 +131,7 @@ absl::StatusOr<PortPlan> HostPortPlan(const EngineParams& params, bool destinati
   // Reuse counts only where both ends are this kernel (its timestamps setting on both).
   const double hold = reuse > 0 && loopback ? reuse : kTimeWaitSeconds;
   plan.reuse_after = absl::Seconds(hold + kReuseMarginSeconds);
+  plan.time_wait_left = absl::Seconds(kTimeWaitSeconds + kReuseMarginSeconds);
   return plan;
 }
 

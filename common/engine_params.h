@@ -85,6 +85,13 @@ struct PortPlan {
   // Ports of the range never picked: ip_local_reserved_ports, and those bind() took on the host
   // when the shard started (another program's, or a listener's). Null: none.
   std::shared_ptr<const PortSet> excluded;
+  // Ports with a TIME_WAIT toward a target from a source of the shard when it started (an earlier
+  // run's): taken toward any destination only time_wait_left past the engine's start. Null: none.
+  std::shared_ptr<const PortSet> time_wait;
+  // A whole TIME_WAIT and a margin: a TIME_WAIT of a socket without SO_REUSEADDR (bind mode
+  // no-port's, another client's) refuses bind() on its address and port until it ends,
+  // tcp_tw_reuse or not, and which ones had it the kernel does not say.
+  absl::Duration time_wait_left = absl::Seconds(61);
   // A port closed first by this side stays in TIME_WAIT toward its destination: it is taken
   // again toward that destination this long after (TIME_WAIT, or tcp_tw_reuse's delay where the
   // kernel reuses it, plus a margin). Ports closed without a TIME_WAIT here are taken again at

@@ -145,4 +145,9 @@ absl::StatusOr<std::vector<TcpSocketInfo>> DumpTcpSocketsToPorts(int family, int
               PortFilter{PortFilter::Side::kRemote, min_remote_port, max_remote_port});
 }
 
+absl::StatusOr<std::vector<TcpSocketInfo>> DumpTcpSocketsFromPorts(int family, int min_local_port,
+                                                                   int max_local_port) {
+  return Dump(family, ~0u, PortFilter{PortFilter::Side::kLocal, min_local_port, max_local_port});
+}
+
 }  // namespace churnlab

@@ -58,5 +58,9 @@ absl::StatusOr<std::vector<TcpSocketInfo>> DumpTcpSockets(int family);
 // host with many unrelated sockets.
 absl::StatusOr<std::vector<TcpSocketInfo>> DumpTcpSocketsToPorts(int family, int min_remote_port,
                                                                  int max_remote_port);
+// Every TCP socket of `family` whose local port lies in [min_local_port, max_local_port],
+// listeners included.
+absl::StatusOr<std::vector<TcpSocketInfo>> DumpTcpSocketsFromPorts(int family, int min_local_port,
+                                                                   int max_local_port);
 
 }  // namespace churnlab

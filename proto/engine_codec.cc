@@ -1,5 +1,8 @@
 #include "proto/engine_codec.h"
 
+#include <memory>
+#include <string>
+
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "proto/run_spec.h"
@@ -15,6 +18,25 @@ template <typename T>
 absl::StatusOr<T> Choice(absl::string_view field, absl::StatusOr<T> value) {
   if (!value.ok()) return Invalid(field, value.status().message());
   return value;
+}
+
+// A port set as bytes: bit p (byte p / 8, bit p % 8) for port p.
+std::string PortBits(const PortSet& ports) {
+  std::string bits(ports.size() / 8, '\0');
+  for (size_t port = 0; port < ports.size(); ++port) {
+    if (ports.test(port)) bits[port / 8] |= static_cast<char>(1 << (port % 8));
+  }
+  return bits;
+}
+
+// PortBits' bytes (at most 8,192) as a set; null when there are none.
+std::shared_ptr<const PortSet> PortSetOf(const std::string& bits) {
+  if (bits.empty()) return nullptr;
+  auto ports = std::make_shared<PortSet>();
+  for (size_t port = 0; port < bits.size() * 8; ++port) {
+    if ((static_cast<unsigned char>(bits[port / 8]) >> (port % 8)) & 1) ports->set(port);
+  }
+  return ports;
 }
 
 }  // namespace
@@ -59,13 +81,9 @@ v1::EngineParams EngineParamsToProto(const EngineParams& p) {
     ports->set_low(p.ports.low);
     ports->set_high(p.ports.high);
     *ports->mutable_reuse_after() = ToProto(p.ports.reuse_after);
-    if (p.ports.excluded != nullptr) {
-      std::string bits(p.ports.excluded->size() / 8, '\0');
-      for (size_t port = 0; port < p.ports.excluded->size(); ++port) {
-        if (p.ports.excluded->test(port)) bits[port / 8] |= static_cast<char>(1 << (port % 8));
-      }
-      ports->set_excluded(std::move(bits));
-    }
+    if (p.ports.excluded != nullptr) ports->set_excluded(PortBits(*p.ports.excluded));
+    if (p.ports.time_wait != nullptr) ports->set_time_wait(PortBits(*p.ports.time_wait));
+    *ports->mutable_time_wait_left() = ToProto(p.ports.time_wait_left);
   }
   return m;
 }
@@ -110,22 +128,18 @@ absl::StatusOr<EngineParams> EngineParamsFromProto(const v1::EngineParams& m) {
   p.leased = m.leased();
   if (m.has_ports()) {
     const v1::EnginePorts& ports = m.ports();
-    if (ports.low() > 65535 || ports.high() > 65535 || ports.excluded().size() > 65536 / 8) {
+    if (ports.low() > 65535 || ports.high() > 65535 || ports.excluded().size() > 65536 / 8 ||
+        ports.time_wait().size() > 65536 / 8) {
       return Invalid("ports", absl::StrCat(ports.low(), "-", ports.high(), " with ",
-                                           ports.excluded().size(), " bytes of exclusions"));
+                                           ports.excluded().size(), " bytes of exclusions and ",
+                                           ports.time_wait().size(), " of TIME_WAIT"));
     }
     p.ports.low = static_cast<uint16_t>(ports.low());
     p.ports.high = static_cast<uint16_t>(ports.high());
     p.ports.reuse_after = ToAbsl(ports.reuse_after());
-    if (!ports.excluded().empty()) {
-      auto excluded = std::make_shared<PortSet>();
-      for (size_t port = 0; port < ports.excluded().size() * 8; ++port) {
-        if ((static_cast<unsigned char>(ports.excluded()[port / 8]) >> (port % 8)) & 1) {
-          excluded->set(port);
-        }
-      }
-      p.ports.excluded = std::move(excluded);
-    }
+    p.ports.excluded = PortSetOf(ports.excluded());
+    p.ports.time_wait = PortSetOf(ports.time_wait());
+    p.ports.time_wait_left = ToAbsl(ports.time_wait_left());
   }
   RETURN_IF_ERROR(ValidateEngineParams(p));
   return p;

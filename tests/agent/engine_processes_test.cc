@@ -145,6 +145,10 @@ TEST(EngineProcessesTest, APortPlanIsSlicedAndSurvivesItsMessage) {
   excluded->set(65535);
   p.ports.excluded = excluded;
   p.ports.reuse_after = absl::Seconds(2);
+  auto time_wait = std::make_shared<PortSet>();
+  time_wait->set(40001);
+  p.ports.time_wait = time_wait;
+  p.ports.time_wait_left = absl::Seconds(5);
   uint32_t next = 40000;
   for (int i = 0; i < 3; ++i) {
     EngineParams part = PartOf(p, i, 3);
@@ -157,6 +161,9 @@ TEST(EngineProcessesTest, APortPlanIsSlicedAndSurvivesItsMessage) {
     EXPECT_EQ(back->ports.reuse_after, absl::Seconds(2));
     ASSERT_NE(back->ports.excluded, nullptr);
     EXPECT_EQ(*back->ports.excluded, *excluded);
+    ASSERT_NE(back->ports.time_wait, nullptr);
+    EXPECT_EQ(*back->ports.time_wait, *time_wait);
+    EXPECT_EQ(back->ports.time_wait_left, absl::Seconds(5));
   }
   EXPECT_EQ(next, 41000u);
   v1::EngineParams bad = EngineParamsToProto(p);

@@ -11,8 +11,11 @@
 
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "agent/engine.h"
+#include "agent/port_plan.h"
 #include "gtest/gtest.h"
+#include "host/socket_census.h"
 #include "host/tcp_socket_table.h"
 #include "target/target_server.h"
 
@@ -45,6 +48,29 @@ TEST(PortPickerTest, FreshThenFreedAtOnceThenAfterTheirTimeWait) {
   EXPECT_EQ(picker.Pick(8, 1 * kSecond), 40002);
   EXPECT_EQ(picker.Pick(8, 1 * kSecond), 40003);
   EXPECT_EQ(picker.Pick(8, 1 * kSecond), 0);
+}
+
+// Ports in TIME_WAIT when the engine started (an earlier run's) wait until their time toward
+// every destination, ahead of any port released since; then they are ports again.
+TEST(PortPickerTest, PortsInTimeWaitAtTheStartWaitFromTheStartThenServe) {
+  auto time_wait = std::make_shared<PortSet>();
+  time_wait->set(40000);
+  time_wait->set(40002);
+  PortPicker picker(40000, 40003, nullptr, 2 * kSecond, time_wait,
+                    /*time_wait_ends_nanos=*/12 * kSecond);
+  EXPECT_EQ(picker.usable(), 4u);
+  EXPECT_EQ(picker.Pick(7, 10 * kSecond), 40001);
+  EXPECT_EQ(picker.Pick(7, 10 * kSecond), 40003);
+  EXPECT_EQ(picker.Pick(7, 11 * kSecond), 0);  // 40000 and 40002 until 12 s
+  picker.Release(7, 40001, 9 * kSecond, PortPicker::Reuse::kAfterTimeWait);  // until 11 s
+  EXPECT_EQ(picker.Pick(7, 11 * kSecond), 40001);  // due before the start's TIME_WAITs
+  picker.Release(7, 40001, 11 * kSecond, PortPicker::Reuse::kAfterTimeWait);  // until 13 s
+  EXPECT_EQ(picker.Pick(7, 12 * kSecond) + picker.Pick(7, 12 * kSecond), 40000 + 40002);
+  EXPECT_EQ(picker.Pick(7, 12 * kSecond), 0);
+  EXPECT_EQ(picker.Pick(7, 13 * kSecond), 40001);
+  // Another destination, first asking after the wait: they are fresh ports to it by then.
+  EXPECT_EQ(picker.Pick(8, 12 * kSecond), 40000);
+  EXPECT_EQ(picker.Pick(8, 12 * kSecond), 40001);
 }
 
 TEST(PortPickerTest, SlicesAreDisjointAndCoverTheRange) {
@@ -119,6 +145,61 @@ TEST_F(EnginePortsTest, PortsComeFromThePlanAndWaitOutTheirTimeWait) {
   for (int port : ports) {
     EXPECT_TRUE(port >= 45100 && port <= 45149 && port != 45110 && port != 45120) << port;
   }
+}
+
+// An earlier run's TIME_WAITs toward the target: the plan keeps their ports apart from those held
+// (excluded for the run), to be taken a whole TIME_WAIT after the start; the next run takes them
+// then, with no bind() or connect() refused by the kernel. Before, they were excluded for the
+// whole run. (This run waits only tcp_tw_reuse's delay: the first run's sockets, the engine's
+// own, had SO_REUSEADDR, so bind() takes their ports at once and connect() their four-tuples
+// after the delay.)
+TEST_F(EnginePortsTest, AnEarlierRunsTimeWaitIsWaitedOutThenItsPortsServe) {
+  // Ports and a source of its own, new at each run and below the ephemeral range: any other socket
+  // on a port (another test's connection, this test's TIME_WAIT a minute ago) would rightly keep
+  // it excluded.
+  const uint16_t low = static_cast<uint16_t>(20000 + 50 * (getpid() % 100));
+  const std::string source = absl::StrCat("127.0.1.", 1 + getpid() % 250);
+  auto params = [&](int64_t connections) {
+    EngineParams p = Params(source, connections);
+    p.ports.low = low;
+    p.ports.high = low + 49;
+    p.ports.excluded = nullptr;
+    return p;
+  };
+  absl::StatusOr<std::unique_ptr<Engine>> first = Engine::Create(params(50));
+  ASSERT_TRUE(first.ok()) << first.status();
+  (*first)->Start();
+  ASSERT_EQ((*first)->Wait().Total().succeeded, 50u);
+  std::multiset<int> held = PortsInTheKernel(source);
+  ASSERT_EQ(held.size(), 50u);
+  EngineParams next = params(0);
+  absl::StatusOr<PortPlan> plan =
+      HostPortPlan(next, /*destinations_may_change=*/false, TakeRangeUse(low, low + 49));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_NE(plan->time_wait, nullptr);
+  EXPECT_EQ(plan->time_wait_left, absl::Seconds(61));
+  for (int port : held) {
+    EXPECT_TRUE(plan->time_wait->test(port)) << port;
+    EXPECT_FALSE(plan->excluded != nullptr && plan->excluded->test(port)) << port;
+  }
+  if (plan->reuse_after > absl::Seconds(3)) {
+    GTEST_SKIP() << "tcp_tw_reuse does not apply to loopback here: the ports would wait "
+                 << plan->reuse_after;
+  }
+  next.ports.time_wait = plan->time_wait;
+  next.ports.reuse_after = plan->reuse_after;
+  next.ports.time_wait_left = plan->reuse_after;
+  next.concurrency = 0;
+  next.rate = 20;
+  next.duration = absl::Seconds(plan->reuse_after / absl::Seconds(1) + 2);
+  absl::StatusOr<std::unique_ptr<Engine>> second = Engine::Create(next);
+  ASSERT_TRUE(second.ok()) << second.status();
+  (*second)->Start();
+  EngineSnapshot s = (*second)->Wait();
+  // Until reuse_after the picker has none (phase bind); then the kernel takes every one.
+  EXPECT_GT(s.Total().succeeded, 20u);
+  EXPECT_EQ(s.Total().failures_of(Phase::kConnect, EADDRNOTAVAIL), 0u);
+  EXPECT_EQ(s.Total().failed(), s.Total().failures_of(Phase::kBind, EADDRNOTAVAIL));
 }
 
 // Two entries of the destination table with one address (a name's and an IP literal's) are one
