@@ -236,13 +236,16 @@ absl::Status ValidateExchange(const EngineParams& p) {
 }  // namespace
 
 absl::Status ValidatePortPlan(const EngineParams& p) {
-  if (p.bind_mode == BindMode::kEngine &&
-      (p.ports.low < 1 || p.ports.high < p.ports.low ||
-       p.ports.reuse_after < absl::ZeroDuration() || p.ports.reuse_after > kMaxTimeout)) {
-    return Invalid("bind_mode", absl::StrCat("engine: ports ", p.ports.low, "-", p.ports.high,
-                                             " to pick from, taken again after ",
-                                             absl::FormatDuration(p.ports.reuse_after),
-                                             ", are not a range within 1-65535 and 0-1h"));
+  if (p.bind_mode != BindMode::kEngine) return absl::OkStatus();
+  auto within = [](absl::Duration d) { return d >= absl::ZeroDuration() && d <= kMaxTimeout; };
+  if (p.ports.low < 1 || p.ports.high < p.ports.low || !within(p.ports.reuse_after) ||
+      !within(p.ports.time_wait_left)) {
+    return Invalid(
+        "bind_mode",
+        absl::StrCat("engine: ports ", p.ports.low, "-", p.ports.high,
+                     " to pick from, taken again after ", absl::FormatDuration(p.ports.reuse_after),
+                     " (an earlier TIME_WAIT's ", absl::FormatDuration(p.ports.time_wait_left),
+                     "), are not a range within 1-65535 and 0-1h"));
   }
   return absl::OkStatus();
 }

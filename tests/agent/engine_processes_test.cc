@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/engine.h"
 #include "agent/engine_pipe.h"
 #include "gtest/gtest.h"
 #include "proto/engine_codec.h"
@@ -169,6 +170,13 @@ TEST(EngineProcessesTest, APortPlanIsSlicedAndSurvivesItsMessage) {
   v1::EngineParams bad = EngineParamsToProto(p);
   bad.mutable_ports()->set_high(70000);
   EXPECT_FALSE(EngineParamsFromProto(bad).ok());
+  v1::EngineParams late = EngineParamsToProto(p);
+  late.mutable_ports()->mutable_time_wait_left()->set_seconds(7200);
+  // Past the hour every wait is held to: the engine the child makes of it refuses it.
+  absl::StatusOr<EngineParams> late_params = EngineParamsFromProto(late);
+  ASSERT_TRUE(late_params.ok()) << late_params.status();
+  EXPECT_FALSE(ValidatePortPlan(*late_params).ok());
+  EXPECT_FALSE(Engine::Create(*late_params).ok());
 }
 
 TEST(EngineProcessesTest, ASplitRunCountsLikeOneEngine) {
