@@ -171,9 +171,10 @@ void AddSpecNotes(const RunShape& shape, v1::TupleBudget* budget) {
   } else if (shape.bind == BindMode::kEngine) {
     budget->add_notes(
         "bind mode engine: the engine picks each source port per destination and takes it "
-        "again only once its TIME_WAIT (or tcp_tw_reuse's delay) is over, so the budget is "
-        "no-port's and connect() has no port to search for; while it holds them, its ports are "
-        "skipped by other programs' connect() on the host");
+        "again once its TIME_WAIT (or tcp_tw_reuse's delay) is over and a second more, in case "
+        "the server's FIN came late, so the budget is no-port's within that second (about half "
+        "of it where tcp_tw_reuse's 1 s delay applies) and connect() has no port to search for; "
+        "while it holds them, its ports are skipped by other programs' connect() on the host");
   }
 }
 

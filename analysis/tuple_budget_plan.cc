@@ -315,8 +315,9 @@ void AddPortSearchNote(const PlanInputs& in, v1::BudgetPlan& plan) {
   if (in.bind == BindMode::kEngine) {
     plan.add_notes(
         "bind mode engine: like no-port, each destination has every port again; the engine "
-        "picks each one itself (reusing it toward a destination once its TIME_WAIT is over), "
-        "so connect() does not slow as the range fills. While held, its ports are skipped by "
+        "picks each one itself (reusing it toward a destination a second after its TIME_WAIT "
+        "is over: about half the budget where tcp_tw_reuse's 1 s delay applies), so connect() "
+        "does not slow as the range fills. While held, its ports are skipped by "
         "other programs' connect() on the host, as under bind mode bind.");
   } else if ((in.bind == BindMode::kNone || in.bind == BindMode::kNoPort) && fill >= 0.5) {
     plan.add_notes(absl::StrFormat(
