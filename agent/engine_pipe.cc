@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/bit_bytes.h"
 #include "proto/telemetry_codec.h"
 
 namespace churnlab {
@@ -168,10 +169,7 @@ std::vector<std::string> DestinationOrders(const DestinationUpdate& update) {
     orders.push_back(DelimitedFrame(order));
   }
   std::string bits;
-  for (uint32_t i : update.active) {
-    if (i / 8 >= bits.size()) bits.resize(i / 8 + 1, '\0');
-    bits[i / 8] = static_cast<char>(bits[i / 8] | (1 << (i % 8)));
-  }
+  for (uint32_t i : update.active) SetBit(&bits, i);
   v1::EngineOrder active;
   active.set_active_destinations(std::move(bits));
   orders.push_back(DelimitedFrame(active));
@@ -193,7 +191,7 @@ std::optional<DestinationUpdate> DestinationOrderReader::Active(absl::string_vie
   update.first = static_cast<uint32_t>(size_);
   const size_t size = size_ + update.added.size();
   for (size_t i = 0; i < bits.size() * 8; ++i) {
-    if ((static_cast<unsigned char>(bits[i / 8]) >> (i % 8) & 1) == 0) continue;
+    if (!BitAt(bits, i)) continue;
     if (i >= size) {
       in_step_ = false;
       return std::nullopt;

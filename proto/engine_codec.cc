@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/bit_bytes.h"
 #include "common/status_macros.h"
 #include "proto/run_spec.h"
 
@@ -20,11 +21,11 @@ absl::StatusOr<T> Choice(absl::string_view field, absl::StatusOr<T> value) {
   return value;
 }
 
-// A port set as bytes: bit p (byte p / 8, bit p % 8) for port p.
+// A port set as bytes (common/bit_bytes.h), up to its highest port.
 std::string PortBits(const PortSet& ports) {
-  std::string bits(ports.size() / 8, '\0');
+  std::string bits;
   for (size_t port = 0; port < ports.size(); ++port) {
-    if (ports.test(port)) bits[port / 8] |= static_cast<char>(1 << (port % 8));
+    if (ports.test(port)) SetBit(&bits, port);
   }
   return bits;
 }
@@ -34,7 +35,7 @@ std::shared_ptr<const PortSet> PortSetOf(const std::string& bits) {
   if (bits.empty()) return nullptr;
   auto ports = std::make_shared<PortSet>();
   for (size_t port = 0; port < bits.size() * 8; ++port) {
-    if ((static_cast<unsigned char>(bits[port / 8]) >> (port % 8)) & 1) ports->set(port);
+    if (BitAt(bits, port)) ports->set(port);
   }
   return ports;
 }
