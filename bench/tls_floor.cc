@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "agent/tls_key_methods.h"
+#include "target/target_tls.h"
 
 namespace {
 
@@ -26,25 +27,6 @@ double CpuMicros() {
   timespec ts;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-struct Server {
-  EVP_PKEY* key;
-  X509* cert;
-};
-
-Server MakeServer() {
-  Server s{EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"), X509_new()};
-  X509_set_version(s.cert, X509_VERSION_3);
-  ASN1_INTEGER_set(X509_get_serialNumber(s.cert), 1);
-  X509_gmtime_adj(X509_getm_notBefore(s.cert), 0);
-  X509_gmtime_adj(X509_getm_notAfter(s.cert), 3600);
-  X509_NAME_add_entry_by_txt(X509_get_subject_name(s.cert), "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
-  X509_set_issuer_name(s.cert, X509_get_subject_name(s.cert));
-  X509_set_pubkey(s.cert, s.key);
-  X509_sign(s.cert, s.key, EVP_sha256());
-  return s;
 }
 
 // One SSL_do_handshake step; the client's are timed into *client_us. Whether it finished.
@@ -141,7 +123,8 @@ int main(int argc, char** argv) {
                  "usage: churnlab-tls-floor [HANDSHAKES=2000, 1..10000000] [THREADS=1, 1..64]\n");
     return 2;
   }
-  Server server = MakeServer();
+  churnlab::SelfSigned server;  // churnlab-target's own, made before the methods are registered
+  if (!churnlab::MakeSelfSigned({}, EVP_PKEY_EC, &server).ok()) return 1;
   SSL_CTX* sctx = SSL_CTX_new(TLS_server_method());
   SSL_CTX_use_certificate(sctx, server.cert);
   SSL_CTX_use_PrivateKey(sctx, server.key);

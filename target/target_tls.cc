@@ -48,17 +48,25 @@ std::string SubjectAltNames(const std::vector<SocketAddress>& listen) {
   return absl::StrJoin(names, ",");
 }
 
-struct Owned {
-  EVP_PKEY* key = nullptr;
-  X509* cert = nullptr;
-  ~Owned() {
-    EVP_PKEY_free(key);
-    X509_free(cert);
-  }
-};
+absl::Status WritePem(const std::string& path, const SelfSigned& o, bool key) {
+  FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) return absl::ErrnoToStatus(errno, absl::StrCat("cannot write ", path));
+  bool ok = key ? PEM_write_PrivateKey(f, o.key, nullptr, nullptr, 0, nullptr, nullptr) == 1
+                : PEM_write_X509(f, o.cert) == 1;
+  ok = std::fclose(f) == 0 && ok;
+  if (!ok) return absl::InternalError(absl::StrCat("writing ", path, ": ", OpenSslErrors()));
+  return absl::OkStatus();
+}
 
-absl::Status BuildCertificate(const std::vector<SocketAddress>& listen, Owned* o) {
-  o->key = EVP_EC_gen("P-256");
+}  // namespace
+
+SelfSigned::~SelfSigned() {
+  EVP_PKEY_free(key);
+  X509_free(cert);
+}
+
+absl::Status MakeSelfSigned(const std::vector<SocketAddress>& listen, int key_type, SelfSigned* o) {
+  o->key = key_type == EVP_PKEY_RSA ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");
   o->cert = X509_new();
   if (o->key == nullptr || o->cert == nullptr) return absl::InternalError(OpenSslErrors());
   X509_set_version(o->cert, 2);
@@ -89,18 +97,6 @@ absl::Status BuildCertificate(const std::vector<SocketAddress>& listen, Owned* o
   return absl::OkStatus();
 }
 
-absl::Status WritePem(const std::string& path, const Owned& o, bool key) {
-  FILE* f = std::fopen(path.c_str(), "w");
-  if (f == nullptr) return absl::ErrnoToStatus(errno, absl::StrCat("cannot write ", path));
-  bool ok = key ? PEM_write_PrivateKey(f, o.key, nullptr, nullptr, 0, nullptr, nullptr) == 1
-                : PEM_write_X509(f, o.cert) == 1;
-  ok = std::fclose(f) == 0 && ok;
-  if (!ok) return absl::InternalError(absl::StrCat("writing ", path, ": ", OpenSslErrors()));
-  return absl::OkStatus();
-}
-
-}  // namespace
-
 absl::StatusOr<SslCtxPtr> MakeServerTlsContext(const std::string& cert_file,
                                                const std::string& key_file, bool http) {
   SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
@@ -127,8 +123,8 @@ absl::StatusOr<SslCtxPtr> MakeServerTlsContext(const std::string& cert_file,
 
 absl::StatusOr<GeneratedCertificate> WriteSelfSignedCertificate(
     const std::vector<SocketAddress>& listen) {
-  Owned o;
-  if (absl::Status s = BuildCertificate(listen, &o); !s.ok()) return s;
+  SelfSigned o;
+  if (absl::Status s = MakeSelfSigned(listen, EVP_PKEY_EC, &o); !s.ok()) return s;
   const char* tmp = std::getenv("TMPDIR");
   std::string templ =
       absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/churnlab-target-tls.XXXXXX");

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <memory>
 #include <string>
@@ -23,6 +24,21 @@ using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
 // key that does not match the certificate. `http` offers ALPN http/1.1.
 absl::StatusOr<SslCtxPtr> MakeServerTlsContext(const std::string& cert_file,
                                                const std::string& key_file, bool http);
+
+// A key and a certificate it signed for itself; owned.
+struct SelfSigned {
+  SelfSigned() = default;
+  SelfSigned(const SelfSigned&) = delete;
+  SelfSigned& operator=(const SelfSigned&) = delete;
+  ~SelfSigned();
+  EVP_PKEY* key = nullptr;
+  X509* cert = nullptr;
+};
+// Into *out: a new key (`key_type` EVP_PKEY_EC on P-256, or EVP_PKEY_RSA of 2,048 bits) and a
+// certificate valid from an hour ago for 30 days, for "localhost" and every address in `listen`
+// (a wildcard adds 127.0.0.1 and ::1), its own CA. INTERNAL when OpenSSL fails.
+absl::Status MakeSelfSigned(const std::vector<SocketAddress>& listen, int key_type,
+                            SelfSigned* out);
 
 struct GeneratedCertificate {
   std::string dir;  // made for the pair; the caller removes it

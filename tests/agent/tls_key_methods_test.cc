@@ -14,34 +14,10 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "target/target_tls.h"
 
 namespace churnlab {
 namespace {
-
-struct Identity {
-  EVP_PKEY* key = nullptr;
-  X509* cert = nullptr;
-};
-
-// A key of `type` ("EC" on P-256, or "RSA") and a certificate it signed for itself. Made before the
-// methods are registered, as keys are loaded, not made, in the processes that use them; the
-// server's handshakes then sign with it through the built-in methods.
-Identity SelfSigned(const std::string& type) {
-  Identity id;
-  id.key = type == "EC" ? EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256")
-                        : EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048});
-  id.cert = X509_new();
-  X509_set_version(id.cert, X509_VERSION_3);
-  ASN1_INTEGER_set(X509_get_serialNumber(id.cert), 1);
-  X509_gmtime_adj(X509_getm_notBefore(id.cert), 0);
-  X509_gmtime_adj(X509_getm_notAfter(id.cert), 3600);
-  X509_NAME_add_entry_by_txt(X509_get_subject_name(id.cert), "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>("churnlab"), -1, -1, 0);
-  X509_set_issuer_name(id.cert, X509_get_subject_name(id.cert));
-  X509_set_pubkey(id.cert, id.key);
-  EXPECT_GT(X509_sign(id.cert, id.key, EVP_sha256()), 0) << type;
-  return id;
-}
 
 std::vector<unsigned char> Der(X509* cert) {
   unsigned char* der = nullptr;
@@ -64,7 +40,7 @@ int VerifiesItself(const std::vector<unsigned char>& der) {
 
 // One handshake in memory: a server with `server`'s identity, a client trusting `ca` and offering
 // key share `group` up to `version`. Whether both ends finished it.
-bool Handshake(const Identity& server, X509* ca, int version, const char* group) {
+bool Handshake(const SelfSigned& server, X509* ca, int version, const char* group) {
   SSL_CTX* sctx = SSL_CTX_new(TLS_server_method());
   SSL_CTX_use_certificate(sctx, server.cert);
   SSL_CTX_use_PrivateKey(sctx, server.key);
@@ -98,10 +74,12 @@ bool Handshake(const Identity& server, X509* ca, int version, const char* group)
 }
 
 TEST(TlsKeyMethodsTest, TlsAndSignaturesWorkAsBeforeOnceRegistered) {
-  Identity ec = SelfSigned("EC");
-  Identity rsa = SelfSigned("RSA");
-  ASSERT_NE(ec.cert, nullptr);
-  ASSERT_NE(rsa.cert, nullptr);
+  // Keys are made before the methods are registered, as keys are loaded, not made, in the
+  // processes that use them; the servers' handshakes then sign with them through those methods.
+  SelfSigned ec;
+  SelfSigned rsa;
+  ASSERT_TRUE(MakeSelfSigned({}, EVP_PKEY_EC, &ec).ok());
+  ASSERT_TRUE(MakeSelfSigned({}, EVP_PKEY_RSA, &rsa).ok());
 
   ASSERT_TRUE(UseBuiltInKeyMethods());
   EXPECT_TRUE(UseBuiltInKeyMethods());  // once per process; again changes nothing
@@ -111,8 +89,8 @@ TEST(TlsKeyMethodsTest, TlsAndSignaturesWorkAsBeforeOnceRegistered) {
     if (engine != nullptr) ENGINE_finish(engine);
   }
 
-  for (const Identity* id : {&ec, &rsa}) {
-    const Identity& other = id == &ec ? rsa : ec;
+  for (const SelfSigned* id : {&ec, &rsa}) {
+    const SelfSigned& other = id == &ec ? rsa : ec;
     for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
       // X25519 first; P-256 listed too, as TLS 1.2 takes an ECDSA certificate only on a curve the
       // client lists.
@@ -127,10 +105,6 @@ TEST(TlsKeyMethodsTest, TlsAndSignaturesWorkAsBeforeOnceRegistered) {
     EXPECT_EQ(VerifiesItself(der), 1);
     der[der.size() - 3] ^= 0x01;  // inside the signature, the certificate's last field
     EXPECT_EQ(VerifiesItself(der), 0);
-  }
-  for (const Identity* id : {&ec, &rsa}) {
-    X509_free(id->cert);
-    EVP_PKEY_free(id->key);
   }
 }
 
