@@ -32,12 +32,11 @@ int SysctlOr(const std::map<std::string, std::string>& sysctls, const std::strin
 struct Ends {
   absl::flat_hash_set<SocketAddress> sources;
   absl::flat_hash_set<SocketAddress> targets;
-  // A TIME_WAIT from one of the sources to one of the targets: an earlier run's, this shard's to
-  // wait out.
-  bool OwnTimeWait(const TcpSocketInfo& s) const {
+  // A socket from one of the sources to one of the targets.
+  bool Own(const TcpSocketInfo& s) const {
     SocketAddress local = s.local;
     local.set_port(0);
-    return s.state == TcpState::kTimeWait && sources.contains(local) && targets.contains(s.remote);
+    return sources.contains(local) && targets.contains(s.remote);
   }
 };
 
@@ -56,10 +55,7 @@ void AddHeldTowardTargets(const EngineParams& params, const Ends& ends, PortSet*
       DumpTcpSocketsToPorts(params.targets.front().family(), low, high);
   if (!sockets.ok()) return;
   for (const TcpSocketInfo& s : *sockets) {
-    SocketAddress local = s.local;
-    local.set_port(0);
-    if (!ends.sources.contains(local) || !ends.targets.contains(s.remote)) continue;
-    (s.state == TcpState::kTimeWait ? time_wait : held)->set(s.local.port());
+    if (ends.Own(s)) (s.state == TcpState::kTimeWait ? time_wait : held)->set(s.local.port());
   }
 }
 
@@ -78,7 +74,7 @@ PortSet OnlyOwnTimeWait(const PortSet& time_wait, const Ends& ends) {
     absl::StatusOr<std::vector<TcpSocketInfo>> sockets = DumpTcpSocketsFromPorts(family, low, high);
     if (!sockets.ok()) return PortSet();
     for (const TcpSocketInfo& s : *sockets) {
-      if (!ends.OwnTimeWait(s)) only.reset(s.local.port());
+      if (s.state != TcpState::kTimeWait || !ends.Own(s)) only.reset(s.local.port());
     }
   }
   return only;
