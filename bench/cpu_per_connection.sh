@@ -17,11 +17,8 @@ command -v nginx >/dev/null && command -v wrk >/dev/null ||
 source scripts/lib.sh
 source bench/nginx_conf.sh
 ns="cl-cpu-$$"
-trap 'ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null; sleep 0.2; ip netns del "$ns" 2>/dev/null; cleanup' EXIT
 trap 'exit 1' INT TERM  # the EXIT trap then removes the namespace
-ip netns add "$ns"
-in_ns() { ip netns exec "$ns" "$@"; }
-in_ns ip link set lo up
+make_namespace "$ns"
 in_ns sysctl -q -w net.ipv4.ip_local_port_range="50000 59999" >/dev/null
 client_cpu=0
 server_cpu=$(($(nproc) > 1 ? 1 : 0))

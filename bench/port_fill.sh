@@ -18,23 +18,13 @@ BIN=${BIN:-build/bin}
 [[ $rate =~ ^[0-9]+$ ]] && ((rate >= 100 && rate <= 20000)) || { echo "port_fill: RATE 100..20000" >&2; exit 2; }
 source scripts/lib.sh
 connections=$((10000 * fill / 100))
-# Every namespace this script made (the runs happen in subshells) is named cl-fill-PID-...
-cleanup_ns() {
-  for ns in $(ip netns list | awk -v p="cl-fill-$$-" 'index($1, p) == 1 {print $1}'); do
-    ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true
-    ip netns del "$ns" 2>/dev/null || true
-  done
-  cleanup
-}
-trap cleanup_ns EXIT
-trap 'exit 1' INT TERM  # the EXIT trap then removes the namespaces
+trap 'exit 1' INT TERM  # the EXIT trap then removes the namespaces (make_namespace)
 
 # run MODE -> "p50 p99 max seconds failed" of one filling run in a fresh namespace.
 run() {
   local ns="cl-fill-$$-$1-$RANDOM" out
   out="$work/$ns.json"
-  ip netns add "$ns"
-  ip -n "$ns" link set lo up
+  make_namespace "$ns"
   ip netns exec "$ns" sysctl -q -w net.ipv4.ip_local_port_range="50000 59999" \
     net.ipv4.tcp_tw_reuse=0 >/dev/null
   ip netns exec "$ns" "$BIN/churnlab-target" --listen=127.0.0.1:9000 --threads=1 \
@@ -51,8 +41,7 @@ t = r["totals"]
 print("%.3f %.3f %.3f %.1f %d" % (c.get("p50_ms", 0), c.get("p99_ms", 0), c.get("max_ms", 0),
                                    r.get("duration_s", 0), t.get("attempted", 0) - t.get("succeeded", 0)))
 PY
-  ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true
-  ip netns del "$ns"
+  drop_namespace "$ns"
 }
 
 echo "machine: $(nproc) cores, kernel $(uname -r); $connections connections ($fill% of 10,000 ports) at $rate/s"

@@ -17,11 +17,8 @@ BIN=$PWD/build/bin
 [[ $SECS =~ ^[0-9]+$ ]] && ((SECS >= 10 && SECS <= 600)) || { echo "sustained_fill: SECONDS 10..600" >&2; exit 2; }
 source scripts/lib.sh
 ns="cl-sustain-$$"
-trap 'ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null; sleep 0.2; ip netns del "$ns" 2>/dev/null; cleanup' EXIT
-trap 'exit 1' INT TERM
-ip netns add "$ns"
-in_ns() { ip netns exec "$ns" "$@"; }
-in_ns ip link set lo up
+trap 'exit 1' INT TERM  # the EXIT trap then removes the namespace
+make_namespace "$ns"
 in_ns sysctl -q -w net.ipv4.ip_local_port_range="40000 40999" net.ipv4.tcp_tw_reuse=0 >/dev/null
 bg in_ns "$BIN/churnlab-target" --listen=127.0.0.1:9000 --threads=1 --address-file="$work/t" \
   >"$work/target.log" 2>&1

@@ -70,25 +70,13 @@ http {
 NGINX
 ns=""
 ns_made=0
-# drop_ns: the namespace this script made last, its processes (TERM, then KILL) and itself.
-drop_ns() {
-  [[ -n $ns ]] || return 0
-  ip netns pids "$ns" | xargs -r kill 2>/dev/null || true
-  for _ in $(seq 100); do [[ -z $(ip netns pids "$ns") ]] && break; sleep 0.05; done
-  ip netns pids "$ns" | xargs -r kill -KILL 2>/dev/null || true
-  ip netns del "$ns" || true
-  ns=""
-}
-trap 'drop_ns; cleanup' EXIT
-trap 'exit 1' INT TERM  # the EXIT trap then removes the namespace
-worker_pid() { [[ -s $work/nginx.pid ]] && pgrep -P "$(cat "$work/nginx.pid")" | head -1; }
-# fresh_ns: a new namespace (lo up) with nginx in it, its worker on the server's CPU.
+trap 'exit 1' INT TERM  # the EXIT trap then removes the namespaces (make_namespace)
+# fresh_ns: the last client's namespace dropped, a new one with nginx in it, its worker on the
+# server's CPU.
 fresh_ns() {
-  drop_ns
-  local name="cl-tls-$$-$((ns_made++))"
-  ip netns add "$name"
-  ns=$name  # only now is it ours to remove
-  ip netns exec "$ns" ip link set lo up
+  [[ -z $ns ]] || drop_namespace "$ns"
+  ns="cl-tls-$$-$((ns_made++))"
+  make_namespace "$ns"
   : >"$work/access.log"
   rm -f "$work/nginx.pid"
   ip netns exec "$ns" taskset -c $server_cpu nginx -c "$work/nginx.conf" -p "$work" \
@@ -101,6 +89,7 @@ fresh_ns() {
   echo "tls_handshakes: nginx did not start in $ns: $(cat "$work/nginx-error.log")" >&2
   exit 1
 }
+worker_pid() { [[ -s $work/nginx.pid ]] && pgrep -P "$(cat "$work/nginx.pid")" | head -1; }
 worker_ticks() {  # CPU ticks nginx's worker has used
   awk '{print $14 + $15}' "/proc/$(worker_pid)/stat"
 }

@@ -10,8 +10,27 @@ kill_tree() {
   kill "$1" 2>/dev/null || true
   kill -CONT "$1" 2>/dev/null || true
 }
+# make_namespace NAME: a network namespace of this script's own, lo up, removed on exit with every
+# process inside; its name is kept under $work, so one made in a subshell goes too. in_ns CMD...
+# runs CMD in the namespace named by $ns.
+make_namespace() {
+  ip netns add "$1"
+  echo "$1" >>"$work/namespaces"
+  ip -n "$1" link set lo up
+}
+in_ns() { ip netns exec "$ns" "$@"; }
+# drop_namespace NAME: its processes (TERM, then KILL what is left after 5 s), then NAME.
+drop_namespace() {
+  ip netns pids "$1" 2>/dev/null | xargs -r kill 2>/dev/null || true
+  for _ in $(seq 100); do [[ -z $(ip netns pids "$1" 2>/dev/null) ]] && break; sleep 0.05; done
+  ip netns pids "$1" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+  ip netns del "$1" 2>/dev/null || true
+}
 cleanup() {
   for p in "${pids[@]}"; do kill_tree "$p"; done
+  if [[ -f $work/namespaces ]]; then
+    while read -r name; do drop_namespace "$name"; done <"$work/namespaces"
+  fi
   wait 2>/dev/null || true
   rm -rf "$work"
 }

@@ -19,21 +19,12 @@ need_file() { wait_file "$1" || fail "no $1"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # json FILE EXPR: EXPR (Python, over the parsed file as r) printed.
 json() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print($2)" "$1"; }
-# own_namespace PREFIX: a network namespace of the test's own, "$PREFIX-$$" in $ns, with lo up
-# and an /etc/netns/$ns/ that `ip netns exec` bind-mounts over /etc (its resolv.conf, hosts);
-# in_ns runs a command inside. Both go on exit, with every process left inside, before cleanup.
-# The caller has checked it is root.
+# own_namespace PREFIX: a network namespace of the test's own (make_namespace), "$PREFIX-$$" in
+# $ns, with an /etc/netns/$ns/ that `ip netns exec` bind-mounts over /etc (its resolv.conf,
+# hosts); in_ns runs a command inside. Both go on exit. The caller has checked it is root.
 own_namespace() {
   ns="$1-$$"
-  ip netns add "$ns"
+  make_namespace "$ns"
   mkdir -p "/etc/netns/$ns"
-  trap 'cleanup_namespace' EXIT
-  ip -n "$ns" link set lo up
+  trap 'rm -rf "/etc/netns/$ns"; cleanup' EXIT
 }
-cleanup_namespace() {
-  ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
-  ip netns del "$ns" 2>/dev/null || true
-  rm -rf "/etc/netns/$ns"
-  cleanup
-}
-in_ns() { ip netns exec "$ns" "$@"; }
