@@ -154,9 +154,7 @@ absl::Status AgentSession::CheckShard(const v1::Shard& shard, const absl::Status
   p->threads = std::min<int>(options_.threads, p->rate > 0 ? p->max_in_flight : p->concurrency);
   // Bind mode engine: the ports this host lets it pick, read as the shard starts.
   if (p->bind_mode == BindMode::kEngine) {
-    ASSIGN_OR_RETURN(
-        p->ports,
-        HostPortPlan(*p, !names->empty() && p->resolve_interval > absl::ZeroDuration(), range));
+    ASSIGN_OR_RETURN(p->ports, HostPortPlan(*p, range));
   }
   *params = *std::move(p);
   return absl::OkStatus();

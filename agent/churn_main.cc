@@ -192,9 +192,7 @@ absl::Status Resolve(Options& o) {
   RETURN_IF_ERROR(ResolveEngineTargets(&p, &o.resolved));
   if (p.bind_mode == BindMode::kEngine) {
     auto [low, high] = LocalPortRange();
-    ASSIGN_OR_RETURN(p.ports,
-                     HostPortPlan(p, !o.names.empty() && p.resolve_interval > absl::ZeroDuration(),
-                                  TakeRangeUse(low, high)));
+    ASSIGN_OR_RETURN(p.ports, HostPortPlan(p, TakeRangeUse(low, high)));
   }
   for (const Resolution& r : o.resolved) {
     std::vector<std::string> addresses;

@@ -479,6 +479,7 @@ void EngineWorker::OnConnected(Connection& c) {
   int64_t now = clock_.NowNanos();
   c.picked.handshake_micros =
       static_cast<uint32_t>(std::min<int64_t>((now - c.started_at) / 1000, UINT32_MAX));
+  c.picked.connected = true;
 
   connect_latency_.Record(now - c.started_at);
   retry_delay_ = 0;
@@ -684,25 +685,39 @@ void EngineWorker::Fail(Connection& c, Phase phase, int err) {
   Release(c);
 }
 
+PortPicker::Reuse EngineWorker::ReuseOf(Connection& c) {
+  using Reuse = PortPicker::Reuse;
+  if (!c.picked.syn_sent || c.picked.reset) return Reuse::kNow;
+  if (c.picked.peer_closed_first) return Reuse::kSoon;
+  // Our FIN first (or a timeout, an error after the SYN): a TIME_WAIT here. The kernel lets a
+  // connect() from a socket bound to the port take that four-tuple over as soon as it exists,
+  // whatever tcp_tw_reuse says, when the connection had TCP timestamps (tcp_twsk_unique: PAWS
+  // keeps its old segments out; TcpExtTWRecycled counts it). Which it had, TCP_INFO says; without
+  // them the port waits the TIME_WAIT out.
+  if (c.picked.connected) {
+    tcp_info info{};
+    socklen_t len = sizeof(info);
+    if (sys_.GetSockOpt(c.fd, IPPROTO_TCP, TCP_INFO, &info, &len).ok() &&
+        len > offsetof(tcp_info, tcpi_options) && (info.tcpi_options & TCPI_OPT_TIMESTAMPS)) {
+      return Reuse::kSoon;
+    }
+  }
+  return Reuse::kAfterTimeWait;
+}
+
 void EngineWorker::Release(Connection& c) {
   Unlink(c);
   if (c.picked.port != 0) {
     const int64_t now = clock_.NowNanos();
-    using Reuse = PortPicker::Reuse;
     if (c.picked.refused) {
       ports_->SetAside(PairOf(c), c.picked.port, now);
     } else {
-      // Whatever else ended it after its SYN (a timeout, an error, our FIN first) may leave a
-      // TIME_WAIT here: the port waits it out.
-      // After the server's FIN, this side's LAST_ACK lasts about a round trip: four of its
-      // handshake's, within 1 ms..1 s.
+      // After the server's FIN, this side's LAST_ACK lasts about a round trip; after ours, the
+      // TIME_WAIT that a connect() may take over begins once our FIN is acknowledged: four of
+      // the handshake's round trips, within 1 ms..1 s.
       const int64_t soon =
           std::clamp<int64_t>(4'000LL * c.picked.handshake_micros, 1'000'000, 1'000'000'000);
-      ports_->Release(PairOf(c), c.picked.port, now,
-                      !c.picked.syn_sent || c.picked.reset ? Reuse::kNow
-                      : c.picked.peer_closed_first         ? Reuse::kSoon
-                                                           : Reuse::kAfterTimeWait,
-                      soon);
+      ports_->Release(PairOf(c), c.picked.port, now, ReuseOf(c), soon);
     }
     c.picked.port = 0;
   }

@@ -71,13 +71,14 @@ class EngineWorker {
   enum class ListId : uint8_t { kNone, kConnect, kIo, kHold };
 
   // Bind mode engine: the port a connection picked (0: none), whether its SYN went out (a
-  // socket that never sent one, or was refused, leaves nothing behind), whether it closed by RST
-  // or after the server's FIN (no TIME_WAIT on this side), and whether the kernel refused the
-  // port's four-tuple or bind().
+  // socket that never sent one, or was refused, leaves nothing behind), whether its handshake
+  // completed, whether it closed by RST or after the server's FIN (no TIME_WAIT on this side),
+  // and whether the kernel refused the port's four-tuple or bind().
   struct PickedPort {
     uint16_t port = 0;
     uint32_t handshake_micros = 0;  // socket() to the TCP handshake's end: about a round trip
     bool syn_sent = false;
+    bool connected = false;
     bool reset = false;
     bool peer_closed_first = false;
     bool refused = false;
@@ -166,6 +167,8 @@ class EngineWorker {
   void Finish(Connection& c);
   void Fail(Connection& c, Phase phase, int err);
   void Release(Connection& c);
+  // When bind mode engine may take a closed connection's port again toward its destination.
+  PortPicker::Reuse ReuseOf(Connection& c);
   void AbortAll();
 
   // Deadlines: FIFO lists stay sorted because every entry in a list has the same timeout.

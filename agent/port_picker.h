@@ -1,8 +1,9 @@
 // Bind mode engine: each connection's source port, picked by the engine per (source IP,
 // destination) from a slice of the port range, so connect() has no port to search for. The
-// kernel's own search (no-port) slows as the range fills; this one does not: a port never used
-// toward the destination, else one freed at once (no TIME_WAIT on this side), else the one whose
-// TIME_WAIT ended longest ago. One per worker thread (no locks), each with a slice of its own.
+// kernel's own search (no-port) slows as the range fills; this one does not: a port freed at once
+// (no TIME_WAIT on this side), else one never used toward the destination, else the one free
+// again longest ago (a TIME_WAIT over, or one the kernel lets a bound socket take over). One per
+// worker thread (no locks), each with a slice of its own.
 #pragma once
 
 #include <cstdint>
@@ -31,9 +32,10 @@ class PortPicker {
   // has come; 0 when every port of the slice is in use or waiting toward it.
   uint16_t Pick(uint64_t pair, int64_t now);
   // When a closed port may be taken again toward its destination: at once (its socket is gone:
-  // reset, or it never sent a SYN), soon (the server closed first: this side's socket lingers in
-  // LAST_ACK until the server's ACK, about a round trip: `soon_nanos` from now), or once its
-  // TIME_WAIT is over (reuse_after).
+  // reset, or it never sent a SYN), soon (`soon_nanos` from now, about a round trip: the server
+  // closed first and this side's socket lingers in LAST_ACK until the server's ACK; or this side
+  // closed first on a connection with TCP timestamps, whose TIME_WAIT a bound socket's connect()
+  // takes over once our FIN is acknowledged), or once its TIME_WAIT is over (reuse_after).
   enum class Reuse { kNow, kSoon, kAfterTimeWait };
   void Release(uint64_t pair, uint16_t port, int64_t now, Reuse reuse, int64_t soon_nanos = 0);
   // The kernel refused `port` for `pair` (another socket's four-tuple or bind(): a program the

@@ -3,11 +3,9 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <map>
 #include <string>
 
 #include "absl/container/flat_hash_set.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/time_wait.h"
 #include "host/host_facts.h"
@@ -17,16 +15,8 @@
 namespace churnlab {
 namespace {
 
-// Past the kernel's own threshold, so that a port is never offered a moment before the kernel
-// would take it.
+// Past the TIME_WAIT's end, which the kernel counts from the peer's FIN rather than our close.
 constexpr double kReuseMarginSeconds = 1;
-
-int SysctlOr(const std::map<std::string, std::string>& sysctls, const std::string& key,
-             int fallback) {
-  auto it = sysctls.find(key);
-  int value = 0;
-  return it != sysctls.end() && absl::SimpleAtoi(it->second, &value) ? value : fallback;
-}
 
 // The shard's sources and targets, to tell its own earlier sockets from others'.
 struct Ends {
@@ -82,7 +72,7 @@ PortSet OnlyOwnTimeWait(const PortSet& time_wait, const Ends& ends) {
 
 }  // namespace
 
-absl::StatusOr<PortPlan> HostPortPlan(const EngineParams& params, bool destinations_may_change,
+absl::StatusOr<PortPlan> HostPortPlan(const EngineParams& params,
                                       const absl::StatusOr<RangeUse>& range_use) {
   auto [low, high] = LocalPortRange();
   if (low < 1 || high < low || high > 65535) {
@@ -112,21 +102,10 @@ absl::StatusOr<PortPlan> HostPortPlan(const EngineParams& params, bool destinati
   }
   plan.excluded = std::move(excluded);
   if (time_wait->any()) plan.time_wait = std::move(time_wait);
-  const std::map<std::string, std::string> sysctls = ChurnSysctls();
-  auto all_loopback = [](const std::vector<SocketAddress>& addresses) {
-    return !addresses.empty() &&
-           std::all_of(addresses.begin(), addresses.end(),
-                       [](const SocketAddress& a) { return a.is_loopback(); });
-  };
-  const bool loopback =
-      all_loopback(params.source_ips) || (!destinations_may_change && all_loopback(params.targets));
-  const int delay_ms = SysctlOr(sysctls, "net.ipv4.tcp_tw_reuse_delay", 0);
-  const double reuse = ReuseDelay(SysctlOr(sysctls, "net.ipv4.tcp_tw_reuse", 0),
-                                  SysctlOr(sysctls, "net.ipv4.tcp_timestamps", 0), loopback,
-                                  delay_ms > 0 ? delay_ms / 1000.0 : kTwReuseDelaySeconds);
-  // Reuse counts only where both ends are this kernel (its timestamps setting on both).
-  const double hold = reuse > 0 && loopback ? reuse : kTimeWaitSeconds;
-  plan.reuse_after = absl::Seconds(hold + kReuseMarginSeconds);
+  // tcp_tw_reuse does not apply to a port the caller bound (it acts in connect()'s own port
+  // search): a TIME_WAIT of the engine's is taken over at once where its connection had TCP
+  // timestamps (the engine asks each one, TCP_INFO), else it is waited out in full.
+  plan.reuse_after = absl::Seconds(kTimeWaitSeconds + kReuseMarginSeconds);
   plan.time_wait_left = absl::Seconds(kTimeWaitSeconds + kReuseMarginSeconds);
   return plan;
 }

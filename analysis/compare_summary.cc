@@ -40,6 +40,8 @@ std::string Lifted(v1::PortLimit limit) {
              "and it does not bind";
     case v1::PORT_LIMIT_NO_CLIENT_TIME_WAIT:
       return "the client keeps no TIME_WAIT under this close policy, so it does not bind";
+    case v1::PORT_LIMIT_TAKEN_OVER:
+      return "bind mode engine takes each TIME_WAIT over (TCP timestamps), so it does not bind";
     default:
       return "";
   }

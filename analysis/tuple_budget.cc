@@ -39,10 +39,10 @@ double ReuseDelaySeconds(const v1::Hello& hello) {
   return ms.has_value() && *ms > 0 ? *ms / 1000.0 : kTwReuseDelaySeconds;
 }
 
-// tcp_tw_reuse acts where connect() picks the port (__inet_hash_connect); a port bind() took
-// stays held by its TIME_WAIT, whatever the sysctl says.
+// tcp_tw_reuse acts where connect() picks the port (__inet_hash_connect), not on a port bind()
+// took (held by its TIME_WAIT) or the engine bound (taken over by timestamps alone).
 double ReuseDelayOf(const v1::Hello& hello, bool loopback, const RunShape& shape) {
-  if (BindReservesPort(shape.bind)) return 0;
+  if (BindReservesPort(shape.bind) || shape.bind == BindMode::kEngine) return 0;
   return ReuseDelay(SysctlOrZero(hello, kTwReuse), SysctlOrZero(hello, kTimestamps), loopback,
                     ReuseDelaySeconds(hello));
 }
@@ -51,6 +51,7 @@ v1::PortLimit LimitOf(const SourceFacts& facts) {
   uint64_t tuples = facts.ports * facts.destinations;
   if (tuples == 0) return v1::PORT_LIMIT_UNSPECIFIED;
   if (facts.close != ClosePolicy::kClientFin) return v1::PORT_LIMIT_NO_CLIENT_TIME_WAIT;
+  if (facts.taken_over) return v1::PORT_LIMIT_TAKEN_OVER;
   if (facts.reuse_delay_s > 0) return v1::PORT_LIMIT_TW_REUSE;
   return v1::PORT_LIMIT_TIME_WAIT;
 }
@@ -106,6 +107,24 @@ struct SourceEntry {
   double rate;  // its share, new connections/s
 };
 
+// Bind mode engine where TIME_WAIT still binds a source: why its TIME_WAITs are not, or may
+// not be, taken over (BoundConnectTakesOver).
+void AddEngineHostNote(const v1::Hello& hello, const RunShape& shape, const v1::SourceBudget& s,
+                       std::set<std::string>* notes) {
+  if (s.limit() != v1::PORT_LIMIT_TIME_WAIT || shape.close != ClosePolicy::kClientFin) return;
+  notes->insert(
+      SysctlOrZero(hello, kTimestamps) == 0
+          ? absl::StrCat("tcp_timestamps=", Sysctl(hello, kTimestamps).value_or("(not reported)"),
+                         " on ", hello.host(),
+                         ": bind mode engine can take no TIME_WAIT over, so each port waits it "
+                         "out (tcp_tw_reuse does not apply to a port the caller bound)")
+          : absl::StrCat("bind mode engine from ", hello.host(),
+                         " toward another host: a TIME_WAIT is taken over where the server "
+                         "answers with TCP timestamps (Linux and most servers do; Windows by "
+                         "default not), which only the run shows (TWRecycled in its kernel "
+                         "counters), so the budget counts the whole TIME_WAIT"));
+}
+
 // Notes on the agent's settings: reserved ports, reuse that shortens the hold, reuse that does
 // not apply (2 on connections that are not loopback ones, or timestamps off). `entries` are the
 // shard's sources, `sources` their budgets.
@@ -124,7 +143,9 @@ void AddHostNotes(const ShardFacts& shard, const RunShape& shape,
   std::string reuse = Sysctl(hello, kTwReuse).value_or("");
   for (size_t i = 0; i < sources.size(); ++i) {
     const v1::SourceBudget* s = sources[i];
-    if (s->limit() == v1::PORT_LIMIT_TW_REUSE) {
+    if (shape.bind == BindMode::kEngine) {
+      AddEngineHostNote(hello, shape, *s, notes);
+    } else if (s->limit() == v1::PORT_LIMIT_TW_REUSE) {
       notes->insert(absl::StrFormat(
           "tcp_tw_reuse=%s on %s%s: a new connection may take over a TIME_WAIT tuple %g s "
           "(tcp_tw_reuse_delay) after its last TCP timestamp, so each source sustains ports x "
@@ -170,11 +191,13 @@ void AddSpecNotes(const RunShape& shape, v1::TupleBudget* budget) {
         "raise the budget, and tcp_tw_reuse does not shorten it; no-port with source IPs does");
   } else if (shape.bind == BindMode::kEngine) {
     budget->add_notes(
-        "bind mode engine: the engine picks each source port per destination and takes it "
-        "again once its TIME_WAIT (or tcp_tw_reuse's delay) is over and a second more, in case "
-        "the server's FIN came late, so the budget is no-port's within that second (about half "
-        "of it where tcp_tw_reuse's 1 s delay applies) and connect() has no port to search for; "
-        "while it holds them, its ports are skipped by other programs' connect() on the host");
+        "bind mode engine: the engine picks each source port per destination, so connect() has "
+        "no port to search for. A connection with TCP timestamps leaves a TIME_WAIT that the "
+        "engine's next connect() from that port takes over about a round trip after the close "
+        "(the kernel allows it for a port its caller bound, whatever tcp_tw_reuse says; "
+        "TWRecycled counts it): then TIME_WAIT does not bind. Without timestamps the port waits "
+        "its TIME_WAIT out. While it holds them, its ports are skipped by other programs' "
+        "connect() on the host");
   }
 }
 
@@ -406,17 +429,20 @@ std::vector<SourceEntry> EntriesOf(const v1::RunSpec& spec, const RunShape& shap
       const std::string ip = source == nullptr ? "auto" : source->IpString();
       const uint64_t held = UnusableAtStart(shard, ip);
       const bool loopback = Loopback(source, shape);
-      entries.push_back(
-          SourceEntry{.shard = &shard,
-                      .ip = ip,
-                      .loopback = loopback,
-                      .space = NamespaceOf(hello),
-                      .facts = {.ports = PortCount(hello) - std::min(held, PortCount(hello)),
-                                .destinations = destinations,
-                                .time_wait_s = kTimeWaitSeconds,
-                                .close = shape.close,
-                                .reuse_delay_s = ReuseDelayOf(hello, loopback, shape)},
-                      .rate = shard.rate / sources.size()});
+      entries.push_back(SourceEntry{
+          .shard = &shard,
+          .ip = ip,
+          .loopback = loopback,
+          .space = NamespaceOf(hello),
+          .facts = {.ports = PortCount(hello) - std::min(held, PortCount(hello)),
+                    .destinations = destinations,
+                    .time_wait_s = kTimeWaitSeconds,
+                    .close = shape.close,
+                    .reuse_delay_s = ReuseDelayOf(hello, loopback, shape),
+                    .taken_over =
+                        shape.bind == BindMode::kEngine &&
+                        BoundConnectTakesOver(SysctlOrZero(hello, kTimestamps), loopback)},
+          .rate = shard.rate / sources.size()});
     }
   }
   return entries;

@@ -27,6 +27,9 @@ struct SourceFacts {
   // Where tcp_tw_reuse applies (1, or 2 on a loopback connection) and TCP timestamps are on:
   // tcp_tw_reuse_delay, after which a new connection takes over a TIME_WAIT tuple. 0: no reuse.
   double reuse_delay_s = 0;
+  // Bind mode engine where the connections have TCP timestamps (BoundConnectTakesOver): each
+  // TIME_WAIT is taken over about a round trip after the close.
+  bool taken_over = false;
 };
 
 // One source: ports x destinations / the seconds a closed tuple is held (hold_s: TIME_WAIT, or

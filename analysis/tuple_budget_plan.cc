@@ -39,7 +39,7 @@ uint32_t SourcesOf(const PlanInputs& in) { return BindsSourceIp(in.bind) ? in.so
 
 // tcp_tw_reuse acts where connect() picks the port; a port bind() took is held by its TIME_WAIT.
 bool ReuseApplies(const PlanInputs& in) {
-  return in.os == HostOs::kLinux && !BindReservesPort(in.bind) &&
+  return in.os == HostOs::kLinux && !BindReservesPort(in.bind) && in.bind != BindMode::kEngine &&
          ReuseDelay(in.tw_reuse, in.timestamps, in.loopback, in.tw_reuse_delay_s) > 0;
 }
 
@@ -48,7 +48,9 @@ SourceFacts FactsOf(const PlanInputs& in) {
                      .destinations = BindReservesPort(in.bind) ? 1 : in.destinations,
                      .time_wait_s = in.time_wait_s,
                      .close = in.close,
-                     .reuse_delay_s = ReuseApplies(in) ? in.tw_reuse_delay_s : 0};
+                     .reuse_delay_s = ReuseApplies(in) ? in.tw_reuse_delay_s : 0,
+                     .taken_over = in.os == HostOs::kLinux && in.bind == BindMode::kEngine &&
+                                   BoundConnectTakesOver(in.timestamps, in.loopback)};
 }
 
 v1::SourceBudget OneSource(const PlanInputs& in) {
@@ -314,11 +316,10 @@ void AddPortSearchNote(const PlanInputs& in, v1::BudgetPlan& plan) {
   if (in.hold > 0 && tuples > 0) fill = std::max(fill, std::min(1.0, 1.0 * in.hold / tuples));
   if (in.bind == BindMode::kEngine) {
     plan.add_notes(
-        "bind mode engine: like no-port, each destination has every port again; the engine "
-        "picks each one itself (reusing it toward a destination a second after its TIME_WAIT "
-        "is over: about half the budget where tcp_tw_reuse's 1 s delay applies), so connect() "
-        "does not slow as the range fills. While held, its ports are skipped by "
-        "other programs' connect() on the host, as under bind mode bind.");
+        "bind mode engine: each destination has every port again, connect() does not slow as "
+        "the range fills, and with TCP timestamps its connect() takes a port's TIME_WAIT over "
+        "a round trip after the close, whatever tcp_tw_reuse says. While held, its ports are "
+        "skipped by other programs' connect() on the host, as under bind mode bind.");
   } else if ((in.bind == BindMode::kNone || in.bind == BindMode::kNoPort) && fill >= 0.5) {
     plan.add_notes(absl::StrFormat(
         "This fills about %.0f%% of each source's four-tuples: connect() searches the port "

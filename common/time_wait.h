@@ -18,4 +18,14 @@ inline double ReuseDelay(int tw_reuse, int timestamps, bool loopback, double del
   return set && timestamps > 0 ? delay_s : 0;
 }
 
+// tcp_tw_reuse acts only in connect()'s own port search. A connect() from a socket its caller
+// bound to the port (bind mode engine) takes that four-tuple's TIME_WAIT over as soon as it
+// exists when the connection had TCP timestamps (tcp_twsk_unique: PAWS keeps the old segments
+// out; TcpExtTWRecycled counts it), whatever tcp_tw_reuse says; without timestamps it waits the
+// TIME_WAIT out. Known before a run only where both ends are this kernel (a loopback connection)
+// with tcp_timestamps on; a remote server decides for itself.
+inline bool BoundConnectTakesOver(int timestamps, bool loopback) {
+  return timestamps > 0 && loopback;
+}
+
 }  // namespace churnlab

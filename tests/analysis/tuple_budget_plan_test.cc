@@ -64,8 +64,17 @@ TEST(BudgetPlanTest, AFillingRangeNamesBindModeEngine) {
   PlanInputs engine = Preset("linux", 400);
   engine.bind = BindMode::kEngine;
   v1::BudgetPlan picked = PlanBudget(engine);
-  EXPECT_TRUE(note(picked, "bind mode engine: like no-port"));
-  EXPECT_DOUBLE_EQ(picked.total_rate(), filling.total_rate());  // the budget is no-port's
+  EXPECT_TRUE(note(picked, "bind mode engine: each destination has every port again"));
+  EXPECT_EQ(picked.per_source().limit(), v1::PORT_LIMIT_TIME_WAIT);  // timestamps unknown
+  // Loopback with tcp_timestamps on: its connect() takes each TIME_WAIT over, and the ports do
+  // not run out at any rate.
+  engine.loopback = true;
+  engine.timestamps = 1;
+  engine.rate = 100000;
+  v1::BudgetPlan taken = PlanBudget(engine);
+  EXPECT_EQ(taken.per_source().limit(), v1::PORT_LIMIT_TAKEN_OVER);
+  EXPECT_EQ(taken.exhaustion_after_s(), 0);
+  EXPECT_TRUE(note(taken, "takes a port's TIME_WAIT over"));
 }
 
 TEST(BudgetPlanTest, WindowsPresetsAndRegistryValues) {

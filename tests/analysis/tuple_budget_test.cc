@@ -84,6 +84,41 @@ TEST(TupleBudgetTest, BindModeBindReservesThePortForEveryDestination) {
   EXPECT_TRUE(Has(bind, "bind mode bind"));
 }
 
+// Bind mode engine: a connect() from a port the engine bound takes a TIME_WAIT over where the
+// connection had TCP timestamps, tcp_tw_reuse or not. Known ahead on loopback connections (both
+// ends this kernel); toward another host the budget counts the whole TIME_WAIT and says why.
+TEST(TupleBudgetTest, BindModeEngineTakesItsTimeWaitsOverByTimestamps) {
+  auto engine = [](const char* target) {
+    return Spec({target}, 5000, v1::CLOSE_POLICY_CLIENT_FIN, v1::BIND_MODE_ENGINE);
+  };
+  for (const char* reuse : {"0", "1"}) {
+    Fleet fleet;
+    fleet.Add("a1", {"127.0.0.2"}, 5000,
+              {{"net.ipv4.tcp_tw_reuse", reuse}, {"net.ipv4.tcp_timestamps", "1"}});
+    v1::TupleBudget b = ComputeTupleBudget(engine("127.0.0.1:80"), fleet.facts());
+    EXPECT_EQ(b.sources(0).limit(), v1::PORT_LIMIT_TAKEN_OVER) << reuse;
+    EXPECT_EQ(b.sources(0).exhaustion_after_s(), 0) << reuse;
+    EXPECT_TRUE(Has(b, "takes over about a round trip after the close")) << reuse;
+  }
+  Fleet off;
+  off.Add("a1", {"127.0.0.2"}, 5000,
+          {{"net.ipv4.tcp_tw_reuse", "1"}, {"net.ipv4.tcp_timestamps", "0"}});
+  v1::TupleBudget without = ComputeTupleBudget(engine("127.0.0.1:80"), off.facts());
+  EXPECT_EQ(without.sources(0).limit(), v1::PORT_LIMIT_TIME_WAIT);
+  EXPECT_DOUBLE_EQ(without.sources(0).hold_s(), 60);
+  EXPECT_GT(without.sources(0).exhaustion_after_s(), 0);
+  EXPECT_TRUE(Has(without, "tcp_timestamps=0 on a1-host: bind mode engine can take no TIME_WAIT"));
+
+  Fleet remote;
+  remote.Add("a1", {"10.0.1.1"}, 5000,
+             {{"net.ipv4.tcp_tw_reuse", "1"}, {"net.ipv4.tcp_timestamps", "1"}});
+  v1::TupleBudget far = ComputeTupleBudget(engine("10.0.0.1:80"), remote.facts());
+  EXPECT_EQ(far.sources(0).limit(), v1::PORT_LIMIT_TIME_WAIT);  // not tcp_tw_reuse's delay
+  EXPECT_DOUBLE_EQ(far.sources(0).hold_s(), 60);
+  EXPECT_TRUE(Has(far, "toward another host: a TIME_WAIT is taken over where the server"));
+  EXPECT_FALSE(Has(far, "tcp_tw_reuse=1 on"));
+}
+
 // bind(0.0.0.0, 0): one source per agent whatever it offers, one destination, and no reuse (the
 // kernel's tcp_tw_reuse acts only where connect() picks the port).
 TEST(TupleBudgetTest, BindModeBindAnyTakesThePortOnEveryAddress) {

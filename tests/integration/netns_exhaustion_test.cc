@@ -1,14 +1,18 @@
 // The four-tuple limit, reproduced in network namespaces of our own: with 1,000 ephemeral ports
 // and no TIME_WAIT reuse, one source IP runs out of ports at 100 conn/s after about ten seconds;
 // four source IPs carry the same load without a single failure. Bind mode engine fills 98% of
-// such a range without a failure, and never takes a reserved port or one bind() holds.
+// such a range without a failure, and never takes a reserved port or one bind() holds; where
+// the connections have TCP timestamps it takes its own TIME_WAITs over and carries ten times
+// the range, tcp_tw_reuse=0 and all (the kernel's TWRecycled agrees); without, it waits them out.
 #include <set>
 #include <thread>
 
 #include "agent/engine.h"
 #include "agent/port_plan.h"
 #include "gtest/gtest.h"
+#include "host/kernel_counters.h"
 #include "host/tcp_socket_table.h"
+#include "tests/support/child_process.h"
 #include "tests/support/network_namespace.h"
 #include "tests/support/target_process.h"
 
@@ -112,8 +116,7 @@ TEST(NetnsExhaustionTest, BindModeEngineFillsTheRangeAndSkipsWhatTheKernelWould)
   EngineSnapshot snapshot;
   std::multiset<int> ports;
   absl::Status inside = ns->RunInside([&] {
-    absl::StatusOr<PortPlan> plan =
-        HostPortPlan(params, /*destinations_may_change=*/false, TakeRangeUse(40000, 40999));
+    absl::StatusOr<PortPlan> plan = HostPortPlan(params, TakeRangeUse(40000, 40999));
     ASSERT_TRUE(plan.ok()) << plan.status();
     EXPECT_EQ(plan->low, 40000);
     EXPECT_EQ(plan->high, 40999);
@@ -142,6 +145,92 @@ TEST(NetnsExhaustionTest, BindModeEngineFillsTheRangeAndSkipsWhatTheKernelWould)
   EXPECT_EQ(ports.count(listening), 0u);
   EXPECT_GE(*ports.begin(), 40000);
   EXPECT_LE(*ports.rbegin(), 40999);
+}
+
+// A TCP counter of the namespace (/proc/net/netstat, as nstat reads it); -1 when unreadable.
+int64_t CounterIn(const NetworkNamespace& ns, const std::string& name) {
+  std::vector<std::string> argv = ns.ExecPrefix();
+  argv.insert(argv.end(), {"cat", "/proc/net/snmp", "/proc/net/netstat"});
+  absl::StatusOr<testing::CommandResult> r = testing::RunCommand(argv);
+  if (!r.ok() || r->exit_code != 0) return -1;
+  std::map<std::string, int64_t> counters = ParseProcNetCounters(r->output);
+  auto it = counters.find(name);
+  return it == counters.end() ? -1 : it->second;
+}
+
+struct TakeoverOutcome {
+  OutcomeCounts totals;
+  int64_t recycled = 0;  // TcpExtTWRecycled over the run
+  int64_t opens = 0;     // TcpActiveOpens over the run
+  uint64_t time_wait = 0;
+};
+
+// Bind mode engine at 250/s for 2 s from one source through a 50-port range, tcp_tw_reuse=0, in
+// a namespace with tcp_timestamps as given.
+TakeoverOutcome EngineThroughFiftyPorts(const std::string& timestamps) {
+  TakeoverOutcome out;
+  absl::StatusOr<NetworkNamespace> ns = NetworkNamespace::Create("engine-takeover");
+  EXPECT_TRUE(ns.ok()) << ns.status();
+  if (!ns.ok()) return out;
+  // The target's listener takes its port from the default range (32768..60999) first.
+  absl::StatusOr<TargetProcess> target = StartTarget({"--threads=1"}, ns->ExecPrefix());
+  EXPECT_TRUE(target.ok()) << target.status();
+  if (!target.ok()) return out;
+  const int port = target->address.port();
+  EXPECT_TRUE(ns->SetSysctl("net.ipv4.ip_local_port_range", "30000 30049").ok());
+  EXPECT_TRUE(ns->SetSysctl("net.ipv4.tcp_tw_reuse", "0").ok());
+  EXPECT_TRUE(ns->SetSysctl("net.ipv4.tcp_timestamps", timestamps).ok());
+  EngineParams params;
+  params.targets = {target->address};
+  params.source_ips = {*SocketAddress::ParseIp("127.0.0.1")};
+  params.bind_mode = BindMode::kEngine;
+  params.rate = 250;
+  params.duration = absl::Seconds(2);
+  const int64_t recycled = CounterIn(*ns, "TWRecycled");
+  const int64_t opens = CounterIn(*ns, "ActiveOpens");
+  absl::Status inside = ns->RunInside([&] {
+    absl::StatusOr<PortPlan> plan = HostPortPlan(params, TakeRangeUse(30000, 30049));
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    EXPECT_EQ(plan->low, 30000);
+    EXPECT_EQ(plan->reuse_after, absl::Seconds(61));  // tcp_tw_reuse plays no part
+    params.ports = *plan;
+    absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(params);
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    (*engine)->Start();
+    out.totals = (*engine)->Wait().Total();
+    absl::StatusOr<std::vector<TcpSocketInfo>> sockets = DumpTcpSocketsToPorts(AF_INET, port, port);
+    ASSERT_TRUE(sockets.ok()) << sockets.status();
+    for (const TcpSocketInfo& s : *sockets) out.time_wait += s.state == TcpState::kTimeWait;
+  });
+  EXPECT_TRUE(inside.ok()) << inside;
+  out.recycled = CounterIn(*ns, "TWRecycled") - recycled;
+  out.opens = CounterIn(*ns, "ActiveOpens") - opens;
+  target->StopAndReadCounters();
+  return out;
+}
+
+// With timestamps, 500 connections through 50 ports: every one made, and every connect() after
+// the first 50 took over a TIME_WAIT of the engine's (the kernel counts it: TWRecycled); at the
+// end one TIME_WAIT per port. Without, the 50 ports serve once and the engine, knowing the
+// kernel would refuse them for a minute, offers none (phase bind), so connect() is never refused.
+TEST(NetnsExhaustionTest, BindModeEngineTakesOverItsTimeWaitsWhereTheConnectionsHadTimestamps) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to create network namespaces (ip netns add)";
+  TakeoverOutcome with = EngineThroughFiftyPorts("1");
+  EXPECT_EQ(with.totals.failed(), 0u);
+  EXPECT_EQ(with.totals.succeeded, with.totals.attempted);
+  EXPECT_GE(with.totals.succeeded, 490u);
+  EXPECT_EQ(with.opens, static_cast<int64_t>(with.totals.succeeded));
+  EXPECT_EQ(with.recycled, with.opens - 50);
+  EXPECT_EQ(with.time_wait, 50u);
+
+  TakeoverOutcome without = EngineThroughFiftyPorts("0");
+  EXPECT_EQ(without.totals.succeeded, 50u);
+  EXPECT_EQ(without.recycled, 0);
+  EXPECT_EQ(without.opens, 50);
+  EXPECT_EQ(without.totals.failures_of(Phase::kConnect, EADDRNOTAVAIL), 0u);
+  EXPECT_EQ(without.totals.failed(), without.totals.failures_of(Phase::kBind, EADDRNOTAVAIL));
+  EXPECT_GE(without.totals.failed(), 400u);
+  EXPECT_EQ(without.time_wait, 50u);
 }
 
 }  // namespace
