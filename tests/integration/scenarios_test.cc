@@ -107,6 +107,19 @@ bool Says(const v1::RunReport& r, const std::string& text) {
   return false;
 }
 
+// What a churn scenario's log shows beside its checks: the totals, and each second's port fill
+// and connect() p99 (time inside the call).
+void PrintChurn(const v1::RunReport& r, Witness& w) {
+  std::printf("succeeded %lu, failed %lu; kernel TWRecycled +%ld\n",
+              static_cast<unsigned long>(r.totals().succeeded()),
+              static_cast<unsigned long>(r.totals().failed()),
+              static_cast<long>(w.Delta("TWRecycled")));
+  for (const v1::SeriesPoint& p : r.series()) {
+    std::printf("  %.1f s: ports %.0f%% full, connect() p99 %.3f ms\n", p.t_s(),
+                100 * p.max_port_fill(), p.connect_call_p99_ms());
+  }
+}
+
 // The server never closes: the client's ports wait in FIN_WAIT2, the server's sockets in
 // CLOSE_WAIT (the observer's census after the drain counts the last ones), and the report
 // says why.
@@ -259,6 +272,47 @@ INSTANTIATE_TEST_SUITE_P(
                    EXPECT_TRUE(Says(r, "bind mode engine picked")) << ErrorsText(r);
                    EXPECT_TRUE(Says(r, "other programs' connect() on the agent's host skipped"))
                        << ErrorsText(r);
+                 }},
+        // 900 new connections/s from one source through the lab's 1,000 ports, tcp_tw_reuse=0:
+        // 54 times the budget TIME_WAIT leaves no-port. Bind mode engine carries every one: its
+        // connect() from a port it bound takes that port's TIME_WAIT over (TCP timestamps), and
+        // the kernel counts each (TWRecycled); the report says TIME_WAIT does not bind, and what
+        // connect() cost full and under 40% full.
+        Scenario{"engine_at_high_churn",
+                 "engine-at-high-churn",
+                 {},
+                 1,
+                 {},
+                 true,
+                 0,
+                 [](const v1::RunReport& r, Witness& w) {
+                   PrintChurn(r, w);
+                   EXPECT_EQ(r.totals().failed(), 0u) << ErrorsText(r);
+                   EXPECT_GE(r.totals().succeeded(), 5300u);
+                   const v1::SourceReport& source = r.agents(0).sources(0);
+                   ExpectKernelAgrees(source.peak_time_wait(), w.Sockets("time-wait"),
+                                      "client TIME_WAIT");
+                   ExpectKernelAgrees(w.Delta("TWRecycled"),
+                                      r.totals().succeeded() - w.Sockets("time-wait"),
+                                      "TIME_WAITs taken over");
+                   EXPECT_EQ(r.tuple_budget().sources(0).limit(), v1::PORT_LIMIT_TAKEN_OVER);
+                   EXPECT_TRUE(Says(r, "full, connect() took a p99 of")) << ErrorsText(r);
+                   EXPECT_TRUE(Says(r, "while it was under 40% full")) << ErrorsText(r);
+                 }},
+        // The same under no-port: the 1,000 ports serve once, then EADDRNOTAVAIL.
+        Scenario{"no_port_at_high_churn",
+                 "engine-at-high-churn",
+                 {},
+                 1,
+                 {"--bind=no-port"},
+                 true,
+                 1,
+                 [](const v1::RunReport& r, Witness& w) {
+                   PrintChurn(r, w);
+                   EXPECT_EQ(w.Delta("TWRecycled"), 0);
+                   EXPECT_LE(r.totals().succeeded(), 1000u);
+                   EXPECT_GE(Errors(r, "EADDRNOTAVAIL"), 4000u);
+                   EXPECT_EQ(r.tuple_budget().sources(0).limit(), v1::PORT_LIMIT_TIME_WAIT);
                  }},
         Scenario{"time_wait_four_sources",
                  "time-wait",
