@@ -338,7 +338,8 @@ bool EngineWorker::StartConnection(uint64_t global_index, int64_t now) {
   int64_t returned = clock_.NowNanos();
   connect_call_.Record(returned - c.started_at);
   if (!r.ok() && r.errno_ != EINPROGRESS) {
-    // A four-tuple taken by a socket the engine does not know of: that port waits.
+    // A four-tuple taken by a socket the engine does not know of, or by its own not yet in
+    // TIME_WAIT: that port waits (Release).
     c.picked.refused = r.errno_ == EADDRNOTAVAIL;
     Fail(c, Phase::kConnect, r.errno_);
     HoldBackClosedModel(returned);
@@ -413,7 +414,7 @@ bool EngineWorker::BindPickedPort(Connection& c, const SocketAddress& source) {
     Fail(c, Phase::kBind, opt.errno_);
     return false;
   }
-  const uint16_t port = ports_->Pick(PairOf(c), c.started_at);
+  const uint16_t port = ports_->Pick(PairOf(c), c.started_at, &c.picked.taking_over);
   if (port == 0) {
     Fail(c, Phase::kBind, EADDRNOTAVAIL);  // every port toward it in use or in TIME_WAIT
     return false;
@@ -685,39 +686,46 @@ void EngineWorker::Fail(Connection& c, Phase phase, int err) {
   Release(c);
 }
 
-PortPicker::Reuse EngineWorker::ReuseOf(Connection& c) {
+PortPicker::Reuse EngineWorker::ReuseOf(Connection& c, int64_t* soon) {
   using Reuse = PortPicker::Reuse;
+  constexpr int64_t kMilli = 1'000'000;
+  // After the server's FIN, this side's LAST_ACK lasts about a round trip: four of the
+  // handshake's, within 1 ms..1 s.
+  *soon = std::clamp<int64_t>(4'000LL * c.picked.handshake_micros, kMilli, 1'000 * kMilli);
   if (!c.picked.syn_sent || c.picked.reset) return Reuse::kNow;
   if (c.picked.peer_closed_first) return Reuse::kSoon;
   // Our FIN first (or a timeout, an error after the SYN): a TIME_WAIT here. The kernel lets a
-  // connect() from a socket bound to the port take that four-tuple over as soon as it exists,
-  // whatever tcp_tw_reuse says, when the connection had TCP timestamps (tcp_twsk_unique: PAWS
-  // keeps its old segments out; TcpExtTWRecycled counts it). Which it had, TCP_INFO says; without
-  // them the port waits the TIME_WAIT out.
-  if (c.picked.connected) {
-    tcp_info info{};
-    socklen_t len = sizeof(info);
-    if (sys_.GetSockOpt(c.fd, IPPROTO_TCP, TCP_INFO, &info, &len).ok() &&
-        len > offsetof(tcp_info, tcpi_options) && (info.tcpi_options & TCPI_OPT_TIMESTAMPS)) {
-      return Reuse::kSoon;
-    }
+  // connect() from a socket bound to the port take that four-tuple over once it is a TIME_WAIT
+  // (our FIN acknowledged), whatever tcp_tw_reuse says, when the connection had TCP timestamps
+  // (tcp_twsk_unique: PAWS keeps its old segments out; TcpExtTWRecycled counts it). Which it had,
+  // TCP_INFO says; without them the port waits the TIME_WAIT out.
+  tcp_info info{};
+  socklen_t len = sizeof(info);
+  if (!c.picked.connected || !sys_.GetSockOpt(c.fd, IPPROTO_TCP, TCP_INFO, &info, &len).ok() ||
+      len < offsetof(tcp_info, tcpi_rttvar) || !(info.tcpi_options & TCPI_OPT_TIMESTAMPS)) {
+    return Reuse::kAfterTimeWait;
   }
-  return Reuse::kAfterTimeWait;
+  // The FIN close() sends is acknowledged a round trip later, or after a retransmission timeout
+  // if it is lost: the port waits the longer of four round trips and one timeout.
+  const int64_t wait_us = std::max<int64_t>(4LL * info.tcpi_rtt, info.tcpi_rto);
+  *soon = std::clamp<int64_t>(wait_us * 1'000, kMilli, 60'000 * kMilli);
+  return Reuse::kTakeOver;
 }
 
 void EngineWorker::Release(Connection& c) {
   Unlink(c);
   if (c.picked.port != 0) {
     const int64_t now = clock_.NowNanos();
-    if (c.picked.refused) {
+    if (c.picked.refused && c.picked.taking_over) {
+      // The TIME_WAIT it meant to take over was none yet (our FIN unacknowledged: the socket
+      // still in FIN_WAIT1): the port comes back in a second, and is set aside if refused again.
+      ports_->Release(PairOf(c), c.picked.port, now, PortPicker::Reuse::kSoon, 1'000'000'000);
+    } else if (c.picked.refused) {
       ports_->SetAside(PairOf(c), c.picked.port, now);
     } else {
-      // After the server's FIN, this side's LAST_ACK lasts about a round trip; after ours, the
-      // TIME_WAIT that a connect() may take over begins once our FIN is acknowledged: four of
-      // the handshake's round trips, within 1 ms..1 s.
-      const int64_t soon =
-          std::clamp<int64_t>(4'000LL * c.picked.handshake_micros, 1'000'000, 1'000'000'000);
-      ports_->Release(PairOf(c), c.picked.port, now, ReuseOf(c), soon);
+      int64_t soon = 0;
+      const PortPicker::Reuse reuse = ReuseOf(c, &soon);
+      ports_->Release(PairOf(c), c.picked.port, now, reuse, soon);
     }
     c.picked.port = 0;
   }

@@ -79,6 +79,7 @@ class EngineWorker {
     uint32_t handshake_micros = 0;  // socket() to the TCP handshake's end: about a round trip
     bool syn_sent = false;
     bool connected = false;
+    bool taking_over = false;  // the port's TIME_WAIT (a timestamped one of ours) is taken over
     bool reset = false;
     bool peer_closed_first = false;
     bool refused = false;
@@ -167,8 +168,9 @@ class EngineWorker {
   void Finish(Connection& c);
   void Fail(Connection& c, Phase phase, int err);
   void Release(Connection& c);
-  // When bind mode engine may take a closed connection's port again toward its destination.
-  PortPicker::Reuse ReuseOf(Connection& c);
+  // When bind mode engine may take a closed connection's port again toward its destination
+  // (`soon`: in how many ns, where the answer says soon).
+  PortPicker::Reuse ReuseOf(Connection& c, int64_t* soon);
   void AbortAll();
 
   // Deadlines: FIFO lists stay sorted because every entry in a list has the same timeout.

@@ -20,8 +20,9 @@ PortPicker::Destination& PortPicker::Of(uint64_t pair) {
   return destinations_.try_emplace(pair, Destination{low_, {}, {}, {}, {}}).first->second;
 }
 
-uint16_t PortPicker::Pick(uint64_t pair, int64_t now) {
+uint16_t PortPicker::Pick(uint64_t pair, int64_t now, bool* taking_over) {
   Destination& d = Of(pair);
+  if (taking_over != nullptr) *taking_over = false;
   if (!d.now.empty()) {
     uint16_t port = d.now.back();
     d.now.pop_back();
@@ -33,12 +34,16 @@ uint16_t PortPicker::Pick(uint64_t pair, int64_t now) {
     if (time_wait_ == nullptr || !time_wait_->test(port) || time_wait_ends_ <= now) return port;
     d.before.push_back(port);
   }
-  for (Queue* queue : {&d.soon, &d.waiting}) {
-    if (!queue->empty() && queue->front().second <= now) {
-      uint16_t port = queue->front().first;
-      queue->pop_front();
-      return port;
-    }
+  if (!d.soon.empty() && d.soon.top().at <= now) {
+    const Due due = d.soon.top();
+    d.soon.pop();
+    if (taking_over != nullptr) *taking_over = due.taking_over;
+    return due.port;
+  }
+  if (!d.waiting.empty() && d.waiting.front().second <= now) {
+    uint16_t port = d.waiting.front().first;
+    d.waiting.pop_front();
+    return port;
   }
   if (!d.before.empty() && time_wait_ends_ <= now) {
     uint16_t port = d.before.back();
@@ -56,7 +61,8 @@ void PortPicker::Release(uint64_t pair, uint16_t port, int64_t now, Reuse reuse,
       d.now.push_back(port);
       return;
     case Reuse::kSoon:
-      d.soon.emplace_back(port, now + soon_nanos);
+    case Reuse::kTakeOver:
+      d.soon.push(Due{now + soon_nanos, port, reuse == Reuse::kTakeOver});
       return;
     case Reuse::kAfterTimeWait:
       d.waiting.emplace_back(port, now + reuse_after_);

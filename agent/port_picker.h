@@ -8,7 +8,9 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
+#include <queue>
 #include <utility>
 #include <vector>
 
@@ -28,15 +30,17 @@ class PortPicker {
              int64_t time_wait_ends_nanos = 0);
 
   // A port free toward destination `pair` (any number naming a source and destination) at
-  // `now`: one freed at once, else one never used toward it, else the longest-waiting whose time
-  // has come; 0 when every port of the slice is in use or waiting toward it.
-  uint16_t Pick(uint64_t pair, int64_t now);
+  // `now`: one freed at once, else one never used toward it, else the one due longest ago
+  // (`taking_over` says whether it was released kTakeOver); 0 when every port of the slice is in
+  // use or waiting toward it.
+  uint16_t Pick(uint64_t pair, int64_t now, bool* taking_over = nullptr);
   // When a closed port may be taken again toward its destination: at once (its socket is gone:
-  // reset, or it never sent a SYN), soon (`soon_nanos` from now, about a round trip: the server
-  // closed first and this side's socket lingers in LAST_ACK until the server's ACK; or this side
-  // closed first on a connection with TCP timestamps, whose TIME_WAIT a bound socket's connect()
-  // takes over once our FIN is acknowledged), or once its TIME_WAIT is over (reuse_after).
-  enum class Reuse { kNow, kSoon, kAfterTimeWait };
+  // reset, or it never sent a SYN); `soon_nanos` from now, when the server closed first (this
+  // side's socket lingers in LAST_ACK until the server's ACK, about a round trip) or when this
+  // side closed first on a connection with TCP timestamps, whose TIME_WAIT a bound socket's
+  // connect() takes over once our FIN is acknowledged (kTakeOver); or once its TIME_WAIT is over
+  // (reuse_after).
+  enum class Reuse { kNow, kSoon, kTakeOver, kAfterTimeWait };
   void Release(uint64_t pair, uint16_t port, int64_t now, Reuse reuse, int64_t soon_nanos = 0);
   // The kernel refused `port` for `pair` (another socket's four-tuple or bind(): a program the
   // engine does not know of): it waits reuse_after, like a TIME_WAIT, before it is tried again.
@@ -50,10 +54,18 @@ class PortPicker {
  private:
   // Ports free again later, each with the time it is, oldest first.
   using Queue = std::deque<std::pair<uint16_t, int64_t>>;
+  // Ports due after a round trip or so, each its own: the soonest first.
+  struct Due {
+    int64_t at;
+    uint16_t port;
+    bool taking_over;
+    bool operator>(const Due& o) const { return at > o.at; }
+  };
+  using Heap = std::priority_queue<Due, std::vector<Due>, std::greater<Due>>;
   struct Destination {
     uint32_t fresh;                // the next port never used toward it
     std::vector<uint16_t> now;     // free at once (Reuse::kNow)
-    Queue soon;                    // Reuse::kSoon, in release order (a later one may be due first)
+    Heap soon;                     // Reuse::kSoon and kTakeOver
     Queue waiting;                 // Reuse::kAfterTimeWait and ports set aside, oldest first
     std::vector<uint16_t> before;  // time_wait's, due at time_wait_ends_
   };

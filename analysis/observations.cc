@@ -356,6 +356,28 @@ void ObserveFdLimit(const v1::RunReport& report, std::vector<std::string>* out) 
   }
 }
 
+// Bind mode engine, client-first close: whether the kernel let it take its TIME_WAITs over
+// (BoundConnectTakesOver), by the agents' own count of it (TWRecycled).
+void ObserveTakenOver(const v1::RunReport& report, std::vector<std::string>* out) {
+  if (report.spec().close_policy() != v1::CLOSE_POLICY_CLIENT_FIN) return;
+  auto it = report.kernel_counters().find("TWRecycled");
+  const int64_t recycled = it == report.kernel_counters().end() ? 0 : it->second;
+  if (recycled > 0) {
+    out->push_back(absl::StrFormat(
+        "the kernel let bind mode engine take over %d TIME_WAITs (TWRecycled): its connections "
+        "had TCP timestamps, so a connect() from a port it bound took that four-tuple at once, "
+        "whatever tcp_tw_reuse says, and TIME_WAIT did not bound its ports.",
+        recycled));
+  } else if (CountOf(report.errors(), "EADDRNOTAVAIL") > 0) {
+    out->push_back(
+        "bind mode engine ran out of ports toward a destination and the kernel took over no "
+        "TIME_WAIT (TWRecycled +0): either every port was in use at once, or the connections "
+        "had no TCP timestamps (tcp_timestamps off on the agent's host or the server's), and "
+        "then each port waits its TIME_WAIT out. With them, the engine takes each over a "
+        "retransmission timeout after the close.");
+  }
+}
+
 // bind(ip, 0) took each port from the whole range, whatever the destination: while those sockets
 // sit in TIME_WAIT, no other connect() on the host can use the port either. Bind mode engine
 // binds its ports too (per destination), with the same effect on other programs.
@@ -373,6 +395,7 @@ void ObserveBoundPorts(const v1::RunReport& report, std::vector<std::string>* ou
         "in TIME_WAIT), other programs' connect() on the agent's host skipped those ports, as "
         "under bind mode bind; churnlab itself used each port toward every destination.",
         peak));
+    ObserveTakenOver(report, out);
     return;
   }
   out->push_back(absl::StrFormat(

@@ -28,7 +28,7 @@ struct SourceFacts {
   // tcp_tw_reuse_delay, after which a new connection takes over a TIME_WAIT tuple. 0: no reuse.
   double reuse_delay_s = 0;
   // Bind mode engine where the connections have TCP timestamps (BoundConnectTakesOver): each
-  // TIME_WAIT is taken over about a round trip after the close.
+  // TIME_WAIT is taken over soon after the close.
   bool taken_over = false;
 };
 

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "analysis/hold_plan.h"
 #include "analysis/tuple_budget.h"
 #include "common/windows_errors.h"
 #include "proto/message_json.h"
@@ -104,7 +105,13 @@ uint32_t CountFor(double rate, double each, uint32_t now) {
 }
 
 void AddLimitLifters(const PlanInputs& in, std::vector<Change>* out) {
-  if (in.os == HostOs::kLinux && !ReuseApplies(in)) {
+  if (in.os == HostOs::kLinux && in.bind == BindMode::kEngine && in.timestamps <= 0) {
+    PlanInputs c = in;
+    c.timestamps = 1;
+    out->push_back({"tcp_timestamps=1", c,
+                    "sysctl -w net.ipv4.tcp_timestamps=1 on both ends: bind mode engine's "
+                    "connect() then takes each TIME_WAIT over soon after the close"});
+  } else if (in.os == HostOs::kLinux && in.bind != BindMode::kEngine && !ReuseApplies(in)) {
     // Not a lifter: reuse shortens the hold from TIME_WAIT to the reuse delay.
     PlanInputs c = in;
     c.tw_reuse = 1;
@@ -288,6 +295,11 @@ std::string Summary(const PlanInputs& in, const v1::BudgetPlan& plan) {
                        : ", but the server closes first and keeps the TIME_WAIT, so it does "
                          "not bind the client's ports.");
   }
+  if (one.limit() == v1::PORT_LIMIT_TAKEN_OVER) {
+    return head +
+           ", but bind mode engine takes each TIME_WAIT over (TCP timestamps), so it "
+           "does not bind.";
+  }
   if (in.rate <= 0) return head + ".";
   std::string error = plan.linux_error();
   if (plan.exhaustion_after_s() <= 0) {
@@ -318,7 +330,7 @@ void AddPortSearchNote(const PlanInputs& in, v1::BudgetPlan& plan) {
     plan.add_notes(
         "bind mode engine: each destination has every port again, connect() does not slow as "
         "the range fills, and with TCP timestamps its connect() takes a port's TIME_WAIT over "
-        "a round trip after the close, whatever tcp_tw_reuse says. While held, its ports are "
+        "soon after the close, whatever tcp_tw_reuse says. While held, its ports are "
         "skipped by other programs' connect() on the host, as under bind mode bind.");
   } else if ((in.bind == BindMode::kNone || in.bind == BindMode::kNoPort) && fill >= 0.5) {
     plan.add_notes(absl::StrFormat(
@@ -381,69 +393,6 @@ void AddNotes(const PlanInputs& in, v1::BudgetPlan* plan) {
   }
 }
 
-// What more source IPs do for `in.hold`: how many it needs at these ports and destinations, and
-// where they are no lever (bind-any takes every address's port at once; fds or memory binding
-// before the four-tuples; bind mode none, which leaves the source to the route).
-std::string SourcesSentence(const PlanInputs& in, const v1::HoldPlan& h) {
-  if (in.bind == BindMode::kBindAny) {
-    return "More source IPs do not raise the four-tuples here: bind-any takes each port on "
-           "every address at once.";
-  }
-  std::string out = absl::StrFormat("At these ports and destinations %d needs %d source IP(s)",
-                                    in.hold, h.sources_needed());
-  if (in.hold > h.capacity() && h.limiter() != "four-tuples") {
-    absl::StrAppend(&out, ", but ", h.limiter(),
-                    " binds before the four-tuples: more source IPs alone do not make it fit");
-  } else if (in.bind == BindMode::kNone && h.sources_needed() > 1) {
-    absl::StrAppend(&out,
-                    "; bind mode none leaves the source address to the route, so bind them "
-                    "(bind mode no-port)");
-  }
-  return out + ".";
-}
-
-// How many connections the host holds at once: the least of its four-tuples, fs.file-max and
-// memory, what binds first, and the source IPs `in.hold` needs.
-v1::HoldPlan PlanHold(const PlanInputs& in) {
-  v1::HoldPlan h;
-  h.set_connections(in.hold);
-  uint64_t per_source = FactsOf(in).ports * FactsOf(in).destinations;
-  h.set_tuples(per_source * SourcesOf(in));
-  h.set_fds_per_connection(in.same_host ? 2 : 1);
-  if (in.file_max) h.set_fd_bound(*in.file_max / h.fds_per_connection());
-  h.set_bytes_per_connection(kKernelBytesPerEnd * (in.same_host ? 2 : 1) + kUserBytesPerConnection);
-  if (in.memory_bytes) {
-    h.set_memory_bound(static_cast<uint64_t>(*in.memory_bytes / h.bytes_per_connection()));
-  }
-  h.set_capacity(h.tuples());
-  h.set_limiter("four-tuples");
-  for (auto [bound, name] : {std::pair<uint64_t, const char*>{h.fd_bound(), "fs.file-max"},
-                             {h.memory_bound(), "memory"}}) {
-    if (bound > 0 && bound < h.capacity()) {
-      h.set_capacity(bound);
-      h.set_limiter(name);
-    }
-  }
-  h.set_sources_needed(per_source > 0 ? (in.hold + per_source - 1) / per_source : 0);
-  std::string bounds = absl::StrFormat(
-      "four-tuples %d (%d ports x %d destination(s) x %d source "
-      "IP(s))",
-      h.tuples(), FactsOf(in).ports, FactsOf(in).destinations, SourcesOf(in));
-  if (h.fd_bound() > 0) {
-    absl::StrAppendFormat(&bounds, ", fs.file-max %d (%d fd(s) a connection)", h.fd_bound(),
-                          h.fds_per_connection());
-  }
-  if (h.memory_bound() > 0) {
-    absl::StrAppendFormat(&bounds, ", memory %d (about %.0f B a connection%s)", h.memory_bound(),
-                          h.bytes_per_connection(), in.same_host ? ", both ends" : "");
-  }
-  h.set_summary(absl::StrFormat(
-      "This host can hold about %d connections at once; %s binds first (%s). %d at once %s. %s",
-      h.capacity(), h.limiter(), bounds, in.hold, in.hold <= h.capacity() ? "fit" : "do not fit",
-      SourcesSentence(in, h)));
-  return h;
-}
-
 }  // namespace
 
 v1::BudgetPlan PlanBudget(const PlanInputs& in) {
@@ -484,7 +433,7 @@ v1::BudgetPlan PlanBudget(const PlanInputs& in) {
   }
   AddNotes(in, &plan);
   plan.set_summary(Summary(in, plan));
-  if (in.hold > 0) *plan.mutable_hold() = PlanHold(in);
+  if (in.hold > 0) *plan.mutable_hold() = PlanHold(in, FactsOf(in), SourcesOf(in));
   return plan;
 }
 

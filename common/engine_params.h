@@ -93,9 +93,10 @@ struct PortPlan {
   // tcp_tw_reuse or not, and which ones had it the kernel does not say.
   absl::Duration time_wait_left = absl::Seconds(61);
   // A port closed first by this side stays in TIME_WAIT toward its destination: it is taken
-  // again toward that destination this long after (TIME_WAIT, or tcp_tw_reuse's delay where the
-  // kernel reuses it, plus a margin). Ports closed without a TIME_WAIT here are taken again at
-  // once.
+  // again toward that destination this long after (TIME_WAIT and a margin), unless the
+  // connection had TCP timestamps, whose TIME_WAIT the engine takes over a retransmission
+  // timeout after the close (EngineWorker::ReuseOf). Ports closed without a TIME_WAIT here are
+  // taken again at once.
   absl::Duration reuse_after = absl::Seconds(61);
 };
 

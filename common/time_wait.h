@@ -23,7 +23,10 @@ inline double ReuseDelay(int tw_reuse, int timestamps, bool loopback, double del
 // exists when the connection had TCP timestamps (tcp_twsk_unique: PAWS keeps the old segments
 // out; TcpExtTWRecycled counts it), whatever tcp_tw_reuse says; without timestamps it waits the
 // TIME_WAIT out. Known before a run only where both ends are this kernel (a loopback connection)
-// with tcp_timestamps on; a remote server decides for itself.
+// with tcp_timestamps on; a remote server decides for itself. Our FIN must have been acknowledged
+// (a socket still in FIN_WAIT1 refuses the four-tuple); a server that has not closed yet (its
+// socket in CLOSE_WAIT) answers the new SYN with an ACK, the client resets that old connection
+// and retransmits its SYN: a few ms more, and the server's half-closed socket is gone.
 inline bool BoundConnectTakesOver(int timestamps, bool loopback) {
   return timestamps > 0 && loopback;
 }

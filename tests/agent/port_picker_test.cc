@@ -51,6 +51,23 @@ TEST(PortPickerTest, FreshThenFreedAtOnceThenAfterTheirTimeWait) {
   EXPECT_EQ(picker.Pick(8, 1 * kSecond), 0);
 }
 
+// Ports due a round trip or so after their close each have their own time: one due sooner is
+// not held behind one released before it. A TIME_WAIT to take over says so when picked.
+TEST(PortPickerTest, SoonPortsComeBackWhenEachIsDueAndSayWhichAreTakenOver) {
+  PortPicker picker(40000, 40001, nullptr, 61 * kSecond);
+  EXPECT_EQ(picker.Pick(7, 0), 40000);
+  EXPECT_EQ(picker.Pick(7, 0), 40001);
+  using Reuse = PortPicker::Reuse;
+  picker.Release(7, 40000, 0, Reuse::kTakeOver, /*soon_nanos=*/kSecond / 5);  // an RTO
+  picker.Release(7, 40001, 0, Reuse::kSoon, /*soon_nanos=*/kSecond / 1000);   // LAST_ACK
+  bool taking_over = true;
+  EXPECT_EQ(picker.Pick(7, kSecond / 1000, &taking_over), 40001);
+  EXPECT_FALSE(taking_over);
+  EXPECT_EQ(picker.Pick(7, kSecond / 10, &taking_over), 0);
+  EXPECT_EQ(picker.Pick(7, kSecond / 5, &taking_over), 40000);
+  EXPECT_TRUE(taking_over);
+}
+
 // Ports in TIME_WAIT when the engine started (an earlier run's) wait until their time toward
 // every destination, ahead of any port released since; then they are ports again.
 TEST(PortPickerTest, PortsInTimeWaitAtTheStartWaitFromTheStartThenServe) {
@@ -134,25 +151,21 @@ class EnginePortsTest : public ::testing::Test {
   std::unique_ptr<TargetServer> target_;
 };
 
-// Client-fin leaves each port in TIME_WAIT toward the target. Where the connections had TCP
-// timestamps (this host's tcp_timestamps), the engine's next connect() from a port takes its
-// TIME_WAIT over: 60 connections through 48 ports, none refused. Without them, 48 connections
-// take the 48 ports, each once, and the rest find none left (EADDRNOTAVAIL, phase bind), as the
-// kernel's own search would at that point. Either way, only the plan's ports.
+// Client-fin leaves each port in TIME_WAIT toward the target: 48 connections take the 48 ports,
+// each once; a port is taken again only where the kernel takes its TIME_WAIT over (TCP
+// timestamps: this host's tcp_timestamps), never refused by connect(), and only the plan's.
 TEST_F(EnginePortsTest, PortsComeFromThePlanAndTheirTimeWaitsAreTakenOverByTimestamps) {
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(Params("127.0.0.60", 60));
   ASSERT_TRUE(engine.ok()) << engine.status();
   (*engine)->Start();
   EngineSnapshot s = (*engine)->Wait();
-  if (HostTimestamps()) {
-    EXPECT_EQ(s.Total().succeeded, 60u);
-    EXPECT_EQ(s.Total().failed(), 0u);
-  } else {
-    EXPECT_EQ(s.Total().succeeded, 48u);
-    // The rest (the closed model backs off after each failure, so maybe not all 12 by the end).
-    EXPECT_GT(s.Total().failures_of(Phase::kBind, EADDRNOTAVAIL), 0u);
-    EXPECT_EQ(s.Total().failures_of(Phase::kBind, EADDRNOTAVAIL), s.Total().attempted - 48);
-  }
+  // A TIME_WAIT is taken over a retransmission timeout (200 ms or more) after its close, so
+  // how many of the 12 after the first 48 find a port depends on this host's pace; each that
+  // does not fails in phase bind, none in connect().
+  EXPECT_GE(s.Total().succeeded, 48u);
+  if (!HostTimestamps()) EXPECT_EQ(s.Total().succeeded, 48u);
+  EXPECT_EQ(s.Total().failures_of(Phase::kBind, EADDRNOTAVAIL),
+            s.Total().attempted - s.Total().succeeded);
   std::multiset<int> ports = PortsInTheKernel("127.0.0.60");
   EXPECT_EQ(ports.size(), 48u);
   EXPECT_EQ(std::set<int>(ports.begin(), ports.end()).size(), 48u);  // each four-tuple once
@@ -224,7 +237,7 @@ TEST_F(EnginePortsTest, OneAddressIsOneDestinationWhateverItsEntries) {
   ASSERT_TRUE(engine.ok()) << engine.status();
   (*engine)->Start();
   EngineSnapshot s = (*engine)->Wait();
-  EXPECT_EQ(s.Total().succeeded, HostTimestamps() ? 60u : 48u);
+  EXPECT_GE(s.Total().succeeded, 48u);
   EXPECT_EQ(s.Total().failures_of(Phase::kConnect, EADDRNOTAVAIL), 0u);
   EXPECT_EQ(PortsInTheKernel("127.0.0.63").size(), 48u);
 }

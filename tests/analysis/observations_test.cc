@@ -171,13 +171,31 @@ TEST(ObserveTest, BindModeEngineIsNamedAsTheRemedyAndReportedWhenUsed) {
   }
   EXPECT_EQ(ObserveConnectSlowdown(engine), "");
   std::string said = Find(Observe(engine), "bind mode engine picked every source port");
-  EXPECT_NE(said.find("92% full, connect() took a p99 of 0.020 ms (0.020 ms while it was under "
-                      "40% full)"),
+  EXPECT_NE(said.find("92% full, connect() took a p99 of 0.020 ms (a median p99 of 0.020 ms "
+                      "while it was under 40% full)"),
             std::string::npos)
       << said;
   engine.mutable_series(2)->set_max_port_fill(0.3);
   engine.mutable_series(1)->set_max_port_fill(0.3);
   EXPECT_EQ(ObserveEnginePorts(engine), "");  // never past half full: nothing to say
+}
+
+// Bind mode engine's TIME_WAITs: taken over, by the agents' own TWRecycled; or, with none taken
+// over and ports run out, why (no TCP timestamps).
+TEST(ObserveTest, BindModeEngineSaysWhetherTheKernelTookItsTimeWaitsOver) {
+  v1::RunReport report;
+  report.mutable_spec()->set_bind_mode(v1::BIND_MODE_ENGINE);
+  report.mutable_spec()->set_close_policy(v1::CLOSE_POLICY_CLIENT_FIN);
+  report.add_agents()->add_sources()->set_peak_time_wait(998);
+  v1::RunReport taken = report;
+  (*taken.mutable_kernel_counters())["TWRecycled"] = 4402;
+  std::string said = Find(Observe(taken), "take over");
+  EXPECT_NE(said.find("take over 4402 TIME_WAITs (TWRecycled)"), std::string::npos) << said;
+  v1::RunReport none = report;
+  (*none.mutable_errors())["EADDRNOTAVAIL"] = 400;
+  said = Find(Observe(none), "took over no TIME_WAIT");
+  EXPECT_NE(said.find("had no TCP timestamps"), std::string::npos) << said;
+  EXPECT_TRUE(Find(Observe(report), "took over").empty());  // neither: nothing to say
 }
 
 TEST(ObserveTest, NoSlowdownWithoutAFastBaselineOrWithoutASlowPhase) {

@@ -74,7 +74,19 @@ TEST(BudgetPlanTest, AFillingRangeNamesBindModeEngine) {
   v1::BudgetPlan taken = PlanBudget(engine);
   EXPECT_EQ(taken.per_source().limit(), v1::PORT_LIMIT_TAKEN_OVER);
   EXPECT_EQ(taken.exhaustion_after_s(), 0);
-  EXPECT_TRUE(note(taken, "takes a port's TIME_WAIT over"));
+  EXPECT_NE(taken.summary().find("but bind mode engine takes each TIME_WAIT over"),
+            std::string::npos)
+      << taken.summary();
+  // Without timestamps the lever is timestamps, not tcp_tw_reuse (which a bound port ignores).
+  engine.timestamps = 0;
+  v1::BudgetPlan off = PlanBudget(engine);
+  EXPECT_EQ(off.per_source().limit(), v1::PORT_LIMIT_TIME_WAIT);
+  bool timestamps_lever = false;
+  for (const v1::BudgetLever& l : off.levers()) {
+    EXPECT_EQ(l.change().find("tcp_tw_reuse"), std::string::npos) << l.change();
+    if (l.change() == "tcp_timestamps=1") timestamps_lever = l.lifts_limit();
+  }
+  EXPECT_TRUE(timestamps_lever) << off.DebugString();
 }
 
 TEST(BudgetPlanTest, WindowsPresetsAndRegistryValues) {

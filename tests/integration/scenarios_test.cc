@@ -273,11 +273,11 @@ INSTANTIATE_TEST_SUITE_P(
                    EXPECT_TRUE(Says(r, "other programs' connect() on the agent's host skipped"))
                        << ErrorsText(r);
                  }},
-        // 900 new connections/s from one source through the lab's 1,000 ports, tcp_tw_reuse=0:
-        // 54 times the budget TIME_WAIT leaves no-port. Bind mode engine carries every one: its
-        // connect() from a port it bound takes that port's TIME_WAIT over (TCP timestamps), and
-        // the kernel counts each (TWRecycled); the report says TIME_WAIT does not bind, and what
-        // connect() cost full and under 40% full.
+        // From 90 to 900 new connections/s from one source through the lab's 1,000 ports,
+        // tcp_tw_reuse=0: 54 times the budget TIME_WAIT leaves no-port at the peak. Bind mode
+        // engine carries every one: its connect() from a port it bound takes that port's
+        // TIME_WAIT over (TCP timestamps), and the kernel counts each (TWRecycled); the report
+        // says TIME_WAIT does not bind, and gives connect()'s p99 full and at 90/s (under 40%).
         Scenario{"engine_at_high_churn",
                  "engine-at-high-churn",
                  {},
@@ -288,7 +288,7 @@ INSTANTIATE_TEST_SUITE_P(
                  [](const v1::RunReport& r, Witness& w) {
                    PrintChurn(r, w);
                    EXPECT_EQ(r.totals().failed(), 0u) << ErrorsText(r);
-                   EXPECT_GE(r.totals().succeeded(), 5300u);
+                   EXPECT_GE(r.totals().succeeded(), 4500u);  // of about 5,220 asked
                    const v1::SourceReport& source = r.agents(0).sources(0);
                    ExpectKernelAgrees(source.peak_time_wait(), w.Sockets("time-wait"),
                                       "client TIME_WAIT");
@@ -298,7 +298,13 @@ INSTANTIATE_TEST_SUITE_P(
                    EXPECT_EQ(r.tuple_budget().sources(0).limit(), v1::PORT_LIMIT_TAKEN_OVER);
                    EXPECT_TRUE(Says(r, "full, connect() took a p99 of")) << ErrorsText(r);
                    EXPECT_TRUE(Says(r, "while it was under 40% full")) << ErrorsText(r);
-                 }},
+                   EXPECT_TRUE(Says(r, absl::StrCat("take over ", Kernel(r, "TWRecycled"),
+                                                    " TIME_WAITs (TWRecycled)")))
+                       << ErrorsText(r);
+                   ExpectKernelAgrees(Kernel(r, "TWRecycled"), w.Delta("TWRecycled"),
+                                      "the report's TWRecycled");
+                 },
+                 {{"net.ipv4.tcp_timestamps", "1"}}},
         // The same under no-port: the 1,000 ports serve once, then EADDRNOTAVAIL.
         Scenario{"no_port_at_high_churn",
                  "engine-at-high-churn",
@@ -311,9 +317,10 @@ INSTANTIATE_TEST_SUITE_P(
                    PrintChurn(r, w);
                    EXPECT_EQ(w.Delta("TWRecycled"), 0);
                    EXPECT_LE(r.totals().succeeded(), 1000u);
-                   EXPECT_GE(Errors(r, "EADDRNOTAVAIL"), 4000u);
+                   EXPECT_GE(Errors(r, "EADDRNOTAVAIL"), 3500u);
                    EXPECT_EQ(r.tuple_budget().sources(0).limit(), v1::PORT_LIMIT_TIME_WAIT);
-                 }},
+                 },
+                 {{"net.ipv4.tcp_timestamps", "1"}}},
         Scenario{"time_wait_four_sources",
                  "time-wait",
                  {},
