@@ -296,8 +296,10 @@ INSTANTIATE_TEST_SUITE_P(
                                       r.totals().succeeded() - w.Sockets("time-wait"),
                                       "TIME_WAITs taken over");
                    EXPECT_EQ(r.tuple_budget().sources(0).limit(), v1::PORT_LIMIT_TAKEN_OVER);
-                   EXPECT_TRUE(Says(r, "full, connect() took a p99 of")) << ErrorsText(r);
-                   EXPECT_TRUE(Says(r, "while it was under 40% full")) << ErrorsText(r);
+                   // connect()'s p99 full and under 40% full: with no search, or, when a
+                   // loaded host slowed the calls anyway, saying it was not a search.
+                   EXPECT_TRUE(Says(r, "bind mode engine picked")) << ErrorsText(r);
+                   EXPECT_TRUE(Says(r, "under 40% full")) << ErrorsText(r);
                    EXPECT_TRUE(Says(r, absl::StrCat("take over ", Kernel(r, "TWRecycled"),
                                                     " TIME_WAITs (TWRecycled)")))
                        << ErrorsText(r);
