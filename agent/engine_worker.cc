@@ -697,19 +697,34 @@ PortPicker::Reuse EngineWorker::ReuseOf(Connection& c, int64_t* soon) {
   // Our FIN first (or a timeout, an error after the SYN): a TIME_WAIT here. The kernel lets a
   // connect() from a socket bound to the port take that four-tuple over once it is a TIME_WAIT
   // (our FIN acknowledged), whatever tcp_tw_reuse says, when the connection had TCP timestamps
-  // (tcp_twsk_unique: PAWS keeps its old segments out; TcpExtTWRecycled counts it). Which it had,
-  // TCP_INFO says; without them the port waits the TIME_WAIT out.
+  // (tcp_twsk_unique: PAWS keeps its old segments out; TcpExtTWRecycled counts it). Without them
+  // the port waits the TIME_WAIT out.
+  if (!c.picked.connected) return Reuse::kAfterTimeWait;
+  const int64_t wait = TakeoverWait(c);
+  if (wait == 0) return Reuse::kAfterTimeWait;
+  *soon = wait;
+  return Reuse::kTakeOver;
+}
+
+int64_t EngineWorker::TakeoverWait(Connection& c) {
+  Takeover& t = takeovers_[PairOf(c)];
+  if (t.until_ask > 0) {
+    --t.until_ask;
+    return t.wait;
+  }
+  t.until_ask = Takeover::kAskEvery - 1;
   tcp_info info{};
   socklen_t len = sizeof(info);
-  if (!c.picked.connected || !sys_.GetSockOpt(c.fd, IPPROTO_TCP, TCP_INFO, &info, &len).ok() ||
+  if (!sys_.GetSockOpt(c.fd, IPPROTO_TCP, TCP_INFO, &info, &len).ok() ||
       len < offsetof(tcp_info, tcpi_rttvar) || !(info.tcpi_options & TCPI_OPT_TIMESTAMPS)) {
-    return Reuse::kAfterTimeWait;
+    t.wait = 0;
+    return 0;
   }
   // The FIN close() sends is acknowledged a round trip later, or after a retransmission timeout
   // if it is lost: the port waits the longer of four round trips and one timeout.
   const int64_t wait_us = std::max<int64_t>(4LL * info.tcpi_rtt, info.tcpi_rto);
-  *soon = std::clamp<int64_t>(wait_us * 1'000, kMilli, 60'000 * kMilli);
-  return Reuse::kTakeOver;
+  t.wait = std::clamp<int64_t>(wait_us * 1'000, 1'000'000, 60'000'000'000LL);
+  return t.wait;
 }
 
 void EngineWorker::Release(Connection& c) {
@@ -718,8 +733,10 @@ void EngineWorker::Release(Connection& c) {
     const int64_t now = clock_.NowNanos();
     if (c.picked.refused && c.picked.taking_over) {
       // The TIME_WAIT it meant to take over was none yet (our FIN unacknowledged: the socket
-      // still in FIN_WAIT1): the port comes back in a second, and is set aside if refused again.
+      // still in FIN_WAIT1; or a connection without timestamps): the port comes back in a
+      // second, and is set aside if refused again; the next close asks TCP_INFO again.
       ports_->Release(PairOf(c), c.picked.port, now, PortPicker::Reuse::kSoon, 1'000'000'000);
+      takeovers_[PairOf(c)].until_ask = 0;
     } else if (c.picked.refused) {
       ports_->SetAside(PairOf(c), c.picked.port, now);
     } else {

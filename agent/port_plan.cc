@@ -104,7 +104,7 @@ absl::StatusOr<PortPlan> HostPortPlan(const EngineParams& params,
   if (time_wait->any()) plan.time_wait = std::move(time_wait);
   // tcp_tw_reuse does not apply to a port the caller bound (it acts in connect()'s own port
   // search): a TIME_WAIT of the engine's is taken over at once where its connection had TCP
-  // timestamps (the engine asks each one, TCP_INFO), else it is waited out in full.
+  // timestamps (the engine asks TCP_INFO), else it is waited out in full.
   plan.reuse_after = absl::Seconds(kTimeWaitSeconds + kReuseMarginSeconds);
   plan.time_wait_left = absl::Seconds(kTimeWaitSeconds + kReuseMarginSeconds);
   return plan;

@@ -4,7 +4,7 @@
 // its targets already (an earlier run's TIME_WAIT, another program's connections). A port closed
 // first by this side is taken again toward its destination once its TIME_WAIT has ended
 // (reuse_after); where the connection had TCP timestamps the engine takes the TIME_WAIT over
-// a retransmission timeout after the close instead (EngineWorker asks each connection).
+// a retransmission timeout after the close instead (EngineWorker asks TCP_INFO).
 #pragma once
 
 #include "absl/status/statusor.h"
