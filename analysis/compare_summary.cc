@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "analysis/tuple_budget.h"
 
 namespace churnlab::analysis {
 namespace {
@@ -40,8 +41,6 @@ std::string Lifted(v1::PortLimit limit) {
              "and it does not bind";
     case v1::PORT_LIMIT_NO_CLIENT_TIME_WAIT:
       return "the client keeps no TIME_WAIT under this close policy, so it does not bind";
-    case v1::PORT_LIMIT_TAKEN_OVER:
-      return "bind mode engine takes each TIME_WAIT over (TCP timestamps), so it does not bind";
     default:
       return "";
   }
@@ -55,9 +54,8 @@ std::string SingleLine(const v1::RunReport& single) {
     const v1::SourceBudget& s = b.sources(0);
     // A report stored before hold_s existed held every tuple for TIME_WAIT.
     double hold = s.hold_s() > 0 ? s.hold_s() : b.time_wait_s();
-    per_source = absl::StrFormat(
-        " (%d ports x %d destination(s) / %g s of %s)", s.ports(), s.destinations(), hold,
-        s.limit() == v1::PORT_LIMIT_TW_REUSE ? "tcp_tw_reuse_delay" : "TIME_WAIT");
+    per_source = absl::StrFormat(" (%d ports x %d destination(s) / %g s of %s)", s.ports(),
+                                 s.destinations(), hold, HoldName(s.limit()));
     lifted = Lifted(s.limit());
   }
   std::string line = absl::StrFormat(

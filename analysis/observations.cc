@@ -365,8 +365,9 @@ void ObserveTakenOver(const v1::RunReport& report, std::vector<std::string>* out
   if (recycled > 0) {
     out->push_back(absl::StrFormat(
         "the kernel let bind mode engine take over %d TIME_WAITs (TWRecycled): its connections "
-        "had TCP timestamps, so a connect() from a port it bound took that four-tuple at once, "
-        "whatever tcp_tw_reuse says, and TIME_WAIT did not bound its ports.",
+        "had TCP timestamps, so a connect() from a port it bound took that four-tuple once its "
+        "FIN was acknowledged, whatever tcp_tw_reuse says, and TIME_WAIT did not hold its ports "
+        "for 60 s.",
         recycled));
   } else if (CountOf(report.errors(), "EADDRNOTAVAIL") > 0) {
     out->push_back(

@@ -36,7 +36,7 @@ std::string PortWarning(const std::string& agent, const v1::TupleBudget& budget,
         "after ~%ss (budget %.0f conn/s per source with %gs %s); %s",
         agent, s.requested_rate(), s.ports(), s.destinations(),
         ApproxSeconds(s.exhaustion_after_s()), s.budget_rate(), s.hold_s(),
-        limit == v1::PORT_LIMIT_TW_REUSE ? "of tcp_tw_reuse_delay" : "TIME_WAIT",
+        limit == v1::PORT_LIMIT_TIME_WAIT ? "TIME_WAIT" : absl::StrCat("of ", HoldName(limit)),
         ends_first ? absl::StrFormat("the %.0fs run ends first", shape.duration_s)
         : BindReservesPort(shape.bind) ? "expect EADDRINUSE from bind()"
                                        : "expect EADDRNOTAVAIL");
@@ -244,8 +244,8 @@ std::vector<std::string> PreflightWarnings(const v1::RunSpec& spec, const RunSha
     if (!tuples.empty()) warnings.push_back(std::move(tuples));
     std::string held = HeldPortsWarning(shard);
     if (!held.empty()) warnings.push_back(std::move(held));
-    for (v1::PortLimit limit :
-         {v1::PORT_LIMIT_TIME_WAIT, v1::PORT_LIMIT_TW_REUSE, v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS}) {
+    for (v1::PortLimit limit : {v1::PORT_LIMIT_TIME_WAIT, v1::PORT_LIMIT_TW_REUSE,
+                                v1::PORT_LIMIT_TAKEN_OVER, v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS}) {
       std::string warning = PortWarning(hello.name(), budget, limit, shape);
       if (!warning.empty()) warnings.push_back(std::move(warning));
     }

@@ -194,9 +194,10 @@ void AddSpecNotes(const RunShape& shape, v1::TupleBudget* budget) {
     budget->add_notes(
         "bind mode engine: the engine picks each source port per destination, so connect() has "
         "no port to search for. A connection with TCP timestamps leaves a TIME_WAIT that the "
-        "engine's next connect() from that port takes over soon after the close "
-        "(the kernel allows it for a port its caller bound, whatever tcp_tw_reuse says; "
-        "TWRecycled counts it): then TIME_WAIT does not bind. Without timestamps the port waits "
+        "engine's next connect() from that port takes over once its FIN is acknowledged (the "
+        "kernel allows it for a port its caller bound, whatever tcp_tw_reuse says; TWRecycled "
+        "counts it); the engine waits a retransmission timeout for that, 0.2 s or more, so "
+        "each source sustains ports x destinations / 0.2 s. Without timestamps the port waits "
         "its TIME_WAIT out. While it holds them, its ports are skipped by other programs' "
         "connect() on the host");
   }
@@ -305,7 +306,19 @@ std::string PlanSeconds(double seconds) {
 }
 
 bool PortLimitBinds(v1::PortLimit limit) {
-  return limit == v1::PORT_LIMIT_TIME_WAIT || limit == v1::PORT_LIMIT_TW_REUSE;
+  return limit == v1::PORT_LIMIT_TIME_WAIT || limit == v1::PORT_LIMIT_TW_REUSE ||
+         limit == v1::PORT_LIMIT_TAKEN_OVER;
+}
+
+const char* HoldName(v1::PortLimit limit) {
+  switch (limit) {
+    case v1::PORT_LIMIT_TW_REUSE:
+      return "tcp_tw_reuse_delay";
+    case v1::PORT_LIMIT_TAKEN_OVER:
+      return "bind mode engine's wait to take a TIME_WAIT over";
+    default:
+      return "TIME_WAIT";
+  }
 }
 
 v1::SourceBudget BudgetOfSource(const SourceFacts& facts, double requested_rate) {
@@ -315,9 +328,10 @@ v1::SourceBudget BudgetOfSource(const SourceFacts& facts, double requested_rate)
   s.set_destinations(facts.destinations);
   s.set_limit(LimitOf(facts));
   // Reuse never holds a tuple longer than TIME_WAIT would.
-  s.set_hold_s(s.limit() == v1::PORT_LIMIT_TW_REUSE
-                   ? std::min(facts.reuse_delay_s, facts.time_wait_s)
-                   : facts.time_wait_s);
+  s.set_hold_s(
+      s.limit() == v1::PORT_LIMIT_TW_REUSE     ? std::min(facts.reuse_delay_s, facts.time_wait_s)
+      : s.limit() == v1::PORT_LIMIT_TAKEN_OVER ? std::min(kTakeoverWaitSeconds, facts.time_wait_s)
+                                               : facts.time_wait_s);
   s.set_budget_rate(s.hold_s() > 0 ? tuples / s.hold_s() : 0);
   s.set_requested_rate(requested_rate);
   // Ports in use grow at the requested rate until the first closed tuple is free again; past

@@ -28,7 +28,7 @@ struct SourceFacts {
   // tcp_tw_reuse_delay, after which a new connection takes over a TIME_WAIT tuple. 0: no reuse.
   double reuse_delay_s = 0;
   // Bind mode engine where the connections have TCP timestamps (BoundConnectTakesOver): each
-  // TIME_WAIT is taken over soon after the close.
+  // TIME_WAIT is taken over kTakeoverWaitSeconds or more after the close.
   bool taken_over = false;
 };
 
@@ -43,8 +43,13 @@ std::string ApproxSeconds(double seconds);
 // Seconds as the planner prints them: tenths ("28.2"), two digits under 0.1 s ("0.001").
 std::string PlanSeconds(double seconds);
 
-// Whether a source with this limit can run out of ports (TIME_WAIT, or the reuse delay).
+// Whether a source with this limit can run out of ports (TIME_WAIT, the reuse delay, or the
+// engine's wait before a takeover).
 bool PortLimitBinds(v1::PortLimit limit);
+
+// What holds a closed tuple under `limit`, for "N s of ...": "TIME_WAIT", "tcp_tw_reuse_delay",
+// or bind mode engine's wait before it takes a TIME_WAIT over.
+const char* HoldName(v1::PortLimit limit);
 
 // Per (agent, source IP): ports x destinations / TIME_WAIT seconds, the share asked of it, when
 // its ports run out at that share, and whether TIME_WAIT binds at all (`limit`); with notes on

@@ -275,6 +275,9 @@ std::string HoldWords(const PlanInputs& in, const v1::SourceBudget& one) {
         "timestamp",
         one.hold_s());
   }
+  if (one.limit() == v1::PORT_LIMIT_TAKEN_OVER) {
+    return absl::StrFormat("%g s of %s (TCP timestamps)", one.hold_s(), HoldName(one.limit()));
+  }
   return absl::StrFormat("%.0f s of TIME_WAIT", in.time_wait_s);
 }
 
@@ -294,11 +297,6 @@ std::string Summary(const PlanInputs& in, const v1::BudgetPlan& plan) {
                        ? ", but closing with RST leaves no TIME_WAIT, so it does not bind."
                        : ", but the server closes first and keeps the TIME_WAIT, so it does "
                          "not bind the client's ports.");
-  }
-  if (one.limit() == v1::PORT_LIMIT_TAKEN_OVER) {
-    return head +
-           ", but bind mode engine takes each TIME_WAIT over (TCP timestamps), so it "
-           "does not bind.";
   }
   if (in.rate <= 0) return head + ".";
   std::string error = plan.linux_error();
@@ -330,7 +328,7 @@ void AddPortSearchNote(const PlanInputs& in, v1::BudgetPlan& plan) {
     plan.add_notes(
         "bind mode engine: each destination has every port again, connect() does not slow as "
         "the range fills, and with TCP timestamps its connect() takes a port's TIME_WAIT over "
-        "soon after the close, whatever tcp_tw_reuse says. While held, its ports are "
+        "0.2 s or more after the close, whatever tcp_tw_reuse says. While held, its ports are "
         "skipped by other programs' connect() on the host, as under bind mode bind.");
   } else if ((in.bind == BindMode::kNone || in.bind == BindMode::kNoPort) && fill >= 0.5) {
     plan.add_notes(absl::StrFormat(

@@ -16,9 +16,14 @@ std::string Rate(double rate) { return absl::StrFormat("%.0f", rate); }
 std::string HoldWords(const v1::TupleBudget& budget) {
   bool time_wait = false;
   double reuse = 0;
+  double takeover = 0;
   for (const v1::SourceBudget& s : budget.sources()) {
     time_wait = time_wait || s.limit() == v1::PORT_LIMIT_TIME_WAIT;
     if (s.limit() == v1::PORT_LIMIT_TW_REUSE) reuse = std::max(reuse, s.hold_s());
+    if (s.limit() == v1::PORT_LIMIT_TAKEN_OVER) takeover = std::max(takeover, s.hold_s());
+  }
+  if (takeover > 0 && !time_wait && reuse == 0) {
+    return absl::StrFormat("%g s of %s", takeover, HoldName(v1::PORT_LIMIT_TAKEN_OVER));
   }
   std::string words = absl::StrFormat("%.0f s of TIME_WAIT", budget.time_wait_s());
   if (reuse == 0) return words;
@@ -56,13 +61,11 @@ std::string TupleBudgetSummary(const v1::RunSpec& spec, const RunShape& shape,
   int n = budget.sources_size();
   int known = 0;
   int buckets = 0;
-  int taken_over = 0;
   int binding = 0;
   double soonest = std::numeric_limits<double>::infinity();
   for (const v1::SourceBudget& s : budget.sources()) {
     known += s.limit() != v1::PORT_LIMIT_UNSPECIFIED;
     buckets += s.limit() == v1::PORT_LIMIT_LIFTED_BY_TW_BUCKETS;
-    taken_over += s.limit() == v1::PORT_LIMIT_TAKEN_OVER;
     if (s.exhaustion_after_s() > 0) {
       ++binding;
       soonest = std::min(soonest, s.exhaustion_after_s());
@@ -76,12 +79,6 @@ std::string TupleBudgetSummary(const v1::RunSpec& spec, const RunShape& shape,
                         "/s) does not bind here.");
   }
   if (binding > 0) return Binding(spec, shape, budget, binding, soonest);
-  if (taken_over == n) {
-    return absl::StrCat(
-        "Bind mode engine takes each TIME_WAIT over (the connections have TCP timestamps), so "
-        "TIME_WAIT does not bound its ports: the tuple budget (",
-        total, "/s under TIME_WAIT) does not bind here.");
-  }
   if (buckets == n) {
     return absl::StrCat(
         "tcp_max_tw_buckets caps TIME_WAIT below the ports: the kernel destroys "

@@ -290,7 +290,9 @@ std::string FormatBudgetPlan(const v1::BudgetPlan& p) {
       p.requests_per_connection());
   absl::StrAppendFormat(&out, "  one source:   %d ports x %d destination(s) / %g s%s = %.0f/s\n",
                         one.ports(), one.destinations(), one.hold_s(),
-                        one.limit() == v1::PORT_LIMIT_TW_REUSE ? " (tcp_tw_reuse_delay)" : "",
+                        one.limit() == v1::PORT_LIMIT_TIME_WAIT
+                            ? ""
+                            : absl::StrCat(" (", analysis::HoldName(one.limit()), ")"),
                         one.budget_rate());
   absl::StrAppendFormat(&out, "  sustainable:  %.0f new connections/s (%.0f requests/s)\n",
                         p.total_rate(), p.total_request_rate());

@@ -27,6 +27,10 @@ inline double ReuseDelay(int tw_reuse, int timestamps, bool loopback, double del
 // (a socket still in FIN_WAIT1 refuses the four-tuple); a server that has not closed yet (its
 // socket in CLOSE_WAIT) answers the new SYN with an ACK, the client resets that old connection
 // and retransmits its SYN: a few ms more, and the server's half-closed socket is gone.
+// Bind mode engine takes a TIME_WAIT over once our FIN is acknowledged, and waits for that at
+// least a retransmission timeout, TCP_RTO_MIN (EngineWorker::TakeoverWait): each port serves a
+// destination again every 0.2 s or more.
+inline constexpr double kTakeoverWaitSeconds = 0.2;
 inline bool BoundConnectTakesOver(int timestamps, bool loopback) {
   return timestamps > 0 && loopback;
 }
