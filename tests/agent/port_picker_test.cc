@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 
@@ -19,6 +20,7 @@
 #include "host/socket_census.h"
 #include "host/tcp_socket_table.h"
 #include "target/target_server.h"
+#include "tests/support/fault_sys_calls.h"
 
 namespace churnlab {
 namespace {
@@ -224,6 +226,36 @@ TEST_F(EnginePortsTest, AnEarlierRunsTimeWaitIsWaitedOutThenItsPortsServe) {
   EXPECT_GT(s.Total().succeeded, 20u);
   EXPECT_EQ(s.Total().failures_of(Phase::kConnect, EADDRNOTAVAIL), 0u);
   EXPECT_EQ(s.Total().failed(), s.Total().failures_of(Phase::kBind, EADDRNOTAVAIL));
+}
+
+// A TIME_WAIT the engine meant to take over that the kernel refuses (our FIN not yet
+// acknowledged, or a connection without timestamps): that connection fails in connect()
+// (EADDRNOTAVAIL, counted), and its port serves again a second later, not a whole TIME_WAIT.
+// Four connections a second through two ports, each taken over 200 ms or more after its close.
+TEST_F(EnginePortsTest, ARefusedTakeoverServesAgainInASecond) {
+  if (!HostTimestamps()) GTEST_SKIP() << "no TCP timestamps here: nothing is taken over";
+  testing::FakeClock unused;
+  testing::FaultSysCalls sys{unused};
+  sys.real_waits = true;
+  sys.refuse_connect_at = 3;  // the third takes the first port's TIME_WAIT over
+  EngineParams p = Params("127.0.0.64", 0);
+  p.ports.low = 45200;
+  p.ports.high = 45201;
+  p.ports.excluded = nullptr;
+  p.concurrency = 0;
+  p.rate = 4;
+  p.duration = absl::Seconds(3);
+  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(p, sys, SystemClock());
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  (*engine)->Start();
+  OutcomeCounts t = (*engine)->Wait().Total();
+  EXPECT_EQ(t.failures_of(Phase::kConnect, EADDRNOTAVAIL), 1u);
+  ASSERT_GE(sys.bound_ports.size(), 3u);
+  const int refused = sys.bound_ports[2];
+  // Set aside for a TIME_WAIT, it would not be bound again in this 3 s run.
+  EXPECT_GE(std::count(sys.bound_ports.begin() + 3, sys.bound_ports.end(), refused), 1)
+      << "port " << refused << " refused at the third connect() never served again";
+  EXPECT_EQ(t.succeeded + 1, t.attempted);
 }
 
 // Two entries of the destination table with one address (a name's and an IP literal's) are one

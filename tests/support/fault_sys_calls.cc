@@ -27,6 +27,7 @@ SysCallResult FaultSysCalls::Bind(int fd, const sockaddr* addr, socklen_t len) {
   ++binds;
   absl::StatusOr<SocketAddress> bound = SocketAddress::FromSockaddr(addr, len);
   last_bind = bound.ok() ? bound->ToString() : "?";
+  if (bound.ok()) bound_ports.push_back(bound->port());
   if (bind_errno != 0) return {-1, bind_errno};
   if (connect_hangs) return {0, 0};
   return OsSysCallsImpl::Bind(fd, addr, len);
@@ -37,6 +38,7 @@ SysCallResult FaultSysCalls::Connect(int fd, const sockaddr* addr, socklen_t len
   last_connect_at = clock_.NowNanos();
   clock_.Advance(connect_nanos);
   if (connect_errno != 0) return {-1, connect_errno};
+  if (connects == refuse_connect_at) return {-1, EADDRNOTAVAIL};
   if (connect_hangs) return {-1, EINPROGRESS};
   return OsSysCallsImpl::Connect(fd, addr, len);
 }
@@ -49,6 +51,7 @@ SysCallResult FaultSysCalls::SetSockOpt(int fd, int level, int name, const void*
 
 SysCallResult FaultSysCalls::EpollWait(int epfd, epoll_event* events, int max_events,
                                        int64_t timeout_nanos) {
+  if (real_waits) return OsSysCallsImpl::EpollWait(epfd, events, max_events, timeout_nanos);
   SysCallResult r = OsSysCallsImpl::EpollWait(epfd, events, max_events, 0);
   if (r.rc == 0 && timeout_nanos > 0) clock_.Advance(timeout_nanos);
   return r;

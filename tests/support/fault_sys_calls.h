@@ -48,6 +48,12 @@ class FaultSysCalls final : public OsSysCallsImpl {
   int64_t last_connect_at = 0;
   std::atomic<uint64_t> binds{0};  // bind() calls made
   std::string last_bind;           // the last one's address, "0.0.0.0:0" (one engine thread)
+  std::vector<int> bound_ports;    // every bind()'s port, in order (one engine thread)
+  // The connect() with this 1-based number fails with EADDRNOTAVAIL, no syscall made: a
+  // four-tuple the kernel still holds.
+  uint64_t refuse_connect_at = 0;
+  // epoll_wait() waits as the kernel's does: for a run on the real clock against a real peer.
+  bool real_waits = false;
 
   SysCallResult Socket(int domain, int type, int protocol) override;
   SysCallResult Bind(int fd, const sockaddr* addr, socklen_t len) override;
