@@ -60,10 +60,10 @@ EngineWorker::EngineWorker(const EngineParams& params, std::vector<bool> free_bi
       io_timeout_(ToNanos(params.io_timeout)),
       hold_(ToNanos(params.hold)),
       late_limit_(ToNanos(params.connect_timeout)),
-      outcomes_(new LiveOutcomeCounts[source_slots_]),
-      status_codes_(new SingleWriterCounter[kStatusCodes]),
       targets_(params.targets),
-      target_names_(params.target_names) {
+      target_names_(params.target_names),
+      outcomes_(new LiveOutcomeCounts[source_slots_]),
+      status_codes_(new SingleWriterCounter[kStatusCodes]) {
   target_names_.resize(targets_.size());
   for (uint32_t t = 0; t < targets_.size(); ++t) active_.push_back(t);
 }
