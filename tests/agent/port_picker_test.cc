@@ -144,6 +144,17 @@ class EnginePortsTest : public ::testing::Test {
     }
     return out;
   }
+  // `p` run to its end on the real clock; an engine that cannot be made is a failure, and an
+  // empty snapshot.
+  static EngineSnapshot Run(const EngineParams& p, OsSysCalls& sys = RealSysCalls()) {
+    absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(p, sys);
+    if (!engine.ok()) {
+      ADD_FAILURE() << engine.status();
+      return EngineSnapshot{};
+    }
+    (*engine)->Start();
+    return (*engine)->Wait();
+  }
   // Whether this host's connections carry TCP timestamps (a setting this test did not make).
   static bool HostTimestamps() {
     std::ifstream in("/proc/sys/net/ipv4/tcp_timestamps");
@@ -157,10 +168,7 @@ class EnginePortsTest : public ::testing::Test {
 // each once; a port is taken again only where the kernel takes its TIME_WAIT over (TCP
 // timestamps: this host's tcp_timestamps), never refused by connect(), and only the plan's.
 TEST_F(EnginePortsTest, PortsComeFromThePlanAndTheirTimeWaitsAreTakenOverByTimestamps) {
-  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(Params("127.0.0.60", 60));
-  ASSERT_TRUE(engine.ok()) << engine.status();
-  (*engine)->Start();
-  EngineSnapshot s = (*engine)->Wait();
+  EngineSnapshot s = Run(Params("127.0.0.60", 60));
   // A TIME_WAIT is taken over a retransmission timeout (200 ms or more) after its close, so
   // how many of the 12 after the first 48 find a port depends on this host's pace; each that
   // does not fails in phase bind, none in connect().
@@ -193,10 +201,7 @@ TEST_F(EnginePortsTest, AnEarlierRunsTimeWaitIsWaitedOutThenItsPortsServe) {
     p.ports.excluded = nullptr;
     return p;
   };
-  absl::StatusOr<std::unique_ptr<Engine>> first = Engine::Create(params(50));
-  ASSERT_TRUE(first.ok()) << first.status();
-  (*first)->Start();
-  ASSERT_EQ((*first)->Wait().Total().succeeded, 50u);
+  ASSERT_EQ(Run(params(50)).Total().succeeded, 50u);
   std::multiset<int> held = PortsInTheKernel(source);
   ASSERT_EQ(held.size(), 50u);
   EngineParams next = params(0);
@@ -218,10 +223,7 @@ TEST_F(EnginePortsTest, AnEarlierRunsTimeWaitIsWaitedOutThenItsPortsServe) {
   next.concurrency = 0;
   next.rate = 20;
   next.duration = absl::Seconds(4);
-  absl::StatusOr<std::unique_ptr<Engine>> second = Engine::Create(next);
-  ASSERT_TRUE(second.ok()) << second.status();
-  (*second)->Start();
-  EngineSnapshot s = (*second)->Wait();
+  EngineSnapshot s = Run(next);
   // Until time_wait_left the picker has none (phase bind); then the kernel takes every one.
   EXPECT_GT(s.Total().succeeded, 20u);
   EXPECT_EQ(s.Total().failures_of(Phase::kConnect, EADDRNOTAVAIL), 0u);
@@ -245,10 +247,7 @@ TEST_F(EnginePortsTest, ARefusedTakeoverServesAgainInASecond) {
   p.concurrency = 0;
   p.rate = 4;
   p.duration = absl::Seconds(3);
-  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(p, sys, SystemClock());
-  ASSERT_TRUE(engine.ok()) << engine.status();
-  (*engine)->Start();
-  OutcomeCounts t = (*engine)->Wait().Total();
+  OutcomeCounts t = Run(p, sys).Total();
   EXPECT_EQ(t.failures_of(Phase::kConnect, EADDRNOTAVAIL), 1u);
   ASSERT_GE(sys.bound_ports.size(), 3u);
   const int refused = sys.bound_ports[2];
@@ -265,10 +264,7 @@ TEST_F(EnginePortsTest, OneAddressIsOneDestinationWhateverItsEntries) {
   EngineParams p = Params("127.0.0.63", 60);
   p.targets.push_back(p.targets.front());
   p.target_names = {"", "target.example"};
-  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(p);
-  ASSERT_TRUE(engine.ok()) << engine.status();
-  (*engine)->Start();
-  EngineSnapshot s = (*engine)->Wait();
+  EngineSnapshot s = Run(p);
   EXPECT_GE(s.Total().succeeded, 48u);
   EXPECT_EQ(s.Total().failures_of(Phase::kConnect, EADDRNOTAVAIL), 0u);
   EXPECT_EQ(PortsInTheKernel("127.0.0.63").size(), 48u);
@@ -278,10 +274,7 @@ TEST_F(EnginePortsTest, OneAddressIsOneDestinationWhateverItsEntries) {
 TEST_F(EnginePortsTest, ResetConnectionsFreeTheirPortsAtOnce) {
   EngineParams p = Params("127.0.0.61", 300);
   p.close_policy = ClosePolicy::kRst;
-  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(p);
-  ASSERT_TRUE(engine.ok()) << engine.status();
-  (*engine)->Start();
-  EngineSnapshot s = (*engine)->Wait();
+  EngineSnapshot s = Run(p);
   EXPECT_EQ(s.Total().succeeded, 300u);
   EXPECT_EQ(s.Total().failed(), 0u);
 }
@@ -298,10 +291,7 @@ TEST_F(EnginePortsTest, APortAnotherProgramHoldsIsSetAside) {
   ASSERT_EQ(bind(other, reinterpret_cast<sockaddr*>(&held), sizeof(held)), 0);
   EngineParams p = Params("127.0.0.62", 40);
   p.concurrency = 1;
-  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(p);
-  ASSERT_TRUE(engine.ok()) << engine.status();
-  (*engine)->Start();
-  EngineSnapshot s = (*engine)->Wait();
+  EngineSnapshot s = Run(p);
   close(other);
   EXPECT_EQ(s.Total().failures_of(Phase::kBind, EADDRINUSE), 1u);
   EXPECT_EQ(s.Total().succeeded, 39u);

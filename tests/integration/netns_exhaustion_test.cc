@@ -10,9 +10,7 @@
 #include "agent/engine.h"
 #include "agent/port_plan.h"
 #include "gtest/gtest.h"
-#include "host/kernel_counters.h"
 #include "host/tcp_socket_table.h"
-#include "tests/support/child_process.h"
 #include "tests/support/network_namespace.h"
 #include "tests/support/target_process.h"
 
@@ -147,15 +145,11 @@ TEST(NetnsExhaustionTest, BindModeEngineFillsTheRangeAndSkipsWhatTheKernelWould)
   EXPECT_LE(*ports.rbegin(), 40999);
 }
 
-// A TCP counter of the namespace (/proc/net/netstat, as nstat reads it); -1 when unreadable.
+// A TCP counter of the namespace; -1 when unreadable.
 int64_t CounterIn(const NetworkNamespace& ns, const std::string& name) {
-  std::vector<std::string> argv = ns.ExecPrefix();
-  argv.insert(argv.end(), {"cat", "/proc/net/snmp", "/proc/net/netstat"});
-  absl::StatusOr<testing::CommandResult> r = testing::RunCommand(argv);
-  if (!r.ok() || r->exit_code != 0) return -1;
-  std::map<std::string, int64_t> counters = ParseProcNetCounters(r->output);
-  auto it = counters.find(name);
-  return it == counters.end() ? -1 : it->second;
+  absl::StatusOr<std::map<std::string, int64_t>> counters = ns.KernelCounters();
+  if (!counters.ok() || !counters->contains(name)) return -1;
+  return counters->at(name);
 }
 
 struct TakeoverOutcome {

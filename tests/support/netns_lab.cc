@@ -68,10 +68,7 @@ absl::StatusOr<CommandResult> NetnsLab::Exec(std::vector<std::string> argv) cons
 }
 
 absl::StatusOr<std::map<std::string, int64_t>> NetnsLab::KernelCounters() const {
-  absl::StatusOr<CommandResult> r = Exec({"cat", "/proc/net/snmp", "/proc/net/netstat"});
-  if (!r.ok()) return r.status();
-  if (r->exit_code != 0) return absl::InternalError("cannot read /proc/net/snmp: " + r->output);
-  return ParseProcNetCounters(r->output);
+  return ns_.KernelCounters();
 }
 
 absl::StatusOr<uint64_t> NetnsLab::Sockets(const std::string& state,

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "host/kernel_counters.h"
 #include "tests/support/child_process.h"
 
 namespace churnlab::testing {
@@ -41,6 +42,15 @@ absl::Status NetworkNamespace::SetSysctl(const std::string& key, const std::stri
   std::vector<std::string> argv = ExecPrefix();
   argv.insert(argv.end(), {"sysctl", "-q", "-w", absl::StrCat(key, "=", value)});
   return Run(argv);
+}
+
+absl::StatusOr<std::map<std::string, int64_t>> NetworkNamespace::KernelCounters() const {
+  std::vector<std::string> argv = ExecPrefix();
+  argv.insert(argv.end(), {"cat", "/proc/net/snmp", "/proc/net/netstat"});
+  absl::StatusOr<CommandResult> r = RunCommand(argv, absl::Seconds(30));
+  if (!r.ok()) return r.status();
+  if (r->exit_code != 0) return absl::InternalError("cannot read /proc/net/snmp: " + r->output);
+  return ParseProcNetCounters(r->output);
 }
 
 std::vector<std::string> NetworkNamespace::ExecPrefix() const {

@@ -2,7 +2,9 @@
 // inside it only, and a way to run code or commands in it.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,8 @@ class NetworkNamespace {
   const std::string& name() const { return name_; }
   // `sysctl -w key=value` inside the namespace.
   absl::Status SetSysctl(const std::string& key, const std::string& value);
+  // The namespace's TCP counters now (/proc/net/snmp and /proc/net/netstat, as nstat reads them).
+  absl::StatusOr<std::map<std::string, int64_t>> KernelCounters() const;
   // The prefix that runs a command inside: {"ip", "netns", "exec", name}.
   std::vector<std::string> ExecPrefix() const;
   // Runs `fn` on a new thread that has joined the namespace; threads it starts stay inside.
