@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/tls_reason.h"
+#include "common/time_wait.h"
 #include "common/tls_io.h"
 
 namespace churnlab {
@@ -707,12 +708,15 @@ PortPicker::Reuse EngineWorker::ReuseOf(Connection& c, int64_t* soon) {
 }
 
 int64_t EngineWorker::TakeoverWait(Connection& c) {
-  Takeover& t = takeovers_[PairOf(c)];
+  // Whether a destination's connections have TCP timestamps is asked on one close in
+  // kAskEvery (a syscall of about 1.4 us), and how long its TIME_WAITs wait with it.
+  constexpr uint32_t kAskEvery = 32;
+  PortPicker::Takeover& t = ports_->TakeoverOf(PairOf(c));
   if (t.until_ask > 0) {
     --t.until_ask;
     return t.wait;
   }
-  t.until_ask = Takeover::kAskEvery - 1;
+  t.until_ask = kAskEvery - 1;
   tcp_info info{};
   socklen_t len = sizeof(info);
   if (!sys_.GetSockOpt(c.fd, IPPROTO_TCP, TCP_INFO, &info, &len).ok() ||
@@ -723,7 +727,8 @@ int64_t EngineWorker::TakeoverWait(Connection& c) {
   // The FIN close() sends is acknowledged a round trip later, or after a retransmission timeout
   // if it is lost: the port waits the longer of four round trips and one timeout.
   const int64_t wait_us = std::max<int64_t>(4LL * info.tcpi_rtt, info.tcpi_rto);
-  t.wait = std::clamp<int64_t>(wait_us * 1'000, 1'000'000, 60'000'000'000LL);
+  t.wait =
+      std::clamp<int64_t>(wait_us * 1'000, 1'000'000, static_cast<int64_t>(kTimeWaitSeconds * 1e9));
   return t.wait;
 }
 
@@ -736,7 +741,7 @@ void EngineWorker::Release(Connection& c) {
       // still in FIN_WAIT1; or a connection without timestamps): the port comes back in a
       // second, and is set aside if refused again; the next close asks TCP_INFO again.
       ports_->Release(PairOf(c), c.picked.port, now, PortPicker::Reuse::kSoon, 1'000'000'000);
-      takeovers_[PairOf(c)].until_ask = 0;
+      ports_->TakeoverOf(PairOf(c)).until_ask = 0;
     } else if (c.picked.refused) {
       ports_->SetAside(PairOf(c), c.picked.port, now);
     } else {

@@ -228,15 +228,6 @@ class EngineWorker {
   List hold_list_;
   std::unique_ptr<TlsClient> tls_;     // protocols tls and https
   std::unique_ptr<PortPicker> ports_;  // bind mode engine: this worker's slice
-  // Bind mode engine, by PairOf: whether the destination's connections have TCP timestamps, as
-  // TCP_INFO said on one of every kAskEvery closes (a syscall of about 1.4 us), and how long a
-  // TIME_WAIT then waits to be taken over (0: none is).
-  struct Takeover {
-    static constexpr uint32_t kAskEvery = 32;
-    int64_t wait = 0;
-    uint32_t until_ask = 0;
-  };
-  absl::flat_hash_map<uint64_t, Takeover> takeovers_;
   // The destination table (params' targets, then addresses later lookups added; it only grows,
   // so a connection's target index stays valid), and the entries new connections go to.
   std::vector<SocketAddress> targets_;

@@ -17,7 +17,7 @@ PortPicker::PortPicker(uint16_t low, uint16_t high, std::shared_ptr<const PortSe
 }
 
 PortPicker::Destination& PortPicker::Of(uint64_t pair) {
-  return destinations_.try_emplace(pair, Destination{low_, {}, {}, {}, {}}).first->second;
+  return destinations_.try_emplace(pair, Destination{low_, {}, {}, {}, {}, {}}).first->second;
 }
 
 uint16_t PortPicker::Pick(uint64_t pair, int64_t now, bool* taking_over) {

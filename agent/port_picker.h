@@ -51,6 +51,15 @@ class PortPicker {
   // Ports the slice offers each destination.
   uint32_t usable() const { return usable_; }
 
+  // What the engine learned of a destination's TIME_WAITs: how long one waits to be taken over
+  // (kTakeOver's soon_nanos; 0: none is, no TCP timestamps), and how many closes until it asks the
+  // kernel again (TCP_INFO).
+  struct Takeover {
+    int64_t wait = 0;
+    uint32_t until_ask = 0;
+  };
+  Takeover& TakeoverOf(uint64_t pair) { return Of(pair).takeover; }
+
  private:
   // Ports free again later, each with the time it is, oldest first.
   using Queue = std::deque<std::pair<uint16_t, int64_t>>;
@@ -68,6 +77,7 @@ class PortPicker {
     Heap soon;                     // Reuse::kSoon and kTakeOver
     Queue waiting;                 // Reuse::kAfterTimeWait and ports set aside, oldest first
     std::vector<uint16_t> before;  // time_wait's, due at time_wait_ends_
+    Takeover takeover;
   };
   Destination& Of(uint64_t pair);
 

@@ -7,16 +7,12 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "common/time_wait.h"
 #include "host/host_facts.h"
 #include "host/socket_census.h"
 #include "host/tcp_socket_table.h"
 
 namespace churnlab {
 namespace {
-
-// Past the TIME_WAIT's end, which the kernel counts from the peer's FIN rather than our close.
-constexpr double kReuseMarginSeconds = 1;
 
 // The shard's sources and targets, to tell its own earlier sockets from others'.
 struct Ends {
@@ -102,11 +98,9 @@ absl::StatusOr<PortPlan> HostPortPlan(const EngineParams& params,
   }
   plan.excluded = std::move(excluded);
   if (time_wait->any()) plan.time_wait = std::move(time_wait);
-  // tcp_tw_reuse does not apply to a port the caller bound (it acts in connect()'s own port
-  // search): a TIME_WAIT of the engine's is taken over at once where its connection had TCP
-  // timestamps (the engine asks TCP_INFO), else it is waited out in full.
-  plan.reuse_after = absl::Seconds(kTimeWaitSeconds + kReuseMarginSeconds);
-  plan.time_wait_left = absl::Seconds(kTimeWaitSeconds + kReuseMarginSeconds);
+  // reuse_after and time_wait_left keep their whole TIME_WAIT: tcp_tw_reuse does not apply to a
+  // port the caller bound (it acts in connect()'s own port search), and a TIME_WAIT the engine
+  // can take over (TCP timestamps) it learns of connection by connection (EngineWorker).
   return plan;
 }
 

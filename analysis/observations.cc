@@ -360,6 +360,7 @@ void ObserveFdLimit(const v1::RunReport& report, std::vector<std::string>* out) 
 // (BoundConnectTakesOver), by the agents' own count of it (TWRecycled).
 void ObserveTakenOver(const v1::RunReport& report, std::vector<std::string>* out) {
   if (report.spec().close_policy() != v1::CLOSE_POLICY_CLIENT_FIN) return;
+  // The agents' hosts only: a server's own connect()s are not the engine's.
   auto it = report.kernel_counters().find("TWRecycled");
   const int64_t recycled = it == report.kernel_counters().end() ? 0 : it->second;
   if (recycled > 0) {

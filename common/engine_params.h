@@ -14,6 +14,7 @@
 #include "common/net_address.h"
 #include "common/port_set.h"
 #include "common/target_names.h"
+#include "common/time_wait.h"
 #include "common/wire_protocol.h"
 
 namespace churnlab {
@@ -91,13 +92,13 @@ struct PortPlan {
   // A whole TIME_WAIT and a margin: a TIME_WAIT of a socket without SO_REUSEADDR (bind mode
   // no-port's, another client's) refuses bind() on its address and port until it ends,
   // tcp_tw_reuse or not, and which ones had it the kernel does not say.
-  absl::Duration time_wait_left = absl::Seconds(61);
+  absl::Duration time_wait_left = absl::Seconds(kTimeWaitWithMarginSeconds);
   // A port closed first by this side stays in TIME_WAIT toward its destination: it is taken
   // again toward that destination this long after (TIME_WAIT and a margin), unless the
   // connection had TCP timestamps, whose TIME_WAIT the engine takes over a retransmission
   // timeout after the close (EngineWorker::ReuseOf). Ports closed without a TIME_WAIT here are
   // taken again at once.
-  absl::Duration reuse_after = absl::Seconds(61);
+  absl::Duration reuse_after = absl::Seconds(kTimeWaitWithMarginSeconds);
 };
 
 struct EngineParams {

@@ -6,6 +6,9 @@ namespace churnlab {
 
 // Linux: TIME_WAIT lasts TCP_TIMEWAIT_LEN, fixed at compile time.
 inline constexpr double kTimeWaitSeconds = 60;
+// A whole TIME_WAIT and a second: bind mode engine's wait for one it cannot take over (the kernel
+// counts it from the peer's FIN rather than our close).
+inline constexpr double kTimeWaitWithMarginSeconds = kTimeWaitSeconds + 1;
 // Linux: tcp_tw_reuse takes over a TIME_WAIT tuple this long after its last timestamp
 // (net.ipv4.tcp_tw_reuse_delay, in ms since 6.13; one second before it).
 inline constexpr double kTwReuseDelaySeconds = 1;
