@@ -301,6 +301,8 @@ stop_an_engine_process() {
   done
   ((engines >= 2)) || fail "the agent started no engine processes past its fd limit"
   sleep 1
+  # Counted again: the first look can come while the agent is still starting them.
+  engines=$(pgrep -P "$agent" | wc -l)
   child=$(pgrep -P "$agent" | head -n 1)
   kill -STOP "$child"
 }
