@@ -106,10 +106,18 @@ TEST(PortPickerTest, SlicesAreDisjointAndCoverTheRange) {
   EXPECT_GT(low, high);
 }
 
-// A real engine toward a loopback target, bind mode engine with a plan of 50 ports less two.
+// A real engine toward a loopback target, bind mode engine with a plan of 50 ports less two. The
+// 50 lie outside this host's ephemeral range, so that no socket the kernel gives a port (another
+// suite's listener or connection, run beside this one) takes one of them from the plan.
 class EnginePortsTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+    int ephemeral_low = 0, ephemeral_high = 0;
+    ASSERT_TRUE(range >> ephemeral_low >> ephemeral_high);
+    low_ = ephemeral_low >= 1024 + 300 ? ephemeral_low - 300 : ephemeral_high + 200;
+    ASSERT_LE(low_ + 101, 65535) << "no room for 102 ports outside " << ephemeral_low << "-"
+                                 << ephemeral_high;
     TargetParams t;
     t.listen = {*SocketAddress::ParseIpPort("127.0.0.1:0")};
     absl::StatusOr<std::unique_ptr<TargetServer>> target = TargetServer::Create(t);
@@ -122,11 +130,11 @@ class EnginePortsTest : public ::testing::Test {
     p.targets = {target_->addresses()[0]};
     p.source_ips = {*SocketAddress::ParseIp(source)};
     p.bind_mode = BindMode::kEngine;
-    p.ports.low = 45100;
-    p.ports.high = 45149;
+    p.ports.low = low_;
+    p.ports.high = low_ + 49;
     auto excluded = std::make_shared<PortSet>();
-    excluded->set(45110);
-    excluded->set(45120);
+    excluded->set(low_ + 10);
+    excluded->set(low_ + 20);
     p.ports.excluded = excluded;
     p.concurrency = 4;
     p.max_connections = connections;
@@ -155,6 +163,14 @@ class EnginePortsTest : public ::testing::Test {
     (*engine)->Start();
     return (*engine)->Wait();
   }
+  // The failures of `t`, as "phase/errno x count" (for a failed expectation's message).
+  static std::string Failures(const OutcomeCounts& t) {
+    std::string out;
+    t.ForEachFailure([&out](Phase phase, int code, uint64_t n) {
+      absl::StrAppend(&out, " ", OutcomeCodeName(phase, code), " x", n);
+    });
+    return out;
+  }
   // Whether this host's connections carry TCP timestamps (a setting this test did not make).
   static bool HostTimestamps() {
     std::ifstream in("/proc/sys/net/ipv4/tcp_timestamps");
@@ -162,6 +178,7 @@ class EnginePortsTest : public ::testing::Test {
     return in >> value && value > 0;
   }
   std::unique_ptr<TargetServer> target_;
+  int low_ = 0;  // the first of the plan's ports
 };
 
 // Client-fin leaves each port in TIME_WAIT toward the target: 48 connections take the 48 ports,
@@ -180,7 +197,8 @@ TEST_F(EnginePortsTest, PortsComeFromThePlanAndTheirTimeWaitsAreTakenOverByTimes
   EXPECT_EQ(ports.size(), 48u);
   EXPECT_EQ(std::set<int>(ports.begin(), ports.end()).size(), 48u);  // each four-tuple once
   for (int port : ports) {
-    EXPECT_TRUE(port >= 45100 && port <= 45149 && port != 45110 && port != 45120) << port;
+    EXPECT_TRUE(port >= low_ && port <= low_ + 49 && port != low_ + 10 && port != low_ + 20)
+        << port;
   }
 }
 
@@ -241,8 +259,8 @@ TEST_F(EnginePortsTest, ARefusedTakeoverServesAgainInASecond) {
   sys.real_waits = true;
   sys.refuse_connect_at = 3;  // the third takes the first port's TIME_WAIT over
   EngineParams p = Params("127.0.0.64", 0);
-  p.ports.low = 45200;
-  p.ports.high = 45201;
+  p.ports.low = low_ + 100;
+  p.ports.high = low_ + 101;
   p.ports.excluded = nullptr;
   p.concurrency = 0;
   p.rate = 4;
@@ -275,7 +293,7 @@ TEST_F(EnginePortsTest, ResetConnectionsFreeTheirPortsAtOnce) {
   EngineParams p = Params("127.0.0.61", 300);
   p.close_policy = ClosePolicy::kRst;
   EngineSnapshot s = Run(p);
-  EXPECT_EQ(s.Total().succeeded, 300u);
+  EXPECT_EQ(s.Total().succeeded, 300u) << Failures(s.Total());
   EXPECT_EQ(s.Total().failed(), 0u);
 }
 
@@ -286,7 +304,7 @@ TEST_F(EnginePortsTest, APortAnotherProgramHoldsIsSetAside) {
   ASSERT_GE(other, 0);
   sockaddr_in held{};
   held.sin_family = AF_INET;
-  held.sin_port = htons(45100);
+  held.sin_port = htons(low_);
   inet_pton(AF_INET, "127.0.0.62", &held.sin_addr);
   ASSERT_EQ(bind(other, reinterpret_cast<sockaddr*>(&held), sizeof(held)), 0);
   EngineParams p = Params("127.0.0.62", 40);
@@ -295,7 +313,7 @@ TEST_F(EnginePortsTest, APortAnotherProgramHoldsIsSetAside) {
   close(other);
   EXPECT_EQ(s.Total().failures_of(Phase::kBind, EADDRINUSE), 1u);
   EXPECT_EQ(s.Total().succeeded, 39u);
-  EXPECT_EQ(PortsInTheKernel("127.0.0.62").count(45100), 0u);
+  EXPECT_EQ(PortsInTheKernel("127.0.0.62").count(low_), 0u);
 }
 
 }  // namespace
