@@ -30,7 +30,8 @@ constexpr char kUsage[] =
     "           runs the demo installed beside this binary (share/churnlab/scripts), or\n"
     "           scripts/demo.sh of the source tree it was built from\n\n"
     "Exit codes: 0 completed and thresholds passed (without thresholds: error_rate < 0.01),\n"
-    "1 a threshold failed or the run was cancelled (budget: the ports run out at --rate),\n"
+    "1 a threshold failed, or the run was cancelled or interrupted (its coordinator stopped;\n"
+    "budget: the ports run out at --rate),\n"
     "2 invalid input, 3 could not run (coordinator unreachable, no eligible agent).\n"
     "churnlab --version prints the version.\n";
 

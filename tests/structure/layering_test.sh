@@ -22,8 +22,8 @@ declare -A allowed=(
 bad=0
 for module in "${!allowed[@]}"; do
   while IFS=: read -r file line text; do
-    folder=$(sed -E 's/^#include "([^/"]+)\/.*/\1/' <<<"$text")
-    [[ $folder == "$text" ]] && continue           # no folder: a header beside it
+    [[ $text =~ ^\#include\ \"([^/\"]+)/ ]] || continue  # no folder: a header beside it
+    folder=${BASH_REMATCH[1]}
     [[ -n ${allowed[$folder]+set} ]] || continue   # a library's (absl/, grpcpp/, ...)
     if [[ " ${allowed[$module]} " != *" $folder "* ]]; then
       echo "$file:$line: $module/ may not include $folder/ ($text)"
