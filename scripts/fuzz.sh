@@ -2,9 +2,18 @@
 # Builds the run-spec fuzz target with clang (libFuzzer, AddressSanitizer, UBSan) in build-fuzz/
 # and runs it for SECONDS (default 60), seeded with the scenarios and tests/fuzz/regressions.
 # A crash is saved in tests/fuzz/regressions/ and fails the script.
-# Usage: scripts/fuzz.sh [SECONDS]
+# A run that found nothing is recorded (build-fuzz/clean-run: the fuzz binary's and the seeds'
+# sha256, and its seconds); when the binary and the seeds are the same as then, and that run was
+# as long, the fuzzing is not repeated (a change elsewhere, in analysis/ say, does not change
+# what this target runs). --again runs it all the same.
+# Usage: scripts/fuzz.sh [--again] [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+again=0
+if [[ ${1:-} == --again ]]; then
+  again=1
+  shift
+fi
 seconds=${1:-60}
 [[ "$seconds" =~ ^[0-9]+$ && "$seconds" -gt 0 ]] || { echo "fuzz.sh: SECONDS='$seconds': want a positive integer" >&2; exit 2; }
 if [[ ! -f build-fuzz/build.ninja ]]; then
@@ -12,9 +21,31 @@ if [[ ! -f build-fuzz/build.ninja ]]; then
     -DCHURNLAB_FUZZ=ON -DCHURNLAB_BUILD_TESTS=OFF -DCHURNLAB_BUILD_BENCH=OFF >/dev/null
 fi
 cmake --build build-fuzz --target run_spec_fuzz -j "$(nproc)"
+seeds=(scenarios/*.json)
+for f in tests/fuzz/regressions/*; do [[ -f $f ]] && seeds+=("$f"); done
+key=$(sha256sum build-fuzz/bin/run_spec_fuzz "${seeds[@]}" | sha256sum | cut -d' ' -f1)
+record=build-fuzz/clean-run
+if ((!again)) && [[ -f $record ]]; then
+  read -r last_key last_seconds <"$record" || true
+  if [[ ${last_key:-} == "$key" && ${last_seconds:-0} -ge $seconds ]]; then
+    echo "fuzz.sh: run_spec_fuzz and its ${#seeds[@]} seeds are unchanged since a clean" \
+      "${last_seconds}s run ($record); not fuzzed again (--again to run it anyway)"
+    exit 0
+  fi
+fi
+rm -f "$record"
 corpus=$(mktemp -d)
-trap 'rm -rf "$corpus"' EXIT
-cp scenarios/*.json tests/fuzz/regressions/* "$corpus/" 2>/dev/null || true
+log=$(mktemp)
+trap 'rm -rf "$corpus" "$log"' EXIT
+cp "${seeds[@]}" "$corpus/"
 echo "fuzz.sh: run_spec_fuzz for ${seconds}s"
+status=0
 build-fuzz/bin/run_spec_fuzz -max_total_time="$seconds" -max_len=4096 -timeout=10 \
-  -print_final_stats=1 -artifact_prefix=tests/fuzz/regressions/ "$corpus" 2>&1 | tail -n 15
+  -print_final_stats=1 -artifact_prefix=tests/fuzz/regressions/ "$corpus" >"$log" 2>&1 ||
+  status=$?
+tail -n 15 "$log"
+if ((status != 0)); then
+  echo "fuzz.sh: run_spec_fuzz exited $status (a crash or leak is saved in tests/fuzz/regressions/)" >&2
+  exit 1
+fi
+echo "$key $seconds" >"$record"

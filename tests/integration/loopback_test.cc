@@ -191,7 +191,12 @@ TEST(LoopbackTargetTest, NothingListeningMeansConnectionRefused) {
   target->StopAndReadCounters();
   EngineParams params = LoadAgainst(address, Protocol::kCounter, ClosePolicy::kClientFin);
   EngineSnapshot s = RunEngine(params);
-  EXPECT_EQ(s.Total().failures_of(Phase::kConnect, ECONNREFUSED), 400u);
+  // Every connection started is refused (a busy machine may start a few fewer than 400: the
+  // engine skips a start it is late for).
+  OutcomeCounts t = s.Total();
+  EXPECT_GE(t.attempted, 300u);
+  EXPECT_EQ(t.failures_of(Phase::kConnect, ECONNREFUSED), t.attempted);
+  EXPECT_EQ(t.failed(), t.attempted);
 }
 
 TEST(LoopbackTargetTest, SlowAnswersEndAsResponseTimeouts) {
