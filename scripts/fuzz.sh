@@ -2,10 +2,10 @@
 # Builds the run-spec fuzz target with clang (libFuzzer, AddressSanitizer, UBSan) in build-fuzz/
 # and runs it for SECONDS (default 60), seeded with the scenarios and tests/fuzz/regressions.
 # A crash is saved in tests/fuzz/regressions/ and fails the script.
-# A run that found nothing is recorded (build-fuzz/clean-run: the fuzz binary's and the seeds'
-# sha256, and its seconds); when the binary and the seeds are the same as then, and that run was
-# as long, the fuzzing is not repeated (a change elsewhere, in analysis/ say, does not change
-# what this target runs). --again runs it all the same.
+# A run that found nothing is recorded (build-fuzz/clean-run: the sha256 of the fuzz binary, the
+# seeds and this script, and its seconds); when they are the same as then, and that run was as
+# long, the fuzzing is not repeated (a change elsewhere, in analysis/ say, does not change what
+# this target runs). --again runs it all the same.
 # Usage: scripts/fuzz.sh [--again] [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +23,8 @@ fi
 cmake --build build-fuzz --target run_spec_fuzz -j "$(nproc)"
 seeds=(scenarios/*.json)
 for f in tests/fuzz/regressions/*; do [[ -f $f ]] && seeds+=("$f"); done
-key=$(sha256sum build-fuzz/bin/run_spec_fuzz "${seeds[@]}" | sha256sum | cut -d' ' -f1)
+# The key: what the fuzzing would run (the binary, its seeds, and this script's flags).
+key=$(sha256sum build-fuzz/bin/run_spec_fuzz scripts/fuzz.sh "${seeds[@]}" | sha256sum | cut -d' ' -f1)
 record=build-fuzz/clean-run
 if ((!again)) && [[ -f $record ]]; then
   read -r last_key last_seconds <"$record" || true
