@@ -161,9 +161,12 @@ TEST(LoopbackTargetTest, CounterServerFinWithATargetThatClosesFirst) {
   WaitForClosesToFinish(target->address);
   StateCounts time_wait = CountState(TcpState::kTimeWait, target->address);
   std::map<std::string, uint64_t> served = target->StopAndReadCounters();
-  EXPECT_EQ(s.Total().succeeded, 400u);
-  EXPECT_EQ(served["closed_by_server"], 400u);
-  EXPECT_GE(time_wait.server_side, 380);
+  // Every connection started (400, less any start a busy machine made the engine skip) succeeds,
+  // and the server closed each.
+  EXPECT_EQ(s.Total().attempted + s.late_starts, 400u);
+  EXPECT_EQ(s.Total().succeeded, s.Total().attempted);
+  EXPECT_EQ(served["closed_by_server"], s.Total().succeeded);
+  EXPECT_GE(time_wait.server_side, static_cast<int>(s.Total().succeeded) - 20);
   EXPECT_EQ(time_wait.client_side, 0);
 }
 
@@ -191,10 +194,10 @@ TEST(LoopbackTargetTest, NothingListeningMeansConnectionRefused) {
   target->StopAndReadCounters();
   EngineParams params = LoadAgainst(address, Protocol::kCounter, ClosePolicy::kClientFin);
   EngineSnapshot s = RunEngine(params);
-  // Every connection started is refused (a busy machine may start a few fewer than 400: the
-  // engine skips a start it is late for).
+  // Every connection started is refused (400, less any start a busy machine made the engine
+  // skip).
   OutcomeCounts t = s.Total();
-  EXPECT_GE(t.attempted, 300u);
+  EXPECT_EQ(t.attempted + s.late_starts, 400u);
   EXPECT_EQ(t.failures_of(Phase::kConnect, ECONNREFUSED), t.attempted);
   EXPECT_EQ(t.failed(), t.attempted);
 }
@@ -207,7 +210,10 @@ TEST(LoopbackTargetTest, SlowAnswersEndAsResponseTimeouts) {
   params.io_timeout = absl::Milliseconds(100);
   EngineSnapshot s = RunEngine(params);
   target->StopAndReadCounters();
-  EXPECT_EQ(s.Total().failures_of(Phase::kResponseTimeout, ETIMEDOUT), 50u);
+  // Every connection started times out waiting for its answer (50, less any start a busy
+  // machine made the engine skip).
+  EXPECT_EQ(s.Total().attempted + s.late_starts, 50u);
+  EXPECT_EQ(s.Total().failures_of(Phase::kResponseTimeout, ETIMEDOUT), s.Total().attempted);
   EXPECT_EQ(s.Total().succeeded, 0u);
 }
 
@@ -238,10 +244,12 @@ TEST(LoopbackTargetTest, ATargetThatNeverClosesPilesUpCloseWait) {
   StateCounts close_wait = CountState(TcpState::kCloseWait, target->address);
   StateCounts fin_wait2 = CountState(TcpState::kFinWait2, target->address);
   std::map<std::string, uint64_t> served = target->StopAndReadCounters();
-  EXPECT_EQ(s.Total().succeeded, 200u);
+  EXPECT_EQ(s.Total().attempted + s.late_starts, 200u);
+  EXPECT_EQ(s.Total().succeeded, s.Total().attempted);
+  ASSERT_GT(s.Total().succeeded, 150u);
   // The cap holds: 150 kept in CLOSE_WAIT, the rest closed.
   EXPECT_EQ(served["leaked"], 150u);
-  EXPECT_EQ(served["leak_cap_closes"], 50u);
+  EXPECT_EQ(served["leak_cap_closes"], s.Total().succeeded - 150);
   EXPECT_EQ(close_wait.server_side, 150);
   // The client's side waits in FIN_WAIT2 for a FIN that never comes (a few may still be in
   // FIN_WAIT1 at the moment of the dump).
