@@ -16,7 +16,7 @@ fi
 own_namespace cl-dns
 printf 'nameserver 127.0.0.1\noptions timeout:30 attempts:1\n' >"/etc/netns/$ns/resolv.conf"
 # The silent resolver: takes every query, answers none, for at most 2 minutes.
-bg in_ns python3 -c '
+bg in_ns /usr/bin/python3 -c '
 import socket, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("127.0.0.1", 53))
