@@ -3,8 +3,8 @@
 work=$(mktemp -d)
 pids=()
 # Debian's python3 (with python3-grpcio and the other modules install-deps.sh installs), never a
-# shim earlier in PATH: pyenv's took about half a CPU-second a call here, a third of all the
-# CPU the shell tests used. A command run through in_ns or env names /usr/bin/python3 itself.
+# shim earlier in PATH: pyenv's took about half a CPU-second a call here, a fifth of all the CPU
+# the test suites used. A command run through in_ns or env names /usr/bin/python3 itself.
 python3() { /usr/bin/python3 "$@"; }
 # kill_tree PID: PID and everything it started (a background function's subshell leaves its
 # children behind otherwise). A stopped process (a test's SIGSTOP) is continued so that it can die.
