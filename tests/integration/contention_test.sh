@@ -8,15 +8,28 @@
 # target accepted, by its own count, within 2%), and the coordinator must have been delayed past
 # its own notice (churnlab_coordinator_stalled_seconds_total on /metrics, at least 0.5 s), or the
 # test starved nothing. Then the coordinator stopped outright (SIGSTOP) for 2 s mid-run: the same.
-# Run alone (ctest RUN_SERIAL): the busy loops take a CPU from everything else.
-# Usage: contention_test.sh BIN_DIR
+# The starved part runs alone (ctest RUN_SERIAL): the busy loops take a CPU from everything
+# else. The stopped part loads nothing and runs beside other tests.
+# Usage: contention_test.sh BIN_DIR [starved|stopped]   (both when neither is named)
 source "$(dirname "$0")/../support/shell_test.sh" contention_test "$@"
 if (($(nproc) < 2)); then
   echo "contention_test: skipped: needs two CPUs (one starved, one for the agents)"
   exit 77
 fi
-starved=0
-spare=1
+parts=("${@:2}")
+((${#parts[@]})) || parts=(starved stopped)
+for part in "${parts[@]}"; do
+  [[ $part == starved || $part == stopped ]] || fail "no part '$part' (starved or stopped)"
+done
+# The starved part: the coordinator on CPU 0 at nice 19, the agents, the target and the CLI on
+# CPU 1. The stopped part alone places nothing (it runs beside other tests, which would starve a
+# coordinator at nice 19).
+on_starved=()
+on_spare=()
+if [[ " ${parts[*]} " == *" starved "* ]]; then
+  on_starved=(taskset -c 0 nice -n 19)
+  on_spare=(taskset -c 1)
+fi
 # Four loops at nice 0 stalled the coordinator's ticks 0.9 to 1.9 s in all (stalls of over
 # 250 ms each) on the 2-core machine of bench/RESULTS.md; at nice -5, 2.5 s, and now and then one
 # stall passed the agents' keepalive (1 s pings, 1.5 s to answer); at nice -10 always. The agents
@@ -27,12 +40,12 @@ spare=1
 hogs_nice=${CONTENTION_HOGS_NICE:-0}
 hogs_count=${CONTENTION_HOGS:-4}
 
-taskset -c "$starved" nice -n 19 "$bin/churnlab-coordinator" --grpc-listen=127.0.0.1:0 \
+"${on_starved[@]}" "$bin/churnlab-coordinator" --grpc-listen=127.0.0.1:0 \
   --http-listen=127.0.0.1:0 --address-file=grpc --http-address-file=http --db=runs.db \
   >coordinator.log 2>&1 &
 coordinator_pid=$!
 pids+=($!)
-taskset -c "$spare" "$bin/churnlab-target" --listen=127.0.0.1:0 --address-file=target \
+"${on_spare[@]}" "$bin/churnlab-target" --listen=127.0.0.1:0 --address-file=target \
   --stats-interval=200ms >target.log 2>&1 &
 pids+=($!)
 need_file grpc
@@ -41,7 +54,7 @@ need_file target
 c=$(cat grpc)
 target_address=$(cat target)
 for i in 1 2; do
-  taskset -c "$spare" "$bin/churnlab-agent" --coordinator="$c" --name="a$i" \
+  "${on_spare[@]}" "$bin/churnlab-agent" --coordinator="$c" --name="a$i" \
     --source-ips="127.0.0.$((i + 1))" >"a$i.log" 2>&1 &
   pids+=($!)
 done
@@ -59,7 +72,7 @@ start_run() {  # start_run NAME: an 8 s run at 200/s in the background ($run)
   sleep 0.5
   before_accepted=$(accepted)
   before_stalled=$(stalled_s)
-  taskset -c "$spare" "$bin/churnlab" run --coordinator="$c" --target="$target_address" \
+  "${on_spare[@]}" "$bin/churnlab" run --coordinator="$c" --target="$target_address" \
     --rate=200 --duration=8s --threshold='error_rate < 0.01' --report="$1.json" \
     >"$1.log" 2>&1 &
   run=$!
@@ -87,31 +100,37 @@ check_run() {  # check_run NAME: the run's exit code and report against the kern
     fail "$name: the coordinator stalled only ${stalled} s: the test delayed nothing"
 }
 
-echo "== the coordinator starved of CPU ($hogs_count busy loops at nice $hogs_nice and a 600/800 ms quota) for 5 s"
-start_run starved
-sleep 1
-hogs=()
-for _ in $(seq "$hogs_count"); do
-  taskset -c "$starved" nice -n "$hogs_nice" bash -c 'while :; do :; done' &
-  hogs+=($!)
-  pids+=($!)
-done
-for _ in $(seq 6); do  # 6 x 800 ms, about 4.8 s; every hold oversleeps a 100 ms tick by 500 ms
-  kill -STOP "$coordinator_pid"
-  sleep 0.6
-  kill -CONT "$coordinator_pid"
-  sleep 0.2
-done
-sleep 0.5
-kill "${hogs[@]}" 2>/dev/null || true
-wait "${hogs[@]}" 2>/dev/null || true
-check_run starved
+part_starved() {
+  echo "== the coordinator starved of CPU ($hogs_count busy loops at nice $hogs_nice and a 600/800 ms quota) for 5 s"
+  start_run starved
+  sleep 1
+  hogs=()
+  for _ in $(seq "$hogs_count"); do
+    taskset -c 0 nice -n "$hogs_nice" bash -c 'while :; do :; done' &
+    hogs+=($!)
+    pids+=($!)
+  done
+  for _ in $(seq 6); do  # 6 x 800 ms, about 4.8 s; every hold oversleeps a 100 ms tick by 500 ms
+    kill -STOP "$coordinator_pid"
+    sleep 0.6
+    kill -CONT "$coordinator_pid"
+    sleep 0.2
+  done
+  sleep 0.5
+  kill "${hogs[@]}" 2>/dev/null || true
+  wait "${hogs[@]}" 2>/dev/null || true
+  check_run starved
+}
 
-echo "== the coordinator stopped (SIGSTOP) for 2 s mid-run"
-start_run stopped
-sleep 2
-kill -STOP "$coordinator_pid"
-sleep 2
-kill -CONT "$coordinator_pid"
-check_run stopped
-echo "contention_test: passed"
+part_stopped() {
+  echo "== the coordinator stopped (SIGSTOP) for 2 s mid-run"
+  start_run stopped
+  sleep 2
+  kill -STOP "$coordinator_pid"
+  sleep 2
+  kill -CONT "$coordinator_pid"
+  check_run stopped
+}
+
+for part in "${parts[@]}"; do "part_$part"; done
+echo "contention_test: passed (${parts[*]})"

@@ -106,9 +106,14 @@ reused2=$(grep ' leg2$' access.log | awk '$7 == "r"' | wc -l)
 [[ $(json report.json 'r["resolved_targets"][0]["addresses"][0]') == "127.0.0.1:$port" ]] ||
   fail "the report does not list what localhost resolved to: $(json report.json 'r.get("resolved_targets")')"
 grep -q "target localhost:$port resolved to 127.0.0.1:$port" run.out || fail "the text report does not say what the name resolved to"
-# Each engine thread's first connection has no session to offer.
-grep -Eq "tls handshakes 200: full [1-4], resumed 19[6-9]" run.out ||
-  fail "the text report's handshakes: $(grep tls run.out)"
+# Each engine thread's first connection has no session to offer, nor has any that starts before
+# a thread's first session ticket has come (a few more on a busy machine: 9 of 200 once under
+# ctest -j 6); the text says what the JSON and nginx say.
+said=$(grep -Eo "tls handshakes 200: full [0-9]+, resumed [0-9]+" run.out || true)
+full=$(json report.json 'r["totals"].get("tls_full", 0)')
+resumed=$(json report.json 'r["totals"].get("tls_resumed", 0)')
+[[ $said == "tls handshakes 200: full $full, resumed $resumed" ]] && ((full + resumed == 200 && full >= 1 && full <= 20)) ||
+  fail "the text report's handshakes: $(grep tls run.out); the JSON: full $full, resumed $resumed"
 # /metrics: the handshakes by kind, the responses by code, the handshake's latency histogram.
 need_file http.addr
 curl -sf "http://$(cat http.addr)/metrics" >metrics.txt || fail "no /metrics"
