@@ -211,7 +211,7 @@ TEST_P(ScenarioTest, ShowsItsPhenomenonOrItsFix) {
   witness.before = *before;
   witness.after = *after;
   witness.target_port = std::to_string(target->address.port());
-  ASSERT_EQ(code, s.exit_code) << (*lab)->output();
+  ASSERT_EQ(code, s.exit_code) << (*lab)->output() << (*lab)->ProcessLogs();
   // CHURNLAB_SCENARIO_OUTPUT=1 shows what `churnlab run` printed (figures for scenarios/README).
   if (getenv("CHURNLAB_SCENARIO_OUTPUT") != nullptr) std::printf("%s\n", (*lab)->output().c_str());
   EXPECT_EQ(report.totals().attempted(), report.totals().succeeded() + report.totals().failed());
@@ -921,7 +921,7 @@ TEST(ConcurrencyScenarioTest, BothEndsOnOneKernelCostTwoFdsAConnection) {
                               {"--target=" + target->address_list, "--rate=200", "--duration=1s",
                                "--hold=2s", "--bind=no-port"},
                               &report);
-  ASSERT_EQ(code, 0) << (*lab)->output();
+  ASSERT_EQ(code, 0) << (*lab)->output() << (*lab)->ProcessLogs();
   absl::StatusOr<testing::CommandResult> file_max =
       testing::RunCommand({"cat", "/proc/sys/fs/file-max"});
   ASSERT_TRUE(file_max.ok());

@@ -6,6 +6,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "host/kernel_counters.h"
 #include "proto/message_json.h"
 
@@ -38,7 +40,7 @@ absl::Status NetnsLab::StartCoordinator() {
       Inside({BinaryPath("churnlab-coordinator"), "--grpc-listen=127.0.0.1:0",
               "--http-listen=", "--db=" + dir_ + "/runs.db", "--address-file=" + address_file}));
   if (!c.ok()) return c.status();
-  processes_.push_back(std::move(*c));
+  processes_.push_back({"coordinator", std::move(*c)});
   absl::StatusOr<std::string> address = WaitForFile(address_file, absl::Seconds(10));
   if (!address.ok()) return address.status();
   coordinator_ = *address;
@@ -59,8 +61,19 @@ absl::Status NetnsLab::StartAgentWith(const std::string& name, std::vector<std::
   argv.insert(argv.end(), flags.begin(), flags.end());
   absl::StatusOr<ChildProcess> agent = ChildProcess::Start(Inside(std::move(argv)));
   if (!agent.ok()) return agent.status();
-  processes_.push_back(std::move(*agent));
+  processes_.push_back({name, std::move(*agent)});
   return absl::OkStatus();
+}
+
+std::string NetnsLab::ProcessLogs(int lines) const {
+  std::string out;
+  for (const Started& started : processes_) {
+    std::vector<std::string> all = absl::StrSplit(started.process.Output(), '\n');
+    const size_t from = all.size() > static_cast<size_t>(lines) ? all.size() - lines : 0;
+    absl::StrAppend(&out, "\n--- ", started.name, " (the last ", lines, " lines)\n",
+                    absl::StrJoin(all.begin() + from, all.end(), "\n"));
+  }
+  return out;
 }
 
 absl::StatusOr<CommandResult> NetnsLab::Exec(std::vector<std::string> argv) const {

@@ -46,6 +46,10 @@ class NetnsLab {
   }
   // The output of the last Churnlab() call.
   const std::string& output() const { return output_; }
+  // The last `lines` lines each process started here (the coordinator, each agent) has written,
+  // headed by its name: for a failed test's message, what the CLI cannot say (why an agent's
+  // stream closed, say).
+  std::string ProcessLogs(int lines = 12) const;
   // The coordinator's gRPC address inside the namespace.
   const std::string& coordinator() const { return coordinator_; }
 
@@ -58,7 +62,11 @@ class NetnsLab {
   std::string coordinator_;
   std::string output_;
   int reports_ = 0;
-  std::vector<ChildProcess> processes_;  // stopped before the namespace goes
+  struct Started {
+    std::string name;  // "coordinator", or the agent's --name
+    ChildProcess process;
+  };
+  std::vector<Started> processes_;  // stopped before the namespace goes
 };
 
 }  // namespace churnlab::testing
