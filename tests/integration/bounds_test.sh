@@ -10,8 +10,9 @@
 #     report's attempted equals the kernel's ActiveOpens plus the EADDRNOTAVAIL failures (2%),
 #     and it says that connect() slowed as the range filled exactly when its series shows it.
 #  3. The agent stopped (SIGSTOP) for 1 s mid-run: on SIGCONT it does not fire the starts it
-#     missed (the kernel's ActiveOpens in the 0.3 s after the resume stay near the rate), the
-#     report counts them as late-skipped, and its attempted matches ActiveOpens within 2%.
+#     missed (the kernel's ActiveOpens in the ~0.3 s after the resume, as the shell timed it, stay
+#     near the rate), the report counts them as late-skipped, and its attempted matches ActiveOpens
+#     within 2%.
 #  4. A closed-model run past the agent's fd limit (ulimit -n 300, concurrency 500, each
 #     connection held 500 ms by the target): the agent splits its shard over engine processes and
 #     says so, as the preflight said it would; no process of it holds more fds than the limit (/proc/PID/fd); ss
