@@ -46,7 +46,7 @@ build-fuzz/bin/run_spec_fuzz -max_total_time="$seconds" -max_len=4096 -timeout=1
   status=$?
 tail -n 15 "$log"
 if ((status != 0)); then
-  echo "fuzz.sh: run_spec_fuzz exited $status (a crash or leak is saved in tests/fuzz/regressions/)" >&2
+  echo "fuzz.sh: run_spec_fuzz exited $status (its output above; an input it found failing is saved in tests/fuzz/regressions/)" >&2
   exit 1
 fi
 echo "$key $seconds" >"$record"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test suite (unit, loopback integration,
 # network-namespace, command-line, browser, security, fault and Kubernetes-manifest tests), then
-# fuzzes the run-spec parser for a minute (scripts/fuzz.sh). As root the netns tests run;
+# fuzzes the run-spec parser for a minute (scripts/fuzz.sh; not again for a fuzz binary, seeds and
+# script that a clean minute already ran). As root the netns tests run;
 # otherwise they are skipped with a message saying so. The container image test runs when a
 # container engine works and an image was built here before from the same packages (a rebuild
 # then takes seconds), or CHURNLAB_IMAGE_TEST=1 lets it build the first (about 10 min more);
@@ -16,8 +17,9 @@ bash scripts/build.sh
 cd build
 # Five at once on 2 cores: most suites wait on the kernel's clocks (TIME_WAIT, durations,
 # timeouts); the ones that load the CPU take two slots (tests/CMakeLists.txt). Measured in
-# bench/RESULTS.md ("The test command's time"): three at once took 468 s here, five 267 s; six
-# took 243 s, but then an agent missed its coordinator's keepalive in a fresh clone's run.
+# bench/RESULTS.md ("the test command in five parallel slots"): three at once took 468 s here,
+# five 267 s; six took 243 s, but then an agent missed its coordinator's keepalive in a fresh
+# clone's run.
 ctest --output-on-failure -j 5 --timeout 300
 cd ..
 # The container image, run as containers (scripts/image-test.sh). Its first build (about 10 min

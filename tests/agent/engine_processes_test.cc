@@ -191,9 +191,10 @@ TEST(EngineProcessesTest, ASplitRunCountsLikeOneEngine) {
   (*group)->Start();
   EngineSnapshot s = (*group)->Wait();
   // What the three processes counted, summed, is what the target saw: all 1,001 where the
-  // machine is not busy, fewer (never more) where it made them start late.
+  // machine is not busy, fewer (never more) where it made them start late (856 once under ctest
+  // -j 6); a process that ran none of its third would leave at most 667.
   EXPECT_LE(s.Total().attempted, 1001u);
-  EXPECT_GE(s.Total().attempted, 500u);
+  EXPECT_GE(s.Total().attempted, 700u);
   EXPECT_EQ(s.Total().succeeded, s.Total().attempted);
   EXPECT_EQ(s.in_flight, 0u);
   EXPECT_EQ((*target)->Counters().accepted, s.Total().attempted);

@@ -12,7 +12,8 @@
 #     watched that run hears from the restarted coordinator that it was interrupted (exit 1).
 #  4. An agent with --exit-when-idle leaves with exit 0 once idle after its run, not before.
 # Usage: faults_test.sh BIN_DIR [PART...]   (PART: 1 (with 1b), 2 (with 3) or 4; all when none is
-# named). Each named part runs against a coordinator of its own, so ctest runs them side by side.
+# named). One invocation makes one lab (a coordinator, a target, agents a1-a3) and runs the parts
+# named in order on it; ctest runs each part as a test of its own, side by side.
 source "$(dirname "$0")/../support/shell_test.sh" faults_test "$@"
 start_coordinator() {  # start_coordinator GRPC_ADDRESS
   rm -f grpc http

@@ -164,6 +164,7 @@ TEST(LoopbackTargetTest, CounterServerFinWithATargetThatClosesFirst) {
   // Every connection started (400, less any start a busy machine made the engine skip) succeeds,
   // and the server closed each.
   EXPECT_EQ(s.Total().attempted + s.late_starts, 400u);
+  EXPECT_GE(s.Total().attempted, 300u);
   EXPECT_EQ(s.Total().succeeded, s.Total().attempted);
   EXPECT_EQ(served["closed_by_server"], s.Total().succeeded);
   EXPECT_GE(time_wait.server_side, static_cast<int>(s.Total().succeeded) - 20);
@@ -198,6 +199,7 @@ TEST(LoopbackTargetTest, NothingListeningMeansConnectionRefused) {
   // skip).
   OutcomeCounts t = s.Total();
   EXPECT_EQ(t.attempted + s.late_starts, 400u);
+  EXPECT_GE(t.attempted, 300u);
   EXPECT_EQ(t.failures_of(Phase::kConnect, ECONNREFUSED), t.attempted);
   EXPECT_EQ(t.failed(), t.attempted);
 }
@@ -213,6 +215,7 @@ TEST(LoopbackTargetTest, SlowAnswersEndAsResponseTimeouts) {
   // Every connection started times out waiting for its answer (50, less any start a busy
   // machine made the engine skip).
   EXPECT_EQ(s.Total().attempted + s.late_starts, 50u);
+  EXPECT_GE(s.Total().attempted, 38u);
   EXPECT_EQ(s.Total().failures_of(Phase::kResponseTimeout, ETIMEDOUT), s.Total().attempted);
   EXPECT_EQ(s.Total().succeeded, 0u);
 }
