@@ -68,21 +68,27 @@ sleep 0.2
   fail "churnlab-churn failed: $(cat churn.out churn.err)"
 grep -q "localhost resolved to 127.0.0.1" churn.err || fail "no word of what localhost resolved to: $(cat churn.err)"
 read -r attempted succeeded < <(sed -n 's/.*attempted \([0-9]*\)  succeeded \([0-9]*\).*/\1 \2/p' churn.out)
+late=$(sed -n 's/.*late-skipped starts \([0-9]*\).*/\1/p' churn.out)
 read -r full resumed < <(sed -n 's/.*tls handshakes [0-9]*: full \([0-9]*\), resumed \([0-9]*\).*/\1 \2/p' churn.out)
-[[ $attempted -eq 300 && $succeeded -eq 300 ]] || fail "attempted $attempted, succeeded $succeeded of 300: $(cat churn.out)"
+# 300 starts, less any a busy machine made it skip as late (2 once, as ctest started five suites
+# at once); every one started succeeds.
+((attempted + ${late:-0} == 300 && attempted >= 270 && succeeded == attempted)) ||
+  fail "attempted $attempted, late-skipped ${late:-0}, succeeded $succeeded of 300: $(cat churn.out)"
 sleep 0.3  # nginx writes its log lines as requests end
 leg1=$(grep -c '"GET /churn?leg=1 HTTP/1.1" 200 .* leg1$' access.log || true)
 connections=$(grep ' leg1$' access.log | awk '{print $1}' | sort -u | wc -l)
 second=$(grep -c '^[0-9]* 2 "GET /churn?leg=1' access.log || true)
 reused=$(grep ' leg1$' access.log | awk '$2 == 1 && $7 == "r"' | wc -l)
-echo "churn: 300 connections, handshakes full $full resumed $resumed; nginx: $leg1 requests on" \
-  "the path with the header, $connections connections, $second second requests, $reused resumed"
-[[ $leg1 -eq 600 ]] || fail "nginx logged $leg1 requests on /churn?leg=1 with X-Churn, not 600"
-[[ $connections -eq 300 && $second -eq 300 ]] || fail "nginx saw $connections connections, $second second requests"
+echo "churn: $attempted connections, handshakes full $full resumed $resumed; nginx: $leg1 requests" \
+  "on the path with the header, $connections connections, $second second requests, $reused resumed"
+((leg1 == 2 * attempted)) || fail "nginx logged $leg1 requests on /churn?leg=1 with X-Churn, not $((2 * attempted))"
+((connections == attempted && second == attempted)) ||
+  fail "nginx saw $connections connections, $second second requests, not $attempted"
 [[ $resumed -eq $reused ]] || fail "churn says $resumed resumed, nginx $reused"
-((full + resumed == 300)) || fail "full $full + resumed $resumed is not 300"
-# Half were offered a session; the first connection has none to offer.
-((resumed >= 140 && resumed <= 150)) || fail "resumed $resumed, not about half of 300"
+((full + resumed == attempted)) || fail "full $full + resumed $resumed is not $attempted"
+# Half were offered a session; the first connection has none to offer (140 to 150 of 300).
+((resumed * 30 >= attempted * 14 && resumed * 2 <= attempted)) ||
+  fail "resumed $resumed, not about half of $attempted"
 
 # 2. The same through a coordinator and an agent, connect-only (the handshake, then close): the
 # report's figures against nginx's (which logs no request, so its error log's handshakes are
@@ -100,7 +106,12 @@ for _ in $(seq 100); do "$bin/churnlab" agents --coordinator="$(cat grpc.addr)" 
 sleep 0.3
 leg2=$(grep -c '"GET /churn2 HTTP/1.1" 200 .* leg2$' access.log || true)
 reused2=$(grep ' leg2$' access.log | awk '$7 == "r"' | wc -l)
-[[ $(json report.json 'r["totals"]["succeeded"]') -eq 200 ]] || fail "not 200 succeeded: $(cat run.out)"
+# 200 starts, less any a busy machine made the agent skip as late; every one started succeeds.
+n=$(json report.json 'int(r["totals"]["attempted"])')
+late2=$(json report.json 'int(r["totals"].get("late_starts", 0))')
+succeeded2=$(json report.json 'int(r["totals"]["succeeded"])')
+((n + late2 == 200 && n >= 180 && succeeded2 == n)) ||
+  fail "attempted $n, late-skipped $late2, succeeded $succeeded2 of 200: $(cat run.out)"
 [[ $(json report.json 'r["totals"]["status_codes"]["200"]') -eq $leg2 ]] || fail "report's 200s are not nginx's $leg2"
 [[ $(json report.json 'r["totals"]["tls_resumed"]') -eq $reused2 ]] || fail "report's resumed are not nginx's $reused2"
 [[ $(json report.json 'r["resolved_targets"][0]["addresses"][0]') == "127.0.0.1:$port" ]] ||
@@ -109,10 +120,11 @@ grep -q "target localhost:$port resolved to 127.0.0.1:$port" run.out || fail "th
 # Each engine thread's first connection has no session to offer, nor has any that starts before
 # a thread's first session ticket has come (a few more on a busy machine: 9 of 200 once under
 # ctest -j 6); the text says what the JSON and nginx say.
-said=$(grep -Eo "tls handshakes 200: full [0-9]+, resumed [0-9]+" run.out || true)
+said=$(grep -Eo "tls handshakes $n: full [0-9]+, resumed [0-9]+" run.out || true)
 full=$(json report.json 'r["totals"].get("tls_full", 0)')
 resumed=$(json report.json 'r["totals"].get("tls_resumed", 0)')
-[[ $said == "tls handshakes 200: full $full, resumed $resumed" ]] && ((full + resumed == 200 && full >= 1 && full <= 20)) ||
+[[ $said == "tls handshakes $n: full $full, resumed $resumed" ]] &&
+  ((full + resumed == n && full >= 1 && full * 10 <= n)) ||
   fail "the text report's handshakes: $(grep tls run.out); the JSON: full $full, resumed $resumed"
 # /metrics: the handshakes by kind, the responses by code, the handshake's latency histogram.
 need_file http.addr
@@ -123,19 +135,23 @@ resumed_metric=$(awk '/^churnlab_tls_handshakes_total\{.*kind="resumed"\}/ {s +=
   fail "/metrics' resumed handshakes: $(grep tls_handshakes metrics.txt)"
 [[ $(metric 'churnlab_http_responses_total{name="",code="200"}') == "$leg2" ]] ||
   fail "/metrics' responses: $(grep http_responses metrics.txt)"
-[[ $(metric 'churnlab_tls_handshake_latency_seconds_count{name=""}') == 200 ]] ||
+[[ $(metric 'churnlab_tls_handshake_latency_seconds_count{name=""}') == "$n" ]] ||
   fail "/metrics' handshake histogram: $(grep tls_handshake_latency metrics.txt | tail -3)"
-echo "run: 200 connections, nginx logged $leg2 on /churn2, $reused2 resumed; report and /metrics agree"
+echo "run: $n connections, nginx logged $leg2 on /churn2, $reused2 resumed; report and /metrics agree"
 
 # 3. Connect-only through TLS 1.3 with resumption: sessions come after the handshake, and still
 # reach the next connection.
 "$bin/churnlab-churn" --target="localhost:$port" --protocol=tls --target-ca=test-ca.pem \
   --requests-per-connection=0 --tls-resumption=1 --rate=100 --duration=1s --progress=false \
   >connect-only.out 2>&1 || fail "connect-only failed: $(cat connect-only.out)"
-grep -q "succeeded 100 .*requests 0" connect-only.out || fail "connect-only: $(cat connect-only.out)"
+# 100 starts, less any skipped as late; every one started succeeds, with no request.
+read -r co_n co_ok < <(sed -n 's/.*attempted \([0-9]*\)  succeeded \([0-9]*\).*/\1 \2/p' connect-only.out)
+co_late=$(sed -n 's/.*late-skipped starts \([0-9]*\).*/\1/p' connect-only.out)
+[[ -n $co_n ]] && ((co_n + ${co_late:-0} == 100 && co_n >= 90 && co_ok == co_n)) &&
+  grep -q "succeeded $co_n .*requests 0" connect-only.out || fail "connect-only: $(cat connect-only.out)"
 # Only connections opened before the first ticket arrived can be full: one, or a few on a busy host.
-read -r co_full co_resumed < <(sed -n 's/.*tls handshakes 100: full \([0-9]*\), resumed \([0-9]*\).*/\1 \2/p' connect-only.out)
-[[ -n $co_full && $co_full -ge 1 && $co_full -le 5 && $((co_full + co_resumed)) -eq 100 ]] ||
+read -r co_full co_resumed < <(sed -n "s/.*tls handshakes $co_n: full \([0-9]*\), resumed \([0-9]*\).*/\1 \2/p" connect-only.out)
+[[ -n $co_full && $co_full -ge 1 && $co_full -le 5 && $((co_full + co_resumed)) -eq $co_n ]] ||
   fail "connect-only resumed: $(grep tls connect-only.out)"
 
 # 4. Our own target serving https with the certificate it makes, attached to the coordinator as
@@ -177,7 +193,11 @@ counter_ca=$(sed -n 's/.*--target-ca=\([^)]*\)).*/\1/p' counter-tls.log)
 "$bin/churnlab-churn" --target="$(cat counter.addr)" --protocol=tls --target-ca="$counter_ca" \
   --requests-per-connection=3 --rate=100 --duration=1s --progress=false >counter-tls.out 2>&1 ||
   fail "tls counter: $(cat counter-tls.out)"
-grep -q "attempted 100  succeeded 100  failed 0  requests 300" counter-tls.out ||
+# 100 starts, less any skipped as late; every one started answers its 3 exchanges.
+read -r ct_n < <(sed -n 's/.*attempted \([0-9]*\)  succeeded.*/\1/p' counter-tls.out)
+ct_late=$(sed -n 's/.*late-skipped starts \([0-9]*\).*/\1/p' counter-tls.out)
+[[ -n $ct_n ]] && ((ct_n + ${ct_late:-0} == 100 && ct_n >= 90)) &&
+  grep -q "attempted $ct_n  succeeded $ct_n  failed 0  requests $((3 * ct_n))" counter-tls.out ||
   fail "tls counter: $(cat counter-tls.out)"
 
 # 5. Failures, each named by its reason in phase tls.
