@@ -75,14 +75,6 @@ namespace {
 // up: a starved coordinator can miss the channel's keepalive, and the run goes on without us.
 constexpr absl::Duration kRewatchFor = absl::Seconds(30);
 
-// Whether `report` is a run's last word: a verdict, or a state past running (a run the
-// coordinator was stopped during reads "interrupted" after its restart, with no verdict).
-bool HasEnded(const v1::RunReport& report) {
-  return report.verdict() != v1::RunReport::VERDICT_UNSPECIFIED ||
-         (report.state() != v1::RunReport::STATE_RUNNING &&
-          report.state() != v1::RunReport::STATE_UNSPECIFIED);
-}
-
 // Watches run `id`, printing its progress each second, until its final report arrives. A stream
 // that breaks first (a keepalive missed on a busy host, a restarted proxy) is opened again: the
 // coordinator keeps the run, and a watch of an ended run gives its final report at once.
@@ -99,7 +91,7 @@ absl::StatusOr<v1::RunReport> WatchToTheEnd(v1::Control::Stub* stub, const std::
     std::optional<v1::RunReport> final_report;
     while (reader->Read(&update)) {
       failing_since.reset();
-      if (HasEnded(update.report())) {
+      if (update.report().verdict() != v1::RunReport::VERDICT_UNSPECIFIED) {
         final_report = update.report();  // the last update; the stream ends after it
       } else {
         std::printf("%s\n", FormatProgressLine(update.report()).c_str());

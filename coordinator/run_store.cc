@@ -73,7 +73,11 @@ absl::StatusOr<std::unique_ptr<RunStore>> RunStore::Open(const std::string& path
                           "CREATE TABLE IF NOT EXISTS points ("
                           "  run_id TEXT NOT NULL, seq INTEGER NOT NULL, point_json TEXT NOT NULL,"
                           "  PRIMARY KEY (run_id, seq))",
-                          "UPDATE runs SET state = 'interrupted' WHERE state = 'running'"}) {
+                          // Runs in flight when the coordinator stopped: interrupted, and so
+                          // failed (the verdict JudgeRun gives them when they are read).
+                          "UPDATE runs SET state = 'interrupted', verdict = 'fail' "
+                          "WHERE state = 'running' OR (state = 'interrupted' AND "
+                          "COALESCE(verdict, '') = '')"}) {
     if (absl::Status s = store->Exec(sql); !s.ok()) return s;
   }
   return store;

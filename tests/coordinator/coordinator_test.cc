@@ -4,12 +4,15 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
 #include "common/histogram.h"
 #include "gtest/gtest.h"
 #include "proto/hello.h"
 #include "proto/message_json.h"
 #include "proto/telemetry_codec.h"
+#include "tests/support/child_process.h"
 
 namespace churnlab {
 namespace {
@@ -90,6 +93,39 @@ v1::RunSpec HundredPerSecond(int seconds) {
   spec.set_rate(100);
   *spec.mutable_duration() = TimeUtil::SecondsToDuration(seconds);
   return spec;
+}
+
+// A run the coordinator was stopped during reads back, once the store is opened again, as
+// interrupted and failed, with the reason, and with the data it had: judged like any other run's
+// end, so the CLI watching it, `churnlab report` and JUnit all get a verdict.
+TEST(CoordinatorRestartTest, ARunInFlightReadsBackInterruptedAndFailedWithItsReason) {
+  const std::string dir = testing::MakeTempDir();
+  const std::string path = dir + "/runs.db";
+  {
+    absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    v1::RunReport running;
+    running.set_run_id("r-cut");
+    running.set_state(v1::RunReport::STATE_RUNNING);
+    *running.mutable_spec() = HundredPerSecond(10);
+    running.mutable_totals()->set_attempted(300);
+    running.mutable_totals()->set_succeeded(300);
+    ASSERT_TRUE((*store)->Save(running).ok());
+  }
+  {
+    absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    Coordinator coordinator(store->get(), Coordinator::Options{});
+    absl::StatusOr<v1::RunReport> back = coordinator.GetRun("r-cut");
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(back->state(), v1::RunReport::STATE_INTERRUPTED);
+    EXPECT_EQ(back->verdict(), v1::RunReport::VERDICT_FAIL);
+    ASSERT_GE(back->verdict_reasons_size(), 1);
+    EXPECT_NE(back->verdict_reasons(0).find("interrupted"), std::string::npos)
+        << back->verdict_reasons(0);
+    EXPECT_EQ(back->totals().succeeded(), 300);
+  }
+  std::filesystem::remove_all(dir);
 }
 
 // The slowdown observation reads the series; the series reaches the final report only through

@@ -105,8 +105,26 @@ TEST_F(RunStoreTest, ARestartMarksRunsInFlightInterrupted) {
   for (const v1::RunSummary& run : *runs) {
     EXPECT_EQ(run.state(), run.run_id() == "r-new" ? v1::RunReport::STATE_INTERRUPTED
                                                    : v1::RunReport::STATE_COMPLETED);
+    // The listing's verdict: an interrupted run failed (the old run keeps the one it had).
+    if (run.run_id() == "r-new") EXPECT_EQ(run.verdict(), v1::RunReport::VERDICT_FAIL);
   }
   EXPECT_EQ((*store)->Load("r-new")->state(), v1::RunReport::STATE_INTERRUPTED);
+}
+
+// A run a store marked interrupted before interrupted runs had a verdict (its column empty) is
+// listed as failed once the store opens again.
+TEST_F(RunStoreTest, AnInterruptedRunWithoutAVerdictIsListedFailed) {
+  ASSERT_TRUE(LoadRawRow("INSERT INTO runs VALUES ('r-cut', 'cut', 'interrupted', "
+                         "'2026-12-01T00:00:00Z', '', '{\"run_id\":\"r-cut\"}')",
+                         "r-cut")
+                  .ok());
+  absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::Open(path_);
+  ASSERT_TRUE(store.ok());
+  absl::StatusOr<std::vector<v1::RunSummary>> runs = ListAll(**store);
+  ASSERT_TRUE(runs.ok());
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ((*runs)[0].state(), v1::RunReport::STATE_INTERRUPTED);
+  EXPECT_EQ((*runs)[0].verdict(), v1::RunReport::VERDICT_FAIL);
 }
 
 // Rows are JSON as users read it; one stored when choices were strings reads the same.

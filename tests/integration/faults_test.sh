@@ -9,7 +9,8 @@
 #  3. The coordinator restarts on the same port and store: the store (killed mid-write) opens,
 #     the finished run is there with its verdict, the run that was in flight is `interrupted`
 #     with the data received so far, and the agents re-register by themselves; the CLI that
-#     watched that run hears from the restarted coordinator that it was interrupted (exit 1).
+#     watched that run hears from the restarted coordinator that it was interrupted and so
+#     failed (exit 1), and the listing says so too.
 #  4. An agent with --exit-when-idle leaves with exit 0 once idle after its run, not before.
 # Usage: faults_test.sh BIN_DIR [PART...]   (PART: 1 (with 1b), 2 (with 3) or 4; all when none is
 # named). One invocation makes one lab (a coordinator, a target, agents a1-a3) and runs the parts
@@ -147,17 +148,20 @@ part_2() {
   for _ in $(seq 150); do [[ $(attached) -eq ${#live[@]} ]] && break; sleep 0.1; done
   [[ $(attached) -eq ${#live[@]} ]] || fail "agents ${live[*]} did not all re-register"
   # The CLI watching the killed run kept watching (30 s at most) and hears its end from the
-  # restarted coordinator: the run's report, interrupted, and exit 1 (it used to wait for a
-  # verdict that never comes and exit 3, "could not run").
+  # restarted coordinator: the run's report, interrupted and failed with the reason, and exit 1
+  # (the stored run used to have no verdict: the CLI waited for one and exited 3, "could not
+  # run").
   code=0
   wait $run2 || code=$?
-  said=$(grep -m 1 -E '^Run .*: interrupted, verdict -' run2.log || true)
-  echo "the run's CLI exited $code; it said: $said"
-  [[ $code -eq 1 && -n $said ]] || fail "the run's CLI exited $code: $(tail -n 3 run2.log)"
+  said=$(grep -m 1 -E '^Run .*: interrupted, verdict fail' run2.log || true)
+  why=$(grep -m 1 -E 'verdict fail: the run was interrupted' run2.log || true)
+  echo "the run's CLI exited $code; it said: $said; $why"
+  [[ $code -eq 1 && -n $said && -n $why ]] || fail "the run's CLI exited $code: $(tail -n 3 run2.log)"
   "$bin/churnlab" runs --coordinator="$c" >runs.txt
   grep -q "completed .*finished" runs.txt || fail "the finished run is not in the store: $(cat runs.txt)"
   interrupted=$(awk '/kill-coordinator/ {print $1}' runs.txt)
-  grep -q "interrupted .*kill-coordinator" runs.txt || fail "the in-flight run is not interrupted: $(cat runs.txt)"
+  grep -q "interrupted .*fail .*kill-coordinator" runs.txt ||
+    fail "the in-flight run is not listed interrupted and failed: $(cat runs.txt)"
   "$bin/churnlab" report "$interrupted" --coordinator="$c" --format=json >r2.json
   attempted=$(json r2.json "int(r['totals']['attempted'])")
   ((attempted > 0)) || fail "the interrupted run kept no data"
