@@ -43,6 +43,7 @@
 #     report's attempted matches the SYNs the run sent within 2%.
 # Usage: bounds_test.sh BIN_DIR [PART...]   (PART: 1 to 10; all when none is named)
 source "$(dirname "$0")/../support/shell_test.sh" bounds_test "$@"
+select_parts "1 2 3 4 5 6 7 8 9 10" "${@:2}"
 if [[ $(id -u) -ne 0 ]]; then
   echo "bounds_test: skipped: needs root to create network namespaces (ip netns add)"
   exit 77
@@ -506,12 +507,4 @@ part_10() {
   done
 }
 
-# The parts named (all when none is): each makes a namespace of its own, so ctest runs them as
-# separate tests, side by side (tests/CMakeLists.txt).
-parts=("${@:2}")
-((${#parts[@]})) || parts=(1 2 3 4 5 6 7 8 9 10)
-for part in "${parts[@]}"; do
-  declare -F "part_$part" >/dev/null || fail "no part '$part' (1 to 10)"
-  "part_$part"
-done
-echo "bounds_test: passed (parts ${parts[*]})"
+run_parts

@@ -16,11 +16,7 @@ if (($(nproc) < 2)); then
   echo "contention_test: skipped: needs two CPUs (one starved, one for the agents)"
   exit 77
 fi
-parts=("${@:2}")
-((${#parts[@]})) || parts=(starved stopped)
-for part in "${parts[@]}"; do
-  [[ $part == starved || $part == stopped ]] || fail "no part '$part' (starved or stopped)"
-done
+select_parts "starved stopped" "${@:2}"
 # The starved part: the coordinator on CPU 0 at nice 19, the agents, the target and the CLI on
 # CPU 1. The stopped part alone places nothing (it runs beside other tests, which would starve a
 # coordinator at nice 19).
@@ -132,5 +128,4 @@ part_stopped() {
   check_run stopped
 }
 
-for part in "${parts[@]}"; do "part_$part"; done
-echo "contention_test: passed (${parts[*]})"
+run_parts

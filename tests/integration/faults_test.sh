@@ -16,6 +16,7 @@
 # named). One invocation makes one lab (a coordinator, a target, agents a1-a3) and runs the parts
 # named in order on it; ctest runs each part as a test of its own, side by side.
 source "$(dirname "$0")/../support/shell_test.sh" faults_test "$@"
+select_parts "1 2 4" "${@:2}"
 start_coordinator() {  # start_coordinator GRPC_ADDRESS
   rm -f grpc http
   "$bin/churnlab-coordinator" --grpc-listen="$1" --http-listen=127.0.0.1:0 --address-file=grpc \
@@ -187,11 +188,5 @@ part_4() {
   echo "ok: a5 stayed while idle before its run, ran it, and left with exit 0 a second after"
 }
 
-parts=("${@:2}")
-((${#parts[@]})) || parts=(1 2 4)
-for part in "${parts[@]}"; do
-  [[ $part == [124] ]] || fail "no part '$part' (1, 2 or 4)"
-done
 start_lab
-for part in "${parts[@]}"; do "part_$part"; done
-echo "faults_test: passed (parts ${parts[*]})"
+run_parts

@@ -17,6 +17,25 @@ fail() {
 # need_file FILE: waits for a process to write FILE, or fails the test.
 need_file() { wait_file "$1" || fail "no $1"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# select_parts "ALL" [PART...]: a test in parts (functions part_NAME) sets $parts to the PARTs
+# named, all of ALL (a space-separated list) when none is; a name ALL lacks fails the test.
+# run_parts then runs them in that order, and says which passed. ctest runs each part as a test
+# of its own (tests/CMakeLists.txt).
+select_parts() {
+  local all part
+  read -ra all <<<"$1"
+  shift
+  parts=("$@")
+  ((${#parts[@]})) || parts=("${all[@]}")
+  for part in "${parts[@]}"; do
+    [[ " ${all[*]} " == *" $part "* ]] || fail "no part '$part' (${all[*]})"
+  done
+}
+run_parts() {
+  local part
+  for part in "${parts[@]}"; do "part_$part"; done
+  echo "$test_name: passed (parts ${parts[*]})"
+}
 # json FILE EXPR: EXPR (Python, over the parsed file as r) printed.
 json() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print($2)" "$1"; }
 # own_namespace PREFIX: a network namespace of the test's own (make_namespace), "$PREFIX-$$" in
