@@ -73,6 +73,16 @@ EngineParams LoadAgainst(const SocketAddress& target, Protocol protocol, ClosePo
   return p;
 }
 
+// How many connections `s` started of the `due` its rate scheduled: every scheduled start is made
+// or counted (a busy machine may make the engine skip a start it came to late, or after the
+// end), and at least three quarters are made.
+uint64_t Started(const EngineSnapshot& s, uint64_t due) {
+  const uint64_t started = s.Total().attempted;
+  EXPECT_EQ(started + s.late_starts + s.missed_starts, due);
+  EXPECT_GE(started, due * 3 / 4);
+  return started;
+}
+
 EngineSnapshot RunEngine(const EngineParams& params) {
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(params);
   if (!engine.ok()) {
@@ -110,10 +120,8 @@ TEST_P(LoopbackChurnTest, CountsAgreeAndTimeWaitLandsOnTheSideThatClosedFirst) {
   StateCounts time_wait = CountState(TcpState::kTimeWait, target->address);
   std::map<std::string, uint64_t> served = target->StopAndReadCounters();
 
-  // Every scheduled start is made or counted; on a loaded machine the last may come after the
-  // end and be counted late-skipped rather than made.
-  EXPECT_EQ(t.attempted + s.late_starts + s.missed_starts, 400u);
-  EXPECT_GE(t.attempted, 392u);
+  // On a loaded machine the last start may come after the end and be counted, not made.
+  EXPECT_GE(Started(s, 400), 392u);
   EXPECT_EQ(t.attempted, t.succeeded + t.failed());
   EXPECT_EQ(t.failed(), 0u) << "failures seen";
   EXPECT_EQ(t.requests, 2 * t.succeeded);
@@ -161,11 +169,8 @@ TEST(LoopbackTargetTest, CounterServerFinWithATargetThatClosesFirst) {
   WaitForClosesToFinish(target->address);
   StateCounts time_wait = CountState(TcpState::kTimeWait, target->address);
   std::map<std::string, uint64_t> served = target->StopAndReadCounters();
-  // Every connection started (400, less any start a busy machine made the engine skip) succeeds,
-  // and the server closed each.
-  EXPECT_EQ(s.Total().attempted + s.late_starts, 400u);
-  EXPECT_GE(s.Total().attempted, 300u);
-  EXPECT_EQ(s.Total().succeeded, s.Total().attempted);
+  // Every connection started succeeds, and the server closed each.
+  EXPECT_EQ(s.Total().succeeded, Started(s, 400));
   EXPECT_EQ(served["closed_by_server"], s.Total().succeeded);
   EXPECT_GE(time_wait.server_side, static_cast<int>(s.Total().succeeded) - 20);
   EXPECT_EQ(time_wait.client_side, 0);
@@ -195,13 +200,10 @@ TEST(LoopbackTargetTest, NothingListeningMeansConnectionRefused) {
   target->StopAndReadCounters();
   EngineParams params = LoadAgainst(address, Protocol::kCounter, ClosePolicy::kClientFin);
   EngineSnapshot s = RunEngine(params);
-  // Every connection started is refused (400, less any start a busy machine made the engine
-  // skip).
-  OutcomeCounts t = s.Total();
-  EXPECT_EQ(t.attempted + s.late_starts, 400u);
-  EXPECT_GE(t.attempted, 300u);
-  EXPECT_EQ(t.failures_of(Phase::kConnect, ECONNREFUSED), t.attempted);
-  EXPECT_EQ(t.failed(), t.attempted);
+  // Every connection started is refused.
+  const uint64_t started = Started(s, 400);
+  EXPECT_EQ(s.Total().failures_of(Phase::kConnect, ECONNREFUSED), started);
+  EXPECT_EQ(s.Total().failed(), started);
 }
 
 TEST(LoopbackTargetTest, SlowAnswersEndAsResponseTimeouts) {
@@ -212,11 +214,8 @@ TEST(LoopbackTargetTest, SlowAnswersEndAsResponseTimeouts) {
   params.io_timeout = absl::Milliseconds(100);
   EngineSnapshot s = RunEngine(params);
   target->StopAndReadCounters();
-  // Every connection started times out waiting for its answer (50, less any start a busy
-  // machine made the engine skip).
-  EXPECT_EQ(s.Total().attempted + s.late_starts, 50u);
-  EXPECT_GE(s.Total().attempted, 38u);
-  EXPECT_EQ(s.Total().failures_of(Phase::kResponseTimeout, ETIMEDOUT), s.Total().attempted);
+  // Every connection started times out waiting for its answer.
+  EXPECT_EQ(s.Total().failures_of(Phase::kResponseTimeout, ETIMEDOUT), Started(s, 50));
   EXPECT_EQ(s.Total().succeeded, 0u);
 }
 
@@ -228,11 +227,10 @@ TEST(LoopbackTargetTest, DelaysWithinTheTimeoutShowInTheLatency) {
   params.requests_per_connection = 1;
   EngineSnapshot s = RunEngine(params);
   target->StopAndReadCounters();
-  // Every connection made succeeds; on a loaded host the engine may skip a start it came to
-  // later than the connect timeout (CI: 99 made), and says so.
-  EXPECT_EQ(s.Total().succeeded, s.Total().attempted);
-  EXPECT_EQ(s.Total().attempted + s.late_starts, 100u);
-  EXPECT_GE(s.Total().attempted, 90u);
+  // Every connection made succeeds (CI once made 99 of the 100, one start skipped as late).
+  const uint64_t started = Started(s, 100);
+  EXPECT_GE(started, 90u);
+  EXPECT_EQ(s.Total().succeeded, started);
   EXPECT_GE(s.connection_latency.Percentile(1), 19'000'000);
   EXPECT_LE(s.connection_latency.Percentile(50), 60'000'000);
 }
@@ -247,8 +245,7 @@ TEST(LoopbackTargetTest, ATargetThatNeverClosesPilesUpCloseWait) {
   StateCounts close_wait = CountState(TcpState::kCloseWait, target->address);
   StateCounts fin_wait2 = CountState(TcpState::kFinWait2, target->address);
   std::map<std::string, uint64_t> served = target->StopAndReadCounters();
-  EXPECT_EQ(s.Total().attempted + s.late_starts, 200u);
-  EXPECT_EQ(s.Total().succeeded, s.Total().attempted);
+  EXPECT_EQ(s.Total().succeeded, Started(s, 200));
   ASSERT_GT(s.Total().succeeded, 150u);
   // The cap holds: 150 kept in CLOSE_WAIT, the rest closed.
   EXPECT_EQ(served["leaked"], 150u);
