@@ -15,12 +15,12 @@ image=0
 if [[ $image -eq 1 ]]; then bash scripts/install-deps.sh --test --image; else bash scripts/install-deps.sh --test; fi
 bash scripts/build.sh
 cd build
-# Five at once on 2 cores: most suites wait on the kernel's clocks (TIME_WAIT, durations,
-# timeouts); the ones that load the CPU take two slots (tests/CMakeLists.txt). Measured in
-# bench/RESULTS.md ("the test command in five parallel slots"): three at once took 468 s here,
-# five 267 s; six took 243 s, but then an agent missed its coordinator's keepalive in a fresh
-# clone's run.
-ctest --output-on-failure -j 5 --timeout 300
+# Seven slots on 2 cores: most suites wait on the kernel's clocks (TIME_WAIT, durations,
+# timeouts) and use a tenth of a CPU or less; the ones that keep a CPU busy take two or three
+# slots (tests/CMakeLists.txt, measured with bench/test_cpu.py), so that no more than about two
+# CPUs' worth of them run at once. Measured in bench/RESULTS.md ("seven slots"): five slots took
+# 241 s here, seven 196 s, the machine still a quarter idle.
+ctest --output-on-failure -j 7 --timeout 300
 cd ..
 # The container image, run as containers (scripts/image-test.sh). Its first build (about 10 min
 # on 2 cores) is over this command's budget, so it happens only with CHURNLAB_IMAGE_TEST=1; once

@@ -150,13 +150,17 @@ echo "run: $n connections, nginx logged $leg2 on /churn2, $reused2 resumed; repo
 "$bin/churnlab-churn" --target="localhost:$port" --protocol=tls --target-ca=test-ca.pem \
   --requests-per-connection=0 --tls-resumption=1 --rate=100 --duration=1s --progress=false \
   >connect-only.out 2>&1 || fail "connect-only failed: $(cat connect-only.out)"
-# 100 starts, less any skipped as late; every one started succeeds, with no request.
+# 100 starts, less any skipped as late (three quarters made at least, as in the loopback tests);
+# every one started succeeds, with no request.
 read -r co_n co_ok _ co_requests co_late < <(churn_counts connect-only.out)
-[[ -n $co_n ]] && ((co_n + co_late == 100 && co_n >= 90 && co_ok == co_n && co_requests == 0)) ||
+[[ -n $co_n ]] && ((co_n + co_late == 100 && co_n >= 75 && co_ok == co_n && co_requests == 0)) ||
   fail "connect-only: $(cat connect-only.out)"
-# Only connections opened before the first ticket arrived can be full: one, or a few on a busy host.
+# Only connections opened before their thread's first ticket arrived can be full: one, or a few
+# on a busy host (6 of 100 with eight tests at once on 2 cores); were the tickets of connections
+# that send no request never read, none would resume. Four in five resumed at least.
 read -r co_full co_resumed < <(sed -n "s/.*tls handshakes $co_n: full \([0-9]*\), resumed \([0-9]*\).*/\1 \2/p" connect-only.out)
-[[ -n $co_full && $co_full -ge 1 && $co_full -le 5 && $((co_full + co_resumed)) -eq $co_n ]] ||
+[[ -n $co_full && $co_full -ge 1 && $((co_resumed * 5)) -ge $((co_n * 4)) &&
+   $((co_full + co_resumed)) -eq $co_n ]] ||
   fail "connect-only resumed: $(grep tls connect-only.out)"
 
 # 4. Our own target serving https with the certificate it makes, attached to the coordinator as
@@ -200,7 +204,7 @@ counter_ca=$(sed -n 's/.*--target-ca=\([^)]*\)).*/\1/p' counter-tls.log)
   fail "tls counter: $(cat counter-tls.out)"
 # 100 starts, less any skipped as late; every one started answers its 3 exchanges.
 read -r ct_n ct_ok ct_failed ct_requests ct_late < <(churn_counts counter-tls.out)
-[[ -n $ct_n ]] && ((ct_n + ct_late == 100 && ct_n >= 90 && ct_ok == ct_n && ct_failed == 0 &&
+[[ -n $ct_n ]] && ((ct_n + ct_late == 100 && ct_n >= 75 && ct_ok == ct_n && ct_failed == 0 &&
   ct_requests == 3 * ct_n)) ||
   fail "tls counter: $(cat counter-tls.out)"
 
