@@ -223,7 +223,11 @@ TEST_F(AgentSessionTest, StartsConnectionsOnlyWhileTheCoordinatorAnswersItsPings
       Assign("r-heard", target.address(), 100, absl::Seconds(1), absl::Seconds(1))));
   std::optional<v1::AgentMessage> heard = TelemetryOf("r-heard", /*final=*/true);
   ASSERT_TRUE(heard);
-  EXPECT_EQ(Attempted(heard->telemetry()), 100u);
+  // Every start made or counted; a busy machine may make the engine skip a start it came to
+  // late (92 of 100 made once, with seven tests at once on 2 cores), but most are made.
+  const v1::ShardTelemetry& t = heard->telemetry();
+  EXPECT_EQ(Attempted(t) + t.late_starts() + t.missed_starts(), 100u);
+  EXPECT_GE(Attempted(t), 75u);
 }
 
 // A coordinator's lease is checked where it enters: an echo of a clock the agent never sent
