@@ -216,12 +216,13 @@ TEST_F(AgentSessionTest, StartsConnectionsOnlyWhileTheCoordinatorAnswersItsPings
   ASSERT_TRUE(WaitIdle());
 
   coordinator_.LeaseFor(std::nullopt);
-  // The first answer comes during the start's wait, as the coordinator's start_after allows (a
-  // second: on a loaded host 300 ms was once too short for the ping's round trip, and the first
-  // 40 ms of starts were counted late). A start the engine comes to more than its connect
-  // timeout late is skipped and counted; this leg's timeout is a second, not 200 ms, since a
-  // fresh clone's test command (seven tests at once on 2 cores) held the engine off long enough
-  // to skip 8 and 33 of 100.
+  // Answered for this run, the engine starts its connections. The first answer may come during
+  // the start's wait (a second, as the coordinator's start_after allows: on a loaded host 300 ms
+  // was once too short for the ping's round trip). A start the engine comes to more than its
+  // connect timeout late is skipped and counted; this leg's timeout is a second, not 200 ms,
+  // since a fresh clone's test command (seven slots on 2 cores) held the engine off long enough
+  // to skip 8 and 33 of 100. So this leg shows that an answered run starts its connections, not
+  // how soon: starts held for a lease that came late, but within the second, are made late.
   v1::CoordinatorMessage heard_shard =
       Assign("r-heard", target.address(), 100, absl::Seconds(1), absl::Seconds(1));
   heard_shard.mutable_assign()->mutable_spec()->mutable_connect_timeout()->set_seconds(1);

@@ -156,11 +156,10 @@ read -r co_n co_ok _ co_requests co_late < <(churn_counts connect-only.out)
 [[ -n $co_n ]] && ((co_n + co_late == 100 && co_n >= 75 && co_ok == co_n && co_requests == 0)) ||
   fail "connect-only: $(cat connect-only.out)"
 # Only connections opened before their thread's first ticket arrived can be full: one, or a few
-# on a busy host (6 of 100 with eight tests at once on 2 cores); were the tickets of connections
-# that send no request never read, none would resume. Four in five resumed at least.
+# on a busy host (6 of 100 with the test command's eight slots on 2 cores, where 5 was the bound);
+# were the tickets of connections that send no request never read, none would resume.
 read -r co_full co_resumed < <(sed -n "s/.*tls handshakes $co_n: full \([0-9]*\), resumed \([0-9]*\).*/\1 \2/p" connect-only.out)
-[[ -n $co_full && $co_full -ge 1 && $((co_resumed * 5)) -ge $((co_n * 4)) &&
-   $((co_full + co_resumed)) -eq $co_n ]] ||
+[[ -n $co_full && $co_full -ge 1 && $co_full -le 10 && $((co_full + co_resumed)) -eq $co_n ]] ||
   fail "connect-only resumed: $(grep tls connect-only.out)"
 
 # 4. Our own target serving https with the certificate it makes, attached to the coordinator as
