@@ -1,23 +1,11 @@
 #include "host/kernel_counters.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "host/proc_file.h"
 
 namespace churnlab {
-namespace {
-
-std::string ReadFile(const char* path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-}  // namespace
 
 const std::vector<std::string>& ReportedKernelCounters() {
   static const auto* names = new std::vector<std::string>{
@@ -44,8 +32,8 @@ std::map<std::string, int64_t> ParseProcNetCounters(const std::string& text) {
 }
 
 absl::StatusOr<std::map<std::string, int64_t>> ReadKernelCounters() {
-  std::map<std::string, int64_t> all = ParseProcNetCounters(ReadFile("/proc/net/netstat"));
-  std::map<std::string, int64_t> snmp = ParseProcNetCounters(ReadFile("/proc/net/snmp"));
+  std::map<std::string, int64_t> all = ParseProcNetCounters(ReadProcFile("/proc/net/netstat"));
+  std::map<std::string, int64_t> snmp = ParseProcNetCounters(ReadProcFile("/proc/net/snmp"));
   all.insert(snmp.begin(), snmp.end());
   if (all.empty()) return absl::NotFoundError("/proc/net/netstat and /proc/net/snmp unreadable");
   std::map<std::string, int64_t> out;
@@ -59,7 +47,7 @@ absl::StatusOr<std::map<std::string, int64_t>> ReadKernelCounters() {
 SocketTotals ReadSocketTotals() {
   SocketTotals totals;
   // "TCP: inuse 5 orphan 0 tw 12 alloc 7 mem 1"
-  for (absl::string_view line : absl::StrSplit(ReadFile("/proc/net/sockstat"), '\n')) {
+  for (absl::string_view line : absl::StrSplit(ReadProcFile("/proc/net/sockstat"), '\n')) {
     if (!absl::StartsWith(line, "TCP:")) continue;
     std::vector<absl::string_view> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
     for (size_t i = 1; i + 1 < f.size(); i += 2) {
@@ -70,7 +58,7 @@ SocketTotals ReadSocketTotals() {
       if (f[i] == "orphan") totals.tcp_orphans = v;
     }
   }
-  std::map<std::string, int64_t> snmp = ParseProcNetCounters(ReadFile("/proc/net/snmp"));
+  std::map<std::string, int64_t> snmp = ParseProcNetCounters(ReadProcFile("/proc/net/snmp"));
   auto established = snmp.find("CurrEstab");
   if (established != snmp.end())
     totals.tcp_established = static_cast<uint64_t>(established->second);

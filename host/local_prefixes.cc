@@ -1,11 +1,9 @@
 #include "host/local_prefixes.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "host/proc_file.h"
 
 namespace churnlab {
 namespace {
@@ -40,10 +38,7 @@ std::vector<Cidr> ParseLocalIpv6Prefixes(absl::string_view text) {
 }
 
 std::vector<Cidr> LocalIpv6Prefixes() {
-  std::ifstream in("/proc/net/ipv6_route");
-  std::stringstream text;
-  text << in.rdbuf();
-  return ParseLocalIpv6Prefixes(text.str());
+  return ParseLocalIpv6Prefixes(ReadProcFile("/proc/net/ipv6_route"));
 }
 
 }  // namespace churnlab

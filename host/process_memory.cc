@@ -10,6 +10,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "host/proc_file.h"
 
 namespace churnlab {
 namespace {
@@ -34,8 +35,8 @@ std::vector<pid_t> ChildrenOf(pid_t parent) {
   while (dirent* entry = readdir(proc)) {
     pid_t pid = 0;
     if (!absl::SimpleAtoi(entry->d_name, &pid)) continue;
-    std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
-    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    // A process that exits meanwhile reads as "" (ReadProcFile), and is skipped.
+    std::string text = ReadProcFile(absl::StrCat("/proc/", pid, "/stat"));
     // "pid (comm) state ppid ...": comm may hold spaces, so read after its closing parenthesis.
     size_t close = text.rfind(')');
     if (close == std::string::npos) continue;

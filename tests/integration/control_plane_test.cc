@@ -217,7 +217,18 @@ TEST_F(ControlPlaneTest, CancelStopsTheRunMidWayAndKeepsItsData) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   ASSERT_FALSE(run_id.empty());
-  std::this_thread::sleep_for(std::chrono::seconds(2));
+  // Cancelled once it has data to keep: 300 connections made, by the coordinator's live count
+  // (a second of the rate on a quiet machine; a busy one made 240 in 2 s of wall time).
+  uint64_t made = 0;
+  for (int i = 0; i < 200 && made < 300; ++i) {
+    grpc::ClientContext context;
+    v1::GetRunRequest request;
+    request.set_run_id(run_id);
+    v1::GetRunResponse live;
+    if (stub_->GetRun(&context, request, &live).ok()) made = live.report().totals().succeeded();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_GE(made, 300u);
   testing::CommandResult cancel = Churnlab({"cancel", run_id});
   EXPECT_EQ(cancel.exit_code, 0) << cancel.output;
   absl::StatusOr<int> code = run->Wait(absl::Seconds(20));
@@ -225,8 +236,8 @@ TEST_F(ControlPlaneTest, CancelStopsTheRunMidWayAndKeepsItsData) {
   EXPECT_EQ(*code, 1) << run->Output();
   v1::RunReport report = ReadReport(dir_ + "/cancelled.json");
   EXPECT_EQ(report.state(), v1::RunReport::STATE_CANCELLED);
-  EXPECT_GT(report.totals().succeeded(), 300u);
-  EXPECT_LT(report.duration_s(), 10);
+  EXPECT_GE(report.totals().succeeded(), made);
+  EXPECT_LT(report.duration_s(), 30);  // of the 60 it asked
   ExpectNumbersAddUp(report);
   EXPECT_EQ(Churnlab({"cancel", run_id}).exit_code, 3);  // already ended
 }
