@@ -36,8 +36,10 @@ int SsCount(const std::string& state, const std::string& source, const SocketAdd
 }
 
 TEST(SocketCensusTest, AgreesWithSsTakenAtTheSameMoment) {
-  // Connections held open 3 s by the target give ESTABLISHED sockets; finished ones TIME_WAIT.
-  absl::StatusOr<testing::TargetProcess> target = testing::StartTarget({"--delay=3s"});
+  // Connections held open by the target give ESTABLISHED sockets; finished ones TIME_WAIT. Held
+  // 10 s, past every check here however slowly a busy machine runs them (held 3 s, the first
+  // ones ended between the two censuses below, and the second counted 23 more TIME_WAIT).
+  absl::StatusOr<testing::TargetProcess> target = testing::StartTarget({"--delay=10s"});
   ASSERT_TRUE(target.ok()) << target.status();
   absl::StatusOr<testing::TargetProcess> quick = testing::StartTarget({});
   ASSERT_TRUE(quick.ok()) << quick.status();
@@ -47,7 +49,7 @@ TEST(SocketCensusTest, AgreesWithSsTakenAtTheSameMoment) {
   params.bind_mode = BindMode::kNoPort;
   params.rate = 500;
   params.duration = absl::Seconds(2);
-  params.io_timeout = absl::Seconds(10);
+  params.io_timeout = absl::Seconds(20);
   absl::StatusOr<std::unique_ptr<Engine>> held = Engine::Create(params);
   ASSERT_TRUE(held.ok()) << held.status();
   params.targets = {quick->address};
