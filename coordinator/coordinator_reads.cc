@@ -6,7 +6,6 @@
 #include <utility>
 
 #include "absl/time/time.h"
-#include "analysis/verdict.h"
 #include "coordinator/coordinator.h"
 #include "proto/message_json.h"
 
@@ -35,17 +34,7 @@ absl::StatusOr<v1::RunReport> Coordinator::GetRun(const std::string& run_id) {
       for (const auto& [seq, point] : unsaved->second.points) unstored.push_back(point);
     }
   }
-  if (!report) {
-    absl::StatusOr<v1::RunReport> stored = store_->Load(run_id);
-    // A run this coordinator was stopped during is marked interrupted when the store opens
-    // again, with the data received until then and no verdict: it is judged here (failed, and
-    // why), as every other run is judged when it ends.
-    if (stored.ok() && stored->state() == v1::RunReport::STATE_INTERRUPTED &&
-        stored->verdict() == v1::RunReport::VERDICT_UNSPECIFIED) {
-      analysis::JudgeRun(&*stored);
-    }
-    return stored;
-  }
+  if (!report) return store_->Load(run_id);
   absl::StatusOr<std::vector<v1::SeriesPoint>> points = store_->LoadPoints(run_id);
   if (points.ok()) {
     report->mutable_series()->Assign(points->begin(), points->end());

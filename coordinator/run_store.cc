@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "analysis/verdict.h"
 #include "common/status_macros.h"
 #include "proto/message_json.h"
 #include "proto/run_spec.h"
@@ -73,14 +74,30 @@ absl::StatusOr<std::unique_ptr<RunStore>> RunStore::Open(const std::string& path
                           "CREATE TABLE IF NOT EXISTS points ("
                           "  run_id TEXT NOT NULL, seq INTEGER NOT NULL, point_json TEXT NOT NULL,"
                           "  PRIMARY KEY (run_id, seq))",
-                          // Runs in flight when the coordinator stopped: interrupted, and so
-                          // failed (the verdict JudgeRun gives them when they are read).
-                          "UPDATE runs SET state = 'interrupted', verdict = 'fail' "
-                          "WHERE state = 'running' OR (state = 'interrupted' AND "
-                          "COALESCE(verdict, '') = '')"}) {
+                          "UPDATE runs SET state = 'interrupted' WHERE state = 'running'"}) {
     if (absl::Status s = store->Exec(sql); !s.ok()) return s;
   }
+  if (absl::Status s = store->JudgeInterruptedRuns(); !s.ok()) return s;
   return store;
+}
+
+absl::Status RunStore::JudgeInterruptedRuns() {
+  std::vector<std::string> ids;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Statement stmt(db_,
+                   "SELECT run_id FROM runs WHERE state = 'interrupted' AND "
+                   "COALESCE(verdict, '') IN ('', 'unspecified')");
+    if (!stmt.ok()) return SqliteError(db_, "prepare interrupted");
+    while (sqlite3_step(stmt.get()) == SQLITE_ROW) ids.push_back(stmt.Column(0));
+  }
+  for (const std::string& id : ids) {
+    absl::StatusOr<v1::RunReport> report = Load(id);
+    if (!report.ok()) continue;  // a row that does not parse: the listing names its problem
+    analysis::JudgeRun(&*report);
+    RETURN_IF_ERROR(Save(*report));
+  }
+  return absl::OkStatus();
 }
 
 RunStore::~RunStore() { sqlite3_close(db_); }

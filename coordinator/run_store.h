@@ -46,7 +46,9 @@ absl::StatusOr<RunQuery> RunQueryOf(const v1::ListRunsRequest& request);
 class RunStore {
  public:
   // Opens (creating if needed) the store at `path`; ":memory:" for tests. Runs still marked
-  // "running" from a previous process become "interrupted": their data so far stays.
+  // "running" from a previous process become "interrupted", judged once here (failed, and why:
+  // analysis::JudgeRun) and stored so: their data so far stays, and every reader (the listing,
+  // the report, a CLI still watching) sees the same verdict.
   static absl::StatusOr<std::unique_ptr<RunStore>> Open(const std::string& path);
   ~RunStore();
 
@@ -67,6 +69,9 @@ class RunStore {
  private:
   explicit RunStore(sqlite3* db) : db_(db) {}
   absl::Status Exec(const char* sql);
+  // Judges and stores each interrupted run that has no verdict yet (a store from before
+  // interrupted runs were judged keeps such rows too).
+  absl::Status JudgeInterruptedRuns();
   // Requires mu_.
   absl::StatusOr<std::vector<v1::SeriesPoint>> LoadPointsLocked(const std::string& run_id);
 
