@@ -1,29 +1,18 @@
 #include "host/conntrack.h"
 
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "host/proc_file.h"
 
 namespace churnlab {
 namespace {
 
-bool ReadFile(const std::string& path, std::string* out) {
-  std::ifstream in(path);
-  if (!in) return false;
-  std::stringstream text;
-  text << in.rdbuf();
-  *out = text.str();
-  return true;
-}
-
 bool ReadNumber(const std::string& path, uint64_t* out) {
-  std::string text;
-  return ReadFile(path, &text) && absl::SimpleAtoi(absl::StripAsciiWhitespace(text), out);
+  return absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadProcFile(path)), out);
 }
 
 }  // namespace
@@ -74,8 +63,9 @@ absl::StatusOr<ConntrackStats> ParseConntrackStat(absl::string_view text) {
 }
 
 absl::StatusOr<ConntrackStats> ReadConntrack(const std::string& proc) {
-  std::string text;
-  if (!ReadFile(proc + "/net/stat/nf_conntrack", &text)) {
+  // Present, the file always holds its header line: empty means absent (no conntrack module).
+  const std::string text = ReadProcFile(proc + "/net/stat/nf_conntrack");
+  if (text.empty()) {
     return absl::NotFoundError(absl::StrCat(proc, "/net/stat/nf_conntrack: no conntrack"));
   }
   absl::StatusOr<ConntrackStats> stats = ParseConntrackStat(text);

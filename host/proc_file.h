@@ -1,4 +1,5 @@
-// Reading a file of /proc whole, the one way every reader here does it.
+// Reading a file of /proc whole: the host module's counters, routes, conntrack figures and
+// process memory read theirs through it (host_facts.cc reads single /proc/sys values by stream).
 #pragma once
 
 #include <string>

@@ -3,13 +3,14 @@
 #include <dirent.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "host/proc_file.h"
 
 namespace churnlab {
@@ -17,12 +18,10 @@ namespace {
 
 // The value in kB of `key` ("Pss:") in a /proc file of "Key:   123 kB" lines, in bytes.
 uint64_t KiBField(const std::string& path, const std::string& key) {
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.compare(0, key.size(), key) != 0) continue;
+  for (absl::string_view line : absl::StrSplit(ReadProcFile(path), '\n')) {
+    if (!absl::ConsumePrefix(&line, key)) continue;
     uint64_t kib = 0;
-    std::istringstream(line.substr(key.size())) >> kib;
+    std::istringstream(std::string(line)) >> kib;
     return kib * 1024;
   }
   return 0;
