@@ -177,7 +177,7 @@ class MoveTest : public ::testing::Test {
     p.target_names = {"first.example"};
     p.rate = 300;
     p.max_in_flight = 300;
-    p.duration = absl::Seconds(3);
+    p.duration = absl::Seconds(5);
     return p;
   }
   // Moves `engine` to the second target after a second; the first's accepts after the move
@@ -189,11 +189,26 @@ class MoveTest : public ::testing::Test {
         DestinationUpdate{1, {targets_[1]->addresses()[0]}, {"first.example"}, {1}}));
     EXPECT_FALSE(engine.UpdateDestinations(  // out of step now: refused
         DestinationUpdate{1, {targets_[1]->addresses()[0]}, {"first.example"}, {1}}));
-    // Each worker (and engine process) takes the change at its loop's next pass.
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    const uint64_t first_after_move = targets_[0]->Counters().accepted;
+    // Each worker (and engine process) takes the change at its loop's next pass, which a busy
+    // machine can hold off: settled once the first's accepts stood still for 300 ms while the
+    // second's grew, read every 100 ms for the rest of the run.
+    uint64_t first_after_move = targets_[0]->Counters().accepted;
+    uint64_t second_then = targets_[1]->Counters().accepted;
+    bool settled = false;
+    for (int still = 0, i = 0; i < 30 && !settled; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      const uint64_t first = targets_[0]->Counters().accepted;
+      still = first == first_after_move ? still + 1 : 0;
+      first_after_move = first;
+      settled = still >= 3 && targets_[1]->Counters().accepted > second_then;
+      if (still == 0) second_then = targets_[1]->Counters().accepted;
+    }
+    EXPECT_TRUE(settled) << "the first target still accepted new connections 3 s after the move";
     EngineSnapshot s = engine.Wait();
     EXPECT_EQ(s.Total().failed(), 0u);
+    s.Total().ForEachFailure([](Phase phase, int code, uint64_t count) {
+      ADD_FAILURE() << count << " failed in phase " << static_cast<int>(phase) << ", code " << code;
+    });
     EXPECT_EQ(targets_[0]->Counters().accepted, first_after_move);
     EXPECT_GT(first_after_move, 0u);
     EXPECT_GT(targets_[1]->Counters().accepted, 0u);

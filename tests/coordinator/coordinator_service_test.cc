@@ -138,7 +138,8 @@ class CoordinatorServiceTest : public ::testing::Test {
   // Ticks the coordinator until the run has a verdict (telemetry is handled asynchronously).
   v1::RunReport WaitForVerdict(const std::string& run_id) {
     v1::RunReport report;
-    for (int i = 0; i < 200 && report.verdict() == v1::RunReport::VERDICT_UNSPECIFIED; ++i) {
+    // Up to 20 s, a bound for a broken build (a busy machine has taken seconds).
+    for (int i = 0; i < 2000 && report.verdict() == v1::RunReport::VERDICT_UNSPECIFIED; ++i) {
       coordinator_->Tick(coordinator_->Now());
       report = Get(run_id);
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
