@@ -64,6 +64,11 @@ sleep 0.2
 # churn_counts FILE: churnlab-churn's summary in FILE as "attempted succeeded failed requests
 # late-skipped" (nothing when FILE has no summary). A busy machine may skip a start it came to
 # late (counted late-skipped): each leg counts what was started.
+# await_log PATTERN N: waits (10 s at most) until access.log holds N lines matching PATTERN
+# (nginx writes each line as its request ends); the checks after it say what fell short.
+await_log() {
+  for _ in $(seq 100); do (($(grep -c "$1" access.log || true) >= $2)) && return; sleep 0.1; done
+}
 churn_counts() {
   sed -n 's/.*attempted \([0-9]*\)  succeeded \([0-9]*\)  failed \([0-9]*\)  requests \([0-9]*\).*late-skipped starts \([0-9]*\).*/\1 \2 \3 \4 \5/p' "$1"
 }
@@ -80,7 +85,7 @@ read -r full resumed < <(sed -n 's/.*tls handshakes [0-9]*: full \([0-9]*\), res
 # at once); every one started succeeds.
 [[ -n $attempted ]] && ((attempted + late == 300 && attempted >= 270 && succeeded == attempted)) ||
   fail "attempted $attempted, late-skipped $late, succeeded $succeeded of 300: $(cat churn.out)"
-sleep 0.3  # nginx writes its log lines as requests end
+await_log '"GET /churn?leg=1 HTTP/1.1" 200 .* leg1$' $((2 * attempted))
 leg1=$(grep -c '"GET /churn?leg=1 HTTP/1.1" 200 .* leg1$' access.log || true)
 connections=$(grep ' leg1$' access.log | awk '{print $1}' | sort -u | wc -l)
 second=$(grep -c '^[0-9]* 2 "GET /churn?leg=1' access.log || true)
@@ -109,7 +114,7 @@ for _ in $(seq 100); do "$bin/churnlab" agents --coordinator="$(cat grpc.addr)" 
   --target-ca=test-ca.pem --path=/churn2 --header='X-Churn: leg2' --tls-resumption=1 \
   --rate=100 --duration=2s --threshold='resumed_ratio >= 0.9' --threshold='tls_handshake_p99 < 500ms' \
   --report=report.json >run.out 2>&1 || fail "the run failed: $(cat run.out)"
-sleep 0.3
+await_log '"GET /churn2 HTTP/1.1" 200 .* leg2$' "$(json report.json 'r["totals"]["status_codes"].get("200", 0)')"
 leg2=$(grep -c '"GET /churn2 HTTP/1.1" 200 .* leg2$' access.log || true)
 reused2=$(grep ' leg2$' access.log | awk '$7 == "r"' | wc -l)
 # 200 starts, less any a busy machine made the agent skip as late; every one started succeeds.
