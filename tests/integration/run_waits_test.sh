@@ -28,7 +28,8 @@ grep -q "expect-agents=1: after 1s only 0 attached and idle" none.out || fail "n
 run --expect-agents=2 --expect-agents-timeout=30s --report=report.json >two.out 2>&1 &
 waiter=$!
 pids+=("$waiter")
-sleep 1
+# a1 comes once the run has said it waits with none there (a busy machine runs the CLI late).
+for _ in $(seq 100); do grep -q "waiting for 2 agent(s): 0 ready" two.out && break; sleep 0.1; done
 bg "$bin/churnlab-agent" --coordinator="$coordinator" --name=a1 --source-ips=127.0.0.2 >a1.log 2>&1
 for _ in $(seq 100); do grep -q "1 ready (a1)" two.out && break; sleep 0.1; done
 grep -q "waiting for 2 agent(s): 0 ready" two.out || fail "it did not say no agent was there: $(cat two.out)"
@@ -52,7 +53,9 @@ code=0
 run --rate=50 --duration=6s --report=rewatch.json >rewatch.out 2>&1 &
 waiter=$!
 pids+=("$waiter")
-sleep 1.5
+# Stopped once the run has started (10 s at most), so that the stream breaks mid-run.
+for _ in $(seq 100); do grep -q "^run .* on [0-9]* agent(s)" rewatch.out && break; sleep 0.1; done
+sleep 0.5
 kill -STOP "$coordinator_pid"
 sleep 4
 kill -CONT "$coordinator_pid"

@@ -74,7 +74,9 @@ echo "   the agent was free: the next run passed"
 echo "== 2. the disk fills mid-run"
 run --rate=100 --duration=4s --report=mid.json >mid.log 2>&1 &
 runner=$!
-sleep 1.5
+# Filled once the run has started (10 s at most; a busy machine runs the CLI late), a second in.
+for _ in $(seq 100); do grep -q "^run .* on [0-9]* agent(s)" mid.log && break; sleep 0.1; done
+sleep 1
 fill_disk
 set +e
 wait "$runner"
