@@ -36,12 +36,19 @@ syns() {
   in_ns nft list counter inet cl_resolve "syn_${1//./_}" |
     awk '/packets/ { for (i = 1; i < NF; i++) if ($i == "packets") print $(i + 1) }'
 }
-# After `after` seconds, point the name at `to`.
-move_later() { (sleep "$1" && point "$2") & pids+=($!); }
+# move_when FROM N TO: once N connections were opened toward FROM (20 s at most), point the name
+# at TO; a move at a fixed time would fall early in a run a busy machine starts late.
+move_when() {
+  (
+    for _ in $(seq 200); do (($(syns "$1") >= $2)) && break; sleep 0.1; done
+    point "$3"
+  ) &
+  pids+=($!)
+}
 
-# 1. churnlab-churn, 6 s at 200/s, looked up every second, moved at 2.5 s.
+# 1. churnlab-churn, 6 s at 200/s, looked up every second, moved after 300 connections.
 point 127.0.0.2
-move_later 2.5 127.0.0.3
+move_when 127.0.0.2 300 127.0.0.3
 in_ns "$bin/churnlab-churn" --target=moving.example:9000 --allow-targets=127.0.0.0/8 --rate=200 \
   --duration=6s --resolve-interval=1s --progress=false --json >churn.json 2>churn.err ||
   fail "churnlab-churn: $(cat churn.err)"
@@ -68,7 +75,7 @@ bg in_ns "$bin/churnlab-agent" --coordinator="$c" --name=a1 --allow-targets=127.
   >a1.log 2>&1
 for _ in $(seq 100); do in_ns "$bin/churnlab" agents --coordinator="$c" 2>/dev/null |
   grep -q '^a1 ' && break; sleep 0.1; done
-move_later 2.5 127.0.0.3
+move_when 127.0.0.2 $((base2 + 300)) 127.0.0.3
 in_ns "$bin/churnlab" run --coordinator="$c" --target=moving.example:9000 --rate=200 \
   --duration=6s --resolve-interval=1s --report=run.json >run.out 2>&1 ||
   fail "the run: $(cat run.out)"
@@ -86,7 +93,7 @@ echo "agent: $succeeded succeeded, $lookups lookups; SYNs toward 127.0.0.2: +$be
 
 # 3. Moved outside the agent's allow-list: refused, the old address kept.
 point 127.0.0.3
-move_later 1.5 127.0.0.4
+move_when 127.0.0.3 $(($(syns 127.0.0.3) + 100)) 127.0.0.4
 in_ns "$bin/churnlab" run --coordinator="$c" --target=moving.example:9000 --rate=100 \
   --duration=4s --resolve-interval=1s --report=outside.json >outside.out 2>&1 ||
   fail "the run: $(cat outside.out)"
