@@ -205,7 +205,7 @@ class MoveTest : public ::testing::Test {
     }
     EXPECT_TRUE(settled) << "the first target still accepted new connections 3 s after the move";
     EngineSnapshot s = engine.Wait();
-    EXPECT_EQ(s.Total().failed(), 0u);
+    // No connection failed: any that did, by phase and code.
     s.Total().ForEachFailure([](Phase phase, int code, uint64_t count) {
       ADD_FAILURE() << count << " failed in phase " << static_cast<int>(phase) << ", code " << code;
     });
