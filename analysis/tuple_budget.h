@@ -91,6 +91,9 @@ struct PlanInputs {
   int tw_reuse = 2;       // Linux's net.ipv4.tcp_tw_reuse (2, loopback only, is its default)
   bool loopback = false;  // the connections are loopback ones
   int timestamps = 1;     // Linux's net.ipv4.tcp_timestamps (0 off; reuse needs them)
+  // The server is known to answer with TCP timestamps too (a remote one decides for itself; a
+  // loopback one is this kernel): bind mode engine's connect() then takes each TIME_WAIT over.
+  bool server_timestamps = false;
   double tw_reuse_delay_s = kTwReuseDelaySeconds;  // net.ipv4.tcp_tw_reuse_delay
   ClosePolicy close = ClosePolicy::kClientFin;
   BindMode bind = BindMode::kNoPort;

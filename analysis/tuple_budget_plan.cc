@@ -45,13 +45,14 @@ bool ReuseApplies(const PlanInputs& in) {
 }
 
 SourceFacts FactsOf(const PlanInputs& in) {
-  return SourceFacts{.ports = in.port_high - in.port_low + 1ull,
-                     .destinations = BindReservesPort(in.bind) ? 1 : in.destinations,
-                     .time_wait_s = in.time_wait_s,
-                     .close = in.close,
-                     .reuse_delay_s = ReuseApplies(in) ? in.tw_reuse_delay_s : 0,
-                     .taken_over = in.os == HostOs::kLinux && in.bind == BindMode::kEngine &&
-                                   BoundConnectTakesOver(in.timestamps, in.loopback)};
+  return SourceFacts{
+      .ports = in.port_high - in.port_low + 1ull,
+      .destinations = BindReservesPort(in.bind) ? 1 : in.destinations,
+      .time_wait_s = in.time_wait_s,
+      .close = in.close,
+      .reuse_delay_s = ReuseApplies(in) ? in.tw_reuse_delay_s : 0,
+      .taken_over = in.os == HostOs::kLinux && in.bind == BindMode::kEngine &&
+                    BoundConnectTakesOver(in.timestamps, in.loopback || in.server_timestamps)};
 }
 
 v1::SourceBudget OneSource(const PlanInputs& in) {
@@ -105,7 +106,16 @@ uint32_t CountFor(double rate, double each, uint32_t now) {
 }
 
 void AddLimitLifters(const PlanInputs& in, std::vector<Change>* out) {
-  if (in.os == HostOs::kLinux && in.bind == BindMode::kEngine && in.timestamps <= 0) {
+  if (in.os == HostOs::kLinux && in.bind == BindMode::kEngine && in.timestamps > 0 &&
+      !in.loopback && !in.server_timestamps) {
+    PlanInputs c = in;
+    c.server_timestamps = true;
+    out->push_back({"a server with TCP timestamps", c,
+                    "bind mode engine's connect() takes each TIME_WAIT over about 0.2 s after "
+                    "the close when the server answers with TCP timestamps too (Linux servers "
+                    "do unless net.ipv4.tcp_timestamps=0 there); this plan cannot know a remote "
+                    "server's: say --server-timestamps, or --loopback for a target on this host"});
+  } else if (in.os == HostOs::kLinux && in.bind == BindMode::kEngine && in.timestamps <= 0) {
     PlanInputs c = in;
     c.timestamps = 1;
     out->push_back({"tcp_timestamps=1", c,
@@ -327,9 +337,10 @@ void AddPortSearchNote(const PlanInputs& in, v1::BudgetPlan& plan) {
   if (in.bind == BindMode::kEngine) {
     plan.add_notes(
         "bind mode engine: each destination has every port again, connect() does not slow as "
-        "the range fills, and with TCP timestamps its connect() takes a port's TIME_WAIT over "
-        "0.2 s or more after the close, whatever tcp_tw_reuse says. While held, its ports are "
-        "skipped by other programs' connect() on the host, as under bind mode bind.");
+        "the range fills, and with TCP timestamps at both ends its connect() takes a port's "
+        "TIME_WAIT over 0.2 s or more after the close, whatever tcp_tw_reuse says (counted here "
+        "only with --loopback or --server-timestamps: a remote server decides). While held, its "
+        "ports are skipped by other programs' connect() on the host, as under bind mode bind.");
   } else if ((in.bind == BindMode::kNone || in.bind == BindMode::kNoPort) && fill >= 0.5) {
     plan.add_notes(absl::StrFormat(
         "This fills about %.0f%% of each source's four-tuples: connect() searches the port "
@@ -403,6 +414,7 @@ v1::BudgetPlan PlanBudget(const PlanInputs& in) {
   plan.set_time_wait_s(in.time_wait_s);
   plan.set_tw_reuse(in.tw_reuse);
   plan.set_loopback(in.loopback);
+  plan.set_server_timestamps(in.server_timestamps);
   if (in.os == HostOs::kLinux) {
     plan.set_timestamps(in.timestamps);
     plan.set_tw_reuse_delay_s(in.tw_reuse_delay_s);

@@ -55,6 +55,7 @@ struct BudgetFlags {
   std::optional<int> timestamps;
   std::optional<double> tw_reuse_delay_s;
   bool loopback = false;
+  bool server_timestamps = false;
   ClosePolicy close = ClosePolicy::kClientFin;
   BindMode bind = BindMode::kNoPort;
   int64_t requests_per_connection = 1;
@@ -177,6 +178,9 @@ void AddFlags(FlagSet& flags, BudgetFlags* f) {
                [f](absl::string_view v) { return ParseSeconds(v, &f->tw_reuse_delay_s); });
   flags.Bool("loopback", &f->loopback,
              "the connections are loopback ones (tcp_tw_reuse=2 applies)");
+  flags.Bool("server-timestamps", &f->server_timestamps,
+             "the server answers with TCP timestamps (Linux's default): --bind=engine then takes "
+             "each TIME_WAIT over about 0.2 s after the close");
   flags.Custom("close", "POLICY", "client-fin", "who closes first: client-fin, rst, server-fin",
                [f](absl::string_view v) {
                  absl::StatusOr<ClosePolicy> p = ParseClosePolicy(v);
@@ -184,7 +188,8 @@ void AddFlags(FlagSet& flags, BudgetFlags* f) {
                  return p.status();
                });
   flags.Custom("bind", "MODE", "no-port",
-               "none, no-port, bind (bind(ip, 0)) or bind-any (bind(0.0.0.0, 0), IPAddress.Any:0)",
+               "none, no-port, bind (bind(ip, 0)), bind-any (bind(0.0.0.0, 0), IPAddress.Any:0) "
+               "or engine (the engine picks each port, per destination)",
                [f](absl::string_view v) {
                  absl::StatusOr<BindMode> m = ParseBindMode(v);
                  if (m.ok()) f->bind = *m;
@@ -222,10 +227,11 @@ absl::StatusOr<PlanInputs> Resolve(const BudgetFlags& f) {
         "--tcp-timed-wait-delay and --max-user-port are Windows registry values; --preset=", name,
         " is not Windows"));
   }
-  if ((f.tw_reuse || f.timestamps || f.tw_reuse_delay_s) && windows) {
+  if ((f.tw_reuse || f.timestamps || f.tw_reuse_delay_s || f.server_timestamps) && windows) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--tw-reuse, --timestamps and --tw-reuse-delay are Linux settings; --preset=", name,
-        " is Windows"));
+        "--tw-reuse, --timestamps, --tw-reuse-delay and --server-timestamps are Linux settings; "
+        "--preset=",
+        name, " is Windows"));
   }
   if (f.time_wait_s && f.timed_wait_delay) {
     return absl::InvalidArgumentError("give --time-wait or --tcp-timed-wait-delay, not both");
@@ -247,6 +253,7 @@ absl::StatusOr<PlanInputs> Resolve(const BudgetFlags& f) {
   in.timestamps = f.timestamps.value_or(windows ? 0 : 1);
   in.tw_reuse_delay_s = f.tw_reuse_delay_s.value_or(kTwReuseDelaySeconds);
   in.loopback = f.loopback;
+  in.server_timestamps = f.server_timestamps;
   in.close = f.close;
   in.bind = f.bind;
   in.requests_per_connection = f.requests_per_connection;
@@ -284,8 +291,9 @@ std::string FormatBudgetPlan(const v1::BudgetPlan& p) {
       Word(p.os()), p.sources(), p.destinations(), p.port_low(), p.port_high(), one.ports(),
       p.time_wait_s(), Word(p.close_policy()), Word(p.bind_mode()),
       p.os() == v1::HOST_OS_LINUX
-          ? absl::StrFormat(", tcp_tw_reuse %d (timestamps %d, delay %g s)", p.tw_reuse(),
-                            p.timestamps(), p.tw_reuse_delay_s())
+          ? absl::StrFormat(", tcp_tw_reuse %d (timestamps %d%s, delay %g s)", p.tw_reuse(),
+                            p.timestamps(), p.server_timestamps() ? ", the server's too" : "",
+                            p.tw_reuse_delay_s())
           : "",
       p.requests_per_connection());
   absl::StrAppendFormat(&out, "  one source:   %d ports x %d destination(s) / %g s%s = %.0f/s\n",

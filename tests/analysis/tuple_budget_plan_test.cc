@@ -66,6 +66,21 @@ TEST(BudgetPlanTest, AFillingRangeNamesBindModeEngine) {
   v1::BudgetPlan picked = PlanBudget(engine);
   EXPECT_TRUE(note(picked, "bind mode engine: each destination has every port again"));
   EXPECT_EQ(picked.per_source().limit(), v1::PORT_LIMIT_TIME_WAIT);  // timestamps unknown
+  // A remote server's timestamps are its own choice: the plan says which lever that is, at the
+  // rate a server with them gives, and counts it when told (--server-timestamps).
+  double server_factor = 0;
+  for (const v1::BudgetLever& l : picked.levers()) {
+    if (l.change() == "a server with TCP timestamps") server_factor = l.factor();
+  }
+  EXPECT_DOUBLE_EQ(server_factor, 60 / 0.2) << picked.DebugString();
+  PlanInputs told = engine;
+  told.server_timestamps = true;
+  v1::BudgetPlan server = PlanBudget(told);
+  EXPECT_EQ(server.per_source().limit(), v1::PORT_LIMIT_TAKEN_OVER);
+  EXPECT_DOUBLE_EQ(server.total_rate(), 28232 / 0.2);
+  EXPECT_TRUE(server.server_timestamps());
+  told.timestamps = 0;  // the client's own off: nothing to take over by
+  EXPECT_EQ(PlanBudget(told).per_source().limit(), v1::PORT_LIMIT_TIME_WAIT);
   // Loopback with tcp_timestamps on: its connect() takes each TIME_WAIT over a retransmission
   // timeout (0.2 s) after the close: 28,232 ports sustain 141,160/s, not 471/s.
   engine.loopback = true;

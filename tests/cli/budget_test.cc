@@ -213,6 +213,15 @@ TEST(BudgetCommandTest, ReuseLoopbackAndClosePolicyReachThePlan) {
   EXPECT_EQ(server.close_policy(), v1::CLOSE_POLICY_SERVER_FIN);
   EXPECT_EQ(server.time_wait_side(), v1::TIME_WAIT_SIDE_SERVER);
   EXPECT_EQ(server.per_source().limit(), v1::PORT_LIMIT_NO_CLIENT_TIME_WAIT);
+
+  // Bind mode engine against a server that answers with TCP timestamps: each TIME_WAIT taken
+  // over after 0.2 s, as a run's report counts it (1,000 ports: 5,000/s, not 17/s).
+  v1::BudgetPlan engine = JsonPlan({"--port-range=40000-40999", "--tw-reuse=0", "--bind=engine",
+                                    "--server-timestamps", "--rate=300"});
+  EXPECT_TRUE(engine.server_timestamps());
+  EXPECT_EQ(engine.per_source().limit(), v1::PORT_LIMIT_TAKEN_OVER);
+  EXPECT_DOUBLE_EQ(engine.total_rate(), 1000 / 0.2);
+  EXPECT_EQ(engine.exhaustion_after_s(), 0);
 }
 
 // 100 requests on each of 16384 / 240 = 68.27 connections/s.
