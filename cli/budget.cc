@@ -144,6 +144,24 @@ void AddHoldFlags(FlagSet& flags, BudgetFlags* f) {
                [f](absl::string_view v) { return ParseBytes(v, &f->memory_bytes); });
 }
 
+// Linux's TIME_WAIT settings, and what is known of the connections' two ends.
+void AddLinuxFlags(FlagSet& flags, BudgetFlags* f) {
+  flags.Custom("tw-reuse", "0|1|2", "2 on linux", "Linux's net.ipv4.tcp_tw_reuse",
+               Optional<int>(&f->tw_reuse, 0, 2));
+  flags.Custom("timestamps", "0|1|2", "1 on linux",
+               "Linux's net.ipv4.tcp_timestamps (tcp_tw_reuse needs them)",
+               Optional<int>(&f->timestamps, 0, 2));
+  flags.Custom("tw-reuse-delay", "DURATION", "1s on linux",
+               "Linux's net.ipv4.tcp_tw_reuse_delay: how long after a TIME_WAIT tuple's last "
+               "timestamp reuse may take it over",
+               [f](absl::string_view v) { return ParseSeconds(v, &f->tw_reuse_delay_s); });
+  flags.Bool("loopback", &f->loopback,
+             "the connections are loopback ones (tcp_tw_reuse=2 applies)");
+  flags.Bool("server-timestamps", &f->server_timestamps,
+             "the server answers with TCP timestamps (Linux's default): --bind=engine then takes "
+             "each TIME_WAIT over about 0.2 s after the close");
+}
+
 void AddFlags(FlagSet& flags, BudgetFlags* f) {
   flags.String("preset", &f->preset, "linux, windows or windows-legacy");
   flags.Custom("sources", "N", "1", "source IPs", InRange<int64_t>(&f->sources, 1, 1'000'000));
@@ -167,20 +185,7 @@ void AddFlags(FlagSet& flags, BudgetFlags* f) {
   flags.Custom("max-user-port", "N", "",
                "legacy Windows' MaxUserPort registry value (5000-65534): ports 1025-N",
                Optional<uint32_t>(&f->max_user_port, 5000, 65534));
-  flags.Custom("tw-reuse", "0|1|2", "2 on linux", "Linux's net.ipv4.tcp_tw_reuse",
-               Optional<int>(&f->tw_reuse, 0, 2));
-  flags.Custom("timestamps", "0|1|2", "1 on linux",
-               "Linux's net.ipv4.tcp_timestamps (tcp_tw_reuse needs them)",
-               Optional<int>(&f->timestamps, 0, 2));
-  flags.Custom("tw-reuse-delay", "DURATION", "1s on linux",
-               "Linux's net.ipv4.tcp_tw_reuse_delay: how long after a TIME_WAIT tuple's last "
-               "timestamp reuse may take it over",
-               [f](absl::string_view v) { return ParseSeconds(v, &f->tw_reuse_delay_s); });
-  flags.Bool("loopback", &f->loopback,
-             "the connections are loopback ones (tcp_tw_reuse=2 applies)");
-  flags.Bool("server-timestamps", &f->server_timestamps,
-             "the server answers with TCP timestamps (Linux's default): --bind=engine then takes "
-             "each TIME_WAIT over about 0.2 s after the close");
+  AddLinuxFlags(flags, f);
   flags.Custom("close", "POLICY", "client-fin", "who closes first: client-fin, rst, server-fin",
                [f](absl::string_view v) {
                  absl::StatusOr<ClosePolicy> p = ParseClosePolicy(v);

@@ -259,7 +259,8 @@ INSTANTIATE_TEST_SUITE_P(
         Refused{{"--preset=linux", "--max-user-port=6000"}, "--preset=linux is not Windows"},
         Refused{{"--preset=linux", "--tcp-timed-wait-delay=30"}, "--preset=linux is not Windows"},
         Refused{{"--preset=windows", "--tw-reuse=1"},
-                "--tw-reuse, --timestamps and --tw-reuse-delay are Linux settings"},
+                "--tw-reuse, --timestamps, --tw-reuse-delay and --server-timestamps are Linux "
+                "settings"},
         Refused{{"--max-user-port=6000", "--tw-reuse=1"}, "--preset=windows-legacy is Windows"},
         Refused{{"--time-wait=30s", "--tcp-timed-wait-delay=30"},
                 "give --time-wait or --tcp-timed-wait-delay, not both"},
