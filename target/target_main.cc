@@ -239,6 +239,7 @@ int64_t ServerProcesses(const Options& o, uint64_t fd_limit) {
 std::vector<pid_t> ForkServers(int64_t count, const TargetServer& parent, TargetParams params,
                                SharedCounters* processes) {
   params.listen = parent.addresses();
+  params.join_own_ports = true;
   std::vector<pid_t> children;
   for (int64_t i = 1; i < count; ++i) {
     std::fflush(nullptr);

@@ -34,6 +34,10 @@ absl::StatusOr<DelayRange> ParseDelayRange(absl::string_view text);
 
 struct TargetParams {
   std::vector<SocketAddress> listen;  // port 0 picks a free port, shared by all workers
+  // The listen ports are this target's own, open in the process that forked this one
+  // (--processes): join them. Otherwise a port some other socket holds is refused, rather than
+  // shared through SO_REUSEPORT with whatever listens there (a target left running took half).
+  bool join_own_ports = false;
   Protocol protocol = Protocol::kCounter;
   CloseMode close_mode = CloseMode::kClient;
   DelayRange delay;

@@ -16,8 +16,10 @@ absl::StatusOr<std::unique_ptr<TargetServer>> TargetServer::Create(TargetParams 
   for (int i = 0; i < p.threads; ++i) {
     server->workers_.push_back(
         std::make_unique<TargetWorker>(p, server->tls_.get(), server->shared_, sys, clock));
-    // The first worker resolves port 0 in params_.listen; the others join those ports.
-    RETURN_IF_ERROR(server->workers_.back()->Listen(server->params_.listen));
+    // The first worker resolves port 0 in params_.listen, or finds a fixed port free unless it
+    // is this target's own; the others join those ports.
+    RETURN_IF_ERROR(
+        server->workers_.back()->Listen(server->params_.listen, i == 0 && !p.join_own_ports));
   }
   return server;
 }

@@ -10,6 +10,7 @@
 #include <functional>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/wire_protocol.h"
 #include "gtest/gtest.h"
@@ -86,6 +87,31 @@ TEST(TargetServerTest, PortZeroIsResolvedToTheBoundPort) {
   ASSERT_NE(server, nullptr);
   ASSERT_EQ(server->addresses().size(), 1u);
   EXPECT_NE(server->addresses()[0].port(), 0);
+}
+
+// A second target on a port some socket holds is refused, naming it, rather than sharing it
+// through SO_REUSEPORT (a target left running took half the connections); a process of the same
+// target (--processes) joins its own ports.
+TEST(TargetServerTest, APortAnotherSocketHoldsIsRefusedUnlessItIsItsOwn) {
+  std::unique_ptr<TargetServer> first = Serve({});
+  ASSERT_NE(first, nullptr);
+  TargetParams again;
+  again.listen = first->addresses();
+  again.threads = 1;
+  absl::StatusOr<std::unique_ptr<TargetServer>> second = TargetServer::Create(again);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition) << second.status();
+  EXPECT_NE(second.status().message().find(first->addresses()[0].ToString()), std::string::npos)
+      << second.status();
+  EXPECT_NE(second.status().message().find("another socket holds that port"), std::string::npos);
+  again.join_own_ports = true;
+  absl::StatusOr<std::unique_ptr<TargetServer>> joined = TargetServer::Create(again);
+  EXPECT_TRUE(joined.ok()) << joined.status();
+  // A wildcard address on that port is refused too.
+  again.join_own_ports = false;
+  again.listen = {
+      *SocketAddress::ParseIpPort(absl::StrCat("0.0.0.0:", first->addresses()[0].port()))};
+  EXPECT_FALSE(TargetServer::Create(again).ok());
 }
 
 TEST(TargetServerTest, TheCounterGoesUpOverConnectionsAndEachIsCounted) {
