@@ -64,14 +64,15 @@ void AddPortsAtStartNotes(const ShardFacts& shard, std::set<std::string>* notes)
   const v1::Hello& hello = *shard.hello;
   const bool bind_known =
       shard.range_at_start.has_value() && shard.range_at_start->bind_taken_known();
+  const bool bind_took = bind_known && shard.range_at_start->bind_taken() > 0;
   for (const auto& [ip, held] : shard.taken_at_start) {
     notes->insert(absl::StrFormat(
         "%s (%s) already held %d ports toward the targets when the run started (an earlier "
         "run's TIME_WAIT)%s: the budget counts the %d left",
-        ip, hello.name(), held, bind_known ? ", and bind() took others on its host (below)" : "",
+        ip, hello.name(), held, bind_took ? ", and bind() took others on its host (below)" : "",
         PortCount(hello) - std::min(UnusableAtStart(shard, ip), PortCount(hello))));
   }
-  if (bind_known && shard.range_at_start->bind_taken() > 0) {
+  if (bind_took) {
     const v1::PortsAtStart& at_start = *shard.range_at_start;
     notes->insert(absl::StrFormat(
         "when the run started, bind() had taken %d ports of %s's range (any address or program, "

@@ -195,7 +195,16 @@ TEST(TupleBudgetTest, PortsBindTookLeaveEverySourcesBudgetOnce) {
   EXPECT_TRUE(Has(b, "the other 650 ports sockets held there were connect()'s"));
   EXPECT_TRUE(Has(b, "10.0.1.1 (a1) already held 400 ports toward the targets"));
   EXPECT_TRUE(Has(b, "the budget counts the 400 left"));
+  EXPECT_TRUE(Has(b, "and bind() took others on its host (below)"));
   EXPECT_FALSE(Has(b, "at most that much lower"));
+  // Asked, and bind() took none: no word of a note below that is not there.
+  fleet.last().bind_taken_at_start.clear();
+  range.set_bind_taken(0);
+  fleet.last().range_at_start = range;
+  v1::TupleBudget none = ComputeTupleBudget(Spec({"10.0.0.1:80"}, 200), fleet.facts());
+  EXPECT_TRUE(Has(none, "10.0.1.1 (a1) already held 400 ports toward the targets"));
+  EXPECT_FALSE(Has(none, "bind() took others"));
+  EXPECT_FALSE(Has(none, "bind() had taken"));
 }
 
 TEST(TupleBudgetTest, RstAndServerCloseLeaveTheClientNoTimeWait) {
