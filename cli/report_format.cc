@@ -79,6 +79,12 @@ std::string RequestsPerConnection(const v1::RunReport& r) {
                          std::max<int64_t>(1, r.spec().requests_per_connection()));
 }
 
+// A p99 in ms, or "none" for a run that made no connection to measure (a 0.00ms would read as
+// the best latency of all).
+std::string P99(const v1::LatencySummary& s) {
+  return s.count() == 0 ? "none" : absl::StrFormat("%.2fms", s.p99_ms());
+}
+
 std::string Latency(const char* name, const v1::LatencySummary& s) {
   if (s.count() == 0) return absl::StrFormat("  %-10s (none)\n", name);
   return absl::StrFormat("  %-10s p50 %.2fms  p90 %.2fms  p99 %.2fms  max %.2fms\n", name,
@@ -399,8 +405,7 @@ std::string FormatCompare(const v1::CompareReport& c) {
     return absl::StrCat(PeakFinWait2(r), " / ", PeakServerCloseWait(r));
   };
   row("FIN_WAIT2 / server CLOSE_WAIT", waits(a), waits(b));
-  row("connect p99", absl::StrFormat("%.2fms", a.latency().connect().p99_ms()),
-      absl::StrFormat("%.2fms", b.latency().connect().p99_ms()));
+  row("connect p99", P99(a.latency().connect()), P99(b.latency().connect()));
   row("tuple budget", absl::StrFormat("%.0f/s", a.tuple_budget().total_rate()),
       absl::StrFormat("%.0f/s", b.tuple_budget().total_rate()));
   row("verdict", Word(a.verdict()), Word(b.verdict()));
@@ -448,10 +453,10 @@ std::string FormatReportsText(const std::vector<v1::RunReport>& reports) {
     const auto [error, count] = TopError(r);
     const std::string top = count > 0 ? absl::StrCat(error, " ", count) : "-";
     absl::StrAppendFormat(
-        &out, "%-26s %-9s %10d %9d %10.0f %9.2fms  %s\n", TerminalSafe(r.run_id()).substr(0, 26),
+        &out, "%-26s %-9s %10d %9d %10.0f %11s  %s\n", TerminalSafe(r.run_id()).substr(0, 26),
         r.verdict() == v1::RunReport::VERDICT_UNSPECIFIED ? "-" : Word(r.verdict()),
-        r.totals().attempted(), r.totals().failed(), r.achieved_rate(),
-        r.latency().connect().p99_ms(), TerminalSafe(top).substr(0, 18));
+        r.totals().attempted(), r.totals().failed(), r.achieved_rate(), P99(r.latency().connect()),
+        TerminalSafe(top).substr(0, 18));
   }
   for (const v1::RunReport& r : reports) {
     for (const std::string& reason : r.verdict_reasons()) {

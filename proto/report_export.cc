@@ -49,6 +49,10 @@ std::string CsvField(const std::string& raw) {
   return out + "\"";
 }
 
+// A latency in ms, or an empty cell where the interval had no sample to measure (its histogram
+// empty: every real sample is 1 ns or more), not a 0.000 that reads as the best of all.
+std::string Ms(double ms) { return ms > 0 ? absl::StrFormat("%.3f", ms) : ""; }
+
 }  // namespace
 
 std::optional<absl::Time> RunStart(const v1::RunReport& report) {
@@ -68,8 +72,8 @@ std::string SeriesToCsv(const v1::RunReport& report) {
     for (const v1::FailureCount& f : p.failures()) columns.emplace(FailureColumn(f), 0);
   }
   std::string out =
-      "t_s,interval_s,attempted,succeeded,failed,in_flight,connect_p99_ms,connect_call_p99_ms,"
-      "loop_lag_max_ms,errors,time,unix_s";
+      "t_s,interval_s,attempted,succeeded,failed,in_flight,connect_call_p99_ms,loop_lag_max_ms,"
+      "errors,time,unix_s";
   // Then each latency's percentiles in the interval, and its TLS handshakes.
   for (const char* part : {"connect", "total", "tls_handshake"}) {
     for (const char* q : {"p50", "p90", "p99", "p999"}) {
@@ -88,9 +92,9 @@ std::string SeriesToCsv(const v1::RunReport& report) {
     std::map<std::string, uint64_t> sorted(p.errors().begin(), p.errors().end());
     std::vector<std::string> errors;
     for (const auto& [key, count] : sorted) errors.push_back(absl::StrCat(key, "=", count));
-    absl::StrAppendFormat(&out, "%.3f,%.3f,%d,%d,%d,%d,%.3f,%.3f,%.3f,%s,", p.t_s(), p.interval_s(),
+    absl::StrAppendFormat(&out, "%.3f,%.3f,%d,%d,%d,%d,%s,%s,%s,", p.t_s(), p.interval_s(),
                           p.attempted(), p.succeeded(), p.failed(), p.in_flight(),
-                          p.connect_p99_ms(), p.connect_call_p99_ms(), p.loop_lag_max_ms(),
+                          Ms(p.connect_call_p99_ms()), Ms(p.loop_lag_max_ms()),
                           CsvField(absl::StrJoin(errors, ";")));
     if (start.has_value()) {
       absl::Time at = *start + absl::Milliseconds(std::llround(p.t_s() * 1e3));
@@ -99,13 +103,13 @@ std::string SeriesToCsv(const v1::RunReport& report) {
     } else {
       out += ",";
     }
-    absl::StrAppendFormat(&out, ",%.3f,%.3f,%.3f,%.3f", p.connect_p50_ms(), p.connect_p90_ms(),
-                          p.connect_p99_ms(), p.connect_p999_ms());
-    absl::StrAppendFormat(&out, ",%.3f,%.3f,%.3f,%.3f", p.total_p50_ms(), p.total_p90_ms(),
-                          p.total_p99_ms(), p.total_p999_ms());
-    absl::StrAppendFormat(&out, ",%.3f,%.3f,%.3f,%.3f,%d,%d", p.tls_handshake_p50_ms(),
-                          p.tls_handshake_p90_ms(), p.tls_handshake_p99_ms(),
-                          p.tls_handshake_p999_ms(), p.tls_full(), p.tls_resumed());
+    for (double ms : {p.connect_p50_ms(), p.connect_p90_ms(), p.connect_p99_ms(),
+                      p.connect_p999_ms(), p.total_p50_ms(), p.total_p90_ms(), p.total_p99_ms(),
+                      p.total_p999_ms(), p.tls_handshake_p50_ms(), p.tls_handshake_p90_ms(),
+                      p.tls_handshake_p99_ms(), p.tls_handshake_p999_ms()}) {
+      absl::StrAppend(&out, ",", Ms(ms));
+    }
+    absl::StrAppendFormat(&out, ",%d,%d", p.tls_full(), p.tls_resumed());
     std::vector<uint64_t> counts(columns.size());
     for (const v1::FailureCount& f : p.failures()) counts[columns[FailureColumn(f)]] += f.count();
     for (uint64_t count : counts) absl::StrAppend(&out, ",", count);
