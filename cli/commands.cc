@@ -23,6 +23,7 @@
 #include "cli/compare.h"
 #include "cli/coordinator_client.h"
 #include "cli/junit_report.h"
+#include "cli/output_file.h"
 #include "cli/report_format.h"
 #include "cli/spec_flags.h"
 #include "common/flags.h"
@@ -262,6 +263,15 @@ std::variant<PreparedRun, int> PrepareRun(const std::string& program, const std:
   }
   absl::StatusOr<v1::RunSpec> spec = BuildSpec(f.spec_file, f.overrides);
   if (!spec.ok()) return Fail(program, kExitBadInput, std::string(spec.status().message()));
+  // Where the results go is checked before any traffic: a path that cannot be written found
+  // after the run would leave its results on the terminal only.
+  for (const auto& [flag, path] :
+       {std::pair<const char*, const std::string&>{"report", f.report_file},
+        {"html", f.html_file},
+        {"junit", f.junit_file}}) {
+    absl::Status writable = CheckOutputFile(flag, path);
+    if (!writable.ok()) return Fail(program, kExitBadInput, std::string(writable.message()));
+  }
   if (spec->agent_names_size() > 0 && f.expect_agents > spec->agent_names_size()) {
     return Fail(program, kExitBadInput,
                 absl::StrCat("--expect-agents=", f.expect_agents, ": only ",
@@ -287,6 +297,18 @@ std::string SuiteName(const std::string& command, const v1::RunSpec& spec,
   std::string name =
       absl::StrCat("churnlab ", command, " ", spec.name().empty() ? "(unnamed)" : spec.name());
   return part.empty() ? name : absl::StrCat(name, ": ", part);
+}
+
+// Writes --report (`json`) and --html (of `reports`) where they were asked for: 0, or 3 with
+// the kernel's reason printed.
+int WriteReports(const std::string& program, const RunFlags& f, const std::string& json,
+                 const std::vector<v1::RunReport>& reports) {
+  absl::Status written = absl::OkStatus();
+  if (!f.report_file.empty()) written = WriteOutputFile(f.report_file, json, "the report");
+  if (written.ok() && !f.html_file.empty()) {
+    written = WriteOutputFile(f.html_file, ReportsToHtml(reports), "the HTML report");
+  }
+  return written.ok() ? kExitOk : Fail(program, kExitCannotRun, std::string(written.message()));
 }
 
 // Writes --junit when it was given; returns `code`, or 3 (the message printed) when the file
@@ -326,11 +348,8 @@ int RunCommand(int argc, char** argv) {
                      Fail(program, ExitCodeFor(report.status()), why));
   }
   std::printf("%s", FormatReportText(*report).c_str());
-  if (!f.report_file.empty() && !WriteFile(f.report_file, ReportToJson(*report))) {
-    return Fail(program, kExitCannotRun, "cannot write the report to " + f.report_file);
-  }
-  if (!f.html_file.empty() && !WriteFile(f.html_file, ReportsToHtml({*report}))) {
-    return Fail(program, kExitCannotRun, "cannot write the HTML report to " + f.html_file);
+  if (int code = WriteReports(program, f, ReportToJson(*report), {*report}); code != kExitOk) {
+    return code;
   }
   return WithJunit(program, f.junit_file, {{SuiteName("run", spec), &*report, ""}},
                    ExitCodeForReport(*report));
@@ -377,11 +396,9 @@ int CompareCommand(int argc, char** argv) {
   for (std::string& line : analysis::CompareSummary(*single, *distributed))
     compare.add_summary(std::move(line));
   std::printf("%s", FormatCompare(compare).c_str());
-  if (!f.report_file.empty() && !WriteFile(f.report_file, MessageToJson(compare))) {
-    return Fail(program, kExitCannotRun, "cannot write the report to " + f.report_file);
-  }
-  if (!f.html_file.empty() && !WriteFile(f.html_file, ReportsToHtml({*single, *distributed}))) {
-    return Fail(program, kExitCannotRun, "cannot write the HTML report to " + f.html_file);
+  if (int code = WriteReports(program, f, MessageToJson(compare), {*single, *distributed});
+      code != kExitOk) {
+    return code;
   }
   return WithJunit(program, f.junit_file,
                    {{single_suite, &*single, ""}, {spread_suite, &*distributed, ""}},

@@ -154,10 +154,4 @@ std::variant<Connection, int> Dial(const std::string& program, const Coordinator
   return Connection{v1::Control::NewStub(channel)};
 }
 
-bool WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-  return static_cast<bool>(out);
-}
-
 }  // namespace churnlab

@@ -51,7 +51,4 @@ int WaitForAgents(const std::string& program, v1::Control::Stub* stub, int64_t w
                   const std::vector<std::string>& names, absl::Duration timeout,
                   const std::function<bool()>& stop);
 
-// False when `path` cannot be written whole.
-bool WriteFile(const std::string& path, const std::string& text);
-
 }  // namespace churnlab

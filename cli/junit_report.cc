@@ -2,13 +2,13 @@
 
 #include <libxml/tree.h>
 
-#include <fstream>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "cli/output_file.h"
 #include "cli/report_format.h"
 #include "common/terminal_text.h"
 #include "proto/message_json.h"
@@ -182,11 +182,7 @@ absl::StatusOr<std::string> JunitXml(const std::vector<JunitRun>& runs) {
 absl::Status WriteJunitFile(const std::string& path, const std::vector<JunitRun>& runs) {
   absl::StatusOr<std::string> xml = JunitXml(runs);
   if (!xml.ok()) return xml.status();
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << *xml;
-  out.close();
-  if (!out) return absl::UnavailableError(absl::StrCat("cannot write the JUnit report to ", path));
-  return absl::OkStatus();
+  return WriteOutputFile(path, *xml, "the JUnit report");
 }
 
 }  // namespace churnlab

@@ -10,6 +10,7 @@
 #include "churnlab/v1/control.grpc.pb.h"
 #include "cli/commands.h"
 #include "cli/coordinator_client.h"
+#include "cli/output_file.h"
 #include "cli/report_format.h"
 #include "common/flags.h"
 #include "common/terminal_text.h"
@@ -150,6 +151,9 @@ int ReportCommand(int argc, char** argv) {
     return Fail(program, kExitBadInput,
                 absl::StrCat(positional.size(), " runs; at most ", kMaxReportsAtOnce, " at once"));
   }
+  if (absl::Status writable = CheckOutputFile("output", output); !writable.ok()) {
+    return Fail(program, kExitBadInput, std::string(writable.message()));
+  }
   std::variant<Connection, int> dialed = Dial(program, coordinator);
   if (const int* code = std::get_if<int>(&dialed)) return *code;
   auto got = GetReports(program, std::get<Connection>(dialed).stub.get(), positional);
@@ -158,8 +162,8 @@ int ReportCommand(int argc, char** argv) {
   const std::string text = Render(format, reports, reports.size() > 1 || as_runs);
   if (output.empty()) {
     std::fwrite(text.data(), 1, text.size(), stdout);
-  } else if (!WriteFile(output, text)) {
-    return Fail(program, kExitCannotRun, "cannot write " + output);
+  } else if (absl::Status written = WriteOutputFile(output, text, "the reports"); !written.ok()) {
+    return Fail(program, kExitCannotRun, std::string(written.message()));
   }
   return kExitOk;
 }
