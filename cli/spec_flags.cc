@@ -310,7 +310,7 @@ absl::StatusOr<v1::RunSpec> BuildSpec(const std::string& spec_file,
   if (!spec_file.empty()) {
     std::string text;
     if (absl::Status s = ReadFlagFile(spec_file, kMaxSpecJsonBytes, &text); !s.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("--spec: ", s.message(), " (1 MiB)"));
+      return absl::InvalidArgumentError(absl::StrCat("--spec: ", s.message()));
     }
     absl::StatusOr<v1::RunSpec> parsed = ParseRunSpecJson(text);
     if (!parsed.ok()) {

@@ -1,8 +1,10 @@
 #include "common/flags.h"
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 
 #include "absl/strings/ascii.h"
@@ -183,12 +185,19 @@ void ExitIfBadInput(const std::string& program, const absl::Status& status) {
 }
 
 absl::Status ReadFlagFile(absl::string_view path, size_t max_bytes, std::string* out) {
+  errno = 0;
   std::ifstream in{std::string(path), std::ios::binary};
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read '", path, "'"));
+  if (!in) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot read '", path, "': ", errno != 0 ? std::strerror(errno) : "cannot open it"));
+  }
   // One byte past the limit tells a file that is too big without reading it whole.
   std::string text(max_bytes + 1, '\0');
   in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  if (in.bad()) return absl::InvalidArgumentError(absl::StrCat("cannot read '", path, "'"));
+  if (in.bad()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot read '", path, "': ", errno != 0 ? std::strerror(errno) : "a read failed"));
+  }
   text.resize(static_cast<size_t>(in.gcount()));
   if (text.size() > max_bytes) {
     return absl::InvalidArgumentError(
