@@ -13,7 +13,9 @@
 #include "common/fd_limit.h"
 #include "common/flags.h"
 #include "common/signals.h"
+#include "common/status_macros.h"
 #include "host/host_facts.h"
+#include "proto/grpc_link.h"
 
 namespace churnlab {
 namespace {
@@ -72,6 +74,7 @@ FlagSet MakeFlags(Options& o) {
 
 absl::StatusOr<AgentSession::Options> Resolve(const Options& o) {
   AgentSession::Options out;
+  RETURN_IF_ERROR(CheckCoordinatorAddress("coordinator", o.coordinator));
   out.link.coordinator = o.coordinator;
   absl::StatusOr<LinkSecurity> security = LoadLinkSecurity(o.security);
   if (!security.ok()) return security.status();

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <functional>
 #include <optional>
+#include <set>
 #include <thread>
 #include <variant>
 
@@ -410,7 +411,8 @@ int AgentsCommand(int argc, char** argv) {
   CoordinatorFlags coordinator;
   FlagSet flags(program,
                 "Lists the agents attached to the coordinator (and those lost during a run), each "
-                "with its\nfirst 16 source IPs; named agents are listed with all of them.\n"
+                "with its\nfirst 16 source IPs; named agents are listed with all of them (a "
+                "NAME no agent\nanswers to exits 2, saying who is attached).\n"
                 "Usage: churnlab agents [NAME...]");
   AddCoordinatorFlags(flags, &coordinator);
   std::vector<std::string> names = flags.ParseOrExit(argc, argv);
@@ -424,10 +426,38 @@ int AgentsCommand(int argc, char** argv) {
   v1::ListAgentsRequest request;
   for (const std::string& name : names) request.add_names(name);
   v1::ListAgentsResponse response;
-  grpc::Status status = std::get<Connection>(dialed).stub->ListAgents(&context, request, &response);
+  v1::Control::Stub* stub = std::get<Connection>(dialed).stub.get();
+  grpc::Status status = stub->ListAgents(&context, request, &response);
   if (!status.ok()) return Fail(program, ExitCodeFor(status), status.error_message());
-  std::printf("%s", FormatAgents({response.agents().begin(), response.agents().end()}).c_str());
-  return kExitOk;
+  std::set<std::string> missing(names.begin(), names.end());
+  for (const v1::AgentInfo& agent : response.agents()) missing.erase(agent.hello().name());
+  if (!response.agents().empty()) {
+    std::printf("%s", FormatAgents({response.agents().begin(), response.agents().end()}).c_str());
+  }
+  if (missing.empty()) {
+    if (response.agents().empty()) std::printf("%s", FormatAgents({}).c_str());
+    return kExitOk;
+  }
+  // A name nobody answers to is the caller's mistake (exit 2), said with who is there.
+  grpc::ClientContext all_context;
+  v1::ListAgentsResponse all;
+  std::vector<std::string> attached;
+  if (stub->ListAgents(&all_context, v1::ListAgentsRequest(), &all).ok()) {
+    for (const v1::AgentInfo& agent : all.agents()) {
+      if (attached.size() == 16) {  // the first 16 say enough
+        attached.push_back(absl::StrCat("and ", all.agents_size() - 16, " more"));
+        break;
+      }
+      attached.push_back(agent.hello().name());
+    }
+  }
+  return Fail(
+      program, kExitBadInput,
+      absl::StrCat(
+          "no agent named ", TerminalSafe(absl::StrJoin(missing, ", ")),
+          attached.empty()
+              ? " (none attached)"
+              : absl::StrCat(" (attached: ", TerminalSafe(absl::StrJoin(attached, ", ")), ")")));
 }
 
 int CancelCommand(int argc, char** argv) {

@@ -140,6 +140,9 @@ void AddCoordinatorFlags(FlagSet& flags, CoordinatorFlags* f) {
 }
 
 std::variant<Connection, int> Dial(const std::string& program, const CoordinatorFlags& f) {
+  if (absl::Status address = CheckCoordinatorAddress("coordinator", f.address); !address.ok()) {
+    return Fail(program, kExitBadInput, std::string(address.message()));
+  }
   absl::StatusOr<LinkSecurity> security = LoadLinkSecurity(f.security);
   if (!security.ok()) return Fail(program, kExitBadInput, std::string(security.status().message()));
   std::shared_ptr<grpc::Channel> channel = DialCoordinator(f.address, *security);

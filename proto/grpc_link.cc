@@ -8,6 +8,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/net_address.h"
+#include "common/target_names.h"
 
 namespace churnlab {
 namespace {
@@ -99,6 +101,17 @@ absl::StatusOr<LinkSecurity> LoadLinkSecurity(const SecurityFlags& flags) {
         absl::StrCat("--", p, "tls-cert and --", p, "tls-key go together"));
   }
   return out;
+}
+
+absl::Status CheckCoordinatorAddress(const std::string& flag, const std::string& address) {
+  absl::StatusOr<SocketAddress> ip = SocketAddress::ParseIpPort(address);
+  const bool named = !ip.ok() && ParseNamedTarget(address).ok();
+  const int port = ip.ok() ? ip->port() : named ? ParseNamedTarget(address)->port : 0;
+  if ((ip.ok() || named) && port > 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("--", flag, "=", address,
+                   ": want the coordinator's HOST:PORT (an IP or a DNS name, port 1-65535, like "
+                   "127.0.0.1:7400)"));
 }
 
 std::shared_ptr<grpc::Channel> DialCoordinator(const std::string& address,

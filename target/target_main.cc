@@ -21,6 +21,7 @@
 #include "common/status_macros.h"
 #include "host/host_facts.h"
 #include "host/observer_session.h"
+#include "proto/grpc_link.h"
 #include "target/shared_counters.h"
 #include "target/target_server.h"
 
@@ -277,20 +278,30 @@ std::vector<std::string> Serving(const Options& o, const TargetServer& server, s
   return listening;
 }
 
-int Main(int argc, char** argv) {
-  Options o;
-  FlagSet flags = MakeFlags(o);
-  flags.ParseFlagsOnlyOrExit(argc, argv);
+// The flags the target's server does not check itself, or exit 2 naming the bad one; the link
+// security to attach with.
+LinkSecurity CheckFlagsOrExit(const Options& o) {
   absl::StatusOr<LinkSecurity> security = LoadLinkSecurity(o.security);
   ExitIfBadInput("churnlab-target", security.status());
-  // Each accepted connection is an fd.
-  FdLimitChange fds = RaiseFdLimit();
-  std::fprintf(stderr, "churnlab-target: %s\n", fds.Describe().c_str());
+  if (!o.coordinator.empty()) {
+    ExitIfBadInput("churnlab-target", CheckCoordinatorAddress("coordinator", o.coordinator));
+  }
   if (o.processes < 1 || o.processes > kMaxProcesses) {
     ExitIfBadInput("churnlab-target",
                    absl::InvalidArgumentError(
                        absl::StrCat("--processes=", o.processes, ": not in 1..", kMaxProcesses)));
   }
+  return *std::move(security);
+}
+
+int Main(int argc, char** argv) {
+  Options o;
+  FlagSet flags = MakeFlags(o);
+  flags.ParseFlagsOnlyOrExit(argc, argv);
+  LinkSecurity security = CheckFlagsOrExit(o);
+  // Each accepted connection is an fd.
+  FdLimitChange fds = RaiseFdLimit();
+  std::fprintf(stderr, "churnlab-target: %s\n", fds.Describe().c_str());
   // Signals are taken by sigwait below, never by a worker thread.
   sigset_t signals = BlockTerminationSignals();
 
@@ -324,7 +335,7 @@ int Main(int argc, char** argv) {
     }
   }
   std::unique_ptr<ObserverSession> observer =
-      MakeObserver(o, *std::move(security), **server, **counters);
+      MakeObserver(o, std::move(security), **server, **counters);
   std::thread observer_thread;
   if (observer != nullptr) observer_thread = std::thread([&] { observer->Run(); });
   WaitForSignal(signals, o, **server, **counters);

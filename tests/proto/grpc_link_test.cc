@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "churnlab/v1/control.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "tests/support/child_process.h"
@@ -32,6 +33,21 @@ void ExpectBadInput(const absl::StatusOr<LinkSecurity>& loaded,
   for (const std::string& part : parts) {
     EXPECT_TRUE(absl::StrContains(loaded.status().message(), part))
         << loaded.status() << " does not name " << part;
+  }
+}
+
+// A coordinator's address is HOST:PORT, checked where the flag enters: without a port gRPC
+// dialed port 0 and the agent retried for ever.
+TEST(CheckCoordinatorAddressTest, WantsAHostAndAPort) {
+  for (const char* good : {"127.0.0.1:7400", "[::1]:7400", "coordinator.churnlab.svc:7400",
+                           "localhost:1", "10.0.0.5:65535"}) {
+    EXPECT_TRUE(CheckCoordinatorAddress("coordinator", good).ok()) << good;
+  }
+  for (const char* bad : {"127.0.0.1", "127.0.0.1:0", "localhost", "", ":7400", "http://x:1",
+                          "10.0.0.5:65536", "a b:1"}) {
+    absl::Status s = CheckCoordinatorAddress("coordinator", bad);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(s.message().rfind(absl::StrCat("--coordinator=", bad, ": want"), 0), 0u) << s;
   }
 }
 
