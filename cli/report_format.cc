@@ -147,9 +147,11 @@ std::string FormatProgressLine(const v1::RunReport& report) {
   const v1::SeriesPoint& p = report.series(report.series_size() - 1);
   // The rate asked for at this point of a ramp or stages.
   double asked = RequestedRateAt(report.spec(), p.t_s());
-  std::string requested = report.requested_rate() > 0
-                              ? absl::StrFormat(" (of %.0f/s)", asked)
-                              : absl::StrCat(" (concurrency ", report.spec().concurrency(), ")");
+  // Past the run's end nothing is asked any more: the connections still open finish.
+  std::string requested = report.requested_rate() <= 0
+                              ? absl::StrCat(" (concurrency ", report.spec().concurrency(), ")")
+                          : asked > 0 ? absl::StrFormat(" (of %.0f/s)", asked)
+                                      : std::string(" (run over, finishing)");
   double interval = p.interval_s() > 0 ? p.interval_s() : 1;
   std::string line =
       absl::StrFormat("%6.1fs  ok %.0f/s%s  failed %.0f/s  in-flight %d", p.t_s(),
@@ -168,7 +170,10 @@ std::string FormatProgressLine(const v1::RunReport& report) {
   if (p.census_age_s() > kStaleCensusSeconds) {
     absl::StrAppendFormat(&line, " (census %.0f s old)", p.census_age_s());
   }
-  if (p.failed() > 0) absl::StrAppend(&line, "  [", FormatErrors(p.errors(), 3), "]");
+  // Counts, not rates: how many of each in this interval.
+  if (p.failed() > 0) {
+    absl::StrAppendFormat(&line, "  [%s in %.1fs]", FormatErrors(p.errors(), 3), interval);
+  }
   return line;
 }
 

@@ -251,9 +251,12 @@ HttpServerResponse HttpApi::RunList(const HttpServerRequest& req) {
     (*request.mutable_tags())[parsed->first] = parsed->second;
   }
   if (std::string limit = req.QueryParam("limit"); !limit.empty()) {
+    // Given, it is 1 or more: 0 is the gRPC request's "not given" (the default page), which a
+    // query that says limit=0 did not mean (the CLI refuses --limit=0 alike).
     uint32_t n = 0;
-    if (!absl::SimpleAtoi(limit, &n)) {
-      return ErrorResponse(absl::InvalidArgumentError(absl::StrCat("limit: '", limit, "'")));
+    if (!absl::SimpleAtoi(limit, &n) || n == 0) {
+      return ErrorResponse(absl::InvalidArgumentError(
+          absl::StrCat("limit: '", limit, "' is not in 1..", kMaxRunsPage)));
     }
     request.set_limit(n);
   }

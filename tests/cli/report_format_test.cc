@@ -2,6 +2,8 @@
 // the clients' FIN_WAIT2 beside the server's CLOSE_WAIT, and the requests per connection.
 #include "cli/report_format.h"
 
+#include <google/protobuf/util/time_util.h>
+
 #include <string>
 
 #include "absl/strings/str_split.h"
@@ -63,6 +65,25 @@ TEST(ReportFormatTest, TheProgressLineMarksAStaleCensus) {
   EXPECT_EQ(fresh.find("census"), std::string::npos) << fresh;
   p->set_census_age_s(9.4);
   ExpectHas(FormatProgressLine(r), "ports 20% (census 9 s old)");
+}
+
+// The progress line gives rates, and the interval's failures as counts that say so; past the
+// run's end it says the run is over rather than "of 0/s".
+TEST(ReportFormatTest, TheProgressLineSaysCountsAndTheRunsEnd) {
+  v1::RunReport r = LeakingRun("r-1");
+  r.set_requested_rate(100);
+  r.mutable_spec()->set_rate(100);
+  *r.mutable_spec()->mutable_duration() = google::protobuf::util::TimeUtil::SecondsToDuration(8);
+  v1::SeriesPoint* p = r.add_series();
+  p->set_t_s(1.1);
+  p->set_interval_s(1.07);
+  p->set_failed(101);
+  (*p->mutable_errors())["ECONNREFUSED"] = 101;
+  std::string during = FormatProgressLine(r);
+  ExpectHas(during, "(of 100/s)  failed 94/s");
+  ExpectHas(during, "[ECONNREFUSED 101 in 1.1s]");
+  p->set_t_s(8.1);
+  ExpectHas(FormatProgressLine(r), "(run over, finishing)");
 }
 
 TEST(ReportFormatTest, CompareShowsThemSideBySide) {

@@ -79,7 +79,8 @@ TEST_F(HttpApiTest, RunsComeAPageAtATime) {
   ASSERT_EQ(page.runs_size(), 1);
   EXPECT_EQ(page.runs(0).run_id(), "r-0001");
   EXPECT_EQ(page.next(), "");
-  for (const char* bad : {"/api/runs?limit=x", "/api/runs?limit=1001", "/api/runs?state=nope"}) {
+  for (const char* bad :
+       {"/api/runs?limit=x", "/api/runs?limit=0", "/api/runs?limit=1001", "/api/runs?state=nope"}) {
     auto r = client_->Get(bad);
     ASSERT_TRUE(r) << bad;
     EXPECT_EQ(r->status, 400) << bad << ": " << r->body;

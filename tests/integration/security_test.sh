@@ -290,7 +290,7 @@ expect 2 "a 200,000-deep nested list is bad input" "$bin/churnlab" run --coordin
 grep -q "targets: an array inside the list" out.txt || fail "not named: $(cat out.txt)"
 expect 2 "a 10 MB spec is bad input" "$bin/churnlab" run --coordinator="$c" --token-file=token \
   --spec=huge10.json
-grep -q "1048576 bytes (1 MiB)" out.txt || fail "the size limit is not named: $(cat out.txt)"
+grep -q "over the size limit of 1048576 bytes" out.txt || fail "the size limit is not named: $(cat out.txt)"
 
 echo "== IPv4-mapped targets"
 "$bin/churnlab-agent" --coordinator="$c" --token-file=token --name=six --source-ips=::1 \
