@@ -118,6 +118,7 @@ void AddLimitLifters(const PlanInputs& in, std::vector<Change>* out) {
   } else if (in.os == HostOs::kLinux && in.bind == BindMode::kEngine && in.timestamps <= 0) {
     PlanInputs c = in;
     c.timestamps = 1;
+    c.server_timestamps = true;  // "on both ends"
     out->push_back({"tcp_timestamps=1", c,
                     "sysctl -w net.ipv4.tcp_timestamps=1 on both ends: bind mode engine's "
                     "connect() then takes each TIME_WAIT over soon after the close"});

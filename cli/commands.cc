@@ -406,13 +406,38 @@ int CompareCommand(int argc, char** argv) {
                    ExitCodeForReport(*distributed));
 }
 
+namespace {
+
+// The coordinator's agents by name, for a message: "known: a1, a2" (attached or lost, the
+// first kAgentNamesInMessages and how many more), "none known", or that the list failed.
+constexpr int kAgentNamesInMessages = 16;
+std::string KnownAgents(v1::Control::Stub* stub) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::ListAgentsResponse all;
+  grpc::Status status = stub->ListAgents(&context, v1::ListAgentsRequest(), &all);
+  if (!status.ok()) return absl::StrCat("the agent list failed: ", status.error_message());
+  if (all.agents().empty()) return "none known";
+  std::vector<std::string> names;
+  for (const v1::AgentInfo& agent : all.agents()) {
+    if (names.size() == kAgentNamesInMessages) {
+      names.push_back(absl::StrCat("and ", all.agents_size() - kAgentNamesInMessages, " more"));
+      break;
+    }
+    names.push_back(agent.hello().name());
+  }
+  return absl::StrCat("known: ", TerminalSafe(absl::StrJoin(names, ", ")));
+}
+
+}  // namespace
+
 int AgentsCommand(int argc, char** argv) {
   const std::string program = "churnlab agents";
   CoordinatorFlags coordinator;
   FlagSet flags(program,
                 "Lists the agents attached to the coordinator (and those lost during a run), each "
                 "with its\nfirst 16 source IPs; named agents are listed with all of them (a "
-                "NAME no agent\nanswers to exits 2, saying who is attached).\n"
+                "NAME no agent\nanswers to exits 2, saying which agents are known).\n"
                 "Usage: churnlab agents [NAME...]");
   AddCoordinatorFlags(flags, &coordinator);
   std::vector<std::string> names = flags.ParseOrExit(argc, argv);
@@ -439,25 +464,9 @@ int AgentsCommand(int argc, char** argv) {
     return kExitOk;
   }
   // A name nobody answers to is the caller's mistake (exit 2), said with who is there.
-  grpc::ClientContext all_context;
-  v1::ListAgentsResponse all;
-  std::vector<std::string> attached;
-  if (stub->ListAgents(&all_context, v1::ListAgentsRequest(), &all).ok()) {
-    for (const v1::AgentInfo& agent : all.agents()) {
-      if (attached.size() == 16) {  // the first 16 say enough
-        attached.push_back(absl::StrCat("and ", all.agents_size() - 16, " more"));
-        break;
-      }
-      attached.push_back(agent.hello().name());
-    }
-  }
-  return Fail(
-      program, kExitBadInput,
-      absl::StrCat(
-          "no agent named ", TerminalSafe(absl::StrJoin(missing, ", ")),
-          attached.empty()
-              ? " (none attached)"
-              : absl::StrCat(" (attached: ", TerminalSafe(absl::StrJoin(attached, ", ")), ")")));
+  return Fail(program, kExitBadInput,
+              absl::StrCat("no agent named ", TerminalSafe(absl::StrJoin(missing, ", ")), " (",
+                           KnownAgents(stub), ")"));
 }
 
 int CancelCommand(int argc, char** argv) {

@@ -10,11 +10,12 @@
 namespace churnlab {
 
 // OK when `path` is empty (not asked for) or a file there can be written: an existing file
-// writable, or a new one's directory. INVALID_ARGUMENT naming `flag`, the path and why not.
+// (not a directory) writable, or a new one's directory. INVALID_ARGUMENT naming `flag`, the path
+// and why not.
 absl::Status CheckOutputFile(const std::string& flag, const std::string& path);
 
-// Writes `text` to `path` (replacing it). UNAVAILABLE naming `what`, the path and the kernel's
-// reason when it cannot be written whole.
+// Writes `text` to `path`, replacing it only once the whole text is written (a file beside it,
+// renamed). UNAVAILABLE naming `what`, the path and the kernel's reason when it cannot be.
 absl::Status WriteOutputFile(const std::string& path, const std::string& text,
                              const std::string& what);
 

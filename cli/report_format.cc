@@ -1,5 +1,7 @@
 #include "cli/report_format.h"
 
+#include <google/protobuf/util/time_util.h>
+
 #include <algorithm>
 #include <map>
 
@@ -147,11 +149,14 @@ std::string FormatProgressLine(const v1::RunReport& report) {
   const v1::SeriesPoint& p = report.series(report.series_size() - 1);
   // The rate asked for at this point of a ramp or stages.
   double asked = RequestedRateAt(report.spec(), p.t_s());
-  // Past the run's end nothing is asked any more: the connections still open finish.
+  // Past the run's end nothing is asked any more: the connections still open finish. (A stage
+  // may ask 0/s mid-run.)
+  const double duration_s =
+      google::protobuf::util::TimeUtil::DurationToNanoseconds(report.spec().duration()) / 1e9;
   std::string requested = report.requested_rate() <= 0
                               ? absl::StrCat(" (concurrency ", report.spec().concurrency(), ")")
-                          : asked > 0 ? absl::StrFormat(" (of %.0f/s)", asked)
-                                      : std::string(" (run over, finishing)");
+                          : p.t_s() > duration_s ? std::string(" (run over, finishing)")
+                                                 : absl::StrFormat(" (of %.0f/s)", asked);
   double interval = p.interval_s() > 0 ? p.interval_s() : 1;
   std::string line =
       absl::StrFormat("%6.1fs  ok %.0f/s%s  failed %.0f/s  in-flight %d", p.t_s(),

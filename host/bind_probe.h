@@ -8,8 +8,9 @@
 // the kernel's own port choice, port by port: a socket in TCP repair mode whose local range is
 // that one port (IP_LOCAL_PORT_RANGE) connects to a loopback address nobody uses. In repair mode
 // connect() runs the port choice but sends no SYN, and shutdown() then close() send nothing: no
-// packet leaves, no TCP counter moves, and the port is free again at once. It needs CAP_NET_ADMIN (repair mode) and Linux 6.3 or
-// later (the per-socket range); without them the answer is unknown, not guessed.
+// packet leaves, no TCP counter moves, and the port is free again at once. It needs
+// CAP_NET_ADMIN (repair mode) and Linux 6.3 or later (the per-socket range); without them the
+// answer is unknown, not guessed.
 #pragma once
 
 #include <memory>

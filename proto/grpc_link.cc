@@ -104,10 +104,17 @@ absl::StatusOr<LinkSecurity> LoadLinkSecurity(const SecurityFlags& flags) {
 }
 
 absl::Status CheckCoordinatorAddress(const std::string& flag, const std::string& address) {
-  absl::StatusOr<SocketAddress> ip = SocketAddress::ParseIpPort(address);
-  const bool named = !ip.ok() && ParseNamedTarget(address).ok();
-  const int port = ip.ok() ? ip->port() : named ? ParseNamedTarget(address)->port : 0;
-  if ((ip.ok() || named) && port > 0) return absl::OkStatus();
+  // A gRPC target URI ("dns:///h:7400", "unix:/run/c.sock") is gRPC's to check.
+  for (absl::string_view scheme : {"dns:", "ipv4:", "ipv6:", "unix:", "unix-abstract:"}) {
+    if (absl::StartsWith(address, scheme)) return absl::OkStatus();
+  }
+  int port = 0;
+  if (absl::StatusOr<SocketAddress> ip = SocketAddress::ParseIpPort(address); ip.ok()) {
+    port = ip->port();
+  } else if (absl::StatusOr<NamedTarget> named = ParseNamedTarget(address); named.ok()) {
+    port = named->port;
+  }
+  if (port > 0) return absl::OkStatus();
   return absl::InvalidArgumentError(
       absl::StrCat("--", flag, "=", address,
                    ": want the coordinator's HOST:PORT (an IP or a DNS name, port 1-65535, like "

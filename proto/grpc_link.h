@@ -58,9 +58,9 @@ struct LinkSecurity {
 absl::StatusOr<LinkSecurity> LoadLinkSecurity(const SecurityFlags& flags);
 
 // OK when `address` is a coordinator's HOST:PORT: an IP literal ("10.0.0.5:7400",
-// "[fd00::1]:7400") or a DNS name ("coordinator.churnlab.svc:7400"), port 1-65535.
-// INVALID_ARGUMENT naming `flag` and the value otherwise (without a port gRPC dials port 0 and
-// retries for ever).
+// "[fd00::1]:7400") or a DNS name ("coordinator.churnlab.svc:7400"), port 1-65535; or a gRPC
+// target URI (dns:, ipv4:, ipv6:, unix:, unix-abstract:), which gRPC checks. INVALID_ARGUMENT
+// naming `flag` and the value otherwise: an agent given "127.0.0.1" retried for ever.
 absl::Status CheckCoordinatorAddress(const std::string& flag, const std::string& address);
 
 std::shared_ptr<grpc::Channel> DialCoordinator(const std::string& address,

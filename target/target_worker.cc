@@ -8,7 +8,6 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "common/status_macros.h"
 #include "common/tls_io.h"
 
 namespace churnlab {
@@ -59,28 +58,7 @@ TargetWorker::~TargetWorker() {
   if (epoll_fd_ >= 0) sys_.Close(epoll_fd_);
 }
 
-// SO_REUSEPORT lets any process of the same user join a listening port, and the kernel then
-// spreads the connections over both: a bind() without it fails where any socket holds the port
-// (SO_REUSEADDR only passes over a TIME_WAIT there).
-absl::Status TargetWorker::RefuseHeldPort(const SocketAddress& address) {
-  SysCallResult s = sys_.Socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (!s.ok()) return absl::ErrnoToStatus(s.errno_, "socket");
-  const int fd = static_cast<int>(s.rc);
-  int one = 1;
-  sys_.SetSockOpt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  SysCallResult bound = sys_.Bind(fd, address.sockaddr_ptr(), address.length());
-  sys_.Close(fd);
-  if (bound.ok()) return absl::OkStatus();
-  return absl::ErrnoToStatus(
-      bound.errno_,
-      absl::StrCat("listen on ", address.ToString(),
-                   bound.errno_ == EADDRINUSE
-                       ? ": another socket holds that port (another server, or a churnlab-target "
-                         "left running, would take part of the connections); bind"
-                       : ": bind"));
-}
-
-absl::Status TargetWorker::Listen(std::vector<SocketAddress>& addresses, bool must_be_free) {
+absl::Status TargetWorker::Listen(std::vector<SocketAddress>& addresses) {
   SysCallResult ep = sys_.EpollCreate();
   if (!ep.ok()) return absl::ErrnoToStatus(ep.errno_, "epoll_create1");
   epoll_fd_ = static_cast<int>(ep.rc);
@@ -96,7 +74,6 @@ absl::Status TargetWorker::Listen(std::vector<SocketAddress>& addresses, bool mu
     auto fail = [&](const char* call, int err) {
       return absl::ErrnoToStatus(err, absl::StrCat("listen on ", address.ToString(), ": ", call));
     };
-    if (must_be_free && address.port() != 0) RETURN_IF_ERROR(RefuseHeldPort(address));
     SysCallResult s = sys_.Socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (!s.ok()) return fail("socket", s.errno_);
     int fd = static_cast<int>(s.rc);

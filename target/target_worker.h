@@ -53,8 +53,7 @@ class TargetWorker {
 
   // Listens on `addresses` with SO_REUSEPORT; a port 0 entry is replaced with the port the kernel
   // chose, so the next worker joins the same port. Errors name the address.
-  // With `must_be_free`, a port some other socket holds is refused (EADDRINUSE naming it).
-  absl::Status Listen(std::vector<SocketAddress>& addresses, bool must_be_free);
+  absl::Status Listen(std::vector<SocketAddress>& addresses);
   // Serves until Wake() is called, then closes every socket it owns.
   void Run();
   // Ends Run(); safe from any thread.
@@ -82,8 +81,6 @@ class TargetWorker {
     bool operator>(const Timer& o) const { return due > o.due; }
   };
 
-  // OK when no socket holds `address`'s port; EADDRINUSE naming it when one does.
-  absl::Status RefuseHeldPort(const SocketAddress& address);
   void OnListenerReady(int64_t now);
   void SetListenersArmed(bool armed);
   void OnReadable(int fd);

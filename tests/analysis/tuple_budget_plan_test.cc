@@ -81,6 +81,15 @@ TEST(BudgetPlanTest, AFillingRangeNamesBindModeEngine) {
   EXPECT_TRUE(server.server_timestamps());
   told.timestamps = 0;  // the client's own off: nothing to take over by
   EXPECT_EQ(PlanBudget(told).per_source().limit(), v1::PORT_LIMIT_TIME_WAIT);
+  // ... and then the lever is timestamps on both ends, for a remote server too.
+  PlanInputs remote_off = engine;
+  remote_off.timestamps = 0;
+  double both_factor = 0;
+  const v1::BudgetPlan remote_plan = PlanBudget(remote_off);
+  for (const v1::BudgetLever& l : remote_plan.levers()) {
+    if (l.change() == "tcp_timestamps=1") both_factor = l.factor();
+  }
+  EXPECT_DOUBLE_EQ(both_factor, 60 / 0.2);
   // Loopback with tcp_timestamps on: its connect() takes each TIME_WAIT over a retransmission
   // timeout (0.2 s) after the close: 28,232 ports sustain 141,160/s, not 471/s.
   engine.loopback = true;

@@ -27,6 +27,8 @@ TEST(OutputFileTest, APathThatCannotBeWrittenIsNamedWithItsFlagAndWhy) {
             "--report=/nonexistent/r.json: cannot write a file there: No such file or directory");
   const std::string dir = TempDir();
   EXPECT_TRUE(CheckOutputFile("html", dir + "/new.html").ok());
+  EXPECT_EQ(CheckOutputFile("report", dir).message(),
+            "--report=" + dir + ": cannot write that: Is a directory");
   EXPECT_TRUE(CheckOutputFile("junit", "relative.xml").ok());  // in the working directory
   rmdir(dir.c_str());
 }
@@ -42,8 +44,9 @@ TEST(OutputFileTest, WritesTheWholeTextOrSaysWhyNot) {
   EXPECT_EQ(read.str(), "{}\n");
   absl::Status into_dir = WriteOutputFile(dir, "x", "the report");
   EXPECT_EQ(into_dir.message(), "cannot write the report to " + dir + ": Is a directory");
+  // Nothing is left beside it: the file written before the rename is removed.
   unlink(path.c_str());
-  rmdir(dir.c_str());
+  EXPECT_EQ(rmdir(dir.c_str()), 0) << "files were left in " << dir;
 }
 
 }  // namespace

@@ -84,6 +84,12 @@ TEST(ReportFormatTest, TheProgressLineSaysCountsAndTheRunsEnd) {
   ExpectHas(during, "[ECONNREFUSED 101 in 1.1s]");
   p->set_t_s(8.1);
   ExpectHas(FormatProgressLine(r), "(run over, finishing)");
+  // A stage that asks 0/s mid-run is not the end.
+  v1::Stage* pause = r.mutable_spec()->add_stages();
+  pause->set_rate(0);
+  *pause->mutable_duration() = google::protobuf::util::TimeUtil::SecondsToDuration(8);
+  p->set_t_s(4);
+  ExpectHas(FormatProgressLine(r), "(of 0/s)");
 }
 
 TEST(ReportFormatTest, CompareShowsThemSideBySide) {

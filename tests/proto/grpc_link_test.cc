@@ -39,12 +39,13 @@ void ExpectBadInput(const absl::StatusOr<LinkSecurity>& loaded,
 // A coordinator's address is HOST:PORT, checked where the flag enters: without a port gRPC
 // dialed port 0 and the agent retried for ever.
 TEST(CheckCoordinatorAddressTest, WantsAHostAndAPort) {
-  for (const char* good : {"127.0.0.1:7400", "[::1]:7400", "coordinator.churnlab.svc:7400",
-                           "localhost:1", "10.0.0.5:65535"}) {
+  for (const char* good :
+       {"127.0.0.1:7400", "[::1]:7400", "coordinator.churnlab.svc:7400", "coordinator.:7400",
+        "localhost:1", "10.0.0.5:65535", "dns:///coordinator:7400", "unix:/run/churnlab.sock"}) {
     EXPECT_TRUE(CheckCoordinatorAddress("coordinator", good).ok()) << good;
   }
   for (const char* bad : {"127.0.0.1", "127.0.0.1:0", "localhost", "", ":7400", "http://x:1",
-                          "10.0.0.5:65536", "a b:1"}) {
+                          "10.0.0.5:65536", "a b:1", "coordinator:7400:1"}) {
     absl::Status s = CheckCoordinatorAddress("coordinator", bad);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_EQ(s.message().rfind(absl::StrCat("--coordinator=", bad, ": want"), 0), 0u) << s;

@@ -112,6 +112,14 @@ TEST(TargetServerTest, APortAnotherSocketHoldsIsRefusedUnlessItIsItsOwn) {
   again.listen = {
       *SocketAddress::ParseIpPort(absl::StrCat("0.0.0.0:", first->addresses()[0].port()))};
   EXPECT_FALSE(TargetServer::Create(again).ok());
+  // A target's own addresses on one free port do not refuse each other (0.0.0.0 and [::]).
+  const uint16_t free_port = first->addresses()[0].port();
+  first.reset();
+  if (joined.ok()) joined->reset();
+  again.listen = {*SocketAddress::ParseIpPort(absl::StrCat("0.0.0.0:", free_port)),
+                  *SocketAddress::ParseIpPort(absl::StrCat("[::]:", free_port))};
+  absl::StatusOr<std::unique_ptr<TargetServer>> both = TargetServer::Create(again);
+  EXPECT_TRUE(both.ok()) << both.status();
 }
 
 TEST(TargetServerTest, TheCounterGoesUpOverConnectionsAndEachIsCounted) {
