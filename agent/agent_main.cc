@@ -10,12 +10,14 @@
 #include "absl/strings/str_split.h"
 #include "agent/agent_session.h"
 #include "agent/agent_sources.h"
+#include "common/engine_params.h"
 #include "common/fd_limit.h"
 #include "common/flags.h"
 #include "common/signals.h"
 #include "common/status_macros.h"
 #include "host/host_facts.h"
 #include "proto/grpc_link.h"
+#include "proto/hello.h"
 
 namespace churnlab {
 namespace {
@@ -96,12 +98,13 @@ absl::StatusOr<AgentSession::Options> Resolve(const Options& o) {
   absl::StatusOr<std::vector<SocketAddress>> sources = ResolveSources(o.sources);
   if (!sources.ok()) return sources.status();
   for (const SocketAddress& ip : *sources) out.link.hello.add_source_ips(ip.IpString());
-  if (o.max_rate < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("--max-rate=", o.max_rate, ": must be >= 0"));
-  }
-  if (o.max_in_flight < 0) {
+  if (o.max_rate < 0 || o.max_rate > kMaxRate) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--max-in-flight=", o.max_in_flight, ": must be >= 0"));
+        absl::StrCat("--max-rate=", o.max_rate, ": not in 0..", kMaxRate));
+  }
+  if (o.max_in_flight < 0 || o.max_in_flight > kMaxAgentInFlight) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-in-flight=", o.max_in_flight, ": not in 0..", kMaxAgentInFlight));
   }
   if (o.threads < 1 || o.threads > kMaxThreads) {
     return absl::InvalidArgumentError(
@@ -109,6 +112,8 @@ absl::StatusOr<AgentSession::Options> Resolve(const Options& o) {
   }
   out.max_rate = o.max_rate;
   out.max_in_flight = o.max_in_flight;
+  out.link.hello.set_max_rate(o.max_rate);
+  out.link.hello.set_max_in_flight(o.max_in_flight);
   out.threads = static_cast<int>(o.threads);
   out.link.hello.set_name(o.name);
   out.link.hello.set_host(HostName());

@@ -8,10 +8,12 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "analysis/preflight.h"
 #include "analysis/run_sources.h"
 #include "common/net_address.h"
+#include "common/status_macros.h"
 #include "common/target_names.h"
 #include "proto/run_spec.h"
 
@@ -169,6 +171,28 @@ std::vector<uint64_t> HoldWeights(const v1::RunSpec& spec, const analysis::RunSh
   return weights;
 }
 
+// FAILED_PRECONDITION when `share` is above a cap the agent said it keeps (its hello's
+// --max-rate, --max-in-flight): it would refuse the shard, and the run would start without it.
+// The checks are the agent's own (agent_session.cc), made before anything is sent. The closed
+// model has no rate to refuse: the agent paces its starts under its cap.
+absl::Status CheckAgentCaps(const AgentCandidate& agent, const Assignment& share) {
+  const v1::Hello& hello = agent.hello;
+  if (hello.max_rate() > 0 && share.rate > hello.max_rate()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "agent %s: its share, %.1f conn/s, is above its --max-rate %.1f (ask for less, or more "
+        "agents)",
+        hello.name(), share.rate, hello.max_rate()));
+  }
+  const int64_t in_flight = share.rate > 0 ? share.max_in_flight : share.concurrency;
+  if (hello.max_in_flight() > 0 && in_flight > hello.max_in_flight()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "agent ", hello.name(), ": its share, ", share.rate > 0 ? "max_in_flight " : "concurrency ",
+        in_flight, ", is above its --max-in-flight ", hello.max_in_flight(),
+        " (ask for less, or more agents)"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::vector<int64_t> SplitEvenly(int64_t total, int parts) {
@@ -268,6 +292,7 @@ absl::StatusOr<std::vector<Assignment>> PlanRun(const v1::RunSpec& spec,
     std::vector<int64_t> shares = SplitByWeight(spec.concurrency(), weights);
     for (int i = 0; i < n; ++i) plan[i].concurrency = shares[i];
   }
+  for (int i = 0; i < n; ++i) RETURN_IF_ERROR(CheckAgentCaps(*(*agents)[i], plan[i]));
   return plan;
 }
 

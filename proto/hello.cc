@@ -1,9 +1,11 @@
 #include "proto/hello.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/engine_params.h"
 #include "common/net_address.h"
 #include "common/target_names.h"
 #include "proto/telemetry_codec.h"
@@ -90,6 +92,13 @@ absl::Status ValidateHello(const v1::Hello& hello) {
   if (ports.low() < 0 || ports.high() > 65535 || ports.low() > ports.high()) {
     return Invalid("port_range",
                    absl::StrCat(ports.low(), "-", ports.high(), " is not a range within 0-65535"));
+  }
+  if (!std::isfinite(hello.max_rate()) || hello.max_rate() < 0 || hello.max_rate() > kMaxRate) {
+    return Invalid("max_rate", absl::StrCat(hello.max_rate(), " is not in 0..", kMaxRate));
+  }
+  if (hello.max_in_flight() < 0 || hello.max_in_flight() > kMaxAgentInFlight) {
+    return Invalid("max_in_flight",
+                   absl::StrCat(hello.max_in_flight(), " is not in 0..", kMaxAgentInFlight));
   }
   const v1::PortsAtStart& held = hello.range_held();
   if (held.in_use() > 65536 || held.listening() > held.in_use() ||

@@ -25,11 +25,14 @@ inline constexpr int kMaxSysctls = 64;
 inline constexpr int kMaxAgentsInFull = 64;
 inline constexpr size_t kMaxSysctlKeyLength = 128;
 inline constexpr size_t kMaxSysctlValueLength = 256;
+// An agent's --max-in-flight, at most (its --max-rate: kMaxRate).
+inline constexpr int64_t kMaxAgentInFlight = 1'000'000'000;
 
 // OK, or INVALID_ARGUMENT "hello.FIELD: ..." naming the field and its limit: a name that is
 // empty, too long or holds control characters; a string over its length limit; a list over its
 // count limit or an item of it that does not parse (source_ips as IPs, allow_targets as CIDRs,
-// listen_addresses as ip:port); a port range outside 0..65535 or upside down.
+// listen_addresses as ip:port); a port range outside 0..65535 or upside down; caps that are not
+// finite or outside their range.
 absl::Status ValidateHello(const v1::Hello& hello);
 
 // A validated hello's addresses, parsed once where it enters: the rest passes these on. Its

@@ -66,6 +66,42 @@ TEST(PlanRunTest, UsesEveryIdleAgentThatAllowsTheTargets) {
   EXPECT_EQ((*plan)[0].max_in_flight + (*plan)[1].max_in_flight, 10000);
 }
 
+// An agent's own caps, from its hello, refuse the run before anything is sent when its share
+// would be above them (the agent would refuse the shard and the run start without it); the
+// closed model has no rate to refuse (the agent paces under its cap).
+TEST(PlanRunTest, ASharePastAnAgentsOwnCapIsRefusedNamingIt) {
+  std::vector<AgentCandidate> agents = {Agent("capped", {"127.0.0.2"})};
+  agents[0].hello.set_max_rate(10);
+  agents[0].hello.set_max_in_flight(5);
+  absl::StatusOr<std::vector<Assignment>> fast = PlanRun(Spec(100), agents);
+  ASSERT_FALSE(fast.ok());
+  EXPECT_EQ(fast.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(fast.status().message(),
+            "agent capped: its share, 100.0 conn/s, is above its --max-rate 10.0 (ask for less, "
+            "or more agents)");
+  v1::RunSpec slow = Spec(10);
+  slow.set_max_in_flight(6);
+  EXPECT_NE(PlanRun(slow, agents)
+                .status()
+                .message()
+                .find("max_in_flight 6, is above its "
+                      "--max-in-flight 5"),
+            std::string::npos);
+  slow.set_max_in_flight(5);
+  EXPECT_TRUE(PlanRun(slow, agents).ok());
+  v1::RunSpec closed = Spec(0);
+  closed.set_concurrency(3);  // paced by the agent, whatever the rate
+  EXPECT_TRUE(PlanRun(closed, agents).ok());
+  closed.set_concurrency(6);
+  EXPECT_NE(PlanRun(closed, agents).status().message().find("concurrency 6"), std::string::npos);
+  // Two agents share 20/s and 10 in flight: 10/s and 5 each, within the caps.
+  agents.push_back(Agent("other", {"127.0.0.3"}));
+  agents[1].hello.set_max_rate(10);
+  v1::RunSpec shared = Spec(20);
+  shared.set_max_in_flight(10);
+  EXPECT_TRUE(PlanRun(shared, agents).ok()) << PlanRun(shared, agents).status();
+}
+
 TEST(PlanRunTest, CountsNamesAndSourceIps) {
   std::vector<AgentCandidate> agents = {Agent("a", {"127.0.0.2", "127.0.0.3"}),
                                         Agent("b", {"127.0.0.4", "127.0.0.5"}),

@@ -272,18 +272,21 @@ TEST_F(ControlPlaneTest, AgentsEnforceTheirOwnLimitsAndSaySo) {
   EXPECT_EQ(fenced.exit_code, 3);
   EXPECT_NE(fenced.output.find("outside the allowed targets 127.0.0.99/32"), std::string::npos)
       << fenced.output;
-  // The rate cap is the agent's own: it refuses, and the refusal reaches the report.
+  // The rate cap is the agent's own, and its hello says it: the coordinator refuses a share
+  // above it before any traffic, as for the allow-list (the agent would refuse it too).
   testing::CommandResult capped = Churnlab({"run", "--target=" + target_->address.ToString(),
                                             "--rate=100", "--duration=1s", "--agents=capped"});
-  EXPECT_EQ(capped.exit_code, 1) << capped.output;
-  EXPECT_NE(capped.output.find("above this agent's --max-rate"), std::string::npos)
+  EXPECT_EQ(capped.exit_code, 3) << capped.output;
+  EXPECT_NE(capped.output.find("agent capped: its share, 100.0 conn/s, is above its --max-rate"),
+            std::string::npos)
       << capped.output;
   // So is its cap on connections in flight, in the closed model too.
   testing::CommandResult crowded =
       Churnlab({"run", "--target=" + target_->address.ToString(), "--concurrency=10",
                 "--duration=1s", "--agents=capped"});
-  EXPECT_EQ(crowded.exit_code, 1) << crowded.output;
-  EXPECT_NE(crowded.output.find("above this agent's --max-in-flight 5"), std::string::npos)
+  EXPECT_EQ(crowded.exit_code, 3) << crowded.output;
+  EXPECT_NE(crowded.output.find("concurrency 10, is above its --max-in-flight 5"),
+            std::string::npos)
       << crowded.output;
   // The closed model has no rate to refuse: the agent paces it under its cap. Two connections
   // at a time with RST close would otherwise make thousands a second.

@@ -1,5 +1,7 @@
 #include "proto/hello.h"
 
+#include <cmath>
+#include <limits>
 #include <string>
 
 #include "absl/strings/match.h"
@@ -73,6 +75,21 @@ TEST(HelloTest, ListsAreBoundedAndTheirItemsParse) {
   hello = RealHello();
   hello.add_listen_addresses(std::string(1000, '1'));
   ExpectRefused(hello, "listen_addresses", "at most 64");
+}
+
+// The agent's own caps, which the scheduler compares shares with: finite and in range.
+TEST(HelloTest, TheAgentsCapsAreFiniteAndInRange) {
+  v1::Hello hello = RealHello();
+  hello.set_max_rate(10);
+  hello.set_max_in_flight(5);
+  EXPECT_TRUE(ValidateHello(hello).ok());
+  for (double bad : {std::nan(""), -1.0, 5e6 + 1, std::numeric_limits<double>::infinity()}) {
+    hello.set_max_rate(bad);
+    ExpectRefused(hello, "max_rate", "is not in 0..");
+  }
+  hello.set_max_rate(0);
+  hello.set_max_in_flight(-1);
+  ExpectRefused(hello, "max_in_flight", "is not in 0..");
 }
 
 TEST(HelloTest, SysctlsAndPortRangeAreBounded) {
