@@ -76,6 +76,9 @@ start_run() {  # start_run NAME: an 8 s run at 200/s in the background ($run)
     --rate=200 --duration=8s --threshold='error_rate < 0.01' --report="$1.json" \
     >"$1.log" 2>&1 &
   run=$!
+  # The run is under way once the CLI prints its first progress line (10 s at most): a busy
+  # machine starts it late, and a hold that came before it would test nothing.
+  for _ in $(seq 100); do grep -q 's  ok [0-9]*/s' "$1.log" && break; sleep 0.1; done
 }
 
 check_run() {  # check_run NAME: the run's exit code and report against the kernel
@@ -103,7 +106,6 @@ check_run() {  # check_run NAME: the run's exit code and report against the kern
 part_starved() {
   echo "== the coordinator starved of CPU ($hogs_count busy loops at nice $hogs_nice and a 600/800 ms quota) for 5 s"
   start_run starved
-  sleep 1
   hogs=()
   for _ in $(seq "$hogs_count"); do
     taskset -c 0 nice -n "$hogs_nice" bash -c 'while :; do :; done' &
@@ -125,7 +127,7 @@ part_starved() {
 part_stopped() {
   echo "== the coordinator stopped (SIGSTOP) for 2 s mid-run"
   start_run stopped
-  sleep 2
+  sleep 1
   kill -STOP "$coordinator_pid"
   sleep 2
   kill -CONT "$coordinator_pid"
