@@ -8,7 +8,9 @@
 # connections the target accepted, by its own count, within 2%), and the coordinator must have
 # been delayed past its own notice (churnlab_coordinator_stalled_seconds_total on /metrics, at
 # least 0.5 s), or the test starved nothing. Then the coordinator stopped outright (SIGSTOP) for
-# 2 s mid-run: the same.
+# 1 s mid-run: the same. (An agent waits 1.5 s for the answer to each keepalive ping, sent every
+# second: a stop much past a second loses agents by design, as faults part 2 tests; 2 s lost one
+# now and then on a busy machine, "its stream closed".)
 # The starved part runs alone (ctest RUN_SERIAL): the busy loops take a CPU from everything
 # else. The stopped part loads nothing and runs beside other tests.
 # Usage: contention_test.sh BIN_DIR [starved|stopped]   (both when neither is named)
@@ -125,11 +127,11 @@ part_starved() {
 }
 
 part_stopped() {
-  echo "== the coordinator stopped (SIGSTOP) for 2 s mid-run"
+  echo "== the coordinator stopped (SIGSTOP) for 1 s mid-run"
   start_run stopped
   sleep 1
   kill -STOP "$coordinator_pid"
-  sleep 2
+  sleep 1
   kill -CONT "$coordinator_pid"
   check_run stopped
 }
