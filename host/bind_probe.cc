@@ -7,8 +7,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 
@@ -72,7 +74,15 @@ absl::StatusOr<std::unique_ptr<PortSet>> BindTakenPorts(const PortSet& held) {
   for (uint32_t port = 1; port < held.size(); ++port) {
     if (!held.test(port) || reserved.test(port)) continue;
     int error = 0;
-    switch (AskKernel(static_cast<uint16_t>(port), &error)) {
+    Probe answer = AskKernel(static_cast<uint16_t>(port), &error);
+    // Another prober (every agent on a host asks of its range every few seconds) holds the
+    // probe's four-tuple on this port for a few microseconds, and connect() refuses it then as
+    // it refuses a bind()'s port. A bind()'s port stays refused: asked twice more, 100 us apart.
+    for (int again = 0; again < 2 && answer == Probe::kBindTaken; ++again) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+      answer = AskKernel(static_cast<uint16_t>(port), &error);
+    }
+    switch (answer) {
       case Probe::kUsable:
         break;
       case Probe::kBindTaken:
