@@ -14,8 +14,8 @@ namespace churnlab {
 // and why not.
 absl::Status CheckOutputFile(const std::string& flag, const std::string& path);
 
-// Writes `text` to `path`, replacing it only once the whole text is written (a file beside it,
-// renamed). UNAVAILABLE naming `what`, the path and the kernel's reason when it cannot be.
+// Writes `text` to `path` whole (WriteWholeFile). UNAVAILABLE naming `what`, the path and the
+// kernel's reason when it cannot.
 absl::Status WriteOutputFile(const std::string& path, const std::string& text,
                              const std::string& what);
 
